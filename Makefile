@@ -1,0 +1,36 @@
+# Orrery — the two commands:
+#   make run    build and start the app (bundled sync server + desktop)
+#   make test   install what is missing and run every test headless
+# Both install missing Debian packages (apt-get) and npm packages first.
+
+CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TARGET_DIR
+
+.PHONY: run test deps ui bench-sync fmt lint clean
+
+run: deps ui
+	scripts/run.sh
+
+test: deps ui
+	scripts/test.sh
+
+deps:
+	scripts/deps.sh
+
+ui:
+	cd ui && npm run build
+
+bench-sync:
+	cargo run --release -p orrery-bench -- sync-merge
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cd ui && npm run typecheck
+
+clean:
+	cargo clean
+	rm -rf ui/dist ui/node_modules

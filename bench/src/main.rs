@@ -1,0 +1,51 @@
+//! orrery-bench: Orrery's benchmarks. One binary, one subcommand per figure,
+//! each printing one JSON line on stdout.
+//!
+//! - `sync-merge`: replays one edit trace (node moves plus node adds/removes
+//!   spread over several replicas) through Loro and through Automerge, merges
+//!   the replicas, and prints both libraries' timings. This is how the CRDT
+//!   library was chosen (ARCHITECTURE.md).
+
+mod sync_merge;
+
+use anyhow::{Context, bail};
+
+const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]";
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(command) = args.next() else {
+        bail!("{USAGE}");
+    };
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "sync-merge" => {
+            let mut options = sync_merge::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let mut number = || -> anyhow::Result<usize> {
+                    flags
+                        .next()
+                        .with_context(|| format!("{flag} needs a number"))?
+                        .parse()
+                        .with_context(|| format!("{flag} needs a number"))
+                };
+                match flag.as_str() {
+                    "--moves" => options.moves = number()?,
+                    "--churn" => options.churn = number()?,
+                    "--replicas" => options.replicas = number()?.max(2),
+                    "--base-nodes" => options.base_nodes = number()?.max(1),
+                    "--runs" => options.runs = number()?.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", sync_merge::run(&options)?);
+            Ok(())
+        }
+        "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown benchmark `{other}`\n{USAGE}"),
+    }
+}

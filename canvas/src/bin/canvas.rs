@@ -1,0 +1,172 @@
+//! `canvas`: the Orrery canvas on its own, for development, tests and benchmarks.
+//!
+//! Opens a graph from a local store (or creates a deterministic sample graph
+//! in it) and writes every node the user drags back to that store. With
+//! `--report` it prints one line per event on stdout, `KIND {json}`:
+//! `READY` (graph on screen, pipelines compiled), `STORED` (a move reached the
+//! store), `SCREENSHOT` (a PNG was written) and `ERROR`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use orrery_canvas::{CanvasCommand, CanvasEvent, CanvasOptions, canvas_app};
+use orrery_domain::{GraphId, sample_graph};
+use orrery_store::LocalStore;
+use orrery_sync::Replica;
+use serde_json::json;
+
+const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--seed N]] \
+[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]]";
+
+struct Arguments {
+    store: PathBuf,
+    graph: Option<GraphId>,
+    sample: usize,
+    seed: u64,
+    size: (u32, u32),
+    continuous: bool,
+    report: bool,
+    screenshot: Option<PathBuf>,
+    exit_after_screenshot: bool,
+}
+
+fn parse_arguments() -> anyhow::Result<Arguments> {
+    let mut parsed = Arguments {
+        store: default_store(),
+        graph: None,
+        sample: 50,
+        seed: 1,
+        size: (1024, 720),
+        continuous: false,
+        report: false,
+        screenshot: None,
+        exit_after_screenshot: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--store" => parsed.store = value("--store")?.into(),
+            "--graph" => parsed.graph = Some(value("--graph")?.parse()?),
+            "--sample" => parsed.sample = value("--sample")?.parse().context("--sample takes a node count")?,
+            "--seed" => parsed.seed = value("--seed")?.parse().context("--seed takes a number")?,
+            "--size" => {
+                let size = value("--size")?;
+                let (width, height) = size.split_once('x').context("--size takes WIDTHxHEIGHT")?;
+                parsed.size = (width.parse()?, height.parse()?);
+            }
+            "--continuous" => parsed.continuous = true,
+            "--report" => parsed.report = true,
+            "--screenshot" => parsed.screenshot = Some(value("--screenshot")?.into()),
+            "--exit-after-screenshot" => parsed.exit_after_screenshot = true,
+            "--help" | "-h" => bail!("{USAGE}"),
+            other => bail!("unknown argument `{other}`\n{USAGE}"),
+        }
+    }
+    if parsed.sample > orrery_domain::MAX_NODES_PER_GRAPH {
+        bail!("--sample is limited to {} nodes", orrery_domain::MAX_NODES_PER_GRAPH);
+    }
+    Ok(parsed)
+}
+
+fn default_store() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("orrery")
+        .join("local.db")
+}
+
+fn print_line(kind: &str, value: serde_json::Value) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{kind} {value}");
+    let _ = stdout.flush();
+}
+
+fn main() -> anyhow::Result<()> {
+    let arguments = match parse_arguments() {
+        Ok(arguments) => arguments,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    if let Some(parent) = arguments.store.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let replica = runtime.block_on(async {
+        let store = LocalStore::open(&arguments.store).await?;
+        anyhow::Ok(Replica::new(store))
+    })?;
+    let graph = runtime.block_on(async {
+        match arguments.graph {
+            Some(id) => Ok(replica.graph(id).await?),
+            None => {
+                let sample = sample_graph(
+                    &format!("Sample graph ({} nodes)", arguments.sample),
+                    arguments.sample,
+                    arguments.seed,
+                );
+                match replica.graph(sample.id).await {
+                    Ok(existing) => anyhow::Ok(existing),
+                    Err(_) => Ok(replica.add_graph(sample).await?),
+                }
+            }
+        }
+    })?;
+
+    let options = CanvasOptions {
+        size: arguments.size,
+        continuous: arguments.continuous || arguments.report || arguments.screenshot.is_some(),
+        ..CanvasOptions::default()
+    };
+    let (mut app, handle) = canvas_app(&options);
+    handle.commands.send(CanvasCommand::LoadGraph(graph))?;
+    if let Some(path) = &arguments.screenshot {
+        handle.commands.send(CanvasCommand::Screenshot(path.clone()))?;
+    }
+    let commands = handle.commands.clone();
+    let report = arguments.report;
+    let exit_after_screenshot = arguments.exit_after_screenshot;
+    let events = handle.events;
+    let writer = std::thread::spawn(move || {
+        for event in events {
+            match event {
+                CanvasEvent::Ready(frame) => {
+                    if report {
+                        print_line("READY", json!(frame));
+                    }
+                }
+                CanvasEvent::NodeMoved { graph, node, position } => {
+                    match runtime.block_on(replica.move_node(graph, node, position)) {
+                        Ok(_) if report => print_line(
+                            "STORED",
+                            json!({ "graph": graph, "node": node, "position": position }),
+                        ),
+                        Ok(_) => {}
+                        Err(error) => print_line("ERROR", json!(error.to_string())),
+                    }
+                }
+                CanvasEvent::ScreenshotSaved { path, report: frame } => {
+                    print_line("SCREENSHOT", json!({ "path": path, "report": frame }));
+                    if exit_after_screenshot {
+                        let _ = commands.send(CanvasCommand::Quit);
+                    }
+                }
+                CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),
+                CanvasEvent::Closed => break,
+            }
+        }
+        runtime.block_on(replica.store().close());
+    });
+    app.run();
+    drop(app);
+    writer.join().expect("the store writer thread does not panic");
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The channels between the canvas and its host: commands in, events out.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+
+use bevy::prelude::*;
+use bevy::window::{PrimaryWindow, WindowCloseRequested};
+
+use crate::drag::NodeDragFinished;
+use crate::probe::ScreenshotRequests;
+use crate::scene::ShownGraph;
+use crate::{CanvasCommand, CanvasEvent};
+
+/// Both channel ends the canvas holds. Dropping it (the app ending) tells the
+/// host with [`CanvasEvent::Closed`].
+#[derive(Resource)]
+pub struct CanvasBridge {
+    commands: Mutex<Receiver<CanvasCommand>>,
+    events: Sender<CanvasEvent>,
+}
+
+impl CanvasBridge {
+    /// Wraps the canvas's ends of the channels.
+    pub fn new(commands: Receiver<CanvasCommand>, events: Sender<CanvasEvent>) -> Self {
+        Self {
+            commands: Mutex::new(commands),
+            events,
+        }
+    }
+
+    /// Sends an event to the host; a host that has gone away is ignored.
+    pub fn send(&self, event: CanvasEvent) {
+        let _ = self.events.send(event);
+    }
+}
+
+impl Drop for CanvasBridge {
+    fn drop(&mut self) {
+        let _ = self.events.send(CanvasEvent::Closed);
+    }
+}
+
+/// Applies host commands and reports edits.
+pub struct BridgePlugin {
+    /// Closing the window hides it instead of ending the app.
+    pub hide_on_close: bool,
+}
+
+impl Plugin for BridgePlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(PreUpdate, apply_commands)
+            .add_systems(PostUpdate, report_finished_drags);
+        if self.hide_on_close {
+            app.add_systems(Update, hide_instead_of_closing);
+        }
+    }
+}
+
+fn apply_commands(
+    bridge: Res<CanvasBridge>,
+    mut shown: ResMut<ShownGraph>,
+    mut screenshots: ResMut<ScreenshotRequests>,
+    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let receiver = bridge.commands.lock().expect("canvas command channel lock");
+    loop {
+        match receiver.try_recv() {
+            Ok(CanvasCommand::LoadGraph(graph)) => shown.graph = Some(graph),
+            Ok(CanvasCommand::Show) => {
+                for mut window in &mut windows {
+                    window.visible = true;
+                    window.focused = true;
+                }
+            }
+            Ok(CanvasCommand::Screenshot(path)) => screenshots.pending.push(path),
+            Ok(CanvasCommand::Quit) | Err(TryRecvError::Disconnected) => {
+                exit.write(AppExit::Success);
+                break;
+            }
+            Err(TryRecvError::Empty) => break,
+        }
+    }
+}
+
+fn report_finished_drags(bridge: Res<CanvasBridge>, mut finished: MessageReader<NodeDragFinished>) {
+    for drag in finished.read() {
+        bridge.send(CanvasEvent::NodeMoved {
+            graph: drag.graph,
+            node: drag.node,
+            position: drag.position,
+        });
+    }
+}
+
+fn hide_instead_of_closing(
+    mut requests: MessageReader<WindowCloseRequested>,
+    mut windows: Query<&mut Window>,
+) {
+    for request in requests.read() {
+        if let Ok(mut window) = windows.get_mut(request.window) {
+            window.visible = false;
+        }
+    }
+}

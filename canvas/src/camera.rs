@@ -1,0 +1,176 @@
+//! The orbit camera: left-drag on empty space orbits, right- or middle-drag
+//! pans, the wheel zooms; arrow keys orbit, +/- zoom, R frames the whole graph.
+
+use std::f32::consts::FRAC_PI_2;
+
+use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
+use bevy::prelude::*;
+
+use crate::drag::{ActiveDrag, PointerSystems};
+use orrery_domain::Graph;
+
+use crate::scene::{SceneSystems, ShownGraph, to_vec3};
+
+/// Vertical field of view of the canvas camera, in radians.
+pub const FIELD_OF_VIEW: f32 = std::f32::consts::FRAC_PI_4;
+
+/// Orbit, pan and zoom.
+pub struct OrbitCameraPlugin;
+
+impl Plugin for OrbitCameraPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_systems(Startup, spawn_camera).add_systems(
+            Update,
+            (
+                frame_graph_on_load.run_if(resource_changed::<ShownGraph>),
+                (orbit_pan_zoom, keyboard_controls),
+                apply_orbit,
+            )
+                .chain()
+                .after(PointerSystems)
+                .before(SceneSystems),
+        );
+    }
+}
+
+/// Where the camera looks from, as an orbit around a focus point.
+#[derive(Component, Debug, Clone, Copy, PartialEq)]
+pub struct OrbitCamera {
+    /// The point orbited.
+    pub focus: Vec3,
+    /// Rotation around the world's up axis.
+    pub yaw: f32,
+    /// Elevation above the horizon.
+    pub pitch: f32,
+    /// Distance from the focus.
+    pub distance: f32,
+}
+
+impl Default for OrbitCamera {
+    fn default() -> Self {
+        Self {
+            focus: Vec3::ZERO,
+            yaw: 0.0,
+            pitch: 0.35,
+            distance: 20.0,
+        }
+    }
+}
+
+impl OrbitCamera {
+    /// The camera transform this orbit describes.
+    pub fn transform(&self) -> Transform {
+        let rotation = Quat::from_euler(EulerRot::YXZ, self.yaw, -self.pitch, 0.0);
+        let position = self.focus + rotation * Vec3::new(0.0, 0.0, self.distance);
+        Transform::from_translation(position).looking_at(self.focus, Vec3::Y)
+    }
+}
+
+fn spawn_camera(mut commands: Commands) {
+    let orbit = OrbitCamera::default();
+    commands.spawn((
+        Camera3d::default(),
+        Projection::Perspective(PerspectiveProjection {
+            fov: FIELD_OF_VIEW,
+            ..default()
+        }),
+        Tonemapping::None,
+        orbit.transform(),
+        orbit,
+    ));
+}
+
+/// The orbit that frames a whole graph: focus on its centre, backed off until it fits.
+pub fn framing(graph: &Graph) -> Option<OrbitCamera> {
+    if graph.nodes.is_empty() {
+        return None;
+    }
+    let positions: Vec<Vec3> = graph.nodes.values().map(|node| to_vec3(node.position)).collect();
+    let centre = positions.iter().copied().sum::<Vec3>() / positions.len() as f32;
+    let radius = positions
+        .iter()
+        .map(|position| position.distance(centre))
+        .fold(1.0_f32, f32::max);
+    Some(OrbitCamera {
+        focus: centre,
+        distance: (radius + 1.0) / (FIELD_OF_VIEW / 2.0).sin(),
+        ..OrbitCamera::default()
+    })
+}
+
+fn frame_graph_on_load(shown: Res<ShownGraph>, mut cameras: Query<&mut OrbitCamera>) {
+    let Some(framed) = shown.graph.as_ref().and_then(framing) else {
+        return;
+    };
+    for mut orbit in &mut cameras {
+        *orbit = framed;
+    }
+}
+
+fn orbit_pan_zoom(
+    buttons: Res<ButtonInput<MouseButton>>,
+    motion: Res<AccumulatedMouseMotion>,
+    scroll: Res<AccumulatedMouseScroll>,
+    drag: Res<ActiveDrag>,
+    mut cameras: Query<(&mut OrbitCamera, &Transform)>,
+) {
+    for (mut orbit, transform) in &mut cameras {
+        if buttons.pressed(MouseButton::Left) && drag.node.is_none() && drag.pressed_on_empty {
+            orbit.yaw -= motion.delta.x * 0.005;
+            orbit.pitch = (orbit.pitch + motion.delta.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
+        }
+        if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
+            let scale = orbit.distance * 0.0015;
+            let pan = (-transform.right() * motion.delta.x + transform.up() * motion.delta.y) * scale;
+            orbit.focus += pan;
+        }
+        let lines = match scroll.unit {
+            MouseScrollUnit::Line => scroll.delta.y,
+            MouseScrollUnit::Pixel => scroll.delta.y / 40.0,
+        };
+        if lines != 0.0 {
+            orbit.distance = (orbit.distance * 0.9_f32.powf(lines)).clamp(0.5, 50_000.0);
+        }
+    }
+}
+
+fn keyboard_controls(
+    keys: Res<ButtonInput<KeyCode>>,
+    time: Res<Time>,
+    shown: Res<ShownGraph>,
+    mut cameras: Query<&mut OrbitCamera>,
+) {
+    let step = time.delta_secs() * 1.5;
+    for mut orbit in &mut cameras {
+        if keys.pressed(KeyCode::ArrowLeft) {
+            orbit.yaw += step;
+        }
+        if keys.pressed(KeyCode::ArrowRight) {
+            orbit.yaw -= step;
+        }
+        if keys.pressed(KeyCode::ArrowUp) {
+            orbit.pitch = (orbit.pitch + step).min(FRAC_PI_2 - 0.05);
+        }
+        if keys.pressed(KeyCode::ArrowDown) {
+            orbit.pitch = (orbit.pitch - step).max(-FRAC_PI_2 + 0.05);
+        }
+        if keys.pressed(KeyCode::Equal) || keys.pressed(KeyCode::NumpadAdd) {
+            orbit.distance = (orbit.distance * (1.0 - step)).max(0.5);
+        }
+        if keys.pressed(KeyCode::Minus) || keys.pressed(KeyCode::NumpadSubtract) {
+            orbit.distance *= 1.0 + step;
+        }
+        if keys.just_pressed(KeyCode::KeyR)
+            && let Some(framed) = shown.graph.as_ref().and_then(framing)
+        {
+            *orbit = framed;
+        }
+    }
+}
+
+fn apply_orbit(mut cameras: Query<(&OrbitCamera, &mut Transform), Changed<OrbitCamera>>) {
+    for (orbit, mut transform) in &mut cameras {
+        *transform = orbit.transform();
+    }
+}

@@ -1,0 +1,244 @@
+//! orrery-canvas: the embedded Bevy renderer that draws a graph of agents in 3D.
+//!
+//! The canvas knows graphs (from `orrery-domain`) and nothing of Tauri, the
+//! store or the network. It talks to whoever hosts it through two channels
+//! ([`CanvasCommand`] in, [`CanvasEvent`] out): the desktop shell runs it on a
+//! thread of its own inside the desktop process; the `canvas` binary runs it on
+//! the main thread for development, tests and benchmarks.
+//!
+//! The app is a list of plugins, one per feature: [`scene`] (nodes and edges),
+//! [`camera`] (orbit, pan, zoom), [`drag`] (moving nodes with the mouse),
+//! [`panels`] (egui status bar), [`bridge`] (the channels) and [`probe`]
+//! (readiness, frame reports and screenshots for tests and benchmarks).
+
+pub mod bridge;
+pub mod camera;
+pub mod drag;
+pub mod panels;
+pub mod pick;
+pub mod probe;
+pub mod scene;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::window::{ExitCondition, WindowResolution};
+use bevy::winit::{UpdateMode, WinitPlugin, WinitSettings};
+use orrery_domain::{Graph, GraphId, NodeId, Position};
+use serde::{Deserialize, Serialize};
+
+/// Title of the canvas window (tests find the window by it).
+pub const WINDOW_TITLE: &str = "Orrery canvas";
+
+/// What the host tells the canvas.
+#[derive(Debug, Clone)]
+pub enum CanvasCommand {
+    /// Show this graph, replacing whatever was shown.
+    LoadGraph(Graph),
+    /// Show the window (after the user opens a graph).
+    Show,
+    /// Capture the window into a PNG file and answer with [`CanvasEvent::ScreenshotSaved`].
+    Screenshot(PathBuf),
+    /// Close the canvas for good.
+    Quit,
+}
+
+/// What the canvas tells the host.
+#[derive(Debug, Clone)]
+pub enum CanvasEvent {
+    /// The graph is on screen with every render pipeline compiled.
+    Ready(FrameReport),
+    /// The user finished dragging a node to a new position.
+    NodeMoved {
+        /// The graph the node belongs to.
+        graph: GraphId,
+        /// The node.
+        node: NodeId,
+        /// Where it now sits.
+        position: Position,
+    },
+    /// A screenshot was written, with the frame it shows.
+    ScreenshotSaved {
+        /// The PNG file.
+        path: PathBuf,
+        /// Where every node was on screen.
+        report: FrameReport,
+    },
+    /// The canvas could not do what was asked.
+    Failed(String),
+    /// The canvas app has exited.
+    Closed,
+}
+
+/// Where each node appears on screen and how the camera maps pixels to the
+/// world — what tests and benchmarks need to aim the pointer and check pixels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FrameReport {
+    /// The graph shown.
+    pub graph: Option<GraphId>,
+    /// Window size in logical pixels.
+    pub viewport: [f32; 2],
+    /// Physical pixels per logical pixel.
+    pub scale_factor: f32,
+    /// Camera's right and up vectors in world space.
+    pub camera_right: [f32; 3],
+    /// See `camera_right`.
+    pub camera_up: [f32; 3],
+    /// World units per logical pixel at distance 1 in front of the camera.
+    pub world_per_pixel_at_unit_depth: f32,
+    /// Logical y from which the status bar covers the canvas.
+    pub panel_top: f32,
+    /// Every node in front of the camera.
+    pub nodes: Vec<NodeOnScreen>,
+}
+
+/// One node's place on screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeOnScreen {
+    /// The node.
+    pub id: NodeId,
+    /// Its kind's name.
+    pub kind: String,
+    /// Its colour as linear-free sRGB bytes.
+    pub colour: [u8; 3],
+    /// Centre in logical window coordinates (origin top left).
+    pub screen: [f32; 2],
+    /// Distance along the camera's forward axis.
+    pub depth: f32,
+    /// Approximate radius on screen in logical pixels.
+    pub screen_radius: f32,
+    /// World position.
+    pub position: [f32; 3],
+}
+
+/// How the canvas window behaves.
+#[derive(Debug, Clone)]
+pub struct CanvasOptions {
+    /// Window size in logical pixels.
+    pub size: (u32, u32),
+    /// Whether the window starts visible (the shell shows it when a graph opens).
+    pub visible: bool,
+    /// Redraw every frame even when idle (tests, benchmarks); otherwise the
+    /// canvas sleeps when unfocused and idle.
+    pub continuous: bool,
+    /// Run on a thread other than the main one (inside the desktop shell).
+    pub on_any_thread: bool,
+    /// Install Bevy's log subscriber (off when the host has its own).
+    pub own_logging: bool,
+    /// Closing the window hides it instead of ending the app (inside the shell).
+    pub hide_on_close: bool,
+}
+
+impl Default for CanvasOptions {
+    fn default() -> Self {
+        Self {
+            size: (1024, 720),
+            visible: true,
+            continuous: false,
+            on_any_thread: false,
+            own_logging: true,
+            hide_on_close: false,
+        }
+    }
+}
+
+/// The host's ends of the channels.
+pub struct CanvasHandle {
+    /// Send commands here.
+    pub commands: Sender<CanvasCommand>,
+    /// Receive events here.
+    pub events: Receiver<CanvasEvent>,
+}
+
+/// Every canvas feature, in one plugin.
+pub struct CanvasPlugin;
+
+impl Plugin for CanvasPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_plugins((
+            scene::GraphScenePlugin,
+            camera::OrbitCameraPlugin,
+            drag::NodeDragPlugin,
+            panels::StatusPanelPlugin,
+            probe::ProbePlugin,
+        ));
+    }
+}
+
+/// Builds the canvas app around a pair of channels. Call `.run()` on the
+/// thread that should own the window.
+pub fn canvas_app(options: &CanvasOptions) -> (App, CanvasHandle) {
+    let (command_sender, command_receiver) = channel();
+    let (event_sender, event_receiver) = channel();
+    let window = Window {
+        title: WINDOW_TITLE.into(),
+        resolution: WindowResolution::new(options.size.0, options.size.1),
+        visible: options.visible,
+        ..default()
+    };
+    let mut plugins = DefaultPlugins
+        .set(WindowPlugin {
+            primary_window: Some(window),
+            exit_condition: if options.hide_on_close {
+                ExitCondition::DontExit
+            } else {
+                ExitCondition::OnPrimaryClosed
+            },
+            close_when_requested: !options.hide_on_close,
+            ..default()
+        })
+        .set(WinitPlugin {
+            run_on_any_thread: options.on_any_thread,
+        });
+    if !options.own_logging {
+        plugins = plugins.disable::<bevy::log::LogPlugin>();
+    }
+    let mut app = App::new();
+    app.add_plugins(plugins)
+        .insert_resource(ClearColor(scene::BACKGROUND))
+        .insert_resource(if options.continuous {
+            WinitSettings::game()
+        } else {
+            WinitSettings {
+                focused_mode: UpdateMode::Continuous,
+                unfocused_mode: UpdateMode::reactive_low_power(Duration::from_millis(250)),
+            }
+        })
+        .insert_resource(bridge::CanvasBridge::new(command_receiver, event_sender))
+        .add_plugins(bridge::BridgePlugin {
+            hide_on_close: options.hide_on_close,
+        })
+        .add_plugins(CanvasPlugin);
+    (
+        app,
+        CanvasHandle {
+            commands: command_sender,
+            events: event_receiver,
+        },
+    )
+}
+
+/// Starts the canvas on a thread of its own (inside the desktop process).
+/// winit allows one event loop per process, so call this once and reuse the
+/// handle; closing the window only hides it.
+pub fn spawn_canvas_thread(mut options: CanvasOptions) -> (JoinHandle<()>, CanvasHandle) {
+    options.on_any_thread = true;
+    options.hide_on_close = true;
+    options.own_logging = false;
+    let (handle_sender, handle_receiver) = channel();
+    let thread = std::thread::Builder::new()
+        .name("orrery-canvas".into())
+        .spawn(move || {
+            let (mut app, handle) = canvas_app(&options);
+            let _ = handle_sender.send(handle);
+            app.run();
+        })
+        .expect("spawning the canvas thread");
+    let handle = handle_receiver
+        .recv()
+        .expect("the canvas thread builds its app before running it");
+    (thread, handle)
+}

@@ -1,0 +1,60 @@
+//! The egui status bar: what is shown, how big it is, how fast it draws.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+
+use crate::scene::ShownGraph;
+
+/// The status bar.
+pub struct StatusPanelPlugin;
+
+impl Plugin for StatusPanelPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<EguiPlugin>() {
+            app.add_plugins(EguiPlugin::default());
+        }
+        app.init_resource::<PanelLayout>()
+            .add_systems(EguiPrimaryContextPass, status_bar);
+    }
+}
+
+/// Where the panels sit, so the frame report can say which pixels they cover.
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct PanelLayout {
+    /// Logical y of the status bar's top edge (0 until drawn).
+    pub status_bar_top: f32,
+}
+
+fn status_bar(
+    mut contexts: EguiContexts,
+    shown: Res<ShownGraph>,
+    time: Res<Time>,
+    mut layout: ResMut<PanelLayout>,
+    mut frame_ms: Local<f32>,
+) -> Result {
+    let context = contexts.ctx_mut()?;
+    *frame_ms = *frame_ms * 0.9 + time.delta_secs() * 1000.0 * 0.1;
+    let response = egui::TopBottomPanel::bottom("status").show(context, |ui| {
+        ui.horizontal(|ui| {
+            match &shown.graph {
+                Some(graph) => {
+                    ui.strong(&graph.name);
+                    ui.label(format!(
+                        "{} nodes · {} edges",
+                        graph.nodes.len(),
+                        graph.edges.len()
+                    ));
+                }
+                None => {
+                    ui.label("No graph open: open one from the library window");
+                }
+            }
+            ui.separator();
+            ui.label(format!("{:.1} ms/frame", *frame_ms));
+            ui.separator();
+            ui.weak("drag a node to move it · drag space to orbit · right-drag to pan · wheel to zoom · R to frame");
+        });
+    });
+    layout.status_bar_top = response.response.rect.top();
+    Ok(())
+}

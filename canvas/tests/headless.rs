@@ -1,0 +1,305 @@
+//! The real canvas binary in a real window on a private Xvfb display, drawing
+//! with Mesa's lavapipe Vulkan driver on the CPU.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use orrery_canvas::{FrameReport, NodeOnScreen};
+use orrery_domain::{Graph, sample_graph};
+use orrery_store::LocalStore;
+use orrery_sync::Replica;
+use serde_json::Value;
+
+/// How long the canvas may take to compile its pipelines on a CPU rasteriser.
+const CANVAS_TIMEOUT: Duration = Duration::from_secs(420);
+
+/// A private X server, stopped on drop.
+struct VirtualDisplay {
+    process: Child,
+    display: String,
+}
+
+impl VirtualDisplay {
+    fn start() -> Self {
+        let mut process = Command::new("Xvfb")
+            .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is installed (make test installs it)");
+        // Xvfb writes the display number once it accepts connections.
+        let mut number = String::new();
+        let mut stdout = process.stdout.take().unwrap();
+        let mut byte = [0u8; 1];
+        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+            number.push(byte[0] as char);
+        }
+        assert!(!number.is_empty(), "Xvfb did not report a display");
+        Self {
+            process,
+            display: format!(":{}", number.trim()),
+        }
+    }
+}
+
+impl Drop for VirtualDisplay {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// The canvas binary, with its stdout lines arriving on a channel.
+struct RunningCanvas {
+    process: Child,
+    lines: Receiver<String>,
+}
+
+impl RunningCanvas {
+    fn start(display: &VirtualDisplay, store: &Path, graph: &Graph, extra: &[&str]) -> Self {
+        let mut process = Command::new(env!("CARGO_BIN_EXE_canvas"))
+            .arg("--store")
+            .arg(store)
+            .args(["--graph", &graph.id.to_string(), "--size", "960x640", "--report"])
+            .args(extra)
+            .env("DISPLAY", &display.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("WGPU_BACKEND", "vulkan")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the canvas binary");
+        let stdout = process.stdout.take().unwrap();
+        let (sender, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { process, lines }
+    }
+
+    /// Waits for the next line starting with `kind`, failing on `ERROR` lines.
+    fn expect(&self, kind: &str) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(CANVAS_TIMEOUT)
+                .unwrap_or_else(|_| panic!("the canvas did not print {kind} in time"));
+            if let Some(json) = line.strip_prefix(&format!("{kind} ")) {
+                return serde_json::from_str(json).unwrap();
+            }
+            assert!(!line.starts_with("ERROR"), "canvas failed: {line}");
+        }
+    }
+}
+
+impl Drop for RunningCanvas {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn store_with(graph: &Graph, path: &Path) {
+    let replica = Replica::new(LocalStore::open(path).await.unwrap());
+    replica.add_graph(graph.clone()).await.unwrap();
+    replica.store().close().await;
+}
+
+/// Nodes no nearer node covers, away from the status bar and the window edges.
+fn unobstructed(report: &FrameReport) -> Vec<&NodeOnScreen> {
+    report
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(index, node)| {
+            let [x, y] = node.screen;
+            let margin = node.screen_radius + 2.0;
+            let inside = x > margin
+                && y > margin
+                && x < report.viewport[0] - margin
+                && y < report.panel_top - margin;
+            let covered = report.nodes[..*index].iter().any(|nearer| {
+                let distance = ((nearer.screen[0] - x).powi(2) + (nearer.screen[1] - y).powi(2)).sqrt();
+                distance < nearer.screen_radius + 3.0
+            });
+            inside && !covered && node.screen_radius >= 3.0
+        })
+        .map(|(_, node)| node)
+        .collect()
+}
+
+/// Which kind colour (or the background) a pixel is closest to in direction.
+fn closest_colour(pixel: [u8; 3], palette: &[(String, [u8; 3])]) -> String {
+    let normalise = |c: [u8; 3]| {
+        let v = [c[0] as f32, c[1] as f32, c[2] as f32];
+        let length = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1.0);
+        [v[0] / length, v[1] / length, v[2] / length]
+    };
+    let p = normalise(pixel);
+    palette
+        .iter()
+        .map(|(name, colour)| {
+            let c = normalise(*colour);
+            (name.clone(), p[0] * c[0] + p[1] * c[1] + p[2] * c[2])
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0
+}
+
+#[test]
+fn canvas_renders_graph_headless() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("local.db");
+    let graph = sample_graph("Fifty agents", 50, 42);
+    tokio::runtime::Runtime::new().unwrap().block_on(store_with(&graph, &store));
+    let display = VirtualDisplay::start();
+    let screenshot = directory.path().join("canvas.png");
+    let canvas = RunningCanvas::start(
+        &display,
+        &store,
+        &graph,
+        &["--screenshot", screenshot.to_str().unwrap(), "--exit-after-screenshot"],
+    );
+    let saved = canvas.expect("SCREENSHOT");
+    let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
+    assert_eq!(report.graph, Some(graph.id));
+    assert_eq!(report.nodes.len(), 50, "every node is in front of the camera");
+
+    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&screenshot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(frame.color_type, png::ColorType::Rgba);
+    let width = frame.width as usize;
+    let scale = report.scale_factor;
+    let pixel_at = |x: f32, y: f32| {
+        let (column, row) = ((x * scale) as usize, (y * scale) as usize);
+        let offset = (row * width + column) * 4;
+        [pixels[offset], pixels[offset + 1], pixels[offset + 2]]
+    };
+
+    let mut palette: Vec<(String, [u8; 3])> = report
+        .nodes
+        .iter()
+        .map(|node| (node.kind.clone(), node.colour))
+        .collect();
+    palette.sort();
+    palette.dedup();
+    palette.push(("background".into(), [9, 10, 15]));
+    let checked = unobstructed(&report);
+    assert!(checked.len() >= 20, "only {} nodes are unobstructed", checked.len());
+    for node in &checked {
+        let pixel = pixel_at(node.screen[0], node.screen[1]);
+        let brightness = pixel.iter().map(|&c| c as u32).sum::<u32>();
+        assert!(brightness > 120, "node {} at {:?} is dark: {pixel:?}", node.id, node.screen);
+        assert_eq!(
+            closest_colour(pixel, &palette),
+            node.kind,
+            "pixel {pixel:?} at {:?} should be a {} node",
+            node.screen,
+            node.kind
+        );
+    }
+    // Away from every node the canvas shows its background.
+    let corner = pixel_at(3.0, 3.0);
+    assert!(corner.iter().all(|&c| c < 40), "corner is background: {corner:?}");
+}
+
+#[test]
+fn canvas_drag_moves_node() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("local.db");
+    let graph = sample_graph("Draggable", 12, 7);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(store_with(&graph, &store));
+    let display = VirtualDisplay::start();
+    let canvas = RunningCanvas::start(&display, &store, &graph, &[]);
+    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+
+    // The unobstructed node farthest from the others on screen.
+    let target = unobstructed(&report)
+        .into_iter()
+        .max_by(|a, b| {
+            let isolation = |node: &NodeOnScreen| {
+                report
+                    .nodes
+                    .iter()
+                    .filter(|other| other.id != node.id)
+                    .map(|other| ((other.screen[0] - node.screen[0]).powi(2) + (other.screen[1] - node.screen[1]).powi(2)).sqrt())
+                    .fold(f32::MAX, f32::min)
+            };
+            isolation(a).total_cmp(&isolation(b))
+        })
+        .expect("some node is unobstructed")
+        .clone();
+    let (dx, dy) = (60.0_f32, -40.0_f32);
+    let start = (target.screen[0].round(), target.screen[1].round());
+    let end = (start.0 + dx, start.1 + dy);
+
+    let window = xdotool(&display, &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE]);
+    let window = window.lines().next().expect("the canvas window exists").to_owned();
+    let at = |point: (f32, f32)| vec![
+        "mousemove".to_owned(), "--sync".to_owned(), "--window".to_owned(), window.clone(),
+        (point.0 as i32).to_string(), (point.1 as i32).to_string(),
+    ];
+    let mut script = at(start);
+    script.extend(["mousedown".into(), "1".into()]);
+    for step in 1..=4 {
+        let t = step as f32 / 4.0;
+        script.extend(at((start.0 + dx * t, start.1 + dy * t)));
+    }
+    script.extend(["mouseup".into(), "1".into()]);
+    xdotool(&display, &script.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let stored = canvas.expect("STORED");
+    assert_eq!(stored["node"].as_str().unwrap(), target.id.to_string());
+
+    // On a plane facing the camera, a pointer move of (dx, dy) pixels moves the
+    // node by right·dx − up·dy, scaled by its depth.
+    let scale = target.depth * report.world_per_pixel_at_unit_depth;
+    let expected: Vec<f32> = (0..3)
+        .map(|axis| target.position[axis] + (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale)
+        .collect();
+    let moved = runtime.block_on(async {
+        let store = LocalStore::open(&store).await.unwrap();
+        store.load_graph(graph.id).await.unwrap().unwrap()
+    });
+    let position = moved.nodes[&target.id].position;
+    let tolerance = scale * 1.5;
+    for (axis, actual) in [position.x, position.y, position.z].into_iter().enumerate() {
+        assert!(
+            (actual - expected[axis]).abs() <= tolerance,
+            "axis {axis}: stored {actual}, expected {} (±{tolerance})",
+            expected[axis]
+        );
+    }
+    let travelled = ((position.x - target.position[0]).powi(2)
+        + (position.y - target.position[1]).powi(2)
+        + (position.z - target.position[2]).powi(2))
+    .sqrt();
+    assert!(travelled > scale * 50.0, "the node moved ({travelled})");
+    // No other node moved.
+    for (id, node) in &moved.nodes {
+        if *id != target.id {
+            assert_eq!(node.position, graph.nodes[id].position);
+        }
+    }
+}
+
+fn xdotool(display: &VirtualDisplay, args: &[&str]) -> String {
+    let output = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", &display.display)
+        .output()
+        .expect("xdotool is installed (make test installs it)");
+    assert!(output.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}

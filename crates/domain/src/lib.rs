@@ -1,0 +1,17 @@
+//! orrery-domain: the pure types and rules every Orrery program shares.
+//!
+//! Graphs of agents (nodes, edges, positions) and their validation. No I/O, no
+//! async, no storage or network: everything here is a plain value that the
+//! store, the sync layer, the server and the canvas all agree on.
+
+mod graph;
+mod ids;
+mod sample;
+
+pub use graph::{
+    check_graph_name,
+    Edge, Graph, GraphError, MAX_EDGES_PER_GRAPH, MAX_LABEL_CHARS, MAX_NAME_CHARS,
+    MAX_NODES_PER_GRAPH, MAX_PORT_CHARS, Node, NodeKind, Position,
+};
+pub use ids::{EdgeId, GraphId, IdError, NodeId};
+pub use sample::sample_graph;

@@ -1,0 +1,198 @@
+//! The sync client: talks to the sync server over HTTP, one round trip per graph.
+
+use std::time::Duration;
+
+use orrery_domain::GraphId;
+use serde::{Deserialize, Serialize};
+
+use crate::document::Version;
+use crate::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse};
+use crate::{Replica, SyncError};
+
+/// What the server gave this device when it registered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCredentials {
+    /// The device's id on the server.
+    pub device_id: String,
+    /// The bearer token the device presents on every request.
+    pub token: String,
+}
+
+/// A graph as the server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RemoteGraph {
+    /// The graph.
+    pub id: GraphId,
+    /// Its merged name.
+    pub name: String,
+    /// Nodes in the merged document.
+    pub node_count: i64,
+    /// Edges in the merged document.
+    pub edge_count: i64,
+}
+
+/// What one sync of the whole library did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Graphs exchanged with the server.
+    pub graphs_synced: usize,
+    /// Graphs that arrived from the server for the first time.
+    pub graphs_received: usize,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: String,
+}
+
+/// An HTTP client for one sync server and one registered device.
+#[derive(Debug, Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base_url: String,
+    credentials: DeviceCredentials,
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("the HTTP client configuration is static and valid")
+}
+
+impl SyncClient {
+    /// Registers this device with the server at `base_url` (e.g. `http://127.0.0.1:7878`).
+    pub async fn register(base_url: &str, device_name: &str) -> Result<Self, SyncError> {
+        let http = http_client();
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        let response = http
+            .post(format!("{base_url}/v1/devices"))
+            .json(&serde_json::json!({ "name": device_name }))
+            .send()
+            .await
+            .map_err(|error| offline(&base_url, &error))?;
+        let credentials = check(response)
+            .await?
+            .json::<DeviceCredentials>()
+            .await
+            .map_err(|error| protocol_error(&error))?;
+        Ok(Self {
+            http,
+            base_url,
+            credentials,
+        })
+    }
+
+    /// A client for a device registered earlier.
+    pub fn with_credentials(base_url: &str, credentials: DeviceCredentials) -> Self {
+        Self {
+            http: http_client(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            credentials,
+        }
+    }
+
+    /// The credentials this client presents.
+    pub fn credentials(&self) -> &DeviceCredentials {
+        &self.credentials
+    }
+
+    /// The server's address.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The graphs the server holds.
+    pub async fn remote_graphs(&self) -> Result<Vec<RemoteGraph>, SyncError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/graphs", self.base_url))
+            .bearer_auth(&self.credentials.token)
+            .send()
+            .await
+            .map_err(|error| offline(&self.base_url, &error))?;
+        check(response)
+            .await?
+            .json()
+            .await
+            .map_err(|error| protocol_error(&error))
+    }
+
+    /// Exchanges one graph's updates with the server: pushes what the server
+    /// has not acknowledged, takes in what this replica lacks.
+    pub async fn sync_graph(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
+        let (client_version, updates) = replica.outgoing(id).await?;
+        let request = SyncRequest {
+            client_version: client_version.encode(),
+            updates,
+        };
+        let response = self
+            .http
+            .post(format!("{}/v1/graphs/{id}/sync", self.base_url))
+            .bearer_auth(&self.credentials.token)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .body(request.encode())
+            .send()
+            .await
+            .map_err(|error| offline(&self.base_url, &error))?;
+        let body = check(response)
+            .await?
+            .bytes()
+            .await
+            .map_err(|error| offline(&self.base_url, &error))?;
+        let answer = SyncResponse::decode(&body)?;
+        let server_version = Version::decode(&answer.server_version)?;
+        replica.incoming(id, server_version, &answer.updates).await
+    }
+
+    /// Syncs every local graph and brings in every graph the server has that
+    /// this replica lacks.
+    pub async fn sync_all(&self, replica: &Replica) -> Result<SyncReport, SyncError> {
+        let local = replica.list_graphs().await?;
+        let remote = self.remote_graphs().await?;
+        let mut report = SyncReport::default();
+        for graph in &local {
+            self.sync_graph(replica, graph.id).await?;
+            report.graphs_synced += 1;
+        }
+        for graph in remote
+            .iter()
+            .filter(|remote| local.iter().all(|local| local.id != remote.id))
+        {
+            self.sync_graph(replica, graph.id).await?;
+            report.graphs_synced += 1;
+            report.graphs_received += 1;
+        }
+        Ok(report)
+    }
+}
+
+fn offline(base_url: &str, error: &reqwest::Error) -> SyncError {
+    SyncError::Offline {
+        url: base_url.to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+fn protocol_error(error: &reqwest::Error) -> SyncError {
+    SyncError::Server {
+        status: 200,
+        message: format!("unreadable answer: {error}"),
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let message = match response.json::<ErrorBody>().await {
+        Ok(body) => body.message,
+        Err(_) => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    Err(SyncError::Server {
+        status: status.as_u16(),
+        message,
+    })
+}

@@ -1,0 +1,469 @@
+//! A graph as a Loro CRDT document.
+//!
+//! Layout: root map `meta` { name }, root map `nodes` { node id → map { kind,
+//! label, x, y, z } }, root map `edges` { edge id → map { from, from_port, to,
+//! to_port } }. Every field is last-writer-wins on its own, so a move on one
+//! device and a rename on another both survive a merge. An edge whose node was
+//! deleted concurrently stays in the document but is not part of the graph.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use loro::{Container, ExportMode, LoroDoc, LoroMap, LoroValue, ValueOrContainer, VersionVector};
+use orrery_domain::{
+    Edge, EdgeId, Graph, GraphError, GraphId, Node, NodeId, NodeKind, Position, check_graph_name,
+};
+
+use crate::SyncError;
+
+const META: &str = "meta";
+const NODES: &str = "nodes";
+const EDGES: &str = "edges";
+
+/// A version vector: how many operations of each peer a replica has seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Version(VersionVector);
+
+impl Version {
+    /// The version as bytes for the wire or the store.
+    pub fn encode(&self) -> Vec<u8> {
+        self.0.encode()
+    }
+
+    /// Reads a version; empty bytes mean "nothing seen yet".
+    pub fn decode(bytes: &[u8]) -> Result<Self, SyncError> {
+        if bytes.is_empty() {
+            return Ok(Self::default());
+        }
+        guarded(|| VersionVector::decode(bytes))
+            .ok()
+            .and_then(Result::ok)
+            .map(Self)
+            .ok_or_else(|| SyncError::InvalidUpdate("malformed version vector".into()))
+    }
+
+    /// How many operations `self` holds that `other` has not seen.
+    pub fn operations_missing_from(&self, other: &Version) -> u64 {
+        self.0
+            .iter()
+            .map(|(peer, &counter)| {
+                let seen = other.0.get(peer).copied().unwrap_or(0);
+                u64::try_from(counter.saturating_sub(seen)).unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+/// One graph's CRDT document.
+pub struct GraphDocument {
+    id: GraphId,
+    doc: LoroDoc,
+}
+
+impl std::fmt::Debug for GraphDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphDocument").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// Runs a call into the CRDT library on bytes from outside, turning a panic
+/// into an error so hostile input cannot take the process down.
+fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, SyncError> {
+    catch_unwind(AssertUnwindSafe(call))
+        .map_err(|_| SyncError::InvalidUpdate("the update could not be decoded".into()))
+}
+
+fn crdt_error(error: impl std::fmt::Display) -> SyncError {
+    SyncError::InvalidDocument(error.to_string())
+}
+
+impl GraphDocument {
+    /// An empty document for `id`, to be filled by merging updates.
+    pub fn empty(id: GraphId) -> Self {
+        Self {
+            id,
+            doc: LoroDoc::new(),
+        }
+    }
+
+    /// A document holding `graph`, after validating it.
+    pub fn create(graph: &Graph) -> Result<Self, SyncError> {
+        graph.validate()?;
+        let document = Self::empty(graph.id);
+        document.meta().insert("name", graph.name.as_str()).map_err(crdt_error)?;
+        for node in graph.nodes.values() {
+            document.write_node(node)?;
+        }
+        for edge in graph.edges.values() {
+            document.write_edge(edge)?;
+        }
+        document.doc.commit();
+        Ok(document)
+    }
+
+    /// A document from a stored snapshot.
+    pub fn from_snapshot(id: GraphId, snapshot: &[u8]) -> Result<Self, SyncError> {
+        let document = Self::empty(id);
+        guarded(|| document.doc.import(snapshot))?
+            .map_err(|error| SyncError::InvalidDocument(error.to_string()))?;
+        Ok(document)
+    }
+
+    /// The graph this document is.
+    pub fn id(&self) -> GraphId {
+        self.id
+    }
+
+    /// The whole document, history included, for storage.
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.doc
+            .export(ExportMode::Snapshot)
+            .expect("exporting a snapshot of a live document cannot fail")
+    }
+
+    /// The operations this document has seen.
+    pub fn version(&self) -> Version {
+        Version(self.doc.oplog_vv())
+    }
+
+    /// The updates a replica at `version` lacks (empty when it lacks nothing).
+    pub fn updates_since(&self, version: &Version) -> Vec<u8> {
+        if self.doc.oplog_vv() == version.0 || version.0.partial_cmp(&self.doc.oplog_vv())
+            == Some(std::cmp::Ordering::Greater)
+        {
+            return Vec::new();
+        }
+        self.doc
+            .export(ExportMode::updates(&version.0))
+            .expect("exporting updates of a live document cannot fail")
+    }
+
+    /// Merges updates from another replica. The updates are tried on a copy
+    /// first: if they do not decode, depend on unknown changes, or would leave
+    /// a document that is not a valid graph, nothing changes here.
+    pub fn merge(&mut self, updates: &[u8]) -> Result<(), SyncError> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let trial = Self {
+            id: self.id,
+            doc: self.doc.fork(),
+        };
+        let status = guarded(|| trial.doc.import(updates))?
+            .map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
+        if status.pending.is_some() {
+            return Err(SyncError::MissingDependencies);
+        }
+        trial.to_graph()?;
+        guarded(|| self.doc.import(updates))?
+            .map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
+        Ok(())
+    }
+
+    /// The graph as plain values, checked against the graph model.
+    pub fn to_graph(&self) -> Result<Graph, SyncError> {
+        let LoroValue::Map(root) = self.doc.get_deep_value() else {
+            return Err(SyncError::InvalidDocument("document root is not a map".into()));
+        };
+        let name = match root.get(META) {
+            Some(LoroValue::Map(meta)) => string_field(meta.get("name"), "graph name")?,
+            _ => return Err(SyncError::InvalidDocument("document has no graph name".into())),
+        };
+        let mut graph = Graph::with_id(self.id, name);
+        if let Some(nodes) = root.get(NODES) {
+            let LoroValue::Map(nodes) = nodes else {
+                return Err(SyncError::InvalidDocument("`nodes` is not a map".into()));
+            };
+            for (key, value) in nodes.iter() {
+                let node = read_node(key, value)?;
+                graph.nodes.insert(node.id, node);
+            }
+        }
+        if let Some(edges) = root.get(EDGES) {
+            let LoroValue::Map(edges) = edges else {
+                return Err(SyncError::InvalidDocument("`edges` is not a map".into()));
+            };
+            for (key, value) in edges.iter() {
+                let edge = read_edge(key, value)?;
+                // An edge to a node deleted on another device is not part of the graph.
+                if graph.nodes.contains_key(&edge.from) && graph.nodes.contains_key(&edge.to) {
+                    graph.edges.insert(edge.id, edge);
+                }
+            }
+        }
+        graph.validate()?;
+        Ok(graph)
+    }
+
+    /// Renames the graph.
+    pub fn rename(&self, name: &str) -> Result<(), SyncError> {
+        check_graph_name(name)?;
+        self.meta().insert("name", name).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Adds a node.
+    pub fn add_node(&self, node: &Node) -> Result<(), SyncError> {
+        node.validate()?;
+        self.write_node(node)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Moves a node.
+    pub fn move_node(&self, id: NodeId, position: Position) -> Result<(), SyncError> {
+        if !position.is_valid() {
+            return Err(GraphError::InvalidPosition(id).into());
+        }
+        let node = self.node_map(id)?;
+        for (axis, value) in [("x", position.x), ("y", position.y), ("z", position.z)] {
+            node.insert(axis, f64::from(value)).map_err(crdt_error)?;
+        }
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Changes a node's label.
+    pub fn relabel_node(&self, id: NodeId, label: &str) -> Result<(), SyncError> {
+        let probe = Node {
+            id,
+            kind: NodeKind::Agent,
+            label: label.to_owned(),
+            position: Position::default(),
+        };
+        probe.validate()?;
+        self.node_map(id)?.insert("label", label).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Removes a node and every edge touching it.
+    pub fn remove_node(&self, id: NodeId) -> Result<(), SyncError> {
+        self.node_map(id)?;
+        let graph = self.to_graph()?;
+        for edge in graph.edges.values().filter(|edge| edge.from == id || edge.to == id) {
+            self.edges().delete(&edge.id.to_string()).map_err(crdt_error)?;
+        }
+        self.nodes().delete(&id.to_string()).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Adds an edge between two nodes the document holds.
+    pub fn add_edge(&self, edge: &Edge) -> Result<(), SyncError> {
+        edge.validate()?;
+        for node in [edge.from, edge.to] {
+            if self.nodes().get(&node.to_string()).is_none() {
+                return Err(GraphError::DanglingEdge {
+                    edge: edge.id,
+                    node,
+                }
+                .into());
+            }
+        }
+        self.write_edge(edge)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Removes an edge.
+    pub fn remove_edge(&self, id: EdgeId) -> Result<(), SyncError> {
+        if self.edges().get(&id.to_string()).is_none() {
+            return Err(GraphError::NoSuchEdge(id).into());
+        }
+        self.edges().delete(&id.to_string()).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    fn meta(&self) -> LoroMap {
+        self.doc.get_map(META)
+    }
+
+    fn nodes(&self) -> LoroMap {
+        self.doc.get_map(NODES)
+    }
+
+    fn edges(&self) -> LoroMap {
+        self.doc.get_map(EDGES)
+    }
+
+    fn node_map(&self, id: NodeId) -> Result<LoroMap, SyncError> {
+        match self.nodes().get(&id.to_string()) {
+            Some(ValueOrContainer::Container(Container::Map(map))) => Ok(map),
+            _ => Err(GraphError::NoSuchNode(id).into()),
+        }
+    }
+
+    fn write_node(&self, node: &Node) -> Result<(), SyncError> {
+        let map = self
+            .nodes()
+            .insert_container(&node.id.to_string(), LoroMap::new())
+            .map_err(crdt_error)?;
+        map.insert("kind", node.kind.as_str()).map_err(crdt_error)?;
+        map.insert("label", node.label.as_str()).map_err(crdt_error)?;
+        map.insert("x", f64::from(node.position.x)).map_err(crdt_error)?;
+        map.insert("y", f64::from(node.position.y)).map_err(crdt_error)?;
+        map.insert("z", f64::from(node.position.z)).map_err(crdt_error)?;
+        Ok(())
+    }
+
+    fn write_edge(&self, edge: &Edge) -> Result<(), SyncError> {
+        let map = self
+            .edges()
+            .insert_container(&edge.id.to_string(), LoroMap::new())
+            .map_err(crdt_error)?;
+        map.insert("from", edge.from.to_string()).map_err(crdt_error)?;
+        map.insert("from_port", edge.from_port.as_str()).map_err(crdt_error)?;
+        map.insert("to", edge.to.to_string()).map_err(crdt_error)?;
+        map.insert("to_port", edge.to_port.as_str()).map_err(crdt_error)?;
+        Ok(())
+    }
+}
+
+fn string_field(value: Option<&LoroValue>, what: &str) -> Result<String, SyncError> {
+    match value {
+        Some(LoroValue::String(text)) => Ok(text.to_string()),
+        _ => Err(SyncError::InvalidDocument(format!("{what} is missing or not text"))),
+    }
+}
+
+fn number_field(value: Option<&LoroValue>, what: &str) -> Result<f32, SyncError> {
+    match value {
+        Some(LoroValue::Double(number)) => Ok(*number as f32),
+        Some(LoroValue::I64(number)) => Ok(*number as f32),
+        _ => Err(SyncError::InvalidDocument(format!("{what} is missing or not a number"))),
+    }
+}
+
+fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, SyncError> {
+    text.parse()
+        .map_err(|_| SyncError::InvalidDocument(format!("{what} `{}` is not an id", text.chars().take(40).collect::<String>())))
+}
+
+fn read_node(key: &str, value: &LoroValue) -> Result<Node, SyncError> {
+    let LoroValue::Map(fields) = value else {
+        return Err(SyncError::InvalidDocument(format!("node {key} is not a map")));
+    };
+    let id: NodeId = parse(key, "node key")?;
+    let kind = string_field(fields.get("kind"), "node kind")?.parse::<NodeKind>()?;
+    Ok(Node {
+        id,
+        kind,
+        label: string_field(fields.get("label"), "node label")?,
+        position: Position::new(
+            number_field(fields.get("x"), "node x")?,
+            number_field(fields.get("y"), "node y")?,
+            number_field(fields.get("z"), "node z")?,
+        ),
+    })
+}
+
+fn read_edge(key: &str, value: &LoroValue) -> Result<Edge, SyncError> {
+    let LoroValue::Map(fields) = value else {
+        return Err(SyncError::InvalidDocument(format!("edge {key} is not a map")));
+    };
+    Ok(Edge {
+        id: parse(key, "edge key")?,
+        from: parse(&string_field(fields.get("from"), "edge from")?, "edge from")?,
+        from_port: string_field(fields.get("from_port"), "edge from_port")?,
+        to: parse(&string_field(fields.get("to"), "edge to")?, "edge to")?,
+        to_port: string_field(fields.get("to_port"), "edge to_port")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orrery_domain::sample_graph;
+
+    fn replica_of(document: &GraphDocument) -> GraphDocument {
+        let mut copy = GraphDocument::empty(document.id());
+        copy.merge(&document.updates_since(&Version::default())).unwrap();
+        copy
+    }
+
+    #[test]
+    fn graph_round_trips_through_a_document() {
+        let graph = sample_graph("Round trip", 20, 5);
+        let document = GraphDocument::create(&graph).unwrap();
+        assert_eq!(document.to_graph().unwrap(), graph);
+        let restored = GraphDocument::from_snapshot(graph.id, &document.snapshot()).unwrap();
+        assert_eq!(restored.to_graph().unwrap(), graph);
+    }
+
+    #[test]
+    fn concurrent_move_and_relabel_both_survive() {
+        let graph = sample_graph("Concurrent", 5, 9);
+        let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+        let mut a = GraphDocument::create(&graph).unwrap();
+        let mut b = replica_of(&a);
+        let (a_seen, b_seen) = (a.version(), b.version());
+        a.move_node(ids[0], Position::new(4.0, 5.0, 6.0)).unwrap();
+        b.relabel_node(ids[0], "Renamed on B").unwrap();
+        let from_a = a.updates_since(&b_seen);
+        let from_b = b.updates_since(&a_seen);
+        a.merge(&from_b).unwrap();
+        b.merge(&from_a).unwrap();
+        let (merged_a, merged_b) = (a.to_graph().unwrap(), b.to_graph().unwrap());
+        assert_eq!(merged_a, merged_b);
+        assert_eq!(merged_a.nodes[&ids[0]].position, Position::new(4.0, 5.0, 6.0));
+        assert_eq!(merged_a.nodes[&ids[0]].label, "Renamed on B");
+    }
+
+    #[test]
+    fn edge_to_concurrently_deleted_node_is_dropped_from_the_graph() {
+        let graph = sample_graph("Delete vs edge", 3, 2);
+        let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+        let mut a = GraphDocument::create(&graph).unwrap();
+        let mut b = replica_of(&a);
+        let before = a.version();
+        a.remove_node(ids[2]).unwrap();
+        b.add_edge(&Edge::new(ids[0], ids[2])).unwrap();
+        let from_a = a.updates_since(&before);
+        let from_b = b.updates_since(&before);
+        a.merge(&from_b).unwrap();
+        b.merge(&from_a).unwrap();
+        let merged = a.to_graph().unwrap();
+        assert_eq!(merged, b.to_graph().unwrap());
+        assert!(!merged.nodes.contains_key(&ids[2]));
+        assert!(merged.edges.values().all(|edge| edge.to != ids[2] && edge.from != ids[2]));
+    }
+
+    #[test]
+    fn garbage_update_changes_nothing() {
+        let graph = sample_graph("Guarded", 4, 1);
+        let mut document = GraphDocument::create(&graph).unwrap();
+        let version = document.version();
+        for garbage in [&b"hello"[..], &[0xFF; 64][..], &document.snapshot()[..10]] {
+            assert!(document.merge(garbage).is_err());
+        }
+        assert_eq!(document.version(), version);
+        assert_eq!(document.to_graph().unwrap(), graph);
+    }
+
+    #[test]
+    fn update_that_breaks_the_model_is_refused() {
+        let graph = sample_graph("Model", 2, 1);
+        let mut document = GraphDocument::create(&graph).unwrap();
+        let hostile = replica_of(&document);
+        let seen = hostile.version();
+        let id = *graph.nodes.keys().next().unwrap();
+        hostile.node_map(id).unwrap().insert("x", "not a number").unwrap();
+        hostile.doc.commit();
+        let error = document.merge(&hostile.updates_since(&seen)).unwrap_err();
+        assert!(error.to_string().contains("node x"), "{error}");
+        assert_eq!(document.to_graph().unwrap(), graph);
+    }
+
+    #[test]
+    fn pending_operations_are_counted() {
+        let graph = sample_graph("Pending", 2, 1);
+        let document = GraphDocument::create(&graph).unwrap();
+        let synced = document.version();
+        let id = *graph.nodes.keys().next().unwrap();
+        document.move_node(id, Position::new(1.0, 1.0, 1.0)).unwrap();
+        assert_eq!(document.version().operations_missing_from(&synced), 3);
+        assert_eq!(synced.operations_missing_from(&document.version()), 0);
+    }
+}

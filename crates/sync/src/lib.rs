@@ -1,0 +1,22 @@
+//! orrery-sync: offline-first sync of graph documents.
+//!
+//! Graphs are CRDT documents ([`GraphDocument`], built on Loro — chosen by
+//! `orrery-bench sync-merge`, see ARCHITECTURE.md). A [`Replica`] applies every
+//! edit to the document and writes it to the local store first; a
+//! [`SyncClient`] later exchanges updates since a version vector with the sync
+//! server in one [`protocol`] round trip per graph. The server uses the same
+//! document and protocol types to merge.
+//!
+//! This crate knows the domain and the store; it knows nothing of windows,
+//! HTTP routing or accounts.
+
+mod client;
+mod document;
+mod error;
+pub mod protocol;
+mod replica;
+
+pub use client::{DeviceCredentials, RemoteGraph, SyncClient, SyncReport};
+pub use document::{GraphDocument, Version};
+pub use error::SyncError;
+pub use replica::Replica;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what building and testing Orrery needs and is missing: Debian
+# packages (WebKitGTK for the shell, Xvfb + Mesa lavapipe for the headless
+# canvas, xdotool, Chromium) and the UI's npm packages. Idempotent and quiet
+# when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  pkg-config libssl-dev curl
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
+  libsoup-3.0-dev libxdo-dev libxkbcommon-dev libwayland-dev libudev-dev
+  libvulkan1 mesa-vulkan-drivers xvfb xauth xdotool chromium
+)
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  echo "installing npm packages for ui/"
+  (cd ui && npm ci --no-audit --no-fund)
+fi

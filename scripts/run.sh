@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds and starts Orrery: the bundled sync server on loopback with its SQLite
+# database in the user's data directory, then the desktop app (main window +
+# canvas window) connected to it. Stops the server when the app exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+data="${XDG_DATA_HOME:-$HOME/.local/share}/orrery"
+listen="${ORRERY_SERVER_LISTEN:-127.0.0.1:7878}"
+url="http://$listen"
+mkdir -p "$data"
+
+cargo build -p orrery-server -p orrery-desktop --features orrery-desktop/custom-protocol
+bin="$CARGO_TARGET_DIR/debug"
+
+server_pid=""
+if curl -fsS "$url/v1/health" >/dev/null 2>&1; then
+  echo "a sync server already answers at $url; using it"
+else
+  "$bin/orrery-server" --database "$data/server.db" --listen "$listen" &
+  server_pid=$!
+  trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    curl -fsS "$url/v1/health" >/dev/null 2>&1 && break
+    kill -0 "$server_pid" 2>/dev/null || { echo "the sync server failed to start" >&2; exit 1; }
+    sleep 0.1
+  done
+fi
+
+ORRERY_SERVER_URL="$url" ORRERY_DATA_DIR="$data/desktop" "$bin/orrery"

@@ -1,0 +1,112 @@
+//! The HTTP layer's one error type: client errors carry a reason, internal
+//! errors are logged and never leaked.
+
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orrery_store::StoreError;
+use orrery_sync::SyncError;
+
+/// An answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials were presented.
+    #[error("a valid device token is required (Authorization: Bearer <token>)")]
+    Unauthorized,
+    /// The thing asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what the server holds.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body is larger than the endpoint accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Well-formed but unacceptable content.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Something failed on the server's side.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: String,
+}
+
+impl ApiError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(error = ?error, "request failed");
+        }
+        let (status, code) = self.status_and_code();
+        let body = ErrorBody {
+            error: code,
+            message: self.to_string(),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::Internal(error.into())
+    }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(error: SyncError) -> Self {
+        match error {
+            SyncError::Store(error) => error.into(),
+            SyncError::MissingDependencies => ApiError::Conflict(error.to_string()),
+            SyncError::Frame(_)
+            | SyncError::InvalidUpdate(_)
+            | SyncError::InvalidDocument(_)
+            | SyncError::Graph(_) => ApiError::BadRequest(error.to_string()),
+            SyncError::NoSuchGraph(_) => ApiError::NotFound(error.to_string()),
+            SyncError::Offline { .. } | SyncError::Server { .. } => ApiError::Internal(error.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(rejection.body_text()),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::Unprocessable(rejection.body_text()),
+            _ => ApiError::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(format!(
+                "the body exceeds the limit of {} bytes",
+                orrery_sync::protocol::MAX_FRAME_BYTES
+            )),
+            _ => ApiError::BadRequest(rejection.body_text()),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! orrery-desktop: the Tauri shell.
+//!
+//! Windows and thin commands over the library crates: the main window lists
+//! graphs (webview screens in `ui/`), the canvas window draws the open graph
+//! (Bevy on its own thread in this process, see `orrery-canvas`). Every edit
+//! goes to the local replica first; a background task syncs with the sync
+//! server whenever the library changes and every few seconds. The logic lives
+//! in [`shell::Shell`], which has no window and is what tests drive.
+
+pub mod commands;
+pub mod shell;
+
+use std::time::Duration;
+
+use orrery_canvas::{CanvasEvent, CanvasOptions, spawn_canvas_thread};
+use tauri::{Emitter, Manager};
+use tracing_subscriber::EnvFilter;
+
+use crate::shell::Shell;
+
+/// Where the sync server listens unless `ORRERY_SERVER_URL` says otherwise.
+pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7878";
+/// How often the shell syncs when nothing asks it to.
+const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Starts the desktop app and blocks until it exits.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn")),
+        )
+        .init();
+    tauri::Builder::default()
+        .setup(|app| {
+            let data_directory = match std::env::var_os("ORRERY_DATA_DIR") {
+                Some(directory) => directory.into(),
+                None => app.path().app_data_dir()?,
+            };
+            std::fs::create_dir_all(&data_directory)?;
+            let server_url =
+                std::env::var("ORRERY_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
+            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions {
+                visible: false,
+                ..CanvasOptions::default()
+            });
+            let shell = tauri::async_runtime::block_on(Shell::open(
+                &data_directory.join("local.db"),
+                &server_url,
+                canvas.commands,
+            ))?;
+            tracing::info!(data = %data_directory.display(), server = %server_url, "desktop shell started");
+            app.manage(shell.clone());
+
+            // Edits made on the canvas land in the local store, then the UI hears of them.
+            let handle = app.handle().clone();
+            let canvas_shell = shell.clone();
+            std::thread::Builder::new()
+                .name("canvas-events".into())
+                .spawn(move || {
+                    for event in canvas.events {
+                        match event {
+                            CanvasEvent::NodeMoved { graph, node, position } => {
+                                let result = tauri::async_runtime::block_on(
+                                    canvas_shell.move_node(graph, node, position),
+                                );
+                                match result {
+                                    Ok(()) => {
+                                        let _ = handle.emit("library-changed", graph.to_string());
+                                    }
+                                    Err(error) => tracing::error!(%error, "storing a node move failed"),
+                                }
+                            }
+                            CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
+                            CanvasEvent::Closed => break,
+                            CanvasEvent::Ready(_) | CanvasEvent::ScreenshotSaved { .. } => {}
+                        }
+                    }
+                })?;
+
+            // Background sync: on every change and on a timer; the UI hears the state.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    let status = shell.sync_now().await;
+                    let _ = handle.emit("sync-status", &status);
+                    shell.wait_for_change(SYNC_INTERVAL).await;
+                }
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::list_graphs,
+            commands::create_graph,
+            commands::rename_graph,
+            commands::open_graph,
+            commands::sync_status,
+        ])
+        .run(tauri::generate_context!())
+        .expect("the desktop app failed to start");
+}

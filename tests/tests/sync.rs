@@ -1,0 +1,77 @@
+//! Sync between devices through a real server on loopback.
+
+use orrery_domain::{Edge, NodeId, Position, sample_graph};
+use orrery_e2e::{TestDevice, TestServer};
+use orrery_sync::SyncError;
+
+#[tokio::test]
+async fn edit_travels_to_second_device() {
+    let server = TestServer::start().await.unwrap();
+    let a = TestDevice::register(&server, "laptop").await.unwrap();
+    let b = TestDevice::register(&server, "desktop").await.unwrap();
+
+    // A creates a graph and syncs; B receives it.
+    let graph = a
+        .replica
+        .add_graph(sample_graph("Travel plan", 6, 11))
+        .await
+        .unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    let report = b.client.sync_all(&b.replica).await.unwrap();
+    assert_eq!(report.graphs_received, 1);
+    assert_eq!(b.replica.graph(graph.id).await.unwrap(), graph);
+
+    // Offline, each device edits: A moves one node and connects two others,
+    // B renames a third node. Nothing touches the network.
+    let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+    let moved_to = Position::new(7.5, -2.0, 3.25);
+    a.replica.move_node(graph.id, ids[0], moved_to).await.unwrap();
+    let edge = Edge::new(ids[1], ids[2]);
+    a.replica.add_edge(graph.id, &edge).await.unwrap();
+    b.replica
+        .relabel_node(graph.id, ids[3], "Renamed on B")
+        .await
+        .unwrap();
+    let pending = a.replica.list_graphs().await.unwrap()[0].pending_changes;
+    assert!(pending > 0, "A's offline edits are pending");
+
+    // Both sync (A, B, then A again to receive B's edit).
+    a.client.sync_graph(&a.replica, graph.id).await.unwrap();
+    b.client.sync_graph(&b.replica, graph.id).await.unwrap();
+    a.client.sync_graph(&a.replica, graph.id).await.unwrap();
+
+    let on_a = a.replica.graph(graph.id).await.unwrap();
+    let on_b = b.replica.graph(graph.id).await.unwrap();
+    assert_eq!(on_a, on_b, "both devices hold the same graph");
+    assert_eq!(on_a.nodes[&ids[0]].position, moved_to);
+    assert_eq!(on_a.edges.get(&edge.id), Some(&edge));
+    assert_eq!(on_a.nodes[&ids[3]].label, "Renamed on B");
+    // The materialised rows in each local store agree with the documents.
+    assert_eq!(a.replica.store().load_graph(graph.id).await.unwrap(), Some(on_a));
+    assert_eq!(b.replica.store().load_graph(graph.id).await.unwrap(), Some(on_b));
+    assert_eq!(a.replica.list_graphs().await.unwrap()[0].pending_changes, 0);
+}
+
+#[tokio::test]
+async fn sync_with_server_down_reports_offline_and_keeps_edits() {
+    let server = TestServer::start().await.unwrap();
+    let device = TestDevice::register(&server, "plane").await.unwrap();
+    let graph = device
+        .replica
+        .add_graph(sample_graph("Offline", 3, 4))
+        .await
+        .unwrap();
+    // A client pointed at a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let offline_client =
+        orrery_sync::SyncClient::with_credentials(&dead_url, device.client.credentials().clone());
+    let error = offline_client
+        .sync_graph(&device.replica, graph.id)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, SyncError::Offline { .. }), "{error}");
+    assert_eq!(device.replica.graph(graph.id).await.unwrap(), graph);
+    assert!(device.replica.list_graphs().await.unwrap()[0].pending_changes > 0);
+}

@@ -1,0 +1,181 @@
+// The graph library: list, create, rename, open in the canvas; sync state on top.
+import { api, errorMessage, MAX_GRAPH_NAME_CHARS, type GraphSummary, type SyncStatus } from "./api";
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attributes: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The words the status pill shows for a sync state. */
+export function describeSync(status: SyncStatus): string {
+  switch (status.state) {
+    case "synced":
+      return "Synced";
+    case "pending":
+      return status.pending_changes === 1
+        ? "1 change pending"
+        : status.pending_changes > 1
+          ? `${status.pending_changes} changes pending`
+          : "Syncing…";
+    case "offline":
+      return "Offline — edits are kept and sync later";
+    case "error":
+      return `Sync error: ${status.message ?? "unknown"}`;
+  }
+}
+
+/** Checks a graph name the way the library will, so mistakes show before a round trip. */
+export function checkGraphName(name: string): string | null {
+  const trimmed = name.trim();
+  if (trimmed.length === 0) return "Give the graph a name.";
+  if ([...trimmed].length > MAX_GRAPH_NAME_CHARS)
+    return `Names are at most ${MAX_GRAPH_NAME_CHARS} characters.`;
+  return null;
+}
+
+export async function mountGraphList(root: HTMLElement): Promise<void> {
+  root.replaceChildren();
+  const header = element("header", { class: "bar" });
+  header.append(element("h1", {}, "Graphs"));
+  const pill = element("span", { class: "sync", "data-testid": "sync-status", role: "status" }, "Connecting…");
+  header.append(pill);
+
+  const form = element("form", { class: "create", "aria-label": "Create a graph" });
+  const nameInput = element("input", {
+    name: "name",
+    placeholder: "New graph name",
+    "aria-label": "New graph name",
+    maxlength: String(MAX_GRAPH_NAME_CHARS * 2),
+    autocomplete: "off",
+  });
+  const createButton = element("button", { type: "submit" }, "Create graph");
+  form.append(nameInput, createButton);
+
+  const notice = element("p", { class: "notice", role: "alert", "data-testid": "notice" });
+  notice.hidden = true;
+  const list = element("ul", { class: "graphs", "aria-label": "Graphs" });
+  const empty = element("p", { class: "empty" }, "No graphs yet. Create one above, or sync to bring yours from another device.");
+  root.append(header, form, notice, list, empty);
+
+  let graphs: GraphSummary[] = [];
+  let editing: string | null = null;
+
+  function showNotice(message: string | null): void {
+    notice.textContent = message ?? "";
+    notice.hidden = message === null;
+  }
+
+  function showSync(status: SyncStatus): void {
+    pill.textContent = describeSync(status);
+    pill.dataset.state = status.state;
+    pill.title = status.message ?? "";
+  }
+
+  function renderRow(graph: GraphSummary): HTMLLIElement {
+    const row = element("li", { "data-graph-id": graph.id });
+    if (editing === graph.id) {
+      const renameForm = element("form", { class: "rename", "aria-label": `Rename ${graph.name}` });
+      const input = element("input", { name: "name", "aria-label": "Graph name", autocomplete: "off" });
+      input.value = graph.name;
+      const save = element("button", { type: "submit" }, "Save");
+      const cancel = element("button", { type: "button", class: "quiet" }, "Cancel");
+      cancel.addEventListener("click", () => {
+        editing = null;
+        render();
+      });
+      input.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") {
+          editing = null;
+          render();
+        }
+      });
+      renameForm.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const problem = checkGraphName(input.value);
+        if (problem) return showNotice(problem);
+        void api
+          .renameGraph(graph.id, input.value.trim())
+          .then(() => {
+            editing = null;
+            showNotice(null);
+            return refresh();
+          })
+          .catch((error) => showNotice(errorMessage(error)));
+      });
+      renameForm.append(input, save, cancel);
+      row.append(renameForm);
+      queueMicrotask(() => input.select());
+      return row;
+    }
+    const details = element("div", { class: "details" });
+    details.append(
+      element("strong", { class: "name" }, graph.name),
+      element(
+        "span",
+        { class: "counts" },
+        `${graph.node_count} ${graph.node_count === 1 ? "node" : "nodes"} · ${graph.edge_count} ${graph.edge_count === 1 ? "edge" : "edges"}`,
+      ),
+    );
+    if (graph.pending_changes > 0) {
+      details.append(element("span", { class: "pending" }, "not yet synced"));
+    }
+    const open = element("button", { type: "button" }, "Open in canvas");
+    open.addEventListener("click", () => {
+      void api.openGraph(graph.id).then(() => showNotice(null)).catch((error) => showNotice(errorMessage(error)));
+    });
+    const rename = element("button", { type: "button", class: "quiet" }, "Rename");
+    rename.addEventListener("click", () => {
+      editing = graph.id;
+      render();
+    });
+    row.append(details, open, rename);
+    return row;
+  }
+
+  function render(): void {
+    list.replaceChildren(...graphs.map(renderRow));
+    empty.hidden = graphs.length > 0;
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      graphs = await api.listGraphs();
+      render();
+    } catch (error) {
+      showNotice(errorMessage(error));
+    }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const problem = checkGraphName(nameInput.value);
+    if (problem) return showNotice(problem);
+    createButton.disabled = true;
+    void api
+      .createGraph(nameInput.value.trim())
+      .then(() => {
+        nameInput.value = "";
+        showNotice(null);
+        return refresh();
+      })
+      .catch((error) => showNotice(errorMessage(error)))
+      .finally(() => {
+        createButton.disabled = false;
+      });
+  });
+
+  await api.onLibraryChanged(() => void refresh());
+  await api.onSyncStatus(showSync);
+  await refresh();
+  try {
+    showSync(await api.syncStatus());
+  } catch (error) {
+    showNotice(errorMessage(error));
+  }
+}

@@ -1,0 +1,146 @@
+// The graph library screen in headless Chromium, against the shell's IPC contract.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFile, mkdir } from "node:fs/promises";
+import { extname, join, normalize, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, "..", "dist");
+const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
+let server;
+let browser;
+let baseUrl;
+
+before(async () => {
+  server = createServer(async (request, response) => {
+    const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
+    const file = join(dist, path === "/" ? "index.html" : path);
+    if (!file.startsWith(dist)) return response.writeHead(403).end();
+    try {
+      const body = await readFile(file);
+      response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${server.address().port}/`;
+  // Playwright starts Chromium headless with a fresh temporary profile.
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await new Promise((resolve) => server?.close(resolve));
+});
+
+async function openScreen() {
+  const page = await browser.newPage({ viewport: { width: 960, height: 680 } });
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error));
+  await page.addInitScript({ path: join(here, "shell-double.js") });
+  await page.goto(baseUrl);
+  await page.getByText("No graphs yet").waitFor();
+  return { page, errors };
+}
+
+const rows = (page) => page.getByRole("list", { name: "Graphs" }).getByRole("listitem");
+
+test("creating a graph lists it with its counts", async () => {
+  const { page, errors } = await openScreen();
+  await page.getByLabel("New graph name").fill("  Research team  ");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await assert.doesNotReject(rows(page).filter({ hasText: "Research team" }).waitFor());
+  assert.equal(await rows(page).count(), 1);
+  assert.match(await rows(page).first().textContent(), /0 nodes · 0 edges/);
+  assert.equal(await page.getByText("No graphs yet").isVisible(), false);
+  assert.equal(await page.getByLabel("New graph name").inputValue(), "");
+  const created = await page.evaluate(() => window.__shellDouble.calls.find((call) => call.command === "create_graph"));
+  assert.deepEqual(created.args, { name: "Research team" });
+  await mkdir(join(here, "..", "test-results"), { recursive: true });
+  await page.screenshot({ path: join(here, "..", "test-results", "graph-list.png") });
+  assert.deepEqual(errors, []);
+});
+
+test("a blank or oversized name is refused with a reason and nothing is created", async () => {
+  const { page } = await openScreen();
+  await page.getByLabel("New graph name").fill("    ");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "Give the graph a name." }).waitFor());
+  await page.getByLabel("New graph name").fill("x".repeat(121));
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "at most 120 characters" }).waitFor());
+  assert.equal(await rows(page).count(), 0);
+  const creates = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "create_graph").length);
+  assert.equal(creates, 0);
+});
+
+test("an error from the shell is shown to the user", async () => {
+  const { page } = await openScreen();
+  // Control characters pass the screen's own check; the shell refuses them.
+  await page.evaluate(() => {
+    const original = window.__TAURI_INTERNALS__.invoke;
+    window.__TAURI_INTERNALS__.invoke = (command, args) =>
+      command === "create_graph"
+        ? Promise.reject({ code: "invalid_input", message: "graph name must not contain control characters" })
+        : original(command, args);
+  });
+  await page.getByLabel("New graph name").fill("tab\there");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "must not contain control characters" }).waitFor());
+});
+
+test("renaming updates the row and Escape cancels", async () => {
+  const { page } = await openScreen();
+  await page.getByLabel("New graph name").fill("Draft");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await rows(page).filter({ hasText: "Draft" }).waitFor();
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByLabel("Graph name", { exact: true }).fill("Final plan");
+  await page.getByRole("button", { name: "Save" }).click();
+  await rows(page).filter({ hasText: "Final plan" }).waitFor();
+  assert.equal(await page.getByText("Draft").count(), 0);
+  await page.getByRole("button", { name: "Rename" }).click();
+  await page.getByLabel("Graph name", { exact: true }).fill("Thrown away");
+  await page.getByLabel("Graph name", { exact: true }).press("Escape");
+  await rows(page).filter({ hasText: "Final plan" }).waitFor();
+  assert.equal(await page.getByText("Thrown away").count(), 0);
+});
+
+test("open sends the graph to the canvas", async () => {
+  const { page } = await openScreen();
+  await page.getByLabel("New graph name").fill("Canvas me");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await page.getByRole("button", { name: "Open in canvas" }).click();
+  const opened = await page.waitForFunction(() =>
+    window.__shellDouble.calls.find((call) => call.command === "open_graph"),
+  );
+  const call = await opened.jsonValue();
+  const id = await rows(page).first().getAttribute("data-graph-id");
+  assert.deepEqual(call.args, { id });
+});
+
+test("the sync state follows the shell's events", async () => {
+  const { page } = await openScreen();
+  const pill = page.getByTestId("sync-status");
+  await assert.doesNotReject(pill.filter({ hasText: "Synced" }).waitFor());
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "pending", pending_changes: 3, message: null }),
+  );
+  await pill.filter({ hasText: "3 changes pending" }).waitFor();
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "offline", pending_changes: 3, message: "connection refused" }),
+  );
+  await pill.filter({ hasText: "Offline" }).waitFor();
+  assert.equal(await pill.getAttribute("data-state"), "offline");
+  assert.equal(await pill.getAttribute("title"), "connection refused");
+});
