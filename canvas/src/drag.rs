@@ -77,7 +77,7 @@ fn drag_nodes(
     };
     let pointer_on_panel = egui
         .ctx_mut()
-        .map(|context| context.wants_pointer_input() || context.is_pointer_over_area())
+        .map(|context| context.egui_wants_pointer_input() || context.is_pointer_over_egui())
         .unwrap_or(false);
     let (camera, camera_transform) = *camera;
     for event in window_events.read() {

@@ -34,7 +34,14 @@ fn status_bar(
 ) -> Result {
     let context = contexts.ctx_mut()?;
     *frame_ms = *frame_ms * 0.9 + time.delta_secs() * 1000.0 * 0.1;
-    let response = egui::TopBottomPanel::bottom("status").show(context, |ui| {
+    let mut screen = egui::Ui::new(
+        context.clone(),
+        "canvas".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(context.viewport_rect()),
+    );
+    let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
             match &shown.graph {
                 Some(graph) => {

@@ -149,7 +149,7 @@ fn spawn_lights(mut commands: Commands) {
     commands.spawn((
         DirectionalLight {
             illuminance: 6_000.0,
-            shadows_enabled: false,
+            shadow_maps_enabled: false,
             ..default()
         },
         Transform::from_xyz(0.3, 1.0, 0.8).looking_at(Vec3::ZERO, Vec3::Y),
@@ -222,7 +222,7 @@ fn update_edge_lines(
         .iter()
         .map(|(node, transform)| (node.id, transform.translation))
         .collect();
-    if let Some(mesh) = meshes.get_mut(&handle.0) {
+    if let Some(mut mesh) = meshes.get_mut(&handle.0) {
         mesh.insert_attribute(
             Mesh::ATTRIBUTE_POSITION,
             edge_vertices(graph, |id| positions.get(&id).copied()),

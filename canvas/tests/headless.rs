@@ -242,7 +242,6 @@ fn canvas_drag_moves_node() {
         .clone();
     let (dx, dy) = (60.0_f32, -40.0_f32);
     let start = (target.screen[0].round(), target.screen[1].round());
-    let end = (start.0 + dx, start.1 + dy);
 
     let window = xdotool(&display, &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE]);
     let window = window.lines().next().expect("the canvas window exists").to_owned();

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, Notify};
 const DEVICE_ID_SETTING: &str = "sync.device_id";
 const DEVICE_TOKEN_SETTING: &str = "sync.device_token";
 const SERVER_URL_SETTING: &str = "sync.server_url";
+const SEEDED_SETTING: &str = "library.seeded";
 
 /// What went wrong in the shell.
 #[derive(Debug, thiserror::Error)]
@@ -84,9 +85,11 @@ impl Shell {
         canvas: Sender<CanvasCommand>,
     ) -> Result<Self, ShellError> {
         let store = LocalStore::open(store).await.map_err(SyncError::from)?;
+        let replica = Replica::new(store);
+        seed_first_library(&replica).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                replica: Replica::new(store),
+                replica,
                 server_url: server_url.trim_end_matches('/').to_owned(),
                 client: Mutex::new(None),
                 canvas,
@@ -233,4 +236,22 @@ impl Shell {
         *client = Some(registered.clone());
         Ok(registered)
     }
+}
+
+/// On the very first start, adds a sample graph so the canvas has something to show.
+async fn seed_first_library(replica: &Replica) -> Result<(), SyncError> {
+    let store = replica.store();
+    if store.setting(SEEDED_SETTING).await?.is_some() {
+        return Ok(());
+    }
+    if replica.list_graphs().await?.is_empty() {
+        let sample = orrery_domain::sample_graph("Sample: research team", 24, 1);
+        let sample = orrery_domain::Graph {
+            id: GraphId::new(),
+            ..sample
+        };
+        replica.add_graph(sample).await?;
+    }
+    store.set_setting(SEEDED_SETTING, "1").await?;
+    Ok(())
 }

@@ -89,6 +89,12 @@ impl From<SyncError> for ApiError {
     }
 }
 
+impl From<orrery_sync::protocol::FrameError> for ApiError {
+    fn from(error: orrery_sync::protocol::FrameError) -> Self {
+        ApiError::BadRequest(error.to_string())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection.status() {
