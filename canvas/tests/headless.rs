@@ -135,23 +135,40 @@ fn unobstructed(report: &FrameReport) -> Vec<&NodeOnScreen> {
         .collect()
 }
 
-/// Which kind colour (or the background) a pixel is closest to in direction.
-fn closest_colour(pixel: [u8; 3], palette: &[(String, [u8; 3])]) -> String {
-    let normalise = |c: [u8; 3]| {
-        let v = [c[0] as f32, c[1] as f32, c[2] as f32];
-        let length = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt().max(1.0);
-        [v[0] / length, v[1] / length, v[2] / length]
+/// Hue in degrees and saturation (HSV) of an sRGB colour.
+fn hue_and_saturation([r, g, b]: [u8; 3]) -> (f32, f32) {
+    let (r, g, b) = (r as f32 / 255.0, g as f32 / 255.0, b as f32 / 255.0);
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let chroma = max - min;
+    if chroma == 0.0 {
+        return (0.0, 0.0);
+    }
+    let hue = if max == r {
+        60.0 * ((g - b) / chroma).rem_euclid(6.0)
+    } else if max == g {
+        60.0 * ((b - r) / chroma + 2.0)
+    } else {
+        60.0 * ((r - g) / chroma + 4.0)
     };
-    let p = normalise(pixel);
+    (hue, chroma / max)
+}
+
+/// The kind whose colour is nearest in hue to a pixel.
+fn kind_by_hue(pixel: [u8; 3], palette: &[(String, [u8; 3])]) -> String {
+    let (hue, _) = hue_and_saturation(pixel);
+    let distance = |other: f32| {
+        let difference = (hue - other).abs();
+        difference.min(360.0 - difference)
+    };
     palette
         .iter()
-        .map(|(name, colour)| {
-            let c = normalise(*colour);
-            (name.clone(), p[0] * c[0] + p[1] * c[1] + p[2] * c[2])
+        .min_by(|a, b| {
+            distance(hue_and_saturation(a.1).0).total_cmp(&distance(hue_and_saturation(b.1).0))
         })
-        .max_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap()
         .0
+        .clone()
 }
 
 #[test]
@@ -193,19 +210,34 @@ fn canvas_renders_graph_headless() {
         .collect();
     palette.sort();
     palette.dedup();
-    palette.push(("background".into(), [9, 10, 15]));
+    assert_eq!(palette.len(), 5, "the sample holds every kind");
     let checked = unobstructed(&report);
     assert!(checked.len() >= 20, "only {} nodes are unobstructed", checked.len());
+    // Around each projected centre (within half the node's radius on screen)
+    // most pixels are bright, saturated and of the node's kind's hue; an edge
+    // line crossing in front may cover a few of them.
     for node in &checked {
-        let pixel = pixel_at(node.screen[0], node.screen[1]);
-        let brightness = pixel.iter().map(|&c| c as u32).sum::<u32>();
-        assert!(brightness > 120, "node {} at {:?} is dark: {pixel:?}", node.id, node.screen);
-        assert_eq!(
-            closest_colour(pixel, &palette),
+        let reach = node.screen_radius * 0.5;
+        let mut matching = 0;
+        let mut samples = Vec::new();
+        for step_y in -2..=2 {
+            for step_x in -2..=2 {
+                let x = node.screen[0] + reach * step_x as f32 / 2.0;
+                let y = node.screen[1] + reach * step_y as f32 / 2.0;
+                let pixel = pixel_at(x, y);
+                let brightness = pixel.iter().map(|&c| c as u32).sum::<u32>();
+                let (_, saturation) = hue_and_saturation(pixel);
+                if brightness > 120 && saturation > 0.25 && kind_by_hue(pixel, &palette) == node.kind {
+                    matching += 1;
+                }
+                samples.push(pixel);
+            }
+        }
+        assert!(
+            matching >= 18,
+            "{} node at {:?}: only {matching}/25 pixels have its colour: {samples:?}",
             node.kind,
-            "pixel {pixel:?} at {:?} should be a {} node",
-            node.screen,
-            node.kind
+            node.screen
         );
     }
     // Away from every node the canvas shows its background.
