@@ -1,6 +1,12 @@
 //! Generates the Tauri context and the permissions of the shell's own commands.
 fn main() {
-    let commands = &["list_graphs", "create_graph", "rename_graph", "open_graph", "sync_status"];
+    let commands = &[
+        "list_graphs",
+        "create_graph",
+        "rename_graph",
+        "open_graph",
+        "sync_status",
+    ];
     tauri_build::try_build(
         tauri_build::Attributes::new()
             .app_manifest(tauri_build::AppManifest::new().commands(commands)),

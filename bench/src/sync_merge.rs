@@ -43,17 +43,31 @@ impl Default for Options {
 }
 
 enum Edit {
-    Move { replica: usize, node: String, to: [f64; 3] },
-    Add { replica: usize, node: String },
-    Remove { replica: usize, node: String },
+    Move {
+        replica: usize,
+        node: String,
+        to: [f64; 3],
+    },
+    Add {
+        replica: usize,
+        node: String,
+    },
+    Remove {
+        replica: usize,
+        node: String,
+    },
 }
 
 /// A deterministic trace: edits round-robin over the replicas; each replica
 /// only touches nodes it can see (the base ones and its own additions).
 fn trace(options: &Options) -> Vec<Edit> {
-    let mut random = StdRng::seed_from_u64(0x0_55EE_D5);
+    let mut random = StdRng::seed_from_u64(0x0055_EED5);
     let mut visible: Vec<Vec<String>> = (0..options.replicas)
-        .map(|_| (0..options.base_nodes).map(|index| format!("base-{index}")).collect())
+        .map(|_| {
+            (0..options.base_nodes)
+                .map(|index| format!("base-{index}"))
+                .collect()
+        })
         .collect();
     let total = options.moves + options.churn;
     let mut churn_left = options.churn;
@@ -109,7 +123,9 @@ fn loro_run(options: &Options, edits: &[Edit]) -> anyhow::Result<Timing> {
     let replicas: Vec<LoroDoc> = (0..options.replicas)
         .map(|index| {
             let replica = base.fork();
-            replica.set_peer_id(index as u64 + 1).expect("distinct peer ids");
+            replica
+                .set_peer_id(index as u64 + 1)
+                .expect("distinct peer ids");
             replica
         })
         .collect();
@@ -130,7 +146,9 @@ fn loro_run(options: &Options, edits: &[Edit]) -> anyhow::Result<Timing> {
             }
             Edit::Add { replica, node } => {
                 let doc = &replicas[*replica];
-                let map = doc.get_map("nodes").insert_container(node, LoroMap::new())?;
+                let map = doc
+                    .get_map("nodes")
+                    .insert_container(node, LoroMap::new())?;
                 for axis in ["x", "y", "z"] {
                     map.insert(axis, 0.0)?;
                 }
@@ -163,7 +181,9 @@ fn loro_run(options: &Options, edits: &[Edit]) -> anyhow::Result<Timing> {
 
     let first = replicas[0].get_deep_value();
     anyhow::ensure!(
-        replicas.iter().all(|replica| replica.get_deep_value() == first),
+        replicas
+            .iter()
+            .all(|replica| replica.get_deep_value() == first),
         "Loro replicas did not converge"
     );
     Ok(Timing {
@@ -196,8 +216,9 @@ fn automerge_run(options: &Options, edits: &[Edit]) -> anyhow::Result<Timing> {
             (key, id)
         })
         .collect();
-    let mut objects: Vec<HashMap<String, automerge::ObjId>> =
-        (0..options.replicas).map(|_| base_objects.clone()).collect();
+    let mut objects: Vec<HashMap<String, automerge::ObjId>> = (0..options.replicas)
+        .map(|_| base_objects.clone())
+        .collect();
 
     let started = Instant::now();
     for edit in edits {
@@ -320,7 +341,10 @@ mod tests {
             runs: 1,
         };
         let result = run(&options).unwrap();
-        assert_eq!(result["loro"]["nodes_after_merge"], result["automerge"]["nodes_after_merge"]);
+        assert_eq!(
+            result["loro"]["nodes_after_merge"],
+            result["automerge"]["nodes_after_merge"]
+        );
         assert!(result["loro"]["update_bytes"].as_u64().unwrap() > 0);
     }
 }

@@ -86,7 +86,11 @@ pub fn framing(graph: &Graph) -> Option<OrbitCamera> {
     if graph.nodes.is_empty() {
         return None;
     }
-    let positions: Vec<Vec3> = graph.nodes.values().map(|node| to_vec3(node.position)).collect();
+    let positions: Vec<Vec3> = graph
+        .nodes
+        .values()
+        .map(|node| to_vec3(node.position))
+        .collect();
     let centre = positions.iter().copied().sum::<Vec3>() / positions.len() as f32;
     let radius = positions
         .iter()
@@ -118,11 +122,13 @@ fn orbit_pan_zoom(
     for (mut orbit, transform) in &mut cameras {
         if buttons.pressed(MouseButton::Left) && drag.node.is_none() && drag.pressed_on_empty {
             orbit.yaw -= motion.delta.x * 0.005;
-            orbit.pitch = (orbit.pitch + motion.delta.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
+            orbit.pitch =
+                (orbit.pitch + motion.delta.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
         }
         if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
             let scale = orbit.distance * 0.0015;
-            let pan = (-transform.right() * motion.delta.x + transform.up() * motion.delta.y) * scale;
+            let pan =
+                (-transform.right() * motion.delta.x + transform.up() * motion.delta.y) * scale;
             orbit.focus += pan;
         }
         let lines = match scroll.unit {

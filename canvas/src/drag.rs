@@ -110,7 +110,9 @@ fn drag_nodes(
                     }
                     ButtonState::Released => {
                         drag.pressed_on_empty = false;
-                        let Some(grab) = drag.node.take() else { continue };
+                        let Some(grab) = drag.node.take() else {
+                            continue;
+                        };
                         let Ok((_, _, transform)) = nodes.get(grab.entity) else {
                             continue;
                         };
@@ -169,6 +171,7 @@ fn point_on_plane(
     grab: &NodeGrab,
 ) -> Option<Vec3> {
     let ray = camera.viewport_to_world(camera_transform, cursor).ok()?;
-    let distance = ray.intersect_plane(grab.plane_origin, InfinitePlane3d::new(grab.plane_normal))?;
+    let distance =
+        ray.intersect_plane(grab.plane_origin, InfinitePlane3d::new(grab.plane_normal))?;
     Some(ray.get_point(distance))
 }

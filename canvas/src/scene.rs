@@ -182,9 +182,12 @@ fn rebuild_scene(
         ));
     }
     let lines = Mesh::new(PrimitiveTopology::LineList, RenderAssetUsages::default())
-        .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, edge_vertices(graph, |id| {
-            graph.nodes.get(&id).map(|node| to_vec3(node.position))
-        }));
+        .with_inserted_attribute(
+            Mesh::ATTRIBUTE_POSITION,
+            edge_vertices(graph, |id| {
+                graph.nodes.get(&id).map(|node| to_vec3(node.position))
+            }),
+        );
     commands.spawn((
         SceneEntity,
         EdgeLines,

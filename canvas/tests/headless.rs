@@ -25,7 +25,15 @@ struct VirtualDisplay {
 impl VirtualDisplay {
     fn start() -> Self {
         let mut process = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-screen", "0", "1280x900x24", "-nolisten", "tcp"])
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -63,7 +71,13 @@ impl RunningCanvas {
         let mut process = Command::new(env!("CARGO_BIN_EXE_canvas"))
             .arg("--store")
             .arg(store)
-            .args(["--graph", &graph.id.to_string(), "--size", "960x640", "--report"])
+            .args([
+                "--graph",
+                &graph.id.to_string(),
+                "--size",
+                "960x640",
+                "--report",
+            ])
             .args(extra)
             .env("DISPLAY", &display.display)
             .env_remove("WAYLAND_DISPLAY")
@@ -126,7 +140,8 @@ fn unobstructed(report: &FrameReport) -> Vec<&NodeOnScreen> {
                 && x < report.viewport[0] - margin
                 && y < report.panel_top - margin;
             let covered = report.nodes[..*index].iter().any(|nearer| {
-                let distance = ((nearer.screen[0] - x).powi(2) + (nearer.screen[1] - y).powi(2)).sqrt();
+                let distance =
+                    ((nearer.screen[0] - x).powi(2) + (nearer.screen[1] - y).powi(2)).sqrt();
                 distance < nearer.screen_radius + 3.0
             });
             inside && !covered && node.screen_radius >= 3.0
@@ -176,19 +191,29 @@ fn canvas_renders_graph_headless() {
     let directory = tempfile::tempdir().unwrap();
     let store = directory.path().join("local.db");
     let graph = sample_graph("Fifty agents", 50, 42);
-    tokio::runtime::Runtime::new().unwrap().block_on(store_with(&graph, &store));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(store_with(&graph, &store));
     let display = VirtualDisplay::start();
     let screenshot = directory.path().join("canvas.png");
     let canvas = RunningCanvas::start(
         &display,
         &store,
         &graph,
-        &["--screenshot", screenshot.to_str().unwrap(), "--exit-after-screenshot"],
+        &[
+            "--screenshot",
+            screenshot.to_str().unwrap(),
+            "--exit-after-screenshot",
+        ],
     );
     let saved = canvas.expect("SCREENSHOT");
     let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
     assert_eq!(report.graph, Some(graph.id));
-    assert_eq!(report.nodes.len(), 50, "every node is in front of the camera");
+    assert_eq!(
+        report.nodes.len(),
+        50,
+        "every node is in front of the camera"
+    );
 
     let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&screenshot).unwrap()));
     let mut reader = decoder.read_info().unwrap();
@@ -212,7 +237,11 @@ fn canvas_renders_graph_headless() {
     palette.dedup();
     assert_eq!(palette.len(), 5, "the sample holds every kind");
     let checked = unobstructed(&report);
-    assert!(checked.len() >= 20, "only {} nodes are unobstructed", checked.len());
+    assert!(
+        checked.len() >= 20,
+        "only {} nodes are unobstructed",
+        checked.len()
+    );
     // Around each projected centre (within half the node's radius on screen)
     // most pixels are bright, saturated and of the node's kind's hue; an edge
     // line crossing in front may cover a few of them.
@@ -227,7 +256,10 @@ fn canvas_renders_graph_headless() {
                 let pixel = pixel_at(x, y);
                 let brightness = pixel.iter().map(|&c| c as u32).sum::<u32>();
                 let (_, saturation) = hue_and_saturation(pixel);
-                if brightness > 120 && saturation > 0.25 && kind_by_hue(pixel, &palette) == node.kind {
+                if brightness > 120
+                    && saturation > 0.25
+                    && kind_by_hue(pixel, &palette) == node.kind
+                {
                     matching += 1;
                 }
                 samples.push(pixel);
@@ -242,7 +274,10 @@ fn canvas_renders_graph_headless() {
     }
     // Away from every node the canvas shows its background.
     let corner = pixel_at(3.0, 3.0);
-    assert!(corner.iter().all(|&c| c < 40), "corner is background: {corner:?}");
+    assert!(
+        corner.iter().all(|&c| c < 40),
+        "corner is background: {corner:?}"
+    );
 }
 
 #[test]
@@ -265,7 +300,11 @@ fn canvas_drag_moves_node() {
                     .nodes
                     .iter()
                     .filter(|other| other.id != node.id)
-                    .map(|other| ((other.screen[0] - node.screen[0]).powi(2) + (other.screen[1] - node.screen[1]).powi(2)).sqrt())
+                    .map(|other| {
+                        ((other.screen[0] - node.screen[0]).powi(2)
+                            + (other.screen[1] - node.screen[1]).powi(2))
+                        .sqrt()
+                    })
                     .fold(f32::MAX, f32::min)
             };
             isolation(a).total_cmp(&isolation(b))
@@ -275,12 +314,25 @@ fn canvas_drag_moves_node() {
     let (dx, dy) = (60.0_f32, -40.0_f32);
     let start = (target.screen[0].round(), target.screen[1].round());
 
-    let window = xdotool(&display, &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE]);
-    let window = window.lines().next().expect("the canvas window exists").to_owned();
-    let at = |point: (f32, f32)| vec![
-        "mousemove".to_owned(), "--sync".to_owned(), "--window".to_owned(), window.clone(),
-        (point.0 as i32).to_string(), (point.1 as i32).to_string(),
-    ];
+    let window = xdotool(
+        &display,
+        &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE],
+    );
+    let window = window
+        .lines()
+        .next()
+        .expect("the canvas window exists")
+        .to_owned();
+    let at = |point: (f32, f32)| {
+        vec![
+            "mousemove".to_owned(),
+            "--sync".to_owned(),
+            "--window".to_owned(),
+            window.clone(),
+            (point.0 as i32).to_string(),
+            (point.1 as i32).to_string(),
+        ]
+    };
     let mut script = at(start);
     script.extend(["mousedown".into(), "1".into()]);
     for step in 1..=4 {
@@ -288,7 +340,10 @@ fn canvas_drag_moves_node() {
         script.extend(at((start.0 + dx * t, start.1 + dy * t)));
     }
     script.extend(["mouseup".into(), "1".into()]);
-    xdotool(&display, &script.iter().map(String::as_str).collect::<Vec<_>>());
+    xdotool(
+        &display,
+        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
 
     let stored = canvas.expect("STORED");
     assert_eq!(stored["node"].as_str().unwrap(), target.id.to_string());
@@ -297,7 +352,10 @@ fn canvas_drag_moves_node() {
     // node by right·dx − up·dy, scaled by its depth.
     let scale = target.depth * report.world_per_pixel_at_unit_depth;
     let expected: Vec<f32> = (0..3)
-        .map(|axis| target.position[axis] + (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale)
+        .map(|axis| {
+            target.position[axis]
+                + (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale
+        })
         .collect();
     let moved = runtime.block_on(async {
         let store = LocalStore::open(&store).await.unwrap();
@@ -331,6 +389,10 @@ fn xdotool(display: &VirtualDisplay, args: &[&str]) -> String {
         .env("DISPLAY", &display.display)
         .output()
         .expect("xdotool is installed (make test installs it)");
-    assert!(output.status.success(), "xdotool {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "xdotool {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap()
 }

@@ -63,11 +63,25 @@ mod tests {
 
     #[test]
     fn flags_are_read_and_garbage_refused() {
-        let config = ServerConfig::from_args(args(&["--database", "/tmp/x.db", "--listen", "127.0.0.1:0"])).unwrap();
+        let config = ServerConfig::from_args(args(&[
+            "--database",
+            "/tmp/x.db",
+            "--listen",
+            "127.0.0.1:0",
+        ]))
+        .unwrap();
         assert_eq!(config.database, PathBuf::from("/tmp/x.db"));
         assert_eq!(config.listen.port(), 0);
-        assert!(ServerConfig::from_args(args(&["--listen", "nowhere"])).unwrap_err().contains("host:port"));
-        assert!(ServerConfig::from_args(args(&["--frobnicate"])).unwrap_err().contains("unknown argument"));
+        assert!(
+            ServerConfig::from_args(args(&["--listen", "nowhere"]))
+                .unwrap_err()
+                .contains("host:port")
+        );
+        assert!(
+            ServerConfig::from_args(args(&["--frobnicate"]))
+                .unwrap_err()
+                .contains("unknown argument")
+        );
         assert!(ServerConfig::from_args(args(&["--database"])).is_err());
     }
 }

@@ -27,10 +27,11 @@ impl From<ShellError> for CommandError {
 }
 
 fn parse_graph_id(id: &str) -> Result<GraphId, CommandError> {
-    id.parse().map_err(|error: orrery_domain::IdError| CommandError {
-        code: "invalid_input",
-        message: error.to_string(),
-    })
+    id.parse()
+        .map_err(|error: orrery_domain::IdError| CommandError {
+            code: "invalid_input",
+            message: error.to_string(),
+        })
 }
 
 /// Every graph in the library.

@@ -218,7 +218,9 @@ impl Shell {
             store.setting(DEVICE_ID_SETTING).await?,
             store.setting(DEVICE_TOKEN_SETTING).await?,
         ) {
-            (Some(device_id), Some(token)) if same_server => Some(DeviceCredentials { device_id, token }),
+            (Some(device_id), Some(token)) if same_server => {
+                Some(DeviceCredentials { device_id, token })
+            }
             _ => None,
         };
         let registered = match saved {
@@ -227,9 +229,15 @@ impl Shell {
                 let name = std::env::var("HOSTNAME").unwrap_or_else(|_| "Orrery desktop".into());
                 let registered = SyncClient::register(&self.inner.server_url, &name).await?;
                 let credentials = registered.credentials();
-                store.set_setting(SERVER_URL_SETTING, &self.inner.server_url).await?;
-                store.set_setting(DEVICE_ID_SETTING, &credentials.device_id).await?;
-                store.set_setting(DEVICE_TOKEN_SETTING, &credentials.token).await?;
+                store
+                    .set_setting(SERVER_URL_SETTING, &self.inner.server_url)
+                    .await?;
+                store
+                    .set_setting(DEVICE_ID_SETTING, &credentials.device_id)
+                    .await?;
+                store
+                    .set_setting(DEVICE_TOKEN_SETTING, &credentials.token)
+                    .await?;
                 registered
             }
         };

@@ -30,7 +30,10 @@ async fn library_commands_reach_store_canvas_and_server() {
 
     let created = shell.create_graph("  Support desk ").await.unwrap();
     assert_eq!(created.name, "Support desk");
-    let renamed = shell.rename_graph(created.id, "Support team").await.unwrap();
+    let renamed = shell
+        .rename_graph(created.id, "Support team")
+        .await
+        .unwrap();
     assert_eq!(renamed.name, "Support team");
     let error = shell.rename_graph(created.id, "\u{7}").await.unwrap_err();
     assert_eq!(error.code(), "invalid_input");
@@ -41,7 +44,10 @@ async fn library_commands_reach_store_canvas_and_server() {
         CanvasCommand::LoadGraph(graph) => assert_eq!(graph.name, "Support team"),
         other => panic!("expected LoadGraph, got {other:?}"),
     }
-    assert!(matches!(canvas_commands.try_recv().unwrap(), CanvasCommand::Show));
+    assert!(matches!(
+        canvas_commands.try_recv().unwrap(),
+        CanvasCommand::Show
+    ));
 
     let status = shell.sync_now().await;
     assert_eq!(status.state, "synced", "{status:?}");

@@ -44,9 +44,24 @@ async fn malformed_sync_payload_is_rejected() {
     .encode();
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("empty body", Vec::new(), 400, "header needs"),
-        ("html garbage", b"<html>hello</html>".to_vec(), 400, "bad magic"),
-        ("truncated frame", valid[..valid.len() - 5].to_vec(), 400, "truncated"),
-        ("garbage update inside a valid frame", valid.clone(), 400, "invalid update"),
+        (
+            "html garbage",
+            b"<html>hello</html>".to_vec(),
+            400,
+            "bad magic",
+        ),
+        (
+            "truncated frame",
+            valid[..valid.len() - 5].to_vec(),
+            400,
+            "truncated",
+        ),
+        (
+            "garbage update inside a valid frame",
+            valid.clone(),
+            400,
+            "invalid update",
+        ),
         (
             "future format",
             {
@@ -62,7 +77,10 @@ async fn malformed_sync_payload_is_rejected() {
     for (name, body, expected_status, expected_reason) in cases {
         let (status, answer) = post_raw(&server, &token, &path, body).await;
         assert_eq!(status, expected_status, "{name}: {answer}");
-        let message = answer["message"].as_str().unwrap_or_default().to_lowercase();
+        let message = answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
         assert!(
             message.contains(expected_reason),
             "{name}: reason `{message}` should mention `{expected_reason}`"
@@ -70,14 +88,29 @@ async fn malformed_sync_payload_is_rejected() {
     }
 
     // A well-formed CRDT update that breaks the graph model: a node's x becomes text.
-    let (status, answer) = post_raw(&server, &token, &path, hostile_update(&server, &token, &graph).await).await;
+    let (status, answer) = post_raw(
+        &server,
+        &token,
+        &path,
+        hostile_update(&server, &token, &graph).await,
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["message"].as_str().unwrap().contains("node x"), "{answer}");
+    assert!(
+        answer["message"].as_str().unwrap().contains("node x"),
+        "{answer}"
+    );
 
     // Bad ids and missing credentials.
-    let (status, answer) = post_raw(&server, &token, "/v1/graphs/not-a-uuid/sync", valid.clone()).await;
+    let (status, answer) =
+        post_raw(&server, &token, "/v1/graphs/not-a-uuid/sync", valid.clone()).await;
     assert_eq!(status, 400);
-    assert!(answer["message"].as_str().unwrap().contains("not a valid graph id"));
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid graph id")
+    );
     let (status, _) = post_raw(&server, "wrong-token", &path, valid).await;
     assert_eq!(status, 401);
 
@@ -103,7 +136,8 @@ async fn hostile_update(server: &TestServer, token: &str, graph: &orrery_domain:
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let answer = orrery_sync::protocol::SyncResponse::decode(&response.bytes().await.unwrap()).unwrap();
+    let answer =
+        orrery_sync::protocol::SyncResponse::decode(&response.bytes().await.unwrap()).unwrap();
     let document = loro::LoroDoc::new();
     document.import(&answer.updates).unwrap();
     let seen = document.oplog_vv();

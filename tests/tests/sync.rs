@@ -25,7 +25,10 @@ async fn edit_travels_to_second_device() {
     // B renames a third node. Nothing touches the network.
     let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
     let moved_to = Position::new(7.5, -2.0, 3.25);
-    a.replica.move_node(graph.id, ids[0], moved_to).await.unwrap();
+    a.replica
+        .move_node(graph.id, ids[0], moved_to)
+        .await
+        .unwrap();
     let edge = Edge::new(ids[1], ids[2]);
     a.replica.add_edge(graph.id, &edge).await.unwrap();
     b.replica
@@ -47,8 +50,14 @@ async fn edit_travels_to_second_device() {
     assert_eq!(on_a.edges.get(&edge.id), Some(&edge));
     assert_eq!(on_a.nodes[&ids[3]].label, "Renamed on B");
     // The materialised rows in each local store agree with the documents.
-    assert_eq!(a.replica.store().load_graph(graph.id).await.unwrap(), Some(on_a));
-    assert_eq!(b.replica.store().load_graph(graph.id).await.unwrap(), Some(on_b));
+    assert_eq!(
+        a.replica.store().load_graph(graph.id).await.unwrap(),
+        Some(on_a)
+    );
+    assert_eq!(
+        b.replica.store().load_graph(graph.id).await.unwrap(),
+        Some(on_b)
+    );
     assert_eq!(a.replica.list_graphs().await.unwrap()[0].pending_changes, 0);
 }
 

@@ -45,11 +45,18 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value\n{USAGE}"));
+        let mut value = |name: &str| {
+            args.next()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match arg.as_str() {
             "--store" => parsed.store = value("--store")?.into(),
             "--graph" => parsed.graph = Some(value("--graph")?.parse()?),
-            "--sample" => parsed.sample = value("--sample")?.parse().context("--sample takes a node count")?,
+            "--sample" => {
+                parsed.sample = value("--sample")?
+                    .parse()
+                    .context("--sample takes a node count")?
+            }
             "--seed" => parsed.seed = value("--seed")?.parse().context("--seed takes a number")?,
             "--size" => {
                 let size = value("--size")?;
@@ -65,7 +72,10 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         }
     }
     if parsed.sample > orrery_domain::MAX_NODES_PER_GRAPH {
-        bail!("--sample is limited to {} nodes", orrery_domain::MAX_NODES_PER_GRAPH);
+        bail!(
+            "--sample is limited to {} nodes",
+            orrery_domain::MAX_NODES_PER_GRAPH
+        );
     }
     Ok(parsed)
 }
@@ -129,7 +139,9 @@ fn main() -> anyhow::Result<()> {
     let (mut app, handle) = canvas_app(&options);
     handle.commands.send(CanvasCommand::LoadGraph(graph))?;
     if let Some(path) = &arguments.screenshot {
-        handle.commands.send(CanvasCommand::Screenshot(path.clone()))?;
+        handle
+            .commands
+            .send(CanvasCommand::Screenshot(path.clone()))?;
     }
     let commands = handle.commands.clone();
     let report = arguments.report;
@@ -143,17 +155,22 @@ fn main() -> anyhow::Result<()> {
                         print_line("READY", json!(frame));
                     }
                 }
-                CanvasEvent::NodeMoved { graph, node, position } => {
-                    match runtime.block_on(replica.move_node(graph, node, position)) {
-                        Ok(_) if report => print_line(
-                            "STORED",
-                            json!({ "graph": graph, "node": node, "position": position }),
-                        ),
-                        Ok(_) => {}
-                        Err(error) => print_line("ERROR", json!(error.to_string())),
-                    }
-                }
-                CanvasEvent::ScreenshotSaved { path, report: frame } => {
+                CanvasEvent::NodeMoved {
+                    graph,
+                    node,
+                    position,
+                } => match runtime.block_on(replica.move_node(graph, node, position)) {
+                    Ok(_) if report => print_line(
+                        "STORED",
+                        json!({ "graph": graph, "node": node, "position": position }),
+                    ),
+                    Ok(_) => {}
+                    Err(error) => print_line("ERROR", json!(error.to_string())),
+                },
+                CanvasEvent::ScreenshotSaved {
+                    path,
+                    report: frame,
+                } => {
                     print_line("SCREENSHOT", json!({ "path": path, "report": frame }));
                     if exit_after_screenshot {
                         let _ = commands.send(CanvasCommand::Quit);
@@ -167,6 +184,8 @@ fn main() -> anyhow::Result<()> {
     });
     app.run();
     drop(app);
-    writer.join().expect("the store writer thread does not panic");
+    writer
+        .join()
+        .expect("the store writer thread does not panic");
     Ok(())
 }

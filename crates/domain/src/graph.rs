@@ -341,7 +341,11 @@ mod tests {
     fn two_node_graph() -> (Graph, NodeId, NodeId) {
         let mut graph = Graph::new("Research team");
         let a = graph.add_node(Node::new(NodeKind::Agent, "Planner", Position::default()));
-        let b = graph.add_node(Node::new(NodeKind::Tool, "Search", Position::new(1.0, 0.0, 0.0)));
+        let b = graph.add_node(Node::new(
+            NodeKind::Tool,
+            "Search",
+            Position::new(1.0, 0.0, 0.0),
+        ));
         (graph, a, b)
     }
 
@@ -369,7 +373,10 @@ mod tests {
         graph.name = "x".repeat(MAX_NAME_CHARS + 1);
         assert!(matches!(graph.validate(), Err(GraphError::TooLong { .. })));
         graph.name = "tab\tname".into();
-        assert!(matches!(graph.validate(), Err(GraphError::ControlCharacters(_))));
+        assert!(matches!(
+            graph.validate(),
+            Err(GraphError::ControlCharacters(_))
+        ));
         graph.name = "ok".into();
         graph.nodes.get_mut(&a).unwrap().position.x = f32::NAN;
         assert_eq!(graph.validate(), Err(GraphError::InvalidPosition(a)));

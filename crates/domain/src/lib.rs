@@ -9,9 +9,8 @@ mod ids;
 mod sample;
 
 pub use graph::{
-    check_graph_name,
     Edge, Graph, GraphError, MAX_EDGES_PER_GRAPH, MAX_LABEL_CHARS, MAX_NAME_CHARS,
-    MAX_NODES_PER_GRAPH, MAX_PORT_CHARS, Node, NodeKind, Position,
+    MAX_NODES_PER_GRAPH, MAX_PORT_CHARS, Node, NodeKind, Position, check_graph_name,
 };
 pub use ids::{EdgeId, GraphId, IdError, NodeId};
 pub use sample::sample_graph;

@@ -57,7 +57,9 @@ pub fn sample_graph(name: &str, nodes: usize, seed: u64) -> Graph {
             id: EdgeId(next_id()),
             ..Edge::new(ids[parent], ids[index])
         };
-        graph.add_edge(edge).expect("sample edges join existing nodes");
+        graph
+            .add_edge(edge)
+            .expect("sample edges join existing nodes");
     }
     graph
 }

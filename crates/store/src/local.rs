@@ -186,10 +186,11 @@ impl LocalStore {
             return Ok(None);
         };
         let mut graph = Graph::with_id(id, name);
-        let nodes = sqlx::query("SELECT id, kind, label, x, y, z FROM graph_nodes WHERE graph_id = ?")
-            .bind(&graph_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let nodes =
+            sqlx::query("SELECT id, kind, label, x, y, z FROM graph_nodes WHERE graph_id = ?")
+                .bind(&graph_id)
+                .fetch_all(&self.pool)
+                .await?;
         for row in nodes {
             let node = Node {
                 id: parse_id::<NodeId>(&row.get::<String, _>("id"), "graph_nodes")?,
@@ -256,7 +257,8 @@ pub(crate) fn parse_id<T: FromStr>(text: &str, table: &'static str) -> Result<T,
 where
     T::Err: std::fmt::Display,
 {
-    text.parse().map_err(|error| StoreError::corrupt(table, error))
+    text.parse()
+        .map_err(|error| StoreError::corrupt(table, error))
 }
 
 #[cfg(test)]
@@ -271,11 +273,17 @@ mod tests {
         let graph = sample_graph("Survivor", 12, 3);
         {
             let store = LocalStore::open(&path).await.unwrap();
-            store.save_graph(&graph, b"doc-bytes", None, 5).await.unwrap();
+            store
+                .save_graph(&graph, b"doc-bytes", None, 5)
+                .await
+                .unwrap();
             store.close().await;
         }
         let store = LocalStore::open(&path).await.unwrap();
-        assert_eq!(store.load_graph(graph.id).await.unwrap(), Some(graph.clone()));
+        assert_eq!(
+            store.load_graph(graph.id).await.unwrap(),
+            Some(graph.clone())
+        );
         let stored = store.load_document(graph.id).await.unwrap().unwrap();
         assert_eq!(stored.document, b"doc-bytes");
         assert_eq!(stored.server_version, None);
@@ -289,15 +297,25 @@ mod tests {
     #[tokio::test]
     async fn saving_again_replaces_rows_and_keeps_server_version() {
         let directory = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(&directory.path().join("local.db")).await.unwrap();
+        let store = LocalStore::open(&directory.path().join("local.db"))
+            .await
+            .unwrap();
         let mut graph = sample_graph("Edited", 4, 1);
-        store.save_graph(&graph, b"v1", Some(b"server-vv"), 0).await.unwrap();
+        store
+            .save_graph(&graph, b"v1", Some(b"server-vv"), 0)
+            .await
+            .unwrap();
         let first = *graph.nodes.keys().next().unwrap();
         graph.nodes.remove(&first);
-        graph.edges.retain(|_, edge| edge.from != first && edge.to != first);
+        graph
+            .edges
+            .retain(|_, edge| edge.from != first && edge.to != first);
         graph.name = "Renamed".into();
         store.save_graph(&graph, b"v2", None, 1).await.unwrap();
-        assert_eq!(store.load_graph(graph.id).await.unwrap(), Some(graph.clone()));
+        assert_eq!(
+            store.load_graph(graph.id).await.unwrap(),
+            Some(graph.clone())
+        );
         let stored = store.load_document(graph.id).await.unwrap().unwrap();
         assert_eq!(stored.server_version.as_deref(), Some(&b"server-vv"[..]));
         assert_eq!(stored.document, b"v2");
@@ -306,10 +324,15 @@ mod tests {
     #[tokio::test]
     async fn settings_round_trip() {
         let directory = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(&directory.path().join("local.db")).await.unwrap();
+        let store = LocalStore::open(&directory.path().join("local.db"))
+            .await
+            .unwrap();
         assert_eq!(store.setting("device_id").await.unwrap(), None);
         store.set_setting("device_id", "a").await.unwrap();
         store.set_setting("device_id", "b").await.unwrap();
-        assert_eq!(store.setting("device_id").await.unwrap().as_deref(), Some("b"));
+        assert_eq!(
+            store.setting("device_id").await.unwrap().as_deref(),
+            Some("b")
+        );
     }
 }

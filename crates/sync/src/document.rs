@@ -61,7 +61,9 @@ pub struct GraphDocument {
 
 impl std::fmt::Debug for GraphDocument {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphDocument").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("GraphDocument")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,7 +91,10 @@ impl GraphDocument {
     pub fn create(graph: &Graph) -> Result<Self, SyncError> {
         graph.validate()?;
         let document = Self::empty(graph.id);
-        document.meta().insert("name", graph.name.as_str()).map_err(crdt_error)?;
+        document
+            .meta()
+            .insert("name", graph.name.as_str())
+            .map_err(crdt_error)?;
         for node in graph.nodes.values() {
             document.write_node(node)?;
         }
@@ -127,8 +132,8 @@ impl GraphDocument {
 
     /// The updates a replica at `version` lacks (empty when it lacks nothing).
     pub fn updates_since(&self, version: &Version) -> Vec<u8> {
-        if self.doc.oplog_vv() == version.0 || version.0.partial_cmp(&self.doc.oplog_vv())
-            == Some(std::cmp::Ordering::Greater)
+        if self.doc.oplog_vv() == version.0
+            || version.0.partial_cmp(&self.doc.oplog_vv()) == Some(std::cmp::Ordering::Greater)
         {
             return Vec::new();
         }
@@ -162,11 +167,17 @@ impl GraphDocument {
     /// The graph as plain values, checked against the graph model.
     pub fn to_graph(&self) -> Result<Graph, SyncError> {
         let LoroValue::Map(root) = self.doc.get_deep_value() else {
-            return Err(SyncError::InvalidDocument("document root is not a map".into()));
+            return Err(SyncError::InvalidDocument(
+                "document root is not a map".into(),
+            ));
         };
         let name = match root.get(META) {
             Some(LoroValue::Map(meta)) => string_field(meta.get("name"), "graph name")?,
-            _ => return Err(SyncError::InvalidDocument("document has no graph name".into())),
+            _ => {
+                return Err(SyncError::InvalidDocument(
+                    "document has no graph name".into(),
+                ));
+            }
         };
         let mut graph = Graph::with_id(self.id, name);
         if let Some(nodes) = root.get(NODES) {
@@ -232,7 +243,9 @@ impl GraphDocument {
             position: Position::default(),
         };
         probe.validate()?;
-        self.node_map(id)?.insert("label", label).map_err(crdt_error)?;
+        self.node_map(id)?
+            .insert("label", label)
+            .map_err(crdt_error)?;
         self.doc.commit();
         Ok(())
     }
@@ -241,8 +254,14 @@ impl GraphDocument {
     pub fn remove_node(&self, id: NodeId) -> Result<(), SyncError> {
         self.node_map(id)?;
         let graph = self.to_graph()?;
-        for edge in graph.edges.values().filter(|edge| edge.from == id || edge.to == id) {
-            self.edges().delete(&edge.id.to_string()).map_err(crdt_error)?;
+        for edge in graph
+            .edges
+            .values()
+            .filter(|edge| edge.from == id || edge.to == id)
+        {
+            self.edges()
+                .delete(&edge.id.to_string())
+                .map_err(crdt_error)?;
         }
         self.nodes().delete(&id.to_string()).map_err(crdt_error)?;
         self.doc.commit();
@@ -301,10 +320,14 @@ impl GraphDocument {
             .insert_container(&node.id.to_string(), LoroMap::new())
             .map_err(crdt_error)?;
         map.insert("kind", node.kind.as_str()).map_err(crdt_error)?;
-        map.insert("label", node.label.as_str()).map_err(crdt_error)?;
-        map.insert("x", f64::from(node.position.x)).map_err(crdt_error)?;
-        map.insert("y", f64::from(node.position.y)).map_err(crdt_error)?;
-        map.insert("z", f64::from(node.position.z)).map_err(crdt_error)?;
+        map.insert("label", node.label.as_str())
+            .map_err(crdt_error)?;
+        map.insert("x", f64::from(node.position.x))
+            .map_err(crdt_error)?;
+        map.insert("y", f64::from(node.position.y))
+            .map_err(crdt_error)?;
+        map.insert("z", f64::from(node.position.z))
+            .map_err(crdt_error)?;
         Ok(())
     }
 
@@ -313,10 +336,13 @@ impl GraphDocument {
             .edges()
             .insert_container(&edge.id.to_string(), LoroMap::new())
             .map_err(crdt_error)?;
-        map.insert("from", edge.from.to_string()).map_err(crdt_error)?;
-        map.insert("from_port", edge.from_port.as_str()).map_err(crdt_error)?;
+        map.insert("from", edge.from.to_string())
+            .map_err(crdt_error)?;
+        map.insert("from_port", edge.from_port.as_str())
+            .map_err(crdt_error)?;
         map.insert("to", edge.to.to_string()).map_err(crdt_error)?;
-        map.insert("to_port", edge.to_port.as_str()).map_err(crdt_error)?;
+        map.insert("to_port", edge.to_port.as_str())
+            .map_err(crdt_error)?;
         Ok(())
     }
 }
@@ -324,7 +350,9 @@ impl GraphDocument {
 fn string_field(value: Option<&LoroValue>, what: &str) -> Result<String, SyncError> {
     match value {
         Some(LoroValue::String(text)) => Ok(text.to_string()),
-        _ => Err(SyncError::InvalidDocument(format!("{what} is missing or not text"))),
+        _ => Err(SyncError::InvalidDocument(format!(
+            "{what} is missing or not text"
+        ))),
     }
 }
 
@@ -332,18 +360,26 @@ fn number_field(value: Option<&LoroValue>, what: &str) -> Result<f32, SyncError>
     match value {
         Some(LoroValue::Double(number)) => Ok(*number as f32),
         Some(LoroValue::I64(number)) => Ok(*number as f32),
-        _ => Err(SyncError::InvalidDocument(format!("{what} is missing or not a number"))),
+        _ => Err(SyncError::InvalidDocument(format!(
+            "{what} is missing or not a number"
+        ))),
     }
 }
 
 fn parse<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, SyncError> {
-    text.parse()
-        .map_err(|_| SyncError::InvalidDocument(format!("{what} `{}` is not an id", text.chars().take(40).collect::<String>())))
+    text.parse().map_err(|_| {
+        SyncError::InvalidDocument(format!(
+            "{what} `{}` is not an id",
+            text.chars().take(40).collect::<String>()
+        ))
+    })
 }
 
 fn read_node(key: &str, value: &LoroValue) -> Result<Node, SyncError> {
     let LoroValue::Map(fields) = value else {
-        return Err(SyncError::InvalidDocument(format!("node {key} is not a map")));
+        return Err(SyncError::InvalidDocument(format!(
+            "node {key} is not a map"
+        )));
     };
     let id: NodeId = parse(key, "node key")?;
     let kind = string_field(fields.get("kind"), "node kind")?.parse::<NodeKind>()?;
@@ -361,7 +397,9 @@ fn read_node(key: &str, value: &LoroValue) -> Result<Node, SyncError> {
 
 fn read_edge(key: &str, value: &LoroValue) -> Result<Edge, SyncError> {
     let LoroValue::Map(fields) = value else {
-        return Err(SyncError::InvalidDocument(format!("edge {key} is not a map")));
+        return Err(SyncError::InvalidDocument(format!(
+            "edge {key} is not a map"
+        )));
     };
     Ok(Edge {
         id: parse(key, "edge key")?,
@@ -379,7 +417,8 @@ mod tests {
 
     fn replica_of(document: &GraphDocument) -> GraphDocument {
         let mut copy = GraphDocument::empty(document.id());
-        copy.merge(&document.updates_since(&Version::default())).unwrap();
+        copy.merge(&document.updates_since(&Version::default()))
+            .unwrap();
         copy
     }
 
@@ -407,7 +446,10 @@ mod tests {
         b.merge(&from_a).unwrap();
         let (merged_a, merged_b) = (a.to_graph().unwrap(), b.to_graph().unwrap());
         assert_eq!(merged_a, merged_b);
-        assert_eq!(merged_a.nodes[&ids[0]].position, Position::new(4.0, 5.0, 6.0));
+        assert_eq!(
+            merged_a.nodes[&ids[0]].position,
+            Position::new(4.0, 5.0, 6.0)
+        );
         assert_eq!(merged_a.nodes[&ids[0]].label, "Renamed on B");
     }
 
@@ -427,7 +469,12 @@ mod tests {
         let merged = a.to_graph().unwrap();
         assert_eq!(merged, b.to_graph().unwrap());
         assert!(!merged.nodes.contains_key(&ids[2]));
-        assert!(merged.edges.values().all(|edge| edge.to != ids[2] && edge.from != ids[2]));
+        assert!(
+            merged
+                .edges
+                .values()
+                .all(|edge| edge.to != ids[2] && edge.from != ids[2])
+        );
     }
 
     #[test]
@@ -449,7 +496,11 @@ mod tests {
         let hostile = replica_of(&document);
         let seen = hostile.version();
         let id = *graph.nodes.keys().next().unwrap();
-        hostile.node_map(id).unwrap().insert("x", "not a number").unwrap();
+        hostile
+            .node_map(id)
+            .unwrap()
+            .insert("x", "not a number")
+            .unwrap();
         hostile.doc.commit();
         let error = document.merge(&hostile.updates_since(&seen)).unwrap_err();
         assert!(error.to_string().contains("node x"), "{error}");
@@ -462,7 +513,9 @@ mod tests {
         let document = GraphDocument::create(&graph).unwrap();
         let synced = document.version();
         let id = *graph.nodes.keys().next().unwrap();
-        document.move_node(id, Position::new(1.0, 1.0, 1.0)).unwrap();
+        document
+            .move_node(id, Position::new(1.0, 1.0, 1.0))
+            .unwrap();
         assert_eq!(document.version().operations_missing_from(&synced), 3);
         assert_eq!(synced.operations_missing_from(&document.version()), 0);
     }

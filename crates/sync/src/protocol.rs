@@ -157,10 +157,7 @@ fn decode_frame<'a>(
     Ok((first, second))
 }
 
-fn read_field<'a>(
-    bytes: &'a [u8],
-    name: &'static str,
-) -> Result<(&'a [u8], &'a [u8]), FrameError> {
+fn read_field<'a>(bytes: &'a [u8], name: &'static str) -> Result<(&'a [u8], &'a [u8]), FrameError> {
     let Some((length, rest)) = bytes.split_first_chunk::<4>() else {
         return Err(FrameError::Truncated(name));
     };
@@ -193,22 +190,35 @@ mod tests {
         }
         .encode();
         assert_eq!(SyncRequest::decode(b"ORS"), Err(FrameError::TooShort(3)));
-        assert_eq!(SyncRequest::decode(b"GET / HTTP/1.1"), Err(FrameError::BadMagic));
+        assert_eq!(
+            SyncRequest::decode(b"GET / HTTP/1.1"),
+            Err(FrameError::BadMagic)
+        );
         let mut newer = frame.clone();
         newer[4] = 9;
         assert_eq!(
             SyncRequest::decode(&newer),
             Err(FrameError::UnsupportedFormat { found: 9 })
         );
-        assert!(FrameError::UnsupportedFormat { found: 9 }.to_string().contains("please update"));
-        assert!(matches!(SyncResponse::decode(&frame), Err(FrameError::WrongKind { .. })));
+        assert!(
+            FrameError::UnsupportedFormat { found: 9 }
+                .to_string()
+                .contains("please update")
+        );
+        assert!(matches!(
+            SyncResponse::decode(&frame),
+            Err(FrameError::WrongKind { .. })
+        ));
         assert_eq!(
             SyncRequest::decode(&frame[..frame.len() - 1]),
             Err(FrameError::Truncated("updates"))
         );
         let mut longer = frame.clone();
         longer.push(0);
-        assert_eq!(SyncRequest::decode(&longer), Err(FrameError::TrailingBytes(1)));
+        assert_eq!(
+            SyncRequest::decode(&longer),
+            Err(FrameError::TrailingBytes(1))
+        );
         let mut huge_length = frame[..HEADER_BYTES].to_vec();
         huge_length.extend_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(

@@ -8,8 +8,8 @@ use orrery_domain::{Edge, Graph, GraphId, Node, NodeId, Position};
 use orrery_store::{GraphSummary, LocalStore};
 use tokio::sync::Mutex;
 
-use crate::document::{GraphDocument, Version};
 use crate::SyncError;
+use crate::document::{GraphDocument, Version};
 
 /// A graph held open: its document and what the server had acknowledged.
 struct OpenGraph {
@@ -90,7 +90,8 @@ impl Replica {
         node: NodeId,
         position: Position,
     ) -> Result<Graph, SyncError> {
-        self.edit(id, |document| document.move_node(node, position)).await
+        self.edit(id, |document| document.move_node(node, position))
+            .await
     }
 
     /// Changes a node's label.
@@ -100,7 +101,8 @@ impl Replica {
         node: NodeId,
         label: &str,
     ) -> Result<Graph, SyncError> {
-        self.edit(id, |document| document.relabel_node(node, label)).await
+        self.edit(id, |document| document.relabel_node(node, label))
+            .await
     }
 
     /// Removes a node and its edges.

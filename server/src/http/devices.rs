@@ -36,7 +36,9 @@ async fn register(
     let Json(request) = body?;
     let name = request.name.trim();
     if name.is_empty() {
-        return Err(ApiError::Unprocessable("device name must not be empty".into()));
+        return Err(ApiError::Unprocessable(
+            "device name must not be empty".into(),
+        ));
     }
     if name.chars().count() > MAX_DEVICE_NAME_CHARS {
         return Err(ApiError::Unprocessable(format!(
@@ -78,10 +80,7 @@ pub struct AuthenticatedDevice {
 impl FromRequestParts<ApiContext> for AuthenticatedDevice {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        context: &ApiContext,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, context: &ApiContext) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

@@ -84,7 +84,9 @@ impl From<SyncError> for ApiError {
             | SyncError::InvalidDocument(_)
             | SyncError::Graph(_) => ApiError::BadRequest(error.to_string()),
             SyncError::NoSuchGraph(_) => ApiError::NotFound(error.to_string()),
-            SyncError::Offline { .. } | SyncError::Server { .. } => ApiError::Internal(error.into()),
+            SyncError::Offline { .. } | SyncError::Server { .. } => {
+                ApiError::Internal(error.into())
+            }
         }
     }
 }

@@ -16,12 +16,10 @@ use orrery_sync::{GraphDocument, Version};
 use super::{ApiContext, ApiError, AuthenticatedDevice};
 
 pub(super) fn router() -> Router<ApiContext> {
-    Router::new()
-        .route("/v1/graphs", get(list_graphs))
-        .route(
-            "/v1/graphs/{graph_id}/sync",
-            post(sync_graph).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
-        )
+    Router::new().route("/v1/graphs", get(list_graphs)).route(
+        "/v1/graphs/{graph_id}/sync",
+        post(sync_graph).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
+    )
 }
 
 async fn list_graphs(
@@ -50,7 +48,9 @@ async fn sync_graph(
         Some(snapshot) => GraphDocument::from_snapshot(graph_id, snapshot)
             .map_err(|error| ApiError::Internal(error.into()))?,
         None if request.updates.is_empty() => {
-            return Err(ApiError::NotFound(format!("graph {graph_id} is not on the server")));
+            return Err(ApiError::NotFound(format!(
+                "graph {graph_id} is not on the server"
+            )));
         }
         None => GraphDocument::empty(graph_id),
     };
