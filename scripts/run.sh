@@ -10,7 +10,9 @@ listen="${ORRERY_SERVER_LISTEN:-127.0.0.1:7878}"
 url="http://$listen"
 mkdir -p "$data"
 
-cargo build -p orrery-server -p orrery-desktop --features orrery-desktop/custom-protocol
+# The same build as `make test` (one feature set for the whole workspace), so
+# running after testing, or testing after running, rebuilds nothing.
+cargo build --workspace --all-targets
 bin="$CARGO_TARGET_DIR/debug"
 
 server_pid=""

@@ -3,6 +3,7 @@ fn main() {
     let commands = &[
         "list_graphs",
         "create_graph",
+        "add_sample_graph",
         "rename_graph",
         "open_graph",
         "sync_status",

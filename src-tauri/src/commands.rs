@@ -52,6 +52,27 @@ pub async fn create_graph(
     Ok(summary)
 }
 
+/// Largest sample graph the library screen may ask for.
+const MAX_SAMPLE_NODES: usize = 5_000;
+
+/// Adds a sample graph.
+#[tauri::command]
+pub async fn add_sample_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    nodes: usize,
+) -> Result<GraphSummary, CommandError> {
+    if nodes == 0 || nodes > MAX_SAMPLE_NODES {
+        return Err(CommandError {
+            code: "invalid_input",
+            message: format!("a sample graph has between 1 and {MAX_SAMPLE_NODES} nodes"),
+        });
+    }
+    let summary = shell.add_sample_graph(nodes).await?;
+    let _ = app.emit("library-changed", summary.id.to_string());
+    Ok(summary)
+}
+
 /// Renames a graph.
 #[tauri::command]
 pub async fn rename_graph(

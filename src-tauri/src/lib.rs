@@ -26,10 +26,9 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// Starts the desktop app and blocks until it exits.
 pub fn run() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn,loro_internal=warn")
+        }))
         .init();
     tauri::Builder::default()
         .setup(|app| {
@@ -40,10 +39,9 @@ pub fn run() {
             std::fs::create_dir_all(&data_directory)?;
             let server_url =
                 std::env::var("ORRERY_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
-            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions {
-                visible: false,
-                ..CanvasOptions::default()
-            });
+            // The canvas window opens beside the main window and shows whichever
+            // graph the user opens; closing it only hides it (see orrery-canvas).
+            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions::default());
             let shell = tauri::async_runtime::block_on(Shell::open(
                 &data_directory.join("local.db"),
                 &server_url,
@@ -92,6 +90,7 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::list_graphs,
             commands::create_graph,
+            commands::add_sample_graph,
             commands::rename_graph,
             commands::open_graph,
             commands::sync_status,

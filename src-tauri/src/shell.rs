@@ -16,7 +16,6 @@ use tokio::sync::{Mutex, Notify};
 const DEVICE_ID_SETTING: &str = "sync.device_id";
 const DEVICE_TOKEN_SETTING: &str = "sync.device_token";
 const SERVER_URL_SETTING: &str = "sync.server_url";
-const SEEDED_SETTING: &str = "library.seeded";
 
 /// What went wrong in the shell.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +85,6 @@ impl Shell {
     ) -> Result<Self, ShellError> {
         let store = LocalStore::open(store).await.map_err(SyncError::from)?;
         let replica = Replica::new(store);
-        seed_first_library(&replica).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 replica,
@@ -112,6 +110,22 @@ impl Shell {
     /// Creates a graph and returns how the library lists it.
     pub async fn create_graph(&self, name: &str) -> Result<GraphSummary, ShellError> {
         let graph = self.inner.replica.create_graph(name).await?;
+        self.inner.changed.notify_one();
+        self.summary(graph.id).await
+    }
+
+    /// Adds a sample graph of `nodes` nodes (agents, prompts, tools, inputs and
+    /// outputs wired as a tree) so a new user has something to open.
+    pub async fn add_sample_graph(&self, nodes: usize) -> Result<GraphSummary, ShellError> {
+        let sample = orrery_domain::sample_graph("Sample: research team", nodes, rand_seed());
+        let graph = self
+            .inner
+            .replica
+            .add_graph(orrery_domain::Graph {
+                id: GraphId::new(),
+                ..sample
+            })
+            .await?;
         self.inner.changed.notify_one();
         self.summary(graph.id).await
     }
@@ -246,20 +260,8 @@ impl Shell {
     }
 }
 
-/// On the very first start, adds a sample graph so the canvas has something to show.
-async fn seed_first_library(replica: &Replica) -> Result<(), SyncError> {
-    let store = replica.store();
-    if store.setting(SEEDED_SETTING).await?.is_some() {
-        return Ok(());
-    }
-    if replica.list_graphs().await?.is_empty() {
-        let sample = orrery_domain::sample_graph("Sample: research team", 24, 1);
-        let sample = orrery_domain::Graph {
-            id: GraphId::new(),
-            ..sample
-        };
-        replica.add_graph(sample).await?;
-    }
-    store.set_setting(SEEDED_SETTING, "1").await?;
-    Ok(())
+/// A seed that differs between calls, so two samples do not share node ids.
+fn rand_seed() -> u64 {
+    let id = uuid::Uuid::now_v7().as_u128();
+    (id as u64) ^ ((id >> 64) as u64)
 }

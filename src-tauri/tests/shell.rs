@@ -23,10 +23,12 @@ async fn library_commands_reach_store_canvas_and_server() {
         .await
         .unwrap();
 
-    // The first start brings a sample graph.
-    let graphs = shell.list_graphs().await.unwrap();
-    assert_eq!(graphs.len(), 1);
-    assert_eq!(graphs[0].node_count, 24);
+    // A new library is empty until the user adds something.
+    assert!(shell.list_graphs().await.unwrap().is_empty());
+    let sample = shell.add_sample_graph(24).await.unwrap();
+    assert_eq!((sample.node_count, sample.edge_count), (24, 23));
+    let second = shell.add_sample_graph(5).await.unwrap();
+    assert_ne!(sample.id, second.id);
 
     let created = shell.create_graph("  Support desk ").await.unwrap();
     assert_eq!(created.name, "Support desk");
@@ -37,7 +39,7 @@ async fn library_commands_reach_store_canvas_and_server() {
     assert_eq!(renamed.name, "Support team");
     let error = shell.rename_graph(created.id, "\u{7}").await.unwrap_err();
     assert_eq!(error.code(), "invalid_input");
-    assert_eq!(shell.list_graphs().await.unwrap().len(), 2);
+    assert_eq!(shell.list_graphs().await.unwrap().len(), 3);
 
     shell.open_graph(created.id).await.unwrap();
     match canvas_commands.try_recv().unwrap() {
@@ -59,7 +61,7 @@ async fn library_commands_reach_store_canvas_and_server() {
     let again = Shell::open(&directory.path().join("local.db"), &url, canvas)
         .await
         .unwrap();
-    assert_eq!(again.list_graphs().await.unwrap().len(), 2);
+    assert_eq!(again.list_graphs().await.unwrap().len(), 3);
     assert_eq!(again.sync_now().await.state, "synced");
 }
 

@@ -38,6 +38,7 @@ export function errorMessage(error: unknown): string {
 export const api = {
   listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
   createGraph: (name: string) => invoke<GraphSummary>("create_graph", { name }),
+  addSampleGraph: (nodes: number) => invoke<GraphSummary>("add_sample_graph", { nodes }),
   renameGraph: (id: string, name: string) => invoke<GraphSummary>("rename_graph", { id, name }),
   openGraph: (id: string) => invoke<void>("open_graph", { id }),
   syncStatus: () => invoke<SyncStatus>("sync_status"),

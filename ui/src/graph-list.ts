@@ -60,7 +60,12 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
   const notice = element("p", { class: "notice", role: "alert", "data-testid": "notice" });
   notice.hidden = true;
   const list = element("ul", { class: "graphs", "aria-label": "Graphs" });
-  const empty = element("p", { class: "empty" }, "No graphs yet. Create one above, or sync to bring yours from another device.");
+  const empty = element("div", { class: "empty" });
+  const sampleButton = element("button", { type: "button", class: "quiet" }, "Add a sample graph");
+  empty.append(
+    element("p", {}, "No graphs yet. Create one above, add a sample to explore the canvas, or sync to bring yours from another device."),
+    sampleButton,
+  );
   root.append(header, form, notice, list, empty);
 
   let graphs: GraphSummary[] = [];
@@ -151,6 +156,17 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       showNotice(errorMessage(error));
     }
   }
+
+  sampleButton.addEventListener("click", () => {
+    sampleButton.disabled = true;
+    void api
+      .addSampleGraph(24)
+      .then(() => refresh())
+      .catch((error) => showNotice(errorMessage(error)))
+      .finally(() => {
+        sampleButton.disabled = false;
+      });
+  });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

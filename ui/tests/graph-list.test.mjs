@@ -144,3 +144,11 @@ test("the sync state follows the shell's events", async () => {
   assert.equal(await pill.getAttribute("data-state"), "offline");
   assert.equal(await pill.getAttribute("title"), "connection refused");
 });
+
+test("an empty library offers a sample graph", async () => {
+  const { page } = await openScreen();
+  await page.getByRole("button", { name: "Add a sample graph" }).click();
+  await rows(page).filter({ hasText: "Sample: research team" }).waitFor();
+  assert.match(await rows(page).first().textContent(), /24 nodes · 23 edges/);
+  assert.equal(await page.getByRole("button", { name: "Add a sample graph" }).isVisible(), false);
+});

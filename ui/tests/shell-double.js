@@ -32,6 +32,21 @@
       graphs.unshift(graph);
       return summary(graph);
     },
+    add_sample_graph: ({ nodes }) => {
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 5000)
+        return fail("invalid_input", "a sample graph has between 1 and 5000 nodes");
+      const graph = {
+        id: crypto.randomUUID(),
+        name: "Sample: research team",
+        node_count: nodes,
+        edge_count: nodes - 1,
+        pending_changes: 1,
+        synced_once: false,
+        updated_at: new Date().toISOString(),
+      };
+      graphs.unshift(graph);
+      return summary(graph);
+    },
     rename_graph: ({ id, name }) => {
       const graph = graphs.find((candidate) => candidate.id === id);
       if (!graph) return fail("not_found", `graph ${id} is not in the library`);

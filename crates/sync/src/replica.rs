@@ -136,7 +136,11 @@ impl Replica {
     ) -> Result<(), SyncError> {
         let shared = self.open_or_empty(id).await?;
         let mut open = shared.lock().await;
+        let before = open.document.version();
         open.document.merge(updates)?;
+        if open.document.version() == before && open.server_version == server_version {
+            return Ok(()); // Nothing new either way: leave the store untouched.
+        }
         open.server_version = server_version;
         self.persist(&open, true).await
     }
