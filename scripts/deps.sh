@@ -28,5 +28,9 @@ fi
 
 if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   echo "installing npm packages for ui/"
-  (cd ui && npm ci --no-audit --no-fund)
+  # `npm install --no-save` rather than `npm ci`: the npm here writes lock files
+  # without other platforms' optional packages (rollup's native builds), which
+  # `npm ci` then refuses as out of sync. This installs exactly the locked
+  # versions and leaves package-lock.json untouched.
+  (cd ui && npm install --no-save --no-audit --no-fund)
 fi
