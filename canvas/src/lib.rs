@@ -102,7 +102,7 @@ pub struct NodeOnScreen {
     pub id: NodeId,
     /// Its kind's name.
     pub kind: String,
-    /// Its colour as linear-free sRGB bytes.
+    /// Its kind's colour, as sRGB bytes.
     pub colour: [u8; 3],
     /// Centre in logical window coordinates (origin top left).
     pub screen: [f32; 2],

@@ -46,11 +46,7 @@ impl ServerConfig {
 const USAGE: &str = "usage: orrery-server [--database PATH] [--listen HOST:PORT]";
 
 fn default_database() -> PathBuf {
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("orrery").join("server.db")
+    orrery_store::default_data_directory().join("server.db")
 }
 
 #[cfg(test)]

@@ -84,3 +84,26 @@ async fn sync_with_server_down_reports_offline_and_keeps_edits() {
     assert_eq!(device.replica.graph(graph.id).await.unwrap(), graph);
     assert!(device.replica.list_graphs().await.unwrap()[0].pending_changes > 0);
 }
+
+#[tokio::test]
+async fn graph_is_pushed_again_to_a_server_that_lost_it() {
+    let first = TestServer::start().await.unwrap();
+    let device = TestDevice::register(&first, "survivor").await.unwrap();
+    let graph = device
+        .replica
+        .add_graph(sample_graph("Kept", 4, 8))
+        .await
+        .unwrap();
+    device.client.sync_all(&device.replica).await.unwrap();
+
+    // The server is replaced by one with an empty database.
+    let second = TestServer::start().await.unwrap();
+    let fresh = orrery_sync::SyncClient::register(&second.url(), "survivor")
+        .await
+        .unwrap();
+    fresh.sync_graph(&device.replica, graph.id).await.unwrap();
+
+    let other = TestDevice::register(&second, "newcomer").await.unwrap();
+    other.client.sync_all(&other.replica).await.unwrap();
+    assert_eq!(other.replica.graph(graph.id).await.unwrap(), graph);
+}

@@ -1,5 +1,7 @@
 //! `canvas`: the Orrery canvas on its own, for development, tests and benchmarks.
 //!
+//! By default it opens the desktop app's library (`~/.local/share/orrery/desktop/local.db`).
+//!
 //! Opens a graph from a local store (or creates a deterministic sample graph
 //! in it) and writes every node the user drags back to that store. With
 //! `--report` it prints one line per event on stdout, `KIND {json}`:
@@ -81,11 +83,8 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
 }
 
 fn default_store() -> PathBuf {
-    std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("orrery")
+    orrery_store::default_data_directory()
+        .join("desktop")
         .join("local.db")
 }
 

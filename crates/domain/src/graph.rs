@@ -180,6 +180,15 @@ pub enum GraphError {
     /// An edge id the graph does not hold.
     #[error("edge {0} is not in the graph")]
     NoSuchEdge(EdgeId),
+    /// A node id the graph already holds.
+    #[error("node {0} is already in the graph")]
+    DuplicateNode(NodeId),
+    /// An edge id the graph already holds.
+    #[error("edge {0} is already in the graph")]
+    DuplicateEdge(EdgeId),
+    /// Removing a node without the edges that still touch it.
+    #[error("node {0} still has edges; remove them with it")]
+    NodeHasEdges(NodeId),
     /// More nodes or edges than a graph may hold.
     #[error("a graph may hold at most {limit} {what}; this one has {count}")]
     TooMany {

@@ -4,10 +4,12 @@
 //! async, no storage or network: everything here is a plain value that the
 //! store, the sync layer, the server and the canvas all agree on.
 
+mod edit;
 mod graph;
 mod ids;
 mod sample;
 
+pub use edit::{EditHistory, GraphEdit, NodeMove};
 pub use graph::{
     Edge, Graph, GraphError, MAX_EDGES_PER_GRAPH, MAX_LABEL_CHARS, MAX_NAME_CHARS,
     MAX_NODES_PER_GRAPH, MAX_PORT_CHARS, Node, NodeKind, Position, check_graph_name,

@@ -14,6 +14,43 @@ pub use error::StoreError;
 pub use local::{GraphSummary, LocalStore, StoredGraphDocument};
 pub use server::{DeviceRecord, ServerGraphSummary, ServerStore};
 
+/// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or
+/// `~/.local/share/orrery`.
+pub fn default_data_directory() -> std::path::PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::PathBuf::from(home).join(".local/share"))
+        })
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+        .join("orrery")
+}
+
+/// Opens (creating if needed) a SQLite file in WAL mode with foreign keys on,
+/// and brings its schema up to date with `migrator`.
+async fn open_sqlite(
+    path: &std::path::Path,
+    max_connections: u32,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<sqlx::SqlitePool, StoreError> {
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .connect_with(options)
+        .await?;
+    migrator.run(&pool).await?;
+    Ok(pool)
+}
+
 /// Now, as RFC 3339 UTC text (the timestamp format of every table).
 fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

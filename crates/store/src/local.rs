@@ -2,10 +2,8 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::Duration;
 
 use orrery_domain::{Edge, EdgeId, Graph, GraphId, Node, NodeId, NodeKind, Position};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
 use crate::{StoreError, now_text};
@@ -49,18 +47,7 @@ pub struct LocalStore {
 impl LocalStore {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let pool = crate::open_sqlite(path, 4, &MIGRATOR).await?;
         Ok(Self { pool })
     }
 

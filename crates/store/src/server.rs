@@ -1,10 +1,8 @@
 //! The sync server's store: registered devices and merged graph documents (SQLite).
 
 use std::path::Path;
-use std::time::Duration;
 
 use orrery_domain::GraphId;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
@@ -46,18 +44,7 @@ pub struct ServerStore {
 impl ServerStore {
     /// Opens (creating if needed) the SQLite database at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
+        let pool = crate::open_sqlite(path, 8, &MIGRATOR).await?;
         Ok(Self { pool })
     }
 

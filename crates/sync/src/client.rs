@@ -122,6 +122,21 @@ impl SyncClient {
     /// Exchanges one graph's updates with the server: pushes what the server
     /// has not acknowledged, takes in what this replica lacks.
     pub async fn sync_graph(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
+        match self.exchange(replica, id).await {
+            // The server does not have a graph this replica thinks it pushed
+            // (its database was replaced): push the whole history again.
+            Err(SyncError::Server { status: 404, .. })
+                if replica.store().load_document(id).await?.is_some() =>
+            {
+                tracing::warn!(%id, "the server lost this graph; pushing it again");
+                replica.forget_server_version(id).await?;
+                self.exchange(replica, id).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn exchange(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
         let (client_version, updates) = replica.outgoing(id).await?;
         let request = SyncRequest {
             client_version: client_version.encode(),

@@ -137,12 +137,27 @@ impl Replica {
         let shared = self.open_or_empty(id).await?;
         let mut open = shared.lock().await;
         let before = open.document.version();
-        open.document.merge(updates)?;
+        if let Err(error) = open.document.merge(updates) {
+            if before == Version::default() {
+                // A graph that was only being fetched: keep nothing of it.
+                self.open.lock().await.remove(&id);
+            }
+            return Err(error);
+        }
         if open.document.version() == before && open.server_version == server_version {
             return Ok(()); // Nothing new either way: leave the store untouched.
         }
         open.server_version = server_version;
         self.persist(&open, true).await
+    }
+
+    /// Forgets what the server had acknowledged for `id`, so the next sync
+    /// sends the whole history (after the server lost it, say).
+    pub(crate) async fn forget_server_version(&self, id: GraphId) -> Result<(), SyncError> {
+        let shared = self.open_graph(id).await?;
+        let mut open = shared.lock().await;
+        open.server_version = Version::default();
+        Ok(())
     }
 
     async fn edit(
