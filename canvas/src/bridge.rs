@@ -6,7 +6,6 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowCloseRequested};
 
-use crate::drag::NodeDragFinished;
 use crate::probe::ScreenshotRequests;
 use crate::scene::ShownGraph;
 use crate::{CanvasCommand, CanvasEvent};
@@ -40,7 +39,11 @@ impl Drop for CanvasBridge {
     }
 }
 
-/// Applies host commands and reports edits.
+/// The host opened a graph (as opposed to the shown graph changing by an edit).
+#[derive(Message, Debug, Clone, Copy)]
+pub struct GraphLoaded(pub orrery_domain::GraphId);
+
+/// Applies host commands.
 pub struct BridgePlugin {
     /// Closing the window hides it instead of ending the app.
     pub hide_on_close: bool,
@@ -48,8 +51,8 @@ pub struct BridgePlugin {
 
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(PreUpdate, apply_commands)
-            .add_systems(PostUpdate, report_finished_drags);
+        app.add_message::<GraphLoaded>()
+            .add_systems(PreUpdate, apply_commands);
         if self.hide_on_close {
             app.add_systems(Update, hide_instead_of_closing);
         }
@@ -62,11 +65,15 @@ fn apply_commands(
     mut screenshots: ResMut<ScreenshotRequests>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
+    mut loaded: MessageWriter<GraphLoaded>,
 ) {
     let receiver = bridge.commands.lock().expect("canvas command channel lock");
     loop {
         match receiver.try_recv() {
-            Ok(CanvasCommand::LoadGraph(graph)) => shown.graph = Some(graph),
+            Ok(CanvasCommand::LoadGraph(graph)) => {
+                loaded.write(GraphLoaded(graph.id));
+                shown.graph = Some(graph);
+            }
             Ok(CanvasCommand::Show) => {
                 for mut window in &mut windows {
                     window.visible = true;
@@ -80,16 +87,6 @@ fn apply_commands(
             }
             Err(TryRecvError::Empty) => break,
         }
-    }
-}
-
-fn report_finished_drags(bridge: Res<CanvasBridge>, mut finished: MessageReader<NodeDragFinished>) {
-    for drag in finished.read() {
-        bridge.send(CanvasEvent::NodeMoved {
-            graph: drag.graph,
-            node: drag.node,
-            position: drag.position,
-        });
     }
 }
 

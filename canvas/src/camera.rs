@@ -7,6 +7,7 @@ use bevy::core_pipeline::tonemapping::Tonemapping;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
 
+use crate::bridge::GraphLoaded;
 use crate::drag::{ActiveDrag, PointerSystems};
 use orrery_domain::Graph;
 
@@ -23,7 +24,7 @@ impl Plugin for OrbitCameraPlugin {
         app.add_systems(Startup, spawn_camera).add_systems(
             Update,
             (
-                frame_graph_on_load.run_if(resource_changed::<ShownGraph>),
+                frame_graph_on_load.run_if(on_message::<GraphLoaded>),
                 (orbit_pan_zoom, keyboard_controls),
                 apply_orbit,
             )

@@ -45,19 +45,23 @@ pub struct NodeGrab {
     id: NodeId,
     plane_origin: Vec3,
     plane_normal: Vec3,
+    /// Where the node was when grabbed.
+    start: Vec3,
     /// From the point grabbed on the plane to the node's centre.
     offset: Vec3,
 }
 
-/// A drag ended: the node rests at `position`.
+/// A drag ended with the node somewhere else than where it started.
 #[derive(Message, Debug, Clone, Copy)]
 pub struct NodeDragFinished {
     /// The graph.
     pub graph: GraphId,
     /// The node.
     pub node: NodeId,
-    /// Its final position.
-    pub position: Position,
+    /// Where the drag started.
+    pub from: Position,
+    /// Where the node rests now.
+    pub to: Position,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -68,7 +72,7 @@ fn drag_nodes(
     mut nodes: Query<(Entity, &GraphNode, &mut Transform)>,
     mut drag: ResMut<ActiveDrag>,
     mut cursor: Local<Option<Vec2>>,
-    mut shown: ResMut<ShownGraph>,
+    shown: Res<ShownGraph>,
     mut finished: MessageWriter<NodeDragFinished>,
     mut egui: EguiContexts,
 ) {
@@ -113,21 +117,19 @@ fn drag_nodes(
                         let Some(grab) = drag.node.take() else {
                             continue;
                         };
-                        let Ok((_, _, transform)) = nodes.get(grab.entity) else {
+                        let (Ok((_, _, transform)), Some(graph)) =
+                            (nodes.get(grab.entity), shown.id())
+                        else {
                             continue;
                         };
-                        let position = to_position(transform.translation);
-                        let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
-                            continue;
-                        };
-                        if let Some(node) = graph.nodes.get_mut(&grab.id) {
-                            node.position = position;
+                        if transform.translation != grab.start {
+                            finished.write(NodeDragFinished {
+                                graph,
+                                node: grab.id,
+                                from: to_position(grab.start),
+                                to: to_position(transform.translation),
+                            });
                         }
-                        finished.write(NodeDragFinished {
-                            graph: graph.id,
-                            node: grab.id,
-                            position,
-                        });
                     }
                 }
             }
@@ -159,6 +161,7 @@ fn grab_node(
         id,
         plane_origin,
         plane_normal,
+        start: plane_origin,
         offset: plane_origin - ray.get_point(distance),
     })
 }

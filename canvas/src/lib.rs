@@ -8,12 +8,14 @@
 //!
 //! The app is a list of plugins, one per feature: [`scene`] (nodes and edges),
 //! [`camera`] (orbit, pan, zoom), [`drag`] (moving nodes with the mouse),
+//! [`history`] (undo / redo; every edit leaves as [`CanvasEvent::Edited`]),
 //! [`panels`] (egui status bar), [`bridge`] (the channels) and [`probe`]
 //! (readiness, frame reports and screenshots for tests and benchmarks).
 
 pub mod bridge;
 pub mod camera;
 pub mod drag;
+pub mod history;
 pub mod panels;
 pub mod pick;
 pub mod probe;
@@ -27,7 +29,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::window::{ExitCondition, WindowResolution};
 use bevy::winit::{UpdateMode, WinitPlugin, WinitSettings};
-use orrery_domain::{Graph, GraphId, NodeId, Position};
+use orrery_domain::{Graph, GraphEdit, GraphId, NodeId};
 use serde::{Deserialize, Serialize};
 
 /// Title of the canvas window (tests find the window by it).
@@ -51,14 +53,13 @@ pub enum CanvasCommand {
 pub enum CanvasEvent {
     /// The graph is on screen with every render pipeline compiled.
     Ready(FrameReport),
-    /// The user finished dragging a node to a new position.
-    NodeMoved {
-        /// The graph the node belongs to.
+    /// The user changed the graph: a new edit, or the inverse of one (undo) or
+    /// an edit again (redo). The host applies exactly this to the store.
+    Edited {
+        /// The graph edited.
         graph: GraphId,
-        /// The node.
-        node: NodeId,
-        /// Where it now sits.
-        position: Position,
+        /// The change, as it was applied on the canvas.
+        edit: GraphEdit,
     },
     /// A screenshot was written, with the frame it shows.
     ScreenshotSaved {
@@ -162,6 +163,7 @@ impl Plugin for CanvasPlugin {
             scene::GraphScenePlugin,
             camera::OrbitCameraPlugin,
             drag::NodeDragPlugin,
+            history::EditHistoryPlugin,
             panels::StatusPanelPlugin,
             probe::ProbePlugin,
         ));

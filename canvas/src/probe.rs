@@ -16,7 +16,7 @@ use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured};
 use bevy::render::{Render, RenderApp};
 use bevy::window::PrimaryWindow;
 
-use crate::bridge::CanvasBridge;
+use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::camera::{FIELD_OF_VIEW, OrbitCamera};
 use crate::panels::PanelLayout;
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour};
@@ -80,6 +80,7 @@ impl Readiness {
 
 #[allow(clippy::too_many_arguments)]
 fn track_readiness(
+    mut loaded: MessageReader<GraphLoaded>,
     shown: Res<ShownGraph>,
     settled: Res<PipelinesSettled>,
     mut readiness: ResMut<Readiness>,
@@ -89,7 +90,7 @@ fn track_readiness(
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
 ) {
-    if shown.is_changed() {
+    if loaded.read().count() > 0 {
         *readiness = Readiness::default();
     }
     if shown.graph.is_none() {

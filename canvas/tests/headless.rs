@@ -346,7 +346,10 @@ fn canvas_drag_moves_node() {
     );
 
     let stored = canvas.expect("STORED");
-    assert_eq!(stored["node"].as_str().unwrap(), target.id.to_string());
+    assert_eq!(
+        stored["moved"][0]["node"].as_str().unwrap(),
+        target.id.to_string()
+    );
 
     // On a plane facing the camera, a pointer move of (dx, dy) pixels moves the
     // node by right·dx − up·dy, scaled by its depth.
@@ -381,6 +384,22 @@ fn canvas_drag_moves_node() {
             assert_eq!(node.position, graph.nodes[id].position);
         }
     }
+
+    // Ctrl+Z puts the node back, in the store too.
+    xdotool(
+        &display,
+        &["windowfocus", "--sync", &window, "key", "ctrl+z"],
+    );
+    let undone = canvas.expect("STORED");
+    assert_eq!(
+        undone["moved"][0]["node"].as_str().unwrap(),
+        target.id.to_string()
+    );
+    let restored = runtime.block_on(async {
+        let store = LocalStore::open(&store).await.unwrap();
+        store.load_graph(graph.id).await.unwrap().unwrap()
+    });
+    assert_eq!(restored, graph, "undo restores the graph exactly");
 }
 
 fn xdotool(display: &VirtualDisplay, args: &[&str]) -> String {

@@ -58,15 +58,15 @@ pub fn run() {
                 .spawn(move || {
                     for event in canvas.events {
                         match event {
-                            CanvasEvent::NodeMoved { graph, node, position } => {
+                            CanvasEvent::Edited { graph, edit } => {
                                 let result = tauri::async_runtime::block_on(
-                                    canvas_shell.move_node(graph, node, position),
+                                    canvas_shell.apply_edit(graph, &edit),
                                 );
                                 match result {
                                     Ok(()) => {
                                         let _ = handle.emit("library-changed", graph.to_string());
                                     }
-                                    Err(error) => tracing::error!(%error, "storing a node move failed"),
+                                    Err(error) => tracing::error!(%error, "storing a canvas edit failed"),
                                 }
                             }
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),

@@ -7,7 +7,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use orrery_canvas::CanvasCommand;
-use orrery_domain::{GraphId, NodeId, Position};
+use orrery_domain::{GraphEdit, GraphId};
 use orrery_store::{GraphSummary, LocalStore};
 use orrery_sync::{DeviceCredentials, Replica, SyncClient, SyncError};
 use serde::Serialize;
@@ -147,14 +147,9 @@ impl Shell {
             .map_err(|_| ShellError::CanvasGone)
     }
 
-    /// Stores a node move made on the canvas.
-    pub async fn move_node(
-        &self,
-        graph: GraphId,
-        node: NodeId,
-        position: Position,
-    ) -> Result<(), ShellError> {
-        self.inner.replica.move_node(graph, node, position).await?;
+    /// Stores an edit made on the canvas (a new edit, an undo or a redo).
+    pub async fn apply_edit(&self, graph: GraphId, edit: &GraphEdit) -> Result<(), ShellError> {
+        self.inner.replica.apply_edit(graph, edit).await?;
         self.inner.changed.notify_one();
         Ok(())
     }

@@ -5,15 +5,15 @@
 //! Opens a graph from a local store (or creates a deterministic sample graph
 //! in it) and writes every node the user drags back to that store. With
 //! `--report` it prints one line per event on stdout, `KIND {json}`:
-//! `READY` (graph on screen, pipelines compiled), `STORED` (a move reached the
-//! store), `SCREENSHOT` (a PNG was written) and `ERROR`.
+//! `READY` (graph on screen, pipelines compiled), `STORED` (an edit — a drag,
+//! an undo, a redo — reached the store), `SCREENSHOT` (a PNG was written) and `ERROR`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use orrery_canvas::{CanvasCommand, CanvasEvent, CanvasOptions, canvas_app};
-use orrery_domain::{GraphId, sample_graph};
+use orrery_domain::{GraphEdit, GraphId, sample_graph};
 use orrery_store::LocalStore;
 use orrery_sync::Replica;
 use serde_json::json;
@@ -88,6 +88,18 @@ fn default_store() -> PathBuf {
         .join("local.db")
 }
 
+/// What a stored edit changed, for `--report`: moved nodes and where they went.
+fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
+    let moved: Vec<serde_json::Value> = match edit {
+        GraphEdit::MoveNodes(moves) => moves
+            .iter()
+            .map(|step| json!({ "node": step.id, "to": step.to }))
+            .collect(),
+        _ => Vec::new(),
+    };
+    json!({ "graph": graph, "moved": moved })
+}
+
 fn print_line(kind: &str, value: serde_json::Value) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{kind} {value}");
@@ -154,18 +166,13 @@ fn main() -> anyhow::Result<()> {
                         print_line("READY", json!(frame));
                     }
                 }
-                CanvasEvent::NodeMoved {
-                    graph,
-                    node,
-                    position,
-                } => match runtime.block_on(replica.move_node(graph, node, position)) {
-                    Ok(_) if report => print_line(
-                        "STORED",
-                        json!({ "graph": graph, "node": node, "position": position }),
-                    ),
-                    Ok(_) => {}
-                    Err(error) => print_line("ERROR", json!(error.to_string())),
-                },
+                CanvasEvent::Edited { graph, edit } => {
+                    match runtime.block_on(replica.apply_edit(graph, &edit)) {
+                        Ok(_) if report => print_line("STORED", stored_report(graph, &edit)),
+                        Ok(_) => {}
+                        Err(error) => print_line("ERROR", json!(error.to_string())),
+                    }
+                }
                 CanvasEvent::ScreenshotSaved {
                     path,
                     report: frame,

@@ -10,7 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use loro::{Container, ExportMode, LoroDoc, LoroMap, LoroValue, ValueOrContainer, VersionVector};
 use orrery_domain::{
-    Edge, EdgeId, Graph, GraphError, GraphId, Node, NodeId, NodeKind, Position, check_graph_name,
+    Edge, EdgeId, Graph, GraphEdit, GraphError, GraphId, Node, NodeId, NodeKind, Position,
+    check_graph_name,
 };
 
 use crate::SyncError;
@@ -226,10 +227,7 @@ impl GraphDocument {
         if !position.is_valid() {
             return Err(GraphError::InvalidPosition(id).into());
         }
-        let node = self.node_map(id)?;
-        for (axis, value) in [("x", position.x), ("y", position.y), ("z", position.z)] {
-            node.insert(axis, f64::from(value)).map_err(crdt_error)?;
-        }
+        self.write_position(id, position)?;
         self.doc.commit();
         Ok(())
     }
@@ -292,6 +290,57 @@ impl GraphDocument {
         }
         self.edges().delete(&id.to_string()).map_err(crdt_error)?;
         self.doc.commit();
+        Ok(())
+    }
+
+    /// Applies one edit from the canvas's command stack (an edit, or the
+    /// inverse of one on undo) as a single commit. The edit is checked against
+    /// the graph first; a refused edit changes nothing.
+    pub fn apply_edit(&self, edit: &GraphEdit) -> Result<(), SyncError> {
+        let mut graph = self.to_graph()?;
+        edit.apply(&mut graph)?;
+        self.write_edit(edit)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    fn write_edit(&self, edit: &GraphEdit) -> Result<(), SyncError> {
+        match edit {
+            GraphEdit::AddNode(node) => self.write_node(node),
+            GraphEdit::RemoveNode { node, edges } => {
+                for edge in edges {
+                    self.edges()
+                        .delete(&edge.id.to_string())
+                        .map_err(crdt_error)?;
+                }
+                self.nodes()
+                    .delete(&node.id.to_string())
+                    .map_err(crdt_error)
+            }
+            GraphEdit::MoveNodes(moves) => moves
+                .iter()
+                .try_for_each(|step| self.write_position(step.id, step.to)),
+            GraphEdit::RelabelNode { id, to, .. } => self
+                .node_map(*id)?
+                .insert("label", to.as_str())
+                .map_err(crdt_error),
+            GraphEdit::AddEdge(edge) => self.write_edge(edge),
+            GraphEdit::RemoveEdge(edge) => self
+                .edges()
+                .delete(&edge.id.to_string())
+                .map_err(crdt_error),
+            GraphEdit::RenameGraph { to, .. } => {
+                self.meta().insert("name", to.as_str()).map_err(crdt_error)
+            }
+            GraphEdit::Batch(steps) => steps.iter().try_for_each(|step| self.write_edit(step)),
+        }
+    }
+
+    fn write_position(&self, id: NodeId, position: Position) -> Result<(), SyncError> {
+        let node = self.node_map(id)?;
+        for (axis, value) in [("x", position.x), ("y", position.y), ("z", position.z)] {
+            node.insert(axis, f64::from(value)).map_err(crdt_error)?;
+        }
         Ok(())
     }
 
@@ -505,6 +554,42 @@ mod tests {
         let error = document.merge(&hostile.updates_since(&seen)).unwrap_err();
         assert!(error.to_string().contains("node x"), "{error}");
         assert_eq!(document.to_graph().unwrap(), graph);
+    }
+
+    #[test]
+    fn edits_and_their_inverses_round_trip_through_the_document() {
+        let graph = sample_graph("Edits", 6, 3);
+        let document = GraphDocument::create(&graph).unwrap();
+        let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+        let added = Node::new(NodeKind::Tool, "Calculator", Position::new(1.0, 2.0, 3.0));
+        let edit = GraphEdit::Batch(vec![
+            GraphEdit::AddNode(added.clone()),
+            GraphEdit::AddEdge(Edge::new(ids[0], added.id)),
+            GraphEdit::remove_node(&graph, ids[1]).unwrap(),
+            GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
+                id: ids[2],
+                from: graph.nodes[&ids[2]].position,
+                to: Position::new(9.0, 9.0, 9.0),
+            }]),
+            GraphEdit::RenameGraph {
+                from: graph.name.clone(),
+                to: "Edited".into(),
+            },
+        ]);
+        let mut expected = graph.clone();
+        edit.apply(&mut expected).unwrap();
+        document.apply_edit(&edit).unwrap();
+        assert_eq!(document.to_graph().unwrap(), expected);
+        document.apply_edit(&edit.inverse()).unwrap();
+        assert_eq!(document.to_graph().unwrap(), graph);
+        // An edit that does not fit the graph changes nothing.
+        let version = document.version();
+        assert!(
+            document
+                .apply_edit(&GraphEdit::RemoveEdge(Edge::new(ids[0], ids[0])))
+                .is_err()
+        );
+        assert_eq!(document.version(), version);
     }
 
     #[test]

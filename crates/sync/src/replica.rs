@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use orrery_domain::{Edge, Graph, GraphId, Node, NodeId, Position};
+use orrery_domain::{Edge, Graph, GraphEdit, GraphId, Node, NodeId, Position};
 use orrery_store::{GraphSummary, LocalStore};
 use tokio::sync::Mutex;
 
@@ -81,6 +81,11 @@ impl Replica {
     /// Adds a node to a graph.
     pub async fn add_node(&self, id: GraphId, node: &Node) -> Result<Graph, SyncError> {
         self.edit(id, |document| document.add_node(node)).await
+    }
+
+    /// Applies one edit of the canvas's command stack.
+    pub async fn apply_edit(&self, id: GraphId, edit: &GraphEdit) -> Result<Graph, SyncError> {
+        self.edit(id, |document| document.apply_edit(edit)).await
     }
 
     /// Moves a node.

@@ -1,0 +1,151 @@
+//! Undo and redo on the canvas: the one command stack of the open graph.
+//!
+//! Finished drags become [`GraphEdit::MoveNodes`] edits. Ctrl+Z undoes,
+//! Ctrl+Shift+Z or Ctrl+Y redoes. Whatever the stack applies — the edit, or
+//! the inverse of one — is sent to the host as [`CanvasEvent::Edited`], so the
+//! store and sync see exactly what the canvas shows.
+
+use bevy::input::ButtonState;
+use bevy::input::keyboard::KeyboardInput;
+use bevy::prelude::*;
+use orrery_domain::{EditHistory, GraphEdit, NodeMove};
+
+use crate::CanvasEvent;
+use crate::bridge::{CanvasBridge, GraphLoaded};
+use crate::drag::{NodeDragFinished, PointerSystems};
+use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_vec3};
+
+/// Undo / redo.
+pub struct EditHistoryPlugin;
+
+impl Plugin for EditHistoryPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<CanvasHistory>().add_systems(
+            Update,
+            (
+                forget_history_on_load.run_if(on_message::<GraphLoaded>),
+                record_drags,
+                undo_and_redo_keys,
+            )
+                .chain()
+                .after(PointerSystems)
+                .before(SceneSystems),
+        );
+    }
+}
+
+/// The open graph's history.
+#[derive(Resource, Default)]
+pub struct CanvasHistory(pub EditHistory);
+
+fn forget_history_on_load(mut history: ResMut<CanvasHistory>) {
+    *history = CanvasHistory::default();
+}
+
+fn record_drags(
+    mut finished: MessageReader<NodeDragFinished>,
+    mut shown: ResMut<ShownGraph>,
+    mut history: ResMut<CanvasHistory>,
+    bridge: Res<CanvasBridge>,
+) {
+    for drag in finished.read() {
+        let edit = GraphEdit::MoveNodes(vec![NodeMove {
+            id: drag.node,
+            from: drag.from,
+            to: drag.to,
+        }]);
+        // The drag already moved the node's entity; only the model catches up,
+        // so no rebuild of the scene.
+        let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
+            continue;
+        };
+        if graph.id != drag.graph {
+            continue;
+        }
+        match history.0.apply(graph, edit) {
+            Ok(edit) => bridge.send(CanvasEvent::Edited {
+                graph: drag.graph,
+                edit: edit.clone(),
+            }),
+            Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+        }
+    }
+}
+
+/// Which modifier keys are down, followed event by event: at a low frame rate
+/// a quick Ctrl+Z presses and releases both keys within one frame.
+#[derive(Default)]
+struct Modifiers {
+    control: bool,
+    shift: bool,
+}
+
+/// What the keys asked of the history this frame.
+enum HistoryStep {
+    Undo,
+    Redo,
+}
+
+fn undo_and_redo_keys(
+    mut keyboard: MessageReader<KeyboardInput>,
+    mut modifiers: Local<Modifiers>,
+    mut shown: ResMut<ShownGraph>,
+    mut history: ResMut<CanvasHistory>,
+    mut nodes: Query<(&GraphNode, &mut Transform)>,
+    bridge: Res<CanvasBridge>,
+) {
+    let mut steps = Vec::new();
+    for key in keyboard.read() {
+        let pressed = key.state == ButtonState::Pressed;
+        match key.key_code {
+            KeyCode::ControlLeft | KeyCode::ControlRight => modifiers.control = pressed,
+            KeyCode::ShiftLeft | KeyCode::ShiftRight => modifiers.shift = pressed,
+            KeyCode::KeyZ if pressed && modifiers.control && modifiers.shift => {
+                steps.push(HistoryStep::Redo)
+            }
+            KeyCode::KeyZ if pressed && modifiers.control => steps.push(HistoryStep::Undo),
+            KeyCode::KeyY if pressed && modifiers.control => steps.push(HistoryStep::Redo),
+            _ => {}
+        }
+    }
+    for step in steps {
+        apply_step(step, &mut shown, &mut history, &mut nodes, &bridge);
+    }
+}
+
+fn apply_step(
+    step: HistoryStep,
+    shown: &mut ResMut<ShownGraph>,
+    history: &mut ResMut<CanvasHistory>,
+    nodes: &mut Query<(&GraphNode, &mut Transform)>,
+    bridge: &CanvasBridge,
+) {
+    let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
+        return;
+    };
+    let graph_id = graph.id;
+    let outcome = match step {
+        HistoryStep::Undo => history.0.undo(graph),
+        HistoryStep::Redo => history.0.redo(graph),
+    };
+    let applied = match outcome {
+        Ok(Some(applied)) => applied,
+        Ok(None) => return,
+        Err(error) => return bridge.send(CanvasEvent::Failed(error.to_string())),
+    };
+    match &applied {
+        // Moves only touch transforms; anything else redraws the graph.
+        GraphEdit::MoveNodes(moves) => {
+            for (node, mut transform) in nodes.iter_mut() {
+                if let Some(step) = moves.iter().find(|step| step.id == node.id) {
+                    transform.translation = to_vec3(step.to);
+                }
+            }
+        }
+        _ => shown.set_changed(),
+    }
+    bridge.send(CanvasEvent::Edited {
+        graph: graph_id,
+        edit: applied,
+    });
+}
