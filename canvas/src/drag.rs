@@ -11,7 +11,7 @@ use bevy_egui::EguiContexts;
 use orrery_domain::{GraphId, NodeId, Position};
 
 use crate::camera::OrbitCamera;
-use crate::pick::nearest_hit;
+use crate::pick::PickIndex;
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, to_position};
 
 /// Node dragging.
@@ -20,14 +20,38 @@ pub struct NodeDragPlugin;
 impl Plugin for NodeDragPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ActiveDrag>()
+            .init_resource::<NodePickIndex>()
             .add_message::<NodeDragFinished>()
-            .add_systems(Update, drag_nodes.in_set(PointerSystems));
+            .add_systems(
+                Update,
+                (invalidate_pick_index, drag_nodes)
+                    .chain()
+                    .in_set(PointerSystems),
+            );
     }
 }
 
 /// Systems that read the pointer; camera controls run after them.
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PointerSystems;
+
+/// The picking hierarchy over node positions, built when the pointer goes
+/// down and dropped whenever a node is added, moved or removed.
+#[derive(Resource, Default)]
+struct NodePickIndex(Option<PickIndex<(Entity, NodeId)>>);
+
+/// Nodes that appeared or moved since the last frame.
+type MovedOrNew = (With<GraphNode>, Or<(Changed<Transform>, Added<GraphNode>)>);
+
+fn invalidate_pick_index(
+    changed: Query<(), MovedOrNew>,
+    mut removed: RemovedComponents<GraphNode>,
+    mut index: ResMut<NodePickIndex>,
+) {
+    if !changed.is_empty() || removed.read().count() > 0 {
+        index.0 = None;
+    }
+}
 
 /// The drag in progress, if any.
 #[derive(Resource, Default, Debug)]
@@ -75,6 +99,7 @@ fn drag_nodes(
     shown: Res<ShownGraph>,
     mut finished: MessageWriter<NodeDragFinished>,
     mut egui: EguiContexts,
+    mut pick_index: ResMut<NodePickIndex>,
 ) {
     let Ok(window) = primary.single() else {
         return;
@@ -107,7 +132,15 @@ fn drag_nodes(
                         if pointer_on_panel {
                             continue;
                         }
-                        match grab_node(camera, camera_transform, position, &nodes) {
+                        let index = pick_index.0.get_or_insert_with(|| {
+                            PickIndex::build(
+                                nodes.iter().map(|(entity, node, transform)| {
+                                    ((entity, node.id), transform.translation)
+                                }),
+                                NODE_RADIUS,
+                            )
+                        });
+                        match grab_node(camera, camera_transform, position, index, &nodes) {
                             Some(grab) => drag.node = Some(grab),
                             None => drag.pressed_on_empty = true,
                         }
@@ -142,16 +175,11 @@ fn grab_node(
     camera: &Camera,
     camera_transform: &GlobalTransform,
     cursor: Vec2,
+    index: &PickIndex<(Entity, NodeId)>,
     nodes: &Query<(Entity, &GraphNode, &mut Transform)>,
 ) -> Option<NodeGrab> {
     let ray = camera.viewport_to_world(camera_transform, cursor).ok()?;
-    let ((entity, id), _) = nearest_hit(
-        ray,
-        NODE_RADIUS,
-        nodes
-            .iter()
-            .map(|(entity, node, transform)| ((entity, node.id), transform.translation)),
-    )?;
+    let ((entity, id), _) = index.nearest_hit(ray)?;
     let (_, _, transform) = nodes.get(entity).ok()?;
     let plane_origin = transform.translation;
     let plane_normal = *camera_transform.forward();
