@@ -5,12 +5,16 @@
 //!   spread over several replicas) through Loro and through Automerge, merges
 //!   the replicas, and prints both libraries' timings. This is how the CRDT
 //!   library was chosen (ARCHITECTURE.md).
+//! - `canvas`: the canvas binary drawing an N-node, M-edge sample graph under
+//!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory.
 
+mod canvas;
 mod sync_merge;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]";
+const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]
+       orrery-bench canvas [--nodes N] [--edges N] [--frames N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -40,6 +44,26 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{}", sync_merge::run(&options)?);
+            Ok(())
+        }
+        "canvas" => {
+            let mut options = canvas::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let value = flags
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                let number: usize = value
+                    .parse()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                match flag.as_str() {
+                    "--nodes" => options.nodes = number.max(1),
+                    "--edges" => options.edges = number,
+                    "--frames" => options.frames = u32::try_from(number.max(1))?,
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", canvas::run(&options)?);
             Ok(())
         }
         "--help" | "-h" => {

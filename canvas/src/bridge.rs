@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowCloseRequested};
 
+use crate::measure::MeasurementRequest;
 use crate::probe::ScreenshotRequests;
 use crate::scene::ShownGraph;
 use crate::{CanvasCommand, CanvasEvent};
@@ -63,6 +64,7 @@ fn apply_commands(
     bridge: Res<CanvasBridge>,
     mut shown: ResMut<ShownGraph>,
     mut screenshots: ResMut<ScreenshotRequests>,
+    mut measurement: ResMut<MeasurementRequest>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
     mut loaded: MessageWriter<GraphLoaded>,
@@ -81,6 +83,9 @@ fn apply_commands(
                 }
             }
             Ok(CanvasCommand::Screenshot(path)) => screenshots.pending.push(path),
+            Ok(CanvasCommand::Measure { frames }) => {
+                measurement.frames_wanted = frames;
+            }
             Ok(CanvasCommand::Quit) | Err(TryRecvError::Disconnected) => {
                 exit.write(AppExit::Success);
                 break;

@@ -9,13 +9,15 @@
 //! The app is a list of plugins, one per feature: [`scene`] (nodes and edges),
 //! [`camera`] (orbit, pan, zoom), [`drag`] (moving nodes with the mouse),
 //! [`history`] (undo / redo; every edit leaves as [`CanvasEvent::Edited`]),
-//! [`panels`] (egui status bar), [`bridge`] (the channels) and [`probe`]
-//! (readiness, frame reports and screenshots for tests and benchmarks).
+//! [`panels`] (egui status bar), [`bridge`] (the channels), [`probe`]
+//! (readiness, frame reports and screenshots for tests) and [`measure`]
+//! (frame and picking timings for benchmarks).
 
 pub mod bridge;
 pub mod camera;
 pub mod drag;
 pub mod history;
+pub mod measure;
 pub mod panels;
 pub mod pick;
 pub mod probe;
@@ -44,6 +46,12 @@ pub enum CanvasCommand {
     Show,
     /// Capture the window into a PNG file and answer with [`CanvasEvent::ScreenshotSaved`].
     Screenshot(PathBuf),
+    /// Once ready, time this many frames and a batch of picks, and answer with
+    /// [`CanvasEvent::Measured`] (benchmarks).
+    Measure {
+        /// Frames to time.
+        frames: u32,
+    },
     /// Close the canvas for good.
     Quit,
 }
@@ -68,6 +76,8 @@ pub enum CanvasEvent {
         /// Where every node was on screen.
         report: FrameReport,
     },
+    /// What [`CanvasCommand::Measure`] asked for.
+    Measured(measure::Measurement),
     /// The canvas could not do what was asked.
     Failed(String),
     /// The canvas app has exited.
@@ -164,6 +174,7 @@ impl Plugin for CanvasPlugin {
             camera::OrbitCameraPlugin,
             drag::NodeDragPlugin,
             history::EditHistoryPlugin,
+            measure::MeasurePlugin,
             panels::StatusPanelPlugin,
             probe::ProbePlugin,
         ));

@@ -48,7 +48,7 @@ impl Plugin for ProbePlugin {
 /// Shared between the main and render worlds: consecutive rendered frames
 /// with no pipeline left to compile.
 #[derive(Resource, Clone, Default)]
-struct PipelinesSettled(Arc<AtomicU32>);
+pub struct PipelinesSettled(Arc<AtomicU32>);
 
 /// Screenshots the host asked for, taken once the canvas is ready.
 #[derive(Resource, Default)]
@@ -57,8 +57,9 @@ pub struct ScreenshotRequests {
     pub pending: Vec<PathBuf>,
 }
 
+/// Whether the shown graph is on screen with its pipelines compiled.
 #[derive(Resource, Default)]
-struct Readiness {
+pub struct Readiness {
     frames_shown: u32,
     reported: bool,
 }
@@ -73,7 +74,8 @@ fn count_settled_frames(cache: Res<PipelineCache>, settled: Res<PipelinesSettled
 }
 
 impl Readiness {
-    fn ready(&self, settled: &PipelinesSettled) -> bool {
+    /// Whether the canvas is ready, given the render world's count.
+    pub fn ready(&self, settled: &PipelinesSettled) -> bool {
         self.frames_shown >= SHOWN_FRAMES && settled.0.load(Ordering::Relaxed) >= SETTLED_FRAMES
     }
 }

@@ -71,7 +71,9 @@ pub fn run() {
                             }
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
                             CanvasEvent::Closed => break,
-                            CanvasEvent::Ready(_) | CanvasEvent::ScreenshotSaved { .. } => {}
+                            CanvasEvent::Ready(_)
+                            | CanvasEvent::ScreenshotSaved { .. }
+                            | CanvasEvent::Measured(_) => {}
                         }
                     }
                 })?;

@@ -18,19 +18,21 @@ use orrery_store::LocalStore;
 use orrery_sync::Replica;
 use serde_json::json;
 
-const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--seed N]] \
-[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]]";
+const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
+[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N]";
 
 struct Arguments {
     store: PathBuf,
     graph: Option<GraphId>,
     sample: usize,
+    sample_edges: Option<usize>,
     seed: u64,
     size: (u32, u32),
     continuous: bool,
     report: bool,
     screenshot: Option<PathBuf>,
     exit_after_screenshot: bool,
+    measure_frames: Option<u32>,
 }
 
 fn parse_arguments() -> anyhow::Result<Arguments> {
@@ -38,12 +40,14 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         store: default_store(),
         graph: None,
         sample: 50,
+        sample_edges: None,
         seed: 1,
         size: (1024, 720),
         continuous: false,
         report: false,
         screenshot: None,
         exit_after_screenshot: false,
+        measure_frames: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -58,6 +62,20 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
                 parsed.sample = value("--sample")?
                     .parse()
                     .context("--sample takes a node count")?
+            }
+            "--sample-edges" => {
+                parsed.sample_edges = Some(
+                    value("--sample-edges")?
+                        .parse()
+                        .context("--sample-edges takes an edge count")?,
+                )
+            }
+            "--measure-frames" => {
+                parsed.measure_frames = Some(
+                    value("--measure-frames")?
+                        .parse()
+                        .context("--measure-frames takes a frame count")?,
+                )
             }
             "--seed" => parsed.seed = value("--seed")?.parse().context("--seed takes a number")?,
             "--size" => {
@@ -86,6 +104,46 @@ fn default_store() -> PathBuf {
     orrery_store::default_data_directory()
         .join("desktop")
         .join("local.db")
+}
+
+/// Adds deterministic extra edges until the graph holds `edges` of them.
+fn add_cross_edges(graph: &mut orrery_domain::Graph, edges: usize, seed: u64) {
+    let ids: Vec<_> = graph.nodes.keys().copied().collect();
+    if ids.len() < 2 {
+        return;
+    }
+    let mut state = seed ^ 0x5DEE_CE66;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    while graph.edges.len() < edges {
+        let from = ids[next() % ids.len()];
+        let to = ids[next() % ids.len()];
+        if from != to {
+            graph
+                .add_edge(orrery_domain::Edge::new(from, to))
+                .expect("both ends are in the graph");
+        }
+    }
+}
+
+/// This process's resident memory in MiB, from /proc.
+fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn percentile(sorted: &[f32], fraction: f32) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() - 1) as f32 * fraction).round() as usize;
+    sorted[rank]
 }
 
 /// What a stored edit changed, for `--report`: moved nodes and where they went.
@@ -129,11 +187,14 @@ fn main() -> anyhow::Result<()> {
         match arguments.graph {
             Some(id) => Ok(replica.graph(id).await?),
             None => {
-                let sample = sample_graph(
+                let mut sample = sample_graph(
                     &format!("Sample graph ({} nodes)", arguments.sample),
                     arguments.sample,
                     arguments.seed,
                 );
+                if let Some(edges) = arguments.sample_edges {
+                    add_cross_edges(&mut sample, edges, arguments.seed);
+                }
                 match replica.graph(sample.id).await {
                     Ok(existing) => anyhow::Ok(existing),
                     Err(_) => Ok(replica.add_graph(sample).await?),
@@ -144,10 +205,17 @@ fn main() -> anyhow::Result<()> {
 
     let options = CanvasOptions {
         size: arguments.size,
-        continuous: arguments.continuous || arguments.report || arguments.screenshot.is_some(),
+        continuous: arguments.continuous
+            || arguments.report
+            || arguments.screenshot.is_some()
+            || arguments.measure_frames.is_some(),
         ..CanvasOptions::default()
     };
     let (mut app, handle) = canvas_app(&options);
+    let edge_count = graph.edges.len();
+    let load_started = std::time::Instant::now();
+    let mut load_ms = 0.0;
+    let measure_frames = arguments.measure_frames;
     handle.commands.send(CanvasCommand::LoadGraph(graph))?;
     if let Some(path) = &arguments.screenshot {
         handle
@@ -162,9 +230,34 @@ fn main() -> anyhow::Result<()> {
         for event in events {
             match event {
                 CanvasEvent::Ready(frame) => {
+                    load_ms = load_started.elapsed().as_secs_f64() * 1000.0;
                     if report {
                         print_line("READY", json!(frame));
                     }
+                    if let Some(frames) = measure_frames {
+                        let _ = commands.send(CanvasCommand::Measure { frames });
+                    }
+                }
+                CanvasEvent::Measured(measurement) => {
+                    let mut sorted = measurement.frame_ms.clone();
+                    sorted.sort_by(f32::total_cmp);
+                    print_line(
+                        "MEASURED",
+                        json!({
+                            "nodes": measurement.nodes,
+                            "edges": edge_count,
+                            "frames": sorted.len(),
+                            "load_ms": (load_ms * 10.0).round() / 10.0,
+                            "frame_ms_p50": percentile(&sorted, 0.5),
+                            "frame_ms_p95": percentile(&sorted, 0.95),
+                            "pick_us": measurement.pick_us,
+                            "pick_hits": measurement.pick_hits,
+                            "picks": measurement.picks,
+                            "pick_index_build_ms": measurement.pick_index_build_ms,
+                            "rss_mb": resident_mib(),
+                        }),
+                    );
+                    let _ = commands.send(CanvasCommand::Quit);
                 }
                 CanvasEvent::Edited { graph, edit } => {
                     match runtime.block_on(replica.apply_edit(graph, &edit)) {
