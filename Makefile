@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-sync fmt lint clean
+.PHONY: run test deps ui bench-sync bench-canvas fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -22,6 +22,14 @@ ui:
 
 bench-sync:
 	cargo run --release -p orrery-bench -- sync-merge
+
+# NODES/EDGES/FRAMES override the graph: make bench-canvas NODES=100000 EDGES=200000
+NODES ?= 10000
+EDGES ?= 20000
+FRAMES ?= 120
+bench-canvas: deps
+	cargo build --release -p orrery-canvas --bin canvas -p orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench canvas --nodes $(NODES) --edges $(EDGES) --frames $(FRAMES)
 
 fmt:
 	cargo fmt --all
