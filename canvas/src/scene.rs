@@ -111,7 +111,7 @@ fn create_palette(
     let sphere = meshes.add(
         Sphere::new(NODE_RADIUS)
             .mesh()
-            .ico(3)
+            .ico(2)
             .expect("an icosphere of 3 subdivisions is valid"),
     );
     let kinds = NodeKind::ALL
