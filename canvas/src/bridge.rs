@@ -6,6 +6,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowCloseRequested};
 
+use crate::drag::Selection;
 use crate::measure::MeasurementRequest;
 use crate::probe::ScreenshotRequests;
 use crate::scene::ShownGraph;
@@ -53,7 +54,8 @@ pub struct BridgePlugin {
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<GraphLoaded>()
-            .add_systems(PreUpdate, apply_commands);
+            .add_systems(PreUpdate, apply_commands)
+            .add_systems(PostUpdate, report_selection);
         if self.hide_on_close {
             app.add_systems(Update, hide_instead_of_closing);
         }
@@ -92,6 +94,20 @@ fn apply_commands(
             }
             Err(TryRecvError::Empty) => break,
         }
+    }
+}
+
+/// Tells the host when the set of selected nodes differs from what it last heard.
+fn report_selection(
+    bridge: Res<CanvasBridge>,
+    selection: Res<Selection>,
+    mut reported: Local<Selection>,
+) {
+    if selection.is_changed() && *selection != *reported {
+        *reported = selection.clone();
+        bridge.send(CanvasEvent::SelectionChanged(
+            selection.nodes.iter().copied().collect(),
+        ));
     }
 }
 

@@ -166,7 +166,7 @@ fn orbit_pan_zoom(
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
     for (mut orbit, transform) in &mut cameras {
-        if buttons.pressed(MouseButton::Left) && drag.node.is_none() && drag.pressed_on_empty {
+        if buttons.pressed(MouseButton::Left) && drag.orbiting() {
             orbit.yaw -= motion.delta.x * 0.005;
             orbit.pitch =
                 (orbit.pitch + motion.delta.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);

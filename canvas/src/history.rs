@@ -1,6 +1,7 @@
 //! Undo and redo on the canvas: the one command stack of the open graph.
 //!
-//! Finished drags become [`GraphEdit::MoveNodes`] edits. Ctrl+Z undoes,
+//! Finished drags become [`GraphEdit::MoveNodes`] edits (one per drag, with
+//! every node that moved). Ctrl+Z undoes,
 //! Ctrl+Shift+Z or Ctrl+Y redoes. Whatever the stack applies — the edit, or
 //! the inverse of one — is sent to the host as [`CanvasEvent::Edited`], so the
 //! store and sync see exactly what the canvas shows.
@@ -8,7 +9,7 @@
 use bevy::input::ButtonState;
 use bevy::input::keyboard::KeyboardInput;
 use bevy::prelude::*;
-use orrery_domain::{EditHistory, GraphEdit, NodeMove};
+use orrery_domain::{EditHistory, GraphEdit};
 
 use crate::CanvasEvent;
 use crate::bridge::{CanvasBridge, GraphLoaded};
@@ -49,11 +50,7 @@ fn record_drags(
     bridge: Res<CanvasBridge>,
 ) {
     for drag in finished.read() {
-        let edit = GraphEdit::MoveNodes(vec![NodeMove {
-            id: drag.node,
-            from: drag.from,
-            to: drag.to,
-        }]);
+        let edit = GraphEdit::MoveNodes(drag.moves.clone());
         // The drag already moved the node's entity; only the model catches up,
         // so no rebuild of the scene.
         let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {

@@ -76,6 +76,8 @@ pub enum CanvasEvent {
         /// Where every node was on screen.
         report: FrameReport,
     },
+    /// The selected nodes changed (all of them, in id order).
+    SelectionChanged(Vec<NodeId>),
     /// What [`CanvasCommand::Measure`] asked for.
     Measured(measure::Measurement),
     /// The canvas could not do what was asked.

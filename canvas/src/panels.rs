@@ -3,6 +3,7 @@
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
+use crate::drag::{ActiveDrag, Selection};
 use crate::scene::ShownGraph;
 
 /// The status bar.
@@ -25,9 +26,12 @@ pub struct PanelLayout {
     pub status_bar_top: f32,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn status_bar(
     mut contexts: EguiContexts,
     shown: Res<ShownGraph>,
+    selection: Res<Selection>,
+    drag: Res<ActiveDrag>,
     time: Res<Time>,
     mut layout: ResMut<PanelLayout>,
     mut frame_ms: Local<f32>,
@@ -51,6 +55,9 @@ fn status_bar(
                         graph.nodes.len(),
                         graph.edges.len()
                     ));
+                    if !selection.nodes.is_empty() {
+                        ui.label(format!("{} selected", selection.nodes.len()));
+                    }
                 }
                 None => {
                     ui.label("No graph open: open one from the library window");
@@ -59,9 +66,30 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag a node to move it · drag space to orbit · right-drag to pan · wheel to zoom · R to frame");
+            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · R to frame · Ctrl+Z to undo");
         });
     });
     layout.status_bar_top = response.response.rect.top();
+    if let Some(rectangle) = drag.selection_rectangle() {
+        let painter = context.layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::new("box-select"),
+        ));
+        let area = egui::Rect::from_min_max(
+            egui::pos2(rectangle.min.x, rectangle.min.y),
+            egui::pos2(rectangle.max.x, rectangle.max.y),
+        );
+        painter.rect_filled(
+            area,
+            0.0,
+            egui::Color32::from_rgba_unmultiplied(120, 160, 255, 24),
+        );
+        painter.rect_stroke(
+            area,
+            0.0,
+            egui::Stroke::new(1.0, egui::Color32::from_rgb(120, 160, 255)),
+            egui::StrokeKind::Inside,
+        );
+    }
     Ok(())
 }

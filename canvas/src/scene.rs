@@ -5,6 +5,8 @@ use bevy::mesh::PrimitiveTopology;
 use bevy::prelude::*;
 use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
 
+use crate::drag::Selection;
+
 /// The canvas background.
 pub const BACKGROUND: Color = Color::srgb(0.035, 0.04, 0.06);
 /// Radius of a node's sphere in world units.
@@ -33,6 +35,7 @@ impl Plugin for GraphScenePlugin {
                 (
                     rebuild_scene.run_if(resource_changed::<ShownGraph>),
                     update_edge_lines,
+                    highlight_selection,
                 )
                     .chain()
                     .in_set(SceneSystems),
@@ -79,18 +82,24 @@ struct SceneEntity;
 #[derive(Resource)]
 pub struct Palette {
     sphere: Handle<Mesh>,
-    kinds: Vec<(NodeKind, Handle<StandardMaterial>)>,
+    /// Per kind: the normal material and the selected one.
+    kinds: Vec<(NodeKind, Handle<StandardMaterial>, Handle<StandardMaterial>)>,
     edges: Handle<StandardMaterial>,
 }
 
 impl Palette {
-    fn material(&self, kind: NodeKind) -> Handle<StandardMaterial> {
+    fn material(&self, kind: NodeKind, selected: bool) -> Handle<StandardMaterial> {
         self.kinds
             .iter()
-            .find(|(candidate, _)| *candidate == kind)
-            .map(|(_, material)| material.clone())
+            .find(|(candidate, _, _)| *candidate == kind)
+            .map(|(_, normal, highlighted)| if selected { highlighted } else { normal }.clone())
             .expect("every kind has a material")
     }
+}
+
+/// How a selected node looks: its kind's colour washed towards white and glowing.
+pub fn selected_colour(kind: NodeKind) -> [u8; 3] {
+    kind_colour(kind).map(|channel| channel + ((255 - channel) as f32 * 0.6) as u8)
 }
 
 /// A world position from a domain position.
@@ -125,7 +134,15 @@ fn create_palette(
                 perceptual_roughness: 0.6,
                 ..default()
             });
-            (kind, material)
+            let [r, g, b] = selected_colour(kind);
+            let bright = Color::srgb_u8(r, g, b);
+            let selected = materials.add(StandardMaterial {
+                base_color: bright,
+                emissive: LinearRgba::from(bright) * 0.9,
+                perceptual_roughness: 0.4,
+                ..default()
+            });
+            (kind, material, selected)
         })
         .collect();
     let edges = materials.add(StandardMaterial {
@@ -177,7 +194,7 @@ fn rebuild_scene(
                 kind: node.kind,
             },
             Mesh3d(palette.sphere.clone()),
-            MeshMaterial3d(palette.material(node.kind)),
+            MeshMaterial3d(palette.material(node.kind, false)),
             Transform::from_translation(to_vec3(node.position)),
         ));
     }
@@ -230,5 +247,31 @@ fn update_edge_lines(
             Mesh::ATTRIBUTE_POSITION,
             edge_vertices(graph, |id| positions.get(&id).copied()),
         );
+    }
+}
+
+/// Gives selected nodes their highlight and drops ids of nodes that are gone.
+fn highlight_selection(
+    mut selection: ResMut<Selection>,
+    palette: Res<Palette>,
+    added: Query<(), Added<GraphNode>>,
+    mut nodes: Query<(&GraphNode, &mut MeshMaterial3d<StandardMaterial>)>,
+) {
+    if !selection.is_changed() && added.is_empty() {
+        return;
+    }
+    if !added.is_empty() {
+        let present: std::collections::HashSet<NodeId> =
+            nodes.iter().map(|(node, _)| node.id).collect();
+        let stale = selection.nodes.iter().any(|id| !present.contains(id));
+        if stale {
+            selection.nodes.retain(|id| present.contains(id));
+        }
+    }
+    for (node, mut material) in &mut nodes {
+        let wanted = palette.material(node.kind, selection.nodes.contains(&node.id));
+        if material.0 != wanted {
+            material.0 = wanted;
+        }
     }
 }

@@ -66,6 +66,21 @@ struct RunningCanvas {
     lines: Receiver<String>,
 }
 
+/// The `SELECTED` and `STORED` lines name nodes by id.
+fn node_ids(values: &Value) -> std::collections::BTreeSet<String> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|value| {
+            value
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| value["node"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
 impl RunningCanvas {
     fn start(display: &VirtualDisplay, store: &Path, graph: &Graph, extra: &[&str]) -> Self {
         let mut process = Command::new(env!("CARGO_BIN_EXE_canvas"))
@@ -83,6 +98,7 @@ impl RunningCanvas {
             .env_remove("WAYLAND_DISPLAY")
             .env("WGPU_BACKEND", "vulkan")
             .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the canvas binary");
@@ -96,6 +112,14 @@ impl RunningCanvas {
             }
         });
         Self { process, lines }
+    }
+
+    /// Sends one command line to the canvas's stdin.
+    fn send(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.process.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
     }
 
     /// Waits for the next line starting with `kind`, failing on `ERROR` lines.
@@ -414,4 +438,249 @@ fn xdotool(display: &VirtualDisplay, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// Distance between two nodes on screen.
+fn screen_distance(a: &NodeOnScreen, b: [f32; 2]) -> f32 {
+    ((a.screen[0] - b[0]).powi(2) + (a.screen[1] - b[1]).powi(2)).sqrt()
+}
+
+fn drag_with_xdotool(
+    display: &VirtualDisplay,
+    window: &str,
+    from: (f32, f32),
+    to: (f32, f32),
+    shift: bool,
+) {
+    let at = |point: (f32, f32)| {
+        vec![
+            "mousemove".to_owned(),
+            "--sync".to_owned(),
+            "--window".to_owned(),
+            window.to_owned(),
+            (point.0 as i32).to_string(),
+            (point.1 as i32).to_string(),
+        ]
+    };
+    // Keys go to the focused window.
+    let mut script = vec![
+        "windowfocus".to_owned(),
+        "--sync".to_owned(),
+        window.to_owned(),
+    ];
+    script.extend(at(from));
+    if shift {
+        script.extend(["keydown".into(), "shift".into()]);
+    }
+    script.extend(["mousedown".into(), "1".into()]);
+    for step in 1..=4 {
+        let t = step as f32 / 4.0;
+        script.extend(at((
+            from.0 + (to.0 - from.0) * t,
+            from.1 + (to.1 - from.1) * t,
+        )));
+    }
+    script.extend(["mouseup".into(), "1".into()]);
+    if shift {
+        script.extend(["keyup".into(), "shift".into()]);
+    }
+    xdotool(
+        display,
+        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}
+
+fn canvas_window(display: &VirtualDisplay) -> String {
+    let windows = xdotool(
+        display,
+        &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE],
+    );
+    windows
+        .lines()
+        .next()
+        .expect("the canvas window exists")
+        .to_owned()
+}
+
+#[test]
+fn box_select_then_drag_moves_all_selected() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("local.db");
+    let graph = sample_graph("Box select", 30, 11);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(store_with(&graph, &store));
+    let display = VirtualDisplay::start();
+    let canvas = RunningCanvas::start(&display, &store, &graph, &[]);
+    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+
+    // A rectangle around an unobstructed node that holds at least two node
+    // centres and starts on empty space.
+    let free = unobstructed(&report);
+    let (rectangle, expected) = free
+        .iter()
+        .flat_map(|anchor| [60.0_f32, 90.0, 120.0].map(move |half| (anchor, half)))
+        .find_map(|(anchor, half)| {
+            let min = [anchor.screen[0] - half, anchor.screen[1] - half];
+            let max = [anchor.screen[0] + half, anchor.screen[1] + half];
+            let on_screen = min[0] > 2.0
+                && min[1] > 2.0
+                && max[0] < report.viewport[0] - 2.0
+                && max[1] < report.panel_top - 2.0;
+            let start_is_empty = report
+                .nodes
+                .iter()
+                .all(|node| screen_distance(node, min) > node.screen_radius + 3.0);
+            let inside: std::collections::BTreeSet<String> = report
+                .nodes
+                .iter()
+                .filter(|node| {
+                    (min[0]..=max[0]).contains(&node.screen[0])
+                        && (min[1]..=max[1]).contains(&node.screen[1])
+                })
+                .map(|node| node.id.to_string())
+                .collect();
+            (on_screen && start_is_empty && inside.len() >= 2).then_some(((min, max), inside))
+        })
+        .expect("some rectangle holds two nodes");
+
+    let window = canvas_window(&display);
+    drag_with_xdotool(
+        &display,
+        &window,
+        (rectangle.0[0], rectangle.0[1]),
+        (rectangle.1[0], rectangle.1[1]),
+        true,
+    );
+    let selected = canvas.expect("SELECTED");
+    assert_eq!(
+        node_ids(&selected["nodes"]),
+        expected,
+        "box select picks the nodes inside"
+    );
+
+    // Drag one selected, unobstructed node: every selected node moves with it.
+    let grabbed = free
+        .iter()
+        .find(|node| expected.contains(&node.id.to_string()))
+        .expect("a selected node is unobstructed");
+    let (dx, dy) = (50.0_f32, -30.0_f32);
+    let start = (grabbed.screen[0].round(), grabbed.screen[1].round());
+    drag_with_xdotool(
+        &display,
+        &window,
+        start,
+        (start.0 + dx, start.1 + dy),
+        false,
+    );
+    let stored = canvas.expect("STORED");
+    assert_eq!(
+        node_ids(&stored["moved"]),
+        expected,
+        "every selected node moved, no other"
+    );
+
+    let scale = grabbed.depth * report.world_per_pixel_at_unit_depth;
+    let delta: Vec<f32> = (0..3)
+        .map(|axis| (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale)
+        .collect();
+    let moved = runtime.block_on(async {
+        let store = LocalStore::open(&store).await.unwrap();
+        store.load_graph(graph.id).await.unwrap().unwrap()
+    });
+    for (id, node) in &moved.nodes {
+        let before = graph.nodes[id].position;
+        if expected.contains(&id.to_string()) {
+            let after = [node.position.x, node.position.y, node.position.z];
+            let before = [before.x, before.y, before.z];
+            for axis in 0..3 {
+                assert!(
+                    (after[axis] - before[axis] - delta[axis]).abs() <= scale * 1.5,
+                    "node {id} axis {axis}: moved {} instead of {}",
+                    after[axis] - before[axis],
+                    delta[axis]
+                );
+            }
+        } else {
+            assert_eq!(node.position, before, "unselected node {id} stayed");
+        }
+    }
+}
+
+#[test]
+fn selection_highlight_screenshot() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("local.db");
+    let graph = sample_graph("Highlight", 12, 5);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(store_with(&graph, &store));
+    let display = VirtualDisplay::start();
+    let mut canvas = RunningCanvas::start(&display, &store, &graph, &[]);
+    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+    let free = unobstructed(&report);
+    assert!(free.len() >= 2, "two nodes are unobstructed");
+    let (target, other) = (free[0].clone(), free[1].clone());
+
+    let screenshot = |canvas: &mut RunningCanvas, name: &str| -> (Vec<u8>, usize) {
+        let path = directory.path().join(name);
+        canvas.send(&format!("SCREENSHOT {}", path.display()));
+        canvas.expect("SCREENSHOT");
+        let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        (pixels, frame.width as usize)
+    };
+    let scale = report.scale_factor;
+    // Mean brightness of the pixels within half a node's radius of its centre.
+    let brightness = |(pixels, width): &(Vec<u8>, usize), node: &NodeOnScreen| {
+        let reach = node.screen_radius * 0.5;
+        let mut total = 0.0;
+        for step_y in -2..=2 {
+            for step_x in -2..=2 {
+                let column = ((node.screen[0] + reach * step_x as f32 / 2.0) * scale) as usize;
+                let row = ((node.screen[1] + reach * step_y as f32 / 2.0) * scale) as usize;
+                let offset = (row * width + column) * 4;
+                total += pixels[offset..offset + 3]
+                    .iter()
+                    .map(|&c| c as f32)
+                    .sum::<f32>();
+            }
+        }
+        total / 25.0
+    };
+
+    let before = screenshot(&mut canvas, "before.png");
+    let window = canvas_window(&display);
+    let (x, y) = (
+        target.screen[0].round() as i32,
+        target.screen[1].round() as i32,
+    );
+    xdotool(
+        &display,
+        &[
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    let selected = canvas.expect("SELECTED");
+    assert_eq!(node_ids(&selected["nodes"]), [target.id.to_string()].into());
+    let after = screenshot(&mut canvas, "after.png");
+
+    let (target_before, target_after) = (brightness(&before, &target), brightness(&after, &target));
+    let (other_before, other_after) = (brightness(&before, &other), brightness(&after, &other));
+    assert!(
+        target_after > target_before * 1.2,
+        "the selected node lights up: {target_before} -> {target_after}"
+    );
+    assert!(
+        (other_after - other_before).abs() <= other_before * 0.05,
+        "an unselected node looks the same: {other_before} -> {other_after}"
+    );
 }

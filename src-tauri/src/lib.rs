@@ -73,7 +73,8 @@ pub fn run() {
                             CanvasEvent::Closed => break,
                             CanvasEvent::Ready(_)
                             | CanvasEvent::ScreenshotSaved { .. }
-                            | CanvasEvent::Measured(_) => {}
+                            | CanvasEvent::Measured(_)
+                            | CanvasEvent::SelectionChanged(_) => {}
                         }
                     }
                 })?;

@@ -6,7 +6,9 @@
 //! in it) and writes every node the user drags back to that store. With
 //! `--report` it prints one line per event on stdout, `KIND {json}`:
 //! `READY` (graph on screen, pipelines compiled), `STORED` (an edit — a drag,
-//! an undo, a redo — reached the store), `SCREENSHOT` (a PNG was written) and `ERROR`.
+//! an undo, a redo — reached the store), `SELECTED` (the selection changed),
+//! `SCREENSHOT` (a PNG was written) and `ERROR`; and it reads `SCREENSHOT
+//! <file.png>` and `QUIT` from stdin.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -104,6 +106,26 @@ fn default_store() -> PathBuf {
     orrery_store::default_data_directory()
         .join("desktop")
         .join("local.db")
+}
+
+/// With `--report`, reads commands from stdin, one per line:
+/// `SCREENSHOT <file.png>` and `QUIT`.
+fn spawn_stdin_commands(commands: std::sync::mpsc::Sender<CanvasCommand>) {
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            let command = match line.trim().split_once(' ') {
+                Some(("SCREENSHOT", path)) => CanvasCommand::Screenshot(PathBuf::from(path.trim())),
+                _ if line.trim() == "QUIT" => CanvasCommand::Quit,
+                _ => {
+                    print_line("ERROR", json!(format!("unknown command `{}`", line.trim())));
+                    continue;
+                }
+            };
+            if commands.send(command).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Adds deterministic extra edges until the graph holds `edges` of them.
@@ -222,6 +244,9 @@ fn main() -> anyhow::Result<()> {
             .commands
             .send(CanvasCommand::Screenshot(path.clone()))?;
     }
+    if arguments.report {
+        spawn_stdin_commands(handle.commands.clone());
+    }
     let commands = handle.commands.clone();
     let report = arguments.report;
     let exit_after_screenshot = arguments.exit_after_screenshot;
@@ -273,6 +298,11 @@ fn main() -> anyhow::Result<()> {
                     print_line("SCREENSHOT", json!({ "path": path, "report": frame }));
                     if exit_after_screenshot {
                         let _ = commands.send(CanvasCommand::Quit);
+                    }
+                }
+                CanvasEvent::SelectionChanged(nodes) => {
+                    if report {
+                        print_line("SELECTED", json!({ "nodes": nodes }));
                     }
                 }
                 CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),
