@@ -112,6 +112,18 @@ pub fn to_position(vector: Vec3) -> Position {
     Position::new(vector.x, vector.y, vector.z)
 }
 
+/// A node's lit material: `glow` of its own colour is emitted, so the kind
+/// reads even on the unlit side.
+fn node_material([r, g, b]: [u8; 3], glow: f32, roughness: f32) -> StandardMaterial {
+    let colour = Color::srgb_u8(r, g, b);
+    StandardMaterial {
+        base_color: colour,
+        emissive: LinearRgba::from(colour) * glow,
+        perceptual_roughness: roughness,
+        ..default()
+    }
+}
+
 fn create_palette(
     mut commands: Commands,
     mut meshes: ResMut<Assets<Mesh>>,
@@ -121,27 +133,13 @@ fn create_palette(
         Sphere::new(NODE_RADIUS)
             .mesh()
             .ico(2)
-            .expect("an icosphere of 3 subdivisions is valid"),
+            .expect("an icosphere of 2 subdivisions is valid"),
     );
     let kinds = NodeKind::ALL
         .into_iter()
         .map(|kind| {
-            let [r, g, b] = kind_colour(kind);
-            let colour = Color::srgb_u8(r, g, b);
-            let material = materials.add(StandardMaterial {
-                base_color: colour,
-                emissive: LinearRgba::from(colour) * 0.35,
-                perceptual_roughness: 0.6,
-                ..default()
-            });
-            let [r, g, b] = selected_colour(kind);
-            let bright = Color::srgb_u8(r, g, b);
-            let selected = materials.add(StandardMaterial {
-                base_color: bright,
-                emissive: LinearRgba::from(bright) * 0.9,
-                perceptual_roughness: 0.4,
-                ..default()
-            });
+            let material = materials.add(node_material(kind_colour(kind), 0.35, 0.6));
+            let selected = materials.add(node_material(selected_colour(kind), 0.9, 0.4));
             (kind, material, selected)
         })
         .collect();

@@ -150,6 +150,57 @@ async fn store_with(graph: &Graph, path: &Path) {
     replica.store().close().await;
 }
 
+/// One canvas on its own display over a fresh store holding `graph`.
+struct CanvasSession {
+    // Fields drop in order: the canvas goes before its display.
+    canvas: RunningCanvas,
+    display: VirtualDisplay,
+    runtime: tokio::runtime::Runtime,
+    store: std::path::PathBuf,
+    directory: tempfile::TempDir,
+}
+
+impl CanvasSession {
+    fn start(graph: &Graph, extra: &[&str]) -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let store = directory.path().join("local.db");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(store_with(graph, &store));
+        let display = VirtualDisplay::start();
+        let canvas = RunningCanvas::start(&display, &store, graph, extra);
+        Self {
+            canvas,
+            display,
+            runtime,
+            store,
+            directory,
+        }
+    }
+
+    /// Waits until the graph is on screen and returns where everything is.
+    fn ready(&self) -> FrameReport {
+        serde_json::from_value(self.canvas.expect("READY")).unwrap()
+    }
+
+    /// The graph as the canvas's store holds it now.
+    fn stored(&self, graph: &Graph) -> Graph {
+        self.runtime.block_on(async {
+            let store = LocalStore::open(&self.store).await.unwrap();
+            store.load_graph(graph.id).await.unwrap().unwrap()
+        })
+    }
+}
+
+/// An RGBA PNG's pixels and width.
+fn read_png(path: &Path) -> (Vec<u8>, usize) {
+    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!(frame.color_type, png::ColorType::Rgba);
+    (pixels, frame.width as usize)
+}
+
 /// Nodes no nearer node covers, away from the status bar and the window edges.
 fn unobstructed(report: &FrameReport) -> Vec<&NodeOnScreen> {
     report
@@ -212,25 +263,14 @@ fn kind_by_hue(pixel: [u8; 3], palette: &[(String, [u8; 3])]) -> String {
 
 #[test]
 fn canvas_renders_graph_headless() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = directory.path().join("local.db");
     let graph = sample_graph("Fifty agents", 50, 42);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(store_with(&graph, &store));
-    let display = VirtualDisplay::start();
-    let screenshot = directory.path().join("canvas.png");
-    let canvas = RunningCanvas::start(
-        &display,
-        &store,
-        &graph,
-        &[
-            "--screenshot",
-            screenshot.to_str().unwrap(),
-            "--exit-after-screenshot",
-        ],
-    );
-    let saved = canvas.expect("SCREENSHOT");
+    let mut session = CanvasSession::start(&graph, &[]);
+    session.ready();
+    let screenshot = session.directory.path().join("canvas.png");
+    session
+        .canvas
+        .send(&format!("SCREENSHOT {}", screenshot.display()));
+    let saved = session.canvas.expect("SCREENSHOT");
     let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
     assert_eq!(report.graph, Some(graph.id));
     assert_eq!(
@@ -239,12 +279,7 @@ fn canvas_renders_graph_headless() {
         "every node is in front of the camera"
     );
 
-    let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&screenshot).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    let frame = reader.next_frame(&mut pixels).unwrap();
-    assert_eq!(frame.color_type, png::ColorType::Rgba);
-    let width = frame.width as usize;
+    let (pixels, width) = read_png(&screenshot);
     let scale = report.scale_factor;
     let pixel_at = |x: f32, y: f32| {
         let (column, row) = ((x * scale) as usize, (y * scale) as usize);
@@ -306,14 +341,9 @@ fn canvas_renders_graph_headless() {
 
 #[test]
 fn canvas_drag_moves_node() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = directory.path().join("local.db");
     let graph = sample_graph("Draggable", 12, 7);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(store_with(&graph, &store));
-    let display = VirtualDisplay::start();
-    let canvas = RunningCanvas::start(&display, &store, &graph, &[]);
-    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+    let session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
 
     // The unobstructed node farthest from the others on screen.
     let target = unobstructed(&report)
@@ -337,39 +367,16 @@ fn canvas_drag_moves_node() {
         .clone();
     let (dx, dy) = (60.0_f32, -40.0_f32);
     let start = (target.screen[0].round(), target.screen[1].round());
-
-    let window = xdotool(
-        &display,
-        &["search", "--sync", "--name", orrery_canvas::WINDOW_TITLE],
-    );
-    let window = window
-        .lines()
-        .next()
-        .expect("the canvas window exists")
-        .to_owned();
-    let at = |point: (f32, f32)| {
-        vec![
-            "mousemove".to_owned(),
-            "--sync".to_owned(),
-            "--window".to_owned(),
-            window.clone(),
-            (point.0 as i32).to_string(),
-            (point.1 as i32).to_string(),
-        ]
-    };
-    let mut script = at(start);
-    script.extend(["mousedown".into(), "1".into()]);
-    for step in 1..=4 {
-        let t = step as f32 / 4.0;
-        script.extend(at((start.0 + dx * t, start.1 + dy * t)));
-    }
-    script.extend(["mouseup".into(), "1".into()]);
-    xdotool(
-        &display,
-        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+    let window = canvas_window(&session.display);
+    drag_with_xdotool(
+        &session.display,
+        &window,
+        start,
+        (start.0 + dx, start.1 + dy),
+        false,
     );
 
-    let stored = canvas.expect("STORED");
+    let stored = session.canvas.expect("STORED");
     assert_eq!(
         stored["moved"][0]["node"].as_str().unwrap(),
         target.id.to_string()
@@ -384,10 +391,7 @@ fn canvas_drag_moves_node() {
                 + (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale
         })
         .collect();
-    let moved = runtime.block_on(async {
-        let store = LocalStore::open(&store).await.unwrap();
-        store.load_graph(graph.id).await.unwrap().unwrap()
-    });
+    let moved = session.stored(&graph);
     let position = moved.nodes[&target.id].position;
     let tolerance = scale * 1.5;
     for (axis, actual) in [position.x, position.y, position.z].into_iter().enumerate() {
@@ -411,19 +415,19 @@ fn canvas_drag_moves_node() {
 
     // Ctrl+Z puts the node back, in the store too.
     xdotool(
-        &display,
+        &session.display,
         &["windowfocus", "--sync", &window, "key", "ctrl+z"],
     );
-    let undone = canvas.expect("STORED");
+    let undone = session.canvas.expect("STORED");
     assert_eq!(
         undone["moved"][0]["node"].as_str().unwrap(),
         target.id.to_string()
     );
-    let restored = runtime.block_on(async {
-        let store = LocalStore::open(&store).await.unwrap();
-        store.load_graph(graph.id).await.unwrap().unwrap()
-    });
-    assert_eq!(restored, graph, "undo restores the graph exactly");
+    assert_eq!(
+        session.stored(&graph),
+        graph,
+        "undo restores the graph exactly"
+    );
 }
 
 fn xdotool(display: &VirtualDisplay, args: &[&str]) -> String {
@@ -504,14 +508,10 @@ fn canvas_window(display: &VirtualDisplay) -> String {
 
 #[test]
 fn box_select_then_drag_moves_all_selected() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = directory.path().join("local.db");
     let graph = sample_graph("Box select", 30, 11);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(store_with(&graph, &store));
-    let display = VirtualDisplay::start();
-    let canvas = RunningCanvas::start(&display, &store, &graph, &[]);
-    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+    let session = CanvasSession::start(&graph, &[]);
+    let (canvas, display) = (&session.canvas, &session.display);
+    let report = session.ready();
 
     // A rectangle around an unobstructed node that holds at least two node
     // centres and starts on empty space.
@@ -543,9 +543,9 @@ fn box_select_then_drag_moves_all_selected() {
         })
         .expect("some rectangle holds two nodes");
 
-    let window = canvas_window(&display);
+    let window = canvas_window(display);
     drag_with_xdotool(
-        &display,
+        display,
         &window,
         (rectangle.0[0], rectangle.0[1]),
         (rectangle.1[0], rectangle.1[1]),
@@ -565,13 +565,7 @@ fn box_select_then_drag_moves_all_selected() {
         .expect("a selected node is unobstructed");
     let (dx, dy) = (50.0_f32, -30.0_f32);
     let start = (grabbed.screen[0].round(), grabbed.screen[1].round());
-    drag_with_xdotool(
-        &display,
-        &window,
-        start,
-        (start.0 + dx, start.1 + dy),
-        false,
-    );
+    drag_with_xdotool(display, &window, start, (start.0 + dx, start.1 + dy), false);
     let stored = canvas.expect("STORED");
     assert_eq!(
         node_ids(&stored["moved"]),
@@ -583,10 +577,7 @@ fn box_select_then_drag_moves_all_selected() {
     let delta: Vec<f32> = (0..3)
         .map(|axis| (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale)
         .collect();
-    let moved = runtime.block_on(async {
-        let store = LocalStore::open(&store).await.unwrap();
-        store.load_graph(graph.id).await.unwrap().unwrap()
-    });
+    let moved = session.stored(&graph);
     for (id, node) in &moved.nodes {
         let before = graph.nodes[id].position;
         if expected.contains(&id.to_string()) {
@@ -608,28 +599,19 @@ fn box_select_then_drag_moves_all_selected() {
 
 #[test]
 fn selection_highlight_screenshot() {
-    let directory = tempfile::tempdir().unwrap();
-    let store = directory.path().join("local.db");
     let graph = sample_graph("Highlight", 12, 5);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(store_with(&graph, &store));
-    let display = VirtualDisplay::start();
-    let mut canvas = RunningCanvas::start(&display, &store, &graph, &[]);
-    let report: FrameReport = serde_json::from_value(canvas.expect("READY")).unwrap();
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let directory = session.directory.path().to_owned();
     let free = unobstructed(&report);
     assert!(free.len() >= 2, "two nodes are unobstructed");
     let (target, other) = (free[0].clone(), free[1].clone());
 
     let screenshot = |canvas: &mut RunningCanvas, name: &str| -> (Vec<u8>, usize) {
-        let path = directory.path().join(name);
+        let path = directory.join(name);
         canvas.send(&format!("SCREENSHOT {}", path.display()));
         canvas.expect("SCREENSHOT");
-        let decoder = png::Decoder::new(BufReader::new(std::fs::File::open(&path).unwrap()));
-        let mut reader = decoder.read_info().unwrap();
-        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-        let frame = reader.next_frame(&mut pixels).unwrap();
-        (pixels, frame.width as usize)
+        read_png(&path)
     };
     let scale = report.scale_factor;
     // Mean brightness of the pixels within half a node's radius of its centre.
@@ -650,14 +632,14 @@ fn selection_highlight_screenshot() {
         total / 25.0
     };
 
-    let before = screenshot(&mut canvas, "before.png");
-    let window = canvas_window(&display);
+    let before = screenshot(&mut session.canvas, "before.png");
+    let window = canvas_window(&session.display);
     let (x, y) = (
         target.screen[0].round() as i32,
         target.screen[1].round() as i32,
     );
     xdotool(
-        &display,
+        &session.display,
         &[
             "mousemove",
             "--sync",
@@ -669,9 +651,9 @@ fn selection_highlight_screenshot() {
             "1",
         ],
     );
-    let selected = canvas.expect("SELECTED");
+    let selected = session.canvas.expect("SELECTED");
     assert_eq!(node_ids(&selected["nodes"]), [target.id.to_string()].into());
-    let after = screenshot(&mut canvas, "after.png");
+    let after = screenshot(&mut session.canvas, "after.png");
 
     let (target_before, target_after) = (brightness(&before, &target), brightness(&after, &target));
     let (other_before, other_after) = (brightness(&before, &other), brightness(&after, &other));
