@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-sync bench-canvas fmt lint clean
+.PHONY: run test deps ui bench-sync bench-canvas bench-layout fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -22,6 +22,9 @@ ui:
 
 bench-sync:
 	cargo run --release -p orrery-bench -- sync-merge
+
+bench-layout:
+	cargo run --release -p orrery-bench -- layout --nodes $(NODES)
 
 # NODES/EDGES/FRAMES override the graph: make bench-canvas NODES=100000 EDGES=200000
 NODES ?= 10000

@@ -7,14 +7,17 @@
 //!   library was chosen (ARCHITECTURE.md).
 //! - `canvas`: the canvas binary drawing an N-node, M-edge sample graph under
 //!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory.
+//! - `layout`: milliseconds per Barnes–Hut layout iteration at N nodes.
 
 mod canvas;
+mod layout;
 mod sync_merge;
 
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]
-       orrery-bench canvas [--nodes N] [--edges N] [--frames N]";
+       orrery-bench canvas [--nodes N] [--edges N] [--frames N]
+       orrery-bench layout [--nodes N] [--iterations N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -64,6 +67,24 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{}", canvas::run(&options)?);
+            Ok(())
+        }
+        "layout" => {
+            let mut options = layout::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let number: usize = flags
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?
+                    .parse()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                match flag.as_str() {
+                    "--nodes" => options.nodes = number.max(1),
+                    "--iterations" => options.iterations = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", layout::run(&options));
             Ok(())
         }
         "--help" | "-h" => {
