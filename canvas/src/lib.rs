@@ -9,6 +9,7 @@
 //! The app is a list of plugins, one per feature: [`scene`] (nodes and edges),
 //! [`camera`] (orbit, pan, zoom), [`drag`] (moving nodes with the mouse),
 //! [`history`] (undo / redo; every edit leaves as [`CanvasEvent::Edited`]),
+//! [`layout`] (automatic force-directed layout off the render thread),
 //! [`panels`] (egui status bar), [`bridge`] (the channels), [`probe`]
 //! (readiness, frame reports and screenshots for tests) and [`measure`]
 //! (frame and picking timings for benchmarks).
@@ -17,6 +18,7 @@ pub mod bridge;
 pub mod camera;
 pub mod drag;
 pub mod history;
+pub mod layout;
 pub mod measure;
 pub mod panels;
 pub mod pick;
@@ -176,6 +178,7 @@ impl Plugin for CanvasPlugin {
             camera::OrbitCameraPlugin,
             drag::NodeDragPlugin,
             history::EditHistoryPlugin,
+            layout::AutoLayoutPlugin,
             measure::MeasurePlugin,
             panels::StatusPanelPlugin,
             probe::ProbePlugin,

@@ -4,6 +4,7 @@ use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
 
 use crate::drag::{ActiveDrag, Selection};
+use crate::layout::RunningLayout;
 use crate::scene::ShownGraph;
 
 /// The status bar.
@@ -32,6 +33,7 @@ fn status_bar(
     shown: Res<ShownGraph>,
     selection: Res<Selection>,
     drag: Res<ActiveDrag>,
+    running_layout: Res<RunningLayout>,
     time: Res<Time>,
     mut layout: ResMut<PanelLayout>,
     mut frame_ms: Local<f32>,
@@ -58,6 +60,9 @@ fn status_bar(
                     if !selection.nodes.is_empty() {
                         ui.label(format!("{} selected", selection.nodes.len()));
                     }
+                    if running_layout.is_running() {
+                        ui.label("laying out… (Esc cancels)");
+                    }
                 }
                 None => {
                     ui.label("No graph open: open one from the library window");
@@ -66,7 +71,7 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · R to frame · Ctrl+Z to undo");
+            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · R to frame · L to lay out · Ctrl+Z to undo");
         });
     });
     layout.status_bar_top = response.response.rect.top();

@@ -666,3 +666,50 @@ fn selection_highlight_screenshot() {
         "an unselected node looks the same: {other_before} -> {other_after}"
     );
 }
+
+#[test]
+fn automatic_layout_is_one_undoable_edit() {
+    let graph = sample_graph("Layout", 30, 3);
+    let session = CanvasSession::start(&graph, &[]);
+    session.ready();
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "l"],
+    );
+    let laid_out = session.canvas.expect("STORED");
+    let moved = node_ids(&laid_out["moved"]);
+    assert!(
+        moved.len() >= 25,
+        "the layout moved most nodes ({})",
+        moved.len()
+    );
+    let stored = session.stored(&graph);
+    assert_ne!(stored, graph);
+    assert!(stored.nodes.values().all(|node| node.position.is_valid()));
+    // Connected nodes end up nearer each other than the sample's scatter put them, on average.
+    let mean_edge_length = |graph: &Graph| {
+        graph
+            .edges
+            .values()
+            .map(|edge| {
+                let (a, b) = (
+                    graph.nodes[&edge.from].position,
+                    graph.nodes[&edge.to].position,
+                );
+                ((a.x - b.x).powi(2) + (a.y - b.y).powi(2) + (a.z - b.z).powi(2)).sqrt()
+            })
+            .sum::<f32>()
+            / graph.edges.len() as f32
+    };
+    assert!(mean_edge_length(&stored) < mean_edge_length(&graph));
+
+    // One Ctrl+Z undoes the whole layout.
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "ctrl+z"],
+    );
+    let undone = session.canvas.expect("STORED");
+    assert_eq!(node_ids(&undone["moved"]), moved);
+    assert_eq!(session.stored(&graph), graph);
+}
