@@ -1,5 +1,6 @@
 //! The orbit camera: left-drag on empty space orbits, right- or middle-drag
-//! pans, the wheel zooms; arrow keys orbit, +/- zoom, R frames the whole graph.
+//! pans, the wheel zooms; arrow keys orbit, +/- zoom, F focuses the selection,
+//! R frames the whole graph from the default angle.
 
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
@@ -13,8 +14,8 @@ use bevy::render::{Render, RenderApp};
 use orrery_domain::Graph;
 
 use crate::bridge::GraphLoaded;
-use crate::drag::{ActiveDrag, PointerSystems};
-use crate::scene::{SceneSystems, ShownGraph, to_vec3};
+use crate::drag::{ActiveDrag, PointerSystems, Selection};
+use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_vec3};
 
 /// Vertical field of view of the canvas camera, in radians.
 pub const FIELD_OF_VIEW: f32 = std::f32::consts::FRAC_PI_4;
@@ -129,24 +130,30 @@ fn spawn_camera(mut commands: Commands) {
 
 /// The orbit that frames a whole graph: focus on its centre, backed off until it fits.
 pub fn framing(graph: &Graph) -> Option<OrbitCamera> {
-    if graph.nodes.is_empty() {
-        return None;
-    }
     let positions: Vec<Vec3> = graph
         .nodes
         .values()
         .map(|node| to_vec3(node.position))
         .collect();
-    let centre = positions.iter().copied().sum::<Vec3>() / positions.len() as f32;
-    let radius = positions
+    let (focus, distance) = fit(&positions)?;
+    Some(OrbitCamera {
+        focus,
+        distance,
+        ..OrbitCamera::default()
+    })
+}
+
+/// The centre of `points` and how far back a camera must be to see them all.
+fn fit(points: &[Vec3]) -> Option<(Vec3, f32)> {
+    if points.is_empty() {
+        return None;
+    }
+    let centre = points.iter().copied().sum::<Vec3>() / points.len() as f32;
+    let radius = points
         .iter()
         .map(|position| position.distance(centre))
         .fold(1.0_f32, f32::max);
-    Some(OrbitCamera {
-        focus: centre,
-        distance: (radius + 1.0) / (FIELD_OF_VIEW / 2.0).sin(),
-        ..OrbitCamera::default()
-    })
+    Some((centre, (radius + 1.0) / (FIELD_OF_VIEW / 2.0).sin()))
 }
 
 fn frame_graph_on_load(shown: Res<ShownGraph>, mut cameras: Query<&mut OrbitCamera>) {
@@ -191,8 +198,19 @@ fn keyboard_controls(
     keys: Res<ButtonInput<KeyCode>>,
     time: Res<Time>,
     shown: Res<ShownGraph>,
+    selection: Res<Selection>,
+    nodes: Query<(&GraphNode, &Transform)>,
     mut cameras: Query<&mut OrbitCamera>,
 ) {
+    // F: look at the selection (or everything), keeping the angle of view.
+    let focus = keys.just_pressed(KeyCode::KeyF).then(|| {
+        let points: Vec<Vec3> = nodes
+            .iter()
+            .filter(|(node, _)| selection.nodes.is_empty() || selection.nodes.contains(&node.id))
+            .map(|(_, transform)| transform.translation)
+            .collect();
+        fit(&points)
+    });
     let step = time.delta_secs() * 1.5;
     for mut orbit in &mut cameras {
         if keys.pressed(KeyCode::ArrowLeft) {
@@ -213,6 +231,10 @@ fn keyboard_controls(
         if keys.pressed(KeyCode::Minus) || keys.pressed(KeyCode::NumpadSubtract) {
             orbit.distance *= 1.0 + step;
         }
+        if let Some(Some((centre, distance))) = focus {
+            orbit.focus = centre;
+            orbit.distance = distance;
+        }
         if keys.just_pressed(KeyCode::KeyR)
             && let Some(framed) = shown.graph.as_ref().and_then(framing)
         {
@@ -224,5 +246,27 @@ fn keyboard_controls(
 fn apply_orbit(mut cameras: Query<(&OrbitCamera, &mut Transform), Changed<OrbitCamera>>) {
     for (orbit, mut transform) in &mut cameras {
         *transform = orbit.transform();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_centres_on_the_points_and_backs_off_to_see_them() {
+        assert_eq!(fit(&[]), None);
+        let (centre, distance) =
+            fit(&[Vec3::new(-4.0, 0.0, 0.0), Vec3::new(4.0, 2.0, 0.0)]).unwrap();
+        assert_eq!(centre, Vec3::new(0.0, 1.0, 0.0));
+        // Both points (radius √17) plus a node's margin fit in the field of view.
+        let radius = 17.0_f32.sqrt() + 1.0;
+        assert!((distance * (FIELD_OF_VIEW / 2.0).sin() - radius).abs() < 1e-4);
+        let orbit = OrbitCamera {
+            focus: centre,
+            distance,
+            ..OrbitCamera::default()
+        };
+        assert!((orbit.transform().translation.distance(centre) - distance).abs() < 1e-3);
     }
 }
