@@ -39,6 +39,30 @@ impl Plugin for EditHistoryPlugin {
 #[derive(Resource, Default)]
 pub struct CanvasHistory(pub EditHistory);
 
+impl CanvasHistory {
+    /// Records an edit the canvas has already shown (nodes already moved):
+    /// the model catches up without rebuilding the scene, and the host hears
+    /// of the edit.
+    pub fn record(
+        &mut self,
+        shown: &mut ResMut<ShownGraph>,
+        edit: GraphEdit,
+        bridge: &CanvasBridge,
+    ) {
+        let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
+            return;
+        };
+        let graph_id = graph.id;
+        match self.0.apply(graph, edit) {
+            Ok(edit) => bridge.send(CanvasEvent::Edited {
+                graph: graph_id,
+                edit: edit.clone(),
+            }),
+            Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+        }
+    }
+}
+
 fn forget_history_on_load(mut history: ResMut<CanvasHistory>) {
     *history = CanvasHistory::default();
 }
@@ -51,20 +75,8 @@ fn record_drags(
 ) {
     for drag in finished.read() {
         let edit = GraphEdit::MoveNodes(drag.moves.clone());
-        // The drag already moved the node's entity; only the model catches up,
-        // so no rebuild of the scene.
-        let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
-            continue;
-        };
-        if graph.id != drag.graph {
-            continue;
-        }
-        match history.0.apply(graph, edit) {
-            Ok(edit) => bridge.send(CanvasEvent::Edited {
-                graph: drag.graph,
-                edit: edit.clone(),
-            }),
-            Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+        if shown.id() == Some(drag.graph) {
+            history.record(&mut shown, edit, &bridge);
         }
     }
 }

@@ -11,7 +11,6 @@ use bevy::prelude::*;
 use orrery_domain::{GraphEdit, NodeId, NodeMove};
 use orrery_layout::{ForceLayout, LayoutSettings};
 
-use crate::CanvasEvent;
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::drag::PointerSystems;
 use crate::history::CanvasHistory;
@@ -188,18 +187,7 @@ fn follow_layout(
             })
         })
         .collect();
-    let Some(graph) = shown.bypass_change_detection().graph.as_mut() else {
-        return;
-    };
-    if moves.is_empty() {
-        return;
-    }
-    let graph_id = graph.id;
-    match history.0.apply(graph, GraphEdit::MoveNodes(moves)) {
-        Ok(edit) => bridge.send(CanvasEvent::Edited {
-            graph: graph_id,
-            edit: edit.clone(),
-        }),
-        Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+    if !moves.is_empty() {
+        history.record(&mut shown, GraphEdit::MoveNodes(moves), &bridge);
     }
 }

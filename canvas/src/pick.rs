@@ -119,9 +119,10 @@ impl<T: Copy> PickIndex<T> {
         self.items[start..end]
             .select_nth_unstable_by(middle - start, |a, b| a.1[axis].total_cmp(&b.1[axis]));
         let left = self.volumes.len();
-        let placeholder = self.volumes[volume];
-        self.volumes.push(placeholder);
-        self.volumes.push(placeholder);
+        // Two slots for the children, filled in by the recursive calls below.
+        let blank = self.volumes[volume];
+        self.volumes.push(blank);
+        self.volumes.push(blank);
         self.volumes[volume] = Volume {
             min: min - grow,
             max: max + grow,
