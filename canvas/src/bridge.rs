@@ -8,6 +8,7 @@ use bevy::window::{PrimaryWindow, WindowCloseRequested};
 
 use crate::drag::Selection;
 use crate::measure::MeasurementRequest;
+use crate::panels::Notice;
 use crate::probe::ScreenshotRequests;
 use crate::scene::ShownGraph;
 use crate::{CanvasCommand, CanvasEvent};
@@ -62,11 +63,13 @@ impl Plugin for BridgePlugin {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_commands(
     bridge: Res<CanvasBridge>,
     mut shown: ResMut<ShownGraph>,
     mut screenshots: ResMut<ScreenshotRequests>,
     mut measurement: ResMut<MeasurementRequest>,
+    mut notice: ResMut<Notice>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
     mut loaded: MessageWriter<GraphLoaded>,
@@ -85,6 +88,7 @@ fn apply_commands(
                 }
             }
             Ok(CanvasCommand::Screenshot(path)) => screenshots.pending.push(path),
+            Ok(CanvasCommand::Notify(message)) => notice.show(message),
             Ok(CanvasCommand::Measure { frames }) => {
                 measurement.frames_wanted = frames;
             }

@@ -54,6 +54,9 @@ pub enum CanvasCommand {
         /// Frames to time.
         frames: u32,
     },
+    /// Show a message in the status bar for a few seconds (an import the
+    /// host refused, say).
+    Notify(String),
     /// Close the canvas for good.
     Quit,
 }

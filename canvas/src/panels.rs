@@ -16,7 +16,26 @@ impl Plugin for StatusPanelPlugin {
             app.add_plugins(EguiPlugin::default());
         }
         app.init_resource::<PanelLayout>()
+            .init_resource::<Notice>()
             .add_systems(EguiPrimaryContextPass, status_bar);
+    }
+}
+
+/// How long a notice stays in the status bar.
+const NOTICE_SECONDS: f32 = 8.0;
+
+/// A message the status bar shows for a few seconds.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct Notice {
+    message: Option<String>,
+    shown_for: f32,
+}
+
+impl Notice {
+    /// Shows `message` from now on, replacing any earlier one.
+    pub fn show(&mut self, message: String) {
+        self.message = Some(message);
+        self.shown_for = 0.0;
     }
 }
 
@@ -34,6 +53,7 @@ fn status_bar(
     selection: Res<Selection>,
     drag: Res<ActiveDrag>,
     running_layout: Res<RunningLayout>,
+    mut notice: ResMut<Notice>,
     time: Res<Time>,
     mut layout: ResMut<PanelLayout>,
     mut frame_ms: Local<f32>,
@@ -67,6 +87,14 @@ fn status_bar(
                 None => {
                     ui.label("No graph open: open one from the library window");
                 }
+            }
+            notice.shown_for += time.delta_secs();
+            if notice.shown_for > NOTICE_SECONDS {
+                notice.message = None;
+            }
+            if let Some(message) = &notice.message {
+                ui.separator();
+                ui.colored_label(egui::Color32::from_rgb(255, 120, 110), message);
             }
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));

@@ -713,3 +713,69 @@ fn automatic_layout_is_one_undoable_edit() {
     assert_eq!(node_ids(&undone["moved"]), moved);
     assert_eq!(session.stored(&graph), graph);
 }
+
+#[test]
+fn import_rejects_invalid_graph_and_keeps_open_one() {
+    let graph = sample_graph("Open one", 10, 9);
+    let mut session = CanvasSession::start(&graph, &[]);
+    session.ready();
+    let directory = session.directory.path().to_owned();
+    let library = |session: &CanvasSession| {
+        session.runtime.block_on(async {
+            let store = LocalStore::open(&session.store).await.unwrap();
+            store.list_graphs().await.unwrap().len()
+        })
+    };
+
+    let mut file: serde_json::Value =
+        serde_json::from_str(&orrery_domain::export_graph(&sample_graph("Other", 6, 2))).unwrap();
+    file["edges"][0]["to"] = orrery_domain::NodeId::new().to_string().into();
+    let dangling = directory.join("dangling.json");
+    std::fs::write(&dangling, serde_json::to_vec(&file).unwrap()).unwrap();
+    let malformed = directory.join("malformed.json");
+    std::fs::write(&malformed, b"{\"format\": \"orrery.graph\",\n\"nodes\": [").unwrap();
+    let unknown_kind = directory.join("unknown-kind.json");
+    file["edges"] = serde_json::json!([]);
+    file["nodes"][0]["kind"] = "wizard".into();
+    std::fs::write(&unknown_kind, serde_json::to_vec(&file).unwrap()).unwrap();
+    // Ten times the largest graph file, without writing it out (sparse).
+    let oversized = directory.join("oversized.json");
+    std::fs::File::create(&oversized)
+        .unwrap()
+        .set_len(orrery_domain::MAX_GRAPH_FILE_BYTES as u64 * 10)
+        .unwrap();
+
+    for (path, reason) in [
+        (&dangling, "not in the graph"),
+        (&malformed, "line 2"),
+        (&unknown_kind, "wizard"),
+        (&oversized, "at most"),
+    ] {
+        session.canvas.send(&format!("IMPORT {}", path.display()));
+        let refused = session.canvas.expect("REFUSED");
+        let said = refused["reason"].as_str().unwrap();
+        assert!(
+            said.contains(reason),
+            "{}: `{said}` should mention `{reason}`",
+            path.display()
+        );
+    }
+    // Nothing was added and the open graph is as it was.
+    assert_eq!(library(&session), 1);
+    assert_eq!(session.stored(&graph), graph);
+
+    // A valid file is added to the library and shown.
+    let valid = directory.join("valid.json");
+    let other = sample_graph("Imported", 7, 3);
+    std::fs::write(&valid, orrery_domain::export_graph(&other)).unwrap();
+    session.canvas.send(&format!("IMPORT {}", valid.display()));
+    let imported = session.canvas.expect("IMPORTED");
+    assert_eq!(imported["nodes"], 7);
+    let shown = session.ready();
+    assert_eq!(
+        shown.graph.unwrap().to_string(),
+        imported["graph"].as_str().unwrap()
+    );
+    assert_eq!(shown.nodes.len(), 7);
+    assert_eq!(library(&session), 2);
+}

@@ -7,8 +7,9 @@
 //! `--report` it prints one line per event on stdout, `KIND {json}`:
 //! `READY` (graph on screen, pipelines compiled), `STORED` (an edit — a drag,
 //! an undo, a redo — reached the store), `SELECTED` (the selection changed),
-//! `SCREENSHOT` (a PNG was written) and `ERROR`; and it reads `SCREENSHOT
-//! <file.png>` and `QUIT` from stdin.
+//! `SCREENSHOT` (a PNG was written), `IMPORTED` / `REFUSED` (a graph file) and
+//! `ERROR`; and it reads `SCREENSHOT <file.png>`, `IMPORT <file.json>` and
+//! `QUIT` from stdin.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -109,12 +110,31 @@ fn default_store() -> PathBuf {
 }
 
 /// With `--report`, reads commands from stdin, one per line:
-/// `SCREENSHOT <file.png>` and `QUIT`.
-fn spawn_stdin_commands(commands: std::sync::mpsc::Sender<CanvasCommand>) {
+/// `SCREENSHOT <file.png>`, `IMPORT <file.json>` and `QUIT`.
+fn spawn_stdin_commands(
+    commands: std::sync::mpsc::Sender<CanvasCommand>,
+    replica: Replica,
+    runtime: tokio::runtime::Handle,
+) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
             let command = match line.trim().split_once(' ') {
                 Some(("SCREENSHOT", path)) => CanvasCommand::Screenshot(PathBuf::from(path.trim())),
+                Some(("IMPORT", path)) => {
+                    match import_file(&PathBuf::from(path.trim()), &replica, &runtime) {
+                        Ok(graph) => {
+                            print_line(
+                                "IMPORTED",
+                                json!({ "graph": graph.id, "nodes": graph.nodes.len() }),
+                            );
+                            CanvasCommand::LoadGraph(graph)
+                        }
+                        Err(reason) => {
+                            print_line("REFUSED", json!({ "reason": reason }));
+                            CanvasCommand::Notify(format!("Import refused: {reason}"))
+                        }
+                    }
+                }
                 _ if line.trim() == "QUIT" => CanvasCommand::Quit,
                 _ => {
                     print_line("ERROR", json!(format!("unknown command `{}`", line.trim())));
@@ -126,6 +146,30 @@ fn spawn_stdin_commands(commands: std::sync::mpsc::Sender<CanvasCommand>) {
             }
         }
     });
+}
+
+/// Reads and checks a graph file and adds it to the library; the open graph
+/// and the library stay as they are if the file is refused.
+fn import_file(
+    path: &std::path::Path,
+    replica: &Replica,
+    runtime: &tokio::runtime::Handle,
+) -> Result<orrery_domain::Graph, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))?
+        .len();
+    if size > orrery_domain::MAX_GRAPH_FILE_BYTES as u64 {
+        return Err(format!(
+            "the file is {size} bytes; graph files are at most {} bytes",
+            orrery_domain::MAX_GRAPH_FILE_BYTES
+        ));
+    }
+    let bytes =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    let graph = orrery_domain::import_graph(&bytes).map_err(|error| error.to_string())?;
+    runtime
+        .block_on(replica.add_graph(graph))
+        .map_err(|error| error.to_string())
 }
 
 /// Adds deterministic extra edges until the graph holds `edges` of them.
@@ -245,7 +289,11 @@ fn main() -> anyhow::Result<()> {
             .send(CanvasCommand::Screenshot(path.clone()))?;
     }
     if arguments.report {
-        spawn_stdin_commands(handle.commands.clone());
+        spawn_stdin_commands(
+            handle.commands.clone(),
+            replica.clone(),
+            runtime.handle().clone(),
+        );
     }
     let commands = handle.commands.clone();
     let report = arguments.report;

@@ -6,6 +6,7 @@
 
 mod edit;
 mod graph;
+mod graph_file;
 mod ids;
 mod sample;
 
@@ -13,6 +14,10 @@ pub use edit::{EditHistory, GraphEdit, NodeMove};
 pub use graph::{
     Edge, Graph, GraphError, MAX_EDGES_PER_GRAPH, MAX_LABEL_CHARS, MAX_NAME_CHARS,
     MAX_NODES_PER_GRAPH, MAX_PORT_CHARS, Node, NodeKind, Position, check_graph_name,
+};
+pub use graph_file::{
+    GRAPH_FILE_FORMAT, GRAPH_FILE_VERSION, ImportError, MAX_GRAPH_FILE_BYTES, export_graph,
+    import_graph,
 };
 pub use ids::{EdgeId, GraphId, IdError, NodeId};
 pub use sample::sample_graph;

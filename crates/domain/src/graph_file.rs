@@ -1,0 +1,207 @@
+//! Graphs as JSON files, for export and import.
+//!
+//! ```json
+//! { "format": "orrery.graph", "version": 1,
+//!   "name": "…",
+//!   "nodes": [ { "id": "…", "kind": "agent", "label": "…", "position": { "x": 0, "y": 0, "z": 0 } } ],
+//!   "edges": [ { "id": "…", "from": "…", "from_port": "out", "to": "…", "to_port": "in" } ] }
+//! ```
+//!
+//! Import checks everything before anything is created: size, JSON syntax
+//! (with line and column), format and version, duplicate ids, and the graph
+//! model's own rules (kinds, names, positions, dangling edges, limits).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{Edge, Graph, GraphError, Node};
+use crate::ids::GraphId;
+
+/// What a graph file says it is.
+pub const GRAPH_FILE_FORMAT: &str = "orrery.graph";
+/// The version this build writes and reads.
+pub const GRAPH_FILE_VERSION: u32 = 1;
+/// The largest graph file accepted: room for the largest graph the model allows.
+pub const MAX_GRAPH_FILE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraphFile {
+    format: String,
+    version: u32,
+    name: String,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+}
+
+/// Why a file cannot be imported.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImportError {
+    /// The file is larger than any valid graph file.
+    #[error("the file is {size} bytes; graph files are at most {limit} bytes")]
+    TooLarge {
+        /// The file's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not JSON, or not the shape of a graph file.
+    #[error("not a valid graph file (line {line}, column {column}): {message}")]
+    Malformed {
+        /// Where the problem is.
+        line: usize,
+        /// Where the problem is.
+        column: usize,
+        /// What the parser found.
+        message: String,
+    },
+    /// Some other kind of file, or a newer version.
+    #[error(
+        "this is not an Orrery graph file of version {GRAPH_FILE_VERSION} (found `{format}` version {version})"
+    )]
+    UnsupportedFormat {
+        /// The format the file claims.
+        format: String,
+        /// The version it claims.
+        version: u32,
+    },
+    /// Two nodes or two edges share an id.
+    #[error("the file has two {what} with id {id}")]
+    DuplicateId {
+        /// "nodes" or "edges".
+        what: &'static str,
+        /// The id.
+        id: String,
+    },
+    /// The graph breaks a rule of the model.
+    #[error(transparent)]
+    Invalid(#[from] GraphError),
+}
+
+/// The graph as a graph file (pretty JSON).
+pub fn export_graph(graph: &Graph) -> String {
+    let file = GraphFile {
+        format: GRAPH_FILE_FORMAT.to_owned(),
+        version: GRAPH_FILE_VERSION,
+        name: graph.name.clone(),
+        nodes: graph.nodes.values().cloned().collect(),
+        edges: graph.edges.values().cloned().collect(),
+    };
+    serde_json::to_string_pretty(&file).expect("graphs always serialise")
+}
+
+/// A graph read from a graph file, with a fresh id; nothing is created if the
+/// file is refused.
+pub fn import_graph(bytes: &[u8]) -> Result<Graph, ImportError> {
+    if bytes.len() > MAX_GRAPH_FILE_BYTES {
+        return Err(ImportError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_GRAPH_FILE_BYTES,
+        });
+    }
+    let file: GraphFile =
+        serde_json::from_slice(bytes).map_err(|error| ImportError::Malformed {
+            line: error.line(),
+            column: error.column(),
+            message: error.to_string(),
+        })?;
+    if file.format != GRAPH_FILE_FORMAT || file.version != GRAPH_FILE_VERSION {
+        return Err(ImportError::UnsupportedFormat {
+            format: file.format.chars().take(40).collect(),
+            version: file.version,
+        });
+    }
+    let mut nodes = BTreeMap::new();
+    for node in file.nodes {
+        let id = node.id;
+        if nodes.insert(id, node).is_some() {
+            return Err(ImportError::DuplicateId {
+                what: "nodes",
+                id: id.to_string(),
+            });
+        }
+    }
+    let mut edges = BTreeMap::new();
+    for edge in file.edges {
+        let id = edge.id;
+        if edges.insert(id, edge).is_some() {
+            return Err(ImportError::DuplicateId {
+                what: "edges",
+                id: id.to_string(),
+            });
+        }
+    }
+    let graph = Graph {
+        id: GraphId::new(),
+        name: file.name,
+        nodes,
+        edges,
+    };
+    graph.validate()?;
+    Ok(graph)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample_graph;
+
+    #[test]
+    fn export_then_import_gives_the_same_graph_under_a_new_id() {
+        let graph = sample_graph("Round trip", 20, 4);
+        let imported = import_graph(export_graph(&graph).as_bytes()).unwrap();
+        assert_ne!(imported.id, graph.id);
+        assert_eq!(
+            Graph {
+                id: graph.id,
+                ..imported
+            },
+            graph
+        );
+    }
+
+    #[test]
+    fn each_invalid_file_is_refused_with_its_own_reason() {
+        let graph = sample_graph("Source", 3, 1);
+        let valid: serde_json::Value = serde_json::from_str(&export_graph(&graph)).unwrap();
+        let with = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut file = valid.clone();
+            change(&mut file);
+            serde_json::to_vec(&file).unwrap()
+        };
+        let refused = |bytes: &[u8]| import_graph(bytes).unwrap_err().to_string();
+
+        assert!(refused(b"{\"format\": \"orrery.graph\",\n  \"nodes\": [").contains("line 2"));
+        assert!(refused(b"not json at all").contains("not a valid graph file"));
+        assert!(
+            refused(&with(&|file| file["nodes"][0]["kind"] = "wizard".into())).contains("wizard")
+        );
+        assert!(refused(&with(&|file| file["version"] = 9.into())).contains("version 9"));
+        assert!(refused(&with(&|file| file["format"] = "photoshop".into())).contains("photoshop"));
+        assert!(
+            refused(&with(&|file| {
+                let node = file["nodes"][0].clone();
+                file["nodes"].as_array_mut().unwrap().push(node);
+            }))
+            .contains("two nodes")
+        );
+        assert!(
+            refused(&with(&|file| {
+                file["edges"][0]["to"] = crate::NodeId::new().to_string().into();
+            }))
+            .contains("not in the graph")
+        );
+        assert!(refused(&with(&|file| file["name"] = "".into())).contains("name"));
+        assert!(
+            refused(&with(&|file| file["nodes"][0]["position"]["x"] = 1e9.into()))
+                .contains("position")
+        );
+        assert!(refused(&with(&|file| file["surprise"] = true.into())).contains("surprise"));
+        let huge = vec![b' '; MAX_GRAPH_FILE_BYTES + 1];
+        assert!(matches!(
+            import_graph(&huge),
+            Err(ImportError::TooLarge { .. })
+        ));
+    }
+}
