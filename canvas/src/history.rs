@@ -1,7 +1,8 @@
 //! Undo and redo on the canvas: the one command stack of the open graph.
 //!
 //! Finished drags become [`GraphEdit::MoveNodes`] edits (one per drag, with
-//! every node that moved). Ctrl+Z undoes,
+//! every node that moved); Delete removes the selected nodes and their edges
+//! as one edit. Ctrl+Z undoes,
 //! Ctrl+Shift+Z or Ctrl+Y redoes. Whatever the stack applies — the edit, or
 //! the inverse of one — is sent to the host as [`CanvasEvent::Edited`], so the
 //! store and sync see exactly what the canvas shows.
@@ -13,6 +14,7 @@ use orrery_domain::{EditHistory, GraphEdit};
 
 use crate::CanvasEvent;
 use crate::bridge::{CanvasBridge, GraphLoaded};
+use crate::drag::Selection;
 use crate::drag::{NodeDragFinished, PointerSystems};
 use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_vec3};
 
@@ -95,12 +97,19 @@ enum HistoryStep {
     Redo,
 }
 
+/// What a key asked for.
+enum KeyAction {
+    Step(HistoryStep),
+    DeleteSelection,
+}
+
 fn undo_and_redo_keys(
     mut keyboard: MessageReader<KeyboardInput>,
     mut modifiers: Local<Modifiers>,
     mut shown: ResMut<ShownGraph>,
     mut history: ResMut<CanvasHistory>,
     mut nodes: Query<(&GraphNode, &mut Transform)>,
+    mut selection: ResMut<Selection>,
     bridge: Res<CanvasBridge>,
 ) {
     let mut steps = Vec::new();
@@ -110,16 +119,65 @@ fn undo_and_redo_keys(
             KeyCode::ControlLeft | KeyCode::ControlRight => modifiers.control = pressed,
             KeyCode::ShiftLeft | KeyCode::ShiftRight => modifiers.shift = pressed,
             KeyCode::KeyZ if pressed && modifiers.control && modifiers.shift => {
-                steps.push(HistoryStep::Redo)
+                steps.push(KeyAction::Step(HistoryStep::Redo))
             }
-            KeyCode::KeyZ if pressed && modifiers.control => steps.push(HistoryStep::Undo),
-            KeyCode::KeyY if pressed && modifiers.control => steps.push(HistoryStep::Redo),
+            KeyCode::KeyZ if pressed && modifiers.control => {
+                steps.push(KeyAction::Step(HistoryStep::Undo))
+            }
+            KeyCode::KeyY if pressed && modifiers.control => {
+                steps.push(KeyAction::Step(HistoryStep::Redo))
+            }
+            KeyCode::Delete | KeyCode::Backspace if pressed => {
+                steps.push(KeyAction::DeleteSelection)
+            }
             _ => {}
         }
     }
     for step in steps {
-        apply_step(step, &mut shown, &mut history, &mut nodes, &bridge);
+        match step {
+            KeyAction::DeleteSelection => {
+                delete_selection(&mut shown, &mut history, &mut selection, &bridge)
+            }
+            KeyAction::Step(step) => {
+                apply_step(step, &mut shown, &mut history, &mut nodes, &bridge)
+            }
+        }
     }
+}
+
+/// Removes the selected nodes and their edges as one edit.
+fn delete_selection(
+    shown: &mut ResMut<ShownGraph>,
+    history: &mut ResMut<CanvasHistory>,
+    selection: &mut ResMut<Selection>,
+    bridge: &CanvasBridge,
+) {
+    let Some(graph) = shown.graph.as_mut() else {
+        return;
+    };
+    if selection.nodes.is_empty() {
+        return;
+    }
+    // Each removal captures the edges still there, so an edge between two
+    // selected nodes is removed (and restored on undo) exactly once.
+    let mut scratch = graph.clone();
+    let mut steps = Vec::new();
+    for id in &selection.nodes {
+        if let Ok(step) = GraphEdit::remove_node(&scratch, *id)
+            && step.apply(&mut scratch).is_ok()
+        {
+            steps.push(step);
+        }
+    }
+    let graph_id = graph.id;
+    match history.0.apply(graph, GraphEdit::Batch(steps)) {
+        Ok(edit) => bridge.send(CanvasEvent::Edited {
+            graph: graph_id,
+            edit: edit.clone(),
+        }),
+        Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+    }
+    selection.nodes.clear();
 }
 
 fn apply_step(

@@ -779,3 +779,67 @@ fn import_rejects_invalid_graph_and_keeps_open_one() {
     assert_eq!(shown.nodes.len(), 7);
     assert_eq!(library(&session), 2);
 }
+
+#[test]
+fn delete_removes_selected_nodes_with_their_edges_and_undo_restores_them() {
+    let graph = sample_graph("Delete", 12, 8);
+    let session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    // An unobstructed node that has edges.
+    let target = unobstructed(&report)
+        .into_iter()
+        .find(|node| {
+            graph
+                .edges
+                .values()
+                .any(|edge| edge.from == node.id || edge.to == node.id)
+        })
+        .expect("an unobstructed node with edges")
+        .clone();
+    let window = canvas_window(&session.display);
+    let (x, y) = (
+        target.screen[0].round() as i32,
+        target.screen[1].round() as i32,
+    );
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    session.canvas.expect("SELECTED");
+    xdotool(&session.display, &["key", "Delete"]);
+    let removed = session.canvas.expect("STORED");
+    assert_eq!(
+        node_ids(&removed["removed"]),
+        [target.id.to_string()].into()
+    );
+    let stored = session.stored(&graph);
+    assert!(!stored.nodes.contains_key(&target.id));
+    assert!(
+        stored
+            .edges
+            .values()
+            .all(|edge| edge.from != target.id && edge.to != target.id)
+    );
+    assert_eq!(stored.nodes.len(), graph.nodes.len() - 1);
+
+    xdotool(&session.display, &["key", "ctrl+z"]);
+    let restored = session.canvas.expect("STORED");
+    assert_eq!(node_ids(&restored["added"]), [target.id.to_string()].into());
+    assert_eq!(
+        session.stored(&graph),
+        graph,
+        "undo restores the node and its edges"
+    );
+}

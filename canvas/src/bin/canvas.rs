@@ -212,16 +212,25 @@ fn percentile(sorted: &[f32], fraction: f32) -> f32 {
     sorted[rank]
 }
 
-/// What a stored edit changed, for `--report`: moved nodes and where they went.
+/// What a stored edit changed, for `--report`: moved nodes and where they
+/// went, and the nodes it added or removed.
 fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
-    let moved: Vec<serde_json::Value> = match edit {
-        GraphEdit::MoveNodes(moves) => moves
-            .iter()
-            .map(|step| json!({ "node": step.id, "to": step.to }))
-            .collect(),
-        _ => Vec::new(),
-    };
-    json!({ "graph": graph, "moved": moved })
+    let (mut moved, mut added, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pending = vec![edit];
+    while let Some(edit) = pending.pop() {
+        match edit {
+            GraphEdit::MoveNodes(moves) => moved.extend(
+                moves
+                    .iter()
+                    .map(|step| json!({ "node": step.id, "to": step.to })),
+            ),
+            GraphEdit::AddNode(node) => added.push(json!(node.id)),
+            GraphEdit::RemoveNode { node, .. } => removed.push(json!(node.id)),
+            GraphEdit::Batch(steps) => pending.extend(steps.iter().rev()),
+            _ => {}
+        }
+    }
+    json!({ "graph": graph, "moved": moved, "added": added, "removed": removed })
 }
 
 fn print_line(kind: &str, value: serde_json::Value) {
