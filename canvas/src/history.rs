@@ -2,7 +2,8 @@
 //!
 //! Finished drags become [`GraphEdit::MoveNodes`] edits (one per drag, with
 //! every node that moved); Delete removes the selected nodes and their edges
-//! as one edit. Ctrl+Z undoes,
+//! as one edit; Ctrl+C / Ctrl+V copy and paste the selection (with the edges
+//! among it) and Ctrl+D duplicates it, each paste one edit. Ctrl+Z undoes,
 //! Ctrl+Shift+Z or Ctrl+Y redoes. Whatever the stack applies — the edit, or
 //! the inverse of one — is sent to the host as [`CanvasEvent::Edited`], so the
 //! store and sync see exactly what the canvas shows.
@@ -10,30 +11,34 @@
 use bevy::input::ButtonState;
 use bevy::input::keyboard::KeyboardInput;
 use bevy::prelude::*;
-use orrery_domain::{EditHistory, GraphEdit};
+use std::collections::HashMap;
+
+use orrery_domain::{Edge, EdgeId, EditHistory, Graph, GraphEdit, Node, NodeId};
 
 use crate::CanvasEvent;
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::drag::Selection;
 use crate::drag::{NodeDragFinished, PointerSystems};
-use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_vec3};
+use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_position, to_vec3};
 
 /// Undo / redo.
 pub struct EditHistoryPlugin;
 
 impl Plugin for EditHistoryPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<CanvasHistory>().add_systems(
-            Update,
-            (
-                forget_history_on_load.run_if(on_message::<GraphLoaded>),
-                record_drags,
-                undo_and_redo_keys,
-            )
-                .chain()
-                .after(PointerSystems)
-                .before(SceneSystems),
-        );
+        app.init_resource::<CanvasHistory>()
+            .init_resource::<CanvasClipboard>()
+            .add_systems(
+                Update,
+                (
+                    forget_history_on_load.run_if(on_message::<GraphLoaded>),
+                    record_drags,
+                    keyboard_commands,
+                )
+                    .chain()
+                    .after(PointerSystems)
+                    .before(SceneSystems),
+            );
     }
 }
 
@@ -101,15 +106,83 @@ enum HistoryStep {
 enum KeyAction {
     Step(HistoryStep),
     DeleteSelection,
+    Copy,
+    Paste,
+    Duplicate,
 }
 
-fn undo_and_redo_keys(
+/// Where a pasted copy lands relative to its original, in world units.
+const PASTE_OFFSET: Vec3 = Vec3::new(1.5, 0.0, 0.0);
+
+/// Nodes copied with Ctrl+C, and the edges among them.
+#[derive(Resource, Default)]
+pub struct CanvasClipboard {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+}
+
+impl CanvasClipboard {
+    /// Copies the selected nodes of `graph` and the edges between them.
+    fn copy(&mut self, graph: &Graph, selection: &Selection) {
+        self.nodes = selection
+            .nodes
+            .iter()
+            .filter_map(|id| graph.nodes.get(id).cloned())
+            .collect();
+        self.edges = graph
+            .edges
+            .values()
+            .filter(|edge| {
+                selection.nodes.contains(&edge.from) && selection.nodes.contains(&edge.to)
+            })
+            .cloned()
+            .collect();
+    }
+
+    /// An edit adding fresh copies of the clipboard beside the originals,
+    /// and the copies' ids.
+    fn paste_edit(&self) -> Option<(GraphEdit, Vec<NodeId>)> {
+        if self.nodes.is_empty() {
+            return None;
+        }
+        let fresh: HashMap<NodeId, NodeId> = self
+            .nodes
+            .iter()
+            .map(|node| (node.id, NodeId::new()))
+            .collect();
+        let mut steps: Vec<GraphEdit> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                let at = to_vec3(node.position) + PASTE_OFFSET;
+                GraphEdit::AddNode(Node {
+                    id: fresh[&node.id],
+                    position: to_position(at),
+                    ..node.clone()
+                })
+            })
+            .collect();
+        steps.extend(self.edges.iter().map(|edge| {
+            GraphEdit::AddEdge(Edge {
+                id: EdgeId::new(),
+                from: fresh[&edge.from],
+                to: fresh[&edge.to],
+                ..edge.clone()
+            })
+        }));
+        Some((GraphEdit::Batch(steps), fresh.into_values().collect()))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn keyboard_commands(
     mut keyboard: MessageReader<KeyboardInput>,
     mut modifiers: Local<Modifiers>,
     mut shown: ResMut<ShownGraph>,
     mut history: ResMut<CanvasHistory>,
     mut nodes: Query<(&GraphNode, &mut Transform)>,
     mut selection: ResMut<Selection>,
+    mut clipboard: ResMut<CanvasClipboard>,
     bridge: Res<CanvasBridge>,
 ) {
     let mut steps = Vec::new();
@@ -130,6 +203,9 @@ fn undo_and_redo_keys(
             KeyCode::Delete | KeyCode::Backspace if pressed => {
                 steps.push(KeyAction::DeleteSelection)
             }
+            KeyCode::KeyC if pressed && modifiers.control => steps.push(KeyAction::Copy),
+            KeyCode::KeyV if pressed && modifiers.control => steps.push(KeyAction::Paste),
+            KeyCode::KeyD if pressed && modifiers.control => steps.push(KeyAction::Duplicate),
             _ => {}
         }
     }
@@ -141,7 +217,65 @@ fn undo_and_redo_keys(
             KeyAction::Step(step) => {
                 apply_step(step, &mut shown, &mut history, &mut nodes, &bridge)
             }
+            KeyAction::Copy => {
+                if let Some(graph) = &shown.graph {
+                    clipboard.copy(graph, &selection);
+                }
+            }
+            KeyAction::Duplicate => {
+                // Like copy and paste, but the clipboard keeps what it held.
+                let Some(graph) = &shown.graph else { continue };
+                let mut copied = CanvasClipboard::default();
+                copied.copy(graph, &selection);
+                if let Some((edit, copies)) = copied.paste_edit() {
+                    add_copies(
+                        &mut shown,
+                        &mut history,
+                        &mut selection,
+                        &bridge,
+                        edit,
+                        copies,
+                    );
+                }
+            }
+            KeyAction::Paste => {
+                if let Some((edit, copies)) = clipboard.paste_edit() {
+                    add_copies(
+                        &mut shown,
+                        &mut history,
+                        &mut selection,
+                        &bridge,
+                        edit,
+                        copies,
+                    );
+                }
+            }
         }
+    }
+}
+
+/// Adds pasted copies as one edit and selects them.
+fn add_copies(
+    shown: &mut ResMut<ShownGraph>,
+    history: &mut ResMut<CanvasHistory>,
+    selection: &mut ResMut<Selection>,
+    bridge: &CanvasBridge,
+    edit: GraphEdit,
+    copies: Vec<NodeId>,
+) {
+    let Some(graph) = shown.graph.as_mut() else {
+        return;
+    };
+    let graph_id = graph.id;
+    match history.0.apply(graph, edit) {
+        Ok(edit) => {
+            bridge.send(CanvasEvent::Edited {
+                graph: graph_id,
+                edit: edit.clone(),
+            });
+            selection.nodes = copies.into_iter().collect();
+        }
+        Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
     }
 }
 

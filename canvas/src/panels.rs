@@ -99,7 +99,7 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · F to focus · R to frame · L to lay out · Delete removes · Ctrl+Z to undo");
+            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
         });
     });
     layout.status_bar_top = response.response.rect.top();

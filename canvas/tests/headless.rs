@@ -843,3 +843,67 @@ fn delete_removes_selected_nodes_with_their_edges_and_undo_restores_them() {
         "undo restores the node and its edges"
     );
 }
+
+#[test]
+fn duplicate_and_paste_add_copies_that_undo_removes() {
+    let graph = sample_graph("Copies", 12, 6);
+    let session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let target = unobstructed(&report)[0].clone();
+    let window = canvas_window(&session.display);
+    let (x, y) = (
+        target.screen[0].round() as i32,
+        target.screen[1].round() as i32,
+    );
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    session.canvas.expect("SELECTED");
+
+    // Ctrl+D: one copy beside the original, with the same kind and label.
+    xdotool(&session.display, &["key", "ctrl+d"]);
+    let duplicated = session.canvas.expect("STORED");
+    let copies = node_ids(&duplicated["added"]);
+    assert_eq!(copies.len(), 1);
+    assert!(!copies.contains(&target.id.to_string()));
+    let stored = session.stored(&graph);
+    assert_eq!(stored.nodes.len(), graph.nodes.len() + 1);
+    let copy = stored
+        .nodes
+        .values()
+        .find(|node| copies.contains(&node.id.to_string()))
+        .unwrap();
+    let original = &graph.nodes[&target.id];
+    assert_eq!((copy.kind, &copy.label), (original.kind, &original.label));
+    assert!((copy.position.x - original.position.x - 1.5).abs() < 1e-4);
+    assert_eq!(
+        (copy.position.y, copy.position.z),
+        (original.position.y, original.position.z)
+    );
+
+    // Ctrl+C then Ctrl+V pastes another copy (of the selected copy).
+    xdotool(&session.display, &["key", "ctrl+c", "key", "ctrl+v"]);
+    let pasted = session.canvas.expect("STORED");
+    assert_eq!(node_ids(&pasted["added"]).len(), 1);
+    assert_eq!(session.stored(&graph).nodes.len(), graph.nodes.len() + 2);
+
+    // Two undos remove both copies.
+    xdotool(&session.display, &["key", "ctrl+z"]);
+    session.canvas.expect("STORED");
+    xdotool(&session.display, &["key", "ctrl+z"]);
+    session.canvas.expect("STORED");
+    assert_eq!(session.stored(&graph), graph);
+}
