@@ -227,43 +227,28 @@ fn keyboard_commands(
                 let Some(graph) = &shown.graph else { continue };
                 let mut copied = CanvasClipboard::default();
                 copied.copy(graph, &selection);
-                if let Some((edit, copies)) = copied.paste_edit() {
-                    add_copies(
-                        &mut shown,
-                        &mut history,
-                        &mut selection,
-                        &bridge,
-                        edit,
-                        copies,
-                    );
-                }
+                paste(&copied, &mut shown, &mut history, &mut selection, &bridge);
             }
-            KeyAction::Paste => {
-                if let Some((edit, copies)) = clipboard.paste_edit() {
-                    add_copies(
-                        &mut shown,
-                        &mut history,
-                        &mut selection,
-                        &bridge,
-                        edit,
-                        copies,
-                    );
-                }
-            }
+            KeyAction::Paste => paste(
+                &clipboard,
+                &mut shown,
+                &mut history,
+                &mut selection,
+                &bridge,
+            ),
         }
     }
 }
 
-/// Adds pasted copies as one edit and selects them.
-fn add_copies(
+/// Adds copies of what `source` holds as one edit and selects them.
+fn paste(
+    source: &CanvasClipboard,
     shown: &mut ResMut<ShownGraph>,
     history: &mut ResMut<CanvasHistory>,
     selection: &mut ResMut<Selection>,
     bridge: &CanvasBridge,
-    edit: GraphEdit,
-    copies: Vec<NodeId>,
 ) {
-    let Some(graph) = shown.graph.as_mut() else {
+    let (Some((edit, copies)), Some(graph)) = (source.paste_edit(), shown.graph.as_mut()) else {
         return;
     };
     let graph_id = graph.id;

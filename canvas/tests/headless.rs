@@ -182,6 +182,30 @@ impl CanvasSession {
         serde_json::from_value(self.canvas.expect("READY")).unwrap()
     }
 
+    /// Focuses the canvas window and clicks a node (which selects it);
+    /// returns the window id.
+    fn click(&self, node: &NodeOnScreen) -> String {
+        let window = canvas_window(&self.display);
+        let (x, y) = (node.screen[0].round() as i32, node.screen[1].round() as i32);
+        xdotool(
+            &self.display,
+            &[
+                "windowfocus",
+                "--sync",
+                &window,
+                "mousemove",
+                "--sync",
+                "--window",
+                &window,
+                &x.to_string(),
+                &y.to_string(),
+                "click",
+                "1",
+            ],
+        );
+        window
+    }
+
     /// The graph as the canvas's store holds it now.
     fn stored(&self, graph: &Graph) -> Graph {
         self.runtime.block_on(async {
@@ -633,24 +657,7 @@ fn selection_highlight_screenshot() {
     };
 
     let before = screenshot(&mut session.canvas, "before.png");
-    let window = canvas_window(&session.display);
-    let (x, y) = (
-        target.screen[0].round() as i32,
-        target.screen[1].round() as i32,
-    );
-    xdotool(
-        &session.display,
-        &[
-            "mousemove",
-            "--sync",
-            "--window",
-            &window,
-            &x.to_string(),
-            &y.to_string(),
-            "click",
-            "1",
-        ],
-    );
+    session.click(&target);
     let selected = session.canvas.expect("SELECTED");
     assert_eq!(node_ids(&selected["nodes"]), [target.id.to_string()].into());
     let after = screenshot(&mut session.canvas, "after.png");
@@ -796,27 +803,7 @@ fn delete_removes_selected_nodes_with_their_edges_and_undo_restores_them() {
         })
         .expect("an unobstructed node with edges")
         .clone();
-    let window = canvas_window(&session.display);
-    let (x, y) = (
-        target.screen[0].round() as i32,
-        target.screen[1].round() as i32,
-    );
-    xdotool(
-        &session.display,
-        &[
-            "windowfocus",
-            "--sync",
-            &window,
-            "mousemove",
-            "--sync",
-            "--window",
-            &window,
-            &x.to_string(),
-            &y.to_string(),
-            "click",
-            "1",
-        ],
-    );
+    session.click(&target);
     session.canvas.expect("SELECTED");
     xdotool(&session.display, &["key", "Delete"]);
     let removed = session.canvas.expect("STORED");
@@ -850,27 +837,7 @@ fn duplicate_and_paste_add_copies_that_undo_removes() {
     let session = CanvasSession::start(&graph, &[]);
     let report = session.ready();
     let target = unobstructed(&report)[0].clone();
-    let window = canvas_window(&session.display);
-    let (x, y) = (
-        target.screen[0].round() as i32,
-        target.screen[1].round() as i32,
-    );
-    xdotool(
-        &session.display,
-        &[
-            "windowfocus",
-            "--sync",
-            &window,
-            "mousemove",
-            "--sync",
-            "--window",
-            &window,
-            &x.to_string(),
-            &y.to_string(),
-            "click",
-            "1",
-        ],
-    );
+    session.click(&target);
     session.canvas.expect("SELECTED");
 
     // Ctrl+D: one copy beside the original, with the same kind and label.

@@ -112,26 +112,8 @@ pub fn import_graph(bytes: &[u8]) -> Result<Graph, ImportError> {
             version: file.version,
         });
     }
-    let mut nodes = BTreeMap::new();
-    for node in file.nodes {
-        let id = node.id;
-        if nodes.insert(id, node).is_some() {
-            return Err(ImportError::DuplicateId {
-                what: "nodes",
-                id: id.to_string(),
-            });
-        }
-    }
-    let mut edges = BTreeMap::new();
-    for edge in file.edges {
-        let id = edge.id;
-        if edges.insert(id, edge).is_some() {
-            return Err(ImportError::DuplicateId {
-                what: "edges",
-                id: id.to_string(),
-            });
-        }
-    }
+    let nodes = unique_by_id(file.nodes, "nodes", |node| node.id)?;
+    let edges = unique_by_id(file.edges, "edges", |edge| edge.id)?;
     let graph = Graph {
         id: GraphId::new(),
         name: file.name,
@@ -140,6 +122,25 @@ pub fn import_graph(bytes: &[u8]) -> Result<Graph, ImportError> {
     };
     graph.validate()?;
     Ok(graph)
+}
+
+/// The items keyed by id, refusing the file if two share one.
+fn unique_by_id<K: Ord + Copy + std::fmt::Display, T>(
+    items: Vec<T>,
+    what: &'static str,
+    id_of: impl Fn(&T) -> K,
+) -> Result<BTreeMap<K, T>, ImportError> {
+    let mut unique = BTreeMap::new();
+    for item in items {
+        let id = id_of(&item);
+        if unique.insert(id, item).is_some() {
+            return Err(ImportError::DuplicateId {
+                what,
+                id: id.to_string(),
+            });
+        }
+    }
+    Ok(unique)
 }
 
 #[cfg(test)]
