@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Orrery needs and is missing: Debian
 # packages (WebKitGTK for the shell, Xvfb + Mesa lavapipe for the headless
-# canvas, xdotool, Chromium) and the UI's npm packages. Idempotent and quiet
+# canvas, xdotool, Chromium, D-Bus + gnome-keyring for the Secret Service the
+# desktop keeps its session in) and the UI's npm packages. Idempotent and quiet
 # when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ packages=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev libxdo-dev libxkbcommon-dev libwayland-dev libudev-dev
   libvulkan1 mesa-vulkan-drivers xvfb xauth xdotool chromium
+  libdbus-1-dev dbus dbus-daemon gnome-keyring webkit2gtk-driver
 )
 missing=()
 for package in "${packages[@]}"; do
@@ -33,4 +35,11 @@ if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.packa
   # `npm ci` then refuses as out of sync. This installs exactly the locked
   # versions and leaves package-lock.json untouched.
   (cd ui && npm install --no-save --no-audit --no-fund)
+fi
+
+# tauri-driver speaks WebDriver for the desktop app (src-tauri/tests/app_sign_in.rs).
+tools="${ORRERY_TOOLS_DIR:-$HOME/.cache/orrery/tools}"
+if [ ! -x "$tools/bin/tauri-driver" ]; then
+  echo "installing tauri-driver into $tools"
+  cargo install tauri-driver --version 2.1.0 --locked --root "$tools" --quiet
 fi

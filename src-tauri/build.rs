@@ -7,6 +7,15 @@ fn main() {
         "rename_graph",
         "open_graph",
         "sync_status",
+        "account_state",
+        "register",
+        "sign_in",
+        "sign_in_with_provider",
+        "list_providers",
+        "sign_out",
+        "update_profile",
+        "request_password_reset",
+        "confirm_password_reset",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

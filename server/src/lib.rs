@@ -1,17 +1,24 @@
 //! orrery-server: the bundled sync server.
 //!
-//! One axum application over one database (SQLite by default): device
-//! registration, the graph list, and the sync endpoint that merges graph
-//! documents from many devices. Routes live in [`http`], one module per
-//! resource; the database in `orrery-store`; the document model and wire format
-//! in `orrery-sync`. The server holds no state beyond the database and
-//! per-graph merge locks, so it can be restarted at any time.
+//! One axum application over one database (SQLite by default): accounts
+//! (register, sign-in with password or OAuth, rotating refresh tokens, API
+//! keys, password reset), the graph list, and the sync endpoint that merges a
+//! tenant's graph documents from many devices. Routes live in [`http`], one
+//! module per resource; account security that is not HTTP in [`auth`]; the
+//! database in `orrery-store`; the document model and wire format in
+//! `orrery-sync`. The server holds no state beyond the database, per-graph
+//! merge locks and failed sign-in counts, so it can be restarted at any time.
 
+pub mod auth;
 pub mod config;
 pub mod http;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use auth::mailer::{LogMailer, Mailer, SmtpMailer};
+use auth::rate_limit::SignInLimiter;
+use auth::{Clock, SystemClock};
 pub use config::ServerConfig;
 use orrery_store::ServerStore;
 use tokio::net::TcpListener;
@@ -25,12 +32,31 @@ pub struct BoundServer {
 impl BoundServer {
     /// Opens the database and binds the listener, without serving yet.
     pub async fn bind(config: &ServerConfig) -> anyhow::Result<Self> {
+        Self::bind_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`BoundServer::bind`], reading time from `clock`.
+    pub async fn bind_with_clock(
+        config: &ServerConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         if let Some(parent) = config.database.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let store = ServerStore::open_sqlite(&config.database).await?;
+        let mailer: Arc<dyn Mailer> = match &config.smtp {
+            Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
+            None => Arc::new(LogMailer),
+        };
         let listener = TcpListener::bind(config.listen).await?;
-        let router = http::api_router(http::ApiContext::new(store));
+        let router = http::api_router(http::ApiContext::new(http::ApiParts {
+            store,
+            clock,
+            sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
+            mailer,
+            providers: config.oauth_providers.clone(),
+            trial_days: config.trial_days,
+        }));
         Ok(Self { listener, router })
     }
 
@@ -44,16 +70,28 @@ impl BoundServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 
 /// Starts a server in the background on this runtime and returns its address.
 /// Used by tests and by the desktop's bundled mode.
 pub async fn spawn(config: &ServerConfig) -> anyhow::Result<SocketAddr> {
-    let server = BoundServer::bind(config).await?;
+    spawn_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// Like [`spawn`], reading time from `clock`.
+pub async fn spawn_with_clock(
+    config: &ServerConfig,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<SocketAddr> {
+    let server = BoundServer::bind_with_clock(config, clock).await?;
     let address = server.local_addr()?;
     tokio::spawn(server.serve(std::future::pending()));
     Ok(address)

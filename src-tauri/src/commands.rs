@@ -97,3 +97,162 @@ pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), Comma
 pub async fn sync_status(shell: State<'_, Shell>) -> Result<SyncStatus, CommandError> {
     Ok(shell.sync_status().await)
 }
+
+// ---- Accounts: the webview sees the account, never a token. ----
+
+use orrery_account::{ProfileUpdate, Provider};
+
+use crate::shell::AccountState;
+
+const MAX_FIELD_CHARS: usize = 1024;
+
+fn bounded(value: &str, field: &str) -> Result<(), CommandError> {
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(CommandError {
+            code: "invalid_input",
+            message: format!("{field} is longer than {MAX_FIELD_CHARS} characters"),
+        });
+    }
+    Ok(())
+}
+
+fn announce(app: &tauri::AppHandle, state: &AccountState) {
+    let _ = app.emit("account-changed", state);
+}
+
+/// Who is signed in.
+#[tauri::command]
+pub async fn account_state(shell: State<'_, Shell>) -> Result<AccountState, CommandError> {
+    Ok(shell.account_state().await)
+}
+
+/// Creates an account and signs in.
+#[tauri::command]
+pub async fn register(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    email: String,
+    password: String,
+    name: String,
+) -> Result<AccountState, CommandError> {
+    for (value, field) in [(&email, "email"), (&password, "password"), (&name, "name")] {
+        bounded(value, field)?;
+    }
+    let state = shell.register(&email, &password, &name).await?;
+    announce(&app, &state);
+    Ok(state)
+}
+
+/// Signs in with email and password.
+#[tauri::command]
+pub async fn sign_in(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    email: String,
+    password: String,
+) -> Result<AccountState, CommandError> {
+    bounded(&email, "email")?;
+    bounded(&password, "password")?;
+    let state = shell.sign_in(&email, &password).await?;
+    announce(&app, &state);
+    Ok(state)
+}
+
+/// The providers offered for sign-in.
+#[tauri::command]
+pub async fn list_providers(shell: State<'_, Shell>) -> Result<Vec<Provider>, CommandError> {
+    Ok(shell.providers().await?)
+}
+
+/// Opens `url` in the user's browser.
+fn open_in_browser(url: &url::Url) -> Result<(), String> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url.as_str())
+        .spawn()
+        .map(|_| ())
+        .map_err(|error| format!("the browser could not be opened ({opener}: {error})"))
+}
+
+/// Signs in through Google or GitHub in the system browser.
+#[tauri::command]
+pub async fn sign_in_with_provider(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    provider: String,
+) -> Result<AccountState, CommandError> {
+    bounded(&provider, "provider")?;
+    let state = shell
+        .sign_in_with_provider(&provider, open_in_browser)
+        .await?;
+    announce(&app, &state);
+    Ok(state)
+}
+
+/// Signs out on this device and on the server.
+#[tauri::command]
+pub async fn sign_out(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+) -> Result<AccountState, CommandError> {
+    let state = shell.sign_out().await?;
+    announce(&app, &state);
+    Ok(state)
+}
+
+/// Changes the profile: name, theme (`light`, `dark`, `system`) or settings.
+#[tauri::command]
+pub async fn update_profile(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    name: Option<String>,
+    theme: Option<String>,
+    settings: Option<serde_json::Value>,
+) -> Result<AccountState, CommandError> {
+    if let Some(name) = &name {
+        bounded(name, "name")?;
+    }
+    if let Some(theme) = &theme
+        && !matches!(theme.as_str(), "light" | "dark" | "system")
+    {
+        return Err(CommandError {
+            code: "invalid_input",
+            message: "theme must be light, dark or system".into(),
+        });
+    }
+    let state = shell
+        .update_profile(&ProfileUpdate {
+            name,
+            theme,
+            settings,
+        })
+        .await?;
+    announce(&app, &state);
+    Ok(state)
+}
+
+/// Mails a password-reset code.
+#[tauri::command]
+pub async fn request_password_reset(
+    shell: State<'_, Shell>,
+    email: String,
+) -> Result<(), CommandError> {
+    bounded(&email, "email")?;
+    Ok(shell.request_password_reset(&email).await?)
+}
+
+/// Sets a new password with a mailed code.
+#[tauri::command]
+pub async fn confirm_password_reset(
+    shell: State<'_, Shell>,
+    code: String,
+    password: String,
+) -> Result<(), CommandError> {
+    bounded(&code, "code")?;
+    bounded(&password, "password")?;
+    Ok(shell.confirm_password_reset(&code, &password).await?)
+}

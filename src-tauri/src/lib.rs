@@ -9,6 +9,7 @@
 
 pub mod commands;
 pub mod shell;
+pub mod vault;
 
 use std::time::Duration;
 
@@ -42,9 +43,13 @@ pub fn run() {
             // The canvas window opens beside the main window and shows whichever
             // graph the user opens; closing it only hides it (see orrery-canvas).
             let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions::default());
+            let vault = vault::KeyringVault::new(
+                &std::env::var("ORRERY_KEYRING_SERVICE").unwrap_or_else(|_| "orrery".into()),
+            );
             let shell = tauri::async_runtime::block_on(Shell::open(
                 &data_directory.join("local.db"),
                 &server_url,
+                vault,
                 canvas.commands,
             ))?;
             tracing::info!(data = %data_directory.display(), server = %server_url, "desktop shell started");
@@ -97,6 +102,15 @@ pub fn run() {
             commands::rename_graph,
             commands::open_graph,
             commands::sync_status,
+            commands::account_state,
+            commands::register,
+            commands::sign_in,
+            commands::sign_in_with_provider,
+            commands::list_providers,
+            commands::sign_out,
+            commands::update_profile,
+            commands::request_password_reset,
+            commands::confirm_password_reset,
         ])
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");

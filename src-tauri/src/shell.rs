@@ -1,21 +1,24 @@
-//! The shell's logic without a window: the local replica, the sync client and
-//! the canvas channel. Commands and the canvas event thread call into it.
+//! The shell's logic without a window: the local replica, the signed-in
+//! session, the sync client and the canvas channel. Commands and the canvas
+//! event thread call into it.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
+use orrery_account::{Account, AccountClient, AccountError, ProfileUpdate, Provider, Session};
 use orrery_canvas::CanvasCommand;
 use orrery_domain::{GraphEdit, GraphId};
 use orrery_store::{GraphSummary, LocalStore};
-use orrery_sync::{DeviceCredentials, Replica, SyncClient, SyncError};
+use orrery_sync::{Replica, SyncClient, SyncError};
 use serde::Serialize;
 use tokio::sync::{Mutex, Notify};
 
-const DEVICE_ID_SETTING: &str = "sync.device_id";
-const DEVICE_TOKEN_SETTING: &str = "sync.device_token";
-const SERVER_URL_SETTING: &str = "sync.server_url";
+use crate::vault::{KeyringVault, VaultError};
+
+/// How long the shell waits for the browser to come back from a provider.
+const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What went wrong in the shell.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,12 @@ pub enum ShellError {
     /// The library or sync layer refused.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// The server refused or could not be reached for an account action.
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    /// The action needs a signed-in user.
+    #[error("sign in first")]
+    SignedOut,
     /// The canvas window is gone.
     #[error("the canvas window is not running")]
     CanvasGone,
@@ -35,15 +44,36 @@ impl ShellError {
             ShellError::Sync(SyncError::Graph(_)) => "invalid_input",
             ShellError::Sync(SyncError::NoSuchGraph(_)) => "not_found",
             ShellError::Sync(SyncError::Offline { .. }) => "offline",
-            ShellError::Sync(_) | ShellError::CanvasGone => "internal",
+            ShellError::Account(AccountError::Offline { .. }) => "offline",
+            ShellError::Account(AccountError::Refused { status: 401, .. }) => "unauthorized",
+            ShellError::Account(AccountError::Refused { status: 409, .. }) => "conflict",
+            ShellError::Account(AccountError::Refused { status: 429, .. }) => "locked",
+            ShellError::Account(AccountError::Refused {
+                status: 400 | 403 | 413 | 422,
+                ..
+            }) => "invalid_input",
+            ShellError::Account(AccountError::Browser(_)) => "browser",
+            ShellError::SignedOut => "signed_out",
+            ShellError::Sync(_) | ShellError::Account(_) | ShellError::CanvasGone => "internal",
         }
     }
+}
+
+/// Who is signed in, as the webview sees it (never a token).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountState {
+    /// Whether a session exists on this device.
+    pub signed_in: bool,
+    /// The account as last seen from the server.
+    pub account: Option<Account>,
+    /// Why the session cannot be remembered across restarts, if it cannot.
+    pub keyring_problem: Option<String>,
 }
 
 /// Where sync stands, as the user sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncStatus {
-    /// `synced`, `pending`, `offline` or `error`.
+    /// `synced`, `pending`, `offline`, `signed_out` or `error`.
     pub state: &'static str,
     /// Operations not yet acknowledged by the server, over all graphs.
     pub pending_changes: i64,
@@ -52,6 +82,14 @@ pub struct SyncStatus {
 }
 
 impl SyncStatus {
+    fn signed_out() -> Self {
+        Self {
+            state: "signed_out",
+            pending_changes: 0,
+            message: Some("sign in to sync this library".into()),
+        }
+    }
+
     fn starting() -> Self {
         Self {
             state: "pending",
@@ -64,7 +102,10 @@ impl SyncStatus {
 struct Inner {
     replica: Replica,
     server_url: String,
-    client: Mutex<Option<SyncClient>>,
+    accounts: AccountClient,
+    vault: KeyringVault,
+    session: Mutex<Option<Session>>,
+    keyring_problem: std::sync::Mutex<Option<String>>,
     canvas: Sender<CanvasCommand>,
     status: Mutex<SyncStatus>,
     changed: Notify,
@@ -77,19 +118,36 @@ pub struct Shell {
 }
 
 impl Shell {
-    /// Opens the local store at `store` and prepares to sync with `server_url`.
+    /// Opens the local store at `store`, restores the session saved in the
+    /// keyring `vault` for `server_url`, and prepares to sync.
     pub async fn open(
         store: &Path,
         server_url: &str,
+        vault: KeyringVault,
         canvas: Sender<CanvasCommand>,
     ) -> Result<Self, ShellError> {
         let store = LocalStore::open(store).await.map_err(SyncError::from)?;
         let replica = Replica::new(store);
+        let server_url = server_url.trim_end_matches('/').to_owned();
+        let (session, keyring_problem) = match vault.load(&server_url).await {
+            Ok(session) => (session, None),
+            Err(error @ VaultError::Corrupt(_)) => {
+                let _ = vault.clear(&server_url).await;
+                (None, Some(error.to_string()))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "no keyring");
+                (None, Some(error.to_string()))
+            }
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 replica,
-                server_url: server_url.trim_end_matches('/').to_owned(),
-                client: Mutex::new(None),
+                accounts: AccountClient::new(&server_url),
+                server_url,
+                vault,
+                session: Mutex::new(session),
+                keyring_problem: std::sync::Mutex::new(keyring_problem),
                 canvas,
                 status: Mutex::new(SyncStatus::starting()),
                 changed: Notify::new(),
@@ -161,10 +219,7 @@ impl Shell {
 
     /// Syncs the whole library now and returns the resulting state.
     pub async fn sync_now(&self) -> SyncStatus {
-        let outcome = match self.client().await {
-            Ok(client) => client.sync_all(&self.inner.replica).await.map(|_| ()),
-            Err(error) => Err(error),
-        };
+        let outcome = self.sync_everything().await;
         let pending = self
             .inner
             .replica
@@ -183,10 +238,15 @@ impl Shell {
                 pending_changes: pending,
                 message: None,
             },
-            Err(error @ SyncError::Offline { .. }) => SyncStatus {
+            Err(error @ ShellError::Sync(SyncError::Offline { .. }))
+            | Err(error @ ShellError::Account(AccountError::Offline { .. })) => SyncStatus {
                 state: "offline",
                 pending_changes: pending,
                 message: Some(error.to_string()),
+            },
+            Err(ShellError::SignedOut) => SyncStatus {
+                pending_changes: pending,
+                ..SyncStatus::signed_out()
             },
             Err(error) => {
                 tracing::warn!(%error, "sync failed");
@@ -214,44 +274,235 @@ impl Shell {
             .ok_or(ShellError::Sync(SyncError::NoSuchGraph(id)))
     }
 
-    /// The sync client, registering this device with the server the first time.
-    async fn client(&self) -> Result<SyncClient, SyncError> {
-        let mut client = self.inner.client.lock().await;
-        if let Some(client) = client.as_ref() {
-            return Ok(client.clone());
+    /// Keeps a new session in memory and in the keyring. A keyring failure
+    /// does not sign the user out; it is reported in [`AccountState`].
+    async fn keep_session(&self, session: Session) {
+        let saved = self
+            .inner
+            .vault
+            .save(&self.inner.server_url, &session)
+            .await;
+        *self
+            .inner
+            .keyring_problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = saved.err().map(|error| error.to_string());
+        *self.inner.session.lock().await = Some(session);
+    }
+
+    async fn forget_session(&self) {
+        if let Err(error) = self.inner.vault.clear(&self.inner.server_url).await {
+            tracing::warn!(%error, "the keyring entry could not be removed");
         }
-        let store = self.inner.replica.store();
-        let same_server = store.setting(SERVER_URL_SETTING).await?.as_deref()
-            == Some(self.inner.server_url.as_str());
-        let saved = match (
-            store.setting(DEVICE_ID_SETTING).await?,
-            store.setting(DEVICE_TOKEN_SETTING).await?,
-        ) {
-            (Some(device_id), Some(token)) if same_server => {
-                Some(DeviceCredentials { device_id, token })
+        *self.inner.session.lock().await = None;
+    }
+
+    /// An access token that is valid now, refreshing the session if its token
+    /// has expired. Offline, the old token is returned (the request will say
+    /// "offline"); a refused refresh signs the device out.
+    async fn access_token(&self, force_refresh: bool) -> Result<String, ShellError> {
+        let mut guard = self.inner.session.lock().await;
+        let session = guard.as_ref().ok_or(ShellError::SignedOut)?;
+        if !force_refresh && !session.needs_refresh(chrono::Utc::now()) {
+            return Ok(session.access_token.clone());
+        }
+        match self.inner.accounts.refresh(&session.refresh_token).await {
+            Ok(renewed) => {
+                let token = renewed.access_token.clone();
+                // The old refresh token is used up: keep the new one before anything else.
+                let saved = self
+                    .inner
+                    .vault
+                    .save(&self.inner.server_url, &renewed)
+                    .await;
+                *self
+                    .inner
+                    .keyring_problem
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    saved.err().map(|error| error.to_string());
+                *guard = Some(renewed);
+                Ok(token)
             }
-            _ => None,
-        };
-        let registered = match saved {
-            Some(credentials) => SyncClient::with_credentials(&self.inner.server_url, credentials),
-            None => {
-                let name = std::env::var("HOSTNAME").unwrap_or_else(|_| "Orrery desktop".into());
-                let registered = SyncClient::register(&self.inner.server_url, &name).await?;
-                let credentials = registered.credentials();
-                store
-                    .set_setting(SERVER_URL_SETTING, &self.inner.server_url)
-                    .await?;
-                store
-                    .set_setting(DEVICE_ID_SETTING, &credentials.device_id)
-                    .await?;
-                store
-                    .set_setting(DEVICE_TOKEN_SETTING, &credentials.token)
-                    .await?;
-                registered
+            Err(error) if error.is_offline() => Ok(session.access_token.clone()),
+            Err(error) if error.is_signed_out() => {
+                *guard = None;
+                drop(guard);
+                self.forget_session().await;
+                Err(ShellError::SignedOut)
             }
-        };
-        *client = Some(registered.clone());
-        Ok(registered)
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Who is signed in on this device.
+    pub async fn account_state(&self) -> AccountState {
+        let session = self.inner.session.lock().await;
+        AccountState {
+            signed_in: session.is_some(),
+            account: session.as_ref().map(|session| session.account.clone()),
+            keyring_problem: self
+                .inner
+                .keyring_problem
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    fn device_name() -> String {
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|name| !name.trim().is_empty() && name.chars().count() <= 100)
+            .unwrap_or_else(|| "Orrery desktop".into())
+    }
+
+    /// Creates an account and signs this device in.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<AccountState, ShellError> {
+        let session = self
+            .inner
+            .accounts
+            .register(email, password, name, &Self::device_name())
+            .await?;
+        self.keep_session(session).await;
+        self.inner.changed.notify_one();
+        Ok(self.account_state().await)
+    }
+
+    /// Signs in with email and password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<AccountState, ShellError> {
+        let session = self
+            .inner
+            .accounts
+            .sign_in(email, password, &Self::device_name())
+            .await?;
+        self.keep_session(session).await;
+        self.inner.changed.notify_one();
+        Ok(self.account_state().await)
+    }
+
+    /// The OAuth providers the server offers.
+    pub async fn providers(&self) -> Result<Vec<Provider>, ShellError> {
+        Ok(self.inner.accounts.providers().await?)
+    }
+
+    /// Signs in through a provider: the system browser shows its page and
+    /// comes back to a one-shot loopback listener.
+    pub async fn sign_in_with_provider(
+        &self,
+        provider_id: &str,
+        open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
+    ) -> Result<AccountState, ShellError> {
+        let providers = self.providers().await?;
+        let provider = providers
+            .iter()
+            .find(|provider| provider.id == provider_id)
+            .ok_or_else(|| {
+                AccountError::Browser(format!(
+                    "this server does not offer sign-in with `{provider_id}`"
+                ))
+            })?;
+        let session = self
+            .inner
+            .accounts
+            .sign_in_with_provider(
+                provider,
+                &Self::device_name(),
+                open_browser,
+                PROVIDER_SIGN_IN_TIMEOUT,
+            )
+            .await?;
+        self.keep_session(session).await;
+        self.inner.changed.notify_one();
+        Ok(self.account_state().await)
+    }
+
+    /// Signs out here and on the server (when it can be reached).
+    pub async fn sign_out(&self) -> Result<AccountState, ShellError> {
+        let token = self
+            .inner
+            .session
+            .lock()
+            .await
+            .as_ref()
+            .map(|session| session.access_token.clone());
+        if let Some(token) = token
+            && let Err(error) = self.inner.accounts.sign_out(&token).await
+        {
+            tracing::warn!(%error, "the server did not hear the sign-out; the session ends here anyway");
+        }
+        self.forget_session().await;
+        *self.inner.status.lock().await = SyncStatus::signed_out();
+        Ok(self.account_state().await)
+    }
+
+    /// Changes name, theme or settings on the server and keeps the answer.
+    pub async fn update_profile(&self, update: &ProfileUpdate) -> Result<AccountState, ShellError> {
+        let mut outcome = self
+            .inner
+            .accounts
+            .update_profile(&self.access_token(false).await?, update)
+            .await;
+        if matches!(&outcome, Err(error) if error.is_signed_out()) {
+            outcome = self
+                .inner
+                .accounts
+                .update_profile(&self.access_token(true).await?, update)
+                .await;
+        }
+        let account = outcome?;
+        let session = self.inner.session.lock().await.clone();
+        if let Some(mut session) = session {
+            session.account = account;
+            self.keep_session(session).await;
+        }
+        Ok(self.account_state().await)
+    }
+
+    /// Mails a reset code to `email`.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ShellError> {
+        Ok(self.inner.accounts.request_password_reset(email).await?)
+    }
+
+    /// Sets a new password with a mailed code.
+    pub async fn confirm_password_reset(
+        &self,
+        code: &str,
+        password: &str,
+    ) -> Result<(), ShellError> {
+        Ok(self
+            .inner
+            .accounts
+            .confirm_password_reset(code, password)
+            .await?)
+    }
+
+    /// A sync client with a valid access token.
+    async fn client(&self, force_refresh: bool) -> Result<SyncClient, ShellError> {
+        Ok(SyncClient::new(
+            &self.inner.server_url,
+            &self.access_token(force_refresh).await?,
+        ))
+    }
+
+    async fn sync_everything(&self) -> Result<(), ShellError> {
+        let client = self.client(false).await?;
+        match client.sync_all(&self.inner.replica).await {
+            // The token was revoked or expired early: refresh once and retry.
+            Err(SyncError::Server { status: 401, .. }) => {
+                self.client(true)
+                    .await?
+                    .sync_all(&self.inner.replica)
+                    .await?;
+                Ok(())
+            }
+            outcome => Ok(outcome.map(|_| ())?),
+        }
     }
 }
 

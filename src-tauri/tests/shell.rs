@@ -1,30 +1,82 @@
-//! The shell's logic without a window: library commands, canvas hand-off and sync state.
+//! The shell's logic without a window: library commands, canvas hand-off,
+//! accounts with the session in the OS keyring, and sync state.
+//!
+//! The keyring is the real Secret Service: `make test` runs the tests inside
+//! `dbus-run-session` with an unlocked gnome-keyring (see scripts/test.sh).
+//! Each test uses its own keyring service name.
 
+use std::sync::Arc;
 use std::sync::mpsc::channel;
 
 use orrery_canvas::CanvasCommand;
 use orrery_desktop::shell::Shell;
-use orrery_server::ServerConfig;
+use orrery_desktop::vault::KeyringVault;
+use orrery_server::auth::SteppedClock;
+use orrery_server::{BoundServer, ServerConfig};
+use tokio::sync::oneshot;
 
-async fn start_server(directory: &std::path::Path) -> String {
-    let config = ServerConfig {
-        database: directory.join("server.db"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-    };
-    format!("http://{}", orrery_server::spawn(&config).await.unwrap())
+const PASSWORD: &str = "correct horse battery staple";
+
+struct RunningServer {
+    url: String,
+    clock: SteppedClock,
+    stop: Option<oneshot::Sender<()>>,
+    finished: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    async fn start(database: &std::path::Path, listen: &str) -> Self {
+        let config = ServerConfig::new(database.to_owned(), listen.parse().unwrap());
+        let clock = SteppedClock::starting_at(chrono::Utc::now());
+        let server = BoundServer::bind_with_clock(&config, Arc::new(clock.clone()))
+            .await
+            .unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let finished = tokio::spawn(async move {
+            server
+                .serve(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            url,
+            clock,
+            stop: Some(stop),
+            finished: Some(finished),
+        }
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.finished.take().unwrap().await.unwrap();
+    }
+}
+
+fn vault() -> KeyringVault {
+    KeyringVault::new(&format!("orrery-test-{}", uuid::Uuid::now_v7()))
 }
 
 #[tokio::test]
 async fn library_commands_reach_store_canvas_and_server() {
     let directory = tempfile::tempdir().unwrap();
-    let url = start_server(directory.path()).await;
+    let server = RunningServer::start(&directory.path().join("server.db"), "127.0.0.1:0").await;
+    let vault = vault();
     let (canvas, canvas_commands) = channel();
-    let shell = Shell::open(&directory.path().join("local.db"), &url, canvas)
-        .await
-        .unwrap();
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url,
+        vault.clone(),
+        canvas,
+    )
+    .await
+    .unwrap();
 
-    // A new library is empty until the user adds something.
+    // A new library is empty until the user adds something; it works signed out.
     assert!(shell.list_graphs().await.unwrap().is_empty());
+    assert!(!shell.account_state().await.signed_in);
     let sample = shell.add_sample_graph(24).await.unwrap();
     assert_eq!((sample.node_count, sample.edge_count), (24, 23));
     let second = shell.add_sample_graph(5).await.unwrap();
@@ -52,33 +104,122 @@ async fn library_commands_reach_store_canvas_and_server() {
     ));
 
     let status = shell.sync_now().await;
+    assert_eq!(status.state, "signed_out", "{status:?}");
+
+    let state = shell
+        .register("ada@orrery.test", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    assert!(state.signed_in);
+    assert_eq!(state.account.unwrap().email, "ada@orrery.test");
+    assert_eq!(state.keyring_problem, None, "the keyring took the session");
+    let status = shell.sync_now().await;
     assert_eq!(status.state, "synced", "{status:?}");
     assert_eq!(status.pending_changes, 0);
 
-    // A second start of the same installation keeps its library and device.
+    // A second start of the same installation is still signed in: the session
+    // came back from the keyring, not from the local database.
     drop(shell);
+    let database = std::fs::read(directory.path().join("local.db")).unwrap();
+    assert!(
+        !database.windows(4).any(|w| w == b"oat_" || w == b"ort_"),
+        "no token in the local store"
+    );
     let (canvas, _commands) = channel();
-    let again = Shell::open(&directory.path().join("local.db"), &url, canvas)
-        .await
-        .unwrap();
+    let again = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url,
+        vault.clone(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    assert!(again.account_state().await.signed_in);
     assert_eq!(again.list_graphs().await.unwrap().len(), 3);
     assert_eq!(again.sync_now().await.state, "synced");
+
+    // Theme and name changes reach the server and the saved session.
+    let state = again
+        .update_profile(&orrery_account::ProfileUpdate {
+            theme: Some("dark".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(state.account.unwrap().theme, "dark");
+
+    // Signing out forgets the session everywhere.
+    again.sign_out().await.unwrap();
+    drop(again);
+    let (canvas, _commands) = channel();
+    let signed_out = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url,
+        vault,
+        canvas,
+    )
+    .await
+    .unwrap();
+    assert!(!signed_out.account_state().await.signed_in);
+    assert_eq!(signed_out.sync_now().await.state, "signed_out");
+    let wrong = signed_out
+        .sign_in("ada@orrery.test", "not the password")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), "unauthorized");
+    assert!(
+        wrong.to_string().contains("wrong email or password"),
+        "{wrong}"
+    );
+    let state = signed_out
+        .sign_in("ada@orrery.test", PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(state.account.unwrap().theme, "dark");
 }
 
 #[tokio::test]
-async fn unreachable_server_reads_as_offline_with_pending_changes() {
+async fn works_offline_with_the_last_session_and_syncs_when_back() {
     let directory = tempfile::tempdir().unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let database = directory.path().join("server.db");
+    let mut server = RunningServer::start(&database, "127.0.0.1:0").await;
+    let address = server.url.trim_start_matches("http://").to_owned();
     let (canvas, _commands) = channel();
-    let shell = Shell::open(&directory.path().join("local.db"), &url, canvas)
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    shell
+        .register("grace@orrery.test", PASSWORD, "Grace")
         .await
         .unwrap();
+
+    server.stop().await;
     shell.create_graph("Written on a plane").await.unwrap();
     let status = shell.sync_now().await;
     assert_eq!(status.state, "offline");
     assert!(status.pending_changes > 0);
     assert!(status.message.unwrap().contains("cannot be reached"));
     assert_eq!(shell.sync_status().await.state, "offline");
+    assert!(
+        shell.account_state().await.signed_in,
+        "offline is not signed out"
+    );
+    let error = shell
+        .sign_in("grace@orrery.test", PASSWORD)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "offline");
+
+    // The server comes back on the same address, and its access token has
+    // meanwhile expired: the shell refreshes and syncs.
+    let server = RunningServer::start(&database, &address).await;
+    server.clock.advance(chrono::Duration::minutes(20));
+    let status = shell.sync_now().await;
+    assert_eq!(status.state, "synced", "{status:?}");
+    assert_eq!(status.pending_changes, 0);
 }

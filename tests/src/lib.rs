@@ -1,36 +1,56 @@
 //! orrery-e2e: helpers for tests that cross programs — a real sync server on a
-//! loopback port and desktop devices made of the shell's real local store and
-//! sync client (no window).
+//! loopback port, desktop devices made of the shell's real local store, sync
+//! client and account client (no window), and local stand-ins for services we
+//! cannot reach from tests that speak their real protocols: an SMTP sink and
+//! an OAuth 2 / OpenID Connect provider.
+
+pub mod display;
+pub mod oauth_provider;
+pub mod smtp;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use orrery_account::{AccountClient, Session};
 use orrery_server::ServerConfig;
-use orrery_store::LocalStore;
+use orrery_server::auth::SteppedClock;
+use orrery_store::{LocalStore, ServerStore};
 use orrery_sync::{Replica, SyncClient};
 use tempfile::TempDir;
 
-/// A sync server on 127.0.0.1 with its own SQLite database in a temp directory.
+/// The password every test account uses.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
+/// A sync server on 127.0.0.1 with its own SQLite database in a temp
+/// directory, reading time from a clock the test moves.
 pub struct TestServer {
     /// Where it listens.
     pub address: SocketAddr,
     /// Its database file.
     pub database: std::path::PathBuf,
+    /// The server's clock; `clock.advance(..)` steps past expiry and rate-limit windows.
+    pub clock: SteppedClock,
     _directory: TempDir,
 }
 
 impl TestServer {
-    /// Starts a server on a free port.
+    /// Starts a server on a free port with the default configuration.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `configure` adjusted its configuration.
+    pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<Self> {
         let directory = tempfile::tempdir()?;
         let database = directory.path().join("server.db");
-        let config = ServerConfig {
-            database: database.clone(),
-            listen: "127.0.0.1:0".parse()?,
-        };
-        let address = orrery_server::spawn(&config).await?;
+        let mut config = ServerConfig::new(database.clone(), "127.0.0.1:0".parse()?);
+        configure(&mut config);
+        let clock = SteppedClock::starting_at(chrono::Utc::now());
+        let address = orrery_server::spawn_with_clock(&config, Arc::new(clock.clone())).await?;
         Ok(Self {
             address,
             database,
+            clock,
             _directory: directory,
         })
     }
@@ -39,27 +59,71 @@ impl TestServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
     }
+
+    /// The server's database, opened beside the server (for assertions and
+    /// for what an admin would do, like changing a plan).
+    pub async fn store(&self) -> anyhow::Result<ServerStore> {
+        Ok(ServerStore::open_sqlite(&self.database).await?)
+    }
+
+    /// An account client for this server.
+    pub fn accounts(&self) -> AccountClient {
+        AccountClient::new(&self.url())
+    }
+
+    /// Signs `email` in, registering the account first if the server lacks it.
+    pub async fn session_for(&self, email: &str, device: &str) -> anyhow::Result<Session> {
+        let accounts = self.accounts();
+        match accounts.sign_in(email, TEST_PASSWORD, device).await {
+            Ok(session) => Ok(session),
+            Err(error) if error.is_signed_out() => {
+                let name = email.split('@').next().unwrap_or("someone");
+                Ok(accounts
+                    .register(email, TEST_PASSWORD, name, device)
+                    .await?)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
 }
 
-/// One desktop installation: its own local store, replica and sync client.
+/// The account every [`TestDevice::register`] signs in to.
+pub const OWNER_EMAIL: &str = "owner@orrery.test";
+
+/// One desktop installation: its own local store, replica, session and sync client.
 pub struct TestDevice {
     /// The replica every edit goes through.
     pub replica: Replica,
     /// The client that syncs it.
     pub client: SyncClient,
+    /// The signed-in session.
+    pub session: Session,
     _directory: TempDir,
 }
 
 impl TestDevice {
-    /// A fresh device registered with `server`.
+    /// A fresh device signed in to the server's owner account: every device
+    /// made this way on one server belongs to the same user and tenant.
     pub async fn register(server: &TestServer, name: &str) -> anyhow::Result<Self> {
+        Self::signed_in(server, OWNER_EMAIL, name).await
+    }
+
+    /// A fresh device signed in as `email` (registered on first use).
+    pub async fn signed_in(server: &TestServer, email: &str, name: &str) -> anyhow::Result<Self> {
         let directory = tempfile::tempdir()?;
         let store = LocalStore::open(&directory.path().join("local.db")).await?;
-        let client = SyncClient::register(&server.url(), name).await?;
+        let session = server.session_for(email, name).await?;
+        let client = SyncClient::new(&server.url(), &session.access_token);
         Ok(Self {
             replica: Replica::new(store),
             client,
+            session,
             _directory: directory,
         })
+    }
+
+    /// The access token this device presents.
+    pub fn token(&self) -> &str {
+        &self.session.access_token
     }
 }

@@ -33,9 +33,9 @@ async fn malformed_sync_payload_is_rejected() {
         .await
         .unwrap();
     device.client.sync_all(&device.replica).await.unwrap();
-    let listed_before = server_graphs(&server, &device.client.credentials().token).await;
+    let listed_before = server_graphs(&server, device.token()).await;
 
-    let token = device.client.credentials().token.clone();
+    let token = device.token().to_owned();
     let path = format!("/v1/graphs/{}/sync", graph.id);
     let valid = SyncRequest {
         client_version: Vec::new(),

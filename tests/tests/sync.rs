@@ -74,8 +74,7 @@ async fn sync_with_server_down_reports_offline_and_keeps_edits() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let offline_client =
-        orrery_sync::SyncClient::with_credentials(&dead_url, device.client.credentials().clone());
+    let offline_client = orrery_sync::SyncClient::new(&dead_url, device.token());
     let error = offline_client
         .sync_graph(&device.replica, graph.id)
         .await
@@ -98,9 +97,11 @@ async fn graph_is_pushed_again_to_a_server_that_lost_it() {
 
     // The server is replaced by one with an empty database.
     let second = TestServer::start().await.unwrap();
-    let fresh = orrery_sync::SyncClient::register(&second.url(), "survivor")
+    let session = second
+        .session_for(orrery_e2e::OWNER_EMAIL, "survivor")
         .await
         .unwrap();
+    let fresh = orrery_sync::SyncClient::new(&second.url(), &session.access_token);
     fresh.sync_graph(&device.replica, graph.id).await.unwrap();
 
     let other = TestDevice::register(&second, "newcomer").await.unwrap();

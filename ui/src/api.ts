@@ -16,7 +16,7 @@ export interface GraphSummary {
 
 /** Where sync stands (src-tauri shell::SyncStatus). */
 export interface SyncStatus {
-  state: "synced" | "pending" | "offline" | "error";
+  state: "synced" | "pending" | "offline" | "signed_out" | "error";
   pending_changes: number;
   message: string | null;
 }
@@ -35,6 +35,44 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
+/** The signed-in user (orrery_account::Account). */
+export interface Account {
+  id: string;
+  tenant_id: string;
+  email: string;
+  email_verified: boolean;
+  name: string;
+  role: "user" | "admin";
+  plan: string;
+  theme: Theme;
+  settings: Record<string, unknown>;
+  has_password: boolean;
+  providers: string[];
+  trial_ends_at: string | null;
+  trial_days_remaining: number | null;
+}
+
+export type Theme = "light" | "dark" | "system";
+
+/** Who is signed in on this device (src-tauri shell::AccountState). Never a token. */
+export interface AccountState {
+  signed_in: boolean;
+  account: Account | null;
+  keyring_problem: string | null;
+}
+
+/** An OAuth provider the server offers (orrery_account::Provider). */
+export interface Provider {
+  id: string;
+  name: string;
+}
+
+export interface ProfileChange {
+  name?: string;
+  theme?: Theme;
+  settings?: Record<string, unknown>;
+}
+
 export const api = {
   listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
   createGraph: (name: string) => invoke<GraphSummary>("create_graph", { name }),
@@ -42,6 +80,19 @@ export const api = {
   renameGraph: (id: string, name: string) => invoke<GraphSummary>("rename_graph", { id, name }),
   openGraph: (id: string) => invoke<void>("open_graph", { id }),
   syncStatus: () => invoke<SyncStatus>("sync_status"),
+  accountState: () => invoke<AccountState>("account_state"),
+  register: (email: string, password: string, name: string) =>
+    invoke<AccountState>("register", { email, password, name }),
+  signIn: (email: string, password: string) => invoke<AccountState>("sign_in", { email, password }),
+  listProviders: () => invoke<Provider[]>("list_providers"),
+  signInWithProvider: (provider: string) => invoke<AccountState>("sign_in_with_provider", { provider }),
+  signOut: () => invoke<AccountState>("sign_out"),
+  updateProfile: (change: ProfileChange) => invoke<AccountState>("update_profile", { ...change }),
+  requestPasswordReset: (email: string) => invoke<void>("request_password_reset", { email }),
+  confirmPasswordReset: (code: string, password: string) =>
+    invoke<void>("confirm_password_reset", { code, password }),
+  onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
+    listen<AccountState>("account-changed", (event) => handler(event.payload)),
   onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>
     listen<string>("library-changed", () => handler()),
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
@@ -50,3 +101,8 @@ export const api = {
 
 /** Longest graph name the library accepts (orrery_domain::MAX_NAME_CHARS). */
 export const MAX_GRAPH_NAME_CHARS = 120;
+
+/** Shortest password the server accepts for a new account. */
+export const MIN_PASSWORD_CHARS = 8;
+/** Longest password the server accepts. */
+export const MAX_PASSWORD_CHARS = 128;

@@ -1,16 +1,6 @@
 // The graph library: list, create, rename, open in the canvas; sync state on top.
 import { api, errorMessage, MAX_GRAPH_NAME_CHARS, type GraphSummary, type SyncStatus } from "./api";
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attributes: Record<string, string> = {},
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { element } from "./dom";
 
 /** The words the status pill shows for a sync state. */
 export function describeSync(status: SyncStatus): string {
@@ -25,6 +15,8 @@ export function describeSync(status: SyncStatus): string {
           : "Syncing…";
     case "offline":
       return "Offline — edits are kept and sync later";
+    case "signed_out":
+      return "Not signed in — edits stay on this device";
     case "error":
       return `Sync error: ${status.message ?? "unknown"}`;
   }

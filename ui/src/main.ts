@@ -1,7 +1,69 @@
-// Entry point of the main window: the graph library screen.
+// Entry point of the main window: a bar with the screens (graphs, account)
+// and the screen itself. The account decides the theme for the whole window.
+import { api, type AccountState } from "./api";
+import { mountProfile, mountSignIn } from "./account";
+import { element } from "./dom";
 import { mountGraphList } from "./graph-list";
+import { applyTheme } from "./theme";
+
+type Screen = "graphs" | "account";
+
+async function start(root: HTMLElement): Promise<void> {
+  const nav = element("nav", { class: "screens", "aria-label": "Screens" });
+  const graphsTab = element("button", { type: "button", class: "quiet", "data-screen": "graphs" }, "Graphs");
+  const accountTab = element("button", { type: "button", class: "quiet", "data-screen": "account" }, "Sign in");
+  nav.append(graphsTab, accountTab);
+  const view = element("main", {});
+  root.replaceChildren(nav, view);
+
+  let state: AccountState = { signed_in: false, account: null, keyring_problem: null };
+  let screen: Screen = "graphs";
+
+  function show(next: Screen): void {
+    screen = next;
+    graphsTab.setAttribute("aria-current", String(screen === "graphs"));
+    accountTab.setAttribute("aria-current", String(screen === "account"));
+    if (screen === "graphs") {
+      void mountGraphList(view);
+    } else if (state.signed_in) {
+      mountProfile(view, state, signedOut);
+    } else {
+      mountSignIn(view, signedIn);
+    }
+  }
+
+  function adopt(next: AccountState): void {
+    state = next;
+    accountTab.textContent = next.account ? next.account.name : "Sign in";
+    applyTheme(next.account?.theme ?? "system");
+  }
+
+  function signedIn(next: AccountState): void {
+    adopt(next);
+    show("graphs");
+  }
+
+  function signedOut(next: AccountState): void {
+    adopt(next);
+    show("account");
+  }
+
+  graphsTab.addEventListener("click", () => show("graphs"));
+  accountTab.addEventListener("click", () => show("account"));
+  await api.onAccountChanged((next) => {
+    const wasSignedIn = state.signed_in;
+    adopt(next);
+    if (screen === "account" && wasSignedIn !== next.signed_in) show("account");
+  });
+  try {
+    adopt(await api.accountState());
+  } catch {
+    // Shown as signed out; the account screen explains problems when used.
+  }
+  show(state.signed_in ? "graphs" : "account");
+}
 
 const root = document.querySelector<HTMLDivElement>("#app");
 if (root) {
-  void mountGraphList(root);
+  void start(root);
 }

@@ -1,54 +1,12 @@
 // The graph library screen in headless Chromium, against the shell's IPC contract.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { readFile, mkdir } from "node:fs/promises";
-import { extname, join, normalize, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const dist = join(here, "..", "dist");
-const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css" };
-let server;
-let browser;
-let baseUrl;
-
-before(async () => {
-  server = createServer(async (request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url, "http://x").pathname));
-    const file = join(dist, path === "/" ? "index.html" : path);
-    if (!file.startsWith(dist)) return response.writeHead(403).end();
-    try {
-      const body = await readFile(file);
-      response.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" }).end(body);
-    } catch {
-      response.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  baseUrl = `http://127.0.0.1:${server.address().port}/`;
-  // Playwright starts Chromium headless with a fresh temporary profile.
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    ],
-  });
-});
-
-after(async () => {
-  await browser?.close();
-  await new Promise((resolve) => server?.close(resolve));
-});
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { here, openPage } from "./harness.mjs";
 
 async function openScreen() {
-  const page = await browser.newPage({ viewport: { width: 960, height: 680 } });
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(error));
-  await page.addInitScript({ path: join(here, "shell-double.js") });
-  await page.goto(baseUrl);
+  const { page, errors } = await openPage();
   await page.getByText("No graphs yet").waitFor();
   return { page, errors };
 }

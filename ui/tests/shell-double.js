@@ -8,6 +8,22 @@
   const calls = [];
   let nextCallback = 1;
   let status = { state: "synced", pending_changes: 0, message: null };
+  // Accounts: the shell's account commands over in-memory users. A test may set
+  // window.__shellDoubleSetup = { signedIn: false, providers: [...] } first.
+  const setup = window.__shellDoubleSetup ?? {};
+  const users = new Map([
+    ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
+  ]);
+  const accountFor = (email, name) => ({
+    id: crypto.randomUUID(), tenant_id: crypto.randomUUID(), email, email_verified: false, name,
+    role: "user", plan: "free", theme: "system", settings: {}, has_password: true, providers: [],
+    trial_ends_at: new Date(Date.now() + 14 * 86400e3).toISOString(), trial_days_remaining: 14,
+  });
+  users.get("ada@orrery.test").account = accountFor("ada@orrery.test", "Ada");
+  let session = setup.signedIn === false ? null : users.get("ada@orrery.test").account;
+  const failures = new Map();
+  const state = () => ({ signed_in: session !== null, account: session ? { ...session } : null, keyring_problem: null });
+  const resetCodes = new Map();
   const fail = (code, message) => Promise.reject({ code, message });
   const checkName = (name) => {
     if (typeof name !== "string" || name.trim().length === 0) return "graph name must not be empty";
@@ -60,6 +76,61 @@
       return null;
     },
     sync_status: () => status,
+    account_state: () => state(),
+    sign_in: ({ email, password }) => {
+      const user = users.get(String(email).trim().toLowerCase());
+      if (user && user.failures >= 5)
+        return fail("locked", "this account is locked for 15 minutes after 5 failed sign-ins; try again later or reset the password");
+      if (!user || user.password !== password) {
+        if (user) user.failures += 1;
+        return fail("unauthorized", "wrong email or password");
+      }
+      user.failures = 0;
+      session = user.account;
+      return state();
+    },
+    register: ({ email, password, name }) => {
+      const key = String(email).trim().toLowerCase();
+      if (users.has(key)) return fail("conflict", "an account with this email already exists; sign in instead");
+      if ([...password].length < 8) return fail("invalid_input", "password must be at least 8 characters");
+      const user = { password, failures: 0, account: accountFor(key, name) };
+      users.set(key, user);
+      session = user.account;
+      return state();
+    },
+    list_providers: () => setup.providers ?? [{ id: "google", name: "Google" }, { id: "github", name: "GitHub" }],
+    sign_in_with_provider: ({ provider }) => {
+      const user = users.get("ada@orrery.test");
+      if (!user.account.providers.includes(provider)) user.account.providers.push(provider);
+      session = user.account;
+      return state();
+    },
+    sign_out: () => {
+      session = null;
+      return state();
+    },
+    update_profile: ({ name, theme, settings }) => {
+      if (!session) return fail("signed_out", "sign in first");
+      if (theme !== undefined && !["light", "dark", "system"].includes(theme))
+        return fail("invalid_input", "theme must be light, dark or system");
+      if (name !== undefined) session.name = name;
+      if (theme !== undefined) session.theme = theme;
+      if (settings !== undefined) session.settings = settings;
+      return state();
+    },
+    request_password_reset: ({ email }) => {
+      const key = String(email).trim().toLowerCase();
+      if (users.has(key)) resetCodes.set(`orp_${crypto.randomUUID()}`, key);
+      return null;
+    },
+    confirm_password_reset: ({ code, password }) => {
+      const email = resetCodes.get(code);
+      if (!email) return fail("invalid_input", "this reset code is invalid, expired or already used; ask for a new one");
+      resetCodes.delete(code);
+      users.get(email).password = password;
+      users.get(email).failures = 0;
+      return null;
+    },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);
       listeners.get(event).push(handler);
@@ -81,12 +152,21 @@
       calls.push({ command, args });
       const implementation = commands[command];
       if (!implementation) return fail("internal", `unknown command ${command}`);
+      const failure = failures.get(command);
+      if (failure) return fail(failure.code, failure.message);
       return implementation(args);
     },
   };
   window.__shellDouble = {
     calls,
     graphs,
+    users,
+    resetCodes,
+    /** Makes `command` fail with `{ code, message }` until cleared with null. */
+    failWith(command, error) {
+      if (error) failures.set(command, error);
+      else failures.delete(command);
+    },
     emit(event, payload) {
       if (event === "sync-status") status = payload;
       for (const handler of listeners.get(event) ?? []) window[`_${handler}`]?.({ event, id: 0, payload });

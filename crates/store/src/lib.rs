@@ -2,17 +2,22 @@
 //!
 //! [`LocalStore`] is the desktop's own SQLite database (WAL): graph documents as
 //! opaque CRDT bytes plus rows materialised from them. [`ServerStore`] is the
-//! sync server's database: devices and merged documents. This crate knows the
+//! sync server's database: accounts, sessions and merged documents per tenant. This crate knows the
 //! domain types but nothing of the CRDT library or the network: documents and
 //! version vectors are byte strings that `orrery-sync` produces.
 
+mod accounts;
 mod error;
 mod local;
 mod server;
 
+pub use accounts::{
+    ApiKeyRecord, Credential, NewUser, Principal, ProfileChange, RefreshOutcome, Role, Theme,
+    TokenPairHashes, UserRecord, timestamp,
+};
 pub use error::StoreError;
 pub use local::{GraphSummary, LocalStore, StoredGraphDocument};
-pub use server::{DeviceRecord, ServerGraphSummary, ServerStore};
+pub use server::{ServerGraphSummary, ServerStore};
 
 /// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or
 /// `~/.local/share/orrery`.

@@ -1,4 +1,5 @@
-//! The sync server's store: registered devices and merged graph documents (SQLite).
+//! The sync server's store: merged graph documents per tenant (SQLite).
+//! Accounts live in `accounts.rs`.
 
 use std::path::Path;
 
@@ -10,15 +11,6 @@ use crate::local::parse_id;
 use crate::{StoreError, now_text};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/server");
-
-/// A device the server knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceRecord {
-    /// The device.
-    pub id: Uuid,
-    /// The name it registered with.
-    pub name: String,
-}
 
 /// One merged graph as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -38,7 +30,7 @@ pub struct ServerGraphSummary {
 /// The sync server's database.
 #[derive(Debug, Clone)]
 pub struct ServerStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl ServerStore {
@@ -48,87 +40,60 @@ impl ServerStore {
         Ok(Self { pool })
     }
 
-    /// Records a new device with the hash of its token.
-    pub async fn register_device(
+    /// The merged document of one of a tenant's graphs, if the server has it.
+    pub async fn load_graph_document(
         &self,
-        name: &str,
-        token_hash: &str,
-    ) -> Result<DeviceRecord, StoreError> {
-        let id = Uuid::now_v7();
-        sqlx::query("INSERT INTO devices (id, name, token_hash, created_at) VALUES (?, ?, ?, ?)")
-            .bind(id.to_string())
-            .bind(name)
-            .bind(token_hash)
-            .bind(now_text())
-            .execute(&self.pool)
-            .await?;
-        Ok(DeviceRecord {
-            id,
-            name: name.to_owned(),
-        })
-    }
-
-    /// The device whose token hashes to `token_hash`.
-    pub async fn device_by_token_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<DeviceRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name FROM devices WHERE token_hash = ?")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            Ok(DeviceRecord {
-                id: parse_id(&row.get::<String, _>("id"), "devices")?,
-                name: row.get("name"),
-            })
-        })
-        .transpose()
-    }
-
-    /// The merged document of a graph, if the server has one.
-    pub async fn load_graph_document(&self, id: GraphId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT snapshot FROM graph_documents WHERE graph_id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await?,
+        tenant_id: Uuid,
+        id: GraphId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT snapshot FROM graph_documents WHERE tenant_id = ? AND graph_id = ?",
         )
+        .bind(tenant_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    /// Stores the merged document of a graph with the facts listed about it.
+    /// Stores the merged document of a tenant's graph with the facts listed about it.
     pub async fn save_graph_document(
         &self,
+        tenant_id: Uuid,
         summary: &ServerGraphSummary,
         snapshot: &[u8],
-        device: Uuid,
+        user: Uuid,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO graph_documents (graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (graph_id) DO UPDATE SET
+            "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, graph_id) DO UPDATE SET
                 name = excluded.name, snapshot = excluded.snapshot,
                 node_count = excluded.node_count, edge_count = excluded.edge_count,
                 updated_by = excluded.updated_by, updated_at = excluded.updated_at",
         )
+        .bind(tenant_id.to_string())
         .bind(summary.id.to_string())
         .bind(&summary.name)
         .bind(snapshot)
         .bind(summary.node_count)
         .bind(summary.edge_count)
-        .bind(device.to_string())
+        .bind(user.to_string())
         .bind(now_text())
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Every merged graph, most recently changed first.
-    pub async fn list_graph_documents(&self) -> Result<Vec<ServerGraphSummary>, StoreError> {
+    /// A tenant's merged graphs, most recently changed first.
+    pub async fn list_graph_documents(
+        &self,
+        tenant_id: Uuid,
+    ) -> Result<Vec<ServerGraphSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT graph_id, name, node_count, edge_count, updated_at FROM graph_documents
-             ORDER BY updated_at DESC, graph_id",
+             WHERE tenant_id = ? ORDER BY updated_at DESC, graph_id",
         )
+        .bind(tenant_id.to_string())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -142,5 +107,13 @@ impl ServerStore {
                 })
             })
             .collect()
+    }
+}
+
+impl ServerStore {
+    /// Whether the database answers (for health checks).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 }

@@ -3,20 +3,11 @@
 use std::time::Duration;
 
 use orrery_domain::GraphId;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::document::Version;
 use crate::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse};
 use crate::{Replica, SyncError};
-
-/// What the server gave this device when it registered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceCredentials {
-    /// The device's id on the server.
-    pub device_id: String,
-    /// The bearer token the device presents on every request.
-    pub token: String,
-}
 
 /// A graph as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -45,12 +36,22 @@ struct ErrorBody {
     message: String,
 }
 
-/// An HTTP client for one sync server and one registered device.
-#[derive(Debug, Clone)]
+/// An HTTP client for one sync server and one signed-in user. It presents an
+/// access token (or API key) on every request; when the server answers 401 the
+/// owner refreshes the session and calls [`SyncClient::set_access_token`].
+#[derive(Clone)]
 pub struct SyncClient {
     http: reqwest::Client,
     base_url: String,
-    credentials: DeviceCredentials,
+    access_token: String,
+}
+
+impl std::fmt::Debug for SyncClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 fn http_client() -> reqwest::Client {
@@ -62,40 +63,19 @@ fn http_client() -> reqwest::Client {
 }
 
 impl SyncClient {
-    /// Registers this device with the server at `base_url` (e.g. `http://127.0.0.1:7878`).
-    pub async fn register(base_url: &str, device_name: &str) -> Result<Self, SyncError> {
-        let http = http_client();
-        let base_url = base_url.trim_end_matches('/').to_owned();
-        let response = http
-            .post(format!("{base_url}/v1/devices"))
-            .json(&serde_json::json!({ "name": device_name }))
-            .send()
-            .await
-            .map_err(|error| offline(&base_url, &error))?;
-        let credentials = check(response)
-            .await?
-            .json::<DeviceCredentials>()
-            .await
-            .map_err(|error| protocol_error(&error))?;
-        Ok(Self {
-            http,
-            base_url,
-            credentials,
-        })
-    }
-
-    /// A client for a device registered earlier.
-    pub fn with_credentials(base_url: &str, credentials: DeviceCredentials) -> Self {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:7878`)
+    /// presenting `access_token`.
+    pub fn new(base_url: &str, access_token: &str) -> Self {
         Self {
             http: http_client(),
             base_url: base_url.trim_end_matches('/').to_owned(),
-            credentials,
+            access_token: access_token.to_owned(),
         }
     }
 
-    /// The credentials this client presents.
-    pub fn credentials(&self) -> &DeviceCredentials {
-        &self.credentials
+    /// Presents a new access token from now on (after a refresh).
+    pub fn set_access_token(&mut self, access_token: &str) {
+        self.access_token = access_token.to_owned();
     }
 
     /// The server's address.
@@ -108,7 +88,7 @@ impl SyncClient {
         let response = self
             .http
             .get(format!("{}/v1/graphs", self.base_url))
-            .bearer_auth(&self.credentials.token)
+            .bearer_auth(&self.access_token)
             .send()
             .await
             .map_err(|error| offline(&self.base_url, &error))?;
@@ -145,7 +125,7 @@ impl SyncClient {
         let response = self
             .http
             .post(format!("{}/v1/graphs/{id}/sync", self.base_url))
-            .bearer_auth(&self.credentials.token)
+            .bearer_auth(&self.access_token)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(request.encode())
             .send()

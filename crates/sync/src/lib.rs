@@ -16,7 +16,7 @@ mod error;
 pub mod protocol;
 mod replica;
 
-pub use client::{DeviceCredentials, RemoteGraph, SyncClient, SyncReport};
+pub use client::{RemoteGraph, SyncClient, SyncReport};
 pub use document::{GraphDocument, Version};
 pub use error::SyncError;
 pub use replica::Replica;

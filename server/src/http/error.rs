@@ -15,8 +15,25 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     /// No valid credentials were presented.
-    #[error("a valid device token is required (Authorization: Bearer <token>)")]
-    Unauthorized,
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The endpoint exists but not with this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Too many attempts; try again after the given number of seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What is limited and until when.
+        message: String,
+        /// Seconds until a new attempt can succeed.
+        retry_after_secs: u64,
+    },
+    /// A service the server depends on (an OAuth provider) failed.
+    #[error("{0}")]
+    BadGateway(String),
     /// The thing asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -44,7 +61,13 @@ impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -64,7 +87,23 @@ impl IntoResponse for ApiError {
             error: code,
             message: self.to_string(),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let ApiError::TooManyRequests {
+            retry_after_secs, ..
+        } = &self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+        if let ApiError::Unauthorized(_) = &self {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 
@@ -116,5 +155,24 @@ impl From<BytesRejection> for ApiError {
             )),
             _ => ApiError::BadRequest(rejection.body_text()),
         }
+    }
+}
+
+impl From<crate::auth::oauth::OAuthError> for ApiError {
+    fn from(error: crate::auth::oauth::OAuthError) -> Self {
+        use crate::auth::oauth::OAuthError;
+        match error {
+            OAuthError::BadRequest(_) | OAuthError::Refused { .. } => {
+                ApiError::BadRequest(error.to_string())
+            }
+            OAuthError::Untrusted { .. } => ApiError::Unauthorized(error.to_string()),
+            OAuthError::Unreachable { .. } => ApiError::BadGateway(error.to_string()),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::BadRequest(rejection.body_text())
     }
 }

@@ -1,37 +1,48 @@
 //! Graph documents: `GET /v1/graphs` lists them, `POST /v1/graphs/{id}/sync`
 //! merges a device's updates and answers with what the device lacks.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::header;
+use axum::extract::{Path, State};
+use axum::http::{Method, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use orrery_domain::GraphId;
 use orrery_store::ServerGraphSummary;
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
 use orrery_sync::{GraphDocument, Version};
 
-use super::{ApiContext, ApiError, AuthenticatedDevice};
+use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 
-pub(super) fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/graphs", get(list_graphs)).route(
-        "/v1/graphs/{graph_id}/sync",
-        post(sync_graph).layer(DefaultBodyLimit::max(MAX_FRAME_BYTES)),
-    )
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .add(Method::GET, "/v1/graphs", Access::SignedIn, list_graphs)
+        .add_limited(
+            Method::POST,
+            "/v1/graphs/{graph_id}/sync",
+            Access::SignedIn,
+            MAX_FRAME_BYTES,
+            sync_graph,
+        )
 }
 
 async fn list_graphs(
     State(context): State<ApiContext>,
-    _device: AuthenticatedDevice,
+    SignedIn(principal): SignedIn,
 ) -> Result<Json<Vec<ServerGraphSummary>>, ApiError> {
-    Ok(Json(context.store.list_graph_documents().await?))
+    Ok(Json(
+        context
+            .store
+            .list_graph_documents(principal.tenant_id)
+            .await?,
+    ))
 }
 
+/// Merges into the signed-in user's tenant only: a graph id another tenant
+/// uses is a different document, unseen and untouched.
 async fn sync_graph(
     State(context): State<ApiContext>,
-    device: AuthenticatedDevice,
+    SignedIn(principal): SignedIn,
     Path(graph_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -41,9 +52,10 @@ async fn sync_graph(
     let request = SyncRequest::decode(&body?)?;
     let client_version = Version::decode(&request.client_version)?;
 
-    let lock = context.merge_lock(graph_id).await;
+    let tenant = principal.tenant_id;
+    let lock = context.merge_lock(tenant, graph_id).await;
     let _merging = lock.lock().await;
-    let stored = context.store.load_graph_document(graph_id).await?;
+    let stored = context.store.load_graph_document(tenant, graph_id).await?;
     let mut document = match &stored {
         Some(snapshot) => GraphDocument::from_snapshot(graph_id, snapshot)
             .map_err(|error| ApiError::Internal(error.into()))?,
@@ -68,9 +80,9 @@ async fn sync_graph(
             };
             context
                 .store
-                .save_graph_document(&summary, &document.snapshot(), device.id)
+                .save_graph_document(tenant, &summary, &document.snapshot(), principal.user_id)
                 .await?;
-            tracing::info!(%graph_id, device = %device.id, "merged updates");
+            tracing::info!(%graph_id, %tenant, user = %principal.user_id, "merged updates");
         }
     }
     let response = SyncResponse {

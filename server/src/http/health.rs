@@ -1,23 +1,22 @@
 //! `GET /v1/health`: whether the server and its database answer.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::http::Method;
 use serde_json::{Value, json};
 
-use super::{ApiContext, ApiError};
+use super::{Access, ApiContext, ApiError, Routes};
 
-pub(super) fn router() -> Router<ApiContext> {
-    Router::new().route("/v1/health", get(health))
+pub(super) fn router() -> Routes {
+    Routes::new().add(Method::GET, "/v1/health", Access::Public, health)
 }
 
 async fn health(State(context): State<ApiContext>) -> Result<Json<Value>, ApiError> {
-    let graphs = context.store.list_graph_documents().await?.len();
+    context.store.ping().await?;
     Ok(Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "sync_format": orrery_sync::protocol::FORMAT_VERSION,
         "database": "sqlite",
-        "graphs": graphs,
     })))
 }

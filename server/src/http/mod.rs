@@ -1,56 +1,203 @@
 //! The HTTP API: one module per resource, each with its own `router()`.
+//!
+//! Every route is added through [`Routes`], which records its method, path and
+//! who may call it while building the axum router. [`endpoints`] lists that
+//! record, so tests walk every route of the real router rather than a list
+//! kept by hand.
 
-mod devices;
+mod api_keys;
+mod auth;
 mod error;
 mod graphs;
 mod health;
+mod me;
+mod principal;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, on};
 use orrery_domain::GraphId;
 use orrery_store::ServerStore;
 use tokio::sync::Mutex;
 use tower_http::trace::TraceLayer;
+use uuid::Uuid;
 
-pub use devices::AuthenticatedDevice;
+use crate::auth::Clock;
+use crate::auth::mailer::Mailer;
+use crate::auth::oauth::OAuthProvider;
+use crate::auth::rate_limit::SignInLimiter;
+
 pub use error::ApiError;
+pub use principal::SignedIn;
 
-/// What every handler can reach: the database and the per-graph merge locks.
+/// Largest JSON body any account route accepts.
+pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach.
 #[derive(Clone)]
 pub struct ApiContext {
     store: ServerStore,
-    merge_locks: Arc<Mutex<HashMap<GraphId, Arc<Mutex<()>>>>>,
+    clock: Arc<dyn Clock>,
+    sign_in_limiter: Arc<SignInLimiter>,
+    mailer: Arc<dyn Mailer>,
+    providers: Arc<Vec<OAuthProvider>>,
+    provider_http: reqwest::Client,
+    trial_days: i64,
+    merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
+}
+
+/// Serialises merges into one tenant's graph document.
+type MergeLock = Arc<Mutex<()>>;
+
+/// The parts an [`ApiContext`] is made of.
+pub struct ApiParts {
+    /// The database.
+    pub store: ServerStore,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Failed sign-in counts.
+    pub sign_in_limiter: Arc<SignInLimiter>,
+    /// Account mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// OAuth providers.
+    pub providers: Vec<OAuthProvider>,
+    /// Trial length for new accounts.
+    pub trial_days: i64,
 }
 
 impl ApiContext {
-    /// A context over `store`.
-    pub fn new(store: ServerStore) -> Self {
+    /// A context from its parts.
+    pub fn new(parts: ApiParts) -> Self {
         Self {
-            store,
+            store: parts.store,
+            clock: parts.clock,
+            sign_in_limiter: parts.sign_in_limiter,
+            mailer: parts.mailer,
+            providers: Arc::new(parts.providers),
+            provider_http: crate::auth::oauth::provider_http_client(),
+            trial_days: parts.trial_days,
             merge_locks: Arc::default(),
         }
     }
 
-    /// The lock that serialises merges into one graph's document.
-    async fn merge_lock(&self, graph: GraphId) -> Arc<Mutex<()>> {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// The lock that serialises merges into one tenant's graph document.
+    async fn merge_lock(&self, tenant: Uuid, graph: GraphId) -> MergeLock {
         self.merge_locks
             .lock()
             .await
-            .entry(graph)
+            .entry((tenant, graph))
             .or_default()
             .clone()
     }
 }
 
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, registration, sign-in).
+    Public,
+    /// A signed-in user (access token or API key); sees only their tenant.
+    SignedIn,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Its method.
+    pub method: Method,
+    /// Its path pattern, with `{param}` placeholders.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// A router under construction that remembers what was added to it.
+pub(crate) struct Routes {
+    router: Router<ApiContext>,
+    endpoints: Vec<Endpoint>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            endpoints: Vec::new(),
+        }
+    }
+
+    /// Adds `handler` for `method path` with JSON-sized bodies.
+    fn add<H, T>(self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, ApiContext>,
+        T: 'static,
+    {
+        self.add_limited(method, path, access, MAX_JSON_BODY_BYTES, handler)
+    }
+
+    /// Adds `handler` for `method path` accepting bodies up to `max_body_bytes`.
+    fn add_limited<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        max_body_bytes: usize,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, ApiContext>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+        self.router = self.router.route(
+            path,
+            on(filter, handler).layer(DefaultBodyLimit::max(max_body_bytes)),
+        );
+        self.endpoints.push(Endpoint {
+            method,
+            path,
+            access,
+        });
+        self
+    }
+
+    fn merge(mut self, other: Routes) -> Self {
+        self.router = self.router.merge(other.router);
+        self.endpoints.extend(other.endpoints);
+        self
+    }
+}
+
+fn all_routes() -> Routes {
+    Routes::new()
+        .merge(health::router())
+        .merge(auth::router())
+        .merge(me::router())
+        .merge(api_keys::router())
+        .merge(graphs::router())
+}
+
+/// Every route of the API, as the router is built.
+pub fn endpoints() -> Vec<Endpoint> {
+    all_routes().endpoints
+}
+
 /// The whole `/v1` API.
 pub fn api_router(context: ApiContext) -> Router {
-    Router::new()
-        .merge(health::router())
-        .merge(devices::router())
-        .merge(graphs::router())
+    all_routes()
+        .router
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::MethodNotAllowed("this endpoint does not accept that method".into())
+        })
         .layer(TraceLayer::new_for_http())
         .with_state(context)
 }

@@ -1,0 +1,15 @@
+//! orrery-account: the desktop's side of accounts.
+//!
+//! [`AccountClient`] talks to the sync server's `/v1/auth` and `/v1/me`
+//! routes: register, sign in, refresh (every refresh token is used once),
+//! sign out, profile, password reset. [`loopback`] runs the native-app OAuth
+//! flow of RFC 8252: PKCE, the system browser, and a one-shot listener on
+//! 127.0.0.1. Where tokens are kept (the OS keyring) is the shell's business;
+//! this crate hands them over as a [`Session`].
+
+mod client;
+mod error;
+pub mod loopback;
+
+pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
+pub use error::AccountError;

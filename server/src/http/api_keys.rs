@@ -1,0 +1,188 @@
+//! `/v1/api-keys`: keys for the public API, for Pro users. A key's secret is
+//! shown once, when it is created or rotated; only its hash is kept.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use orrery_store::{ApiKeyRecord, Credential, Principal};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::auth::check_name;
+use super::{Access, ApiContext, ApiError, Routes, SignedIn};
+use crate::auth::secrets::{API_KEY_PREFIX, hash_secret, new_secret};
+
+/// Live keys one user may hold.
+pub const MAX_KEYS_PER_USER: usize = 20;
+/// Characters of a key shown in lists.
+const SHOWN_PREFIX_CHARS: usize = 12;
+
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .add(Method::GET, "/v1/api-keys", Access::SignedIn, list_keys)
+        .add(Method::POST, "/v1/api-keys", Access::SignedIn, create_key)
+        .add(
+            Method::POST,
+            "/v1/api-keys/{key_id}/rotate",
+            Access::SignedIn,
+            rotate_key,
+        )
+        .add(
+            Method::DELETE,
+            "/v1/api-keys/{key_id}",
+            Access::SignedIn,
+            revoke_key,
+        )
+}
+
+/// Plans whose users may hold API keys. (Issue 7's policy engine takes this over.)
+fn plan_has_api_keys(plan: &str) -> bool {
+    matches!(plan, "pro" | "enterprise")
+}
+
+/// Keys are managed from a signed-in app, never with another key, and only on a plan that has them.
+fn may_manage_keys(principal: &Principal) -> Result<(), ApiError> {
+    if let Credential::ApiKey(_) = principal.credential {
+        return Err(ApiError::Forbidden(
+            "API keys cannot manage API keys; sign in to manage them".into(),
+        ));
+    }
+    if !plan_has_api_keys(&principal.plan) {
+        return Err(ApiError::Forbidden(format!(
+            "API keys are part of the Pro plan; your plan is `{}`",
+            principal.plan
+        )));
+    }
+    Ok(())
+}
+
+fn parse_key_id(text: &str) -> Result<Uuid, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError::BadRequest("key id must be a UUID".into()))
+}
+
+#[derive(Serialize)]
+struct NewKey {
+    #[serde(flatten)]
+    record: ApiKeyRecord,
+    /// The secret, shown this once.
+    key: String,
+}
+
+fn mint() -> (String, String, String) {
+    let key = new_secret(API_KEY_PREFIX);
+    let prefix: String = key.chars().take(SHOWN_PREFIX_CHARS).collect();
+    let hash = hash_secret(&key);
+    (key, prefix, hash)
+}
+
+async fn list_keys(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
+    Ok(Json(
+        context
+            .store
+            .list_api_keys(principal.tenant_id, principal.user_id)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    name: String,
+}
+
+async fn create_key(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    body: Result<Json<CreateKey>, JsonRejection>,
+) -> Result<(StatusCode, Json<NewKey>), ApiError> {
+    let Json(request) = body?;
+    let name = check_name(&request.name, "name")?;
+    may_manage_keys(&principal)?;
+    let live = context
+        .store
+        .list_api_keys(principal.tenant_id, principal.user_id)
+        .await?
+        .len();
+    if live >= MAX_KEYS_PER_USER {
+        return Err(ApiError::Conflict(format!(
+            "you already have {MAX_KEYS_PER_USER} keys; revoke one first"
+        )));
+    }
+    let (key, prefix, hash) = mint();
+    let record = context
+        .store
+        .create_api_key(
+            principal.tenant_id,
+            principal.user_id,
+            &name,
+            &prefix,
+            &hash,
+            context.now(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(NewKey { record, key })))
+}
+
+async fn rotate_key(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    Path(key_id): Path<String>,
+) -> Result<Json<NewKey>, ApiError> {
+    let key_id = parse_key_id(&key_id)?;
+    may_manage_keys(&principal)?;
+    let (key, prefix, hash) = mint();
+    let rotated = context
+        .store
+        .rotate_api_key(
+            principal.tenant_id,
+            principal.user_id,
+            key_id,
+            &prefix,
+            &hash,
+            context.now(),
+        )
+        .await?;
+    if !rotated {
+        return Err(ApiError::NotFound("no such API key".into()));
+    }
+    let record = context
+        .store
+        .list_api_keys(principal.tenant_id, principal.user_id)
+        .await?
+        .into_iter()
+        .find(|record| record.id == key_id)
+        .ok_or_else(|| ApiError::NotFound("no such API key".into()))?;
+    Ok(Json(NewKey { record, key }))
+}
+
+async fn revoke_key(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key_id = parse_key_id(&key_id)?;
+    if let Credential::ApiKey(_) = principal.credential {
+        return Err(ApiError::Forbidden(
+            "API keys cannot manage API keys; sign in to manage them".into(),
+        ));
+    }
+    if context
+        .store
+        .revoke_api_key(
+            principal.tenant_id,
+            principal.user_id,
+            key_id,
+            context.now(),
+        )
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("no such API key".into()))
+    }
+}

@@ -1,0 +1,64 @@
+//! The `SignedIn` extractor: turns `Authorization: Bearer <access token or
+//! API key>` into the user and tenant behind it.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use orrery_store::Principal;
+
+use super::{ApiContext, ApiError};
+use crate::auth::secrets::{ACCESS_PREFIX, API_KEY_PREFIX, MAX_SECRET_CHARS, hash_secret};
+
+/// A request from a signed-in user. Handlers read the tenant from here and
+/// from nowhere else.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Principal);
+
+impl FromRequestParts<ApiContext> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, context: &ApiContext) -> Result<Self, ApiError> {
+        let missing = || {
+            ApiError::Unauthorized("sign in first: this endpoint needs `Authorization: Bearer <access token or API key>`".into())
+        };
+        let value = parts.headers.get(AUTHORIZATION).ok_or_else(missing)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or_else(missing)?;
+        if token.len() > MAX_SECRET_CHARS {
+            return Err(ApiError::Unauthorized(
+                "the bearer token is not one this server issued".into(),
+            ));
+        }
+        let now = context.now();
+        let principal = if token.starts_with(ACCESS_PREFIX) {
+            context
+                .store
+                .principal_by_access_token(&hash_secret(token), now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "the access token has expired or was revoked; refresh it or sign in again"
+                            .into(),
+                    )
+                })?
+        } else if token.starts_with(API_KEY_PREFIX) {
+            context
+                .store
+                .principal_by_api_key(&hash_secret(token), now)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Unauthorized("the API key is unknown or was revoked".into())
+                })?
+        } else {
+            return Err(ApiError::Unauthorized(
+                "the bearer token is not one this server issued".into(),
+            ));
+        };
+        Ok(SignedIn(principal))
+    }
+}

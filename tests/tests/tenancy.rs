@@ -1,0 +1,262 @@
+//! Tenancy: every route of the real router, walked with another tenant's
+//! credentials, and with none.
+
+use std::collections::HashMap;
+
+use orrery_domain::sample_graph;
+use orrery_e2e::{TestDevice, TestServer};
+use orrery_server::http::{Access, endpoints};
+use orrery_sync::protocol::{SyncRequest, SyncResponse};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Everything tenant A can see about itself, through its own credentials.
+#[derive(Debug, PartialEq)]
+struct TenantView {
+    me: Value,
+    graphs: Value,
+    api_keys: Value,
+    graph_document: Vec<u8>,
+}
+
+async fn get_json(server: &TestServer, path: &str, token: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(format!("{}{path}", server.url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.json().await.unwrap()
+}
+
+async fn view_of(server: &TestServer, token: &str, graph: &str) -> TenantView {
+    let pull = reqwest::Client::new()
+        .post(format!("{}/v1/graphs/{graph}/sync", server.url()))
+        .bearer_auth(token)
+        .body(SyncRequest::default().encode())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pull.status(), 200);
+    let answer = SyncResponse::decode(&pull.bytes().await.unwrap()).unwrap();
+    TenantView {
+        me: get_json(server, "/v1/me", token).await,
+        graphs: get_json(server, "/v1/graphs", token).await,
+        api_keys: get_json(server, "/v1/api-keys", token).await,
+        graph_document: answer.updates,
+    }
+}
+
+/// A request body each route might be tricked with; routes without one get `{}`.
+fn hostile_body(method: &Method, path: &str, forged_sync: &[u8]) -> reqwest::Body {
+    match (method.as_str(), path) {
+        ("POST", "/v1/graphs/{graph_id}/sync") => reqwest::Body::from(forged_sync.to_vec()),
+        ("PATCH", "/v1/me") => json!({ "name": "Mallory", "settings": { "owned": true } })
+            .to_string()
+            .into(),
+        ("POST", "/v1/api-keys") => json!({ "name": "mallory" }).to_string().into(),
+        ("POST", "/v1/auth/refresh") => json!({ "refresh_token": "ort_guess" }).to_string().into(),
+        _ => "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn cross_tenant_access_is_denied() {
+    let server = TestServer::start().await.unwrap();
+    // B registers first, so B is the server's admin: even that role reaches no other tenant's data.
+    let mallory = TestDevice::signed_in(&server, "mallory@orrery.test", "attacker")
+        .await
+        .unwrap();
+    let alice = TestDevice::signed_in(&server, "alice@orrery.test", "laptop")
+        .await
+        .unwrap();
+    assert_eq!(mallory.session.account.role, "admin");
+    let store = server.store().await.unwrap();
+    for device in [&alice, &mallory] {
+        let account = &device.session.account;
+        store
+            .set_plan(
+                account.tenant_id.parse().unwrap(),
+                account.id.parse().unwrap(),
+                "pro",
+            )
+            .await
+            .unwrap();
+    }
+
+    // Alice's data: a synced graph, an API key, settings.
+    let graph = alice
+        .replica
+        .add_graph(sample_graph("Alice's secret plan", 12, 3))
+        .await
+        .unwrap();
+    alice.client.sync_all(&alice.replica).await.unwrap();
+    let key: Value = reqwest::Client::new()
+        .post(format!("{}/v1/api-keys", server.url()))
+        .bearer_auth(alice.token())
+        .json(&json!({ "name": "alice-ci" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_key_secret = key["key"].as_str().unwrap().to_owned();
+    let alice_key_id = key["id"].as_str().unwrap().to_owned();
+    server
+        .accounts()
+        .update_profile(
+            alice.token(),
+            &orrery_account::ProfileUpdate {
+                settings: Some(json!({ "diary": "private" })),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let before = view_of(&server, alice.token(), &graph.id.to_string()).await;
+
+    // Mallory forges a sync for Alice's graph id: an update from her own copy of a graph.
+    let forged_graph = orrery_domain::Graph {
+        id: graph.id,
+        ..sample_graph("Mallory was here", 3, 9)
+    };
+    let forged_doc = orrery_sync::GraphDocument::create(&forged_graph).unwrap();
+    let forged_sync = SyncRequest {
+        client_version: Vec::new(),
+        updates: forged_doc.snapshot(),
+    }
+    .encode();
+
+    let substitutions = HashMap::from([
+        ("{graph_id}", graph.id.to_string()),
+        ("{key_id}", alice_key_id.clone()),
+        ("{provider}", "google".to_owned()),
+    ]);
+    let secrets = [
+        "alice@orrery.test",
+        "Alice's secret plan",
+        "private",
+        alice.session.account.id.as_str(),
+        alice.session.account.tenant_id.as_str(),
+        alice_key_id.as_str(),
+    ];
+    let mut routes = endpoints();
+    assert!(
+        routes.len() >= 15,
+        "the router lists its routes: {routes:?}"
+    );
+    // Signing out ends Mallory's session, so it goes last.
+    routes.sort_by_key(|endpoint| endpoint.path == "/v1/auth/sign-out");
+    for endpoint in &routes {
+        let mut path = endpoint.path.to_owned();
+        for (placeholder, value) in &substitutions {
+            path = path.replace(placeholder, value);
+        }
+        assert!(
+            !path.contains('{'),
+            "a new route parameter needs a value from tenant A here: {}",
+            endpoint.path
+        );
+        let response = reqwest::Client::new()
+            .request(endpoint.method.clone(), format!("{}{path}", server.url()))
+            .bearer_auth(mallory.token())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(hostile_body(&endpoint.method, endpoint.path, &forged_sync))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !status.is_server_error(),
+            "{} {path}: {status} {text}",
+            endpoint.method
+        );
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "{} {path} leaked `{secret}` to another tenant: {text}",
+                endpoint.method
+            );
+        }
+        if endpoint.path.contains("{key_id}") {
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{} {path}: {text}",
+                endpoint.method
+            );
+        }
+        if endpoint.path == "/v1/graphs/{graph_id}/sync" {
+            // Mallory's push lands in Mallory's tenant only; her answer holds only her own updates.
+            assert_eq!(status, StatusCode::OK);
+            let answer = SyncResponse::decode(&body).unwrap();
+            let mut seen = orrery_sync::GraphDocument::empty(graph.id);
+            seen.merge(&answer.updates).unwrap();
+            assert_eq!(seen.to_graph().unwrap().name, "Mallory was here");
+        }
+    }
+
+    // Alice's data is exactly as it was, and her key still works.
+    let after = view_of(&server, alice.token(), &graph.id.to_string()).await;
+    assert_eq!(after, before);
+    server.accounts().me(&alice_key_secret).await.unwrap();
+    let fresh = TestDevice::signed_in(&server, "alice@orrery.test", "second laptop")
+        .await
+        .unwrap();
+    fresh.client.sync_all(&fresh.replica).await.unwrap();
+    assert_eq!(fresh.replica.graph(graph.id).await.unwrap(), graph);
+}
+
+#[tokio::test]
+async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
+    let server = TestServer::start().await.unwrap();
+    let owner = TestDevice::signed_in(&server, "owner@orrery.test", "laptop")
+        .await
+        .unwrap();
+    let graph = owner
+        .replica
+        .add_graph(sample_graph("Owned", 4, 1))
+        .await
+        .unwrap();
+    owner.client.sync_all(&owner.replica).await.unwrap();
+    let forged_access = format!("oat_{}", "A".repeat(43));
+    for endpoint in endpoints()
+        .iter()
+        .filter(|endpoint| endpoint.access == Access::SignedIn)
+    {
+        let path = endpoint
+            .path
+            .replace("{graph_id}", &graph.id.to_string())
+            .replace("{key_id}", &uuid::Uuid::now_v7().to_string());
+        for token in [
+            None,
+            Some(""),
+            Some(forged_access.as_str()),
+            Some("ork_nope"),
+            Some("x".repeat(5000).as_str()),
+        ] {
+            let mut request = reqwest::Client::new()
+                .request(endpoint.method.clone(), format!("{}{path}", server.url()));
+            if let Some(token) = token {
+                request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            let response = request.body("{}").send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                401,
+                "{} {path} with {:?}",
+                endpoint.method,
+                token.map(|t| &t[..t.len().min(10)])
+            );
+            assert!(
+                response
+                    .headers()
+                    .contains_key(reqwest::header::WWW_AUTHENTICATE)
+            );
+        }
+    }
+}
