@@ -378,11 +378,21 @@ struct ResetRequest {
 
 async fn request_password_reset(
     State(context): State<ApiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<ResetRequest>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(request) = body?;
     let email = normalize_email(&request.email)?;
-    // The answer is the same whether or not the account exists.
+    // The answer is the same whether or not the account exists, and whether or
+    // not this address has had its share of mails this hour.
+    let now = context.now();
+    if let Err(throttle) = context.reset_mail_limiter.check(&email, peer.ip(), now) {
+        tracing::warn!(?throttle, "password-reset mail withheld: too many requests");
+        return Ok(StatusCode::ACCEPTED);
+    }
+    context
+        .reset_mail_limiter
+        .record_failure(&email, peer.ip(), now);
     if let Some(user) = context.store.user_by_email(&email).await? {
         let code = new_secret(RESET_PREFIX);
         let expires_at = context.now() + RESET_CODE_LIFETIME;

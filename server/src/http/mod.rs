@@ -35,6 +35,15 @@ use crate::auth::rate_limit::SignInLimiter;
 pub use error::ApiError;
 pub use principal::SignedIn;
 
+/// Password-reset mails per account (and per client address) per hour: enough
+/// for a user who lost one, too few to flood an inbox.
+const RESET_MAIL_LIMITS: crate::auth::rate_limit::SignInLimits =
+    crate::auth::rate_limit::SignInLimits {
+        per_account: 3,
+        per_address: 20,
+        window: chrono::Duration::hours(1),
+    };
+
 /// Largest JSON body any account route accepts.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 
@@ -44,6 +53,7 @@ pub struct ApiContext {
     store: ServerStore,
     clock: Arc<dyn Clock>,
     sign_in_limiter: Arc<SignInLimiter>,
+    reset_mail_limiter: Arc<SignInLimiter>,
     mailer: Arc<dyn Mailer>,
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
@@ -77,6 +87,7 @@ impl ApiContext {
             store: parts.store,
             clock: parts.clock,
             sign_in_limiter: parts.sign_in_limiter,
+            reset_mail_limiter: Arc::new(SignInLimiter::new(RESET_MAIL_LIMITS)),
             mailer: parts.mailer,
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
