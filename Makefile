@@ -45,3 +45,11 @@ lint:
 clean:
 	cargo clean
 	rm -rf ui/dist ui/node_modules
+
+# The same graph drawn by our canvas and by 3d-force-graph in headless
+# Chromium, in one run: both frame rates and the ratio (NODES/EDGES/FRAMES as above).
+.PHONY: bench-peer
+bench-peer: deps
+	cd bench/peer && npm ci --no-audit --no-fund
+	cargo build --release -p orrery-canvas -p orrery-bench --bin canvas --bin orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench peer --nodes $(NODES) --edges $(EDGES) --frames $(FRAMES)

@@ -21,6 +21,9 @@ pub struct Options {
     pub edges: usize,
     /// Frames to time once the canvas is ready.
     pub frames: u32,
+    /// Show the graph without storing it (the canvas's own memory, without
+    /// the store's document).
+    pub in_memory: bool,
 }
 
 impl Default for Options {
@@ -29,11 +32,13 @@ impl Default for Options {
             nodes: 10_000,
             edges: 20_000,
             frames: 120,
+            in_memory: false,
         }
     }
 }
 
-fn canvas_binary() -> anyhow::Result<PathBuf> {
+/// The canvas binary beside this one (or `ORRERY_CANVAS_BIN`).
+pub fn canvas_binary() -> anyhow::Result<PathBuf> {
     if let Some(path) = std::env::var_os("ORRERY_CANVAS_BIN") {
         return Ok(path.into());
     }
@@ -76,7 +81,11 @@ pub fn run(options: &Options) -> anyhow::Result<Value> {
     }
     let store = std::env::temp_dir().join(format!("orrery-bench-canvas-{}.db", std::process::id()));
     let outcome = (|| {
-        let mut child = Command::new(&canvas)
+        let mut command = Command::new(&canvas);
+        if options.in_memory {
+            command.arg("--in-memory");
+        }
+        let mut child = command
             .arg("--store")
             .arg(&store)
             .args(["--sample", &options.nodes.to_string()])
@@ -105,6 +114,7 @@ pub fn run(options: &Options) -> anyhow::Result<Value> {
             bail!("the canvas exited ({status}) without measuring");
         };
         fields.insert("bench".into(), "canvas".into());
+        fields.insert("stored".into(), (!options.in_memory).into());
         fields.insert(
             "profile".into(),
             if cfg!(debug_assertions) {

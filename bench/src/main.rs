@@ -8,16 +8,20 @@
 //! - `canvas`: the canvas binary drawing an N-node, M-edge sample graph under
 //!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory.
 //! - `layout`: milliseconds per Barnes–Hut layout iteration at N nodes.
+//! - `peer`: the same graph drawn by the canvas and by 3d-force-graph in
+//!   headless Chromium, both frame rates and their ratio.
 
 mod canvas;
 mod layout;
+mod peer;
 mod sync_merge;
 
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]
-       orrery-bench canvas [--nodes N] [--edges N] [--frames N]
-       orrery-bench layout [--nodes N] [--iterations N]";
+       orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory]
+       orrery-bench layout [--nodes N] [--iterations N]
+       orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -53,6 +57,10 @@ fn main() -> anyhow::Result<()> {
             let mut options = canvas::Options::default();
             let mut flags = rest.iter();
             while let Some(flag) = flags.next() {
+                if flag == "--in-memory" {
+                    options.in_memory = true;
+                    continue;
+                }
                 let value = flags
                     .next()
                     .with_context(|| format!("{flag} needs a number"))?;
@@ -85,6 +93,26 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{}", layout::run(&options));
+            Ok(())
+        }
+        "peer" => {
+            let mut options = peer::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let number: usize = flags
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?
+                    .parse()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                match flag.as_str() {
+                    "--nodes" => options.nodes = number.max(1),
+                    "--edges" => options.edges = number,
+                    "--frames" => options.frames = u32::try_from(number.max(1))?,
+                    "--peer-frames" => options.peer_frames = u32::try_from(number.max(1))?,
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", peer::run(&options)?);
             Ok(())
         }
         "--help" | "-h" => {

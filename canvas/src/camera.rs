@@ -1,12 +1,14 @@
 //! The orbit camera: left-drag on empty space orbits, right- or middle-drag
-//! pans, the wheel zooms; arrow keys orbit, +/- zoom, F focuses the selection,
-//! R frames the whole graph from the default angle.
+//! pans, the wheel zooms; on a trackpad two-finger scrolling pans and a pinch
+//! (or Ctrl+scroll) zooms; arrow keys orbit, W/A/S/D pan, +/- zoom, F focuses
+//! the selection, R frames the whole graph from the default angle.
 
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bevy::core_pipeline::tonemapping::Tonemapping;
+use bevy::input::gestures::PinchGesture;
 use bevy::input::mouse::{AccumulatedMouseMotion, AccumulatedMouseScroll, MouseScrollUnit};
 use bevy::prelude::*;
 use bevy::render::renderer::RenderAdapterInfo;
@@ -15,6 +17,7 @@ use orrery_domain::Graph;
 
 use crate::bridge::GraphLoaded;
 use crate::drag::{ActiveDrag, PointerSystems, Selection};
+use crate::panels::KeyboardCaptured;
 use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_vec3};
 
 /// Vertical field of view of the canvas camera, in radians.
@@ -32,6 +35,7 @@ impl Plugin for OrbitCameraPlugin {
                 .add_systems(Render, detect_software_renderer);
         }
         app.insert_resource(software)
+            .init_resource::<FocusRequest>()
             .add_systems(Update, match_antialiasing_to_renderer)
             .add_systems(Startup, spawn_camera)
             .add_systems(
@@ -47,6 +51,10 @@ impl Plugin for OrbitCameraPlugin {
             );
     }
 }
+
+/// Set to look at the selection on the next frame (as F does).
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct FocusRequest(pub bool);
 
 /// Where the camera looks from, as an orbit around a focus point.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
@@ -98,10 +106,21 @@ fn detect_software_renderer(
 
 /// 4× MSAA on a GPU; none on a CPU rasteriser, where it triples the frame time
 /// (measured with `orrery-bench canvas`, 1,000 nodes: 594 → 207 ms).
+///
+/// On a CPU rasteriser frames also go out without waiting for a vertical
+/// blank that a virtual display does not have.
 fn match_antialiasing_to_renderer(
     software: Res<SoftwareRenderer>,
     mut cameras: Query<&mut Msaa, With<OrbitCamera>>,
+    mut windows: Query<&mut bevy::window::Window>,
 ) {
+    if software.0.load(Ordering::Relaxed) {
+        for mut window in &mut windows {
+            if window.present_mode != bevy::window::PresentMode::AutoNoVsync {
+                window.present_mode = bevy::window::PresentMode::AutoNoVsync;
+            }
+        }
+    }
     let wanted = if software.0.load(Ordering::Relaxed) {
         Msaa::Off
     } else {
@@ -167,11 +186,15 @@ fn frame_graph_on_load(shown: Res<ShownGraph>, mut cameras: Query<&mut OrbitCame
 
 fn orbit_pan_zoom(
     buttons: Res<ButtonInput<MouseButton>>,
+    keys: Res<ButtonInput<KeyCode>>,
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
+    mut pinches: MessageReader<PinchGesture>,
     drag: Res<ActiveDrag>,
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
+    let pinch: f32 = pinches.read().map(|gesture| gesture.0).sum();
+    let control = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
     for (mut orbit, transform) in &mut cameras {
         if buttons.pressed(MouseButton::Left) && drag.orbiting() {
             orbit.yaw -= motion.delta.x * 0.005;
@@ -184,26 +207,49 @@ fn orbit_pan_zoom(
                 (-transform.right() * motion.delta.x + transform.up() * motion.delta.y) * scale;
             orbit.focus += pan;
         }
+        // A wheel scrolls in lines and zooms; a trackpad scrolls in pixels
+        // and pans, unless Ctrl is held (how some systems report a pinch).
         let lines = match scroll.unit {
             MouseScrollUnit::Line => scroll.delta.y,
-            MouseScrollUnit::Pixel => scroll.delta.y / 40.0,
+            MouseScrollUnit::Pixel if control => scroll.delta.y / 40.0,
+            MouseScrollUnit::Pixel => {
+                let scale = orbit.distance * 0.0015;
+                orbit.focus += (-transform.right() * -scroll.delta.x
+                    + transform.up() * scroll.delta.y)
+                    * scale;
+                0.0
+            }
         };
         if lines != 0.0 {
             orbit.distance = (orbit.distance * 0.9_f32.powf(lines)).clamp(0.5, 50_000.0);
         }
+        if pinch != 0.0 {
+            orbit.distance = (orbit.distance / (1.0 + pinch).max(0.1)).clamp(0.5, 50_000.0);
+        }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn keyboard_controls(
     keys: Res<ButtonInput<KeyCode>>,
     time: Res<Time>,
     shown: Res<ShownGraph>,
     selection: Res<Selection>,
+    captured: Res<KeyboardCaptured>,
+    mut request: ResMut<FocusRequest>,
     nodes: Query<(&GraphNode, &Transform)>,
-    mut cameras: Query<&mut OrbitCamera>,
+    mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
+    let requested = std::mem::take(&mut request.0);
+    let keys_free = !captured.0;
+    let command = keys.any_pressed([
+        KeyCode::ControlLeft,
+        KeyCode::ControlRight,
+        KeyCode::SuperLeft,
+        KeyCode::SuperRight,
+    ]);
     // F: look at the selection (or everything), keeping the angle of view.
-    let focus = keys.just_pressed(KeyCode::KeyF).then(|| {
+    let focus = (requested || (keys_free && keys.just_pressed(KeyCode::KeyF))).then(|| {
         let points: Vec<Vec3> = nodes
             .iter()
             .filter(|(node, _)| selection.nodes.is_empty() || selection.nodes.contains(&node.id))
@@ -212,7 +258,32 @@ fn keyboard_controls(
         fit(&points)
     });
     let step = time.delta_secs() * 1.5;
-    for mut orbit in &mut cameras {
+    for (mut orbit, transform) in &mut cameras {
+        if let Some(Some((centre, distance))) = focus {
+            orbit.focus = centre;
+            orbit.distance = distance;
+        }
+        if !keys_free {
+            continue;
+        }
+        if !command {
+            let mut pan = Vec2::ZERO;
+            for (key, direction) in [
+                (KeyCode::KeyW, Vec2::Y),
+                (KeyCode::KeyS, Vec2::NEG_Y),
+                (KeyCode::KeyA, Vec2::NEG_X),
+                (KeyCode::KeyD, Vec2::X),
+            ] {
+                if keys.pressed(key) {
+                    pan += direction;
+                }
+            }
+            if pan != Vec2::ZERO {
+                let distance = orbit.distance;
+                orbit.focus +=
+                    (transform.right() * pan.x + transform.up() * pan.y) * distance * step * 0.5;
+            }
+        }
         if keys.pressed(KeyCode::ArrowLeft) {
             orbit.yaw += step;
         }
@@ -230,10 +301,6 @@ fn keyboard_controls(
         }
         if keys.pressed(KeyCode::Minus) || keys.pressed(KeyCode::NumpadSubtract) {
             orbit.distance *= 1.0 + step;
-        }
-        if let Some(Some((centre, distance))) = focus {
-            orbit.focus = centre;
-            orbit.distance = distance;
         }
         if keys.just_pressed(KeyCode::KeyR)
             && let Some(framed) = shown.graph.as_ref().and_then(framing)

@@ -1,6 +1,9 @@
 //! The pointer on the canvas: click to select, Shift+click to add or remove a
-//! node, Shift+drag on empty space to box-select, drag a node to move it with
-//! every selected node (on a plane that faces the camera), drag empty space to
+//! node, Shift+drag on empty space to box-select, Alt+drag to lasso-select,
+//! drag a node to move it with every selected node (on a plane that faces the
+//! camera), drag from a node's output port (its right edge) onto another node
+//! to connect them (refused with the reason in the status bar when the port
+//! types do not fit or the edge would close a cycle), drag empty space to
 //! orbit, click empty space to clear the selection.
 //!
 //! Pointer and keyboard events are read in the order the window delivered
@@ -13,10 +16,14 @@ use bevy::input::ButtonState;
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowEvent};
 use bevy_egui::EguiContexts;
-use orrery_domain::{GraphId, NodeId, NodeMove};
+use orrery_domain::{
+    Edge, EdgeId, GraphId, NodeId, NodeKind, NodeMove, check_connection, check_ports, input_ports,
+    matching_input, output_ports,
+};
 
 use crate::bridge::GraphLoaded;
 use crate::camera::OrbitCamera;
+use crate::panels::Notice;
 use crate::pick::PickIndex;
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, to_position};
 
@@ -32,6 +39,7 @@ impl Plugin for NodeDragPlugin {
             .init_resource::<Selection>()
             .init_resource::<NodePickIndex>()
             .add_message::<NodeDragFinished>()
+            .add_message::<ConnectRequested>()
             .add_systems(
                 Update,
                 (
@@ -59,7 +67,24 @@ pub struct Selection {
 /// The picking hierarchy over node positions, built when the pointer goes
 /// down and dropped whenever a node is added, moved or removed.
 #[derive(Resource, Default)]
-struct NodePickIndex(Option<PickIndex<(Entity, NodeId)>>);
+pub struct NodePickIndex(Option<PickIndex<(Entity, NodeId)>>);
+
+impl NodePickIndex {
+    /// The index, built from `nodes` (entity, node, where it is) if it was dropped.
+    pub fn get_or_build<'a>(
+        &mut self,
+        nodes: impl IntoIterator<Item = (Entity, &'a GraphNode, &'a Transform)>,
+    ) -> &PickIndex<(Entity, NodeId)> {
+        self.0.get_or_insert_with(|| {
+            PickIndex::build(
+                nodes
+                    .into_iter()
+                    .map(|(entity, node, transform)| ((entity, node.id), transform.translation)),
+                NODE_RADIUS,
+            )
+        })
+    }
+}
 
 /// Nodes that appeared or moved since the last frame.
 type MovedOrNew = (With<GraphNode>, Or<(Changed<Transform>, Added<GraphNode>)>);
@@ -105,6 +130,26 @@ pub enum Gesture {
         /// Where the press happened.
         from: Vec2,
     },
+    /// Drawing a lasso around the nodes to select (logical window coordinates).
+    Lasso {
+        /// The outline so far.
+        points: Vec<Vec2>,
+        /// Whether the lasso adds to the selection (Shift) or replaces it.
+        adding: bool,
+    },
+    /// Dragging a new edge out of a node's output port.
+    Connecting {
+        /// The node the edge leaves.
+        from: NodeId,
+        /// Its kind.
+        kind: NodeKind,
+        /// The output port.
+        port: &'static str,
+        /// The port on screen.
+        start: Vec2,
+        /// Where the pointer is.
+        to: Vec2,
+    },
 }
 
 /// The gesture in progress.
@@ -118,6 +163,22 @@ impl ActiveDrag {
     /// Whether the camera should follow the pointer (a drag on empty space).
     pub fn orbiting(&self) -> bool {
         matches!(self.gesture, Gesture::Orbiting { .. })
+    }
+
+    /// The lasso being drawn, if any.
+    pub fn lasso(&self) -> Option<&[Vec2]> {
+        match &self.gesture {
+            Gesture::Lasso { points, .. } => Some(points),
+            _ => None,
+        }
+    }
+
+    /// The edge being dragged out of a port (from, to), if any.
+    pub fn connecting(&self) -> Option<(Vec2, Vec2)> {
+        match self.gesture {
+            Gesture::Connecting { start, to, .. } => Some((start, to)),
+            _ => None,
+        }
     }
 
     /// The selection rectangle being drawn, if any.
@@ -140,6 +201,15 @@ pub struct NodeGrab {
     offset: Vec3,
 }
 
+/// The user connected two nodes through ports that fit.
+#[derive(Message, Debug, Clone)]
+pub struct ConnectRequested {
+    /// The graph.
+    pub graph: GraphId,
+    /// The new edge.
+    pub edge: Edge,
+}
+
 /// A drag ended with nodes somewhere else than where they started.
 #[derive(Message, Debug, Clone)]
 pub struct NodeDragFinished {
@@ -158,11 +228,13 @@ fn drag_nodes(
     mut drag: ResMut<ActiveDrag>,
     mut selection: ResMut<Selection>,
     mut cursor: Local<Option<Vec2>>,
-    mut shift: Local<bool>,
+    mut modifiers: Local<PointerModifiers>,
     shown: Res<ShownGraph>,
     mut finished: MessageWriter<NodeDragFinished>,
+    mut connect: MessageWriter<ConnectRequested>,
     mut egui: EguiContexts,
     mut pick_index: ResMut<NodePickIndex>,
+    mut notice: ResMut<Notice>,
 ) {
     let Ok(window) = primary.single() else {
         return;
@@ -177,7 +249,12 @@ fn drag_nodes(
             WindowEvent::KeyboardInput(key)
                 if matches!(key.key_code, KeyCode::ShiftLeft | KeyCode::ShiftRight) =>
             {
-                *shift = key.state == ButtonState::Pressed;
+                modifiers.shift = key.state == ButtonState::Pressed;
+            }
+            WindowEvent::KeyboardInput(key)
+                if matches!(key.key_code, KeyCode::AltLeft | KeyCode::AltRight) =>
+            {
+                modifiers.alt = key.state == ButtonState::Pressed;
             }
             WindowEvent::CursorMoved(moved) if moved.window == window => {
                 *cursor = Some(moved.position);
@@ -196,6 +273,15 @@ fn drag_nodes(
                         }
                     }
                     Gesture::BoxSelecting { to, .. } => *to = moved.position,
+                    Gesture::Lasso { points, .. } => {
+                        if points
+                            .last()
+                            .is_none_or(|last| last.distance(moved.position) >= 2.0)
+                        {
+                            points.push(moved.position);
+                        }
+                    }
+                    Gesture::Connecting { to, .. } => *to = moved.position,
                     Gesture::Idle | Gesture::Orbiting { .. } => {}
                 }
             }
@@ -209,19 +295,19 @@ fn drag_nodes(
                         if pointer_on_panel {
                             continue;
                         }
-                        let index = pick_index.0.get_or_insert_with(|| {
-                            PickIndex::build(
-                                nodes.iter().map(|(entity, node, transform)| {
-                                    ((entity, node.id), transform.translation)
-                                }),
-                                NODE_RADIUS,
-                            )
-                        });
+                        if modifiers.alt {
+                            drag.gesture = Gesture::Lasso {
+                                points: vec![position],
+                                adding: modifiers.shift,
+                            };
+                            continue;
+                        }
+                        let index = pick_index.get_or_build(nodes.iter());
                         drag.gesture = press(
                             camera,
                             camera_transform,
                             position,
-                            *shift,
+                            modifiers.shift,
                             index,
                             &nodes,
                             &mut selection,
@@ -229,6 +315,24 @@ fn drag_nodes(
                     }
                     ButtonState::Released => {
                         let gesture = std::mem::take(&mut drag.gesture);
+                        if let Gesture::Connecting {
+                            from, kind, port, ..
+                        } = gesture
+                        {
+                            let target = cursor
+                                .and_then(|at| camera.viewport_to_world(camera_transform, at).ok())
+                                .zip(pick_index.0.as_ref())
+                                .and_then(|(ray, index)| index.nearest_hit(ray))
+                                .map(|((_, id), _)| id);
+                            match connection(&shown, from, kind, port, target) {
+                                Some(Ok(request)) => {
+                                    connect.write(request);
+                                }
+                                Some(Err(reason)) => notice.show(reason),
+                                None => {}
+                            }
+                            continue;
+                        }
                         release(
                             gesture,
                             *cursor,
@@ -276,12 +380,27 @@ fn press(
         }
         return Gesture::Idle;
     }
+    let Ok((_, node, transform)) = nodes.get(entity) else {
+        return Gesture::Idle;
+    };
+    if let Some((port, start)) = output_port_under(
+        camera,
+        camera_transform,
+        transform.translation,
+        node.kind,
+        cursor,
+    ) {
+        return Gesture::Connecting {
+            from: id,
+            kind: node.kind,
+            port,
+            start,
+            to: cursor,
+        };
+    }
     if !selection.nodes.contains(&id) {
         selection.nodes = BTreeSet::from([id]);
     }
-    let Ok((_, _, transform)) = nodes.get(entity) else {
-        return Gesture::Idle;
-    };
     let plane_origin = transform.translation;
     let plane_normal = *camera_transform.forward();
     let Some(distance) = ray.intersect_plane(plane_origin, InfinitePlane3d::new(plane_normal))
@@ -350,8 +469,110 @@ fn release(
                 selection.nodes.clear();
             }
         }
-        Gesture::Idle => {}
+        Gesture::Lasso { points, adding } => {
+            if !adding {
+                selection.nodes.clear();
+            }
+            for (_, node, transform) in nodes.iter() {
+                let inside = camera
+                    .world_to_viewport(camera_transform, transform.translation)
+                    .is_ok_and(|point| inside_polygon(point, &points));
+                if inside {
+                    selection.nodes.insert(node.id);
+                }
+            }
+        }
+        Gesture::Idle | Gesture::Connecting { .. } => {}
     }
+}
+
+/// Modifier keys the pointer cares about, followed event by event.
+#[derive(Default)]
+struct PointerModifiers {
+    shift: bool,
+    alt: bool,
+}
+
+/// Whether `point` lies inside the closed polygon `outline` (even-odd rule).
+pub fn inside_polygon(point: Vec2, outline: &[Vec2]) -> bool {
+    if outline.len() < 3 {
+        return false;
+    }
+    let mut inside = false;
+    let mut previous = outline[outline.len() - 1];
+    for &current in outline {
+        if (current.y > point.y) != (previous.y > point.y) {
+            let crossing = previous.x
+                + (point.y - previous.y) / (current.y - previous.y) * (current.x - previous.x);
+            if point.x < crossing {
+                inside = !inside;
+            }
+        }
+        previous = current;
+    }
+    inside
+}
+
+/// The output port under the cursor, if the cursor is on a node's right
+/// edge, with the port's place on screen.
+fn output_port_under(
+    camera: &Camera,
+    camera_transform: &GlobalTransform,
+    centre: Vec3,
+    kind: NodeKind,
+    cursor: Vec2,
+) -> Option<(&'static str, Vec2)> {
+    let port = output_ports(kind).first()?;
+    let on_screen = camera.world_to_viewport(camera_transform, centre).ok()?;
+    let edge = camera
+        .world_to_viewport(
+            camera_transform,
+            centre + *camera_transform.right() * NODE_RADIUS,
+        )
+        .ok()?;
+    let radius = on_screen.distance(edge).max(1.0);
+    let offset = (cursor - on_screen) / radius;
+    let start = on_screen + (edge - on_screen) * 0.9;
+    (offset.x > 0.6 && offset.y.abs() < 0.45).then_some((port.name, start))
+}
+
+/// The edge a port drag asks for, or why it cannot be made; `None` when the
+/// drag ended on empty space or back on its own node.
+fn connection(
+    shown: &ShownGraph,
+    from: NodeId,
+    kind: NodeKind,
+    port: &'static str,
+    target: Option<NodeId>,
+) -> Option<Result<ConnectRequested, String>> {
+    let graph = shown.graph.as_ref()?;
+    let target = target.filter(|target| *target != from)?;
+    let target_kind = graph.nodes.get(&target)?.kind;
+    let Some(input) = matching_input(kind, port, target_kind) else {
+        // Name the port the user most likely meant, so the reason is specific.
+        let wanted = input_ports(target_kind)
+            .first()
+            .map_or("in", |port| port.name);
+        let reason = check_ports(graph, from, port, target, wanted)
+            .err()
+            .map(|error| error.to_string())
+            .unwrap_or_else(|| "these ports do not fit".to_owned());
+        return Some(Err(reason));
+    };
+    Some(
+        check_connection(graph, from, port, target, input.name)
+            .map(|()| ConnectRequested {
+                graph: graph.id,
+                edge: Edge {
+                    id: EdgeId::new(),
+                    from,
+                    from_port: port.to_owned(),
+                    to: target,
+                    to_port: input.name.to_owned(),
+                },
+            })
+            .map_err(|error| error.to_string()),
+    )
 }
 
 /// Where the cursor's ray meets the grab plane.

@@ -18,7 +18,8 @@ use orrery_domain::{Edge, EdgeId, EditHistory, Graph, GraphEdit, Node, NodeId};
 use crate::CanvasEvent;
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::drag::Selection;
-use crate::drag::{NodeDragFinished, PointerSystems};
+use crate::drag::{ConnectRequested, NodeDragFinished, PointerSystems};
+use crate::panels::KeyboardCaptured;
 use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_position, to_vec3};
 
 /// Undo / redo.
@@ -28,11 +29,14 @@ impl Plugin for EditHistoryPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<CanvasHistory>()
             .init_resource::<CanvasClipboard>()
+            .add_message::<EditRequested>()
             .add_systems(
                 Update,
                 (
                     forget_history_on_load.run_if(on_message::<GraphLoaded>),
                     record_drags,
+                    record_connections,
+                    apply_requested_edits,
                     keyboard_commands,
                 )
                     .chain()
@@ -84,6 +88,69 @@ fn record_drags(
         let edit = GraphEdit::MoveNodes(drag.moves.clone());
         if shown.id() == Some(drag.graph) {
             history.record(&mut shown, edit, &bridge);
+        }
+    }
+}
+
+/// An edit asked for by a panel (the palette, the inspector).
+#[derive(Message, Debug, Clone)]
+pub struct EditRequested {
+    /// The edit.
+    pub edit: GraphEdit,
+    /// A node to select once it is applied (a node just added).
+    pub select: Option<NodeId>,
+}
+
+fn apply_requested_edits(
+    mut requests: MessageReader<EditRequested>,
+    mut shown: ResMut<ShownGraph>,
+    mut history: ResMut<CanvasHistory>,
+    mut selection: ResMut<Selection>,
+    bridge: Res<CanvasBridge>,
+) {
+    for request in requests.read() {
+        let Some(graph) = shown.graph.as_mut() else {
+            continue;
+        };
+        let graph_id = graph.id;
+        match history.0.apply(graph, request.edit.clone()) {
+            Ok(edit) => {
+                bridge.send(CanvasEvent::Edited {
+                    graph: graph_id,
+                    edit: edit.clone(),
+                });
+                if let Some(id) = request.select {
+                    selection.nodes = [id].into();
+                }
+            }
+            Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
+        }
+    }
+}
+
+/// A new edge redraws the graph, so it goes through the shown graph's change detection.
+fn record_connections(
+    mut requests: MessageReader<ConnectRequested>,
+    mut shown: ResMut<ShownGraph>,
+    mut history: ResMut<CanvasHistory>,
+    bridge: Res<CanvasBridge>,
+) {
+    for request in requests.read() {
+        if shown.id() != Some(request.graph) {
+            continue;
+        }
+        let Some(graph) = shown.graph.as_mut() else {
+            continue;
+        };
+        match history
+            .0
+            .apply(graph, GraphEdit::AddEdge(request.edge.clone()))
+        {
+            Ok(edit) => bridge.send(CanvasEvent::Edited {
+                graph: request.graph,
+                edit: edit.clone(),
+            }),
+            Err(error) => bridge.send(CanvasEvent::Failed(error.to_string())),
         }
     }
 }
@@ -184,9 +251,18 @@ fn keyboard_commands(
     mut selection: ResMut<Selection>,
     mut clipboard: ResMut<CanvasClipboard>,
     bridge: Res<CanvasBridge>,
+    captured: Res<KeyboardCaptured>,
 ) {
     let mut steps = Vec::new();
     for key in keyboard.read() {
+        let modifier = matches!(
+            key.key_code,
+            KeyCode::ControlLeft | KeyCode::ControlRight | KeyCode::ShiftLeft | KeyCode::ShiftRight
+        );
+        if captured.0 && !modifier {
+            // A text field has the keyboard: its Delete and Ctrl+Z are its own.
+            continue;
+        }
         let pressed = key.state == ButtonState::Pressed;
         match key.key_code {
             KeyCode::ControlLeft | KeyCode::ControlRight => modifiers.control = pressed,

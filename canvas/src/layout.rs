@@ -77,7 +77,11 @@ fn start_or_cancel_layout(
     shown: Res<ShownGraph>,
     mut running: ResMut<RunningLayout>,
     mut nodes: Query<(Entity, &GraphNode, &mut Transform)>,
+    captured: Res<crate::panels::KeyboardCaptured>,
 ) {
+    if captured.0 {
+        return;
+    }
     if keys.just_pressed(KeyCode::Escape)
         && let Some(job) = running.0.take()
     {

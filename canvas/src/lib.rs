@@ -17,6 +17,7 @@
 pub mod bridge;
 pub mod camera;
 pub mod drag;
+pub mod drawing;
 pub mod history;
 pub mod layout;
 pub mod measure;
@@ -111,6 +112,13 @@ pub struct FrameReport {
     pub panel_top: f32,
     /// Every node in front of the camera.
     pub nodes: Vec<NodeOnScreen>,
+    /// The message the status bar shows, if any (a refused connection, say).
+    #[serde(default)]
+    pub notice: Option<String>,
+    /// Other areas drawn over the graph (the toolbar and inspector corner,
+    /// labels, a tooltip), as logical `[min x, min y, max x, max y]`.
+    #[serde(default)]
+    pub covered: Vec<[f32; 4]>,
 }
 
 /// One node's place on screen.

@@ -1,11 +1,31 @@
-//! The egui status bar: what is shown, how big it is, how fast it draws.
+//! The egui panels: the status bar (what is shown, how big, how fast it
+//! draws), a toolbar at the top right (search-and-focus by name, a palette
+//! that adds a node of each kind), the inspector under it (the selected
+//! node's label, kind and ports; edits are undoable), and what is drawn over
+//! the graph: labels for nearby nodes (none for far ones), a tooltip for the
+//! node under the pointer, the selection rectangle or lasso, and the edge
+//! being dragged out of a port.
 
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPlugin, EguiPrimaryContextPass, egui};
+use orrery_domain::{
+    GraphEdit, MAX_LABEL_CHARS, Node, NodeId, NodeKind, input_ports, output_ports,
+};
 
-use crate::drag::{ActiveDrag, Selection};
+use crate::camera::{FocusRequest, OrbitCamera};
+use crate::drag::{ActiveDrag, NodePickIndex, Selection};
+use crate::history::EditRequested;
 use crate::layout::RunningLayout;
-use crate::scene::ShownGraph;
+use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour, to_position};
+
+/// The top-right corner the toolbar and inspector may cover, in logical
+/// pixels (width, height); reported so tests know which nodes are hidden.
+pub const TOOL_AREA: Vec2 = Vec2::new(290.0, 340.0);
+/// Nodes drawn at least this big (radius, logical pixels) get a label.
+pub const LABEL_MIN_RADIUS: f32 = 30.0;
+/// At most this many labels at once (the nearest).
+const MAX_LABELS: usize = 120;
 
 /// The status bar.
 pub struct StatusPanelPlugin;
@@ -17,7 +37,12 @@ impl Plugin for StatusPanelPlugin {
         }
         app.init_resource::<PanelLayout>()
             .init_resource::<Notice>()
-            .add_systems(EguiPrimaryContextPass, status_bar);
+            .init_resource::<KeyboardCaptured>()
+            .init_resource::<ToolState>()
+            .add_systems(
+                EguiPrimaryContextPass,
+                (status_bar, tool_panels, graph_overlays).chain(),
+            );
     }
 }
 
@@ -37,13 +62,35 @@ impl Notice {
         self.message = Some(message);
         self.shown_for = 0.0;
     }
+
+    /// The message shown now, if any.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
 }
 
 /// Where the panels sit, so the frame report can say which pixels they cover.
-#[derive(Resource, Default, Debug, Clone, Copy)]
+#[derive(Resource, Default, Debug, Clone)]
 pub struct PanelLayout {
     /// Logical y of the status bar's top edge (0 until drawn).
     pub status_bar_top: f32,
+    /// Other areas drawn over the graph: the tool area, labels, a tooltip.
+    pub covered: Vec<Rect>,
+}
+
+/// Whether a text field has the keyboard (then keys do not reach the canvas).
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct KeyboardCaptured(pub bool);
+
+/// What the toolbar and inspector hold between frames.
+#[derive(Resource, Default)]
+struct ToolState {
+    search: String,
+    /// The label being edited, and for which node.
+    editing: Option<(NodeId, String)>,
+    /// Whether the pointer has moved since the window opened (no tooltip before).
+    pointer_moved: bool,
+    first_cursor: Option<Vec2>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -51,7 +98,6 @@ fn status_bar(
     mut contexts: EguiContexts,
     shown: Res<ShownGraph>,
     selection: Res<Selection>,
-    drag: Res<ActiveDrag>,
     running_layout: Res<RunningLayout>,
     mut notice: ResMut<Notice>,
     time: Res<Time>,
@@ -67,6 +113,7 @@ fn status_bar(
             .layer_id(egui::LayerId::background())
             .max_rect(context.viewport_rect()),
     );
+    layout.covered.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
             match &shown.graph {
@@ -77,6 +124,10 @@ fn status_bar(
                         graph.nodes.len(),
                         graph.edges.len()
                     ));
+                    let stride = graph.edges.len().div_ceil(crate::drawing::EDGE_BUDGET);
+                    if stride > 1 {
+                        ui.weak(format!("(1 in {stride} edges drawn, all of the selection's)"));
+                    }
                     if !selection.nodes.is_empty() {
                         ui.label(format!("{} selected", selection.nodes.len()));
                     }
@@ -99,15 +150,312 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag nodes to move them · Shift+drag to select · drag space to orbit · right-drag to pan · wheel to zoom · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
+            ui.weak("drag nodes to move them · drag a node's right edge onto another to connect · Shift+drag to select · Alt+drag to lasso · drag space to orbit · right-drag to pan · wheel to zoom · WASD to pan · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
         });
     });
     layout.status_bar_top = response.response.rect.top();
+    Ok(())
+}
+
+/// Sends an edit to the history (so it is undoable and stored).
+fn request(edits: &mut MessageWriter<EditRequested>, edit: GraphEdit, select: Option<NodeId>) {
+    edits.write(EditRequested { edit, select });
+}
+
+fn kind_colour32(kind: NodeKind) -> egui::Color32 {
+    let [r, g, b] = kind_colour(kind);
+    egui::Color32::from_rgb(r, g, b)
+}
+
+/// The toolbar (search, palette) and the inspector, in the top-right corner.
+#[allow(clippy::too_many_arguments)]
+fn tool_panels(
+    mut contexts: EguiContexts,
+    shown: Res<ShownGraph>,
+    mut selection: ResMut<Selection>,
+    mut state: ResMut<ToolState>,
+    mut edits: MessageWriter<EditRequested>,
+    mut focus: ResMut<FocusRequest>,
+    mut captured: ResMut<KeyboardCaptured>,
+    mut layout: ResMut<PanelLayout>,
+    cameras: Query<&OrbitCamera>,
+) -> Result {
+    let context = contexts.ctx_mut()?.clone();
+    let Some(graph) = &shown.graph else {
+        captured.0 = false;
+        return Ok(());
+    };
+    let viewport = context.viewport_rect();
+    layout.covered.push(Rect::new(
+        viewport.max.x - TOOL_AREA.x,
+        0.0,
+        viewport.max.x,
+        TOOL_AREA.y,
+    ));
+    let state = &mut *state;
+    egui::Area::new(egui::Id::new("tools"))
+        .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
+        .show(&context, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                ui.set_width(TOOL_AREA.x - 30.0);
+                ui.horizontal(|ui| {
+                    ui.label("Add");
+                    for kind in NodeKind::ALL {
+                        let button = egui::Button::new(
+                            egui::RichText::new(kind.as_str()).color(kind_colour32(kind)),
+                        )
+                        .small();
+                        if ui
+                            .add(button)
+                            .on_hover_text(format!("Add a {kind} node"))
+                            .clicked()
+                        {
+                            let at = cameras
+                                .iter()
+                                .next()
+                                .map_or(Vec3::ZERO, |orbit| orbit.focus);
+                            let count = graph
+                                .nodes
+                                .values()
+                                .filter(|node| node.kind == kind)
+                                .count();
+                            let node =
+                                Node::new(kind, format!("{kind} {}", count + 1), to_position(at));
+                            let id = node.id;
+                            request(&mut edits, GraphEdit::AddNode(node), Some(id));
+                        }
+                    }
+                });
+                ui.add(
+                    egui::TextEdit::singleline(&mut state.search)
+                        .hint_text("Search nodes by name…")
+                        .desired_width(f32::INFINITY),
+                );
+                let query = state.search.trim().to_lowercase();
+                if !query.is_empty() {
+                    let matches: Vec<&Node> = graph
+                        .nodes
+                        .values()
+                        .filter(|node| node.label.to_lowercase().contains(&query))
+                        .take(6)
+                        .collect();
+                    if matches.is_empty() {
+                        ui.weak("no node has that name");
+                    }
+                    for node in matches {
+                        let text = egui::RichText::new(&node.label).color(kind_colour32(node.kind));
+                        if ui
+                            .selectable_label(selection.nodes.contains(&node.id), text)
+                            .clicked()
+                        {
+                            selection.nodes = [node.id].into();
+                            focus.0 = true;
+                        }
+                    }
+                }
+            });
+            // The inspector: the one selected node.
+            let single = (selection.nodes.len() == 1)
+                .then(|| {
+                    selection
+                        .nodes
+                        .iter()
+                        .next()
+                        .and_then(|id| graph.nodes.get(id))
+                })
+                .flatten();
+            if let Some(node) = single {
+                ui.add_space(6.0);
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_width(TOOL_AREA.x - 30.0);
+                    ui.horizontal(|ui| {
+                        ui.colored_label(
+                            kind_colour32(node.kind),
+                            egui::RichText::new(node.kind.as_str()).strong(),
+                        );
+                        ui.weak("node");
+                    });
+                    if state.editing.as_ref().is_none_or(|(id, _)| *id != node.id) {
+                        state.editing = Some((node.id, node.label.clone()));
+                    }
+                    let (_, text) = state.editing.as_mut().expect("just set");
+                    ui.horizontal(|ui| {
+                        ui.label("Label");
+                        let response = ui.add(
+                            egui::TextEdit::singleline(text)
+                                .char_limit(MAX_LABEL_CHARS)
+                                .desired_width(f32::INFINITY),
+                        );
+                        let trimmed = text.trim().to_owned();
+                        if response.lost_focus() && trimmed != node.label && !trimmed.is_empty() {
+                            request(
+                                &mut edits,
+                                GraphEdit::RelabelNode {
+                                    id: node.id,
+                                    from: node.label.clone(),
+                                    to: trimmed,
+                                },
+                                None,
+                            );
+                        }
+                    });
+                    let describe = |ports: &[orrery_domain::Port]| {
+                        if ports.is_empty() {
+                            "—".to_owned()
+                        } else {
+                            ports
+                                .iter()
+                                .map(|port| format!("{} ({})", port.name, port.port_type))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    };
+                    ui.label(format!("Inputs: {}", describe(input_ports(node.kind))));
+                    ui.label(format!("Outputs: {}", describe(output_ports(node.kind))));
+                    let incoming = graph
+                        .edges
+                        .values()
+                        .filter(|edge| edge.to == node.id)
+                        .count();
+                    let outgoing = graph
+                        .edges
+                        .values()
+                        .filter(|edge| edge.from == node.id)
+                        .count();
+                    ui.weak(format!(
+                        "{incoming} in · {outgoing} out · at ({:.1}, {:.1}, {:.1})",
+                        node.position.x, node.position.y, node.position.z
+                    ));
+                });
+            } else if selection.nodes.len() > 1 {
+                ui.add_space(6.0);
+                egui::Frame::popup(ui.style()).show(ui, |ui| {
+                    ui.set_width(TOOL_AREA.x - 30.0);
+                    ui.label(format!("{} nodes selected", selection.nodes.len()));
+                    ui.weak("F focuses them · Delete removes them · Ctrl+D duplicates");
+                });
+            }
+        });
+    captured.0 = context.egui_wants_keyboard_input();
+    Ok(())
+}
+
+/// Labels, the tooltip, and the gesture in progress, drawn over the graph.
+#[allow(clippy::too_many_arguments)]
+fn graph_overlays(
+    mut contexts: EguiContexts,
+    shown: Res<ShownGraph>,
+    selection: Res<Selection>,
+    drag: Res<ActiveDrag>,
+    mut state: ResMut<ToolState>,
+    mut layout: ResMut<PanelLayout>,
+    mut pick_index: ResMut<NodePickIndex>,
+    camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    nodes: Query<(Entity, &GraphNode, &Transform)>,
+) -> Result {
+    let context = contexts.ctx_mut()?.clone();
+    let Some(graph) = &shown.graph else {
+        return Ok(());
+    };
+    let (camera, camera_transform) = *camera;
+    let Ok(window) = windows.single() else {
+        return Ok(());
+    };
+    let painter = context.layer_painter(egui::LayerId::new(
+        egui::Order::Background,
+        egui::Id::new("graph-overlays"),
+    ));
+    // Labels: only nodes near enough to be drawn big, nearest first.
+    let world_per_pixel =
+        2.0 * (crate::camera::FIELD_OF_VIEW / 2.0).tan() / window.height().max(1.0);
+    let forward = *camera_transform.forward();
+    let eye = camera_transform.translation();
+    let most_depth = NODE_RADIUS / (LABEL_MIN_RADIUS * world_per_pixel);
+    let mut near: Vec<(f32, &GraphNode, Vec3)> = nodes
+        .iter()
+        .filter_map(|(_, node, transform)| {
+            let position = transform.translation;
+            let depth = (position - eye).dot(forward);
+            (depth > 0.0 && depth <= most_depth).then_some((depth, node, position))
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    for (depth, node, position) in near.into_iter().take(MAX_LABELS) {
+        let Ok(screen) = camera.world_to_viewport(camera_transform, position) else {
+            continue;
+        };
+        let Some(label) = graph.nodes.get(&node.id).map(|node| node.label.as_str()) else {
+            continue;
+        };
+        let radius = NODE_RADIUS / (depth * world_per_pixel);
+        let size = (radius * 0.45).clamp(11.0, 18.0);
+        let rect = painter.text(
+            egui::pos2(screen.x, screen.y + radius + 3.0),
+            egui::Align2::CENTER_TOP,
+            label,
+            egui::FontId::proportional(size),
+            egui::Color32::from_rgb(220, 226, 236),
+        );
+        layout
+            .covered
+            .push(Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y));
+    }
+    // The tooltip: the node under a pointer the user has moved.
+    if let Some(cursor) = window.cursor_position() {
+        match state.first_cursor {
+            None => state.first_cursor = Some(cursor),
+            Some(first) if first.distance(cursor) > 1.0 => state.pointer_moved = true,
+            _ => {}
+        }
+        let idle = matches!(drag.gesture, crate::drag::Gesture::Idle);
+        if state.pointer_moved && idle && !context.is_pointer_over_egui() {
+            let index = pick_index.get_or_build(nodes.iter());
+            let hovered = camera
+                .viewport_to_world(camera_transform, cursor)
+                .ok()
+                .and_then(|ray| index.nearest_hit(ray))
+                .map(|((_, id), _)| id)
+                .filter(|id| !selection.nodes.contains(id))
+                .and_then(|id| graph.nodes.get(&id));
+            if let Some(node) = hovered {
+                let text = format!(
+                    "{} · {}\nin: {}\nout: {}",
+                    node.label,
+                    node.kind,
+                    input_ports(node.kind)
+                        .iter()
+                        .map(|port| format!("{} ({})", port.name, port.port_type))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    output_ports(node.kind)
+                        .iter()
+                        .map(|port| format!("{} ({})", port.name, port.port_type))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                let galley = painter.layout_no_wrap(
+                    text,
+                    egui::FontId::proportional(13.0),
+                    egui::Color32::from_rgb(235, 238, 245),
+                );
+                let at = egui::pos2(cursor.x + 18.0, cursor.y + 18.0);
+                let area = egui::Rect::from_min_size(at, galley.size()).expand(5.0);
+                painter.rect_filled(
+                    area,
+                    4.0,
+                    egui::Color32::from_rgba_unmultiplied(20, 24, 34, 235),
+                );
+                painter.galley(at, galley, egui::Color32::WHITE);
+                layout
+                    .covered
+                    .push(Rect::new(area.min.x, area.min.y, area.max.x, area.max.y));
+            }
+        }
+    }
+    // The gesture in progress.
+    let accent = egui::Color32::from_rgb(120, 160, 255);
     if let Some(rectangle) = drag.selection_rectangle() {
-        let painter = context.layer_painter(egui::LayerId::new(
-            egui::Order::Foreground,
-            egui::Id::new("box-select"),
-        ));
         let area = egui::Rect::from_min_max(
             egui::pos2(rectangle.min.x, rectangle.min.y),
             egui::pos2(rectangle.max.x, rectangle.max.y),
@@ -120,8 +468,29 @@ fn status_bar(
         painter.rect_stroke(
             area,
             0.0,
-            egui::Stroke::new(1.0, egui::Color32::from_rgb(120, 160, 255)),
+            egui::Stroke::new(1.0, accent),
             egui::StrokeKind::Inside,
+        );
+    }
+    if let Some(points) = drag.lasso() {
+        let outline: Vec<egui::Pos2> = points
+            .iter()
+            .map(|point| egui::pos2(point.x, point.y))
+            .collect();
+        painter.add(egui::Shape::closed_line(
+            outline,
+            egui::Stroke::new(1.5, accent),
+        ));
+    }
+    if let Some((start, end)) = drag.connecting() {
+        painter.line_segment(
+            [egui::pos2(start.x, start.y), egui::pos2(end.x, end.y)],
+            egui::Stroke::new(2.0, egui::Color32::from_rgb(250, 210, 120)),
+        );
+        painter.circle_filled(
+            egui::pos2(end.x, end.y),
+            4.0,
+            egui::Color32::from_rgb(250, 210, 120),
         );
     }
     Ok(())

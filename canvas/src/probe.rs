@@ -18,7 +18,7 @@ use bevy::window::PrimaryWindow;
 
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::camera::{FIELD_OF_VIEW, OrbitCamera};
-use crate::panels::PanelLayout;
+use crate::panels::{Notice, PanelLayout};
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour};
 use crate::{CanvasEvent, FrameReport, NodeOnScreen};
 
@@ -91,6 +91,7 @@ fn track_readiness(
     windows: Query<&Window, With<PrimaryWindow>>,
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
+    notice: Res<Notice>,
 ) {
     if loaded.read().count() > 0 {
         *readiness = Readiness::default();
@@ -107,7 +108,15 @@ fn track_readiness(
     };
     readiness.reported = true;
     let (camera, camera_transform) = *camera;
-    let report = frame_report(&shown, camera, camera_transform, window, &nodes, &layout);
+    let report = frame_report(
+        &shown,
+        camera,
+        camera_transform,
+        window,
+        &nodes,
+        &layout,
+        &notice,
+    );
     bridge.send(CanvasEvent::Ready(report));
 }
 
@@ -122,6 +131,7 @@ fn take_screenshots(
     windows: Query<&Window, With<PrimaryWindow>>,
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
+    notice: Res<Notice>,
 ) {
     if requests.pending.is_empty() || !readiness.ready(&settled) {
         return;
@@ -130,7 +140,15 @@ fn take_screenshots(
         return;
     };
     let (camera, camera_transform) = *camera;
-    let report = frame_report(&shown, camera, camera_transform, window, &nodes, &layout);
+    let report = frame_report(
+        &shown,
+        camera,
+        camera_transform,
+        window,
+        &nodes,
+        &layout,
+        &notice,
+    );
     for path in requests.pending.drain(..) {
         let report = report.clone();
         commands.spawn(Screenshot::primary_window()).observe(
@@ -168,6 +186,7 @@ fn write_png(image: &Image, path: &Path) -> Result<(), String> {
 }
 
 /// Where every node is on screen right now.
+#[allow(clippy::too_many_arguments)]
 pub fn frame_report(
     shown: &ShownGraph,
     camera: &Camera,
@@ -175,6 +194,7 @@ pub fn frame_report(
     window: &Window,
     nodes: &Query<(&GraphNode, &GlobalTransform)>,
     layout: &PanelLayout,
+    notice: &Notice,
 ) -> FrameReport {
     let viewport = [window.width(), window.height()];
     let world_per_pixel_at_unit_depth = 2.0 * (FIELD_OF_VIEW / 2.0).tan() / viewport[1];
@@ -214,5 +234,11 @@ pub fn frame_report(
             viewport[1]
         },
         nodes: on_screen,
+        notice: notice.message().map(str::to_owned),
+        covered: layout
+            .covered
+            .iter()
+            .map(|area| [area.min.x, area.min.y, area.max.x, area.max.y])
+            .collect(),
     }
 }

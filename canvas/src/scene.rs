@@ -1,15 +1,20 @@
-//! Nodes as lit spheres coloured by kind, edges as one batched line mesh.
+//! Nodes as shaded shapes coloured by kind, edges as curves between ports:
+//! each node is an entity (id, kind, transform) that input systems move, and
+//! the whole graph is drawn by two meshes ([`crate::drawing`]).
 
-use bevy::asset::RenderAssetUsages;
-use bevy::mesh::PrimitiveTopology;
+use bevy::camera::visibility::NoFrustumCulling;
 use bevy::prelude::*;
 use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
 
 use crate::drag::Selection;
+use crate::drawing::{
+    DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeMaterial, NodeSprite, dot_mesh,
+    edge_mesh, input_port_height, node_mesh,
+};
 
 /// The canvas background.
 pub const BACKGROUND: Color = Color::srgb(0.035, 0.04, 0.06);
-/// Radius of a node's sphere in world units.
+/// Radius of a node's shape in world units (keep in step with the shaders).
 pub const NODE_RADIUS: f32 = 0.5;
 
 /// The colour each kind of node is drawn in (sRGB).
@@ -23,19 +28,21 @@ pub fn kind_colour(kind: NodeKind) -> [u8; 3] {
     }
 }
 
-/// Shows one graph; its nodes and edges become entities.
+/// Shows one graph; its nodes become entities, drawn by two meshes.
 pub struct GraphScenePlugin;
 
 impl Plugin for GraphScenePlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ShownGraph>()
-            .add_systems(Startup, (create_palette, spawn_lights))
+        app.add_plugins(crate::drawing::DrawingPlugin)
+            .init_resource::<ShownGraph>()
+            .init_resource::<EdgeEnds>()
+            .add_systems(Startup, spawn_graph_meshes)
             .add_systems(
                 Update,
                 (
                     rebuild_scene.run_if(resource_changed::<ShownGraph>),
-                    update_edge_lines,
-                    highlight_selection,
+                    drop_stale_selection,
+                    redraw_graph,
                 )
                     .chain()
                     .in_set(SceneSystems),
@@ -68,36 +75,32 @@ pub struct GraphNode {
     pub id: NodeId,
     /// Its kind.
     pub kind: NodeKind,
+    /// Its place in the drawing's buffers.
+    pub slot: u32,
 }
 
-/// The single entity drawing every edge.
+/// The entity drawing every node.
 #[derive(Component)]
-pub struct EdgeLines;
+pub struct NodeSprites;
+
+/// The entity drawing far nodes as points.
+#[derive(Component)]
+pub struct NodeDots;
+
+/// The entity drawing every edge.
+#[derive(Component)]
+pub struct EdgeCurves;
+
+/// Each edge's two ends, as node slots, and the input port's height on the
+/// target (rebuilt with the scene).
+#[derive(Resource, Default)]
+struct EdgeEnds(Vec<(u32, u32, f32)>);
 
 /// Anything spawned for the shown graph (despawned on reload).
 #[derive(Component)]
 struct SceneEntity;
 
-/// Meshes and materials shared by every node.
-#[derive(Resource)]
-pub struct Palette {
-    sphere: Handle<Mesh>,
-    /// Per kind: the normal material and the selected one.
-    kinds: Vec<(NodeKind, Handle<StandardMaterial>, Handle<StandardMaterial>)>,
-    edges: Handle<StandardMaterial>,
-}
-
-impl Palette {
-    fn material(&self, kind: NodeKind, selected: bool) -> Handle<StandardMaterial> {
-        self.kinds
-            .iter()
-            .find(|(candidate, _, _)| *candidate == kind)
-            .map(|(_, normal, highlighted)| if selected { highlighted } else { normal }.clone())
-            .expect("every kind has a material")
-    }
-}
-
-/// How a selected node looks: its kind's colour washed towards white and glowing.
+/// How a selected node looks: its kind's colour washed towards white.
 pub fn selected_colour(kind: NodeKind) -> [u8; 3] {
     kind_colour(kind).map(|channel| channel + ((255 - channel) as f32 * 0.6) as u8)
 }
@@ -112,164 +115,200 @@ pub fn to_position(vector: Vec3) -> Position {
     Position::new(vector.x, vector.y, vector.z)
 }
 
-/// A node's lit material: `glow` of its own colour is emitted, so the kind
-/// reads even on the unlit side.
-fn node_material([r, g, b]: [u8; 3], glow: f32, roughness: f32) -> StandardMaterial {
-    let colour = Color::srgb_u8(r, g, b);
-    StandardMaterial {
-        base_color: colour,
-        emissive: LinearRgba::from(colour) * glow,
-        perceptual_roughness: roughness,
-        ..default()
-    }
-}
-
-fn create_palette(
+fn spawn_graph_meshes(
     mut commands: Commands,
     mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
+    mut node_materials: ResMut<Assets<NodeMaterial>>,
+    mut edge_materials: ResMut<Assets<EdgeMaterial>>,
+    mut dot_materials: ResMut<Assets<DotMaterial>>,
 ) {
-    let sphere = meshes.add(
-        Sphere::new(NODE_RADIUS)
-            .mesh()
-            .ico(2)
-            .expect("an icosphere of 2 subdivisions is valid"),
-    );
-    let kinds = NodeKind::ALL
-        .into_iter()
-        .map(|kind| {
-            let material = materials.add(node_material(kind_colour(kind), 0.35, 0.6));
-            let selected = materials.add(node_material(selected_colour(kind), 0.9, 0.4));
-            (kind, material, selected)
-        })
-        .collect();
-    let edges = materials.add(StandardMaterial {
-        base_color: Color::srgb(0.55, 0.6, 0.7),
-        unlit: true,
-        ..default()
-    });
-    commands.insert_resource(Palette {
-        sphere,
-        kinds,
-        edges,
-    });
-}
-
-fn spawn_lights(mut commands: Commands) {
-    commands.insert_resource(GlobalAmbientLight {
-        color: Color::WHITE,
-        brightness: 400.0,
-        ..default()
-    });
     commands.spawn((
-        DirectionalLight {
-            illuminance: 6_000.0,
-            shadow_maps_enabled: false,
-            ..default()
-        },
-        Transform::from_xyz(0.3, 1.0, 0.8).looking_at(Vec3::ZERO, Vec3::Y),
+        NodeDots,
+        Mesh3d(meshes.add(dot_mesh(&[]))),
+        MeshMaterial3d(dot_materials.add(DotMaterial::default())),
+        Transform::IDENTITY,
+        Visibility::Hidden,
+        NoFrustumCulling,
+    ));
+    commands.spawn((
+        NodeSprites,
+        Mesh3d(meshes.add(node_mesh(&[]))),
+        MeshMaterial3d(node_materials.add(NodeMaterial::default())),
+        Transform::IDENTITY,
+        Visibility::Hidden,
+        NoFrustumCulling,
+    ));
+    commands.spawn((
+        EdgeCurves,
+        Mesh3d(meshes.add(edge_mesh(&[]))),
+        MeshMaterial3d(edge_materials.add(EdgeMaterial::default())),
+        Transform::IDENTITY,
+        Visibility::Hidden,
+        NoFrustumCulling,
     ));
 }
 
 fn rebuild_scene(
     mut commands: Commands,
     shown: Res<ShownGraph>,
-    palette: Res<Palette>,
     existing: Query<Entity, With<SceneEntity>>,
-    mut meshes: ResMut<Assets<Mesh>>,
+    mut edge_ends: ResMut<EdgeEnds>,
 ) {
     for entity in &existing {
         commands.entity(entity).despawn();
     }
+    edge_ends.0.clear();
     let Some(graph) = &shown.graph else {
         return;
     };
-    for node in graph.nodes.values() {
-        commands.spawn((
-            SceneEntity,
-            GraphNode {
-                id: node.id,
-                kind: node.kind,
-            },
-            Mesh3d(palette.sphere.clone()),
-            MeshMaterial3d(palette.material(node.kind, false)),
-            Transform::from_translation(to_vec3(node.position)),
-        ));
-    }
-    let lines = Mesh::new(PrimitiveTopology::LineList, RenderAssetUsages::default())
-        .with_inserted_attribute(
-            Mesh::ATTRIBUTE_POSITION,
-            edge_vertices(graph, |id| {
-                graph.nodes.get(&id).map(|node| to_vec3(node.position))
-            }),
-        );
-    commands.spawn((
-        SceneEntity,
-        EdgeLines,
-        Mesh3d(meshes.add(lines)),
-        MeshMaterial3d(palette.edges.clone()),
-        Transform::IDENTITY,
-    ));
-}
-
-/// Two vertices per edge whose ends are both known.
-fn edge_vertices(graph: &Graph, position_of: impl Fn(NodeId) -> Option<Vec3>) -> Vec<[f32; 3]> {
-    graph
+    let mut slots = std::collections::HashMap::with_capacity(graph.nodes.len());
+    let batch: Vec<_> = graph
+        .nodes
+        .values()
+        .enumerate()
+        .map(|(slot, node)| {
+            slots.insert(node.id, slot as u32);
+            (
+                SceneEntity,
+                GraphNode {
+                    id: node.id,
+                    kind: node.kind,
+                    slot: slot as u32,
+                },
+                Transform::from_translation(to_vec3(node.position)),
+            )
+        })
+        .collect();
+    commands.spawn_batch(batch);
+    edge_ends.0 = graph
         .edges
         .values()
-        .filter_map(|edge| Some([position_of(edge.from)?, position_of(edge.to)?]))
-        .flat_map(|ends| ends.map(|end| end.to_array()))
-        .collect()
+        .filter_map(|edge| {
+            let target = graph.nodes.get(&edge.to)?;
+            Some((
+                *slots.get(&edge.from)?,
+                *slots.get(&edge.to)?,
+                input_port_height(target.kind, &edge.to_port),
+            ))
+        })
+        .collect();
 }
 
-/// Rewrites the edge mesh when nodes move (a drag moves node transforms directly).
-fn update_edge_lines(
-    shown: Res<ShownGraph>,
-    moved: Query<(), (With<GraphNode>, Changed<Transform>)>,
+/// Drops ids of nodes that are gone from the selection.
+fn drop_stale_selection(
+    mut selection: ResMut<Selection>,
+    added: Query<(), Added<GraphNode>>,
+    nodes: Query<&GraphNode>,
+) {
+    if added.is_empty() || selection.nodes.is_empty() {
+        return;
+    }
+    let present: std::collections::HashSet<NodeId> = nodes.iter().map(|node| node.id).collect();
+    if selection.nodes.iter().any(|id| !present.contains(id)) {
+        selection.nodes.retain(|id| present.contains(id));
+    }
+}
+
+/// Nodes that appeared or moved since the last frame.
+type MovedOrNew = (With<GraphNode>, Or<(Changed<Transform>, Added<GraphNode>)>);
+
+/// A graph mesh and whether it is drawn.
+type MeshAndVisibility<'a> = (&'a Mesh3d, &'a mut Visibility);
+/// Only the node mesh's entity.
+type OnlyNodeSprites = (With<NodeSprites>, Without<EdgeCurves>, Without<NodeDots>);
+/// Only the edge mesh's entity.
+type OnlyEdgeCurves = (With<EdgeCurves>, Without<NodeSprites>, Without<NodeDots>);
+/// Only the dot mesh's entity.
+type OnlyNodeDots = (With<NodeDots>, Without<NodeSprites>, Without<EdgeCurves>);
+
+/// Rewrites the meshes when nodes move, appear or go, or the selection changes.
+#[allow(clippy::too_many_arguments)]
+fn redraw_graph(
+    selection: Res<Selection>,
+    changed: Query<(), MovedOrNew>,
+    mut removed: RemovedComponents<GraphNode>,
     nodes: Query<(&GraphNode, &Transform)>,
-    lines: Query<&Mesh3d, With<EdgeLines>>,
+    edge_ends: Res<EdgeEnds>,
+    mut node_sprites: Single<MeshAndVisibility, OnlyNodeSprites>,
+    mut edge_curves: Single<MeshAndVisibility, OnlyEdgeCurves>,
+    mut node_dots: Single<MeshAndVisibility, OnlyNodeDots>,
     mut meshes: ResMut<Assets<Mesh>>,
 ) {
-    if moved.is_empty() || shown.is_changed() {
+    let gone = removed.read().count() > 0;
+    let moved = !changed.is_empty() || gone;
+    if !moved && !selection.is_changed() {
         return;
     }
-    let (Some(graph), Ok(handle)) = (&shown.graph, lines.single()) else {
-        return;
-    };
-    let positions: std::collections::HashMap<NodeId, Vec3> = nodes
-        .iter()
-        .map(|(node, transform)| (node.id, transform.translation))
-        .collect();
-    if let Some(mut mesh) = meshes.get_mut(&handle.0) {
-        mesh.insert_attribute(
-            Mesh::ATTRIBUTE_POSITION,
-            edge_vertices(graph, |id| positions.get(&id).copied()),
-        );
+    let count = nodes.iter().len();
+    let mut sprites = vec![
+        NodeSprite {
+            centre: Vec3::ZERO,
+            kind: NodeKind::Agent,
+            colour: [0; 3],
+            selected: false,
+        };
+        count
+    ];
+    let mut filled = 0;
+    for (node, transform) in &nodes {
+        let Some(sprite) = sprites.get_mut(node.slot as usize) else {
+            continue;
+        };
+        let selected = selection.nodes.contains(&node.id);
+        *sprite = NodeSprite {
+            centre: transform.translation,
+            kind: node.kind,
+            colour: if selected {
+                selected_colour(node.kind)
+            } else {
+                kind_colour(node.kind)
+            },
+            selected,
+        };
+        filled += 1;
+    }
+    sprites.truncate(filled);
+    let _ = meshes.insert(&node_sprites.0.0, node_mesh(&sprites));
+    set_visibility(&mut node_sprites.1, !sprites.is_empty());
+    let _ = meshes.insert(&node_dots.0.0, dot_mesh(&sprites));
+    set_visibility(&mut node_dots.1, !sprites.is_empty());
+    // Past the edge budget, a stable sample of the edges, plus every edge of
+    // a selected node.
+    let stride = edge_ends.0.len().div_ceil(EDGE_BUDGET).max(1);
+    if moved || stride > 1 {
+        let ends: Vec<EdgeCurve> = edge_ends
+            .0
+            .iter()
+            .enumerate()
+            .filter(|(index, (from, to, _))| {
+                stride == 1
+                    || index % stride == 0
+                    || [from, to].into_iter().any(|slot| {
+                        sprites
+                            .get(*slot as usize)
+                            .is_some_and(|sprite| sprite.selected)
+                    })
+            })
+            .filter_map(|(_, (from, to, port_height))| {
+                Some(EdgeCurve {
+                    from: sprites.get(*from as usize)?.centre,
+                    to: sprites.get(*to as usize)?.centre,
+                    port_height: *port_height,
+                })
+            })
+            .collect();
+        let _ = meshes.insert(&edge_curves.0.0, edge_mesh(&ends));
+        set_visibility(&mut edge_curves.1, !ends.is_empty());
     }
 }
 
-/// Gives selected nodes their highlight and drops ids of nodes that are gone.
-fn highlight_selection(
-    mut selection: ResMut<Selection>,
-    palette: Res<Palette>,
-    added: Query<(), Added<GraphNode>>,
-    mut nodes: Query<(&GraphNode, &mut MeshMaterial3d<StandardMaterial>)>,
-) {
-    if !selection.is_changed() && added.is_empty() {
-        return;
-    }
-    if !added.is_empty() {
-        let present: std::collections::HashSet<NodeId> =
-            nodes.iter().map(|(node, _)| node.id).collect();
-        let stale = selection.nodes.iter().any(|id| !present.contains(id));
-        if stale {
-            selection.nodes.retain(|id| present.contains(id));
-        }
-    }
-    for (node, mut material) in &mut nodes {
-        let wanted = palette.material(node.kind, selection.nodes.contains(&node.id));
-        if material.0 != wanted {
-            material.0 = wanted;
-        }
+fn set_visibility(visibility: &mut Visibility, shown: bool) {
+    let wanted = if shown {
+        Visibility::Inherited
+    } else {
+        Visibility::Hidden
+    };
+    if *visibility != wanted {
+        *visibility = wanted;
     }
 }

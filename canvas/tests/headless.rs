@@ -243,10 +243,22 @@ fn unobstructed(report: &FrameReport) -> Vec<&NodeOnScreen> {
                     ((nearer.screen[0] - x).powi(2) + (nearer.screen[1] - y).powi(2)).sqrt();
                 distance < nearer.screen_radius + 3.0
             });
-            inside && !covered && node.screen_radius >= 3.0
+            let under_panel = overlaps_panel(report, node.screen, margin);
+            inside && !covered && !under_panel && node.screen_radius >= 3.0
         })
         .map(|(_, node)| node)
         .collect()
+}
+
+/// Whether the square of half-size `reach` around `point` meets anything
+/// the canvas draws over the graph (toolbar, inspector, labels, tooltip).
+fn overlaps_panel(report: &FrameReport, point: [f32; 2], reach: f32) -> bool {
+    report.covered.iter().any(|[min_x, min_y, max_x, max_y]| {
+        point[0] + reach >= *min_x
+            && point[0] - reach <= *max_x
+            && point[1] + reach >= *min_y
+            && point[1] - reach <= *max_y
+    })
 }
 
 /// Hue in degrees and saturation (HSV) of an sRGB colour.
@@ -549,7 +561,11 @@ fn box_select_then_drag_moves_all_selected() {
             let on_screen = min[0] > 2.0
                 && min[1] > 2.0
                 && max[0] < report.viewport[0] - 2.0
-                && max[1] < report.panel_top - 2.0;
+                && max[1] < report.panel_top - 2.0
+                && !report.covered.iter().any(|[x0, y0, x1, y1]| {
+                    // The tool corner takes the pointer; labels and tooltips do not.
+                    *y0 < 1.0 && max[0] >= *x0 && min[0] <= *x1 && min[1] <= *y1
+                });
             let start_is_empty = report
                 .nodes
                 .iter()
@@ -872,5 +888,207 @@ fn duplicate_and_paste_add_copies_that_undo_removes() {
     session.canvas.expect("STORED");
     xdotool(&session.display, &["key", "ctrl+z"]);
     session.canvas.expect("STORED");
+    assert_eq!(session.stored(&graph), graph);
+}
+
+/// Whether `point` lies inside the closed polygon `outline` (even-odd rule).
+fn inside_polygon(point: [f32; 2], outline: &[[f32; 2]]) -> bool {
+    let mut inside = false;
+    let mut previous = outline[outline.len() - 1];
+    for &current in outline {
+        if (current[1] > point[1]) != (previous[1] > point[1]) {
+            let crossing = previous[0]
+                + (point[1] - previous[1]) / (current[1] - previous[1])
+                    * (current[0] - previous[0]);
+            if point[0] < crossing {
+                inside = !inside;
+            }
+        }
+        previous = current;
+    }
+    inside
+}
+
+/// Distance from `point` to the segment `a`–`b`.
+fn distance_to_segment(point: [f32; 2], a: [f32; 2], b: [f32; 2]) -> f32 {
+    let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+    let length_squared = dx * dx + dy * dy;
+    let t = (((point[0] - a[0]) * dx + (point[1] - a[1]) * dy) / length_squared).clamp(0.0, 1.0);
+    let (x, y) = (a[0] + t * dx, a[1] + t * dy);
+    ((point[0] - x).powi(2) + (point[1] - y).powi(2)).sqrt()
+}
+
+#[test]
+fn lasso_select_with_alt_drag_selects_the_nodes_inside() {
+    let graph = sample_graph("Lasso", 30, 13);
+    let session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+
+    // A star-shaped lasso around an unobstructed node: it holds at least two
+    // node centres, none near its outline, and starts on empty space.
+    let free = unobstructed(&report);
+    let (outline, expected) = free
+        .iter()
+        .flat_map(|anchor| [70.0_f32, 100.0, 130.0].map(move |size| (anchor, size)))
+        .find_map(|(anchor, size)| {
+            let outline: Vec<[f32; 2]> = (0..10)
+                .map(|corner| {
+                    let angle = corner as f32 * std::f32::consts::TAU / 10.0;
+                    let reach = if corner % 2 == 0 { size } else { size * 0.6 };
+                    [
+                        anchor.screen[0] + reach * angle.cos(),
+                        anchor.screen[1] + reach * angle.sin(),
+                    ]
+                })
+                .collect();
+            let on_screen = outline.iter().all(|point| {
+                point[0] > 2.0
+                    && point[1] > 2.0
+                    && point[0] < report.viewport[0] - 2.0
+                    && point[1] < report.panel_top - 2.0
+                    && !report.covered.iter().any(|[x0, y0, x1, y1]| {
+                        *y0 < 1.0
+                            && point[0] >= *x0 - 4.0
+                            && point[1] <= *y1 + 4.0
+                            && point[0] <= *x1
+                    })
+            });
+            let clear_of_outline = report.nodes.iter().all(|node| {
+                (0..outline.len()).all(|index| {
+                    let next = outline[(index + 1) % outline.len()];
+                    distance_to_segment(node.screen, outline[index], next) > 6.0
+                })
+            });
+            let start_is_empty = report
+                .nodes
+                .iter()
+                .all(|node| screen_distance(node, outline[0]) > node.screen_radius + 3.0);
+            let inside: std::collections::BTreeSet<String> = report
+                .nodes
+                .iter()
+                .filter(|node| inside_polygon(node.screen, &outline))
+                .map(|node| node.id.to_string())
+                .collect();
+            (on_screen && clear_of_outline && start_is_empty && inside.len() >= 2)
+                .then_some((outline, inside))
+        })
+        .expect("some lasso holds two nodes");
+
+    let window = canvas_window(&session.display);
+    let mut script: Vec<String> = ["windowfocus", "--sync", window.as_str()]
+        .map(str::to_owned)
+        .to_vec();
+    let move_to = |point: [f32; 2], script: &mut Vec<String>| {
+        script.extend([
+            "mousemove".to_owned(),
+            "--sync".to_owned(),
+            "--window".to_owned(),
+            window.clone(),
+            (point[0] as i32).to_string(),
+            (point[1] as i32).to_string(),
+        ]);
+    };
+    move_to(outline[0], &mut script);
+    script.extend(["keydown", "alt", "mousedown", "1"].map(str::to_owned));
+    for point in outline.iter().skip(1).chain([&outline[0]]) {
+        move_to(*point, &mut script);
+    }
+    script.extend(["mouseup", "1", "keyup", "alt"].map(str::to_owned));
+    xdotool(
+        &session.display,
+        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let selected = session.canvas.expect("SELECTED");
+    assert_eq!(
+        node_ids(&selected["nodes"]),
+        expected,
+        "the lasso selects exactly the nodes inside it"
+    );
+}
+
+/// A graph of one node of each kind but agent, laid out in a row, unconnected.
+fn unconnected_graph() -> (Graph, [orrery_domain::NodeId; 4]) {
+    use orrery_domain::{Node, NodeKind, Position};
+    let mut graph = Graph::new("Ports");
+    let mut add = |kind, label: &str, x: f32, y: f32| {
+        graph.add_node(Node::new(kind, label, Position::new(x, y, 0.0)))
+    };
+    let input = add(NodeKind::Input, "question", -6.0, 1.5);
+    let prompt = add(NodeKind::Prompt, "template", -1.0, 1.5);
+    let tool = add(NodeKind::Tool, "search", 2.0, -2.5);
+    let output = add(NodeKind::Output, "report", 6.0, -2.5);
+    (graph, [input, prompt, tool, output])
+}
+
+/// Drags from a node's output port (its right edge) to another node's centre.
+fn drag_from_port(session: &CanvasSession, from: &NodeOnScreen, to: &NodeOnScreen) {
+    let window = canvas_window(&session.display);
+    let port = (from.screen[0] + from.screen_radius * 0.8, from.screen[1]);
+    drag_with_xdotool(
+        &session.display,
+        &window,
+        port,
+        (to.screen[0], to.screen[1]),
+        false,
+    );
+}
+
+#[test]
+fn connect_by_dragging_port_to_port_and_refuse_incompatible_types() {
+    let (graph, [input, prompt, tool, output]) = unconnected_graph();
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let on_screen = |id: orrery_domain::NodeId| {
+        report
+            .nodes
+            .iter()
+            .find(|node| node.id == id)
+            .expect("every node is on screen")
+            .clone()
+    };
+
+    // Input (data) onto the prompt (a data input): one new edge, stored.
+    drag_from_port(&session, &on_screen(input), &on_screen(prompt));
+    let stored = session.canvas.expect("STORED");
+    let connected = &stored["connected"][0];
+    assert_eq!(connected["from"].as_str().unwrap(), input.to_string());
+    assert_eq!(connected["from_port"], "out");
+    assert_eq!(connected["to"].as_str().unwrap(), prompt.to_string());
+    assert_eq!(connected["to_port"], "in");
+    let edges = session.stored(&graph).edges;
+    assert_eq!(edges.len(), 1);
+
+    // A tool onto the output (a data input does not take a tool): refused,
+    // the status bar says why, and nothing is stored.
+    drag_from_port(&session, &on_screen(tool), &on_screen(output));
+    let directory = session.directory.path().to_owned();
+    let mut notice = None;
+    for attempt in 0..10 {
+        let path = directory.join(format!("refused-{attempt}.png"));
+        session
+            .canvas
+            .send(&format!("SCREENSHOT {}", path.display()));
+        let saved = session.canvas.expect("SCREENSHOT");
+        let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
+        if report.notice.is_some() {
+            notice = report.notice;
+            break;
+        }
+    }
+    let notice = notice.expect("the status bar shows why the connection was refused");
+    assert!(
+        notice.contains("data input does not accept tool") && notice.contains("search"),
+        "{notice}"
+    );
+    assert_eq!(session.stored(&graph).edges.len(), 1);
+
+    // Ctrl+Z takes the edge away again, in the store too.
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "ctrl+z"],
+    );
+    let undone = session.canvas.expect("STORED");
+    assert_eq!(undone["disconnected"].as_array().unwrap().len(), 1);
     assert_eq!(session.stored(&graph), graph);
 }

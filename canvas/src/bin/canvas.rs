@@ -16,13 +16,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use orrery_canvas::{CanvasCommand, CanvasEvent, CanvasOptions, canvas_app};
-use orrery_domain::{GraphEdit, GraphId, sample_graph};
+use orrery_domain::{GraphEdit, GraphId, sample_graph, sample_graph_with_edges};
 use orrery_store::LocalStore;
 use orrery_sync::Replica;
 use serde_json::json;
 
 const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
-[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N]";
+[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N] \
+[--export FILE.json] [--in-memory]";
 
 struct Arguments {
     store: PathBuf,
@@ -36,6 +37,8 @@ struct Arguments {
     screenshot: Option<PathBuf>,
     exit_after_screenshot: bool,
     measure_frames: Option<u32>,
+    export: Option<PathBuf>,
+    in_memory: bool,
 }
 
 fn parse_arguments() -> anyhow::Result<Arguments> {
@@ -51,6 +54,8 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         screenshot: None,
         exit_after_screenshot: false,
         measure_frames: None,
+        export: None,
+        in_memory: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -86,6 +91,8 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
                 let (width, height) = size.split_once('x').context("--size takes WIDTHxHEIGHT")?;
                 parsed.size = (width.parse()?, height.parse()?);
             }
+            "--export" => parsed.export = Some(value("--export")?.into()),
+            "--in-memory" => parsed.in_memory = true,
             "--continuous" => parsed.continuous = true,
             "--report" => parsed.report = true,
             "--screenshot" => parsed.screenshot = Some(value("--screenshot")?.into()),
@@ -172,30 +179,6 @@ fn import_file(
         .map_err(|error| error.to_string())
 }
 
-/// Adds deterministic extra edges until the graph holds `edges` of them.
-fn add_cross_edges(graph: &mut orrery_domain::Graph, edges: usize, seed: u64) {
-    let ids: Vec<_> = graph.nodes.keys().copied().collect();
-    if ids.len() < 2 {
-        return;
-    }
-    let mut state = seed ^ 0x5DEE_CE66;
-    let mut next = move || {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) as usize
-    };
-    while graph.edges.len() < edges {
-        let from = ids[next() % ids.len()];
-        let to = ids[next() % ids.len()];
-        if from != to {
-            graph
-                .add_edge(orrery_domain::Edge::new(from, to))
-                .expect("both ends are in the graph");
-        }
-    }
-}
-
 /// This process's resident memory in MiB, from /proc.
 fn resident_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -216,6 +199,7 @@ fn percentile(sorted: &[f32], fraction: f32) -> f32 {
 /// went, and the nodes it added or removed.
 fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
     let (mut moved, mut added, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut connected, mut disconnected) = (Vec::new(), Vec::new());
     let mut pending = vec![edit];
     while let Some(edit) = pending.pop() {
         match edit {
@@ -226,11 +210,19 @@ fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
             ),
             GraphEdit::AddNode(node) => added.push(json!(node.id)),
             GraphEdit::RemoveNode { node, .. } => removed.push(json!(node.id)),
+            GraphEdit::AddEdge(edge) => connected.push(json!({
+                "edge": edge.id, "from": edge.from, "from_port": edge.from_port,
+                "to": edge.to, "to_port": edge.to_port,
+            })),
+            GraphEdit::RemoveEdge(edge) => disconnected.push(json!(edge.id)),
             GraphEdit::Batch(steps) => pending.extend(steps.iter().rev()),
             _ => {}
         }
     }
-    json!({ "graph": graph, "moved": moved, "added": added, "removed": removed })
+    json!({
+        "graph": graph, "moved": moved, "added": added, "removed": removed,
+        "connected": connected, "disconnected": disconnected,
+    })
 }
 
 fn print_line(kind: &str, value: serde_json::Value) {
@@ -258,18 +250,21 @@ fn main() -> anyhow::Result<()> {
         let store = LocalStore::open(&arguments.store).await?;
         anyhow::Ok(Replica::new(store))
     })?;
+    // --in-memory (benchmarks): the sample graph is shown without being
+    // stored, so the figures are the canvas's own and not the store's.
+    let sample = |arguments: &Arguments| {
+        let name = format!("Sample graph ({} nodes)", arguments.sample);
+        match arguments.sample_edges {
+            Some(edges) => sample_graph_with_edges(&name, arguments.sample, edges, arguments.seed),
+            None => sample_graph(&name, arguments.sample, arguments.seed),
+        }
+    };
     let graph = runtime.block_on(async {
         match arguments.graph {
+            None if arguments.in_memory => Ok(sample(&arguments)),
             Some(id) => Ok(replica.graph(id).await?),
             None => {
-                let mut sample = sample_graph(
-                    &format!("Sample graph ({} nodes)", arguments.sample),
-                    arguments.sample,
-                    arguments.seed,
-                );
-                if let Some(edges) = arguments.sample_edges {
-                    add_cross_edges(&mut sample, edges, arguments.seed);
-                }
+                let sample = sample(&arguments);
                 match replica.graph(sample.id).await {
                     Ok(existing) => anyhow::Ok(existing),
                     Err(_) => Ok(replica.add_graph(sample).await?),
@@ -277,6 +272,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })?;
+
+    if let Some(path) = &arguments.export {
+        // Write the graph as a graph file and stop, without opening a window.
+        std::fs::write(path, orrery_domain::export_graph(&graph))
+            .with_context(|| format!("writing {}", path.display()))?;
+        runtime.block_on(replica.store().close());
+        return Ok(());
+    }
 
     let options = CanvasOptions {
         size: arguments.size,
@@ -307,6 +310,7 @@ fn main() -> anyhow::Result<()> {
     let commands = handle.commands.clone();
     let report = arguments.report;
     let exit_after_screenshot = arguments.exit_after_screenshot;
+    let in_memory = arguments.in_memory;
     let events = handle.events;
     let writer = std::thread::spawn(move || {
         for event in events {
@@ -341,6 +345,7 @@ fn main() -> anyhow::Result<()> {
                     );
                     let _ = commands.send(CanvasCommand::Quit);
                 }
+                CanvasEvent::Edited { .. } if in_memory => {}
                 CanvasEvent::Edited { graph, edit } => {
                     match runtime.block_on(replica.apply_edit(graph, &edit)) {
                         Ok(_) if report => print_line("STORED", stored_report(graph, &edit)),

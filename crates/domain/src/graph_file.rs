@@ -9,7 +9,8 @@
 //!
 //! Import checks everything before anything is created: size, JSON syntax
 //! (with line and column), format and version, duplicate ids, and the graph
-//! model's own rules (kinds, names, positions, dangling edges, limits).
+//! model's own rules (kinds, names, positions, dangling edges, limits), then
+//! the port rules (types that fit, no cycles; see [`crate::ports`]).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::{Edge, Graph, GraphError, Node};
 use crate::ids::GraphId;
+use crate::ports::{ConnectionError, check_graph_connections};
 
 /// What a graph file says it is.
 pub const GRAPH_FILE_FORMAT: &str = "orrery.graph";
@@ -77,6 +79,9 @@ pub enum ImportError {
     /// The graph breaks a rule of the model.
     #[error(transparent)]
     Invalid(#[from] GraphError),
+    /// An edge joins ports whose types do not fit, or edges form a cycle.
+    #[error(transparent)]
+    Connections(#[from] ConnectionError),
 }
 
 /// The graph as a graph file (pretty JSON).
@@ -121,6 +126,7 @@ pub fn import_graph(bytes: &[u8]) -> Result<Graph, ImportError> {
         edges,
     };
     graph.validate()?;
+    check_graph_connections(&graph)?;
     Ok(graph)
 }
 
@@ -204,5 +210,53 @@ mod tests {
             import_graph(&huge),
             Err(ImportError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn import_refuses_incompatible_ports_and_cycles() {
+        use crate::{Edge, Node, NodeKind, Position};
+        let mut graph = Graph::new("Rules");
+        let tool = graph.add_node(Node::new(NodeKind::Tool, "search", Position::default()));
+        let output = graph.add_node(Node::new(NodeKind::Output, "report", Position::default()));
+        graph.add_edge(Edge::new(tool, output)).unwrap();
+        let refused = import_graph(export_graph(&graph).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "cannot connect tool “search” (out: tool) to output “report” (in: data): data input does not accept tool"
+        );
+
+        let mut graph = Graph::new("Loop");
+        let first = graph.add_node(Node::new(NodeKind::Agent, "planner", Position::default()));
+        let second = graph.add_node(Node::new(NodeKind::Agent, "critic", Position::default()));
+        graph.add_edge(Edge::new(first, second)).unwrap();
+        assert!(import_graph(export_graph(&graph).as_bytes()).is_ok());
+        graph.add_edge(Edge::new(second, first)).unwrap();
+        let refused = import_graph(export_graph(&graph).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("cycle"), "{refused}");
+        assert!(
+            refused.contains("planner") && refused.contains("critic"),
+            "{refused}"
+        );
+
+        let mut graph = Graph::new("Wrong port");
+        let input = graph.add_node(Node::new(NodeKind::Input, "question", Position::default()));
+        let prompt = graph.add_node(Node::new(NodeKind::Prompt, "template", Position::default()));
+        graph
+            .add_edge(Edge {
+                to_port: "vars".into(),
+                ..Edge::new(input, prompt)
+            })
+            .unwrap();
+        let refused = import_graph(export_graph(&graph).as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            refused,
+            "prompt node “template” has no input port `vars` (it has in)"
+        );
     }
 }

@@ -8,6 +8,7 @@ mod edit;
 mod graph;
 mod graph_file;
 mod ids;
+mod ports;
 mod sample;
 
 pub use edit::{EditHistory, GraphEdit, NodeMove};
@@ -20,4 +21,8 @@ pub use graph_file::{
     import_graph,
 };
 pub use ids::{EdgeId, GraphId, IdError, NodeId};
-pub use sample::sample_graph;
+pub use ports::{
+    ConnectionError, Port, PortType, check_connection, check_graph_connections, check_ports,
+    input_ports, matching_input, output_ports,
+};
+pub use sample::{sample_graph, sample_graph_with_edges};

@@ -2,6 +2,7 @@
 
 use crate::graph::{Edge, Graph, Node, NodeKind, Position};
 use crate::ids::{EdgeId, GraphId, NodeId};
+use crate::ports::{input_ports, matching_input, output_ports};
 use uuid::Uuid;
 
 /// A small deterministic generator (SplitMix64) so samples are the same everywhere.
@@ -51,15 +52,67 @@ pub fn sample_graph(name: &str, nodes: usize, seed: u64) -> Graph {
         };
         ids.push(graph.add_node(node));
     }
+    // Each node after the first is joined to an earlier one through ports
+    // whose types fit (input nodes, which take nothing in, feed an earlier
+    // node instead), so samples follow the port rules and have no cycle.
+    let kinds: Vec<NodeKind> = (0..nodes)
+        .map(|index| NodeKind::ALL[index % NodeKind::ALL.len()])
+        .collect();
     for index in 1..nodes {
-        let parent = (layout.next_u64() % index as u64) as usize;
+        let first_pick = (layout.next_u64() % index as u64) as usize;
+        let candidates = (0..index).map(|step| (first_pick + index - step) % index);
+        let feeds_earlier = input_ports(kinds[index]).is_empty();
+        let joined = candidates.into_iter().find_map(|other| {
+            let (from, to) = if feeds_earlier {
+                (index, other)
+            } else {
+                (other, index)
+            };
+            let from_port = output_ports(kinds[from]).first()?;
+            let to_port = matching_input(kinds[from], from_port.name, kinds[to])?;
+            Some((from, from_port.name, to, to_port.name))
+        });
+        let Some((from, from_port, to, to_port)) = joined else {
+            continue;
+        };
         let edge = Edge {
             id: EdgeId(next_id()),
-            ..Edge::new(ids[parent], ids[index])
+            from: ids[from],
+            from_port: from_port.to_owned(),
+            to: ids[to],
+            to_port: to_port.to_owned(),
         };
         graph
             .add_edge(edge)
             .expect("sample edges join existing nodes");
+    }
+    graph
+}
+
+/// [`sample_graph`] with deterministic extra edges between random nodes
+/// until it holds `edges` edges (benchmarks' large graphs; these extra edges
+/// ignore the port rules).
+pub fn sample_graph_with_edges(name: &str, nodes: usize, edges: usize, seed: u64) -> Graph {
+    let mut graph = sample_graph(name, nodes, seed);
+    let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+    if ids.len() < 2 {
+        return graph;
+    }
+    let mut state = seed ^ 0x5DEE_CE66;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize
+    };
+    while graph.edges.len() < edges {
+        let from = ids[next() % ids.len()];
+        let to = ids[next() % ids.len()];
+        if from != to {
+            graph
+                .add_edge(Edge::new(from, to))
+                .expect("both ends are in the graph");
+        }
     }
     graph
 }

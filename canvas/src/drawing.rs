@@ -1,0 +1,346 @@
+//! How the graph reaches the GPU: every node in one draw and every edge in
+//! another, whatever the size of the graph.
+//!
+//! Nodes are camera-facing quads (four vertices each, in one mesh) whose
+//! fragment shader cuts out the kind's shape and shades it as a solid — no
+//! per-node meshes, materials or draw calls. Edges are one line mesh whose
+//! vertex shader bends each edge into a curve from the source's output port
+//! to the target's input port, so orbiting the camera never rewrites a
+//! buffer. Both meshes are rebuilt only when a node moves, appears or
+//! disappears, or the selection changes.
+
+use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::mesh::{
+    Indices, MeshVertexAttribute, MeshVertexBufferLayoutRef, PrimitiveTopology, VertexFormat,
+};
+use bevy::pbr::{MaterialPipeline, MaterialPipelineKey};
+use bevy::prelude::*;
+use bevy::render::render_resource::{
+    AsBindGroup, RenderPipelineDescriptor, SpecializedMeshPipelineError,
+};
+use bevy::shader::{Shader, ShaderRef};
+use orrery_domain::NodeKind;
+
+const NODE_SHADER: Handle<Shader> = uuid_handle!("5b0c1f9e-6a43-4c55-9a52-3f1d2f7e4a01");
+const EDGE_SHADER: Handle<Shader> = uuid_handle!("5b0c1f9e-6a43-4c55-9a52-3f1d2f7e4a02");
+const DOT_SHADER: Handle<Shader> = uuid_handle!("5b0c1f9e-6a43-4c55-9a52-3f1d2f7e4a03");
+
+/// Most edges drawn at once: past this, a stable sample of the edges is
+/// drawn (every edge of a selected node always is), and the status bar says so.
+pub const EDGE_BUDGET: usize = 50_000;
+
+/// A node quad's corner (±1, ±1).
+const ATTRIBUTE_CORNER: MeshVertexAttribute =
+    MeshVertexAttribute::new("NodeCorner", 7_193_470_001, VertexFormat::Float32x2);
+/// A node's kind and whether it is selected.
+const ATTRIBUTE_STYLE: MeshVertexAttribute =
+    MeshVertexAttribute::new("NodeStyle", 7_193_470_002, VertexFormat::Float32x2);
+/// An edge's target centre.
+const ATTRIBUTE_EDGE_TO: MeshVertexAttribute =
+    MeshVertexAttribute::new("EdgeTo", 7_193_470_003, VertexFormat::Float32x3);
+/// How far along its edge a vertex lies, and which arrow wing it is.
+const ATTRIBUTE_ALONG: MeshVertexAttribute =
+    MeshVertexAttribute::new("EdgeAlong", 7_193_470_004, VertexFormat::Float32x4);
+
+/// Where an input port sits on its node's left edge, in node radii above
+/// the centre (keep in step with the node shader).
+pub fn input_port_height(kind: NodeKind, port: &str) -> f32 {
+    match (kind, port) {
+        (NodeKind::Agent, "tools") => -0.45,
+        (NodeKind::Agent, _) => 0.45,
+        _ => 0.0,
+    }
+}
+
+/// Edges drawn as curves of this many segments, by graph size: smooth
+/// curves and arrowheads while they are cheap, straight shaded lines on
+/// large graphs (direction still reads from dim source to bright target).
+/// A CPU rasteriser pays about a microsecond per line segment, so the
+/// segment budget stays near 25k.
+fn edge_segments(edges: usize) -> (u32, bool) {
+    match edges {
+        0..=2_000 => (12, true),
+        2_001..=5_000 => (4, true),
+        _ => (1, false),
+    }
+}
+
+/// The shaders and materials.
+pub struct DrawingPlugin;
+
+impl Plugin for DrawingPlugin {
+    fn build(&self, app: &mut App) {
+        let mut shaders = app.world_mut().resource_mut::<Assets<Shader>>();
+        shaders
+            .insert(
+                NODE_SHADER.id(),
+                Shader::from_wgsl(
+                    include_str!("shaders/nodes.wgsl"),
+                    "orrery_canvas/nodes.wgsl",
+                ),
+            )
+            .expect("a fixed shader id");
+        shaders
+            .insert(
+                EDGE_SHADER.id(),
+                Shader::from_wgsl(
+                    include_str!("shaders/edges.wgsl"),
+                    "orrery_canvas/edges.wgsl",
+                ),
+            )
+            .expect("a fixed shader id");
+        shaders
+            .insert(
+                DOT_SHADER.id(),
+                Shader::from_wgsl(include_str!("shaders/dots.wgsl"), "orrery_canvas/dots.wgsl"),
+            )
+            .expect("a fixed shader id");
+        app.add_plugins((
+            MaterialPlugin::<NodeMaterial>::default(),
+            MaterialPlugin::<EdgeMaterial>::default(),
+            MaterialPlugin::<DotMaterial>::default(),
+        ));
+    }
+}
+
+/// Draws node quads as shaded shapes.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone, Default)]
+pub struct NodeMaterial {}
+
+impl Material for NodeMaterial {
+    fn vertex_shader() -> ShaderRef {
+        NODE_SHADER.into()
+    }
+    fn fragment_shader() -> ShaderRef {
+        NODE_SHADER.into()
+    }
+    fn enable_prepass() -> bool {
+        false
+    }
+    fn enable_shadows() -> bool {
+        false
+    }
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        descriptor.vertex.buffers = vec![layout.0.get_layout(&[
+            Mesh::ATTRIBUTE_POSITION.at_shader_location(0),
+            ATTRIBUTE_CORNER.at_shader_location(1),
+            ATTRIBUTE_STYLE.at_shader_location(2),
+            Mesh::ATTRIBUTE_COLOR.at_shader_location(3),
+        ])?];
+        // Quads face the camera, so nothing is culled by winding.
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+/// Draws far nodes as single points.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone, Default)]
+pub struct DotMaterial {}
+
+impl Material for DotMaterial {
+    fn vertex_shader() -> ShaderRef {
+        DOT_SHADER.into()
+    }
+    fn fragment_shader() -> ShaderRef {
+        DOT_SHADER.into()
+    }
+    fn enable_prepass() -> bool {
+        false
+    }
+    fn enable_shadows() -> bool {
+        false
+    }
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        descriptor.vertex.buffers = vec![layout.0.get_layout(&[
+            Mesh::ATTRIBUTE_POSITION.at_shader_location(0),
+            Mesh::ATTRIBUTE_COLOR.at_shader_location(1),
+        ])?];
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+/// Bends edge lines into curves between ports.
+#[derive(Asset, TypePath, AsBindGroup, Debug, Clone, Default)]
+pub struct EdgeMaterial {}
+
+impl Material for EdgeMaterial {
+    fn vertex_shader() -> ShaderRef {
+        EDGE_SHADER.into()
+    }
+    fn fragment_shader() -> ShaderRef {
+        EDGE_SHADER.into()
+    }
+    fn enable_prepass() -> bool {
+        false
+    }
+    fn enable_shadows() -> bool {
+        false
+    }
+    fn specialize(
+        _pipeline: &MaterialPipeline,
+        descriptor: &mut RenderPipelineDescriptor,
+        layout: &MeshVertexBufferLayoutRef,
+        _key: MaterialPipelineKey<Self>,
+    ) -> Result<(), SpecializedMeshPipelineError> {
+        descriptor.vertex.buffers = vec![layout.0.get_layout(&[
+            Mesh::ATTRIBUTE_POSITION.at_shader_location(0),
+            ATTRIBUTE_EDGE_TO.at_shader_location(1),
+            ATTRIBUTE_ALONG.at_shader_location(2),
+        ])?];
+        descriptor.primitive.cull_mode = None;
+        Ok(())
+    }
+}
+
+/// The shader's number for a kind.
+fn kind_index(kind: NodeKind) -> f32 {
+    match kind {
+        NodeKind::Agent => 0.0,
+        NodeKind::Prompt => 1.0,
+        NodeKind::Tool => 2.0,
+        NodeKind::Input => 3.0,
+        NodeKind::Output => 4.0,
+    }
+}
+
+/// One node as the node mesh needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeSprite {
+    /// World centre.
+    pub centre: Vec3,
+    /// Its kind.
+    pub kind: NodeKind,
+    /// Its colour (sRGB bytes).
+    pub colour: [u8; 3],
+    /// Whether it is selected.
+    pub selected: bool,
+}
+
+const CORNERS: [[f32; 2]; 4] = [[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]];
+
+/// The mesh drawing every node: four vertices and two triangles per node.
+pub fn node_mesh(sprites: &[NodeSprite]) -> Mesh {
+    let count = sprites.len().max(1);
+    let mut centres = Vec::with_capacity(count * 4);
+    let mut corners = Vec::with_capacity(count * 4);
+    let mut styles = Vec::with_capacity(count * 4);
+    let mut colours = Vec::with_capacity(count * 4);
+    let mut indices = Vec::with_capacity(count * 6);
+    for (index, sprite) in sprites.iter().enumerate() {
+        let [r, g, b] = sprite.colour;
+        let colour = LinearRgba::from(Color::srgb_u8(r, g, b)).to_f32_array();
+        let style = [
+            kind_index(sprite.kind),
+            if sprite.selected { 1.0 } else { 0.0 },
+        ];
+        for corner in CORNERS {
+            centres.push(sprite.centre.to_array());
+            corners.push(corner);
+            styles.push(style);
+            colours.push(colour);
+        }
+        let first = index as u32 * 4;
+        indices.extend([first, first + 1, first + 2, first, first + 2, first + 3]);
+    }
+    if sprites.is_empty() {
+        // One invisible, zero-sized quad keeps the buffers non-empty.
+        for corner in CORNERS {
+            centres.push([0.0; 3]);
+            corners.push([corner[0] * 0.0, corner[1] * 0.0]);
+            styles.push([0.0; 2]);
+            colours.push([0.0; 4]);
+        }
+        indices.extend([0, 1, 2, 0, 2, 3]);
+    }
+    Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::RENDER_WORLD,
+    )
+    .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, centres)
+    .with_inserted_attribute(ATTRIBUTE_CORNER, corners)
+    .with_inserted_attribute(ATTRIBUTE_STYLE, styles)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colours)
+    .with_inserted_indices(Indices::U32(indices))
+}
+
+/// One edge as the edge mesh needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeCurve {
+    /// The source's centre.
+    pub from: Vec3,
+    /// The target's centre.
+    pub to: Vec3,
+    /// The input port's height on the target ([`input_port_height`]).
+    pub port_height: f32,
+}
+
+/// The mesh drawing far nodes: one point per node.
+pub fn dot_mesh(sprites: &[NodeSprite]) -> Mesh {
+    let mut centres: Vec<[f32; 3]> = Vec::with_capacity(sprites.len().max(1));
+    let mut colours: Vec<[f32; 4]> = Vec::with_capacity(sprites.len().max(1));
+    for sprite in sprites {
+        let [r, g, b] = sprite.colour;
+        centres.push(sprite.centre.to_array());
+        colours.push(LinearRgba::from(Color::srgb_u8(r, g, b)).to_f32_array());
+    }
+    if sprites.is_empty() {
+        centres.push([0.0; 3]);
+        colours.push([0.0; 4]);
+    }
+    Mesh::new(
+        PrimitiveTopology::PointList,
+        RenderAssetUsages::RENDER_WORLD,
+    )
+    .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, centres)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colours)
+}
+
+/// The mesh drawing every edge.
+pub fn edge_mesh(edges: &[EdgeCurve]) -> Mesh {
+    let (segments, arrows) = edge_segments(edges.len());
+    let per_edge = (segments as usize + if arrows { 2 } else { 0 }) * 2;
+    let count = edges.len().max(1) * per_edge;
+    let mut froms = Vec::with_capacity(count);
+    let mut tos = Vec::with_capacity(count);
+    let mut alongs = Vec::with_capacity(count);
+    for edge in edges {
+        let (from, to, height) = (edge.from.to_array(), edge.to.to_array(), edge.port_height);
+        let mut vertex = |t: f32, wing: f32| {
+            froms.push(from);
+            tos.push(to);
+            alongs.push([t, wing, 0.0, height]);
+        };
+        for segment in 0..segments {
+            vertex(segment as f32 / segments as f32, 0.0);
+            vertex((segment + 1) as f32 / segments as f32, 0.0);
+        }
+        if arrows {
+            for wing in [1.0, -1.0] {
+                vertex(1.0, 0.0);
+                vertex(1.0, wing);
+            }
+        }
+    }
+    if edges.is_empty() {
+        for _ in 0..2 {
+            froms.push([0.0; 3]);
+            tos.push([0.0; 3]);
+            alongs.push([0.0; 4]);
+        }
+    }
+    Mesh::new(PrimitiveTopology::LineList, RenderAssetUsages::RENDER_WORLD)
+        .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, froms)
+        .with_inserted_attribute(ATTRIBUTE_EDGE_TO, tos)
+        .with_inserted_attribute(ATTRIBUTE_ALONG, alongs)
+}
