@@ -119,6 +119,10 @@ pub struct FrameReport {
     /// labels, a tooltip), as logical `[min x, min y, max x, max y]`.
     #[serde(default)]
     pub covered: Vec<[f32; 4]>,
+    /// The panels' controls by name (`add agent`, `search`, `result <label>`,
+    /// `label`), as logical `[min x, min y, max x, max y]`.
+    #[serde(default)]
+    pub controls: std::collections::BTreeMap<String, [f32; 4]>,
 }
 
 /// One node's place on screen.

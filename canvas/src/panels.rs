@@ -76,6 +76,9 @@ pub struct PanelLayout {
     pub status_bar_top: f32,
     /// Other areas drawn over the graph: the tool area, labels, a tooltip.
     pub covered: Vec<Rect>,
+    /// Where the panels' controls are, by name (`add agent`, `search`,
+    /// `result <label>`, `label`), so tests can aim the pointer at them.
+    pub controls: Vec<(String, Rect)>,
 }
 
 /// Whether a text field has the keyboard (then keys do not reach the canvas).
@@ -114,6 +117,7 @@ fn status_bar(
             .max_rect(context.viewport_rect()),
     );
     layout.covered.clear();
+    layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
             match &shown.graph {
@@ -193,6 +197,7 @@ fn tool_panels(
         TOOL_AREA.y,
     ));
     let state = &mut *state;
+    let mut controls: Vec<(String, egui::Rect)> = Vec::new();
     egui::Area::new(egui::Id::new("tools"))
         .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
         .show(&context, |ui| {
@@ -205,11 +210,9 @@ fn tool_panels(
                             egui::RichText::new(kind.as_str()).color(kind_colour32(kind)),
                         )
                         .small();
-                        if ui
-                            .add(button)
-                            .on_hover_text(format!("Add a {kind} node"))
-                            .clicked()
-                        {
+                        let response = ui.add(button).on_hover_text(format!("Add a {kind} node"));
+                        controls.push((format!("add {kind}"), response.rect));
+                        if response.clicked() {
                             let at = cameras
                                 .iter()
                                 .next()
@@ -226,11 +229,12 @@ fn tool_panels(
                         }
                     }
                 });
-                ui.add(
+                let search = ui.add(
                     egui::TextEdit::singleline(&mut state.search)
                         .hint_text("Search nodes by name…")
                         .desired_width(f32::INFINITY),
                 );
+                controls.push(("search".to_owned(), search.rect));
                 let query = state.search.trim().to_lowercase();
                 if !query.is_empty() {
                     let matches: Vec<&Node> = graph
@@ -244,10 +248,10 @@ fn tool_panels(
                     }
                     for node in matches {
                         let text = egui::RichText::new(&node.label).color(kind_colour32(node.kind));
-                        if ui
-                            .selectable_label(selection.nodes.contains(&node.id), text)
-                            .clicked()
-                        {
+                        let response =
+                            ui.selectable_label(selection.nodes.contains(&node.id), text);
+                        controls.push((format!("result {}", node.label), response.rect));
+                        if response.clicked() {
                             selection.nodes = [node.id].into();
                             focus.0 = true;
                         }
@@ -286,6 +290,7 @@ fn tool_panels(
                                 .char_limit(MAX_LABEL_CHARS)
                                 .desired_width(f32::INFINITY),
                         );
+                        controls.push(("label".to_owned(), response.rect));
                         let trimmed = text.trim().to_owned();
                         if response.lost_focus() && trimmed != node.label && !trimmed.is_empty() {
                             request(
@@ -336,6 +341,14 @@ fn tool_panels(
                 });
             }
         });
+    layout
+        .controls
+        .extend(controls.into_iter().map(|(name, area)| {
+            (
+                name,
+                Rect::new(area.min.x, area.min.y, area.max.x, area.max.y),
+            )
+        }));
     captured.0 = context.egui_wants_keyboard_input();
     Ok(())
 }

@@ -240,5 +240,15 @@ pub fn frame_report(
             .iter()
             .map(|area| [area.min.x, area.min.y, area.max.x, area.max.y])
             .collect(),
+        controls: layout
+            .controls
+            .iter()
+            .map(|(name, area)| {
+                (
+                    name.clone(),
+                    [area.min.x, area.min.y, area.max.x, area.max.y],
+                )
+            })
+            .collect(),
     }
 }

@@ -1092,3 +1092,151 @@ fn connect_by_dragging_port_to_port_and_refuse_incompatible_types() {
     assert_eq!(undone["disconnected"].as_array().unwrap().len(), 1);
     assert_eq!(session.stored(&graph), graph);
 }
+
+/// Clicks the middle of a named panel control.
+fn click_control(session: &CanvasSession, report: &FrameReport, name: &str) {
+    let [min_x, min_y, max_x, max_y] = report
+        .controls
+        .get(name)
+        .unwrap_or_else(|| panic!("no control `{name}` in {:?}", report.controls.keys()));
+    let window = canvas_window(&session.display);
+    let (x, y) = (
+        ((min_x + max_x) / 2.0) as i32,
+        ((min_y + max_y) / 2.0) as i32,
+    );
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+}
+
+/// Takes screenshots until the frame report shows what `wanted` looks for
+/// (the canvas may see a key or click a frame after a command line).
+fn report_until(
+    session: &mut CanvasSession,
+    what: &str,
+    wanted: impl Fn(&FrameReport) -> bool,
+) -> FrameReport {
+    let directory = session.directory.path().to_owned();
+    for attempt in 0..20 {
+        let path = directory.join(format!("report-{attempt}.png"));
+        session
+            .canvas
+            .send(&format!("SCREENSHOT {}", path.display()));
+        let saved = session.canvas.expect("SCREENSHOT");
+        let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
+        if wanted(&report) {
+            return report;
+        }
+    }
+    panic!("the canvas never showed {what}");
+}
+
+#[test]
+fn palette_adds_inspector_relabels_and_search_focuses_undoably() {
+    let graph = sample_graph("Panels", 8, 4);
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+
+    // The palette adds a prompt node as one edit and selects it.
+    click_control(&session, &report, "add prompt");
+    let added = session.canvas.expect("STORED");
+    let new_ids = node_ids(&added["added"]);
+    assert_eq!(new_ids.len(), 1);
+    let stored = session.stored(&graph);
+    assert_eq!(stored.nodes.len(), graph.nodes.len() + 1);
+    let new_node = stored
+        .nodes
+        .values()
+        .find(|node| new_ids.contains(&node.id.to_string()))
+        .unwrap()
+        .clone();
+    assert_eq!(new_node.kind, orrery_domain::NodeKind::Prompt);
+
+    // The inspector renames it: click its label field, replace the text, Enter.
+    let report = report_until(&mut session, "the inspector", |report| {
+        report.controls.contains_key("label")
+    });
+    click_control(&session, &report, "label");
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "key",
+            "End",
+            "key",
+            "--repeat",
+            "30",
+            "BackSpace",
+            "type",
+            "--delay",
+            "30",
+            "Summary prompt",
+        ],
+    );
+    xdotool(&session.display, &["key", "Return"]);
+    let relabelled = session.canvas.expect("STORED");
+    assert_eq!(relabelled["relabelled"][0]["label"], "Summary prompt");
+    assert_eq!(
+        session.stored(&graph).nodes[&new_node.id].label,
+        "Summary prompt"
+    );
+
+    // Two undos: the label, then the node.
+    xdotool(&session.display, &["key", "ctrl+z"]);
+    let undone = session.canvas.expect("STORED");
+    assert_eq!(undone["relabelled"][0]["label"], new_node.label.as_str());
+    xdotool(&session.display, &["key", "ctrl+z"]);
+    let removed = session.canvas.expect("STORED");
+    assert_eq!(node_ids(&removed["removed"]), new_ids);
+    assert_eq!(session.stored(&graph), graph);
+
+    // Search by name, then pick the result: that node is selected.
+    let target = graph
+        .nodes
+        .values()
+        .find(|node| node.label == "tool 3")
+        .expect("the sample names its nodes by kind and number")
+        .clone();
+    let report = report_until(&mut session, "the search field", |report| {
+        report.controls.contains_key("search")
+    });
+    click_control(&session, &report, "search");
+    xdotool(&session.display, &["type", "--delay", "30", &target.label]);
+    let result = format!("result {}", target.label);
+    let report = report_until(&mut session, "the search result", |report| {
+        report.controls.contains_key(&result)
+    });
+    assert_eq!(
+        report
+            .controls
+            .keys()
+            .filter(|name| name.starts_with("result "))
+            .count(),
+        1,
+        "only one node is called {}",
+        target.label
+    );
+    click_control(&session, &report, &result);
+    loop {
+        let selected = session.canvas.expect("SELECTED");
+        if node_ids(&selected["nodes"]) == [target.id.to_string()].into() {
+            break;
+        }
+    }
+}

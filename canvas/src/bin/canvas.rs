@@ -199,7 +199,7 @@ fn percentile(sorted: &[f32], fraction: f32) -> f32 {
 /// went, and the nodes it added or removed.
 fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
     let (mut moved, mut added, mut removed) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut connected, mut disconnected) = (Vec::new(), Vec::new());
+    let (mut connected, mut disconnected, mut relabelled) = (Vec::new(), Vec::new(), Vec::new());
     let mut pending = vec![edit];
     while let Some(edit) = pending.pop() {
         match edit {
@@ -215,13 +215,16 @@ fn stored_report(graph: GraphId, edit: &GraphEdit) -> serde_json::Value {
                 "to": edge.to, "to_port": edge.to_port,
             })),
             GraphEdit::RemoveEdge(edge) => disconnected.push(json!(edge.id)),
+            GraphEdit::RelabelNode { id, to, .. } => {
+                relabelled.push(json!({ "node": id, "label": to }))
+            }
             GraphEdit::Batch(steps) => pending.extend(steps.iter().rev()),
             _ => {}
         }
     }
     json!({
         "graph": graph, "moved": moved, "added": added, "removed": removed,
-        "connected": connected, "disconnected": disconnected,
+        "connected": connected, "disconnected": disconnected, "relabelled": relabelled,
     })
 }
 
