@@ -55,6 +55,12 @@ impl TestServer {
         })
     }
 
+    /// The server's "now".
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use orrery_server::auth::Clock;
+        self.clock.now()
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)

@@ -398,7 +398,10 @@ async fn api_keys_are_for_pro_shown_once_rotated_and_revoked() {
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("Pro plan"),
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not part of the Free plan"),
         "{body}"
     );
 

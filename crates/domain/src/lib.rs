@@ -9,6 +9,7 @@ mod graph;
 mod graph_file;
 mod ids;
 mod ports;
+pub mod policy;
 mod sample;
 
 pub use edit::{EditHistory, GraphEdit, NodeMove};

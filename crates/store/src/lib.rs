@@ -9,6 +9,7 @@
 mod accounts;
 mod error;
 mod local;
+mod plans;
 mod server;
 
 pub use accounts::{

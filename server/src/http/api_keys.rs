@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use orrery_domain::policy::Action;
 use orrery_store::{ApiKeyRecord, Credential, Principal};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -36,24 +37,15 @@ pub(super) fn router() -> Routes {
         )
 }
 
-/// Plans whose users may hold API keys. (Issue 7's policy engine takes this over.)
-fn plan_has_api_keys(plan: &str) -> bool {
-    matches!(plan, "pro" | "enterprise")
-}
-
-/// Keys are managed from a signed-in app, never with another key, and only on a plan that has them.
-fn may_manage_keys(principal: &Principal) -> Result<(), ApiError> {
+/// Keys are managed from a signed-in app, never with another key, and only
+/// on a plan that has them (the policy engine decides).
+async fn may_manage_keys(context: &ApiContext, principal: &Principal) -> Result<(), ApiError> {
     if let Credential::ApiKey(_) = principal.credential {
         return Err(ApiError::Forbidden(
             "API keys cannot manage API keys; sign in to manage them".into(),
         ));
     }
-    if !plan_has_api_keys(&principal.plan) {
-        return Err(ApiError::Forbidden(format!(
-            "API keys are part of the Pro plan; your plan is `{}`",
-            principal.plan
-        )));
-    }
+    super::policy::allowed(context, principal, &Action::ManageApiKeys).await?;
     Ok(())
 }
 
@@ -102,7 +94,7 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let Json(request) = body?;
     let name = check_name(&request.name, "name")?;
-    may_manage_keys(&principal)?;
+    may_manage_keys(&context, &principal).await?;
     let live = context
         .store
         .list_api_keys(principal.tenant_id, principal.user_id)
@@ -134,7 +126,7 @@ async fn rotate_key(
     Path(key_id): Path<String>,
 ) -> Result<Json<NewKey>, ApiError> {
     let key_id = parse_key_id(&key_id)?;
-    may_manage_keys(&principal)?;
+    may_manage_keys(&context, &principal).await?;
     let (key, prefix, hash) = mint();
     let rotated = context
         .store

@@ -31,6 +31,15 @@ pub enum ApiError {
         /// Seconds until a new attempt can succeed.
         retry_after_secs: u64,
     },
+    /// The access policy engine said no: a feature outside the plan (403) or
+    /// a limit reached (429, with the time the count resets).
+    #[error("{}", decision.reason)]
+    Denied {
+        /// The engine's answer, limits included.
+        decision: orrery_domain::policy::Decision,
+        /// Seconds until a per-period limit resets, when one was reached.
+        retry_after_secs: Option<u64>,
+    },
     /// A service the server depends on (an OAuth provider) failed.
     #[error("{0}")]
     BadGateway(String),
@@ -55,6 +64,9 @@ pub enum ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     message: String,
+    /// For policy refusals: every limit that applied, with its numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<&'a [orrery_domain::policy::AppliedLimit]>,
 }
 
 impl ApiError {
@@ -68,6 +80,12 @@ impl ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
             ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
+            ApiError::Denied { decision, .. }
+                if decision.limits.iter().any(|limit| !limit.holds()) =>
+            {
+                (StatusCode::TOO_MANY_REQUESTS, "limit_reached")
+            }
+            ApiError::Denied { .. } => (StatusCode::FORBIDDEN, "not_in_plan"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -86,15 +104,25 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: code,
             message: self.to_string(),
+            limits: match &self {
+                ApiError::Denied { decision, .. } => Some(&decision.limits),
+                _ => None,
+            },
         };
         let mut response = (status, Json(body)).into_response();
-        if let ApiError::TooManyRequests {
-            retry_after_secs, ..
-        } = &self
-        {
+        let retry_after = match &self {
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            ApiError::Denied {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(*retry_after_secs),
+                axum::http::HeaderValue::from(seconds),
             );
         }
         if let ApiError::Unauthorized(_) = &self {

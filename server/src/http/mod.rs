@@ -11,6 +11,8 @@ mod error;
 mod graphs;
 mod health;
 mod me;
+mod plans;
+mod policy;
 mod principal;
 
 use std::collections::HashMap;
@@ -193,6 +195,7 @@ fn all_routes() -> Routes {
         .merge(auth::router())
         .merge(me::router())
         .merge(api_keys::router())
+        .merge(plans::router())
         .merge(graphs::router())
 }
 

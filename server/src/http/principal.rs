@@ -4,6 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use orrery_domain::policy::Action;
 use orrery_store::Principal;
 
 use super::{ApiContext, ApiError};
@@ -47,13 +48,16 @@ impl FromRequestParts<ApiContext> for SignedIn {
                     )
                 })?
         } else if token.starts_with(API_KEY_PREFIX) {
-            context
+            let principal = context
                 .store
                 .principal_by_api_key(&hash_secret(token), now)
                 .await?
                 .ok_or_else(|| {
                     ApiError::Unauthorized("the API key is unknown or was revoked".into())
-                })?
+                })?;
+            // Every request made with an API key is a metered API call.
+            super::policy::meter(context, &principal, &Action::CallApi).await?;
+            principal
         } else {
             return Err(ApiError::Unauthorized(
                 "the bearer token is not one this server issued".into(),

@@ -1,0 +1,470 @@
+//! The access policy engine: the one place that decides what a user may do.
+//!
+//! [`decide`] is a pure function of who asks ([`Subject`]), what they want to
+//! do ([`Action`]), their plan ([`Plan`]) and what they have used this period
+//! ([`Usage`]). It answers allow or deny, a sentence saying why, and every
+//! limit that applied with its numbers, so callers can show "limit reached:
+//! 1,000 API calls per month, resets on …". Nothing else in Orrery checks
+//! access rules: routes and commands ask this function, and metering stores
+//! the usage it was given only when the answer was allow (see the server's
+//! usage store for how the two are made atomic).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+/// How often a plan is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingInterval {
+    /// Every month.
+    Month,
+    /// Every year.
+    Year,
+}
+
+/// A metered quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Agent runs this period.
+    Runs,
+    /// Model tokens this period.
+    Tokens,
+    /// Public API calls this period.
+    ApiCalls,
+    /// Graphs held (not per period).
+    Graphs,
+    /// Nodes in one graph (not per period).
+    NodesPerGraph,
+}
+
+impl Metric {
+    /// Every metric.
+    pub const ALL: [Metric; 5] = [
+        Metric::Runs,
+        Metric::Tokens,
+        Metric::ApiCalls,
+        Metric::Graphs,
+        Metric::NodesPerGraph,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Runs => "runs",
+            Metric::Tokens => "tokens",
+            Metric::ApiCalls => "api_calls",
+            Metric::Graphs => "graphs",
+            Metric::NodesPerGraph => "nodes_per_graph",
+        }
+    }
+
+    /// Whether the count starts again every billing period.
+    pub fn resets_each_period(self) -> bool {
+        matches!(self, Metric::Runs | Metric::Tokens | Metric::ApiCalls)
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Metric::Runs => "agent runs",
+            Metric::Tokens => "tokens",
+            Metric::ApiCalls => "API calls",
+            Metric::Graphs => "graphs",
+            Metric::NodesPerGraph => "nodes in one graph",
+        }
+    }
+}
+
+/// What a plan allows; `None` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Agent runs per period.
+    pub runs: Option<u64>,
+    /// Model tokens per period.
+    pub tokens: Option<u64>,
+    /// Public API calls per period.
+    pub api_calls: Option<u64>,
+    /// Graphs held.
+    pub graphs: Option<u64>,
+    /// Nodes in one graph.
+    pub nodes_per_graph: Option<u64>,
+}
+
+impl PlanLimits {
+    /// The limit on `metric`.
+    pub fn of(&self, metric: Metric) -> Option<u64> {
+        match metric {
+            Metric::Runs => self.runs,
+            Metric::Tokens => self.tokens,
+            Metric::ApiCalls => self.api_calls,
+            Metric::Graphs => self.graphs,
+            Metric::NodesPerGraph => self.nodes_per_graph,
+        }
+    }
+}
+
+/// Which agents a plan may run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "agents")]
+pub enum AgentAccess {
+    /// Every agent.
+    All,
+    /// Only these agents (by key).
+    Only(BTreeSet<String>),
+}
+
+/// A plan, as admins define it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Stable key: `free`, `pro`, `enterprise`, ...
+    pub key: String,
+    /// What users read.
+    pub name: String,
+    /// Price per interval in cents.
+    pub price_cents: u64,
+    /// Billing interval.
+    pub interval: BillingInterval,
+    /// Quantities.
+    pub limits: PlanLimits,
+    /// Agents the plan may run.
+    pub agents: AgentAccess,
+    /// Messenger channels the plan may use (`telegram`, `whatsapp`).
+    pub channels: BTreeSet<String>,
+    /// Whether users may hold API keys.
+    pub api_keys: bool,
+    /// Days of trial a new subscriber gets.
+    pub trial_days: u32,
+}
+
+/// What a user has used, and when the period's counts start again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Agent runs this period.
+    pub runs: u64,
+    /// Model tokens this period.
+    pub tokens: u64,
+    /// Public API calls this period.
+    pub api_calls: u64,
+    /// Graphs held now.
+    pub graphs: u64,
+    /// When the period's counts reset (RFC 3339), if known.
+    pub period_resets_at: Option<String>,
+}
+
+impl Usage {
+    /// The count of `metric` (nodes are per graph and come with the action).
+    pub fn of(&self, metric: Metric) -> u64 {
+        match metric {
+            Metric::Runs => self.runs,
+            Metric::Tokens => self.tokens,
+            Metric::ApiCalls => self.api_calls,
+            Metric::Graphs => self.graphs,
+            Metric::NodesPerGraph => 0,
+        }
+    }
+}
+
+/// Who asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Whether their subscription is paid up; `false` while a payment failed
+    /// (past due): paid features stay, new metered work is refused.
+    pub in_good_standing: bool,
+}
+
+/// What the subject wants to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create (or first sync) a graph.
+    CreateGraph,
+    /// Add `adding` nodes to a graph that has `graph_nodes`.
+    AddNodes {
+        /// Nodes in the graph now.
+        graph_nodes: u64,
+        /// Nodes to add.
+        adding: u64,
+    },
+    /// Run an agent, expecting to spend about `tokens`.
+    RunAgent {
+        /// The agent's key.
+        agent: String,
+        /// Estimated tokens.
+        tokens: u64,
+    },
+    /// One public API call.
+    CallApi,
+    /// Send or receive through a messenger channel.
+    UseChannel(String),
+    /// Create or rotate an API key.
+    ManageApiKeys,
+}
+
+/// One limit that applied to a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedLimit {
+    /// What is limited.
+    pub metric: Metric,
+    /// The plan's limit.
+    pub limit: u64,
+    /// Used before this action.
+    pub used: u64,
+    /// What this action would add.
+    pub requested: u64,
+    /// When the count resets, for per-period metrics.
+    pub resets_at: Option<String>,
+}
+
+impl AppliedLimit {
+    /// Whether the action fits under this limit.
+    pub fn holds(&self) -> bool {
+        self.used.saturating_add(self.requested) <= self.limit
+    }
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Why, in a sentence for the user.
+    pub reason: String,
+    /// Every limit that applied, with its numbers.
+    pub limits: Vec<AppliedLimit>,
+}
+
+impl Decision {
+    fn allow(limits: Vec<AppliedLimit>) -> Self {
+        Self {
+            allowed: true,
+            reason: "allowed".into(),
+            limits,
+        }
+    }
+
+    fn deny(reason: String, limits: Vec<AppliedLimit>) -> Self {
+        Self {
+            allowed: false,
+            reason,
+            limits,
+        }
+    }
+}
+
+/// The metered quantities an action would add.
+fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
+    match action {
+        Action::CreateGraph => vec![(Metric::Graphs, 1, 0)],
+        Action::AddNodes {
+            graph_nodes,
+            adding,
+        } => vec![(Metric::NodesPerGraph, *adding, *graph_nodes)],
+        Action::RunAgent { tokens, .. } => vec![(Metric::Runs, 1, 0), (Metric::Tokens, *tokens, 0)],
+        Action::CallApi => vec![(Metric::ApiCalls, 1, 0)],
+        Action::UseChannel(_) | Action::ManageApiKeys => Vec::new(),
+    }
+}
+
+/// Decides whether `subject` may do `action` on `plan` given `usage`.
+///
+/// Allowed exactly when the plan includes the feature (agent, channel, API
+/// keys), the subject is in good standing for metered work, and every limit
+/// of the action holds (`used + requested ≤ limit`).
+pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) -> Decision {
+    let limits: Vec<AppliedLimit> = requested(action)
+        .into_iter()
+        .filter_map(|(metric, amount, used_in_action)| {
+            let limit = plan.limits.of(metric)?;
+            let used = if metric == Metric::NodesPerGraph {
+                used_in_action
+            } else {
+                usage.of(metric)
+            };
+            Some(AppliedLimit {
+                metric,
+                limit,
+                used,
+                requested: amount,
+                resets_at: metric
+                    .resets_each_period()
+                    .then(|| usage.period_resets_at.clone())
+                    .flatten(),
+            })
+        })
+        .collect();
+
+    match action {
+        Action::RunAgent { agent, .. } => {
+            if let AgentAccess::Only(allowed) = &plan.agents
+                && !allowed.contains(agent)
+            {
+                return Decision::deny(
+                    format!(
+                        "the agent `{agent}` is not included in the {} plan; upgrade to run it",
+                        plan.name
+                    ),
+                    limits,
+                );
+            }
+        }
+        Action::UseChannel(channel) => {
+            if !plan.channels.contains(channel) {
+                return Decision::deny(
+                    format!(
+                        "the {} plan does not include the {channel} channel",
+                        plan.name
+                    ),
+                    limits,
+                );
+            }
+        }
+        Action::ManageApiKeys => {
+            if !plan.api_keys {
+                return Decision::deny(
+                    format!(
+                        "API keys are not part of the {} plan; upgrade to Pro to create them",
+                        plan.name
+                    ),
+                    limits,
+                );
+            }
+        }
+        Action::CreateGraph | Action::AddNodes { .. } | Action::CallApi => {}
+    }
+    let metered = !requested(action).is_empty();
+    if metered && !subject.in_good_standing {
+        return Decision::deny(
+            "the last payment failed; update the payment method to continue".into(),
+            limits,
+        );
+    }
+    if let Some(exceeded) = limits.iter().find(|limit| !limit.holds()) {
+        let per = if exceeded.metric.resets_each_period() {
+            match plan.interval {
+                BillingInterval::Month => " per month",
+                BillingInterval::Year => " per year",
+            }
+        } else {
+            ""
+        };
+        let resets = exceeded
+            .resets_at
+            .as_deref()
+            .map(|at| format!("; it resets at {at}"))
+            .unwrap_or_default();
+        let reason = format!(
+            "limit reached: the {} plan allows {} {}{per} and {} are used{resets}",
+            plan.name,
+            exceeded.limit,
+            exceeded.metric.unit(),
+            exceeded.used,
+        );
+        return Decision::deny(reason, limits);
+    }
+    Decision::allow(limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(api_calls: Option<u64>) -> Plan {
+        Plan {
+            key: "free".into(),
+            name: "Free".into(),
+            price_cents: 0,
+            interval: BillingInterval::Month,
+            limits: PlanLimits {
+                api_calls,
+                graphs: Some(3),
+                ..PlanLimits::default()
+            },
+            agents: AgentAccess::Only(["helper".to_owned()].into()),
+            channels: BTreeSet::new(),
+            api_keys: false,
+            trial_days: 0,
+        }
+    }
+
+    const GOOD: Subject = Subject {
+        in_good_standing: true,
+    };
+
+    #[test]
+    fn the_last_unit_is_allowed_and_the_next_is_refused_with_numbers() {
+        let usage = Usage {
+            api_calls: 999,
+            period_resets_at: Some("2026-12-01T00:00:00.000Z".into()),
+            ..Usage::default()
+        };
+        let decision = decide(&GOOD, &Action::CallApi, &plan(Some(1000)), &usage);
+        assert!(decision.allowed, "{decision:?}");
+        let decision = decide(
+            &GOOD,
+            &Action::CallApi,
+            &plan(Some(1000)),
+            &Usage {
+                api_calls: 1000,
+                ..usage
+            },
+        );
+        assert!(!decision.allowed);
+        assert_eq!(
+            decision.reason,
+            "limit reached: the Free plan allows 1000 API calls per month and 1000 are used; it resets at 2026-12-01T00:00:00.000Z"
+        );
+        assert_eq!(decision.limits[0].limit, 1000);
+        assert!(
+            decide(
+                &GOOD,
+                &Action::CallApi,
+                &plan(None),
+                &Usage {
+                    api_calls: u64::MAX,
+                    ..Usage::default()
+                }
+            )
+            .allowed
+        );
+    }
+
+    #[test]
+    fn features_outside_the_plan_are_refused_by_name() {
+        let run = |agent: &str| Action::RunAgent {
+            agent: agent.into(),
+            tokens: 10,
+        };
+        assert!(decide(&GOOD, &run("helper"), &plan(None), &Usage::default()).allowed);
+        let denied = decide(&GOOD, &run("researcher"), &plan(None), &Usage::default());
+        assert!(
+            !denied.allowed
+                && denied
+                    .reason
+                    .contains("`researcher` is not included in the Free plan")
+        );
+        assert!(
+            !decide(
+                &GOOD,
+                &Action::UseChannel("telegram".into()),
+                &plan(None),
+                &Usage::default()
+            )
+            .allowed
+        );
+        assert!(
+            !decide(
+                &GOOD,
+                &Action::ManageApiKeys,
+                &plan(None),
+                &Usage::default()
+            )
+            .allowed
+        );
+        let past_due = Subject {
+            in_good_standing: false,
+        };
+        assert!(!decide(&past_due, &Action::CallApi, &plan(None), &Usage::default()).allowed);
+    }
+}

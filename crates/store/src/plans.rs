@@ -1,0 +1,150 @@
+//! Plans and usage in the sync server's store.
+//!
+//! Plans are stored as JSON of [`orrery_domain::policy::Plan`]. Usage counters
+//! change only through [`ServerStore::add_usage_if_unchanged`], a
+//! compare-and-set: the caller read the count, the policy engine allowed the
+//! action on that count, and the count moves only if nobody moved it in
+//! between. Under concurrency a limit is therefore never exceeded.
+
+use orrery_domain::policy::{Metric, Plan, Usage};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{ServerStore, StoreError};
+
+impl ServerStore {
+    /// The plan with `key`.
+    pub async fn plan(&self, key: &str) -> Result<Option<Plan>, StoreError> {
+        let definition: Option<String> =
+            sqlx::query_scalar("SELECT definition FROM plans WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+        definition
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|error| StoreError::corrupt("plans", error))
+            })
+            .transpose()
+    }
+
+    /// Every plan, in the order they are offered.
+    pub async fn list_plans(&self) -> Result<Vec<Plan>, StoreError> {
+        let rows = sqlx::query("SELECT definition FROM plans ORDER BY position, key")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                serde_json::from_str(&row.get::<String, _>("definition"))
+                    .map_err(|error| StoreError::corrupt("plans", error))
+            })
+            .collect()
+    }
+
+    /// A user's usage in `period` (`YYYY-MM`), with the graphs their tenant holds.
+    pub async fn usage(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        period: &str,
+    ) -> Result<Usage, StoreError> {
+        let rows = sqlx::query(
+            "SELECT metric, used FROM usage_counters WHERE tenant_id = ? AND user_id = ? AND period = ?",
+        )
+        .bind(tenant_id.to_string())
+        .bind(user_id.to_string())
+        .bind(period)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut usage = Usage::default();
+        for row in rows {
+            let used = u64::try_from(row.get::<i64, _>("used"))
+                .map_err(|e| StoreError::corrupt("usage_counters", e))?;
+            match row.get::<String, _>("metric").as_str() {
+                "runs" => usage.runs = used,
+                "tokens" => usage.tokens = used,
+                "api_calls" => usage.api_calls = used,
+                _ => {}
+            }
+        }
+        let graphs: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM graph_documents WHERE tenant_id = ?")
+                .bind(tenant_id.to_string())
+                .fetch_one(&self.pool)
+                .await?;
+        usage.graphs = graphs as u64;
+        Ok(usage)
+    }
+
+    /// Adds to per-period counters if every one still reads what the caller
+    /// saw: `changes` are `(metric, expected, amount)`. All move or none do
+    /// (one transaction). Returns whether they moved; on `false` read again and
+    /// ask again.
+    pub async fn add_usage_if_unchanged(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        period: &str,
+        changes: &[(Metric, u64, u64)],
+    ) -> Result<bool, StoreError> {
+        let to_i64 =
+            |value: u64| i64::try_from(value).map_err(|e| StoreError::corrupt("usage_counters", e));
+        let mut transaction = self.pool.begin().await?;
+        for &(metric, expected, amount) in changes {
+            sqlx::query(
+                "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES (?, ?, ?, ?, 0)
+                 ON CONFLICT (tenant_id, user_id, metric, period) DO NOTHING",
+            )
+            .bind(tenant_id.to_string())
+            .bind(user_id.to_string())
+            .bind(metric.as_str())
+            .bind(period)
+            .execute(&mut *transaction)
+            .await?;
+            let moved = sqlx::query(
+                "UPDATE usage_counters SET used = used + ?
+                 WHERE tenant_id = ? AND user_id = ? AND metric = ? AND period = ? AND used = ?",
+            )
+            .bind(to_i64(amount)?)
+            .bind(tenant_id.to_string())
+            .bind(user_id.to_string())
+            .bind(metric.as_str())
+            .bind(period)
+            .bind(to_i64(expected)?)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+                == 1;
+            if !moved {
+                transaction.rollback().await?;
+                return Ok(false);
+            }
+        }
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    /// Adds `amount` to a per-period counter unconditionally (for metrics the
+    /// plan does not limit).
+    pub async fn add_usage(
+        &self,
+        tenant_id: Uuid,
+        user_id: Uuid,
+        metric: Metric,
+        period: &str,
+        amount: u64,
+    ) -> Result<(), StoreError> {
+        let amount = i64::try_from(amount).map_err(|e| StoreError::corrupt("usage_counters", e))?;
+        sqlx::query(
+            "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = used + excluded.used",
+        )
+        .bind(tenant_id.to_string())
+        .bind(user_id.to_string())
+        .bind(metric.as_str())
+        .bind(period)
+        .bind(amount)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

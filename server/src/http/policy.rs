@@ -1,0 +1,146 @@
+//! Where routes ask the access policy engine (`orrery_domain::policy`). Routes
+//! never check plans themselves: they call [`allowed`] for features and
+//! [`meter`] for metered actions, which counts the action only if the engine
+//! allowed it on the count it saw (compare-and-set, retried on a race).
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use orrery_domain::policy::{Action, Decision, Metric, Subject, Usage, decide};
+use orrery_store::{Principal, timestamp};
+
+use super::{ApiContext, ApiError};
+
+/// The billing period an instant falls in: its UTC month, `YYYY-MM`.
+pub fn period_of(now: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", now.year(), now.month())
+}
+
+/// When the period that contains `now` ends.
+pub fn period_resets_at(now: DateTime<Utc>) -> DateTime<Utc> {
+    let (year, month) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0)
+        .single()
+        .expect("the first of a month exists")
+}
+
+fn denied(decision: Decision, context: &ApiContext) -> ApiError {
+    let now = context.now();
+    let retry_after_secs = decision
+        .limits
+        .iter()
+        .find(|limit| !limit.holds() && limit.metric.resets_each_period())
+        .map(|_| (period_resets_at(now) - now).num_seconds().max(1) as u64);
+    ApiError::Denied {
+        decision,
+        retry_after_secs,
+    }
+}
+
+/// A principal's usage now, with the period's reset time.
+pub(super) async fn usage_of(
+    context: &ApiContext,
+    principal: &Principal,
+) -> Result<Usage, ApiError> {
+    let now = context.now();
+    let mut usage = context
+        .store
+        .usage(principal.tenant_id, principal.user_id, &period_of(now))
+        .await?;
+    usage.period_resets_at = Some(timestamp(period_resets_at(now)));
+    Ok(usage)
+}
+
+async fn decision_for(
+    context: &ApiContext,
+    principal: &Principal,
+    action: &Action,
+) -> Result<(Decision, Usage), ApiError> {
+    let plan = context.store.plan(&principal.plan).await?.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "user is on unknown plan `{}`",
+            principal.plan
+        ))
+    })?;
+    let usage = usage_of(context, principal).await?;
+    let subject = Subject {
+        in_good_standing: true,
+    };
+    Ok((decide(&subject, action, &plan, &usage), usage))
+}
+
+/// Asks the engine about an unmetered action (a feature of the plan).
+pub(super) async fn allowed(
+    context: &ApiContext,
+    principal: &Principal,
+    action: &Action,
+) -> Result<Decision, ApiError> {
+    let (decision, _) = decision_for(context, principal, action).await?;
+    if decision.allowed {
+        Ok(decision)
+    } else {
+        Err(denied(decision, context))
+    }
+}
+
+/// Asks the engine about a metered action and counts it when allowed. The
+/// count moves only from the value the engine saw, so concurrent requests can
+/// never take more than the limit.
+pub(super) async fn meter(
+    context: &ApiContext,
+    principal: &Principal,
+    action: &Action,
+) -> Result<Decision, ApiError> {
+    const ATTEMPTS: usize = 1_000;
+    for _ in 0..ATTEMPTS {
+        let (decision, usage) = decision_for(context, principal, action).await?;
+        if !decision.allowed {
+            return Err(denied(decision, context));
+        }
+        let period = period_of(context.now());
+        let changes: Vec<_> = decision
+            .limits
+            .iter()
+            .filter(|limit| limit.metric.resets_each_period())
+            .map(|limit| (limit.metric, usage.of(limit.metric), limit.requested))
+            .collect();
+        let counted = context
+            .store
+            .add_usage_if_unchanged(principal.tenant_id, principal.user_id, &period, &changes)
+            .await?;
+        if counted {
+            // Metrics the plan does not limit are still counted, for the usage screen.
+            for (metric, amount) in unlimited_period_metrics(action, &decision) {
+                context
+                    .store
+                    .add_usage(
+                        principal.tenant_id,
+                        principal.user_id,
+                        metric,
+                        &period,
+                        amount,
+                    )
+                    .await?;
+            }
+            return Ok(decision);
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "usage could not be counted after {ATTEMPTS} attempts"
+    )))
+}
+
+/// Per-period metrics of an action that the plan does not limit: `(metric, amount)`.
+fn unlimited_period_metrics(action: &Action, decision: &Decision) -> Vec<(Metric, u64)> {
+    let wanted: Vec<(Metric, u64)> = match action {
+        Action::CallApi => vec![(Metric::ApiCalls, 1)],
+        Action::RunAgent { tokens, .. } => vec![(Metric::Runs, 1), (Metric::Tokens, *tokens)],
+        _ => Vec::new(),
+    };
+    wanted
+        .into_iter()
+        .filter(|(metric, _)| decision.limits.iter().all(|limit| limit.metric != *metric))
+        .collect()
+}

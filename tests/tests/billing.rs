@@ -1,0 +1,162 @@
+//! Plans and the access policy engine on the server: metered actions are
+//! counted only when the engine allows them, atomically.
+
+use std::sync::Arc;
+
+use orrery_domain::policy::Metric;
+use orrery_e2e::{TEST_PASSWORD, TestServer};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn policy_denies_over_limit_concurrently() {
+    let server = TestServer::start().await.unwrap();
+    let session = server
+        .accounts()
+        .register("busy@orrery.test", TEST_PASSWORD, "Busy", "laptop")
+        .await
+        .unwrap();
+    let (tenant, user) = (
+        session.account.tenant_id.parse().unwrap(),
+        session.account.id.parse().unwrap(),
+    );
+    let store = server.store().await.unwrap();
+    store.set_plan(tenant, user, "pro").await.unwrap();
+    let limit = store
+        .plan("pro")
+        .await
+        .unwrap()
+        .unwrap()
+        .limits
+        .api_calls
+        .unwrap();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/api-keys", server.url()))
+        .bearer_auth(&session.access_token)
+        .json(&json!({ "name": "load" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = Arc::new(created["key"].as_str().unwrap().to_owned());
+
+    // One API call left this month.
+    let period = server.clock_now().format("%Y-%m").to_string();
+    assert!(
+        store
+            .add_usage_if_unchanged(tenant, user, &period, &[(Metric::ApiCalls, 0, limit - 1)])
+            .await
+            .unwrap()
+    );
+
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let (key, url) = (key.clone(), server.url());
+            tokio::spawn(async move {
+                let response = reqwest::Client::new()
+                    .get(format!("{url}/v1/me"))
+                    .bearer_auth(key.as_str())
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .map(|value| value.to_str().unwrap().to_owned());
+                (status, retry_after, response.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    let succeeded = answers.iter().filter(|(status, ..)| *status == 200).count();
+    assert_eq!(succeeded, 1, "exactly one call fits under the limit");
+    for (status, retry_after, body) in answers.iter().filter(|(status, ..)| *status != 200) {
+        assert_eq!(*status, 429, "{body}");
+        assert_eq!(body["error"], "limit_reached");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.starts_with("limit reached"), "{message}");
+        assert!(
+            message.contains(&format!("allows {limit} API calls per month")),
+            "{message}"
+        );
+        assert!(message.contains("resets at"), "{message}");
+        assert_eq!(body["limits"][0]["limit"], limit);
+        assert!(body["limits"][0]["resets_at"].as_str().is_some());
+        let seconds: u64 = retry_after
+            .as_deref()
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!(seconds > 0 && seconds <= 31 * 86_400);
+    }
+    let usage: Value = reqwest::Client::new()
+        .get(format!("{}/v1/usage", server.url()))
+        .bearer_auth(&session.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let api_calls = usage["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "api_calls")
+        .unwrap();
+    assert_eq!(
+        api_calls["used"], limit,
+        "the counter stopped exactly at the limit: {usage}"
+    );
+
+    // A new month starts the count again.
+    server.clock.advance(chrono::Duration::days(32));
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/me", server.url()))
+        .bearer_auth(key.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn plans_are_listed_and_features_outside_the_plan_are_refused_by_the_engine() {
+    let server = TestServer::start().await.unwrap();
+    let plans: Vec<Value> = reqwest::get(format!("{}/v1/plans", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<_> = plans
+        .iter()
+        .map(|plan| plan["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["free", "pro", "enterprise"]);
+    assert_eq!(plans[1]["price_cents"], 1900);
+    let session = server
+        .accounts()
+        .register("free@orrery.test", TEST_PASSWORD, "Free", "laptop")
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/api-keys", server.url()))
+        .bearer_auth(&session.access_token)
+        .json(&json!({ "name": "nope" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "not_in_plan");
+    assert_eq!(
+        body["message"],
+        "API keys are not part of the Free plan; upgrade to Pro to create them"
+    );
+}
