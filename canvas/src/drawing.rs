@@ -53,10 +53,12 @@ pub fn input_port_height(kind: NodeKind, port: &str) -> f32 {
 }
 
 /// Edges drawn as curves of this many segments, by graph size: smooth
-/// curves and arrowheads while they are cheap, straight shaded lines on
-/// large graphs (direction still reads from dim source to bright target).
-/// A CPU rasteriser pays about a microsecond per line segment, so the
-/// segment budget stays near 25k.
+/// curves and arrowheads while they are cheap; on large graphs, partial
+/// edges — a stub leaving the source and a stub entering the target, each a
+/// quarter of the edge, dim at the source and bright at the target — except
+/// for the selection's edges, drawn whole. A CPU rasteriser pays per line
+/// segment and per pixel of line, and a dense graph's whole edges are
+/// clutter anyway.
 fn edge_segments(edges: usize) -> (u32, bool) {
     match edges {
         0..=2_000 => (12, true),
@@ -283,7 +285,17 @@ pub struct EdgeCurve {
     pub to: Vec3,
     /// The input port's height on the target ([`input_port_height`]).
     pub port_height: f32,
+    /// Drawn whole even where edges are drawn as stubs (a selected node's).
+    pub whole: bool,
 }
+
+/// Whether a graph of this many edges draws them as stubs ([`edge_segments`]).
+pub fn edges_drawn_as_stubs(edges: usize) -> bool {
+    edge_segments(edges).0 == 1
+}
+
+/// How much of an edge each stub covers, where edges are drawn as stubs.
+const STUB: f32 = 0.25;
 
 /// The mesh drawing far nodes: one point per node.
 pub fn dot_mesh(sprites: &[NodeSprite]) -> Mesh {
@@ -309,7 +321,8 @@ pub fn dot_mesh(sprites: &[NodeSprite]) -> Mesh {
 /// The mesh drawing every edge.
 pub fn edge_mesh(edges: &[EdgeCurve]) -> Mesh {
     let (segments, arrows) = edge_segments(edges.len());
-    let per_edge = (segments as usize + if arrows { 2 } else { 0 }) * 2;
+    let stubs = segments == 1;
+    let per_edge = (segments as usize + if arrows { 2 } else { 0 } + usize::from(stubs)) * 2;
     let count = edges.len().max(1) * per_edge;
     let mut froms = Vec::with_capacity(count);
     let mut tos = Vec::with_capacity(count);
@@ -321,6 +334,13 @@ pub fn edge_mesh(edges: &[EdgeCurve]) -> Mesh {
             tos.push(to);
             alongs.push([t, wing, 0.0, height]);
         };
+        if stubs && !edge.whole {
+            vertex(0.0, 0.0);
+            vertex(STUB, 0.0);
+            vertex(1.0 - STUB, 0.0);
+            vertex(1.0, 0.0);
+            continue;
+        }
         for segment in 0..segments {
             vertex(segment as f32 / segments as f32, 0.0);
             vertex((segment + 1) as f32 / segments as f32, 0.0);

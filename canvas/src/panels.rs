@@ -130,7 +130,11 @@ fn status_bar(
                     ));
                     let stride = graph.edges.len().div_ceil(crate::drawing::EDGE_BUDGET);
                     if stride > 1 {
-                        ui.weak(format!("(1 in {stride} edges drawn, all of the selection's)"));
+                        ui.weak(format!(
+                            "(1 in {stride} edges drawn as stubs; the selection's whole)"
+                        ));
+                    } else if crate::drawing::edges_drawn_as_stubs(graph.edges.len()) {
+                        ui.weak("(edges drawn as stubs; the selection's whole)");
                     }
                     if !selection.nodes.is_empty() {
                         ui.label(format!("{} selected", selection.nodes.len()));

@@ -9,7 +9,7 @@ use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
 use crate::drag::Selection;
 use crate::drawing::{
     DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeMaterial, NodeSprite, dot_mesh,
-    edge_mesh, input_port_height, node_mesh,
+    edge_mesh, edges_drawn_as_stubs, input_port_height, node_mesh,
 };
 
 /// The canvas background.
@@ -273,27 +273,27 @@ fn redraw_graph(
     let _ = meshes.insert(&node_dots.0.0, dot_mesh(&sprites));
     set_visibility(&mut node_dots.1, !sprites.is_empty());
     // Past the edge budget, a stable sample of the edges, plus every edge of
-    // a selected node.
+    // a selected node; where edges are stubs, the selection's are whole.
     let stride = edge_ends.0.len().div_ceil(EDGE_BUDGET).max(1);
-    if moved || stride > 1 {
+    if moved || edges_drawn_as_stubs(edge_ends.0.len()) {
+        let selected = |slot: &u32| {
+            sprites
+                .get(*slot as usize)
+                .is_some_and(|sprite| sprite.selected)
+        };
         let ends: Vec<EdgeCurve> = edge_ends
             .0
             .iter()
             .enumerate()
             .filter(|(index, (from, to, _))| {
-                stride == 1
-                    || index % stride == 0
-                    || [from, to].into_iter().any(|slot| {
-                        sprites
-                            .get(*slot as usize)
-                            .is_some_and(|sprite| sprite.selected)
-                    })
+                stride == 1 || index % stride == 0 || selected(from) || selected(to)
             })
             .filter_map(|(_, (from, to, port_height))| {
                 Some(EdgeCurve {
                     from: sprites.get(*from as usize)?.centre,
                     to: sprites.get(*to as usize)?.centre,
                     port_height: *port_height,
+                    whole: selected(from) || selected(to),
                 })
             })
             .collect();
