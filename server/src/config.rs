@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::auth::mailer::SmtpConfig;
 use crate::auth::oauth::OAuthProvider;
 use crate::auth::rate_limit::SignInLimits;
+use crate::billing::StripeConfig;
 
 /// Where the server listens, keeps its data, and whom it trusts for sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub struct ServerConfig {
     pub trial_days: i64,
     /// Limits on failed sign-ins.
     pub sign_in_limits: SignInLimits,
+    /// Stripe billing; `None` leaves billing off.
+    pub stripe: Option<StripeConfig>,
 }
 
 /// Days of trial a new account gets unless configured otherwise.
@@ -37,6 +40,7 @@ impl ServerConfig {
             smtp: None,
             trial_days: DEFAULT_TRIAL_DAYS,
             sign_in_limits: SignInLimits::default(),
+            stripe: None,
         }
     }
 }
@@ -82,6 +86,27 @@ impl ServerConfig {
                 id,
                 env("ORRERY_GOOGLE_CLIENT_SECRET"),
             ));
+        }
+        if let (Some(secret_key), Some(webhook_secret)) = (
+            env("ORRERY_STRIPE_SECRET_KEY"),
+            env("ORRERY_STRIPE_WEBHOOK_SECRET"),
+        ) {
+            let prices = [
+                ("pro", "ORRERY_STRIPE_PRICE_PRO"),
+                ("enterprise", "ORRERY_STRIPE_PRICE_ENTERPRISE"),
+            ]
+            .into_iter()
+            .filter_map(|(plan, variable)| env(variable).map(|price| (plan.to_owned(), price)))
+            .collect();
+            config.stripe = Some(StripeConfig {
+                api_base: env("ORRERY_STRIPE_API_BASE")
+                    .unwrap_or_else(|| "https://api.stripe.com/".into()),
+                secret_key,
+                webhook_secret,
+                prices,
+                return_url: env("ORRERY_STRIPE_RETURN_URL")
+                    .unwrap_or_else(|| "https://orrery.app/billing/done".into()),
+            });
         }
         if let Some(id) = env("ORRERY_GITHUB_CLIENT_ID") {
             config.oauth_providers.push(OAuthProvider::github(

@@ -10,6 +10,7 @@
 //! merge locks and failed sign-in counts, so it can be restarted at any time.
 
 pub mod auth;
+pub mod billing;
 pub mod config;
 pub mod http;
 
@@ -56,6 +57,7 @@ impl BoundServer {
             mailer,
             providers: config.oauth_providers.clone(),
             trial_days: config.trial_days,
+            billing: config.stripe.clone().map(billing::Billing::new),
         }));
         Ok(Self { listener, router })
     }

@@ -7,6 +7,7 @@
 pub mod display;
 pub mod oauth_provider;
 pub mod smtp;
+pub mod stripe;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

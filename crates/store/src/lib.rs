@@ -7,6 +7,7 @@
 //! version vectors are byte strings that `orrery-sync` produces.
 
 mod accounts;
+mod billing;
 mod error;
 mod local;
 mod plans;
@@ -16,6 +17,7 @@ pub use accounts::{
     ApiKeyRecord, Credential, NewUser, Principal, ProfileChange, RefreshOutcome, Role, Theme,
     TokenPairHashes, UserRecord, timestamp,
 };
+pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;
 pub use local::{GraphSummary, LocalStore, StoredGraphDocument};
 pub use server::{ServerGraphSummary, ServerStore};

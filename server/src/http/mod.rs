@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod auth;
+mod billing;
 mod error;
 mod graphs;
 mod health;
@@ -59,6 +60,7 @@ pub struct ApiContext {
     mailer: Arc<dyn Mailer>,
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
+    billing: Option<Arc<crate::billing::Billing>>,
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
 }
@@ -80,6 +82,8 @@ pub struct ApiParts {
     pub providers: Vec<OAuthProvider>,
     /// Trial length for new accounts.
     pub trial_days: i64,
+    /// Stripe, when configured.
+    pub billing: Option<crate::billing::Billing>,
 }
 
 impl ApiContext {
@@ -93,6 +97,7 @@ impl ApiContext {
             mailer: parts.mailer,
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
+            billing: parts.billing.map(Arc::new),
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
         }
@@ -196,6 +201,7 @@ fn all_routes() -> Routes {
         .merge(me::router())
         .merge(api_keys::router())
         .merge(plans::router())
+        .merge(billing::router())
         .merge(graphs::router())
 }
 

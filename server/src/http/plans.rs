@@ -1,5 +1,7 @@
-//! `GET /v1/plans` (what can be bought) and `GET /v1/usage` (the signed-in
-//! user's usage against their plan's limits, for the billing screen).
+//! `GET /v1/plans` (what can be bought), `GET /v1/usage` (the signed-in
+//! user's usage against their plan's limits, for the billing screen) and
+//! `POST /v1/policy/decide` (the engine's answer for an action the desktop is
+//! about to take).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +16,7 @@ pub(super) fn router() -> Routes {
     Routes::new()
         .add(Method::GET, "/v1/plans", Access::Public, list_plans)
         .add(Method::GET, "/v1/usage", Access::SignedIn, usage)
+        .add(Method::POST, "/v1/policy/decide", Access::SignedIn, decide)
 }
 
 async fn list_plans(State(context): State<ApiContext>) -> Result<Json<Vec<Plan>>, ApiError> {
@@ -58,4 +61,51 @@ async fn usage(
         period_resets_at: usage.period_resets_at,
         metrics,
     }))
+}
+
+/// An action the desktop asks about before doing it (the engine's answer is
+/// the answer; this route never counts usage).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
+enum AskedAction {
+    RunAgent { agent: String, tokens: u64 },
+    UseChannel { channel: String },
+    CreateGraph,
+    AddNodes { graph_nodes: u64, adding: u64 },
+    ManageApiKeys,
+}
+
+const MAX_ASKED_NAME_CHARS: usize = 100;
+
+async fn decide(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    body: Result<Json<AskedAction>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<orrery_domain::policy::Decision>, ApiError> {
+    use orrery_domain::policy::Action;
+    let Json(asked) = body?;
+    let too_long = |name: &str| name.chars().count() > MAX_ASKED_NAME_CHARS;
+    let action = match asked {
+        AskedAction::RunAgent { agent, .. } | AskedAction::UseChannel { channel: agent }
+            if too_long(&agent) =>
+        {
+            return Err(ApiError::Unprocessable(format!(
+                "names are at most {MAX_ASKED_NAME_CHARS} characters"
+            )));
+        }
+        AskedAction::RunAgent { agent, tokens } => Action::RunAgent { agent, tokens },
+        AskedAction::UseChannel { channel } => Action::UseChannel(channel),
+        AskedAction::CreateGraph => Action::CreateGraph,
+        AskedAction::AddNodes {
+            graph_nodes,
+            adding,
+        } => Action::AddNodes {
+            graph_nodes,
+            adding,
+        },
+        AskedAction::ManageApiKeys => Action::ManageApiKeys,
+    };
+    Ok(Json(
+        super::policy::ask(&context, &principal, &action).await?,
+    ))
 }

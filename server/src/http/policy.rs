@@ -66,9 +66,21 @@ async fn decision_for(
     })?;
     let usage = usage_of(context, principal).await?;
     let subject = Subject {
-        in_good_standing: true,
+        in_good_standing: !context
+            .store
+            .payment_failed(principal.tenant_id, principal.user_id)
+            .await?,
     };
     Ok((decide(&subject, action, &plan, &usage), usage))
+}
+
+/// The engine's answer, allow or deny, without counting anything.
+pub(super) async fn ask(
+    context: &ApiContext,
+    principal: &Principal,
+    action: &Action,
+) -> Result<Decision, ApiError> {
+    Ok(decision_for(context, principal, action).await?.0)
 }
 
 /// Asks the engine about an unmetered action (a feature of the plan).

@@ -1,0 +1,365 @@
+//! `/v1/billing/*`: subscribe through Stripe Checkout, manage in the Customer
+//! Portal, list invoices, see the subscription; and `POST /v1/webhooks/stripe`,
+//! where Stripe reports what happened.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
+use axum::http::{HeaderMap, Method, StatusCode};
+use orrery_store::{InvoiceRecord, Principal, SubscriptionRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Access, ApiContext, ApiError, Routes, SignedIn};
+use crate::billing::{Billing, BillingError, webhook};
+
+/// Largest webhook body accepted.
+const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
+
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .add(
+            Method::POST,
+            "/v1/billing/checkout",
+            Access::SignedIn,
+            checkout,
+        )
+        .add(Method::POST, "/v1/billing/portal", Access::SignedIn, portal)
+        .add(
+            Method::GET,
+            "/v1/billing/subscription",
+            Access::SignedIn,
+            subscription,
+        )
+        .add(
+            Method::GET,
+            "/v1/billing/invoices",
+            Access::SignedIn,
+            invoices,
+        )
+        .add_limited(
+            Method::POST,
+            "/v1/webhooks/stripe",
+            Access::Public,
+            MAX_WEBHOOK_BYTES,
+            stripe_webhook,
+        )
+}
+
+fn billing(context: &ApiContext) -> Result<&Billing, ApiError> {
+    context
+        .billing
+        .as_deref()
+        .ok_or_else(|| ApiError::NotFound("billing is not configured on this server".into()))
+}
+
+impl From<BillingError> for ApiError {
+    fn from(error: BillingError) -> Self {
+        ApiError::BadGateway(error.to_string())
+    }
+}
+
+async fn customer_for(
+    context: &ApiContext,
+    billing: &Billing,
+    principal: &Principal,
+) -> Result<String, ApiError> {
+    if let Some(customer) = context
+        .store
+        .stripe_customer(principal.tenant_id, principal.user_id)
+        .await?
+    {
+        return Ok(customer);
+    }
+    let user = context
+        .store
+        .user(principal.tenant_id, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".into()))?;
+    let customer = billing
+        .create_customer(
+            &user.email,
+            &principal.tenant_id.to_string(),
+            &principal.user_id.to_string(),
+        )
+        .await?;
+    context
+        .store
+        .set_stripe_customer(
+            principal.tenant_id,
+            principal.user_id,
+            &customer,
+            context.now(),
+        )
+        .await?;
+    Ok(customer)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutRequest {
+    plan: String,
+}
+
+#[derive(Serialize)]
+struct BrowserPage {
+    /// Open this in the system browser.
+    url: String,
+}
+
+async fn checkout(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    body: Result<Json<CheckoutRequest>, JsonRejection>,
+) -> Result<Json<BrowserPage>, ApiError> {
+    let Json(request) = body?;
+    let billing = billing(&context)?;
+    let price = billing
+        .config()
+        .prices
+        .get(&request.plan)
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "`{}` is not a plan that can be bought",
+                request.plan.chars().take(40).collect::<String>()
+            ))
+        })?
+        .clone();
+    if principal.plan == request.plan {
+        return Err(ApiError::Conflict(format!(
+            "you are already on the {} plan",
+            request.plan
+        )));
+    }
+    let customer = customer_for(&context, billing, &principal).await?;
+    let url = billing
+        .checkout(
+            &customer,
+            &request.plan,
+            &price,
+            &principal.user_id.to_string(),
+        )
+        .await?;
+    Ok(Json(BrowserPage { url }))
+}
+
+async fn portal(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<BrowserPage>, ApiError> {
+    let billing = billing(&context)?;
+    let customer = context
+        .store
+        .stripe_customer(principal.tenant_id, principal.user_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound("there is no billing account yet; subscribe to a plan first".into())
+        })?;
+    Ok(Json(BrowserPage {
+        url: billing.portal(&customer).await?,
+    }))
+}
+
+#[derive(Serialize)]
+struct SubscriptionView {
+    plan: String,
+    status: String,
+    cancel_at_period_end: bool,
+    current_period_end: String,
+}
+
+async fn subscription(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<Option<SubscriptionView>>, ApiError> {
+    let record = context
+        .store
+        .subscription_of(principal.tenant_id, principal.user_id)
+        .await?;
+    Ok(Json(record.map(|record: SubscriptionRecord| {
+        SubscriptionView {
+            plan: record.plan_key,
+            status: record.status,
+            cancel_at_period_end: record.cancel_at_period_end,
+            current_period_end: orrery_store::timestamp(record.current_period_end),
+        }
+    })))
+}
+
+async fn invoices(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<Vec<InvoiceRecord>>, ApiError> {
+    Ok(Json(
+        context
+            .store
+            .list_invoices(principal.tenant_id, principal.user_id)
+            .await?,
+    ))
+}
+
+/// Applies the subscription's state as Stripe holds it now.
+async fn sync_subscription(
+    context: &ApiContext,
+    billing: &Billing,
+    subscription_id: &str,
+) -> Result<(), ApiError> {
+    let state = billing.subscription(subscription_id).await?;
+    let Some((tenant, user)) = context.store.customer_owner(&state.customer).await? else {
+        tracing::warn!(customer = %state.customer, "subscription for a customer this server does not know");
+        return Ok(());
+    };
+    if context.store.plan(&state.plan_key).await?.is_none() {
+        return Err(ApiError::Unprocessable(format!(
+            "the subscription names unknown plan `{}`",
+            state.plan_key
+        )));
+    }
+    let record = SubscriptionRecord {
+        stripe_subscription_id: state.id.clone(),
+        plan_key: state.plan_key.clone(),
+        status: state.status.as_str().to_owned(),
+        cancel_at_period_end: state.cancel_at_period_end,
+        current_period_end: state.current_period_end,
+    };
+    context
+        .store
+        .apply_subscription(
+            tenant,
+            user,
+            &record,
+            state.effective_plan(),
+            state.payment_failed(),
+            context.now(),
+        )
+        .await?;
+    tracing::info!(%tenant, %user, plan = state.effective_plan(), status = state.status.as_str(), "subscription applied");
+    Ok(())
+}
+
+fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
+    value.get(field).and_then(Value::as_str)
+}
+
+async fn record_invoice(context: &ApiContext, invoice: &Value) -> Result<(), ApiError> {
+    let (Some(id), Some(customer)) = (text(invoice, "id"), text(invoice, "customer")) else {
+        return Err(ApiError::BadRequest(
+            "the invoice has no id or customer".into(),
+        ));
+    };
+    let Some((tenant, user)) = context.store.customer_owner(customer).await? else {
+        return Ok(());
+    };
+    let created = invoice
+        .get("created")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
+    let record = InvoiceRecord {
+        id: id.to_owned(),
+        status: text(invoice, "status").unwrap_or("open").to_owned(),
+        amount_due: invoice
+            .get("amount_due")
+            .and_then(Value::as_i64)
+            .unwrap_or_default(),
+        amount_paid: invoice
+            .get("amount_paid")
+            .and_then(Value::as_i64)
+            .unwrap_or_default(),
+        currency: text(invoice, "currency").unwrap_or("usd").to_owned(),
+        hosted_url: text(invoice, "hosted_invoice_url").map(str::to_owned),
+        created: chrono::DateTime::from_timestamp(created, 0)
+            .map(orrery_store::timestamp)
+            .unwrap_or_default(),
+    };
+    context.store.upsert_invoice(tenant, user, &record).await?;
+    Ok(())
+}
+
+async fn stripe_webhook(
+    State(context): State<ApiContext>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let billing = billing(&context)?;
+    let body = body?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|value| value.to_str().ok());
+    webhook::verify(
+        &billing.config().webhook_secret,
+        signature,
+        &body,
+        context.now(),
+    )
+    .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    let event: Value = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::BadRequest(format!("the event is not JSON: {error}")))?;
+    let (Some(id), Some(kind)) = (text(&event, "id"), text(&event, "type")) else {
+        return Err(ApiError::BadRequest("the event has no id or type".into()));
+    };
+    let object = event
+        .pointer("/data/object")
+        .cloned()
+        .unwrap_or(Value::Null);
+    if !context
+        .store
+        .record_stripe_event(id, kind, context.now())
+        .await?
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({ "received": true, "duplicate": true })),
+        ));
+    }
+    let outcome = async {
+        match kind {
+            "checkout.session.completed" => {
+                if let (Some(customer), Some(user)) = (
+                    text(&object, "customer"),
+                    text(&object, "client_reference_id"),
+                ) {
+                    let user: Uuid = user.parse().map_err(|_| {
+                        ApiError::BadRequest("client_reference_id is not a user id".into())
+                    })?;
+                    if let Some(owner) = context.store.customer_owner(customer).await?
+                        && owner.1 != user
+                    {
+                        return Err(ApiError::BadRequest(
+                            "the checkout's customer belongs to another user".into(),
+                        ));
+                    }
+                }
+                if let Some(subscription) = text(&object, "subscription") {
+                    sync_subscription(&context, billing, subscription).await?;
+                }
+            }
+            "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted" => {
+                let subscription = text(&object, "id")
+                    .ok_or_else(|| ApiError::BadRequest("the subscription has no id".into()))?;
+                sync_subscription(&context, billing, subscription).await?;
+            }
+            "invoice.paid" | "invoice.payment_failed" => {
+                record_invoice(&context, &object).await?;
+                if let Some(subscription) = text(&object, "subscription") {
+                    sync_subscription(&context, billing, subscription).await?;
+                }
+            }
+            other => tracing::debug!(event = other, "Stripe event ignored"),
+        }
+        Ok::<(), ApiError>(())
+    }
+    .await;
+    if let Err(error) = outcome {
+        // Not processed: let Stripe's retry run it again.
+        context.store.forget_stripe_event(id).await?;
+        return Err(error);
+    }
+    Ok((
+        StatusCode::OK,
+        Json(serde_json::json!({ "received": true })),
+    ))
+}
