@@ -160,3 +160,87 @@ async fn plans_are_listed_and_features_outside_the_plan_are_refused_by_the_engin
         "API keys are not part of the Free plan; upgrade to Pro to create them"
     );
 }
+
+#[tokio::test]
+async fn graph_and_node_limits_are_enforced_at_sync() {
+    let server = TestServer::start().await.unwrap();
+    let device = orrery_e2e::TestDevice::signed_in(&server, "maker@orrery.test", "laptop")
+        .await
+        .unwrap();
+    let free = server
+        .store()
+        .await
+        .unwrap()
+        .plan("free")
+        .await
+        .unwrap()
+        .unwrap();
+    let (max_graphs, max_nodes) = (
+        free.limits.graphs.unwrap(),
+        free.limits.nodes_per_graph.unwrap(),
+    );
+
+    // One node over the plan's nodes per graph: refused, nothing stored, the edit stays local.
+    let big = device
+        .replica
+        .add_graph(orrery_domain::sample_graph(
+            "Too big",
+            max_nodes as usize + 1,
+            1,
+        ))
+        .await
+        .unwrap();
+    let error = device
+        .client
+        .sync_graph(&device.replica, big.id)
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, orrery_sync::SyncError::Server { status: 429, .. }),
+        "{error:?}"
+    );
+    assert!(
+        message.contains(&format!("allows {max_nodes} nodes in one graph")),
+        "{message}"
+    );
+    assert!(device.client.remote_graphs().await.unwrap().is_empty());
+    assert!(
+        device.replica.list_graphs().await.unwrap()[0].pending_changes > 0,
+        "the local edit is kept"
+    );
+
+    // Graphs up to the limit sync; the next one is refused with the count.
+    for n in 0..max_graphs {
+        let graph = device
+            .replica
+            .add_graph(orrery_domain::sample_graph(&format!("G{n}"), 3, n))
+            .await
+            .unwrap();
+        device
+            .client
+            .sync_graph(&device.replica, graph.id)
+            .await
+            .unwrap();
+    }
+    let extra = device
+        .replica
+        .add_graph(orrery_domain::sample_graph("One too many", 3, 99))
+        .await
+        .unwrap();
+    let error = device
+        .client
+        .sync_graph(&device.replica, extra.id)
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("allows {max_graphs} graphs")),
+        "{error}"
+    );
+    assert_eq!(
+        device.client.remote_graphs().await.unwrap().len() as u64,
+        max_graphs
+    );
+}

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use orrery_domain::GraphId;
+use orrery_domain::policy::Action;
 use orrery_store::ServerGraphSummary;
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
 use orrery_sync::{GraphDocument, Version};
@@ -64,13 +65,34 @@ async fn sync_graph(
                 "graph {graph_id} is not on the server"
             )));
         }
-        None => GraphDocument::empty(graph_id),
+        None => {
+            // A new graph counts against the plan's graphs.
+            super::policy::allowed(&context, &principal, &Action::CreateGraph).await?;
+            GraphDocument::empty(graph_id)
+        }
     };
     if !request.updates.is_empty() {
         let before = document.version();
+        let nodes_before = match &stored {
+            Some(_) => document.to_graph()?.nodes.len() as u64,
+            None => 0,
+        };
         document.merge(&request.updates)?;
         if document.version() != before {
             let graph = document.to_graph()?;
+            // Growing a graph past the plan's nodes per graph is refused, and nothing is stored.
+            let nodes_after = graph.nodes.len() as u64;
+            if nodes_after > nodes_before {
+                super::policy::allowed(
+                    &context,
+                    &principal,
+                    &Action::AddNodes {
+                        graph_nodes: nodes_before,
+                        adding: nodes_after - nodes_before,
+                    },
+                )
+                .await?;
+            }
             let summary = ServerGraphSummary {
                 id: graph_id,
                 name: graph.name,
