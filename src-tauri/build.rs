@@ -16,6 +16,9 @@ fn main() {
         "update_profile",
         "request_password_reset",
         "confirm_password_reset",
+        "billing_overview",
+        "start_checkout",
+        "open_billing_portal",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -164,6 +164,32 @@ pub async fn list_providers(shell: State<'_, Shell>) -> Result<Vec<Provider>, Co
     Ok(shell.providers().await?)
 }
 
+/// Plans, usage, subscription and invoices for the billing screen.
+#[tauri::command]
+pub async fn billing_overview(
+    shell: State<'_, Shell>,
+) -> Result<crate::shell::BillingOverview, CommandError> {
+    Ok(shell.billing_overview().await?)
+}
+
+/// Opens Stripe Checkout for `plan` in the browser.
+#[tauri::command]
+pub async fn start_checkout(shell: State<'_, Shell>, plan: String) -> Result<(), CommandError> {
+    if !matches!(plan.as_str(), "pro" | "enterprise") {
+        return Err(CommandError {
+            code: "invalid_input",
+            message: "only the pro and enterprise plans can be bought".into(),
+        });
+    }
+    Ok(shell.start_checkout(&plan, open_in_browser).await?)
+}
+
+/// Opens the Stripe Customer Portal in the browser.
+#[tauri::command]
+pub async fn open_billing_portal(shell: State<'_, Shell>) -> Result<(), CommandError> {
+    Ok(shell.open_billing_portal(open_in_browser).await?)
+}
+
 /// Opens `url` in the user's browser.
 fn open_in_browser(url: &url::Url) -> Result<(), String> {
     let opener = if cfg!(target_os = "macos") {

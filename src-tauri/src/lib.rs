@@ -111,6 +111,9 @@ pub fn run() {
             commands::update_profile,
             commands::request_password_reset,
             commands::confirm_password_reset,
+            commands::billing_overview,
+            commands::start_checkout,
+            commands::open_billing_portal,
         ])
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");

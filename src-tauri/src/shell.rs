@@ -464,6 +464,69 @@ impl Shell {
         Ok(self.account_state().await)
     }
 
+    /// Runs an authenticated account call, refreshing once if the token was refused.
+    async fn with_token<T, F, Fut>(&self, call: F) -> Result<T, ShellError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, AccountError>>,
+    {
+        match call(self.access_token(false).await?).await {
+            Err(error) if error.is_signed_out() => Ok(call(self.access_token(true).await?).await?),
+            outcome => Ok(outcome?),
+        }
+    }
+
+    /// Everything the billing screen shows: plans, current plan and
+    /// subscription, usage against limits, invoices, trial days.
+    pub async fn billing_overview(&self) -> Result<BillingOverview, ShellError> {
+        let accounts = &self.inner.accounts;
+        let plans = accounts.plans().await?;
+        let usage = self
+            .with_token(|token| async move { accounts.usage(&token).await })
+            .await?;
+        let subscription = self
+            .with_token(|token| async move { accounts.subscription(&token).await })
+            .await?;
+        let invoices = self
+            .with_token(|token| async move { accounts.invoices(&token).await })
+            .await?;
+        let account = self
+            .with_token(|token| async move { accounts.me(&token).await })
+            .await?;
+        Ok(BillingOverview {
+            plans,
+            usage,
+            subscription,
+            invoices,
+            trial_days_remaining: account.trial_days_remaining,
+        })
+    }
+
+    /// Opens Stripe Checkout for `plan` in the browser.
+    pub async fn start_checkout(
+        &self,
+        plan: &str,
+        open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
+    ) -> Result<(), ShellError> {
+        let accounts = &self.inner.accounts;
+        let page = self
+            .with_token(|token| async move { accounts.checkout_page(&token, plan).await })
+            .await?;
+        open_page(&page, open_browser)
+    }
+
+    /// Opens the Stripe Customer Portal in the browser.
+    pub async fn open_billing_portal(
+        &self,
+        open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
+    ) -> Result<(), ShellError> {
+        let accounts = &self.inner.accounts;
+        let page = self
+            .with_token(|token| async move { accounts.portal_page(&token).await })
+            .await?;
+        open_page(&page, open_browser)
+    }
+
     /// Mails a reset code to `email`.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), ShellError> {
         Ok(self.inner.accounts.request_password_reset(email).await?)
@@ -504,6 +567,38 @@ impl Shell {
             outcome => Ok(outcome.map(|_| ())?),
         }
     }
+}
+
+/// Opens a page the server handed out, only if it is an https (or loopback) URL.
+fn open_page(
+    page: &str,
+    open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
+) -> Result<(), ShellError> {
+    let url = url::Url::parse(page).map_err(|error| {
+        AccountError::Protocol(format!("the server sent a bad page address: {error}"))
+    })?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost"));
+    if url.scheme() != "https" && !loopback {
+        return Err(
+            AccountError::Protocol("the server sent a page that is not https".into()).into(),
+        );
+    }
+    open_browser(&url).map_err(|reason| AccountError::Browser(reason).into())
+}
+
+/// What the billing screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BillingOverview {
+    /// Plans on offer.
+    pub plans: serde_json::Value,
+    /// Usage against the current plan's limits.
+    pub usage: serde_json::Value,
+    /// The current subscription, or null.
+    pub subscription: serde_json::Value,
+    /// Invoices, newest first.
+    pub invoices: serde_json::Value,
+    /// Whole days of trial left.
+    pub trial_days_remaining: Option<i64>,
 }
 
 /// A seed that differs between calls, so two samples do not share node ids.

@@ -223,3 +223,69 @@ async fn works_offline_with_the_last_session_and_syncs_when_back() {
     assert_eq!(status.state, "synced", "{status:?}");
     assert_eq!(status.pending_changes, 0);
 }
+
+#[tokio::test]
+async fn billing_overview_and_checkout_open_stripe_pages() {
+    use orrery_e2e::stripe::{SECRET_KEY, StripeDouble, WEBHOOK_SECRET};
+    let stripe = StripeDouble::start().await.unwrap();
+    let api_base = stripe.api_base();
+    let server = orrery_e2e::TestServer::start_with(|config| {
+        config.stripe = Some(orrery_server::billing::StripeConfig {
+            api_base,
+            secret_key: SECRET_KEY.into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            prices: [("pro".to_owned(), "price_pro".to_owned())].into(),
+            return_url: "http://127.0.0.1/done".into(),
+        });
+    })
+    .await
+    .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, _commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url(),
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        shell.billing_overview().await.unwrap_err().code(),
+        "signed_out"
+    );
+    shell
+        .register("payer@orrery.test", PASSWORD, "Payer")
+        .await
+        .unwrap();
+
+    let overview = shell.billing_overview().await.unwrap();
+    assert_eq!(overview.plans.as_array().unwrap().len(), 3);
+    assert_eq!(overview.usage["plan"]["key"], "free");
+    assert!(overview.subscription.is_null());
+    assert_eq!(overview.trial_days_remaining, Some(14));
+
+    let mut opened = None;
+    shell
+        .start_checkout("pro", |url| {
+            opened = Some(url.to_string());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let opened = opened.expect("the browser was asked to open Checkout");
+    assert!(
+        opened.starts_with("https://checkout.stripe.test/c/pay/cs_test_"),
+        "{opened}"
+    );
+
+    let mut portal = None;
+    shell
+        .open_billing_portal(|url| {
+            portal = Some(url.to_string());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(portal.unwrap().starts_with("https://billing.stripe.test/"));
+}

@@ -297,6 +297,79 @@ impl AccountClient {
         Ok(())
     }
 
+    /// The plans on offer (the domain `Plan`, as JSON).
+    pub async fn plans(&self) -> Result<serde_json::Value, AccountError> {
+        self.json(self.http.get(self.url("/v1/plans"))).await
+    }
+
+    /// Usage against the plan's limits.
+    pub async fn usage(&self, access_token: &str) -> Result<serde_json::Value, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/usage"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// The current subscription, or JSON null.
+    pub async fn subscription(
+        &self,
+        access_token: &str,
+    ) -> Result<serde_json::Value, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/billing/subscription"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Invoices, newest first.
+    pub async fn invoices(&self, access_token: &str) -> Result<serde_json::Value, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/billing/invoices"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// A Stripe Checkout page for upgrading to `plan`.
+    pub async fn checkout_page(
+        &self,
+        access_token: &str,
+        plan: &str,
+    ) -> Result<String, AccountError> {
+        let page: serde_json::Value = self
+            .json(
+                self.http
+                    .post(self.url("/v1/billing/checkout"))
+                    .bearer_auth(access_token)
+                    .json(&serde_json::json!({ "plan": plan })),
+            )
+            .await?;
+        page["url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AccountError::Protocol("no checkout url".into()))
+    }
+
+    /// The Stripe Customer Portal page.
+    pub async fn portal_page(&self, access_token: &str) -> Result<String, AccountError> {
+        let page: serde_json::Value = self
+            .json(
+                self.http
+                    .post(self.url("/v1/billing/portal"))
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        page["url"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AccountError::Protocol("no portal url".into()))
+    }
+
     /// The OAuth providers the server offers.
     pub async fn providers(&self) -> Result<Vec<Provider>, AccountError> {
         self.json(self.http.get(self.url("/v1/auth/providers")))
