@@ -73,6 +73,42 @@ export interface ProfileChange {
   settings?: Record<string, unknown>;
 }
 
+/** A plan on offer (orrery_domain::policy::Plan). */
+export interface Plan {
+  key: string;
+  name: string;
+  price_cents: number;
+  interval: "month" | "year";
+  limits: Record<string, number | null>;
+  api_keys: boolean;
+  trial_days: number;
+}
+
+export interface MetricUsage {
+  metric: "runs" | "tokens" | "api_calls" | "graphs";
+  used: number;
+  limit: number | null;
+}
+
+export interface Invoice {
+  id: string;
+  status: string;
+  amount_due: number;
+  amount_paid: number;
+  currency: string;
+  hosted_url: string | null;
+  created: string;
+}
+
+/** What the billing screen shows (src-tauri shell::BillingOverview). */
+export interface BillingOverview {
+  plans: Plan[];
+  usage: { plan: Plan; period_resets_at: string | null; metrics: MetricUsage[] };
+  subscription: { plan: string; status: string; cancel_at_period_end: boolean; current_period_end: string } | null;
+  invoices: Invoice[];
+  trial_days_remaining: number | null;
+}
+
 export const api = {
   listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
   createGraph: (name: string) => invoke<GraphSummary>("create_graph", { name }),
@@ -91,6 +127,9 @@ export const api = {
   requestPasswordReset: (email: string) => invoke<void>("request_password_reset", { email }),
   confirmPasswordReset: (code: string, password: string) =>
     invoke<void>("confirm_password_reset", { code, password }),
+  billingOverview: () => invoke<BillingOverview>("billing_overview"),
+  startCheckout: (plan: string) => invoke<void>("start_checkout", { plan }),
+  openBillingPortal: () => invoke<void>("open_billing_portal"),
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     listen<AccountState>("account-changed", (event) => handler(event.payload)),
   onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>

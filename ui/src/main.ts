@@ -3,16 +3,18 @@
 import { api, type AccountState } from "./api";
 import { mountProfile, mountSignIn } from "./account";
 import { element } from "./dom";
+import { mountBilling } from "./billing";
 import { mountGraphList } from "./graph-list";
 import { applyTheme } from "./theme";
 
-type Screen = "graphs" | "account";
+type Screen = "graphs" | "billing" | "account";
 
 async function start(root: HTMLElement): Promise<void> {
   const nav = element("nav", { class: "screens", "aria-label": "Screens" });
   const graphsTab = element("button", { type: "button", class: "quiet", "data-screen": "graphs" }, "Graphs");
+  const billingTab = element("button", { type: "button", class: "quiet", "data-screen": "billing" }, "Billing");
   const accountTab = element("button", { type: "button", class: "quiet", "data-screen": "account" }, "Sign in");
-  nav.append(graphsTab, accountTab);
+  nav.append(graphsTab, billingTab, accountTab);
   const view = element("main", {});
   root.replaceChildren(nav, view);
 
@@ -23,8 +25,11 @@ async function start(root: HTMLElement): Promise<void> {
     screen = next;
     graphsTab.setAttribute("aria-current", String(screen === "graphs"));
     accountTab.setAttribute("aria-current", String(screen === "account"));
+    billingTab.setAttribute("aria-current", String(screen === "billing"));
     if (screen === "graphs") {
       void mountGraphList(view);
+    } else if (screen === "billing" && state.signed_in) {
+      void mountBilling(view);
     } else if (state.signed_in) {
       mountProfile(view, state, signedOut);
     } else {
@@ -35,6 +40,7 @@ async function start(root: HTMLElement): Promise<void> {
   function adopt(next: AccountState): void {
     state = next;
     accountTab.textContent = next.account ? next.account.name : "Sign in";
+    billingTab.hidden = !next.signed_in;
     applyTheme(next.account?.theme ?? "system");
   }
 
@@ -49,6 +55,7 @@ async function start(root: HTMLElement): Promise<void> {
   }
 
   graphsTab.addEventListener("click", () => show("graphs"));
+  billingTab.addEventListener("click", () => show("billing"));
   accountTab.addEventListener("click", () => show("account"));
   await api.onAccountChanged((next) => {
     const wasSignedIn = state.signed_in;

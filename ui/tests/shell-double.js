@@ -24,6 +24,32 @@
   const failures = new Map();
   const state = () => ({ signed_in: session !== null, account: session ? { ...session } : null, keyring_problem: null });
   const resetCodes = new Map();
+  const plan = (key, name, price_cents, limits) => ({
+    key, name, price_cents, interval: "month", limits, api_keys: key !== "free", trial_days: key === "free" ? 0 : 14,
+  });
+  const plans = [
+    plan("free", "Free", 0, { runs: 100, tokens: 200000, api_calls: 0, graphs: 10, nodes_per_graph: 500 }),
+    plan("pro", "Pro", 1900, { runs: 5000, tokens: 5000000, api_calls: 10000, graphs: null, nodes_per_graph: 20000 }),
+    plan("enterprise", "Enterprise", 9900, { runs: null, tokens: null, api_calls: null, graphs: null, nodes_per_graph: null }),
+  ];
+  const billing = setup.billing ?? {
+    plans,
+    usage: {
+      plan: plans[0],
+      period_resets_at: "2026-12-01T00:00:00.000Z",
+      metrics: [
+        { metric: "runs", used: 40, limit: 100 },
+        { metric: "tokens", used: 150000, limit: 200000 },
+        { metric: "api_calls", used: 0, limit: 0 },
+        { metric: "graphs", used: 9, limit: 10 },
+      ],
+    },
+    subscription: null,
+    invoices: [
+      { id: "in_1", status: "paid", amount_due: 1900, amount_paid: 1900, currency: "usd", hosted_url: "https://invoice.stripe.test/i/1", created: "2026-10-01T00:00:00.000Z" },
+    ],
+    trial_days_remaining: 12,
+  };
   const fail = (code, message) => Promise.reject({ code, message });
   const checkName = (name) => {
     if (typeof name !== "string" || name.trim().length === 0) return "graph name must not be empty";
@@ -77,6 +103,9 @@
     },
     sync_status: () => status,
     account_state: () => state(),
+    billing_overview: () => (session ? billing : fail("signed_out", "sign in first")),
+    start_checkout: ({ plan }) => (["pro", "enterprise"].includes(plan) ? null : fail("invalid_input", "only the pro and enterprise plans can be bought")),
+    open_billing_portal: () => (billing.subscription ? null : fail("not_found", "there is no billing account yet; subscribe to a plan first")),
     sign_in: ({ email, password }) => {
       const user = users.get(String(email).trim().toLowerCase());
       if (user && user.failures >= 5)
