@@ -6,11 +6,14 @@
 //! thread of its own inside the desktop process; the `canvas` binary runs it on
 //! the main thread for development, tests and benchmarks.
 //!
-//! The app is a list of plugins, one per feature: [`scene`] (nodes and edges),
-//! [`camera`] (orbit, pan, zoom), [`drag`] (moving nodes with the mouse),
-//! [`history`] (undo / redo; every edit leaves as [`CanvasEvent::Edited`]),
-//! [`layout`] (automatic force-directed layout off the render thread),
-//! [`panels`] (egui status bar), [`bridge`] (the channels), [`probe`]
+//! The app is a list of plugins, one per feature: [`scene`] (a node entity
+//! per node) drawn by [`drawing`] (every node and every edge in a few draws,
+//! shapes and curves in shaders), [`camera`] (orbit, pan, zoom; mouse,
+//! trackpad, keys), [`drag`] (select by click, box or lasso, move nodes,
+//! connect ports), [`history`] (undo / redo; every edit leaves as
+//! [`CanvasEvent::Edited`]), [`layout`] (automatic force-directed layout off
+//! the render thread), [`panels`] (egui: status bar, search, palette,
+//! inspector, labels, tooltips), [`bridge`] (the channels), [`probe`]
 //! (readiness, frame reports and screenshots for tests) and [`measure`]
 //! (frame and picking timings for benchmarks).
 

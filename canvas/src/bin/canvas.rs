@@ -10,6 +10,10 @@
 //! `SCREENSHOT` (a PNG was written), `IMPORTED` / `REFUSED` (a graph file) and
 //! `ERROR`; and it reads `SCREENSHOT <file.png>`, `IMPORT <file.json>` and
 //! `QUIT` from stdin.
+//!
+//! `--export FILE.json` writes the graph as a graph file and exits without a
+//! window; `--in-memory` shows a sample graph without storing it (benchmarks
+//! that measure the canvas alone).
 
 use std::io::Write;
 use std::path::PathBuf;

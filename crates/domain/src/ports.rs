@@ -109,7 +109,7 @@ pub enum ConnectionError {
     #[error("node {0} is not in the graph")]
     NoSuchNode(NodeId),
     /// The node has no port of that name on that side.
-    #[error("{kind} node “{label}” has no {side} port `{port}`{}", available(*.kind, *.side))]
+    #[error("{kind} node “{label}” has no {side} port `{port}`{}", available(*.kind, .side))]
     NoSuchPort {
         /// The node's kind.
         kind: NodeKind,
@@ -164,7 +164,7 @@ fn available(kind: NodeKind, side: &str) -> String {
     }
 }
 
-fn node<'g>(graph: &'g Graph, id: NodeId) -> Result<&'g Node, ConnectionError> {
+fn node(graph: &Graph, id: NodeId) -> Result<&Node, ConnectionError> {
     graph.nodes.get(&id).ok_or(ConnectionError::NoSuchNode(id))
 }
 
