@@ -1240,3 +1240,39 @@ fn palette_adds_inspector_relabels_and_search_focuses_undoably() {
         }
     }
 }
+
+#[test]
+fn keyboard_pans_the_view_with_wasd() {
+    let graph = sample_graph("Pan", 12, 2);
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let before: std::collections::BTreeMap<String, [f32; 2]> = report
+        .nodes
+        .iter()
+        .map(|node| (node.id.to_string(), node.screen))
+        .collect();
+    // Holding D (for half a second: the gesture, not a wait) pans right:
+    // every node slides left on screen, none vertically.
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "keydown",
+            "d",
+            "sleep",
+            "0.5",
+            "keyup",
+            "d",
+        ],
+    );
+    let moved = |report: &FrameReport| {
+        report.nodes.iter().all(|node| {
+            let [x, y] = before[&node.id.to_string()];
+            node.screen[0] < x - 5.0 && (node.screen[1] - y).abs() < 1.0
+        })
+    };
+    report_until(&mut session, "every node slid left", moved);
+}
