@@ -767,12 +767,37 @@ fn import_rejects_invalid_graph_and_keeps_open_one() {
         .unwrap()
         .set_len(orrery_domain::MAX_GRAPH_FILE_BYTES as u64 * 10)
         .unwrap();
+    // A tool feeding an output (a data input does not take a tool), and two
+    // agents feeding each other (a cycle).
+    let (mut ports_graph, [_, _, tool, output]) = unconnected_graph();
+    ports_graph
+        .add_edge(orrery_domain::Edge::new(tool, output))
+        .unwrap();
+    let incompatible = directory.join("incompatible.json");
+    std::fs::write(&incompatible, orrery_domain::export_graph(&ports_graph)).unwrap();
+    let mut loop_graph = Graph::new("Loop");
+    let agents = ["planner", "critic"].map(|label| {
+        loop_graph.add_node(orrery_domain::Node::new(
+            orrery_domain::NodeKind::Agent,
+            label,
+            orrery_domain::Position::default(),
+        ))
+    });
+    for (from, to) in [(agents[0], agents[1]), (agents[1], agents[0])] {
+        loop_graph
+            .add_edge(orrery_domain::Edge::new(from, to))
+            .unwrap();
+    }
+    let cycle = directory.join("cycle.json");
+    std::fs::write(&cycle, orrery_domain::export_graph(&loop_graph)).unwrap();
 
     for (path, reason) in [
         (&dangling, "not in the graph"),
         (&malformed, "line 2"),
         (&unknown_kind, "wizard"),
         (&oversized, "at most"),
+        (&incompatible, "data input does not accept tool"),
+        (&cycle, "cycle"),
     ] {
         session.canvas.send(&format!("IMPORT {}", path.display()));
         let refused = session.canvas.expect("REFUSED");
