@@ -126,6 +126,9 @@ pub struct FrameReport {
     /// `label`), as logical `[min x, min y, max x, max y]`.
     #[serde(default)]
     pub controls: std::collections::BTreeMap<String, [f32; 4]>,
+    /// The nodes with a label on screen (near ones; far ones have none).
+    #[serde(default)]
+    pub labelled: Vec<NodeId>,
 }
 
 /// One node's place on screen.

@@ -79,6 +79,8 @@ pub struct PanelLayout {
     /// Where the panels' controls are, by name (`add agent`, `search`,
     /// `result <label>`, `label`), so tests can aim the pointer at them.
     pub controls: Vec<(String, Rect)>,
+    /// The nodes labelled this frame.
+    pub labelled: Vec<NodeId>,
 }
 
 /// Whether a text field has the keyboard (then keys do not reach the canvas).
@@ -117,6 +119,7 @@ fn status_bar(
             .max_rect(context.viewport_rect()),
     );
     layout.covered.clear();
+    layout.labelled.clear();
     layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
@@ -417,6 +420,7 @@ fn graph_overlays(
         layout
             .covered
             .push(Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y));
+        layout.labelled.push(node.id);
     }
     // The tooltip: the node under a pointer the user has moved.
     if let Some(cursor) = window.cursor_position() {

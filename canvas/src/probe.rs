@@ -240,6 +240,7 @@ pub fn frame_report(
             .iter()
             .map(|area| [area.min.x, area.min.y, area.max.x, area.max.y])
             .collect(),
+        labelled: layout.labelled.clone(),
         controls: layout
             .controls
             .iter()

@@ -1301,3 +1301,77 @@ fn keyboard_pans_the_view_with_wasd() {
     };
     report_until(&mut session, "every node slid left", moved);
 }
+
+/// Holds a key for `seconds` (the gesture's length, not a wait).
+fn hold_key(session: &CanvasSession, key: &str, seconds: &str) {
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "keydown",
+            key,
+            "sleep",
+            seconds,
+            "keyup",
+            key,
+        ],
+    );
+}
+
+/// The next report once the view has stopped moving (two reports in a row
+/// place every node alike).
+fn settled_report(session: &mut CanvasSession) -> FrameReport {
+    let mut previous = report_until(session, "a report", |_| true);
+    loop {
+        let next = report_until(session, "a report", |_| true);
+        let same = next.nodes.len() == previous.nodes.len()
+            && next
+                .nodes
+                .iter()
+                .zip(&previous.nodes)
+                .all(|(a, b)| a.id == b.id && a.screen == b.screen);
+        if same {
+            return next;
+        }
+        previous = next;
+    }
+}
+
+#[test]
+fn labels_show_on_near_nodes_and_not_on_far_ones() {
+    let graph = sample_graph("Labels", 12, 9);
+    let mut session = CanvasSession::start(&graph, &[]);
+    session.ready();
+    // Exactly the nodes drawn at least LABEL_MIN_RADIUS big carry a label.
+    let follows_the_rule = |report: &FrameReport| {
+        let minimum = orrery_canvas::panels::LABEL_MIN_RADIUS;
+        report.nodes.iter().all(|node| {
+            let labelled = report.labelled.contains(&node.id);
+            if node.screen_radius >= minimum + 0.5 {
+                labelled
+            } else if node.screen_radius < minimum - 0.5 {
+                !labelled
+            } else {
+                true
+            }
+        })
+    };
+
+    // Far away (hold minus to zoom out): no labels at all.
+    hold_key(&session, "minus", "1.0");
+    let far = settled_report(&mut session);
+    assert!(
+        far.nodes.iter().all(|node| node.screen_radius < 30.0),
+        "zoomed out"
+    );
+    assert!(far.labelled.is_empty(), "far nodes have no labels");
+
+    // Near (hold equals to zoom in): the big nodes are labelled, small ones not.
+    hold_key(&session, "equal", "1.5");
+    let near = settled_report(&mut session);
+    assert!(!near.labelled.is_empty(), "near nodes have labels");
+    assert!(follows_the_rule(&near), "{:?}", near.labelled);
+}
