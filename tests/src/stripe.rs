@@ -285,6 +285,7 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
         "url": format!("https://checkout.stripe.test/c/pay/{id}"),
         "_subscription_metadata": metadata(&fields, "subscription_data[metadata]["),
         "_price": field(&fields, "line_items[0][price]"),
+        "_trial_period_days": field(&fields, "subscription_data[trial_period_days]"),
     });
     ledger.sessions.insert(id, session.clone());
     let mut public = session;

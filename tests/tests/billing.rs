@@ -244,3 +244,81 @@ async fn graph_and_node_limits_are_enforced_at_sync() {
         max_graphs
     );
 }
+
+#[tokio::test]
+async fn admins_define_plans_and_the_engine_applies_them_at_once() {
+    let server = TestServer::start().await.unwrap();
+    let admin = server
+        .accounts()
+        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
+        .await
+        .unwrap();
+    let user = server
+        .accounts()
+        .register("member@orrery.test", TEST_PASSWORD, "Member", "laptop")
+        .await
+        .unwrap();
+    assert_eq!(admin.account.role, "admin");
+    let mut free: Value = reqwest::get(format!("{}/v1/plans", server.url()))
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()[0]
+        .clone();
+    free["agents"] = json!({ "kind": "only", "agents": ["helper", "analyst"] });
+    let put = |token: String, body: Value, key: &'static str| {
+        let url = format!("{}/v1/admin/plans/{key}", server.url());
+        async move {
+            reqwest::Client::new()
+                .put(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        put(user.access_token.clone(), free.clone(), "free").await,
+        403,
+        "members cannot change plans"
+    );
+    assert_eq!(
+        put(admin.access_token.clone(), free.clone(), "pro").await,
+        422,
+        "the key must match the path"
+    );
+    let mut priced = free.clone();
+    priced["price_cents"] = json!(500);
+    assert_eq!(put(admin.access_token.clone(), priced, "free").await, 422);
+    let mut unknown = free.clone();
+    unknown["surprise"] = json!(true);
+    assert_eq!(put(admin.access_token.clone(), unknown, "free").await, 422);
+
+    let ask = json!({ "kind": "run_agent", "agent": "analyst", "tokens": 1 });
+    let decide = |token: String| {
+        let (url, ask) = (format!("{}/v1/policy/decide", server.url()), ask.clone());
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&ask)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(decide(user.access_token.clone()).await["allowed"], false);
+    assert_eq!(put(admin.access_token.clone(), free, "free").await, 200);
+    assert_eq!(
+        decide(user.access_token.clone()).await["allowed"],
+        true,
+        "the new plan applies at once"
+    );
+}

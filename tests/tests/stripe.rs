@@ -78,6 +78,11 @@ impl Billed {
         assert_eq!(status, 200, "{page}");
         let url = page["url"].as_str().unwrap();
         let session_id = url.rsplit('/').next().unwrap();
+        assert_eq!(
+            self.stripe.session(session_id)["_trial_period_days"],
+            "14",
+            "the plan's trial goes to Stripe"
+        );
         let completed = self.stripe.complete_checkout(session_id, "active");
         let subscription = completed["subscription"].as_str().unwrap().to_owned();
         let mut object = completed;

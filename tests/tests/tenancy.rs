@@ -133,6 +133,7 @@ async fn cross_tenant_access_is_denied() {
         ("{graph_id}", graph.id.to_string()),
         ("{key_id}", alice_key_id.clone()),
         ("{provider}", "google".to_owned()),
+        ("{plan_key}", "pro".to_owned()),
     ]);
     let secrets = [
         "alice@orrery.test",
@@ -226,12 +227,13 @@ async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
     let forged_access = format!("oat_{}", "A".repeat(43));
     for endpoint in endpoints()
         .iter()
-        .filter(|endpoint| endpoint.access == Access::SignedIn)
+        .filter(|endpoint| endpoint.access != Access::Public)
     {
         let path = endpoint
             .path
             .replace("{graph_id}", &graph.id.to_string())
-            .replace("{key_id}", &uuid::Uuid::now_v7().to_string());
+            .replace("{key_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{plan_key}", "pro");
         for token in [
             None,
             Some(""),

@@ -148,3 +148,26 @@ impl ServerStore {
         Ok(())
     }
 }
+
+impl ServerStore {
+    /// Creates or replaces a plan (admins define plans).
+    pub async fn put_plan(
+        &self,
+        plan: &Plan,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let definition =
+            serde_json::to_string(plan).map_err(|error| StoreError::corrupt("plans", error))?;
+        sqlx::query(
+            "INSERT INTO plans (key, definition, position, updated_at)
+             VALUES (?, ?, (SELECT COALESCE(MAX(position), -1) + 1 FROM plans), ?)
+             ON CONFLICT (key) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
+        )
+        .bind(&plan.key)
+        .bind(definition)
+        .bind(crate::timestamp(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -126,12 +126,14 @@ impl Billing {
 
     /// Opens a Checkout Session subscribing `customer` to `plan` (a key with a
     /// configured price). Returns the page to open in the browser.
+    /// A plan's trial (`trial_days`, 0 for none) goes to the new subscription.
     pub async fn checkout(
         &self,
         customer: &str,
         plan: &str,
         price: &str,
         user: &str,
+        trial_days: u32,
     ) -> Result<String, BillingError> {
         let customer: CustomerId = customer
             .parse()
@@ -155,6 +157,7 @@ impl Billing {
                 ]
                 .into(),
             ),
+            trial_period_days: (trial_days > 0).then_some(trial_days),
             ..Default::default()
         });
         let session = CheckoutSession::create(&self.client, params).await?;

@@ -134,12 +134,18 @@ async fn checkout(
         )));
     }
     let customer = customer_for(&context, billing, &principal).await?;
+    let trial_days = context
+        .store
+        .plan(&request.plan)
+        .await?
+        .map_or(0, |plan| plan.trial_days);
     let url = billing
         .checkout(
             &customer,
             &request.plan,
             &price,
             &principal.user_id.to_string(),
+            trial_days,
         )
         .await?;
     Ok(Json(BrowserPage { url }))

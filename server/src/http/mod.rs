@@ -125,6 +125,8 @@ pub enum Access {
     Public,
     /// A signed-in user (access token or API key); sees only their tenant.
     SignedIn,
+    /// A signed-in admin of this server (operator routes: plans).
+    Admin,
 }
 
 /// One route of the API.

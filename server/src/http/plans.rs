@@ -17,6 +17,12 @@ pub(super) fn router() -> Routes {
         .add(Method::GET, "/v1/plans", Access::Public, list_plans)
         .add(Method::GET, "/v1/usage", Access::SignedIn, usage)
         .add(Method::POST, "/v1/policy/decide", Access::SignedIn, decide)
+        .add(
+            Method::PUT,
+            "/v1/admin/plans/{plan_key}",
+            Access::Admin,
+            put_plan,
+        )
 }
 
 async fn list_plans(State(context): State<ApiContext>) -> Result<Json<Vec<Plan>>, ApiError> {
@@ -108,4 +114,58 @@ async fn decide(
     Ok(Json(
         super::policy::ask(&context, &principal, &action).await?,
     ))
+}
+
+/// Admins define plans: creates or replaces one. The key in the path must
+/// match the body's; limits, agents and channels are checked for sense.
+async fn put_plan(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    axum::extract::Path(plan_key): axum::extract::Path<String>,
+    body: Result<Json<Plan>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Plan>, ApiError> {
+    if principal.role != orrery_store::Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only an admin of this server can change plans".into(),
+        ));
+    }
+    let Json(plan) = body?;
+    let key_ok = |key: &str| {
+        !key.is_empty()
+            && key.len() <= 40
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if !key_ok(&plan_key) || plan.key != plan_key {
+        return Err(ApiError::Unprocessable(
+            "the plan key must be 1–40 of a-z 0-9 - and match the path".into(),
+        ));
+    }
+    super::auth::check_name(&plan.name, "plan name")?;
+    if plan.price_cents > 10_000_000 || plan.trial_days > 365 {
+        return Err(ApiError::Unprocessable(
+            "price or trial is out of range".into(),
+        ));
+    }
+    if plan.key == "free" && plan.price_cents != 0 {
+        return Err(ApiError::Unprocessable(
+            "the free plan costs nothing".into(),
+        ));
+    }
+    let name_ok = |name: &String| super::auth::check_name(name, "name").is_ok();
+    let agents_ok = match &plan.agents {
+        orrery_domain::policy::AgentAccess::All => true,
+        orrery_domain::policy::AgentAccess::Only(agents) => {
+            agents.len() <= 1000 && agents.iter().all(name_ok)
+        }
+    };
+    if !agents_ok || plan.channels.len() > 20 || !plan.channels.iter().all(name_ok) {
+        return Err(ApiError::Unprocessable(
+            "agent and channel names must be 1–100 printable characters".into(),
+        ));
+    }
+    context.store.put_plan(&plan, context.now()).await?;
+    tracing::info!(plan = %plan.key, admin = %principal.user_id, "plan changed");
+    Ok(Json(plan))
 }
