@@ -31,7 +31,7 @@ NODES ?= 10000
 EDGES ?= 20000
 FRAMES ?= 120
 bench-canvas: deps
-	cargo build --release -p orrery-canvas --bin canvas -p orrery-bench
+	cargo build --release -p orrery-canvas -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench canvas --nodes $(NODES) --edges $(EDGES) --frames $(FRAMES)
 
 fmt:

@@ -84,6 +84,22 @@ pub fn run() {
                     }
                 })?;
 
+            // Live feed: the server says which graph changed, the background sync runs at once.
+            let live_shell = shell.clone();
+            tauri::async_runtime::spawn(async move {
+                loop {
+                    match live_shell.live_feed().await {
+                        Ok(mut feed) => {
+                            while let Ok(Some(_)) = feed.next().await {
+                                live_shell.changed_elsewhere();
+                            }
+                        }
+                        Err(error) => tracing::debug!(%error, "live feed unavailable; syncing on the timer"),
+                    }
+                    tokio::time::sleep(SYNC_INTERVAL).await;
+                }
+            });
+
             // Background sync: on every change and on a timer; the UI hears the state.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

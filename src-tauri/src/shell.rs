@@ -527,6 +527,17 @@ impl Shell {
         open_page(&page, open_browser)
     }
 
+    /// Opens the server's live change feed as the signed-in user.
+    pub async fn live_feed(&self) -> Result<orrery_sync::LiveFeed, ShellError> {
+        let token = self.access_token(false).await?;
+        Ok(orrery_sync::LiveFeed::connect(&self.inner.server_url, &token).await?)
+    }
+
+    /// Wakes the background sync: something changed on the server.
+    pub fn changed_elsewhere(&self) {
+        self.inner.changed.notify_one();
+    }
+
     /// Mails a reset code to `email`.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), ShellError> {
         Ok(self.inner.accounts.request_password_reset(email).await?)

@@ -289,3 +289,32 @@ async fn billing_overview_and_checkout_open_stripe_pages() {
         .unwrap();
     assert!(portal.unwrap().starts_with("https://billing.stripe.test/"));
 }
+
+#[tokio::test]
+async fn a_change_on_another_device_arrives_through_the_live_feed() {
+    let directory = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(&directory.path().join("server.db"), "127.0.0.1:0").await;
+    let (canvas, _a_commands) = channel();
+    let a = Shell::open(&directory.path().join("a.db"), &server.url, vault(), canvas)
+        .await
+        .unwrap();
+    let (canvas, _b_commands) = channel();
+    let b = Shell::open(&directory.path().join("b.db"), &server.url, vault(), canvas)
+        .await
+        .unwrap();
+    a.register("hedy@orrery.test", PASSWORD, "Hedy")
+        .await
+        .unwrap();
+    b.sign_in("hedy@orrery.test", PASSWORD).await.unwrap();
+    let mut feed = b.live_feed().await.unwrap();
+
+    let graph = a.create_graph("Made on A").await.unwrap();
+    assert_eq!(a.sync_now().await.state, "synced");
+    let change = tokio::time::timeout(std::time::Duration::from_secs(20), feed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(change, Some(orrery_sync::LiveChange::Graph(graph.id)));
+    assert_eq!(b.sync_now().await.state, "synced");
+    assert_eq!(b.list_graphs().await.unwrap()[0].name, "Made on A");
+}

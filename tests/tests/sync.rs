@@ -108,3 +108,57 @@ async fn graph_is_pushed_again_to_a_server_that_lost_it() {
     other.client.sync_all(&other.replica).await.unwrap();
     assert_eq!(other.replica.graph(graph.id).await.unwrap(), graph);
 }
+
+/// A second device listening on the live feed hears of an edit as soon as the
+/// server merged it, syncs, and has the edit; another tenant hears nothing of it.
+#[tokio::test]
+async fn edit_reaches_a_listening_device_live() {
+    use orrery_sync::{LiveChange, LiveFeed};
+    let server = TestServer::start().await.unwrap();
+    let a = TestDevice::register(&server, "laptop").await.unwrap();
+    let b = TestDevice::register(&server, "desktop").await.unwrap();
+    let stranger = TestDevice::signed_in(&server, "stranger@orrery.test", "elsewhere")
+        .await
+        .unwrap();
+    let mut feed = LiveFeed::connect(&server.url(), b.token()).await.unwrap();
+    let mut stranger_feed = LiveFeed::connect(&server.url(), stranger.token())
+        .await
+        .unwrap();
+
+    let graph = a
+        .replica
+        .add_graph(sample_graph("Live", 6, 5))
+        .await
+        .unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    let guard = std::time::Duration::from_secs(20);
+    let change = tokio::time::timeout(guard, feed.next())
+        .await
+        .expect("the feed spoke")
+        .unwrap();
+    assert_eq!(change, Some(LiveChange::Graph(graph.id)));
+    b.client.sync_graph(&b.replica, graph.id).await.unwrap();
+    assert_eq!(b.replica.graph(graph.id).await.unwrap(), graph);
+
+    // The stranger's first message is about the stranger's own graph.
+    let own = stranger
+        .replica
+        .add_graph(sample_graph("Mine", 2, 1))
+        .await
+        .unwrap();
+    stranger.client.sync_all(&stranger.replica).await.unwrap();
+    let change = tokio::time::timeout(guard, stranger_feed.next())
+        .await
+        .expect("the feed spoke")
+        .unwrap();
+    assert_eq!(change, Some(LiveChange::Graph(own.id)));
+
+    // Without a valid token there is no feed.
+    let refused = LiveFeed::connect(&server.url(), "oat_forged")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, orrery_sync::SyncError::Server { status: 401, .. }),
+        "{refused:?}"
+    );
+}

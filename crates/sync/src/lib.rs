@@ -13,10 +13,12 @@
 mod client;
 mod document;
 mod error;
+mod live;
 pub mod protocol;
 mod replica;
 
 pub use client::{RemoteGraph, SyncClient, SyncReport};
 pub use document::{GraphDocument, Version};
 pub use error::SyncError;
+pub use live::{LiveChange, LiveFeed};
 pub use replica::Replica;

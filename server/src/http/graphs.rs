@@ -105,6 +105,11 @@ async fn sync_graph(
                 .save_graph_document(tenant, &summary, &document.snapshot(), principal.user_id)
                 .await?;
             tracing::info!(%graph_id, %tenant, user = %principal.user_id, "merged updates");
+            // Devices listening on /v1/live sync it now; no listener is fine.
+            let _ = context.live.send(super::live::GraphChanged {
+                tenant,
+                graph: graph_id,
+            });
         }
     }
     let response = SyncResponse {

@@ -11,6 +11,7 @@ mod billing;
 mod error;
 mod graphs;
 mod health;
+mod live;
 mod me;
 mod plans;
 mod policy;
@@ -61,6 +62,7 @@ pub struct ApiContext {
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
     billing: Option<Arc<crate::billing::Billing>>,
+    live: tokio::sync::broadcast::Sender<live::GraphChanged>,
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
 }
@@ -98,6 +100,7 @@ impl ApiContext {
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
             billing: parts.billing.map(Arc::new),
+            live: tokio::sync::broadcast::channel(live::FEED_BUFFER).0,
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
         }
@@ -205,6 +208,7 @@ fn all_routes() -> Routes {
         .merge(plans::router())
         .merge(billing::router())
         .merge(graphs::router())
+        .merge(live::router())
 }
 
 /// Every route of the API, as the router is built.

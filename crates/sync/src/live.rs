@@ -1,0 +1,109 @@
+//! The client of the server's live change feed (`GET /v1/live`, a WebSocket):
+//! it yields which graphs changed on the server so the caller syncs them at
+//! once instead of waiting for its timer.
+
+use futures_util::StreamExt;
+use orrery_domain::GraphId;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::SyncError;
+
+/// What the feed says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveChange {
+    /// This graph changed on the server.
+    Graph(GraphId),
+    /// Changes were missed: sync everything.
+    Resync,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open feed.
+pub struct LiveFeed {
+    socket: Socket,
+}
+
+impl std::fmt::Debug for LiveFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveFeed").finish_non_exhaustive()
+    }
+}
+
+impl LiveFeed {
+    /// Opens the feed of the server at `base_url` (`http://host:port`) as the
+    /// user of `access_token`, and waits until the server says it listens.
+    pub async fn connect(base_url: &str, access_token: &str) -> Result<Self, SyncError> {
+        let url = format!(
+            "{}/v1/live",
+            base_url.trim_end_matches('/').replacen("http", "ws", 1)
+        );
+        let offline = |reason: String| SyncError::Offline {
+            url: base_url.to_owned(),
+            reason,
+        };
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|error| offline(error.to_string()))?;
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {access_token}")
+                .parse()
+                .map_err(|_| offline("the access token is not a valid header".into()))?,
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|error| match error {
+                tokio_tungstenite::tungstenite::Error::Http(response) => SyncError::Server {
+                    status: response.status().as_u16(),
+                    message: "the live feed was refused".into(),
+                },
+                other => offline(other.to_string()),
+            })?;
+        let mut feed = Self { socket };
+        match feed.next_message().await? {
+            Some(text) if text.contains("\"ready\"") => Ok(feed),
+            _ => Err(offline("the live feed did not start".into())),
+        }
+    }
+
+    async fn next_message(&mut self) -> Result<Option<String>, SyncError> {
+        while let Some(message) = self.socket.next().await {
+            match message {
+                Ok(Message::Text(text)) => return Ok(Some(text.to_string())),
+                Ok(Message::Close(_)) => return Ok(None),
+                Ok(_) => continue,
+                Err(error) => {
+                    return Err(SyncError::Offline {
+                        url: "live feed".into(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The next change, or `None` when the server closed the feed.
+    pub async fn next(&mut self) -> Result<Option<LiveChange>, SyncError> {
+        loop {
+            let Some(text) = self.next_message().await? else {
+                return Ok(None);
+            };
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if value.get("resync").is_some() {
+                return Ok(Some(LiveChange::Resync));
+            }
+            if let Some(graph) = value
+                .get("graph")
+                .and_then(|graph| graph.as_str())
+                .and_then(|id| id.parse().ok())
+            {
+                return Ok(Some(LiveChange::Graph(graph)));
+            }
+        }
+    }
+}
