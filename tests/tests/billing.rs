@@ -322,3 +322,63 @@ async fn admins_define_plans_and_the_engine_applies_them_at_once() {
         "the new plan applies at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graph_limit_holds_under_concurrent_pushes() {
+    let server = TestServer::start().await.unwrap();
+    let free = server
+        .store()
+        .await
+        .unwrap()
+        .plan("free")
+        .await
+        .unwrap()
+        .unwrap();
+    let max_graphs = free.limits.graphs.unwrap();
+    let first = orrery_e2e::TestDevice::signed_in(&server, "racer@orrery.test", "first")
+        .await
+        .unwrap();
+    for n in 0..max_graphs - 1 {
+        let graph = first
+            .replica
+            .add_graph(orrery_domain::sample_graph(&format!("G{n}"), 2, n))
+            .await
+            .unwrap();
+        first
+            .client
+            .sync_graph(&first.replica, graph.id)
+            .await
+            .unwrap();
+    }
+    // Twelve devices push a new graph each at once; one slot is left.
+    let mut devices = Vec::new();
+    for n in 0..12u64 {
+        let device =
+            orrery_e2e::TestDevice::signed_in(&server, "racer@orrery.test", &format!("device {n}"))
+                .await
+                .unwrap();
+        let graph = device
+            .replica
+            .add_graph(orrery_domain::sample_graph(
+                &format!("Race {n}"),
+                2,
+                100 + n,
+            ))
+            .await
+            .unwrap();
+        devices.push((device, graph.id));
+    }
+    let pushes = devices
+        .iter()
+        .map(|(device, id)| device.client.sync_graph(&device.replica, *id));
+    let outcomes = futures_util::future::join_all(pushes).await;
+    assert_eq!(
+        outcomes.iter().filter(|outcome| outcome.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        first.client.remote_graphs().await.unwrap().len() as u64,
+        max_graphs
+    );
+}

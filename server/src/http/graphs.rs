@@ -57,6 +57,16 @@ async fn sync_graph(
     let lock = context.merge_lock(tenant, graph_id).await;
     let _merging = lock.lock().await;
     let stored = context.store.load_graph_document(tenant, graph_id).await?;
+    // Creating a graph holds the tenant's creation lock until it is stored, so
+    // concurrent first pushes cannot both take the plan's last graph.
+    let creation_lock = match stored {
+        None => Some(context.creation_lock(tenant).await),
+        Some(_) => None,
+    };
+    let _creating = match &creation_lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
     let mut document = match &stored {
         Some(snapshot) => GraphDocument::from_snapshot(graph_id, snapshot)
             .map_err(|error| ApiError::Internal(error.into()))?,

@@ -65,6 +65,7 @@ pub struct ApiContext {
     live: tokio::sync::broadcast::Sender<live::GraphChanged>,
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
+    creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
 }
 
 /// Serialises merges into one tenant's graph document.
@@ -103,11 +104,23 @@ impl ApiContext {
             live: tokio::sync::broadcast::channel(live::FEED_BUFFER).0,
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
+            creation_locks: Arc::default(),
         }
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// The lock that serialises creating graphs in one tenant, so the plan's
+    /// graph limit is checked and used up atomically.
+    async fn creation_lock(&self, tenant: Uuid) -> MergeLock {
+        self.creation_locks
+            .lock()
+            .await
+            .entry(tenant)
+            .or_default()
+            .clone()
     }
 
     /// The lock that serialises merges into one tenant's graph document.
