@@ -8,8 +8,8 @@ mod edit;
 mod graph;
 mod graph_file;
 mod ids;
-mod ports;
 pub mod policy;
+mod ports;
 mod sample;
 
 pub use edit::{EditHistory, GraphEdit, NodeMove};
