@@ -1,7 +1,7 @@
 //! The real canvas binary in a real window on a private Xvfb display, drawing
 //! with Mesa's lavapipe Vulkan driver on the CPU.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -9,56 +9,13 @@ use std::time::Duration;
 
 use orrery_canvas::{FrameReport, NodeOnScreen};
 use orrery_domain::{Graph, sample_graph};
+use orrery_e2e::display::VirtualDisplay;
 use orrery_store::LocalStore;
 use orrery_sync::Replica;
 use serde_json::Value;
 
 /// How long the canvas may take to compile its pipelines on a CPU rasteriser.
 const CANVAS_TIMEOUT: Duration = Duration::from_secs(420);
-
-/// A private X server, stopped on drop.
-struct VirtualDisplay {
-    process: Child,
-    display: String,
-}
-
-impl VirtualDisplay {
-    fn start() -> Self {
-        let mut process = Command::new("Xvfb")
-            .args([
-                "-displayfd",
-                "1",
-                "-screen",
-                "0",
-                "1280x900x24",
-                "-nolisten",
-                "tcp",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb is installed (make test installs it)");
-        // Xvfb writes the display number once it accepts connections.
-        let mut number = String::new();
-        let mut stdout = process.stdout.take().unwrap();
-        let mut byte = [0u8; 1];
-        while stdout.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-            number.push(byte[0] as char);
-        }
-        assert!(!number.is_empty(), "Xvfb did not report a display");
-        Self {
-            process,
-            display: format!(":{}", number.trim()),
-        }
-    }
-}
-
-impl Drop for VirtualDisplay {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
 
 /// The canvas binary, with its stdout lines arriving on a channel.
 struct RunningCanvas {

@@ -75,6 +75,26 @@ fn metadata(fields: &[(String, String)], prefix: &str) -> Value {
     Value::Object(map)
 }
 
+/// Checks the secret key as Stripe does and records the request line; the
+/// ledger comes back locked for the handler.
+fn admit<'a>(
+    ledger: &'a Shared,
+    headers: &HeaderMap,
+    line: String,
+) -> Result<std::sync::MutexGuard<'a, Ledger>, Response> {
+    if !authorized(headers) {
+        return Err(stripe_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "Invalid API Key provided",
+            None,
+        ));
+    }
+    let mut ledger = ledger.lock().unwrap();
+    ledger.requests.push(line);
+    Ok(ledger)
+}
+
 fn authorized(headers: &HeaderMap) -> bool {
     headers
         .get(header::AUTHORIZATION)
@@ -219,17 +239,11 @@ async fn create_customer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authorized(&headers) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-            None,
-        );
-    }
     let fields = form(&body);
-    let mut ledger = ledger.lock().unwrap();
-    ledger.requests.push("POST /v1/customers".into());
+    let mut ledger = match admit(&ledger, &headers, "POST /v1/customers".into()) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
     ledger.next += 1;
     let id = format!("cus_{:06}", ledger.next);
     let customer = json!({
@@ -242,17 +256,11 @@ async fn create_customer(
 }
 
 async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&headers) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-            None,
-        );
-    }
     let fields = form(&body);
-    let mut ledger = ledger.lock().unwrap();
-    ledger.requests.push("POST /v1/checkout/sessions".into());
+    let mut ledger = match admit(&ledger, &headers, "POST /v1/checkout/sessions".into()) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
     let Some(customer) = field(&fields, "customer").filter(|id| ledger.customers.contains_key(*id))
     else {
         return stripe_error(
@@ -297,19 +305,11 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
 }
 
 async fn create_portal(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&headers) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-            None,
-        );
-    }
     let fields = form(&body);
-    let mut ledger = ledger.lock().unwrap();
-    ledger
-        .requests
-        .push("POST /v1/billing_portal/sessions".into());
+    let mut ledger = match admit(&ledger, &headers, "POST /v1/billing_portal/sessions".into()) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
     let Some(customer) = field(&fields, "customer")
         .filter(|id| ledger.customers.contains_key(*id))
         .map(str::to_owned)
@@ -335,16 +335,10 @@ async fn retrieve_subscription(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if !authorized(&headers) {
-        return stripe_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "Invalid API Key provided",
-            None,
-        );
-    }
-    let mut ledger = ledger.lock().unwrap();
-    ledger.requests.push(format!("GET /v1/subscriptions/{id}"));
+    let ledger = match admit(&ledger, &headers, format!("GET /v1/subscriptions/{id}")) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
     match ledger.subscriptions.get(&id) {
         Some(subscription) => Json(subscription.clone()).into_response(),
         None => stripe_error(
