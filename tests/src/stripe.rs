@@ -77,6 +77,7 @@ fn metadata(fields: &[(String, String)], prefix: &str) -> Value {
 
 /// Checks the secret key as Stripe does and records the request line; the
 /// ledger comes back locked for the handler.
+#[allow(clippy::result_large_err)] // the error is the HTTP answer itself, returned at once
 fn admit<'a>(
     ledger: &'a Shared,
     headers: &HeaderMap,
