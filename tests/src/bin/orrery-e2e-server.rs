@@ -1,0 +1,97 @@
+//! `orrery-e2e-server`: the real sync server (`orrery_server::BoundServer`)
+//! in a process of its own, for tests that SIGKILL it.
+//!
+//! `orrery-e2e-server --database PATH --listen HOST:PORT` (the flags of
+//! `orrery-server`). It prints `LISTENING <address>` once bound, then one line
+//! per statement its database finished, `QUERY <statement on one line>`, and
+//! `LOG <target> <message>` for the server's own info events. A test reads
+//! these lines to know what the server is doing: the statement that loads a
+//! graph's stored document is the start of a merge, the one that stores it
+//! the end.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use orrery_server::{BoundServer, ServerConfig};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Prints each event it sees as one line on stdout.
+struct LinePrinter;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    statement: String,
+    summary: String,
+}
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "db.statement" => self.statement = value.to_owned(),
+            "summary" => self.summary = value.to_owned(),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl<S: tracing::Subscriber> Layer<S> for LinePrinter {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let target = event.metadata().target();
+        let line = if target == "sqlx::query" {
+            // sqlx leaves the statement empty when the summary is all of it.
+            let statement = if fields.statement.is_empty() {
+                &fields.summary
+            } else {
+                &fields.statement
+            };
+            format!("QUERY {}\n", one_line(statement))
+        } else {
+            format!("LOG {target} {}\n", one_line(&fields.message))
+        };
+        // One write per line, so lines from several threads never interleave.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(line.as_bytes());
+        let _ = stdout.flush();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::registry()
+        .with(LinePrinter.with_filter(EnvFilter::new("warn,sqlx::query=debug,orrery_server=info")))
+        .init();
+    let config = match ServerConfig::from_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let server = BoundServer::bind(&config).await?;
+    let address = server.local_addr()?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "LISTENING {address}")?;
+        stdout.flush()?;
+    }
+    // Serves until killed: the test ends it with SIGKILL.
+    server.serve(std::future::pending()).await?;
+    Ok(())
+}
