@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-sync bench-canvas bench-layout fmt lint clean
+.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -20,8 +20,14 @@ deps:
 ui:
 	cd ui && npm run build
 
-bench-sync:
+# The CRDT library comparison (Loro vs Automerge) that chose Loro.
+bench-crdt:
 	cargo run --release -p orrery-bench -- sync-merge
+
+# Sync figures against a real server on loopback, SQLite and PostgreSQL.
+bench-sync: deps
+	cargo build --release -p orrery-canvas -p orrery-bench --bins
+	$(CARGO_TARGET_DIR)/release/orrery-bench sync --postgres
 
 bench-layout:
 	cargo run --release -p orrery-bench -- layout --nodes $(NODES)

@@ -2,7 +2,8 @@
 # Installs what building and testing Orrery needs and is missing: Debian
 # packages (WebKitGTK for the shell, Xvfb + Mesa lavapipe for the headless
 # canvas, xdotool, Chromium, D-Bus + gnome-keyring for the Secret Service the
-# desktop keeps its session in) and the UI's npm packages. Idempotent and quiet
+# desktop keeps its session in, PostgreSQL for the multi-instance server tests)
+# and the UI's npm packages. Idempotent and quiet
 # when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ packages=(
   libsoup-3.0-dev libxdo-dev libxkbcommon-dev libwayland-dev libudev-dev
   libvulkan1 mesa-vulkan-drivers xvfb xauth xdotool chromium
   libdbus-1-dev dbus dbus-daemon gnome-keyring webkit2gtk-driver
+  postgresql
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -8,17 +8,23 @@
 //! - `canvas`: the canvas binary drawing an N-node, M-edge sample graph under
 //!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory.
 //! - `layout`: milliseconds per Barnes–Hut layout iteration at N nodes.
+//! - `sync`: the sync path against a real server on loopback: initial sync
+//!   of a 10k-node graph, merge of 100k node moves, server throughput with 50
+//!   pushing clients (SQLite, and PostgreSQL with `--postgres`) beside the raw
+//!   SQLite upsert rate for the same rows.
 //! - `peer`: the same graph drawn by the canvas and by 3d-force-graph in
 //!   headless Chromium, both frame rates and their ratio.
 
 mod canvas;
 mod layout;
 mod peer;
+mod sync;
 mod sync_merge;
 
 use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]
+       orrery-bench sync [--nodes N] [--edges N] [--moves N] [--clients N] [--pushes N] [--ops-per-push N] [--runs N] [--postgres]
        orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory]
        orrery-bench layout [--nodes N] [--iterations N]
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]";
@@ -51,6 +57,33 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{}", sync_merge::run(&options)?);
+            Ok(())
+        }
+        "sync" => {
+            let mut options = sync::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                if flag == "--postgres" {
+                    options.postgres = true;
+                    continue;
+                }
+                let number: usize = flags
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?
+                    .parse()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                match flag.as_str() {
+                    "--nodes" => options.nodes = number.max(2),
+                    "--edges" => options.edges = number,
+                    "--moves" => options.moves = number.max(1),
+                    "--clients" => options.clients = number.max(1),
+                    "--pushes" => options.pushes = number.max(1),
+                    "--ops-per-push" => options.ops_per_push = number.max(1),
+                    "--runs" => options.runs = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", sync::run(&options)?);
             Ok(())
         }
         "canvas" => {

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use orrery_store::DatabaseLocation;
+
 use crate::auth::mailer::SmtpConfig;
 use crate::auth::oauth::OAuthProvider;
 use crate::auth::rate_limit::SignInLimits;
@@ -11,8 +13,8 @@ use crate::billing::StripeConfig;
 /// Where the server listens, keeps its data, and whom it trusts for sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
-    /// The SQLite database file.
-    pub database: PathBuf,
+    /// The database: a SQLite file (the default) or a PostgreSQL URL.
+    pub database: DatabaseLocation,
     /// The address to listen on (loopback by default).
     pub listen: SocketAddr,
     /// OAuth providers users may sign in with (Google, GitHub).
@@ -32,9 +34,9 @@ pub const DEFAULT_TRIAL_DAYS: i64 = 14;
 
 impl ServerConfig {
     /// A configuration with defaults for everything but the database and address.
-    pub fn new(database: PathBuf, listen: SocketAddr) -> Self {
+    pub fn new(database: impl Into<DatabaseLocation>, listen: SocketAddr) -> Self {
         Self {
-            database,
+            database: database.into(),
             listen,
             oauth_providers: Vec::new(),
             smtp: None,
@@ -57,14 +59,20 @@ impl ServerConfig {
     /// `ORRERY_SMTP_USER` / `ORRERY_SMTP_PASSWORD`, the sender from
     /// `ORRERY_SMTP_FROM`.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
-        let mut database = std::env::var_os("ORRERY_SERVER_DATABASE").map(PathBuf::from);
+        let mut database = std::env::var("ORRERY_SERVER_DATABASE")
+            .ok()
+            .filter(|value| !value.is_empty())
+            .map(|value| DatabaseLocation::parse(&value));
         let mut listen = std::env::var("ORRERY_SERVER_LISTEN").ok();
         let mut smtp = std::env::var("ORRERY_SMTP").ok();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--database" => {
-                    database = Some(args.next().ok_or("--database needs a file path")?.into())
+                    database =
+                        Some(DatabaseLocation::parse(&args.next().ok_or(
+                            "--database needs a file path or a postgres:// URL",
+                        )?))
                 }
                 "--listen" => listen = Some(args.next().ok_or("--listen needs host:port")?),
                 "--smtp" => smtp = Some(args.next().ok_or("--smtp needs host:port")?),
@@ -74,7 +82,7 @@ impl ServerConfig {
         }
         let listen = listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let mut config = Self::new(
-            database.unwrap_or_else(default_database),
+            database.unwrap_or_else(|| default_database().into()),
             listen
                 .parse()
                 .map_err(|_| format!("`{listen}` is not a host:port address"))?,
@@ -118,8 +126,7 @@ impl ServerConfig {
     }
 }
 
-const USAGE: &str =
-    "usage: orrery-server [--database PATH] [--listen HOST:PORT] [--smtp HOST:PORT]";
+const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address
@@ -164,7 +171,10 @@ mod tests {
             "127.0.0.1:0",
         ]))
         .unwrap();
-        assert_eq!(config.database, PathBuf::from("/tmp/x.db"));
+        assert_eq!(
+            config.database,
+            DatabaseLocation::Sqlite("/tmp/x.db".into())
+        );
         assert_eq!(config.listen.port(), 0);
         assert!(
             ServerConfig::from_args(args(&["--listen", "nowhere"]))

@@ -1,6 +1,7 @@
 //! orrery-server: the bundled sync server.
 //!
-//! One axum application over one database (SQLite by default): accounts
+//! One axum application over one database (SQLite by default, or PostgreSQL
+//! shared by several instances): accounts
 //! (register, sign-in with password or OAuth, rotating refresh tokens, API
 //! keys, password reset), the graph list, and the sync endpoint that merges a
 //! tenant's graph documents from many devices. Routes live in [`http`], one
@@ -21,7 +22,7 @@ use auth::mailer::{LogMailer, Mailer, SmtpMailer};
 use auth::rate_limit::SignInLimiter;
 use auth::{Clock, SystemClock};
 pub use config::ServerConfig;
-use orrery_store::ServerStore;
+use orrery_store::{DatabaseLocation, ServerStore};
 use tokio::net::TcpListener;
 
 /// A server bound to its address and ready to serve.
@@ -41,16 +42,18 @@ impl BoundServer {
         config: &ServerConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        if let Some(parent) = config.database.parent() {
+        if let DatabaseLocation::Sqlite(path) = &config.database
+            && let Some(parent) = path.parent()
+        {
             std::fs::create_dir_all(parent)?;
         }
-        let store = ServerStore::open_sqlite(&config.database).await?;
+        let store = ServerStore::open(&config.database).await?;
         let mailer: Arc<dyn Mailer> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
             None => Arc::new(LogMailer),
         };
         let listener = TcpListener::bind(config.listen).await?;
-        let router = http::api_router(http::ApiContext::new(http::ApiParts {
+        let context = http::ApiContext::new(http::ApiParts {
             store,
             clock,
             sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
@@ -58,7 +61,9 @@ impl BoundServer {
             providers: config.oauth_providers.clone(),
             trial_days: config.trial_days,
             billing: config.stripe.clone().map(billing::Billing::new),
-        }));
+        });
+        context.start_live_relay().await?;
+        let router = http::api_router(context);
         Ok(Self { listener, router })
     }
 

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let server = BoundServer::bind(&config).await?;
     let address = server.local_addr()?;
-    tracing::info!(database = %config.database.display(), "sync server listening on http://{address}");
+    tracing::info!(database = %config.database, "sync server listening on http://{address}");
     println!("listening on http://{address}");
     server.serve(shutdown_signal()).await?;
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod display;
 pub mod oauth_provider;
+pub mod postgres;
 pub mod smtp;
 pub mod stripe;
 
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use orrery_account::{AccountClient, Session};
 use orrery_server::ServerConfig;
 use orrery_server::auth::SteppedClock;
-use orrery_store::{LocalStore, ServerStore};
+use orrery_store::{DatabaseLocation, LocalStore, ServerStore};
 use orrery_sync::{Replica, SyncClient};
 use tempfile::TempDir;
 
@@ -23,12 +24,17 @@ use tempfile::TempDir;
 pub const TEST_PASSWORD: &str = "correct horse battery staple";
 
 /// A sync server on 127.0.0.1 with its own SQLite database in a temp
-/// directory, reading time from a clock the test moves.
+/// directory (or a PostgreSQL database it is given), reading time from a
+/// clock the test moves.
 pub struct TestServer {
     /// Where it listens.
     pub address: SocketAddr,
-    /// Its database file.
+    /// Its SQLite database file (unused when it runs on PostgreSQL).
     pub database: std::path::PathBuf,
+    /// Where its data is.
+    pub location: DatabaseLocation,
+    /// The PostgreSQL server started for it (`ORRERY_TEST_DATABASE=postgres`).
+    _postgres: Option<postgres::PostgresServer>,
     /// The server's clock; `clock.advance(..)` steps past expiry and rate-limit windows.
     pub clock: SteppedClock,
     _directory: TempDir,
@@ -42,15 +48,39 @@ impl TestServer {
 
     /// Starts a server after `configure` adjusted its configuration.
     pub async fn start_with(configure: impl FnOnce(&mut ServerConfig)) -> anyhow::Result<Self> {
+        Self::start_on(None, configure).await
+    }
+
+    /// Starts a server on `location` (`None`: a fresh SQLite file) after
+    /// `configure` adjusted its configuration.
+    pub async fn start_on(
+        location: Option<DatabaseLocation>,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> anyhow::Result<Self> {
         let directory = tempfile::tempdir()?;
         let database = directory.path().join("server.db");
-        let mut config = ServerConfig::new(database.clone(), "127.0.0.1:0".parse()?);
+        // `ORRERY_TEST_DATABASE=postgres` runs every such server on a
+        // PostgreSQL of its own instead of a SQLite file.
+        let mut own_postgres = None;
+        let location = match location {
+            Some(location) => location,
+            None if std::env::var("ORRERY_TEST_DATABASE").as_deref() == Ok("postgres") => {
+                let server = postgres::PostgresServer::start()?;
+                let url = server.database("orrery").await?;
+                own_postgres = Some(server);
+                DatabaseLocation::Postgres(url)
+            }
+            None => database.clone().into(),
+        };
+        let mut config = ServerConfig::new(location, "127.0.0.1:0".parse()?);
         configure(&mut config);
         let clock = SteppedClock::starting_at(chrono::Utc::now());
         let address = orrery_server::spawn_with_clock(&config, Arc::new(clock.clone())).await?;
         Ok(Self {
             address,
             database,
+            location: config.database.clone(),
+            _postgres: own_postgres,
             clock,
             _directory: directory,
         })
@@ -70,7 +100,7 @@ impl TestServer {
     /// The server's database, opened beside the server (for assertions and
     /// for what an admin would do, like changing a plan).
     pub async fn store(&self) -> anyhow::Result<ServerStore> {
-        Ok(ServerStore::open_sqlite(&self.database).await?)
+        Ok(ServerStore::open(&self.location).await?)
     }
 
     /// An account client for this server.

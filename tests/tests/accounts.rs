@@ -436,14 +436,31 @@ async fn api_keys_are_for_pro_shown_once_rotated_and_revoked() {
     );
     assert!(key.starts_with(listed[0]["prefix"].as_str().unwrap()));
 
-    // Only the hash is at rest.
-    let database = std::fs::read(&server.database).unwrap();
-    let wal = std::fs::read(server.database.with_extension("db-wal")).unwrap_or_default();
+    // Only the hash is at rest (the bytes of the SQLite file and its log;
+    // on PostgreSQL, every stored API key row).
     let needle = key.as_bytes();
-    assert!(
-        !database.windows(needle.len()).any(|w| w == needle)
-            && !wal.windows(needle.len()).any(|w| w == needle)
-    );
+    match &server.location {
+        orrery_store::DatabaseLocation::Sqlite(path) => {
+            let database = std::fs::read(path).unwrap();
+            let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+            assert!(
+                !database.windows(needle.len()).any(|w| w == needle)
+                    && !wal.windows(needle.len()).any(|w| w == needle)
+            );
+        }
+        orrery_store::DatabaseLocation::Postgres(url) => {
+            use sqlx::Connection;
+            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT concat_ws(' ', id, name, prefix, key_hash) FROM api_keys",
+            )
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+            assert!(!rows.is_empty());
+            assert!(rows.iter().all(|row| !row.contains(key.as_str())));
+        }
+    }
 
     // The key authenticates API calls but cannot manage keys.
     let accounts_with_key = accounts.me(&key).await.unwrap();

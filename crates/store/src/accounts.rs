@@ -8,8 +8,8 @@
 //! the tenant and filters on it.
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 use crate::local::parse_id;
@@ -212,7 +212,7 @@ fn parse_time(text: &str, table: &'static str) -> Result<DateTime<Utc>, StoreErr
 
 const USER_COLUMNS: &str = "id, tenant_id, email, email_verified, password_hash, name, role, plan, theme, settings, trial_ends_at, created_at";
 
-fn user_from_row(row: &SqliteRow) -> Result<UserRecord, StoreError> {
+fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
         id: parse_id(&row.get::<String, _>("id"), "users")?,
         tenant_id: parse_id(&row.get::<String, _>("tenant_id"), "users")?,
@@ -241,7 +241,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(user.email)
             .fetch_optional(&mut *transaction)
             .await?;
@@ -259,7 +259,7 @@ impl ServerStore {
         let tenant_id = Uuid::now_v7();
         let user_id = Uuid::now_v7();
         let now_text = timestamp(now);
-        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(tenant_id.to_string())
             .bind(user.name)
             .bind(&now_text)
@@ -267,7 +267,7 @@ impl ServerStore {
             .await?;
         sqlx::query(
             "INSERT INTO users (id, tenant_id, email, email_verified, password_hash, name, role, trial_ends_at, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(user_id.to_string())
         .bind(tenant_id.to_string())
@@ -288,10 +288,12 @@ impl ServerStore {
 
     /// The user with this (lower-cased) address.
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?"))
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -302,7 +304,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = ? AND id = ?"
+            "SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2"
         ))
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -320,9 +322,9 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
         sqlx::query(
-            "UPDATE users SET name = COALESCE(?, name), theme = COALESCE(?, theme),
-                 settings = COALESCE(?, settings), updated_at = ?
-             WHERE tenant_id = ? AND id = ?",
+            "UPDATE users SET name = COALESCE($1, name), theme = COALESCE($2, theme),
+                 settings = COALESCE($3, settings), updated_at = $4
+             WHERE tenant_id = $5 AND id = $6",
         )
         .bind(change.name.as_deref())
         .bind(change.theme.map(Theme::as_str))
@@ -342,7 +344,7 @@ impl ServerStore {
         user_id: Uuid,
         plan: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET plan = ? WHERE tenant_id = ? AND id = ?")
+        let done = sqlx::query("UPDATE users SET plan = $1 WHERE tenant_id = $2 AND id = $3")
             .bind(plan)
             .bind(tenant_id.to_string())
             .bind(user_id.to_string())
@@ -359,7 +361,7 @@ impl ServerStore {
     ) -> Result<Option<UserRecord>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS} FROM users WHERE id =
-                 (SELECT user_id FROM identities WHERE provider = ? AND subject = ?)"
+                 (SELECT user_id FROM identities WHERE provider = $1 AND subject = $2)"
         ))
         .bind(provider)
         .bind(subject)
@@ -380,7 +382,7 @@ impl ServerStore {
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO identities (provider, subject, user_id, tenant_id, email, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, subject) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, subject) DO NOTHING",
         )
         .bind(provider)
         .bind(subject)
@@ -390,7 +392,7 @@ impl ServerStore {
         .bind(timestamp(now))
         .execute(&mut *transaction)
         .await?;
-        sqlx::query("UPDATE users SET email_verified = 1 WHERE tenant_id = ? AND id = ?")
+        sqlx::query("UPDATE users SET email_verified = 1 WHERE tenant_id = $1 AND id = $2")
             .bind(user.tenant_id.to_string())
             .bind(user.id.to_string())
             .execute(&mut *transaction)
@@ -406,7 +408,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT provider FROM identities WHERE tenant_id = ? AND user_id = ? ORDER BY provider",
+            "SELECT provider FROM identities WHERE tenant_id = $1 AND user_id = $2 ORDER BY provider",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -425,7 +427,7 @@ impl ServerStore {
         let session_id = Uuid::now_v7();
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO sessions (id, user_id, tenant_id, device_name, created_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, user_id, tenant_id, device_name, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session_id.to_string())
         .bind(user.id.to_string())
@@ -453,7 +455,7 @@ impl ServerStore {
         let row = sqlx::query(
             "SELECT r.session_id, r.expires_at, r.used_at, s.revoked_at, s.user_id, s.tenant_id
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
-             WHERE r.token_hash = ?",
+             WHERE r.token_hash = $1",
         )
         .bind(presented_hash)
         .fetch_optional(&mut *transaction)
@@ -482,7 +484,7 @@ impl ServerStore {
             return Ok(RefreshOutcome::Expired);
         }
         let used = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
+            "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
         )
         .bind(&now_text)
         .bind(presented_hash)
@@ -530,7 +532,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let sessions: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = ? AND revoked_at IS NULL")
+            sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id.to_string())
                 .fetch_all(&self.pool)
                 .await?;
@@ -552,7 +554,7 @@ impl ServerStore {
              FROM access_tokens a
              JOIN sessions s ON s.id = a.session_id
              JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
-             WHERE a.token_hash = ? AND a.expires_at > ? AND s.revoked_at IS NULL",
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.revoked_at IS NULL",
         )
         .bind(token_hash)
         .bind(timestamp(now))
@@ -586,7 +588,7 @@ impl ServerStore {
         let id = Uuid::now_v7();
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(id.to_string())
         .bind(tenant_id.to_string())
@@ -615,7 +617,7 @@ impl ServerStore {
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, name, prefix, created_at, rotated_at, last_used_at FROM api_keys
-             WHERE tenant_id = ? AND user_id = ? AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+             WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -646,8 +648,8 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_keys SET prefix = ?, key_hash = ?, rotated_at = ?
-             WHERE tenant_id = ? AND user_id = ? AND id = ? AND revoked_at IS NULL",
+            "UPDATE api_keys SET prefix = $1, key_hash = $2, rotated_at = $3
+             WHERE tenant_id = $4 AND user_id = $5 AND id = $6 AND revoked_at IS NULL",
         )
         .bind(prefix)
         .bind(key_hash)
@@ -669,7 +671,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE api_keys SET revoked_at = ? WHERE tenant_id = ? AND user_id = ? AND id = ? AND revoked_at IS NULL",
+            "UPDATE api_keys SET revoked_at = $1 WHERE tenant_id = $2 AND user_id = $3 AND id = $4 AND revoked_at IS NULL",
         )
         .bind(timestamp(now))
         .bind(tenant_id.to_string())
@@ -689,14 +691,14 @@ impl ServerStore {
         let row = sqlx::query(
             "SELECT k.id AS key_id, u.id AS user_id, u.tenant_id, u.role, u.plan
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
-             WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let key_id: Uuid = parse_id(&row.get::<String, _>("key_id"), "api_keys")?;
-        sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(timestamp(now))
             .bind(key_id.to_string())
             .execute(&self.pool)
@@ -717,7 +719,7 @@ impl ServerStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO password_resets (token_hash, user_id, tenant_id, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO password_resets (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user.id.to_string())
             .bind(user.tenant_id.to_string())
@@ -739,8 +741,8 @@ impl ServerStore {
         let now_text = timestamp(now);
         let mut transaction = self.pool.begin().await?;
         let user: Option<String> = sqlx::query_scalar(
-            "UPDATE password_resets SET used_at = ?
-             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING user_id",
+            "UPDATE password_resets SET used_at = $1
+             WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",
         )
         .bind(&now_text)
         .bind(token_hash)
@@ -748,7 +750,7 @@ impl ServerStore {
         .fetch_optional(&mut *transaction)
         .await?;
         let Some(user) = user else { return Ok(None) };
-        sqlx::query("UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(new_password_hash)
             .bind(&now_text)
             .bind(&user)
@@ -773,38 +775,42 @@ pub struct TokenPairHashes {
 }
 
 async fn insert_token_pair(
-    transaction: &mut Transaction<'_, Sqlite>,
+    transaction: &mut Transaction<'_, Any>,
     session_id: Uuid,
     tokens: &TokenPairHashes,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
-        .bind(&tokens.access_hash)
-        .bind(session_id.to_string())
-        .bind(timestamp(tokens.access_expires_at))
-        .execute(&mut **transaction)
-        .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
-        .bind(&tokens.refresh_hash)
-        .bind(session_id.to_string())
-        .bind(timestamp(tokens.refresh_expires_at))
-        .execute(&mut **transaction)
-        .await?;
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&tokens.access_hash)
+    .bind(session_id.to_string())
+    .bind(timestamp(tokens.access_expires_at))
+    .execute(&mut **transaction)
+    .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(&tokens.refresh_hash)
+    .bind(session_id.to_string())
+    .bind(timestamp(tokens.refresh_expires_at))
+    .execute(&mut **transaction)
+    .await?;
     Ok(())
 }
 
 async fn revoke_session_in(
-    transaction: &mut Transaction<'_, Sqlite>,
+    transaction: &mut Transaction<'_, Any>,
     session_id: Uuid,
     why: &str,
     now_text: &str,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, ?), revoked_why = COALESCE(revoked_why, ?) WHERE id = ?")
+    sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1), revoked_why = COALESCE(revoked_why, $2) WHERE id = $3")
         .bind(now_text)
         .bind(why)
         .bind(session_id.to_string())
         .execute(&mut **transaction)
         .await?;
-    sqlx::query("DELETE FROM access_tokens WHERE session_id = ?")
+    sqlx::query("DELETE FROM access_tokens WHERE session_id = $1")
         .bind(session_id.to_string())
         .execute(&mut **transaction)
         .await?;
@@ -812,10 +818,10 @@ async fn revoke_session_in(
 }
 
 async fn fetch_user(
-    transaction: &mut Transaction<'_, Sqlite>,
+    transaction: &mut Transaction<'_, Any>,
     user_id: Uuid,
 ) -> Result<Option<UserRecord>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+    let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(user_id.to_string())
         .fetch_optional(&mut **transaction)
         .await?;

@@ -51,7 +51,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT stripe_customer_id FROM billing_customers WHERE tenant_id = ? AND user_id = ?",
+            "SELECT stripe_customer_id FROM billing_customers WHERE tenant_id = $1 AND user_id = $2",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -68,7 +68,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO billing_customers (user_id, tenant_id, stripe_customer_id, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO billing_customers (user_id, tenant_id, stripe_customer_id, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id) DO NOTHING",
         )
         .bind(user_id.to_string())
@@ -83,7 +83,7 @@ impl ServerStore {
     /// The user (tenant, user) a Stripe customer belongs to.
     pub async fn customer_owner(&self, customer: &str) -> Result<Option<(Uuid, Uuid)>, StoreError> {
         let row = sqlx::query(
-            "SELECT tenant_id, user_id FROM billing_customers WHERE stripe_customer_id = ?",
+            "SELECT tenant_id, user_id FROM billing_customers WHERE stripe_customer_id = $1",
         )
         .bind(customer)
         .fetch_optional(&self.pool)
@@ -105,7 +105,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO stripe_events (event_id, event_type, processed_at) VALUES (?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO stripe_events (event_id, event_type, processed_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event_id)
         .bind(event_type)
@@ -117,7 +117,7 @@ impl ServerStore {
 
     /// Forgets an event id (its processing failed, so Stripe's retry must run it).
     pub async fn forget_stripe_event(&self, event_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM stripe_events WHERE event_id = ?")
+        sqlx::query("DELETE FROM stripe_events WHERE event_id = $1")
             .bind(event_id)
             .execute(&self.pool)
             .await?;
@@ -139,7 +139,7 @@ impl ServerStore {
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO subscriptions (stripe_subscription_id, user_id, tenant_id, plan_key, status, cancel_at_period_end, current_period_end, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (stripe_subscription_id) DO UPDATE SET plan_key = excluded.plan_key, status = excluded.status,
                  cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
                  updated_at = excluded.updated_at",
@@ -154,13 +154,15 @@ impl ServerStore {
         .bind(timestamp(now))
         .execute(&mut *transaction)
         .await?;
-        sqlx::query("UPDATE users SET plan = ?, payment_failed = ? WHERE tenant_id = ? AND id = ?")
-            .bind(plan)
-            .bind(payment_failed as i64)
-            .bind(tenant_id.to_string())
-            .bind(user_id.to_string())
-            .execute(&mut *transaction)
-            .await?;
+        sqlx::query(
+            "UPDATE users SET plan = $1, payment_failed = $2 WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(plan)
+        .bind(payment_failed as i64)
+        .bind(tenant_id.to_string())
+        .bind(user_id.to_string())
+        .execute(&mut *transaction)
+        .await?;
         transaction.commit().await?;
         Ok(())
     }
@@ -173,7 +175,7 @@ impl ServerStore {
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT stripe_subscription_id, plan_key, status, cancel_at_period_end, current_period_end FROM subscriptions
-             WHERE tenant_id = ? AND user_id = ? ORDER BY updated_at DESC LIMIT 1",
+             WHERE tenant_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT 1",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -198,7 +200,7 @@ impl ServerStore {
     /// Whether a user's last payment failed.
     pub async fn payment_failed(&self, tenant_id: Uuid, user_id: Uuid) -> Result<bool, StoreError> {
         let failed: Option<i64> =
-            sqlx::query_scalar("SELECT payment_failed FROM users WHERE tenant_id = ? AND id = ?")
+            sqlx::query_scalar("SELECT payment_failed FROM users WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant_id.to_string())
                 .bind(user_id.to_string())
                 .fetch_optional(&self.pool)
@@ -215,7 +217,7 @@ impl ServerStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO invoices (stripe_invoice_id, user_id, tenant_id, status, amount_due, amount_paid, currency, hosted_url, created)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (stripe_invoice_id) DO UPDATE SET status = excluded.status, amount_due = excluded.amount_due,
                  amount_paid = excluded.amount_paid, hosted_url = excluded.hosted_url",
         )
@@ -241,7 +243,7 @@ impl ServerStore {
     ) -> Result<Vec<InvoiceRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT stripe_invoice_id, status, amount_due, amount_paid, currency, hosted_url, created FROM invoices
-             WHERE tenant_id = ? AND user_id = ? ORDER BY created DESC",
+             WHERE tenant_id = $1 AND user_id = $2 ORDER BY created DESC",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())

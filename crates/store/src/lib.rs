@@ -20,7 +20,9 @@ pub use accounts::{
 pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;
 pub use local::{GraphSummary, LocalStore, StoredGraphDocument};
-pub use server::{ServerGraphSummary, ServerStore};
+pub use server::{
+    Backend, ChangeListener, DatabaseLocation, Heard, ServerGraphSummary, ServerStore,
+};
 
 /// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or
 /// `~/.local/share/orrery`.

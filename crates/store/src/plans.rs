@@ -16,7 +16,7 @@ impl ServerStore {
     /// The plan with `key`.
     pub async fn plan(&self, key: &str) -> Result<Option<Plan>, StoreError> {
         let definition: Option<String> =
-            sqlx::query_scalar("SELECT definition FROM plans WHERE key = ?")
+            sqlx::query_scalar("SELECT definition FROM plans WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -48,7 +48,7 @@ impl ServerStore {
         period: &str,
     ) -> Result<Usage, StoreError> {
         let rows = sqlx::query(
-            "SELECT metric, used FROM usage_counters WHERE tenant_id = ? AND user_id = ? AND period = ?",
+            "SELECT metric, used FROM usage_counters WHERE tenant_id = $1 AND user_id = $2 AND period = $3",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -67,7 +67,7 @@ impl ServerStore {
             }
         }
         let graphs: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM graph_documents WHERE tenant_id = ?")
+            sqlx::query_scalar("SELECT COUNT(*) FROM graph_documents WHERE tenant_id = $1")
                 .bind(tenant_id.to_string())
                 .fetch_one(&self.pool)
                 .await?;
@@ -91,7 +91,7 @@ impl ServerStore {
         let mut transaction = self.pool.begin().await?;
         for &(metric, expected, amount) in changes {
             sqlx::query(
-                "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES (?, ?, ?, ?, 0)
+                "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, 0)
                  ON CONFLICT (tenant_id, user_id, metric, period) DO NOTHING",
             )
             .bind(tenant_id.to_string())
@@ -101,8 +101,8 @@ impl ServerStore {
             .execute(&mut *transaction)
             .await?;
             let moved = sqlx::query(
-                "UPDATE usage_counters SET used = used + ?
-                 WHERE tenant_id = ? AND user_id = ? AND metric = ? AND period = ? AND used = ?",
+                "UPDATE usage_counters SET used = used + $1
+                 WHERE tenant_id = $2 AND user_id = $3 AND metric = $4 AND period = $5 AND used = $6",
             )
             .bind(to_i64(amount)?)
             .bind(tenant_id.to_string())
@@ -135,8 +135,8 @@ impl ServerStore {
     ) -> Result<(), StoreError> {
         let amount = i64::try_from(amount).map_err(|e| StoreError::corrupt("usage_counters", e))?;
         sqlx::query(
-            "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = used + excluded.used",
+            "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
         )
         .bind(tenant_id.to_string())
         .bind(user_id.to_string())
@@ -160,7 +160,7 @@ impl ServerStore {
             serde_json::to_string(plan).map_err(|error| StoreError::corrupt("plans", error))?;
         sqlx::query(
             "INSERT INTO plans (key, definition, position, updated_at)
-             VALUES (?, ?, (SELECT COALESCE(MAX(position), -1) + 1 FROM plans), ?)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position), -1) + 1 FROM plans), $3)
              ON CONFLICT (key) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at",
         )
         .bind(&plan.key)

@@ -1,16 +1,110 @@
-//! The sync server's store: merged graph documents per tenant (SQLite).
-//! Accounts live in `accounts.rs`.
+//! The sync server's store: merged graph documents per tenant, on SQLite (the
+//! default, one file) or PostgreSQL (several server instances share one).
+//! Accounts live in `accounts.rs`. Queries are written once, in SQL both
+//! databases speak (`$1` placeholders, `ON CONFLICT`, `RETURNING`), and run
+//! through sqlx's `Any` driver; each database has its own migrations.
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use orrery_domain::GraphId;
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::local::parse_id;
 use crate::{StoreError, now_text};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/server");
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/server");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/server-postgres");
+
+/// Set on every SQLite connection: write-ahead log, foreign keys, and waiting
+/// (not failing) while another connection writes.
+const SQLITE_PRAGMAS: [&str; 4] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 10000",
+];
+
+/// Where the server keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// A SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL, `postgres://user:password@host:port/database`.
+    Postgres(String),
+}
+
+impl DatabaseLocation {
+    /// Reads `postgres://…` / `postgresql://…` as PostgreSQL, `sqlite:PATH`
+    /// or anything else as a SQLite file path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            DatabaseLocation::Postgres(text.to_owned())
+        } else {
+            let path = text
+                .strip_prefix("sqlite://")
+                .or_else(|| text.strip_prefix("sqlite:"))
+                .unwrap_or(text);
+            DatabaseLocation::Sqlite(PathBuf::from(path))
+        }
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseLocation::Sqlite(_) => Backend::Sqlite,
+            DatabaseLocation::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+impl From<PathBuf> for DatabaseLocation {
+    fn from(path: PathBuf) -> Self {
+        DatabaseLocation::Sqlite(path)
+    }
+}
+
+impl From<&Path> for DatabaseLocation {
+    fn from(path: &Path) -> Self {
+        DatabaseLocation::Sqlite(path.to_path_buf())
+    }
+}
+
+/// Shown in logs: the file, or the URL without its password.
+impl fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseLocation::Sqlite(path) => write!(f, "{}", path.display()),
+            DatabaseLocation::Postgres(url) => match url.split_once('@') {
+                Some((credentials, host)) => match credentials.rsplit_once(':') {
+                    Some((user, _password)) if !user.ends_with('/') => {
+                        write!(f, "{user}:…@{host}")
+                    }
+                    _ => write!(f, "{url}"),
+                },
+                None => write!(f, "{url}"),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseLocation({self})")
+    }
+}
+
+/// The database behind a [`ServerStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite,
+    /// A PostgreSQL database, possibly shared by several server instances.
+    Postgres,
+}
 
 /// One merged graph as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -30,14 +124,61 @@ pub struct ServerGraphSummary {
 /// The sync server's database.
 #[derive(Debug, Clone)]
 pub struct ServerStore {
-    pub(crate) pool: SqlitePool,
+    pub(crate) pool: AnyPool,
+    location: DatabaseLocation,
 }
 
 impl ServerStore {
+    /// Opens (creating if needed) the database at `location` and migrates it.
+    pub async fn open(location: &DatabaseLocation) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let pool = match location {
+            DatabaseLocation::Sqlite(path) => {
+                let url = sqlite_url(path)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            for pragma in SQLITE_PRAGMAS {
+                                connection.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(url.parse::<AnyConnectOptions>()?)
+                    .await?;
+                SQLITE_MIGRATOR.run(&pool).await?;
+                pool
+            }
+            DatabaseLocation::Postgres(url) => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .connect(url)
+                    .await?;
+                POSTGRES_MIGRATOR.run(&pool).await?;
+                pool
+            }
+        };
+        Ok(Self {
+            pool,
+            location: location.clone(),
+        })
+    }
+
     /// Opens (creating if needed) the SQLite database at `path` and migrates it.
     pub async fn open_sqlite(path: &Path) -> Result<Self, StoreError> {
-        let pool = crate::open_sqlite(path, 8, &MIGRATOR).await?;
-        Ok(Self { pool })
+        Self::open(&DatabaseLocation::Sqlite(path.to_path_buf())).await
+    }
+
+    /// Where this store keeps its data.
+    pub fn location(&self) -> &DatabaseLocation {
+        &self.location
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.location.backend()
     }
 
     /// The merged document of one of a tenant's graphs, if the server has it.
@@ -47,7 +188,7 @@ impl ServerStore {
         id: GraphId,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT snapshot FROM graph_documents WHERE tenant_id = ? AND graph_id = ?",
+            "SELECT snapshot FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
         )
         .bind(tenant_id.to_string())
         .bind(id.to_string())
@@ -55,33 +196,74 @@ impl ServerStore {
         .await?)
     }
 
-    /// Stores the merged document of a tenant's graph with the facts listed about it.
+    /// The merged document of one of a tenant's graphs with its revision,
+    /// which [`ServerStore::save_graph_document`] expects back.
+    pub async fn load_graph_revision(
+        &self,
+        tenant_id: Uuid,
+        id: GraphId,
+    ) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT snapshot, revision FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+        )
+        .bind(tenant_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (row.get("snapshot"), row.get("revision"))))
+    }
+
+    /// Stores the merged document of a tenant's graph with the facts listed
+    /// about it, if the stored one is still at `read_revision` (`None`: the
+    /// graph must not exist yet). Returns `false`, storing nothing, when
+    /// another merge (possibly on another server instance) got there first:
+    /// read again, merge again.
     pub async fn save_graph_document(
         &self,
         tenant_id: Uuid,
         summary: &ServerGraphSummary,
         snapshot: &[u8],
         user: Uuid,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (tenant_id, graph_id) DO UPDATE SET
-                name = excluded.name, snapshot = excluded.snapshot,
-                node_count = excluded.node_count, edge_count = excluded.edge_count,
-                updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-        )
-        .bind(tenant_id.to_string())
-        .bind(summary.id.to_string())
-        .bind(&summary.name)
-        .bind(snapshot)
-        .bind(summary.node_count)
-        .bind(summary.edge_count)
-        .bind(user.to_string())
-        .bind(now_text())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        read_revision: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let done = match read_revision {
+            None => {
+                sqlx::query(
+                    "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at, revision)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
+                     ON CONFLICT (tenant_id, graph_id) DO NOTHING",
+                )
+                .bind(tenant_id.to_string())
+                .bind(summary.id.to_string())
+                .bind(&summary.name)
+                .bind(snapshot)
+                .bind(summary.node_count)
+                .bind(summary.edge_count)
+                .bind(user.to_string())
+                .bind(now_text())
+                .execute(&self.pool)
+                .await?
+            }
+            Some(revision) => {
+                sqlx::query(
+                    "UPDATE graph_documents SET name = $1, snapshot = $2, node_count = $3, edge_count = $4,
+                         updated_by = $5, updated_at = $6, revision = revision + 1
+                     WHERE tenant_id = $7 AND graph_id = $8 AND revision = $9",
+                )
+                .bind(&summary.name)
+                .bind(snapshot)
+                .bind(summary.node_count)
+                .bind(summary.edge_count)
+                .bind(user.to_string())
+                .bind(now_text())
+                .bind(tenant_id.to_string())
+                .bind(summary.id.to_string())
+                .bind(revision)
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
     }
 
     /// A tenant's merged graphs, most recently changed first.
@@ -91,7 +273,7 @@ impl ServerStore {
     ) -> Result<Vec<ServerGraphSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT graph_id, name, node_count, edge_count, updated_at FROM graph_documents
-             WHERE tenant_id = ? ORDER BY updated_at DESC, graph_id",
+             WHERE tenant_id = $1 ORDER BY updated_at DESC, graph_id",
         )
         .bind(tenant_id.to_string())
         .fetch_all(&self.pool)
@@ -115,5 +297,102 @@ impl ServerStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// Tells every server instance on the same database that something changed,
+/// and hears what they tell (PostgreSQL `LISTEN` / `NOTIFY`). On SQLite there
+/// is one instance and nothing to tell.
+impl ServerStore {
+    /// Sends `payload` on `channel` to every listening instance (this one
+    /// included). A no-op on SQLite.
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A listener on `channel`, or `None` on SQLite.
+    pub async fn listen(&self, channel: &str) -> Result<Option<ChangeListener>, StoreError> {
+        let DatabaseLocation::Postgres(url) = &self.location else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+        listener.listen(channel).await?;
+        Ok(Some(ChangeListener { listener }))
+    }
+}
+
+/// What other server instances announce (see [`ServerStore::listen`]).
+pub struct ChangeListener {
+    listener: sqlx::postgres::PgListener,
+}
+
+/// One thing heard by a [`ChangeListener`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Heard {
+    /// A payload sent with [`ServerStore::notify`].
+    Message(String),
+    /// The connection dropped and came back: announcements in between are
+    /// lost, so whoever relies on them should catch up in full.
+    Reconnected,
+}
+
+impl ChangeListener {
+    /// Waits for the next announcement (reconnecting on its own).
+    pub async fn next(&mut self) -> Result<Heard, StoreError> {
+        match self.listener.try_recv().await? {
+            Some(notification) => Ok(Heard::Message(notification.payload().to_owned())),
+            None => Ok(Heard::Reconnected),
+        }
+    }
+}
+
+/// `sqlite://PATH?mode=rwc`, with the characters the URL syntax would eat escaped.
+fn sqlite_url(path: &Path) -> Result<String, StoreError> {
+    let text = path.to_str().ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Configuration(
+            format!("the database path {} is not UTF-8", path.display()).into(),
+        ))
+    })?;
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '%' => escaped.push_str("%25"),
+            '?' => escaped.push_str("%3F"),
+            '#' => escaped.push_str("%23"),
+            other => escaped.push(other),
+        }
+    }
+    Ok(format!("sqlite://{escaped}?mode=rwc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_and_hide_passwords() {
+        assert_eq!(
+            DatabaseLocation::parse("/var/lib/orrery/server.db"),
+            DatabaseLocation::Sqlite("/var/lib/orrery/server.db".into())
+        );
+        assert_eq!(
+            DatabaseLocation::parse("sqlite:relative.db"),
+            DatabaseLocation::Sqlite("relative.db".into())
+        );
+        let postgres = DatabaseLocation::parse("postgres://orrery:hunter2@db:5432/orrery");
+        assert_eq!(postgres.backend(), Backend::Postgres);
+        assert_eq!(postgres.to_string(), "postgres://orrery:…@db:5432/orrery");
+        assert!(!format!("{postgres:?}").contains("hunter2"));
+        assert_eq!(
+            sqlite_url(Path::new("/tmp/a?b#c%d.db")).unwrap(),
+            "sqlite:///tmp/a%3Fb%23c%25d.db?mode=rwc"
+        );
     }
 }

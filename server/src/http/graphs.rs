@@ -39,6 +39,10 @@ async fn list_graphs(
     ))
 }
 
+/// How often a merge that lost a race to another merge of the same graph is
+/// retried before the device is asked to come back.
+const MERGE_ATTEMPTS: usize = 8;
+
 /// Merges into the signed-in user's tenant only: a graph id another tenant
 /// uses is a different document, unseen and untouched.
 async fn sync_graph(
@@ -53,10 +57,34 @@ async fn sync_graph(
     let request = SyncRequest::decode(&body?)?;
     let client_version = Version::decode(&request.client_version)?;
 
-    let tenant = principal.tenant_id;
-    let lock = context.merge_lock(tenant, graph_id).await;
+    // One merge at a time per graph on this instance; between instances the
+    // stored revision decides and the loser merges again.
+    let lock = context.merge_lock(principal.tenant_id, graph_id).await;
     let _merging = lock.lock().await;
-    let stored = context.store.load_graph_document(tenant, graph_id).await?;
+    for _ in 0..MERGE_ATTEMPTS {
+        if let Some(document) = merge(&context, &principal, graph_id, &request).await? {
+            let response = SyncResponse {
+                server_version: document.version().encode(),
+                updates: document.updates_since(&client_version),
+            };
+            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()));
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "graph {graph_id} is being changed by other devices faster than it can be merged; sync again"
+    )))
+}
+
+/// Merges the request's updates into the stored document and stores the
+/// result. `None` when another merge stored first (nothing was stored).
+async fn merge(
+    context: &ApiContext,
+    principal: &orrery_store::Principal,
+    graph_id: GraphId,
+    request: &SyncRequest,
+) -> Result<Option<GraphDocument>, ApiError> {
+    let tenant = principal.tenant_id;
+    let stored = context.store.load_graph_revision(tenant, graph_id).await?;
     // Creating a graph holds the tenant's creation lock until it is stored, so
     // concurrent first pushes cannot both take the plan's last graph.
     let creation_lock = match stored {
@@ -68,7 +96,7 @@ async fn sync_graph(
         None => None,
     };
     let mut document = match &stored {
-        Some(snapshot) => GraphDocument::from_snapshot(graph_id, snapshot)
+        Some((snapshot, _)) => GraphDocument::from_snapshot(graph_id, snapshot)
             .map_err(|error| ApiError::Internal(error.into()))?,
         None if request.updates.is_empty() => {
             return Err(ApiError::NotFound(format!(
@@ -77,54 +105,66 @@ async fn sync_graph(
         }
         None => {
             // A new graph counts against the plan's graphs.
-            super::policy::allowed(&context, &principal, &Action::CreateGraph).await?;
+            super::policy::allowed(context, principal, &Action::CreateGraph).await?;
             GraphDocument::empty(graph_id)
         }
     };
-    if !request.updates.is_empty() {
-        let before = document.version();
-        let nodes_before = match &stored {
-            Some(_) => document.to_graph()?.nodes.len() as u64,
-            None => 0,
-        };
-        document.merge(&request.updates)?;
-        if document.version() != before {
-            let graph = document.to_graph()?;
-            // Growing a graph past the plan's nodes per graph is refused, and nothing is stored.
-            let nodes_after = graph.nodes.len() as u64;
-            if nodes_after > nodes_before {
-                super::policy::allowed(
-                    &context,
-                    &principal,
-                    &Action::AddNodes {
-                        graph_nodes: nodes_before,
-                        adding: nodes_after - nodes_before,
-                    },
-                )
-                .await?;
-            }
-            let summary = ServerGraphSummary {
-                id: graph_id,
-                name: graph.name,
-                node_count: graph.nodes.len() as i64,
-                edge_count: graph.edges.len() as i64,
-                updated_at: String::new(),
-            };
-            context
-                .store
-                .save_graph_document(tenant, &summary, &document.snapshot(), principal.user_id)
-                .await?;
-            tracing::info!(%graph_id, %tenant, user = %principal.user_id, "merged updates");
-            // Devices listening on /v1/live sync it now; no listener is fine.
-            let _ = context.live.send(super::live::GraphChanged {
-                tenant,
-                graph: graph_id,
-            });
-        }
+    if request.updates.is_empty() {
+        return Ok(Some(document));
     }
-    let response = SyncResponse {
-        server_version: document.version().encode(),
-        updates: document.updates_since(&client_version),
+    let before = document.version();
+    let nodes_before = match &stored {
+        Some(_) => document.to_graph()?.nodes.len() as u64,
+        None => 0,
     };
-    Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()))
+    document.merge(&request.updates)?;
+    if document.version() == before {
+        return Ok(Some(document));
+    }
+    let graph = document.to_graph()?;
+    // Growing a graph past the plan's nodes per graph is refused, and nothing is stored.
+    let nodes_after = graph.nodes.len() as u64;
+    if nodes_after > nodes_before {
+        super::policy::allowed(
+            context,
+            principal,
+            &Action::AddNodes {
+                graph_nodes: nodes_before,
+                adding: nodes_after - nodes_before,
+            },
+        )
+        .await?;
+    }
+    let summary = ServerGraphSummary {
+        id: graph_id,
+        name: graph.name,
+        node_count: graph.nodes.len() as i64,
+        edge_count: graph.edges.len() as i64,
+        updated_at: String::new(),
+    };
+    let read_revision = stored.as_ref().map(|(_, revision)| *revision);
+    let saved = context
+        .store
+        .save_graph_document(
+            tenant,
+            &summary,
+            &document.snapshot(),
+            principal.user_id,
+            read_revision,
+        )
+        .await?;
+    if !saved {
+        tracing::debug!(%graph_id, %tenant, "another merge stored first; merging again");
+        return Ok(None);
+    }
+    tracing::info!(%graph_id, %tenant, user = %principal.user_id, "merged updates");
+    // Devices listening on /v1/live sync it now.
+    context
+        .live
+        .publish(super::live::GraphChanged {
+            tenant,
+            graph: graph_id,
+        })
+        .await;
+    Ok(Some(document))
 }

@@ -2,12 +2,18 @@
 //! as it happens, which of its tenant's graphs changed. The device then syncs
 //! that graph as usual; the feed carries no document data, so a missed or
 //! duplicated message costs at most one extra sync.
+//!
+//! Several server instances may share one PostgreSQL database. Each merge is
+//! then also announced with `NOTIFY`, and every instance relays what the
+//! others announce to its own listeners ([`LiveHub::relay`]), so a device on
+//! instance 1 hears an edit merged by instance 2.
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::Method;
 use axum::response::Response;
 use orrery_domain::GraphId;
+use orrery_store::{Heard, ServerStore};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -20,6 +26,97 @@ pub struct GraphChanged {
     pub tenant: Uuid,
     /// The graph.
     pub graph: GraphId,
+}
+
+/// What a listener hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// One graph changed.
+    Changed(GraphChanged),
+    /// Announcements may have been missed: every listener should sync all.
+    Resync,
+}
+
+/// The PostgreSQL channel merges are announced on.
+const CHANNEL: &str = "orrery_live";
+
+/// Hands merged changes to this instance's listeners and, on PostgreSQL, to
+/// every other instance's.
+#[derive(Clone)]
+pub struct LiveHub {
+    local: broadcast::Sender<LiveEvent>,
+    store: ServerStore,
+    /// Tells this instance's own announcements apart from the others'.
+    instance: Uuid,
+}
+
+impl LiveHub {
+    /// A hub for the instance serving from `store`.
+    pub fn new(store: ServerStore) -> Self {
+        Self {
+            local: broadcast::channel(FEED_BUFFER).0,
+            store,
+            instance: Uuid::new_v4(),
+        }
+    }
+
+    /// Announces a merged change; nobody listening is fine.
+    pub async fn publish(&self, change: GraphChanged) {
+        let _ = self.local.send(LiveEvent::Changed(change));
+        let payload = format!("{} {} {}", self.instance, change.tenant, change.graph);
+        if let Err(error) = self.store.notify(CHANNEL, &payload).await {
+            // Devices on other instances catch up on their timer.
+            tracing::warn!(%error, "could not announce a merge to other server instances");
+        }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.local.subscribe()
+    }
+
+    /// On PostgreSQL, starts relaying other instances' announcements to this
+    /// instance's listeners (until the process ends). Fails if the database
+    /// refuses the listening connection; does nothing on SQLite.
+    pub async fn start_relay(&self) -> anyhow::Result<()> {
+        let Some(mut listener) = self.store.listen(CHANNEL).await? else {
+            return Ok(());
+        };
+        let hub = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.next().await {
+                    Ok(Heard::Message(payload)) => match parse_announcement(&payload) {
+                        Some((instance, _)) if instance == hub.instance => {}
+                        Some((_, change)) => {
+                            let _ = hub.local.send(LiveEvent::Changed(change));
+                        }
+                        None => tracing::warn!(payload, "ignored a malformed announcement"),
+                    },
+                    Ok(Heard::Reconnected) => {
+                        let _ = hub.local.send(LiveEvent::Resync);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the announcement channel; retrying in a second");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        let _ = hub.local.send(LiveEvent::Resync);
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it.
+fn parse_announcement(payload: &str) -> Option<(Uuid, GraphChanged)> {
+    let mut parts = payload.split(' ');
+    let instance = parts.next()?.parse().ok()?;
+    let tenant = parts.next()?.parse().ok()?;
+    let graph = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((instance, GraphChanged { tenant, graph }))
 }
 
 /// Changes buffered per listener before a slow one starts missing some (it
@@ -42,7 +139,7 @@ async fn live(
         .on_upgrade(move |socket| feed(socket, changes, tenant))
 }
 
-async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<GraphChanged>, tenant: Uuid) {
+async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<LiveEvent>, tenant: Uuid) {
     if socket
         .send(Message::Text(r#"{"ready":true}"#.into()))
         .await
@@ -54,8 +151,9 @@ async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<GraphChang
         tokio::select! {
             change = changes.recv() => {
                 let text = match change {
-                    Ok(change) if change.tenant == tenant => format!(r#"{{"graph":"{}"}}"#, change.graph),
-                    Ok(_) => continue,
+                    Ok(LiveEvent::Changed(change)) if change.tenant == tenant => format!(r#"{{"graph":"{}"}}"#, change.graph),
+                    Ok(LiveEvent::Changed(_)) => continue,
+                    Ok(LiveEvent::Resync) => r#"{"resync":true}"#.to_owned(),
                     // Fell behind: tell the device to sync everything.
                     Err(broadcast::error::RecvError::Lagged(_)) => r#"{"resync":true}"#.to_owned(),
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -68,6 +166,25 @@ async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<GraphChang
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 Some(Ok(_)) => {}
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_round_trip_and_garbage_is_ignored() {
+        let instance = Uuid::new_v4();
+        let change = GraphChanged {
+            tenant: Uuid::new_v4(),
+            graph: GraphId::new(),
+        };
+        let payload = format!("{instance} {} {}", change.tenant, change.graph);
+        assert_eq!(parse_announcement(&payload), Some((instance, change)));
+        for garbage in ["", "x y z", &format!("{payload} extra"), &payload[1..]] {
+            assert_eq!(parse_announcement(garbage), None, "{garbage}");
         }
     }
 }

@@ -62,7 +62,7 @@ pub struct ApiContext {
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
     billing: Option<Arc<crate::billing::Billing>>,
-    live: tokio::sync::broadcast::Sender<live::GraphChanged>,
+    live: live::LiveHub,
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
@@ -93,6 +93,7 @@ impl ApiContext {
     /// A context from its parts.
     pub fn new(parts: ApiParts) -> Self {
         Self {
+            live: live::LiveHub::new(parts.store.clone()),
             store: parts.store,
             clock: parts.clock,
             sign_in_limiter: parts.sign_in_limiter,
@@ -101,11 +102,16 @@ impl ApiContext {
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
             billing: parts.billing.map(Arc::new),
-            live: tokio::sync::broadcast::channel(live::FEED_BUFFER).0,
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
             creation_locks: Arc::default(),
         }
+    }
+
+    /// Starts hearing merges made by other server instances on the same
+    /// PostgreSQL database (nothing to do on SQLite).
+    pub async fn start_live_relay(&self) -> anyhow::Result<()> {
+        self.live.start_relay().await
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
