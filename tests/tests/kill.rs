@@ -46,10 +46,11 @@ const SILENCE: Duration = Duration::from_secs(60);
 
 /// The statement with which the server loads a graph's stored document: the
 /// first thing a merge does once the request is in.
-const MERGE_LOADS: &str = "QUERY SELECT snapshot FROM graph_documents";
-/// The statement with which the server stores a merged document (one
-/// autocommit statement, so once it is printed it is committed).
-const MERGE_STORES: &str = "QUERY INSERT INTO graph_documents";
+const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision FROM graph_documents";
+/// The statement with which the server stores a merged document of a graph
+/// it already has (one autocommit statement, so once it is printed it is
+/// committed).
+const MERGE_STORES: &str = "QUERY UPDATE graph_documents SET";
 /// The statement with which the server lists a tenant's graphs.
 const LISTS_GRAPHS: &str = "QUERY SELECT graph_id, name, node_count";
 
