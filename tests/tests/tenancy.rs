@@ -49,9 +49,17 @@ async fn view_of(server: &TestServer, token: &str, graph: &str) -> TenantView {
 }
 
 /// A request body each route might be tricked with; routes without one get `{}`.
-fn hostile_body(method: &Method, path: &str, forged_sync: &[u8]) -> reqwest::Body {
+fn hostile_body(
+    method: &Method,
+    path: &str,
+    forged_sync: &[u8],
+    forged_library_sync: &[u8],
+) -> reqwest::Body {
     match (method.as_str(), path) {
         ("POST", "/v1/graphs/{graph_id}/sync") => reqwest::Body::from(forged_sync.to_vec()),
+        ("POST", "/v1/library/{kind}/{document_id}/sync") => {
+            reqwest::Body::from(forged_library_sync.to_vec())
+        }
         ("PATCH", "/v1/me") => json!({ "name": "Mallory", "settings": { "owned": true } })
             .to_string()
             .into(),
@@ -115,7 +123,12 @@ async fn cross_tenant_access_is_denied() {
         )
         .await
         .unwrap();
+    let mut secret_agent = orrery_domain::Agent::new("Alice's secret agent");
+    secret_agent.system_prompt = "Alice's private instructions".into();
+    let secret_agent = alice.replica.save_agent(&secret_agent).await.unwrap();
+    alice.client.sync_all(&alice.replica).await.unwrap();
     let before = view_of(&server, alice.token(), &graph.id.to_string()).await;
+    let agents_before = get_json(&server, "/v1/library/agent", alice.token()).await;
 
     // Mallory forges a sync for Alice's graph id: an update from her own copy of a graph.
     let forged_graph = orrery_domain::Graph {
@@ -129,8 +142,24 @@ async fn cross_tenant_access_is_denied() {
     }
     .encode();
 
+    // And one for Alice's agent id: her own agent under that id.
+    let forged_agent = orrery_domain::Agent {
+        id: secret_agent.id,
+        ..orrery_domain::Agent::new("Mallory's agent")
+    };
+    let forged_agent_doc =
+        orrery_sync::LibraryDocument::create(&orrery_domain::LibraryItem::Agent(forged_agent))
+            .unwrap();
+    let forged_library_sync = SyncRequest {
+        client_version: Vec::new(),
+        updates: forged_agent_doc.snapshot(),
+    }
+    .encode();
+
     let substitutions = HashMap::from([
         ("{graph_id}", graph.id.to_string()),
+        ("{kind}", "agent".to_owned()),
+        ("{document_id}", secret_agent.id.to_string()),
         ("{key_id}", alice_key_id.clone()),
         ("{provider}", "google".to_owned()),
         ("{plan_key}", "pro".to_owned()),
@@ -138,6 +167,8 @@ async fn cross_tenant_access_is_denied() {
     let secrets = [
         "alice@orrery.test",
         "Alice's secret plan",
+        "Alice's secret agent",
+        "Alice's private instructions",
         "private",
         alice.session.account.id.as_str(),
         alice.session.account.tenant_id.as_str(),
@@ -164,7 +195,12 @@ async fn cross_tenant_access_is_denied() {
             .request(endpoint.method.clone(), format!("{}{path}", server.url()))
             .bearer_auth(mallory.token())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(hostile_body(&endpoint.method, endpoint.path, &forged_sync))
+            .body(hostile_body(
+                &endpoint.method,
+                endpoint.path,
+                &forged_sync,
+                &forged_library_sync,
+            ))
             .send()
             .await
             .unwrap();
@@ -199,17 +235,36 @@ async fn cross_tenant_access_is_denied() {
             seen.merge(&answer.updates).unwrap();
             assert_eq!(seen.to_graph().unwrap().name, "Mallory was here");
         }
+        if endpoint.path == "/v1/library/{kind}/{document_id}/sync" {
+            // The same for a library document: Mallory gets her own agent back.
+            assert_eq!(status, StatusCode::OK, "{text}");
+            let answer = SyncResponse::decode(&body).unwrap();
+            let mut seen = orrery_sync::LibraryDocument::empty(
+                orrery_domain::DocumentKind::Agent,
+                secret_agent.id,
+            );
+            seen.merge(&answer.updates).unwrap();
+            assert_eq!(seen.to_agent().unwrap().name, "Mallory's agent");
+        }
     }
 
     // Alice's data is exactly as it was, and her key still works.
     let after = view_of(&server, alice.token(), &graph.id.to_string()).await;
     assert_eq!(after, before);
+    assert_eq!(
+        get_json(&server, "/v1/library/agent", alice.token()).await,
+        agents_before
+    );
     server.accounts().me(&alice_key_secret).await.unwrap();
     let fresh = TestDevice::signed_in(&server, "alice@orrery.test", "second laptop")
         .await
         .unwrap();
     fresh.client.sync_all(&fresh.replica).await.unwrap();
     assert_eq!(fresh.replica.graph(graph.id).await.unwrap(), graph);
+    assert_eq!(
+        fresh.replica.agent(secret_agent.id).await.unwrap(),
+        secret_agent
+    );
 }
 
 #[tokio::test]
@@ -232,6 +287,8 @@ async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
         let path = endpoint
             .path
             .replace("{graph_id}", &graph.id.to_string())
+            .replace("{kind}", "agent")
+            .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{key_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{plan_key}", "pro");
         for token in [

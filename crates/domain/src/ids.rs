@@ -70,6 +70,21 @@ typed_id!(
     EdgeId,
     "edge"
 );
+typed_id!(
+    /// Identifies a library document: an agent, a prompt or a sandbox session.
+    DocumentId,
+    "document"
+);
+typed_id!(
+    /// Identifies one version of a prompt.
+    PromptVersionId,
+    "prompt version"
+);
+typed_id!(
+    /// Identifies one chat message of a sandbox session.
+    MessageId,
+    "message"
+);
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ mod edit;
 mod graph;
 mod graph_file;
 mod ids;
+mod library;
 pub mod policy;
 mod ports;
 mod sample;
@@ -21,7 +22,13 @@ pub use graph_file::{
     GRAPH_FILE_FORMAT, GRAPH_FILE_VERSION, ImportError, MAX_GRAPH_FILE_BYTES, export_graph,
     import_graph,
 };
-pub use ids::{EdgeId, GraphId, IdError, NodeId};
+pub use ids::{DocumentId, EdgeId, GraphId, IdError, MessageId, NodeId, PromptVersionId};
+pub use library::{
+    Agent, ChatMessage, ChatRole, DocumentKind, LibraryError, LibraryItem, MAX_DESCRIPTION_CHARS,
+    MAX_LIST_ITEMS, MAX_MESSAGE_CHARS, MAX_MESSAGES_PER_SESSION, MAX_PARAMETERS_BYTES,
+    MAX_PROMPT_CHARS, MAX_TITLE_CHARS, MAX_VERSIONS_PER_PROMPT, Prompt, PromptVersion, Session,
+    VersionStatus, check_timestamp, resolve_active_version, timestamp_key,
+};
 pub use ports::{
     ConnectionError, Port, PortType, check_connection, check_graph_connections, check_ports,
     input_ports, matching_input, output_ports,

@@ -9,6 +9,7 @@
 mod accounts;
 mod billing;
 mod error;
+mod library;
 mod local;
 mod plans;
 mod server;
@@ -19,7 +20,8 @@ pub use accounts::{
 };
 pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;
-pub use local::{GraphSummary, LocalStore, StoredGraphDocument};
+pub use library::ServerLibrarySummary;
+pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use server::{
     Backend, ChangeListener, DatabaseLocation, Heard, ServerGraphSummary, ServerStore,
 };
@@ -61,7 +63,8 @@ async fn open_sqlite(
     Ok(pool)
 }
 
-/// Now, as RFC 3339 UTC text (the timestamp format of every table).
-fn now_text() -> String {
+/// Now, as RFC 3339 UTC text with milliseconds (the timestamp format of
+/// every table, and of the times written into library documents).
+pub fn now_text() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

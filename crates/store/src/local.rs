@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::str::FromStr;
 
-use orrery_domain::{Edge, EdgeId, Graph, GraphId, Node, NodeId, NodeKind, Position};
+use orrery_domain::{
+    ChatMessage, ChatRole, DocumentId, DocumentKind, Edge, EdgeId, Graph, GraphId, LibraryItem,
+    Node, NodeId, NodeKind, Position,
+};
 use sqlx::{Row, SqlitePool};
 
 use crate::{StoreError, now_text};
@@ -36,6 +39,25 @@ pub struct StoredGraphDocument {
     pub document: Vec<u8>,
     /// The server's version vector at the last sync, if any.
     pub server_version: Option<Vec<u8>>,
+}
+
+/// One agent, prompt or session as the library lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LibrarySummary {
+    /// What kind of item it is.
+    pub kind: DocumentKind,
+    /// The document.
+    pub id: DocumentId,
+    /// The agent's name, the prompt's or session's title.
+    pub title: String,
+    /// The listed facts of the item ([`LibraryItem::summary`]).
+    pub summary: serde_json::Value,
+    /// Operations not yet acknowledged by the server.
+    pub pending_changes: i64,
+    /// Whether it has ever been synced.
+    pub synced_once: bool,
+    /// Last local change, RFC 3339 UTC.
+    pub updated_at: String,
 }
 
 /// The local SQLite store of one desktop installation.
@@ -211,6 +233,132 @@ impl LocalStore {
         Ok(Some(graph))
     }
 
+    /// Saves an agent, prompt or session: its document, what is listed about
+    /// it (and a session's messages), and how many changes await the server,
+    /// in one transaction. `server_version` of `None` keeps whatever was
+    /// stored before.
+    pub async fn save_library_document(
+        &self,
+        item: &LibraryItem,
+        document: &[u8],
+        server_version: Option<&[u8]>,
+        pending_changes: u64,
+    ) -> Result<(), StoreError> {
+        let now = now_text();
+        let id = item.id().to_string();
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO library_documents (kind, id, title, summary, document, server_version, pending_changes, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (kind, id) DO UPDATE SET
+                title = excluded.title,
+                summary = excluded.summary,
+                document = excluded.document,
+                server_version = COALESCE(excluded.server_version, library_documents.server_version),
+                pending_changes = excluded.pending_changes,
+                updated_at = excluded.updated_at",
+        )
+        .bind(item.kind().as_str())
+        .bind(&id)
+        .bind(item.title())
+        .bind(item.summary().to_string())
+        .bind(document)
+        .bind(server_version)
+        .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
+        .bind(&now)
+        .execute(&mut *transaction)
+        .await?;
+        if let LibraryItem::Session(session) = item {
+            sqlx::query("DELETE FROM chat_messages WHERE session_id = ?")
+                .bind(&id)
+                .execute(&mut *transaction)
+                .await?;
+            for (position, message) in session.messages.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO chat_messages (session_id, id, position, role, author, text, at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&id)
+                .bind(message.id.to_string())
+                .bind(position as i64)
+                .bind(message.role.as_str())
+                .bind(&message.author)
+                .bind(&message.text)
+                .bind(&message.at)
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// The stored document of an agent, prompt or session, or `None` if the
+    /// store has none.
+    pub async fn load_library_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<Option<StoredGraphDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT document, server_version FROM library_documents WHERE kind = ? AND id = ?",
+        )
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| StoredGraphDocument {
+            document: row.get("document"),
+            server_version: row.get("server_version"),
+        }))
+    }
+
+    /// Every agent, prompt or session (by `kind`), most recently changed first.
+    pub async fn list_library_documents(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Vec<LibrarySummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, title, summary, pending_changes, server_version IS NOT NULL AS synced_once, updated_at
+             FROM library_documents WHERE kind = ? ORDER BY updated_at DESC, id",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LibrarySummary {
+                    kind,
+                    id: parse_id(&row.get::<String, _>("id"), "library_documents")?,
+                    title: row.get("title"),
+                    summary: serde_json::from_str(&row.get::<String, _>("summary"))
+                        .map_err(|error| StoreError::corrupt("library_documents", error))?,
+                    pending_changes: row.get("pending_changes"),
+                    synced_once: row.get("synced_once"),
+                    updated_at: row.get("updated_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// A session's messages as materialised, in order.
+    pub async fn chat_messages(&self, session: DocumentId) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, role, author, text, at FROM chat_messages WHERE session_id = ? ORDER BY position",
+        )
+        .bind(session.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                message_from_columns(
+                    ["id", "role", "author", "text", "at"].map(|column| row.get(column)),
+                    "chat_messages",
+                )
+            })
+            .collect()
+    }
+
     /// A stored setting.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(
@@ -238,6 +386,20 @@ impl LocalStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// A chat message from its columns as stored.
+pub(crate) fn message_from_columns(
+    [id, role, author, text, at]: [String; 5],
+    table: &'static str,
+) -> Result<ChatMessage, StoreError> {
+    Ok(ChatMessage {
+        id: parse_id(&id, table)?,
+        role: ChatRole::parse(&role).map_err(|error| StoreError::corrupt(table, error))?,
+        author,
+        text,
+        at,
+    })
 }
 
 pub(crate) fn parse_id<T: FromStr>(text: &str, table: &'static str) -> Result<T, StoreError>
@@ -306,6 +468,80 @@ mod tests {
         let stored = store.load_document(graph.id).await.unwrap().unwrap();
         assert_eq!(stored.server_version.as_deref(), Some(&b"server-vv"[..]));
         assert_eq!(stored.document, b"v2");
+    }
+
+    #[tokio::test]
+    async fn library_documents_are_listed_by_kind_with_their_messages() {
+        use orrery_domain::{Agent, ChatMessage, LibraryItem, MessageId, Session};
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&directory.path().join("local.db"))
+            .await
+            .unwrap();
+        let agent = LibraryItem::Agent(Agent::new("Helper"));
+        store
+            .save_library_document(&agent, b"agent-doc", Some(b"server-vv"), 0)
+            .await
+            .unwrap();
+        let mut session = Session::new("Chat", None);
+        for text in ["one", "two"] {
+            session.messages.push(ChatMessage {
+                id: MessageId::new(),
+                role: ChatRole::User,
+                author: "me".into(),
+                text: text.into(),
+                at: "2026-11-23T10:00:00.000Z".into(),
+            });
+        }
+        let item = LibraryItem::Session(session.clone());
+        store
+            .save_library_document(&item, b"v1", None, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.chat_messages(session.id).await.unwrap(),
+            session.messages
+        );
+        // Saving again rewrites the messages and keeps the server version.
+        session.messages.remove(0);
+        let item = LibraryItem::Session(session.clone());
+        store
+            .save_library_document(&item, b"v2", None, 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.chat_messages(session.id).await.unwrap(),
+            session.messages
+        );
+        let agents = store
+            .list_library_documents(DocumentKind::Agent)
+            .await
+            .unwrap();
+        assert_eq!(agents.len(), 1);
+        assert_eq!(
+            (agents[0].title.as_str(), agents[0].synced_once),
+            ("Helper", true)
+        );
+        let sessions = store
+            .list_library_documents(DocumentKind::Session)
+            .await
+            .unwrap();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].pending_changes, 3);
+        assert_eq!(sessions[0].summary["messages"], 1);
+        let stored = store
+            .load_library_document(DocumentKind::Session, session.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.document, b"v2");
+        assert_eq!(stored.server_version, None);
+        assert!(
+            store
+                .load_library_document(DocumentKind::Prompt, session.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
-//! The sync client: talks to the sync server over HTTP, one round trip per graph.
+//! The sync client: talks to the sync server over HTTP, one round trip per
+//! graph or library document.
 
 use std::time::Duration;
 
-use orrery_domain::GraphId;
+use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use serde::Deserialize;
 
 use crate::document::Version;
@@ -22,6 +23,21 @@ pub struct RemoteGraph {
     pub edge_count: i64,
 }
 
+/// An agent, prompt or session as the server lists it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RemoteDocument {
+    /// What kind of item it is.
+    pub kind: DocumentKind,
+    /// The document.
+    pub id: DocumentId,
+    /// The agent's name, the prompt's or session's title.
+    pub title: String,
+    /// The listed facts of the item.
+    pub summary: serde_json::Value,
+    /// Last merge, RFC 3339 UTC.
+    pub updated_at: String,
+}
+
 /// What one sync of the whole library did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncReport {
@@ -29,6 +45,10 @@ pub struct SyncReport {
     pub graphs_synced: usize,
     /// Graphs that arrived from the server for the first time.
     pub graphs_received: usize,
+    /// Agents, prompts and sessions exchanged with the server.
+    pub documents_synced: usize,
+    /// Agents, prompts and sessions that arrived from the server for the first time.
+    pub documents_received: usize,
 }
 
 #[derive(Deserialize)]
@@ -118,13 +138,99 @@ impl SyncClient {
 
     async fn exchange(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
         let (client_version, updates) = replica.outgoing(id).await?;
+        let (server_version, updates) = self
+            .round_trip(
+                &format!("{}/v1/graphs/{id}/sync", self.base_url),
+                &client_version,
+                updates,
+            )
+            .await?;
+        replica.incoming(id, server_version, &updates).await
+    }
+
+    /// The agents, prompts or sessions (by `kind`) the server holds; `None`
+    /// when the server does not know the library routes (an older server).
+    pub async fn remote_documents(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Option<Vec<RemoteDocument>>, SyncError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/library/{kind}", self.base_url))
+            .bearer_auth(&self.access_token)
+            .send()
+            .await
+            .map_err(|error| offline(&self.base_url, &error))?;
+        match check(response).await {
+            Ok(response) => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|error| protocol_error(&error)),
+            Err(SyncError::Server { status: 404, .. }) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Exchanges one agent's, prompt's or session's updates with the server,
+    /// as [`SyncClient::sync_graph`] does for a graph.
+    pub async fn sync_document(
+        &self,
+        replica: &Replica,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(), SyncError> {
+        match self.exchange_document(replica, kind, id).await {
+            // The server lost a document this replica pushed: push it all again.
+            Err(SyncError::Server { status: 404, .. })
+                if replica
+                    .store()
+                    .load_library_document(kind, id)
+                    .await?
+                    .is_some() =>
+            {
+                tracing::warn!(%kind, %id, "the server lost this document; pushing it again");
+                replica.forget_document_server_version(kind, id).await?;
+                self.exchange_document(replica, kind, id).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn exchange_document(
+        &self,
+        replica: &Replica,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(), SyncError> {
+        let (client_version, updates) = replica.outgoing_document(kind, id).await?;
+        let (server_version, updates) = self
+            .round_trip(
+                &format!("{}/v1/library/{kind}/{id}/sync", self.base_url),
+                &client_version,
+                updates,
+            )
+            .await?;
+        replica
+            .incoming_document(kind, id, server_version, &updates)
+            .await
+    }
+
+    /// One sync frame to `url` and its answer: the server's version and the
+    /// updates this replica lacks.
+    async fn round_trip(
+        &self,
+        url: &str,
+        client_version: &Version,
+        updates: Vec<u8>,
+    ) -> Result<(Version, Vec<u8>), SyncError> {
         let request = SyncRequest {
             client_version: client_version.encode(),
             updates,
         };
         let response = self
             .http
-            .post(format!("{}/v1/graphs/{id}/sync", self.base_url))
+            .post(url)
             .bearer_auth(&self.access_token)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(request.encode())
@@ -138,11 +244,11 @@ impl SyncClient {
             .map_err(|error| offline(&self.base_url, &error))?;
         let answer = SyncResponse::decode(&body)?;
         let server_version = Version::decode(&answer.server_version)?;
-        replica.incoming(id, server_version, &answer.updates).await
+        Ok((server_version, answer.updates))
     }
 
-    /// Syncs every local graph and brings in every graph the server has that
-    /// this replica lacks.
+    /// Syncs every local graph, agent, prompt and session, and brings in every
+    /// one the server has that this replica lacks.
     pub async fn sync_all(&self, replica: &Replica) -> Result<SyncReport, SyncError> {
         let local = replica.list_graphs().await?;
         let remote = self.remote_graphs().await?;
@@ -158,6 +264,24 @@ impl SyncClient {
             self.sync_graph(replica, graph.id).await?;
             report.graphs_synced += 1;
             report.graphs_received += 1;
+        }
+        for kind in DocumentKind::ALL {
+            let Some(remote) = self.remote_documents(kind).await? else {
+                continue; // A server without the library: graphs only.
+            };
+            let local = replica.list_documents(kind).await?;
+            for document in &local {
+                self.sync_document(replica, kind, document.id).await?;
+                report.documents_synced += 1;
+            }
+            for document in remote
+                .iter()
+                .filter(|remote| local.iter().all(|local| local.id != remote.id))
+            {
+                self.sync_document(replica, kind, document.id).await?;
+                report.documents_synced += 1;
+                report.documents_received += 1;
+            }
         }
         Ok(report)
     }

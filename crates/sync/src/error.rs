@@ -1,6 +1,6 @@
 //! The sync layer's one error type.
 
-use orrery_domain::{GraphError, GraphId};
+use orrery_domain::{DocumentId, DocumentKind, GraphError, GraphId, LibraryError};
 use orrery_store::StoreError;
 
 use crate::protocol::FrameError;
@@ -14,6 +14,12 @@ pub enum SyncError {
     /// The graph is not in the local store.
     #[error("graph {0} is not in the library")]
     NoSuchGraph(GraphId),
+    /// An agent, prompt or session breaks a rule of the library model.
+    #[error(transparent)]
+    Library(#[from] LibraryError),
+    /// The agent, prompt or session is not in the local store.
+    #[error("{0} {1} is not in the library")]
+    NoSuchDocument(DocumentKind, DocumentId),
     /// Document bytes that do not decode, or decode to something that is not a graph.
     #[error("invalid graph document: {0}")]
     InvalidDocument(String),

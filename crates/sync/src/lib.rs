@@ -1,4 +1,5 @@
-//! orrery-sync: offline-first sync of graph documents.
+//! orrery-sync: offline-first sync of graph documents and of the library
+//! (agents, prompts, sandbox sessions: [`LibraryDocument`]).
 //!
 //! Graphs are CRDT documents ([`GraphDocument`], built on Loro — chosen by
 //! `orrery-bench sync-merge`, see ARCHITECTURE.md). A [`Replica`] applies every
@@ -13,12 +14,14 @@
 mod client;
 mod document;
 mod error;
+mod library;
 mod live;
 pub mod protocol;
 mod replica;
 
-pub use client::{RemoteGraph, SyncClient, SyncReport};
+pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport};
 pub use document::{GraphDocument, Version};
 pub use error::SyncError;
+pub use library::LibraryDocument;
 pub use live::{LiveChange, LiveFeed};
 pub use replica::Replica;

@@ -1,9 +1,9 @@
 //! The client of the server's live change feed (`GET /v1/live`, a WebSocket):
-//! it yields which graphs changed on the server so the caller syncs them at
-//! once instead of waiting for its timer.
+//! it yields which graphs and library documents changed on the server so the
+//! caller syncs them at once instead of waiting for its timer.
 
 use futures_util::StreamExt;
-use orrery_domain::GraphId;
+use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -14,6 +14,13 @@ use crate::SyncError;
 pub enum LiveChange {
     /// This graph changed on the server.
     Graph(GraphId),
+    /// This agent, prompt or session changed on the server.
+    Document {
+        /// What kind of item it is.
+        kind: DocumentKind,
+        /// The document.
+        id: DocumentId,
+    },
     /// Changes were missed: sync everything.
     Resync,
 }
@@ -104,6 +111,43 @@ impl LiveFeed {
             {
                 return Ok(Some(LiveChange::Graph(graph)));
             }
+            if let Some(change) = document_change(&value) {
+                return Ok(Some(change));
+            }
+            // Anything else (from a newer server) is not for this client.
+        }
+    }
+}
+
+/// `{"document":"<id>","kind":"agent"}`, or `None` for anything else.
+fn document_change(value: &serde_json::Value) -> Option<LiveChange> {
+    let id = value.get("document")?.as_str()?.parse().ok()?;
+    let kind = DocumentKind::parse(value.get("kind")?.as_str()?).ok()?;
+    Some(LiveChange::Document { kind, id })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_messages_are_read_and_others_ignored() {
+        let id = DocumentId::new();
+        let message = serde_json::json!({ "document": id.to_string(), "kind": "prompt" });
+        assert_eq!(
+            document_change(&message),
+            Some(LiveChange::Document {
+                kind: DocumentKind::Prompt,
+                id
+            })
+        );
+        for other in [
+            serde_json::json!({ "document": id.to_string(), "kind": "spaceship" }),
+            serde_json::json!({ "document": "nope", "kind": "agent" }),
+            serde_json::json!({ "document": id.to_string() }),
+            serde_json::json!({ "weather": "sunny" }),
+        ] {
+            assert_eq!(document_change(&other), None, "{other}");
         }
     }
 }

@@ -4,12 +4,17 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use orrery_domain::{Edge, Graph, GraphEdit, GraphId, Node, NodeId, Position};
-use orrery_store::{GraphSummary, LocalStore};
+use orrery_domain::{
+    Agent, ChatMessage, ChatRole, DocumentId, DocumentKind, Edge, Graph, GraphEdit, GraphId,
+    LibraryItem, MessageId, Node, NodeId, Position, Prompt, PromptVersion, PromptVersionId,
+    Session,
+};
+use orrery_store::{GraphSummary, LibrarySummary, LocalStore};
 use tokio::sync::Mutex;
 
 use crate::SyncError;
 use crate::document::{GraphDocument, Version};
+use crate::library::LibraryDocument;
 
 /// A graph held open: its document and what the server had acknowledged.
 struct OpenGraph {
@@ -19,11 +24,22 @@ struct OpenGraph {
 
 type SharedGraph = Arc<Mutex<OpenGraph>>;
 
-/// The graphs of one installation, backed by its local store.
+/// An agent, prompt or session held open: its document and what the server
+/// had acknowledged.
+struct OpenDocument {
+    document: LibraryDocument,
+    server_version: Version,
+}
+
+type SharedDocument = Arc<Mutex<OpenDocument>>;
+
+/// The graphs and library (agents, prompts, sessions) of one installation,
+/// backed by its local store.
 #[derive(Clone)]
 pub struct Replica {
     store: LocalStore,
     open: Arc<Mutex<HashMap<GraphId, SharedGraph>>>,
+    documents: Arc<Mutex<HashMap<(DocumentKind, DocumentId), SharedDocument>>>,
 }
 
 impl Replica {
@@ -32,6 +48,7 @@ impl Replica {
         Self {
             store,
             open: Arc::default(),
+            documents: Arc::default(),
         }
     }
 
@@ -235,5 +252,348 @@ impl Replica {
         let shared = Arc::new(Mutex::new(graph));
         open.insert(id, shared.clone());
         Ok(shared)
+    }
+}
+
+/// The library: agents, prompts and sandbox sessions, each its own document,
+/// written to the local store before anything touches the network.
+impl Replica {
+    /// Every agent, prompt or session (by `kind`), most recently changed first.
+    pub async fn list_documents(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Vec<LibrarySummary>, SyncError> {
+        Ok(self.store.list_library_documents(kind).await?)
+    }
+
+    /// Creates `agent`, or changes the stored one to it (only the fields that
+    /// differ are written, so edits of other fields on other devices survive).
+    pub async fn save_agent(&self, agent: &Agent) -> Result<Agent, SyncError> {
+        let item = self
+            .create_or_edit(&LibraryItem::Agent(agent.clone()), |document| {
+                document.update_agent(agent)
+            })
+            .await?;
+        expect_agent(item)
+    }
+
+    /// An agent as it stands now.
+    pub async fn agent(&self, id: DocumentId) -> Result<Agent, SyncError> {
+        let shared = self.open_document(DocumentKind::Agent, id).await?;
+        let open = shared.lock().await;
+        open.document.to_agent()
+    }
+
+    /// Creates `prompt`, or changes the stored one's fields and versions to
+    /// its (versions it lacks are kept).
+    pub async fn save_prompt(&self, prompt: &Prompt) -> Result<Prompt, SyncError> {
+        let item = self
+            .create_or_edit(&LibraryItem::Prompt(prompt.clone()), |document| {
+                document.update_prompt(prompt)
+            })
+            .await?;
+        expect_prompt(item)
+    }
+
+    /// Adds a draft version holding `content` to a prompt.
+    pub async fn add_prompt_version(
+        &self,
+        prompt: DocumentId,
+        content: &str,
+    ) -> Result<PromptVersion, SyncError> {
+        let version = PromptVersion::draft(content, orrery_store::now_text());
+        self.edit_document(DocumentKind::Prompt, prompt, |document| {
+            document.add_prompt_version(&version)
+        })
+        .await?;
+        Ok(version)
+    }
+
+    /// Makes `version` the prompt's active version (the one active before is
+    /// archived). Publishing an older version again is a roll back.
+    pub async fn publish_prompt_version(
+        &self,
+        prompt: DocumentId,
+        version: PromptVersionId,
+    ) -> Result<Prompt, SyncError> {
+        let at = orrery_store::now_text();
+        let item = self
+            .edit_document(DocumentKind::Prompt, prompt, |document| {
+                document.publish_prompt_version(version, &at)
+            })
+            .await?;
+        expect_prompt(item)
+    }
+
+    /// A prompt as it stands now.
+    pub async fn prompt(&self, id: DocumentId) -> Result<Prompt, SyncError> {
+        let shared = self.open_document(DocumentKind::Prompt, id).await?;
+        let open = shared.lock().await;
+        open.document.to_prompt()
+    }
+
+    /// Creates an empty sandbox session titled `title`, over `graph` if given.
+    pub async fn create_session(
+        &self,
+        title: &str,
+        graph: Option<GraphId>,
+    ) -> Result<Session, SyncError> {
+        let session = Session::new(title.trim(), graph);
+        let item = self
+            .create_or_edit(&LibraryItem::Session(session), |_| Ok(()))
+            .await?;
+        expect_session(item)
+    }
+
+    /// Renames a session or points it at another graph.
+    pub async fn update_session(
+        &self,
+        id: DocumentId,
+        title: &str,
+        graph: Option<GraphId>,
+    ) -> Result<Session, SyncError> {
+        let item = self
+            .edit_document(DocumentKind::Session, id, |document| {
+                document.update_session(title.trim(), graph)
+            })
+            .await?;
+        expect_session(item)
+    }
+
+    /// Appends a message, written now, to a session's chat.
+    pub async fn append_message(
+        &self,
+        session: DocumentId,
+        role: ChatRole,
+        author: &str,
+        text: &str,
+    ) -> Result<ChatMessage, SyncError> {
+        let message = ChatMessage {
+            id: MessageId::new(),
+            role,
+            author: author.to_owned(),
+            text: text.to_owned(),
+            at: orrery_store::now_text(),
+        };
+        self.edit_document(DocumentKind::Session, session, |document| {
+            document.append_message(&message)
+        })
+        .await?;
+        Ok(message)
+    }
+
+    /// A session as it stands now, messages in order.
+    pub async fn session(&self, id: DocumentId) -> Result<Session, SyncError> {
+        let shared = self.open_document(DocumentKind::Session, id).await?;
+        let open = shared.lock().await;
+        open.document.to_session()
+    }
+
+    /// What to send the server for a library document (see [`Replica::outgoing`]).
+    pub(crate) async fn outgoing_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(Version, Vec<u8>), SyncError> {
+        let shared = self.load_document(kind, id, true).await?;
+        let open = shared.lock().await;
+        Ok((
+            open.document.version(),
+            open.document.updates_since(&open.server_version),
+        ))
+    }
+
+    /// Takes in what the server answered for a library document.
+    pub(crate) async fn incoming_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+        server_version: Version,
+        updates: &[u8],
+    ) -> Result<(), SyncError> {
+        let shared = self.load_document(kind, id, true).await?;
+        let mut open = shared.lock().await;
+        let before = open.document.version();
+        if let Err(error) = open.document.merge(updates) {
+            if before == Version::default() {
+                // A document that was only being fetched: keep nothing of it.
+                self.documents.lock().await.remove(&(kind, id));
+            }
+            return Err(error);
+        }
+        if open.document.version() == before && open.server_version == server_version {
+            return Ok(());
+        }
+        if open.document.version() == Version::default() {
+            // The server has nothing either: nothing to keep.
+            self.documents.lock().await.remove(&(kind, id));
+            return Ok(());
+        }
+        open.server_version = server_version;
+        let item = open.document.to_item()?;
+        self.persist_document(&open, &item, true).await
+    }
+
+    /// Forgets what the server had acknowledged for a library document.
+    pub(crate) async fn forget_document_server_version(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(), SyncError> {
+        let shared = self.open_document(kind, id).await?;
+        shared.lock().await.server_version = Version::default();
+        Ok(())
+    }
+
+    /// Creates the document of `item` if the store lacks it, otherwise
+    /// applies `change` to the stored one.
+    async fn create_or_edit(
+        &self,
+        item: &LibraryItem,
+        change: impl FnOnce(&LibraryDocument) -> Result<(), SyncError>,
+    ) -> Result<LibraryItem, SyncError> {
+        let (kind, id) = (item.kind(), item.id());
+        match self.open_document(kind, id).await {
+            Ok(_) => self.edit_document(kind, id, change).await,
+            Err(SyncError::NoSuchDocument(..)) => {
+                let open = OpenDocument {
+                    document: LibraryDocument::create(item)?,
+                    server_version: Version::default(),
+                };
+                let created = open.document.to_item()?;
+                let mut documents = self.documents.lock().await;
+                if documents
+                    .get(&(kind, id))
+                    .is_some_and(|shared| !is_empty(shared))
+                {
+                    // Created meanwhile by another call: edit that one instead.
+                    drop(documents);
+                    return self.edit_document(kind, id, change).await;
+                }
+                self.persist_document(&open, &created, false).await?;
+                documents.insert((kind, id), Arc::new(Mutex::new(open)));
+                Ok(created)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn edit_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+        change: impl FnOnce(&LibraryDocument) -> Result<(), SyncError>,
+    ) -> Result<LibraryItem, SyncError> {
+        let shared = self.open_document(kind, id).await?;
+        let open = shared.lock().await;
+        let before = open.document.version();
+        change(&open.document)?;
+        let item = open.document.to_item()?;
+        if open.document.version() != before {
+            self.persist_document(&open, &item, false).await?;
+        }
+        Ok(item)
+    }
+
+    async fn persist_document(
+        &self,
+        open: &OpenDocument,
+        item: &LibraryItem,
+        with_server_version: bool,
+    ) -> Result<(), SyncError> {
+        let pending = open
+            .document
+            .version()
+            .operations_missing_from(&open.server_version);
+        let server_version = with_server_version.then(|| open.server_version.encode());
+        self.store
+            .save_library_document(
+                item,
+                &open.document.snapshot(),
+                server_version.as_deref(),
+                pending,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn open_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<SharedDocument, SyncError> {
+        self.load_document(kind, id, false).await
+    }
+
+    async fn load_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+        allow_new: bool,
+    ) -> Result<SharedDocument, SyncError> {
+        let mut documents = self.documents.lock().await;
+        if let Some(shared) = documents.get(&(kind, id)) {
+            // An empty document is one being fetched: not in the library yet.
+            if allow_new || !is_empty(shared) {
+                return Ok(shared.clone());
+            }
+            return Err(SyncError::NoSuchDocument(kind, id));
+        }
+        let open = match self.store.load_library_document(kind, id).await? {
+            Some(stored) => OpenDocument {
+                document: LibraryDocument::from_snapshot(kind, id, &stored.document)?,
+                server_version: match stored.server_version {
+                    Some(bytes) => Version::decode(&bytes)?,
+                    None => Version::default(),
+                },
+            },
+            None if allow_new => OpenDocument {
+                document: LibraryDocument::empty(kind, id),
+                server_version: Version::default(),
+            },
+            None => return Err(SyncError::NoSuchDocument(kind, id)),
+        };
+        let shared = Arc::new(Mutex::new(open));
+        documents.insert((kind, id), shared.clone());
+        Ok(shared)
+    }
+}
+
+/// Whether an open document holds nothing yet (it is being fetched). One in
+/// use right now is not empty; nothing waits here, so the lock order (map,
+/// then document) can never deadlock with `incoming_document` (document, then map).
+fn is_empty(shared: &SharedDocument) -> bool {
+    shared
+        .try_lock()
+        .is_ok_and(|open| open.document.version() == Version::default())
+}
+
+fn expect_agent(item: LibraryItem) -> Result<Agent, SyncError> {
+    match item {
+        LibraryItem::Agent(agent) => Ok(agent),
+        other => Err(SyncError::InvalidDocument(format!(
+            "expected an agent, found a {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn expect_prompt(item: LibraryItem) -> Result<Prompt, SyncError> {
+    match item {
+        LibraryItem::Prompt(prompt) => Ok(prompt),
+        other => Err(SyncError::InvalidDocument(format!(
+            "expected a prompt, found a {}",
+            other.kind()
+        ))),
+    }
+}
+
+fn expect_session(item: LibraryItem) -> Result<Session, SyncError> {
+    match item {
+        LibraryItem::Session(session) => Ok(session),
+        other => Err(SyncError::InvalidDocument(format!(
+            "expected a session, found a {}",
+            other.kind()
+        ))),
     }
 }

@@ -149,8 +149,11 @@ impl From<SyncError> for ApiError {
             SyncError::Frame(_)
             | SyncError::InvalidUpdate(_)
             | SyncError::InvalidDocument(_)
-            | SyncError::Graph(_) => ApiError::BadRequest(error.to_string()),
-            SyncError::NoSuchGraph(_) => ApiError::NotFound(error.to_string()),
+            | SyncError::Graph(_)
+            | SyncError::Library(_) => ApiError::BadRequest(error.to_string()),
+            SyncError::NoSuchGraph(_) | SyncError::NoSuchDocument(..) => {
+                ApiError::NotFound(error.to_string())
+            }
             SyncError::Offline { .. } | SyncError::Server { .. } => {
                 ApiError::Internal(error.into())
             }

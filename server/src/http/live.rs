@@ -1,6 +1,7 @@
 //! `GET /v1/live`: a WebSocket on which the server tells a signed-in device,
-//! as it happens, which of its tenant's graphs changed. The device then syncs
-//! that graph as usual; the feed carries no document data, so a missed or
+//! as it happens, which of its tenant's graphs (`{"graph":"<id>"}`) and
+//! library documents (`{"document":"<id>","kind":"agent"}`) changed. The
+//! device then syncs that graph or document as usual; the feed carries no document data, so a missed or
 //! duplicated message costs at most one extra sync.
 //!
 //! Several server instances may share one PostgreSQL database. Each merge is
@@ -12,7 +13,7 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::Method;
 use axum::response::Response;
-use orrery_domain::GraphId;
+use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use orrery_store::{Heard, ServerStore};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -28,11 +29,24 @@ pub struct GraphChanged {
     pub graph: GraphId,
 }
 
+/// One merged change to an agent, prompt or session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentChanged {
+    /// The tenant the document belongs to.
+    pub tenant: Uuid,
+    /// What kind of item it is.
+    pub kind: DocumentKind,
+    /// The document.
+    pub document: DocumentId,
+}
+
 /// What a listener hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveEvent {
     /// One graph changed.
     Changed(GraphChanged),
+    /// One library document changed.
+    Document(DocumentChanged),
     /// Announcements may have been missed: every listener should sync all.
     Resync,
 }
@@ -70,6 +84,18 @@ impl LiveHub {
         }
     }
 
+    /// Announces a merged change to a library document; nobody listening is fine.
+    pub async fn publish_document(&self, change: DocumentChanged) {
+        let _ = self.local.send(LiveEvent::Document(change));
+        let payload = format!(
+            "{} {} {} {}",
+            self.instance, change.tenant, change.kind, change.document
+        );
+        if let Err(error) = self.store.notify(CHANNEL, &payload).await {
+            tracing::warn!(%error, "could not announce a merge to other server instances");
+        }
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.local.subscribe()
     }
@@ -87,8 +113,8 @@ impl LiveHub {
                 match listener.next().await {
                     Ok(Heard::Message(payload)) => match parse_announcement(&payload) {
                         Some((instance, _)) if instance == hub.instance => {}
-                        Some((_, change)) => {
-                            let _ = hub.local.send(LiveEvent::Changed(change));
+                        Some((_, event)) => {
+                            let _ = hub.local.send(event);
                         }
                         None => tracing::warn!(payload, "ignored a malformed announcement"),
                     },
@@ -107,16 +133,25 @@ impl LiveHub {
     }
 }
 
-/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it.
-fn parse_announcement(payload: &str) -> Option<(Uuid, GraphChanged)> {
-    let mut parts = payload.split(' ');
-    let instance = parts.next()?.parse().ok()?;
-    let tenant = parts.next()?.parse().ok()?;
-    let graph = parts.next()?.parse().ok()?;
-    if parts.next().is_some() {
-        return None;
-    }
-    Some((instance, GraphChanged { tenant, graph }))
+/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it, or
+/// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does.
+fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
+    let parts: Vec<&str> = payload.split(' ').collect();
+    let instance = parts.first()?.parse().ok()?;
+    let tenant = parts.get(1)?.parse().ok()?;
+    let event = match parts[2..] {
+        [graph] => LiveEvent::Changed(GraphChanged {
+            tenant,
+            graph: graph.parse().ok()?,
+        }),
+        [kind, document] => LiveEvent::Document(DocumentChanged {
+            tenant,
+            kind: DocumentKind::parse(kind).ok()?,
+            document: document.parse().ok()?,
+        }),
+        _ => return None,
+    };
+    Some((instance, event))
 }
 
 /// Changes buffered per listener before a slow one starts missing some (it
@@ -152,7 +187,11 @@ async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<LiveEvent>
             change = changes.recv() => {
                 let text = match change {
                     Ok(LiveEvent::Changed(change)) if change.tenant == tenant => format!(r#"{{"graph":"{}"}}"#, change.graph),
-                    Ok(LiveEvent::Changed(_)) => continue,
+                    Ok(LiveEvent::Document(change)) if change.tenant == tenant => format!(
+                        r#"{{"document":"{}","kind":"{}"}}"#,
+                        change.document, change.kind
+                    ),
+                    Ok(LiveEvent::Changed(_) | LiveEvent::Document(_)) => continue,
                     Ok(LiveEvent::Resync) => r#"{"resync":true}"#.to_owned(),
                     // Fell behind: tell the device to sync everything.
                     Err(broadcast::error::RecvError::Lagged(_)) => r#"{"resync":true}"#.to_owned(),
@@ -182,9 +221,31 @@ mod tests {
             graph: GraphId::new(),
         };
         let payload = format!("{instance} {} {}", change.tenant, change.graph);
-        assert_eq!(parse_announcement(&payload), Some((instance, change)));
+        assert_eq!(
+            parse_announcement(&payload),
+            Some((instance, LiveEvent::Changed(change)))
+        );
         for garbage in ["", "x y z", &format!("{payload} extra"), &payload[1..]] {
             assert_eq!(parse_announcement(garbage), None, "{garbage}");
+        }
+        let document = DocumentChanged {
+            tenant: change.tenant,
+            kind: DocumentKind::Session,
+            document: DocumentId::new(),
+        };
+        let payload = format!(
+            "{instance} {} {} {}",
+            document.tenant, document.kind, document.document
+        );
+        assert_eq!(
+            parse_announcement(&payload),
+            Some((instance, LiveEvent::Document(document)))
+        );
+        for garbage in [
+            format!("{instance} {} graph {}", document.tenant, document.document),
+            format!("{payload} extra"),
+        ] {
+            assert_eq!(parse_announcement(&garbage), None, "{garbage}");
         }
     }
 }

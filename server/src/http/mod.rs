@@ -11,6 +11,7 @@ mod billing;
 mod error;
 mod graphs;
 mod health;
+mod library;
 mod live;
 mod me;
 mod plans;
@@ -25,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, on};
-use orrery_domain::GraphId;
+use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use orrery_store::ServerStore;
 use tokio::sync::Mutex;
 use tower_http::trace::TraceLayer;
@@ -65,11 +66,15 @@ pub struct ApiContext {
     live: live::LiveHub,
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
+    document_locks: Arc<Mutex<HashMap<DocumentKey, MergeLock>>>,
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
 }
 
 /// Serialises merges into one tenant's graph document.
 type MergeLock = Arc<Mutex<()>>;
+
+/// One tenant's library document.
+type DocumentKey = (Uuid, DocumentKind, DocumentId);
 
 /// The parts an [`ApiContext`] is made of.
 pub struct ApiParts {
@@ -104,6 +109,7 @@ impl ApiContext {
             billing: parts.billing.map(Arc::new),
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
+            document_locks: Arc::default(),
             creation_locks: Arc::default(),
         }
     }
@@ -135,6 +141,18 @@ impl ApiContext {
             .lock()
             .await
             .entry((tenant, graph))
+            .or_default()
+            .clone()
+    }
+}
+
+impl ApiContext {
+    /// The lock that serialises merges into one tenant's library document.
+    async fn document_lock(&self, tenant: Uuid, kind: DocumentKind, id: DocumentId) -> MergeLock {
+        self.document_locks
+            .lock()
+            .await
+            .entry((tenant, kind, id))
             .or_default()
             .clone()
     }
@@ -227,6 +245,7 @@ fn all_routes() -> Routes {
         .merge(plans::router())
         .merge(billing::router())
         .merge(graphs::router())
+        .merge(library::router())
         .merge(live::router())
 }
 

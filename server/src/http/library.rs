@@ -1,0 +1,157 @@
+//! Library documents (agents, prompts, sandbox sessions):
+//! `GET /v1/library/{kind}` lists a kind, `POST
+//! /v1/library/{kind}/{document_id}/sync` merges a device's updates and
+//! answers with what the device lacks. The same frame, limits and merge rules
+//! as graph sync (`graphs.rs`); each merge also rewrites what is materialised
+//! from the document (its summary, a session's `chat_messages`).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{Method, header};
+use axum::response::IntoResponse;
+use orrery_domain::{DocumentId, DocumentKind};
+use orrery_store::ServerLibrarySummary;
+use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
+use orrery_sync::{LibraryDocument, Version};
+
+use super::{Access, ApiContext, ApiError, Routes, SignedIn};
+
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .add(
+            Method::GET,
+            "/v1/library/{kind}",
+            Access::SignedIn,
+            list_documents,
+        )
+        .add_limited(
+            Method::POST,
+            "/v1/library/{kind}/{document_id}/sync",
+            Access::SignedIn,
+            MAX_FRAME_BYTES,
+            sync_document,
+        )
+}
+
+/// An unknown kind is a path that does not exist.
+fn parse_kind(kind: &str) -> Result<DocumentKind, ApiError> {
+    DocumentKind::parse(kind).map_err(|error| ApiError::NotFound(error.to_string()))
+}
+
+async fn list_documents(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    Path(kind): Path<String>,
+) -> Result<Json<Vec<ServerLibrarySummary>>, ApiError> {
+    let kind = parse_kind(&kind)?;
+    Ok(Json(
+        context
+            .store
+            .list_library_documents(principal.tenant_id, kind)
+            .await?,
+    ))
+}
+
+/// How often a merge that lost a race to another merge of the same document
+/// is retried before the device is asked to come back.
+const MERGE_ATTEMPTS: usize = 8;
+
+/// Merges into the signed-in user's tenant only: a document id another
+/// tenant uses is a different document, unseen and untouched.
+async fn sync_document(
+    State(context): State<ApiContext>,
+    SignedIn(principal): SignedIn,
+    Path((kind, document_id)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let kind = parse_kind(&kind)?;
+    let document_id: DocumentId = document_id
+        .parse()
+        .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
+    let request = SyncRequest::decode(&body?)?;
+    let client_version = Version::decode(&request.client_version)?;
+
+    // One merge at a time per document on this instance; between instances
+    // the stored revision decides and the loser merges again.
+    let lock = context
+        .document_lock(principal.tenant_id, kind, document_id)
+        .await;
+    let _merging = lock.lock().await;
+    for _ in 0..MERGE_ATTEMPTS {
+        if let Some(document) = merge(&context, &principal, kind, document_id, &request).await? {
+            let response = SyncResponse {
+                server_version: document.version().encode(),
+                updates: document.updates_since(&client_version),
+            };
+            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()));
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "{kind} {document_id} is being changed by other devices faster than it can be merged; sync again"
+    )))
+}
+
+/// Merges the request's updates into the stored document and stores the
+/// result. `None` when another merge stored first (nothing was stored).
+async fn merge(
+    context: &ApiContext,
+    principal: &orrery_store::Principal,
+    kind: DocumentKind,
+    document_id: DocumentId,
+    request: &SyncRequest,
+) -> Result<Option<LibraryDocument>, ApiError> {
+    let tenant = principal.tenant_id;
+    let stored = context
+        .store
+        .load_library_revision(tenant, kind, document_id)
+        .await?;
+    let mut document = match &stored {
+        Some((snapshot, _)) => LibraryDocument::from_snapshot(kind, document_id, snapshot)
+            .map_err(|error| ApiError::Internal(error.into()))?,
+        None if request.updates.is_empty() => {
+            return Err(ApiError::NotFound(format!(
+                "{kind} {document_id} is not on the server"
+            )));
+        }
+        None => LibraryDocument::empty(kind, document_id),
+    };
+    if request.updates.is_empty() {
+        return Ok(Some(document));
+    }
+    let before = document.version();
+    // Checked on a copy: updates that do not decode, need unknown history or
+    // leave something that is not a valid item of this kind change nothing.
+    document.merge(&request.updates)?;
+    if document.version() == before {
+        return Ok(Some(document));
+    }
+    let item = document.to_item()?;
+    let read_revision = stored.as_ref().map(|(_, revision)| *revision);
+    let saved = context
+        .store
+        .save_library_document(
+            tenant,
+            &item,
+            &document.snapshot(),
+            principal.user_id,
+            read_revision,
+        )
+        .await?;
+    if !saved {
+        tracing::debug!(%kind, %document_id, %tenant, "another merge stored first; merging again");
+        return Ok(None);
+    }
+    tracing::info!(%kind, %document_id, %tenant, user = %principal.user_id, "merged updates");
+    // Devices listening on /v1/live sync it now.
+    context
+        .live
+        .publish_document(super::live::DocumentChanged {
+            tenant,
+            kind,
+            document: document_id,
+        })
+        .await;
+    Ok(Some(document))
+}
