@@ -298,6 +298,7 @@ fn covered_by(a: &Version, b: &Version) -> bool {
 }
 
 impl Model {
+    #[allow(clippy::too_many_arguments)] // one call site; the fields of one observation
     fn record(
         &mut self,
         replica: usize,
@@ -1051,7 +1052,7 @@ impl World {
             ConflictEdit::EdgeFromIt => Planned::AddEdge(self.fresh_edge(victim, partner)),
             ConflictEdit::EdgeToIt => Planned::AddEdge(self.fresh_edge(partner, victim)),
         };
-        let as_edit = node % 2 == 0;
+        let as_edit = node.is_multiple_of(2);
         self.commit(deleter, &remove_node(&deleter_graph, victim), as_edit)?;
         self.commit(editor, &change, !as_edit)
     }
