@@ -89,6 +89,8 @@ async fn run_all(options: &Options) -> anyhow::Result<serde_json::Value> {
         "runs": options.runs,
         "merge_moves_ms": round(merge_moves_ms),
         "initial_sync_ms": round(sqlite_figures.initial_sync_ms),
+        "initial_server_answer_ms": round(sqlite_figures.initial_answer_ms),
+        "initial_merge_ms": round(sqlite_figures.initial_merge_ms),
         "initial_push_ms": round(sqlite_figures.initial_push_ms),
         "server_ops_per_s": round(sqlite_figures.ops_per_s),
         "raw_sqlite_rows_per_s": round(raw),
@@ -138,6 +140,10 @@ fn merge_moves(options: &Options, seed: u64) -> anyhow::Result<f64> {
 
 struct ServerFigures {
     initial_sync_ms: f64,
+    /// Of which: the server answering an empty device over HTTP.
+    initial_answer_ms: f64,
+    /// Of which: merging that answer into an empty document and reading the graph.
+    initial_merge_ms: f64,
     initial_push_ms: f64,
     ops_per_s: f64,
     /// Average size of a stored document after the pushes.
@@ -161,7 +167,22 @@ async fn server_figures(server: &TestServer, options: &Options) -> anyhow::Resul
     author.client.sync_all(&author.replica).await?;
     let initial_push_ms = started.elapsed().as_secs_f64() * 1e3;
     let mut pulls = Vec::new();
+    let (mut answers, mut merges) = (Vec::new(), Vec::new());
+    let http = reqwest::Client::new();
     for _ in 0..options.runs {
+        // The parts: the server's answer to an empty device, and merging it.
+        let started = Instant::now();
+        let answer = pull(&http, &server.url(), &token, graph.id).await?;
+        answers.push(started.elapsed().as_secs_f64() * 1e3);
+        let started = Instant::now();
+        let mut document = GraphDocument::empty(graph.id);
+        document.merge(&answer.updates)?;
+        ensure!(
+            document.to_graph()?.nodes.len() == options.nodes,
+            "incomplete answer"
+        );
+        merges.push(started.elapsed().as_secs_f64() * 1e3);
+
         let fresh = device(server, &token).await?;
         let started = Instant::now();
         fresh.client.sync_all(&fresh.replica).await?;
@@ -173,7 +194,6 @@ async fn server_figures(server: &TestServer, options: &Options) -> anyhow::Resul
     }
 
     // Throughput: every client owns a small graph and pushes prepared frames.
-    let http = reqwest::Client::new();
     let mut clients = Vec::new();
     for index in 0..options.clients {
         let graph = sample_graph_with_edges("Pusher", 100, 150, 1000 + index as u64);
@@ -237,6 +257,8 @@ async fn server_figures(server: &TestServer, options: &Options) -> anyhow::Resul
     }
     Ok(ServerFigures {
         initial_sync_ms: median(pulls),
+        initial_answer_ms: median(answers),
+        initial_merge_ms: median(merges),
         initial_push_ms,
         ops_per_s: median(rates),
         stored_bytes: stored / options.clients.max(1),
@@ -312,6 +334,30 @@ async fn device(server: &TestServer, token: &str) -> anyhow::Result<Device> {
         client: SyncClient::new(&server.url(), token),
         _directory: directory,
     })
+}
+
+/// What the server answers a device that has nothing of `graph`.
+async fn pull(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    graph: GraphId,
+) -> anyhow::Result<orrery_sync::protocol::SyncResponse> {
+    let response = http
+        .post(format!("{url}/v1/graphs/{graph}/sync"))
+        .bearer_auth(token)
+        .header("content-type", CONTENT_TYPE)
+        .body(SyncRequest::default().encode())
+        .send()
+        .await?;
+    ensure!(
+        response.status().is_success(),
+        "pull refused: {}",
+        response.status()
+    );
+    Ok(orrery_sync::protocol::SyncResponse::decode(
+        &response.bytes().await?,
+    )?)
 }
 
 async fn post(

@@ -46,7 +46,7 @@ const SILENCE: Duration = Duration::from_secs(60);
 
 /// The statement with which the server loads a graph's stored document: the
 /// first thing a merge does once the request is in.
-const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision FROM graph_documents";
+const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision, node_count FROM graph_documents";
 /// The statement with which the server stores a merged document of a graph
 /// it already has (one autocommit statement, so once it is printed it is
 /// committed).

@@ -121,6 +121,17 @@ pub struct ServerGraphSummary {
     pub updated_at: String,
 }
 
+/// A stored graph document as a merge reads it.
+#[derive(Debug, Clone)]
+pub struct StoredGraph {
+    /// The merged document.
+    pub snapshot: Vec<u8>,
+    /// Bumped by every merge; give it back to [`ServerStore::save_graph_document`].
+    pub revision: i64,
+    /// Nodes in the merged document.
+    pub node_count: i64,
+}
+
 /// The sync server's database.
 #[derive(Debug, Clone)]
 pub struct ServerStore {
@@ -202,15 +213,19 @@ impl ServerStore {
         &self,
         tenant_id: Uuid,
         id: GraphId,
-    ) -> Result<Option<(Vec<u8>, i64)>, StoreError> {
+    ) -> Result<Option<StoredGraph>, StoreError> {
         let row = sqlx::query(
-            "SELECT snapshot, revision FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+            "SELECT snapshot, revision, node_count FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
         )
         .bind(tenant_id.to_string())
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| (row.get("snapshot"), row.get("revision"))))
+        Ok(row.map(|row| StoredGraph {
+            snapshot: row.get("snapshot"),
+            revision: row.get("revision"),
+            node_count: row.get("node_count"),
+        }))
     }
 
     /// Stores the merged document of a tenant's graph with the facts listed

@@ -8,7 +8,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use loro::{Container, ExportMode, LoroDoc, LoroMap, LoroValue, ValueOrContainer, VersionVector};
+use loro::{
+    Container, ExportMode, ImportStatus, LoroDoc, LoroError, LoroMap, LoroValue, ValueOrContainer,
+    VersionVector,
+};
 use orrery_domain::{
     Edge, EdgeId, Graph, GraphEdit, GraphError, GraphId, Node, NodeId, NodeKind, Position,
     check_graph_name,
@@ -75,6 +78,24 @@ fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, SyncError> {
         .map_err(|_| SyncError::InvalidUpdate("the update could not be decoded".into()))
 }
 
+/// Imports bytes from outside into `doc`, turning a panic in the CRDT library
+/// into an error. A panic mid-import leaves the document's internal locks
+/// poisoned, and such a document panics again when it is dropped (its implicit
+/// commit), outside any guard: so after a panic `doc` becomes an empty
+/// document and the poisoned one is dropped here, under a guard of its own.
+/// The rest of that drop runs while unwinding and locks nothing (Loro 1.17), so
+/// it cannot panic twice and abort; `fuzz/corpus/sync_merge/regression_*` and
+/// the `sync_garbage` test cover this.
+fn guarded_import(
+    doc: &mut LoroDoc,
+    bytes: &[u8],
+) -> Result<Result<ImportStatus, LoroError>, SyncError> {
+    guarded(|| doc.import(bytes)).inspect_err(|_| {
+        let poisoned = std::mem::replace(doc, LoroDoc::new());
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(poisoned)));
+    })
+}
+
 fn crdt_error(error: impl std::fmt::Display) -> SyncError {
     SyncError::InvalidDocument(error.to_string())
 }
@@ -108,8 +129,8 @@ impl GraphDocument {
 
     /// A document from a stored snapshot.
     pub fn from_snapshot(id: GraphId, snapshot: &[u8]) -> Result<Self, SyncError> {
-        let document = Self::empty(id);
-        guarded(|| document.doc.import(snapshot))?
+        let mut document = Self::empty(id);
+        guarded_import(&mut document.doc, snapshot)?
             .map_err(|error| SyncError::InvalidDocument(error.to_string()))?;
         Ok(document)
     }
@@ -147,22 +168,33 @@ impl GraphDocument {
     /// first: if they do not decode, depend on unknown changes, or would leave
     /// a document that is not a valid graph, nothing changes here.
     pub fn merge(&mut self, updates: &[u8]) -> Result<(), SyncError> {
+        self.merge_and_read(updates).map(|_| ())
+    }
+
+    /// Like [`GraphDocument::merge`], and returns the merged graph (read once,
+    /// to check it), or `None` when there was nothing to merge.
+    pub fn merge_and_read(&mut self, updates: &[u8]) -> Result<Option<Graph>, SyncError> {
         if updates.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let trial = Self {
+        let mut trial = Self {
             id: self.id,
             doc: self.doc.fork(),
         };
-        let status = guarded(|| trial.doc.import(updates))?
+        let status = guarded_import(&mut trial.doc, updates)?
             .map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
         if status.pending.is_some() {
             return Err(SyncError::MissingDependencies);
         }
-        trial.to_graph()?;
-        guarded(|| self.doc.import(updates))?
-            .map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
-        Ok(())
+        let graph = trial.to_graph()?;
+        // The checked copy becomes this replica (under this replica's peer):
+        // importing the same bytes again would cost as much as the first time.
+        trial
+            .doc
+            .set_peer_id(self.doc.peer_id())
+            .map_err(crdt_error)?;
+        self.doc = trial.doc;
+        Ok(Some(graph))
     }
 
     /// The graph as plain values, checked against the graph model.

@@ -159,18 +159,24 @@ impl Replica {
         let shared = self.open_or_empty(id).await?;
         let mut open = shared.lock().await;
         let before = open.document.version();
-        if let Err(error) = open.document.merge(updates) {
-            if before == Version::default() {
-                // A graph that was only being fetched: keep nothing of it.
-                self.open.lock().await.remove(&id);
+        let merged = match open.document.merge_and_read(updates) {
+            Ok(merged) => merged,
+            Err(error) => {
+                if before == Version::default() {
+                    // A graph that was only being fetched: keep nothing of it.
+                    self.open.lock().await.remove(&id);
+                }
+                return Err(error);
             }
-            return Err(error);
-        }
+        };
         if open.document.version() == before && open.server_version == server_version {
             return Ok(()); // Nothing new either way: leave the store untouched.
         }
         open.server_version = server_version;
-        self.persist(&open, true).await
+        match merged {
+            Some(graph) => self.persist_graph(&open, &graph, true).await,
+            None => self.persist(&open, true).await,
+        }
     }
 
     /// Forgets what the server had acknowledged for `id`, so the next sync

@@ -61,11 +61,21 @@ async fn sync_graph(
     // stored revision decides and the loser merges again.
     let lock = context.merge_lock(principal.tenant_id, graph_id).await;
     let _merging = lock.lock().await;
+    let _slot = context.merge_slot().await;
     for _ in 0..MERGE_ATTEMPTS {
-        if let Some(document) = merge(&context, &principal, graph_id, &request).await? {
+        if let Some(Merged { document, snapshot }) =
+            merge(&context, &principal, graph_id, &request).await?
+        {
+            // A device that has nothing gets the stored snapshot: no export
+            // here, and loading a snapshot is cheaper than replaying history.
+            let updates = if client_version == GraphDocument::empty(graph_id).version() {
+                snapshot
+            } else {
+                document.updates_since(&client_version)
+            };
             let response = SyncResponse {
                 server_version: document.version().encode(),
-                updates: document.updates_since(&client_version),
+                updates,
             };
             return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()));
         }
@@ -75,6 +85,12 @@ async fn sync_graph(
     )))
 }
 
+/// A merged document and its stored snapshot.
+struct Merged {
+    document: GraphDocument,
+    snapshot: Vec<u8>,
+}
+
 /// Merges the request's updates into the stored document and stores the
 /// result. `None` when another merge stored first (nothing was stored).
 async fn merge(
@@ -82,7 +98,7 @@ async fn merge(
     principal: &orrery_store::Principal,
     graph_id: GraphId,
     request: &SyncRequest,
-) -> Result<Option<GraphDocument>, ApiError> {
+) -> Result<Option<Merged>, ApiError> {
     let tenant = principal.tenant_id;
     let stored = context.store.load_graph_revision(tenant, graph_id).await?;
     // Creating a graph holds the tenant's creation lock until it is stored, so
@@ -96,7 +112,7 @@ async fn merge(
         None => None,
     };
     let mut document = match &stored {
-        Some((snapshot, _)) => GraphDocument::from_snapshot(graph_id, snapshot)
+        Some(stored) => GraphDocument::from_snapshot(graph_id, &stored.snapshot)
             .map_err(|error| ApiError::Internal(error.into()))?,
         None if request.updates.is_empty() => {
             return Err(ApiError::NotFound(format!(
@@ -109,19 +125,27 @@ async fn merge(
             GraphDocument::empty(graph_id)
         }
     };
+    let unchanged = |document: GraphDocument| -> Result<Option<Merged>, ApiError> {
+        let snapshot = match &stored {
+            Some(stored) => stored.snapshot.clone(),
+            None => Vec::new(),
+        };
+        Ok(Some(Merged { document, snapshot }))
+    };
     if request.updates.is_empty() {
-        return Ok(Some(document));
+        return unchanged(document);
     }
     let before = document.version();
-    let nodes_before = match &stored {
-        Some(_) => document.to_graph()?.nodes.len() as u64,
-        None => 0,
+    // The stored count was read from this very snapshot.
+    let nodes_before = stored
+        .as_ref()
+        .map_or(0, |stored| stored.node_count.max(0) as u64);
+    let Some(graph) = document.merge_and_read(&request.updates)? else {
+        return unchanged(document);
     };
-    document.merge(&request.updates)?;
     if document.version() == before {
-        return Ok(Some(document));
+        return unchanged(document);
     }
-    let graph = document.to_graph()?;
     // Growing a graph past the plan's nodes per graph is refused, and nothing is stored.
     let nodes_after = graph.nodes.len() as u64;
     if nodes_after > nodes_before {
@@ -142,13 +166,14 @@ async fn merge(
         edge_count: graph.edges.len() as i64,
         updated_at: String::new(),
     };
-    let read_revision = stored.as_ref().map(|(_, revision)| *revision);
+    let read_revision = stored.as_ref().map(|stored| stored.revision);
+    let snapshot = document.snapshot();
     let saved = context
         .store
         .save_graph_document(
             tenant,
             &summary,
-            &document.snapshot(),
+            &snapshot,
             principal.user_id,
             read_revision,
         )
@@ -166,5 +191,5 @@ async fn merge(
             graph: graph_id,
         })
         .await;
-    Ok(Some(document))
+    Ok(Some(Merged { document, snapshot }))
 }

@@ -79,6 +79,7 @@ async fn sync_document(
         .document_lock(principal.tenant_id, kind, document_id)
         .await;
     let _merging = lock.lock().await;
+    let _slot = context.merge_slot().await;
     for _ in 0..MERGE_ATTEMPTS {
         if let Some(document) = merge(&context, &principal, kind, document_id, &request).await? {
             let response = SyncResponse {

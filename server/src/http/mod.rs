@@ -67,6 +67,10 @@ pub struct ApiContext {
     trial_days: i64,
     merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
     document_locks: Arc<Mutex<HashMap<DocumentKey, MergeLock>>>,
+    /// Merges running at once, server-wide. Decoding a hostile update can
+    /// briefly take hundreds of MB (Loro sizes maps from counts in the
+    /// bytes), so concurrency, not request rate, bounds the memory merges use.
+    merge_slots: Arc<tokio::sync::Semaphore>,
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
 }
 
@@ -110,6 +114,7 @@ impl ApiContext {
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
             document_locks: Arc::default(),
+            merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
             creation_locks: Arc::default(),
         }
     }
@@ -155,6 +160,21 @@ impl ApiContext {
             .entry((tenant, kind, id))
             .or_default()
             .clone()
+    }
+}
+
+/// How many merges may run at once: one per core, at least two.
+fn merge_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
+}
+
+impl ApiContext {
+    /// Waits for a merge slot (see `merge_slots`); the merge holds it while it runs.
+    async fn merge_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.merge_slots
+            .acquire()
+            .await
+            .expect("the merge semaphore is never closed")
     }
 }
 
