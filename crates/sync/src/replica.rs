@@ -174,6 +174,11 @@ impl Replica {
         }
         open.server_version = server_version;
         match merged {
+            // Into an empty document the received bytes are the whole
+            // document: store them as they are instead of exporting it again.
+            Some(graph) if before == Version::default() => {
+                self.save(&open, &graph, updates, true).await
+            }
             Some(graph) => self.persist_graph(&open, &graph, true).await,
             None => self.persist(&open, true).await,
         }
@@ -212,18 +217,26 @@ impl Replica {
         graph: &Graph,
         with_server_version: bool,
     ) -> Result<(), SyncError> {
+        self.save(open, graph, &open.document.snapshot(), with_server_version)
+            .await
+    }
+
+    /// Stores `graph` as rows and `document` (bytes that load as the open
+    /// document) beside them.
+    async fn save(
+        &self,
+        open: &OpenGraph,
+        graph: &Graph,
+        document: &[u8],
+        with_server_version: bool,
+    ) -> Result<(), SyncError> {
         let pending = open
             .document
             .version()
             .operations_missing_from(&open.server_version);
         let server_version = with_server_version.then(|| open.server_version.encode());
         self.store
-            .save_graph(
-                graph,
-                &open.document.snapshot(),
-                server_version.as_deref(),
-                pending,
-            )
+            .save_graph(graph, document, server_version.as_deref(), pending)
             .await?;
         Ok(())
     }
