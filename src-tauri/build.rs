@@ -6,6 +6,8 @@ fn main() {
         "add_sample_graph",
         "rename_graph",
         "open_graph",
+        "import_graph",
+        "export_graph",
         "sync_status",
         "account_state",
         "register",

@@ -92,6 +92,106 @@ pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), Comma
     Ok(shell.open_graph(parse_graph_id(&id)?).await?)
 }
 
+/// What the system file dialog answered.
+type Picked = Option<std::path::PathBuf>;
+
+/// Runs a system file dialog on the main (GTK) thread, where GTK lets it
+/// run, and waits for the answer without holding this task's thread.
+async fn file_dialog(
+    app: &tauri::AppHandle,
+    show: impl FnOnce() -> Picked + Send + 'static,
+) -> Result<Picked, CommandError> {
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    app.run_on_main_thread(move || {
+        let _ = answer.send(show());
+    })
+    .map_err(|error| CommandError {
+        code: "internal",
+        message: format!("could not show the file dialog: {error}"),
+    })?;
+    answered.await.map_err(|_| CommandError {
+        code: "internal",
+        message: "the file dialog closed without an answer".into(),
+    })
+}
+
+/// Asks for a graph file and imports it as a new graph. `None` if the user
+/// cancelled; an invalid file is refused with the reason and creates nothing.
+#[tauri::command]
+pub async fn import_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+) -> Result<Option<GraphSummary>, CommandError> {
+    let picked = file_dialog(&app, || {
+        rfd::FileDialog::new()
+            .set_title("Import a graph")
+            .add_filter("Orrery graph", &["json"])
+            .pick_file()
+    })
+    .await?;
+    let Some(path) = picked else {
+        return Ok(None);
+    };
+    let summary = shell.import_graph_file(&path).await?;
+    let _ = app.emit("library-changed", summary.id.to_string());
+    Ok(Some(summary))
+}
+
+/// Asks where to save a graph and writes it there as a graph file. Returns
+/// the path written, or `None` if the user cancelled.
+#[tauri::command]
+pub async fn export_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<Option<String>, CommandError> {
+    let id = parse_graph_id(&id)?;
+    let name = shell
+        .list_graphs()
+        .await?
+        .into_iter()
+        .find(|graph| graph.id == id)
+        .map(|graph| graph.name)
+        .ok_or_else(|| CommandError {
+            code: "not_found",
+            message: format!("there is no graph {id}"),
+        })?;
+    let file_name = format!("{}.json", safe_file_name(&name));
+    let picked = file_dialog(&app, move || {
+        rfd::FileDialog::new()
+            .set_title("Export the graph")
+            .add_filter("Orrery graph", &["json"])
+            .set_file_name(file_name)
+            .save_file()
+    })
+    .await?;
+    let Some(path) = picked else {
+        return Ok(None);
+    };
+    shell.export_graph_file(id, &path).await?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// A graph name as a file name: path separators and control characters
+/// replaced, at most 100 characters, never empty.
+fn safe_file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' => '-',
+            c if c.is_control() => '-',
+            c => c,
+        })
+        .take(100)
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.');
+    if trimmed.is_empty() {
+        "graph".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
 /// Where sync stands.
 #[tauri::command]
 pub async fn sync_status(shell: State<'_, Shell>) -> Result<SyncStatus, CommandError> {
@@ -281,4 +381,18 @@ pub async fn confirm_password_reset(
     bounded(&code, "code")?;
     bounded(&password, "password")?;
     Ok(shell.confirm_password_reset(&code, &password).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_file_name;
+
+    #[test]
+    fn graph_names_become_safe_file_names() {
+        assert_eq!(safe_file_name("Research team"), "Research team");
+        assert_eq!(safe_file_name("../../etc/passwd"), "-..-etc-passwd");
+        assert_eq!(safe_file_name("a\nb:c"), "a-b-c");
+        assert_eq!(safe_file_name("  ...  "), "graph");
+        assert_eq!(safe_file_name(&"x".repeat(500)).len(), 100);
+    }
 }

@@ -117,6 +117,8 @@ pub fn run() {
             commands::add_sample_graph,
             commands::rename_graph,
             commands::open_graph,
+            commands::import_graph,
+            commands::export_graph,
             commands::sync_status,
             commands::account_state,
             commands::register,

@@ -35,6 +35,22 @@ pub enum ShellError {
     /// The canvas window is gone.
     #[error("the canvas window is not running")]
     CanvasGone,
+    /// A graph file was refused; nothing was created.
+    #[error("{path} was not imported: {source}")]
+    Import {
+        /// The file.
+        path: String,
+        /// Why.
+        source: orrery_domain::ImportError,
+    },
+    /// A graph file could not be read or written.
+    #[error("{path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What the system said.
+        reason: String,
+    },
 }
 
 impl ShellError {
@@ -54,6 +70,8 @@ impl ShellError {
             }) => "invalid_input",
             ShellError::Account(AccountError::Browser(_)) => "browser",
             ShellError::SignedOut => "signed_out",
+            ShellError::Import { .. } => "invalid_input",
+            ShellError::File { .. } => "file",
             ShellError::Sync(_) | ShellError::Account(_) | ShellError::CanvasGone => "internal",
         }
     }
@@ -186,6 +204,63 @@ impl Shell {
             .await?;
         self.inner.changed.notify_one();
         self.summary(graph.id).await
+    }
+
+    /// Imports a graph file (the JSON `export_graph_file` writes) as a new
+    /// graph. A file that is not a valid graph is refused with the reason and
+    /// creates nothing; the open graph is never touched.
+    pub async fn import_graph_file(&self, path: &Path) -> Result<GraphSummary, ShellError> {
+        let shown = path.display().to_string();
+        let file_error = |reason: String| ShellError::File {
+            path: shown.clone(),
+            reason,
+        };
+        // Refuse an oversized file before reading it into memory.
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(|error| file_error(error.to_string()))?
+            .len();
+        if size > orrery_domain::MAX_GRAPH_FILE_BYTES as u64 {
+            return Err(ShellError::Import {
+                path: shown,
+                source: orrery_domain::ImportError::TooLarge {
+                    size: usize::try_from(size).unwrap_or(usize::MAX),
+                    limit: orrery_domain::MAX_GRAPH_FILE_BYTES,
+                },
+            });
+        }
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|error| file_error(error.to_string()))?;
+        let graph = orrery_domain::import_graph(&bytes).map_err(|source| ShellError::Import {
+            path: shown.clone(),
+            source,
+        })?;
+        let graph = self.inner.replica.add_graph(graph).await?;
+        self.inner.changed.notify_one();
+        self.summary(graph.id).await
+    }
+
+    /// Writes a graph to `path` as a graph file. The file appears whole or
+    /// not at all (written beside it, then renamed).
+    pub async fn export_graph_file(&self, id: GraphId, path: &Path) -> Result<(), ShellError> {
+        let graph = self.inner.replica.graph(id).await?;
+        let shown = path.display().to_string();
+        let file_error = |error: std::io::Error| ShellError::File {
+            path: shown.clone(),
+            reason: error.to_string(),
+        };
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
+        tokio::fs::write(&partial, orrery_domain::export_graph(&graph))
+            .await
+            .map_err(file_error)?;
+        if let Err(error) = tokio::fs::rename(&partial, path).await {
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(file_error(error));
+        }
+        Ok(())
     }
 
     /// Renames a graph; the canvas shows the new name if the graph is open.

@@ -318,3 +318,100 @@ async fn a_change_on_another_device_arrives_through_the_live_feed() {
     assert_eq!(b.sync_now().await.state, "synced");
     assert_eq!(b.list_graphs().await.unwrap()[0].name, "Made on A");
 }
+
+#[tokio::test]
+async fn graph_files_are_exported_imported_and_bad_ones_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, _canvas_commands) = channel();
+    // No server: files work offline.
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        "http://127.0.0.1:9",
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    let sample = shell.add_sample_graph(30).await.unwrap();
+
+    // Export, then import as a new graph with the same content.
+    let file = directory.path().join("team.json");
+    shell.export_graph_file(sample.id, &file).await.unwrap();
+    assert!(!directory.path().join("team.json.partial").exists());
+    let imported = shell.import_graph_file(&file).await.unwrap();
+    assert_ne!(imported.id, sample.id);
+    assert_eq!(
+        (&imported.name, imported.node_count, imported.edge_count),
+        (&sample.name, sample.node_count, sample.edge_count)
+    );
+    let original = shell.replica().graph(sample.id).await.unwrap();
+    let copy = shell.replica().graph(imported.id).await.unwrap();
+    assert_eq!(copy.nodes, original.nodes);
+    assert_eq!(copy.edges, original.edges);
+
+    // Bad files are refused with their reason, and nothing changes.
+    let exported: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let mutated = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut file = exported.clone();
+        change(&mut file);
+        serde_json::to_vec(&file).unwrap()
+    };
+    let ghost = uuid::Uuid::new_v4().to_string();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "malformed",
+            b"{\"format\": \"orrery-graph\", \"nodes\": [".to_vec(),
+            "not a valid graph file",
+        ),
+        (
+            "dangling edge",
+            mutated(&|file| file["edges"][0]["to"] = ghost.clone().into()),
+            "not in the graph",
+        ),
+        (
+            "unknown kind",
+            mutated(&|file| file["nodes"][0]["kind"] = "wizard".into()),
+            "wizard",
+        ),
+        (
+            "another format",
+            mutated(&|file| file["version"] = 99.into()),
+            "version 99",
+        ),
+        ("empty", Vec::new(), "not a valid graph file"),
+    ];
+    let before = shell.list_graphs().await.unwrap();
+    for (name, bytes, reason) in cases {
+        let path = directory
+            .path()
+            .join(format!("{}.json", name.replace(' ', "-")));
+        std::fs::write(&path, bytes).unwrap();
+        let error = shell.import_graph_file(&path).await.unwrap_err();
+        assert_eq!(error.code(), "invalid_input", "{name}: {error}");
+        assert!(error.to_string().contains(reason), "{name}: {error}");
+    }
+    // Ten times the largest graph file: refused before it is read.
+    let huge = directory.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(10 * orrery_domain::MAX_GRAPH_FILE_BYTES as u64)
+        .unwrap();
+    let error = shell.import_graph_file(&huge).await.unwrap_err();
+    assert!(
+        error.to_string().contains("graph files are at most"),
+        "{error}"
+    );
+    let error = shell
+        .import_graph_file(&directory.path().join("missing.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "file");
+    let error = shell
+        .export_graph_file(sample.id, &directory.path().join("no/such/dir/x.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "file");
+    assert_eq!(shell.list_graphs().await.unwrap(), before);
+    assert_eq!(shell.replica().graph(sample.id).await.unwrap(), original);
+}

@@ -115,6 +115,10 @@ export const api = {
   addSampleGraph: (nodes: number) => invoke<GraphSummary>("add_sample_graph", { nodes }),
   renameGraph: (id: string, name: string) => invoke<GraphSummary>("rename_graph", { id, name }),
   openGraph: (id: string) => invoke<void>("open_graph", { id }),
+  /** Asks for a graph file (system dialog) and imports it; null if cancelled. */
+  importGraph: () => invoke<GraphSummary | null>("import_graph"),
+  /** Asks where to save (system dialog) and writes the graph; the path, or null if cancelled. */
+  exportGraph: (id: string) => invoke<string | null>("export_graph", { id }),
   syncStatus: () => invoke<SyncStatus>("sync_status"),
   accountState: () => invoke<AccountState>("account_state"),
   register: (email: string, password: string, name: string) =>

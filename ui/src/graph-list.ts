@@ -1,4 +1,5 @@
-// The graph library: list, create, rename, open in the canvas; sync state on top.
+// The graph library: list, create, rename, import and export graph files, open
+// in the canvas; sync state on top.
 import { api, errorMessage, MAX_GRAPH_NAME_CHARS, type GraphSummary, type SyncStatus } from "./api";
 import { element } from "./dom";
 
@@ -47,7 +48,8 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     autocomplete: "off",
   });
   const createButton = element("button", { type: "submit" }, "Create graph");
-  form.append(nameInput, createButton);
+  const importButton = element("button", { type: "button", class: "quiet" }, "Import graph…");
+  form.append(nameInput, createButton, importButton);
 
   const notice = element("p", { class: "notice", role: "alert", "data-testid": "notice" });
   notice.hidden = true;
@@ -131,7 +133,20 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       editing = graph.id;
       render();
     });
-    row.append(details, open, rename);
+    const exportButton = element("button", { type: "button", class: "quiet", "aria-label": `Export ${graph.name}` }, "Export…");
+    exportButton.addEventListener("click", () => {
+      exportButton.disabled = true;
+      void api
+        .exportGraph(graph.id)
+        .then((path) => {
+          if (path !== null) showNotice(`Saved “${graph.name}” to ${path}.`);
+        })
+        .catch((error) => showNotice(errorMessage(error)))
+        .finally(() => {
+          exportButton.disabled = false;
+        });
+    });
+    row.append(details, open, rename, exportButton);
     return row;
   }
 
@@ -148,6 +163,21 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       showNotice(errorMessage(error));
     }
   }
+
+  importButton.addEventListener("click", () => {
+    importButton.disabled = true;
+    void api
+      .importGraph()
+      .then(async (imported) => {
+        if (imported === null) return; // cancelled
+        showNotice(`Imported “${imported.name}”: ${imported.node_count} nodes, ${imported.edge_count} edges.`);
+        await refresh();
+      })
+      .catch((error) => showNotice(errorMessage(error)))
+      .finally(() => {
+        importButton.disabled = false;
+      });
+  });
 
   sampleButton.addEventListener("click", () => {
     sampleButton.disabled = true;

@@ -110,3 +110,44 @@ test("an empty library offers a sample graph", async () => {
   assert.match(await rows(page).first().textContent(), /24 nodes · 23 edges/);
   assert.equal(await page.getByRole("button", { name: "Add a sample graph" }).isVisible(), false);
 });
+
+test("importing a graph file lists it; a refused file shows why and changes nothing", async () => {
+  const { page, errors } = await openScreen();
+  // Cancelled dialog: nothing happens.
+  await page.getByRole("button", { name: "Import graph…" }).click();
+  await page.waitForFunction(() => window.__shellDouble.calls.some((call) => call.command === "import_graph"));
+  assert.equal(await rows(page).count(), 0);
+  assert.equal(await page.getByRole("alert").isVisible(), false);
+  // A refused file: its reason is shown and the library is unchanged.
+  await page.evaluate(() => {
+    window.__shellDouble.dialog.open = {
+      error: { code: "invalid_input", message: "/home/ada/bad.json was not imported: edge 7 refers to node 9, which is not in the graph" },
+    };
+  });
+  await page.getByRole("button", { name: "Import graph…" }).click();
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "which is not in the graph" }).waitFor());
+  assert.equal(await rows(page).count(), 0);
+  // A valid file becomes a new graph.
+  await page.evaluate(() => {
+    window.__shellDouble.dialog.open = { name: "Imported team", node_count: 12, edge_count: 11 };
+  });
+  await page.getByRole("button", { name: "Import graph…" }).click();
+  await assert.doesNotReject(rows(page).filter({ hasText: "Imported team" }).waitFor());
+  assert.match(await rows(page).first().textContent(), /12 nodes · 11 edges/);
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "Imported “Imported team”" }).waitFor());
+  assert.deepEqual(errors, []);
+});
+
+test("exporting a graph says where it was saved", async () => {
+  const { page } = await openScreen();
+  await page.getByRole("button", { name: "Add a sample graph" }).click();
+  await rows(page).first().waitFor();
+  await page.evaluate(() => {
+    window.__shellDouble.dialog.save = "/home/ada/Sample.json";
+  });
+  await page.getByRole("button", { name: /^Export Sample/ }).click();
+  await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "to /home/ada/Sample.json" }).waitFor());
+  const call = await page.evaluate(() => window.__shellDouble.calls.find((c) => c.command === "export_graph"));
+  const listed = await page.evaluate(() => window.__shellDouble.graphs[0].id);
+  assert.deepEqual(call.args, { id: listed });
+});

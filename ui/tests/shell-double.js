@@ -51,6 +51,7 @@
     trial_days_remaining: 12,
   };
   const fail = (code, message) => Promise.reject({ code, message });
+  const dialog = { open: null, save: null };
   const checkName = (name) => {
     if (typeof name !== "string" || name.trim().length === 0) return "graph name must not be empty";
     if ([...name].length > 120) return `graph name is ${[...name].length} characters long; the limit is 120`;
@@ -100,6 +101,29 @@
     open_graph: ({ id }) => {
       if (!graphs.some((graph) => graph.id === id)) return fail("not_found", `graph ${id} is not in the library`);
       return null;
+    },
+    // The system file dialog's answer comes from the test: `dialog.open` is
+    // null (cancelled), { error } (the file was refused) or { name, node_count,
+    // edge_count }; `dialog.save` is a path or null.
+    import_graph: () => {
+      const answer = dialog.open;
+      if (answer === null) return null;
+      if (answer.error) return fail(answer.error.code, answer.error.message);
+      const graph = {
+        id: crypto.randomUUID(),
+        name: answer.name,
+        node_count: answer.node_count,
+        edge_count: answer.edge_count,
+        pending_changes: 1,
+        synced_once: false,
+        updated_at: new Date().toISOString(),
+      };
+      graphs.unshift(graph);
+      return summary(graph);
+    },
+    export_graph: ({ id }) => {
+      if (!graphs.some((graph) => graph.id === id)) return fail("not_found", `there is no graph ${id}`);
+      return dialog.save;
     },
     sync_status: () => status,
     account_state: () => state(),
@@ -188,6 +212,7 @@
   };
   window.__shellDouble = {
     calls,
+    dialog,
     graphs,
     users,
     resetCodes,
