@@ -95,24 +95,80 @@ pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), Comma
 /// What the system file dialog answered.
 type Picked = Option<std::path::PathBuf>;
 
-/// Runs a system file dialog on the main (GTK) thread, where GTK lets it
-/// run, and waits for the answer without holding this task's thread.
-async fn file_dialog(
-    app: &tauri::AppHandle,
-    show: impl FnOnce() -> Picked + Send + 'static,
-) -> Result<Picked, CommandError> {
+/// What a file dialog is for.
+struct FileRequest {
+    title: &'static str,
+    /// `Some(suggested file name)` to save, `None` to open.
+    save_as: Option<String>,
+}
+
+/// Shows GTK's file chooser over the main window and waits for the answer
+/// without blocking any thread. It is built on Tauri's GTK thread, the only
+/// one GTK may be used from: a dialog library that starts GTK on a thread of
+/// its own (rfd's GTK backend does) deadlocks against Tauri's loop.
+async fn file_dialog(app: &tauri::AppHandle, request: FileRequest) -> Result<Picked, CommandError> {
+    use tauri::Manager;
     let (answer, answered) = tokio::sync::oneshot::channel();
-    app.run_on_main_thread(move || {
-        let _ = answer.send(show());
-    })
-    .map_err(|error| CommandError {
-        code: "internal",
-        message: format!("could not show the file dialog: {error}"),
-    })?;
+    let window = app.get_webview_window("main");
+    app.run_on_main_thread(move || show_file_chooser(window, request, answer))
+        .map_err(|error| CommandError {
+            code: "internal",
+            message: format!("could not show the file dialog: {error}"),
+        })?;
     answered.await.map_err(|_| CommandError {
         code: "internal",
         message: "the file dialog closed without an answer".into(),
     })
+}
+
+fn show_file_chooser(
+    window: Option<tauri::WebviewWindow>,
+    request: FileRequest,
+    answer: tokio::sync::oneshot::Sender<Picked>,
+) {
+    use gtk::prelude::*;
+    let parent = window.and_then(|window| window.gtk_window().ok());
+    let (action, accept) = match request.save_as {
+        Some(_) => (gtk::FileChooserAction::Save, "_Save"),
+        None => (gtk::FileChooserAction::Open, "_Open"),
+    };
+    let dialog = gtk::FileChooserDialog::with_buttons(
+        Some(request.title),
+        parent.as_ref(),
+        action,
+        &[
+            ("_Cancel", gtk::ResponseType::Cancel),
+            (accept, gtk::ResponseType::Accept),
+        ],
+    );
+    let graphs = gtk::FileFilter::new();
+    graphs.set_name(Some("Orrery graph (*.json)"));
+    graphs.add_pattern("*.json");
+    dialog.add_filter(graphs);
+    let everything = gtk::FileFilter::new();
+    everything.set_name(Some("All files"));
+    everything.add_pattern("*");
+    dialog.add_filter(everything);
+    if let Some(name) = &request.save_as {
+        dialog.set_do_overwrite_confirmation(true);
+        dialog.set_current_name(name);
+    }
+    dialog.set_default_response(gtk::ResponseType::Accept);
+    dialog.set_modal(true);
+    let answer = std::cell::RefCell::new(Some(answer));
+    dialog.connect_response(move |dialog, response| {
+        let picked = if response == gtk::ResponseType::Accept {
+            dialog.filename()
+        } else {
+            None
+        };
+        tracing::info!(?response, ?picked, "file dialog answered");
+        if let Some(answer) = answer.borrow_mut().take() {
+            let _ = answer.send(picked);
+        }
+        dialog.close();
+    });
+    dialog.show();
 }
 
 /// Asks for a graph file and imports it as a new graph. `None` if the user
@@ -122,12 +178,13 @@ pub async fn import_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
 ) -> Result<Option<GraphSummary>, CommandError> {
-    let picked = file_dialog(&app, || {
-        rfd::FileDialog::new()
-            .set_title("Import a graph")
-            .add_filter("Orrery graph", &["json"])
-            .pick_file()
-    })
+    let picked = file_dialog(
+        &app,
+        FileRequest {
+            title: "Import a graph",
+            save_as: None,
+        },
+    )
     .await?;
     let Some(path) = picked else {
         return Ok(None);
@@ -157,13 +214,13 @@ pub async fn export_graph(
             message: format!("there is no graph {id}"),
         })?;
     let file_name = format!("{}.json", safe_file_name(&name));
-    let picked = file_dialog(&app, move || {
-        rfd::FileDialog::new()
-            .set_title("Export the graph")
-            .add_filter("Orrery graph", &["json"])
-            .set_file_name(file_name)
-            .save_file()
-    })
+    let picked = file_dialog(
+        &app,
+        FileRequest {
+            title: "Export the graph",
+            save_as: Some(file_name),
+        },
+    )
     .await?;
     let Some(path) = picked else {
         return Ok(None);
