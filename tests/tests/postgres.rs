@@ -19,6 +19,16 @@ async fn two_instances_on_postgres_fan_out() {
         .unwrap();
     let second = TestServer::start_on(Some(location), |_| {}).await.unwrap();
 
+    for instance in [&first, &second] {
+        let health: serde_json::Value = reqwest::get(format!("{}/v1/health", instance.url()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["database"], "postgres", "{health}");
+    }
+
     // One account: registered through the first instance, signed in through the second.
     let author = TestDevice::register(&first, "laptop").await.unwrap();
     let reader = TestDevice::register(&second, "desktop").await.unwrap();

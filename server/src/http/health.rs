@@ -17,6 +17,9 @@ async fn health(State(context): State<ApiContext>) -> Result<Json<Value>, ApiErr
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
         "sync_format": orrery_sync::protocol::FORMAT_VERSION,
-        "database": "sqlite",
+        "database": match context.store.backend() {
+            orrery_store::Backend::Sqlite => "sqlite",
+            orrery_store::Backend::Postgres => "postgres",
+        },
     })))
 }
