@@ -41,7 +41,7 @@ pub enum ShellError {
         /// The file.
         path: String,
         /// Why.
-        source: orrery_domain::ImportError,
+        source: Box<orrery_domain::ImportError>,
     },
     /// A graph file could not be read or written.
     #[error("{path}: {reason}")]
@@ -223,10 +223,10 @@ impl Shell {
         if size > orrery_domain::MAX_GRAPH_FILE_BYTES as u64 {
             return Err(ShellError::Import {
                 path: shown,
-                source: orrery_domain::ImportError::TooLarge {
+                source: Box::new(orrery_domain::ImportError::TooLarge {
                     size: usize::try_from(size).unwrap_or(usize::MAX),
                     limit: orrery_domain::MAX_GRAPH_FILE_BYTES,
-                },
+                }),
             });
         }
         let bytes = tokio::fs::read(path)
@@ -234,7 +234,7 @@ impl Shell {
             .map_err(|error| file_error(error.to_string()))?;
         let graph = orrery_domain::import_graph(&bytes).map_err(|source| ShellError::Import {
             path: shown.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let graph = self.inner.replica.add_graph(graph).await?;
         self.inner.changed.notify_one();
