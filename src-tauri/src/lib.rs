@@ -26,11 +26,25 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Starts the desktop app and blocks until it exits.
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn,loro_internal=warn")
-        }))
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn,loro_internal=warn")
+    });
+    // `ORRERY_LOG_FILE` sends the log to a file (appended) instead of stderr.
+    let log_file = std::env::var_os("ORRERY_LOG_FILE").and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
+    });
+    match log_file {
+        Some(file) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init(),
+        None => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    }
     tauri::Builder::default()
         .setup(|app| {
             let data_directory = match std::env::var_os("ORRERY_DATA_DIR") {
