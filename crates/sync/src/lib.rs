@@ -14,6 +14,7 @@
 mod client;
 mod document;
 mod error;
+mod guard;
 mod library;
 mod live;
 pub mod protocol;

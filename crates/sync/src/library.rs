@@ -16,17 +16,15 @@
 //!   published last is active and the others read as archived
 //!   ([`orrery_domain::resolve_active_version`]), the same on every replica.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use loro::{
-    Container, ExportMode, ImportStatus, LoroDoc, LoroError, LoroList, LoroMap, LoroValue,
-    ValueOrContainer, VersionVector,
+    Container, ExportMode, LoroDoc, LoroList, LoroMap, LoroValue, ValueOrContainer, VersionVector,
 };
 use orrery_domain::{
     Agent, ChatMessage, ChatRole, DocumentId, DocumentKind, LibraryError, LibraryItem, Prompt,
     PromptVersion, PromptVersionId, Session, VersionStatus, resolve_active_version,
 };
 
+use crate::guard::guarded_import;
 use crate::{SyncError, Version};
 
 const FIELDS: &str = "fields";
@@ -47,27 +45,6 @@ impl std::fmt::Debug for LibraryDocument {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
-}
-
-/// Runs a call into the CRDT library on bytes from outside, turning a panic
-/// into an error so hostile input cannot take the process down.
-fn guarded<T>(call: impl FnOnce() -> T) -> Result<T, SyncError> {
-    catch_unwind(AssertUnwindSafe(call))
-        .map_err(|_| SyncError::InvalidUpdate("the update could not be decoded".into()))
-}
-
-/// Imports bytes from outside into `doc`, turning a panic in the CRDT library
-/// into an error. A panic mid-import leaves the document's internal locks
-/// poisoned and such a document panics again when dropped, so it is leaked
-/// (never dropped) and `doc` becomes an empty document (as in `document.rs`,
-/// found by `fuzz/`).
-fn guarded_import(
-    doc: &mut LoroDoc,
-    bytes: &[u8],
-) -> Result<Result<ImportStatus, LoroError>, SyncError> {
-    guarded(|| doc.import(bytes)).inspect_err(|_| {
-        std::mem::forget(std::mem::replace(doc, LoroDoc::new()));
-    })
 }
 
 fn crdt_error(error: impl std::fmt::Display) -> SyncError {
@@ -181,18 +158,13 @@ impl LibraryDocument {
             return Err(SyncError::MissingDependencies);
         }
         trial.to_item()?;
-        let peer = self.doc.peer_id();
-        match guarded_import(&mut self.doc, updates) {
-            Ok(imported) => {
-                imported.map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
-            }
-            // The same bytes went into the trial without a panic; should they
-            // panic here, the trial (the merge result) takes this replica's place.
-            Err(_) => {
-                trial.doc.set_peer_id(peer).map_err(crdt_error)?;
-                self.doc = trial.doc;
-            }
-        }
+        // The checked copy becomes this replica (under this replica's peer):
+        // importing the same bytes again would cost as much as the first time.
+        trial
+            .doc
+            .set_peer_id(self.doc.peer_id())
+            .map_err(crdt_error)?;
+        self.doc = trial.doc;
         Ok(())
     }
 
