@@ -7,7 +7,7 @@
 //! tenant's graph documents from many devices. Routes live in [`http`], one
 //! module per resource; account security that is not HTTP in [`auth`]; the
 //! database in `orrery-store`; the document model and wire format in
-//! `orrery-sync`. The server holds no state beyond the database, per-graph
+//! `orrery-sync`. The server holds no state beyond the database, per-document
 //! merge locks and failed sign-in counts, so it can be restarted at any time.
 
 pub mod auth;

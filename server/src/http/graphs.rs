@@ -39,10 +39,6 @@ async fn list_graphs(
     ))
 }
 
-/// How often a merge that lost a race to another merge of the same graph is
-/// retried before the device is asked to come back.
-const MERGE_ATTEMPTS: usize = 8;
-
 /// Merges into the signed-in user's tenant only: a graph id another tenant
 /// uses is a different document, unseen and untouched.
 async fn sync_graph(
@@ -59,10 +55,10 @@ async fn sync_graph(
 
     // One merge at a time per graph on this instance; between instances the
     // stored revision decides and the loser merges again.
-    let lock = context.merge_lock(principal.tenant_id, graph_id).await;
-    let _merging = lock.lock().await;
-    let _slot = context.merge_slot().await;
-    for _ in 0..MERGE_ATTEMPTS {
+    let _turn = context
+        .merge_turn(principal.tenant_id, super::MergeTarget::Graph(graph_id))
+        .await;
+    for _ in 0..super::MERGE_ATTEMPTS {
         if let Some(Merged { document, snapshot }) =
             merge(&context, &principal, graph_id, &request).await?
         {

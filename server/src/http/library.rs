@@ -54,10 +54,6 @@ async fn list_documents(
     ))
 }
 
-/// How often a merge that lost a race to another merge of the same document
-/// is retried before the device is asked to come back.
-const MERGE_ATTEMPTS: usize = 8;
-
 /// Merges into the signed-in user's tenant only: a document id another
 /// tenant uses is a different document, unseen and untouched.
 async fn sync_document(
@@ -75,12 +71,13 @@ async fn sync_document(
 
     // One merge at a time per document on this instance; between instances
     // the stored revision decides and the loser merges again.
-    let lock = context
-        .document_lock(principal.tenant_id, kind, document_id)
+    let _turn = context
+        .merge_turn(
+            principal.tenant_id,
+            super::MergeTarget::Library(kind, document_id),
+        )
         .await;
-    let _merging = lock.lock().await;
-    let _slot = context.merge_slot().await;
-    for _ in 0..MERGE_ATTEMPTS {
+    for _ in 0..super::MERGE_ATTEMPTS {
         if let Some(document) = merge(&context, &principal, kind, document_id, &request).await? {
             let response = SyncResponse {
                 server_version: document.version().encode(),

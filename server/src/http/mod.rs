@@ -65,8 +65,8 @@ pub struct ApiContext {
     billing: Option<Arc<crate::billing::Billing>>,
     live: live::LiveHub,
     trial_days: i64,
-    merge_locks: Arc<Mutex<HashMap<(Uuid, GraphId), MergeLock>>>,
-    document_locks: Arc<Mutex<HashMap<DocumentKey, MergeLock>>>,
+    /// One lock per tenant's document: merges into one document take turns.
+    merge_locks: Arc<Mutex<HashMap<(Uuid, MergeTarget), MergeLock>>>,
     /// Merges running at once, server-wide. Decoding a hostile update can
     /// briefly take hundreds of MB (Loro sizes maps from counts in the
     /// bytes), so concurrency, not request rate, bounds the memory merges use.
@@ -74,11 +74,27 @@ pub struct ApiContext {
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
 }
 
-/// Serialises merges into one tenant's graph document.
+/// Serialises merges into one document, or graph creations in one tenant.
 type MergeLock = Arc<Mutex<()>>;
 
-/// One tenant's library document.
-type DocumentKey = (Uuid, DocumentKind, DocumentId);
+/// The document a merge writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MergeTarget {
+    Graph(GraphId),
+    Library(DocumentKind, DocumentId),
+}
+
+/// How often a merge that lost a race to another merge of the same document
+/// (possibly on another instance) is retried before the device is asked to
+/// come back.
+const MERGE_ATTEMPTS: usize = 8;
+
+/// A merge's turn: its document's lock and a server-wide merge slot, held
+/// until dropped.
+struct MergeTurn<'a> {
+    _document: tokio::sync::OwnedMutexGuard<()>,
+    _slot: tokio::sync::SemaphorePermit<'a>,
+}
 
 /// The parts an [`ApiContext`] is made of.
 pub struct ApiParts {
@@ -113,7 +129,6 @@ impl ApiContext {
             billing: parts.billing.map(Arc::new),
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
-            document_locks: Arc::default(),
             merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
             creation_locks: Arc::default(),
         }
@@ -140,42 +155,33 @@ impl ApiContext {
             .clone()
     }
 
-    /// The lock that serialises merges into one tenant's graph document.
-    async fn merge_lock(&self, tenant: Uuid, graph: GraphId) -> MergeLock {
-        self.merge_locks
+    /// Waits for this merge's turn: one merge at a time per document on
+    /// this instance (between instances the stored revision decides), and at
+    /// most `merge_slots()` merges at once.
+    async fn merge_turn(&self, tenant: Uuid, document: MergeTarget) -> MergeTurn<'_> {
+        let lock = self
+            .merge_locks
             .lock()
             .await
-            .entry((tenant, graph))
+            .entry((tenant, document))
             .or_default()
-            .clone()
-    }
-}
-
-impl ApiContext {
-    /// The lock that serialises merges into one tenant's library document.
-    async fn document_lock(&self, tenant: Uuid, kind: DocumentKind, id: DocumentId) -> MergeLock {
-        self.document_locks
-            .lock()
+            .clone();
+        let document = lock.lock_owned().await;
+        let slot = self
+            .merge_slots
+            .acquire()
             .await
-            .entry((tenant, kind, id))
-            .or_default()
-            .clone()
+            .expect("the merge semaphore is never closed");
+        MergeTurn {
+            _document: document,
+            _slot: slot,
+        }
     }
 }
 
 /// How many merges may run at once: one per core, at least two.
 fn merge_slots() -> usize {
     std::thread::available_parallelism().map_or(2, |cores| cores.get().max(2))
-}
-
-impl ApiContext {
-    /// Waits for a merge slot (see `merge_slots`); the merge holds it while it runs.
-    async fn merge_slot(&self) -> tokio::sync::SemaphorePermit<'_> {
-        self.merge_slots
-            .acquire()
-            .await
-            .expect("the merge semaphore is never closed")
-    }
 }
 
 /// Who may call a route.
