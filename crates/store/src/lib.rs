@@ -54,7 +54,10 @@ async fn open_sqlite(
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(std::time::Duration::from_secs(10));
+        .busy_timeout(std::time::Duration::from_secs(10))
+        // Checkpoints run in the background after saves (see `local.rs`);
+        // a commit checkpoints by itself only past this many WAL pages.
+        .pragma("wal_autocheckpoint", local::WAL_BACKSTOP_PAGES.to_string());
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
         .connect_with(options)
