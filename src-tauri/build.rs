@@ -21,6 +21,15 @@ fn main() {
         "billing_overview",
         "start_checkout",
         "open_billing_portal",
+        "list_library",
+        "get_agent",
+        "save_agent",
+        "duplicate_agent",
+        "get_prompt",
+        "save_prompt",
+        "duplicate_prompt",
+        "add_prompt_version",
+        "publish_prompt_version",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

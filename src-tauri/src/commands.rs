@@ -8,6 +8,9 @@ use tauri::{Emitter, State};
 
 use crate::shell::{Shell, ShellError, SyncStatus};
 
+mod library;
+pub use library::*;
+
 /// An error as the webview sees it.
 #[derive(Debug, Serialize)]
 pub struct CommandError {

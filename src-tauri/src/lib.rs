@@ -146,6 +146,15 @@ pub fn run() {
             commands::billing_overview,
             commands::start_checkout,
             commands::open_billing_portal,
+            commands::list_library,
+            commands::get_agent,
+            commands::save_agent,
+            commands::duplicate_agent,
+            commands::get_prompt,
+            commands::save_prompt,
+            commands::duplicate_prompt,
+            commands::add_prompt_version,
+            commands::publish_prompt_version,
         ])
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");

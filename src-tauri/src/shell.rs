@@ -17,6 +17,9 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::vault::{KeyringVault, VaultError};
 
+mod library;
+pub use library::{AgentDraft, PromptDraft};
+
 /// How long the shell waits for the browser to come back from a provider.
 const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -59,6 +62,8 @@ impl ShellError {
         match self {
             ShellError::Sync(SyncError::Graph(_)) => "invalid_input",
             ShellError::Sync(SyncError::NoSuchGraph(_)) => "not_found",
+            ShellError::Sync(SyncError::Library(_)) => "invalid_input",
+            ShellError::Sync(SyncError::NoSuchDocument(..)) => "not_found",
             ShellError::Sync(SyncError::Offline { .. }) => "offline",
             ShellError::Account(AccountError::Offline { .. }) => "offline",
             ShellError::Account(AccountError::Refused { status: 401, .. }) => "unauthorized",

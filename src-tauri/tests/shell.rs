@@ -415,3 +415,175 @@ async fn graph_files_are_exported_imported_and_bad_ones_refused() {
     assert_eq!(shell.list_graphs().await.unwrap(), before);
     assert_eq!(shell.replica().graph(sample.id).await.unwrap(), original);
 }
+
+#[tokio::test]
+async fn agents_and_prompts_are_edited_versioned_and_synced() {
+    use orrery_desktop::shell::{AgentDraft, PromptDraft};
+    use orrery_domain::{DocumentId, DocumentKind, VersionStatus};
+
+    let directory = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(&directory.path().join("server.db"), "127.0.0.1:0").await;
+    let (canvas, _commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("first.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    shell
+        .register("ada@orrery.test", PASSWORD, "Ada")
+        .await
+        .unwrap();
+
+    // An agent: created, edited field by field, duplicated.
+    let draft = AgentDraft {
+        id: None,
+        name: "  Researcher ".into(),
+        description: "Finds sources".into(),
+        system_prompt: "You research.\nCite sources.".into(),
+        model: "llama3.2".into(),
+        parameters: serde_json::json!({ "temperature": 0.2 })
+            .as_object()
+            .unwrap()
+            .clone(),
+        tools: vec![" search ".into(), String::new(), "fetch".into()],
+        public: true,
+    };
+    let agent = shell.save_agent(draft.clone()).await.unwrap();
+    assert_eq!(agent.name, "Researcher");
+    assert_eq!(agent.tools, ["search", "fetch"]);
+    let edited = shell
+        .save_agent(AgentDraft {
+            id: Some(agent.id),
+            model: "qwen2.5".into(),
+            ..draft.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!((edited.id, edited.model.as_str()), (agent.id, "qwen2.5"));
+    let copy = shell.duplicate_agent(agent.id).await.unwrap();
+    assert_ne!(copy.id, agent.id);
+    assert_eq!(copy.name, "Researcher (copy)");
+    assert_eq!(copy.system_prompt, agent.system_prompt);
+
+    // Bad input: a clear code, and nothing changes.
+    let blank = shell
+        .save_agent(AgentDraft {
+            name: "   ".into(),
+            ..draft.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(blank.code(), "invalid_input", "{blank}");
+    let unknown = shell
+        .save_agent(AgentDraft {
+            id: Some(DocumentId::new()),
+            ..draft.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), "not_found", "{unknown}");
+    let mut huge = serde_json::Map::new();
+    huge.insert("blob".into(), "x".repeat(20_000).into());
+    let oversized = shell
+        .save_agent(AgentDraft {
+            id: Some(agent.id),
+            parameters: huge,
+            ..draft.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(oversized.code(), "invalid_input", "{oversized}");
+    assert_eq!(shell.agent(agent.id).await.unwrap(), edited);
+    assert_eq!(
+        shell.list_library(DocumentKind::Agent).await.unwrap().len(),
+        2
+    );
+
+    // A prompt with versions: publish, roll back, duplicate.
+    let prompt = shell
+        .save_prompt(PromptDraft {
+            id: None,
+            title: "Welcome mail".into(),
+            project: "Support".into(),
+            segment: "Onboarding".into(),
+            description: String::new(),
+            tags: vec!["email".into()],
+        })
+        .await
+        .unwrap();
+    let first = "Hello {{name}},\nwelcome aboard.";
+    let second = "Hello {{ name }},\nwelcome to {{product}}.";
+    let with_one = shell.add_prompt_version(prompt.id, first).await.unwrap();
+    let with_two = shell.add_prompt_version(prompt.id, second).await.unwrap();
+    let (v1, v2) = (with_one.versions[0].id, with_two.versions[1].id);
+    shell.publish_prompt_version(prompt.id, v2).await.unwrap();
+    let rolled_back = shell.publish_prompt_version(prompt.id, v1).await.unwrap();
+    let active = rolled_back.active_version().unwrap();
+    assert_eq!((active.id, active.content.as_str()), (v1, first));
+    assert_eq!(
+        rolled_back.version(v2).unwrap().status,
+        VersionStatus::Archived
+    );
+    let renamed = shell
+        .save_prompt(PromptDraft {
+            id: Some(prompt.id),
+            title: "Welcome e-mail".into(),
+            project: "Support".into(),
+            segment: "Onboarding".into(),
+            description: "First contact".into(),
+            tags: vec!["email".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed.versions, rolled_back.versions,
+        "saving fields keeps versions"
+    );
+    let prompt_copy = shell.duplicate_prompt(prompt.id).await.unwrap();
+    assert_eq!(prompt_copy.versions.len(), 2);
+    assert!(
+        prompt_copy
+            .versions
+            .iter()
+            .all(|version| renamed.version(version.id).is_none())
+    );
+    assert_eq!(prompt_copy.active_version().unwrap().content, first);
+    let missing = shell
+        .publish_prompt_version(prompt.id, orrery_domain::PromptVersionId::new())
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), "invalid_input", "{missing}");
+
+    // Synced: another device of the same account gets all of it.
+    assert_eq!(shell.sync_now().await.state, "synced");
+    let (canvas, _commands) = channel();
+    let other = Shell::open(
+        &directory.path().join("second.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    other.sign_in("ada@orrery.test", PASSWORD).await.unwrap();
+    assert_eq!(other.sync_now().await.state, "synced");
+    assert_eq!(
+        other.list_library(DocumentKind::Agent).await.unwrap().len(),
+        2
+    );
+    assert_eq!(other.agent(agent.id).await.unwrap(), edited);
+    let arrived = other.prompt(prompt.id).await.unwrap();
+    assert_eq!(arrived.title, "Welcome e-mail");
+    assert_eq!(arrived.active_version().unwrap().content, first);
+    assert_eq!(
+        other
+            .list_library(DocumentKind::Prompt)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}

@@ -109,6 +109,60 @@ export interface BillingOverview {
   trial_days_remaining: number | null;
 }
 
+/** Agents, prompts and sandbox sessions (orrery_domain::DocumentKind). */
+export type DocumentKind = "agent" | "prompt" | "session";
+
+/** One agent, prompt or session as the library lists it (orrery_store::LibrarySummary). */
+export interface LibrarySummary {
+  kind: DocumentKind;
+  id: string;
+  title: string;
+  summary: Record<string, unknown>;
+  pending_changes: number;
+  synced_once: boolean;
+  updated_at: string;
+}
+
+/** An agent (orrery_domain::Agent). */
+export interface Agent {
+  id: string;
+  name: string;
+  description: string;
+  system_prompt: string;
+  model: string;
+  parameters: Record<string, unknown>;
+  tools: string[];
+  public: boolean;
+}
+
+/** What the agent editor saves: no id for a new agent (src-tauri shell::AgentDraft). */
+export type AgentDraft = Omit<Agent, "id"> & { id: string | null };
+
+export type VersionStatus = "draft" | "active" | "archived";
+
+/** One version of a prompt (orrery_domain::PromptVersion). */
+export interface PromptVersion {
+  id: string;
+  content: string;
+  status: VersionStatus;
+  created_at: string;
+  activated_at: string | null;
+}
+
+/** A prompt and its versions, oldest first (orrery_domain::Prompt). */
+export interface Prompt {
+  id: string;
+  project: string;
+  segment: string;
+  title: string;
+  description: string;
+  tags: string[];
+  versions: PromptVersion[];
+}
+
+/** A prompt's own fields as the editor saves them (src-tauri shell::PromptDraft). */
+export type PromptDraft = Omit<Prompt, "id" | "versions"> & { id: string | null };
+
 export const api = {
   listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
   createGraph: (name: string) => invoke<GraphSummary>("create_graph", { name }),
@@ -134,16 +188,38 @@ export const api = {
   billingOverview: () => invoke<BillingOverview>("billing_overview"),
   startCheckout: (plan: string) => invoke<void>("start_checkout", { plan }),
   openBillingPortal: () => invoke<void>("open_billing_portal"),
+  listLibrary: (kind: DocumentKind) => invoke<LibrarySummary[]>("list_library", { kind }),
+  getAgent: (id: string) => invoke<Agent>("get_agent", { id }),
+  saveAgent: (agent: AgentDraft) => invoke<Agent>("save_agent", { agent }),
+  duplicateAgent: (id: string) => invoke<Agent>("duplicate_agent", { id }),
+  getPrompt: (id: string) => invoke<Prompt>("get_prompt", { id }),
+  savePrompt: (prompt: PromptDraft) => invoke<Prompt>("save_prompt", { prompt }),
+  duplicatePrompt: (id: string) => invoke<Prompt>("duplicate_prompt", { id }),
+  addPromptVersion: (id: string, content: string) => invoke<Prompt>("add_prompt_version", { id, content }),
+  publishPromptVersion: (id: string, version: string) =>
+    invoke<Prompt>("publish_prompt_version", { id, version }),
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     listen<AccountState>("account-changed", (event) => handler(event.payload)),
   onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>
     listen<string>("library-changed", () => handler()),
+  /** An agent, prompt or session changed here (a command) or came in by sync. */
+  onLibraryItemChanged: (handler: (kind: DocumentKind, id: string) => void): Promise<UnlistenFn> =>
+    listen<{ kind: DocumentKind; id: string }>("library-item-changed", (event) =>
+      handler(event.payload.kind, event.payload.id),
+    ),
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
     listen<SyncStatus>("sync-status", (event) => handler(event.payload)),
 };
 
 /** Longest graph name the library accepts (orrery_domain::MAX_NAME_CHARS). */
 export const MAX_GRAPH_NAME_CHARS = 120;
+
+/** Limits of orrery_domain::library, checked here before a round trip. */
+export const MAX_TITLE_CHARS = 200;
+export const MAX_DESCRIPTION_CHARS = 10_000;
+export const MAX_PROMPT_CHARS = 100_000;
+export const MAX_LIST_ITEMS = 64;
+export const MAX_PARAMETERS_BYTES = 16 * 1024;
 
 /** Shortest password the server accepts for a new account. */
 export const MIN_PASSWORD_CHARS = 8;

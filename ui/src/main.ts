@@ -5,16 +5,19 @@ import { mountProfile, mountSignIn } from "./account";
 import { element } from "./dom";
 import { mountBilling } from "./billing";
 import { mountGraphList } from "./graph-list";
+import { mountAgents, mountPrompts } from "./library";
 import { applyTheme } from "./theme";
 
-type Screen = "graphs" | "billing" | "account";
+type Screen = "graphs" | "agents" | "prompts" | "billing" | "account";
 
 async function start(root: HTMLElement): Promise<void> {
   const nav = element("nav", { class: "screens", "aria-label": "Screens" });
   const graphsTab = element("button", { type: "button", class: "quiet", "data-screen": "graphs" }, "Graphs");
+  const agentsTab = element("button", { type: "button", class: "quiet", "data-screen": "agents" }, "Agents");
+  const promptsTab = element("button", { type: "button", class: "quiet", "data-screen": "prompts" }, "Prompts");
   const billingTab = element("button", { type: "button", class: "quiet", "data-screen": "billing" }, "Billing");
   const accountTab = element("button", { type: "button", class: "quiet", "data-screen": "account" }, "Sign in");
-  nav.append(graphsTab, billingTab, accountTab);
+  nav.append(graphsTab, agentsTab, promptsTab, billingTab, accountTab);
   const view = element("main", {});
   root.replaceChildren(nav, view);
 
@@ -24,10 +27,16 @@ async function start(root: HTMLElement): Promise<void> {
   function show(next: Screen): void {
     screen = next;
     graphsTab.setAttribute("aria-current", String(screen === "graphs"));
+    agentsTab.setAttribute("aria-current", String(screen === "agents"));
+    promptsTab.setAttribute("aria-current", String(screen === "prompts"));
     accountTab.setAttribute("aria-current", String(screen === "account"));
     billingTab.setAttribute("aria-current", String(screen === "billing"));
     if (screen === "graphs") {
       void mountGraphList(view);
+    } else if (screen === "agents") {
+      void mountAgents(view);
+    } else if (screen === "prompts") {
+      void mountPrompts(view);
     } else if (screen === "billing" && state.signed_in) {
       void mountBilling(view);
     } else if (state.signed_in) {
@@ -55,6 +64,8 @@ async function start(root: HTMLElement): Promise<void> {
   }
 
   graphsTab.addEventListener("click", () => show("graphs"));
+  agentsTab.addEventListener("click", () => show("agents"));
+  promptsTab.addEventListener("click", () => show("prompts"));
   billingTab.addEventListener("click", () => show("billing"));
   accountTab.addEventListener("click", () => show("account"));
   await api.onAccountChanged((next) => {

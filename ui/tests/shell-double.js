@@ -51,6 +51,41 @@
     trial_days_remaining: 12,
   };
   const fail = (code, message) => Promise.reject({ code, message });
+  // Agents and prompts by id; times step forward so "most recent first" is stable.
+  const agents = new Map();
+  const prompts = new Map();
+  let clock = Date.parse("2026-11-01T00:00:00.000Z");
+  const stamp = () => new Date((clock += 1000)).toISOString();
+  const checkItemName = (what, name) => {
+    if (typeof name !== "string" || name.trim().length === 0) return `${what} must not be empty`;
+    if ([...name.trim()].length > 200) return `${what} is ${[...name.trim()].length} characters long; the limit is 200`;
+    return null;
+  };
+  // What the commands return: the item without the double's own bookkeeping.
+  const bare = (item) => {
+    const copy = structuredClone(item);
+    delete copy.updated_at;
+    return copy;
+  };
+  // The fields the real commands accept (they refuse others).
+  const AGENT_FIELDS = ["id", "name", "description", "system_prompt", "model", "parameters", "tools", "public"];
+  const PROMPT_FIELDS = ["id", "title", "project", "segment", "description", "tags"];
+  const librarySummary = (kind, item) => ({
+    kind,
+    id: item.id,
+    title: kind === "agent" ? item.name : item.title,
+    summary:
+      kind === "agent"
+        ? { description: item.description, model: item.model, tools: item.tools, public: item.public }
+        : {
+            project: item.project, segment: item.segment, description: item.description, tags: item.tags,
+            versions: item.versions.length, active_version: item.versions.find((v) => v.status === "active")?.id ?? null,
+          },
+    pending_changes: 1,
+    synced_once: false,
+    updated_at: item.updated_at,
+  });
+
   const dialog = { open: null, save: null };
   const checkName = (name) => {
     if (typeof name !== "string" || name.trim().length === 0) return "graph name must not be empty";
@@ -184,6 +219,71 @@
       users.get(email).failures = 0;
       return null;
     },
+    // The library's agents and prompts (src-tauri/src/commands/library.rs).
+    list_library: ({ kind }) => {
+      if (!["agent", "prompt", "session"].includes(kind)) return fail("invalid_input", `unknown library kind \`${kind}\``);
+      const items = kind === "agent" ? [...agents.values()] : kind === "prompt" ? [...prompts.values()] : [];
+      return items
+        .map((item) => librarySummary(kind, item))
+        .sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+    },
+    get_agent: ({ id }) => (agents.has(id) ? bare(agents.get(id)) : fail("not_found", `agent ${id} is not in the library`)),
+    save_agent: ({ agent }) => {
+      const unknown = Object.keys(agent).find((key) => !AGENT_FIELDS.includes(key));
+      if (unknown) return fail("internal", `invalid args \`agent\`: unknown field \`${unknown}\``);
+      const problem = checkItemName("agent name", agent.name);
+      if (problem) return fail("invalid_input", problem);
+      if (agent.id !== null && !agents.has(agent.id)) return fail("not_found", `agent ${agent.id} is not in the library`);
+      const saved = { ...agent, id: agent.id ?? crypto.randomUUID(), name: agent.name.trim(), updated_at: stamp() };
+      agents.set(saved.id, saved);
+      return bare(saved);
+    },
+    duplicate_agent: ({ id }) => {
+      if (!agents.has(id)) return fail("not_found", `agent ${id} is not in the library`);
+      const copy = { ...structuredClone(agents.get(id)), id: crypto.randomUUID(), updated_at: stamp() };
+      copy.name = `${copy.name} (copy)`;
+      agents.set(copy.id, copy);
+      return bare(copy);
+    },
+    get_prompt: ({ id }) => (prompts.has(id) ? bare(prompts.get(id)) : fail("not_found", `prompt ${id} is not in the library`)),
+    save_prompt: ({ prompt }) => {
+      const unknown = Object.keys(prompt).find((key) => !PROMPT_FIELDS.includes(key));
+      if (unknown) return fail("internal", `invalid args \`prompt\`: unknown field \`${unknown}\``);
+      const problem = checkItemName("prompt title", prompt.title);
+      if (problem) return fail("invalid_input", problem);
+      if (prompt.id !== null && !prompts.has(prompt.id)) return fail("not_found", `prompt ${prompt.id} is not in the library`);
+      const versions = prompt.id ? prompts.get(prompt.id).versions : [];
+      const saved = { ...prompt, id: prompt.id ?? crypto.randomUUID(), title: prompt.title.trim(), versions, updated_at: stamp() };
+      prompts.set(saved.id, saved);
+      return bare(saved);
+    },
+    duplicate_prompt: ({ id }) => {
+      if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
+      const copy = { ...structuredClone(prompts.get(id)), id: crypto.randomUUID(), updated_at: stamp() };
+      copy.title = `${copy.title} (copy)`;
+      copy.versions = copy.versions.map((version) => ({ ...version, id: crypto.randomUUID() }));
+      prompts.set(copy.id, copy);
+      return bare(copy);
+    },
+    add_prompt_version: ({ id, content }) => {
+      if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
+      if ([...content].length > 100000) return fail("invalid_input", "prompt content is too long");
+      const prompt = prompts.get(id);
+      prompt.versions.push({ id: crypto.randomUUID(), content, status: "draft", created_at: stamp(), activated_at: null });
+      prompt.updated_at = stamp();
+      return bare(prompt);
+    },
+    publish_prompt_version: ({ id, version }) => {
+      if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
+      const prompt = prompts.get(id);
+      const chosen = prompt.versions.find((candidate) => candidate.id === version);
+      if (!chosen) return fail("invalid_input", `prompt version ${version} is not in the prompt`);
+      for (const other of prompt.versions) if (other.status === "active") other.status = "archived";
+      chosen.status = "active";
+      chosen.activated_at = stamp();
+      prompt.updated_at = stamp();
+      return bare(prompt);
+    },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);
       listeners.get(event).push(handler);
@@ -214,6 +314,8 @@
     calls,
     dialog,
     graphs,
+    agents,
+    prompts,
     users,
     resetCodes,
     /** Makes `command` fail with `{ code, message }` until cleared with null. */

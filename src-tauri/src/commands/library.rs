@@ -1,0 +1,134 @@
+//! Commands of the agent and prompt screens.
+
+use orrery_domain::{Agent, DocumentId, DocumentKind, Prompt, PromptVersionId};
+use orrery_store::LibrarySummary;
+use tauri::{Emitter, State};
+
+use super::CommandError;
+use crate::shell::{AgentDraft, PromptDraft, Shell};
+
+fn invalid(message: impl ToString) -> CommandError {
+    CommandError {
+        code: "invalid_input",
+        message: message.to_string(),
+    }
+}
+
+fn parse_document_id(id: &str) -> Result<DocumentId, CommandError> {
+    id.parse()
+        .map_err(|error: orrery_domain::IdError| invalid(error))
+}
+
+fn parse_version_id(id: &str) -> Result<PromptVersionId, CommandError> {
+    id.parse()
+        .map_err(|error: orrery_domain::IdError| invalid(error))
+}
+
+/// Tells every screen that an agent or prompt changed.
+fn announce(app: &tauri::AppHandle, kind: DocumentKind, id: DocumentId) {
+    let _ = app.emit(
+        "library-item-changed",
+        serde_json::json!({ "kind": kind, "id": id }),
+    );
+}
+
+/// Every agent or prompt (`kind`: `agent`, `prompt` or `session`), most
+/// recently changed first.
+#[tauri::command]
+pub async fn list_library(
+    shell: State<'_, Shell>,
+    kind: String,
+) -> Result<Vec<LibrarySummary>, CommandError> {
+    let kind = DocumentKind::parse(&kind).map_err(invalid)?;
+    Ok(shell.list_library(kind).await?)
+}
+
+/// One agent.
+#[tauri::command]
+pub async fn get_agent(shell: State<'_, Shell>, id: String) -> Result<Agent, CommandError> {
+    Ok(shell.agent(parse_document_id(&id)?).await?)
+}
+
+/// Creates an agent (no id) or saves an edited one.
+#[tauri::command]
+pub async fn save_agent(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    agent: AgentDraft,
+) -> Result<Agent, CommandError> {
+    let saved = shell.save_agent(agent).await?;
+    announce(&app, DocumentKind::Agent, saved.id);
+    Ok(saved)
+}
+
+/// Copies an agent.
+#[tauri::command]
+pub async fn duplicate_agent(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<Agent, CommandError> {
+    let copy = shell.duplicate_agent(parse_document_id(&id)?).await?;
+    announce(&app, DocumentKind::Agent, copy.id);
+    Ok(copy)
+}
+
+/// One prompt with its versions.
+#[tauri::command]
+pub async fn get_prompt(shell: State<'_, Shell>, id: String) -> Result<Prompt, CommandError> {
+    Ok(shell.prompt(parse_document_id(&id)?).await?)
+}
+
+/// Creates a prompt (no id) or saves an edited one's own fields.
+#[tauri::command]
+pub async fn save_prompt(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    prompt: PromptDraft,
+) -> Result<Prompt, CommandError> {
+    let saved = shell.save_prompt(prompt).await?;
+    announce(&app, DocumentKind::Prompt, saved.id);
+    Ok(saved)
+}
+
+/// Copies a prompt with its versions.
+#[tauri::command]
+pub async fn duplicate_prompt(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<Prompt, CommandError> {
+    let copy = shell.duplicate_prompt(parse_document_id(&id)?).await?;
+    announce(&app, DocumentKind::Prompt, copy.id);
+    Ok(copy)
+}
+
+/// Adds a draft version to a prompt.
+#[tauri::command]
+pub async fn add_prompt_version(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+    content: String,
+) -> Result<Prompt, CommandError> {
+    let id = parse_document_id(&id)?;
+    let prompt = shell.add_prompt_version(id, &content).await?;
+    announce(&app, DocumentKind::Prompt, id);
+    Ok(prompt)
+}
+
+/// Publishes a version (publishing an archived one rolls back to it).
+#[tauri::command]
+pub async fn publish_prompt_version(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+    version: String,
+) -> Result<Prompt, CommandError> {
+    let id = parse_document_id(&id)?;
+    let prompt = shell
+        .publish_prompt_version(id, parse_version_id(&version)?)
+        .await?;
+    announce(&app, DocumentKind::Prompt, id);
+    Ok(prompt)
+}

@@ -1,0 +1,587 @@
+// The agent and prompt screens: a list on the left, the editor of the chosen
+// item on the right. Prompts also show their versions (draft / active /
+// archived): publish, roll back, and a side-by-side comparison of two versions.
+import {
+  api,
+  errorMessage,
+  MAX_DESCRIPTION_CHARS,
+  MAX_LIST_ITEMS,
+  MAX_PARAMETERS_BYTES,
+  MAX_PROMPT_CHARS,
+  MAX_TITLE_CHARS,
+  type Agent,
+  type AgentDraft,
+  type LibrarySummary,
+  type PromptDraft,
+  type PromptVersion,
+} from "./api";
+import { element } from "./dom";
+
+// ---------------------------------------------------------------- checks
+
+/** Checks a one-line field the way the library will. */
+export function checkLine(what: string, text: string, required: boolean): string | null {
+  const trimmed = text.trim();
+  if (required && trimmed.length === 0) return `Give the ${what} a value.`;
+  if ([...trimmed].length > MAX_TITLE_CHARS) return `The ${what} is at most ${MAX_TITLE_CHARS} characters.`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(trimmed)) return `The ${what} cannot hold control characters.`;
+  return null;
+}
+
+function checkText(what: string, text: string, limit: number): string | null {
+  if ([...text].length > limit) return `The ${what} is at most ${limit.toLocaleString("en")} characters.`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(text))
+    return `The ${what} cannot hold control characters.`;
+  return null;
+}
+
+/** Splits "a, b, ,c" into ["a", "b", "c"]. */
+export function splitList(text: string): string[] {
+  return text
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+}
+
+function checkList(what: string, items: string[]): string | null {
+  if (items.length > MAX_LIST_ITEMS) return `At most ${MAX_LIST_ITEMS} ${what}.`;
+  for (const item of items) {
+    const problem = checkLine(what, item, true);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+/** Reads the parameters box: a JSON object (empty means none), or why not. */
+export function parseParameters(text: string): { value: Record<string, unknown> } | { error: string } {
+  if (text.trim().length === 0) return { value: {} };
+  if (new TextEncoder().encode(text).length > MAX_PARAMETERS_BYTES * 2)
+    return { error: `Parameters are at most ${MAX_PARAMETERS_BYTES / 1024} KiB of JSON.` };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    return { error: `Parameters are not JSON: ${(error as Error).message}` };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    return { error: 'Parameters are a JSON object, like {"temperature": 0.2}.' };
+  if (new TextEncoder().encode(JSON.stringify(value)).length > MAX_PARAMETERS_BYTES)
+    return { error: `Parameters are at most ${MAX_PARAMETERS_BYTES / 1024} KiB of JSON.` };
+  return { value: value as Record<string, unknown> };
+}
+
+/** The first problem with an agent before it is saved, or null. */
+export function checkAgent(agent: AgentDraft): string | null {
+  return (
+    checkLine("name", agent.name, true) ??
+    checkText("description", agent.description, MAX_DESCRIPTION_CHARS) ??
+    checkText("system prompt", agent.system_prompt, MAX_PROMPT_CHARS) ??
+    checkLine("model", agent.model, false) ??
+    checkList("tools", agent.tools)
+  );
+}
+
+/** The first problem with a prompt's own fields before they are saved, or null. */
+export function checkPrompt(prompt: PromptDraft): string | null {
+  return (
+    checkLine("title", prompt.title, true) ??
+    checkLine("project", prompt.project, false) ??
+    checkLine("segment", prompt.segment, false) ??
+    checkText("description", prompt.description, MAX_DESCRIPTION_CHARS) ??
+    checkList("tags", prompt.tags)
+  );
+}
+
+/** The `{{variables}}` a prompt's content uses, in order of first use. */
+export function templateVariables(content: string): string[] {
+  const seen: string[] = [];
+  for (const match of content.matchAll(/\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}/g)) {
+    if (!seen.includes(match[1])) seen.push(match[1]);
+  }
+  return seen;
+}
+
+// ---------------------------------------------------------------- diff
+
+/** One row of a side-by-side comparison. */
+export interface DiffRow {
+  kind: "same" | "removed" | "added" | "changed";
+  left: string | null;
+  right: string | null;
+}
+
+/** Most lines compared with the exact method; longer texts compare in blocks. */
+const DIFF_EXACT_LINES = 4_000;
+
+/**
+ * Compares two texts line by line (longest common subsequence) and pairs the
+ * removed and added lines of each changed block side by side.
+ */
+export function diffLines(before: string, after: string): DiffRow[] {
+  const a = before.split("\n");
+  const b = after.split("\n");
+  if (a.length > DIFF_EXACT_LINES || b.length > DIFF_EXACT_LINES) {
+    // Too long for the quadratic table: show the texts as one changed block.
+    return pairBlock(a, b);
+  }
+  // lengths[i][j]: the longest common subsequence of a[i..] and b[j..].
+  const lengths: Uint32Array[] = Array.from({ length: a.length + 1 }, () => new Uint32Array(b.length + 1));
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      lengths[i][j] = a[i] === b[j] ? lengths[i + 1][j + 1] + 1 : Math.max(lengths[i + 1][j], lengths[i][j + 1]);
+    }
+  }
+  const rows: DiffRow[] = [];
+  let removed: string[] = [];
+  let added: string[] = [];
+  const flush = () => {
+    rows.push(...pairBlock(removed, added));
+    removed = [];
+    added = [];
+  };
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (i < a.length && j < b.length && a[i] === b[j]) {
+      flush();
+      rows.push({ kind: "same", left: a[i], right: b[j] });
+      i++;
+      j++;
+    } else if (j < b.length && (i === a.length || lengths[i][j + 1] >= lengths[i + 1][j])) {
+      added.push(b[j++]);
+    } else {
+      removed.push(a[i++]);
+    }
+  }
+  flush();
+  return rows;
+}
+
+function pairBlock(removed: string[], added: string[]): DiffRow[] {
+  const rows: DiffRow[] = [];
+  for (let k = 0; k < Math.max(removed.length, added.length); k++) {
+    const left = k < removed.length ? removed[k] : null;
+    const right = k < added.length ? added[k] : null;
+    rows.push({ kind: left !== null && right !== null ? "changed" : left !== null ? "removed" : "added", left, right });
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------- shared
+
+/** The change listener of the screen on show; a new screen replaces it. */
+let stopListening: (() => void) | null = null;
+
+async function listenForChanges(kind: "agent" | "prompt", refresh: () => Promise<void>): Promise<void> {
+  stopListening?.();
+  stopListening = null;
+  const stop = await api.onLibraryItemChanged((changed) => {
+    if (changed === kind) void refresh();
+  });
+  stopListening = stop;
+}
+
+function describeVersion(version: PromptVersion, index: number): string {
+  return `v${index + 1} · ${version.status}`;
+}
+
+function shortTime(at: string): string {
+  const date = new Date(at);
+  return Number.isNaN(date.getTime()) ? at : date.toLocaleString("en", { dateStyle: "medium", timeStyle: "short" });
+}
+
+interface Layout {
+  list: HTMLUListElement;
+  editor: HTMLElement;
+  notice: HTMLParagraphElement;
+  newButton: HTMLButtonElement;
+}
+
+function layout(root: HTMLElement, title: string, newLabel: string): Layout {
+  root.replaceChildren();
+  const header = element("header", { class: "bar" });
+  const newButton = element("button", { type: "button" }, newLabel);
+  header.append(element("h1", {}, title), newButton);
+  const notice = element("p", { class: "notice", role: "alert", "data-testid": "notice" });
+  notice.hidden = true;
+  const columns = element("div", { class: "library" });
+  const list = element("ul", { class: "items", "aria-label": title });
+  const editor = element("section", { class: "editor", "aria-label": "Editor" });
+  columns.append(list, editor);
+  root.append(header, notice, columns);
+  return { list, editor, notice, newButton };
+}
+
+function say(notice: HTMLParagraphElement, message: string | null, kind: "bad" | "good" = "bad"): void {
+  notice.hidden = message === null;
+  notice.textContent = message ?? "";
+  notice.dataset.kind = kind;
+}
+
+function textArea(label: string, name: string, value: string, rows: number): { wrapper: HTMLLabelElement; input: HTMLTextAreaElement } {
+  const wrapper = element("label", { class: "field" });
+  const input = element("textarea", { name, rows: String(rows), "aria-label": label });
+  input.value = value;
+  wrapper.append(element("span", {}, label), input);
+  return { wrapper, input };
+}
+
+function lineField(label: string, name: string, value: string): { wrapper: HTMLLabelElement; input: HTMLInputElement } {
+  const wrapper = element("label", { class: "field" });
+  const input = element("input", { name, "aria-label": label, autocomplete: "off" });
+  input.value = value;
+  wrapper.append(element("span", {}, label), input);
+  return { wrapper, input };
+}
+
+function renderList(
+  list: HTMLUListElement,
+  items: LibrarySummary[],
+  selected: string | null,
+  detail: (item: LibrarySummary) => string,
+  choose: (id: string) => void,
+  emptyText: string,
+): void {
+  list.replaceChildren();
+  if (items.length === 0) {
+    list.append(element("li", { class: "empty" }, emptyText));
+    return;
+  }
+  for (const item of items) {
+    const row = element("li", { "data-id": item.id });
+    const button = element("button", { type: "button", class: "item", "aria-current": String(item.id === selected) });
+    button.append(element("strong", {}, item.title), element("small", {}, detail(item)));
+    button.addEventListener("click", () => choose(item.id));
+    row.append(button);
+    list.append(row);
+  }
+}
+
+// ---------------------------------------------------------------- agents
+
+const EMPTY_AGENT: AgentDraft = {
+  id: null, name: "", description: "", system_prompt: "", model: "", parameters: {}, tools: [], public: false,
+};
+
+export async function mountAgents(root: HTMLElement): Promise<void> {
+  const { list, editor, notice, newButton } = layout(root, "Agents", "New agent");
+  let selected: string | null = null;
+
+  async function refresh(): Promise<void> {
+    try {
+      const agents = await api.listLibrary("agent");
+      renderList(
+        list,
+        agents,
+        selected,
+        (item) => {
+          const model = String(item.summary.model ?? "");
+          return model.length > 0 ? `Model ${model}` : "No model chosen";
+        },
+        (id) => void open(id),
+        "No agents yet. Create one to give it a name, a system prompt, a model and tools.",
+      );
+    } catch (error) {
+      say(notice, `The agents could not be listed: ${errorMessage(error)}`);
+    }
+  }
+
+  async function open(id: string): Promise<void> {
+    try {
+      selected = id;
+      edit(await api.getAgent(id));
+      await refresh();
+    } catch (error) {
+      say(notice, errorMessage(error));
+    }
+  }
+
+  function edit(agent: AgentDraft): void {
+    say(notice, null);
+    editor.replaceChildren();
+    const form = element("form", { class: "agent", "aria-label": agent.id ? "Edit agent" : "New agent" });
+    const name = lineField("Name", "name", agent.name);
+    const model = lineField("Model", "model", agent.model);
+    model.input.placeholder = "llama3.2";
+    const description = textArea("Description", "description", agent.description, 2);
+    const system = textArea("System prompt", "system_prompt", agent.system_prompt, 6);
+    const parameters = textArea(
+      "Parameters (JSON)",
+      "parameters",
+      Object.keys(agent.parameters).length > 0 ? JSON.stringify(agent.parameters, null, 2) : "",
+      3,
+    );
+    parameters.input.placeholder = '{"temperature": 0.2}';
+    const tools = lineField("Tools (comma-separated)", "tools", agent.tools.join(", "));
+    const publicLabel = element("label", { class: "check" });
+    const publicBox = element("input", { type: "checkbox", name: "public" });
+    publicBox.checked = agent.public;
+    publicLabel.append(publicBox, element("span", {}, "Public: others may see and use it"));
+    const actions = element("div", { class: "actions" });
+    const save = element("button", { type: "submit" }, agent.id ? "Save agent" : "Create agent");
+    actions.append(save);
+    if (agent.id) {
+      const duplicate = element("button", { type: "button", class: "quiet" }, "Duplicate");
+      duplicate.addEventListener("click", async () => {
+        try {
+          const copy = await api.duplicateAgent(agent.id as string);
+          selected = copy.id;
+          edit(copy);
+          await refresh();
+          say(notice, `Made “${copy.name}”.`, "good");
+        } catch (error) {
+          say(notice, errorMessage(error));
+        }
+      });
+      actions.append(duplicate);
+    }
+    form.append(name.wrapper, model.wrapper, description.wrapper, system.wrapper, parameters.wrapper, tools.wrapper, publicLabel, actions);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const parsed = parseParameters(parameters.input.value);
+      if ("error" in parsed) return say(notice, parsed.error);
+      const draft: AgentDraft = {
+        id: agent.id,
+        name: name.input.value,
+        description: description.input.value,
+        system_prompt: system.input.value,
+        model: model.input.value,
+        parameters: parsed.value,
+        tools: splitList(tools.input.value),
+        public: publicBox.checked,
+      };
+      const problem = checkAgent(draft);
+      if (problem) return say(notice, problem);
+      save.disabled = true;
+      try {
+        const saved: Agent = await api.saveAgent(draft);
+        selected = saved.id;
+        edit(saved);
+        await refresh();
+        say(notice, "Saved.", "good");
+      } catch (error) {
+        say(notice, errorMessage(error));
+      } finally {
+        save.disabled = false;
+      }
+    });
+    editor.append(form);
+    name.input.focus();
+  }
+
+  newButton.addEventListener("click", () => {
+    selected = null;
+    edit({ ...EMPTY_AGENT });
+    void refresh();
+  });
+  editor.append(element("p", { class: "empty" }, "Choose an agent, or create one."));
+  await listenForChanges("agent", refresh);
+  await refresh();
+}
+
+// ---------------------------------------------------------------- prompts
+
+const EMPTY_PROMPT: PromptDraft = { id: null, title: "", project: "", segment: "", description: "", tags: [] };
+
+/** Where a prompt sits: "Project / Segment", or "No project". */
+function place(summary: Record<string, unknown>): string {
+  const parts = [summary.project, summary.segment].filter((part) => typeof part === "string" && part.length > 0);
+  return parts.length > 0 ? parts.join(" / ") : "No project";
+}
+
+export async function mountPrompts(root: HTMLElement): Promise<void> {
+  const { list, editor, notice, newButton } = layout(root, "Prompts", "New prompt");
+  let selected: string | null = null;
+
+  async function refresh(): Promise<void> {
+    try {
+      const prompts = await api.listLibrary("prompt");
+      // Grouped by project and segment, then most recently changed first.
+      prompts.sort((a, b) => place(a.summary).localeCompare(place(b.summary)));
+      renderList(
+        list,
+        prompts,
+        selected,
+        (item) => `${place(item.summary)} · ${Number(item.summary.versions ?? 0)} versions`,
+        (id) => void open(id),
+        "No prompts yet. Create one, then write its first version.",
+      );
+    } catch (error) {
+      say(notice, `The prompts could not be listed: ${errorMessage(error)}`);
+    }
+  }
+
+  async function open(id: string): Promise<void> {
+    try {
+      selected = id;
+      edit(await api.getPrompt(id));
+      await refresh();
+    } catch (error) {
+      say(notice, errorMessage(error));
+    }
+  }
+
+  function edit(prompt: PromptDraft & { versions?: PromptVersion[] }): void {
+    say(notice, null);
+    editor.replaceChildren();
+    const form = element("form", { class: "prompt", "aria-label": prompt.id ? "Edit prompt" : "New prompt" });
+    const title = lineField("Title", "title", prompt.title);
+    const project = lineField("Project", "project", prompt.project);
+    const segment = lineField("Segment", "segment", prompt.segment);
+    const description = textArea("Description", "description", prompt.description, 2);
+    const tags = lineField("Tags (comma-separated)", "tags", prompt.tags.join(", "));
+    const actions = element("div", { class: "actions" });
+    const save = element("button", { type: "submit" }, prompt.id ? "Save prompt" : "Create prompt");
+    actions.append(save);
+    if (prompt.id) {
+      const duplicate = element("button", { type: "button", class: "quiet" }, "Duplicate");
+      duplicate.addEventListener("click", async () => {
+        try {
+          const copy = await api.duplicatePrompt(prompt.id as string);
+          selected = copy.id;
+          edit(copy);
+          await refresh();
+          say(notice, `Made “${copy.title}”.`, "good");
+        } catch (error) {
+          say(notice, errorMessage(error));
+        }
+      });
+      actions.append(duplicate);
+    }
+    form.append(title.wrapper, project.wrapper, segment.wrapper, description.wrapper, tags.wrapper, actions);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const draft: PromptDraft = {
+        id: prompt.id,
+        title: title.input.value,
+        project: project.input.value,
+        segment: segment.input.value,
+        description: description.input.value,
+        tags: splitList(tags.input.value),
+      };
+      const problem = checkPrompt(draft);
+      if (problem) return say(notice, problem);
+      save.disabled = true;
+      try {
+        const saved = await api.savePrompt(draft);
+        selected = saved.id;
+        edit(saved);
+        await refresh();
+        say(notice, "Saved.", "good");
+      } catch (error) {
+        say(notice, errorMessage(error));
+      } finally {
+        save.disabled = false;
+      }
+    });
+    editor.append(form);
+    if (prompt.id && prompt.versions) editor.append(versionsPanel(prompt.id, prompt.versions));
+  }
+
+  function versionsPanel(id: string, versions: PromptVersion[]): HTMLElement {
+    const panel = element("section", { class: "versions", "aria-label": "Versions" });
+    panel.append(element("h2", {}, "Versions"));
+    const table = element("ol", { class: "version-list" });
+    const compareLeft = element("select", { name: "compare-left", "aria-label": "Compare from" });
+    const compareRight = element("select", { name: "compare-right", "aria-label": "Compare with" });
+    versions.forEach((version, index) => {
+      const row = element("li", { "data-version": version.id, "data-status": version.status });
+      row.append(
+        element("span", { class: `status ${version.status}` }, describeVersion(version, index)),
+        element("small", {}, shortTime(version.activated_at ?? version.created_at)),
+      );
+      const vars = templateVariables(version.content);
+      if (vars.length > 0) row.append(element("small", { class: "vars" }, `Variables: ${vars.join(", ")}`));
+      if (version.status !== "active") {
+        const label = version.status === "archived" ? "Roll back to this" : "Publish";
+        const publish = element("button", { type: "button", class: "quiet" }, label);
+        publish.addEventListener("click", async () => {
+          try {
+            const updated = await api.publishPromptVersion(id, version.id);
+            edit(updated);
+            await refresh();
+            say(notice, version.status === "archived" ? `Rolled back to v${index + 1}.` : `Published v${index + 1}.`, "good");
+          } catch (error) {
+            say(notice, errorMessage(error));
+          }
+        });
+        row.append(publish);
+      }
+      const preview = element("pre", { class: "content" });
+      preview.textContent = version.content;
+      row.append(preview);
+      table.append(row);
+      for (const select of [compareLeft, compareRight]) {
+        select.append(element("option", { value: version.id }, describeVersion(version, index)));
+      }
+    });
+    if (versions.length === 0) table.append(element("li", { class: "empty" }, "No versions yet: write the first draft below."));
+    panel.append(table);
+
+    if (versions.length >= 2) {
+      const compare = element("div", { class: "compare" });
+      compareLeft.value = versions[versions.length - 2].id;
+      compareRight.value = versions[versions.length - 1].id;
+      const diffView = element("table", { class: "diff", "aria-label": "Comparison" });
+      const show = () => {
+        const left = versions.find((version) => version.id === compareLeft.value);
+        const right = versions.find((version) => version.id === compareRight.value);
+        diffView.replaceChildren();
+        if (!left || !right) return;
+        for (const row of diffLines(left.content, right.content)) {
+          const tr = element("tr", { "data-kind": row.kind });
+          tr.append(element("td", {}, row.left ?? ""), element("td", {}, row.right ?? ""));
+          diffView.append(tr);
+        }
+      };
+      compareLeft.addEventListener("change", show);
+      compareRight.addEventListener("change", show);
+      compare.append(element("span", {}, "Compare"), compareLeft, element("span", {}, "with"), compareRight);
+      panel.append(compare, diffView);
+      show();
+    }
+
+    const draftForm = element("form", { class: "draft", "aria-label": "Write a version" });
+    const latest = versions.length > 0 ? versions[versions.length - 1].content : "";
+    const content = textArea("New version", "content", latest, 6);
+    const variables = element("small", { class: "vars", "data-testid": "variables" });
+    const showVariables = () => {
+      const found = templateVariables(content.input.value);
+      variables.textContent = found.length > 0 ? `Variables: ${found.join(", ")}` : "No {{variables}}";
+    };
+    content.input.addEventListener("input", showVariables);
+    showVariables();
+    const saveDraft = element("button", { type: "submit" }, "Save as draft");
+    draftForm.append(content.wrapper, variables, saveDraft);
+    draftForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const problem = checkText("version", content.input.value, MAX_PROMPT_CHARS);
+      if (problem) return say(notice, problem);
+      if (content.input.value.trim().length === 0) return say(notice, "Write the version's text first.");
+      saveDraft.disabled = true;
+      try {
+        const updated = await api.addPromptVersion(id, content.input.value);
+        edit(updated);
+        await refresh();
+        say(notice, `Saved v${updated.versions.length} as a draft.`, "good");
+      } catch (error) {
+        say(notice, errorMessage(error));
+      } finally {
+        saveDraft.disabled = false;
+      }
+    });
+    panel.append(draftForm);
+    return panel;
+  }
+
+  newButton.addEventListener("click", () => {
+    selected = null;
+    edit({ ...EMPTY_PROMPT });
+    void refresh();
+  });
+  editor.append(element("p", { class: "empty" }, "Choose a prompt, or create one."));
+  await listenForChanges("prompt", refresh);
+  await refresh();
+}
