@@ -612,13 +612,19 @@ fn stream_response(
                     std::future::pending::<()>().await;
                     None
                 }
-                Ending::Drop => Some((
-                    Err(std::io::Error::new(
-                        std::io::ErrorKind::ConnectionReset,
-                        "the provider double drops the connection",
-                    )),
-                    None,
-                )),
+                Ending::Drop => {
+                    // Let hyper flush what was sent (it does when the body is
+                    // pending) before the connection goes: otherwise the
+                    // pieces die in its buffer and the client sees no text.
+                    tokio::task::yield_now().await;
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "the provider double drops the connection",
+                        )),
+                        None,
+                    ))
+                }
             }
         },
     );

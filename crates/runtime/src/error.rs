@@ -63,7 +63,7 @@ pub enum RuntimeError {
 
     /// The provider kept failing (5xx, dropped connections) until the
     /// attempts ran out.
-    #[error("{provider} failed after {attempts} attempts; the last answer was {last}")]
+    #[error("{provider} failed after {attempts} attempt{}; the last answer was {last}", if *.attempts == 1 { "" } else { "s" })]
     Unavailable {
         /// The provider's name.
         provider: &'static str,
