@@ -34,6 +34,49 @@ use crate::{HttpProvider, RuntimeError};
 /// The key [`ProviderDouble::provider`] gives the providers it builds.
 pub const DOUBLE_API_KEY: &str = "double-secret-key";
 
+/// A gate a [`Reply::Gated`] waits behind until a test opens it.
+#[derive(Clone)]
+pub struct Gate(Arc<watch::Sender<bool>>);
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        Self(Arc::new(watch::channel(false).0))
+    }
+
+    /// Opens it: every reply waiting behind it goes on, and later ones do not wait.
+    pub fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    async fn opened(&self) {
+        let mut receiver = self.0.subscribe();
+        let _ = receiver.wait_for(|open| *open).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "Gate(open: {})", *self.0.borrow())
+    }
+}
+
+/// Chooses a reply from the request (which agent asks, what it says);
+/// `None` falls through to the script.
+pub type Responder = Arc<dyn Fn(&RecordedRequest) -> Option<Reply> + Send + Sync>;
+
 /// What the double answers to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -87,6 +130,8 @@ pub enum Reply {
     },
     /// A 200 `text/event-stream` answer whose body is these pieces, as they are.
     Raw(Vec<Vec<u8>>),
+    /// Waits (no status, no headers) until the gate opens, then answers.
+    Gated(Gate, Box<Reply>),
 }
 
 impl Reply {
@@ -156,6 +201,11 @@ impl Reply {
     /// `text`, then a chunk that is not JSON.
     pub fn malformed_after(text: impl Into<String>) -> Self {
         Reply::Malformed { text: text.into() }
+    }
+
+    /// This reply, once `gate` opens.
+    pub fn after(self, gate: &Gate) -> Self {
+        Reply::Gated(gate.clone(), Box::new(self))
     }
 }
 
@@ -238,8 +288,10 @@ struct DoubleState {
     fallback: Mutex<Reply>,
     requests: Mutex<Vec<RecordedRequest>>,
     expected_key: Mutex<Option<String>>,
+    responder: Mutex<Option<Responder>>,
     received: watch::Sender<usize>,
     in_flight: watch::Sender<usize>,
+    peak_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// Counts one request while it is alive: its handler, then its body.
@@ -247,7 +299,12 @@ struct InFlight(Arc<DoubleState>);
 
 impl InFlight {
     fn new(state: &Arc<DoubleState>) -> Self {
-        state.in_flight.send_modify(|count| *count += 1);
+        state.in_flight.send_modify(|count| {
+            *count += 1;
+            state
+                .peak_in_flight
+                .fetch_max(*count, std::sync::atomic::Ordering::SeqCst);
+        });
         Self(state.clone())
     }
 }
@@ -280,8 +337,10 @@ impl ProviderDouble {
             fallback: Mutex::new(Reply::text("Hello from the double.")),
             requests: Mutex::default(),
             expected_key: Mutex::default(),
+            responder: Mutex::default(),
             received: watch::channel(0).0,
             in_flight: watch::channel(0).0,
+            peak_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
@@ -357,6 +416,22 @@ impl ProviderDouble {
         *self.state.fallback.lock().expect("fallback lock") = reply;
     }
 
+    /// Chooses replies from the requests themselves (before the script):
+    /// for calls made in parallel, whose order is not known.
+    pub fn set_responder(
+        &self,
+        responder: impl Fn(&RecordedRequest) -> Option<Reply> + Send + Sync + 'static,
+    ) {
+        *self.state.responder.lock().expect("responder lock") = Some(Arc::new(responder));
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.state
+            .peak_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Refuses requests that do not carry `key` (401, as providers do).
     pub fn require_api_key(&self, key: impl Into<String>) {
         *self.state.expected_key.lock().expect("key lock") = Some(key.into());
@@ -390,7 +465,11 @@ impl ProviderDouble {
     }
 }
 
-fn next_reply(state: &DoubleState) -> Reply {
+fn next_reply(state: &DoubleState, request: &RecordedRequest) -> Reply {
+    let responder = state.responder.lock().expect("responder lock").clone();
+    if let Some(reply) = responder.and_then(|responder| responder(request)) {
+        return reply;
+    }
     let scripted = state.script.lock().expect("script lock").pop_front();
     scripted.unwrap_or_else(|| state.fallback.lock().expect("fallback lock").clone())
 }
@@ -454,7 +533,12 @@ async fn handle(
         .unwrap_or("double-model")
         .to_owned();
     let include_usage = recorded.body["stream_options"]["include_usage"] == true;
-    match next_reply(&state) {
+    let mut reply = next_reply(&state, &recorded);
+    while let Reply::Gated(gate, then) = reply {
+        gate.opened().await;
+        reply = *then;
+    }
+    match reply {
         Reply::Hang => {
             // Held until the client goes away (then hyper drops this future,
             // and `in_flight` with it).
@@ -595,13 +679,22 @@ fn stream_response(
             (pieces, Ending::Close)
         }
         Reply::Raw(pieces) => (pieces, Ending::Close),
-        Reply::Hang | Reply::Status { .. } => unreachable!("answered before streaming"),
+        Reply::Hang | Reply::Status { .. } | Reply::Gated(..) => {
+            unreachable!("answered before streaming")
+        }
     };
     let body = futures_util::stream::unfold(
         Some((pieces.into_iter(), ending, in_flight)),
         |state| async move {
             let (mut pieces, ending, in_flight) = state?;
             if let Some(piece) = pieces.next() {
+                if pieces.len() == 0 && matches!(ending, Ending::Close) {
+                    // The request stops counting before its last bytes leave,
+                    // so a client that has read the whole answer never sees
+                    // it still in flight.
+                    drop(in_flight);
+                    return Some((Ok(Bytes::from(piece)), None));
+                }
                 return Some((Ok(Bytes::from(piece)), Some((pieces, ending, in_flight))));
             }
             match ending {

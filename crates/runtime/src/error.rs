@@ -182,12 +182,27 @@ pub enum RuntimeError {
     /// A sandbox plan or graph that cannot be run.
     #[error("the plan cannot be run: {0}")]
     InvalidPlan(String),
+
+    /// A step of a sandbox run failed; the run stopped.
+    #[error("step “{step}” ({agent}) failed: {error}")]
+    StepFailed {
+        /// The step's id.
+        step: String,
+        /// The agent's name.
+        agent: String,
+        /// What went wrong.
+        error: Box<RuntimeError>,
+    },
 }
 
 impl RuntimeError {
     /// Whether the call was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        matches!(self, RuntimeError::Cancelled)
+        match self {
+            RuntimeError::Cancelled => true,
+            RuntimeError::StepFailed { error, .. } => error.is_cancelled(),
+            _ => false,
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! - [`validate`]: validators on outputs (regex, length, contains, JSON schema);
 //! - [`usage`]: one usage event per call (tokens, latency, cost estimate, errors);
 //! - [`run`]: one agent call end to end;
+//! - [`sandbox`]: the headless orchestrator of a session's graph of agents;
 //! - [`sse`]: the server-sent events parser the providers stream through;
 //! - `double` (feature `double`): a stand-in provider on loopback for tests
 //!   and benchmarks.
@@ -19,6 +20,7 @@ mod error;
 pub mod prompt;
 pub mod provider;
 pub mod run;
+pub mod sandbox;
 pub mod settings;
 pub mod sse;
 pub mod usage;
@@ -34,6 +36,9 @@ pub use provider::{
     TokenUsage,
 };
 pub use run::{AgentAnswer, AgentCall, run_agent};
+pub use sandbox::{
+    Decision, Plan, PlanStep, Resolution, Sandbox, SandboxEvent, SandboxOutcome, Team,
+};
 pub use settings::{CallLimits, ProviderKind, ProviderSettings};
 pub use tokio_util::sync::CancellationToken;
 pub use usage::{ModelPrice, PriceTable, UsageEvent, UsageOutcome, UsageSink};
