@@ -70,6 +70,7 @@ fn apply_commands(
     mut screenshots: ResMut<ScreenshotRequests>,
     mut measurement: ResMut<MeasurementRequest>,
     mut notice: ResMut<Notice>,
+    mut chat: ResMut<crate::chat::ChatPanel>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
     mut loaded: MessageWriter<GraphLoaded>,
@@ -89,6 +90,11 @@ fn apply_commands(
             }
             Ok(CanvasCommand::Screenshot(path)) => screenshots.pending.push(path),
             Ok(CanvasCommand::Notify(message)) => notice.show(message),
+            Ok(CanvasCommand::ShowChat(messages)) => chat.show_messages(&messages),
+            Ok(CanvasCommand::RunStarted { task, members }) => chat.run_started(&task, members),
+            Ok(CanvasCommand::RunEvent(event)) => chat.run_event(&event),
+            Ok(CanvasCommand::RunEnded { reason }) => chat.run_ended(reason),
+            Ok(CanvasCommand::RunRefused(reason)) => chat.refused(reason),
             Ok(CanvasCommand::Measure { frames }) => {
                 measurement.frames_wanted = frames;
             }

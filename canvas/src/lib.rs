@@ -19,6 +19,7 @@
 
 pub mod bridge;
 pub mod camera;
+pub mod chat;
 pub mod drag;
 pub mod drawing;
 pub mod history;
@@ -37,7 +38,8 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::window::{ExitCondition, WindowResolution};
 use bevy::winit::{UpdateMode, WinitPlugin, WinitSettings};
-use orrery_domain::{Graph, GraphEdit, GraphId, NodeId};
+use orrery_domain::{ChatMessage, Graph, GraphEdit, GraphId, NodeId};
+use orrery_runtime::SandboxEvent;
 use serde::{Deserialize, Serialize};
 
 /// Title of the canvas window (tests find the window by it).
@@ -61,6 +63,24 @@ pub enum CanvasCommand {
     /// Show a message in the status bar for a few seconds (an import the
     /// host refused, say).
     Notify(String),
+    /// Shows a sandbox session's stored chat in the chat panel.
+    ShowChat(Vec<ChatMessage>),
+    /// A run of `task` began; `members` names each agent node (node id → name).
+    RunStarted {
+        /// The task as the user typed it.
+        task: String,
+        /// Node id → agent name.
+        members: std::collections::BTreeMap<String, String>,
+    },
+    /// Something happened in the running sandbox.
+    RunEvent(SandboxEvent),
+    /// The run ended; `reason` says why there is no answer (cancelled, failed).
+    RunEnded {
+        /// Why the run stopped without an answer, if it did.
+        reason: Option<String>,
+    },
+    /// The host did not start the run asked for, and why.
+    RunRefused(String),
     /// Close the canvas for good.
     Quit,
 }
@@ -89,6 +109,15 @@ pub enum CanvasEvent {
     SelectionChanged(Vec<NodeId>),
     /// What [`CanvasCommand::Measure`] asked for.
     Measured(measure::Measurement),
+    /// The user asked the graph's agents to run `task` (chat panel).
+    RunTask {
+        /// The graph shown.
+        graph: GraphId,
+        /// The task.
+        task: String,
+    },
+    /// The user cancelled the running task.
+    CancelRun,
     /// The canvas could not do what was asked.
     Failed(String),
     /// The canvas app has exited.
@@ -129,6 +158,9 @@ pub struct FrameReport {
     /// The nodes with a label on screen (near ones; far ones have none).
     #[serde(default)]
     pub labelled: Vec<NodeId>,
+    /// The sandbox chat panel.
+    #[serde(default)]
+    pub chat: chat::ChatReport,
 }
 
 /// One node's place on screen.
@@ -197,6 +229,7 @@ impl Plugin for CanvasPlugin {
         app.add_plugins((
             scene::GraphScenePlugin,
             camera::OrbitCameraPlugin,
+            chat::ChatPanelPlugin,
             drag::NodeDragPlugin,
             history::EditHistoryPlugin,
             layout::AutoLayoutPlugin,

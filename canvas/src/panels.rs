@@ -41,10 +41,16 @@ impl Plugin for StatusPanelPlugin {
             .init_resource::<ToolState>()
             .add_systems(
                 EguiPrimaryContextPass,
-                (status_bar, tool_panels, graph_overlays).chain(),
+                (status_bar, tool_panels, graph_overlays)
+                    .chain()
+                    .in_set(PanelSystems),
             );
     }
 }
+
+/// The panels' systems, so other panels can be drawn after them.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PanelSystems;
 
 /// How long a notice stays in the status bar.
 const NOTICE_SECONDS: f32 = 8.0;

@@ -18,6 +18,7 @@ use bevy::window::PrimaryWindow;
 
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::camera::{FIELD_OF_VIEW, OrbitCamera};
+use crate::chat::{ChatPanel, ChatReport, RunningNodes};
 use crate::panels::{Notice, PanelLayout};
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour};
 use crate::{CanvasEvent, FrameReport, NodeOnScreen};
@@ -92,6 +93,8 @@ fn track_readiness(
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
     notice: Res<Notice>,
+    chat: Res<ChatPanel>,
+    running: Res<RunningNodes>,
 ) {
     if loaded.read().count() > 0 {
         *readiness = Readiness::default();
@@ -116,6 +119,7 @@ fn track_readiness(
         &nodes,
         &layout,
         &notice,
+        chat.report(&running),
     );
     bridge.send(CanvasEvent::Ready(report));
 }
@@ -132,6 +136,8 @@ fn take_screenshots(
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
     notice: Res<Notice>,
+    chat: Res<ChatPanel>,
+    running: Res<RunningNodes>,
 ) {
     if requests.pending.is_empty() || !readiness.ready(&settled) {
         return;
@@ -148,6 +154,7 @@ fn take_screenshots(
         &nodes,
         &layout,
         &notice,
+        chat.report(&running),
     );
     for path in requests.pending.drain(..) {
         let report = report.clone();
@@ -195,6 +202,7 @@ pub fn frame_report(
     nodes: &Query<(&GraphNode, &GlobalTransform)>,
     layout: &PanelLayout,
     notice: &Notice,
+    chat: ChatReport,
 ) -> FrameReport {
     let viewport = [window.width(), window.height()];
     let world_per_pixel_at_unit_depth = 2.0 * (FIELD_OF_VIEW / 2.0).tan() / viewport[1];
@@ -241,6 +249,7 @@ pub fn frame_report(
             .map(|area| [area.min.x, area.min.y, area.max.x, area.max.y])
             .collect(),
         labelled: layout.labelled.clone(),
+        chat,
         controls: layout
             .controls
             .iter()

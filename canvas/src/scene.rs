@@ -100,6 +100,9 @@ struct EdgeEnds(Vec<(u32, u32, f32)>);
 #[derive(Component)]
 struct SceneEntity;
 
+/// How a node whose agent is answering in a sandbox run looks (sRGB).
+pub const RUNNING_COLOUR: [u8; 3] = [255, 196, 72];
+
 /// How a selected node looks: its kind's colour washed towards white.
 pub fn selected_colour(kind: NodeKind) -> [u8; 3] {
     kind_colour(kind).map(|channel| channel + ((255 - channel) as f32 * 0.6) as u8)
@@ -225,6 +228,7 @@ type OnlyNodeDots = (With<NodeDots>, Without<NodeSprites>, Without<EdgeCurves>);
 #[allow(clippy::too_many_arguments)]
 fn redraw_graph(
     selection: Res<Selection>,
+    running: Res<crate::chat::RunningNodes>,
     changed: Query<(), MovedOrNew>,
     mut removed: RemovedComponents<GraphNode>,
     nodes: Query<(&GraphNode, &Transform)>,
@@ -236,7 +240,7 @@ fn redraw_graph(
 ) {
     let gone = removed.read().count() > 0;
     let moved = !changed.is_empty() || gone;
-    if !moved && !selection.is_changed() {
+    if !moved && !selection.is_changed() && !running.is_changed() {
         return;
     }
     let count = nodes.iter().len();
@@ -255,15 +259,19 @@ fn redraw_graph(
             continue;
         };
         let selected = selection.nodes.contains(&node.id);
+        // A node whose agent is answering in a sandbox run is lit.
+        let answering = running.0.contains(&node.id);
         *sprite = NodeSprite {
             centre: transform.translation,
             kind: node.kind,
-            colour: if selected {
+            colour: if answering {
+                RUNNING_COLOUR
+            } else if selected {
                 selected_colour(node.kind)
             } else {
                 kind_colour(node.kind)
             },
-            selected,
+            selected: selected || answering,
         };
         filled += 1;
     }

@@ -88,6 +88,17 @@ pub fn run() {
                                     Err(error) => tracing::error!(%error, "storing a canvas edit failed"),
                                 }
                             }
+                            CanvasEvent::RunTask { graph, task } => {
+                                let result = tauri::async_runtime::block_on(
+                                    canvas_shell.run_task(graph, task),
+                                );
+                                if let Err(error) = result {
+                                    let _ = canvas_shell.refuse_run(error.to_string());
+                                }
+                            }
+                            CanvasEvent::CancelRun => {
+                                canvas_shell.cancel_run();
+                            }
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
                             CanvasEvent::Closed => break,
                             CanvasEvent::Ready(_)

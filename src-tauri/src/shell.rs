@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::vault::{KeyringVault, VaultError};
 
 mod library;
+mod sandbox;
 pub use library::{AgentDraft, PromptDraft};
 
 /// How long the shell waits for the browser to come back from a provider.
@@ -35,6 +36,9 @@ pub enum ShellError {
     /// The action needs a signed-in user.
     #[error("sign in first")]
     SignedOut,
+    /// A sandbox run could not start or failed.
+    #[error(transparent)]
+    Session(#[from] orrery_sessions::SessionError),
     /// The canvas window is gone.
     #[error("the canvas window is not running")]
     CanvasGone,
@@ -75,9 +79,20 @@ impl ShellError {
             }) => "invalid_input",
             ShellError::Account(AccountError::Browser(_)) => "browser",
             ShellError::SignedOut => "signed_out",
+            ShellError::Session(orrery_sessions::SessionError::Busy) => "conflict",
+            ShellError::Session(
+                orrery_sessions::SessionError::InvalidTask(_)
+                | orrery_sessions::SessionError::NoAgents(_),
+            ) => "invalid_input",
+            ShellError::Session(orrery_sessions::SessionError::Runtime(
+                orrery_runtime::RuntimeError::InvalidSettings(_),
+            )) => "invalid_input",
             ShellError::Import { .. } => "invalid_input",
             ShellError::File { .. } => "file",
-            ShellError::Sync(_) | ShellError::Account(_) | ShellError::CanvasGone => "internal",
+            ShellError::Sync(_)
+            | ShellError::Account(_)
+            | ShellError::Session(_)
+            | ShellError::CanvasGone => "internal",
         }
     }
 }
@@ -132,6 +147,7 @@ struct Inner {
     canvas: Sender<CanvasCommand>,
     status: Mutex<SyncStatus>,
     changed: Notify,
+    runs: orrery_sessions::RunSlot,
 }
 
 /// The desktop shell's state, cheap to clone.
@@ -174,6 +190,7 @@ impl Shell {
                 canvas,
                 status: Mutex::new(SyncStatus::starting()),
                 changed: Notify::new(),
+                runs: orrery_sessions::RunSlot::default(),
             }),
         })
     }
@@ -282,7 +299,8 @@ impl Shell {
             .canvas
             .send(CanvasCommand::LoadGraph(graph))
             .and_then(|()| self.inner.canvas.send(CanvasCommand::Show))
-            .map_err(|_| ShellError::CanvasGone)
+            .map_err(|_| ShellError::CanvasGone)?;
+        self.show_session_of(id).await
     }
 
     /// Stores an edit made on the canvas (a new edit, an undo or a redo).

@@ -7,9 +7,13 @@
 //! `--report` it prints one line per event on stdout, `KIND {json}`:
 //! `READY` (graph on screen, pipelines compiled), `STORED` (an edit — a drag,
 //! an undo, a redo — reached the store), `SELECTED` (the selection changed),
-//! `SCREENSHOT` (a PNG was written), `IMPORTED` / `REFUSED` (a graph file) and
-//! `ERROR`; and it reads `SCREENSHOT <file.png>`, `IMPORT <file.json>` and
-//! `QUIT` from stdin.
+//! `SCREENSHOT` (a PNG was written), `IMPORTED` / `REFUSED` (a graph file),
+//! `RUN` (an update of a sandbox run) and `ERROR`; and it reads
+//! `SCREENSHOT <file.png>`, `IMPORT <file.json>`, `RUN <task>` (the same as
+//! typing the task in the chat panel), `CANCEL` and `QUIT` from stdin.
+//!
+//! Sandbox runs call the OpenAI-compatible provider at `--provider URL`
+//! (default: a local Ollama, `http://127.0.0.1:11434/v1`) with `--model`.
 //!
 //! `--export FILE.json` writes the graph as a graph file and exits without a
 //! window; `--in-memory` shows a sample graph without storing it (benchmarks
@@ -26,13 +30,15 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use orrery_canvas::{CanvasCommand, CanvasEvent, CanvasOptions, canvas_app};
 use orrery_domain::{GraphEdit, GraphId, sample_graph, sample_graph_with_edges};
+use orrery_runtime::{HttpProvider, ProviderSettings};
+use orrery_sessions::{RunSlot, RunUpdate, SessionRunner};
 use orrery_store::LocalStore;
 use orrery_sync::Replica;
 use serde_json::json;
 
 const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
 [--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N] \
-[--export FILE.json] [--in-memory]";
+[--export FILE.json] [--in-memory] [--provider URL] [--model NAME]";
 
 struct Arguments {
     store: PathBuf,
@@ -48,6 +54,7 @@ struct Arguments {
     measure_frames: Option<u32>,
     export: Option<PathBuf>,
     in_memory: bool,
+    provider: ProviderSettings,
 }
 
 fn parse_arguments() -> anyhow::Result<Arguments> {
@@ -65,6 +72,7 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         measure_frames: None,
         export: None,
         in_memory: false,
+        provider: ProviderSettings::local(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -102,6 +110,8 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
             }
             "--export" => parsed.export = Some(value("--export")?.into()),
             "--in-memory" => parsed.in_memory = true,
+            "--provider" => parsed.provider.base_url = value("--provider")?,
+            "--model" => parsed.provider.model = value("--model")?,
             "--continuous" => parsed.continuous = true,
             "--report" => parsed.report = true,
             "--screenshot" => parsed.screenshot = Some(value("--screenshot")?.into()),
@@ -131,6 +141,7 @@ fn spawn_stdin_commands(
     commands: std::sync::mpsc::Sender<CanvasCommand>,
     replica: Replica,
     runtime: tokio::runtime::Handle,
+    runs: Runs,
 ) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
@@ -151,6 +162,14 @@ fn spawn_stdin_commands(
                         }
                     }
                 }
+                Some(("RUN", task)) => {
+                    runs.start(task.trim().to_owned());
+                    continue;
+                }
+                _ if line.trim() == "CANCEL" => {
+                    runs.slot.cancel();
+                    continue;
+                }
                 _ if line.trim() == "QUIT" => CanvasCommand::Quit,
                 _ => {
                     print_line("ERROR", json!(format!("unknown command `{}`", line.trim())));
@@ -162,6 +181,48 @@ fn spawn_stdin_commands(
             }
         }
     });
+}
+
+/// Sandbox runs on the open graph: one at a time, updates to the canvas
+/// (and, with `--report`, to stdout as `RUN` lines).
+#[derive(Clone)]
+struct Runs {
+    slot: RunSlot,
+    runner: SessionRunner,
+    runtime: tokio::runtime::Handle,
+    graph: GraphId,
+    commands: std::sync::mpsc::Sender<CanvasCommand>,
+    report: bool,
+}
+
+impl Runs {
+    fn start(&self, task: String) {
+        self.start_on(self.graph, task);
+    }
+
+    fn start_on(&self, graph: GraphId, task: String) {
+        let (commands, report) = (self.commands.clone(), self.report);
+        let on_update = move |update: RunUpdate| {
+            if report {
+                print_line("RUN", json!(update));
+            }
+            let _ = commands.send(orrery_canvas::chat::command_for(update));
+        };
+        if let Err(error) =
+            self.slot
+                .start(self.runner.clone(), &self.runtime, graph, task, on_update)
+        {
+            if self.report {
+                print_line(
+                    "RUN",
+                    json!({ "update": "refused", "reason": error.to_string() }),
+                );
+            }
+            let _ = self
+                .commands
+                .send(CanvasCommand::RunRefused(error.to_string()));
+        }
+    }
 }
 
 /// Reads and checks a graph file and adds it to the library; the open graph
@@ -306,17 +367,35 @@ fn main() -> anyhow::Result<()> {
     let load_started = std::time::Instant::now();
     let mut load_ms = 0.0;
     let measure_frames = arguments.measure_frames;
+    let graph_id = graph.id;
     handle.commands.send(CanvasCommand::LoadGraph(graph))?;
     if let Some(path) = &arguments.screenshot {
         handle
             .commands
             .send(CanvasCommand::Screenshot(path.clone()))?;
     }
+    let provider = HttpProvider::new(arguments.provider.clone(), None)
+        .context("the model provider settings")?;
+    let runner = SessionRunner::new(replica.clone(), std::sync::Arc::new(provider));
+    if let Ok(Some(session)) = runtime.block_on(runner.existing_session(graph_id)) {
+        handle
+            .commands
+            .send(CanvasCommand::ShowChat(session.messages))?;
+    }
+    let runs = Runs {
+        slot: RunSlot::default(),
+        runner,
+        runtime: runtime.handle().clone(),
+        graph: graph_id,
+        commands: handle.commands.clone(),
+        report: arguments.report,
+    };
     if arguments.report {
         spawn_stdin_commands(
             handle.commands.clone(),
             replica.clone(),
             runtime.handle().clone(),
+            runs.clone(),
         );
     }
     let commands = handle.commands.clone();
@@ -378,6 +457,10 @@ fn main() -> anyhow::Result<()> {
                     if report {
                         print_line("SELECTED", json!({ "nodes": nodes }));
                     }
+                }
+                CanvasEvent::RunTask { graph, task } => runs.start_on(graph, task),
+                CanvasEvent::CancelRun => {
+                    runs.slot.cancel();
                 }
                 CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),
                 CanvasEvent::Closed => break,

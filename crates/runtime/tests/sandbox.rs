@@ -94,7 +94,7 @@ fn position(events: &[SandboxEvent], wanted: impl Fn(&SandboxEvent) -> bool) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_run_dispatches_along_graph() {
+async fn plan_runs_along_the_team_edges_with_parallel_branches_and_a_judge() {
     let double = ProviderDouble::start().await.unwrap();
     let gate = Gate::new();
     double.set_responder(respond(Some(gate.clone())));

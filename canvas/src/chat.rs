@@ -1,0 +1,607 @@
+//! The sandbox chat panel (F14): the session's chat on the left of the
+//! canvas, a box to type a task for the graph's agents, tokens streaming in as
+//! each agent answers, a run timeline (each step, its agent, how long it
+//! took), a Cancel button while a run goes, and a window with the decision
+//! when conflicting answers were settled. While a run goes, its running
+//! nodes are drawn lit and each answer carried along an edge flashes it.
+//!
+//! The panel only shows: the host runs the task (`CanvasEvent::RunTask`,
+//! `CanvasEvent::CancelRun`) and reports back with `CanvasCommand::Chat*`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use orrery_domain::{ChatMessage, ChatRole, MAX_MESSAGE_CHARS, NodeId};
+use orrery_runtime::{Decision, SandboxEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::CanvasEvent;
+use crate::bridge::CanvasBridge;
+use crate::camera::OrbitCamera;
+use crate::panels::{KeyboardCaptured, PanelLayout};
+use crate::scene::{GraphNode, ShownGraph};
+
+/// The panel's width in logical pixels.
+pub const CHAT_WIDTH: f32 = 330.0;
+/// How long an edge stays lit after an answer travelled along it.
+const EDGE_FLASH_SECONDS: f32 = 1.5;
+
+/// One line of the chat as shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatLine {
+    /// Who wrote it.
+    pub role: ChatRole,
+    /// The agent's or user's name.
+    pub author: String,
+    /// What it says.
+    pub text: String,
+}
+
+/// Where a step of the run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    /// Waiting for the steps it depends on.
+    Waiting,
+    /// Its agent is answering.
+    Running,
+    /// Answered.
+    Done,
+    /// Failed.
+    Failed,
+}
+
+/// One step on the run timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineStep {
+    /// The plan's step id.
+    pub step: String,
+    /// The agent's name.
+    pub agent: String,
+    /// Where it stands.
+    pub state: StepState,
+    /// Seconds from the run's start to the step's start, and to its end.
+    pub started: Option<f32>,
+    /// Seconds from the run's start to the step's end.
+    pub ended: Option<f32>,
+}
+
+/// The run shown now.
+#[derive(Debug, Clone, Default)]
+struct RunView {
+    /// Team member (node id) → name.
+    members: BTreeMap<String, String>,
+    timeline: Vec<TimelineStep>,
+    /// Text streamed so far per running step.
+    streaming: BTreeMap<String, String>,
+    /// Step → its member.
+    step_agents: BTreeMap<String, String>,
+    running: bool,
+    /// Seconds since the run started.
+    clock: f32,
+    /// Edges lit: (from node, to node, seconds left).
+    flashes: Vec<(NodeId, NodeId, f32)>,
+}
+
+/// The chat panel's state.
+#[derive(Resource, Debug, Default)]
+pub struct ChatPanel {
+    lines: Vec<ChatLine>,
+    input: String,
+    run: Option<RunView>,
+    decision: Option<Decision>,
+    decision_open: bool,
+    /// The last problem the host reported (shown under the box).
+    problem: Option<String>,
+}
+
+/// The nodes whose agents are answering now (drawn lit by the scene).
+#[derive(Resource, Debug, Default, Clone, PartialEq)]
+pub struct RunningNodes(pub BTreeSet<NodeId>);
+
+/// What a test can check of the panel (part of the frame report).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatReport {
+    /// Every line of the chat, oldest first.
+    pub lines: Vec<ChatLine>,
+    /// Text streamed so far per running step.
+    pub streaming: BTreeMap<String, String>,
+    /// The run timeline.
+    pub timeline: Vec<TimelineStep>,
+    /// Whether a run is going.
+    pub running: bool,
+    /// Nodes drawn lit.
+    pub running_nodes: Vec<NodeId>,
+    /// Edges lit now, as (from, to).
+    pub lit_edges: Vec<(NodeId, NodeId)>,
+    /// The decision window's summary, when it is open.
+    pub decision: Option<String>,
+}
+
+impl ChatPanel {
+    /// Shows a session's stored chat (the graph was opened).
+    pub fn show_messages(&mut self, messages: &[ChatMessage]) {
+        self.lines = messages
+            .iter()
+            .map(|message| ChatLine {
+                role: message.role,
+                author: message.author.clone(),
+                text: message.text.clone(),
+            })
+            .collect();
+    }
+
+    /// A run began: the task is in the chat, `members` name the team.
+    pub fn run_started(&mut self, task: &str, members: BTreeMap<String, String>) {
+        self.lines.push(ChatLine {
+            role: ChatRole::User,
+            author: "You".into(),
+            text: task.to_owned(),
+        });
+        self.problem = None;
+        self.decision = None;
+        self.decision_open = false;
+        self.run = Some(RunView {
+            members,
+            running: true,
+            ..RunView::default()
+        });
+    }
+
+    /// Something happened in the run.
+    pub fn run_event(&mut self, event: &SandboxEvent) {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let name = |run: &RunView, member: &str| {
+            run.members
+                .get(member)
+                .cloned()
+                .unwrap_or_else(|| member.to_owned())
+        };
+        match event {
+            SandboxEvent::PlanReady { plan } => {
+                let mut steps = Vec::new();
+                for step in &plan.steps {
+                    let agent = name(run, &step.agent);
+                    steps.push(format!("{}. {} — {}", step.id, agent, step.task));
+                    run.step_agents.insert(step.id.clone(), step.agent.clone());
+                    run.timeline.push(TimelineStep {
+                        step: step.id.clone(),
+                        agent,
+                        state: StepState::Waiting,
+                        started: None,
+                        ended: None,
+                    });
+                }
+                self.lines.push(ChatLine {
+                    role: ChatRole::Manager,
+                    author: "Manager".into(),
+                    text: format!("Plan:\n{}", steps.join("\n")),
+                });
+            }
+            SandboxEvent::PlanRejected { reason } => self.lines.push(ChatLine {
+                role: ChatRole::System,
+                author: "Sandbox".into(),
+                text: format!("The plan was refused ({reason}); asking again."),
+            }),
+            SandboxEvent::StepStarted { step, .. } => {
+                let clock = run.clock;
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
+                    entry.state = StepState::Running;
+                    entry.started = Some(clock);
+                }
+                run.streaming.insert(step.clone(), String::new());
+            }
+            SandboxEvent::StepToken { step, text } => {
+                let streamed = run.streaming.entry(step.clone()).or_default();
+                if streamed.len() + text.len() <= MAX_MESSAGE_CHARS * 4 {
+                    streamed.push_str(text);
+                }
+            }
+            SandboxEvent::StepFinished { step, agent, text } => {
+                let clock = run.clock;
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
+                    entry.state = StepState::Done;
+                    entry.ended = Some(clock);
+                }
+                run.streaming.remove(step);
+                let author = name(run, agent);
+                self.lines.push(ChatLine {
+                    role: ChatRole::Agent,
+                    author,
+                    text: text.clone(),
+                });
+            }
+            SandboxEvent::StepFailed { step, agent, error } => {
+                let clock = run.clock;
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
+                    entry.state = StepState::Failed;
+                    entry.ended = Some(clock);
+                }
+                run.streaming.remove(step);
+                let author = name(run, agent);
+                self.lines.push(ChatLine {
+                    role: ChatRole::System,
+                    author: "Sandbox".into(),
+                    text: format!("{author} failed: {error}"),
+                });
+            }
+            SandboxEvent::EdgeMessage {
+                from_step, to_step, ..
+            } => {
+                // The plan names each step's member: the node the edge joins.
+                let node = |step: &str| {
+                    run.step_agents
+                        .get(step)
+                        .and_then(|member| member.parse().ok())
+                };
+                if let (Some(from), Some(to)) = (node(from_step), node(to_step)) {
+                    run.flashes.push((from, to, EDGE_FLASH_SECONDS));
+                }
+            }
+            SandboxEvent::ConflictResolved { decision } => {
+                self.lines.push(ChatLine {
+                    role: ChatRole::System,
+                    author: "Sandbox".into(),
+                    text: format!(
+                        "Conflict settled by {}: {}",
+                        decision.method, decision.summary
+                    ),
+                });
+                self.decision = Some(decision.clone());
+                self.decision_open = true;
+            }
+            SandboxEvent::Finished { answer } => self.lines.push(ChatLine {
+                role: ChatRole::Manager,
+                author: "Manager".into(),
+                text: answer.clone(),
+            }),
+        }
+    }
+
+    /// The run ended; `reason` says why without an answer (cancelled, failed).
+    pub fn run_ended(&mut self, reason: Option<String>) {
+        if let Some(run) = self.run.as_mut() {
+            run.running = false;
+            run.streaming.clear();
+            for entry in &mut run.timeline {
+                if matches!(entry.state, StepState::Running | StepState::Waiting) {
+                    entry.state = StepState::Failed;
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            self.lines.push(ChatLine {
+                role: ChatRole::System,
+                author: "Sandbox".into(),
+                text: reason,
+            });
+        }
+    }
+
+    /// The host could not start the run.
+    pub fn refused(&mut self, reason: String) {
+        self.problem = Some(reason);
+    }
+
+    /// Whether a run is going.
+    pub fn is_running(&self) -> bool {
+        self.run.as_ref().is_some_and(|run| run.running)
+    }
+
+    /// What tests can check.
+    pub fn report(&self, running: &RunningNodes) -> ChatReport {
+        ChatReport {
+            lines: self.lines.clone(),
+            streaming: self
+                .run
+                .as_ref()
+                .map(|run| run.streaming.clone())
+                .unwrap_or_default(),
+            timeline: self
+                .run
+                .as_ref()
+                .map(|run| run.timeline.clone())
+                .unwrap_or_default(),
+            running: self.is_running(),
+            running_nodes: running.0.iter().copied().collect(),
+            lit_edges: self
+                .run
+                .as_ref()
+                .map(|run| {
+                    run.flashes
+                        .iter()
+                        .map(|(from, to, _)| (*from, *to))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            decision: self
+                .decision_open
+                .then(|| {
+                    self.decision
+                        .as_ref()
+                        .map(|decision| decision.summary.clone())
+                })
+                .flatten(),
+        }
+    }
+}
+
+/// What the canvas is told of a run's update (for hosts running sessions).
+pub fn command_for(update: orrery_sessions::RunUpdate) -> crate::CanvasCommand {
+    use orrery_sessions::RunUpdate;
+    match update {
+        RunUpdate::Started { task, members, .. } => {
+            crate::CanvasCommand::RunStarted { task, members }
+        }
+        RunUpdate::Event(event) => crate::CanvasCommand::RunEvent(event),
+        RunUpdate::Refused { reason } => crate::CanvasCommand::RunRefused(reason),
+        RunUpdate::Ended { reason, .. } => crate::CanvasCommand::RunEnded { reason },
+    }
+}
+
+/// The chat panel.
+pub struct ChatPanelPlugin;
+
+impl Plugin for ChatPanelPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ChatPanel>()
+            .init_resource::<RunningNodes>()
+            .add_systems(Update, (advance_run_clock, mark_running_nodes))
+            .add_systems(
+                EguiPrimaryContextPass,
+                chat_panel.after(crate::panels::PanelSystems),
+            );
+    }
+}
+
+fn advance_run_clock(time: Res<Time>, mut panel: ResMut<ChatPanel>) {
+    let Some(run) = panel.run.as_mut() else {
+        return;
+    };
+    let step = time.delta_secs();
+    if run.running {
+        run.clock += step;
+    }
+    if !run.flashes.is_empty() {
+        for flash in &mut run.flashes {
+            flash.2 -= step;
+        }
+        run.flashes.retain(|flash| flash.2 > 0.0);
+    }
+}
+
+/// The nodes of the steps that are answering now.
+fn mark_running_nodes(panel: Res<ChatPanel>, mut running: ResMut<RunningNodes>) {
+    if !panel.is_changed() {
+        return;
+    }
+    let now: BTreeSet<NodeId> = panel
+        .run
+        .as_ref()
+        .filter(|run| run.running)
+        .map(|run| {
+            run.timeline
+                .iter()
+                .filter(|entry| entry.state == StepState::Running)
+                .filter_map(|entry| run.step_agents.get(&entry.step)?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    if running.0 != now {
+        running.0 = now;
+    }
+}
+
+fn to_rect(area: egui::Rect) -> Rect {
+    Rect::new(area.left(), area.top(), area.right(), area.bottom())
+}
+
+fn role_colour(role: ChatRole) -> egui::Color32 {
+    match role {
+        ChatRole::User => egui::Color32::from_rgb(150, 200, 255),
+        ChatRole::Agent => egui::Color32::from_rgb(140, 230, 160),
+        ChatRole::Manager => egui::Color32::from_rgb(255, 200, 110),
+        ChatRole::System => egui::Color32::from_rgb(200, 200, 210),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn chat_panel(
+    mut contexts: EguiContexts,
+    shown: Res<ShownGraph>,
+    mut panel: ResMut<ChatPanel>,
+    mut layout: ResMut<PanelLayout>,
+    mut captured: ResMut<KeyboardCaptured>,
+    bridge: Res<CanvasBridge>,
+    camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    nodes: Query<(&GraphNode, &Transform)>,
+) -> Result {
+    let context = contexts.ctx_mut()?.clone();
+    let Some(graph) = &shown.graph else {
+        return Ok(());
+    };
+    let mut area = context.viewport_rect();
+    if layout.status_bar_top > 0.0 {
+        area.max.y = layout.status_bar_top;
+    }
+    let mut screen = egui::Ui::new(
+        context.clone(),
+        "chat".into(),
+        egui::UiBuilder::new()
+            .layer_id(egui::LayerId::background())
+            .max_rect(area),
+    );
+    let panel = &mut *panel;
+    let mut send = false;
+    let mut cancel = false;
+    let response = egui::Panel::left("chat")
+        .exact_size(CHAT_WIDTH)
+        .resizable(false)
+        .show(&mut screen, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Sandbox");
+                if panel.is_running() {
+                    ui.spinner();
+                    let button = ui.button("Cancel run");
+                    layout.controls.push(("cancel run".into(), to_rect(button.rect)));
+                    cancel = button.clicked();
+                }
+            });
+            if let Some(run) = panel.run.as_ref().filter(|run| !run.timeline.is_empty()) {
+                ui.label(egui::RichText::new("Run timeline").strong());
+                for entry in &run.timeline {
+                    let (mark, colour) = match entry.state {
+                        StepState::Waiting => ("○", egui::Color32::GRAY),
+                        StepState::Running => ("●", egui::Color32::from_rgb(255, 190, 80)),
+                        StepState::Done => ("✓", egui::Color32::from_rgb(120, 220, 140)),
+                        StepState::Failed => ("✗", egui::Color32::from_rgb(255, 110, 100)),
+                    };
+                    let took = match (entry.started, entry.ended) {
+                        (Some(start), Some(end)) => format!("{:.1} s", end - start),
+                        (Some(start), None) => format!("{:.1} s…", run.clock - start),
+                        _ => String::new(),
+                    };
+                    ui.horizontal(|ui| {
+                        ui.colored_label(colour, mark);
+                        ui.label(format!("{} {}", entry.step, entry.agent));
+                        ui.weak(took);
+                    });
+                }
+                ui.separator();
+            }
+            let input_height = 86.0;
+            egui::ScrollArea::vertical()
+                .max_height((ui.available_height() - input_height).max(60.0))
+                .stick_to_bottom(true)
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    if panel.lines.is_empty() {
+                        ui.weak(format!(
+                            "Type a task for the agents of “{}”: the manager plans it, the agents answer along the graph's edges.",
+                            graph.name
+                        ));
+                    }
+                    for line in &panel.lines {
+                        ui.colored_label(role_colour(line.role), egui::RichText::new(&line.author).strong());
+                        ui.label(&line.text);
+                        ui.add_space(4.0);
+                    }
+                    if let Some(run) = &panel.run {
+                        for (step, text) in &run.streaming {
+                            let agent = run
+                                .step_agents
+                                .get(step)
+                                .and_then(|member| run.members.get(member))
+                                .map_or(step.as_str(), String::as_str);
+                            ui.colored_label(
+                                role_colour(ChatRole::Agent),
+                                egui::RichText::new(format!("{agent} (answering…)")).strong(),
+                            );
+                            ui.label(text);
+                            ui.add_space(4.0);
+                        }
+                    }
+                });
+            ui.separator();
+            let editor = ui.add(
+                egui::TextEdit::multiline(&mut panel.input)
+                    .hint_text("A task for the agents… (Ctrl+Enter runs it)")
+                    .desired_rows(2)
+                    .desired_width(f32::INFINITY)
+                    .char_limit(MAX_MESSAGE_CHARS),
+            );
+            layout.controls.push(("chat input".into(), to_rect(editor.rect)));
+            let typed_enter = editor.has_focus()
+                && ui.input(|input| input.key_pressed(egui::Key::Enter) && input.modifiers.command);
+            ui.horizontal(|ui| {
+                let run = ui.add_enabled(!panel.is_running(), egui::Button::new("Run task"));
+                layout.controls.push(("run task".into(), to_rect(run.rect)));
+                send = run.clicked() || (typed_enter && !panel.is_running());
+                if let Some(problem) = &panel.problem {
+                    ui.colored_label(egui::Color32::from_rgb(255, 120, 110), problem);
+                }
+            });
+        });
+    layout.covered.push(to_rect(response.response.rect));
+    if send {
+        let task = panel.input.trim().to_owned();
+        if task.is_empty() {
+            panel.problem = Some("Type a task first.".into());
+        } else {
+            panel.input.clear();
+            bridge.send(CanvasEvent::RunTask {
+                graph: graph.id,
+                task,
+            });
+        }
+    }
+    if cancel {
+        bridge.send(CanvasEvent::CancelRun);
+    }
+    if let Some(decision) = panel.decision.clone() {
+        let mut open = panel.decision_open;
+        egui::Window::new("Conflict resolved")
+            .open(&mut open)
+            .default_pos(egui::pos2(CHAT_WIDTH + 24.0, 60.0))
+            .resizable(false)
+            .show(&context, |ui| {
+                ui.label(format!(
+                    "Settled by {}: {}",
+                    decision.method, decision.summary
+                ));
+                egui::Grid::new("standings").striped(true).show(ui, |ui| {
+                    for standing in &decision.standings {
+                        let name = if standing.step == decision.winner {
+                            egui::RichText::new(format!("{} (chosen)", standing.step)).strong()
+                        } else {
+                            egui::RichText::new(&standing.step)
+                        };
+                        ui.label(name);
+                        ui.label(format!("{}", standing.score));
+                        ui.label(&standing.reason);
+                        ui.end_row();
+                    }
+                });
+            });
+        panel.decision_open = open;
+    }
+    // Answers travelling along edges: the edge flashes.
+    if let Some(run) = &panel.run
+        && !run.flashes.is_empty()
+    {
+        let (camera, camera_transform) = *camera;
+        let positions: BTreeMap<NodeId, Vec3> = nodes
+            .iter()
+            .map(|(node, transform)| (node.id, transform.translation))
+            .collect();
+        let painter = context.layer_painter(egui::LayerId::new(
+            egui::Order::Background,
+            egui::Id::new("run-edges"),
+        ));
+        for (from, to, left) in &run.flashes {
+            let (Some(from), Some(to)) = (positions.get(from), positions.get(to)) else {
+                continue;
+            };
+            let (Ok(start), Ok(end)) = (
+                camera.world_to_viewport(camera_transform, *from),
+                camera.world_to_viewport(camera_transform, *to),
+            ) else {
+                continue;
+            };
+            let strength = (left / EDGE_FLASH_SECONDS).clamp(0.0, 1.0);
+            let alpha = (strength * 255.0) as u8;
+            painter.line_segment(
+                [egui::pos2(start.x, start.y), egui::pos2(end.x, end.y)],
+                egui::Stroke::new(
+                    4.0,
+                    egui::Color32::from_rgba_unmultiplied(255, 190, 80, alpha),
+                ),
+            );
+        }
+    }
+    captured.0 |= context.egui_wants_keyboard_input();
+    Ok(())
+}

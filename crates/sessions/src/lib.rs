@@ -1,0 +1,482 @@
+//! orrery-sessions: sandbox sessions (F14) end to end.
+//!
+//! A session belongs to a graph. Its agent nodes become the team (each node
+//! is the library agent of the same name, or a plain agent named after the
+//! node), a library agent named "Manager" plans (a default manager if there
+//! is none), and conflicting answers go to a library agent named "Judge" or,
+//! without one, to a vote. The user's task runs through the sandbox
+//! orchestrator of `orrery-runtime`; every [`SandboxEvent`] is passed on as
+//! it happens (for the chat panel and the canvas), and the chat — the task,
+//! the plan, each agent's answer, the decision and its reasons, the final
+//! answer — is appended to the session's document in the order it happened,
+//! so it is stored locally first and syncs like every other document.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use orrery_domain::{
+    Agent, ChatRole, DocumentId, DocumentKind, Graph, GraphId, MAX_MESSAGE_CHARS, NodeKind, Session,
+};
+use orrery_runtime::{
+    CancellationToken, Provider, Resolution, RuntimeError, Sandbox, SandboxEvent, SandboxOutcome,
+    Team,
+};
+use orrery_sync::{Replica, SyncError};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// The name of the library agent that plans, when there is one.
+pub const MANAGER_NAME: &str = "Manager";
+/// The name of the library agent that settles conflicts, when there is one.
+pub const JUDGE_NAME: &str = "Judge";
+/// Who the user is in a session's chat.
+pub const USER_AUTHOR: &str = "You";
+/// Most steps running at once in one run.
+pub const MAX_PARALLEL_STEPS: usize = 4;
+
+/// What went wrong running a session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The library or the store refused.
+    #[error(transparent)]
+    Library(#[from] SyncError),
+    /// The model provider or the orchestrator failed.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The task is empty or too long.
+    #[error("{0}")]
+    InvalidTask(String),
+    /// The graph has no agent node to give the task to.
+    #[error("the graph “{0}” has no agent nodes: add an agent to run a task")]
+    NoAgents(String),
+    /// A run is going already.
+    #[error("a task is running already: wait for it or cancel it")]
+    Busy,
+}
+
+impl SessionError {
+    /// Whether the run stopped because it was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, SessionError::Runtime(error) if error.is_cancelled())
+    }
+}
+
+/// What a run reports while it goes, for the chat panel and the canvas.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "update", rename_all = "snake_case")]
+pub enum RunUpdate {
+    /// The run began in `session`; `members` names each team member (a node
+    /// id) as the chat shows it.
+    Started {
+        /// The task.
+        task: String,
+        /// The session the chat is kept in.
+        session: DocumentId,
+        /// The graph.
+        graph: GraphId,
+        /// Node id → agent name.
+        members: BTreeMap<String, String>,
+    },
+    /// Something happened in the orchestrator.
+    Event(SandboxEvent),
+    /// The run was not started, and why (an empty task, no agents, a run
+    /// already going).
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// The run ended: its answer, or why it did not finish.
+    Ended {
+        /// The final answer, if there is one.
+        answer: Option<String>,
+        /// Why there is none (cancelled, or the error).
+        reason: Option<String>,
+    },
+}
+
+/// Runs sessions' tasks on one replica through one provider.
+#[derive(Clone)]
+pub struct SessionRunner {
+    replica: Replica,
+    provider: Arc<dyn Provider>,
+    max_parallel: usize,
+}
+
+impl SessionRunner {
+    /// A runner that keeps chats in `replica` and calls `provider`.
+    pub fn new(replica: Replica, provider: Arc<dyn Provider>) -> Self {
+        Self {
+            replica,
+            provider,
+            max_parallel: MAX_PARALLEL_STEPS,
+        }
+    }
+
+    /// At most `steps` steps at once (at least one).
+    pub fn with_max_parallel(mut self, steps: usize) -> Self {
+        self.max_parallel = steps.max(1);
+        self
+    }
+
+    /// The most recent session over `graph`, if there is one.
+    pub async fn existing_session(&self, graph: GraphId) -> Result<Option<Session>, SessionError> {
+        let id = graph.to_string();
+        let sessions = self.replica.list_documents(DocumentKind::Session).await?;
+        match sessions.iter().find(|summary| {
+            summary
+                .summary
+                .get("graph")
+                .and_then(|value| value.as_str())
+                == Some(&id)
+        }) {
+            Some(summary) => Ok(Some(self.replica.session(summary.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The session of `graph`: the most recent one over it, or a new one.
+    pub async fn session_for(&self, graph: &Graph) -> Result<Session, SessionError> {
+        if let Some(session) = self.existing_session(graph.id).await? {
+            return Ok(session);
+        }
+        let title: String = format!("Session: {}", graph.name)
+            .chars()
+            .take(orrery_domain::MAX_TITLE_CHARS)
+            .collect();
+        Ok(self.replica.create_session(&title, Some(graph.id)).await?)
+    }
+
+    /// Runs `task` on `graph`'s agents. Updates go to `updates` as they
+    /// happen; the chat is appended to the graph's session in that order.
+    /// Cancelling `cancel` stops every call; the chat then says so.
+    pub async fn run(
+        &self,
+        graph: GraphId,
+        task: &str,
+        cancel: CancellationToken,
+        updates: mpsc::UnboundedSender<RunUpdate>,
+    ) -> Result<SandboxOutcome, SessionError> {
+        let task = task.trim();
+        if task.is_empty() {
+            return Err(SessionError::InvalidTask(
+                "type a task for the agents first".into(),
+            ));
+        }
+        if task.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(SessionError::InvalidTask(format!(
+                "a task is at most {MAX_MESSAGE_CHARS} characters"
+            )));
+        }
+        let graph = self.replica.graph(graph).await?;
+        let library = self.library_agents().await?;
+        let (team, members) = team_of(&graph, &library);
+        if members.is_empty() {
+            return Err(SessionError::NoAgents(graph.name.clone()));
+        }
+        let manager = library
+            .get(&MANAGER_NAME.to_lowercase())
+            .cloned()
+            .unwrap_or_else(default_manager);
+        let resolution = match library.get(&JUDGE_NAME.to_lowercase()) {
+            Some(judge) => Resolution::Judge(judge.clone()),
+            None => Resolution::Vote,
+        };
+        let session = self.session_for(&graph).await?;
+        let chat = Chat {
+            replica: &self.replica,
+            session: session.id,
+            members: &members,
+            manager: manager.name.clone(),
+        };
+        chat.say(ChatRole::User, USER_AUTHOR, task).await?;
+        let _ = updates.send(RunUpdate::Started {
+            task: task.to_owned(),
+            session: session.id,
+            graph: graph.id,
+            members: members.clone(),
+        });
+
+        let (events, mut received) = mpsc::unbounded_channel();
+        let sandbox = Sandbox::new(self.provider.clone(), manager, team, events)
+            .with_max_parallel(self.max_parallel)
+            .with_resolution(resolution);
+        let owned_task = task.to_owned();
+        let run_cancel = cancel.clone();
+        let running = tokio::spawn(async move { sandbox.run(&owned_task, run_cancel).await });
+        // Events are kept and passed on one at a time, in the order they came.
+        while let Some(event) = received.recv().await {
+            chat.record(&event).await?;
+            let _ = updates.send(RunUpdate::Event(event));
+        }
+        let outcome = match running.await {
+            Ok(outcome) => outcome,
+            Err(panicked) => Err(RuntimeError::InvalidPlan(format!(
+                "the orchestrator stopped unexpectedly: {panicked}"
+            ))),
+        };
+        match outcome {
+            Ok(outcome) => {
+                let _ = updates.send(RunUpdate::Ended {
+                    answer: Some(outcome.answer.clone()),
+                    reason: None,
+                });
+                Ok(outcome)
+            }
+            Err(error) => {
+                let reason = if error.is_cancelled() {
+                    "Run cancelled.".to_owned()
+                } else {
+                    format!("The run failed: {error}")
+                };
+                chat.say(ChatRole::System, "Sandbox", &reason).await?;
+                let _ = updates.send(RunUpdate::Ended {
+                    answer: None,
+                    reason: Some(reason),
+                });
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The library's agents by lower-case name (the most recently changed
+    /// wins when two share a name).
+    async fn library_agents(&self) -> Result<BTreeMap<String, Agent>, SessionError> {
+        let mut agents = BTreeMap::new();
+        // Listed most recent first: keep the first of each name.
+        for summary in self.replica.list_documents(DocumentKind::Agent).await? {
+            let key = summary.title.trim().to_lowercase();
+            if !agents.contains_key(&key) {
+                agents.insert(key, self.replica.agent(summary.id).await?);
+            }
+        }
+        Ok(agents)
+    }
+}
+
+/// The one run a host (the desktop, the canvas binary) lets go at a time:
+/// starts it on a tokio runtime, passes its updates on, cancels it.
+#[derive(Clone, Default)]
+pub struct RunSlot {
+    current: Arc<std::sync::Mutex<Option<CancellationToken>>>,
+}
+
+impl RunSlot {
+    /// Starts `task` on `graph` with `runner` on `runtime`; every update goes
+    /// to `on_update` in order (a run that cannot start sends `Refused`).
+    /// Refused with [`SessionError::Busy`] while another run goes.
+    pub fn start(
+        &self,
+        runner: SessionRunner,
+        runtime: &tokio::runtime::Handle,
+        graph: GraphId,
+        task: String,
+        on_update: impl Fn(RunUpdate) + Send + 'static,
+    ) -> Result<(), SessionError> {
+        let cancel = CancellationToken::new();
+        {
+            let mut current = self.current.lock().expect("run slot lock");
+            if current.is_some() {
+                return Err(SessionError::Busy);
+            }
+            *current = Some(cancel.clone());
+        }
+        let slot = self.clone();
+        runtime.spawn(async move {
+            let (updates, mut received) = mpsc::unbounded_channel();
+            let run = runner.run(graph, &task, cancel, updates);
+            tokio::pin!(run);
+            let mut started = false;
+            // Pass updates on while the run goes, then whatever is left.
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    Some(update) = received.recv() => {
+                        started |= matches!(update, RunUpdate::Started { .. });
+                        on_update(update);
+                    }
+                    result = &mut run => break result,
+                }
+            };
+            while let Ok(update) = received.try_recv() {
+                started |= matches!(update, RunUpdate::Started { .. });
+                on_update(update);
+            }
+            if let Err(error) = outcome
+                && !started
+            {
+                on_update(RunUpdate::Refused {
+                    reason: error.to_string(),
+                });
+            }
+            slot.current.lock().expect("run slot lock").take();
+        });
+        Ok(())
+    }
+
+    /// Cancels the run going now; false if none is.
+    pub fn cancel(&self) -> bool {
+        match self.current.lock().expect("run slot lock").as_ref() {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a run is going.
+    pub fn is_running(&self) -> bool {
+        self.current.lock().expect("run slot lock").is_some()
+    }
+}
+
+/// The team of a graph: each agent node as the library agent of its name,
+/// or as a plain agent named after it. Returns the team and node id → name.
+pub fn team_of(
+    graph: &Graph,
+    library: &BTreeMap<String, Agent>,
+) -> (Team, BTreeMap<String, String>) {
+    let team = Team::from_graph(graph, |node| {
+        Some(
+            library
+                .get(&node.label.trim().to_lowercase())
+                .cloned()
+                .unwrap_or_else(|| plain_agent(&node.label)),
+        )
+    });
+    let members = graph
+        .nodes
+        .values()
+        .filter(|node| node.kind == NodeKind::Agent)
+        .map(|node| (node.id.to_string(), node.label.clone()))
+        .collect();
+    (team, members)
+}
+
+/// An agent for a node that names no library agent.
+fn plain_agent(label: &str) -> Agent {
+    let name = if label.trim().is_empty() {
+        "Agent"
+    } else {
+        label.trim()
+    };
+    let mut agent = Agent::new(name);
+    agent.system_prompt =
+        format!("You are {name}, one agent of a team. Answer your part of the task briefly.");
+    agent
+}
+
+/// The manager when the library has none.
+fn default_manager() -> Agent {
+    let mut agent = Agent::new(MANAGER_NAME);
+    agent.system_prompt = "You coordinate a team of agents.".into();
+    agent
+}
+
+/// A session's chat as a run writes it.
+struct Chat<'a> {
+    replica: &'a Replica,
+    session: DocumentId,
+    members: &'a BTreeMap<String, String>,
+    manager: String,
+}
+
+impl Chat<'_> {
+    fn name_of<'b>(&'b self, member: &'b str) -> &'b str {
+        self.members.get(member).map_or(member, String::as_str)
+    }
+
+    async fn say(&self, role: ChatRole, author: &str, text: &str) -> Result<(), SessionError> {
+        self.replica
+            .append_message(self.session, role, author, &bounded(text))
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps what the chat shows of `event` (tokens are not kept: the
+    /// finished answer is).
+    async fn record(&self, event: &SandboxEvent) -> Result<(), SessionError> {
+        match event {
+            SandboxEvent::PlanReady { plan } => {
+                let steps: Vec<String> = plan
+                    .steps
+                    .iter()
+                    .map(|step| {
+                        format!("{}. {} — {}", step.id, self.name_of(&step.agent), step.task)
+                    })
+                    .collect();
+                self.say(
+                    ChatRole::Manager,
+                    &self.manager,
+                    &format!("Plan:\n{}", steps.join("\n")),
+                )
+                .await
+            }
+            SandboxEvent::StepFinished { agent, text, .. } => {
+                self.say(ChatRole::Agent, self.name_of(agent), text).await
+            }
+            SandboxEvent::StepFailed { agent, error, .. } => {
+                self.say(
+                    ChatRole::System,
+                    "Sandbox",
+                    &format!("{} failed: {error}", self.name_of(agent)),
+                )
+                .await
+            }
+            SandboxEvent::ConflictResolved { decision } => {
+                let standings: Vec<String> = decision
+                    .standings
+                    .iter()
+                    .map(|standing| {
+                        format!(
+                            "{}: {} — {}",
+                            standing.step, standing.score, standing.reason
+                        )
+                    })
+                    .collect();
+                self.say(
+                    ChatRole::System,
+                    "Sandbox",
+                    &format!(
+                        "Conflict settled by {}: {}\n{}",
+                        decision.method,
+                        decision.summary,
+                        standings.join("\n")
+                    ),
+                )
+                .await
+            }
+            SandboxEvent::Finished { answer } => {
+                self.say(ChatRole::Manager, &self.manager, answer).await
+            }
+            SandboxEvent::PlanRejected { .. }
+            | SandboxEvent::StepStarted { .. }
+            | SandboxEvent::StepToken { .. }
+            | SandboxEvent::EdgeMessage { .. } => Ok(()),
+        }
+    }
+}
+
+/// `text` cut to fit one chat message.
+fn bounded(text: &str) -> String {
+    if text.chars().count() <= MAX_MESSAGE_CHARS {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_answers_are_cut_to_one_message() {
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        let cut = bounded(&long);
+        assert_eq!(cut.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(cut.ends_with('…'));
+        assert_eq!(bounded("short"), "short");
+    }
+}

@@ -1,0 +1,367 @@
+//! A sandbox session end to end against the provider double: the graph's
+//! agent nodes as the team, the manager's plan, parallel branches along the
+//! graph's edges, a conflict settled by the judge, and the chat kept in the
+//! session's document in the order it happened.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use orrery_domain::{Agent, ChatRole, Edge, Graph, Node, NodeKind, Position};
+use orrery_runtime::double::{Gate, PATIENCE, ProviderDouble, RecordedRequest, Reply};
+use orrery_runtime::{CancellationToken, ProviderKind, SandboxEvent};
+use orrery_sessions::{RunUpdate, SessionRunner};
+use orrery_store::LocalStore;
+use orrery_sync::Replica;
+
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(PATIENCE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what} took longer than {PATIENCE:?}"),
+    }
+}
+
+const TASK: &str = "Describe Lisbon in one line.";
+const RESEARCH: &str = "Lisbon has seven hills, trams and pastries.";
+const WRITER: &str = "Lisbon: hills, trams, pastries.";
+const CHECKER: &str = "Lisbon sits on seven hills.";
+const EDITOR: &str = "Lisbon, city of hills and trams.";
+
+struct Team {
+    graph: Graph,
+    researcher: Node,
+    writer: Node,
+    checker: Node,
+    editor: Node,
+}
+
+/// Researcher → Writer, Researcher → Fact-checker, Researcher → Editor, and
+/// a tool node that is not part of the team.
+fn team_graph() -> Team {
+    let mut graph = Graph::new("Lisbon desk");
+    let node = |label: &str, x: f32| Node::new(NodeKind::Agent, label, Position::new(x, 0.0, 0.0));
+    let (researcher, writer, checker, editor) = (
+        node("Researcher", 0.0),
+        node("Writer", 3.0),
+        node("Fact-checker", 6.0),
+        node("Editor", 9.0),
+    );
+    for member in [&researcher, &writer, &checker, &editor] {
+        graph.add_node(member.clone());
+    }
+    let tool = Node::new(NodeKind::Tool, "Search", Position::new(0.0, 3.0, 0.0));
+    graph.add_node(tool.clone());
+    for to in [&writer, &checker, &editor] {
+        graph.add_edge(Edge::new(researcher.id, to.id)).unwrap();
+    }
+    Team {
+        graph,
+        researcher,
+        writer,
+        checker,
+        editor,
+    }
+}
+
+fn library_agent(name: &str, system: &str) -> Agent {
+    let mut agent = Agent::new(name);
+    agent.system_prompt = system.into();
+    agent
+}
+
+fn plan(team: &Team) -> String {
+    format!(
+        r#"{{"steps": [
+            {{"id": "s1", "agent": "{}", "task": "Collect facts about Lisbon."}},
+            {{"id": "s2", "agent": "{}", "task": "Write the line.", "depends_on": ["s1"]}},
+            {{"id": "s3", "agent": "{}", "task": "Write the line, facts only.", "depends_on": ["s1"]}},
+            {{"id": "s4", "agent": "{}", "task": "Write the line, edited.", "depends_on": ["s1"]}}
+        ], "final": ["s2", "s3", "s4"]}}"#,
+        team.researcher.id, team.writer.id, team.checker.id, team.editor.id
+    )
+}
+
+const SCORES: &str = r#"{"scores": [
+    {"step": "s2", "score": 6, "reason": "lively but vague"},
+    {"step": "s3", "score": 9, "reason": "accurate and short"},
+    {"step": "s4", "score": 5, "reason": "flowery"}
+]}"#;
+
+async fn replica_in(directory: &std::path::Path) -> Replica {
+    Replica::new(LocalStore::open(&directory.join("local.db")).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_run_dispatches_along_graph() {
+    let directory = tempfile::tempdir().unwrap();
+    let replica = replica_in(directory.path()).await;
+    let team = team_graph();
+    replica.add_graph(team.graph.clone()).await.unwrap();
+    // The library: a manager, a judge, and the researcher with its own prompt;
+    // the other members are plain agents named after their nodes.
+    for (name, system) in [
+        ("Manager", "You manage."),
+        ("Judge", "You judge."),
+        ("Researcher", "You research."),
+    ] {
+        replica
+            .save_agent(&library_agent(name, system))
+            .await
+            .unwrap();
+    }
+
+    let double = ProviderDouble::start().await.unwrap();
+    let gate = Gate::new();
+    let plan_text = plan(&team);
+    let branches_gate = gate.clone();
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.starts_with("You manage.") {
+            Reply::text(plan_text.clone())
+        } else if system.starts_with("You research.") {
+            Reply::chunked(RESEARCH, 4)
+        } else if system.starts_with("You are Writer") {
+            Reply::text(WRITER).after(&branches_gate)
+        } else if system.starts_with("You are Fact-checker") {
+            Reply::text(CHECKER).after(&branches_gate)
+        } else if system.starts_with("You are Editor") {
+            Reply::text(EDITOR).after(&branches_gate)
+        } else if system.starts_with("You judge.") {
+            Reply::text(SCORES)
+        } else {
+            return None;
+        })
+    });
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider).with_max_parallel(3);
+    let (updates, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let graph_id = team.graph.id;
+    let running = {
+        let runner = runner.clone();
+        tokio::spawn(async move {
+            runner
+                .run(graph_id, TASK, CancellationToken::new(), updates)
+                .await
+        })
+    };
+
+    // Plan, research, then the three branches in flight together.
+    within("five requests", double.wait_for_requests(5)).await;
+    within("three parallel branches", double.wait_in_flight(3)).await;
+    gate.open();
+    let outcome = within("the run", running).await.unwrap().unwrap();
+    assert_eq!(outcome.answers["s1"], RESEARCH);
+    let decision = outcome.decision.clone().expect("the conflict was settled");
+    assert_eq!(
+        (decision.method.as_str(), decision.winner.as_str()),
+        ("judge", "s3")
+    );
+    assert_eq!(outcome.answer, CHECKER);
+
+    // The research reached each branch along its edge.
+    let mut updates = Vec::new();
+    while let Ok(update) = received.try_recv() {
+        updates.push(update);
+    }
+    let Some(RunUpdate::Started {
+        session, members, ..
+    }) = updates.first().cloned()
+    else {
+        panic!("the run starts with Started: {updates:?}");
+    };
+    assert_eq!(members.len(), 4, "the tool node is not a member");
+    let carried: Vec<(String, String)> = updates
+        .iter()
+        .filter_map(|update| match update {
+            RunUpdate::Event(SandboxEvent::EdgeMessage {
+                from_step,
+                from_agent,
+                to_agent,
+                text,
+                ..
+            }) => {
+                assert_eq!((from_step.as_str(), text.as_str()), ("s1", RESEARCH));
+                Some((from_agent.clone(), to_agent.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(carried.len(), 3);
+    let mut receivers: Vec<&str> = carried
+        .iter()
+        .map(|(from, to)| {
+            assert_eq!(from, "Researcher");
+            to.as_str()
+        })
+        .collect();
+    receivers.sort();
+    assert_eq!(receivers, ["Editor", "Fact-checker", "Writer"]);
+    assert!(matches!(
+        updates.last(),
+        Some(RunUpdate::Ended { answer: Some(answer), reason: None }) if answer == CHECKER
+    ));
+
+    // The chat, in the order it happened, as stored (a fresh replica on the
+    // same file reads it back).
+    let finished_order: Vec<String> = updates
+        .iter()
+        .filter_map(|update| match update {
+            RunUpdate::Event(SandboxEvent::StepFinished { agent, .. }) => Some(agent.clone()),
+            _ => None,
+        })
+        .collect();
+    drop(replica);
+    let stored = replica_in(directory.path())
+        .await
+        .session(session)
+        .await
+        .unwrap();
+    assert_eq!(stored.graph, Some(team.graph.id));
+    let chat: Vec<(ChatRole, String)> = stored
+        .messages
+        .iter()
+        .map(|message| (message.role, message.author.clone()))
+        .collect();
+    let mut expected = vec![
+        (ChatRole::User, "You".to_owned()),
+        (ChatRole::Manager, "Manager".to_owned()),
+    ];
+    expected.extend(
+        finished_order
+            .iter()
+            .map(|name| (ChatRole::Agent, name.clone())),
+    );
+    expected.push((ChatRole::System, "Sandbox".to_owned()));
+    expected.push((ChatRole::Manager, "Manager".to_owned()));
+    assert_eq!(chat, expected);
+    assert_eq!(finished_order[0], "Researcher");
+    assert_eq!(stored.messages[0].text, TASK);
+    assert!(
+        stored.messages[1]
+            .text
+            .starts_with("Plan:\ns1. Researcher — Collect facts")
+    );
+    let decision_text = &stored.messages[6].text;
+    assert!(
+        decision_text.contains("Conflict settled by judge"),
+        "{decision_text}"
+    );
+    assert!(
+        decision_text.contains("accurate and short"),
+        "{decision_text}"
+    );
+    assert_eq!(stored.messages[7].text, CHECKER);
+    let times: Vec<&str> = stored
+        .messages
+        .iter()
+        .map(|message| message.at.as_str())
+        .collect();
+    assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "{times:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_its_calls_and_says_so_in_the_chat() {
+    let directory = tempfile::tempdir().unwrap();
+    let replica = replica_in(directory.path()).await;
+    let team = team_graph();
+    replica.add_graph(team.graph.clone()).await.unwrap();
+    replica
+        .save_agent(&library_agent("Manager", "You manage."))
+        .await
+        .unwrap();
+    let double = ProviderDouble::start().await.unwrap();
+    let plan_text = plan(&team);
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.starts_with("You manage.") {
+            Reply::text(plan_text.clone())
+        } else {
+            // Every member starts answering, then goes silent.
+            Reply::stall("Working on it", 2)
+        })
+    });
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider);
+    let (updates, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = CancellationToken::new();
+    let running = {
+        let (runner, cancel, graph) = (runner.clone(), cancel.clone(), team.graph.id);
+        tokio::spawn(async move { runner.run(graph, TASK, cancel, updates).await })
+    };
+    // The researcher's tokens arrive; then the user cancels.
+    loop {
+        match within("a token", received.recv()).await {
+            Some(RunUpdate::Event(SandboxEvent::StepToken { .. })) => break,
+            Some(_) => continue,
+            None => panic!("the run ended before any token"),
+        }
+    }
+    assert_eq!(double.in_flight(), 1);
+    cancel.cancel();
+    let error = within("the cancelled run", running)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(error.is_cancelled(), "{error}");
+    within("every call closed", double.wait_in_flight(0)).await;
+    let session = runner.session_for(&team.graph).await.unwrap();
+    let last = session.messages.last().unwrap();
+    assert_eq!(
+        (last.role, last.text.as_str()),
+        (ChatRole::System, "Run cancelled.")
+    );
+}
+
+#[tokio::test]
+async fn bad_tasks_and_graphs_without_agents_are_refused_before_any_call() {
+    let directory = tempfile::tempdir().unwrap();
+    let replica = replica_in(directory.path()).await;
+    let mut lonely = Graph::new("Tools only");
+    lonely.add_node(Node::new(
+        NodeKind::Tool,
+        "Search",
+        Position::new(0.0, 0.0, 0.0),
+    ));
+    replica.add_graph(lonely.clone()).await.unwrap();
+    let team = team_graph();
+    replica.add_graph(team.graph.clone()).await.unwrap();
+    let double = ProviderDouble::start().await.unwrap();
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider);
+    let run = |graph, task: String| {
+        let runner = runner.clone();
+        async move {
+            let (updates, _received) = tokio::sync::mpsc::unbounded_channel();
+            runner
+                .run(graph, &task, CancellationToken::new(), updates)
+                .await
+        }
+    };
+    let empty = run(team.graph.id, "  \n ".into()).await.unwrap_err();
+    assert!(empty.to_string().contains("type a task"), "{empty}");
+    let long = run(team.graph.id, "x".repeat(100_001)).await.unwrap_err();
+    assert!(
+        long.to_string().contains("at most 100000 characters"),
+        "{long}"
+    );
+    let no_agents = run(lonely.id, "Find things".into()).await.unwrap_err();
+    assert!(
+        no_agents.to_string().contains("has no agent nodes"),
+        "{no_agents}"
+    );
+    let unknown = run(orrery_domain::GraphId::new(), "Find things".into())
+        .await
+        .unwrap_err();
+    assert!(
+        unknown.to_string().contains("not in the library"),
+        "{unknown}"
+    );
+    assert_eq!(double.request_count(), 0);
+    assert!(
+        replica
+            .list_documents(orrery_domain::DocumentKind::Session)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was written"
+    );
+}
