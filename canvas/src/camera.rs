@@ -36,6 +36,7 @@ impl Plugin for OrbitCameraPlugin {
         }
         app.insert_resource(software)
             .init_resource::<FocusRequest>()
+            .init_resource::<ViewInset>()
             .add_systems(Update, match_antialiasing_to_renderer)
             .add_systems(Startup, spawn_camera)
             .add_systems(
@@ -43,6 +44,7 @@ impl Plugin for OrbitCameraPlugin {
                 (
                     frame_graph_on_load.run_if(on_message::<GraphLoaded>),
                     (orbit_pan_zoom, keyboard_controls),
+                    follow_view_inset,
                     apply_orbit,
                 )
                     .chain()
@@ -50,6 +52,47 @@ impl Plugin for OrbitCameraPlugin {
                     .before(SceneSystems),
             );
     }
+}
+
+/// Logical pixels at the left of the window that a panel covers (the chat
+/// panel): the view keeps what it shows beside them.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
+pub struct ViewInset {
+    /// Covered width at the left.
+    pub left: f32,
+}
+
+/// Moves and zooms `orbit` so that what filled the window beside a left
+/// inset of `from` pixels fills it beside an inset of `to`.
+pub fn inset_view(orbit: &mut OrbitCamera, window: Vec2, from: f32, to: f32) {
+    let (before, after) = (window.x - from, window.x - to);
+    if before < 1.0 || after < 1.0 || window.y < 1.0 {
+        return;
+    }
+    // The same content in a narrower (or wider) strip: back off in proportion…
+    orbit.distance *= before / after;
+    // …and centre it on the strip: shift by half the inset's change.
+    let world_per_pixel = 2.0 * (FIELD_OF_VIEW / 2.0).tan() * orbit.distance / window.y;
+    let right = orbit.transform().right();
+    orbit.focus -= *right * ((to - from) / 2.0) * world_per_pixel;
+}
+
+fn follow_view_inset(
+    inset: Res<ViewInset>,
+    mut shown_at: Local<f32>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    mut cameras: Query<&mut OrbitCamera>,
+) {
+    if (inset.left - *shown_at).abs() < 0.5 {
+        return;
+    }
+    let Ok(window) = windows.single() else {
+        return;
+    };
+    for mut orbit in &mut cameras {
+        inset_view(&mut orbit, window.size(), *shown_at, inset.left);
+    }
+    *shown_at = inset.left;
 }
 
 /// Set to look at the selection on the next frame (as F does).
@@ -175,10 +218,18 @@ fn fit(points: &[Vec3]) -> Option<(Vec3, f32)> {
     Some((centre, (radius + 1.0) / (FIELD_OF_VIEW / 2.0).sin()))
 }
 
-fn frame_graph_on_load(shown: Res<ShownGraph>, mut cameras: Query<&mut OrbitCamera>) {
-    let Some(framed) = shown.graph.as_ref().and_then(framing) else {
+fn frame_graph_on_load(
+    shown: Res<ShownGraph>,
+    inset: Res<ViewInset>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
+    mut cameras: Query<&mut OrbitCamera>,
+) {
+    let Some(mut framed) = shown.graph.as_ref().and_then(framing) else {
         return;
     };
+    if let Ok(window) = windows.single() {
+        inset_view(&mut framed, window.size(), 0.0, inset.left);
+    }
     for mut orbit in &mut cameras {
         *orbit = framed;
     }
@@ -237,6 +288,8 @@ fn keyboard_controls(
     selection: Res<Selection>,
     captured: Res<KeyboardCaptured>,
     mut request: ResMut<FocusRequest>,
+    inset: Res<ViewInset>,
+    windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     nodes: Query<(&GraphNode, &Transform)>,
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
@@ -303,8 +356,11 @@ fn keyboard_controls(
             orbit.distance *= 1.0 + step;
         }
         if keys.just_pressed(KeyCode::KeyR)
-            && let Some(framed) = shown.graph.as_ref().and_then(framing)
+            && let Some(mut framed) = shown.graph.as_ref().and_then(framing)
         {
+            if let Ok(window) = windows.single() {
+                inset_view(&mut framed, window.size(), 0.0, inset.left);
+            }
             *orbit = framed;
         }
     }

@@ -24,6 +24,8 @@ use crate::scene::{GraphNode, ShownGraph};
 
 /// The panel's width in logical pixels.
 pub const CHAT_WIDTH: f32 = 330.0;
+/// The width of the closed panel (a strip with a button that opens it).
+pub const CLOSED_WIDTH: f32 = 34.0;
 /// How long an edge stays lit after an answer travelled along it.
 const EDGE_FLASH_SECONDS: f32 = 1.5;
 
@@ -94,6 +96,8 @@ pub struct ChatPanel {
     decision_open: bool,
     /// The last problem the host reported (shown under the box).
     problem: Option<String>,
+    /// Whether the panel is open (it is a narrow strip otherwise).
+    open: bool,
 }
 
 /// The nodes whose agents are answering now (drawn lit by the scene).
@@ -122,6 +126,7 @@ pub struct ChatReport {
 impl ChatPanel {
     /// Shows a session's stored chat (the graph was opened).
     pub fn show_messages(&mut self, messages: &[ChatMessage]) {
+        self.open = !messages.is_empty();
         self.lines = messages
             .iter()
             .map(|message| ChatLine {
@@ -140,6 +145,7 @@ impl ChatPanel {
             text: task.to_owned(),
         });
         self.problem = None;
+        self.open = true;
         self.decision = None;
         self.decision_open = false;
         self.run = Some(RunView {
@@ -283,6 +289,7 @@ impl ChatPanel {
 
     /// The host could not start the run.
     pub fn refused(&mut self, reason: String) {
+        self.open = true;
         self.problem = Some(reason);
     }
 
@@ -395,6 +402,13 @@ fn mark_running_nodes(panel: Res<ChatPanel>, mut running: ResMut<RunningNodes>) 
     }
 }
 
+/// Tells the camera how much of the window's left the panel covers.
+fn set_inset(inset: &mut crate::camera::ViewInset, right: f32) {
+    if (inset.left - right).abs() >= 0.5 {
+        inset.left = right;
+    }
+}
+
 fn to_rect(area: egui::Rect) -> Rect {
     Rect::new(area.left(), area.top(), area.right(), area.bottom())
 }
@@ -415,6 +429,7 @@ fn chat_panel(
     mut panel: ResMut<ChatPanel>,
     mut layout: ResMut<PanelLayout>,
     mut captured: ResMut<KeyboardCaptured>,
+    mut inset: ResMut<crate::camera::ViewInset>,
     bridge: Res<CanvasBridge>,
     camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
     nodes: Query<(&GraphNode, &Transform)>,
@@ -435,13 +450,31 @@ fn chat_panel(
             .max_rect(area),
     );
     let panel = &mut *panel;
+    if !panel.open {
+        let response = egui::Panel::left("chat-closed")
+            .exact_size(CLOSED_WIDTH)
+            .resizable(false)
+            .show(&mut screen, |ui| {
+                let button = ui.button("»").on_hover_text("Open the sandbox chat");
+                layout.controls.push(("open chat".into(), to_rect(button.rect)));
+                if button.clicked() {
+                    panel.open = true;
+                }
+            });
+        layout.covered.push(to_rect(response.response.rect));
+        set_inset(&mut inset, response.response.rect.right());
+        captured.0 |= context.egui_wants_keyboard_input();
+        return Ok(());
+    }
     let mut send = false;
     let mut cancel = false;
+    let mut close = false;
     let response = egui::Panel::left("chat")
         .exact_size(CHAT_WIDTH)
         .resizable(false)
         .show(&mut screen, |ui| {
             ui.horizontal(|ui| {
+                close = ui.small_button("«").on_hover_text("Close the chat").clicked();
                 ui.heading("Sandbox");
                 if panel.is_running() {
                     ui.spinner();
@@ -454,10 +487,10 @@ fn chat_panel(
                 ui.label(egui::RichText::new("Run timeline").strong());
                 for entry in &run.timeline {
                     let (mark, colour) = match entry.state {
-                        StepState::Waiting => ("○", egui::Color32::GRAY),
-                        StepState::Running => ("●", egui::Color32::from_rgb(255, 190, 80)),
-                        StepState::Done => ("✓", egui::Color32::from_rgb(120, 220, 140)),
-                        StepState::Failed => ("✗", egui::Color32::from_rgb(255, 110, 100)),
+                        StepState::Waiting => ("waiting", egui::Color32::GRAY),
+                        StepState::Running => ("running", egui::Color32::from_rgb(255, 190, 80)),
+                        StepState::Done => ("done", egui::Color32::from_rgb(120, 220, 140)),
+                        StepState::Failed => ("stopped", egui::Color32::from_rgb(255, 110, 100)),
                     };
                     let took = match (entry.started, entry.ended) {
                         (Some(start), Some(end)) => format!("{:.1} s", end - start),
@@ -526,6 +559,10 @@ fn chat_panel(
             });
         });
     layout.covered.push(to_rect(response.response.rect));
+    set_inset(&mut inset, response.response.rect.right());
+    if close {
+        panel.open = false;
+    }
     if send {
         let task = panel.input.trim().to_owned();
         if task.is_empty() {

@@ -1332,3 +1332,141 @@ fn labels_show_on_near_nodes_and_not_on_far_ones() {
     assert!(!near.labelled.is_empty(), "near nodes have labels");
     assert!(follows_the_rule(&near), "{:?}", near.labelled);
 }
+
+/// Researcher → Writer and Researcher → Editor, far enough apart to be seen.
+fn sandbox_team() -> (Graph, [orrery_domain::NodeId; 3]) {
+    use orrery_domain::{Edge, Node, NodeKind, Position};
+    let mut graph = Graph::new("Lisbon desk");
+    let researcher = Node::new(NodeKind::Agent, "Researcher", Position::new(0.0, 0.0, 0.0));
+    let writer = Node::new(NodeKind::Agent, "Writer", Position::new(4.0, 1.5, 0.0));
+    let editor = Node::new(NodeKind::Agent, "Editor", Position::new(4.0, -1.5, 0.0));
+    let ids = [researcher.id, writer.id, editor.id];
+    for node in [researcher, writer, editor] {
+        graph.add_node(node);
+    }
+    graph.add_edge(Edge::new(ids[0], ids[1])).unwrap();
+    graph.add_edge(Edge::new(ids[0], ids[2])).unwrap();
+    (graph, ids)
+}
+
+#[test]
+fn chat_panel_streams_a_run_screenshot() {
+    use orrery_runtime::ProviderKind;
+    use orrery_runtime::double::{ProviderDouble, RecordedRequest, Reply};
+
+    const STREAMED: &str = "Lisbon has seven hills, yellow trams and custard tarts.";
+    let (graph, [researcher, writer, editor]) = sandbox_team();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let double = runtime.block_on(ProviderDouble::start()).unwrap();
+    let plan = format!(
+        r#"{{"steps": [
+            {{"id": "s1", "agent": "{researcher}", "task": "Collect facts."}},
+            {{"id": "s2", "agent": "{writer}", "task": "Write the line.", "depends_on": ["s1"]}},
+            {{"id": "s3", "agent": "{editor}", "task": "Edit the line.", "depends_on": ["s1"]}}
+        ], "final": ["s2", "s3"]}}"#
+    );
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.contains("manager of a team") {
+            Reply::text(plan.clone())
+        } else {
+            // The researcher streams its answer in pieces, then goes quiet:
+            // the run is caught mid-stream.
+            Reply::stall(STREAMED, 6)
+        })
+    });
+    let provider = double.base_url(ProviderKind::OpenAiCompatible);
+    let mut session = CanvasSession::start(&graph, &["--provider", &provider]);
+    let report = session.ready();
+    assert!(!report.chat.running);
+    assert!(report.chat.lines.is_empty());
+
+    session.canvas.send("RUN Describe Lisbon in one line.");
+    let directory = session.directory.path().to_owned();
+    // Screenshots until every streamed piece is on the panel (each one is a
+    // frame drawn after the last piece arrived or not; bounded, no sleeps).
+    let mut shot = 0;
+    let (path, report) = loop {
+        shot += 1;
+        assert!(shot < 400, "the streamed answer never showed in full");
+        let path = directory.join(format!("run-{shot}.png"));
+        session.canvas.send(&format!("SCREENSHOT {}", path.display()));
+        let saved = session.canvas.expect("SCREENSHOT");
+        let report: FrameReport = serde_json::from_value(saved["report"].clone()).unwrap();
+        if report.chat.streaming.get("s1").map(String::as_str) == Some(STREAMED) {
+            break (path, report);
+        }
+    };
+
+    // The panel: the task, the manager's plan, the researcher answering; the
+    // timeline shows it running; its node is lit.
+    let chat = &report.chat;
+    assert!(chat.running);
+    assert_eq!(chat.lines[0].text, "Describe Lisbon in one line.");
+    assert!(chat.lines[1].text.starts_with("Plan:\ns1. Researcher — Collect facts."));
+    assert_eq!(chat.running_nodes, vec![researcher]);
+    let states: Vec<(String, orrery_canvas::chat::StepState)> = chat
+        .timeline
+        .iter()
+        .map(|step| (step.agent.clone(), step.state))
+        .collect();
+    use orrery_canvas::chat::StepState::{Running, Waiting};
+    assert_eq!(
+        states,
+        [
+            ("Researcher".to_owned(), Running),
+            ("Writer".to_owned(), Waiting),
+            ("Editor".to_owned(), Waiting)
+        ]
+    );
+
+    // On screen: the panel is drawn at the left with text in it, and the
+    // running node is drawn in the running colour (amber), the others in
+    // their kind's blue.
+    let (pixels, width) = read_png(&path);
+    let scale = report.scale_factor;
+    let pixel = |x: f32, y: f32| {
+        let offset = (((y * scale) as usize) * width + (x * scale) as usize) * 4;
+        [pixels[offset], pixels[offset + 1], pixels[offset + 2]]
+    };
+    let panel = *report
+        .covered
+        .iter()
+        .find(|area| area[0] <= 1.0 && area[2] >= 300.0)
+        .unwrap_or_else(|| panic!("the chat panel is at the left: {:?}", report.covered));
+    let mut bright = 0;
+    for y in (panel[1] as usize..panel[3] as usize).step_by(2) {
+        for x in (panel[0] as usize..panel[2] as usize).step_by(2) {
+            if pixel(x as f32, y as f32).iter().map(|&c| c as u32).sum::<u32>() > 400 {
+                bright += 1;
+            }
+        }
+    }
+    assert!(bright > 200, "the panel shows text: {bright} bright samples");
+    let on_screen = |id| report.nodes.iter().find(|node| node.id == id).unwrap();
+    let (lit, plain) = (on_screen(researcher), on_screen(writer));
+    for node in [lit, plain] {
+        assert!(node.screen[0] > panel[2] + node.screen_radius, "{:?} is beside the panel", node.id);
+    }
+    let (lit_hue, _) = hue_and_saturation(pixel(lit.screen[0], lit.screen[1]));
+    let (plain_hue, _) = hue_and_saturation(pixel(plain.screen[0], plain.screen[1]));
+    assert!((25.0..=60.0).contains(&lit_hue), "the running node is amber: hue {lit_hue}");
+    assert!((190.0..=240.0).contains(&plain_hue), "a waiting agent stays blue: hue {plain_hue}");
+    let _ = std::fs::create_dir_all("test-results");
+    let _ = std::fs::copy(&path, "test-results/chat-panel-streaming.png");
+
+    // Cancel: every call stops, the chat says so, the node is no longer lit.
+    session.canvas.send("CANCEL");
+    loop {
+        let update = session.canvas.expect("RUN");
+        if update["update"] == "ended" {
+            assert_eq!(update["reason"], "Run cancelled.");
+            break;
+        }
+    }
+    runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), double.wait_in_flight(0))
+            .await
+            .expect("every call closed")
+    });
+}
