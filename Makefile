@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout fmt lint clean
+.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout bench-sandbox fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -28,6 +28,11 @@ bench-crdt:
 bench-sync: deps
 	cargo build --release -p orrery-canvas -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench sync --postgres
+
+# The sandbox orchestrator: overhead per step and a 200-agent run against the provider double.
+AGENTS ?= 200
+bench-sandbox:
+	cargo run --release -p orrery-bench -- sandbox --agents $(AGENTS)
 
 bench-layout:
 	cargo run --release -p orrery-bench -- layout --nodes $(NODES)

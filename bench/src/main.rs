@@ -12,6 +12,8 @@
 //!   of a 10k-node graph, merge of 100k node moves, server throughput with 50
 //!   pushing clients (SQLite, and PostgreSQL with `--postgres`) beside the raw
 //!   SQLite upsert rate for the same rows.
+//! - `sandbox`: the sandbox orchestrator's own cost per step and a
+//!   200-agent run against the provider double, with memory after each run.
 //! - `peer`: the same graph drawn by the canvas and by 3d-force-graph in
 //!   headless Chromium, both frame rates and their ratio.
 
@@ -23,6 +25,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod canvas;
 mod layout;
 mod peer;
+mod sandbox;
 mod sync;
 mod sync_merge;
 
@@ -32,7 +35,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench sync [--nodes N] [--edges N] [--moves N] [--clients N] [--pushes N] [--ops-per-push N] [--runs N] [--postgres]
        orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory]
        orrery-bench layout [--nodes N] [--iterations N]
-       orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]";
+       orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
+       orrery-bench sandbox [--agents N] [--runs N] [--parallel N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -62,6 +66,25 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{}", sync_merge::run(&options)?);
+            Ok(())
+        }
+        "sandbox" => {
+            let mut options = sandbox::Options::default();
+            let mut flags = rest.iter();
+            while let Some(flag) = flags.next() {
+                let number: usize = flags
+                    .next()
+                    .with_context(|| format!("{flag} needs a number"))?
+                    .parse()
+                    .with_context(|| format!("{flag} needs a number"))?;
+                match flag.as_str() {
+                    "--agents" => options.agents = number.clamp(1, orrery_runtime::sandbox::MAX_STEPS),
+                    "--runs" => options.runs = number.max(1),
+                    "--parallel" => options.parallel = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+            }
+            println!("{}", sandbox::run(&options)?);
             Ok(())
         }
         "sync" => {

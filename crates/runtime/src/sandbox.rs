@@ -25,8 +25,8 @@ use crate::RuntimeError;
 use crate::provider::{ChatRequest, Message, Provider};
 use crate::validate::{Validator, ValidatorSet, json_text};
 
-/// Most steps in one plan.
-pub const MAX_STEPS: usize = 64;
+/// Most steps in one plan (a team of a few hundred agents, each once).
+pub const MAX_STEPS: usize = 256;
 /// Longest step id, in characters.
 pub const MAX_STEP_ID_CHARS: usize = 64;
 /// Longest step task, in characters.

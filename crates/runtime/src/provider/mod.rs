@@ -172,6 +172,12 @@ pub struct CompletionStream {
 }
 
 impl CompletionStream {
+    /// A stream over `receiver`, for providers other than [`HttpProvider`]:
+    /// deltas in order, then one completion or one error.
+    pub fn new(receiver: mpsc::Receiver<Result<StreamEvent, RuntimeError>>) -> Self {
+        Self { receiver }
+    }
+
     /// The next event, or `None` once the completion or an error was handed over.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, RuntimeError>> {
         self.receiver.recv().await
