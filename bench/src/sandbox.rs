@@ -189,6 +189,8 @@ pub fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
         for _ in 0..options.runs {
             let (ms, _) = one_run(over_http.clone(), options).await?;
             walls.push(ms);
+            // The double records every request; that record is not the run's.
+            double.forget_requests();
             resident.push(resident_mib());
         }
         let requests = double.request_count();

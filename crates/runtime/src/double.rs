@@ -442,6 +442,12 @@ impl ProviderDouble {
         self.state.requests.lock().expect("requests lock").clone()
     }
 
+    /// Forgets the requests recorded so far (the count stays), so a long
+    /// benchmark measures the caller's memory and not the double's record.
+    pub fn forget_requests(&self) {
+        self.state.requests.lock().expect("requests lock").clear();
+    }
+
     /// How many requests were received.
     pub fn request_count(&self) -> usize {
         *self.state.received.borrow()
