@@ -30,6 +30,9 @@ fn main() {
         "duplicate_prompt",
         "add_prompt_version",
         "publish_prompt_version",
+        "get_provider",
+        "save_provider",
+        "test_provider",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

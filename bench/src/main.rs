@@ -78,7 +78,9 @@ fn main() -> anyhow::Result<()> {
                     .parse()
                     .with_context(|| format!("{flag} needs a number"))?;
                 match flag.as_str() {
-                    "--agents" => options.agents = number.clamp(1, orrery_runtime::sandbox::MAX_STEPS),
+                    "--agents" => {
+                        options.agents = number.clamp(1, orrery_runtime::sandbox::MAX_STEPS)
+                    }
                     "--runs" => options.runs = number.max(1),
                     "--parallel" => options.parallel = number.max(1),
                     other => bail!("unknown flag `{other}`\n{USAGE}"),

@@ -138,7 +138,10 @@ async fn one_run(provider: Arc<dyn Provider>, options: &Options) -> anyhow::Resu
         .await?;
     let elapsed = started.elapsed().as_secs_f64() * 1e3;
     drop(sandbox);
-    anyhow::ensure!(outcome.answers.len() == options.agents, "every step answered");
+    anyhow::ensure!(
+        outcome.answers.len() == options.agents,
+        "every step answered"
+    );
     drain.await?;
     // The manager's call plus one per step.
     Ok((elapsed, options.agents + 1))
@@ -176,11 +179,17 @@ pub fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
 
         let double = ProviderDouble::start().await?;
         double.set_responder(move |request: &RecordedRequest| {
-            Some(if request.system().unwrap_or_default().starts_with("You manage.") {
-                Reply::text(plan.clone())
-            } else {
-                Reply::chunked("Done: a short answer streamed in pieces.", 4)
-            })
+            Some(
+                if request
+                    .system()
+                    .unwrap_or_default()
+                    .starts_with("You manage.")
+                {
+                    Reply::text(plan.clone())
+                } else {
+                    Reply::chunked("Done: a short answer streamed in pieces.", 4)
+                },
+            )
         });
         let over_http: Arc<dyn Provider> =
             Arc::new(double.provider(ProviderKind::OpenAiCompatible)?);

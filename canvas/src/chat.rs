@@ -456,13 +456,16 @@ fn chat_panel(
             .resizable(false)
             .show(&mut screen, |ui| {
                 let button = ui.button("»").on_hover_text("Open the sandbox chat");
-                layout.controls.push(("open chat".into(), to_rect(button.rect)));
+                layout
+                    .controls
+                    .push(("open chat".into(), to_rect(button.rect)));
                 if button.clicked() {
                     panel.open = true;
                 }
             });
         layout.covered.push(to_rect(response.response.rect));
-        set_inset(&mut inset, response.response.rect.right());
+        // The strip is narrow: the view does not move for it.
+        set_inset(&mut inset, 0.0);
         captured.0 |= context.egui_wants_keyboard_input();
         return Ok(());
     }

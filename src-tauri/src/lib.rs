@@ -166,6 +166,9 @@ pub fn run() {
             commands::duplicate_prompt,
             commands::add_prompt_version,
             commands::publish_prompt_version,
+            commands::get_provider,
+            commands::save_provider,
+            commands::test_provider,
         ])
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");

@@ -20,6 +20,7 @@ use crate::vault::{KeyringVault, VaultError};
 mod library;
 mod sandbox;
 pub use library::{AgentDraft, PromptDraft};
+pub use sandbox::ProviderView;
 
 /// How long the shell waits for the browser to come back from a provider.
 const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
@@ -36,6 +37,9 @@ pub enum ShellError {
     /// The action needs a signed-in user.
     #[error("sign in first")]
     SignedOut,
+    /// The system keyring refused.
+    #[error(transparent)]
+    Keyring(#[from] VaultError),
     /// A sandbox run could not start or failed.
     #[error(transparent)]
     Session(#[from] orrery_sessions::SessionError),
@@ -79,6 +83,7 @@ impl ShellError {
             }) => "invalid_input",
             ShellError::Account(AccountError::Browser(_)) => "browser",
             ShellError::SignedOut => "signed_out",
+            ShellError::Keyring(_) => "keyring",
             ShellError::Session(orrery_sessions::SessionError::Busy) => "conflict",
             ShellError::Session(
                 orrery_sessions::SessionError::InvalidTask(_)
@@ -87,6 +92,9 @@ impl ShellError {
             ShellError::Session(orrery_sessions::SessionError::Runtime(
                 orrery_runtime::RuntimeError::InvalidSettings(_),
             )) => "invalid_input",
+            ShellError::Session(orrery_sessions::SessionError::Runtime(
+                orrery_runtime::RuntimeError::NoProvider { .. },
+            )) => "offline",
             ShellError::Import { .. } => "invalid_input",
             ShellError::File { .. } => "file",
             ShellError::Sync(_)

@@ -2,7 +2,8 @@
 //! D-Bus on Linux, through the `keyring` crate). One entry per sync server
 //! holds the access token, the refresh token and the last known account, so
 //! the app starts signed in, even offline. Tokens never go to the webview, the
-//! local database or a plain file.
+//! local database or a plain file. Model providers' API keys are kept here
+//! too, one entry per provider, and never leave the shell either.
 
 use orrery_account::Session;
 
@@ -77,6 +78,40 @@ impl KeyringVault {
         Self::blocking(move || match entry.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(error) => Err(VaultError::Unavailable(error.to_string())),
+        })
+        .await
+    }
+
+    fn key_entry(&self, name: &str) -> Result<keyring::Entry, VaultError> {
+        keyring::Entry::new(&self.service, &format!("api key {name}"))
+            .map_err(|error| VaultError::Unavailable(error.to_string()))
+    }
+
+    /// The API key saved as `name`, if any.
+    pub async fn api_key(&self, name: &str) -> Result<Option<String>, VaultError> {
+        let entry = self.key_entry(name)?;
+        Self::blocking(move || match entry.get_password() {
+            Ok(key) => Ok(Some(key)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(error) => Err(VaultError::Unavailable(error.to_string())),
+        })
+        .await
+    }
+
+    /// Saves (replaces) the API key `name`; an empty key forgets it.
+    pub async fn save_api_key(&self, name: &str, key: &str) -> Result<(), VaultError> {
+        let entry = self.key_entry(name)?;
+        let key = key.to_owned();
+        Self::blocking(move || {
+            if key.is_empty() {
+                return match entry.delete_credential() {
+                    Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                    Err(error) => Err(VaultError::Unavailable(error.to_string())),
+                };
+            }
+            entry
+                .set_password(&key)
+                .map_err(|error| VaultError::Unavailable(error.to_string()))
         })
         .await
     }

@@ -587,3 +587,153 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_key_stays_in_the_keyring_and_a_canvas_task_runs_on_the_graph() {
+    use orrery_domain::{Edge, Graph, Node, NodeKind, Position};
+    use orrery_runtime::double::{Gate, ProviderDouble, RecordedRequest, Reply};
+    use orrery_runtime::{ProviderKind, ProviderSettings};
+
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, canvas_commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        "http://127.0.0.1:9",
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+
+    // Nothing chosen: a local Ollama, which does not answer here.
+    let view = shell.provider_view().await.unwrap();
+    assert_eq!(view.settings, ProviderSettings::local());
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut nowhere = ProviderSettings::local();
+    nowhere.base_url = format!("http://127.0.0.1:{closed}/v1");
+    shell.save_provider_settings(&nowhere, None).await.unwrap();
+    let error = shell.test_provider().await.unwrap_err();
+    assert_eq!(error.code(), "offline", "{error}");
+    assert!(error.to_string().contains("ollama serve"), "{error}");
+
+    // A provider that wants a key: the key goes to the keyring only.
+    let double = ProviderDouble::start().await.unwrap();
+    double.require_api_key("sk-local-double");
+    let settings = double.settings(ProviderKind::OpenAiCompatible);
+    let bad = shell
+        .save_provider_settings(
+            &ProviderSettings {
+                base_url: "ftp://models.example".into(),
+                ..settings.clone()
+            },
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), "invalid_input", "{bad}");
+    let view = shell
+        .save_provider_settings(&settings, Some("sk-local-double"))
+        .await
+        .unwrap();
+    assert!(view.has_api_key);
+    double.set_fallback(Reply::text("OK"));
+    assert_eq!(shell.test_provider().await.unwrap(), "OK");
+    let stored = std::fs::read(directory.path().join("local.db")).unwrap();
+    assert!(
+        !stored
+            .windows(15)
+            .any(|window| window == b"sk-local-double"),
+        "the key is not in the local store"
+    );
+
+    // A task typed in the canvas runs on the graph's agents; the canvas hears
+    // the run start, its events and its end.
+    let mut graph = Graph::new("Desk");
+    let planner = Node::new(NodeKind::Agent, "Planner", Position::new(0.0, 0.0, 0.0));
+    let writer = Node::new(NodeKind::Agent, "Writer", Position::new(3.0, 0.0, 0.0));
+    graph.add_node(planner.clone());
+    graph.add_node(writer.clone());
+    graph.add_edge(Edge::new(planner.id, writer.id)).unwrap();
+    let plan = format!(
+        r#"{{"steps": [{{"id": "s1", "agent": "{}", "task": "Plan."}},
+            {{"id": "s2", "agent": "{}", "task": "Write.", "depends_on": ["s1"]}}],
+            "final": ["s2"]}}"#,
+        planner.id, writer.id
+    );
+    // The writer answers once the gate opens: the run is still going when a
+    // second task is asked for.
+    let gate = Gate::new();
+    let writer_gate = gate.clone();
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.contains("manager of a team") {
+            Reply::text(plan.clone())
+        } else if system.starts_with("You are Planner") {
+            Reply::text("Three points.")
+        } else {
+            Reply::text("A short text.").after(&writer_gate)
+        })
+    });
+    let replica_graph = shell.replica().add_graph(graph.clone()).await.unwrap();
+    shell
+        .run_task(replica_graph.id, "Write about Lisbon.".into())
+        .await
+        .unwrap();
+    let busy = shell
+        .run_task(replica_graph.id, "Again.".into())
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), "conflict", "{busy}");
+    gate.open();
+    let mut seen = Vec::new();
+    loop {
+        let command = canvas_commands
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the run reaches the canvas");
+        let ended = matches!(command, CanvasCommand::RunEnded { .. });
+        seen.push(command);
+        if ended {
+            break;
+        }
+    }
+    assert!(
+        matches!(&seen[0], CanvasCommand::RunStarted { task, .. } if task == "Write about Lisbon.")
+    );
+    assert!(matches!(
+        seen.last(),
+        Some(CanvasCommand::RunEnded { reason: None })
+    ));
+    let session = shell
+        .replica()
+        .list_documents(orrery_domain::DocumentKind::Session)
+        .await
+        .unwrap();
+    assert_eq!(session.len(), 1);
+    let chat = shell.replica().session(session[0].id).await.unwrap();
+    let texts: Vec<&str> = chat
+        .messages
+        .iter()
+        .map(|message| message.text.as_str())
+        .collect();
+    assert_eq!(texts.first(), Some(&"Write about Lisbon."));
+    assert_eq!(texts.last(), Some(&"A short text."));
+    // Every call carried the key from the keyring.
+    assert!(
+        double
+            .requests()
+            .iter()
+            .all(|request| request.header("authorization") == Some("Bearer sk-local-double"))
+    );
+    // Opening the graph shows its session's chat on the canvas.
+    shell.open_graph(replica_graph.id).await.unwrap();
+    let shown = std::iter::from_fn(|| canvas_commands.try_recv().ok())
+        .find_map(|command| match command {
+            CanvasCommand::ShowChat(messages) => Some(messages),
+            _ => None,
+        })
+        .expect("the chat is shown");
+    assert_eq!(shown.len(), chat.messages.len());
+}

@@ -160,6 +160,24 @@ export interface Prompt {
   versions: PromptVersion[];
 }
 
+/** The wire formats the runtime speaks (orrery_runtime::ProviderKind). */
+export type ProviderKind = "open_ai_compatible" | "anthropic" | "gemini";
+
+/** One model provider (orrery_runtime::ProviderSettings). */
+export interface ProviderSettings {
+  kind: ProviderKind;
+  base_url: string;
+  model: string;
+  api_key_ref?: string | null;
+  limits?: Record<string, unknown>;
+}
+
+/** The provider as the settings screen sees it: never the key (src-tauri shell::ProviderView). */
+export interface ProviderView {
+  settings: ProviderSettings;
+  has_api_key: boolean;
+}
+
 /** A prompt's own fields as the editor saves them (src-tauri shell::PromptDraft). */
 export type PromptDraft = Omit<Prompt, "id" | "versions"> & { id: string | null };
 
@@ -198,6 +216,10 @@ export const api = {
   addPromptVersion: (id: string, content: string) => invoke<Prompt>("add_prompt_version", { id, content }),
   publishPromptVersion: (id: string, version: string) =>
     invoke<Prompt>("publish_prompt_version", { id, version }),
+  getProvider: () => invoke<ProviderView>("get_provider"),
+  saveProvider: (settings: ProviderSettings, apiKey: string | null) =>
+    invoke<ProviderView>("save_provider", { settings, apiKey }),
+  testProvider: () => invoke<string>("test_provider"),
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     listen<AccountState>("account-changed", (event) => handler(event.payload)),
   onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>

@@ -6,18 +6,20 @@ import { element } from "./dom";
 import { mountBilling } from "./billing";
 import { mountGraphList } from "./graph-list";
 import { mountAgents, mountPrompts } from "./library";
+import { mountProviders } from "./providers";
 import { applyTheme } from "./theme";
 
-type Screen = "graphs" | "agents" | "prompts" | "billing" | "account";
+type Screen = "graphs" | "agents" | "prompts" | "providers" | "billing" | "account";
 
 async function start(root: HTMLElement): Promise<void> {
   const nav = element("nav", { class: "screens", "aria-label": "Screens" });
   const graphsTab = element("button", { type: "button", class: "quiet", "data-screen": "graphs" }, "Graphs");
   const agentsTab = element("button", { type: "button", class: "quiet", "data-screen": "agents" }, "Agents");
   const promptsTab = element("button", { type: "button", class: "quiet", "data-screen": "prompts" }, "Prompts");
+  const providersTab = element("button", { type: "button", class: "quiet", "data-screen": "providers" }, "Providers");
   const billingTab = element("button", { type: "button", class: "quiet", "data-screen": "billing" }, "Billing");
   const accountTab = element("button", { type: "button", class: "quiet", "data-screen": "account" }, "Sign in");
-  nav.append(graphsTab, agentsTab, promptsTab, billingTab, accountTab);
+  nav.append(graphsTab, agentsTab, promptsTab, providersTab, billingTab, accountTab);
   const view = element("main", {});
   root.replaceChildren(nav, view);
 
@@ -29,6 +31,7 @@ async function start(root: HTMLElement): Promise<void> {
     graphsTab.setAttribute("aria-current", String(screen === "graphs"));
     agentsTab.setAttribute("aria-current", String(screen === "agents"));
     promptsTab.setAttribute("aria-current", String(screen === "prompts"));
+    providersTab.setAttribute("aria-current", String(screen === "providers"));
     accountTab.setAttribute("aria-current", String(screen === "account"));
     billingTab.setAttribute("aria-current", String(screen === "billing"));
     if (screen === "graphs") {
@@ -37,6 +40,8 @@ async function start(root: HTMLElement): Promise<void> {
       void mountAgents(view);
     } else if (screen === "prompts") {
       void mountPrompts(view);
+    } else if (screen === "providers") {
+      void mountProviders(view);
     } else if (screen === "billing" && state.signed_in) {
       void mountBilling(view);
     } else if (state.signed_in) {
@@ -66,6 +71,7 @@ async function start(root: HTMLElement): Promise<void> {
   graphsTab.addEventListener("click", () => show("graphs"));
   agentsTab.addEventListener("click", () => show("agents"));
   promptsTab.addEventListener("click", () => show("prompts"));
+  providersTab.addEventListener("click", () => show("providers"));
   billingTab.addEventListener("click", () => show("billing"));
   accountTab.addEventListener("click", () => show("account"));
   await api.onAccountChanged((next) => {

@@ -51,6 +51,12 @@
     trial_days_remaining: 12,
   };
   const fail = (code, message) => Promise.reject({ code, message });
+  // The provider settings and the keys "in the keyring" (never returned).
+  const provider = {
+    settings: { kind: "open_ai_compatible", base_url: "http://127.0.0.1:11434/v1", model: "llama3.2", api_key_ref: null, limits: {} },
+    keys: new Map(),
+    answering: false,
+  };
   // Agents and prompts by id; times step forward so "most recent first" is stable.
   const agents = new Map();
   const prompts = new Map();
@@ -284,6 +290,26 @@
       prompt.updated_at = stamp();
       return bare(prompt);
     },
+    // The model provider (src-tauri/src/commands/library.rs); keys stay here.
+    get_provider: () => ({ settings: { ...provider.settings }, has_api_key: provider.keys.has(provider.settings.kind) }),
+    save_provider: ({ settings, apiKey }) => {
+      if (!/^https?:\/\//.test(settings.base_url)) return fail("invalid_input", "the provider address must be an http or https URL");
+      if (settings.model.trim().length === 0) return fail("invalid_input", "name the model to ask");
+      if (typeof apiKey === "string") {
+        if (apiKey.length === 0) provider.keys.delete(settings.kind);
+        else provider.keys.set(settings.kind, apiKey);
+      }
+      provider.settings = { ...settings, api_key_ref: settings.kind, limits: {} };
+      return { settings: { ...provider.settings }, has_api_key: provider.keys.has(settings.kind) };
+    },
+    test_provider: () => {
+      const { base_url, model } = provider.settings;
+      if (provider.answering) return `OK from ${model}`;
+      return fail(
+        "offline",
+        `No model provider answers at ${base_url}. Start a local one with \`ollama serve\` (and \`ollama pull ${model}\`), or choose another provider in Settings → Providers.`,
+      );
+    },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);
       listeners.get(event).push(handler);
@@ -316,6 +342,7 @@
     graphs,
     agents,
     prompts,
+    provider,
     users,
     resetCodes,
     /** Makes `command` fail with `{ code, message }` until cleared with null. */

@@ -1,11 +1,13 @@
-//! Commands of the agent and prompt screens.
+//! Commands of the agent, prompt and provider screens.
 
 use orrery_domain::{Agent, DocumentId, DocumentKind, Prompt, PromptVersionId};
 use orrery_store::LibrarySummary;
 use tauri::{Emitter, State};
 
 use super::CommandError;
-use crate::shell::{AgentDraft, PromptDraft, Shell};
+use orrery_runtime::ProviderSettings;
+
+use crate::shell::{AgentDraft, PromptDraft, ProviderView, Shell};
 
 fn invalid(message: impl ToString) -> CommandError {
     CommandError {
@@ -131,4 +133,29 @@ pub async fn publish_prompt_version(
         .await?;
     announce(&app, DocumentKind::Prompt, id);
     Ok(prompt)
+}
+
+/// The model provider sandbox runs call (never its API key).
+#[tauri::command]
+pub async fn get_provider(shell: State<'_, Shell>) -> Result<ProviderView, CommandError> {
+    Ok(shell.provider_view().await?)
+}
+
+/// Chooses the model provider; `api_key` goes to the system keyring (empty
+/// forgets it, absent keeps the saved one).
+#[tauri::command]
+pub async fn save_provider(
+    shell: State<'_, Shell>,
+    settings: ProviderSettings,
+    api_key: Option<String>,
+) -> Result<ProviderView, CommandError> {
+    Ok(shell
+        .save_provider_settings(&settings, api_key.as_deref())
+        .await?)
+}
+
+/// Asks the provider for a one-word answer: what it said, or why it did not.
+#[tauri::command]
+pub async fn test_provider(shell: State<'_, Shell>) -> Result<String, CommandError> {
+    Ok(shell.test_provider().await?)
 }

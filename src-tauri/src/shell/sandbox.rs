@@ -6,13 +6,25 @@ use std::sync::Arc;
 
 use orrery_canvas::CanvasCommand;
 use orrery_domain::GraphId;
-use orrery_runtime::{HttpProvider, ProviderSettings};
+use orrery_runtime::{ChatRequest, HttpProvider, Provider, ProviderSettings};
 use orrery_sessions::{SessionError, SessionRunner};
+use serde::Serialize;
 
 use super::{Shell, ShellError};
 
 /// The local setting that holds the provider the sandbox calls (JSON).
 const PROVIDER_SETTING: &str = "provider";
+/// Longest API key accepted.
+const MAX_API_KEY_CHARS: usize = 4096;
+
+/// The provider as the settings screen sees it: never the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProviderView {
+    /// The settings.
+    pub settings: ProviderSettings,
+    /// Whether an API key is saved in the keyring for it.
+    pub has_api_key: bool,
+}
 
 impl Shell {
     /// The model provider sandbox runs call: what the user chose, or a local
@@ -30,29 +42,83 @@ impl Shell {
             .unwrap_or_else(ProviderSettings::local))
     }
 
-    /// Chooses the model provider sandbox runs call (checked first).
+    /// The provider and whether its API key is saved.
+    pub async fn provider_view(&self) -> Result<ProviderView, ShellError> {
+        let settings = self.provider_settings().await?;
+        let has_api_key = match &settings.api_key_ref {
+            Some(name) => self.inner.vault.api_key(name).await?.is_some(),
+            None => false,
+        };
+        Ok(ProviderView {
+            settings,
+            has_api_key,
+        })
+    }
+
+    /// Chooses the model provider sandbox runs call (checked first). A
+    /// given `api_key` goes to the keyring (an empty one forgets it); `None`
+    /// keeps the saved one.
     pub async fn save_provider_settings(
         &self,
         settings: &ProviderSettings,
-    ) -> Result<(), ShellError> {
+        api_key: Option<&str>,
+    ) -> Result<ProviderView, ShellError> {
+        let mut settings = settings.clone();
+        settings.base_url = settings.base_url.trim().to_owned();
+        settings.model = settings.model.trim().to_owned();
         settings
             .validate()
             .map_err(|error| ShellError::Session(SessionError::Runtime(error)))?;
-        let json = serde_json::to_string(settings).expect("provider settings serialise");
+        // One key per wire format, named after it.
+        let key_name = format!("{:?}", settings.kind).to_lowercase();
+        if let Some(key) = api_key {
+            let key = key.trim();
+            if key.chars().count() > MAX_API_KEY_CHARS || key.chars().any(char::is_control) {
+                return Err(ShellError::Session(SessionError::InvalidTask(format!(
+                    "an API key is one line of at most {MAX_API_KEY_CHARS} characters"
+                ))));
+            }
+            self.inner.vault.save_api_key(&key_name, key).await?;
+        }
+        settings.api_key_ref = Some(key_name);
+        let json = serde_json::to_string(&settings).expect("provider settings serialise");
         self.inner
             .replica
             .store()
             .set_setting(PROVIDER_SETTING, &json)
             .await
             .map_err(orrery_sync::SyncError::from)?;
-        Ok(())
+        self.provider_view().await
+    }
+
+    /// The provider sandbox runs call, with its API key from the keyring.
+    pub async fn provider(&self) -> Result<HttpProvider, ShellError> {
+        let settings = self.provider_settings().await?;
+        let key = match &settings.api_key_ref {
+            Some(name) => self.inner.vault.api_key(name).await?,
+            None => None,
+        };
+        Ok(HttpProvider::new(settings, key).map_err(SessionError::from)?)
+    }
+
+    /// Asks the provider for a one-word answer: its text, or exactly why it
+    /// did not answer (for a local provider, how to start one).
+    pub async fn test_provider(&self) -> Result<String, ShellError> {
+        let provider = self.provider().await?;
+        let mut request = ChatRequest::user("Reply with the single word OK.");
+        request.max_tokens = Some(8);
+        let completion = provider
+            .stream(request, orrery_runtime::CancellationToken::new())
+            .collect()
+            .await
+            .map_err(SessionError::from)?;
+        Ok(completion.text)
     }
 
     /// Runs `task` on `graph`'s agents; the canvas follows the run. Refused
     /// while another run goes.
     pub async fn run_task(&self, graph: GraphId, task: String) -> Result<(), ShellError> {
-        let settings = self.provider_settings().await?;
-        let provider = HttpProvider::new(settings, None).map_err(SessionError::from)?;
+        let provider = self.provider().await?;
         let runner = SessionRunner::new(self.inner.replica.clone(), Arc::new(provider));
         let canvas = self.inner.canvas.clone();
         let shell = self.clone();
