@@ -245,8 +245,8 @@ impl SessionRunner {
         // Listed most recent first: keep the first of each name.
         for summary in self.replica.list_documents(DocumentKind::Agent).await? {
             let key = summary.title.trim().to_lowercase();
-            if !agents.contains_key(&key) {
-                agents.insert(key, self.replica.agent(summary.id).await?);
+            if let std::collections::btree_map::Entry::Vacant(slot) = agents.entry(key) {
+                slot.insert(self.replica.agent(summary.id).await?);
             }
         }
         Ok(agents)
