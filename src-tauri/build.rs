@@ -30,6 +30,7 @@ fn main() {
         "duplicate_prompt",
         "add_prompt_version",
         "publish_prompt_version",
+        "delete_library_item",
         "get_provider",
         "save_provider",
         "test_provider",

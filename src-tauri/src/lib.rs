@@ -166,6 +166,7 @@ pub fn run() {
             commands::duplicate_prompt,
             commands::add_prompt_version,
             commands::publish_prompt_version,
+            commands::delete_library_item,
             commands::get_provider,
             commands::save_provider,
             commands::test_provider,

@@ -557,6 +557,15 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
         .unwrap_err();
     assert_eq!(missing.code(), "invalid_input", "{missing}");
 
+    // The copy is deleted: gone from the list here, and from other devices.
+    shell
+        .delete_library_item(DocumentKind::Prompt, prompt_copy.id)
+        .await
+        .unwrap();
+    let prompts = shell.list_library(DocumentKind::Prompt).await.unwrap();
+    assert_eq!(prompts.len(), 1);
+    assert_eq!(prompts[0].id, prompt.id);
+
     // Synced: another device of the same account gets all of it.
     assert_eq!(shell.sync_now().await.state, "synced");
     let (canvas, _commands) = channel();
@@ -584,7 +593,8 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
             .await
             .unwrap()
             .len(),
-        2
+        1,
+        "the deleted copy stays deleted"
     );
 }
 

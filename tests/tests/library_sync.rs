@@ -563,3 +563,80 @@ async fn library_merges_through_two_postgres_instances() {
         on_a.messages
     );
 }
+
+#[tokio::test]
+async fn a_deletion_reaches_every_device_and_wins_over_concurrent_edits() {
+    let server = TestServer::start().await.unwrap();
+    let a = TestDevice::register(&server, "laptop").await.unwrap();
+    let agent = a.replica.save_agent(&researcher()).await.unwrap();
+    let kept = a.replica.save_agent(&Agent::new("Writer")).await.unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    let b = TestDevice::register(&server, "desktop").await.unwrap();
+    b.client.sync_all(&b.replica).await.unwrap();
+    assert_eq!(
+        b.replica
+            .list_documents(DocumentKind::Agent)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A deletes while B, offline, edits the same agent.
+    a.replica
+        .delete_document(DocumentKind::Agent, agent.id)
+        .await
+        .unwrap();
+    let listed: Vec<_> = a
+        .replica
+        .list_documents(DocumentKind::Agent)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|summary| summary.id)
+        .collect();
+    assert_eq!(listed, [kept.id], "gone from A's list at once");
+    let mut edited = agent.clone();
+    edited.model = "qwen2.5".into();
+    b.replica.save_agent(&edited).await.unwrap();
+
+    a.client.sync_all(&a.replica).await.unwrap();
+    b.client.sync_all(&b.replica).await.unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+
+    // Deleted everywhere: both devices' lists and the server's listing.
+    for device in [&a, &b] {
+        let ids: Vec<_> = device
+            .replica
+            .list_documents(DocumentKind::Agent)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|summary| summary.id)
+            .collect();
+        assert_eq!(ids, [kept.id]);
+    }
+    let (status, listing) = get(&server, "/v1/library/agent", a.token()).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = listing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [kept.id.to_string()]);
+    // The edit merged into the tombstoned document (nothing is lost), and
+    // a device that never had the agent does not fetch it.
+    assert_eq!(a.replica.agent(agent.id).await.unwrap().model, "qwen2.5");
+    let c = TestDevice::register(&server, "tablet").await.unwrap();
+    c.client.sync_all(&c.replica).await.unwrap();
+    assert_eq!(
+        c.replica
+            .list_documents(DocumentKind::Agent)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(c.replica.agent(agent.id).await.is_err());
+}

@@ -210,6 +210,7 @@ export const api = {
   getAgent: (id: string) => invoke<Agent>("get_agent", { id }),
   saveAgent: (agent: AgentDraft) => invoke<Agent>("save_agent", { agent }),
   duplicateAgent: (id: string) => invoke<Agent>("duplicate_agent", { id }),
+  deleteLibraryItem: (kind: DocumentKind, id: string) => invoke<void>("delete_library_item", { kind, id }),
   getPrompt: (id: string) => invoke<Prompt>("get_prompt", { id }),
   savePrompt: (prompt: PromptDraft) => invoke<Prompt>("save_prompt", { prompt }),
   duplicatePrompt: (id: string) => invoke<Prompt>("duplicate_prompt", { id }),

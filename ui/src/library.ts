@@ -259,6 +259,30 @@ function renderList(
   }
 }
 
+/** A Delete button that asks once more before it deletes. */
+function deleteButton(what: string, remove: () => Promise<void>): HTMLButtonElement {
+  const button = element("button", { type: "button", class: "quiet danger" }, "Delete");
+  let armed = false;
+  button.addEventListener("click", async () => {
+    if (!armed) {
+      armed = true;
+      button.textContent = `Delete this ${what} everywhere?`;
+      return;
+    }
+    button.disabled = true;
+    try {
+      await remove();
+    } finally {
+      button.disabled = false;
+    }
+  });
+  button.addEventListener("blur", () => {
+    armed = false;
+    button.textContent = "Delete";
+  });
+  return button;
+}
+
 // ---------------------------------------------------------------- agents
 
 const EMPTY_AGENT: AgentDraft = {
@@ -335,7 +359,18 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
           say(notice, errorMessage(error));
         }
       });
-      actions.append(duplicate);
+      const remove = deleteButton("agent", async () => {
+        try {
+          await api.deleteLibraryItem("agent", agent.id as string);
+          selected = null;
+          editor.replaceChildren(element("p", { class: "empty" }, "Choose an agent, or create one."));
+          await refresh();
+          say(notice, `Deleted “${agent.name}”.`, "good");
+        } catch (error) {
+          say(notice, errorMessage(error));
+        }
+      });
+      actions.append(duplicate, remove);
     }
     form.append(name.wrapper, model.wrapper, description.wrapper, system.wrapper, parameters.wrapper, tools.wrapper, publicLabel, actions);
     form.addEventListener("submit", async (event) => {
@@ -448,7 +483,18 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
           say(notice, errorMessage(error));
         }
       });
-      actions.append(duplicate);
+      const remove = deleteButton("prompt", async () => {
+        try {
+          await api.deleteLibraryItem("prompt", prompt.id as string);
+          selected = null;
+          editor.replaceChildren(element("p", { class: "empty" }, "Choose a prompt, or create one."));
+          await refresh();
+          say(notice, `Deleted “${prompt.title}”.`, "good");
+        } catch (error) {
+          say(notice, errorMessage(error));
+        }
+      });
+      actions.append(duplicate, remove);
     }
     form.append(title.wrapper, project.wrapper, segment.wrapper, description.wrapper, tags.wrapper, actions);
     form.addEventListener("submit", async (event) => {

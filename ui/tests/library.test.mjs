@@ -190,3 +190,21 @@ test("an empty or oversized version is refused before it is sent", async () => {
   await page.getByRole("alert").filter({ hasText: "at most 100,000 characters" }).waitFor();
   assert.equal((await calls(page, "add_prompt_version")).length, 0);
 });
+
+test("deleting asks once more, then the item leaves the list", async () => {
+  const { page } = await openScreen("Agents");
+  await page.getByRole("button", { name: "New agent" }).click();
+  await page.getByLabel("Name").fill("Short-lived");
+  await page.getByRole("button", { name: "Create agent" }).click();
+  await items(page, "Agents").filter({ hasText: "Short-lived" }).waitFor();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
+  // The first click only asks.
+  await page.getByRole("button", { name: "Delete this agent everywhere?" }).waitFor();
+  assert.equal((await calls(page, "delete_library_item")).length, 0);
+  await page.getByRole("button", { name: "Delete this agent everywhere?" }).click();
+  await page.getByRole("alert").filter({ hasText: "Deleted “Short-lived”." }).waitFor();
+  const [deleted] = await calls(page, "delete_library_item");
+  assert.equal(deleted.args.kind, "agent");
+  await page.getByText("No agents yet").waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.agents.size), 0);
+});

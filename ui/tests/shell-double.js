@@ -251,6 +251,13 @@
       agents.set(copy.id, copy);
       return bare(copy);
     },
+    delete_library_item: ({ kind, id }) => {
+      const items = kind === "agent" ? agents : kind === "prompt" ? prompts : null;
+      if (!items) return fail("invalid_input", `unknown library kind \`${kind}\``);
+      if (!items.has(id)) return fail("not_found", `${kind} ${id} is not in the library`);
+      items.delete(id);
+      return null;
+    },
     get_prompt: ({ id }) => (prompts.has(id) ? bare(prompts.get(id)) : fail("not_found", `prompt ${id} is not in the library`)),
     save_prompt: ({ prompt }) => {
       const unknown = Object.keys(prompt).find((key) => !PROMPT_FIELDS.includes(key));

@@ -63,6 +63,7 @@ impl ServerStore {
         snapshot: &[u8],
         user: Uuid,
         read_revision: Option<i64>,
+        deleted_at: Option<&str>,
     ) -> Result<bool, StoreError> {
         let tenant = tenant_id.to_string();
         let id = item.id().to_string();
@@ -71,8 +72,8 @@ impl ServerStore {
         let done = match read_revision {
             None => {
                 sqlx::query(
-                    "INSERT INTO library_documents (tenant_id, kind, document_id, title, summary, snapshot, revision, updated_by, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)
+                    "INSERT INTO library_documents (tenant_id, kind, document_id, title, summary, snapshot, revision, updated_by, updated_at, deleted_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)
                      ON CONFLICT (tenant_id, kind, document_id) DO NOTHING",
                 )
                 .bind(&tenant)
@@ -83,13 +84,14 @@ impl ServerStore {
                 .bind(snapshot)
                 .bind(user.to_string())
                 .bind(now_text())
+                .bind(deleted_at)
                 .execute(&mut *transaction)
                 .await?
             }
             Some(revision) => {
                 sqlx::query(
                     "UPDATE library_documents SET title = $1, summary = $2, snapshot = $3,
-                         updated_by = $4, updated_at = $5, revision = revision + 1
+                         updated_by = $4, updated_at = $5, revision = revision + 1, deleted_at = $10
                      WHERE tenant_id = $6 AND kind = $7 AND document_id = $8 AND revision = $9",
                 )
                 .bind(item.title())
@@ -101,6 +103,7 @@ impl ServerStore {
                 .bind(item.kind().as_str())
                 .bind(&id)
                 .bind(revision)
+                .bind(deleted_at)
                 .execute(&mut *transaction)
                 .await?
             }
@@ -116,7 +119,7 @@ impl ServerStore {
         Ok(true)
     }
 
-    /// A tenant's merged items of `kind`, most recently changed first.
+    /// A tenant's merged items of `kind` not deleted, most recently changed first.
     pub async fn list_library_documents(
         &self,
         tenant_id: Uuid,
@@ -124,7 +127,8 @@ impl ServerStore {
     ) -> Result<Vec<ServerLibrarySummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT document_id, title, summary, updated_at FROM library_documents
-             WHERE tenant_id = $1 AND kind = $2 ORDER BY updated_at DESC, document_id",
+             WHERE tenant_id = $1 AND kind = $2 AND deleted_at IS NULL
+             ORDER BY updated_at DESC, document_id",
         )
         .bind(tenant_id.to_string())
         .bind(kind.as_str())

@@ -301,20 +301,22 @@ impl LocalStore {
         document: &[u8],
         server_version: Option<&[u8]>,
         pending_changes: u64,
+        deleted_at: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_text();
         let id = item.id().to_string();
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO library_documents (kind, id, title, summary, document, server_version, pending_changes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+            "INSERT INTO library_documents (kind, id, title, summary, document, server_version, pending_changes, created_at, updated_at, deleted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)
              ON CONFLICT (kind, id) DO UPDATE SET
                 title = excluded.title,
                 summary = excluded.summary,
                 document = excluded.document,
                 server_version = COALESCE(excluded.server_version, library_documents.server_version),
                 pending_changes = excluded.pending_changes,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at,
+                deleted_at = excluded.deleted_at",
         )
         .bind(item.kind().as_str())
         .bind(&id)
@@ -324,6 +326,7 @@ impl LocalStore {
         .bind(server_version)
         .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
         .bind(&now)
+        .bind(deleted_at)
         .execute(&mut *transaction)
         .await?;
         if let LibraryItem::Session(session) = item {
@@ -352,6 +355,21 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Every stored document of `kind`, deleted ones too (they sync their
+    /// deletion).
+    pub async fn library_document_ids(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Vec<DocumentId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM library_documents WHERE kind = ? ORDER BY id")
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|row| parse_id(&row.get::<String, _>("id"), "library_documents"))
+            .collect()
+    }
+
     /// The stored document of an agent, prompt or session, or `None` if the
     /// store has none.
     pub async fn load_library_document(
@@ -372,14 +390,15 @@ impl LocalStore {
         }))
     }
 
-    /// Every agent, prompt or session (by `kind`), most recently changed first.
+    /// Every agent, prompt or session (by `kind`) not deleted, most recently
+    /// changed first.
     pub async fn list_library_documents(
         &self,
         kind: DocumentKind,
     ) -> Result<Vec<LibrarySummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, title, summary, pending_changes, server_version IS NOT NULL AS synced_once, updated_at
-             FROM library_documents WHERE kind = ? ORDER BY updated_at DESC, id",
+             FROM library_documents WHERE kind = ? AND deleted_at IS NULL ORDER BY updated_at DESC, id",
         )
         .bind(kind.as_str())
         .fetch_all(&self.pool)
@@ -538,7 +557,7 @@ mod tests {
             .unwrap();
         let agent = LibraryItem::Agent(Agent::new("Helper"));
         store
-            .save_library_document(&agent, b"agent-doc", Some(b"server-vv"), 0)
+            .save_library_document(&agent, b"agent-doc", Some(b"server-vv"), 0, None)
             .await
             .unwrap();
         let mut session = Session::new("Chat", None);
@@ -553,7 +572,7 @@ mod tests {
         }
         let item = LibraryItem::Session(session.clone());
         store
-            .save_library_document(&item, b"v1", None, 2)
+            .save_library_document(&item, b"v1", None, 2, None)
             .await
             .unwrap();
         assert_eq!(
@@ -564,7 +583,7 @@ mod tests {
         session.messages.remove(0);
         let item = LibraryItem::Session(session.clone());
         store
-            .save_library_document(&item, b"v2", None, 3)
+            .save_library_document(&item, b"v2", None, 3, None)
             .await
             .unwrap();
         assert_eq!(

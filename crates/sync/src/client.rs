@@ -269,15 +269,13 @@ impl SyncClient {
             let Some(remote) = self.remote_documents(kind).await? else {
                 continue; // A server without the library: graphs only.
             };
-            let local = replica.list_documents(kind).await?;
-            for document in &local {
-                self.sync_document(replica, kind, document.id).await?;
+            // Deleted documents too: their deletion has to reach the server.
+            let local = replica.documents_to_sync(kind).await?;
+            for id in &local {
+                self.sync_document(replica, kind, *id).await?;
                 report.documents_synced += 1;
             }
-            for document in remote
-                .iter()
-                .filter(|remote| local.iter().all(|local| local.id != remote.id))
-            {
+            for document in remote.iter().filter(|remote| !local.contains(&remote.id)) {
                 self.sync_document(replica, kind, document.id).await?;
                 report.documents_synced += 1;
                 report.documents_received += 1;

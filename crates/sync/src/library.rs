@@ -12,6 +12,8 @@
 //!   parameters (JSON text) are one value each.
 //! - Messages are appended to a list, so appends on two devices both survive;
 //!   they are materialised in (`at`, id) order.
+//! - A deletion is a tombstone field (`deleted_at`) among the fields: the
+//!   document stays (so the deletion syncs) and the item leaves listings.
 //! - Concurrent publishes can leave several versions marked active; the one
 //!   published last is active and the others read as archived
 //!   ([`orrery_domain::resolve_active_version`]), the same on every replica.
@@ -30,6 +32,8 @@ use crate::{SyncError, Version};
 const FIELDS: &str = "fields";
 const VERSIONS: &str = "versions";
 const MESSAGES: &str = "messages";
+/// The tombstone field of a deleted item.
+const DELETED_AT: &str = "deleted_at";
 
 /// One library item's CRDT document.
 pub struct LibraryDocument {
@@ -226,6 +230,27 @@ impl LibraryDocument {
             "document {} holds kind `{}` where kind `{wanted}` was expected",
             self.id, self.kind
         ))
+    }
+
+    /// Marks the item deleted at `at` (RFC 3339). A deletion wins over
+    /// edits made concurrently elsewhere: the fields stay, the item leaves
+    /// the listings.
+    pub fn delete(&self, at: &str) -> Result<(), SyncError> {
+        orrery_domain::check_timestamp("deleted_at", at)?;
+        if self.deleted_at().is_some() {
+            return Ok(());
+        }
+        self.fields().insert(DELETED_AT, at).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// When the item was deleted, if it was.
+    pub fn deleted_at(&self) -> Option<String> {
+        match self.fields().get(DELETED_AT) {
+            Some(ValueOrContainer::Value(LoroValue::String(at))) => Some(at.to_string()),
+            _ => None,
+        }
     }
 
     /// Changes an agent to `agent`, writing only the fields that differ.

@@ -285,6 +285,28 @@ impl Replica {
         Ok(self.store.list_library_documents(kind).await?)
     }
 
+    /// Deletes an agent, prompt or session: it leaves the listings here at
+    /// once and on other devices when they sync (a tombstone in its document).
+    pub async fn delete_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(), SyncError> {
+        let at = orrery_store::now_text();
+        self.edit_document(kind, id, |document| document.delete(&at))
+            .await?;
+        Ok(())
+    }
+
+    /// Every stored agent, prompt or session of `kind`, deleted ones too:
+    /// what a sync exchanges.
+    pub async fn documents_to_sync(
+        &self,
+        kind: DocumentKind,
+    ) -> Result<Vec<DocumentId>, SyncError> {
+        Ok(self.store.library_document_ids(kind).await?)
+    }
+
     /// Creates `agent`, or changes the stored one to it (only the fields that
     /// differ are written, so edits of other fields on other devices survive).
     pub async fn save_agent(&self, agent: &Agent) -> Result<Agent, SyncError> {
@@ -531,6 +553,7 @@ impl Replica {
                 &open.document.snapshot(),
                 server_version.as_deref(),
                 pending,
+                open.document.deleted_at().as_deref(),
             )
             .await?;
         Ok(())

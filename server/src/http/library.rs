@@ -135,6 +135,7 @@ async fn merge(
             &document.snapshot(),
             principal.user_id,
             read_revision,
+            document.deleted_at().as_deref(),
         )
         .await?;
     if !saved {

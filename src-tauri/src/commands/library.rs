@@ -75,6 +75,22 @@ pub async fn duplicate_agent(
     Ok(copy)
 }
 
+/// Deletes an agent, prompt or session (`kind`) here and, once synced,
+/// everywhere.
+#[tauri::command]
+pub async fn delete_library_item(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    kind: String,
+    id: String,
+) -> Result<(), CommandError> {
+    let kind = DocumentKind::parse(&kind).map_err(invalid)?;
+    let id = parse_document_id(&id)?;
+    shell.delete_library_item(kind, id).await?;
+    announce(&app, kind, id);
+    Ok(())
+}
+
 /// One prompt with its versions.
 #[tauri::command]
 pub async fn get_prompt(shell: State<'_, Shell>, id: String) -> Result<Prompt, CommandError> {

@@ -124,6 +124,18 @@ impl Shell {
         Ok(saved)
     }
 
+    /// Deletes an agent, prompt or session here, and on other devices when
+    /// they sync.
+    pub async fn delete_library_item(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(), ShellError> {
+        self.inner.replica.delete_document(kind, id).await?;
+        self.inner.changed.notify_one();
+        Ok(())
+    }
+
     /// One prompt with its versions, oldest first.
     pub async fn prompt(&self, id: DocumentId) -> Result<Prompt, ShellError> {
         Ok(self.inner.replica.prompt(id).await?)
