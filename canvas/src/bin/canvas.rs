@@ -377,7 +377,9 @@ fn main() -> anyhow::Result<()> {
     let provider = HttpProvider::new(arguments.provider.clone(), None)
         .context("the model provider settings")?;
     let runner = SessionRunner::new(replica.clone(), std::sync::Arc::new(provider));
-    if let Ok(Some(session)) = runtime.block_on(runner.existing_session(graph_id)) {
+    if let Ok(Some(session)) =
+        runtime.block_on(orrery_sessions::session_of_graph(&replica, graph_id))
+    {
         handle
             .commands
             .send(CanvasCommand::ShowChat(session.messages))?;

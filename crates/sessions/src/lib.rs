@@ -120,18 +120,7 @@ impl SessionRunner {
 
     /// The most recent session over `graph`, if there is one.
     pub async fn existing_session(&self, graph: GraphId) -> Result<Option<Session>, SessionError> {
-        let id = graph.to_string();
-        let sessions = self.replica.list_documents(DocumentKind::Session).await?;
-        match sessions.iter().find(|summary| {
-            summary
-                .summary
-                .get("graph")
-                .and_then(|value| value.as_str())
-                == Some(&id)
-        }) {
-            Some(summary) => Ok(Some(self.replica.session(summary.id).await?)),
-            None => Ok(None),
-        }
+        session_of_graph(&self.replica, graph).await
     }
 
     /// The session of `graph`: the most recent one over it, or a new one.
@@ -250,6 +239,26 @@ impl SessionRunner {
             }
         }
         Ok(agents)
+    }
+}
+
+/// The most recent session over `graph` in `replica`, if there is one (what
+/// a host shows when the graph is opened).
+pub async fn session_of_graph(
+    replica: &Replica,
+    graph: GraphId,
+) -> Result<Option<Session>, SessionError> {
+    let id = graph.to_string();
+    let sessions = replica.list_documents(DocumentKind::Session).await?;
+    match sessions.iter().find(|summary| {
+        summary
+            .summary
+            .get("graph")
+            .and_then(|value| value.as_str())
+            == Some(&id)
+    }) {
+        Some(summary) => Ok(Some(replica.session(summary.id).await?)),
+        None => Ok(None),
     }
 }
 

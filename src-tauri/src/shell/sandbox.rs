@@ -154,14 +154,7 @@ impl Shell {
 
     /// Shows `graph`'s session chat in the canvas, if it has one.
     pub(super) async fn show_session_of(&self, graph: GraphId) -> Result<(), ShellError> {
-        let runner = SessionRunner::new(
-            self.inner.replica.clone(),
-            Arc::new(
-                HttpProvider::new(ProviderSettings::local(), None).map_err(SessionError::from)?,
-            ),
-        );
-        let messages = runner
-            .existing_session(graph)
+        let messages = orrery_sessions::session_of_graph(&self.inner.replica, graph)
             .await?
             .map(|session| session.messages)
             .unwrap_or_default();
