@@ -161,6 +161,9 @@ pub struct FrameReport {
     /// The sandbox chat panel.
     #[serde(default)]
     pub chat: chat::ChatReport,
+    /// The hover tooltip shown, if any: the node and the text.
+    #[serde(default)]
+    pub tooltip: Option<(NodeId, String)>,
 }
 
 /// One node's place on screen.

@@ -87,6 +87,8 @@ pub struct PanelLayout {
     pub controls: Vec<(String, Rect)>,
     /// The nodes labelled this frame.
     pub labelled: Vec<NodeId>,
+    /// The node whose tooltip is shown this frame, with its text.
+    pub tooltip: Option<(NodeId, String)>,
 }
 
 /// Whether a text field has the keyboard (then keys do not reach the canvas).
@@ -126,6 +128,7 @@ fn status_bar(
     );
     layout.covered.clear();
     layout.labelled.clear();
+    layout.tooltip = None;
     layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
@@ -461,6 +464,7 @@ fn graph_overlays(
                         .collect::<Vec<_>>()
                         .join(", "),
                 );
+                layout.tooltip = Some((node.id, text.clone()));
                 let galley = painter.layout_no_wrap(
                     text,
                     egui::FontId::proportional(13.0),

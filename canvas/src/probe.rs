@@ -250,6 +250,7 @@ pub fn frame_report(
             .collect(),
         labelled: layout.labelled.clone(),
         chat,
+        tooltip: layout.tooltip.clone(),
         controls: layout
             .controls
             .iter()

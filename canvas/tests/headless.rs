@@ -1501,3 +1501,76 @@ fn chat_panel_streams_a_run_screenshot() {
             .expect("every call closed")
     });
 }
+
+#[test]
+fn hovering_a_node_shows_its_tooltip_with_kind_and_ports() {
+    let graph = sample_graph("Hover", 12, 9);
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    assert_eq!(report.tooltip, None, "no tooltip before the pointer moves");
+    let target = unobstructed(&report)[0].clone();
+    let window = canvas_window(&session.display);
+    // The pointer moves in from a corner of empty space onto the node.
+    let (x, y) = (
+        target.screen[0].round() as i32,
+        target.screen[1].round() as i32,
+    );
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            "5",
+            "5",
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+        ],
+    );
+    let report = report_until(&mut session, "a tooltip for the hovered node", |report| {
+        report
+            .tooltip
+            .as_ref()
+            .is_some_and(|(node, _)| *node == target.id)
+    });
+    let (_, text) = report.tooltip.clone().unwrap();
+    let node = &graph.nodes[&target.id];
+    let inputs: Vec<String> = orrery_domain::input_ports(node.kind)
+        .iter()
+        .map(|port| format!("{} ({})", port.name, port.port_type))
+        .collect();
+    assert!(
+        text.starts_with(&format!("{} · {}", node.label, node.kind)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("in: {}", inputs.join(", "))),
+        "{text}"
+    );
+    // The tooltip sits beside the pointer and is reported as covering the graph.
+    assert!(
+        report
+            .covered
+            .iter()
+            .any(|area| area[0] >= x as f32 && area[1] >= y as f32 && area[0] < x as f32 + 40.0),
+        "{:?}",
+        report.covered
+    );
+
+    // Away from every node, the tooltip goes.
+    xdotool(
+        &session.display,
+        &["mousemove", "--sync", "--window", &window, "60", "200"],
+    );
+    report_until(&mut session, "no tooltip over empty space", |report| {
+        report.tooltip.is_none()
+    });
+}
