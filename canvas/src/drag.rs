@@ -256,6 +256,11 @@ fn drag_nodes(
             {
                 modifiers.alt = key.state == ButtonState::Pressed;
             }
+            WindowEvent::KeyboardInput(key)
+                if matches!(key.key_code, KeyCode::ControlLeft | KeyCode::ControlRight) =>
+            {
+                modifiers.ctrl = key.state == ButtonState::Pressed;
+            }
             WindowEvent::CursorMoved(moved) if moved.window == window => {
                 *cursor = Some(moved.position);
                 match &mut drag.gesture {
@@ -268,7 +273,12 @@ fn drag_nodes(
                         let delta = centre + grab.offset - grab.start;
                         for (entity, _, start) in members.iter() {
                             if let Ok((_, _, mut transform)) = nodes.get_mut(*entity) {
-                                transform.translation = *start + delta;
+                                // Ctrl held: every moved node lands on the grid.
+                                transform.translation = if modifiers.ctrl {
+                                    snap_to_grid(*start + delta)
+                                } else {
+                                    *start + delta
+                                };
                             }
                         }
                     }
@@ -491,6 +501,16 @@ fn release(
 struct PointerModifiers {
     shift: bool,
     alt: bool,
+    ctrl: bool,
+}
+
+/// The grid nodes snap to while Ctrl is held during a drag, in world units
+/// (two node diameters).
+pub const SNAP_STEP: f32 = 2.0;
+
+/// `point` on the snapping grid: each axis rounded to a multiple of [`SNAP_STEP`].
+pub fn snap_to_grid(point: Vec3) -> Vec3 {
+    (point / SNAP_STEP).round() * SNAP_STEP
 }
 
 /// Whether `point` lies inside the closed polygon `outline` (even-odd rule).

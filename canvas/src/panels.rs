@@ -170,7 +170,7 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag nodes to move them · drag a node's right edge onto another to connect · Shift+drag to select · Alt+drag to lasso · drag space to orbit · right-drag to pan · wheel to zoom · WASD to pan · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
+            ui.weak("drag nodes to move them (Ctrl snaps to the grid) · drag a node's right edge onto another to connect · Shift+drag to select · Alt+drag to lasso · drag space to orbit · right-drag to pan · wheel to zoom · WASD to pan · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
         });
     });
     layout.status_bar_top = response.response.rect.top();

@@ -1574,3 +1574,75 @@ fn hovering_a_node_shows_its_tooltip_with_kind_and_ports() {
         report.tooltip.is_none()
     });
 }
+
+#[test]
+fn ctrl_drag_snaps_the_moved_node_to_the_grid() {
+    let graph = sample_graph("Snapping", 12, 7);
+    let session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let target = unobstructed(&report)[0].clone();
+    let (dx, dy) = (70.0_f32, 45.0_f32);
+    let start = (target.screen[0].round(), target.screen[1].round());
+    let window = canvas_window(&session.display);
+    let at = |x: f32, y: f32| {
+        vec![
+            "mousemove".to_owned(),
+            "--sync".to_owned(),
+            "--window".to_owned(),
+            window.clone(),
+            (x as i32).to_string(),
+            (y as i32).to_string(),
+        ]
+    };
+    let mut script = vec![
+        "windowfocus".to_owned(),
+        "--sync".to_owned(),
+        window.clone(),
+    ];
+    script.extend(at(start.0, start.1));
+    script.extend([
+        "keydown".into(),
+        "ctrl".into(),
+        "mousedown".into(),
+        "1".into(),
+    ]);
+    for step in 1..=4 {
+        let t = step as f32 / 4.0;
+        script.extend(at(start.0 + dx * t, start.1 + dy * t));
+    }
+    script.extend(["mouseup".into(), "1".into(), "keyup".into(), "ctrl".into()]);
+    xdotool(
+        &session.display,
+        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    let stored = session.canvas.expect("STORED");
+    assert_eq!(
+        stored["moved"][0]["node"].as_str().unwrap(),
+        target.id.to_string()
+    );
+    let moved = session.stored(&graph);
+    let position = moved.nodes[&target.id].position;
+    let step = orrery_canvas::drag::SNAP_STEP;
+    // Every axis on the grid…
+    for actual in [position.x, position.y, position.z] {
+        let off_grid = (actual / step - (actual / step).round()).abs() * step;
+        assert!(off_grid < 1e-3, "{actual} is not a multiple of {step}");
+    }
+    // …and within half a grid step of where the pointer took it.
+    let scale = target.depth * report.world_per_pixel_at_unit_depth;
+    for axis in 0..3 {
+        let unsnapped = target.position[axis]
+            + (report.camera_right[axis] * dx - report.camera_up[axis] * dy) * scale;
+        let actual = [position.x, position.y, position.z][axis];
+        assert!(
+            (actual - unsnapped).abs() <= step / 2.0 + scale * 1.5,
+            "axis {axis}: {actual} is too far from {unsnapped}"
+        );
+    }
+    for (id, node) in &moved.nodes {
+        if *id != target.id {
+            assert_eq!(node.position, graph.nodes[id].position);
+        }
+    }
+}
