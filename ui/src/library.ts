@@ -12,6 +12,7 @@ import {
   type Agent,
   type AgentDraft,
   type LibrarySummary,
+  type Prompt,
   type PromptDraft,
   type PromptVersion,
 } from "./api";
@@ -283,6 +284,57 @@ function deleteButton(what: string, remove: () => Promise<void>): HTMLButtonElem
   return button;
 }
 
+/** What an editor's action row needs to save, duplicate and delete its item. */
+interface EditorActions<T> {
+  what: "agent" | "prompt";
+  /** The item's id, or null for a new one (then only Save is offered). */
+  id: string | null;
+  name: string;
+  duplicate: (id: string) => Promise<T>;
+  nameOf: (item: T) => string;
+  /** Shows an item in the editor (the copy just made). */
+  opened: (item: T) => void;
+  /** Empties the editor after a delete. */
+  removed: () => void;
+  refresh: () => Promise<void>;
+  notice: HTMLParagraphElement;
+}
+
+/** The editor's buttons: Save (or Create), and for a stored item Duplicate and Delete. */
+function editorActions<T>(options: EditorActions<T>): { actions: HTMLDivElement; save: HTMLButtonElement } {
+  const { what, id, notice } = options;
+  const actions = element("div", { class: "actions" });
+  const save = element("button", { type: "submit" }, id ? `Save ${what}` : `Create ${what}`);
+  actions.append(save);
+  if (id === null) return { actions, save };
+  const duplicate = element("button", { type: "button", class: "quiet" }, "Duplicate");
+  duplicate.addEventListener("click", async () => {
+    try {
+      const copy = await options.duplicate(id);
+      options.opened(copy);
+      await options.refresh();
+      say(notice, `Made “${options.nameOf(copy)}”.`, "good");
+    } catch (error) {
+      say(notice, errorMessage(error));
+    }
+  });
+  const remove = deleteButton(what, async () => {
+    try {
+      await api.deleteLibraryItem(what, id);
+      options.removed();
+      await options.refresh();
+      say(notice, `Deleted “${options.name}”.`, "good");
+    } catch (error) {
+      say(notice, errorMessage(error));
+    }
+  });
+  actions.append(duplicate, remove);
+  return { actions, save };
+}
+
+const EMPTY_AGENT_EDITOR = "Choose an agent, or create one.";
+const EMPTY_PROMPT_EDITOR = "Choose a prompt, or create one.";
+
 // ---------------------------------------------------------------- agents
 
 const EMPTY_AGENT: AgentDraft = {
@@ -343,35 +395,23 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
     const publicBox = element("input", { type: "checkbox", name: "public" });
     publicBox.checked = agent.public;
     publicLabel.append(publicBox, element("span", {}, "Public: others may see and use it"));
-    const actions = element("div", { class: "actions" });
-    const save = element("button", { type: "submit" }, agent.id ? "Save agent" : "Create agent");
-    actions.append(save);
-    if (agent.id) {
-      const duplicate = element("button", { type: "button", class: "quiet" }, "Duplicate");
-      duplicate.addEventListener("click", async () => {
-        try {
-          const copy = await api.duplicateAgent(agent.id as string);
-          selected = copy.id;
-          edit(copy);
-          await refresh();
-          say(notice, `Made “${copy.name}”.`, "good");
-        } catch (error) {
-          say(notice, errorMessage(error));
-        }
-      });
-      const remove = deleteButton("agent", async () => {
-        try {
-          await api.deleteLibraryItem("agent", agent.id as string);
-          selected = null;
-          editor.replaceChildren(element("p", { class: "empty" }, "Choose an agent, or create one."));
-          await refresh();
-          say(notice, `Deleted “${agent.name}”.`, "good");
-        } catch (error) {
-          say(notice, errorMessage(error));
-        }
-      });
-      actions.append(duplicate, remove);
-    }
+    const { actions, save } = editorActions({
+      what: "agent",
+      id: agent.id,
+      name: agent.name,
+      duplicate: api.duplicateAgent,
+      nameOf: (copy: Agent) => copy.name,
+      opened: (copy: Agent) => {
+        selected = copy.id;
+        edit(copy);
+      },
+      removed: () => {
+        selected = null;
+        editor.replaceChildren(element("p", { class: "empty" }, EMPTY_AGENT_EDITOR));
+      },
+      refresh,
+      notice,
+    });
     form.append(name.wrapper, model.wrapper, description.wrapper, system.wrapper, parameters.wrapper, tools.wrapper, publicLabel, actions);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -411,7 +451,7 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
     edit({ ...EMPTY_AGENT });
     void refresh();
   });
-  editor.append(element("p", { class: "empty" }, "Choose an agent, or create one."));
+  editor.append(element("p", { class: "empty" }, EMPTY_AGENT_EDITOR));
   await listenForChanges("agent", refresh);
   await refresh();
 }
@@ -467,35 +507,23 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
     const segment = lineField("Segment", "segment", prompt.segment);
     const description = textArea("Description", "description", prompt.description, 2);
     const tags = lineField("Tags (comma-separated)", "tags", prompt.tags.join(", "));
-    const actions = element("div", { class: "actions" });
-    const save = element("button", { type: "submit" }, prompt.id ? "Save prompt" : "Create prompt");
-    actions.append(save);
-    if (prompt.id) {
-      const duplicate = element("button", { type: "button", class: "quiet" }, "Duplicate");
-      duplicate.addEventListener("click", async () => {
-        try {
-          const copy = await api.duplicatePrompt(prompt.id as string);
-          selected = copy.id;
-          edit(copy);
-          await refresh();
-          say(notice, `Made “${copy.title}”.`, "good");
-        } catch (error) {
-          say(notice, errorMessage(error));
-        }
-      });
-      const remove = deleteButton("prompt", async () => {
-        try {
-          await api.deleteLibraryItem("prompt", prompt.id as string);
-          selected = null;
-          editor.replaceChildren(element("p", { class: "empty" }, "Choose a prompt, or create one."));
-          await refresh();
-          say(notice, `Deleted “${prompt.title}”.`, "good");
-        } catch (error) {
-          say(notice, errorMessage(error));
-        }
-      });
-      actions.append(duplicate, remove);
-    }
+    const { actions, save } = editorActions({
+      what: "prompt",
+      id: prompt.id,
+      name: prompt.title,
+      duplicate: api.duplicatePrompt,
+      nameOf: (copy: Prompt) => copy.title,
+      opened: (copy: Prompt) => {
+        selected = copy.id;
+        edit(copy);
+      },
+      removed: () => {
+        selected = null;
+        editor.replaceChildren(element("p", { class: "empty" }, EMPTY_PROMPT_EDITOR));
+      },
+      refresh,
+      notice,
+    });
     form.append(title.wrapper, project.wrapper, segment.wrapper, description.wrapper, tags.wrapper, actions);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -627,7 +655,7 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
     edit({ ...EMPTY_PROMPT });
     void refresh();
   });
-  editor.append(element("p", { class: "empty" }, "Choose a prompt, or create one."));
+  editor.append(element("p", { class: "empty" }, EMPTY_PROMPT_EDITOR));
   await listenForChanges("prompt", refresh);
   await refresh();
 }
