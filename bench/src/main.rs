@@ -47,37 +47,24 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "sync-merge" => {
             let mut options = sync_merge::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let mut number = || -> anyhow::Result<usize> {
-                    flags
-                        .next()
-                        .with_context(|| format!("{flag} needs a number"))?
-                        .parse()
-                        .with_context(|| format!("{flag} needs a number"))
-                };
-                match flag.as_str() {
-                    "--moves" => options.moves = number()?,
-                    "--churn" => options.churn = number()?,
-                    "--replicas" => options.replicas = number()?.max(2),
-                    "--base-nodes" => options.base_nodes = number()?.max(1),
-                    "--runs" => options.runs = number()?.max(1),
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
+                    "--moves" => options.moves = number,
+                    "--churn" => options.churn = number,
+                    "--replicas" => options.replicas = number.max(2),
+                    "--base-nodes" => options.base_nodes = number.max(1),
+                    "--runs" => options.runs = number.max(1),
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", sync_merge::run(&options)?);
             Ok(())
         }
         "sandbox" => {
             let mut options = sandbox::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let number: usize = flags
-                    .next()
-                    .with_context(|| format!("{flag} needs a number"))?
-                    .parse()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                match flag.as_str() {
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
                     "--agents" => {
                         options.agents = number.clamp(1, orrery_runtime::sandbox::MAX_STEPS)
                     }
@@ -85,24 +72,16 @@ fn main() -> anyhow::Result<()> {
                     "--parallel" => options.parallel = number.max(1),
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", sandbox::run(&options)?);
             Ok(())
         }
         "sync" => {
             let mut options = sync::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                if flag == "--postgres" {
-                    options.postgres = true;
-                    continue;
-                }
-                let number: usize = flags
-                    .next()
-                    .with_context(|| format!("{flag} needs a number"))?
-                    .parse()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                match flag.as_str() {
+            parse_flags(&rest, &["--postgres"], |flag, number| {
+                match flag {
+                    "--postgres" => options.postgres = true,
                     "--nodes" => options.nodes = number.max(2),
                     "--edges" => options.edges = number,
                     "--moves" => options.moves = number.max(1),
@@ -112,69 +91,51 @@ fn main() -> anyhow::Result<()> {
                     "--runs" => options.runs = number.max(1),
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", sync::run(&options)?);
             Ok(())
         }
         "canvas" => {
             let mut options = canvas::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                if flag == "--in-memory" {
-                    options.in_memory = true;
-                    continue;
-                }
-                let value = flags
-                    .next()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                let number: usize = value
-                    .parse()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                match flag.as_str() {
+            parse_flags(&rest, &["--in-memory"], |flag, number| {
+                match flag {
+                    "--in-memory" => options.in_memory = true,
                     "--nodes" => options.nodes = number.max(1),
                     "--edges" => options.edges = number,
                     "--frames" => options.frames = u32::try_from(number.max(1))?,
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", canvas::run(&options)?);
             Ok(())
         }
         "layout" => {
             let mut options = layout::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let number: usize = flags
-                    .next()
-                    .with_context(|| format!("{flag} needs a number"))?
-                    .parse()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                match flag.as_str() {
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
                     "--nodes" => options.nodes = number.max(1),
                     "--iterations" => options.iterations = number.max(1),
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", layout::run(&options));
             Ok(())
         }
         "peer" => {
             let mut options = peer::Options::default();
-            let mut flags = rest.iter();
-            while let Some(flag) = flags.next() {
-                let number: usize = flags
-                    .next()
-                    .with_context(|| format!("{flag} needs a number"))?
-                    .parse()
-                    .with_context(|| format!("{flag} needs a number"))?;
-                match flag.as_str() {
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
                     "--nodes" => options.nodes = number.max(1),
                     "--edges" => options.edges = number,
                     "--frames" => options.frames = u32::try_from(number.max(1))?,
                     "--peer-frames" => options.peer_frames = u32::try_from(number.max(1))?,
                     other => bail!("unknown flag `{other}`\n{USAGE}"),
                 }
-            }
+                Ok(())
+            })?;
             println!("{}", peer::run(&options)?);
             Ok(())
         }
@@ -184,4 +145,27 @@ fn main() -> anyhow::Result<()> {
         }
         other => bail!("unknown benchmark `{other}`\n{USAGE}"),
     }
+}
+
+/// Walks the flags: each `--flag N` calls `apply` with its number, and each
+/// of the bare `switches` calls it with 0.
+fn parse_flags(
+    rest: &[String],
+    switches: &[&str],
+    mut apply: impl FnMut(&str, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut flags = rest.iter();
+    while let Some(flag) = flags.next() {
+        if switches.contains(&flag.as_str()) {
+            apply(flag, 0)?;
+            continue;
+        }
+        let number = flags
+            .next()
+            .with_context(|| format!("{flag} needs a number"))?
+            .parse()
+            .with_context(|| format!("{flag} needs a number"))?;
+        apply(flag, number)?;
+    }
+    Ok(())
 }
