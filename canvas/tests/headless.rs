@@ -366,7 +366,7 @@ fn canvas_drag_moves_node() {
         &window,
         start,
         (start.0 + dx, start.1 + dy),
-        false,
+        None,
     );
 
     let stored = session.canvas.expect("STORED");
@@ -447,7 +447,7 @@ fn drag_with_xdotool(
     window: &str,
     from: (f32, f32),
     to: (f32, f32),
-    shift: bool,
+    held: Option<&str>,
 ) {
     let at = |point: (f32, f32)| {
         vec![
@@ -466,8 +466,8 @@ fn drag_with_xdotool(
         window.to_owned(),
     ];
     script.extend(at(from));
-    if shift {
-        script.extend(["keydown".into(), "shift".into()]);
+    if let Some(key) = held {
+        script.extend(["keydown".into(), key.to_owned()]);
     }
     script.extend(["mousedown".into(), "1".into()]);
     for step in 1..=4 {
@@ -478,8 +478,8 @@ fn drag_with_xdotool(
         )));
     }
     script.extend(["mouseup".into(), "1".into()]);
-    if shift {
-        script.extend(["keyup".into(), "shift".into()]);
+    if let Some(key) = held {
+        script.extend(["keyup".into(), key.to_owned()]);
     }
     xdotool(
         display,
@@ -546,7 +546,7 @@ fn box_select_then_drag_moves_all_selected() {
         &window,
         (rectangle.0[0], rectangle.0[1]),
         (rectangle.1[0], rectangle.1[1]),
-        true,
+        Some("shift"),
     );
     let selected = canvas.expect("SELECTED");
     assert_eq!(
@@ -562,7 +562,7 @@ fn box_select_then_drag_moves_all_selected() {
         .expect("a selected node is unobstructed");
     let (dx, dy) = (50.0_f32, -30.0_f32);
     let start = (grabbed.screen[0].round(), grabbed.screen[1].round());
-    drag_with_xdotool(display, &window, start, (start.0 + dx, start.1 + dy), false);
+    drag_with_xdotool(display, &window, start, (start.0 + dx, start.1 + dy), None);
     let stored = canvas.expect("STORED");
     assert_eq!(
         node_ids(&stored["moved"]),
@@ -1011,7 +1011,7 @@ fn drag_from_port(session: &CanvasSession, from: &NodeOnScreen, to: &NodeOnScree
         &window,
         port,
         (to.screen[0], to.screen[1]),
-        false,
+        None,
     );
 }
 
@@ -1584,36 +1584,12 @@ fn ctrl_drag_snaps_the_moved_node_to_the_grid() {
     let (dx, dy) = (70.0_f32, 45.0_f32);
     let start = (target.screen[0].round(), target.screen[1].round());
     let window = canvas_window(&session.display);
-    let at = |x: f32, y: f32| {
-        vec![
-            "mousemove".to_owned(),
-            "--sync".to_owned(),
-            "--window".to_owned(),
-            window.clone(),
-            (x as i32).to_string(),
-            (y as i32).to_string(),
-        ]
-    };
-    let mut script = vec![
-        "windowfocus".to_owned(),
-        "--sync".to_owned(),
-        window.clone(),
-    ];
-    script.extend(at(start.0, start.1));
-    script.extend([
-        "keydown".into(),
-        "ctrl".into(),
-        "mousedown".into(),
-        "1".into(),
-    ]);
-    for step in 1..=4 {
-        let t = step as f32 / 4.0;
-        script.extend(at(start.0 + dx * t, start.1 + dy * t));
-    }
-    script.extend(["mouseup".into(), "1".into(), "keyup".into(), "ctrl".into()]);
-    xdotool(
+    drag_with_xdotool(
         &session.display,
-        &script.iter().map(String::as_str).collect::<Vec<_>>(),
+        &window,
+        start,
+        (start.0 + dx, start.1 + dy),
+        Some("ctrl"),
     );
 
     let stored = session.canvas.expect("STORED");
