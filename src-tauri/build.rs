@@ -25,6 +25,7 @@ fn main() {
         "get_agent",
         "save_agent",
         "duplicate_agent",
+        "save_graph_as_agent",
         "get_prompt",
         "save_prompt",
         "duplicate_prompt",

@@ -84,6 +84,8 @@ struct RunView {
     clock: f32,
     /// Edges lit: (from node, to node, seconds left).
     flashes: Vec<(NodeId, NodeId, f32)>,
+    /// Steps whose answers failed their prompt's checks.
+    rejected: BTreeSet<String>,
 }
 
 /// The chat panel's state.
@@ -155,16 +157,30 @@ impl ChatPanel {
         });
     }
 
-    /// Something happened in the run.
+    /// Something happened in the run. What happens inside a custom agent
+    /// (a nested team) shows with its name in front, "Team › Researcher",
+    /// and its steps join the timeline under the outer step ("s2/s1").
     pub fn run_event(&mut self, event: &SandboxEvent) {
         let Some(run) = self.run.as_mut() else {
             return;
         };
+        let mut event = event;
+        let mut within = String::new();
+        let mut path = String::new();
+        while let SandboxEvent::Nested { step, agent, inner } = event {
+            within.push_str(&format!("{agent} › "));
+            path.push_str(&format!("{step}/"));
+            event = inner;
+        }
+        let nested = !within.is_empty();
+        let key = |step: &str| format!("{path}{step}");
         let name = |run: &RunView, member: &str| {
-            run.members
+            let name = run
+                .members
                 .get(member)
                 .cloned()
-                .unwrap_or_else(|| member.to_owned())
+                .unwrap_or_else(|| member.to_owned());
+            format!("{within}{name}")
         };
         match event {
             SandboxEvent::PlanReady { plan } => {
@@ -172,9 +188,9 @@ impl ChatPanel {
                 for step in &plan.steps {
                     let agent = name(run, &step.agent);
                     steps.push(format!("{}. {} — {}", step.id, agent, step.task));
-                    run.step_agents.insert(step.id.clone(), step.agent.clone());
+                    run.step_agents.insert(key(&step.id), step.agent.clone());
                     run.timeline.push(TimelineStep {
-                        step: step.id.clone(),
+                        step: key(&step.id),
                         agent,
                         state: StepState::Waiting,
                         started: None,
@@ -183,36 +199,38 @@ impl ChatPanel {
                 }
                 self.lines.push(ChatLine {
                     role: ChatRole::Manager,
-                    author: "Manager".into(),
+                    author: format!("{within}Manager"),
                     text: format!("Plan:\n{}", steps.join("\n")),
                 });
             }
             SandboxEvent::PlanRejected { reason } => self.lines.push(ChatLine {
                 role: ChatRole::System,
                 author: "Sandbox".into(),
-                text: format!("The plan was refused ({reason}); asking again."),
+                text: format!("{within}The plan was refused ({reason}); asking again."),
             }),
             SandboxEvent::StepStarted { step, .. } => {
                 let clock = run.clock;
-                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
+                let step = key(step);
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == step) {
                     entry.state = StepState::Running;
                     entry.started = Some(clock);
                 }
-                run.streaming.insert(step.clone(), String::new());
+                run.streaming.insert(step, String::new());
             }
             SandboxEvent::StepToken { step, text } => {
-                let streamed = run.streaming.entry(step.clone()).or_default();
+                let streamed = run.streaming.entry(key(step)).or_default();
                 if streamed.len() + text.len() <= MAX_MESSAGE_CHARS * 4 {
                     streamed.push_str(text);
                 }
             }
             SandboxEvent::StepFinished { step, agent, text } => {
                 let clock = run.clock;
-                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
+                let step = key(step);
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == step) {
                     entry.state = StepState::Done;
                     entry.ended = Some(clock);
                 }
-                run.streaming.remove(step);
+                run.streaming.remove(&step);
                 let author = name(run, agent);
                 self.lines.push(ChatLine {
                     role: ChatRole::Agent,
@@ -220,20 +238,52 @@ impl ChatPanel {
                     text: text.clone(),
                 });
             }
-            SandboxEvent::StepFailed { step, agent, error } => {
-                let clock = run.clock;
-                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == *step) {
-                    entry.state = StepState::Failed;
-                    entry.ended = Some(clock);
-                }
-                run.streaming.remove(step);
+            SandboxEvent::OutputRejected {
+                step,
+                agent,
+                prompt,
+                text,
+                failures,
+            } => {
+                let step = key(step);
+                run.streaming.remove(&step);
                 let author = name(run, agent);
+                let failures: Vec<String> = failures.iter().map(ToString::to_string).collect();
+                self.lines.push(ChatLine {
+                    role: ChatRole::Agent,
+                    author: author.clone(),
+                    text: text.clone(),
+                });
                 self.lines.push(ChatLine {
                     role: ChatRole::System,
                     author: "Sandbox".into(),
-                    text: format!("{author} failed: {error}"),
+                    text: format!(
+                        "{author}'s answer fails the checks of the prompt “{prompt}”:\n{}",
+                        failures.join("\n")
+                    ),
                 });
+                run.rejected.insert(step);
             }
+            SandboxEvent::StepFailed { step, agent, error } => {
+                let clock = run.clock;
+                let step = key(step);
+                if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == step) {
+                    entry.state = StepState::Failed;
+                    entry.ended = Some(clock);
+                }
+                run.streaming.remove(&step);
+                // A rejected answer's failure was said with its checks.
+                if !run.rejected.contains(&step) {
+                    let author = name(run, agent);
+                    self.lines.push(ChatLine {
+                        role: ChatRole::System,
+                        author: "Sandbox".into(),
+                        text: format!("{author} failed: {error}"),
+                    });
+                }
+            }
+            // Inner edges join nodes of another graph, not drawn here.
+            SandboxEvent::EdgeMessage { .. } if nested => {}
             SandboxEvent::EdgeMessage {
                 from_step, to_step, ..
             } => {
@@ -252,18 +302,23 @@ impl ChatPanel {
                     role: ChatRole::System,
                     author: "Sandbox".into(),
                     text: format!(
-                        "Conflict settled by {}: {}",
+                        "{within}Conflict settled by {}: {}",
                         decision.method, decision.summary
                     ),
                 });
-                self.decision = Some(decision.clone());
-                self.decision_open = true;
+                if !nested {
+                    self.decision = Some(decision.clone());
+                    self.decision_open = true;
+                }
             }
+            // A custom agent's answer is its step's answer.
+            SandboxEvent::Finished { .. } if nested => {}
             SandboxEvent::Finished { answer } => self.lines.push(ChatLine {
                 role: ChatRole::Manager,
                 author: "Manager".into(),
                 text: answer.clone(),
             }),
+            SandboxEvent::Nested { .. } => {}
         }
     }
 

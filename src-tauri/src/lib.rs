@@ -161,6 +161,7 @@ pub fn run() {
             commands::get_agent,
             commands::save_agent,
             commands::duplicate_agent,
+            commands::save_graph_as_agent,
             commands::get_prompt,
             commands::save_prompt,
             commands::duplicate_prompt,

@@ -19,7 +19,7 @@ use crate::vault::{KeyringVault, VaultError};
 
 mod library;
 mod sandbox;
-pub use library::{AgentDraft, PromptDraft};
+pub use library::{AgentDraft, PromptDraft, PromptView};
 pub use sandbox::ProviderView;
 
 /// How long the shell waits for the browser to come back from a provider.
@@ -46,6 +46,11 @@ pub enum ShellError {
     /// The canvas window is gone.
     #[error("the canvas window is not running")]
     CanvasGone,
+    /// Input the library's own rules accept but that cannot be used: a
+    /// regex that does not compile, a version that fails its prompt's
+    /// checks, a name taken.
+    #[error("{0}")]
+    Invalid(String),
     /// A graph file was refused; nothing was created.
     #[error("{path} was not imported: {source}")]
     Import {
@@ -87,8 +92,10 @@ impl ShellError {
             ShellError::Session(orrery_sessions::SessionError::Busy) => "conflict",
             ShellError::Session(
                 orrery_sessions::SessionError::InvalidTask(_)
-                | orrery_sessions::SessionError::NoAgents(_),
+                | orrery_sessions::SessionError::NoAgents(_)
+                | orrery_sessions::SessionError::InvalidTeam(_),
             ) => "invalid_input",
+            ShellError::Invalid(_) => "invalid_input",
             ShellError::Session(orrery_sessions::SessionError::Runtime(
                 orrery_runtime::RuntimeError::InvalidSettings(_),
             )) => "invalid_input",

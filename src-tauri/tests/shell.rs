@@ -450,6 +450,7 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
             .clone(),
         tools: vec![" search ".into(), String::new(), "fetch".into()],
         public: true,
+        graph: None,
     };
     let agent = shell.save_agent(draft.clone()).await.unwrap();
     assert_eq!(agent.name, "Researcher");
@@ -511,6 +512,7 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
             segment: "Onboarding".into(),
             description: String::new(),
             tags: vec!["email".into()],
+            validators: None,
         })
         .await
         .unwrap();
@@ -535,6 +537,7 @@ async fn agents_and_prompts_are_edited_versioned_and_synced() {
             segment: "Onboarding".into(),
             description: "First contact".into(),
             tags: vec!["email".into()],
+            validators: None,
         })
         .await
         .unwrap();

@@ -12,6 +12,7 @@ mod library;
 pub mod policy;
 mod ports;
 mod sample;
+mod validator;
 
 pub use edit::{EditHistory, GraphEdit, NodeMove};
 pub use graph::{
@@ -34,3 +35,7 @@ pub use ports::{
     input_ports, matching_input, output_ports,
 };
 pub use sample::{sample_graph, sample_graph_with_edges};
+pub use validator::{
+    MAX_PATTERN_CHARS, MAX_SCHEMA_BYTES, MAX_VALIDATORS_PER_PROMPT, PromptValidator, Validator,
+    ValidatorTarget, check_prompt_validators,
+};

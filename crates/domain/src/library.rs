@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::validator::{PromptValidator, check_prompt_validators};
 use crate::{DocumentId, GraphId, MessageId, PromptVersionId};
 
 /// Longest name or title (agent name, prompt title, session title, model,
@@ -91,6 +92,16 @@ pub enum LibraryError {
     /// More than one version of a prompt is active.
     #[error("a prompt has exactly one active version; {0} are marked active")]
     SeveralActive(usize),
+    /// A prompt validator that cannot be kept as it is.
+    #[error("validator {position} ({kind}) is not valid: {reason}")]
+    InvalidValidator {
+        /// Its place in the prompt's list, from 1.
+        position: usize,
+        /// Its kind.
+        kind: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A prompt version the prompt does not hold.
     #[error("prompt version {0} is not in the prompt")]
     NoSuchVersion(PromptVersionId),
@@ -168,6 +179,11 @@ pub struct Agent {
     pub tools: Vec<String>,
     /// Whether it is shown to others.
     pub public: bool,
+    /// For a custom agent (F10): the graph it runs, whose agents work as
+    /// its team. An agent node naming this agent in another graph runs the
+    /// whole graph, nested to any depth.
+    #[serde(default)]
+    pub graph: Option<GraphId>,
 }
 
 impl Agent {
@@ -182,6 +198,7 @@ impl Agent {
             parameters: serde_json::Map::new(),
             tools: Vec::new(),
             public: false,
+            graph: None,
         }
     }
 
@@ -301,6 +318,9 @@ pub struct Prompt {
     pub tags: Vec<String>,
     /// Its versions, oldest first (by `created_at`, then id).
     pub versions: Vec<PromptVersion>,
+    /// Its validators (F9): on each saved version's text, or on every output.
+    #[serde(default)]
+    pub validators: Vec<PromptValidator>,
 }
 
 impl Prompt {
@@ -314,6 +334,7 @@ impl Prompt {
             description: String::new(),
             tags: Vec::new(),
             versions: Vec::new(),
+            validators: Vec::new(),
         }
     }
 
@@ -341,6 +362,7 @@ impl Prompt {
             MAX_DESCRIPTION_CHARS,
         )?;
         check_list("prompt tags", &self.tags)?;
+        check_prompt_validators(&self.validators)?;
         if self.versions.len() > MAX_VERSIONS_PER_PROMPT {
             return Err(LibraryError::TooMany {
                 what: "prompt versions",
@@ -571,6 +593,7 @@ impl LibraryItem {
                 "model": agent.model,
                 "tools": agent.tools,
                 "public": agent.public,
+                "graph": agent.graph,
             }),
             LibraryItem::Prompt(prompt) => json!({
                 "project": prompt.project,
@@ -579,6 +602,7 @@ impl LibraryItem {
                 "tags": prompt.tags,
                 "versions": prompt.versions.len(),
                 "active_version": prompt.active_version().map(|version| version.id),
+                "validators": prompt.validators.len(),
             }),
             LibraryItem::Session(session) => json!({
                 "graph": session.graph,

@@ -42,4 +42,4 @@ pub use sandbox::{
 pub use settings::{CallLimits, ProviderKind, ProviderSettings};
 pub use tokio_util::sync::CancellationToken;
 pub use usage::{ModelPrice, PriceTable, UsageEvent, UsageOutcome, UsageSink};
-pub use validate::{ValidationFailure, Validator, ValidatorSet};
+pub use validate::{Compile, ValidationFailure, Validator, ValidatorSet};

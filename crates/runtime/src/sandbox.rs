@@ -23,7 +23,7 @@ use tracing::Instrument;
 
 use crate::RuntimeError;
 use crate::provider::{ChatRequest, Message, Provider};
-use crate::validate::{Validator, ValidatorSet, json_text};
+use crate::validate::{ValidationFailure, Validator, ValidatorSet, json_text};
 
 /// Most steps in one plan (a team of a few hundred agents, each once).
 pub const MAX_STEPS: usize = 256;
@@ -35,10 +35,36 @@ pub const MAX_STEP_TASK_CHARS: usize = 10_000;
 pub const PLAN_ATTEMPTS: usize = 2;
 
 /// The agents of a session's graph and the edges between them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Team {
     members: BTreeMap<String, Agent>,
     edges: BTreeSet<(String, String)>,
+    /// Members whose answers are checked (the validators of their prompt).
+    checks: BTreeMap<String, Arc<OutputChecks>>,
+    /// Members that are whole teams (custom agents).
+    nested: BTreeMap<String, Arc<NestedTeam>>,
+}
+
+/// The checks on one member's answers: the output validators of the prompt
+/// it works with, compiled.
+#[derive(Debug)]
+pub struct OutputChecks {
+    /// The prompt the validators come from, as failures name it.
+    pub source: String,
+    validators: ValidatorSet,
+}
+
+/// A member that is a whole team itself (a custom agent, F10): its step is
+/// a run of its own, planned by `manager`, with conflicts settled by
+/// `resolution`; its answer is the step's answer.
+#[derive(Debug, Clone)]
+pub struct NestedTeam {
+    /// Plans the inner run.
+    pub manager: Agent,
+    /// The inner team (which may nest further).
+    pub team: Team,
+    /// How the inner run settles conflicts.
+    pub resolution: Resolution,
 }
 
 impl Team {
@@ -64,6 +90,58 @@ impl Team {
         }
         self.edges.insert((from.to_owned(), to.to_owned()));
         Ok(self)
+    }
+
+    /// Checks every answer of member `id` with the output validators
+    /// `validators` of the prompt `source`. They are compiled now, so a bad
+    /// pattern or schema is refused before any model is called.
+    pub fn check_output(
+        &mut self,
+        id: &str,
+        source: impl Into<String>,
+        validators: &[Validator],
+    ) -> Result<&mut Self, RuntimeError> {
+        if !self.members.contains_key(id) {
+            return Err(RuntimeError::InvalidPlan(format!(
+                "the team has no agent “{id}”"
+            )));
+        }
+        if validators.is_empty() {
+            self.checks.remove(id);
+            return Ok(self);
+        }
+        let checks = OutputChecks {
+            source: source.into(),
+            validators: ValidatorSet::compile(validators)?,
+        };
+        self.checks.insert(id.to_owned(), Arc::new(checks));
+        Ok(self)
+    }
+
+    /// Adds member `id`, named and described by `agent`, that runs `inner`
+    /// as a whole (a custom agent).
+    pub fn nest(&mut self, id: impl Into<String>, agent: Agent, inner: NestedTeam) -> &mut Self {
+        let id = id.into();
+        self.nested.insert(id.clone(), Arc::new(inner));
+        self.members.insert(id, agent);
+        self
+    }
+
+    /// Whether member `id` is a whole team.
+    pub fn is_nested(&self, id: &str) -> bool {
+        self.nested.contains_key(id)
+    }
+
+    /// Every agent in the team, counting the members of nested teams (and
+    /// not the nested teams themselves).
+    pub fn agent_count(&self) -> usize {
+        self.members
+            .keys()
+            .map(|id| match self.nested.get(id) {
+                Some(inner) => inner.team.agent_count(),
+                None => 1,
+            })
+            .sum()
     }
 
     /// The team of a graph: every agent node for which `agent_of` finds an
@@ -100,7 +178,17 @@ impl Team {
     fn describe(&self) -> String {
         let mut text = String::from("Agents (id: name — what it does):\n");
         for (id, agent) in &self.members {
-            text.push_str(&format!("- {id}: {} — {}\n", agent.name, agent.description));
+            let team = match self.nested.get(id) {
+                Some(inner) => format!(
+                    " (a team of {} agents working as one)",
+                    inner.team.agent_count()
+                ),
+                None => String::new(),
+            };
+            text.push_str(&format!(
+                "- {id}: {}{team} — {}\n",
+                agent.name, agent.description
+            ));
         }
         text.push_str("Edges (an agent may use the answers of the agents with an edge to it):\n");
         if self.edges.is_empty() {
@@ -371,6 +459,30 @@ pub enum SandboxEvent {
         /// The answer.
         text: String,
     },
+    /// A step's answer failed the checks of the prompt its agent works
+    /// with; the step fails.
+    OutputRejected {
+        /// The step.
+        step: String,
+        /// The team member.
+        agent: String,
+        /// The prompt whose validators failed.
+        prompt: String,
+        /// The rejected answer.
+        text: String,
+        /// Every failed check.
+        failures: Vec<ValidationFailure>,
+    },
+    /// Something happened inside a step whose member is a whole team (a
+    /// custom agent): the inner run's own event.
+    Nested {
+        /// The outer step.
+        step: String,
+        /// The outer member (the custom agent's name).
+        agent: String,
+        /// What happened inside.
+        inner: Box<SandboxEvent>,
+    },
     /// A step failed; the run stops.
     StepFailed {
         /// The step.
@@ -426,6 +538,8 @@ pub struct Sandbox {
     max_parallel: usize,
     resolution: Resolution,
     events: mpsc::UnboundedSender<SandboxEvent>,
+    /// Shared with nested runs, so all calls of one run stay within the bound.
+    permits: Option<Arc<Semaphore>>,
 }
 
 impl Sandbox {
@@ -444,6 +558,7 @@ impl Sandbox {
             max_parallel: 4,
             resolution: Resolution::Vote,
             events,
+            permits: None,
         }
     }
 
@@ -561,7 +676,10 @@ impl Sandbox {
         let run_cancel = cancel.child_token();
         // Stop every call still running if this function returns early.
         let _stop_on_return = run_cancel.clone().drop_guard();
-        let permits = Arc::new(Semaphore::new(self.max_parallel));
+        let permits = self
+            .permits
+            .clone()
+            .unwrap_or_else(|| Arc::new(Semaphore::new(self.max_parallel)));
         let mut waiting: Vec<usize> = (0..plan.steps.len())
             .map(|position| graph.dependencies(position).len())
             .collect();
@@ -588,33 +706,79 @@ impl Sandbox {
                         )
                     })
                     .collect();
-                let request = step_request(&agent, task, step, &inputs);
+                let text = step_text(task, step, &inputs);
+                let work = match self.team.nested.get(&step.agent) {
+                    Some(inner) => StepWork::Team(Sandbox {
+                        provider: self.provider.clone(),
+                        manager: inner.manager.clone(),
+                        team: inner.team.clone(),
+                        max_parallel: self.max_parallel,
+                        resolution: inner.resolution.clone(),
+                        events: self.events.clone(),
+                        permits: Some(permits.clone()),
+                    }),
+                    None => StepWork::Call(step_request(&agent, text.clone())),
+                };
+                let checks = self.team.checks.get(&step.agent).cloned();
                 let provider = self.provider.clone();
                 let permits = permits.clone();
                 let events = self.events.clone();
                 let cancel = run_cancel.child_token();
                 let step_id = step.id.clone();
                 running.spawn(async move {
-                    let Ok(_permit) = permits.acquire_owned().await else {
-                        return (position, Err(RuntimeError::Cancelled));
-                    };
-                    if cancel.is_cancelled() {
-                        return (position, Err(RuntimeError::Cancelled));
-                    }
-                    let _ = events.send(SandboxEvent::StepStarted {
-                        step: step_id.clone(),
-                        agent: agent.name.clone(),
-                    });
-                    let result = provider
-                        .stream(request, cancel)
-                        .for_each_delta(|text| {
-                            let _ = events.send(SandboxEvent::StepToken {
+                    let result = match work {
+                        StepWork::Call(request) => {
+                            let Ok(_permit) = permits.acquire_owned().await else {
+                                return (position, Err(RuntimeError::Cancelled));
+                            };
+                            if cancel.is_cancelled() {
+                                return (position, Err(RuntimeError::Cancelled));
+                            }
+                            let _ = events.send(SandboxEvent::StepStarted {
                                 step: step_id.clone(),
-                                text: text.to_owned(),
+                                agent: agent.name.clone(),
                             });
-                        })
-                        .await
-                        .map(|completion| completion.text);
+                            provider
+                                .stream(request, cancel)
+                                .for_each_delta(|text| {
+                                    let _ = events.send(SandboxEvent::StepToken {
+                                        step: step_id.clone(),
+                                        text: text.to_owned(),
+                                    });
+                                })
+                                .await
+                                .map(|completion| completion.text)
+                        }
+                        StepWork::Team(inner) => {
+                            // A whole team: no permit held here (its own
+                            // calls take them), its events passed on inside
+                            // this step's.
+                            let _ = events.send(SandboxEvent::StepStarted {
+                                step: step_id.clone(),
+                                agent: agent.name.clone(),
+                            });
+                            run_nested(inner, text, cancel, step_id.clone(), agent.name.clone())
+                                .await
+                                .map(|outcome| outcome.answer)
+                        }
+                    };
+                    let result = result.and_then(|text| match &checks {
+                        Some(checks) => {
+                            let failures = checks.validators.failures(&text);
+                            if failures.is_empty() {
+                                return Ok(text);
+                            }
+                            let _ = events.send(SandboxEvent::OutputRejected {
+                                step: step_id.clone(),
+                                agent: agent.name.clone(),
+                                prompt: checks.source.clone(),
+                                text,
+                                failures: failures.clone(),
+                            });
+                            Err(RuntimeError::OutputRejected(failures))
+                        }
+                        None => Ok(text),
+                    });
                     (position, result)
                 });
             };
@@ -800,12 +964,49 @@ impl Sandbox {
 
 /// The request for one step: the agent's system prompt, the overall task,
 /// the step's own task, and the answers carried to it along the edges.
-fn step_request(
-    agent: &Agent,
-    task: &str,
-    step: &PlanStep,
-    inputs: &[(String, String)],
-) -> ChatRequest {
+/// What one step does: call its agent, or run its team.
+enum StepWork {
+    Call(ChatRequest),
+    Team(Sandbox),
+}
+
+/// Runs a nested team's sandbox on `task`, passing each of its events on
+/// inside a [`SandboxEvent::Nested`] of the outer step. Boxed: runs nest.
+fn run_nested(
+    mut inner: Sandbox,
+    task: String,
+    cancel: CancellationToken,
+    step: String,
+    member: String,
+) -> NestedRun {
+    Box::pin(async move {
+        let (events, mut received) = mpsc::unbounded_channel();
+        let outer = std::mem::replace(&mut inner.events, events);
+        // `inner` (and with it the sender) is dropped when its run ends,
+        // which ends the forwarding.
+        let run = async move { inner.run(&task, cancel).await };
+        let forward = async {
+            while let Some(event) = received.recv().await {
+                let _ = outer.send(SandboxEvent::Nested {
+                    step: step.clone(),
+                    agent: member.clone(),
+                    inner: Box::new(event),
+                });
+            }
+        };
+        let (outcome, ()) = tokio::join!(run, forward);
+        outcome
+    })
+}
+
+/// A nested run, boxed so that runs can nest.
+type NestedRun = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<SandboxOutcome, RuntimeError>> + Send>,
+>;
+
+/// What a step is asked: the overall task, its own part, and the answers
+/// carried to it along the edges.
+fn step_text(task: &str, step: &PlanStep, inputs: &[(String, String)]) -> String {
     let mut text = format!("Overall task: {task}\n\nYour step: {}", step.task);
     if !inputs.is_empty() {
         text.push_str("\n\nAnswers from earlier steps:");
@@ -813,6 +1014,11 @@ fn step_request(
             text.push_str(&format!("\n\n[{from}]\n{answer}"));
         }
     }
+    text
+}
+
+/// The call of one agent's step.
+fn step_request(agent: &Agent, text: String) -> ChatRequest {
     let mut request = ChatRequest::user(text).with_label(agent.name.clone());
     if !agent.system_prompt.trim().is_empty() {
         request.system = Some(agent.system_prompt.clone());

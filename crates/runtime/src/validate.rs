@@ -11,61 +11,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::RuntimeError;
 
-/// Longest regex pattern, in characters.
-pub const MAX_PATTERN_CHARS: usize = 1_000;
-/// Largest JSON schema, as JSON bytes.
-pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+pub use orrery_domain::{MAX_PATTERN_CHARS, MAX_SCHEMA_BYTES, Validator};
+
 /// Most schema violations listed in one failure.
 const MAX_LISTED_VIOLATIONS: usize = 5;
 
-/// A check on a prompt's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Validator {
-    /// The output must match the pattern somewhere (anchor it with `^…$`
-    /// to match the whole output).
-    Regex {
-        /// The pattern (Rust `regex` syntax).
-        pattern: String,
-    },
-    /// The output's length in characters must be within bounds.
-    Length {
-        /// Fewest characters, if any.
-        #[serde(default)]
-        min: Option<usize>,
-        /// Most characters, if any.
-        #[serde(default)]
-        max: Option<usize>,
-    },
-    /// The output must contain the text.
-    Contains {
-        /// The text.
-        text: String,
-        /// Whether case is ignored.
-        #[serde(default)]
-        ignore_case: bool,
-    },
-    /// The output must be JSON valid against the schema. An output that is
-    /// one fenced code block (```json … ```) is read inside the fence.
-    JsonSchema {
-        /// The schema (any draft the `jsonschema` crate knows; defaults to 2020-12).
-        schema: serde_json::Value,
-    },
+/// Compiling a [`Validator`] (kept in `orrery-domain` as plain data).
+pub trait Compile {
+    /// Checks and prepares the validator.
+    fn compile(&self) -> Result<CompiledValidator, RuntimeError>;
 }
 
-impl Validator {
-    /// The validator's kind, as messages name it.
-    pub fn kind_name(&self) -> &'static str {
-        match self {
-            Validator::Regex { .. } => "regex",
-            Validator::Length { .. } => "length",
-            Validator::Contains { .. } => "contains",
-            Validator::JsonSchema { .. } => "JSON schema",
-        }
-    }
-
-    /// Checks and prepares the validator.
-    pub fn compile(&self) -> Result<CompiledValidator, RuntimeError> {
+impl Compile for Validator {
+    fn compile(&self) -> Result<CompiledValidator, RuntimeError> {
         let invalid = |reason: String| RuntimeError::InvalidValidator {
             validator: self.kind_name().to_owned(),
             reason,
@@ -138,25 +96,6 @@ impl Validator {
             check,
         })
     }
-
-    /// The validator as a failure names it: its kind and what it checks.
-    fn label(&self) -> String {
-        match self {
-            Validator::Regex { pattern } => {
-                format!("regex `{}`", pattern.chars().take(80).collect::<String>())
-            }
-            Validator::Length { min, max } => match (min, max) {
-                (Some(min), Some(max)) => format!("length {min}–{max}"),
-                (Some(min), None) => format!("length ≥ {min}"),
-                (None, Some(max)) => format!("length ≤ {max}"),
-                (None, None) => "length".into(),
-            },
-            Validator::Contains { text, .. } => {
-                format!("contains “{}”", text.chars().take(80).collect::<String>())
-            }
-            Validator::JsonSchema { .. } => "JSON schema".into(),
-        }
-    }
 }
 
 /// Why an output failed one validator.
@@ -201,6 +140,11 @@ impl std::fmt::Debug for CompiledValidator {
 impl CompiledValidator {
     /// Checks `output`.
     pub fn check(&self, output: &str) -> Result<(), ValidationFailure> {
+        self.check_text(output, "the output")
+    }
+
+    /// Checks `text`, which failures call `noun` ("the output", "the prompt text").
+    pub fn check_text(&self, output: &str, noun: &str) -> Result<(), ValidationFailure> {
         let fail = |reason: String| {
             Err(ValidationFailure {
                 validator: self.label.clone(),
@@ -210,7 +154,7 @@ impl CompiledValidator {
         match &self.check {
             Check::Regex(regex) => {
                 if !regex.is_match(output) {
-                    return fail("the output does not match the pattern".into());
+                    return fail(format!("{noun} does not match the pattern"));
                 }
             }
             Check::Length { min, max } => {
@@ -219,14 +163,14 @@ impl CompiledValidator {
                     && length < *min
                 {
                     return fail(format!(
-                        "the output is {length} characters long; the minimum is {min}"
+                        "{noun} is {length} characters long; the minimum is {min}"
                     ));
                 }
                 if let Some(max) = max
                     && length > *max
                 {
                     return fail(format!(
-                        "the output is {length} characters long; the maximum is {max}"
+                        "{noun} is {length} characters long; the maximum is {max}"
                     ));
                 }
             }
@@ -241,13 +185,13 @@ impl CompiledValidator {
                     output.contains(needle.as_str())
                 };
                 if !found {
-                    return fail(format!("the output does not contain “{shown}”"));
+                    return fail(format!("{noun} does not contain “{shown}”"));
                 }
             }
             Check::JsonSchema(validator) => {
                 let json = match serde_json::from_str::<serde_json::Value>(json_text(output)) {
                     Ok(json) => json,
-                    Err(error) => return fail(format!("the output is not JSON ({error})")),
+                    Err(error) => return fail(format!("{noun} is not JSON ({error})")),
                 };
                 let violations: Vec<String> = validator
                     .iter_errors(&json)
@@ -255,7 +199,7 @@ impl CompiledValidator {
                     .map(|error| {
                         let path = error.instance_path().to_string();
                         let place = if path.is_empty() {
-                            "the output".to_owned()
+                            noun.to_owned()
                         } else {
                             format!("at {path}")
                         };
@@ -308,16 +252,22 @@ impl ValidatorSet {
         Ok(Self {
             validators: validators
                 .iter()
-                .map(Validator::compile)
+                .map(Compile::compile)
                 .collect::<Result<_, _>>()?,
         })
     }
 
     /// Runs every validator on `output`; all failures, in order.
     pub fn failures(&self, output: &str) -> Vec<ValidationFailure> {
+        self.failures_of(output, "the output")
+    }
+
+    /// Runs every validator on `text` (named `noun` in failures); all
+    /// failures, in order.
+    pub fn failures_of(&self, text: &str, noun: &str) -> Vec<ValidationFailure> {
         self.validators
             .iter()
-            .filter_map(|validator| validator.check(output).err())
+            .filter_map(|validator| validator.check_text(text, noun).err())
             .collect()
     }
 

@@ -296,3 +296,196 @@ async fn cancelling_a_sandbox_run_stops_every_branch() {
     assert_eq!(result.unwrap_err(), RuntimeError::Cancelled);
     within("every connection closed", double.wait_in_flight(0)).await;
 }
+
+/// A team member that is a whole team (a custom agent): its step is a run
+/// of its own, planned by its manager, with its events passed on inside the
+/// outer step's, its final answer carried along the outer edge, and every
+/// call of both levels under one bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_team_runs_as_one_member_of_the_outer_team() {
+    const INNER_PLAN: &str = r#"{"steps": [
+        {"id": "i1", "agent": "r", "task": "Collect facts."},
+        {"id": "i2", "agent": "f", "task": "Check them.", "depends_on": ["i1"]}
+    ]}"#;
+    const OUTER_PLAN: &str = r#"{"steps": [
+        {"id": "s1", "agent": "desk", "task": "Research Lisbon."},
+        {"id": "s2", "agent": "w", "task": "Write the line.", "depends_on": ["s1"]}
+    ]}"#;
+    let double = ProviderDouble::start().await.unwrap();
+    double.set_responder(|request: &RecordedRequest| {
+        let system = system_of(request);
+        let asked = request.texts().join("\n");
+        Some(if system.starts_with("You manage.") {
+            // The inner manager is asked the outer step, with the outer task.
+            if asked.contains("Your step: Research Lisbon.") {
+                Reply::text(INNER_PLAN)
+            } else {
+                Reply::text(OUTER_PLAN)
+            }
+        } else if system == "You research." {
+            Reply::text(RESEARCH)
+        } else if system == "You check facts." {
+            Reply::text(CHECKER)
+        } else if system == "You write." {
+            Reply::text(WRITER)
+        } else {
+            return None;
+        })
+    });
+    let mut inner = Team::new();
+    inner
+        .add("r", agent("Researcher", "You research."))
+        .add("f", agent("Fact-checker", "You check facts."));
+    inner.connect("r", "f").unwrap();
+    let mut outer = Team::new();
+    outer.nest(
+        "desk",
+        agent("Research desk", "unused: a team answers"),
+        orrery_runtime::sandbox::NestedTeam {
+            manager: agent("Manager", "You manage."),
+            team: inner,
+            resolution: Resolution::Vote,
+        },
+    );
+    outer.add("w", agent("Writer", "You write."));
+    outer.connect("desk", "w").unwrap();
+    assert!(outer.is_nested("desk") && !outer.is_nested("w"));
+    assert_eq!(outer.agent_count(), 3, "the desk counts as its two agents");
+
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let sandbox = Sandbox::new(provider, agent("Manager", "You manage."), outer, events)
+        .with_max_parallel(1);
+    let outcome = within("the run", sandbox.run(TASK, CancellationToken::new()))
+        .await
+        .unwrap();
+    drop(sandbox);
+
+    // The desk's answer is its inner run's answer, and it reached the writer.
+    assert_eq!(outcome.answers["s1"], CHECKER);
+    assert_eq!(outcome.answer, WRITER);
+    let requests = double.requests();
+    let writer = requests
+        .iter()
+        .find(|request| system_of(request) == "You write.")
+        .expect("the writer was asked");
+    assert!(writer.texts().join("\n").contains(CHECKER));
+    // The outer manager heard the desk described as a team.
+    let outer_manager = &requests[0];
+    assert!(
+        system_of(outer_manager).contains("Research desk (a team of 2 agents working as one)"),
+        "{}",
+        system_of(outer_manager)
+    );
+    assert_eq!(double.peak_in_flight(), 1, "one bound over both levels");
+
+    let mut seen = Vec::new();
+    while let Ok(event) = received.try_recv() {
+        seen.push(event);
+    }
+    let inner_of = |event: &SandboxEvent| match event {
+        SandboxEvent::Nested { step, agent, inner } if step == "s1" && agent == "Research desk" => {
+            Some((**inner).clone())
+        }
+        _ => None,
+    };
+    let inner_plan = position(&seen, |event| {
+        matches!(inner_of(event), Some(SandboxEvent::PlanReady { .. }))
+    });
+    let inner_research = position(&seen, |event| {
+        matches!(inner_of(event), Some(SandboxEvent::StepFinished { ref text, .. }) if text == RESEARCH)
+    });
+    let desk_started = position(&seen, |event| {
+        matches!(event, SandboxEvent::StepStarted { step, .. } if step == "s1")
+    });
+    let desk_done = position(&seen, |event| {
+        matches!(event, SandboxEvent::StepFinished { step, text, .. } if step == "s1" && text == CHECKER)
+    });
+    assert!(desk_started < inner_plan && inner_plan < inner_research && inner_research < desk_done);
+    assert!(
+        seen.iter()
+            .filter(|event| matches!(event, SandboxEvent::Finished { .. }))
+            .count()
+            == 1,
+        "the inner run's end is reported inside the desk's step only"
+    );
+}
+
+/// A member with output checks (its prompt's validators): an answer that
+/// fails them is reported with every failure and stops the run before the
+/// steps that would have used it.
+#[tokio::test]
+async fn an_answer_failing_its_prompt_checks_stops_the_step() {
+    let double = ProviderDouble::start().await.unwrap();
+    double.set_responder(respond(None));
+    let mut checked = team();
+    checked
+        .check_output(
+            "r",
+            "Fact sheet",
+            &[
+                orrery_runtime::Validator::Contains {
+                    text: "Sources:".into(),
+                    ignore_case: false,
+                },
+                orrery_runtime::Validator::Length {
+                    min: None,
+                    max: Some(20),
+                },
+            ],
+        )
+        .unwrap();
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let sandbox = Sandbox::new(provider, agent("Manager", "You manage."), checked, events);
+    let error = within("the run", sandbox.run(TASK, CancellationToken::new()))
+        .await
+        .unwrap_err();
+    let RuntimeError::StepFailed { step, error, .. } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(step, "s1");
+    assert!(
+        matches!(**error, RuntimeError::OutputRejected(ref failures) if failures.len() == 2),
+        "{error}"
+    );
+    assert_eq!(double.request_count(), 2, "plan and research; no branch ran");
+    let mut rejected = None;
+    while let Ok(event) = received.try_recv() {
+        if let SandboxEvent::OutputRejected {
+            step,
+            prompt,
+            text,
+            failures,
+            ..
+        } = event
+        {
+            rejected = Some((step, prompt, text, failures));
+        }
+    }
+    let (step, prompt, text, failures) = rejected.expect("the rejection was reported");
+    assert_eq!((step.as_str(), prompt.as_str()), ("s1", "Fact sheet"));
+    assert_eq!(text, RESEARCH);
+    assert_eq!(
+        failures
+            .iter()
+            .map(|failure| failure.reason.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "the output does not contain “Sources:”",
+            "the output is 43 characters long; the maximum is 20"
+        ]
+    );
+
+    // A bad pattern is refused when the checks are set, before any call.
+    let mut bad = team();
+    let refused = bad.check_output(
+        "r",
+        "Broken",
+        &[orrery_runtime::Validator::Regex {
+            pattern: "(unclosed".into(),
+        }],
+    );
+    assert!(matches!(refused, Err(RuntimeError::InvalidValidator { .. })));
+    assert!(bad.check_output("nobody", "x", &[]).is_err());
+}

@@ -15,11 +15,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use orrery_domain::{
-    Agent, ChatRole, DocumentId, DocumentKind, Graph, GraphId, MAX_MESSAGE_CHARS, NodeKind, Session,
+    Agent, ChatRole, DocumentId, DocumentKind, Graph, GraphId, MAX_MESSAGE_CHARS, Node, NodeKind,
+    Prompt, Session, ValidatorTarget,
 };
+use orrery_runtime::sandbox::NestedTeam;
 use orrery_runtime::{
     CancellationToken, Provider, Resolution, RuntimeError, Sandbox, SandboxEvent, SandboxOutcome,
-    Team,
+    Team, fill_template,
 };
 use orrery_sync::{Replica, SyncError};
 use serde::Serialize;
@@ -33,6 +35,12 @@ pub const JUDGE_NAME: &str = "Judge";
 pub const USER_AUTHOR: &str = "You";
 /// Most steps running at once in one run.
 pub const MAX_PARALLEL_STEPS: usize = 4;
+/// Most levels of custom agents inside custom agents in one run.
+pub const MAX_NESTING: usize = 16;
+/// Most agents in one run, counting those inside custom agents.
+pub const MAX_TEAM_AGENTS: usize = 1_024;
+/// The `{{variables}}` a run fills in the prompt an agent works with.
+pub const PROMPT_VARIABLES: [&str; 3] = ["task", "agent", "graph"];
 
 /// What went wrong running a session.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +60,10 @@ pub enum SessionError {
     /// A run is going already.
     #[error("a task is running already: wait for it or cancel it")]
     Busy,
+    /// The team cannot be put together: a prompt without a published
+    /// version, a custom agent that contains itself, and the like.
+    #[error("{0}")]
+    InvalidTeam(String),
 }
 
 impl SessionError {
@@ -66,7 +78,7 @@ impl SessionError {
 #[serde(tag = "update", rename_all = "snake_case")]
 pub enum RunUpdate {
     /// The run began in `session`; `members` names each team member (a node
-    /// id) as the chat shows it.
+    /// id, at every level of custom agents) as the chat shows it.
     Started {
         /// The task.
         task: String,
@@ -157,32 +169,34 @@ impl SessionRunner {
             )));
         }
         let graph = self.replica.graph(graph).await?;
-        let library = self.library_agents().await?;
-        let (team, members) = team_of(&graph, &library);
-        if members.is_empty() {
-            return Err(SessionError::NoAgents(graph.name.clone()));
-        }
-        let manager = library
-            .get(&MANAGER_NAME.to_lowercase())
-            .cloned()
-            .unwrap_or_else(default_manager);
-        let resolution = match library.get(&JUDGE_NAME.to_lowercase()) {
-            Some(judge) => Resolution::Judge(judge.clone()),
-            None => Resolution::Vote,
+        let library = Library::read(&self.replica).await?;
+        let manager = library.manager();
+        let resolution = library.resolution();
+        let mut builder = TeamBuilder {
+            replica: &self.replica,
+            library: &library,
+            task,
+            manager: &manager,
+            resolution: &resolution,
+            path: Vec::new(),
+            agents: 0,
+            names: BTreeMap::new(),
         };
+        let team = builder.build(&graph, None).await?;
         let session = self.session_for(&graph).await?;
         let chat = Chat {
             replica: &self.replica,
             session: session.id,
-            members: &members,
+            names: &builder.names,
             manager: manager.name.clone(),
+            rejected: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         };
         chat.say(ChatRole::User, USER_AUTHOR, task).await?;
         let _ = updates.send(RunUpdate::Started {
             task: task.to_owned(),
             session: session.id,
             graph: graph.id,
-            members: members.clone(),
+            members: builder.names.clone(),
         });
 
         let (events, mut received) = mpsc::unbounded_channel();
@@ -225,20 +239,6 @@ impl SessionRunner {
                 Err(error.into())
             }
         }
-    }
-
-    /// The library's agents by lower-case name (the most recently changed
-    /// wins when two share a name).
-    async fn library_agents(&self) -> Result<BTreeMap<String, Agent>, SessionError> {
-        let mut agents = BTreeMap::new();
-        // Listed most recent first: keep the first of each name.
-        for summary in self.replica.list_documents(DocumentKind::Agent).await? {
-            let key = summary.title.trim().to_lowercase();
-            if let std::collections::btree_map::Entry::Vacant(slot) = agents.entry(key) {
-                slot.insert(self.replica.agent(summary.id).await?);
-            }
-        }
-        Ok(agents)
     }
 }
 
@@ -339,27 +339,248 @@ impl RunSlot {
     }
 }
 
-/// The team of a graph: each agent node as the library agent of its name,
-/// or as a plain agent named after it. Returns the team and node id → name.
-pub fn team_of(
-    graph: &Graph,
-    library: &BTreeMap<String, Agent>,
-) -> (Team, BTreeMap<String, String>) {
-    let team = Team::from_graph(graph, |node| {
-        Some(
-            library
-                .get(&node.label.trim().to_lowercase())
-                .cloned()
-                .unwrap_or_else(|| plain_agent(&node.label)),
-        )
-    });
-    let members = graph
-        .nodes
-        .values()
-        .filter(|node| node.kind == NodeKind::Agent)
-        .map(|node| (node.id.to_string(), node.label.clone()))
+/// The library as a run reads it: agents and prompts by lower-case name
+/// (the most recently changed wins when two share a name).
+struct Library {
+    agents: BTreeMap<String, Agent>,
+    prompts: BTreeMap<String, Prompt>,
+}
+
+impl Library {
+    async fn read(replica: &Replica) -> Result<Self, SessionError> {
+        let mut agents = BTreeMap::new();
+        // Listed most recent first: keep the first of each name.
+        for summary in replica.list_documents(DocumentKind::Agent).await? {
+            if let std::collections::btree_map::Entry::Vacant(slot) = agents.entry(key(&summary.title)) {
+                slot.insert(replica.agent(summary.id).await?);
+            }
+        }
+        let mut prompts = BTreeMap::new();
+        for summary in replica.list_documents(DocumentKind::Prompt).await? {
+            if let std::collections::btree_map::Entry::Vacant(slot) = prompts.entry(key(&summary.title)) {
+                slot.insert(replica.prompt(summary.id).await?);
+            }
+        }
+        Ok(Self { agents, prompts })
+    }
+
+    /// The library's "Manager", or the default one.
+    fn manager(&self) -> Agent {
+        self.agents
+            .get(&key(MANAGER_NAME))
+            .cloned()
+            .unwrap_or_else(default_manager)
+    }
+
+    /// The library's "Judge", or a vote.
+    fn resolution(&self) -> Resolution {
+        match self.agents.get(&key(JUDGE_NAME)) {
+            Some(judge) => Resolution::Judge(judge.clone()),
+            None => Resolution::Vote,
+        }
+    }
+
+    /// The agent a node names: the library agent of its name, or a plain one.
+    fn agent_of(&self, node: &Node) -> Agent {
+        self.agents
+            .get(&key(&node.label))
+            .cloned()
+            .unwrap_or_else(|| plain_agent(&node.label))
+    }
+}
+
+/// How names are matched: trimmed, ignoring case.
+fn key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// Puts a run's team together from a graph, custom agents (agents that run
+/// a graph of their own) as nested teams, to any depth.
+struct TeamBuilder<'a> {
+    replica: &'a Replica,
+    library: &'a Library,
+    task: &'a str,
+    manager: &'a Agent,
+    resolution: &'a Resolution,
+    /// The custom agents being built, outermost first (to find cycles).
+    path: Vec<(GraphId, String)>,
+    /// Agents so far, counting every level.
+    agents: usize,
+    /// Node id → name at every level, for the chat.
+    names: BTreeMap<String, String>,
+}
+
+type TeamFuture<'b> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Team, SessionError>> + Send + 'b>>;
+
+impl<'a> TeamBuilder<'a> {
+    /// The team of `graph`; `within` names the custom agent that runs it.
+    fn build<'b>(&'b mut self, graph: &'b Graph, within: Option<&'b str>) -> TeamFuture<'b> {
+        Box::pin(async move {
+            let mut team = Team::new();
+            let mut agent_nodes: Vec<&Node> = graph
+                .nodes
+                .values()
+                .filter(|node| node.kind == NodeKind::Agent)
+                .collect();
+            agent_nodes.sort_by_key(|node| node.id);
+            if agent_nodes.is_empty() {
+                return Err(match within {
+                    None => SessionError::NoAgents(graph.name.clone()),
+                    Some(agent) => SessionError::InvalidTeam(format!(
+                        "the custom agent “{agent}” runs the graph “{}”, which has no agent \
+                         nodes: add an agent to it",
+                        graph.name
+                    )),
+                });
+            }
+            for node in agent_nodes {
+                let id = node.id.to_string();
+                let mut agent = self.library.agent_of(node);
+                self.names.insert(id.clone(), node.label.trim().to_owned());
+                let prompt = self.prompt_of(graph, node);
+                if let Some(prompt) = prompt {
+                    agent.system_prompt = self.instructions(&agent, prompt, graph)?;
+                }
+                match agent.graph {
+                    Some(inner) => {
+                        let nested = self.nested(&agent, inner).await?;
+                        team.nest(id.clone(), agent, nested);
+                    }
+                    None => {
+                        self.agents += 1;
+                        if self.agents > MAX_TEAM_AGENTS {
+                            return Err(SessionError::InvalidTeam(format!(
+                                "a run takes at most {MAX_TEAM_AGENTS} agents, counting those \
+                                 inside custom agents"
+                            )));
+                        }
+                        team.add(id.clone(), agent);
+                    }
+                }
+                if let Some(prompt) = prompt {
+                    let outputs: Vec<_> = prompt
+                        .validators
+                        .iter()
+                        .filter(|entry| entry.target == ValidatorTarget::Output)
+                        .map(|entry| entry.validator.clone())
+                        .collect();
+                    team.check_output(&id, prompt.title.clone(), &outputs)
+                        .map_err(|error| {
+                            SessionError::InvalidTeam(format!(
+                                "the prompt “{}” cannot check answers: {error}",
+                                prompt.title
+                            ))
+                        })?;
+                }
+            }
+            for edge in graph.edges.values() {
+                let (from, to) = (edge.from.to_string(), edge.to.to_string());
+                if team.member(&from).is_some() && team.member(&to).is_some() {
+                    team.connect(&from, &to)?;
+                }
+            }
+            Ok(team)
+        })
+    }
+
+    /// The library prompt an agent node works with: the prompt node with an
+    /// edge into it that names a library prompt (the first by label).
+    fn prompt_of(&self, graph: &Graph, node: &Node) -> Option<&'a Prompt> {
+        let mut sources: Vec<&Node> = graph
+            .edges
+            .values()
+            .filter(|edge| edge.to == node.id)
+            .filter_map(|edge| graph.nodes.get(&edge.from))
+            .filter(|source| source.kind == NodeKind::Prompt)
+            .collect();
+        sources.sort_by(|a, b| a.label.cmp(&b.label).then(a.id.cmp(&b.id)));
+        sources
+            .into_iter()
+            .find_map(|source| self.library.prompts.get(&key(&source.label)))
+    }
+
+    /// The agent's instructions with `prompt`'s active version filled in.
+    fn instructions(
+        &self,
+        agent: &Agent,
+        prompt: &Prompt,
+        graph: &Graph,
+    ) -> Result<String, SessionError> {
+        let version = orrery_runtime::prompt::active_version(prompt).map_err(|_| {
+            SessionError::InvalidTeam(format!(
+                "the prompt “{}” (on {}) has no published version: publish one in Prompts",
+                prompt.title, agent.name
+            ))
+        })?;
+        let values: BTreeMap<String, String> = [
+            ("task", self.task),
+            ("agent", agent.name.as_str()),
+            ("graph", graph.name.as_str()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .collect();
-    (team, members)
+        let filled = fill_template(&version.content, &values).map_err(|error| match error {
+            RuntimeError::MissingVariables { names } => SessionError::InvalidTeam(format!(
+                "the prompt “{}” (on {}) uses {}, which a run does not fill: a run fills {}",
+                prompt.title,
+                agent.name,
+                names
+                    .iter()
+                    .map(|name| format!("{{{{{name}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                PROMPT_VARIABLES
+                    .iter()
+                    .map(|name| format!("{{{{{name}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            other => SessionError::Runtime(other),
+        })?;
+        Ok(if agent.system_prompt.trim().is_empty() {
+            filled
+        } else {
+            format!("{}\n\n{filled}", agent.system_prompt.trim_end())
+        })
+    }
+
+    /// The team inside the custom agent `agent`, which runs graph `inner`.
+    async fn nested(&mut self, agent: &Agent, inner: GraphId) -> Result<NestedTeam, SessionError> {
+        if let Some(start) = self.path.iter().position(|(graph, _)| *graph == inner) {
+            let mut chain: Vec<&str> = self.path[start..]
+                .iter()
+                .map(|(_, name)| name.as_str())
+                .collect();
+            chain.push(&agent.name);
+            return Err(SessionError::InvalidTeam(format!(
+                "the custom agent “{}” contains itself ({}): remove one of them from the other's graph",
+                agent.name,
+                chain.join(" → ")
+            )));
+        }
+        if self.path.len() >= MAX_NESTING {
+            return Err(SessionError::InvalidTeam(format!(
+                "custom agents are nested more than {MAX_NESTING} deep at “{}”",
+                agent.name
+            )));
+        }
+        let graph = self.replica.graph(inner).await.map_err(|error| {
+            SessionError::InvalidTeam(format!(
+                "the custom agent “{}” runs a graph this device cannot open ({error})",
+                agent.name
+            ))
+        })?;
+        self.path.push((inner, agent.name.clone()));
+        let team = self.build(&graph, Some(&agent.name)).await;
+        self.path.pop();
+        Ok(NestedTeam {
+            manager: self.manager.clone(),
+            team: team?,
+            resolution: self.resolution.clone(),
+        })
+    }
 }
 
 /// An agent for a node that names no library agent.
@@ -386,13 +607,17 @@ fn default_manager() -> Agent {
 struct Chat<'a> {
     replica: &'a Replica,
     session: DocumentId,
-    members: &'a BTreeMap<String, String>,
+    /// Node id → name at every level of the team.
+    names: &'a BTreeMap<String, String>,
     manager: String,
+    /// Steps whose answers failed their prompt's checks (their failure is
+    /// said once, with the checks).
+    rejected: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Chat<'_> {
     fn name_of<'b>(&'b self, member: &'b str) -> &'b str {
-        self.members.get(member).map_or(member, String::as_str)
+        self.names.get(member).map_or(member, String::as_str)
     }
 
     async fn say(&self, role: ChatRole, author: &str, text: &str) -> Result<(), SessionError> {
@@ -403,8 +628,19 @@ impl Chat<'_> {
     }
 
     /// Keeps what the chat shows of `event` (tokens are not kept: the
-    /// finished answer is).
+    /// finished answer is). What happens inside a custom agent is kept
+    /// with its name in front: "Research team › Researcher".
     async fn record(&self, event: &SandboxEvent) -> Result<(), SessionError> {
+        let mut event = event;
+        let mut within = String::new();
+        let mut step_path = String::new();
+        while let SandboxEvent::Nested { step, agent, inner } = event {
+            within.push_str(&format!("{agent} › "));
+            step_path.push_str(&format!("{step}/"));
+            event = inner;
+        }
+        let nested = !within.is_empty();
+        let author = |name: &str| format!("{within}{name}");
         match event {
             SandboxEvent::PlanReady { plan } => {
                 let steps: Vec<String> = plan
@@ -416,19 +652,52 @@ impl Chat<'_> {
                     .collect();
                 self.say(
                     ChatRole::Manager,
-                    &self.manager,
+                    &author(&self.manager),
                     &format!("Plan:\n{}", steps.join("\n")),
                 )
                 .await
             }
             SandboxEvent::StepFinished { agent, text, .. } => {
-                self.say(ChatRole::Agent, self.name_of(agent), text).await
+                self.say(ChatRole::Agent, &author(self.name_of(agent)), text)
+                    .await
             }
-            SandboxEvent::StepFailed { agent, error, .. } => {
+            SandboxEvent::OutputRejected {
+                step,
+                agent,
+                prompt,
+                text,
+                failures,
+            } => {
+                self.rejected
+                    .lock()
+                    .expect("chat lock")
+                    .insert(format!("{step_path}{step}"));
+                let name = author(self.name_of(agent));
+                self.say(ChatRole::Agent, &name, text).await?;
+                let failures: Vec<String> = failures.iter().map(ToString::to_string).collect();
                 self.say(
                     ChatRole::System,
                     "Sandbox",
-                    &format!("{} failed: {error}", self.name_of(agent)),
+                    &format!(
+                        "{name}'s answer fails the checks of the prompt “{prompt}”:\n{}",
+                        failures.join("\n")
+                    ),
+                )
+                .await
+            }
+            SandboxEvent::StepFailed { step, agent, error } => {
+                let rejected = self
+                    .rejected
+                    .lock()
+                    .expect("chat lock")
+                    .contains(&format!("{step_path}{step}"));
+                if rejected {
+                    return Ok(());
+                }
+                self.say(
+                    ChatRole::System,
+                    "Sandbox",
+                    &format!("{} failed: {error}", author(self.name_of(agent))),
                 )
                 .await
             }
@@ -445,7 +714,7 @@ impl Chat<'_> {
                     .collect();
                 self.say(
                     ChatRole::System,
-                    "Sandbox",
+                    &author("Sandbox"),
                     &format!(
                         "Conflict settled by {}: {}\n{}",
                         decision.method,
@@ -455,13 +724,16 @@ impl Chat<'_> {
                 )
                 .await
             }
+            // A custom agent's answer is its step's answer, said above.
+            SandboxEvent::Finished { .. } if nested => Ok(()),
             SandboxEvent::Finished { answer } => {
                 self.say(ChatRole::Manager, &self.manager, answer).await
             }
             SandboxEvent::PlanRejected { .. }
             | SandboxEvent::StepStarted { .. }
             | SandboxEvent::StepToken { .. }
-            | SandboxEvent::EdgeMessage { .. } => Ok(()),
+            | SandboxEvent::EdgeMessage { .. }
+            | SandboxEvent::Nested { .. } => Ok(()),
         }
     }
 }

@@ -429,6 +429,13 @@ impl LibraryDocument {
         if current.map(|old| old.public) != Some(agent.public) {
             fields.insert("public", agent.public).map_err(crdt_error)?;
         }
+        if current.map(|old| old.graph) != Some(agent.graph) {
+            let value = match agent.graph {
+                Some(graph) => LoroValue::from(graph.to_string()),
+                None => LoroValue::Null,
+            };
+            fields.insert("graph", value).map_err(crdt_error)?;
+        }
         Ok(())
     }
 
@@ -457,6 +464,12 @@ impl LibraryDocument {
             fields
                 .insert("tags", prompt.tags.clone())
                 .map_err(crdt_error)?;
+        }
+        if current.map(|old| &old.validators) != Some(&prompt.validators) {
+            // The list is one value: validators are edited as a set.
+            let json = serde_json::to_string(&prompt.validators)
+                .map_err(|error| invalid(error.to_string()))?;
+            fields.insert("validators", json).map_err(crdt_error)?;
         }
         Ok(())
     }
@@ -591,6 +604,10 @@ fn read_agent(id: DocumentId, fields: &Fields) -> Result<Agent, SyncError> {
         parameters,
         tools: text_list(fields.get("tools"), "agent tools")?,
         public,
+        // Absent in agents written before custom agents.
+        graph: optional_text(fields.get("graph"), "agent graph")?
+            .map(|graph| parse_id(&graph, "agent graph"))
+            .transpose()?,
     })
 }
 
@@ -607,6 +624,13 @@ fn read_prompt(
         description: text(fields.get("description"), "prompt description")?,
         tags: text_list(fields.get("tags"), "prompt tags")?,
         versions: Vec::new(),
+        // Absent in prompts written before validators were kept.
+        validators: match optional_text(fields.get("validators"), "prompt validators")? {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str(&json).map_err(|error| {
+                invalid(format!("prompt validators are not valid: {error}"))
+            })?,
+        },
     };
     match versions {
         None => {}

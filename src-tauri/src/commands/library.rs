@@ -1,13 +1,13 @@
 //! Commands of the agent, prompt and provider screens.
 
-use orrery_domain::{Agent, DocumentId, DocumentKind, Prompt, PromptVersionId};
+use orrery_domain::{Agent, DocumentId, DocumentKind, PromptVersionId};
 use orrery_store::LibrarySummary;
 use tauri::{Emitter, State};
 
 use super::CommandError;
 use orrery_runtime::ProviderSettings;
 
-use crate::shell::{AgentDraft, PromptDraft, ProviderView, Shell};
+use crate::shell::{AgentDraft, PromptDraft, PromptView, ProviderView, Shell};
 
 fn invalid(message: impl ToString) -> CommandError {
     CommandError {
@@ -63,6 +63,21 @@ pub async fn save_agent(
     Ok(saved)
 }
 
+/// Saves a graph as a custom agent (a blank name takes the graph's).
+#[tauri::command]
+pub async fn save_graph_as_agent(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    graph: String,
+    name: String,
+    description: String,
+) -> Result<Agent, CommandError> {
+    let graph = super::parse_graph_id(&graph)?;
+    let saved = shell.save_graph_as_agent(graph, &name, &description).await?;
+    announce(&app, DocumentKind::Agent, saved.id);
+    Ok(saved)
+}
+
 /// Copies an agent.
 #[tauri::command]
 pub async fn duplicate_agent(
@@ -93,7 +108,7 @@ pub async fn delete_library_item(
 
 /// One prompt with its versions.
 #[tauri::command]
-pub async fn get_prompt(shell: State<'_, Shell>, id: String) -> Result<Prompt, CommandError> {
+pub async fn get_prompt(shell: State<'_, Shell>, id: String) -> Result<PromptView, CommandError> {
     Ok(shell.prompt(parse_document_id(&id)?).await?)
 }
 
@@ -103,7 +118,7 @@ pub async fn save_prompt(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     prompt: PromptDraft,
-) -> Result<Prompt, CommandError> {
+) -> Result<PromptView, CommandError> {
     let saved = shell.save_prompt(prompt).await?;
     announce(&app, DocumentKind::Prompt, saved.id);
     Ok(saved)
@@ -115,7 +130,7 @@ pub async fn duplicate_prompt(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     id: String,
-) -> Result<Prompt, CommandError> {
+) -> Result<PromptView, CommandError> {
     let copy = shell.duplicate_prompt(parse_document_id(&id)?).await?;
     announce(&app, DocumentKind::Prompt, copy.id);
     Ok(copy)
@@ -128,7 +143,7 @@ pub async fn add_prompt_version(
     app: tauri::AppHandle,
     id: String,
     content: String,
-) -> Result<Prompt, CommandError> {
+) -> Result<PromptView, CommandError> {
     let id = parse_document_id(&id)?;
     let prompt = shell.add_prompt_version(id, &content).await?;
     announce(&app, DocumentKind::Prompt, id);
@@ -142,7 +157,7 @@ pub async fn publish_prompt_version(
     app: tauri::AppHandle,
     id: String,
     version: String,
-) -> Result<Prompt, CommandError> {
+) -> Result<PromptView, CommandError> {
     let id = parse_document_id(&id)?;
     let prompt = shell
         .publish_prompt_version(id, parse_version_id(&version)?)

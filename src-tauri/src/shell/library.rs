@@ -1,9 +1,15 @@
 //! The library screens' side of the shell: agents and prompts (with their
 //! versions), written to the local replica first and synced like graphs.
 
-use orrery_domain::{Agent, DocumentId, DocumentKind, Prompt, PromptVersion, PromptVersionId};
+use std::collections::BTreeMap;
+
+use orrery_domain::{
+    Agent, DocumentId, DocumentKind, GraphId, Prompt, PromptValidator, PromptVersion,
+    PromptVersionId, ValidatorTarget,
+};
+use orrery_runtime::{ValidationFailure, ValidatorSet};
 use orrery_store::LibrarySummary;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Shell, ShellError};
 
@@ -33,6 +39,9 @@ pub struct AgentDraft {
     /// Whether it is shown to others.
     #[serde(default)]
     pub public: bool,
+    /// For a custom agent: the graph it runs.
+    #[serde(default)]
+    pub graph: Option<GraphId>,
 }
 
 /// A prompt's own fields as the prompt editor sends them (versions are
@@ -56,6 +65,55 @@ pub struct PromptDraft {
     /// Free tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Its validators; `None` leaves them as they are.
+    #[serde(default)]
+    pub validators: Option<Vec<PromptValidator>>,
+}
+
+/// A prompt as the prompt editor shows it: the prompt, and what its
+/// validators on the prompt's text say of each version (F9: they run on
+/// every save). Versions that pass are not listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PromptView {
+    /// The prompt.
+    #[serde(flatten)]
+    pub prompt: Prompt,
+    /// Version → every check it fails.
+    pub checks: BTreeMap<PromptVersionId, Vec<ValidationFailure>>,
+}
+
+impl std::ops::Deref for PromptView {
+    type Target = Prompt;
+
+    fn deref(&self) -> &Prompt {
+        &self.prompt
+    }
+}
+
+/// Compiles a prompt's validators (a regex or schema that does not compile
+/// is refused with the validator's place) and runs those on the prompt's
+/// text over every version.
+fn check_prompt(prompt: Prompt) -> Result<PromptView, ShellError> {
+    let mut on_content = Vec::new();
+    for (position, entry) in prompt.validators.iter().enumerate() {
+        let compiled = ValidatorSet::compile(std::slice::from_ref(&entry.validator))
+            .map_err(|error| ShellError::Invalid(format!("validator {}: {error}", position + 1)))?;
+        if entry.target == ValidatorTarget::Content {
+            on_content.push(compiled);
+        }
+    }
+    let checks = prompt
+        .versions
+        .iter()
+        .filter_map(|version| {
+            let failures: Vec<ValidationFailure> = on_content
+                .iter()
+                .flat_map(|set| set.failures_of(&version.content, "the prompt text"))
+                .collect();
+            (!failures.is_empty()).then_some((version.id, failures))
+        })
+        .collect();
+    Ok(PromptView { prompt, checks })
 }
 
 /// The name a copy gets: "Name (copy)", cut to stay a valid name.
@@ -101,7 +159,12 @@ impl Shell {
             parameters: draft.parameters,
             tools: tidy(draft.tools),
             public: draft.public,
+            graph: draft.graph,
         };
+        if let Some(graph) = agent.graph {
+            // A custom agent runs a graph this device has.
+            self.inner.replica.graph(graph).await?;
+        }
         if draft.id.is_some() {
             // Editing: the agent must exist (an unknown id is not a new agent).
             self.inner.replica.agent(agent.id).await?;
@@ -136,17 +199,20 @@ impl Shell {
         Ok(())
     }
 
-    /// One prompt with its versions, oldest first.
-    pub async fn prompt(&self, id: DocumentId) -> Result<Prompt, ShellError> {
-        Ok(self.inner.replica.prompt(id).await?)
+    /// One prompt with its versions, oldest first, and what its checks say.
+    pub async fn prompt(&self, id: DocumentId) -> Result<PromptView, ShellError> {
+        check_prompt(self.inner.replica.prompt(id).await?)
     }
 
     /// Creates a prompt or saves an edited one's own fields; its versions
     /// are left as they are.
-    pub async fn save_prompt(&self, draft: PromptDraft) -> Result<Prompt, ShellError> {
-        let versions = match draft.id {
-            Some(id) => self.inner.replica.prompt(id).await?.versions,
-            None => Vec::new(),
+    pub async fn save_prompt(&self, draft: PromptDraft) -> Result<PromptView, ShellError> {
+        let (versions, validators) = match draft.id {
+            Some(id) => {
+                let current = self.inner.replica.prompt(id).await?;
+                (current.versions, current.validators)
+            }
+            None => (Vec::new(), Vec::new()),
         };
         let prompt = Prompt {
             id: draft.id.unwrap_or_default(),
@@ -156,15 +222,18 @@ impl Shell {
             description: draft.description,
             tags: tidy(draft.tags),
             versions,
+            validators: draft.validators.unwrap_or(validators),
         };
+        // A validator that does not compile is refused before anything is written.
+        check_prompt(prompt.clone())?;
         let saved = self.inner.replica.save_prompt(&prompt).await?;
         self.inner.changed.notify_one();
-        Ok(saved)
+        check_prompt(saved)
     }
 
     /// A copy of a prompt under a new id, titled "… (copy)", with copies of
     /// its versions (the active one stays active in the copy).
-    pub async fn duplicate_prompt(&self, id: DocumentId) -> Result<Prompt, ShellError> {
+    pub async fn duplicate_prompt(&self, id: DocumentId) -> Result<PromptView, ShellError> {
         let original = self.inner.replica.prompt(id).await?;
         let copy = Prompt {
             id: DocumentId::new(),
@@ -181,7 +250,7 @@ impl Shell {
         };
         let saved = self.inner.replica.save_prompt(&copy).await?;
         self.inner.changed.notify_one();
-        Ok(saved)
+        check_prompt(saved)
     }
 
     /// Adds a draft version holding `content` and returns the prompt.
@@ -189,26 +258,74 @@ impl Shell {
         &self,
         id: DocumentId,
         content: &str,
-    ) -> Result<Prompt, ShellError> {
+    ) -> Result<PromptView, ShellError> {
         self.inner.replica.add_prompt_version(id, content).await?;
         self.inner.changed.notify_one();
-        Ok(self.inner.replica.prompt(id).await?)
+        self.prompt(id).await
     }
 
     /// Makes `version` the active one (the one active before is archived);
-    /// publishing an archived version again rolls back to it.
+    /// publishing an archived version again rolls back to it. A version
+    /// whose text fails the prompt's checks is not published.
     pub async fn publish_prompt_version(
         &self,
         id: DocumentId,
         version: PromptVersionId,
-    ) -> Result<Prompt, ShellError> {
+    ) -> Result<PromptView, ShellError> {
+        let current = self.prompt(id).await?;
+        if let Some(failures) = current.checks.get(&version) {
+            let number = current
+                .versions
+                .iter()
+                .position(|candidate| candidate.id == version)
+                .map_or(0, |position| position + 1);
+            let failures: Vec<String> = failures.iter().map(ToString::to_string).collect();
+            return Err(ShellError::Invalid(format!(
+                "version {number} fails the prompt's checks and was not published: {}",
+                failures.join("; ")
+            )));
+        }
         let prompt = self
             .inner
             .replica
             .publish_prompt_version(id, version)
             .await?;
         self.inner.changed.notify_one();
-        Ok(prompt)
+        check_prompt(prompt)
+    }
+
+    /// Saves graph `graph` as a custom agent named `name` (the graph's name
+    /// when blank): an agent node naming it in any graph runs this graph's
+    /// agents as one, nested to any depth. A name another agent has is refused.
+    pub async fn save_graph_as_agent(
+        &self,
+        graph: GraphId,
+        name: &str,
+        description: &str,
+    ) -> Result<Agent, ShellError> {
+        let graph = self.inner.replica.graph(graph).await?;
+        let name = match name.trim() {
+            "" => graph.name.trim(),
+            typed => typed,
+        };
+        let taken = self
+            .inner
+            .replica
+            .list_documents(DocumentKind::Agent)
+            .await?
+            .into_iter()
+            .any(|summary| summary.title.trim().to_lowercase() == name.to_lowercase());
+        if taken {
+            return Err(ShellError::Invalid(format!(
+                "an agent named “{name}” exists already: choose another name"
+            )));
+        }
+        let mut agent = Agent::new(name);
+        agent.description = description.to_owned();
+        agent.graph = Some(graph.id);
+        let saved = self.inner.replica.save_agent(&agent).await?;
+        self.inner.changed.notify_one();
+        Ok(saved)
     }
 }
 
