@@ -354,8 +354,8 @@ async fn a_nested_team_runs_as_one_member_of_the_outer_team() {
 
     let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
     let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-    let sandbox = Sandbox::new(provider, agent("Manager", "You manage."), outer, events)
-        .with_max_parallel(1);
+    let sandbox =
+        Sandbox::new(provider, agent("Manager", "You manage."), outer, events).with_max_parallel(1);
     let outcome = within("the run", sandbox.run(TASK, CancellationToken::new()))
         .await
         .unwrap();
@@ -392,15 +392,18 @@ async fn a_nested_team_runs_as_one_member_of_the_outer_team() {
     let inner_plan = position(&seen, |event| {
         matches!(inner_of(event), Some(SandboxEvent::PlanReady { .. }))
     });
-    let inner_research = position(&seen, |event| {
-        matches!(inner_of(event), Some(SandboxEvent::StepFinished { ref text, .. }) if text == RESEARCH)
-    });
-    let desk_started = position(&seen, |event| {
-        matches!(event, SandboxEvent::StepStarted { step, .. } if step == "s1")
-    });
-    let desk_done = position(&seen, |event| {
-        matches!(event, SandboxEvent::StepFinished { step, text, .. } if step == "s1" && text == CHECKER)
-    });
+    let inner_research = position(
+        &seen,
+        |event| matches!(inner_of(event), Some(SandboxEvent::StepFinished { ref text, .. }) if text == RESEARCH),
+    );
+    let desk_started = position(
+        &seen,
+        |event| matches!(event, SandboxEvent::StepStarted { step, .. } if step == "s1"),
+    );
+    let desk_done = position(
+        &seen,
+        |event| matches!(event, SandboxEvent::StepFinished { step, text, .. } if step == "s1" && text == CHECKER),
+    );
     assert!(desk_started < inner_plan && inner_plan < inner_research && inner_research < desk_done);
     assert!(
         seen.iter()
@@ -449,7 +452,11 @@ async fn an_answer_failing_its_prompt_checks_stops_the_step() {
         matches!(**error, RuntimeError::OutputRejected(ref failures) if failures.len() == 2),
         "{error}"
     );
-    assert_eq!(double.request_count(), 2, "plan and research; no branch ran");
+    assert_eq!(
+        double.request_count(),
+        2,
+        "plan and research; no branch ran"
+    );
     let mut rejected = None;
     while let Ok(event) = received.try_recv() {
         if let SandboxEvent::OutputRejected {
@@ -486,6 +493,9 @@ async fn an_answer_failing_its_prompt_checks_stops_the_step() {
             pattern: "(unclosed".into(),
         }],
     );
-    assert!(matches!(refused, Err(RuntimeError::InvalidValidator { .. })));
+    assert!(matches!(
+        refused,
+        Err(RuntimeError::InvalidValidator { .. })
+    ));
     assert!(bad.check_output("nobody", "x", &[]).is_err());
 }

@@ -351,13 +351,17 @@ impl Library {
         let mut agents = BTreeMap::new();
         // Listed most recent first: keep the first of each name.
         for summary in replica.list_documents(DocumentKind::Agent).await? {
-            if let std::collections::btree_map::Entry::Vacant(slot) = agents.entry(key(&summary.title)) {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                agents.entry(key(&summary.title))
+            {
                 slot.insert(replica.agent(summary.id).await?);
             }
         }
         let mut prompts = BTreeMap::new();
         for summary in replica.list_documents(DocumentKind::Prompt).await? {
-            if let std::collections::btree_map::Entry::Vacant(slot) = prompts.entry(key(&summary.title)) {
+            if let std::collections::btree_map::Entry::Vacant(slot) =
+                prompts.entry(key(&summary.title))
+            {
                 slot.insert(replica.prompt(summary.id).await?);
             }
         }

@@ -365,3 +365,355 @@ async fn bad_tasks_and_graphs_without_agents_are_refused_before_any_call() {
         "nothing was written"
     );
 }
+
+/// A session whose only library agent is the manager.
+async fn with_manager(directory: &std::path::Path) -> Replica {
+    let replica = replica_in(directory).await;
+    replica
+        .save_agent(&library_agent("Manager", "You manage."))
+        .await
+        .unwrap();
+    replica
+}
+
+/// Runs `task` on `graph` to its end; the updates come back with the outcome.
+async fn run_to_end(
+    runner: &SessionRunner,
+    graph: orrery_domain::GraphId,
+) -> (
+    Result<orrery_runtime::SandboxOutcome, orrery_sessions::SessionError>,
+    Vec<RunUpdate>,
+) {
+    let (updates, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let outcome = within(
+        "the run",
+        runner.run(graph, TASK, CancellationToken::new(), updates),
+    )
+    .await;
+    let mut seen = Vec::new();
+    while let Ok(update) = received.try_recv() {
+        seen.push(update);
+    }
+    (outcome, seen)
+}
+
+/// A prompt node with an edge into an agent node: the library prompt of
+/// that name is the agent's instructions (its active version, with the
+/// run's `{{variables}}` filled), and the prompt's output validators check
+/// every answer the agent gives with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_node_instructs_its_agent_and_its_validators_check_every_output() {
+    use orrery_domain::{PromptValidator, Validator};
+    let directory = tempfile::tempdir().unwrap();
+    let replica = with_manager(directory.path()).await;
+    let mut graph = Graph::new("Fact desk");
+    let at = |x: f32| Position::new(x, 0.0, 0.0);
+    let sheet = Node::new(NodeKind::Prompt, "Fact sheet", at(0.0));
+    let researcher = Node::new(NodeKind::Agent, "Researcher", at(3.0));
+    let writer = Node::new(NodeKind::Agent, "Writer", at(6.0));
+    for node in [&sheet, &researcher, &writer] {
+        graph.add_node(node.clone());
+    }
+    graph.add_edge(Edge::new(sheet.id, researcher.id)).unwrap();
+    graph.add_edge(Edge::new(researcher.id, writer.id)).unwrap();
+    replica.add_graph(graph.clone()).await.unwrap();
+
+    // The prompt: no published version yet.
+    let mut prompt = orrery_domain::Prompt::new("Fact sheet");
+    prompt.validators = vec![
+        PromptValidator::on_output(Validator::Contains {
+            text: "Sources:".into(),
+            ignore_case: false,
+        }),
+        // Checks the prompt's text, not answers: it does not stop a run.
+        PromptValidator::on_content(Validator::Length {
+            min: None,
+            max: Some(5),
+        }),
+    ];
+    let prompt = replica.save_prompt(&prompt).await.unwrap();
+
+    let double = ProviderDouble::start().await.unwrap();
+    let plan_text = format!(
+        r#"{{"steps": [
+            {{"id": "s1", "agent": "{}", "task": "Collect facts."}},
+            {{"id": "s2", "agent": "{}", "task": "Write the line.", "depends_on": ["s1"]}}
+        ]}}"#,
+        researcher.id, writer.id
+    );
+    let research = Arc::new(std::sync::Mutex::new(RESEARCH.to_owned()));
+    let answer = research.clone();
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.starts_with("You manage.") {
+            Reply::text(plan_text.clone())
+        } else if system.starts_with("You are Researcher") {
+            Reply::text(answer.lock().unwrap().clone())
+        } else if system.starts_with("You are Writer") {
+            Reply::text(WRITER)
+        } else {
+            return None;
+        })
+    });
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider);
+
+    let (unpublished, _) = run_to_end(&runner, graph.id).await;
+    let unpublished = unpublished.unwrap_err().to_string();
+    assert!(
+        unpublished.contains("the prompt “Fact sheet” (on Researcher) has no published version"),
+        "{unpublished}"
+    );
+    // A version using a variable a run does not fill is refused by name.
+    let odd = replica
+        .add_prompt_version(prompt.id, "Write for {{audience}}.")
+        .await
+        .unwrap();
+    replica
+        .publish_prompt_version(prompt.id, odd.id)
+        .await
+        .unwrap();
+    let (unfilled, _) = run_to_end(&runner, graph.id).await;
+    let unfilled = unfilled.unwrap_err().to_string();
+    assert!(
+        unfilled.contains("uses {{audience}}, which a run does not fill: a run fills {{task}}, {{agent}}, {{graph}}"),
+        "{unfilled}"
+    );
+    assert_eq!(double.request_count(), 0, "refused before any call");
+
+    let good = replica
+        .add_prompt_version(
+            prompt.id,
+            "As {{agent}} of {{graph}}, list facts for: {{task}} End with Sources:",
+        )
+        .await
+        .unwrap();
+    replica
+        .publish_prompt_version(prompt.id, good.id)
+        .await
+        .unwrap();
+
+    // An answer without "Sources:" fails the prompt's check: the step stops
+    // there, and the chat keeps the answer and the failed check.
+    let (rejected, updates) = run_to_end(&runner, graph.id).await;
+    assert!(rejected.is_err());
+    let asked = double.requests();
+    let researcher_call = asked
+        .iter()
+        .find(|request| {
+            request
+                .system()
+                .unwrap_or_default()
+                .starts_with("You are Researcher")
+        })
+        .expect("the researcher was asked");
+    assert!(
+        researcher_call.system().unwrap().ends_with(&format!(
+            "As Researcher of Fact desk, list facts for: {TASK} End with Sources:"
+        )),
+        "{:?}",
+        researcher_call.system()
+    );
+    assert!(
+        !asked.iter().any(|request| request
+            .system()
+            .unwrap_or_default()
+            .starts_with("You are Writer")),
+        "the writer never got the rejected answer"
+    );
+    assert!(updates.iter().any(|update| matches!(
+        update,
+        RunUpdate::Event(SandboxEvent::OutputRejected { prompt, .. }) if prompt == "Fact sheet"
+    )));
+    let session = runner.session_for(&graph).await.unwrap();
+    let chat: Vec<(&str, &str)> = session
+        .messages
+        .iter()
+        .map(|message| (message.author.as_str(), message.text.as_str()))
+        .collect();
+    assert_eq!(
+        chat[chat.len() - 3..],
+        [
+            ("Researcher", RESEARCH),
+            (
+                "Sandbox",
+                "Researcher's answer fails the checks of the prompt “Fact sheet”:\n\
+                 contains “Sources:” validator: the output does not contain “Sources:”"
+            ),
+            (
+                "Sandbox",
+                "The run failed: step “s1” (Researcher) failed: the output was rejected: \
+                 contains “Sources:” validator: the output does not contain “Sources:”"
+            ),
+        ]
+    );
+
+    // An answer that passes goes on to the writer.
+    *research.lock().unwrap() = format!("{RESEARCH} Sources: a guidebook.");
+    let (passed, _) = run_to_end(&runner, graph.id).await;
+    assert_eq!(passed.unwrap().answer, WRITER);
+}
+
+/// A custom agent is a graph saved as one agent: an agent node naming it
+/// runs that graph's agents as a team of their own, and custom agents nest
+/// (here two levels deep). One that ends up containing itself is refused
+/// before any call, naming the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_agent_runs_its_graph_nested_and_one_containing_itself_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let replica = with_manager(directory.path()).await;
+    let at = |x: f32| Position::new(x, 0.0, 0.0);
+    let agent_node = |label: &str, x: f32| Node::new(NodeKind::Agent, label, at(x));
+
+    // "Archive": one archivist.
+    let mut archive = Graph::new("Archive");
+    let archivist = agent_node("Archivist", 0.0);
+    archive.add_node(archivist.clone());
+    // "Research desk": the Archive custom agent → a fact-checker.
+    let mut desk = Graph::new("Research desk");
+    let (archive_node, checker) = (agent_node("Archive", 0.0), agent_node("Fact-checker", 3.0));
+    desk.add_node(archive_node.clone());
+    desk.add_node(checker.clone());
+    desk.add_edge(Edge::new(archive_node.id, checker.id))
+        .unwrap();
+    // "Lisbon article": the Research desk custom agent → a writer.
+    let mut article = Graph::new("Lisbon article");
+    let (desk_node, writer) = (agent_node("Research desk", 0.0), agent_node("Writer", 3.0));
+    article.add_node(desk_node.clone());
+    article.add_node(writer.clone());
+    article
+        .add_edge(Edge::new(desk_node.id, writer.id))
+        .unwrap();
+    for graph in [&archive, &desk, &article] {
+        replica.add_graph(graph.clone()).await.unwrap();
+    }
+    for (name, graph) in [("Archive", archive.id), ("Research desk", desk.id)] {
+        let mut custom = Agent::new(name);
+        custom.description = format!("the {name} graph as one agent");
+        custom.graph = Some(graph);
+        replica.save_agent(&custom).await.unwrap();
+    }
+
+    let double = ProviderDouble::start().await.unwrap();
+    // Each manager plans for the team its system prompt describes.
+    let plans = [
+        (
+            archivist.id.to_string(),
+            format!(
+                r#"{{"steps": [{{"id": "a1", "agent": "{}", "task": "Find records."}}]}}"#,
+                archivist.id
+            ),
+        ),
+        (
+            checker.id.to_string(),
+            format!(
+                r#"{{"steps": [{{"id": "d1", "agent": "{}", "task": "Dig."}},
+                    {{"id": "d2", "agent": "{}", "task": "Check.", "depends_on": ["d1"]}}]}}"#,
+                archive_node.id, checker.id
+            ),
+        ),
+        (
+            writer.id.to_string(),
+            format!(
+                r#"{{"steps": [{{"id": "s1", "agent": "{}", "task": "Research."}},
+                    {{"id": "s2", "agent": "{}", "task": "Write.", "depends_on": ["s1"]}}]}}"#,
+                desk_node.id, writer.id
+            ),
+        ),
+    ];
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.starts_with("You manage.") {
+            let (_, plan) = plans
+                .iter()
+                .find(|(member, _)| system.contains(member.as_str()))?;
+            Reply::text(plan.clone())
+        } else if system.starts_with("You are Archivist") {
+            Reply::text(RESEARCH)
+        } else if system.starts_with("You are Fact-checker") {
+            Reply::text(CHECKER)
+        } else if system.starts_with("You are Writer") {
+            Reply::text(WRITER)
+        } else {
+            return None;
+        })
+    });
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider);
+    let (outcome, updates) = run_to_end(&runner, article.id).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(
+        outcome.answers["s1"], CHECKER,
+        "the desk answers with its inner run's answer"
+    );
+    assert_eq!(outcome.answer, WRITER);
+    let writer_call = double
+        .requests()
+        .into_iter()
+        .find(|request| {
+            request
+                .system()
+                .unwrap_or_default()
+                .starts_with("You are Writer")
+        })
+        .unwrap();
+    assert!(writer_call.texts().join("\n").contains(CHECKER));
+    let Some(RunUpdate::Started { members, .. }) = updates.first() else {
+        panic!("{updates:?}");
+    };
+    assert_eq!(
+        members.len(),
+        5,
+        "every level's members are named: {members:?}"
+    );
+
+    let session = runner.session_for(&article).await.unwrap();
+    let authors: Vec<&str> = session
+        .messages
+        .iter()
+        .map(|message| message.author.as_str())
+        .collect();
+    assert_eq!(
+        authors,
+        [
+            "You",
+            "Manager",
+            "Research desk › Manager",
+            "Research desk › Archive › Manager",
+            "Research desk › Archive › Archivist",
+            "Research desk › Archive",
+            "Research desk › Fact-checker",
+            "Research desk",
+            "Writer",
+            "Manager",
+        ]
+    );
+    assert_eq!(session.messages[4].text, RESEARCH);
+    assert_eq!(session.messages[7].text, CHECKER);
+
+    // The Archive's graph gets a Research desk node: the desk now contains
+    // itself through the archive. Refused before any call, nothing written.
+    replica
+        .apply_edit(
+            archive.id,
+            &orrery_domain::GraphEdit::AddNode(agent_node("Research desk", 3.0)),
+        )
+        .await
+        .unwrap();
+    let calls = double.request_count();
+    let (refused, _) = run_to_end(&runner, article.id).await;
+    let refused = refused.unwrap_err().to_string();
+    assert!(
+        refused.contains(
+            "the custom agent “Research desk” contains itself (Research desk → Archive → Research desk)"
+        ),
+        "{refused}"
+    );
+    assert_eq!(double.request_count(), calls);
+    let after = runner.session_for(&article).await.unwrap();
+    assert_eq!(
+        after.messages.len(),
+        session.messages.len(),
+        "nothing was written"
+    );
+}

@@ -627,9 +627,8 @@ fn read_prompt(
         // Absent in prompts written before validators were kept.
         validators: match optional_text(fields.get("validators"), "prompt validators")? {
             None => Vec::new(),
-            Some(json) => serde_json::from_str(&json).map_err(|error| {
-                invalid(format!("prompt validators are not valid: {error}"))
-            })?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|error| invalid(format!("prompt validators are not valid: {error}")))?,
         },
     };
     match versions {

@@ -73,7 +73,9 @@ pub async fn save_graph_as_agent(
     description: String,
 ) -> Result<Agent, CommandError> {
     let graph = super::parse_graph_id(&graph)?;
-    let saved = shell.save_graph_as_agent(graph, &name, &description).await?;
+    let saved = shell
+        .save_graph_as_agent(graph, &name, &description)
+        .await?;
     announce(&app, DocumentKind::Agent, saved.id);
     Ok(saved)
 }
