@@ -750,3 +750,215 @@ async fn provider_key_stays_in_the_keyring_and_a_canvas_task_runs_on_the_graph()
         .expect("the chat is shown");
     assert_eq!(shown.len(), chat.messages.len());
 }
+
+#[tokio::test]
+async fn prompt_checks_run_on_every_save_and_graphs_are_saved_as_agents() {
+    use orrery_desktop::shell::{AgentDraft, PromptDraft};
+    use orrery_domain::{DocumentKind, PromptValidator, Validator, VersionStatus};
+
+    let directory = tempfile::tempdir().unwrap();
+    let server = RunningServer::start(&directory.path().join("server.db"), "127.0.0.1:0").await;
+    let (canvas, _commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("first.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    shell
+        .register("ada@orrery.test", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    let draft = |validators: Option<Vec<PromptValidator>>| PromptDraft {
+        id: None,
+        title: "Greeting".into(),
+        project: String::new(),
+        segment: String::new(),
+        description: String::new(),
+        tags: Vec::new(),
+        validators,
+    };
+
+    // Validators that cannot be used are refused before anything is written.
+    let bad_regex = shell
+        .save_prompt(draft(Some(vec![PromptValidator::on_output(
+            Validator::Regex {
+                pattern: "(unclosed".into(),
+            },
+        )])))
+        .await
+        .unwrap_err();
+    assert_eq!(bad_regex.code(), "invalid_input");
+    assert!(
+        bad_regex
+            .to_string()
+            .starts_with("validator 1: the regex validator is not valid"),
+        "{bad_regex}"
+    );
+    let backwards = shell
+        .save_prompt(draft(Some(vec![
+            PromptValidator::on_output(Validator::Contains {
+                text: "Hi".into(),
+                ignore_case: true,
+            }),
+            PromptValidator::on_content(Validator::Length {
+                min: Some(9),
+                max: Some(3),
+            }),
+        ])))
+        .await
+        .unwrap_err();
+    assert_eq!(backwards.code(), "invalid_input");
+    assert!(
+        backwards
+            .to_string()
+            .contains("validator 2 (length) is not valid: the minimum (9) is larger"),
+        "{backwards}"
+    );
+    assert!(
+        shell
+            .list_library(DocumentKind::Prompt)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Content checks run on every save of a version; output checks do not.
+    let checks = vec![
+        PromptValidator::on_content(Validator::Length {
+            min: None,
+            max: Some(30),
+        }),
+        PromptValidator::on_content(Validator::Contains {
+            text: "{{name}}".into(),
+            ignore_case: false,
+        }),
+        PromptValidator::on_output(Validator::JsonSchema {
+            schema: serde_json::json!({ "type": "object", "required": ["greeting"] }),
+        }),
+    ];
+    let prompt = shell
+        .save_prompt(draft(Some(checks.clone())))
+        .await
+        .unwrap();
+    assert_eq!(prompt.validators, checks);
+    let long = "Hello there, dear customer, welcome!";
+    let view = shell.add_prompt_version(prompt.id, long).await.unwrap();
+    let failing = view.versions[0].id;
+    let failures: Vec<String> = view.checks[&failing]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            "length ≤ 30 validator: the prompt text is 36 characters long; the maximum is 30",
+            "contains “{{name}}” validator: the prompt text does not contain “{{name}}”"
+        ]
+    );
+    let refused = shell
+        .publish_prompt_version(prompt.id, failing)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "invalid_input");
+    assert!(
+        refused.to_string().starts_with(
+            "version 1 fails the prompt's checks and was not published: length ≤ 30 validator"
+        ),
+        "{refused}"
+    );
+    let still = shell.prompt(prompt.id).await.unwrap();
+    assert_eq!(still.versions[0].status, VersionStatus::Draft);
+    let view = shell
+        .add_prompt_version(prompt.id, "Hello {{name}}!")
+        .await
+        .unwrap();
+    let passing = view.versions[1].id;
+    assert!(!view.checks.contains_key(&passing));
+    assert!(
+        view.checks.contains_key(&failing),
+        "every version is checked"
+    );
+    let published = shell
+        .publish_prompt_version(prompt.id, passing)
+        .await
+        .unwrap();
+    assert_eq!(published.active_version().unwrap().id, passing);
+    // Saving the prompt's fields without validators keeps them; a new list
+    // replaces them and the versions are checked again.
+    let kept = shell
+        .save_prompt(PromptDraft {
+            id: Some(prompt.id),
+            description: "Says hello".into(),
+            ..draft(None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.validators, checks);
+    let relaxed = shell
+        .save_prompt(PromptDraft {
+            id: Some(prompt.id),
+            ..draft(Some(vec![checks[2].clone()]))
+        })
+        .await
+        .unwrap();
+    assert!(relaxed.checks.is_empty(), "{:?}", relaxed.checks);
+
+    // A graph saved as a custom agent; a taken name is refused.
+    let graph = shell.add_sample_graph(6).await.unwrap();
+    let custom = shell
+        .save_graph_as_agent(graph.id, "  ", "The sample as one agent")
+        .await
+        .unwrap();
+    assert_eq!(custom.name, graph.name);
+    assert_eq!(custom.graph, Some(graph.id));
+    let taken = shell
+        .save_graph_as_agent(graph.id, &graph.name.to_uppercase(), "")
+        .await
+        .unwrap_err();
+    assert_eq!(taken.code(), "invalid_input");
+    assert!(taken.to_string().contains("exists already"), "{taken}");
+    let unknown = shell
+        .save_graph_as_agent(orrery_domain::GraphId::new(), "Ghost", "")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), "not_found", "{unknown}");
+    let ghost = shell
+        .save_agent(AgentDraft {
+            id: None,
+            name: "Ghost".into(),
+            description: String::new(),
+            system_prompt: String::new(),
+            model: String::new(),
+            parameters: serde_json::Map::new(),
+            tools: Vec::new(),
+            public: false,
+            graph: Some(orrery_domain::GraphId::new()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(ghost.code(), "not_found", "{ghost}");
+    let listed = shell.list_library(DocumentKind::Agent).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].summary["graph"], graph.id.to_string());
+
+    // Another device gets the checks and the custom agent.
+    assert_eq!(shell.sync_now().await.state, "synced");
+    let (canvas, _commands) = channel();
+    let other = Shell::open(
+        &directory.path().join("second.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    other.sign_in("ada@orrery.test", PASSWORD).await.unwrap();
+    assert_eq!(other.sync_now().await.state, "synced");
+    let arrived = other.prompt(prompt.id).await.unwrap();
+    assert_eq!(arrived.validators, vec![checks[2].clone()]);
+    assert_eq!(arrived.active_version().unwrap().id, passing);
+    assert_eq!(other.agent(custom.id).await.unwrap().graph, Some(graph.id));
+}

@@ -94,6 +94,8 @@ impl std::ops::Deref for PromptView {
 /// is refused with the validator's place) and runs those on the prompt's
 /// text over every version.
 fn check_prompt(prompt: Prompt) -> Result<PromptView, ShellError> {
+    orrery_domain::check_prompt_validators(&prompt.validators)
+        .map_err(|error| ShellError::Invalid(error.to_string()))?;
     let mut on_content = Vec::new();
     for (position, entry) in prompt.validators.iter().enumerate() {
         let compiled = ValidatorSet::compile(std::slice::from_ref(&entry.validator))
