@@ -700,3 +700,142 @@ fn chat_panel(
     captured.0 |= context.egui_wants_keyboard_input();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orrery_runtime::{Plan, PlanStep, ValidationFailure};
+
+    fn plan(steps: &[(&str, &str)]) -> Plan {
+        Plan {
+            steps: steps
+                .iter()
+                .map(|(id, member)| PlanStep {
+                    id: (*id).into(),
+                    agent: (*member).into(),
+                    task: format!("do {id}"),
+                    depends_on: Vec::new(),
+                })
+                .collect(),
+            final_steps: Vec::new(),
+        }
+    }
+
+    fn inside(event: SandboxEvent) -> SandboxEvent {
+        SandboxEvent::Nested {
+            step: "s1".into(),
+            agent: "Research desk".into(),
+            inner: Box::new(event),
+        }
+    }
+
+    #[test]
+    fn a_custom_agents_steps_show_under_its_step_and_a_rejected_answer_shows_its_checks() {
+        let mut panel = ChatPanel::default();
+        panel.run_started(
+            "Describe Lisbon.",
+            [
+                ("n1".to_owned(), "Research desk".to_owned()),
+                ("n2".to_owned(), "Writer".to_owned()),
+                ("i1".to_owned(), "Archivist".to_owned()),
+            ]
+            .into(),
+        );
+        panel.run_event(&SandboxEvent::PlanReady {
+            plan: plan(&[("s1", "n1"), ("s2", "n2")]),
+        });
+        panel.run_event(&SandboxEvent::StepStarted {
+            step: "s1".into(),
+            agent: "Research desk".into(),
+        });
+        panel.run_event(&inside(SandboxEvent::PlanReady {
+            plan: plan(&[("a1", "i1")]),
+        }));
+        panel.run_event(&inside(SandboxEvent::StepStarted {
+            step: "a1".into(),
+            agent: "Archivist".into(),
+        }));
+        panel.run_event(&inside(SandboxEvent::StepToken {
+            step: "a1".into(),
+            text: "Rec".into(),
+        }));
+        let run = panel.run.as_ref().unwrap();
+        assert_eq!(run.streaming["s1/a1"], "Rec");
+        panel.run_event(&inside(SandboxEvent::StepFinished {
+            step: "a1".into(),
+            agent: "Archivist".into(),
+            text: "Records.".into(),
+        }));
+        panel.run_event(&inside(SandboxEvent::Finished {
+            answer: "Records.".into(),
+        }));
+        panel.run_event(&SandboxEvent::StepFinished {
+            step: "s1".into(),
+            agent: "Research desk".into(),
+            text: "Records.".into(),
+        });
+        let timeline: Vec<(&str, &str, StepState)> = panel
+            .run
+            .as_ref()
+            .unwrap()
+            .timeline
+            .iter()
+            .map(|entry| (entry.step.as_str(), entry.agent.as_str(), entry.state))
+            .collect();
+        assert_eq!(
+            timeline,
+            [
+                ("s1", "Research desk", StepState::Done),
+                ("s2", "Writer", StepState::Waiting),
+                ("s1/a1", "Research desk › Archivist", StepState::Done),
+            ]
+        );
+
+        panel.run_event(&SandboxEvent::StepStarted {
+            step: "s2".into(),
+            agent: "Writer".into(),
+        });
+        panel.run_event(&SandboxEvent::OutputRejected {
+            step: "s2".into(),
+            agent: "Writer".into(),
+            prompt: "House style".into(),
+            text: "Lisbon!!!".into(),
+            failures: vec![ValidationFailure {
+                validator: "length ≤ 5".into(),
+                reason: "the output is 9 characters long; the maximum is 5".into(),
+            }],
+        });
+        panel.run_event(&SandboxEvent::StepFailed {
+            step: "s2".into(),
+            agent: "Writer".into(),
+            error: "the output was rejected".into(),
+        });
+        let lines: Vec<(&str, &str)> = panel
+            .lines
+            .iter()
+            .map(|line| (line.author.as_str(), line.text.as_str()))
+            .collect();
+        assert_eq!(
+            lines[2..],
+            [
+                (
+                    "Research desk › Manager",
+                    "Plan:\na1. Research desk › Archivist — do a1"
+                ),
+                ("Research desk › Archivist", "Records."),
+                ("Research desk", "Records."),
+                ("Writer", "Lisbon!!!"),
+                (
+                    "Sandbox",
+                    "Writer's answer fails the checks of the prompt “House style”:\n\
+                     length ≤ 5 validator: the output is 9 characters long; the maximum is 5"
+                ),
+            ],
+            "the inner run's end adds nothing, and the failure is said once"
+        );
+        assert_eq!(
+            panel.run.as_ref().unwrap().timeline[1].state,
+            StepState::Failed
+        );
+    }
+}

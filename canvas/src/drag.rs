@@ -239,10 +239,15 @@ fn drag_nodes(
     let Ok(window) = primary.single() else {
         return;
     };
-    let pointer_on_panel = egui
-        .ctx_mut()
-        .map(|context| context.egui_wants_pointer_input() || context.is_pointer_over_egui())
-        .unwrap_or(false);
+    let panels = egui.ctx_mut().ok().cloned();
+    // Judged where the press is, not where egui last saw the pointer: a
+    // quick move from a panel to the graph and a click arrive in one frame,
+    // before egui hears of the move.
+    let pointer_on_panel = |position: Vec2| {
+        panels
+            .as_ref()
+            .is_some_and(|context| panel_at(context, position))
+    };
     let (camera, camera_transform) = *camera;
     for event in window_events.read() {
         match event {
@@ -302,7 +307,7 @@ fn drag_nodes(
                 match input.state {
                     ButtonState::Pressed => {
                         let Some(position) = *cursor else { continue };
-                        if pointer_on_panel {
+                        if pointer_on_panel(position) {
                             continue;
                         }
                         if modifiers.alt {
@@ -362,6 +367,15 @@ fn drag_nodes(
 }
 
 /// What a left press starts.
+/// Whether egui is using the pointer (a drag that began on a panel) or
+/// draws a window, menu or tooltip at `position` (logical pixels).
+fn panel_at(context: &bevy_egui::egui::Context, position: Vec2) -> bool {
+    context.egui_is_using_pointer()
+        || context
+            .layer_id_at(bevy_egui::egui::pos2(position.x, position.y))
+            .is_some_and(|layer| layer.order != bevy_egui::egui::Order::Background)
+}
+
 fn press(
     camera: &Camera,
     camera_transform: &GlobalTransform,

@@ -65,6 +65,9 @@ pub enum CanvasCommand {
     Notify(String),
     /// Shows a sandbox session's stored chat in the chat panel.
     ShowChat(Vec<ChatMessage>),
+    /// What the library holds now (the palette's library agents, the
+    /// inspector's line about the selected node).
+    ShowLibrary(orrery_sessions::Catalog),
     /// A run of `task` began; `members` names each agent node (node id → name).
     RunStarted {
         /// The task as the user typed it.
@@ -164,6 +167,10 @@ pub struct FrameReport {
     /// The hover tooltip shown, if any: the node and the text.
     #[serde(default)]
     pub tooltip: Option<(NodeId, String)>,
+    /// What the inspector says of the selected node in the library, if it
+    /// says anything (agent and prompt nodes).
+    #[serde(default)]
+    pub inspector: Option<String>,
 }
 
 /// One node's place on screen.

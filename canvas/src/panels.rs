@@ -39,6 +39,7 @@ impl Plugin for StatusPanelPlugin {
             .init_resource::<Notice>()
             .init_resource::<KeyboardCaptured>()
             .init_resource::<ToolState>()
+            .init_resource::<LibraryCatalog>()
             .add_systems(
                 EguiPrimaryContextPass,
                 (status_bar, tool_panels, graph_overlays)
@@ -89,6 +90,44 @@ pub struct PanelLayout {
     pub labelled: Vec<NodeId>,
     /// The node whose tooltip is shown this frame, with its text.
     pub tooltip: Option<(NodeId, String)>,
+    /// The inspector's line about the selected node in the library.
+    pub inspector: Option<String>,
+}
+
+/// The library as the host last told it (agents for the palette, what the
+/// inspector says of agent and prompt nodes).
+#[derive(Resource, Default, Debug, Clone)]
+pub struct LibraryCatalog(pub orrery_sessions::Catalog);
+
+/// What the inspector says of `node` in the library: which agent it runs as
+/// (a custom agent runs a whole graph), which prompt it stands for.
+pub fn library_line(catalog: &orrery_sessions::Catalog, node: &Node) -> Option<String> {
+    match node.kind {
+        NodeKind::Agent => Some(match catalog.agent(&node.label) {
+            Some(agent) => match (&agent.runs_graph, agent.model.trim()) {
+                (Some(graph), _) => format!("Custom agent: runs the graph “{graph}” as its team"),
+                (None, "") => "Library agent".to_owned(),
+                (None, model) => format!("Library agent on {model}"),
+            },
+            None => "Not in the library: runs as a plain agent".to_owned(),
+        }),
+        NodeKind::Prompt => Some(match catalog.prompt(&node.label) {
+            Some(prompt) => {
+                let version = match prompt.active_version {
+                    Some(active) => format!("version {active} of {} is active", prompt.versions),
+                    None => "no version published".to_owned(),
+                };
+                let checks = match prompt.output_checks {
+                    0 => String::new(),
+                    1 => " · 1 check on answers".to_owned(),
+                    many => format!(" · {many} checks on answers"),
+                };
+                format!("Library prompt: {version}{checks}")
+            }
+            None => "No library prompt has this title".to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 /// Whether a text field has the keyboard (then keys do not reach the canvas).
@@ -129,6 +168,7 @@ fn status_bar(
     layout.covered.clear();
     layout.labelled.clear();
     layout.tooltip = None;
+    layout.inspector = None;
     layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         ui.horizontal(|ui| {
@@ -187,6 +227,9 @@ fn kind_colour32(kind: NodeKind) -> egui::Color32 {
     egui::Color32::from_rgb(r, g, b)
 }
 
+/// Most library agents the palette offers.
+const MAX_PALETTE_AGENTS: usize = 12;
+
 /// The toolbar (search, palette) and the inspector, in the top-right corner.
 #[allow(clippy::too_many_arguments)]
 fn tool_panels(
@@ -198,6 +241,7 @@ fn tool_panels(
     mut focus: ResMut<FocusRequest>,
     mut captured: ResMut<KeyboardCaptured>,
     mut layout: ResMut<PanelLayout>,
+    catalog: Res<LibraryCatalog>,
     cameras: Query<&OrbitCamera>,
 ) -> Result {
     let context = contexts.ctx_mut()?.clone();
@@ -214,6 +258,7 @@ fn tool_panels(
     ));
     let state = &mut *state;
     let mut controls: Vec<(String, egui::Rect)> = Vec::new();
+    let mut inspector = None;
     egui::Area::new(egui::Id::new("tools"))
         .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
         .show(&context, |ui| {
@@ -245,6 +290,40 @@ fn tool_panels(
                         }
                     }
                 });
+                if !catalog.0.agents.is_empty() {
+                    ui.horizontal_wrapped(|ui| {
+                        ui.label("Library");
+                        for agent in catalog.0.agents.iter().take(MAX_PALETTE_AGENTS) {
+                            let text = match agent.runs_graph {
+                                Some(_) => format!("{} (team)", agent.name),
+                                None => agent.name.clone(),
+                            };
+                            let button = egui::Button::new(
+                                egui::RichText::new(text).color(kind_colour32(NodeKind::Agent)),
+                            )
+                            .small();
+                            let hover = match &agent.runs_graph {
+                                Some(graph) => format!(
+                                    "Add the custom agent {}: it runs the graph “{graph}”",
+                                    agent.name
+                                ),
+                                None => format!("Add the agent {}", agent.name),
+                            };
+                            let response = ui.add(button).on_hover_text(hover);
+                            controls.push((format!("library {}", agent.name), response.rect));
+                            if response.clicked() {
+                                let at = cameras
+                                    .iter()
+                                    .next()
+                                    .map_or(Vec3::ZERO, |orbit| orbit.focus);
+                                let node =
+                                    Node::new(NodeKind::Agent, agent.name.clone(), to_position(at));
+                                let id = node.id;
+                                request(&mut edits, GraphEdit::AddNode(node), Some(id));
+                            }
+                        }
+                    });
+                }
                 let search = ui.add(
                     egui::TextEdit::singleline(&mut state.search)
                         .hint_text("Search nodes by name…")
@@ -295,6 +374,10 @@ fn tool_panels(
                         );
                         ui.weak("node");
                     });
+                    if let Some(line) = library_line(&catalog.0, node) {
+                        ui.label(&line);
+                        inspector = Some(line);
+                    }
                     if state.editing.as_ref().is_none_or(|(id, _)| *id != node.id) {
                         state.editing = Some((node.id, node.label.clone()));
                     }
@@ -365,6 +448,7 @@ fn tool_panels(
                 Rect::new(area.min.x, area.min.y, area.max.x, area.max.y),
             )
         }));
+    layout.inspector = inspector;
     captured.0 = context.egui_wants_keyboard_input();
     Ok(())
 }

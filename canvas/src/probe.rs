@@ -251,6 +251,7 @@ pub fn frame_report(
         labelled: layout.labelled.clone(),
         chat,
         tooltip: layout.tooltip.clone(),
+        inspector: layout.inspector.clone(),
         controls: layout
             .controls
             .iter()

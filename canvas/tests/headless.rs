@@ -1622,3 +1622,134 @@ fn ctrl_drag_snaps_the_moved_node_to_the_grid() {
         }
     }
 }
+
+/// The palette offers the library's agents (a custom agent marked as a
+/// team) and adds a node naming the one clicked; the inspector says what an
+/// agent or prompt node is in the library.
+#[test]
+fn palette_offers_library_agents_and_the_inspector_names_custom_agents_and_prompts() {
+    use orrery_domain::{Agent, Node, NodeKind, Position, Prompt, PromptValidator, Validator};
+    let mut desk_team = Graph::new("Desk team");
+    desk_team.add_node(Node::new(
+        NodeKind::Agent,
+        "Archivist",
+        Position::new(0.0, 0.0, 0.0),
+    ));
+    let mut graph = Graph::new("Article");
+    let sheet = Node::new(
+        NodeKind::Prompt,
+        "Fact sheet",
+        Position::new(-2.0, -1.0, 0.0),
+    );
+    let writer = Node::new(NodeKind::Agent, "Writer", Position::new(2.0, -1.0, 0.0));
+    graph.add_node(sheet.clone());
+    graph.add_node(writer.clone());
+    // Corners, so that the two nodes clicked sit in the middle of the view.
+    for (x, y) in [(-9.0, -6.0), (9.0, 6.0), (-9.0, 6.0), (9.0, -6.0)] {
+        graph.add_node(Node::new(
+            NodeKind::Input,
+            "Corner",
+            Position::new(x, y, 0.0),
+        ));
+    }
+
+    let directory = tempfile::tempdir().unwrap();
+    let store = directory.path().join("local.db");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let replica = Replica::new(LocalStore::open(&store).await.unwrap());
+        replica.add_graph(graph.clone()).await.unwrap();
+        replica.add_graph(desk_team.clone()).await.unwrap();
+        let mut desk = Agent::new("Research desk");
+        desk.graph = Some(desk_team.id);
+        replica.save_agent(&desk).await.unwrap();
+        let mut prompt = Prompt::new("Fact sheet");
+        prompt.validators = vec![PromptValidator::on_output(Validator::Contains {
+            text: "Sources:".into(),
+            ignore_case: false,
+        })];
+        let prompt = replica.save_prompt(&prompt).await.unwrap();
+        replica
+            .add_prompt_version(prompt.id, "List facts.")
+            .await
+            .unwrap();
+        let second = replica
+            .add_prompt_version(prompt.id, "List facts with sources.")
+            .await
+            .unwrap();
+        replica
+            .publish_prompt_version(prompt.id, second.id)
+            .await
+            .unwrap();
+        replica.store().close().await;
+    });
+    let display = VirtualDisplay::start();
+    let canvas = RunningCanvas::start(&display, &store, &graph, &[]);
+    let mut session = CanvasSession {
+        canvas,
+        display,
+        runtime,
+        store,
+        directory,
+    };
+    let report = session.ready();
+    assert!(
+        !report.controls.contains_key("library Writer"),
+        "only library agents are offered"
+    );
+
+    // The custom agent from the palette: one new agent node naming it,
+    // selected, and the inspector says it runs its graph.
+    click_control(&session, &report, "library Research desk");
+    let added = session.canvas.expect("STORED");
+    let new_ids = node_ids(&added["added"]);
+    assert_eq!(new_ids.len(), 1);
+    let stored = session.stored(&graph);
+    let new_node = stored
+        .nodes
+        .values()
+        .find(|node| new_ids.contains(&node.id.to_string()))
+        .unwrap();
+    assert_eq!(
+        (new_node.kind, new_node.label.as_str()),
+        (NodeKind::Agent, "Research desk")
+    );
+    let report = report_until(&mut session, "the custom agent's inspector", |report| {
+        report.inspector.is_some()
+    });
+    assert_eq!(
+        report.inspector.as_deref(),
+        Some("Custom agent: runs the graph “Desk team” as its team")
+    );
+
+    // The prompt node: its library prompt's active version and checks.
+    let on_screen = |report: &FrameReport, id| {
+        report
+            .nodes
+            .iter()
+            .find(|node| node.id == id)
+            .cloned()
+            .expect("on screen")
+    };
+    for (node, says) in [
+        (
+            sheet.id,
+            "Library prompt: version 2 of 2 is active · 1 check on answers",
+        ),
+        (writer.id, "Not in the library: runs as a plain agent"),
+    ] {
+        let target = on_screen(&report, node);
+        assert!(
+            unobstructed(&report).iter().any(|free| free.id == node),
+            "nothing is drawn over {target:?}: {:?}",
+            report.covered
+        );
+        session.click(&target);
+        let selected = session.canvas.expect("SELECTED");
+        assert_eq!(node_ids(&selected["nodes"]), [node.to_string()].into());
+        let shown = report_until(&mut session, says, |report| {
+            report.inspector.as_deref() == Some(says)
+        });
+        assert_eq!(shown.inspector.as_deref(), Some(says));
+    }
+}

@@ -315,6 +315,7 @@ impl Shell {
             .send(CanvasCommand::LoadGraph(graph))
             .and_then(|()| self.inner.canvas.send(CanvasCommand::Show))
             .map_err(|_| ShellError::CanvasGone)?;
+        self.show_library().await;
         self.show_session_of(id).await
     }
 
@@ -679,17 +680,21 @@ impl Shell {
 
     async fn sync_everything(&self) -> Result<(), ShellError> {
         let client = self.client(false).await?;
-        match client.sync_all(&self.inner.replica).await {
+        let report = match client.sync_all(&self.inner.replica).await {
             // The token was revoked or expired early: refresh once and retry.
             Err(SyncError::Server { status: 401, .. }) => {
                 self.client(true)
                     .await?
                     .sync_all(&self.inner.replica)
-                    .await?;
-                Ok(())
+                    .await?
             }
-            outcome => Ok(outcome.map(|_| ())?),
+            outcome => outcome?,
+        };
+        if report.documents_synced > 0 || report.documents_received > 0 {
+            // Agents or prompts may have come from another device.
+            self.show_library().await;
         }
+        Ok(())
     }
 }
 

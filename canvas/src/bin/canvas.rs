@@ -377,6 +377,10 @@ fn main() -> anyhow::Result<()> {
     let provider = HttpProvider::new(arguments.provider.clone(), None)
         .context("the model provider settings")?;
     let runner = SessionRunner::new(replica.clone(), std::sync::Arc::new(provider));
+    let catalog = runtime
+        .block_on(orrery_sessions::Catalog::read(&replica))
+        .context("reading the library")?;
+    handle.commands.send(CanvasCommand::ShowLibrary(catalog))?;
     if let Ok(Some(session)) =
         runtime.block_on(orrery_sessions::session_of_graph(&replica, graph_id))
     {

@@ -11,7 +11,7 @@ pub enum RuntimeError {
     InvalidSettings(String),
 
     /// A provider that needs an API key was given none.
-    #[error("{provider} needs an API key; add one in Settings → Providers")]
+    #[error("{provider} needs an API key; add one on the Providers screen")]
     MissingApiKey {
         /// The provider's name.
         provider: &'static str,

@@ -340,8 +340,8 @@ async fn no_provider_says_how_to_start_a_local_one() {
         error.to_string(),
         format!(
             "No model provider answers at http://127.0.0.1:{port}/v1. Start a local one with \
-             `ollama serve` (and `ollama pull llama3.2`), or choose another provider in \
-             Settings → Providers."
+             `ollama serve` (and `ollama pull llama3.2`), or choose another provider on \
+             the Providers screen."
         )
     );
     let event = next_usage(&mut usage).await;
@@ -417,7 +417,7 @@ async fn errors_inside_the_stream_and_refused_keys_are_reported() {
     let error = result.unwrap_err().to_string();
     assert_eq!(
         error,
-        "Gemini refused the request (HTTP 401): invalid or missing API key (check the API key in Settings → Providers)"
+        "Gemini refused the request (HTTP 401): invalid or missing API key (check the API key on the Providers screen)"
     );
     assert_eq!(double.request_count() - before, 1, "not retried");
 
@@ -425,7 +425,7 @@ async fn errors_inside_the_stream_and_refused_keys_are_reported() {
     let missing = HttpProvider::new(double.settings(ProviderKind::Anthropic), None).unwrap_err();
     assert_eq!(
         missing.to_string(),
-        "Anthropic needs an API key; add one in Settings → Providers"
+        "Anthropic needs an API key; add one on the Providers screen"
     );
 }
 

@@ -339,6 +339,100 @@ impl RunSlot {
     }
 }
 
+/// What the library offers a graph, as the canvas shows it (the palette's
+/// library agents, the inspector's line about a node): the same agents and
+/// prompts a run would use, found by name the same way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Catalog {
+    /// Agents, by name.
+    pub agents: Vec<CatalogAgent>,
+    /// Prompts, by title.
+    pub prompts: Vec<CatalogPrompt>,
+}
+
+/// An agent in the [`Catalog`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CatalogAgent {
+    /// Its name (what an agent node's label must say).
+    pub name: String,
+    /// Its model, if one is chosen.
+    pub model: String,
+    /// For a custom agent: the name of the graph it runs.
+    pub runs_graph: Option<String>,
+}
+
+/// A prompt in the [`Catalog`].
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CatalogPrompt {
+    /// Its title (what a prompt node's label must say).
+    pub title: String,
+    /// How many versions it has.
+    pub versions: usize,
+    /// The active version's place (from 1), if one is published.
+    pub active_version: Option<usize>,
+    /// Validators on every answer given with it.
+    pub output_checks: usize,
+}
+
+impl Catalog {
+    /// The catalog of `replica`'s library.
+    pub async fn read(replica: &Replica) -> Result<Self, SessionError> {
+        let library = Library::read(replica).await?;
+        let graphs: BTreeMap<GraphId, String> = replica
+            .list_graphs()
+            .await?
+            .into_iter()
+            .map(|graph| (graph.id, graph.name))
+            .collect();
+        let agents = library
+            .agents
+            .values()
+            .map(|agent| CatalogAgent {
+                name: agent.name.trim().to_owned(),
+                model: agent.model.clone(),
+                runs_graph: agent.graph.map(|graph| {
+                    graphs
+                        .get(&graph)
+                        .cloned()
+                        .unwrap_or_else(|| "a graph not on this device".to_owned())
+                }),
+            })
+            .collect();
+        let prompts = library
+            .prompts
+            .values()
+            .map(|prompt| CatalogPrompt {
+                title: prompt.title.trim().to_owned(),
+                versions: prompt.versions.len(),
+                active_version: prompt
+                    .active_version()
+                    .and_then(|active| prompt.versions.iter().position(|v| v.id == active.id))
+                    .map(|position| position + 1),
+                output_checks: prompt
+                    .validators
+                    .iter()
+                    .filter(|entry| entry.target == ValidatorTarget::Output)
+                    .count(),
+            })
+            .collect();
+        Ok(Self { agents, prompts })
+    }
+
+    /// The library agent an agent node labelled `label` runs as, if any.
+    pub fn agent(&self, label: &str) -> Option<&CatalogAgent> {
+        self.agents
+            .iter()
+            .find(|agent| key(&agent.name) == key(label))
+    }
+
+    /// The library prompt a prompt node labelled `label` stands for, if any.
+    pub fn prompt(&self, label: &str) -> Option<&CatalogPrompt> {
+        self.prompts
+            .iter()
+            .find(|prompt| key(&prompt.title) == key(label))
+    }
+}
+
 /// The library as a run reads it: agents and prompts by lower-case name
 /// (the most recently changed wins when two share a name).
 struct Library {

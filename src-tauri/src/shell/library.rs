@@ -136,6 +136,27 @@ fn tidy(list: Vec<String>) -> Vec<String> {
 }
 
 impl Shell {
+    /// After an agent or prompt changed: sync soon, and tell the canvas what
+    /// the library holds now (its palette and inspector).
+    async fn library_changed(&self) {
+        self.inner.changed.notify_one();
+        self.show_library().await;
+    }
+
+    /// Tells the canvas what the library holds (a canvas that is gone or a
+    /// library that cannot be read leaves the palette as it was).
+    pub(super) async fn show_library(&self) {
+        match orrery_sessions::Catalog::read(&self.inner.replica).await {
+            Ok(catalog) => {
+                let _ = self
+                    .inner
+                    .canvas
+                    .send(orrery_canvas::CanvasCommand::ShowLibrary(catalog));
+            }
+            Err(error) => tracing::warn!(%error, "the library could not be read for the canvas"),
+        }
+    }
+
     /// Every agent, prompt or session (by `kind`), most recently changed first.
     pub async fn list_library(
         &self,
@@ -172,7 +193,7 @@ impl Shell {
             self.inner.replica.agent(agent.id).await?;
         }
         let saved = self.inner.replica.save_agent(&agent).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         Ok(saved)
     }
 
@@ -185,7 +206,7 @@ impl Shell {
             ..original
         };
         let saved = self.inner.replica.save_agent(&copy).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         Ok(saved)
     }
 
@@ -197,7 +218,7 @@ impl Shell {
         id: DocumentId,
     ) -> Result<(), ShellError> {
         self.inner.replica.delete_document(kind, id).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         Ok(())
     }
 
@@ -229,7 +250,7 @@ impl Shell {
         // A validator that does not compile is refused before anything is written.
         check_prompt(prompt.clone())?;
         let saved = self.inner.replica.save_prompt(&prompt).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         check_prompt(saved)
     }
 
@@ -251,7 +272,7 @@ impl Shell {
             ..original
         };
         let saved = self.inner.replica.save_prompt(&copy).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         check_prompt(saved)
     }
 
@@ -262,7 +283,7 @@ impl Shell {
         content: &str,
     ) -> Result<PromptView, ShellError> {
         self.inner.replica.add_prompt_version(id, content).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         self.prompt(id).await
     }
 
@@ -292,7 +313,7 @@ impl Shell {
             .replica
             .publish_prompt_version(id, version)
             .await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         check_prompt(prompt)
     }
 
@@ -326,7 +347,7 @@ impl Shell {
         agent.description = description.to_owned();
         agent.graph = Some(graph.id);
         let saved = self.inner.replica.save_agent(&agent).await?;
-        self.inner.changed.notify_one();
+        self.library_changed().await;
         Ok(saved)
     }
 }

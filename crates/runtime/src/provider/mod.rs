@@ -708,11 +708,11 @@ impl Call {
         if error.is_connect() {
             let hint = if settings.is_local() && settings.kind == ProviderKind::OpenAiCompatible {
                 format!(
-                    "Start a local one with `ollama serve` (and `ollama pull {}`), or choose another provider in Settings → Providers.",
+                    "Start a local one with `ollama serve` (and `ollama pull {}`), or choose another provider on the Providers screen.",
                     self.model
                 )
             } else {
-                "Check the address and the network connection, or choose another provider in Settings → Providers.".to_owned()
+                "Check the address and the network connection, or choose another provider on the Providers screen.".to_owned()
             };
             return Failure::Retryable {
                 error: RuntimeError::NoProvider {
@@ -784,7 +784,7 @@ impl Call {
             401 | 403 => Failure::Fatal(RuntimeError::Rejected {
                 provider,
                 status,
-                message: format!("{message} (check the API key in Settings → Providers)"),
+                message: format!("{message} (check the API key on the Providers screen)"),
             }),
             _ => Failure::Fatal(RuntimeError::Rejected {
                 provider,
