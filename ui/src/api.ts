@@ -133,6 +133,8 @@ export interface Agent {
   parameters: Record<string, unknown>;
   tools: string[];
   public: boolean;
+  /** For a custom agent: the graph it runs as its team. */
+  graph: string | null;
 }
 
 /** What the agent editor saves: no id for a new agent (src-tauri shell::AgentDraft). */
@@ -158,6 +160,30 @@ export interface Prompt {
   description: string;
   tags: string[];
   versions: PromptVersion[];
+  validators: PromptValidator[];
+}
+
+/** What a prompt's validator checks (orrery_domain::ValidatorTarget). */
+export type ValidatorTarget = "output" | "content";
+
+/** A check kept on a prompt (orrery_domain::PromptValidator). */
+export type PromptValidator = { target: ValidatorTarget } & (
+  | { kind: "regex"; pattern: string }
+  | { kind: "length"; min: number | null; max: number | null }
+  | { kind: "contains"; text: string; ignore_case: boolean }
+  | { kind: "json_schema"; schema: unknown }
+);
+
+/** Why a text failed one validator (orrery_runtime::ValidationFailure). */
+export interface ValidationFailure {
+  validator: string;
+  reason: string;
+}
+
+/** A prompt as the editor shows it, with what its checks say of each
+ * version that fails them (src-tauri shell::PromptView). */
+export interface PromptView extends Prompt {
+  checks: Record<string, ValidationFailure[]>;
 }
 
 /** The wire formats the runtime speaks (orrery_runtime::ProviderKind). */
@@ -179,7 +205,11 @@ export interface ProviderView {
 }
 
 /** A prompt's own fields as the editor saves them (src-tauri shell::PromptDraft). */
-export type PromptDraft = Omit<Prompt, "id" | "versions"> & { id: string | null };
+export type PromptDraft = Omit<Prompt, "id" | "versions" | "validators"> & {
+  id: string | null;
+  /** Omitted: the validators stay as they are. */
+  validators?: PromptValidator[];
+};
 
 export const api = {
   listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
@@ -210,13 +240,16 @@ export const api = {
   getAgent: (id: string) => invoke<Agent>("get_agent", { id }),
   saveAgent: (agent: AgentDraft) => invoke<Agent>("save_agent", { agent }),
   duplicateAgent: (id: string) => invoke<Agent>("duplicate_agent", { id }),
+  /** Saves a graph as a custom agent (a blank name takes the graph's). */
+  saveGraphAsAgent: (graph: string, name: string, description: string) =>
+    invoke<Agent>("save_graph_as_agent", { graph, name, description }),
   deleteLibraryItem: (kind: DocumentKind, id: string) => invoke<void>("delete_library_item", { kind, id }),
-  getPrompt: (id: string) => invoke<Prompt>("get_prompt", { id }),
-  savePrompt: (prompt: PromptDraft) => invoke<Prompt>("save_prompt", { prompt }),
-  duplicatePrompt: (id: string) => invoke<Prompt>("duplicate_prompt", { id }),
-  addPromptVersion: (id: string, content: string) => invoke<Prompt>("add_prompt_version", { id, content }),
+  getPrompt: (id: string) => invoke<PromptView>("get_prompt", { id }),
+  savePrompt: (prompt: PromptDraft) => invoke<PromptView>("save_prompt", { prompt }),
+  duplicatePrompt: (id: string) => invoke<PromptView>("duplicate_prompt", { id }),
+  addPromptVersion: (id: string, content: string) => invoke<PromptView>("add_prompt_version", { id, content }),
   publishPromptVersion: (id: string, version: string) =>
-    invoke<Prompt>("publish_prompt_version", { id, version }),
+    invoke<PromptView>("publish_prompt_version", { id, version }),
   getProvider: () => invoke<ProviderView>("get_provider"),
   saveProvider: (settings: ProviderSettings, apiKey: string | null) =>
     invoke<ProviderView>("save_provider", { settings, apiKey }),
@@ -243,6 +276,10 @@ export const MAX_DESCRIPTION_CHARS = 10_000;
 export const MAX_PROMPT_CHARS = 100_000;
 export const MAX_LIST_ITEMS = 64;
 export const MAX_PARAMETERS_BYTES = 16 * 1024;
+/** Limits of orrery_domain::validator. */
+export const MAX_VALIDATORS_PER_PROMPT = 16;
+export const MAX_PATTERN_CHARS = 1_000;
+export const MAX_SCHEMA_BYTES = 64 * 1024;
 
 /** Shortest password the server accepts for a new account. */
 export const MIN_PASSWORD_CHARS = 8;

@@ -64,6 +64,8 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
 
   let graphs: GraphSummary[] = [];
   let editing: string | null = null;
+  /** The graph whose "Save as agent" form is open. */
+  let savingAsAgent: string | null = null;
 
   function showNotice(message: string | null): void {
     notice.textContent = message ?? "";
@@ -112,6 +114,10 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       queueMicrotask(() => input.select());
       return row;
     }
+    if (savingAsAgent === graph.id) {
+      row.append(saveAsAgentForm(graph));
+      return row;
+    }
     const details = element("div", { class: "details" });
     details.append(
       element("strong", { class: "name" }, graph.name),
@@ -146,8 +152,50 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
           exportButton.disabled = false;
         });
     });
-    row.append(details, open, rename, exportButton);
+    const asAgent = element("button", { type: "button", class: "quiet", "aria-label": `Save ${graph.name} as an agent` }, "Save as agent");
+    asAgent.addEventListener("click", () => {
+      savingAsAgent = graph.id;
+      editing = null;
+      render();
+    });
+    row.append(details, open, rename, exportButton, asAgent);
     return row;
+  }
+
+  /** Names the custom agent a graph becomes: an agent node of that name runs the graph's agents. */
+  function saveAsAgentForm(graph: GraphSummary): HTMLFormElement {
+    const form = element("form", { class: "rename", "aria-label": `Save ${graph.name} as an agent` });
+    const input = element("input", { name: "agent-name", "aria-label": "Agent name", autocomplete: "off" });
+    input.value = graph.name;
+    const save = element("button", { type: "submit" }, "Save as agent");
+    const cancel = element("button", { type: "button", class: "quiet" }, "Cancel");
+    const close = () => {
+      savingAsAgent = null;
+      render();
+    };
+    cancel.addEventListener("click", close);
+    input.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const name = input.value.trim() || graph.name;
+      if ([...name].length > 200) return showNotice("An agent's name is at most 200 characters.");
+      save.disabled = true;
+      void api
+        .saveGraphAsAgent(graph.id, name, `Runs the graph “${graph.name}”.`)
+        .then((agent) => {
+          close();
+          showNotice(`Saved as the agent “${agent.name}”. Put an agent node named ${agent.name} in any graph to use it.`);
+        })
+        .catch((error) => showNotice(errorMessage(error)))
+        .finally(() => {
+          save.disabled = false;
+        });
+    });
+    form.append(element("span", {}, `Save “${graph.name}” as the agent`), input, save, cancel);
+    queueMicrotask(() => input.select());
+    return form;
   }
 
   function render(): void {

@@ -7,14 +7,21 @@ import {
   MAX_DESCRIPTION_CHARS,
   MAX_LIST_ITEMS,
   MAX_PARAMETERS_BYTES,
+  MAX_PATTERN_CHARS,
   MAX_PROMPT_CHARS,
+  MAX_SCHEMA_BYTES,
   MAX_TITLE_CHARS,
+  MAX_VALIDATORS_PER_PROMPT,
   type Agent,
   type AgentDraft,
+  type GraphSummary,
   type LibrarySummary,
-  type Prompt,
+  type PromptView,
   type PromptDraft,
+  type PromptValidator,
   type PromptVersion,
+  type ValidationFailure,
+  type ValidatorTarget,
 } from "./api";
 import { element } from "./dom";
 
@@ -102,6 +109,210 @@ export function templateVariables(content: string): string[] {
     if (!seen.includes(match[1])) seen.push(match[1]);
   }
   return seen;
+}
+
+// ---------------------------------------------------------------- validators
+
+type ValidatorKind = PromptValidator["kind"];
+
+const VALIDATOR_KINDS: [ValidatorKind, string][] = [
+  ["regex", "Regex"],
+  ["length", "Length"],
+  ["contains", "Contains"],
+  ["json_schema", "JSON schema"],
+];
+
+const VALIDATOR_TARGETS: [ValidatorTarget, string][] = [
+  ["output", "Each answer given with it"],
+  ["content", "The prompt text, on save"],
+];
+
+/** The first problem with a prompt's checks before they are saved, or null
+ * (the limits of orrery_domain::validator). */
+export function checkValidators(validators: PromptValidator[]): string | null {
+  if (validators.length > MAX_VALIDATORS_PER_PROMPT) return `A prompt has at most ${MAX_VALIDATORS_PER_PROMPT} checks.`;
+  for (const [index, validator] of validators.entries()) {
+    const problem = checkValidator(validator);
+    if (problem) return `Check ${index + 1}: ${problem}`;
+  }
+  return null;
+}
+
+function checkValidator(validator: PromptValidator): string | null {
+  const bounded = (what: string, text: string) => {
+    if (text.length === 0) return `the ${what} is empty.`;
+    if ([...text].length > MAX_PATTERN_CHARS) return `the ${what} is at most ${MAX_PATTERN_CHARS} characters.`;
+    return null;
+  };
+  switch (validator.kind) {
+    case "regex": {
+      const problem = bounded("pattern", validator.pattern);
+      if (problem) return problem;
+      return null;
+    }
+    case "length": {
+      const { min, max } = validator;
+      if (min === null && max === null) return "give a minimum, a maximum or both.";
+      for (const bound of [min, max]) {
+        if (bound !== null && (!Number.isInteger(bound) || bound < 0)) return "lengths are whole numbers of characters, 0 or more.";
+      }
+      if (min !== null && max !== null && min > max) return `the minimum (${min}) is larger than the maximum (${max}).`;
+      return null;
+    }
+    case "contains":
+      return bounded("text to look for", validator.text);
+    case "json_schema": {
+      const schema = validator.schema;
+      if (typeof schema !== "boolean" && (typeof schema !== "object" || schema === null || Array.isArray(schema)))
+        return "a JSON schema is an object, like {\"type\": \"object\"}.";
+      if (new TextEncoder().encode(JSON.stringify(schema)).length > MAX_SCHEMA_BYTES)
+        return `a schema is at most ${MAX_SCHEMA_BYTES / 1024} KiB of JSON.`;
+      return null;
+    }
+  }
+}
+
+/** A number field: blank is none. */
+function readBound(text: string): number | null {
+  return text.trim().length === 0 ? null : Number(text.trim());
+}
+
+/** The Checks section of the prompt editor: one row per validator. */
+function checksEditor(initial: PromptValidator[]): {
+  section: HTMLFieldSetElement;
+  read: () => { value: PromptValidator[] } | { error: string };
+} {
+  const section = element("fieldset", { class: "checks" });
+  section.append(
+    element("legend", {}, "Checks"),
+    element(
+      "p",
+      { class: "hint" },
+      "Checks on the prompt text run on every save (a version that fails them is not published); checks on answers run on every answer an agent gives with this prompt.",
+    ),
+  );
+  const rows = element("ol", { class: "check-list" });
+  const readers: (() => { value: PromptValidator } | { error: string })[] = [];
+  const addRow = (validator: PromptValidator) => {
+    const row = element("li", { class: "check" });
+    rows.append(row);
+    const number = () => [...rows.children].indexOf(row) + 1;
+    const kind = element("select", { "aria-label": `Check ${number()} kind` });
+    for (const [value, label] of VALIDATOR_KINDS) kind.append(element("option", { value }, label));
+    kind.value = validator.kind;
+    const target = element("select", { "aria-label": `Check ${number()} applies to` });
+    for (const [value, label] of VALIDATOR_TARGETS) target.append(element("option", { value }, label));
+    target.value = validator.target;
+    const fields = element("span", { class: "check-fields" });
+    let read: () => { value: PromptValidator } | { error: string } = () => ({ error: "" });
+    const input = (label: string, value: string, type = "text") => {
+      const field = element("input", { type, "aria-label": `Check ${number()} ${label}`, autocomplete: "off" });
+      field.value = value;
+      return field;
+    };
+    const showFields = (current: PromptValidator) => {
+      fields.replaceChildren();
+      const applies = () => target.value as ValidatorTarget;
+      switch (current.kind) {
+        case "regex": {
+          const pattern = input("pattern", current.pattern);
+          pattern.placeholder = "^Answer:";
+          fields.append(pattern);
+          read = () => ({ value: { target: applies(), kind: "regex", pattern: pattern.value } });
+          break;
+        }
+        case "length": {
+          const min = input("minimum", current.min === null ? "" : String(current.min), "number");
+          const max = input("maximum", current.max === null ? "" : String(current.max), "number");
+          min.placeholder = "min";
+          max.placeholder = "max";
+          fields.append(min, element("span", {}, "to"), max, element("span", {}, "characters"));
+          read = () => ({
+            value: { target: applies(), kind: "length", min: readBound(min.value), max: readBound(max.value) },
+          });
+          break;
+        }
+        case "contains": {
+          const text = input("text", current.text);
+          const caseLabel = element("label", { class: "check-inline" });
+          const ignore = element("input", { type: "checkbox", "aria-label": `Check ${number()} ignores case` });
+          ignore.checked = current.ignore_case;
+          caseLabel.append(ignore, element("span", {}, "Ignore case"));
+          fields.append(text, caseLabel);
+          read = () => ({
+            value: { target: applies(), kind: "contains", text: text.value, ignore_case: ignore.checked },
+          });
+          break;
+        }
+        case "json_schema": {
+          const schema = element("textarea", { rows: "3", "aria-label": `Check ${number()} schema` });
+          schema.value = JSON.stringify(current.schema, null, 2);
+          fields.append(schema);
+          read = () => {
+            try {
+              return { value: { target: applies(), kind: "json_schema", schema: JSON.parse(schema.value) } };
+            } catch (error) {
+              return { error: `Check ${number()}: the schema is not JSON (${(error as Error).message}).` };
+            }
+          };
+          break;
+        }
+      }
+    };
+    kind.addEventListener("change", () => showFields(blankValidator(kind.value as ValidatorKind, target.value as ValidatorTarget)));
+    showFields(validator);
+    const remove = element("button", { type: "button", class: "quiet" }, `Remove check ${number()}`);
+    remove.addEventListener("click", () => {
+      const at = [...rows.children].indexOf(row);
+      readers.splice(at, 1);
+      row.remove();
+    });
+    row.append(kind, target, fields, remove);
+    readers.push(() => read());
+  };
+  for (const validator of initial) addRow(validator);
+  const add = element("button", { type: "button", class: "quiet" }, "Add check");
+  add.addEventListener("click", () => addRow(blankValidator("contains", "output")));
+  section.append(rows, add);
+  return {
+    section,
+    read: () => {
+      const value: PromptValidator[] = [];
+      for (const reader of readers) {
+        const read = reader();
+        if ("error" in read) return read;
+        value.push(read.value);
+      }
+      const problem = checkValidators(value);
+      return problem ? { error: problem } : { value };
+    },
+  };
+}
+
+function blankValidator(kind: ValidatorKind, target: ValidatorTarget): PromptValidator {
+  switch (kind) {
+    case "regex":
+      return { target, kind, pattern: "" };
+    case "length":
+      return { target, kind, min: null, max: null };
+    case "contains":
+      return { target, kind, text: "", ignore_case: false };
+    case "json_schema":
+      return { target, kind, schema: { type: "object" } };
+  }
+}
+
+/** What a version's checks say: each failure, or that it passes. */
+function versionChecks(failures: ValidationFailure[] | undefined, contentChecks: number): HTMLElement | null {
+  if (failures && failures.length > 0) {
+    const box = element("div", { class: "failures", "data-testid": "version-failures" });
+    box.append(element("strong", {}, failures.length === 1 ? "Fails 1 check" : `Fails ${failures.length} checks`));
+    const list = element("ul", {});
+    for (const failure of failures) list.append(element("li", {}, `${failure.validator}: ${failure.reason}`));
+    box.append(list);
+    return box;
+  }
+  return contentChecks > 0 ? element("small", { class: "passes" }, "Passes its checks") : null;
 }
 
 // ---------------------------------------------------------------- diff
@@ -338,8 +549,31 @@ const EMPTY_PROMPT_EDITOR = "Choose a prompt, or create one.";
 // ---------------------------------------------------------------- agents
 
 const EMPTY_AGENT: AgentDraft = {
-  id: null, name: "", description: "", system_prompt: "", model: "", parameters: {}, tools: [], public: false,
+  id: null, name: "", description: "", system_prompt: "", model: "", parameters: {}, tools: [], public: false, graph: null,
 };
+
+/** The "Runs graph" select of the agent editor, filled once the graphs are listed. */
+function graphSelect(current: string | null, graphs: Promise<GraphSummary[]>): { wrapper: HTMLLabelElement; select: HTMLSelectElement } {
+  const wrapper = element("label", { class: "field" });
+  const select = element("select", { name: "graph", "aria-label": "Runs graph" });
+  select.append(element("option", { value: "" }, "None (a single agent)"));
+  if (current) select.append(element("option", { value: current }, "A graph not listed yet"));
+  select.value = current ?? "";
+  void graphs.then((listed) => {
+    const chosen = select.value;
+    select.replaceChildren(element("option", { value: "" }, "None (a single agent)"));
+    for (const graph of listed) select.append(element("option", { value: graph.id }, graph.name));
+    if (chosen && !listed.some((graph) => graph.id === chosen))
+      select.append(element("option", { value: chosen }, "A graph not on this device"));
+    select.value = chosen;
+  });
+  wrapper.append(
+    element("span", {}, "Runs graph"),
+    select,
+    element("small", { class: "hint" }, "A custom agent runs a whole graph's agents as its team."),
+  );
+  return { wrapper, select };
+}
 
 export async function mountAgents(root: HTMLElement): Promise<void> {
   const { list, editor, notice, newButton } = layout(root, "Agents", "New agent");
@@ -347,12 +581,16 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
 
   async function refresh(): Promise<void> {
     try {
-      const agents = await api.listLibrary("agent");
+      const [agents, graphs] = await Promise.all([api.listLibrary("agent"), api.listGraphs()]);
+      const graphNames = new Map(graphs.map((graph) => [graph.id, graph.name]));
       renderList(
         list,
         agents,
         selected,
         (item) => {
+          const graph = item.summary.graph;
+          if (typeof graph === "string")
+            return `Custom agent · runs “${graphNames.get(graph) ?? "a graph not on this device"}”`;
           const model = String(item.summary.model ?? "");
           return model.length > 0 ? `Model ${model}` : "No model chosen";
         },
@@ -395,6 +633,7 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
     const publicBox = element("input", { type: "checkbox", name: "public" });
     publicBox.checked = agent.public;
     publicLabel.append(publicBox, element("span", {}, "Public: others may see and use it"));
+    const runs = graphSelect(agent.graph, api.listGraphs().catch(() => []));
     const { actions, save } = editorActions({
       what: "agent",
       id: agent.id,
@@ -412,7 +651,7 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
       refresh,
       notice,
     });
-    form.append(name.wrapper, model.wrapper, description.wrapper, system.wrapper, parameters.wrapper, tools.wrapper, publicLabel, actions);
+    form.append(name.wrapper, model.wrapper, description.wrapper, system.wrapper, parameters.wrapper, tools.wrapper, runs.wrapper, publicLabel, actions);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const parsed = parseParameters(parameters.input.value);
@@ -426,6 +665,7 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
         parameters: parsed.value,
         tools: splitList(tools.input.value),
         public: publicBox.checked,
+        graph: runs.select.value || null,
       };
       const problem = checkAgent(draft);
       if (problem) return say(notice, problem);
@@ -458,7 +698,15 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
 
 // ---------------------------------------------------------------- prompts
 
-const EMPTY_PROMPT: PromptDraft = { id: null, title: "", project: "", segment: "", description: "", tags: [] };
+const EMPTY_PROMPT: PromptDraft = {
+  id: null, title: "", project: "", segment: "", description: "", tags: [], validators: [],
+};
+
+/** What the prompt editor shows: the draft fields, and for a stored prompt its versions and checks. */
+type PromptEditing = PromptDraft & {
+  versions?: PromptVersion[];
+  checks?: Record<string, ValidationFailure[]>;
+};
 
 /** Where a prompt sits: "Project / Segment", or "No project". */
 function place(summary: Record<string, unknown>): string {
@@ -498,7 +746,7 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
     }
   }
 
-  function edit(prompt: PromptDraft & { versions?: PromptVersion[] }): void {
+  function edit(prompt: PromptEditing): void {
     say(notice, null);
     editor.replaceChildren();
     const form = element("form", { class: "prompt", "aria-label": prompt.id ? "Edit prompt" : "New prompt" });
@@ -507,13 +755,14 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
     const segment = lineField("Segment", "segment", prompt.segment);
     const description = textArea("Description", "description", prompt.description, 2);
     const tags = lineField("Tags (comma-separated)", "tags", prompt.tags.join(", "));
+    const checks = checksEditor(prompt.validators ?? []);
     const { actions, save } = editorActions({
       what: "prompt",
       id: prompt.id,
       name: prompt.title,
       duplicate: api.duplicatePrompt,
-      nameOf: (copy: Prompt) => copy.title,
-      opened: (copy: Prompt) => {
+      nameOf: (copy: PromptView) => copy.title,
+      opened: (copy: PromptView) => {
         selected = copy.id;
         edit(copy);
       },
@@ -524,9 +773,11 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
       refresh,
       notice,
     });
-    form.append(title.wrapper, project.wrapper, segment.wrapper, description.wrapper, tags.wrapper, actions);
+    form.append(title.wrapper, project.wrapper, segment.wrapper, description.wrapper, tags.wrapper, checks.section, actions);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      const validators = checks.read();
+      if ("error" in validators) return say(notice, validators.error);
       const draft: PromptDraft = {
         id: prompt.id,
         title: title.input.value,
@@ -534,6 +785,7 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
         segment: segment.input.value,
         description: description.input.value,
         tags: splitList(tags.input.value),
+        validators: validators.value,
       };
       const problem = checkPrompt(draft);
       if (problem) return say(notice, problem);
@@ -551,10 +803,18 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
       }
     });
     editor.append(form);
-    if (prompt.id && prompt.versions) editor.append(versionsPanel(prompt.id, prompt.versions));
+    if (prompt.id && prompt.versions) {
+      const contentChecks = (prompt.validators ?? []).filter((validator) => validator.target === "content").length;
+      editor.append(versionsPanel(prompt.id, prompt.versions, prompt.checks ?? {}, contentChecks));
+    }
   }
 
-  function versionsPanel(id: string, versions: PromptVersion[]): HTMLElement {
+  function versionsPanel(
+    id: string,
+    versions: PromptVersion[],
+    checks: Record<string, ValidationFailure[]>,
+    contentChecks: number,
+  ): HTMLElement {
     const panel = element("section", { class: "versions", "aria-label": "Versions" });
     panel.append(element("h2", {}, "Versions"));
     const table = element("ol", { class: "version-list" });
@@ -568,6 +828,8 @@ export async function mountPrompts(root: HTMLElement): Promise<void> {
       );
       const vars = templateVariables(version.content);
       if (vars.length > 0) row.append(element("small", { class: "vars" }, `Variables: ${vars.join(", ")}`));
+      const said = versionChecks(checks[version.id], contentChecks);
+      if (said) row.append(said);
       if (version.status !== "active") {
         const label = version.status === "archived" ? "Roll back to this" : "Publish";
         const publish = element("button", { type: "button", class: "quiet" }, label);

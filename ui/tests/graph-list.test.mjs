@@ -151,3 +151,33 @@ test("exporting a graph says where it was saved", async () => {
   const listed = await page.evaluate(() => window.__shellDouble.graphs[0].id);
   assert.deepEqual(call.args, { id: listed });
 });
+
+test("a graph is saved as a custom agent, and a taken name is refused", async () => {
+  const { page, errors } = await openScreen();
+  await page.getByLabel("New graph name").fill("Research desk");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await rows(page).filter({ hasText: "Research desk" }).waitFor();
+  await page.getByRole("button", { name: "Save Research desk as an agent" }).click();
+  assert.equal(await page.getByLabel("Agent name").inputValue(), "Research desk", "the graph's name is offered");
+  await page.getByLabel("Agent name").fill("Desk team");
+  await page.getByRole("button", { name: "Save as agent", exact: true }).click();
+  await page
+    .getByRole("alert")
+    .filter({ hasText: "Saved as the agent “Desk team”. Put an agent node named Desk team in any graph to use it." })
+    .waitFor();
+  const [graph] = await page.evaluate(() => window.__shellDouble.graphs);
+  const agents = await page.evaluate(() => [...window.__shellDouble.agents.values()]);
+  assert.equal(agents.length, 1);
+  assert.equal(agents[0].name, "Desk team");
+  assert.equal(agents[0].graph, graph.id);
+  const [call] = await page.evaluate(() => window.__shellDouble.calls.filter((c) => c.command === "save_graph_as_agent"));
+  assert.deepEqual(call.args, { graph: graph.id, name: "Desk team", description: "Runs the graph “Research desk”." });
+
+  // The same name again: the shell's refusal is shown and nothing more is saved.
+  await page.getByRole("button", { name: "Save Research desk as an agent" }).click();
+  await page.getByLabel("Agent name").fill("desk TEAM");
+  await page.getByRole("button", { name: "Save as agent", exact: true }).click();
+  await page.getByRole("alert").filter({ hasText: "an agent named “desk TEAM” exists already: choose another name" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.agents.size), 1);
+  assert.deepEqual(errors, []);
+});

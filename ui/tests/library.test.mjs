@@ -40,6 +40,7 @@ test("an agent is created, edited and duplicated with every field", async () => 
     parameters: { temperature: 0.2 },
     tools: ["search", "fetch"],
     public: true,
+    graph: null,
   });
   assert.match(await items(page, "Agents").first().textContent(), /Model llama3\.2/);
 
@@ -173,7 +174,7 @@ test("a duplicated prompt keeps its versions under new ids and its own fields ca
   await page.getByRole("button", { name: "Save prompt" }).click();
   await items(page, "Prompts").filter({ hasText: "Short summary" }).waitFor();
   const saved = (await calls(page, "save_prompt")).at(-1).args.prompt;
-  assert.deepEqual(Object.keys(saved).sort(), ["description", "id", "project", "segment", "tags", "title"]);
+  assert.deepEqual(Object.keys(saved).sort(), ["description", "id", "project", "segment", "tags", "title", "validators"]);
   assert.deepEqual(saved.tags, ["support", "email"]);
   // Its versions are untouched by saving its own fields.
   assert.equal(await page.locator("ol.version-list li[data-version]").count(), 1);
@@ -207,4 +208,121 @@ test("deleting asks once more, then the item leaves the list", async () => {
   assert.equal(deleted.args.kind, "agent");
   await page.getByText("No agents yet").waitFor();
   assert.equal(await page.evaluate(() => window.__shellDouble.agents.size), 0);
+});
+
+test("checks on a prompt run on every save: a failing version shows why and is not published", async () => {
+  const { page, errors } = await openScreen("Prompts");
+  await createPrompt(page, "Greeting", "Support");
+  // The prompt text at most 30 characters; every answer contains "Sources:".
+  await page.getByRole("button", { name: "Add check" }).click();
+  await page.getByLabel("Check 1 kind").selectOption("length");
+  await page.getByLabel("Check 1 applies to").selectOption("content");
+  await page.getByLabel("Check 1 maximum").fill("30");
+  await page.getByRole("button", { name: "Add check" }).click();
+  await page.getByLabel("Check 2 text").fill("Sources:");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await page.getByRole("alert").filter({ hasText: "Saved." }).waitFor();
+  const sent = (await calls(page, "save_prompt")).at(-1).args.prompt.validators;
+  assert.deepEqual(sent, [
+    { target: "content", kind: "length", min: null, max: 30 },
+    { target: "output", kind: "contains", text: "Sources:", ignore_case: false },
+  ]);
+  assert.deepEqual(await page.evaluate(() => [...window.__shellDouble.prompts.values()][0].validators), sent);
+  assert.equal(await page.getByLabel("Check 1 maximum").inputValue(), "30", "the saved checks are shown again");
+
+  // A version too long for its check: saved as a draft, shown failing, not published.
+  await saveDraft(page, "Hello there, dear customer, welcome aboard!");
+  const versions = page.locator("ol.version-list li[data-version]");
+  const failures = versions.nth(0).getByTestId("version-failures");
+  await failures.waitFor();
+  assert.equal(await failures.locator("strong").textContent(), "Fails 1 check");
+  assert.deepEqual(await failures.locator("li").allTextContents(), [
+    "length ≤ 30: the prompt text is 43 characters long; the maximum is 30",
+  ]);
+  await versions.nth(0).getByRole("button", { name: "Publish" }).click();
+  await page
+    .getByRole("alert")
+    .filter({ hasText: "version 1 fails the prompt's checks and was not published: length ≤ 30 validator" })
+    .waitFor();
+  assert.equal(await versions.nth(0).getAttribute("data-status"), "draft");
+  assert.equal(await page.evaluate(() => [...window.__shellDouble.prompts.values()][0].versions[0].status), "draft");
+
+  // A shorter version passes and is published.
+  await saveDraft(page, "Hello {{name}}!");
+  await versions.nth(1).getByText("Passes its checks").waitFor();
+  await mkdir(join(here, "..", "test-results"), { recursive: true });
+  await page.screenshot({ path: join(here, "..", "test-results", "prompt-checks.png"), fullPage: true });
+  await versions.nth(1).getByRole("button", { name: "Publish" }).click();
+  await page.getByRole("alert").filter({ hasText: "Published v2." }).waitFor();
+  assert.equal(await versions.nth(1).getAttribute("data-status"), "active");
+  assert.equal(await versions.nth(0).getByTestId("version-failures").count(), 1, "the failing draft still says why");
+  assert.deepEqual(errors, []);
+});
+
+test("checks that cannot be used are refused with the reason and nothing is lost", async () => {
+  const { page } = await openScreen("Prompts");
+  await createPrompt(page, "Edge checks", "QA");
+  const saves = async () => (await calls(page, "save_prompt")).length;
+  const before = await saves();
+  const alert = page.getByRole("alert");
+  await page.getByRole("button", { name: "Add check" }).click();
+  await page.getByLabel("Check 1 kind").selectOption("length");
+  await page.getByLabel("Check 1 minimum").fill("9");
+  await page.getByLabel("Check 1 maximum").fill("3");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Check 1: the minimum (9) is larger than the maximum (3)." }).waitFor();
+  await page.getByLabel("Check 1 minimum").fill("");
+  await page.getByLabel("Check 1 maximum").fill("");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Check 1: give a minimum, a maximum or both." }).waitFor();
+  await page.getByLabel("Check 1 kind").selectOption("json_schema");
+  await page.getByLabel("Check 1 schema").fill("{not json");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Check 1: the schema is not JSON" }).waitFor();
+  await page.getByLabel("Check 1 schema").fill("[1, 2]");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Check 1: a JSON schema is an object" }).waitFor();
+  await page.getByLabel("Check 1 kind").selectOption("regex");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Check 1: the pattern is empty." }).waitFor();
+  assert.equal(await saves(), before, "nothing was sent");
+
+  // What only the shell can judge (a pattern that does not compile) is shown as it said it.
+  await page.getByLabel("Check 1 pattern").fill("(unclosed");
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "validator 1: the regex validator is not valid" }).waitFor();
+  assert.deepEqual(await page.evaluate(() => [...window.__shellDouble.prompts.values()][0].validators), []);
+  assert.equal(await page.getByLabel("Check 1 pattern").inputValue(), "(unclosed", "the typed check stays in the form");
+
+  // Removed, the prompt saves.
+  await page.getByRole("button", { name: "Remove check 1" }).click();
+  await page.getByRole("button", { name: "Save prompt" }).click();
+  await alert.filter({ hasText: "Saved." }).waitFor();
+  assert.deepEqual((await calls(page, "save_prompt")).at(-1).args.prompt.validators, []);
+});
+
+test("an agent that runs a graph is saved as a custom agent and marked in the list", async () => {
+  const { page, errors } = await openPage();
+  await page.getByLabel("New graph name").fill("Research desk");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await page.getByRole("list", { name: "Graphs" }).getByText("Research desk").waitFor();
+  const graphId = await page.evaluate(() => window.__shellDouble.graphs[0].id);
+  await page.getByRole("button", { name: "Agents", exact: true }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  await page.getByRole("button", { name: "New agent" }).click();
+  await page.getByLabel("Name").fill("Desk");
+  await page.getByLabel("Runs graph").locator(`option[value="${graphId}"]`).waitFor({ state: "attached" });
+  await page.getByLabel("Runs graph").selectOption({ label: "Research desk" });
+  await page.getByRole("button", { name: "Create agent" }).click();
+  await items(page, "Agents").filter({ hasText: "Custom agent · runs “Research desk”" }).waitFor();
+  const [created] = await calls(page, "save_agent");
+  assert.equal(created.args.agent.graph, graphId);
+  assert.equal(await page.getByLabel("Runs graph").inputValue(), graphId, "the editor shows the graph it runs");
+
+  // Back to a single agent.
+  await page.getByLabel("Runs graph").selectOption("");
+  await page.getByRole("button", { name: "Save agent" }).click();
+  await items(page, "Agents").filter({ hasText: "No model chosen" }).waitFor();
+  assert.equal((await calls(page, "save_agent")).at(-1).args.agent.graph, null);
+  assert.deepEqual(errors, []);
 });

@@ -74,18 +74,110 @@
     return copy;
   };
   // The fields the real commands accept (they refuse others).
-  const AGENT_FIELDS = ["id", "name", "description", "system_prompt", "model", "parameters", "tools", "public"];
-  const PROMPT_FIELDS = ["id", "title", "project", "segment", "description", "tags"];
+  const AGENT_FIELDS = ["id", "name", "description", "system_prompt", "model", "parameters", "tools", "public", "graph"];
+  const PROMPT_FIELDS = ["id", "title", "project", "segment", "description", "tags", "validators"];
+  // Prompt validators (orrery_domain::validator, orrery_runtime::validate).
+  const KIND_NAMES = { regex: "regex", length: "length", contains: "contains", json_schema: "JSON schema" };
+  const limitProblem = (validator) => {
+    const bounded = (what, text) =>
+      text.length === 0 ? `${what} is empty` : [...text].length > 1000 ? `${what} is ${[...text].length} characters long; the limit is 1000` : null;
+    switch (validator.kind) {
+      case "regex":
+        return validator.pattern.length === 0 ? "the pattern is empty" : bounded("the pattern", validator.pattern);
+      case "length":
+        if (validator.min == null && validator.max == null) return "give a minimum, a maximum or both";
+        if (validator.min != null && validator.max != null && validator.min > validator.max)
+          return `the minimum (${validator.min}) is larger than the maximum (${validator.max})`;
+        return null;
+      case "contains":
+        return validator.text.length === 0 ? "the text to look for is empty" : bounded("the text", validator.text);
+      case "json_schema":
+        return typeof validator.schema === "boolean" || (typeof validator.schema === "object" && validator.schema !== null && !Array.isArray(validator.schema))
+          ? null
+          : "a JSON schema is an object (or true / false)";
+      default:
+        return `unknown kind ${validator.kind}`;
+    }
+  };
+  const checkValidators = (validators) => {
+    if (validators.length > 16) return `prompt validators holds ${validators.length} entries; the limit is 16`;
+    for (const [index, validator] of validators.entries()) {
+      const problem = limitProblem(validator);
+      if (problem) return `validator ${index + 1} (${KIND_NAMES[validator.kind] ?? validator.kind}) is not valid: ${problem}`;
+      if (validator.kind === "regex") {
+        try {
+          new RegExp(validator.pattern);
+        } catch (error) {
+          return `validator ${index + 1}: the regex validator is not valid: ${error.message}`;
+        }
+      }
+    }
+    return null;
+  };
+  const label = (validator) => {
+    switch (validator.kind) {
+      case "regex":
+        return `regex \`${validator.pattern}\``;
+      case "length":
+        return validator.min != null && validator.max != null
+          ? `length ${validator.min}–${validator.max}`
+          : validator.min != null
+            ? `length ≥ ${validator.min}`
+            : `length ≤ ${validator.max}`;
+      case "contains":
+        return `contains “${validator.text}”`;
+      default:
+        return "JSON schema";
+    }
+  };
+  const failureOf = (validator, text) => {
+    const noun = "the prompt text";
+    switch (validator.kind) {
+      case "regex":
+        return new RegExp(validator.pattern).test(text) ? null : `${noun} does not match the pattern`;
+      case "length": {
+        const length = [...text].length;
+        if (validator.min != null && length < validator.min) return `${noun} is ${length} characters long; the minimum is ${validator.min}`;
+        if (validator.max != null && length > validator.max) return `${noun} is ${length} characters long; the maximum is ${validator.max}`;
+        return null;
+      }
+      case "contains": {
+        const found = validator.ignore_case ? text.toLowerCase().includes(validator.text.toLowerCase()) : text.includes(validator.text);
+        return found ? null : `${noun} does not contain “${validator.text}”`;
+      }
+      default:
+        try {
+          JSON.parse(text);
+          return null;
+        } catch (error) {
+          return `${noun} is not JSON (${error.message})`;
+        }
+    }
+  };
+  // A prompt as the editor sees it: every version that fails its content checks, with why.
+  const promptView = (prompt) => {
+    const view = bare(prompt);
+    view.checks = {};
+    const onContent = prompt.validators.filter((validator) => validator.target === "content");
+    for (const version of prompt.versions) {
+      const failures = onContent
+        .map((validator) => ({ validator: label(validator), reason: failureOf(validator, version.content) }))
+        .filter((failure) => failure.reason !== null);
+      if (failures.length > 0) view.checks[version.id] = failures;
+    }
+    return view;
+  };
   const librarySummary = (kind, item) => ({
     kind,
     id: item.id,
     title: kind === "agent" ? item.name : item.title,
     summary:
       kind === "agent"
-        ? { description: item.description, model: item.model, tools: item.tools, public: item.public }
+        ? { description: item.description, model: item.model, tools: item.tools, public: item.public, graph: item.graph ?? null }
         : {
             project: item.project, segment: item.segment, description: item.description, tags: item.tags,
             versions: item.versions.length, active_version: item.versions.find((v) => v.status === "active")?.id ?? null,
+            validators: item.validators.length,
           },
     pending_changes: 1,
     synced_once: false,
@@ -240,7 +332,22 @@
       const problem = checkItemName("agent name", agent.name);
       if (problem) return fail("invalid_input", problem);
       if (agent.id !== null && !agents.has(agent.id)) return fail("not_found", `agent ${agent.id} is not in the library`);
-      const saved = { ...agent, id: agent.id ?? crypto.randomUUID(), name: agent.name.trim(), updated_at: stamp() };
+      if (agent.graph && !graphs.some((graph) => graph.id === agent.graph)) return fail("not_found", `graph ${agent.graph} is not in the library`);
+      const saved = { ...agent, graph: agent.graph ?? null, id: agent.id ?? crypto.randomUUID(), name: agent.name.trim(), updated_at: stamp() };
+      agents.set(saved.id, saved);
+      return bare(saved);
+    },
+    save_graph_as_agent: ({ graph, name, description }) => {
+      if (!/^[0-9a-f-]{36}$/.test(graph)) return fail("invalid_input", `\`${graph}\` is not a graph id`);
+      const source = graphs.find((candidate) => candidate.id === graph);
+      if (!source) return fail("not_found", `graph ${graph} is not in the library`);
+      const chosen = name.trim() || source.name.trim();
+      if ([...agents.values()].some((agent) => agent.name.trim().toLowerCase() === chosen.toLowerCase()))
+        return fail("invalid_input", `an agent named “${chosen}” exists already: choose another name`);
+      const saved = {
+        id: crypto.randomUUID(), name: chosen, description, system_prompt: "", model: "", parameters: {}, tools: [],
+        public: false, graph, updated_at: stamp(),
+      };
       agents.set(saved.id, saved);
       return bare(saved);
     },
@@ -258,7 +365,7 @@
       items.delete(id);
       return null;
     },
-    get_prompt: ({ id }) => (prompts.has(id) ? bare(prompts.get(id)) : fail("not_found", `prompt ${id} is not in the library`)),
+    get_prompt: ({ id }) => (prompts.has(id) ? promptView(prompts.get(id)) : fail("not_found", `prompt ${id} is not in the library`)),
     save_prompt: ({ prompt }) => {
       const unknown = Object.keys(prompt).find((key) => !PROMPT_FIELDS.includes(key));
       if (unknown) return fail("internal", `invalid args \`prompt\`: unknown field \`${unknown}\``);
@@ -266,9 +373,12 @@
       if (problem) return fail("invalid_input", problem);
       if (prompt.id !== null && !prompts.has(prompt.id)) return fail("not_found", `prompt ${prompt.id} is not in the library`);
       const versions = prompt.id ? prompts.get(prompt.id).versions : [];
-      const saved = { ...prompt, id: prompt.id ?? crypto.randomUUID(), title: prompt.title.trim(), versions, updated_at: stamp() };
+      const validators = prompt.validators ?? (prompt.id ? prompts.get(prompt.id).validators : []);
+      const refused = checkValidators(validators);
+      if (refused) return fail("invalid_input", refused);
+      const saved = { ...prompt, validators, id: prompt.id ?? crypto.randomUUID(), title: prompt.title.trim(), versions, updated_at: stamp() };
       prompts.set(saved.id, saved);
-      return bare(saved);
+      return promptView(saved);
     },
     duplicate_prompt: ({ id }) => {
       if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
@@ -276,7 +386,7 @@
       copy.title = `${copy.title} (copy)`;
       copy.versions = copy.versions.map((version) => ({ ...version, id: crypto.randomUUID() }));
       prompts.set(copy.id, copy);
-      return bare(copy);
+      return promptView(copy);
     },
     add_prompt_version: ({ id, content }) => {
       if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
@@ -284,18 +394,24 @@
       const prompt = prompts.get(id);
       prompt.versions.push({ id: crypto.randomUUID(), content, status: "draft", created_at: stamp(), activated_at: null });
       prompt.updated_at = stamp();
-      return bare(prompt);
+      return promptView(prompt);
     },
     publish_prompt_version: ({ id, version }) => {
       if (!prompts.has(id)) return fail("not_found", `prompt ${id} is not in the library`);
       const prompt = prompts.get(id);
       const chosen = prompt.versions.find((candidate) => candidate.id === version);
       if (!chosen) return fail("invalid_input", `prompt version ${version} is not in the prompt`);
+      const failures = promptView(prompt).checks[version];
+      if (failures) {
+        const number = prompt.versions.indexOf(chosen) + 1;
+        const said = failures.map((failure) => `${failure.validator} validator: ${failure.reason}`).join("; ");
+        return fail("invalid_input", `version ${number} fails the prompt's checks and was not published: ${said}`);
+      }
       for (const other of prompt.versions) if (other.status === "active") other.status = "archived";
       chosen.status = "active";
       chosen.activated_at = stamp();
       prompt.updated_at = stamp();
-      return bare(prompt);
+      return promptView(prompt);
     },
     // The model provider (src-tauri/src/commands/library.rs); keys stay here.
     get_provider: () => ({ settings: { ...provider.settings }, has_api_key: provider.keys.has(provider.settings.kind) }),
@@ -314,7 +430,7 @@
       if (provider.answering) return `OK from ${model}`;
       return fail(
         "offline",
-        `No model provider answers at ${base_url}. Start a local one with \`ollama serve\` (and \`ollama pull ${model}\`), or choose another provider in Settings → Providers.`,
+        `No model provider answers at ${base_url}. Start a local one with \`ollama serve\` (and \`ollama pull ${model}\`), or choose another provider on the Providers screen.`,
       );
     },
     "plugin:event|listen": ({ event, handler }) => {
