@@ -652,6 +652,13 @@ async fn provider_key_stays_in_the_keyring_and_a_canvas_task_runs_on_the_graph()
         .await
         .unwrap();
     assert!(view.has_api_key);
+    // A test of the connection asks once: a failing provider is reported
+    // at once, not after the retries a run would make.
+    let asked = double.request_count();
+    double.set_fallback(Reply::status(503, "loading the model"));
+    let unavailable = shell.test_provider().await.unwrap_err();
+    assert!(unavailable.to_string().contains("503"), "{unavailable}");
+    assert_eq!(double.request_count(), asked + 1);
     double.set_fallback(Reply::text("OK"));
     assert_eq!(shell.test_provider().await.unwrap(), "OK");
     let stored = std::fs::read(directory.path().join("local.db")).unwrap();

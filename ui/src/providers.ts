@@ -72,6 +72,8 @@ export async function mountProviders(root: HTMLElement): Promise<void> {
     apiKey.input.placeholder = hasKey ? "•••••••• (saved)" : "";
   };
   let keyTouched = false;
+  // The call limits (timeouts, attempts) are not on this screen: saving keeps them.
+  let limits: Record<string, unknown> | undefined;
   apiKey.input.addEventListener("input", () => {
     keyTouched = true;
   });
@@ -84,6 +86,7 @@ export async function mountProviders(root: HTMLElement): Promise<void> {
 
   try {
     const view = await api.getProvider();
+    limits = view.settings.limits;
     kind.value = view.settings.kind;
     baseUrl.input.value = view.settings.base_url;
     model.input.value = view.settings.model;
@@ -99,6 +102,7 @@ export async function mountProviders(root: HTMLElement): Promise<void> {
       kind: kind.value as ProviderKind,
       base_url: baseUrl.input.value.trim(),
       model: model.input.value.trim(),
+      ...(limits ? { limits } : {}),
     };
     const problem = checkProvider(settings);
     if (problem) return say(problem);

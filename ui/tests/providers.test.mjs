@@ -39,7 +39,13 @@ test("a hosted provider's key goes to the keyring and is never shown again", asy
   assert.match(await page.getByTestId("key-state").textContent(), /A key is saved in the system keyring/);
   const saved = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "save_provider"));
   assert.deepEqual(saved[0].args, {
-    settings: { kind: "anthropic", base_url: "https://api.anthropic.com", model: "claude-3-5-haiku-latest" },
+    settings: {
+      kind: "anthropic",
+      base_url: "https://api.anthropic.com",
+      model: "claude-3-5-haiku-latest",
+      // The call limits are not on the screen: what was loaded goes back unchanged.
+      limits: { connect_timeout_ms: 5000, idle_timeout_ms: 120000, max_attempts: 4 },
+    },
     apiKey: "sk-ant-secret-123",
   });
   // Saving again without touching the key keeps it (no key is sent).

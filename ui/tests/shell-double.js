@@ -53,7 +53,10 @@
   const fail = (code, message) => Promise.reject({ code, message });
   // The provider settings and the keys "in the keyring" (never returned).
   const provider = {
-    settings: { kind: "open_ai_compatible", base_url: "http://127.0.0.1:11434/v1", model: "llama3.2", api_key_ref: null, limits: {} },
+    settings: {
+      kind: "open_ai_compatible", base_url: "http://127.0.0.1:11434/v1", model: "llama3.2", api_key_ref: null,
+      limits: { connect_timeout_ms: 5000, idle_timeout_ms: 120000, max_attempts: 4 },
+    },
     keys: new Map(),
     answering: false,
   };
@@ -422,7 +425,7 @@
         if (apiKey.length === 0) provider.keys.delete(settings.kind);
         else provider.keys.set(settings.kind, apiKey);
       }
-      provider.settings = { ...settings, api_key_ref: settings.kind, limits: {} };
+      provider.settings = { ...settings, api_key_ref: settings.kind, limits: settings.limits ?? {} };
       return { settings: { ...provider.settings }, has_api_key: provider.keys.has(settings.kind) };
     },
     test_provider: () => {

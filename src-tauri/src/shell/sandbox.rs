@@ -93,7 +93,10 @@ impl Shell {
 
     /// The provider sandbox runs call, with its API key from the keyring.
     pub async fn provider(&self) -> Result<HttpProvider, ShellError> {
-        let settings = self.provider_settings().await?;
+        self.provider_for(self.provider_settings().await?).await
+    }
+
+    async fn provider_for(&self, settings: ProviderSettings) -> Result<HttpProvider, ShellError> {
         let key = match &settings.api_key_ref {
             Some(name) => self.inner.vault.api_key(name).await?,
             None => None,
@@ -103,8 +106,12 @@ impl Shell {
 
     /// Asks the provider for a one-word answer: its text, or exactly why it
     /// did not answer (for a local provider, how to start one).
+    /// One attempt: the user is waiting for the answer, and a refused
+    /// connection is said at once rather than after the retries a run makes.
     pub async fn test_provider(&self) -> Result<String, ShellError> {
-        let provider = self.provider().await?;
+        let mut settings = self.provider_settings().await?;
+        settings.limits.max_attempts = 1;
+        let provider = self.provider_for(settings).await?;
         let mut request = ChatRequest::user("Reply with the single word OK.");
         request.max_tokens = Some(8);
         let completion = provider
