@@ -398,7 +398,7 @@ pub fn command_for(update: orrery_sessions::RunUpdate) -> crate::CanvasCommand {
         RunUpdate::Started { task, members, .. } => {
             crate::CanvasCommand::RunStarted { task, members }
         }
-        RunUpdate::Event(event) => crate::CanvasCommand::RunEvent(event),
+        RunUpdate::Event(event) => crate::CanvasCommand::RunEvent(Box::new(event)),
         RunUpdate::Refused { reason } => crate::CanvasCommand::RunRefused(reason),
         RunUpdate::Ended { reason, .. } => crate::CanvasCommand::RunEnded { reason },
     }

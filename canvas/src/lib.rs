@@ -76,7 +76,7 @@ pub enum CanvasCommand {
         members: std::collections::BTreeMap<String, String>,
     },
     /// Something happened in the running sandbox.
-    RunEvent(SandboxEvent),
+    RunEvent(Box<SandboxEvent>),
     /// The run ended; `reason` says why there is no answer (cancelled, failed).
     RunEnded {
         /// Why the run stopped without an answer, if it did.

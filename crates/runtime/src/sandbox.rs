@@ -708,7 +708,7 @@ impl Sandbox {
                     .collect();
                 let text = step_text(task, step, &inputs);
                 let work = match self.team.nested.get(&step.agent) {
-                    Some(inner) => StepWork::Team(Sandbox {
+                    Some(inner) => StepWork::Team(Box::new(Sandbox {
                         provider: self.provider.clone(),
                         manager: inner.manager.clone(),
                         team: inner.team.clone(),
@@ -716,7 +716,7 @@ impl Sandbox {
                         resolution: inner.resolution.clone(),
                         events: self.events.clone(),
                         permits: Some(permits.clone()),
-                    }),
+                    })),
                     None => StepWork::Call(step_request(&agent, text.clone())),
                 };
                 let checks = self.team.checks.get(&step.agent).cloned();
@@ -967,13 +967,13 @@ impl Sandbox {
 /// What one step does: call its agent, or run its team.
 enum StepWork {
     Call(ChatRequest),
-    Team(Sandbox),
+    Team(Box<Sandbox>),
 }
 
 /// Runs a nested team's sandbox on `task`, passing each of its events on
 /// inside a [`SandboxEvent::Nested`] of the outer step. Boxed: runs nest.
 fn run_nested(
-    mut inner: Sandbox,
+    mut inner: Box<Sandbox>,
     task: String,
     cancel: CancellationToken,
     step: String,
