@@ -861,6 +861,64 @@ mod tests {
     }
 
     #[test]
+    fn hostile_validators_and_custom_agent_graphs_are_refused() {
+        use orrery_domain::{PromptValidator, Validator};
+        let mut prompt = Prompt::new("Checked");
+        prompt.validators = vec![PromptValidator::on_output(Validator::Contains {
+            text: "Sources:".into(),
+            ignore_case: false,
+        })];
+        let mut document = LibraryDocument::create(&LibraryItem::Prompt(prompt.clone())).unwrap();
+        assert_eq!(
+            document.to_prompt().unwrap(),
+            prompt,
+            "validators round-trip"
+        );
+        let version = document.version();
+        let many = serde_json::to_string(&vec![prompt.validators[0].clone(); 17]).unwrap();
+        for (value, says) in [
+            ("not json".to_owned(), "prompt validators are not valid"),
+            (
+                r#"[{"kind":"regex"}]"#.to_owned(),
+                "prompt validators are not valid",
+            ),
+            (many, "prompt validators holds 17 entries"),
+            (
+                r#"[{"kind":"length","min":9,"max":3}]"#.to_owned(),
+                "validator 1 (length) is not valid",
+            ),
+        ] {
+            let hostile = replica_of(&document);
+            let seen = hostile.version();
+            hostile
+                .fields()
+                .insert("validators", value.as_str())
+                .unwrap();
+            hostile.doc.commit();
+            let error = document.merge(&hostile.updates_since(&seen)).unwrap_err();
+            assert!(error.to_string().contains(says), "{value}: {error}");
+            assert_eq!(document.version(), version);
+        }
+        assert_eq!(document.to_prompt().unwrap(), prompt);
+
+        let mut custom = agent();
+        custom.graph = Some(orrery_domain::GraphId::new());
+        let mut document = LibraryDocument::create(&LibraryItem::Agent(custom.clone())).unwrap();
+        assert_eq!(
+            document.to_agent().unwrap(),
+            custom,
+            "the graph round-trips"
+        );
+        let hostile = replica_of(&document);
+        let seen = hostile.version();
+        hostile.fields().insert("graph", "not-a-graph").unwrap();
+        hostile.doc.commit();
+        let error = document.merge(&hostile.updates_since(&seen)).unwrap_err();
+        assert!(error.to_string().contains("agent graph"), "{error}");
+        assert_eq!(document.to_agent().unwrap(), custom);
+    }
+
+    #[test]
     fn writers_write_only_what_changed() {
         let agent = agent();
         let document = LibraryDocument::create(&LibraryItem::Agent(agent.clone())).unwrap();
