@@ -141,6 +141,9 @@ impl ChatPanel {
 
     /// A run began: the task is in the chat, `members` name the team.
     pub fn run_started(&mut self, task: &str, members: BTreeMap<String, String>) {
+        if self.input.trim() == task.trim() {
+            self.input.clear();
+        }
         self.lines.push(ChatLine {
             role: ChatRole::User,
             author: "You".into(),
@@ -607,14 +610,13 @@ fn chat_panel(
             layout.controls.push(("chat input".into(), to_rect(editor.rect)));
             let typed_enter = editor.has_focus()
                 && ui.input(|input| input.key_pressed(egui::Key::Enter) && input.modifiers.command);
-            ui.horizontal(|ui| {
-                let run = ui.add_enabled(!panel.is_running(), egui::Button::new("Run task"));
-                layout.controls.push(("run task".into(), to_rect(run.rect)));
-                send = run.clicked() || (typed_enter && !panel.is_running());
-                if let Some(problem) = &panel.problem {
-                    ui.colored_label(egui::Color32::from_rgb(255, 120, 110), problem);
-                }
-            });
+            let run = ui.add_enabled(!panel.is_running(), egui::Button::new("Run task"));
+            layout.controls.push(("run task".into(), to_rect(run.rect)));
+            send = run.clicked() || (typed_enter && !panel.is_running());
+            if let Some(problem) = &panel.problem {
+                // Under the button, wrapped: a refusal can be a sentence long.
+                ui.colored_label(egui::Color32::from_rgb(255, 120, 110), problem);
+            }
         });
     layout.covered.push(to_rect(response.response.rect));
     set_inset(&mut inset, response.response.rect.right());
@@ -626,7 +628,8 @@ fn chat_panel(
         if task.is_empty() {
             panel.problem = Some("Type a task first.".into());
         } else {
-            panel.input.clear();
+            // The box keeps the task until the run starts: a refused task
+            // (no agents, a custom agent that contains itself) is not lost.
             bridge.send(CanvasEvent::RunTask {
                 graph: graph.id,
                 task,
@@ -727,6 +730,21 @@ mod tests {
             agent: "Research desk".into(),
             inner: Box::new(event),
         }
+    }
+
+    #[test]
+    fn a_refused_task_stays_in_the_box_and_a_started_one_leaves_it() {
+        let mut panel = ChatPanel::default();
+        panel.input = "Summarise Lisbon".into();
+        panel.refused("the custom agent “Desk” contains itself (Desk → Desk)".into());
+        assert_eq!(panel.input, "Summarise Lisbon");
+        assert_eq!(
+            panel.problem.as_deref(),
+            Some("the custom agent “Desk” contains itself (Desk → Desk)")
+        );
+        panel.run_started("Summarise Lisbon", BTreeMap::new());
+        assert!(panel.input.is_empty());
+        assert_eq!(panel.problem, None);
     }
 
     #[test]

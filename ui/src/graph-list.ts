@@ -67,9 +67,11 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
   /** The graph whose "Save as agent" form is open. */
   let savingAsAgent: string | null = null;
 
-  function showNotice(message: string | null): void {
+  /** Shows a message under the form: a problem (red) or what went well. */
+  function showNotice(message: string | null, kind: "bad" | "good" = "bad"): void {
     notice.textContent = message ?? "";
     notice.hidden = message === null;
+    notice.dataset.kind = kind;
   }
 
   function showSync(status: SyncStatus): void {
@@ -145,7 +147,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       void api
         .exportGraph(graph.id)
         .then((path) => {
-          if (path !== null) showNotice(`Saved “${graph.name}” to ${path}.`);
+          if (path !== null) showNotice(`Saved “${graph.name}” to ${path}.`, "good");
         })
         .catch((error) => showNotice(errorMessage(error)))
         .finally(() => {
@@ -186,7 +188,10 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
         .saveGraphAsAgent(graph.id, name, `Runs the graph “${graph.name}”.`)
         .then((agent) => {
           close();
-          showNotice(`Saved as the agent “${agent.name}”. Put an agent node named ${agent.name} in any graph to use it.`);
+          showNotice(
+            `Saved as the agent “${agent.name}”. Put an agent node named ${agent.name} in any graph to use it.`,
+            "good",
+          );
         })
         .catch((error) => showNotice(errorMessage(error)))
         .finally(() => {
@@ -218,7 +223,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       .importGraph()
       .then(async (imported) => {
         if (imported === null) return; // cancelled
-        showNotice(`Imported “${imported.name}”: ${imported.node_count} nodes, ${imported.edge_count} edges.`);
+        showNotice(`Imported “${imported.name}”: ${imported.node_count} nodes, ${imported.edge_count} edges.`, "good");
         await refresh();
       })
       .catch((error) => showNotice(errorMessage(error)))
