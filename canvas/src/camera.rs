@@ -392,4 +392,85 @@ mod tests {
         };
         assert!((orbit.transform().translation.distance(centre) - distance).abs() < 1e-3);
     }
+
+    /// The camera's systems in a Bevy app fed through Bevy's own input
+    /// pipeline (`MouseWheel` and `PinchGesture` messages, as winit turns a
+    /// trackpad's events into them): X11 test tools cannot send the
+    /// pixel-precise scrolls and pinches a trackpad makes.
+    fn camera_app() -> (App, Entity) {
+        let mut app = App::new();
+        app.add_plugins((MinimalPlugins, bevy::input::InputPlugin))
+            .init_resource::<ActiveDrag>()
+            .add_systems(Update, (orbit_pan_zoom, apply_orbit).chain());
+        let orbit = OrbitCamera::default();
+        let camera = app.world_mut().spawn((orbit.transform(), orbit)).id();
+        app.update();
+        (app, camera)
+    }
+
+    fn scroll(app: &mut App, unit: MouseScrollUnit, x: f32, y: f32) -> OrbitCamera {
+        app.world_mut()
+            .write_message(bevy::input::mouse::MouseWheel {
+                unit,
+                x,
+                y,
+                window: Entity::PLACEHOLDER,
+                phase: bevy::input::touch::TouchPhase::Moved,
+            });
+        app.update();
+        let camera = app
+            .world_mut()
+            .query::<&OrbitCamera>()
+            .single(app.world())
+            .unwrap();
+        camera.clone()
+    }
+
+    #[test]
+    fn trackpad_scrolling_pans_and_pinching_zooms() {
+        let (mut app, camera) = camera_app();
+        let start = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        let start_transform = *app.world().get::<Transform>(camera).unwrap();
+
+        // Two fingers up and right (pixels): the view pans, the distance stays.
+        let panned = scroll(&mut app, MouseScrollUnit::Pixel, -30.0, 20.0);
+        assert_eq!(panned.distance, start.distance);
+        let moved = panned.focus - start.focus;
+        let scale = start.distance * 0.0015;
+        let expected = (start_transform.right() * -30.0 + start_transform.up() * 20.0) * scale;
+        assert!(
+            (moved - expected).length() < 1e-4,
+            "panned by {moved}, expected {expected}"
+        );
+        assert!(moved.length() > 0.0);
+        let transform = *app.world().get::<Transform>(camera).unwrap();
+        assert_ne!(transform, start_transform, "the camera itself moved");
+
+        // A pinch outwards zooms in; inwards zooms out.
+        app.world_mut().write_message(PinchGesture(0.25));
+        app.update();
+        let pinched = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        assert!((pinched.distance - start.distance / 1.25).abs() < 1e-3);
+        assert_eq!(pinched.focus, panned.focus, "a pinch does not pan");
+        app.world_mut().write_message(PinchGesture(-0.2));
+        app.update();
+        let unpinched = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        assert!((unpinched.distance - pinched.distance / 0.8).abs() < 1e-3);
+
+        // Some systems send a pinch as a pixel scroll with Ctrl held: a zoom.
+        app.world_mut()
+            .resource_mut::<ButtonInput<KeyCode>>()
+            .press(KeyCode::ControlLeft);
+        let zoomed = scroll(&mut app, MouseScrollUnit::Pixel, 0.0, 40.0);
+        assert!((zoomed.distance - unpinched.distance * 0.9).abs() < 1e-3);
+        assert_eq!(zoomed.focus, unpinched.focus);
+        app.world_mut()
+            .resource_mut::<ButtonInput<KeyCode>>()
+            .release(KeyCode::ControlLeft);
+
+        // A mouse wheel scrolls in lines: it zooms, whatever the keys.
+        let wheeled = scroll(&mut app, MouseScrollUnit::Line, 0.0, -2.0);
+        assert!((wheeled.distance - zoomed.distance / 0.81).abs() < 1e-2);
+        assert_eq!(wheeled.focus, zoomed.focus);
+    }
 }
