@@ -423,13 +423,13 @@ mod tests {
             .query::<&OrbitCamera>()
             .single(app.world())
             .unwrap();
-        camera.clone()
+        *camera
     }
 
     #[test]
     fn trackpad_scrolling_pans_and_pinching_zooms() {
         let (mut app, camera) = camera_app();
-        let start = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        let start = *app.world().get::<OrbitCamera>(camera).unwrap();
         let start_transform = *app.world().get::<Transform>(camera).unwrap();
 
         // Two fingers up and right (pixels): the view pans, the distance stays.
@@ -449,12 +449,12 @@ mod tests {
         // A pinch outwards zooms in; inwards zooms out.
         app.world_mut().write_message(PinchGesture(0.25));
         app.update();
-        let pinched = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        let pinched = *app.world().get::<OrbitCamera>(camera).unwrap();
         assert!((pinched.distance - start.distance / 1.25).abs() < 1e-3);
         assert_eq!(pinched.focus, panned.focus, "a pinch does not pan");
         app.world_mut().write_message(PinchGesture(-0.2));
         app.update();
-        let unpinched = app.world().get::<OrbitCamera>(camera).unwrap().clone();
+        let unpinched = *app.world().get::<OrbitCamera>(camera).unwrap();
         assert!((unpinched.distance - pinched.distance / 0.8).abs() < 1e-3);
 
         // Some systems send a pinch as a pixel scroll with Ctrl held: a zoom.
