@@ -734,8 +734,10 @@ mod tests {
 
     #[test]
     fn a_refused_task_stays_in_the_box_and_a_started_one_leaves_it() {
-        let mut panel = ChatPanel::default();
-        panel.input = "Summarise Lisbon".into();
+        let mut panel = ChatPanel {
+            input: "Summarise Lisbon".into(),
+            ..ChatPanel::default()
+        };
         panel.refused("the custom agent “Desk” contains itself (Desk → Desk)".into());
         assert_eq!(panel.input, "Summarise Lisbon");
         assert_eq!(
