@@ -3,7 +3,11 @@
 //!
 //! Nodes are camera-facing quads (four vertices each, in one mesh) whose
 //! fragment shader cuts out the kind's shape and shades it as a solid — no
-//! per-node meshes, materials or draw calls. Edges are one line mesh whose
+//! per-node meshes, materials or draw calls. The node mesh is drawn by up to
+//! three pipelines, each keeping the nodes of one size on screen and
+//! dropping the rest in its vertex shader: full detail (ports, lighting)
+//! from [`SMALL_NODE_PIXELS`] up, a flat shape below it, and a single point
+//! below [`DOT_PIXELS`] ([`NodeDetail`]). Edges are one line mesh whose
 //! vertex shader bends each edge into a curve from the source's output port
 //! to the target's input port, so orbiting the camera never rewrites a
 //! buffer. Both meshes are rebuilt only when a node moves, appears or
@@ -105,9 +109,47 @@ impl Plugin for DrawingPlugin {
     }
 }
 
-/// Draws node quads as shaded shapes.
+/// Node radius on screen, in pixels, below which a node is drawn as a flat
+/// shape without ports or lighting: at that size they are a pixel or two
+/// that cost a CPU rasteriser the full shader per pixel.
+pub const SMALL_NODE_PIXELS: f32 = 6.0;
+/// Node radius on screen, in pixels, below which a node is one point
+/// (keep in step with the shaders).
+pub const DOT_PIXELS: f32 = 1.5;
+
+/// Which nodes a draw of the node mesh shows, by their size on screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum NodeDetail {
+    /// Radius of [`SMALL_NODE_PIXELS`] or more: the shaded shape with its ports.
+    #[default]
+    Full,
+    /// From [`DOT_PIXELS`] to [`SMALL_NODE_PIXELS`]: the flat shape and its outline.
+    Small,
+}
+
+impl NodeDetail {
+    /// The radii on screen, in pixels, this detail draws: `[from, to)`.
+    pub fn pixel_range(self) -> (f32, f32) {
+        match self {
+            NodeDetail::Full => (SMALL_NODE_PIXELS, f32::INFINITY),
+            NodeDetail::Small => (DOT_PIXELS, SMALL_NODE_PIXELS),
+        }
+    }
+}
+
+/// Draws node quads as shaded shapes, at one [`NodeDetail`].
 #[derive(Asset, TypePath, AsBindGroup, Debug, Clone, Default)]
-pub struct NodeMaterial {}
+#[bind_group_data(NodeDetail)]
+pub struct NodeMaterial {
+    /// The nodes this material draws.
+    pub detail: NodeDetail,
+}
+
+impl From<&NodeMaterial> for NodeDetail {
+    fn from(material: &NodeMaterial) -> Self {
+        material.detail
+    }
+}
 
 impl Material for NodeMaterial {
     fn vertex_shader() -> ShaderRef {
@@ -126,8 +168,14 @@ impl Material for NodeMaterial {
         _pipeline: &MaterialPipeline,
         descriptor: &mut RenderPipelineDescriptor,
         layout: &MeshVertexBufferLayoutRef,
-        _key: MaterialPipelineKey<Self>,
+        key: MaterialPipelineKey<Self>,
     ) -> Result<(), SpecializedMeshPipelineError> {
+        if key.bind_group_data == NodeDetail::Small {
+            descriptor.vertex.shader_defs.push("SMALL_NODES".into());
+            if let Some(fragment) = descriptor.fragment.as_mut() {
+                fragment.shader_defs.push("SMALL_NODES".into());
+            }
+        }
         descriptor.vertex.buffers = vec![layout.0.get_layout(&[
             Mesh::ATTRIBUTE_POSITION.at_shader_location(0),
             ATTRIBUTE_CORNER.at_shader_location(1),
@@ -287,6 +335,10 @@ pub struct EdgeCurve {
     pub port_height: f32,
     /// Drawn whole even where edges are drawn as stubs (a selected node's).
     pub whole: bool,
+    /// The source's slot in the node mesh.
+    pub from_node: u32,
+    /// The target's slot in the node mesh.
+    pub to_node: u32,
 }
 
 /// Whether a graph of this many edges draws them as stubs ([`edge_segments`]).
@@ -300,6 +352,45 @@ pub fn edges_drawn_as_stubs(edges: usize) -> bool {
 /// 56.3 ms (`orrery-bench canvas`, p50), and still shows where each edge
 /// leaves and arrives.
 const STUB: f32 = 0.1;
+
+/// The longest a stub gets, in world units (keep in step with edges.wgsl):
+/// a stub shows where an edge leaves or arrives, and a long one only adds
+/// line pixels.
+pub const STUB_REACH: f32 = 1.5;
+
+/// Which stubs are drawn, where edges are drawn as stubs: the edges of one
+/// output port leave it on top of each other, as the edges of one input
+/// port arrive, so each port draws one stub — its longest edge's, which
+/// covers the shorter ones' — instead of one per edge. Returns, for each
+/// edge, whether its source stub and its target stub are drawn. Edges drawn
+/// whole are not counted.
+pub fn stubs_drawn(edges: &[EdgeCurve]) -> Vec<(bool, bool)> {
+    use std::collections::HashMap;
+    let mut longest_leaving: HashMap<u32, (f32, usize)> = HashMap::new();
+    let mut longest_arriving: HashMap<(u32, u32), (f32, usize)> = HashMap::new();
+    for (index, edge) in edges.iter().enumerate().filter(|(_, edge)| !edge.whole) {
+        let span = edge.from.distance_squared(edge.to);
+        let keep_longer = |entry: &mut (f32, usize)| {
+            if span > entry.0 {
+                *entry = (span, index);
+            }
+        };
+        keep_longer(longest_leaving.entry(edge.from_node).or_insert((-1.0, index)));
+        keep_longer(
+            longest_arriving
+                .entry((edge.to_node, edge.port_height.to_bits()))
+                .or_insert((-1.0, index)),
+        );
+    }
+    let mut drawn = vec![(false, false); edges.len()];
+    for (_, index) in longest_leaving.into_values() {
+        drawn[index].0 = true;
+    }
+    for (_, index) in longest_arriving.into_values() {
+        drawn[index].1 = true;
+    }
+    drawn
+}
 
 /// The mesh drawing far nodes: one point per node.
 pub fn dot_mesh(sprites: &[NodeSprite]) -> Mesh {
@@ -331,32 +422,44 @@ pub fn edge_mesh(edges: &[EdgeCurve]) -> Mesh {
     let mut froms = Vec::with_capacity(count);
     let mut tos = Vec::with_capacity(count);
     let mut alongs = Vec::with_capacity(count);
-    for edge in edges {
+    let stubs_drawn = if stubs {
+        stubs_drawn(edges)
+    } else {
+        Vec::new()
+    };
+    for (index, edge) in edges.iter().enumerate() {
         let (from, to, height) = (edge.from.to_array(), edge.to.to_array(), edge.port_height);
-        let mut vertex = |t: f32, wing: f32| {
+        // `end` marks a stub's inner end, whose distance along the edge the
+        // shader caps at STUB_REACH: +1 leaving the source, −1 arriving.
+        let mut vertex = |t: f32, wing: f32, end: f32| {
             froms.push(from);
             tos.push(to);
-            alongs.push([t, wing, 0.0, height]);
+            alongs.push([t, wing, end, height]);
         };
         if stubs && !edge.whole {
-            vertex(0.0, 0.0);
-            vertex(STUB, 0.0);
-            vertex(1.0 - STUB, 0.0);
-            vertex(1.0, 0.0);
+            let (leaving, arriving) = stubs_drawn[index];
+            if leaving {
+                vertex(0.0, 0.0, 0.0);
+                vertex(STUB, 0.0, 1.0);
+            }
+            if arriving {
+                vertex(1.0 - STUB, 0.0, -1.0);
+                vertex(1.0, 0.0, 0.0);
+            }
             continue;
         }
         for segment in 0..segments {
-            vertex(segment as f32 / segments as f32, 0.0);
-            vertex((segment + 1) as f32 / segments as f32, 0.0);
+            vertex(segment as f32 / segments as f32, 0.0, 0.0);
+            vertex((segment + 1) as f32 / segments as f32, 0.0, 0.0);
         }
         if arrows {
             for wing in [1.0, -1.0] {
-                vertex(1.0, 0.0);
-                vertex(1.0, wing);
+                vertex(1.0, 0.0, 0.0);
+                vertex(1.0, wing, 0.0);
             }
         }
     }
-    if edges.is_empty() {
+    if froms.is_empty() {
         for _ in 0..2 {
             froms.push([0.0; 3]);
             tos.push([0.0; 3]);
@@ -367,4 +470,83 @@ pub fn edge_mesh(edges: &[EdgeCurve]) -> Mesh {
         .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, froms)
         .with_inserted_attribute(ATTRIBUTE_EDGE_TO, tos)
         .with_inserted_attribute(ATTRIBUTE_ALONG, alongs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(from_node: u32, to_node: u32, from: Vec3, to: Vec3, port_height: f32) -> EdgeCurve {
+        EdgeCurve {
+            from,
+            to,
+            port_height,
+            whole: false,
+            from_node,
+            to_node,
+        }
+    }
+
+    #[test]
+    fn each_port_draws_one_stub_its_longest_edges() {
+        let origin = Vec3::ZERO;
+        let edges = [
+            // Node 0's output port: three edges, the second the longest.
+            edge(0, 1, origin, Vec3::new(2.0, 0.0, 0.0), 0.0),
+            edge(0, 2, origin, Vec3::new(0.0, 9.0, 0.0), 0.0),
+            edge(0, 3, origin, Vec3::new(0.0, 0.0, 4.0), 0.0),
+            // Node 4's upper input port: two edges, the first the longer;
+            // its lower port: one.
+            edge(5, 4, Vec3::new(7.0, 0.0, 0.0), Vec3::ZERO, 0.45),
+            edge(6, 4, Vec3::new(1.0, 0.0, 0.0), Vec3::ZERO, 0.45),
+            edge(7, 4, Vec3::new(1.0, 1.0, 0.0), Vec3::ZERO, -0.45),
+        ];
+        let drawn = stubs_drawn(&edges);
+        assert_eq!(
+            drawn,
+            vec![
+                (false, true),
+                (true, true),
+                (false, true),
+                (true, true),
+                (true, false),
+                (true, true),
+            ]
+        );
+        // A selected node's edges are drawn whole, so they take no stub.
+        let mut with_whole = edges;
+        with_whole[1].whole = true;
+        let drawn = stubs_drawn(&with_whole);
+        assert_eq!(drawn[1], (false, false));
+        assert_eq!(drawn[2].0, true, "the next longest edge leaves node 0");
+    }
+
+    #[test]
+    fn stub_meshes_hold_one_segment_per_drawn_stub() {
+        // A star: one source with 6,000 edges to its own targets, so edges
+        // are stubs and the source draws one stub while each target draws one.
+        let edges: Vec<EdgeCurve> = (1..=6_000u32)
+            .map(|target| {
+                edge(
+                    0,
+                    target,
+                    Vec3::ZERO,
+                    Vec3::new(target as f32, 1.0, 0.0),
+                    0.0,
+                )
+            })
+            .collect();
+        assert!(edges_drawn_as_stubs(edges.len()));
+        let mesh = edge_mesh(&edges);
+        assert_eq!(mesh.count_vertices(), (1 + 6_000) * 2);
+        // Stub ends that the shader caps are marked.
+        let Some(bevy::mesh::VertexAttributeValues::Float32x4(alongs)) =
+            mesh.attribute(ATTRIBUTE_ALONG)
+        else {
+            panic!("the edge mesh has no EdgeAlong attribute");
+        };
+        let leaving = alongs.iter().filter(|along| along[2] == 1.0).count();
+        let arriving = alongs.iter().filter(|along| along[2] == -1.0).count();
+        assert_eq!((leaving, arriving), (1, 6_000));
+    }
 }

@@ -2,14 +2,15 @@
 //! each node is an entity (id, kind, transform) that input systems move, and
 //! the whole graph is drawn by two meshes ([`crate::drawing`]).
 
-use bevy::camera::visibility::NoFrustumCulling;
+use bevy::camera::visibility::{NoFrustumCulling, VisibilitySystems};
 use bevy::prelude::*;
 use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
 
 use crate::drag::Selection;
+use crate::camera::OrbitCamera;
 use crate::drawing::{
-    DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeMaterial, NodeSprite, dot_mesh,
-    edge_mesh, edges_drawn_as_stubs, input_port_height, node_mesh,
+    DOT_PIXELS, DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeDetail, NodeMaterial,
+    NodeSprite, dot_mesh, edge_mesh, edges_drawn_as_stubs, input_port_height, node_mesh,
 };
 
 /// The canvas background.
@@ -46,6 +47,10 @@ impl Plugin for GraphScenePlugin {
                 )
                     .chain()
                     .in_set(SceneSystems),
+            )
+            .add_systems(
+                PostUpdate,
+                choose_node_draws.before(VisibilitySystems::VisibilityPropagate),
             );
     }
 }
@@ -79,9 +84,10 @@ pub struct GraphNode {
     pub slot: u32,
 }
 
-/// The entity drawing every node.
+/// An entity drawing the nodes of one size on screen as shapes (two share
+/// the node mesh).
 #[derive(Component)]
-pub struct NodeSprites;
+pub struct NodeSprites(pub NodeDetail);
 
 /// The entity drawing far nodes as points.
 #[derive(Component)]
@@ -133,14 +139,17 @@ fn spawn_graph_meshes(
         Visibility::Hidden,
         NoFrustumCulling,
     ));
-    commands.spawn((
-        NodeSprites,
-        Mesh3d(meshes.add(node_mesh(&[]))),
-        MeshMaterial3d(node_materials.add(NodeMaterial::default())),
-        Transform::IDENTITY,
-        Visibility::Hidden,
-        NoFrustumCulling,
-    ));
+    let node_mesh = meshes.add(node_mesh(&[]));
+    for detail in [NodeDetail::Full, NodeDetail::Small] {
+        commands.spawn((
+            NodeSprites(detail),
+            Mesh3d(node_mesh.clone()),
+            MeshMaterial3d(node_materials.add(NodeMaterial { detail })),
+            Transform::IDENTITY,
+            Visibility::Hidden,
+            NoFrustumCulling,
+        ));
+    }
     commands.spawn((
         EdgeCurves,
         Mesh3d(meshes.add(edge_mesh(&[]))),
@@ -217,12 +226,8 @@ type MovedOrNew = (With<GraphNode>, Or<(Changed<Transform>, Added<GraphNode>)>);
 
 /// A graph mesh and whether it is drawn.
 type MeshAndVisibility<'a> = (&'a Mesh3d, &'a mut Visibility);
-/// Only the node mesh's entity.
-type OnlyNodeSprites = (With<NodeSprites>, Without<EdgeCurves>, Without<NodeDots>);
 /// Only the edge mesh's entity.
 type OnlyEdgeCurves = (With<EdgeCurves>, Without<NodeSprites>, Without<NodeDots>);
-/// Only the dot mesh's entity.
-type OnlyNodeDots = (With<NodeDots>, Without<NodeSprites>, Without<EdgeCurves>);
 
 /// Rewrites the meshes when nodes move, appear or go, or the selection changes.
 #[allow(clippy::too_many_arguments)]
@@ -233,9 +238,9 @@ fn redraw_graph(
     mut removed: RemovedComponents<GraphNode>,
     nodes: Query<(&GraphNode, &Transform)>,
     edge_ends: Res<EdgeEnds>,
-    mut node_sprites: Single<MeshAndVisibility, OnlyNodeSprites>,
+    node_sprites: Query<&Mesh3d, With<NodeSprites>>,
     mut edge_curves: Single<MeshAndVisibility, OnlyEdgeCurves>,
-    mut node_dots: Single<MeshAndVisibility, OnlyNodeDots>,
+    node_dots: Single<&Mesh3d, With<NodeDots>>,
     mut meshes: ResMut<Assets<Mesh>>,
 ) {
     let gone = removed.read().count() > 0;
@@ -276,10 +281,11 @@ fn redraw_graph(
         filled += 1;
     }
     sprites.truncate(filled);
-    let _ = meshes.insert(&node_sprites.0.0, node_mesh(&sprites));
-    set_visibility(&mut node_sprites.1, !sprites.is_empty());
-    let _ = meshes.insert(&node_dots.0.0, dot_mesh(&sprites));
-    set_visibility(&mut node_dots.1, !sprites.is_empty());
+    // The shape draws share one mesh.
+    if let Some(node_mesh_handle) = node_sprites.iter().next() {
+        let _ = meshes.insert(&node_mesh_handle.0, node_mesh(&sprites));
+    }
+    let _ = meshes.insert(&node_dots.0, dot_mesh(&sprites));
     // Past the edge budget, a stable sample of the edges, plus every edge of
     // a selected node; where edges are stubs, the selection's are whole.
     let stride = edge_ends.0.len().div_ceil(EDGE_BUDGET).max(1);
@@ -302,11 +308,75 @@ fn redraw_graph(
                     to: sprites.get(*to as usize)?.centre,
                     port_height: *port_height,
                     whole: selected(from) || selected(to),
+                    from_node: *from,
+                    to_node: *to,
                 })
             })
             .collect();
         let _ = meshes.insert(&edge_curves.0.0, edge_mesh(&ends));
         set_visibility(&mut edge_curves.1, !ends.is_empty());
+    }
+}
+
+/// The smallest and largest radius on screen, in pixels, of the nodes in
+/// front of a camera with this transform, focal scale (`1 / tan(fov / 2)`)
+/// and viewport height: what decides which node draws are needed. `None`
+/// when no node is in front of the camera.
+pub fn node_sizes_on_screen(
+    camera: &Transform,
+    focal_scale: f32,
+    viewport_height: f32,
+    centres: impl IntoIterator<Item = Vec3>,
+) -> Option<(f32, f32)> {
+    let forward = camera.forward().as_vec3();
+    let (mut nearest, mut farthest) = (f32::INFINITY, f32::NEG_INFINITY);
+    for centre in centres {
+        let depth = (centre - camera.translation).dot(forward);
+        if depth > 0.0 {
+            nearest = nearest.min(depth);
+            farthest = farthest.max(depth);
+        }
+    }
+    if nearest > farthest {
+        return None;
+    }
+    let pixels = |depth: f32| NODE_RADIUS * focal_scale * viewport_height * 0.5 / depth;
+    Some((pixels(farthest), pixels(nearest)))
+}
+
+/// A node's size on screen as the shaders work it out may differ a little
+/// from the CPU's: a draw is kept while the nodes come this close (as a
+/// fraction) to its range.
+const SIZE_SLACK: f32 = 0.1;
+
+/// Shows only the node draws (points, small shapes, full shapes) that have
+/// nodes of their size on screen: each draw costs a pass over every node's
+/// vertices, whether it keeps them or not.
+fn choose_node_draws(
+    camera: Single<(&Camera, &Transform, &Projection), With<OrbitCamera>>,
+    nodes: Query<&Transform, With<GraphNode>>,
+    mut sprites: Query<(&NodeSprites, &mut Visibility), Without<NodeDots>>,
+    mut dots: Single<&mut Visibility, (With<NodeDots>, Without<NodeSprites>)>,
+) {
+    let (camera, camera_transform, projection) = *camera;
+    let sizes = match (projection, camera.physical_viewport_size()) {
+        (Projection::Perspective(perspective), Some(viewport)) => node_sizes_on_screen(
+            camera_transform,
+            1.0 / (perspective.fov * 0.5).tan(),
+            viewport.y as f32,
+            nodes.iter().map(|transform| transform.translation),
+        ),
+        // Before the first frame sizes the viewport: every draw that has nodes.
+        _ => (!nodes.is_empty()).then_some((0.0, f32::INFINITY)),
+    };
+    let wanted = |(from, to): (f32, f32)| {
+        sizes.is_some_and(|(smallest, largest)| {
+            largest >= from * (1.0 - SIZE_SLACK) && smallest < to * (1.0 + SIZE_SLACK)
+        })
+    };
+    set_visibility(&mut dots, wanted((0.0, DOT_PIXELS)));
+    for (draw, mut visibility) in &mut sprites {
+        set_visibility(&mut visibility, wanted(draw.0.pixel_range()));
     }
 }
 
@@ -318,5 +388,39 @@ fn set_visibility(visibility: &mut Visibility, shown: bool) {
     };
     if *visibility != wanted {
         *visibility = wanted;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_sizes_on_screen_span_the_nearest_and_farthest_node_in_front() {
+        // Looking down −z from the origin; 720 pixels high, focal scale 1:
+        // a node at depth d is 0.5 × 720 / 2 / d = 180 / d pixels in radius.
+        let camera = Transform::IDENTITY;
+        let centres = [
+            Vec3::new(0.0, 0.0, -10.0),
+            Vec3::new(3.0, -2.0, -20.0),
+            Vec3::new(0.0, 0.0, -15.0),
+            // Behind the camera: not on screen.
+            Vec3::new(0.0, 0.0, 5.0),
+        ];
+        let (smallest, largest) =
+            node_sizes_on_screen(&camera, 1.0, 720.0, centres).expect("nodes in front");
+        assert!((smallest - 9.0).abs() < 1e-4, "{smallest}");
+        assert!((largest - 18.0).abs() < 1e-4, "{largest}");
+        // Doubling the focal scale (a narrower view) doubles the sizes.
+        let (smallest, _) = node_sizes_on_screen(&camera, 2.0, 720.0, centres).unwrap();
+        assert!((smallest - 18.0).abs() < 1e-4);
+        // A camera turned around sees only the node that was behind it.
+        let turned = Transform::IDENTITY.looking_at(Vec3::Z, Vec3::Y);
+        let (smallest, largest) = node_sizes_on_screen(&turned, 1.0, 720.0, centres).unwrap();
+        assert!((smallest - 36.0).abs() < 1e-4 && (largest - 36.0).abs() < 1e-4);
+        assert_eq!(
+            node_sizes_on_screen(&camera, 1.0, 720.0, [Vec3::new(0.0, 0.0, 1.0)]),
+            None
+        );
     }
 }

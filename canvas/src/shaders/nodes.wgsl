@@ -3,6 +3,12 @@
 // square, tool: hexagon, input: arrow tag, output: octagon) and shades it as
 // a rounded solid with a dark outline; a selected node is washed towards
 // white and ringed.
+//
+// The same mesh is drawn by two pipelines: without SMALL_NODES, nodes of at
+// least SMALL_PIXELS radius on screen, in full; with it, nodes from
+// DOT_RADIUS to SMALL_PIXELS, as the flat shape and its outline (ports and
+// lighting would be a pixel or two there). Each drops the other's nodes in
+// its vertex shader, and dots.wgsl draws the rest as points.
 
 #import bevy_pbr::mesh_view_bindings::view
 #import bevy_pbr::view_transformations::position_world_to_clip
@@ -25,9 +31,11 @@ struct VertexOutput {
     @location(2) @interpolate(flat) style: vec2<f32>,
 };
 
-// Keep in step with scene::NODE_RADIUS and dots.wgsl.
+// Keep in step with scene::NODE_RADIUS, drawing::{DOT_PIXELS,
+// SMALL_NODE_PIXELS} and dots.wgsl.
 const RADIUS: f32 = 0.5;
 const DOT_RADIUS: f32 = 1.5;
+const SMALL_PIXELS: f32 = 6.0;
 
 @vertex
 fn vertex(vertex: Vertex) -> VertexOutput {
@@ -38,8 +46,13 @@ fn vertex(vertex: Vertex) -> VertexOutput {
     out.clip_position = position_world_to_clip(world);
     let centre = position_world_to_clip(vertex.centre);
     let pixels = RADIUS * view.clip_from_view[1][1] * view.viewport.w * 0.5 / max(centre.w, 1e-4);
-    if pixels < DOT_RADIUS {
-        // Too small for a shape: the dot shader draws it as a point.
+#ifdef SMALL_NODES
+    let drawn = pixels >= DOT_RADIUS && pixels < SMALL_PIXELS;
+#else
+    let drawn = pixels >= SMALL_PIXELS;
+#endif
+    if !drawn {
+        // Another pipeline draws it: put the corner outside the view.
         out.clip_position = vec4<f32>(2.0, 2.0, 2.0, 1.0);
     }
     out.corner = vertex.corner;
@@ -149,6 +162,33 @@ fn port_at(kind: u32, p: vec2<f32>) -> vec2<f32> {
 
 @fragment
 fn fragment(in: VertexOutput) -> @location(0) vec4<f32> {
+#ifdef SMALL_NODES
+    return small_node(in);
+#else
+    return full_node(in);
+#endif
+}
+
+// A node a few pixels across: its shape, lit from above by a plain
+// gradient, and its outline (bright when selected).
+fn small_node(in: VertexOutput) -> vec4<f32> {
+    let kind = u32(in.style.x + 0.5);
+    let distance = shape(kind, in.corner);
+    if distance > 0.0 {
+        discard;
+    }
+    let base = in.colour.rgb;
+    var colour = base * (0.75 + 0.3 * in.corner.y);
+    let rim = smoothstep(-0.3, -0.15, distance);
+    if in.style.y > 0.5 {
+        colour = mix(colour, vec3<f32>(1.0), rim);
+    } else {
+        colour = mix(colour, base * 0.12, rim);
+    }
+    return vec4<f32>(colour, 1.0);
+}
+
+fn full_node(in: VertexOutput) -> vec4<f32> {
     let kind = u32(in.style.x + 0.5);
     let selected = in.style.y > 0.5;
     let p = in.corner;
