@@ -70,12 +70,16 @@ impl Replica {
 
     /// Adds a whole graph (a sample, an import) as a new document.
     pub async fn add_graph(&self, graph: Graph) -> Result<Graph, SyncError> {
-        let document = GraphDocument::create(&graph)?;
+        let snapshot = GraphDocument::create(&graph)?.snapshot();
+        // A document built operation by operation keeps every operation
+        // parsed: five times what the same document loaded from its
+        // snapshot holds (100k nodes and 200k edges: ~500 MB against
+        // ~80 MB). The one kept open is the one loaded back.
         let open = OpenGraph {
-            document,
+            document: GraphDocument::from_snapshot(graph.id, &snapshot)?,
             server_version: Version::default(),
         };
-        self.persist(&open, false).await?;
+        self.save(&open, &graph, &snapshot, false).await?;
         self.open
             .lock()
             .await
