@@ -375,7 +375,11 @@ pub fn stubs_drawn(edges: &[EdgeCurve]) -> Vec<(bool, bool)> {
                 *entry = (span, index);
             }
         };
-        keep_longer(longest_leaving.entry(edge.from_node).or_insert((-1.0, index)));
+        keep_longer(
+            longest_leaving
+                .entry(edge.from_node)
+                .or_insert((-1.0, index)),
+        );
         keep_longer(
             longest_arriving
                 .entry((edge.to_node, edge.port_height.to_bits()))

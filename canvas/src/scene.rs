@@ -6,8 +6,8 @@ use bevy::camera::visibility::{NoFrustumCulling, VisibilitySystems};
 use bevy::prelude::*;
 use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
 
-use crate::drag::Selection;
 use crate::camera::OrbitCamera;
+use crate::drag::Selection;
 use crate::drawing::{
     DOT_PIXELS, DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeDetail, NodeMaterial,
     NodeSprite, dot_mesh, edge_mesh, edges_drawn_as_stubs, input_port_height, node_mesh,

@@ -2,7 +2,7 @@
 
 use orrery_domain::{Edge, NodeId, Position, sample_graph};
 use orrery_e2e::{TestDevice, TestServer};
-use orrery_sync::SyncError;
+use orrery_sync::{GraphDocument, SyncError, Version};
 
 #[tokio::test]
 async fn edit_travels_to_second_device() {
@@ -82,6 +82,57 @@ async fn sync_with_server_down_reports_offline_and_keeps_edits() {
     assert!(matches!(error, SyncError::Offline { .. }), "{error}");
     assert_eq!(device.replica.graph(graph.id).await.unwrap(), graph);
     assert!(device.replica.list_graphs().await.unwrap()[0].pending_changes > 0);
+}
+
+/// A graph added whole is stored without a document held open: it is read
+/// back from its rows, counts all of its operations as pending, and its first
+/// edit opens the stored document and lands on top of it.
+#[tokio::test]
+async fn added_graph_opens_its_document_on_first_edit() {
+    let server = TestServer::start().await.unwrap();
+    let device = TestDevice::register(&server, "studio").await.unwrap();
+    let graph = device
+        .replica
+        .add_graph(sample_graph("Whole", 5, 7))
+        .await
+        .unwrap();
+    assert_eq!(device.replica.graph(graph.id).await.unwrap(), graph);
+    let created = GraphDocument::create(&graph).unwrap();
+    let all_operations = i64::try_from(
+        created
+            .version()
+            .operations_missing_from(&Version::default()),
+    )
+    .unwrap();
+    assert!(all_operations > 0);
+    assert_eq!(
+        device.replica.list_graphs().await.unwrap()[0].pending_changes,
+        all_operations
+    );
+    let unknown = orrery_domain::GraphId::new();
+    assert!(matches!(
+        device.replica.graph(unknown).await,
+        Err(SyncError::NoSuchGraph(id)) if id == unknown
+    ));
+
+    let node = *graph.nodes.keys().next().unwrap();
+    let edited = device
+        .replica
+        .relabel_node(graph.id, node, "Edited first")
+        .await
+        .unwrap();
+    let mut expected = graph.clone();
+    expected.nodes.get_mut(&node).unwrap().label = "Edited first".into();
+    assert_eq!(edited, expected);
+    assert_eq!(device.replica.graph(graph.id).await.unwrap(), expected);
+    assert!(
+        device.replica.list_graphs().await.unwrap()[0].pending_changes > all_operations,
+        "the edit is pending beside the graph's own operations"
+    );
+    device.client.sync_all(&device.replica).await.unwrap();
+    let other = TestDevice::register(&server, "second").await.unwrap();
+    other.client.sync_all(&other.replica).await.unwrap();
+    assert_eq!(other.replica.graph(graph.id).await.unwrap(), expected);
 }
 
 #[tokio::test]
