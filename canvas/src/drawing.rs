@@ -522,7 +522,7 @@ mod tests {
         with_whole[1].whole = true;
         let drawn = stubs_drawn(&with_whole);
         assert_eq!(drawn[1], (false, false));
-        assert_eq!(drawn[2].0, true, "the next longest edge leaves node 0");
+        assert!(drawn[2].0, "the next longest edge leaves node 0");
     }
 
     #[test]
