@@ -254,10 +254,11 @@ fn import_file(
 const MIMALLOC_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Returns freed memory to the system at once instead of after a delay (1 s
-/// in mimalloc v3) that only a later allocation on the freeing thread acts on: what loading a
-/// graph builds and drops (the sample or import, its document, the rows
-/// handed to SQLite) is freed on threads that then sit idle, so it stayed
-/// resident (100k nodes: ~80 MB; frame times unchanged at 10k nodes).
+/// in mimalloc v3) that only a later allocation on the freeing thread acts
+/// on: what loading a graph builds and drops (the sample or import, its
+/// document, the rows handed to SQLite) is freed on threads that then sit
+/// idle, so it stayed resident (100k nodes: ~85 MB; frame times unchanged at
+/// 10k nodes).
 fn purge_freed_memory_at_once() {
     // SAFETY: sets an allocator option; called before any other thread runs.
     unsafe { libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY, 0) }
