@@ -14,6 +14,7 @@
 //! disappears, or the selection changes.
 
 use bevy::asset::{RenderAssetUsages, uuid_handle};
+use bevy::light::{DirectionalLightShadowMap, PointLightShadowMap};
 use bevy::mesh::{
     Indices, MeshVertexAttribute, MeshVertexBufferLayoutRef, PrimitiveTopology, VertexFormat,
 };
@@ -71,6 +72,10 @@ fn edge_segments(edges: usize) -> (u32, bool) {
     }
 }
 
+/// Width of the shadow maps the renderer binds but the canvas never draws
+/// into (it has no lights); a power of two, as the renderer requires.
+const UNUSED_SHADOW_MAP_SIZE: usize = 1;
+
 /// The shaders and materials.
 pub struct DrawingPlugin;
 
@@ -101,6 +106,17 @@ impl Plugin for DrawingPlugin {
                 Shader::from_wgsl(include_str!("shaders/dots.wgsl"), "orrery_canvas/dots.wgsl"),
             )
             .expect("a fixed shader id");
+        // The canvas has no lights and casts no shadows, yet the renderer
+        // binds a point-light and a directional-light shadow map to every
+        // view regardless, and clears them before first use: 40 MB at the
+        // default sizes (6 × 1024² and 2048² depth texels) that a CPU
+        // rasteriser keeps in process memory.
+        app.insert_resource(PointLightShadowMap {
+            size: UNUSED_SHADOW_MAP_SIZE,
+        })
+        .insert_resource(DirectionalLightShadowMap {
+            size: UNUSED_SHADOW_MAP_SIZE,
+        });
         app.add_plugins((
             MaterialPlugin::<NodeMaterial>::default(),
             MaterialPlugin::<EdgeMaterial>::default(),

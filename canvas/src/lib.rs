@@ -15,7 +15,8 @@
 //! the render thread), [`panels`] (egui: status bar, search, palette,
 //! inspector, labels, tooltips), [`bridge`] (the channels), [`probe`]
 //! (readiness, frame reports and screenshots for tests) and [`measure`]
-//! (frame and picking timings for benchmarks).
+//! (frame and picking timings for benchmarks). [`memory`] holds the process
+//! settings every binary hosting the canvas applies at start.
 
 pub mod bridge;
 pub mod camera;
@@ -25,6 +26,7 @@ pub mod drawing;
 pub mod history;
 pub mod layout;
 pub mod measure;
+pub mod memory;
 pub mod panels;
 pub mod pick;
 pub mod probe;

@@ -249,21 +249,6 @@ fn import_file(
         .map_err(|error| error.to_string())
 }
 
-/// `mi_option_purge_delay` in the `mi_option_e` of the mimalloc (v3) that
-/// libmimalloc-sys bundles; the crate names no constant for it.
-const MIMALLOC_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Returns freed memory to the system at once instead of after a delay (1 s
-/// in mimalloc v3) that only a later allocation on the freeing thread acts
-/// on: what loading a graph builds and drops (the sample or import, its
-/// document, the rows handed to SQLite) is freed on threads that then sit
-/// idle, so it stayed resident (100k nodes: ~85 MB; frame times unchanged at
-/// 10k nodes).
-fn purge_freed_memory_at_once() {
-    // SAFETY: sets an allocator option; called before any other thread runs.
-    unsafe { libmimalloc_sys::mi_option_set(MIMALLOC_PURGE_DELAY, 0) }
-}
-
 /// This process's resident memory in MiB, from /proc.
 fn resident_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -320,7 +305,7 @@ fn print_line(kind: &str, value: serde_json::Value) {
 }
 
 fn main() -> anyhow::Result<()> {
-    purge_freed_memory_at_once();
+    orrery_canvas::memory::keep_resident_memory_low();
     let arguments = match parse_arguments() {
         Ok(arguments) => arguments,
         Err(error) => {
@@ -496,23 +481,4 @@ fn main() -> anyhow::Result<()> {
         .join()
         .expect("the store writer thread does not panic");
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn purge_delay_option_is_mimallocs_purge_delay() {
-        // SAFETY: reads and sets an allocator option.
-        unsafe {
-            // purge_delay's default in mimalloc v3 (1000 ms) identifies the
-            // option: its neighbours default to 0 or 1.
-            if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-                assert_eq!(libmimalloc_sys::mi_option_get(MIMALLOC_PURGE_DELAY), 1000);
-            }
-            purge_freed_memory_at_once();
-            assert_eq!(libmimalloc_sys::mi_option_get(MIMALLOC_PURGE_DELAY), 0);
-        }
-    }
 }
