@@ -7,7 +7,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    orrery_canvas::memory::keep_resident_memory_low();
+    orrery_canvas::memory::configure_process_memory();
     // The canvas's winit loop and WebKitGTK share one process, and Xlib's error
     // handler is process-wide: a GLX error raised by WebKit's GL compositor is
     // picked up by winit and fails the canvas window's creation. WebKit's

@@ -305,7 +305,7 @@ fn print_line(kind: &str, value: serde_json::Value) {
 }
 
 fn main() -> anyhow::Result<()> {
-    orrery_canvas::memory::keep_resident_memory_low();
+    orrery_canvas::memory::configure_process_memory();
     let arguments = match parse_arguments() {
         Ok(arguments) => arguments,
         Err(error) => {
