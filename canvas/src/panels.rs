@@ -171,7 +171,9 @@ fn status_bar(
     layout.inspector = None;
     layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
-        ui.horizontal(|ui| {
+        // Wrapped, so the key hints run onto a second line on a narrow
+        // window instead of being cut off at its right edge.
+        ui.horizontal_wrapped(|ui| {
             match &shown.graph {
                 Some(graph) => {
                     ui.strong(&graph.name);
