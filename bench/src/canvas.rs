@@ -24,6 +24,9 @@ pub struct Options {
     /// Show the graph without storing it (the canvas's own memory, without
     /// the store's document).
     pub in_memory: bool,
+    /// Drag a node while the frames are timed (a drag frame rebuilds the
+    /// drawing's buffers).
+    pub drag: bool,
 }
 
 impl Default for Options {
@@ -33,6 +36,7 @@ impl Default for Options {
             edges: 20_000,
             frames: 120,
             in_memory: false,
+            drag: false,
         }
     }
 }
@@ -84,6 +88,9 @@ pub fn run(options: &Options) -> anyhow::Result<Value> {
         let mut command = Command::new(&canvas);
         if options.in_memory {
             command.arg("--in-memory");
+        }
+        if options.drag {
+            command.arg("--measure-drag");
         }
         let mut child = command
             .arg("--store")

@@ -6,7 +6,8 @@
 //!   the replicas, and prints both libraries' timings. This is how the CRDT
 //!   library was chosen (ARCHITECTURE.md).
 //! - `canvas`: the canvas binary drawing an N-node, M-edge sample graph under
-//!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory.
+//!   Xvfb + lavapipe: load time, frame time p50/p95, picking time, memory;
+//!   with `--drag`, the frames of dragging a node.
 //! - `layout`: milliseconds per Barnes–Hut layout iteration at N nodes.
 //! - `sync`: the sync path against a real server on loopback: initial sync
 //!   of a 10k-node graph, merge of 100k node moves, server throughput with 50
@@ -33,7 +34,7 @@ use anyhow::{Context, bail};
 
 const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--replicas N] [--base-nodes N] [--runs N]
        orrery-bench sync [--nodes N] [--edges N] [--moves N] [--clients N] [--pushes N] [--ops-per-push N] [--runs N] [--postgres]
-       orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory]
+       orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory] [--drag]
        orrery-bench layout [--nodes N] [--iterations N]
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
        orrery-bench sandbox [--agents N] [--runs N] [--parallel N]";
@@ -98,9 +99,10 @@ fn main() -> anyhow::Result<()> {
         }
         "canvas" => {
             let mut options = canvas::Options::default();
-            parse_flags(&rest, &["--in-memory"], |flag, number| {
+            parse_flags(&rest, &["--in-memory", "--drag"], |flag, number| {
                 match flag {
                     "--in-memory" => options.in_memory = true,
+                    "--drag" => options.drag = true,
                     "--nodes" => options.nodes = number.max(1),
                     "--edges" => options.edges = number,
                     "--frames" => options.frames = u32::try_from(number.max(1))?,

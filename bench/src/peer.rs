@@ -88,6 +88,7 @@ pub fn run(options: &Options) -> anyhow::Result<Value> {
         edges: options.edges,
         frames: options.frames,
         in_memory: false,
+        drag: false,
     })?;
     let our_p50 = ours["frame_ms_p50"].as_f64().context("our frame time")?;
     let peer_p50 = peer["frame_ms_p50"]

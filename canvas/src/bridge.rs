@@ -97,8 +97,9 @@ fn apply_commands(
             Ok(CanvasCommand::RunEvent(event)) => chat.run_event(&event),
             Ok(CanvasCommand::RunEnded { reason }) => chat.run_ended(reason),
             Ok(CanvasCommand::RunRefused(reason)) => chat.refused(reason),
-            Ok(CanvasCommand::Measure { frames }) => {
+            Ok(CanvasCommand::Measure { frames, dragging }) => {
                 measurement.frames_wanted = frames;
+                measurement.dragging = dragging;
             }
             Ok(CanvasCommand::Quit) | Err(TryRecvError::Disconnected) => {
                 exit.write(AppExit::Success);

@@ -61,6 +61,9 @@ pub enum CanvasCommand {
     Measure {
         /// Frames to time.
         frames: u32,
+        /// Move a node a step every timed frame, as dragging it does: what
+        /// a frame of a drag costs (every buffer of the drawing rebuilt).
+        dragging: bool,
     },
     /// Show a message in the status bar for a few seconds (an import the
     /// host refused, say).

@@ -11,7 +11,10 @@ use crate::bridge::CanvasBridge;
 use crate::camera::OrbitCamera;
 use crate::pick::PickIndex;
 use crate::probe::{PipelinesSettled, Readiness};
-use crate::scene::{GraphNode, NODE_RADIUS};
+use crate::scene::{GraphNode, NODE_RADIUS, SceneSystems};
+
+/// How far the dragged node moves each timed frame, in world units.
+const DRAG_STEP: f32 = 0.25;
 
 /// Picks timed per measurement.
 const PICKS: usize = 1_000;
@@ -39,6 +42,8 @@ pub struct Measurement {
 pub struct MeasurementRequest {
     /// Frames still wanted (0: nothing asked).
     pub frames_wanted: u32,
+    /// Whether a node is dragged while the frames are timed.
+    pub dragging: bool,
     frame_ms: Vec<f32>,
 }
 
@@ -48,8 +53,40 @@ pub struct MeasurePlugin;
 impl Plugin for MeasurePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<MeasurementRequest>()
+            .add_systems(Update, drag_while_timing.before(SceneSystems))
             .add_systems(Last, time_frames);
     }
+}
+
+/// Moves one node back and forth a step each timed frame, the way a drag
+/// moves the selection: the scene then rebuilds the drawing as it does
+/// under a drag.
+fn drag_while_timing(
+    readiness: Res<Readiness>,
+    settled: Res<PipelinesSettled>,
+    request: Res<MeasurementRequest>,
+    mut nodes: Query<(Entity, &mut Transform), With<GraphNode>>,
+    mut dragged: Local<Option<Entity>>,
+    mut steps: Local<u32>,
+) {
+    if !request.dragging || request.frames_wanted == 0 || !readiness.ready(&settled) {
+        return;
+    }
+    let node = match dragged.and_then(|entity| nodes.get_mut(entity).ok()) {
+        Some(node) => node,
+        None => match nodes.iter_mut().next() {
+            Some(node) => node,
+            None => return,
+        },
+    };
+    let (entity, mut transform) = node;
+    *dragged = Some(entity);
+    transform.translation.x += if *steps % 2 == 0 {
+        DRAG_STEP
+    } else {
+        -DRAG_STEP
+    };
+    *steps += 1;
 }
 
 fn time_frames(

@@ -17,7 +17,9 @@
 //!
 //! `--export FILE.json` writes the graph as a graph file and exits without a
 //! window; `--in-memory` shows a sample graph without storing it (benchmarks
-//! that measure the canvas alone).
+//! that measure the canvas alone). `--measure-frames N` prints the timings of
+//! N frames as a `MEASURED` line; with `--measure-drag` a node is dragged
+//! while they are timed.
 
 /// mimalloc instead of the system allocator: merging and reading a received
 /// 10k-node graph spent a third of its time in glibc malloc/free.
@@ -37,7 +39,7 @@ use orrery_sync::Replica;
 use serde_json::json;
 
 const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
-[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N] \
+[--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N [--measure-drag]] \
 [--export FILE.json] [--in-memory] [--provider URL] [--model NAME]";
 
 struct Arguments {
@@ -52,6 +54,7 @@ struct Arguments {
     screenshot: Option<PathBuf>,
     exit_after_screenshot: bool,
     measure_frames: Option<u32>,
+    measure_drag: bool,
     export: Option<PathBuf>,
     in_memory: bool,
     provider: ProviderSettings,
@@ -70,6 +73,7 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         screenshot: None,
         exit_after_screenshot: false,
         measure_frames: None,
+        measure_drag: false,
         export: None,
         in_memory: false,
         provider: ProviderSettings::local(),
@@ -110,6 +114,7 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
             }
             "--export" => parsed.export = Some(value("--export")?.into()),
             "--in-memory" => parsed.in_memory = true,
+            "--measure-drag" => parsed.measure_drag = true,
             "--provider" => parsed.provider.base_url = value("--provider")?,
             "--model" => parsed.provider.model = value("--model")?,
             "--continuous" => parsed.continuous = true,
@@ -119,6 +124,9 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
             "--help" | "-h" => bail!("{USAGE}"),
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
+    }
+    if parsed.measure_drag && parsed.measure_frames.is_none() {
+        bail!("--measure-drag drags a node while --measure-frames N frames are timed; give both");
     }
     if parsed.sample > orrery_domain::MAX_NODES_PER_GRAPH {
         bail!(
@@ -368,6 +376,7 @@ fn main() -> anyhow::Result<()> {
     let load_started = std::time::Instant::now();
     let mut load_ms = 0.0;
     let measure_frames = arguments.measure_frames;
+    let dragging = arguments.measure_drag;
     let graph_id = graph.id;
     handle.commands.send(CanvasCommand::LoadGraph(graph))?;
     if let Some(path) = &arguments.screenshot {
@@ -419,7 +428,7 @@ fn main() -> anyhow::Result<()> {
                         print_line("READY", json!(frame));
                     }
                     if let Some(frames) = measure_frames {
-                        let _ = commands.send(CanvasCommand::Measure { frames });
+                        let _ = commands.send(CanvasCommand::Measure { frames, dragging });
                     }
                 }
                 CanvasEvent::Measured(measurement) => {
@@ -431,6 +440,7 @@ fn main() -> anyhow::Result<()> {
                             "nodes": measurement.nodes,
                             "edges": edge_count,
                             "frames": sorted.len(),
+                            "dragging": dragging,
                             "load_ms": (load_ms * 10.0).round() / 10.0,
                             "frame_ms_p50": percentile(&sorted, 0.5),
                             "frame_ms_p95": percentile(&sorted, 0.95),
