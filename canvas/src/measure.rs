@@ -81,7 +81,7 @@ fn drag_while_timing(
     };
     let (entity, mut transform) = node;
     *dragged = Some(entity);
-    transform.translation.x += if *steps % 2 == 0 {
+    transform.translation.x += if steps.is_multiple_of(2) {
         DRAG_STEP
     } else {
         -DRAG_STEP
