@@ -1,6 +1,7 @@
 //! Timings for benchmarks: frame times once the canvas is ready, and how long
 //! picking the node under the cursor takes.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use bevy::prelude::*;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::CanvasEvent;
 use crate::bridge::CanvasBridge;
 use crate::camera::OrbitCamera;
+use crate::drag::Selection;
 use crate::pick::PickIndex;
 use crate::probe::{PipelinesSettled, Readiness};
 use crate::scene::{GraphNode, NODE_RADIUS, SceneSystems};
@@ -58,14 +60,15 @@ impl Plugin for MeasurePlugin {
     }
 }
 
-/// Moves one node back and forth a step each timed frame, the way a drag
-/// moves the selection: the scene then rebuilds the drawing as it does
+/// Selects one node and moves it back and forth a step each timed frame,
+/// the way a drag moves the selection: the scene then redraws as it does
 /// under a drag.
 fn drag_while_timing(
     readiness: Res<Readiness>,
     settled: Res<PipelinesSettled>,
     request: Res<MeasurementRequest>,
-    mut nodes: Query<(Entity, &mut Transform), With<GraphNode>>,
+    mut nodes: Query<(Entity, &GraphNode, &mut Transform)>,
+    mut selection: ResMut<Selection>,
     mut dragged: Local<Option<Entity>>,
     mut steps: Local<u32>,
 ) {
@@ -79,8 +82,11 @@ fn drag_while_timing(
             None => return,
         },
     };
-    let (entity, mut transform) = node;
+    let (entity, graph_node, mut transform) = node;
     *dragged = Some(entity);
+    if selection.nodes.len() != 1 || !selection.nodes.contains(&graph_node.id) {
+        selection.nodes = BTreeSet::from([graph_node.id]);
+    }
     transform.translation.x += if steps.is_multiple_of(2) {
         DRAG_STEP
     } else {

@@ -1,6 +1,8 @@
 //! Nodes as shaded shapes coloured by kind, edges as curves between ports:
 //! each node is an entity (id, kind, transform) that input systems move, and
-//! the whole graph is drawn by two meshes ([`crate::drawing`]).
+//! the graph is drawn by a few meshes ([`crate::drawing`]) in two parts
+//! ([`GraphPart`]): the selection, which a drag moves and rewrites alone,
+//! and the rest.
 
 use bevy::camera::visibility::{NoFrustumCulling, VisibilitySystems};
 use bevy::prelude::*;
@@ -10,7 +12,7 @@ use crate::camera::OrbitCamera;
 use crate::drag::Selection;
 use crate::drawing::{
     DOT_PIXELS, DotMaterial, EDGE_BUDGET, EdgeCurve, EdgeMaterial, NodeDetail, NodeMaterial,
-    NodeSprite, dot_mesh, edge_mesh, edges_drawn_as_stubs, input_port_height, node_mesh,
+    NodeSprite, dot_mesh, edge_mesh, input_port_height, node_mesh,
 };
 
 /// The canvas background.
@@ -29,7 +31,7 @@ pub fn kind_colour(kind: NodeKind) -> [u8; 3] {
     }
 }
 
-/// Shows one graph; its nodes become entities, drawn by two meshes.
+/// Shows one graph; its nodes become entities, drawn by a few meshes.
 pub struct GraphScenePlugin;
 
 impl Plugin for GraphScenePlugin {
@@ -93,9 +95,31 @@ pub struct NodeSprites(pub NodeDetail);
 #[derive(Component)]
 pub struct NodeDots;
 
-/// The entity drawing every edge.
+/// An entity drawing edges.
 #[derive(Component)]
 pub struct EdgeCurves;
+
+/// Which part of the graph a mesh entity draws. Each part has its own point,
+/// shape and edge meshes, so that a drag, which moves only selected nodes,
+/// rewrites only the selection's meshes instead of the whole graph's.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphPart {
+    /// The nodes outside the selection and the edges between them.
+    Unselected,
+    /// The selected nodes and every edge touching one.
+    Selected,
+}
+
+impl GraphPart {
+    /// The part a node belongs to.
+    pub fn of(in_selection: bool) -> Self {
+        if in_selection {
+            GraphPart::Selected
+        } else {
+            GraphPart::Unselected
+        }
+    }
+}
 
 /// Each edge's two ends, as node slots, and the input port's height on the
 /// target (rebuilt with the scene).
@@ -131,33 +155,42 @@ fn spawn_graph_meshes(
     mut edge_materials: ResMut<Assets<EdgeMaterial>>,
     mut dot_materials: ResMut<Assets<DotMaterial>>,
 ) {
-    commands.spawn((
-        NodeDots,
-        Mesh3d(meshes.add(dot_mesh(&[]))),
-        MeshMaterial3d(dot_materials.add(DotMaterial::default())),
-        Transform::IDENTITY,
-        Visibility::Hidden,
-        NoFrustumCulling,
-    ));
-    let node_mesh = meshes.add(node_mesh(&[]));
-    for detail in [NodeDetail::Full, NodeDetail::Small] {
+    let dot_material = dot_materials.add(DotMaterial::default());
+    let node_material = [NodeDetail::Full, NodeDetail::Small]
+        .map(|detail| (detail, node_materials.add(NodeMaterial { detail })));
+    let edge_material = edge_materials.add(EdgeMaterial::default());
+    for part in [GraphPart::Unselected, GraphPart::Selected] {
         commands.spawn((
-            NodeSprites(detail),
-            Mesh3d(node_mesh.clone()),
-            MeshMaterial3d(node_materials.add(NodeMaterial { detail })),
+            NodeDots,
+            part,
+            Mesh3d(meshes.add(dot_mesh(&[]))),
+            MeshMaterial3d(dot_material.clone()),
+            Transform::IDENTITY,
+            Visibility::Hidden,
+            NoFrustumCulling,
+        ));
+        let node_mesh = meshes.add(node_mesh(&[]));
+        for (detail, material) in &node_material {
+            commands.spawn((
+                NodeSprites(*detail),
+                part,
+                Mesh3d(node_mesh.clone()),
+                MeshMaterial3d(material.clone()),
+                Transform::IDENTITY,
+                Visibility::Hidden,
+                NoFrustumCulling,
+            ));
+        }
+        commands.spawn((
+            EdgeCurves,
+            part,
+            Mesh3d(meshes.add(edge_mesh(&[]))),
+            MeshMaterial3d(edge_material.clone()),
             Transform::IDENTITY,
             Visibility::Hidden,
             NoFrustumCulling,
         ));
     }
-    commands.spawn((
-        EdgeCurves,
-        Mesh3d(meshes.add(edge_mesh(&[]))),
-        MeshMaterial3d(edge_materials.add(EdgeMaterial::default())),
-        Transform::IDENTITY,
-        Visibility::Hidden,
-        NoFrustumCulling,
-    ));
 }
 
 fn rebuild_scene(
@@ -224,23 +257,23 @@ fn drop_stale_selection(
 /// Nodes that appeared or moved since the last frame.
 type MovedOrNew = (With<GraphNode>, Or<(Changed<Transform>, Added<GraphNode>)>);
 
-/// A graph mesh and whether it is drawn.
-type MeshAndVisibility<'a> = (&'a Mesh3d, &'a mut Visibility);
 /// Only the edge mesh's entity.
 type OnlyEdgeCurves = (With<EdgeCurves>, Without<NodeSprites>, Without<NodeDots>);
 
-/// Rewrites the meshes when nodes move, appear or go, or the selection changes.
+/// Rewrites the meshes when nodes move, appear or go, or the selection
+/// changes; when only selected nodes moved (a drag), only the selection's.
 #[allow(clippy::too_many_arguments)]
 fn redraw_graph(
     selection: Res<Selection>,
     running: Res<crate::chat::RunningNodes>,
-    changed: Query<(), MovedOrNew>,
+    changed: Query<&GraphNode, MovedOrNew>,
+    added: Query<(), Added<GraphNode>>,
     mut removed: RemovedComponents<GraphNode>,
     nodes: Query<(&GraphNode, &Transform)>,
     edge_ends: Res<EdgeEnds>,
-    node_sprites: Query<&Mesh3d, With<NodeSprites>>,
-    mut edge_curves: Single<MeshAndVisibility, OnlyEdgeCurves>,
-    node_dots: Single<&Mesh3d, With<NodeDots>>,
+    node_sprites: Query<(&Mesh3d, &GraphPart), With<NodeSprites>>,
+    mut edge_curves: Query<(&Mesh3d, &mut Visibility, &GraphPart), OnlyEdgeCurves>,
+    node_dots: Query<(&Mesh3d, &GraphPart), With<NodeDots>>,
     mut meshes: ResMut<Assets<Mesh>>,
 ) {
     let gone = removed.read().count() > 0;
@@ -248,6 +281,18 @@ fn redraw_graph(
     if !moved && !selection.is_changed() && !running.is_changed() {
         return;
     }
+    let only_selection_moved = !gone
+        && added.is_empty()
+        && !selection.is_changed()
+        && !running.is_changed()
+        && changed
+            .iter()
+            .all(|node| selection.nodes.contains(&node.id));
+    let parts: &[GraphPart] = if only_selection_moved {
+        &[GraphPart::Selected]
+    } else {
+        &[GraphPart::Unselected, GraphPart::Selected]
+    };
     let count = nodes.iter().len();
     let mut sprites = vec![
         NodeSprite {
@@ -258,6 +303,7 @@ fn redraw_graph(
         };
         count
     ];
+    let mut part_of = vec![GraphPart::Unselected; count];
     let mut filled = 0;
     for (node, transform) in &nodes {
         let Some(sprite) = sprites.get_mut(node.slot as usize) else {
@@ -278,44 +324,81 @@ fn redraw_graph(
             },
             selected: selected || answering,
         };
+        part_of[node.slot as usize] = GraphPart::of(selected);
         filled += 1;
     }
     sprites.truncate(filled);
-    // The shape draws share one mesh.
-    if let Some(node_mesh_handle) = node_sprites.iter().next() {
-        let _ = meshes.insert(&node_mesh_handle.0, node_mesh(&sprites));
+    part_of.truncate(filled);
+    for &part in parts {
+        let drawn = graph_part(&sprites, &part_of, &edge_ends.0, part);
+        // The shape draws of a part share one mesh.
+        if let Some((mesh, _)) = node_sprites.iter().find(|(_, of)| **of == part) {
+            let _ = meshes.insert(&mesh.0, node_mesh(&drawn.nodes));
+        }
+        if let Some((mesh, _)) = node_dots.iter().find(|(_, of)| **of == part) {
+            let _ = meshes.insert(&mesh.0, dot_mesh(&drawn.nodes));
+        }
+        for (mesh, mut visibility, _) in edge_curves.iter_mut().filter(|(_, _, of)| **of == part) {
+            let _ = meshes.insert(&mesh.0, edge_mesh(&drawn.edges));
+            set_visibility(&mut visibility, !drawn.edges.is_empty());
+        }
     }
-    let _ = meshes.insert(&node_dots.0, dot_mesh(&sprites));
-    // Past the edge budget, a stable sample of the edges, plus every edge of
-    // a selected node; where edges are stubs, the selection's are whole.
-    let stride = edge_ends.0.len().div_ceil(EDGE_BUDGET).max(1);
-    if moved || edges_drawn_as_stubs(edge_ends.0.len()) {
-        let selected = |slot: &u32| {
-            sprites
-                .get(*slot as usize)
-                .is_some_and(|sprite| sprite.selected)
-        };
-        let ends: Vec<EdgeCurve> = edge_ends
-            .0
-            .iter()
-            .enumerate()
-            .filter(|(index, (from, to, _))| {
-                stride == 1 || index % stride == 0 || selected(from) || selected(to)
+}
+
+/// What one part of the graph draws.
+#[derive(Debug, Default)]
+pub struct DrawnPart {
+    /// Its nodes.
+    pub nodes: Vec<NodeSprite>,
+    /// Its edges.
+    pub edges: Vec<EdgeCurve>,
+}
+
+/// The nodes and edges of one part of the graph: nodes by their part
+/// (`part_of`, by slot), edges by whether they touch a selected node. Past
+/// the edge budget the unselected part draws a stable sample of its edges;
+/// an edge of a lit node (selected, or answering in a sandbox run) is
+/// always drawn, and drawn whole.
+pub fn graph_part(
+    sprites: &[NodeSprite],
+    part_of: &[GraphPart],
+    edge_ends: &[(u32, u32, f32)],
+    part: GraphPart,
+) -> DrawnPart {
+    let nodes = sprites
+        .iter()
+        .zip(part_of)
+        .filter(|(_, of)| **of == part)
+        .map(|(sprite, _)| *sprite)
+        .collect();
+    let lit = |slot: u32| {
+        sprites
+            .get(slot as usize)
+            .is_some_and(|sprite| sprite.selected)
+    };
+    let in_selection = |slot: u32| part_of.get(slot as usize) == Some(&GraphPart::Selected);
+    let stride = edge_ends.len().div_ceil(EDGE_BUDGET).max(1);
+    let edges = edge_ends
+        .iter()
+        .enumerate()
+        .filter(|(_, (from, to, _))| {
+            GraphPart::of(in_selection(*from) || in_selection(*to)) == part
+        })
+        .filter(|(index, (from, to, _))| {
+            stride == 1 || index % stride == 0 || lit(*from) || lit(*to)
+        })
+        .filter_map(|(_, (from, to, port_height))| {
+            Some(EdgeCurve {
+                from: sprites.get(*from as usize)?.centre,
+                to: sprites.get(*to as usize)?.centre,
+                port_height: *port_height,
+                whole: lit(*from) || lit(*to),
+                from_node: *from,
+                to_node: *to,
             })
-            .filter_map(|(_, (from, to, port_height))| {
-                Some(EdgeCurve {
-                    from: sprites.get(*from as usize)?.centre,
-                    to: sprites.get(*to as usize)?.centre,
-                    port_height: *port_height,
-                    whole: selected(from) || selected(to),
-                    from_node: *from,
-                    to_node: *to,
-                })
-            })
-            .collect();
-        let _ = meshes.insert(&edge_curves.0.0, edge_mesh(&ends));
-        set_visibility(&mut edge_curves.1, !ends.is_empty());
-    }
+        })
+        .collect();
+    DrawnPart { nodes, edges }
 }
 
 /// The smallest and largest radius on screen, in pixels, of the nodes in
@@ -356,7 +439,7 @@ fn choose_node_draws(
     camera: Single<(&Camera, &Transform, &Projection), With<OrbitCamera>>,
     nodes: Query<&Transform, With<GraphNode>>,
     mut sprites: Query<(&NodeSprites, &mut Visibility), Without<NodeDots>>,
-    mut dots: Single<&mut Visibility, (With<NodeDots>, Without<NodeSprites>)>,
+    mut dots: Query<&mut Visibility, (With<NodeDots>, Without<NodeSprites>)>,
 ) {
     let (camera, camera_transform, projection) = *camera;
     let sizes = match (projection, camera.physical_viewport_size()) {
@@ -374,7 +457,9 @@ fn choose_node_draws(
             largest >= from * (1.0 - SIZE_SLACK) && smallest < to * (1.0 + SIZE_SLACK)
         })
     };
-    set_visibility(&mut dots, wanted((0.0, DOT_PIXELS)));
+    for mut visibility in &mut dots {
+        set_visibility(&mut visibility, wanted((0.0, DOT_PIXELS)));
+    }
     for (draw, mut visibility) in &mut sprites {
         set_visibility(&mut visibility, wanted(draw.0.pixel_range()));
     }
@@ -394,6 +479,74 @@ fn set_visibility(visibility: &mut Visibility, shown: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sprite(slot: usize, selected: bool) -> NodeSprite {
+        NodeSprite {
+            centre: Vec3::new(slot as f32, 0.0, 0.0),
+            kind: NodeKind::ALL[slot % NodeKind::ALL.len()],
+            colour: [0; 3],
+            selected,
+        }
+    }
+
+    #[test]
+    fn graph_parts_split_nodes_and_edges_by_the_selection() {
+        // Past the edge budget, so the unselected part samples its edges.
+        let nodes = 1_000;
+        let selected = [3_usize, 500];
+        let sprites: Vec<_> = (0..nodes)
+            .map(|slot| sprite(slot, selected.contains(&slot)))
+            .collect();
+        let part_of: Vec<_> = (0..nodes)
+            .map(|slot| GraphPart::of(selected.contains(&slot)))
+            .collect();
+        let edge_ends: Vec<(u32, u32, f32)> = (0..EDGE_BUDGET * 3)
+            .map(|index| {
+                (
+                    (index % nodes) as u32,
+                    ((index * 7 + 1) % nodes) as u32,
+                    0.0,
+                )
+            })
+            .collect();
+        let touches_selection = |(from, to, _): &(u32, u32, f32)| {
+            selected.contains(&(*from as usize)) || selected.contains(&(*to as usize))
+        };
+
+        let chosen = graph_part(&sprites, &part_of, &edge_ends, GraphPart::Selected);
+        let rest = graph_part(&sprites, &part_of, &edge_ends, GraphPart::Unselected);
+
+        // Every node is in exactly one part, with its own centre.
+        assert_eq!(chosen.nodes.len(), selected.len());
+        assert_eq!(rest.nodes.len(), nodes - selected.len());
+        assert!(chosen.nodes.iter().all(|node| node.selected));
+        assert!(rest.nodes.iter().all(|node| !node.selected));
+        // The selection draws every edge touching it, whole; the rest none of them.
+        let touching = edge_ends
+            .iter()
+            .filter(|ends| touches_selection(ends))
+            .count();
+        assert!(touching > 0);
+        assert_eq!(chosen.edges.len(), touching);
+        assert!(chosen.edges.iter().all(|edge| edge.whole));
+        assert!(rest.edges.iter().all(|edge| {
+            !selected.contains(&(edge.from_node as usize))
+                && !selected.contains(&(edge.to_node as usize))
+                && !edge.whole
+        }));
+        // The rest keeps to the budget by drawing one edge in three.
+        let untouched = edge_ends.len() - touching;
+        assert!(
+            rest.edges.len() < untouched / 2,
+            "{} of {untouched}",
+            rest.edges.len()
+        );
+        assert!(rest.edges.len() <= EDGE_BUDGET);
+        // Edges run between their nodes' centres.
+        let edge = chosen.edges[0];
+        assert_eq!(edge.from, Vec3::new(edge.from_node as f32, 0.0, 0.0));
+        assert_eq!(edge.to, Vec3::new(edge.to_node as f32, 0.0, 0.0));
+    }
 
     #[test]
     fn node_sizes_on_screen_span_the_nearest_and_farthest_node_in_front() {
