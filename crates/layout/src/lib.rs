@@ -274,28 +274,34 @@ impl Octree {
         stack: &mut Vec<usize>,
     ) -> Vec3 {
         let mut force = Vec3::ZERO;
+        // The opening criterion size / distance < theta, squared: no square
+        // root per visited cell, and the offset it needs is the push's too.
+        let theta_squared = theta * theta;
         stack.clear();
-        stack.push(0);
+        if self.cells.first().is_some_and(|root| root.mass != 0.0) {
+            stack.push(0);
+        }
         while let Some(cell) = stack.pop() {
             let current = &self.cells[cell];
-            if current.mass == 0.0 {
-                continue;
-            }
+            let delta = position - current.mass_centre;
+            let distance_squared = delta.length_squared();
             if current.children == 0 {
                 if current.body as usize == body {
                     // Other bodies coincident with this one (a full-depth leaf).
                     continue;
                 }
-                force += push(position, current.mass_centre, current.mass, strength);
-                continue;
-            }
-            let distance = position.distance(current.mass_centre);
-            if distance > 0.0 && (current.half_size * 2.0) / distance < theta {
-                force += push(position, current.mass_centre, current.mass, strength);
             } else {
-                let first = current.children as usize;
-                stack.extend(first..first + 8);
+                let size = current.half_size * 2.0;
+                let far = distance_squared > 0.0 && size * size < theta_squared * distance_squared;
+                if !far {
+                    let first = current.children as usize;
+                    // Empty children push nothing.
+                    stack.extend((first..first + 8).filter(|&child| self.cells[child].mass != 0.0));
+                    continue;
+                }
             }
+            // Fruchterman–Reingold repulsion k²/d from the cell's mass.
+            force += delta * (strength * current.mass / distance_squared.max(1e-6));
         }
         force
     }
@@ -320,16 +326,16 @@ fn octant_of(centre: Vec3, position: Vec3) -> usize {
         | usize::from(position.z >= centre.z) << 2
 }
 
-/// Fruchterman–Reingold repulsion k²/d from `mass` bodies at `from`.
-fn push(position: Vec3, from: Vec3, mass: f32, strength: f32) -> Vec3 {
-    let delta = position - from;
-    let distance_squared = delta.length_squared().max(1e-6);
-    delta * (strength * mass / distance_squared)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fruchterman–Reingold repulsion k²/d from `mass` bodies at `from`.
+    fn push(position: Vec3, from: Vec3, mass: f32, strength: f32) -> Vec3 {
+        let delta = position - from;
+        let distance_squared = delta.length_squared().max(1e-6);
+        delta * (strength * mass / distance_squared)
+    }
 
     fn exact_repulsion(positions: &[Vec3], body: usize, strength: f32) -> Vec3 {
         positions
