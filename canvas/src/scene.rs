@@ -165,9 +165,7 @@ fn spawn_graph_meshes(
             part,
             Mesh3d(meshes.add(dot_mesh(&[]))),
             MeshMaterial3d(dot_material.clone()),
-            Transform::IDENTITY,
-            Visibility::Hidden,
-            NoFrustumCulling,
+            hidden_whole_graph_draw(),
         ));
         let node_mesh = meshes.add(node_mesh(&[]));
         for (detail, material) in &node_material {
@@ -176,9 +174,7 @@ fn spawn_graph_meshes(
                 part,
                 Mesh3d(node_mesh.clone()),
                 MeshMaterial3d(material.clone()),
-                Transform::IDENTITY,
-                Visibility::Hidden,
-                NoFrustumCulling,
+                hidden_whole_graph_draw(),
             ));
         }
         commands.spawn((
@@ -186,11 +182,16 @@ fn spawn_graph_meshes(
             part,
             Mesh3d(meshes.add(edge_mesh(&[]))),
             MeshMaterial3d(edge_material.clone()),
-            Transform::IDENTITY,
-            Visibility::Hidden,
-            NoFrustumCulling,
+            hidden_whole_graph_draw(),
         ));
     }
+}
+
+/// What every mesh entity of the graph starts with: at the origin, hidden
+/// until it has something to draw, and never culled (its vertices span the
+/// graph).
+fn hidden_whole_graph_draw() -> (Transform, Visibility, NoFrustumCulling) {
+    (Transform::IDENTITY, Visibility::Hidden, NoFrustumCulling)
 }
 
 fn rebuild_scene(
