@@ -27,6 +27,44 @@ pub struct ServerConfig {
     pub sign_in_limits: SignInLimits,
     /// Stripe billing; `None` leaves billing off.
     pub stripe: Option<StripeConfig>,
+    /// What one client, or all of them together, may hold of the server.
+    pub limits: ServerLimits,
+}
+
+/// Bounds on what clients may hold of the server: connections, time, request
+/// bodies in memory, and accounts made from one address. Past a bound a
+/// client is refused clearly (429, 503 with `Retry-After`, 408) or its
+/// connection is closed, and legitimate clients keep being served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Connections open at once; further ones are closed as they arrive.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, counted from when the
+    /// connection opens or its previous response was sent: a connection idle
+    /// this long between requests is closed too.
+    pub header_timeout: std::time::Duration,
+    /// Time a client has to send a whole request body.
+    pub body_timeout: std::time::Duration,
+    /// Bytes of request bodies held in memory at once, server-wide.
+    pub body_bytes_in_flight: usize,
+    /// How often a live-feed WebSocket is pinged; one that has not answered
+    /// by the next ping is closed.
+    pub live_ping_interval: std::time::Duration,
+    /// Accounts one address may register per hour.
+    pub registrations_per_address_per_hour: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(30),
+            body_bytes_in_flight: 64 * 1024 * 1024,
+            live_ping_interval: std::time::Duration::from_secs(20),
+            registrations_per_address_per_hour: 20,
+        }
+    }
 }
 
 /// Days of trial a new account gets unless configured otherwise.
@@ -43,6 +81,7 @@ impl ServerConfig {
             trial_days: DEFAULT_TRIAL_DAYS,
             sign_in_limits: SignInLimits::default(),
             stripe: None,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -65,9 +104,29 @@ impl ServerConfig {
             .map(|value| DatabaseLocation::parse(&value));
         let mut listen = std::env::var("ORRERY_SERVER_LISTEN").ok();
         let mut smtp = std::env::var("ORRERY_SMTP").ok();
+        let mut limits = ServerLimits::default();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
+            let seconds = |n: u64| std::time::Duration::from_secs(n);
+            let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
             match arg.as_str() {
+                "--max-connections" => limits.max_connections = count(number_arg(&mut args, &arg)?),
+                "--header-timeout-secs" => {
+                    limits.header_timeout = seconds(number_arg(&mut args, &arg)?)
+                }
+                "--body-timeout-secs" => {
+                    limits.body_timeout = seconds(number_arg(&mut args, &arg)?)
+                }
+                "--body-budget-mib" => {
+                    limits.body_bytes_in_flight =
+                        count(number_arg(&mut args, &arg)?).saturating_mul(1024 * 1024)
+                }
+                "--live-ping-secs" => {
+                    limits.live_ping_interval = seconds(number_arg(&mut args, &arg)?)
+                }
+                "--registrations-per-hour" => {
+                    limits.registrations_per_address_per_hour = count(number_arg(&mut args, &arg)?)
+                }
                 "--database" => {
                     database =
                         Some(DatabaseLocation::parse(&args.next().ok_or(
@@ -87,6 +146,7 @@ impl ServerConfig {
                 .parse()
                 .map_err(|_| format!("`{listen}` is not a host:port address"))?,
         );
+        config.limits = limits;
         config.smtp = smtp.map(|address| smtp_config(&address)).transpose()?;
         let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         if let Some(id) = env("ORRERY_GOOGLE_CLIENT_ID") {
@@ -126,7 +186,9 @@ impl ServerConfig {
     }
 }
 
-const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]";
+const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]
+  limits: [--max-connections N] [--header-timeout-secs N] [--body-timeout-secs N]
+          [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address
@@ -148,6 +210,19 @@ fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
         from: std::env::var("ORRERY_SMTP_FROM")
             .unwrap_or_else(|_| "Orrery <no-reply@orrery.local>".into()),
     })
+}
+
+/// The number after a limit's flag: a whole number from 1 to 2³²−1.
+fn number_arg(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64, String> {
+    let value = args.next().ok_or(format!("{flag} needs a number"))?;
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=u64::from(u32::MAX)).contains(n))
+        .ok_or(format!(
+            "{flag} needs a whole number from 1 to {}, not `{value}`",
+            u32::MAX
+        ))
 }
 
 fn default_database() -> PathBuf {
@@ -187,6 +262,27 @@ mod tests {
                 .contains("unknown argument")
         );
         assert!(ServerConfig::from_args(args(&["--database"])).is_err());
+        let limited = ServerConfig::from_args(args(&[
+            "--max-connections",
+            "64",
+            "--header-timeout-secs",
+            "2",
+            "--body-budget-mib",
+            "16",
+        ]))
+        .unwrap()
+        .limits;
+        assert_eq!(limited.max_connections, 64);
+        assert_eq!(limited.header_timeout, std::time::Duration::from_secs(2));
+        assert_eq!(limited.body_bytes_in_flight, 16 << 20);
+        for garbage in ["0", "-1", "99999999999999999999", "ten"] {
+            assert!(
+                ServerConfig::from_args(args(&["--max-connections", garbage]))
+                    .unwrap_err()
+                    .contains("whole number"),
+                "{garbage}"
+            );
+        }
         let smtp = ServerConfig::from_args(args(&["--smtp", "127.0.0.1:2525"]))
             .unwrap()
             .smtp

@@ -14,6 +14,8 @@ pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod http;
+pub mod memory;
+pub mod serve;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use tokio::net::TcpListener;
 pub struct BoundServer {
     listener: TcpListener,
     router: axum::Router,
+    limits: config::ServerLimits,
 }
 
 impl BoundServer {
@@ -61,10 +64,15 @@ impl BoundServer {
             providers: config.oauth_providers.clone(),
             trial_days: config.trial_days,
             billing: config.stripe.clone().map(billing::Billing::new),
+            limits: config.limits,
         });
         context.start_live_relay().await?;
         let router = http::api_router(context);
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            limits: config.limits,
+        })
     }
 
     /// The address actually bound (useful with port 0).
@@ -77,13 +85,7 @@ impl BoundServer {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        serve::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 

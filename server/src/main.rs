@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    orrery_server::memory::configure_process_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

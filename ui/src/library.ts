@@ -33,7 +33,13 @@ export function checkLine(what: string, text: string, required: boolean): string
   if (required && trimmed.length === 0) return `Give the ${what} a value.`;
   if ([...trimmed].length > MAX_TITLE_CHARS) return `The ${what} is at most ${MAX_TITLE_CHARS} characters.`;
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(trimmed)) return `The ${what} cannot hold control characters.`;
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(trimmed)) return `The ${what} cannot hold control characters.`;
+  // What the server refuses in names (orrery_domain::text): direction
+  // overrides and marks, and invisible characters that make look-alikes.
+  if (/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/.test(trimmed))
+    return `The ${what} cannot hold characters that change the direction of text.`;
+  if (/[\u00ad\u180e\u200b\u2028\u2029\u2060\ufeff]/.test(trimmed))
+    return `The ${what} cannot hold invisible characters.`;
   return null;
 }
 

@@ -160,6 +160,15 @@ pub enum GraphError {
     /// A name or label holds control characters.
     #[error("{0} must not contain control characters")]
     ControlCharacters(&'static str),
+    /// A name or label holds a control, direction-changing or invisible
+    /// character (see [`crate::text`]).
+    #[error("{what} must not contain the {hidden}")]
+    HiddenCharacter {
+        /// Which text.
+        what: &'static str,
+        /// The character refused.
+        hidden: crate::text::HiddenCharacter,
+    },
     /// A node kind that does not exist.
     #[error("unknown node kind `{0}` (expected agent, prompt, tool, input or output)")]
     UnknownNodeKind(String),
@@ -219,8 +228,8 @@ fn check_text(
             limit,
         });
     }
-    if text.chars().any(char::is_control) {
-        return Err(GraphError::ControlCharacters(what));
+    if let Some(hidden) = crate::text::hidden_character(text) {
+        return Err(GraphError::HiddenCharacter { what, hidden });
     }
     Ok(())
 }
@@ -384,8 +393,13 @@ mod tests {
         graph.name = "tab\tname".into();
         assert!(matches!(
             graph.validate(),
-            Err(GraphError::ControlCharacters(_))
+            Err(GraphError::HiddenCharacter { .. })
         ));
+        graph.name = "report\u{202E}fdp.exe".into();
+        assert_eq!(
+            graph.validate().unwrap_err().to_string(),
+            "graph name must not contain the bidirectional-override character U+202E"
+        );
         graph.name = "ok".into();
         graph.nodes.get_mut(&a).unwrap().position.x = f32::NAN;
         assert_eq!(graph.validate(), Err(GraphError::InvalidPosition(a)));

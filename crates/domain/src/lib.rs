@@ -4,6 +4,7 @@
 //! async, no storage or network: everything here is a plain value that the
 //! store, the sync layer, the server and the canvas all agree on.
 
+pub mod api_scope;
 mod edit;
 mod graph;
 mod graph_file;
@@ -12,6 +13,7 @@ mod library;
 pub mod policy;
 mod ports;
 mod sample;
+pub mod text;
 mod validator;
 
 pub use edit::{EditHistory, GraphEdit, NodeMove};

@@ -51,6 +51,15 @@ pub enum LibraryError {
     /// A text holds control characters where none are allowed.
     #[error("{0} must not contain control characters")]
     ControlCharacters(&'static str),
+    /// A one-line text holds a control, direction-changing or invisible
+    /// character (see [`crate::text`]).
+    #[error("{what} must not contain the {hidden}")]
+    HiddenCharacter {
+        /// Which text.
+        what: &'static str,
+        /// The character refused.
+        hidden: crate::text::HiddenCharacter,
+    },
     /// A list holds more entries than allowed.
     #[error("{what} holds {count} entries; the limit is {limit}")]
     TooMany {
@@ -631,8 +640,8 @@ fn check_line(what: &'static str, text: &str, allow_empty: bool) -> Result<(), L
         return Err(LibraryError::Empty(what));
     }
     check_length(what, text, MAX_TITLE_CHARS)?;
-    if text.chars().any(char::is_control) {
-        return Err(LibraryError::ControlCharacters(what));
+    if let Some(hidden) = crate::text::hidden_character(text) {
+        return Err(LibraryError::HiddenCharacter { what, hidden });
     }
     Ok(())
 }
@@ -843,8 +852,16 @@ mod tests {
         bad.name = "tab\tname".into();
         assert_eq!(
             bad.validate(),
-            Err(LibraryError::ControlCharacters("agent name"))
+            Err(LibraryError::HiddenCharacter {
+                what: "agent name",
+                hidden: crate::text::HiddenCharacter::Control('\t')
+            })
         );
+        bad.name = "Re\u{200B}searcher".into();
+        assert!(matches!(
+            bad.validate(),
+            Err(LibraryError::HiddenCharacter { .. })
+        ));
 
         let mut bad = agent.clone();
         bad.tools = (0..=MAX_LIST_ITEMS).map(|i| format!("tool{i}")).collect();

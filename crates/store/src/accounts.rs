@@ -12,8 +12,10 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
+use orrery_domain::api_scope::ApiScopes;
+
 use crate::local::parse_id;
-use crate::{ServerStore, StoreError};
+use crate::{Backend, ServerStore, StoreError};
 
 /// What a user may do across the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -155,8 +157,13 @@ pub struct Principal {
 pub enum Credential {
     /// An access token of this session.
     Session(Uuid),
-    /// This API key.
-    ApiKey(Uuid),
+    /// This API key, which may do what its scopes allow.
+    ApiKey {
+        /// The key.
+        id: Uuid,
+        /// What it may do.
+        scopes: ApiScopes,
+    },
 }
 
 /// What presenting a refresh token led to.
@@ -197,6 +204,26 @@ pub struct ApiKeyRecord {
     pub rotated_at: Option<String>,
     /// When it last authenticated a request.
     pub last_used_at: Option<String>,
+    /// What it may do.
+    #[serde(serialize_with = "scope_names")]
+    pub scopes: ApiScopes,
+}
+
+fn scope_names<S: serde::Serializer>(scopes: &ApiScopes, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(scopes.names())
+}
+
+fn parse_scopes(text: &str) -> Result<ApiScopes, StoreError> {
+    ApiScopes::parse(text).map_err(|error| StoreError::corrupt("api_keys", error))
+}
+
+/// What creating an API key led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewApiKey {
+    /// Stored.
+    Created(ApiKeyRecord),
+    /// The user already holds this many live keys; nothing was stored.
+    AtLimit(usize),
 }
 
 /// RFC 3339 text with milliseconds: sorts like the instant it names.
@@ -240,7 +267,7 @@ impl ServerStore {
         user: &NewUser<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(user.email)
             .fetch_optional(&mut *transaction)
@@ -248,16 +275,20 @@ impl ServerStore {
         if taken.is_some() {
             return Ok(None);
         }
-        let existing_users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&mut *transaction)
-            .await?;
-        let role = if existing_users == 0 {
-            Role::Admin
-        } else {
-            Role::User
-        };
         let tenant_id = Uuid::now_v7();
         let user_id = Uuid::now_v7();
+        // The first account is a fact stored once: of two first registrations
+        // at once (on PostgreSQL, possibly on two instances) exactly one
+        // inserts it; the other waits for that commit and inserts nothing.
+        let first = sqlx::query(
+            "INSERT INTO server_facts (fact, value) VALUES ('first_account', $1) ON CONFLICT (fact) DO NOTHING",
+        )
+        .bind(user_id.to_string())
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            == 1;
+        let role = if first { Role::Admin } else { Role::User };
         let now_text = timestamp(now);
         sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(tenant_id.to_string())
@@ -265,9 +296,13 @@ impl ServerStore {
             .bind(&now_text)
             .execute(&mut *transaction)
             .await?;
-        sqlx::query(
+        // Another registration of the same address may have committed since
+        // the check above (PostgreSQL reads committed rows): then nothing is
+        // inserted and the address is taken.
+        let inserted = sqlx::query(
             "INSERT INTO users (id, tenant_id, email, email_verified, password_hash, name, role, trial_ends_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (email) DO NOTHING",
         )
         .bind(user_id.to_string())
         .bind(tenant_id.to_string())
@@ -280,7 +315,12 @@ impl ServerStore {
         .bind(&now_text)
         .bind(&now_text)
         .execute(&mut *transaction)
-        .await?;
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
         let record = fetch_user(&mut transaction, user_id).await?;
         transaction.commit().await?;
         Ok(record)
@@ -379,7 +419,7 @@ impl ServerStore {
         email: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO identities (provider, subject, user_id, tenant_id, email, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, subject) DO NOTHING",
@@ -425,7 +465,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Uuid, StoreError> {
         let session_id = Uuid::now_v7();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO sessions (id, user_id, tenant_id, device_name, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -451,7 +491,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<RefreshOutcome, StoreError> {
         let now_text = timestamp(now);
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         let row = sqlx::query(
             "SELECT r.session_id, r.expires_at, r.used_at, s.revoked_at, s.user_id, s.tenant_id
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id
@@ -518,7 +558,7 @@ impl ServerStore {
         why: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         revoke_session_in(&mut transaction, session_id, why, &timestamp(now)).await?;
         transaction.commit().await?;
         Ok(())
@@ -575,7 +615,12 @@ impl ServerStore {
         .transpose()
     }
 
-    /// Stores a new API key (its hash) for a user.
+    /// Stores a new API key (its hash) for a user, unless they already hold
+    /// `limit` live keys. Counting and inserting are one transaction that
+    /// holds the user's write lock (SQLite's database lock; the user's row on
+    /// PostgreSQL), so parallel creations, on any number of server
+    /// instances, cannot pass the limit together.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_api_key(
         &self,
         tenant_id: Uuid,
@@ -583,12 +628,34 @@ impl ServerStore {
         name: &str,
         prefix: &str,
         key_hash: &str,
+        scopes: ApiScopes,
+        limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<ApiKeyRecord, StoreError> {
+    ) -> Result<NewApiKey, StoreError> {
+        let mut transaction = self.write_transaction().await?;
+        if self.backend() == Backend::Postgres {
+            sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+                .bind(user_id.to_string())
+                .bind(tenant_id.to_string())
+                .fetch_optional(&mut *transaction)
+                .await?;
+        }
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM api_keys WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(tenant_id.to_string())
+        .bind(user_id.to_string())
+        .fetch_one(&mut *transaction)
+        .await?;
+        let live = usize::try_from(live).map_err(|e| StoreError::corrupt("api_keys", e))?;
+        if live >= limit {
+            transaction.rollback().await?;
+            return Ok(NewApiKey::AtLimit(live));
+        }
         let id = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at, scopes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(id.to_string())
         .bind(tenant_id.to_string())
@@ -597,16 +664,19 @@ impl ServerStore {
         .bind(prefix)
         .bind(key_hash)
         .bind(timestamp(now))
-        .execute(&self.pool)
+        .bind(scopes.to_string())
+        .execute(&mut *transaction)
         .await?;
-        Ok(ApiKeyRecord {
+        transaction.commit().await?;
+        Ok(NewApiKey::Created(ApiKeyRecord {
             id,
             name: name.to_owned(),
             prefix: prefix.to_owned(),
             created_at: timestamp(now),
             rotated_at: None,
             last_used_at: None,
-        })
+            scopes,
+        }))
     }
 
     /// A user's live API keys, newest first.
@@ -616,7 +686,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, prefix, created_at, rotated_at, last_used_at FROM api_keys
+            "SELECT id, name, prefix, created_at, rotated_at, last_used_at, scopes FROM api_keys
              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant_id.to_string())
@@ -632,6 +702,7 @@ impl ServerStore {
                     created_at: row.get("created_at"),
                     rotated_at: row.get("rotated_at"),
                     last_used_at: row.get("last_used_at"),
+                    scopes: parse_scopes(&row.get::<String, _>("scopes"))?,
                 })
             })
             .collect()
@@ -689,7 +760,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id AS key_id, u.id AS user_id, u.tenant_id, u.role, u.plan
+            "SELECT k.id AS key_id, k.scopes, u.id AS user_id, u.tenant_id, u.role, u.plan
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
@@ -708,7 +779,10 @@ impl ServerStore {
             tenant_id: parse_id(&row.get::<String, _>("tenant_id"), "users")?,
             role: Role::parse(&row.get::<String, _>("role"))?,
             plan: row.get("plan"),
-            credential: Credential::ApiKey(key_id),
+            credential: Credential::ApiKey {
+                id: key_id,
+                scopes: parse_scopes(&row.get::<String, _>("scopes"))?,
+            },
         }))
     }
 
@@ -729,6 +803,31 @@ impl ServerStore {
         Ok(())
     }
 
+    /// The user an unexpired, unused reset token belongs to: the id and the
+    /// address. Checked before the new password is hashed, so a made-up code
+    /// costs a lookup and not an argon2 hash.
+    pub async fn password_reset_owner(
+        &self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Uuid, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT u.id, u.email FROM password_resets r JOIN users u ON u.id = r.user_id
+             WHERE r.token_hash = $1 AND r.used_at IS NULL AND r.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(timestamp(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok((
+                parse_id(&row.get::<String, _>("id"), "users")?,
+                row.get("email"),
+            ))
+        })
+        .transpose()
+    }
+
     /// Uses up an unexpired reset token and sets the new password in the same
     /// transaction. Returns the user, or `None` if the token is unknown,
     /// expired or already used.
@@ -739,7 +838,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Uuid>, StoreError> {
         let now_text = timestamp(now);
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         let user: Option<String> = sqlx::query_scalar(
             "UPDATE password_resets SET used_at = $1
              WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $3 RETURNING user_id",

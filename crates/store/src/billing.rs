@@ -136,7 +136,7 @@ impl ServerStore {
         payment_failed: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO subscriptions (stripe_subscription_id, user_id, tenant_id, plan_key, status, cancel_at_period_end, current_period_end, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)

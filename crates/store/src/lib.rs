@@ -15,8 +15,8 @@ mod plans;
 mod server;
 
 pub use accounts::{
-    ApiKeyRecord, Credential, NewUser, Principal, ProfileChange, RefreshOutcome, Role, Theme,
-    TokenPairHashes, UserRecord, timestamp,
+    ApiKeyRecord, Credential, NewApiKey, NewUser, Principal, ProfileChange, RefreshOutcome, Role,
+    Theme, TokenPairHashes, UserRecord, timestamp,
 };
 pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;

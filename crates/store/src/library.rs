@@ -68,7 +68,7 @@ impl ServerStore {
         let tenant = tenant_id.to_string();
         let id = item.id().to_string();
         let summary = item.summary().to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         let done = match read_revision {
             None => {
                 sqlx::query(

@@ -116,6 +116,16 @@ impl LocalStore {
         Ok(Self { pool, checkpoints })
     }
 
+    /// Starts a transaction that writes, holding SQLite's write lock from its
+    /// first statement (`BEGIN IMMEDIATE`), so concurrent saves (the canvas,
+    /// background sync, the screens) queue on the busy timeout instead of
+    /// failing with "database is locked" when one of them read first.
+    async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     /// Every graph, most recently changed first.
     pub async fn list_graphs(&self) -> Result<Vec<GraphSummary>, StoreError> {
         let rows = sqlx::query(
@@ -169,7 +179,7 @@ impl LocalStore {
     ) -> Result<(), StoreError> {
         let now = now_text();
         let graph_id = graph.id.to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO graphs (id, name, document, server_version, pending_changes, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
@@ -305,7 +315,7 @@ impl LocalStore {
     ) -> Result<(), StoreError> {
         let now = now_text();
         let id = item.id().to_string();
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO library_documents (kind, id, title, summary, document, server_version, pending_changes, created_at, updated_at, deleted_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)

@@ -88,7 +88,7 @@ impl ServerStore {
     ) -> Result<bool, StoreError> {
         let to_i64 =
             |value: u64| i64::try_from(value).map_err(|e| StoreError::corrupt("usage_counters", e));
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.write_transaction().await?;
         for &(metric, expected, amount) in changes {
             sqlx::query(
                 "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, 0)

@@ -182,6 +182,22 @@ impl ServerStore {
         Self::open(&DatabaseLocation::Sqlite(path.to_path_buf())).await
     }
 
+    /// Starts a transaction that writes. On SQLite it takes the write lock at
+    /// its first statement (`BEGIN IMMEDIATE`): a deferred transaction that
+    /// reads and then writes cannot upgrade its lock once another connection
+    /// has written, and fails with "database is locked" at once instead of
+    /// waiting out the busy timeout. With the lock taken up front, concurrent
+    /// writers queue on the busy timeout and each one succeeds in turn.
+    /// PostgreSQL locks rows as they are written, so a plain `BEGIN` serves.
+    pub(crate) async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend() {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Where this store keeps its data.
     pub fn location(&self) -> &DatabaseLocation {
         &self.location

@@ -2,6 +2,7 @@
 //! sign-in rate limiter, OAuth code exchange and the mailer. The routes in
 //! `http::auth` put these together.
 
+pub mod hashing;
 pub mod mailer;
 pub mod oauth;
 pub mod password;

@@ -75,8 +75,11 @@ pub fn verify(
     if !matched {
         return Err(SignatureError::Mismatch);
     }
-    let age = now.timestamp() - timestamp;
-    if age.abs() > TOLERANCE_SECS {
+    // The timestamp comes from outside: any i64 may arrive, and
+    // `now - i64::MIN` overflows. An age that does not fit is as stale as
+    // can be.
+    let age = now.timestamp().checked_sub(timestamp).unwrap_or(i64::MAX);
+    if age.checked_abs().is_none_or(|age| age > TOLERANCE_SECS) {
         return Err(SignatureError::Stale(age));
     }
     Ok(())
@@ -95,6 +98,23 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever numbers a signed header carries, checking it answers
+        /// and never panics (debug builds panic on overflow).
+        #[test]
+        fn webhook_timestamps_never_overflow(timestamp in any::<i64>(), now in any::<i64>(), extra in "[0-9-]{0,25}") {
+            let body = b"{}";
+            let now = DateTime::<Utc>::from_timestamp(now.clamp(-8_000_000_000_000, 8_000_000_000_000), 0)
+                .unwrap_or_else(Utc::now);
+            let header = format!("t={timestamp},v1={}", sign("whsec_p", timestamp, body));
+            let expected_fresh = now.timestamp().checked_sub(timestamp).is_some_and(|age| age.checked_abs().is_some_and(|age| age <= TOLERANCE_SECS));
+            prop_assert_eq!(verify("whsec_p", Some(&header), body, now).is_ok(), expected_fresh);
+            let garbage = format!("t={extra},v1=00");
+            prop_assert!(verify("whsec_p", Some(&garbage), body, now).is_err());
+        }
+    }
 
     #[test]
     fn signatures_verify_and_tampering_is_caught() {
@@ -122,6 +142,13 @@ mod tests {
             verify("whsec_x", Some("t=1"), body, now),
             Err(SignatureError::Malformed)
         );
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX, -1, 0] {
+            let header = format!("t={extreme},v1={}", sign("whsec_x", extreme, body));
+            assert!(matches!(
+                verify("whsec_x", Some(&header), body, now),
+                Err(SignatureError::Stale(_))
+            ));
+        }
         let later = now + chrono::Duration::seconds(301);
         assert!(matches!(
             verify("whsec_x", Some(&header), body, later),

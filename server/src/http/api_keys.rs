@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use orrery_domain::api_scope::{ApiScope, ApiScopes};
 use orrery_domain::policy::Action;
-use orrery_store::{ApiKeyRecord, Credential, Principal};
+use orrery_store::{ApiKeyRecord, Credential, NewApiKey, Principal};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -37,10 +38,12 @@ pub(super) fn router() -> Routes {
         )
 }
 
-/// Keys are managed from a signed-in app, never with another key, and only
-/// on a plan that has them (the policy engine decides).
+/// Keys are managed from a signed-in app, never with another key (these
+/// routes open to no key scope, so `SignedIn` refuses keys; this says so
+/// again where it matters most), and only on a plan that has them (the
+/// policy engine decides).
 async fn may_manage_keys(context: &ApiContext, principal: &Principal) -> Result<(), ApiError> {
-    if let Credential::ApiKey(_) = principal.credential {
+    if let Credential::ApiKey { .. } = principal.credential {
         return Err(ApiError::Forbidden(
             "API keys cannot manage API keys; sign in to manage them".into(),
         ));
@@ -85,7 +88,14 @@ async fn list_keys(
 #[serde(deny_unknown_fields)]
 struct CreateKey {
     name: String,
+    /// What the key may do (`orrery_domain::api_scope`); every scope when
+    /// left out.
+    scopes: Option<Vec<String>>,
 }
+
+/// Scope names a request may list (each is short; more than every scope
+/// twice is not a list of scopes).
+const MAX_SCOPE_NAMES: usize = 2 * ApiScope::ALL.len();
 
 async fn create_key(
     State(context): State<ApiContext>,
@@ -94,19 +104,21 @@ async fn create_key(
 ) -> Result<(StatusCode, Json<NewKey>), ApiError> {
     let Json(request) = body?;
     let name = check_name(&request.name, "name")?;
+    let scopes = match &request.scopes {
+        None => ApiScopes::all(),
+        Some(names) if names.len() > MAX_SCOPE_NAMES => {
+            return Err(ApiError::Unprocessable(format!(
+                "list at most {MAX_SCOPE_NAMES} scopes"
+            )));
+        }
+        Some(names) => ApiScopes::from_names(names.iter().map(String::as_str))
+            .map_err(|error| ApiError::Unprocessable(error.to_string()))?,
+    };
     may_manage_keys(&context, &principal).await?;
-    let live = context
-        .store
-        .list_api_keys(principal.tenant_id, principal.user_id)
-        .await?
-        .len();
-    if live >= MAX_KEYS_PER_USER {
-        return Err(ApiError::Conflict(format!(
-            "you already have {MAX_KEYS_PER_USER} keys; revoke one first"
-        )));
-    }
     let (key, prefix, hash) = mint();
-    let record = context
+    // Counted and stored in one locked transaction: parallel creations
+    // cannot pass the limit together.
+    match context
         .store
         .create_api_key(
             principal.tenant_id,
@@ -114,10 +126,17 @@ async fn create_key(
             &name,
             &prefix,
             &hash,
+            scopes,
+            MAX_KEYS_PER_USER,
             context.now(),
         )
-        .await?;
-    Ok((StatusCode::CREATED, Json(NewKey { record, key })))
+        .await?
+    {
+        NewApiKey::Created(record) => Ok((StatusCode::CREATED, Json(NewKey { record, key }))),
+        NewApiKey::AtLimit(_) => Err(ApiError::Conflict(format!(
+            "you already have {MAX_KEYS_PER_USER} keys; revoke one first"
+        ))),
+    }
 }
 
 async fn rotate_key(
@@ -158,7 +177,7 @@ async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let key_id = parse_key_id(&key_id)?;
-    if let Credential::ApiKey(_) = principal.credential {
+    if let Credential::ApiKey { .. } = principal.credential {
         return Err(ApiError::Forbidden(
             "API keys cannot manage API keys; sign in to manage them".into(),
         ));

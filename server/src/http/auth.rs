@@ -17,10 +17,8 @@ use super::me::UserView;
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 use crate::auth::mailer::Mail;
 use crate::auth::oauth::ProviderKind;
-use crate::auth::password::{
-    MAX_PASSWORD_CHARS, check_new_password, hash_password, verify_password,
-};
-use crate::auth::rate_limit::Throttled;
+use crate::auth::password::{MAX_PASSWORD_CHARS, check_new_password};
+use crate::auth::rate_limit::{AddressKey, Throttled};
 use crate::auth::secrets::{
     ACCESS_PREFIX, MAX_SECRET_CHARS, REFRESH_PREFIX, RESET_PREFIX, hash_secret, new_secret,
 };
@@ -123,9 +121,18 @@ async fn start_session(
     token_pair_for(context, user, access, refresh).await
 }
 
-/// A lower-cased, checked email address.
+/// A checked email address in its one written form: Unicode NFC, lower
+/// case, trimmed. The same address typed with composed or decomposed
+/// accents, or in another case, is the same account.
 pub(super) fn normalize_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim().to_lowercase();
+    use unicode_normalization::UnicodeNormalization;
+    let email: String = email
+        .trim()
+        .nfc()
+        .collect::<String>()
+        .to_lowercase()
+        .nfc()
+        .collect();
     let invalid =
         || ApiError::Unprocessable("email must be an address like name@example.com".into());
     if email.is_empty() || email.chars().count() > MAX_EMAIL_CHARS {
@@ -136,9 +143,8 @@ pub(super) fn normalize_email(email: &str) -> Result<String, ApiError> {
     let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
     let clean = |part: &str| {
         !part.is_empty()
-            && !part
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+            && !part.chars().any(|c| c.is_whitespace() || c == '@')
+            && orrery_domain::text::hidden_character(part).is_none()
     };
     if !clean(local)
         || !clean(domain)
@@ -151,9 +157,12 @@ pub(super) fn normalize_email(email: &str) -> Result<String, ApiError> {
     Ok(email)
 }
 
-/// A trimmed display name.
+/// A trimmed display name in Unicode NFC, free of control, direction-changing
+/// and invisible characters (`orrery_domain::text`).
 pub(super) fn check_name(name: &str, what: &str) -> Result<String, ApiError> {
-    let name = name.trim();
+    use unicode_normalization::UnicodeNormalization;
+    let name: String = name.trim().nfc().collect();
+    let name = name.as_str();
     if name.is_empty() {
         return Err(ApiError::Unprocessable(format!("{what} must not be empty")));
     }
@@ -162,9 +171,9 @@ pub(super) fn check_name(name: &str, what: &str) -> Result<String, ApiError> {
             "{what} must be at most {MAX_NAME_CHARS} characters"
         )));
     }
-    if name.chars().any(char::is_control) {
+    if let Some(hidden) = orrery_domain::text::hidden_character(name) {
         return Err(ApiError::Unprocessable(format!(
-            "{what} must not contain control characters"
+            "{what} must not contain the {hidden}"
         )));
     }
     Ok(name.to_owned())
@@ -174,13 +183,6 @@ fn device_name(name: Option<&str>) -> Result<String, ApiError> {
     name.map_or(Ok(DEFAULT_DEVICE_NAME.to_owned()), |name| {
         check_name(name, "device_name")
     })
-}
-
-/// Hashes on the blocking pool: argon2id takes tens of milliseconds of CPU.
-async fn hash_off_thread(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|error| ApiError::Internal(error.into()))
 }
 
 #[derive(Deserialize)]
@@ -194,6 +196,7 @@ struct RegisterRequest {
 
 async fn register(
     State(context): State<ApiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<RegisterRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<TokenPair>), ApiError> {
     let Json(request) = body?;
@@ -201,8 +204,21 @@ async fn register(
     let name = check_name(&request.name, "name")?;
     let device = device_name(request.device_name.as_deref())?;
     check_new_password(&request.password).map_err(ApiError::Unprocessable)?;
-    let password_hash = hash_off_thread(request.password).await?;
     let now = context.now();
+    context
+        .registrations
+        .take(&AddressKey::from(peer.ip()), now)
+        .map_err(|wait| ApiError::TooManyRequests {
+            message: format!(
+                "too many accounts were registered from this address; try again in {}",
+                minutes(wait)
+            ),
+            retry_after_secs: seconds(wait),
+        })?;
+    let password_hash = context
+        .hashing
+        .hash(AddressKey::from(peer.ip()), request.password)
+        .await?;
     let user = context
         .store
         .create_user(
@@ -219,7 +235,7 @@ async fn register(
         .ok_or_else(|| {
             ApiError::Conflict("an account with this email already exists; sign in instead".into())
         })?;
-    tracing::info!(user = %user.id, tenant = %user.tenant_id, "account registered");
+    tracing::info!(user = %user.id, tenant = %user.tenant_id, role = ?user.role, "account registered");
     Ok((
         StatusCode::CREATED,
         Json(start_session(&context, &user, &device).await?),
@@ -238,7 +254,7 @@ fn throttled(throttle: Throttled, limits: crate::auth::rate_limit::SignInLimits)
     let (message, wait) = match throttle {
         Throttled::Account { retry_after } => (
             format!(
-                "this account is locked for {} after {} failed sign-ins; try again later or reset the password",
+                "this account is locked here for {} after {} failed sign-ins from this address; try again later or reset the password",
                 minutes(retry_after),
                 limits.per_account
             ),
@@ -251,11 +267,23 @@ fn throttled(throttle: Throttled, limits: crate::auth::rate_limit::SignInLimits)
             ),
             retry_after,
         ),
+        Throttled::AccountEverywhere { retry_after } => (
+            format!(
+                "this account is locked for {} after many failed sign-ins from elsewhere; sign in from a device you used before, or reset the password",
+                minutes(retry_after)
+            ),
+            retry_after,
+        ),
     };
     ApiError::TooManyRequests {
         message,
-        retry_after_secs: wait.num_seconds().max(1) as u64,
+        retry_after_secs: seconds(wait),
     }
+}
+
+/// Whole seconds to wait, at least one (for `Retry-After`).
+fn seconds(wait: Duration) -> u64 {
+    u64::try_from(wait.num_seconds()).unwrap_or(0).max(1)
 }
 
 fn minutes(wait: Duration) -> String {
@@ -280,22 +308,25 @@ async fn sign_in(
             "password must be 1 to {MAX_PASSWORD_CHARS} characters"
         )));
     }
+    // The attempt is taken (and counted as failed) before the password is
+    // checked, so parallel guesses cannot all pass the limit while their
+    // hashes run; a success gives it back. An error before the verdict
+    // (hashing queue full, database down) gives it back on drop.
     let limiter = &context.sign_in_limiter;
-    limiter
-        .check(&email, peer.ip(), context.now())
+    let attempt = limiter
+        .attempt(&email, peer.ip(), context.now())
         .map_err(|throttle| throttled(throttle, limiter.limits()))?;
     let user = context.store.user_by_email(&email).await?;
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-    let password = request.password;
-    let matches =
-        tokio::task::spawn_blocking(move || verify_password(&password, stored.as_deref()))
-            .await
-            .map_err(|error| ApiError::Internal(error.into()))?;
+    let matches = context
+        .hashing
+        .verify(AddressKey::from(peer.ip()), request.password, stored)
+        .await?;
     let Some(user) = user.filter(|_| matches) else {
-        limiter.record_failure(&email, peer.ip(), context.now());
+        attempt.failed();
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     };
-    limiter.record_success(&email);
+    attempt.succeeded();
     Ok(Json(start_session(&context, &user, &device).await?))
 }
 
@@ -364,7 +395,7 @@ async fn sign_out(
                 .await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        Credential::ApiKey(_) => Err(ApiError::BadRequest(
+        Credential::ApiKey { .. } => Err(ApiError::BadRequest(
             "an API key has no session to sign out of; revoke it under /v1/api-keys".into(),
         )),
     }
@@ -386,13 +417,15 @@ async fn request_password_reset(
     // The answer is the same whether or not the account exists, and whether or
     // not this address has had its share of mails this hour.
     let now = context.now();
-    if let Err(throttle) = context.reset_mail_limiter.check(&email, peer.ip(), now) {
-        tracing::warn!(?throttle, "password-reset mail withheld: too many requests");
+    if context
+        .reset_mails_by_address
+        .take(&AddressKey::from(peer.ip()), now)
+        .and_then(|()| context.reset_mails_by_account.take(&email, now))
+        .is_err()
+    {
+        tracing::warn!("password-reset mail withheld: too many requests");
         return Ok(StatusCode::ACCEPTED);
     }
-    context
-        .reset_mail_limiter
-        .record_failure(&email, peer.ip(), now);
     if let Some(user) = context.store.user_by_email(&email).await? {
         let code = new_secret(RESET_PREFIX);
         let expires_at = context.now() + RESET_CODE_LIFETIME;
@@ -427,6 +460,7 @@ struct ResetConfirmation {
 
 async fn confirm_password_reset(
     State(context): State<ApiContext>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<ResetConfirmation>, JsonRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Json(request) = body?;
@@ -440,17 +474,31 @@ async fn confirm_password_reset(
         return Err(invalid());
     }
     check_new_password(&request.password).map_err(ApiError::Unprocessable)?;
-    let password_hash = hash_off_thread(request.password).await?;
+    // The code is checked before the new password is hashed: a made-up code
+    // costs one lookup, not 19 MiB and tens of milliseconds of argon2.
+    let code_hash = hash_secret(code);
+    let (_, email) = context
+        .store
+        .password_reset_owner(&code_hash, context.now())
+        .await?
+        .ok_or_else(invalid)?;
+    let password_hash = context
+        .hashing
+        .hash(AddressKey::from(peer.ip()), request.password)
+        .await?;
     let now = context.now();
     let user = context
         .store
-        .complete_password_reset(&hash_secret(code), &password_hash, now)
+        .complete_password_reset(&code_hash, &password_hash, now)
         .await?
         .ok_or_else(invalid)?;
     context
         .store
         .revoke_user_sessions(user, "password reset", now)
         .await?;
+    // The emailed code proves the owner: every sign-in lock on the account
+    // goes with the old password.
+    context.sign_in_limiter.clear_account(&email);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -55,6 +55,18 @@ pub enum ApiError {
     /// Well-formed but unacceptable content.
     #[error("{0}")]
     Unprocessable(String),
+    /// The server is at a bound it keeps (hashing queue, body bytes in
+    /// memory); the request was not started and may be sent again later.
+    #[error("{message}")]
+    Busy {
+        /// What is full.
+        message: String,
+        /// Seconds to wait before sending again.
+        retry_after_secs: u64,
+    },
+    /// The client took too long to send its request.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Something failed on the server's side.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -90,6 +102,8 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -117,6 +131,9 @@ impl IntoResponse for ApiError {
             ApiError::Denied {
                 retry_after_secs, ..
             } => *retry_after_secs,
+            ApiError::Busy {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         };
         if let Some(seconds) = retry_after {
@@ -185,6 +202,22 @@ impl From<BytesRejection> for ApiError {
                 orrery_sync::protocol::MAX_FRAME_BYTES
             )),
             _ => ApiError::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<crate::auth::hashing::HashingRefused> for ApiError {
+    fn from(refused: crate::auth::hashing::HashingRefused) -> Self {
+        use crate::auth::hashing::HashingRefused;
+        match refused {
+            HashingRefused::Busy => ApiError::Busy {
+                message: refused.to_string(),
+                retry_after_secs: 1,
+            },
+            HashingRefused::AddressBusy => ApiError::TooManyRequests {
+                message: refused.to_string(),
+                retry_after_secs: 1,
+            },
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use orrery_domain::GraphId;
+use orrery_domain::api_scope::ApiScope;
 use orrery_domain::policy::Action;
 use orrery_store::ServerGraphSummary;
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
@@ -18,6 +19,7 @@ use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 pub(super) fn router() -> Routes {
     Routes::new()
         .add(Method::GET, "/v1/graphs", Access::SignedIn, list_graphs)
+        .for_keys(ApiScope::GraphsRead)
         .add_limited(
             Method::POST,
             "/v1/graphs/{graph_id}/sync",
@@ -25,6 +27,8 @@ pub(super) fn router() -> Routes {
             MAX_FRAME_BYTES,
             sync_graph,
         )
+        // Pulling needs graphs:read; sending changes also graphs:write.
+        .for_keys(ApiScope::GraphsRead)
 }
 
 async fn list_graphs(
@@ -51,6 +55,9 @@ async fn sync_graph(
         .parse()
         .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
     let request = SyncRequest::decode(&body?)?;
+    if !request.updates.is_empty() {
+        super::principal::require_key_scope(&principal, ApiScope::GraphsWrite)?;
+    }
     let client_version = Version::decode(&request.client_version)?;
 
     // One merge at a time per graph on this instance; between instances the

@@ -11,6 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, header};
 use axum::response::IntoResponse;
+use orrery_domain::api_scope::ApiScope;
 use orrery_domain::{DocumentId, DocumentKind};
 use orrery_store::ServerLibrarySummary;
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
@@ -26,6 +27,7 @@ pub(super) fn router() -> Routes {
             Access::SignedIn,
             list_documents,
         )
+        .for_keys(ApiScope::LibraryRead)
         .add_limited(
             Method::POST,
             "/v1/library/{kind}/{document_id}/sync",
@@ -33,6 +35,8 @@ pub(super) fn router() -> Routes {
             MAX_FRAME_BYTES,
             sync_document,
         )
+        // Pulling needs library:read; sending changes also library:write.
+        .for_keys(ApiScope::LibraryRead)
 }
 
 /// An unknown kind is a path that does not exist.
@@ -67,6 +71,9 @@ async fn sync_document(
         .parse()
         .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
     let request = SyncRequest::decode(&body?)?;
+    if !request.updates.is_empty() {
+        super::principal::require_key_scope(&principal, ApiScope::LibraryWrite)?;
+    }
     let client_version = Version::decode(&request.client_version)?;
 
     // One merge at a time per document on this instance; between instances

@@ -159,7 +159,9 @@ fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
 pub const FEED_BUFFER: usize = 1024;
 
 pub(super) fn router() -> Routes {
-    Routes::new().add(Method::GET, "/v1/live", Access::SignedIn, live)
+    Routes::new()
+        .add(Method::GET, "/v1/live", Access::SignedIn, live)
+        .for_keys(orrery_domain::api_scope::ApiScope::Live)
 }
 
 async fn live(
@@ -169,12 +171,22 @@ async fn live(
 ) -> Response {
     let changes = context.live.subscribe();
     let tenant = principal.tenant_id;
+    let ping_every = context.limits.live_ping_interval;
     upgrade
         .max_message_size(4096)
-        .on_upgrade(move |socket| feed(socket, changes, tenant))
+        .on_upgrade(move |socket| feed(socket, changes, tenant, ping_every))
 }
 
-async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<LiveEvent>, tenant: Uuid) {
+/// Sends the tenant's changes until the device goes. The server pings every
+/// `ping_every`; a device that has sent nothing (no pong, no message) since
+/// the previous ping is gone (sleeping laptop, dropped network) and its
+/// socket is closed, so dead feeds do not pile up.
+async fn feed(
+    mut socket: WebSocket,
+    mut changes: broadcast::Receiver<LiveEvent>,
+    tenant: Uuid,
+    ping_every: std::time::Duration,
+) {
     if socket
         .send(Message::Text(r#"{"ready":true}"#.into()))
         .await
@@ -182,8 +194,21 @@ async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<LiveEvent>
     {
         return;
     }
+    let mut pings = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard_since_ping = true;
     loop {
         tokio::select! {
+            _ = pings.tick() => {
+                if !heard_since_ping {
+                    let _ = socket.send(Message::Close(None)).await;
+                    return;
+                }
+                heard_since_ping = false;
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
             change = changes.recv() => {
                 let text = match change {
                     Ok(LiveEvent::Changed(change)) if change.tenant == tenant => format!(r#"{{"graph":"{}"}}"#, change.graph),
@@ -203,7 +228,7 @@ async fn feed(mut socket: WebSocket, mut changes: broadcast::Receiver<LiveEvent>
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => heard_since_ping = true,
             },
         }
     }

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::Method;
+use orrery_domain::api_scope::ApiScope;
 use orrery_store::{ProfileChange, Role, Theme, UserRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,6 +18,7 @@ pub const MAX_SETTINGS_BYTES: usize = 16 * 1024;
 pub(super) fn router() -> Routes {
     Routes::new()
         .add(Method::GET, "/v1/me", Access::SignedIn, current_user)
+        .for_keys(ApiScope::AccountRead)
         .add(Method::PATCH, "/v1/me", Access::SignedIn, update_profile)
 }
 

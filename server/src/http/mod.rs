@@ -8,6 +8,7 @@
 mod api_keys;
 mod auth;
 mod billing;
+mod body;
 mod error;
 mod graphs;
 mod health;
@@ -25,7 +26,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::Method;
-use axum::routing::{MethodFilter, on};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use orrery_domain::api_scope::ApiScope;
 use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use orrery_store::ServerStore;
 use tokio::sync::Mutex;
@@ -33,21 +35,19 @@ use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::auth::Clock;
+use crate::auth::hashing::HashingPool;
 use crate::auth::mailer::Mailer;
 use crate::auth::oauth::OAuthProvider;
-use crate::auth::rate_limit::SignInLimiter;
+use crate::auth::rate_limit::{AddressKey, SignInLimiter, WindowLimiter};
 
 pub use error::ApiError;
 pub use principal::SignedIn;
 
-/// Password-reset mails per account (and per client address) per hour: enough
-/// for a user who lost one, too few to flood an inbox.
-const RESET_MAIL_LIMITS: crate::auth::rate_limit::SignInLimits =
-    crate::auth::rate_limit::SignInLimits {
-        per_account: 3,
-        per_address: 20,
-        window: chrono::Duration::hours(1),
-    };
+/// Password-reset mails per account per hour: enough for a user who lost
+/// one, too few to flood an inbox.
+const RESET_MAILS_PER_ACCOUNT: usize = 3;
+/// Password-reset mails asked for from one client address per hour.
+const RESET_MAILS_PER_ADDRESS: usize = 20;
 
 /// Largest JSON body any account route accepts.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
@@ -58,7 +58,15 @@ pub struct ApiContext {
     store: ServerStore,
     clock: Arc<dyn Clock>,
     sign_in_limiter: Arc<SignInLimiter>,
-    reset_mail_limiter: Arc<SignInLimiter>,
+    reset_mails_by_account: Arc<WindowLimiter<String>>,
+    reset_mails_by_address: Arc<WindowLimiter<AddressKey>>,
+    registrations: Arc<WindowLimiter<AddressKey>>,
+    /// Every argon2id hash and check, on bounded threads behind a bounded queue.
+    hashing: HashingPool,
+    limits: crate::config::ServerLimits,
+    /// Bytes of request bodies in memory, server-wide (one permit per KiB).
+    body_budget: Arc<tokio::sync::Semaphore>,
+    body_held: body::HeldByAddress,
     mailer: Arc<dyn Mailer>,
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
@@ -112,6 +120,8 @@ pub struct ApiParts {
     pub trial_days: i64,
     /// Stripe, when configured.
     pub billing: Option<crate::billing::Billing>,
+    /// Bounds on what clients may hold.
+    pub limits: crate::config::ServerLimits,
 }
 
 impl ApiContext {
@@ -122,7 +132,24 @@ impl ApiContext {
             store: parts.store,
             clock: parts.clock,
             sign_in_limiter: parts.sign_in_limiter,
-            reset_mail_limiter: Arc::new(SignInLimiter::new(RESET_MAIL_LIMITS)),
+            reset_mails_by_account: Arc::new(WindowLimiter::new(
+                RESET_MAILS_PER_ACCOUNT,
+                chrono::Duration::hours(1),
+            )),
+            reset_mails_by_address: Arc::new(WindowLimiter::new(
+                RESET_MAILS_PER_ADDRESS,
+                chrono::Duration::hours(1),
+            )),
+            registrations: Arc::new(WindowLimiter::new(
+                parts.limits.registrations_per_address_per_hour,
+                chrono::Duration::hours(1),
+            )),
+            hashing: HashingPool::per_core(),
+            limits: parts.limits,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(body::budget_permits(
+                parts.limits.body_bytes_in_flight,
+            ))),
+            body_held: body::HeldByAddress::default(),
             mailer: parts.mailer,
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
@@ -204,20 +231,33 @@ pub struct Endpoint {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// The scope an API key needs to call it; `None`: keys may not, whatever
+    /// their scopes (managing keys, the profile, billing, administration).
+    pub key_scope: Option<ApiScope>,
 }
+
+/// The key scope of the route a request was routed to, for [`SignedIn`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RouteKeyScope(pub Option<ApiScope>);
 
 /// A router under construction that remembers what was added to it.
 pub(crate) struct Routes {
-    router: Router<ApiContext>,
-    endpoints: Vec<Endpoint>,
+    routes: Vec<(Endpoint, MethodRouter<ApiContext>)>,
 }
 
 impl Routes {
     fn new() -> Self {
-        Self {
-            router: Router::new(),
-            endpoints: Vec::new(),
-        }
+        Self { routes: Vec::new() }
+    }
+
+    /// Lets API keys with `scope` call the route added last.
+    fn for_keys(mut self, scope: ApiScope) -> Self {
+        let (endpoint, _) = self
+            .routes
+            .last_mut()
+            .expect("for_keys follows the route it opens to keys");
+        endpoint.key_scope = Some(scope);
+        self
     }
 
     /// Adds `handler` for `method path` with JSON-sized bodies.
@@ -243,22 +283,41 @@ impl Routes {
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
-        self.router = self.router.route(
-            path,
-            on(filter, handler).layer(DefaultBodyLimit::max(max_body_bytes)),
-        );
-        self.endpoints.push(Endpoint {
-            method,
-            path,
-            access,
-        });
+        let route = on(filter, handler).layer(DefaultBodyLimit::max(max_body_bytes));
+        self.routes.push((
+            Endpoint {
+                method,
+                path,
+                access,
+                key_scope: None,
+            },
+            route,
+        ));
         self
     }
 
     fn merge(mut self, other: Routes) -> Self {
-        self.router = self.router.merge(other.router);
-        self.endpoints.extend(other.endpoints);
+        self.routes.extend(other.routes);
         self
+    }
+
+    fn endpoints(&self) -> Vec<Endpoint> {
+        self.routes
+            .iter()
+            .map(|(endpoint, _)| endpoint.clone())
+            .collect()
+    }
+
+    /// The axum router: each route carries its key scope for [`SignedIn`].
+    fn into_router(self) -> Router<ApiContext> {
+        self.routes
+            .into_iter()
+            .fold(Router::new(), |router, (endpoint, route)| {
+                router.route(
+                    endpoint.path,
+                    route.layer(axum::Extension(RouteKeyScope(endpoint.key_scope))),
+                )
+            })
     }
 }
 
@@ -277,17 +336,23 @@ fn all_routes() -> Routes {
 
 /// Every route of the API, as the router is built.
 pub fn endpoints() -> Vec<Endpoint> {
-    all_routes().endpoints
+    all_routes().endpoints()
 }
 
-/// The whole `/v1` API.
+/// The whole `/v1` API. Every request body passes [`body::admit`] first:
+/// it is read within the body timeout, and only while the server-wide budget
+/// of body bytes has room for it.
 pub fn api_router(context: ApiContext) -> Router {
     all_routes()
-        .router
+        .into_router()
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async {
             ApiError::MethodNotAllowed("this endpoint does not accept that method".into())
         })
+        .layer(axum::middleware::from_fn_with_state(
+            context.clone(),
+            body::admit,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(context)
 }

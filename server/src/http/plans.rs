@@ -16,7 +16,9 @@ pub(super) fn router() -> Routes {
     Routes::new()
         .add(Method::GET, "/v1/plans", Access::Public, list_plans)
         .add(Method::GET, "/v1/usage", Access::SignedIn, usage)
+        .for_keys(orrery_domain::api_scope::ApiScope::AccountRead)
         .add(Method::POST, "/v1/policy/decide", Access::SignedIn, decide)
+        .for_keys(orrery_domain::api_scope::ApiScope::AccountRead)
         .add(
             Method::PUT,
             "/v1/admin/plans/{plan_key}",
@@ -71,14 +73,18 @@ async fn usage(
 
 /// An action the desktop asks about before doing it (the engine's answer is
 /// the answer; this route never counts usage).
-#[derive(serde::Deserialize)]
+///
+/// Actions without parameters are empty struct variants, not unit ones:
+/// serde lets a unit variant of an internally tagged enum ignore any other
+/// fields, and `deny_unknown_fields` only reaches struct variants.
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
 enum AskedAction {
     RunAgent { agent: String, tokens: u64 },
     UseChannel { channel: String },
-    CreateGraph,
+    CreateGraph {},
     AddNodes { graph_nodes: u64, adding: u64 },
-    ManageApiKeys,
+    ManageApiKeys {},
 }
 
 const MAX_ASKED_NAME_CHARS: usize = 100;
@@ -101,7 +107,7 @@ async fn decide(
         }
         AskedAction::RunAgent { agent, tokens } => Action::RunAgent { agent, tokens },
         AskedAction::UseChannel { channel } => Action::UseChannel(channel),
-        AskedAction::CreateGraph => Action::CreateGraph,
+        AskedAction::CreateGraph {} => Action::CreateGraph,
         AskedAction::AddNodes {
             graph_nodes,
             adding,
@@ -109,7 +115,7 @@ async fn decide(
             graph_nodes,
             adding,
         },
-        AskedAction::ManageApiKeys => Action::ManageApiKeys,
+        AskedAction::ManageApiKeys {} => Action::ManageApiKeys,
     };
     Ok(Json(
         super::policy::ask(&context, &principal, &action).await?,
@@ -168,4 +174,25 @@ async fn put_plan(
     context.store.put_plan(&plan, context.now()).await?;
     tracing::info!(plan = %plan.key, admin = %principal.user_id, "plan changed");
     Ok(Json(plan))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AskedAction;
+
+    #[test]
+    fn asked_actions_refuse_unknown_fields_with_or_without_parameters() {
+        let read = |json: &str| serde_json::from_str::<AskedAction>(json);
+        assert!(matches!(
+            read(r#"{"kind":"create_graph"}"#),
+            Ok(AskedAction::CreateGraph {})
+        ));
+        assert!(read(r#"{"kind":"create_graph","evil":1}"#).is_err());
+        assert!(read(r#"{"kind":"manage_api_keys","x":null}"#).is_err());
+        assert!(read(r#"{"kind":"add_nodes","graph_nodes":1,"adding":2,"x":0}"#).is_err());
+        assert!(read(r#"{"kind":"add_nodes","graph_nodes":-1,"adding":2}"#).is_err());
+        assert!(
+            read(r#"{"kind":"add_nodes","graph_nodes":18446744073709551616,"adding":2}"#).is_err()
+        );
+    }
 }

@@ -4,11 +4,23 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use orrery_domain::api_scope::ApiScope;
 use orrery_domain::policy::Action;
-use orrery_store::Principal;
+use orrery_store::{Credential, Principal};
 
-use super::{ApiContext, ApiError};
+use super::{ApiContext, ApiError, RouteKeyScope};
 use crate::auth::secrets::{ACCESS_PREFIX, API_KEY_PREFIX, MAX_SECRET_CHARS, hash_secret};
+
+/// Refuses a request made with an API key that lacks `scope` (sessions may
+/// do everything their user may).
+pub(crate) fn require_key_scope(principal: &Principal, scope: ApiScope) -> Result<(), ApiError> {
+    match principal.credential {
+        Credential::ApiKey { scopes, .. } if !scopes.allows(scope) => Err(ApiError::Forbidden(
+            format!("this API key lacks the `{scope}` scope; create a key that has it"),
+        )),
+        _ => Ok(()),
+    }
+}
 
 /// A request from a signed-in user. Handlers read the tenant from here and
 /// from nowhere else.
@@ -55,6 +67,18 @@ impl FromRequestParts<ApiContext> for SignedIn {
                 .ok_or_else(|| {
                     ApiError::Unauthorized("the API key is unknown or was revoked".into())
                 })?;
+            // A key calls only the routes its scopes open, and no route that
+            // manages keys, the account, billing or the server. Refused calls
+            // are not metered.
+            match parts.extensions.get::<RouteKeyScope>() {
+                Some(RouteKeyScope(Some(scope))) => require_key_scope(&principal, *scope)?,
+                _ => {
+                    return Err(ApiError::Forbidden(
+                        "API keys cannot call this endpoint; sign in to the Orrery app for it"
+                            .into(),
+                    ));
+                }
+            }
             // Every request made with an API key is a metered API call.
             super::policy::meter(context, &principal, &Action::CallApi).await?;
             principal

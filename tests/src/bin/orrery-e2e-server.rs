@@ -4,7 +4,9 @@
 //! `orrery-e2e-server --database PATH --listen HOST:PORT` (the flags of
 //! `orrery-server`). It prints `LISTENING <address>` once bound, then one line
 //! per statement its database finished, `QUERY <statement on one line>`, and
-//! `LOG <target> <message>` for the server's own info events. A test reads
+//! `LOG <target> <message>` for the server's own info events (with
+//! `--quiet` first, only warnings). It runs with the real server's allocator
+//! settings, so tests can measure its memory. A test reads
 //! these lines to know what the server is doing: the statement that loads a
 //! graph's stored document is the start of a merge, the one that stores it
 //! the end.
@@ -72,12 +74,29 @@ impl<S: tracing::Subscriber> Layer<S> for LinePrinter {
     }
 }
 
+/// The allocator and its settings of the real `orrery-server`, so tests that
+/// measure this process's memory measure what the server does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    orrery_server::memory::configure_process_memory();
+    // `--quiet` first: only warnings, no line per query (for floods).
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let quiet = args.first().is_some_and(|arg| arg == "--quiet");
+    if quiet {
+        args.remove(0);
+    }
+    let filter = if quiet {
+        "warn"
+    } else {
+        "warn,sqlx::query=debug,orrery_server=info"
+    };
     tracing_subscriber::registry()
-        .with(LinePrinter.with_filter(EnvFilter::new("warn,sqlx::query=debug,orrery_server=info")))
+        .with(LinePrinter.with_filter(EnvFilter::new(filter)))
         .init();
-    let config = match ServerConfig::from_args(std::env::args().skip(1)) {
+    let config = match ServerConfig::from_args(args) {
         Ok(config) => config,
         Err(message) => {
             eprintln!("{message}");

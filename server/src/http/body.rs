@@ -1,0 +1,174 @@
+//! Request bodies are admitted before they are read: every body is read in
+//! full here, within the body timeout, and only while the server-wide budget
+//! of body bytes in memory has room for it (and the client's address holds
+//! no more than a quarter of that budget). A body over the largest any route
+//! accepts is refused from its `Content-Length` without reading it. Past the
+//! budget the answer is 503 with `Retry-After`, so however many clients send
+//! large bodies at once, the memory they take is bounded. Routes then apply
+//! their own, smaller limits to the bytes read here.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiContext, ApiError};
+use crate::auth::rate_limit::AddressKey;
+
+/// The largest body any route accepts: a sync frame.
+pub const MAX_REQUEST_BODY_BYTES: usize = orrery_sync::protocol::MAX_FRAME_BYTES;
+
+/// Permits of the budget semaphore: one per KiB.
+pub(super) fn budget_permits(bytes: usize) -> usize {
+    (bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+}
+
+/// Body bytes each client address holds now (KiB), so no one address takes
+/// more than its share of the budget.
+#[derive(Debug, Default, Clone)]
+pub(super) struct HeldByAddress(Arc<Mutex<HashMap<AddressKey, usize>>>);
+
+/// One address's share of the budget, given back when dropped.
+struct AddressShare {
+    held: HeldByAddress,
+    address: AddressKey,
+    kib: usize,
+}
+
+impl HeldByAddress {
+    fn take(&self, address: AddressKey, kib: usize, share: usize) -> Option<AddressShare> {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = held.entry(address).or_default();
+        if now.saturating_add(kib) > share {
+            if *now == 0 {
+                held.remove(&address);
+            }
+            return None;
+        }
+        *now += kib;
+        Some(AddressShare {
+            held: self.clone(),
+            address,
+            kib,
+        })
+    }
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        let mut held = self.held.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(now) = held.get_mut(&self.address) {
+            *now = now.saturating_sub(self.kib);
+            if *now == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
+}
+
+fn busy() -> Response {
+    ApiError::Busy {
+        message: "the server is receiving more data than it holds at once; send again shortly"
+            .into(),
+        retry_after_secs: 1,
+    }
+    .into_response()
+}
+
+/// The middleware: see the module documentation.
+pub(super) async fn admit(
+    State(context): State<ApiContext>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let declared = match parts.headers.get(CONTENT_LENGTH) {
+        None => None,
+        Some(value) => match value
+            .to_str()
+            .ok()
+            .and_then(|text| text.parse::<u64>().ok())
+        {
+            Some(length) => Some(length),
+            None => {
+                return ApiError::BadRequest("Content-Length is not a number".into())
+                    .into_response();
+            }
+        },
+    };
+    let chunked = parts.headers.contains_key(TRANSFER_ENCODING);
+    if !chunked && declared.unwrap_or(0) == 0 {
+        // No body (GET, WebSocket upgrades, empty POSTs): nothing to hold.
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let limit = MAX_REQUEST_BODY_BYTES;
+    let reserve = match declared {
+        Some(length) if length > limit as u64 => {
+            return ApiError::PayloadTooLarge(format!(
+                "the body is {length} bytes; no endpoint accepts more than {limit}"
+            ))
+            .into_response();
+        }
+        // `Content-Length` fits a usize: it is at most `limit`.
+        Some(length) => length as usize,
+        None => limit,
+    };
+    let kib = reserve.div_ceil(1024).max(1);
+    let budget = budget_permits(context.limits.body_bytes_in_flight);
+    let address = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| AddressKey::from(peer.ip()));
+    let _share = match address {
+        Some(address) => {
+            match context
+                .body_held
+                .take(address, kib, (budget / 4).max(kib.min(budget)))
+            {
+                Some(share) => Some(share),
+                None => return busy(),
+            }
+        }
+        None => None,
+    };
+    let Ok(permits) = u32::try_from(kib) else {
+        return busy();
+    };
+    let Ok(_permit) = Arc::clone(&context.body_budget).try_acquire_many_owned(permits) else {
+        return busy();
+    };
+    let read = tokio::time::timeout(
+        context.limits.body_timeout,
+        axum::body::to_bytes(body, limit),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(error)) => {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                ApiError::PayloadTooLarge(format!(
+                    "the body exceeds {limit} bytes, the most any endpoint accepts"
+                ))
+            } else {
+                ApiError::BadRequest(format!("the request body could not be read: {error}"))
+            }
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::RequestTimeout(format!(
+                "the request body did not arrive within {} s",
+                context.limits.body_timeout.as_secs()
+            ))
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
