@@ -175,6 +175,13 @@ export function mountSignIn(root: HTMLElement, onSignedIn: (state: AccountState)
   root.append(panel);
 }
 
+/** "Free plan", "Pro plan": a plan key as people read it. */
+export function describePlan(key: string): string {
+  const words = key.split(/[-_]/).filter(Boolean);
+  const name = words.map((word) => word[0].toUpperCase() + word.slice(1)).join(" ");
+  return `${name || "Unknown"} plan`;
+}
+
 /** The profile: name, theme, plan and trial, sign-out. */
 export function mountProfile(root: HTMLElement, state: AccountState, onSignedOut: (state: AccountState) => void): void {
   root.replaceChildren();
@@ -182,7 +189,18 @@ export function mountProfile(root: HTMLElement, state: AccountState, onSignedOut
   if (!account) return;
   const panel = element("section", { class: "auth", "aria-label": "Profile" });
   const out = notice();
-  panel.append(element("h1", {}, "Profile and settings"));
+  const heading = element("h1", {}, "Profile and settings");
+  if (account.role === "admin") {
+    heading.append(
+      " ",
+      element(
+        "span",
+        { class: "badge", "data-testid": "admin-badge", title: "The first account on this server administers it" },
+        "Admin",
+      ),
+    );
+  }
+  panel.append(heading);
   const facts = element("dl", { class: "facts" });
   const trial =
     account.trial_days_remaining === null
@@ -192,7 +210,8 @@ export function mountProfile(root: HTMLElement, state: AccountState, onSignedOut
         : "Trial ended";
   for (const [term, value] of [
     ["Email", account.email],
-    ["Plan", account.plan],
+    ["Plan", describePlan(account.plan)],
+    ["Role", account.role === "admin" ? "Administrator of this server" : "Member"],
     ["Trial", trial],
     ["Signed in with", account.providers.length ? account.providers.join(", ") : "email and password"],
   ]) {

@@ -19,6 +19,14 @@ export function describePrice(plan: Plan): string {
   return `$${dollars} / ${plan.interval}`;
 }
 
+/** "12 of 100", "12 used · Unlimited", "Not included in this plan". */
+export function describeUsage(metric: MetricUsage): string {
+  const used = metric.used.toLocaleString("en-US");
+  if (metric.limit === null) return `${used} used · Unlimited`;
+  if (metric.limit === 0 && metric.used === 0) return "Not included in this plan";
+  return `${used} of ${metric.limit.toLocaleString("en-US")}`;
+}
+
 /** How full a limit is, 0–100, for the chart. */
 export function share(metric: MetricUsage): number {
   if (metric.limit === null) return 0;
@@ -39,9 +47,7 @@ function usageChart(metrics: MetricUsage[]): SVGSVGElement {
     const label = document.createElementNS(ns, "text");
     label.setAttribute("x", "0");
     label.setAttribute("y", String(y + 14));
-    label.textContent = `${METRIC_NAMES[metric.metric]}: ${metric.used.toLocaleString("en-US")} of ${
-      metric.limit === null ? "unlimited" : metric.limit.toLocaleString("en-US")
-    }`;
+    label.textContent = `${METRIC_NAMES[metric.metric]}: ${describeUsage(metric)}`;
     const track = document.createElementNS(ns, "rect");
     track.setAttribute("x", "0");
     track.setAttribute("y", String(y + 20));

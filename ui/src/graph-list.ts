@@ -15,7 +15,11 @@ export function describeSync(status: SyncStatus): string {
           ? `${status.pending_changes} changes pending`
           : "Syncing…";
     case "offline":
-      return "Offline — edits are kept and sync later";
+      return status.pending_changes === 1
+        ? "Offline — 1 change waits to sync"
+        : status.pending_changes > 1
+          ? `Offline — ${status.pending_changes} changes wait to sync`
+          : "Offline — edits are kept and sync later";
     case "signed_out":
       return "Not signed in — edits stay on this device";
     case "error":
@@ -74,10 +78,19 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     notice.dataset.kind = kind;
   }
 
+  /** What the pill showed last, so the cards are re-read when it changes. */
+  let shown: Pick<SyncStatus, "state" | "pending_changes"> | null = null;
+
   function showSync(status: SyncStatus): void {
     pill.textContent = describeSync(status);
     pill.dataset.state = status.state;
     pill.title = status.message ?? "";
+    // Each card says whether its graph awaits the server; when the pill
+    // moves, those answers may have too, so the cards are read again and
+    // never disagree with the pill.
+    const changed = shown !== null && (shown.state !== status.state || shown.pending_changes !== status.pending_changes);
+    shown = { state: status.state, pending_changes: status.pending_changes };
+    if (changed) void refresh();
   }
 
   function renderRow(graph: GraphSummary): HTMLLIElement {
@@ -130,7 +143,13 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       ),
     );
     if (graph.pending_changes > 0) {
-      details.append(element("span", { class: "pending" }, "not yet synced"));
+      details.append(
+        element(
+          "span",
+          { class: "pending", "data-testid": "card-sync" },
+          graph.pending_changes === 1 ? "1 change not yet synced" : `${graph.pending_changes} changes not yet synced`,
+        ),
+      );
     }
     const open = element("button", { type: "button" }, "Open in canvas");
     open.addEventListener("click", () => {

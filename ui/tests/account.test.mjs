@@ -110,6 +110,9 @@ test("settings: the theme applies to the whole window at once and is saved; sign
   await page.locator('[data-screen="account"]').click();
   await page.getByRole("heading", { name: "Profile and settings" }).waitFor();
   assert.equal(await page.locator('[data-fact="Trial"]').textContent(), "14 days left");
+  assert.equal(await page.locator('[data-fact="Plan"]').textContent(), "Free plan");
+  assert.equal(await page.locator('[data-fact="Role"]').textContent(), "Member");
+  assert.equal(await page.getByTestId("admin-badge").count(), 0);
   const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   const dark = await background();
 
@@ -141,4 +144,13 @@ test("settings: the theme applies to the whole window at once and is saved; sign
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   assert.equal(await page.locator('[data-screen="account"]').textContent(), "Sign in");
   assert.deepEqual(errors, []);
+});
+
+test("the account that administers the server says so", async () => {
+  const { page } = await openPage({ role: "admin" });
+  await page.getByText("No graphs yet").waitFor();
+  await page.locator('[data-screen="account"]').click();
+  await page.getByRole("heading", { name: "Profile and settings" }).waitFor();
+  assert.equal(await page.getByTestId("admin-badge").textContent(), "Admin");
+  assert.equal(await page.locator('[data-fact="Role"]').textContent(), "Administrator of this server");
 });

@@ -26,6 +26,8 @@ test("the billing screen shows the plan, trial, usage against limits, plans and 
     ["graphs", 90, true],
   ]);
   assert.match(await page.locator("svg.usage-chart").textContent(), /Tokens: 150,000 of 200,000/);
+  // A limit of 0 is a feature the plan leaves out, not a broken counter.
+  assert.match(await page.locator("svg.usage-chart").textContent(), /API calls: Not included in this plan/);
   const plans = page.getByRole("list", { name: "Plans" }).getByRole("listitem");
   assert.equal(await plans.count(), 3);
   assert.match(await plans.nth(0).textContent(), /Free.*Free.*Current plan/);

@@ -103,6 +103,51 @@ test("the sync state follows the shell's events", async () => {
   assert.equal(await pill.getAttribute("title"), "connection refused");
 });
 
+test("offline_pill_counts_pending_changes", async () => {
+  const { page } = await openScreen();
+  const pill = page.getByTestId("sync-status");
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "offline", pending_changes: 3, message: "connection refused" }),
+  );
+  await assert.doesNotReject(pill.filter({ hasText: "Offline — 3 changes wait to sync" }).waitFor());
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "offline", pending_changes: 1, message: "connection refused" }),
+  );
+  await assert.doesNotReject(pill.filter({ hasText: "Offline — 1 change waits to sync" }).waitFor());
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "offline", pending_changes: 0, message: "connection refused" }),
+  );
+  await assert.doesNotReject(pill.filter({ hasText: "edits are kept and sync later" }).waitFor());
+});
+
+test("card_sync_state_matches_pill", async () => {
+  const { page } = await openScreen();
+  await page.getByLabel("New graph name").fill("Support triage");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  const card = rows(page).filter({ hasText: "Support triage" });
+  await card.waitFor();
+  // The new graph awaits the server, and the pill says so.
+  await page.evaluate(() =>
+    window.__shellDouble.emit("sync-status", { state: "pending", pending_changes: 1, message: null }),
+  );
+  await assert.doesNotReject(card.getByTestId("card-sync").filter({ hasText: "1 change not yet synced" }).waitFor());
+  // The shell syncs it: the store has nothing pending, then the pill turns
+  // green. The card follows without changing tabs.
+  await page.evaluate(() => {
+    for (const graph of window.__shellDouble.graphs) graph.pending_changes = 0;
+    window.__shellDouble.emit("sync-status", { state: "synced", pending_changes: 0, message: null });
+  });
+  await page.getByTestId("sync-status").filter({ hasText: "Synced" }).waitFor();
+  await assert.doesNotReject(card.getByTestId("card-sync").waitFor({ state: "detached" }));
+  // Offline edits: the card and the pill count the same change.
+  await page.evaluate(() => {
+    window.__shellDouble.graphs[0].pending_changes = 2;
+    window.__shellDouble.emit("sync-status", { state: "offline", pending_changes: 2, message: "connection refused" });
+  });
+  await assert.doesNotReject(card.getByTestId("card-sync").filter({ hasText: "2 changes not yet synced" }).waitFor());
+  await assert.doesNotReject(page.getByTestId("sync-status").filter({ hasText: "2 changes wait to sync" }).waitFor());
+});
+
 test("an empty library offers a sample graph", async () => {
   const { page } = await openScreen();
   await page.getByRole("button", { name: "Add a sample graph" }).click();

@@ -9,7 +9,7 @@
   let nextCallback = 1;
   let status = { state: "synced", pending_changes: 0, message: null };
   // Accounts: the shell's account commands over in-memory users. A test may set
-  // window.__shellDoubleSetup = { signedIn: false, providers: [...] } first.
+  // window.__shellDoubleSetup = { signedIn: false, providers: [...], role: "admin" } first.
   const setup = window.__shellDoubleSetup ?? {};
   const users = new Map([
     ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
@@ -20,6 +20,7 @@
     trial_ends_at: new Date(Date.now() + 14 * 86400e3).toISOString(), trial_days_remaining: 14,
   });
   users.get("ada@orrery.test").account = accountFor("ada@orrery.test", "Ada");
+  if (setup.role) users.get("ada@orrery.test").account.role = setup.role;
   let session = setup.signedIn === false ? null : users.get("ada@orrery.test").account;
   const failures = new Map();
   const state = () => ({ signed_in: session !== null, account: session ? { ...session } : null, keyring_problem: null });
