@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout bench-sandbox fmt lint clean
+.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -33,6 +33,11 @@ bench-sync: deps
 AGENTS ?= 200
 bench-sandbox:
 	cargo run --release -p orrery-bench -- sandbox --agents $(AGENTS)
+
+# The sync server under 200 devices' mixed traffic and attack (60 s, then 30 s to settle).
+bench-load:
+	cargo build --release -p orrery-server -p orrery-bench --bins
+	$(CARGO_TARGET_DIR)/release/orrery-bench load
 
 bench-layout:
 	cargo run --release -p orrery-bench -- layout --nodes $(NODES)

@@ -17,6 +17,9 @@
 //!   200-agent run against the provider double, with memory after each run.
 //! - `peer`: the same graph drawn by the canvas and by 3d-force-graph in
 //!   headless Chromium, both frame rates and their ratio.
+//! - `load`: the release sync server in its own process under 200 devices'
+//!   mixed traffic plus hashing floods, 8 MiB bodies and slow clients: 5xx
+//!   answers to legitimate requests, their p99 latency, resident memory.
 
 /// mimalloc instead of the system allocator: merging and reading a received
 /// 10k-node graph spent a third of its time in glibc malloc/free.
@@ -25,6 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod canvas;
 mod layout;
+mod load;
 mod peer;
 mod sandbox;
 mod sync;
@@ -37,7 +41,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench canvas [--nodes N] [--edges N] [--frames N] [--in-memory] [--drag]
        orrery-bench layout [--nodes N] [--iterations N]
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
-       orrery-bench sandbox [--agents N] [--runs N] [--parallel N]";
+       orrery-bench sandbox [--agents N] [--runs N] [--parallel N]
+       orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -139,6 +144,21 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", peer::run(&options)?);
+            Ok(())
+        }
+        "load" => {
+            let mut options = load::Options::default();
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
+                    "--clients" => options.clients = number.clamp(1, 1000),
+                    "--seconds" => options.seconds = number.max(1) as u64,
+                    "--nodes" => options.nodes = number.max(2),
+                    "--settle-seconds" => options.settle_seconds = number as u64,
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", load::run(&options)?);
             Ok(())
         }
         "--help" | "-h" => {

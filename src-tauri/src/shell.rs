@@ -607,12 +607,23 @@ impl Shell {
         let account = self
             .with_token(|token| async move { accounts.me(&token).await })
             .await?;
+        let status = accounts.billing_status().await?;
         Ok(BillingOverview {
             plans,
             usage,
             subscription,
             invoices,
             trial_days_remaining: account.trial_days_remaining,
+            billing_enabled: status["enabled"].as_bool().unwrap_or(false),
+            purchasable_plans: status["purchasable_plans"]
+                .as_array()
+                .map(|plans| {
+                    plans
+                        .iter()
+                        .filter_map(|plan| plan.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -728,6 +739,10 @@ pub struct BillingOverview {
     pub invoices: serde_json::Value,
     /// Whole days of trial left.
     pub trial_days_remaining: Option<i64>,
+    /// Whether the server takes payments at all.
+    pub billing_enabled: bool,
+    /// The plans it has a price for.
+    pub purchasable_plans: Vec<String>,
 }
 
 /// A seed that differs between calls, so two samples do not share node ids.

@@ -225,6 +225,29 @@ async fn works_offline_with_the_last_session_and_syncs_when_back() {
 }
 
 #[tokio::test]
+async fn billing_off_is_reported_to_the_screen() {
+    let server = orrery_e2e::TestServer::start().await.unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, _commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url(),
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    shell
+        .register("nobilling@orrery.test", PASSWORD, "Nobilling")
+        .await
+        .unwrap();
+    let overview = shell.billing_overview().await.unwrap();
+    assert!(!overview.billing_enabled);
+    assert!(overview.purchasable_plans.is_empty());
+    assert_eq!(overview.usage["plan"]["key"], "free");
+}
+
+#[tokio::test]
 async fn billing_overview_and_checkout_open_stripe_pages() {
     use orrery_e2e::stripe::{SECRET_KEY, StripeDouble, WEBHOOK_SECRET};
     let stripe = StripeDouble::start().await.unwrap();
@@ -264,6 +287,9 @@ async fn billing_overview_and_checkout_open_stripe_pages() {
     assert_eq!(overview.usage["plan"]["key"], "free");
     assert!(overview.subscription.is_null());
     assert_eq!(overview.trial_days_remaining, Some(14));
+    // Stripe is set up with a price for Pro only: the screen offers that one.
+    assert!(overview.billing_enabled);
+    assert_eq!(overview.purchasable_plans, ["pro"]);
 
     let mut opened = None;
     shell

@@ -195,7 +195,7 @@ export function mountProfile(root: HTMLElement, state: AccountState, onSignedOut
       " ",
       element(
         "span",
-        { class: "badge", "data-testid": "admin-badge", title: "The first account on this server administers it" },
+        { class: "badge role", "data-testid": "admin-badge", title: "The first account on this server administers it" },
         "Admin",
       ),
     );

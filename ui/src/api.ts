@@ -107,6 +107,10 @@ export interface BillingOverview {
   subscription: { plan: string; status: string; cancel_at_period_end: boolean; current_period_end: string } | null;
   invoices: Invoice[];
   trial_days_remaining: number | null;
+  /** Whether the server takes payments at all. */
+  billing_enabled: boolean;
+  /** Plans the server has a price for. */
+  purchasable_plans: string[];
 }
 
 /** Agents, prompts and sandbox sessions (orrery_domain::DocumentKind). */

@@ -112,10 +112,25 @@ export async function mountBilling(root: HTMLElement): Promise<void> {
   for (const plan of overview.plans) {
     const item = element("li", { "data-plan": plan.key });
     item.append(element("strong", {}, plan.name), element("span", { class: "price" }, describePrice(plan)));
+    const why = !overview.billing_enabled
+      ? "Billing is not set up on this server."
+      : !overview.purchasable_plans.includes(plan.key)
+        ? `The ${plan.name} plan cannot be bought on this server yet.`
+        : null;
     if (plan.key === current.key) {
       item.append(element("span", { class: "badge" }, "Current plan"));
+    } else if (plan.price_cents > 0 && why !== null) {
+      // Offered, but it cannot go through here: say why instead of failing later.
+      const reasonId = `upgrade-${plan.key}-why`;
+      const upgrade = element(
+        "button",
+        { type: "button", "aria-describedby": reasonId, "data-testid": `upgrade-${plan.key}` },
+        `Upgrade to ${plan.name}`,
+      );
+      upgrade.disabled = true;
+      item.append(upgrade, element("span", { class: "hint", id: reasonId }, why));
     } else if (plan.price_cents > 0) {
-      const upgrade = element("button", { type: "button" }, `Upgrade to ${plan.name}`);
+      const upgrade = element("button", { type: "button", "data-testid": `upgrade-${plan.key}` }, `Upgrade to ${plan.name}`);
       upgrade.addEventListener("click", () => {
         upgrade.disabled = true;
         void api
@@ -131,6 +146,8 @@ export async function mountBilling(root: HTMLElement): Promise<void> {
     plans.append(item);
   }
   panel.append(plans);
+  // Results of the actions above show right under them.
+  panel.append(notice);
 
   if (overview.subscription) {
     const manage = element("button", { type: "button", class: "quiet" }, "Manage subscription");
@@ -164,5 +181,4 @@ export async function mountBilling(root: HTMLElement): Promise<void> {
     }
     panel.append(table);
   }
-  panel.append(notice);
 }

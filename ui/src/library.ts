@@ -624,7 +624,8 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
     const form = element("form", { class: "agent", "aria-label": agent.id ? "Edit agent" : "New agent" });
     const name = lineField("Name", "name", agent.name);
     const model = lineField("Model", "model", agent.model);
-    model.input.placeholder = "llama3.2";
+    // A placeholder that reads as a hint, not as a chosen value.
+    model.input.placeholder = "None chosen — e.g. llama3.2";
     const description = textArea("Description", "description", agent.description, 2);
     const system = textArea("System prompt", "system_prompt", agent.system_prompt, 6);
     const parameters = textArea(
@@ -633,7 +634,7 @@ export async function mountAgents(root: HTMLElement): Promise<void> {
       Object.keys(agent.parameters).length > 0 ? JSON.stringify(agent.parameters, null, 2) : "",
       3,
     );
-    parameters.input.placeholder = '{"temperature": 0.2}';
+    parameters.input.placeholder = 'None — e.g. {"temperature": 0.2}';
     const tools = lineField("Tools (comma-separated)", "tools", agent.tools.join(", "));
     const publicLabel = element("label", { class: "check" });
     const publicBox = element("input", { type: "checkbox", name: "public" });

@@ -54,6 +54,8 @@ test("a subscriber sees renewal and can manage the subscription; errors are show
       subscription: { plan: "pro", status: "past_due", cancel_at_period_end: false, current_period_end: "2026-12-20T00:00:00.000Z" },
       invoices: [],
       trial_days_remaining: 0,
+      billing_enabled: true,
+      purchasable_plans: ["pro"],
     },
   });
   assert.equal(await page.getByTestId("current-plan").textContent(), "You are on the Pro plan. Status: past due; renews on 2026-12-20.");
@@ -63,4 +65,18 @@ test("a subscriber sees renewal and can manage the subscription; errors are show
   await page.evaluate(() => window.__shellDouble.failWith("open_billing_portal", { code: "offline", message: "offline" }));
   await page.getByRole("button", { name: "Manage subscription" }).click();
   await page.getByTestId("billing-notice").filter({ hasText: "Can't reach the Orrery server" }).waitFor();
+});
+
+test("billing_off_disables_upgrade_with_reason", async () => {
+  const { page, errors } = await billingScreen({ billingEnabled: false });
+  const upgrade = page.getByRole("button", { name: "Upgrade to Pro" });
+  await upgrade.waitFor();
+  assert.equal(await upgrade.isDisabled(), true);
+  // The reason sits beside the button and is what assistive technology reads for it.
+  const reasonId = await upgrade.getAttribute("aria-describedby");
+  assert.equal(await page.locator(`#${reasonId}`).textContent(), "Billing is not set up on this server.");
+  await upgrade.click({ force: true });
+  const checkouts = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "start_checkout").length);
+  assert.equal(checkouts, 0);
+  assert.deepEqual(errors, []);
 });

@@ -34,6 +34,8 @@
     plan("enterprise", "Enterprise", 9900, { runs: null, tokens: null, api_calls: null, graphs: null, nodes_per_graph: null }),
   ];
   const billing = setup.billing ?? {
+    billing_enabled: setup.billingEnabled ?? true,
+    purchasable_plans: setup.billingEnabled === false ? [] : ["pro", "enterprise"],
     plans,
     usage: {
       plan: plans[0],

@@ -115,6 +115,9 @@ impl AccountClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
+            // The server closes connections idle for 10 s; dropping ours sooner
+            // keeps requests off connections the server is about to close.
+            .pool_idle_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client configuration is static and valid");
@@ -323,6 +326,13 @@ impl AccountClient {
                 .bearer_auth(access_token),
         )
         .await
+    }
+
+    /// Whether the server takes payments, and for which plans
+    /// (`{"enabled": bool, "purchasable_plans": [...]}`).
+    pub async fn billing_status(&self) -> Result<serde_json::Value, AccountError> {
+        self.json(self.http.get(self.url("/v1/billing/status")))
+            .await
     }
 
     /// Invoices, newest first.

@@ -189,29 +189,42 @@ pub struct SignInLimiter {
     counts: Mutex<Counts>,
 }
 
-/// A sign-in attempt that was allowed and is counted as a failure until
-/// [`Attempt::succeeded`] gives it back. Dropped without a verdict (the
-/// server failed before the password was judged), it is given back too.
-#[must_use = "an attempt counts as failed only once `failed` is called"]
+/// A sign-in attempt that was allowed. It counts as a failure from the
+/// moment it is taken: dropped without a verdict — the client went away
+/// while its password was being checked — it stays counted, so hanging up
+/// early cannot buy unlimited guesses. [`Attempt::succeeded`] gives it back,
+/// and so does [`Attempt::give_back`] when the server could not judge it.
+#[must_use = "an attempt is given back only by `succeeded` or `give_back`"]
 pub struct Attempt {
     limiter: Arc<SignInLimiter>,
     account: String,
     address: AddressKey,
     at: DateTime<Utc>,
-    settled: bool,
 }
 
 impl Attempt {
     /// The password was wrong: the attempt stays counted.
-    pub fn failed(mut self) {
-        self.settled = true;
+    pub fn failed(self) {}
+
+    /// The server could not judge the password (its hashing queue was full,
+    /// its database failed): the attempt is not held against the client.
+    pub fn give_back(self) {
+        let mut counts = self.limiter.lock();
+        if let Some(log) = counts.addresses.get_mut(&self.address) {
+            log.give_back(self.at);
+        }
+        if let Some(state) = counts.accounts.get_mut(&self.account) {
+            state.everywhere.give_back(self.at);
+            if let Some(log) = state.by_address.get_mut(&self.address) {
+                log.give_back(self.at);
+            }
+        }
     }
 
     /// The password was right: the attempt is given back, the account's
     /// failures from this address are forgotten, and the address becomes a
     /// known one for the account.
-    pub fn succeeded(mut self) {
-        self.settled = true;
+    pub fn succeeded(self) {
         let mut counts = self.limiter.lock();
         if let Some(log) = counts.addresses.get_mut(&self.address) {
             log.give_back(self.at);
@@ -223,24 +236,6 @@ impl Attempt {
         state.known.push((self.address, self.at));
         if state.known.len() > KNOWN_ADDRESSES_PER_ACCOUNT {
             state.known.remove(0);
-        }
-    }
-}
-
-impl Drop for Attempt {
-    fn drop(&mut self) {
-        if self.settled {
-            return;
-        }
-        let mut counts = self.limiter.lock();
-        if let Some(log) = counts.addresses.get_mut(&self.address) {
-            log.give_back(self.at);
-        }
-        if let Some(state) = counts.accounts.get_mut(&self.account) {
-            state.everywhere.give_back(self.at);
-            if let Some(log) = state.by_address.get_mut(&self.address) {
-                log.give_back(self.at);
-            }
         }
     }
 }
@@ -317,7 +312,6 @@ impl SignInLimiter {
             account: account.to_owned(),
             address,
             at: now,
-            settled: false,
         })
     }
 
@@ -435,19 +429,22 @@ mod tests {
     }
 
     #[test]
-    fn success_and_unjudged_attempts_are_given_back() {
+    fn success_and_unjudged_attempts_are_given_back_but_abandoned_ones_count() {
         let limiter = limiter(2, 100, 100);
         let address: IpAddr = "127.0.0.1".parse().unwrap();
         let now = Utc::now();
         limiter.attempt("a@x.io", address, now).unwrap().failed();
-        drop(limiter.attempt("a@x.io", address, now).unwrap());
+        limiter.attempt("a@x.io", address, now).unwrap().give_back();
         limiter.attempt("a@x.io", address, now).unwrap().succeeded();
         // The success forgot the failure, so two more fit.
         limiter.attempt("a@x.io", address, now).unwrap().failed();
         limiter.attempt("a@x.io", address, now).unwrap().failed();
         assert!(limiter.attempt("a@x.io", address, now).is_err());
         limiter.clear_account("a@x.io");
-        assert!(limiter.attempt("a@x.io", address, now).is_ok());
+        // A client that hangs up mid-check keeps the attempt counted.
+        drop(limiter.attempt("a@x.io", address, now).unwrap());
+        drop(limiter.attempt("a@x.io", address, now).unwrap());
+        assert!(limiter.attempt("a@x.io", address, now).is_err());
     }
 
     #[test]
@@ -505,7 +502,9 @@ mod tests {
         let start = Utc::now();
         for n in 0..(SWEEP_ABOVE as u32 + 10) {
             let address = IpAddr::from(n.to_be_bytes());
-            let _ = limiter.attempt(&format!("u{n}"), address, start);
+            if let Ok(attempt) = limiter.attempt(&format!("u{n}"), address, start) {
+                attempt.failed();
+            }
         }
         let later = start + Duration::minutes(11);
         let _ = limiter.attempt("last", "10.9.9.9".parse().unwrap(), later);

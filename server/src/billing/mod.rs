@@ -53,6 +53,13 @@ pub struct Billing {
     config: StripeConfig,
 }
 
+impl Billing {
+    /// The plans this server has a Stripe price for: the ones people can buy.
+    pub fn purchasable_plans(&self) -> Vec<String> {
+        self.config.prices.keys().cloned().collect()
+    }
+}
+
 /// A subscription reduced to what the server keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {

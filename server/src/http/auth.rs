@@ -310,18 +310,32 @@ async fn sign_in(
     }
     // The attempt is taken (and counted as failed) before the password is
     // checked, so parallel guesses cannot all pass the limit while their
-    // hashes run; a success gives it back. An error before the verdict
-    // (hashing queue full, database down) gives it back on drop.
+    // hashes run; a success gives it back, and so does the server failing
+    // to judge it (hashing queue full, database down). A client that hangs
+    // up mid-check keeps it counted.
     let limiter = &context.sign_in_limiter;
     let attempt = limiter
         .attempt(&email, peer.ip(), context.now())
         .map_err(|throttle| throttled(throttle, limiter.limits()))?;
-    let user = context.store.user_by_email(&email).await?;
+    let user = match context.store.user_by_email(&email).await {
+        Ok(user) => user,
+        Err(error) => {
+            attempt.give_back();
+            return Err(error.into());
+        }
+    };
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
-    let matches = context
+    let matches = match context
         .hashing
         .verify(AddressKey::from(peer.ip()), request.password, stored)
-        .await?;
+        .await
+    {
+        Ok(matches) => matches,
+        Err(refused) => {
+            attempt.give_back();
+            return Err(refused.into());
+        }
+    };
     let Some(user) = user.filter(|_| matches) else {
         attempt.failed();
         return Err(ApiError::Unauthorized("wrong email or password".into()));

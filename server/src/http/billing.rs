@@ -1,6 +1,7 @@
-//! `/v1/billing/*`: subscribe through Stripe Checkout, manage in the Customer
-//! Portal, list invoices, see the subscription; and `POST /v1/webhooks/stripe`,
-//! where Stripe reports what happened.
+//! `/v1/billing/*`: whether billing is set up here, subscribe through Stripe
+//! Checkout, manage in the Customer Portal, list invoices, see the
+//! subscription; and `POST /v1/webhooks/stripe`, where Stripe reports what
+//! happened.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -20,6 +21,7 @@ const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
 
 pub(super) fn router() -> Routes {
     Routes::new()
+        .add(Method::GET, "/v1/billing/status", Access::Public, status)
         .add(
             Method::POST,
             "/v1/billing/checkout",
@@ -46,6 +48,27 @@ pub(super) fn router() -> Routes {
             MAX_WEBHOOK_BYTES,
             stripe_webhook,
         )
+}
+
+/// Whether this server takes payments, and for which plans: the app offers
+/// an upgrade only where one can go through, and says why not elsewhere.
+#[derive(Serialize)]
+struct BillingStatus {
+    enabled: bool,
+    purchasable_plans: Vec<String>,
+}
+
+async fn status(State(context): State<ApiContext>) -> Json<BillingStatus> {
+    Json(match context.billing.as_deref() {
+        Some(billing) => BillingStatus {
+            enabled: true,
+            purchasable_plans: billing.purchasable_plans(),
+        },
+        None => BillingStatus {
+            enabled: false,
+            purchasable_plans: Vec::new(),
+        },
+    })
 }
 
 fn billing(context: &ApiContext) -> Result<&Billing, ApiError> {

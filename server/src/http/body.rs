@@ -1,7 +1,8 @@
 //! Request bodies are admitted before they are read: every body is read in
 //! full here, within the body timeout, and only while the server-wide budget
-//! of body bytes in memory has room for it (and the client's address holds
-//! no more than a quarter of that budget). A body over the largest any route
+//! of body bytes in memory has room for it, and the client's address holds
+//! no more than a quarter of that budget (or one body, if a body is larger
+//! than that quarter). A body over the largest any route
 //! accepts is refused from its `Content-Length` without reading it. Past the
 //! budget the answer is 503 with `Retry-After`, so however many clients send
 //! large bodies at once, the memory they take is bounded. Routes then apply
@@ -23,9 +24,10 @@ use crate::auth::rate_limit::AddressKey;
 /// The largest body any route accepts: a sync frame.
 pub const MAX_REQUEST_BODY_BYTES: usize = orrery_sync::protocol::MAX_FRAME_BYTES;
 
-/// Permits of the budget semaphore: one per KiB.
+/// Permits of the budget semaphore: one per KiB, and never fewer than the
+/// largest body takes (a smaller budget would refuse every such body).
 pub(super) fn budget_permits(bytes: usize) -> usize {
-    (bytes / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+    (bytes.max(MAX_REQUEST_BODY_BYTES) / 1024).min(tokio::sync::Semaphore::MAX_PERMITS)
 }
 
 /// Body bytes each client address holds now (KiB), so no one address takes
@@ -110,7 +112,7 @@ pub(super) async fn admit(
     let reserve = match declared {
         Some(length) if length > limit as u64 => {
             return ApiError::PayloadTooLarge(format!(
-                "the body is {length} bytes; no endpoint accepts more than {limit}"
+                "the body is {length} bytes, over the limit of {limit} bytes that any endpoint accepts"
             ))
             .into_response();
         }
@@ -124,16 +126,13 @@ pub(super) async fn admit(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(peer)| AddressKey::from(peer.ip()));
+    // A quarter of the budget per address, or one body if it is larger.
+    let per_address = (budget / 4).max(kib.min(budget));
     let _share = match address {
-        Some(address) => {
-            match context
-                .body_held
-                .take(address, kib, (budget / 4).max(kib.min(budget)))
-            {
-                Some(share) => Some(share),
-                None => return busy(),
-            }
-        }
+        Some(address) => match context.body_held.take(address, kib, per_address) {
+            Some(share) => Some(share),
+            None => return busy(),
+        },
         None => None,
     };
     let Ok(permits) = u32::try_from(kib) else {
@@ -154,7 +153,7 @@ pub(super) async fn admit(
                 .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
             return if too_large {
                 ApiError::PayloadTooLarge(format!(
-                    "the body exceeds {limit} bytes, the most any endpoint accepts"
+                    "the body exceeds the limit of {limit} bytes that any endpoint accepts"
                 ))
             } else {
                 ApiError::BadRequest(format!("the request body could not be read: {error}"))
