@@ -1,5 +1,7 @@
-// Entry point of the main window: a bar with the screens (graphs, account)
-// and the screen itself. The account decides the theme for the whole window.
+// Entry point of the main window: the app frame (the product mark and the
+// screens' tabs, which stay at the top while a page scrolls) over one content
+// column that every screen shares. The account decides the theme for the
+// whole window.
 import { api, type AccountState } from "./api";
 import { mountProfile, mountSignIn } from "./account";
 import { element } from "./dom";
@@ -19,9 +21,14 @@ async function start(root: HTMLElement): Promise<void> {
   const providersTab = element("button", { type: "button", class: "quiet", "data-screen": "providers" }, "Providers");
   const billingTab = element("button", { type: "button", class: "quiet", "data-screen": "billing" }, "Billing");
   const accountTab = element("button", { type: "button", class: "quiet", "data-screen": "account" }, "Sign in");
+  accountTab.classList.add("account-tab");
   nav.append(graphsTab, agentsTab, promptsTab, providersTab, billingTab, accountTab);
-  const view = element("main", {});
-  root.replaceChildren(nav, view);
+  const frame = element("header", { class: "frame" });
+  const inner = element("div", { class: "frame-inner" });
+  inner.append(brand(), nav);
+  frame.append(inner);
+  const view = element("main", { class: "page", id: "page" });
+  root.replaceChildren(frame, view);
 
   let state: AccountState = { signed_in: false, account: null, keyring_problem: null };
   let screen: Screen = "graphs";
@@ -85,6 +92,18 @@ async function start(root: HTMLElement): Promise<void> {
     // Shown as signed out; the account screen explains problems when used.
   }
   show(state.signed_in ? "graphs" : "account");
+}
+
+/** The product mark: an orbit around a body, and the name. */
+function brand(): HTMLElement {
+  const mark = element("div", { class: "brand", "aria-label": "Orrery" });
+  mark.innerHTML =
+    '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">' +
+    '<circle cx="12" cy="12" r="4" fill="currentColor"/>' +
+    '<ellipse cx="12" cy="12" rx="10" ry="4.5" fill="none" stroke="currentColor" stroke-width="1.5" transform="rotate(-25 12 12)"/>' +
+    '<circle cx="20.2" cy="8.4" r="1.8" fill="var(--accent)"/></svg>';
+  mark.append(element("span", {}, "Orrery"));
+  return mark;
 }
 
 const root = document.querySelector<HTMLDivElement>("#app");
