@@ -27,6 +27,21 @@ export function describeSync(status: SyncStatus): string {
   }
 }
 
+/** How the list is ordered. */
+export type GraphOrder = "recent" | "name" | "size";
+
+/** The graphs whose name holds `query` (any case, any accents), in `order`. */
+export function arrangeGraphs(graphs: GraphSummary[], query: string, order: GraphOrder): GraphSummary[] {
+  const fold = (text: string) => text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
+  const wanted = fold(query.trim());
+  const shown = wanted ? graphs.filter((graph) => fold(graph.name).includes(wanted)) : [...graphs];
+  const byName = (a: GraphSummary, b: GraphSummary) => a.name.localeCompare(b.name, undefined, { sensitivity: "base" });
+  if (order === "name") shown.sort(byName);
+  else if (order === "size") shown.sort((a, b) => b.node_count - a.node_count || byName(a, b));
+  else shown.sort((a, b) => b.updated_at.localeCompare(a.updated_at) || byName(a, b));
+  return shown;
+}
+
 /** Checks a graph name the way the library will, so mistakes show before a round trip. */
 export function checkGraphName(name: string): string | null {
   const trimmed = name.trim();
@@ -57,6 +72,25 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
 
   const notice = element("p", { class: "notice", role: "alert", "data-testid": "notice" });
   notice.hidden = true;
+  const tools = element("div", { class: "list-tools" });
+  const search = element("input", {
+    type: "search",
+    name: "search",
+    placeholder: "Search graphs",
+    "aria-label": "Search graphs",
+    autocomplete: "off",
+  });
+  const order = element("select", { name: "order", "aria-label": "Sort graphs" });
+  for (const [value, label] of [
+    ["recent", "Recently changed"],
+    ["name", "Name"],
+    ["size", "Most nodes"],
+  ] as const) {
+    order.append(element("option", { value }, label));
+  }
+  tools.append(search, order);
+  const noMatch = element("p", { class: "empty", "data-testid": "no-match" }, "No graph matches this search.");
+  noMatch.hidden = true;
   const list = element("ul", { class: "graphs", "aria-label": "Graphs" });
   const empty = element("div", { class: "empty" });
   const sampleButton = element("button", { type: "button", class: "quiet" }, "Add a sample graph");
@@ -64,7 +98,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     element("p", {}, "No graphs yet. Create one above, add a sample to explore the canvas, or sync to bring yours from another device."),
     sampleButton,
   );
-  root.append(header, form, notice, list, empty);
+  root.append(header, form, notice, tools, list, noMatch, empty);
 
   let graphs: GraphSummary[] = [];
   let editing: string | null = null;
@@ -223,9 +257,15 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
   }
 
   function render(): void {
-    list.replaceChildren(...graphs.map(renderRow));
+    const shown = arrangeGraphs(graphs, search.value, order.value as GraphOrder);
+    list.replaceChildren(...shown.map(renderRow));
     empty.hidden = graphs.length > 0;
+    tools.hidden = graphs.length < 2;
+    noMatch.hidden = graphs.length === 0 || shown.length > 0;
   }
+
+  search.addEventListener("input", () => render());
+  order.addEventListener("change", () => render());
 
   async function refresh(): Promise<void> {
     try {

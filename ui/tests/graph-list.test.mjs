@@ -226,3 +226,29 @@ test("a graph is saved as a custom agent, and a taken name is refused", async ()
   assert.equal(await page.evaluate(() => window.__shellDouble.agents.size), 1);
   assert.deepEqual(errors, []);
 });
+
+test("graphs can be searched and sorted", async () => {
+  const { page } = await openScreen();
+  await page.evaluate(() => {
+    const at = (day) => `2026-12-0${day}T10:00:00.000Z`;
+    const graph = (name, nodes, day) => ({
+      id: crypto.randomUUID(), name, node_count: nodes, edge_count: 0, pending_changes: 0, synced_once: true, updated_at: at(day),
+    });
+    window.__shellDouble.graphs.push(graph("Support triage", 12, 3), graph("Research team", 40, 1), graph("Résumé parser", 7, 2));
+  });
+  await page.getByLabel("New graph name").fill("Code review");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await rows(page).filter({ hasText: "Code review" }).waitFor();
+  const names = () => rows(page).locator(".name").allTextContents();
+  assert.deepEqual(await names(), ["Code review", "Support triage", "Résumé parser", "Research team"]);
+  await page.getByLabel("Sort graphs").selectOption("name");
+  assert.deepEqual(await names(), ["Code review", "Research team", "Résumé parser", "Support triage"]);
+  await page.getByLabel("Sort graphs").selectOption("size");
+  assert.deepEqual(await names(), ["Research team", "Support triage", "Résumé parser", "Code review"]);
+  // Any case, with or without accents.
+  await page.getByLabel("Search graphs").fill("RESUME");
+  assert.deepEqual(await names(), ["Résumé parser"]);
+  await page.getByLabel("Search graphs").fill("nothing like this");
+  assert.deepEqual(await names(), []);
+  await assert.doesNotReject(page.getByTestId("no-match").waitFor());
+});
