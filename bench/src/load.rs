@@ -45,6 +45,8 @@ pub struct Options {
     pub nodes: usize,
     /// Seconds to wait after the flood before reading resident memory.
     pub settle_seconds: u64,
+    /// Legitimate traffic only (the comparison run).
+    pub no_attack: bool,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             seconds: 60,
             nodes: 10_000,
             settle_seconds: 30,
+            no_attack: false,
         }
     }
 }
@@ -151,23 +154,29 @@ struct Account {
     email: String,
     graph: GraphId,
     nodes: Vec<NodeId>,
-    document: Mutex<(GraphDocument, Version)>,
+    document: tokio::sync::Mutex<(GraphDocument, Version)>,
 }
 
 /// What the legitimate clients saw.
 #[derive(Default)]
 struct Tally {
     latencies_ms: Mutex<Vec<f64>>,
+    /// The same, per kind of request.
+    by_kind: Mutex<BTreeMap<&'static str, Vec<f64>>>,
     statuses: Mutex<BTreeMap<u16, u64>>,
     errors: AtomicU64,
 }
 
 impl Tally {
-    fn record(&self, started: Instant, status: u16) {
-        self.latencies_ms
+    fn record(&self, kind: &'static str, started: Instant, status: u16) {
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        self.latencies_ms.lock().unwrap().push(ms);
+        self.by_kind
             .lock()
             .unwrap()
-            .push(started.elapsed().as_secs_f64() * 1e3);
+            .entry(kind)
+            .or_default()
+            .push(ms);
         *self.statuses.lock().unwrap().entry(status).or_default() += 1;
     }
 }
@@ -228,7 +237,7 @@ async fn run_all(options: &Options) -> anyhow::Result<Value> {
             email,
             graph: graph.id,
             nodes: graph.nodes.keys().copied().collect(),
-            document: Mutex::new((document, version)),
+            document: tokio::sync::Mutex::new((document, version)),
         }));
     }
     drop(store);
@@ -263,15 +272,16 @@ async fn run_all(options: &Options) -> anyhow::Result<Value> {
         tasks.spawn(async move { legit(index, http, account, token, url, tally, running).await });
     }
     let hostile = Arc::new(AtomicU64::new(0));
-    for index in 0..24 {
+    let attackers = usize::from(!options.no_attack);
+    for index in 0..24 * attackers {
         let (url, running, hostile) = (url.clone(), Arc::clone(&running), Arc::clone(&hostile));
         tasks.spawn(async move { hashing_flood(index, url, running, hostile).await });
     }
-    for index in 0..8 {
+    for index in 0..8 * attackers {
         let (url, running, hostile) = (url.clone(), Arc::clone(&running), Arc::clone(&hostile));
         tasks.spawn(async move { big_bodies(index, url, running, hostile).await });
     }
-    for index in 0..50 {
+    for index in 0..50 * attackers {
         let (running, hostile) = (Arc::clone(&running), Arc::clone(&hostile));
         let target: SocketAddr = url.trim_start_matches("http://").parse()?;
         tasks.spawn(async move { slow_client(index, target, running, hostile).await });
@@ -313,6 +323,20 @@ async fn run_all(options: &Options) -> anyhow::Result<Value> {
         .map(|(_, count)| count)
         .sum();
     let peak_rss_mb = *peak.lock().unwrap();
+    let by_kind: BTreeMap<&str, Value> = tally
+        .by_kind
+        .lock()
+        .unwrap()
+        .iter_mut()
+        .map(|(kind, values)| {
+            values.sort_by(f64::total_cmp);
+            let at = |p: f64| values[((values.len() as f64 * p) as usize).min(values.len() - 1)];
+            (
+                *kind,
+                json!({ "n": values.len(), "p50_ms": round(at(0.5)), "p99_ms": round(at(0.99)) }),
+            )
+        })
+        .collect();
     Ok(json!({
         "bench": "load",
         "clients": options.clients,
@@ -324,6 +348,7 @@ async fn run_all(options: &Options) -> anyhow::Result<Value> {
         "legit_5xx": legit_5xx,
         "legit_p50_ms": round(percentile(0.50)),
         "legit_p99_ms": round(percentile(0.99)),
+        "legit_by_kind": by_kind,
         "hostile_requests": hostile.load(Ordering::Relaxed),
         "rss_before_mb": round(rss_before_mb),
         "peak_rss_mb": round(peak_rss_mb),
@@ -383,6 +408,14 @@ async fn legit(
         step += 1;
         let roll = rand::rng().random_range(0..100);
         let started = Instant::now();
+        let kind = match roll {
+            0..5 => "sign_in",
+            5..20 => "push",
+            20..50 => "pull",
+            50..55 => "full_pull",
+            55..75 => "library",
+            _ => "read",
+        };
         let sent = if roll < 5 {
             // Sign in again (a new device session): argon2 on the server.
             let response = http
@@ -403,34 +436,37 @@ async fn legit(
                 Err(error) => Err(error),
             }
         } else if roll < 20 {
-            // Push a few node moves to the account's 10k-node graph.
-            let frame = {
-                let mut guard = account.document.lock().unwrap();
-                let (document, pushed) = &mut *guard;
-                for op in 0..5 {
-                    let node = account.nodes[(step * 7 + op + index) % account.nodes.len()];
-                    let t = (step + op) as f32 * 0.37;
-                    document.move_node(node, Position::new(t.sin() * 50.0, t.cos() * 50.0, 0.0))?;
-                }
-                let frame = SyncRequest {
-                    client_version: document.version().encode(),
-                    updates: document.updates_since(pushed),
-                }
-                .encode();
-                *pushed = document.version();
-                frame
-            };
-            sync(
+            // Push a few node moves to the account's 10k-node graph. The
+            // account's devices push one after another, each frame building
+            // on the one before (as one device's frames do).
+            let mut guard = account.document.lock().await;
+            let (document, pushed) = &mut *guard;
+            for op in 0..5 {
+                let node = account.nodes[(step * 7 + op + index) % account.nodes.len()];
+                let t = (step + op) as f32 * 0.37;
+                document.move_node(node, Position::new(t.sin() * 50.0, t.cos() * 50.0, 0.0))?;
+            }
+            let frame = SyncRequest {
+                client_version: document.version().encode(),
+                updates: document.updates_since(pushed),
+            }
+            .encode();
+            let sent = sync(
                 &http,
                 &url,
                 &token,
                 &format!("graphs/{}", account.graph),
                 frame,
             )
-            .await
+            .await;
+            if matches!(sent, Ok(status) if status < 300) {
+                *pushed = document.version();
+            }
+            drop(guard);
+            sent
         } else if roll < 50 {
             // Pull what changed since the account's document.
-            let version = account.document.lock().unwrap().0.version().encode();
+            let version = account.document.lock().await.0.version().encode();
             let frame = SyncRequest {
                 client_version: version,
                 updates: Vec::new(),
@@ -486,7 +522,7 @@ async fn legit(
                 .map(|response| response.status().as_u16())
         };
         match sent {
-            Ok(status) => tally.record(started, status),
+            Ok(status) => tally.record(kind, started, status),
             Err(_) => {
                 tally.errors.fetch_add(1, Ordering::Relaxed);
             }

@@ -42,7 +42,7 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench layout [--nodes N] [--iterations N]
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
        orrery-bench sandbox [--agents N] [--runs N] [--parallel N]
-       orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N]";
+       orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -148,8 +148,9 @@ fn main() -> anyhow::Result<()> {
         }
         "load" => {
             let mut options = load::Options::default();
-            parse_flags(&rest, &[], |flag, number| {
+            parse_flags(&rest, &["--no-attack"], |flag, number| {
                 match flag {
+                    "--no-attack" => options.no_attack = true,
                     "--clients" => options.clients = number.clamp(1, 1000),
                     "--seconds" => options.seconds = number.max(1) as u64,
                     "--nodes" => options.nodes = number.max(2),

@@ -770,6 +770,43 @@ async fn slow_and_idle_connections_are_closed() {
     })
     .await;
     assert_eq!(outcome, Ok(true), "four pings answered, still connected");
+
+    // Live feeds leave the accept loop's count when they upgrade, so they
+    // are counted on their own: 32 per account.
+    let connect = || {
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{}/v1/live", server.address),
+            )
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    let mut feeds = vec![socket];
+    for _ in 1..32 {
+        feeds.push(connect().await.expect("a feed within the cap").0);
+    }
+    match connect().await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429)
+        }
+        other => panic!(
+            "the 33rd feed of one account is refused, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    drop(feeds.pop());
+    let reopened = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Ok((socket, _)) = connect().await {
+                return socket;
+            }
+        }
+    })
+    .await;
+    assert!(reopened.is_ok(), "a closed feed frees its place");
 }
 
 async fn pro_account(server: &TestServer, client: &reqwest::Client, email: &str) -> String {

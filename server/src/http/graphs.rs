@@ -1,6 +1,8 @@
 //! Graph documents: `GET /v1/graphs` lists them, `POST /v1/graphs/{id}/sync`
 //! merges a device's updates and answers with what the device lacks.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -54,7 +56,7 @@ async fn sync_graph(
     let graph_id: GraphId = graph_id
         .parse()
         .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
-    let request = SyncRequest::decode(&body?)?;
+    let request = Arc::new(SyncRequest::decode(&body?)?);
     if !request.updates.is_empty() {
         super::principal::require_key_scope(&principal, ApiScope::GraphsWrite)?;
     }
@@ -71,16 +73,21 @@ async fn sync_graph(
         {
             // A device that has nothing gets the stored snapshot: no export
             // here, and loading a snapshot is cheaper than replaying history.
-            let updates = if client_version == GraphDocument::empty(graph_id).version() {
-                snapshot
-            } else {
-                document.updates_since(&client_version)
-            };
-            let response = SyncResponse {
-                server_version: document.version().encode(),
-                updates,
-            };
-            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()));
+            let client_version = client_version.clone();
+            let frame = super::off_thread(move || {
+                let updates = if client_version == GraphDocument::empty(graph_id).version() {
+                    snapshot
+                } else {
+                    document.updates_since(&client_version)
+                };
+                SyncResponse {
+                    server_version: document.version().encode(),
+                    updates,
+                }
+                .encode()
+            })
+            .await?;
+            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], frame));
         }
     }
     Err(ApiError::Conflict(format!(
@@ -100,7 +107,7 @@ async fn merge(
     context: &ApiContext,
     principal: &orrery_store::Principal,
     graph_id: GraphId,
-    request: &SyncRequest,
+    request: &Arc<SyncRequest>,
 ) -> Result<Option<Merged>, ApiError> {
     let tenant = principal.tenant_id;
     let stored = context.store.load_graph_revision(tenant, graph_id).await?;
@@ -114,9 +121,14 @@ async fn merge(
         Some(lock) => Some(lock.lock().await),
         None => None,
     };
+    let stored = stored.map(Arc::new);
     let mut document = match &stored {
-        Some(stored) => GraphDocument::from_snapshot(graph_id, &stored.snapshot)
-            .map_err(|error| ApiError::Internal(error.into()))?,
+        Some(stored) => {
+            let stored = Arc::clone(stored);
+            super::off_thread(move || GraphDocument::from_snapshot(graph_id, &stored.snapshot))
+                .await?
+                .map_err(|error| ApiError::Internal(error.into()))?
+        }
         None if request.updates.is_empty() => {
             return Err(ApiError::NotFound(format!(
                 "graph {graph_id} is not on the server"
@@ -138,12 +150,21 @@ async fn merge(
     if request.updates.is_empty() {
         return unchanged(document);
     }
+    if request.updates.is_empty() {
+        return unchanged(document);
+    }
     let before = document.version();
     // The stored count was read from this very snapshot.
     let nodes_before = stored
         .as_ref()
         .map_or(0, |stored| stored.node_count.max(0) as u64);
-    let Some(graph) = document.merge_and_read(&request.updates)? else {
+    let merging = Arc::clone(request);
+    let (document, merged) = super::off_thread(move || {
+        let merged = document.merge_and_read(&merging.updates);
+        (document, merged)
+    })
+    .await?;
+    let Some(graph) = merged? else {
         return unchanged(document);
     };
     if document.version() == before {
@@ -170,7 +191,11 @@ async fn merge(
         updated_at: String::new(),
     };
     let read_revision = stored.as_ref().map(|stored| stored.revision);
-    let snapshot = document.snapshot();
+    let (document, snapshot) = super::off_thread(move || {
+        let snapshot = document.snapshot();
+        (document, snapshot)
+    })
+    .await?;
     let saved = context
         .store
         .save_graph_document(

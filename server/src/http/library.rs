@@ -86,11 +86,16 @@ async fn sync_document(
         .await;
     for _ in 0..super::MERGE_ATTEMPTS {
         if let Some(document) = merge(&context, &principal, kind, document_id, &request).await? {
-            let response = SyncResponse {
-                server_version: document.version().encode(),
-                updates: document.updates_since(&client_version),
-            };
-            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], response.encode()));
+            let client_version = client_version.clone();
+            let frame = super::off_thread(move || {
+                SyncResponse {
+                    server_version: document.version().encode(),
+                    updates: document.updates_since(&client_version),
+                }
+                .encode()
+            })
+            .await?;
+            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], frame));
         }
     }
     Err(ApiError::Conflict(format!(
@@ -112,34 +117,45 @@ async fn merge(
         .store
         .load_library_revision(tenant, kind, document_id)
         .await?;
-    let mut document = match &stored {
-        Some((snapshot, _)) => LibraryDocument::from_snapshot(kind, document_id, snapshot)
-            .map_err(|error| ApiError::Internal(error.into()))?,
-        None if request.updates.is_empty() => {
-            return Err(ApiError::NotFound(format!(
-                "{kind} {document_id} is not on the server"
-            )));
-        }
-        None => LibraryDocument::empty(kind, document_id),
-    };
-    if request.updates.is_empty() {
-        return Ok(Some(document));
+    if stored.is_none() && request.updates.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "{kind} {document_id} is not on the server"
+        )));
     }
-    let before = document.version();
-    // Checked on a copy: updates that do not decode, need unknown history or
-    // leave something that is not a valid item of this kind change nothing.
-    document.merge(&request.updates)?;
-    if document.version() == before {
-        return Ok(Some(document));
-    }
-    let item = document.to_item()?;
     let read_revision = stored.as_ref().map(|(_, revision)| *revision);
+    // Decoding, merging and encoding run off the async workers.
+    let snapshot = stored.map(|(snapshot, _)| snapshot);
+    let updates = request.updates.clone();
+    let (document, changed) = super::off_thread(move || -> Result<_, ApiError> {
+        let mut document = match &snapshot {
+            Some(snapshot) => LibraryDocument::from_snapshot(kind, document_id, snapshot)
+                .map_err(|error| ApiError::Internal(error.into()))?,
+            None => LibraryDocument::empty(kind, document_id),
+        };
+        if updates.is_empty() {
+            return Ok((document, None));
+        }
+        let before = document.version();
+        // Checked on a copy: updates that do not decode, need unknown history or
+        // leave something that is not a valid item of this kind change nothing.
+        document.merge(&updates)?;
+        if document.version() == before {
+            return Ok((document, None));
+        }
+        let item = document.to_item()?;
+        let snapshot = document.snapshot();
+        Ok((document, Some((item, snapshot))))
+    })
+    .await??;
+    let Some((item, snapshot)) = changed else {
+        return Ok(Some(document));
+    };
     let saved = context
         .store
         .save_library_document(
             tenant,
             &item,
-            &document.snapshot(),
+            &snapshot,
             principal.user_id,
             read_revision,
             document.deleted_at().as_deref(),

@@ -18,7 +18,10 @@ use orrery_store::{Heard, ServerStore};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{Access, ApiContext, Routes, SignedIn};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 
 /// One merged change: which tenant's graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +65,75 @@ pub struct LiveHub {
     store: ServerStore,
     /// Tells this instance's own announcements apart from the others'.
     instance: Uuid,
+    /// Feeds open at once on this instance. A feed outlives the HTTP
+    /// connection's slot in the accept loop (an upgraded connection leaves
+    /// it), so feeds are counted here.
+    feeds: Arc<tokio::sync::Semaphore>,
+    /// Feeds open per tenant.
+    by_tenant: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// Live feeds one tenant may hold open at once (each device holds one).
+pub const MAX_FEEDS_PER_TENANT: usize = 32;
+
+/// A feed's place, given back when the feed closes.
+struct FeedSlot {
+    _feed: tokio::sync::OwnedSemaphorePermit,
+    by_tenant: Arc<Mutex<HashMap<Uuid, usize>>>,
+    tenant: Uuid,
+}
+
+impl Drop for FeedSlot {
+    fn drop(&mut self) {
+        let mut open = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.tenant) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 impl LiveHub {
-    /// A hub for the instance serving from `store`.
-    pub fn new(store: ServerStore) -> Self {
+    /// A hub for the instance serving from `store`, holding at most
+    /// `max_feeds` feeds open at once.
+    pub fn new(store: ServerStore, max_feeds: usize) -> Self {
         Self {
             local: broadcast::channel(FEED_BUFFER).0,
             store,
             instance: Uuid::new_v4(),
+            feeds: Arc::new(tokio::sync::Semaphore::new(
+                max_feeds.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+            by_tenant: Arc::default(),
         }
+    }
+
+    /// A place for one more feed of `tenant`, or why not.
+    fn admit(&self, tenant: Uuid) -> Result<FeedSlot, ApiError> {
+        let mut open = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(tenant).or_default();
+        if *count >= MAX_FEEDS_PER_TENANT {
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "this account already has {MAX_FEEDS_PER_TENANT} live feeds open; close one first"
+                ),
+                retry_after_secs: 10,
+            });
+        }
+        let feed = Arc::clone(&self.feeds)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Busy {
+                message: "the server holds as many live feeds as it can; try again shortly".into(),
+                retry_after_secs: 10,
+            })?;
+        *count += 1;
+        Ok(FeedSlot {
+            _feed: feed,
+            by_tenant: Arc::clone(&self.by_tenant),
+            tenant,
+        })
     }
 
     /// Announces a merged change; nobody listening is fine.
@@ -168,13 +230,17 @@ async fn live(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     upgrade: WebSocketUpgrade,
-) -> Response {
-    let changes = context.live.subscribe();
+) -> Result<Response, ApiError> {
     let tenant = principal.tenant_id;
+    let slot = context.live.admit(tenant)?;
+    let changes = context.live.subscribe();
     let ping_every = context.limits.live_ping_interval;
-    upgrade
+    Ok(upgrade
         .max_message_size(4096)
-        .on_upgrade(move |socket| feed(socket, changes, tenant, ping_every))
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            feed(socket, changes, tenant, ping_every).await;
+        }))
 }
 
 /// Sends the tenant's changes until the device goes. The server pings every

@@ -128,7 +128,7 @@ impl ApiContext {
     /// A context from its parts.
     pub fn new(parts: ApiParts) -> Self {
         Self {
-            live: live::LiveHub::new(parts.store.clone()),
+            live: live::LiveHub::new(parts.store.clone(), parts.limits.max_connections),
             store: parts.store,
             clock: parts.clock,
             sign_in_limiter: parts.sign_in_limiter,
@@ -204,6 +204,17 @@ impl ApiContext {
             _slot: slot,
         }
     }
+}
+
+/// Runs CPU-heavy work (decoding, merging and encoding documents) on the
+/// blocking pool, so the async workers stay free to answer everything else
+/// while a large graph merges. Merge slots bound how many run at once.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ApiError::Internal(error.into()))
 }
 
 /// How many merges may run at once: one per core, at least two.
