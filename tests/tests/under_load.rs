@@ -1293,3 +1293,90 @@ async fn first_account_is_the_only_admin_on_postgres() {
     assert_eq!(count(&twice, StatusCode::CREATED), 1, "{twice:?}");
     assert_eq!(count(&twice, StatusCode::CONFLICT), 5, "{twice:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_up_to_date_pull_is_answered_from_the_stored_version() {
+    use orrery_sync::protocol::{CONTENT_TYPE, SyncRequest, SyncResponse};
+    use orrery_sync::{GraphDocument, Version};
+    let server = TestServer::start().await.unwrap();
+    let base = server.url();
+    let client = client_from(loopback(1));
+    let session = register(&client, &base, "puller@orrery.test").await;
+    let token = session["access_token"].as_str().unwrap().to_owned();
+    let exchange = |frame: Vec<u8>, graph: orrery_domain::GraphId| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let response = client
+                .post(format!("{base}/v1/graphs/{graph}/sync"))
+                .bearer_auth(token)
+                .header("content-type", CONTENT_TYPE)
+                .body(frame)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            SyncResponse::decode(&response.bytes().await.unwrap()).unwrap()
+        }
+    };
+    let graph = orrery_domain::sample_graph("Pulled", 30, 11);
+    let mut document = GraphDocument::create(&graph).unwrap();
+    let pushed = exchange(
+        SyncRequest {
+            client_version: document.version().encode(),
+            updates: document.updates_since(&Version::default()),
+        }
+        .encode(),
+        graph.id,
+    )
+    .await;
+    assert_eq!(
+        Version::decode(&pushed.server_version).unwrap(),
+        document.version()
+    );
+
+    // A fresh device gets the stored snapshot and the stored version.
+    let fresh = exchange(SyncRequest::default().encode(), graph.id).await;
+    let mut copy = GraphDocument::empty(graph.id);
+    copy.merge(&fresh.updates).unwrap();
+    assert_eq!(copy.to_graph().unwrap().nodes.len(), 30);
+    assert_eq!(
+        Version::decode(&fresh.server_version).unwrap(),
+        document.version()
+    );
+
+    // Up to date: nothing to send, and the stored version comes back.
+    let pull = SyncRequest {
+        client_version: document.version().encode(),
+        updates: Vec::new(),
+    }
+    .encode();
+    let answer = exchange(pull.clone(), graph.id).await;
+    assert!(answer.updates.is_empty(), "answered without the document");
+    assert_eq!(
+        Version::decode(&answer.server_version).unwrap(),
+        document.version()
+    );
+
+    // Another device moves a node: the same pull now gets the change.
+    let mut other = GraphDocument::empty(graph.id);
+    other
+        .merge(&document.updates_since(&Version::default()))
+        .unwrap();
+    let node = *graph.nodes.keys().next().unwrap();
+    other
+        .move_node(node, orrery_domain::Position::new(123.0, 4.0, 5.0))
+        .unwrap();
+    exchange(
+        SyncRequest {
+            client_version: other.version().encode(),
+            updates: other.updates_since(&document.version()),
+        }
+        .encode(),
+        graph.id,
+    )
+    .await;
+    let answer = exchange(pull, graph.id).await;
+    assert!(!answer.updates.is_empty());
+    document.merge(&answer.updates).unwrap();
+    assert_eq!(document.to_graph().unwrap().nodes[&node].position.x, 123.0);
+}

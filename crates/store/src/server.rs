@@ -249,19 +249,21 @@ impl ServerStore {
     /// graph must not exist yet). Returns `false`, storing nothing, when
     /// another merge (possibly on another server instance) got there first:
     /// read again, merge again.
+    #[allow(clippy::too_many_arguments)]
     pub async fn save_graph_document(
         &self,
         tenant_id: Uuid,
         summary: &ServerGraphSummary,
         snapshot: &[u8],
+        version: &[u8],
         user: Uuid,
         read_revision: Option<i64>,
     ) -> Result<bool, StoreError> {
         let done = match read_revision {
             None => {
                 sqlx::query(
-                    "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at, revision)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
+                    "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at, revision, version)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)
                      ON CONFLICT (tenant_id, graph_id) DO NOTHING",
                 )
                 .bind(tenant_id.to_string())
@@ -272,13 +274,14 @@ impl ServerStore {
                 .bind(summary.edge_count)
                 .bind(user.to_string())
                 .bind(now_text())
+                .bind(version)
                 .execute(&self.pool)
                 .await?
             }
             Some(revision) => {
                 sqlx::query(
                     "UPDATE graph_documents SET name = $1, snapshot = $2, node_count = $3, edge_count = $4,
-                         updated_by = $5, updated_at = $6, revision = revision + 1
+                         updated_by = $5, updated_at = $6, revision = revision + 1, version = $10
                      WHERE tenant_id = $7 AND graph_id = $8 AND revision = $9",
                 )
                 .bind(&summary.name)
@@ -290,11 +293,47 @@ impl ServerStore {
                 .bind(tenant_id.to_string())
                 .bind(summary.id.to_string())
                 .bind(revision)
+                .bind(version)
                 .execute(&self.pool)
                 .await?
             }
         };
         Ok(done.rows_affected() == 1)
+    }
+
+    /// The version vector stored with a tenant's graph (bytes as
+    /// `orrery-sync` encodes them), without its snapshot; `None` when the
+    /// graph is not here or was stored before versions were kept.
+    pub async fn stored_graph_version(
+        &self,
+        tenant_id: Uuid,
+        id: GraphId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let version: Option<Option<Vec<u8>>> = sqlx::query_scalar(
+            "SELECT version FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+        )
+        .bind(tenant_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(version.flatten())
+    }
+
+    /// The stored snapshot of a tenant's graph with its version vector (when
+    /// it was stored with one), for a device that has nothing of it yet.
+    pub async fn stored_graph_snapshot(
+        &self,
+        tenant_id: Uuid,
+        id: GraphId,
+    ) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT snapshot, version FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+        )
+        .bind(tenant_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (row.get("snapshot"), row.get("version"))))
     }
 
     /// A tenant's merged graphs, most recently changed first.

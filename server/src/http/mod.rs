@@ -74,11 +74,16 @@ pub struct ApiContext {
     live: live::LiveHub,
     trial_days: i64,
     /// One lock per tenant's document: merges into one document take turns.
-    merge_locks: Arc<Mutex<HashMap<(Uuid, MergeTarget), MergeLock>>>,
-    /// Merges running at once, server-wide. Decoding a hostile update can
-    /// briefly take hundreds of MB (Loro sizes maps from counts in the
+    /// An entry lives while someone holds or waits for it (a request per
+    /// made-up id cannot grow the map).
+    merge_locks: Arc<std::sync::Mutex<HashMap<(Uuid, MergeTarget), MergeLock>>>,
+    /// Graph merges running at once, server-wide. Decoding a hostile update
+    /// can briefly take hundreds of MB (Loro sizes maps from counts in the
     /// bytes), so concurrency, not request rate, bounds the memory merges use.
     merge_slots: Arc<tokio::sync::Semaphore>,
+    /// The same for library documents, apart: an agent's or prompt's small
+    /// merge does not wait behind a 10k-node graph's.
+    library_merge_slots: Arc<tokio::sync::Semaphore>,
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
 }
 
@@ -100,8 +105,28 @@ const MERGE_ATTEMPTS: usize = 8;
 /// A merge's turn: its document's lock and a server-wide merge slot, held
 /// until dropped.
 struct MergeTurn<'a> {
-    _document: tokio::sync::OwnedMutexGuard<()>,
+    document: Option<tokio::sync::OwnedMutexGuard<()>>,
+    key: (Uuid, MergeTarget),
+    locks: Arc<std::sync::Mutex<HashMap<(Uuid, MergeTarget), MergeLock>>>,
     _slot: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Drop for MergeTurn<'_> {
+    /// Gives the document's lock back, and forgets it when no one else
+    /// holds or waits for it.
+    fn drop(&mut self) {
+        drop(self.document.take());
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if locks
+            .get(&self.key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            locks.remove(&self.key);
+        }
+    }
 }
 
 /// The parts an [`ApiContext`] is made of.
@@ -157,6 +182,7 @@ impl ApiContext {
             trial_days: parts.trial_days,
             merge_locks: Arc::default(),
             merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
+            library_merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
             creation_locks: Arc::default(),
         }
     }
@@ -186,21 +212,27 @@ impl ApiContext {
     /// this instance (between instances the stored revision decides), and at
     /// most `merge_slots()` merges at once.
     async fn merge_turn(&self, tenant: Uuid, document: MergeTarget) -> MergeTurn<'_> {
+        let key = (tenant, document);
         let lock = self
             .merge_locks
             .lock()
-            .await
-            .entry((tenant, document))
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(key)
             .or_default()
             .clone();
-        let document = lock.lock_owned().await;
-        let slot = self
-            .merge_slots
+        let guard = lock.lock_owned().await;
+        let slots = match document {
+            MergeTarget::Graph(_) => &self.merge_slots,
+            MergeTarget::Library(..) => &self.library_merge_slots,
+        };
+        let slot = slots
             .acquire()
             .await
             .expect("the merge semaphore is never closed");
         MergeTurn {
-            _document: document,
+            document: Some(guard),
+            key,
+            locks: Arc::clone(&self.merge_locks),
             _slot: slot,
         }
     }
