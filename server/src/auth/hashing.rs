@@ -4,17 +4,20 @@
 //! the pool is what bounds the memory and CPU that hashing can take, however
 //! many registrations, sign-ins or password changes arrive at once.
 //!
-//! The queue is sized for latency, not memory (a queued job holds only the
-//! password): 96 per thread is a few seconds of work at most. When it is full
+//! Two queues feed the threads: sign-ins from addresses that signed in to
+//! the account before go first, so a flood of strangers' hashing does not
+//! keep the owner waiting; everything else queues behind them.
+//!
+//! The queues are sized for latency, not memory (a queued job holds only the
+//! password): 96 per thread is a few seconds of work at most. When one is full
 //! the request is turned away at once ([`HashingRefused::Busy`], a 503 with
 //! `Retry-After`) instead of waiting behind a flood. And no one client
 //! address may have more than [`PER_ADDRESS`] hashes queued or running
 //! ([`HashingRefused::AddressBusy`], a 429), so a flood from a few addresses
 //! cannot fill the queue in front of everyone else.
 
-use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::auth::password::{hash_password, verify_password};
 use crate::auth::rate_limit::AddressKey;
@@ -37,10 +40,49 @@ pub enum HashingRefused {
     AddressBusy,
 }
 
-/// Threads that hash passwords, and the bounded queue in front of them.
+/// Which queue a hash waits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A sign-in from an address that signed in to the account before.
+    Known,
+    /// Everything else: registrations, resets, sign-ins from new places.
+    Others,
+}
+
+#[derive(Default)]
+struct Queues {
+    known: VecDeque<Job>,
+    others: VecDeque<Job>,
+    closed: bool,
+}
+
+/// The queues and what the threads wait on.
+struct Shared {
+    queues: Mutex<Queues>,
+    ready: Condvar,
+    /// Jobs each queue holds at most.
+    capacity: usize,
+}
+
+/// Closes the queues when the last clone of the pool goes, ending the threads.
+struct Closer(Arc<Shared>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0
+            .queues
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.0.ready.notify_all();
+    }
+}
+
+/// Threads that hash passwords, and the bounded queues in front of them.
 #[derive(Clone)]
 pub struct HashingPool {
-    queue: SyncSender<Job>,
+    shared: Arc<Shared>,
+    _closer: Arc<Closer>,
     threads: usize,
     by_address: Arc<Mutex<HashMap<AddressKey, usize>>>,
 }
@@ -83,17 +125,21 @@ impl HashingPool {
     /// The threads end when the last clone of the pool is dropped.
     pub fn new(threads: usize, queued: usize) -> Self {
         let threads = threads.max(1);
-        let (queue, jobs) = std::sync::mpsc::sync_channel::<Job>(queued);
-        let jobs = Arc::new(Mutex::new(jobs));
+        let shared = Arc::new(Shared {
+            queues: Mutex::default(),
+            ready: Condvar::new(),
+            capacity: queued.max(1),
+        });
         for index in 0..threads {
-            let jobs = Arc::clone(&jobs);
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name(format!("orrery-hash-{index}"))
-                .spawn(move || run_jobs(&jobs))
+                .spawn(move || run_jobs(&shared))
                 .expect("starting a password-hashing thread");
         }
         Self {
-            queue,
+            _closer: Arc::new(Closer(Arc::clone(&shared))),
+            shared,
             threads,
             by_address: Arc::default(),
         }
@@ -117,23 +163,31 @@ impl HashingPool {
     async fn run<T: Send + 'static>(
         &self,
         address: AddressKey,
+        lane: Lane,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingRefused> {
         let turn = self.turn_for(address)?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             // The address's turn ends when the work is done, even if the
-            // asker has gone (its connection closed).
-            let _turn = turn;
-            let _ = answer.send(work());
+            // asker has gone (its connection closed), and before the answer
+            // goes out, so the asker never sees its own turn still held.
+            let done = work();
+            drop(turn);
+            let _ = answer.send(done);
         });
-        match self.queue.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(HashingRefused::Busy),
-            Err(TrySendError::Disconnected(_)) => {
-                unreachable!("hashing threads live as long as the pool")
+        {
+            let mut queues = self.shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+            let queue = match lane {
+                Lane::Known => &mut queues.known,
+                Lane::Others => &mut queues.others,
+            };
+            if queue.len() >= self.shared.capacity {
+                return Err(HashingRefused::Busy);
             }
+            queue.push_back(job);
         }
+        self.shared.ready.notify_one();
         // A hashing thread never drops a job unanswered unless it panicked,
         // and argon2 with fixed parameters does not panic.
         answered.await.map_err(|_| HashingRefused::Busy)
@@ -145,7 +199,8 @@ impl HashingPool {
         address: AddressKey,
         password: String,
     ) -> Result<String, HashingRefused> {
-        self.run(address, move || hash_password(&password)).await
+        self.run(address, Lane::Others, move || hash_password(&password))
+            .await
     }
 
     /// Whether `password` matches `stored` (done against a decoy when there
@@ -153,26 +208,36 @@ impl HashingPool {
     pub async fn verify(
         &self,
         address: AddressKey,
+        lane: Lane,
         password: String,
         stored: Option<String>,
     ) -> Result<bool, HashingRefused> {
-        self.run(address, move || {
+        self.run(address, lane, move || {
             verify_password(&password, stored.as_deref())
         })
         .await
     }
 }
 
-fn run_jobs(jobs: &Mutex<Receiver<Job>>) {
+fn run_jobs(shared: &Shared) {
     loop {
         let job = {
-            let jobs = jobs.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            jobs.recv()
+            let mut queues = shared.queues.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(job) = queues
+                    .known
+                    .pop_front()
+                    .or_else(|| queues.others.pop_front())
+                {
+                    break job;
+                }
+                if queues.closed {
+                    return;
+                }
+                queues = shared.ready.wait(queues).unwrap_or_else(|p| p.into_inner());
+            }
         };
-        match job {
-            Ok(job) => job(),
-            Err(_) => return,
-        }
+        job();
     }
 }
 
@@ -194,6 +259,7 @@ mod tests {
         assert!(
             pool.verify(
                 address(1),
+                Lane::Others,
                 "correct horse battery".into(),
                 Some(hash.clone())
             )
@@ -202,7 +268,7 @@ mod tests {
         );
         assert!(
             !pool
-                .verify(address(1), "wrong".into(), Some(hash))
+                .verify(address(1), Lane::Others, "wrong".into(), Some(hash))
                 .await
                 .unwrap()
         );
@@ -225,6 +291,66 @@ mod tests {
         }
         assert!(busy >= 1, "a full queue refuses ({done} done)");
         assert!(done >= 1 && done <= 8 - busy);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn known_addresses_go_before_a_flood() {
+        // One thread, kept busy; strangers fill their queue; the owner's
+        // sign-in is queued last and still runs before every stranger's.
+        let pool = HashingPool::new(1, 64);
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let (started, hold) = std::sync::mpsc::channel::<()>();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(address(200), Lane::Others, move || {
+                    started.send(()).unwrap();
+                    released.recv().unwrap();
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || hold.recv().unwrap())
+            .await
+            .unwrap();
+        let mut waiting = Vec::new();
+        for n in 0..6u8 {
+            let (pool, order) = (pool.clone(), Arc::clone(&order));
+            waiting.push(tokio::spawn(async move {
+                pool.run(address(n), Lane::Others, move || {
+                    order.lock().unwrap().push("stranger")
+                })
+                .await
+            }));
+        }
+        let queued = |pool: &HashingPool| {
+            let queues = pool.shared.queues.lock().unwrap();
+            queues.known.len() + queues.others.len()
+        };
+        while queued(&pool) < 6 {
+            tokio::task::yield_now().await;
+        }
+        let (owner_pool, owner_order) = (pool.clone(), Arc::clone(&order));
+        let owner = tokio::spawn(async move {
+            owner_pool
+                .run(address(100), Lane::Known, move || {
+                    owner_order.lock().unwrap().push("owner")
+                })
+                .await
+        });
+        while queued(&pool) < 7 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        owner.await.unwrap().unwrap();
+        for stranger in waiting {
+            stranger.await.unwrap().unwrap();
+        }
+        let order = order.lock().unwrap();
+        assert_eq!(order.len(), 7);
+        assert_eq!(order[0], "owner", "{order:?}");
     }
 
     #[tokio::test]

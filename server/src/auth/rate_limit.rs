@@ -200,9 +200,16 @@ pub struct Attempt {
     account: String,
     address: AddressKey,
     at: DateTime<Utc>,
+    known: bool,
 }
 
 impl Attempt {
+    /// Whether the account signed in from this address before (within 30
+    /// days): its password check may go first.
+    pub fn from_known_address(&self) -> bool {
+        self.known
+    }
+
     /// The password was wrong: the attempt stays counted.
     pub fn failed(self) {}
 
@@ -292,6 +299,7 @@ impl SignInLimiter {
         {
             return Err(Throttled::AccountEverywhere { retry_after: wait });
         }
+        let known = state.knows(address, now);
         address_log.push(now, limits.per_address);
         state.everywhere.push(now, limits.per_account_everywhere);
         state
@@ -312,6 +320,7 @@ impl SignInLimiter {
             account: account.to_owned(),
             address,
             at: now,
+            known,
         })
     }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::me::UserView;
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
+use crate::auth::hashing::Lane;
 use crate::auth::mailer::Mail;
 use crate::auth::oauth::ProviderKind;
 use crate::auth::password::{MAX_PASSWORD_CHARS, check_new_password};
@@ -325,9 +326,15 @@ async fn sign_in(
         }
     };
     let stored = user.as_ref().and_then(|user| user.password_hash.clone());
+    // The owner's usual places go before a flood of strangers' hashing.
+    let lane = if attempt.from_known_address() {
+        Lane::Known
+    } else {
+        Lane::Others
+    };
     let matches = match context
         .hashing
-        .verify(AddressKey::from(peer.ip()), request.password, stored)
+        .verify(AddressKey::from(peer.ip()), lane, request.password, stored)
         .await
     {
         Ok(matches) => matches,
