@@ -65,14 +65,22 @@ async fn call(
     (status, body, headers)
 }
 
+/// POSTs `body` to a route that needs no sign-in.
+async fn post_public(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &Value,
+) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+    call(client, base, Method::POST, path, None, Some(body)).await
+}
+
 async fn register(client: &reqwest::Client, base: &str, email: &str) -> Value {
-    let (status, body, _) = call(
+    let (status, body, _) = post_public(
         client,
         base,
-        Method::POST,
         "/v1/auth/register",
-        None,
-        Some(&json!({ "email": email, "password": TEST_PASSWORD, "name": "Load" })),
+        &json!({ "email": email, "password": TEST_PASSWORD, "name": "Load" }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -139,13 +147,11 @@ async fn parallel_wrong_passwords_are_limited() {
             format!("wrong again {n}")
         };
         async move {
-            call(
+            post_public(
                 &guesser,
                 &base,
-                Method::POST,
                 "/v1/auth/sign-in",
-                None,
-                Some(&sign_in_body("grace@orrery.test", &password)),
+                &sign_in_body("grace@orrery.test", &password),
             )
             .await
             .0
@@ -161,13 +167,11 @@ async fn parallel_wrong_passwords_are_limited() {
     // Four earlier failures leave one attempt: a burst of 31 gets one check.
     let other = client_from(loopback(67));
     for n in 0..4 {
-        let (status, _, _) = call(
+        let (status, _, _) = post_public(
             &other,
             &base,
-            Method::POST,
             "/v1/auth/sign-in",
-            None,
-            Some(&sign_in_body("grace@orrery.test", &format!("miss {n}"))),
+            &sign_in_body("grace@orrery.test", &format!("miss {n}")),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -176,13 +180,11 @@ async fn parallel_wrong_passwords_are_limited() {
         let other = other.clone();
         let base = base.clone();
         async move {
-            call(
+            post_public(
                 &other,
                 &base,
-                Method::POST,
                 "/v1/auth/sign-in",
-                None,
-                Some(&sign_in_body("grace@orrery.test", &format!("burst {n}"))),
+                &sign_in_body("grace@orrery.test", &format!("burst {n}")),
             )
             .await
             .0
@@ -197,13 +199,11 @@ async fn parallel_wrong_passwords_are_limited() {
     );
 
     // The guessers' locks are theirs: the owner, elsewhere, signs in.
-    let (status, body, _) = call(
+    let (status, body, _) = post_public(
         &home,
         &base,
-        Method::POST,
         "/v1/auth/sign-in",
-        None,
-        Some(&sign_in_body("grace@orrery.test", TEST_PASSWORD)),
+        &sign_in_body("grace@orrery.test", TEST_PASSWORD),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -415,12 +415,12 @@ async fn concurrent_writes_never_500() {
             let mut statuses = Vec::new();
             let email = format!("writer{n}@orrery.test");
             statuses.push(
-                call(&client, &base, Method::POST, "/v1/auth/sign-in", None, Some(&sign_in_body(&email, TEST_PASSWORD)))
+                post_public(&client, &base, "/v1/auth/sign-in", &sign_in_body(&email, TEST_PASSWORD))
                     .await
                     .0,
             );
             statuses.push(
-                call(&client, &base, Method::POST, "/v1/auth/refresh", None, Some(&json!({ "refresh_token": refresh })))
+                post_public(&client, &base, "/v1/auth/refresh", &json!({ "refresh_token": refresh }))
                     .await
                     .0,
             );
@@ -430,13 +430,7 @@ async fn concurrent_writes_never_500() {
                     .0,
             );
             statuses.push(
-                call(
-                    &client,
-                    &base,
-                    Method::POST,
-                    "/v1/auth/register",
-                    None,
-                    Some(&json!({ "email": "twice@orrery.test", "password": TEST_PASSWORD, "name": "Twice" })),
+                post_public(&client, &base, "/v1/auth/register", &json!({ "email": "twice@orrery.test", "password": TEST_PASSWORD, "name": "Twice" }),
                 )
                 .await
                 .0,
@@ -881,13 +875,11 @@ async fn reset_unlocks_the_account() {
     let sign_in = |client: reqwest::Client, password: &'static str| {
         let base = base.clone();
         async move {
-            call(
+            post_public(
                 &client,
                 &base,
-                Method::POST,
                 "/v1/auth/sign-in",
-                None,
-                Some(&sign_in_body("ada@orrery.test", password)),
+                &sign_in_body("ada@orrery.test", password),
             )
             .await
         }
@@ -920,13 +912,11 @@ async fn reset_unlocks_the_account() {
     );
 
     // A reset through the emailed code unlocks the account at once.
-    let (status, _, _) = call(
+    let (status, _, _) = post_public(
         &owner,
         &base,
-        Method::POST,
         "/v1/auth/password-reset",
-        None,
-        Some(&json!({ "email": "ada@orrery.test" })),
+        &json!({ "email": "ada@orrery.test" }),
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -937,13 +927,11 @@ async fn reset_unlocks_the_account() {
         .find(|word| word.starts_with("orp_"))
         .expect("the mail carries the code")
         .to_owned();
-    let (status, body, _) = call(
+    let (status, body, _) = post_public(
         &owner,
         &base,
-        Method::POST,
         "/v1/auth/password-reset/confirm",
-        None,
-        Some(&json!({ "code": code, "password": "a brand new passphrase" })),
+        &json!({ "code": code, "password": "a brand new passphrase" }),
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -1170,23 +1158,19 @@ async fn lookalike_emails_are_one_account() {
     let decomposed = "zoe\u{0308}@orrery.test";
     let session = register(&client, &base, composed).await;
     assert_eq!(session["user"]["email"], composed);
-    let (status, body, _) = call(
+    let (status, body, _) = post_public(
         &client,
         &base,
-        Method::POST,
         "/v1/auth/register",
-        None,
-        Some(&json!({ "email": decomposed.to_uppercase(), "password": TEST_PASSWORD, "name": "Zoe" })),
+        &json!({ "email": decomposed.to_uppercase(), "password": TEST_PASSWORD, "name": "Zoe" }),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, body, _) = call(
+    let (status, body, _) = post_public(
         &client,
         &base,
-        Method::POST,
         "/v1/auth/sign-in",
-        None,
-        Some(&sign_in_body(decomposed, TEST_PASSWORD)),
+        &sign_in_body(decomposed, TEST_PASSWORD),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -1210,25 +1194,21 @@ async fn lookalike_emails_are_one_account() {
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}: {body}");
         assert!(body["message"].as_str().unwrap().contains(kind), "{body}");
-        let (status, body, _) = call(
+        let (status, body, _) = post_public(
             &client,
             &base,
-            Method::POST,
             "/v1/auth/register",
-            None,
-            Some(&json!({ "email": "other@orrery.test", "password": TEST_PASSWORD, "name": name })),
+            &json!({ "email": "other@orrery.test", "password": TEST_PASSWORD, "name": name }),
         )
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}: {body}");
     }
     for email in ["ad\u{200B}a@orrery.test", "ada\u{202E}@orrery.test"] {
-        let (status, body, _) = call(
+        let (status, body, _) = post_public(
             &client,
             &base,
-            Method::POST,
             "/v1/auth/register",
-            None,
-            Some(&json!({ "email": email, "password": TEST_PASSWORD, "name": "Ada" })),
+            &json!({ "email": email, "password": TEST_PASSWORD, "name": "Ada" }),
         )
         .await;
         assert_eq!(
@@ -1275,15 +1255,17 @@ async fn first_account_is_the_only_admin_on_postgres() {
     // And the same address registered on both at once is one account.
     let twice = join_all((0..6).map(|n| {
         let client = client.clone();
-        let base = if n % 2 == 0 { first.url() } else { second.url() };
+        let base = if n % 2 == 0 {
+            first.url()
+        } else {
+            second.url()
+        };
         async move {
-            call(
+            post_public(
                 &client,
                 &base,
-                Method::POST,
                 "/v1/auth/register",
-                None,
-                Some(&json!({ "email": "same@orrery.test", "password": TEST_PASSWORD, "name": "Same" })),
+                &json!({ "email": "same@orrery.test", "password": TEST_PASSWORD, "name": "Same" }),
             )
             .await
             .0

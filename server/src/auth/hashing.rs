@@ -16,11 +16,11 @@
 //! ([`HashingRefused::AddressBusy`], a 429), so a flood from a few addresses
 //! cannot fill the queue in front of everyone else.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::auth::password::{hash_password, verify_password};
-use crate::auth::rate_limit::AddressKey;
+use crate::auth::rate_limit::{AddressKey, HeldCounts};
 
 /// How many hashes may wait per hashing thread before requests are refused.
 pub const QUEUED_PER_THREAD: usize = 96;
@@ -84,26 +84,8 @@ pub struct HashingPool {
     shared: Arc<Shared>,
     _closer: Arc<Closer>,
     threads: usize,
-    by_address: Arc<Mutex<HashMap<AddressKey, usize>>>,
-}
-
-/// An address's place in the queue, given back when its hash is done (or
-/// its request went away).
-struct AddressTurn {
-    by_address: Arc<Mutex<HashMap<AddressKey, usize>>>,
-    address: AddressKey,
-}
-
-impl Drop for AddressTurn {
-    fn drop(&mut self) {
-        let mut held = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = held.get_mut(&self.address) {
-            *count -= 1;
-            if *count == 0 {
-                held.remove(&self.address);
-            }
-        }
-    }
+    /// Places each client address holds in the queues.
+    by_address: HeldCounts<AddressKey>,
 }
 
 impl std::fmt::Debug for HashingPool {
@@ -141,21 +123,8 @@ impl HashingPool {
             _closer: Arc::new(Closer(Arc::clone(&shared))),
             shared,
             threads,
-            by_address: Arc::default(),
+            by_address: HeldCounts::default(),
         }
-    }
-
-    fn turn_for(&self, address: AddressKey) -> Result<AddressTurn, HashingRefused> {
-        let mut held = self.by_address.lock().unwrap_or_else(|p| p.into_inner());
-        let count = held.entry(address).or_default();
-        if *count >= PER_ADDRESS {
-            return Err(HashingRefused::AddressBusy);
-        }
-        *count += 1;
-        Ok(AddressTurn {
-            by_address: Arc::clone(&self.by_address),
-            address,
-        })
     }
 
     /// Runs `work` for a client at `address` on a hashing thread and waits
@@ -166,7 +135,10 @@ impl HashingPool {
         lane: Lane,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingRefused> {
-        let turn = self.turn_for(address)?;
+        let turn = self
+            .by_address
+            .take(address, 1, PER_ADDRESS)
+            .ok_or(HashingRefused::AddressBusy)?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             // The address's turn ends when the work is done, even if the
@@ -372,6 +344,6 @@ mod tests {
         // Others still get in, and the address's turns came back.
         assert!(pool.hash(address(8), "someone else".into()).await.is_ok());
         assert!(pool.hash(address(7), "again later".into()).await.is_ok());
-        assert!(pool.by_address.lock().unwrap().is_empty());
+        assert!(pool.by_address.is_empty());
     }
 }

@@ -377,9 +377,81 @@ impl<K: Eq + Hash + Clone> WindowLimiter<K> {
     }
 }
 
+/// What each key holds at once (hashes queued, live feeds open, KiB of
+/// request bodies in memory), with a cap per key. Taking checks and counts
+/// in one step; the [`Held`] share gives its amount back when dropped, and a
+/// key holding nothing is forgotten, so the map only holds keys in use.
+#[derive(Debug)]
+pub struct HeldCounts<K: Eq + Hash>(Arc<Mutex<HashMap<K, usize>>>);
+
+impl<K: Eq + Hash> Default for HeldCounts<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K: Eq + Hash> Clone for HeldCounts<K> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+/// A key's share of a [`HeldCounts`], given back when dropped.
+#[derive(Debug)]
+pub struct Held<K: Eq + Hash> {
+    counts: HeldCounts<K>,
+    key: K,
+    amount: usize,
+}
+
+impl<K: Eq + Hash + Clone> HeldCounts<K> {
+    /// Takes `amount` more for `key`, unless it would then hold more than `cap`.
+    pub fn take(&self, key: K, amount: usize, cap: usize) -> Option<Held<K>> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let held = counts.get(&key).copied().unwrap_or(0);
+        if held.saturating_add(amount) > cap {
+            return None;
+        }
+        counts.insert(key.clone(), held + amount);
+        Some(Held {
+            counts: self.clone(),
+            key,
+            amount,
+        })
+    }
+
+    /// Whether no key holds anything.
+    pub fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+}
+
+impl<K: Eq + Hash> Drop for Held<K> {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(held) = counts.get_mut(&self.key) {
+            *held = held.saturating_sub(self.amount);
+            if *held == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_counts_cap_each_key_and_forget_keys_holding_nothing() {
+        let counts = HeldCounts::default();
+        let first = counts.take("a", 3, 4).unwrap();
+        assert!(counts.take("a", 2, 4).is_none());
+        let second = counts.take("a", 1, 4).unwrap();
+        assert!(counts.take("b", 4, 4).is_some(), "other keys are apart");
+        drop((first, second));
+        assert!(counts.is_empty());
+    }
 
     fn limiter(per_account: usize, per_address: usize, everywhere: usize) -> Arc<SignInLimiter> {
         Arc::new(SignInLimiter::new(SignInLimits {

@@ -8,9 +8,8 @@
 //! large bodies at once, the memory they take is bounded. Routes then apply
 //! their own, smaller limits to the bytes read here.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -28,49 +27,6 @@ pub const MAX_REQUEST_BODY_BYTES: usize = orrery_sync::protocol::MAX_FRAME_BYTES
 /// largest body takes (a smaller budget would refuse every such body).
 pub(super) fn budget_permits(bytes: usize) -> usize {
     (bytes.max(MAX_REQUEST_BODY_BYTES) / 1024).min(tokio::sync::Semaphore::MAX_PERMITS)
-}
-
-/// Body bytes each client address holds now (KiB), so no one address takes
-/// more than its share of the budget.
-#[derive(Debug, Default, Clone)]
-pub(super) struct HeldByAddress(Arc<Mutex<HashMap<AddressKey, usize>>>);
-
-/// One address's share of the budget, given back when dropped.
-struct AddressShare {
-    held: HeldByAddress,
-    address: AddressKey,
-    kib: usize,
-}
-
-impl HeldByAddress {
-    fn take(&self, address: AddressKey, kib: usize, share: usize) -> Option<AddressShare> {
-        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = held.entry(address).or_default();
-        if now.saturating_add(kib) > share {
-            if *now == 0 {
-                held.remove(&address);
-            }
-            return None;
-        }
-        *now += kib;
-        Some(AddressShare {
-            held: self.clone(),
-            address,
-            kib,
-        })
-    }
-}
-
-impl Drop for AddressShare {
-    fn drop(&mut self) {
-        let mut held = self.held.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(now) = held.get_mut(&self.address) {
-            *now = now.saturating_sub(self.kib);
-            if *now == 0 {
-                held.remove(&self.address);
-            }
-        }
-    }
 }
 
 fn busy() -> Response {

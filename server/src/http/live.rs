@@ -18,10 +18,10 @@ use orrery_store::{Heard, ServerStore};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
+use crate::auth::rate_limit::{Held, HeldCounts};
 
 /// One merged change: which tenant's graph.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub struct LiveHub {
     /// it), so feeds are counted here.
     feeds: Arc<tokio::sync::Semaphore>,
     /// Feeds open per tenant.
-    by_tenant: Arc<Mutex<HashMap<Uuid, usize>>>,
+    by_tenant: HeldCounts<Uuid>,
 }
 
 /// Live feeds one tenant may hold open at once (each device holds one).
@@ -79,20 +79,7 @@ pub const MAX_FEEDS_PER_TENANT: usize = 32;
 /// A feed's place, given back when the feed closes.
 struct FeedSlot {
     _feed: tokio::sync::OwnedSemaphorePermit,
-    by_tenant: Arc<Mutex<HashMap<Uuid, usize>>>,
-    tenant: Uuid,
-}
-
-impl Drop for FeedSlot {
-    fn drop(&mut self) {
-        let mut open = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.tenant) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.tenant);
-            }
-        }
-    }
+    _tenant: Held<Uuid>,
 }
 
 impl LiveHub {
@@ -106,33 +93,30 @@ impl LiveHub {
             feeds: Arc::new(tokio::sync::Semaphore::new(
                 max_feeds.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
-            by_tenant: Arc::default(),
+            by_tenant: HeldCounts::default(),
         }
     }
 
     /// A place for one more feed of `tenant`, or why not.
     fn admit(&self, tenant: Uuid) -> Result<FeedSlot, ApiError> {
-        let mut open = self.by_tenant.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(tenant).or_default();
-        if *count >= MAX_FEEDS_PER_TENANT {
-            return Err(ApiError::TooManyRequests {
+        let tenant_share = self
+            .by_tenant
+            .take(tenant, 1, MAX_FEEDS_PER_TENANT)
+            .ok_or_else(|| ApiError::TooManyRequests {
                 message: format!(
                     "this account already has {MAX_FEEDS_PER_TENANT} live feeds open; close one first"
                 ),
                 retry_after_secs: 10,
-            });
-        }
+            })?;
         let feed = Arc::clone(&self.feeds)
             .try_acquire_owned()
             .map_err(|_| ApiError::Busy {
                 message: "the server holds as many live feeds as it can; try again shortly".into(),
                 retry_after_secs: 10,
             })?;
-        *count += 1;
         Ok(FeedSlot {
             _feed: feed,
-            by_tenant: Arc::clone(&self.by_tenant),
-            tenant,
+            _tenant: tenant_share,
         })
     }
 

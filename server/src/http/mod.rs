@@ -38,7 +38,7 @@ use crate::auth::Clock;
 use crate::auth::hashing::HashingPool;
 use crate::auth::mailer::Mailer;
 use crate::auth::oauth::OAuthProvider;
-use crate::auth::rate_limit::{AddressKey, SignInLimiter, WindowLimiter};
+use crate::auth::rate_limit::{AddressKey, HeldCounts, SignInLimiter, WindowLimiter};
 
 pub use error::ApiError;
 pub use principal::SignedIn;
@@ -66,7 +66,8 @@ pub struct ApiContext {
     limits: crate::config::ServerLimits,
     /// Bytes of request bodies in memory, server-wide (one permit per KiB).
     body_budget: Arc<tokio::sync::Semaphore>,
-    body_held: body::HeldByAddress,
+    /// KiB of request bodies each client address holds in memory.
+    body_held: HeldCounts<AddressKey>,
     mailer: Arc<dyn Mailer>,
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
@@ -174,7 +175,7 @@ impl ApiContext {
             body_budget: Arc::new(tokio::sync::Semaphore::new(body::budget_permits(
                 parts.limits.body_bytes_in_flight,
             ))),
-            body_held: body::HeldByAddress::default(),
+            body_held: HeldCounts::default(),
             mailer: parts.mailer,
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
