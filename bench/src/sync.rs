@@ -249,11 +249,11 @@ async fn server_figures(server: &TestServer, options: &Options) -> anyhow::Resul
     }
     let mut stored = 0;
     for (graph_id, _, _) in &clients {
-        stored += store
-            .load_graph_document(tenant, *graph_id)
+        let graph = store
+            .load_graph_revision(tenant, *graph_id)
             .await?
-            .context("a pushed graph is missing on the server")?
-            .len();
+            .context("a pushed graph is missing on the server")?;
+        stored += graph.snapshot.len() + graph.updates.iter().map(Vec::len).sum::<usize>();
     }
     Ok(ServerFigures {
         initial_sync_ms: median(pulls),

@@ -89,6 +89,50 @@ pub async fn rename_graph(
     Ok(summary)
 }
 
+/// Deletes a graph (restorable for 30 days); answers how it is listed among deleted graphs.
+#[tauri::command]
+pub async fn delete_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<GraphSummary, CommandError> {
+    let summary = shell.delete_graph(parse_graph_id(&id)?).await?;
+    let _ = app.emit("library-changed", id);
+    Ok(summary)
+}
+
+/// Brings back a deleted graph.
+#[tauri::command]
+pub async fn restore_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<GraphSummary, CommandError> {
+    let summary = shell.restore_graph(parse_graph_id(&id)?).await?;
+    let _ = app.emit("library-changed", id);
+    Ok(summary)
+}
+
+/// Deleted graphs that can still be restored.
+#[tauri::command]
+pub async fn list_deleted_graphs(
+    shell: State<'_, Shell>,
+) -> Result<Vec<GraphSummary>, CommandError> {
+    Ok(shell.list_deleted_graphs().await?)
+}
+
+/// Copies a graph under a new id.
+#[tauri::command]
+pub async fn duplicate_graph(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    id: String,
+) -> Result<GraphSummary, CommandError> {
+    let summary = shell.duplicate_graph(parse_graph_id(&id)?).await?;
+    let _ = app.emit("library-changed", summary.id.to_string());
+    Ok(summary)
+}
+
 /// Shows a graph in the canvas window.
 #[tauri::command]
 pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), CommandError> {

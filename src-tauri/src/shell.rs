@@ -25,6 +25,9 @@ pub use sandbox::ProviderView;
 /// How long the shell waits for the browser to come back from a provider.
 const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How many days a deleted graph can be restored.
+pub const RESTORE_DAYS: i64 = 30;
+
 /// What went wrong in the shell.
 #[derive(Debug, thiserror::Error)]
 pub enum ShellError {
@@ -194,7 +197,7 @@ impl Shell {
                 (None, Some(error.to_string()))
             }
         };
-        Ok(Self {
+        let shell = Self {
             inner: Arc::new(Inner {
                 replica,
                 accounts: AccountClient::new(&server_url),
@@ -207,7 +210,14 @@ impl Shell {
                 changed: Notify::new(),
                 runs: orrery_sessions::RunSlot::default(),
             }),
-        })
+        };
+        // Deleted graphs past their restore window leave the store for good.
+        match shell.purge_deleted_graphs().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "deleted graphs purged"),
+            Err(error) => tracing::warn!(%error, "could not purge deleted graphs"),
+        }
+        Ok(shell)
     }
 
     /// The local replica.
@@ -300,6 +310,52 @@ impl Shell {
         Ok(())
     }
 
+    /// Deletes a graph. It leaves the library on every device once they
+    /// sync, and can be restored for [`RESTORE_DAYS`] days.
+    pub async fn delete_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
+        let at = orrery_store::now_text();
+        self.inner.replica.delete_graph(id, &at).await?;
+        self.inner.changed.notify_one();
+        self.deleted_summary(id).await
+    }
+
+    /// Brings back a deleted graph (the toast's Undo, or the list of deleted graphs).
+    pub async fn restore_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
+        self.inner.replica.restore_graph(id).await?;
+        self.inner.changed.notify_one();
+        self.summary(id).await
+    }
+
+    /// Deleted graphs that can still be restored, most recently deleted first.
+    pub async fn list_deleted_graphs(&self) -> Result<Vec<GraphSummary>, ShellError> {
+        Ok(self.inner.replica.list_deleted_graphs().await?)
+    }
+
+    /// A copy of a graph under a new id, named "… (copy)".
+    pub async fn duplicate_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
+        let original = self.inner.replica.graph(id).await?;
+        let name = copy_name(&original.name);
+        let graph = self
+            .inner
+            .replica
+            .add_graph(orrery_domain::Graph {
+                id: GraphId::new(),
+                name,
+                ..original
+            })
+            .await?;
+        self.inner.changed.notify_one();
+        self.summary(graph.id).await
+    }
+
+    /// Forgets graphs deleted more than [`RESTORE_DAYS`] days ago whose
+    /// deletion the server has. Returns how many went.
+    pub async fn purge_deleted_graphs(&self) -> Result<u64, ShellError> {
+        let cutoff = chrono::Utc::now() - chrono::Duration::days(RESTORE_DAYS);
+        let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        Ok(self.inner.replica.purge_deleted_graphs(&cutoff).await?)
+    }
+
     /// Renames a graph; the canvas shows the new name if the graph is open.
     pub async fn rename_graph(&self, id: GraphId, name: &str) -> Result<GraphSummary, ShellError> {
         self.inner.replica.rename_graph(id, name).await?;
@@ -378,6 +434,14 @@ impl Shell {
     /// Waits until the library changes or `timeout` passes.
     pub async fn wait_for_change(&self, timeout: Duration) {
         let _ = tokio::time::timeout(timeout, self.inner.changed.notified()).await;
+    }
+
+    async fn deleted_summary(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
+        self.list_deleted_graphs()
+            .await?
+            .into_iter()
+            .find(|graph| graph.id == id)
+            .ok_or(ShellError::Sync(SyncError::NoSuchGraph(id)))
     }
 
     async fn summary(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
@@ -746,6 +810,14 @@ pub struct BillingOverview {
 }
 
 /// A seed that differs between calls, so two samples do not share node ids.
+/// "Name (copy)", kept within the name limit.
+fn copy_name(name: &str) -> String {
+    const SUFFIX: &str = " (copy)";
+    let room = orrery_domain::MAX_NAME_CHARS.saturating_sub(SUFFIX.chars().count());
+    let base: String = name.chars().take(room).collect();
+    format!("{}{SUFFIX}", base.trim_end())
+}
+
 fn rand_seed() -> u64 {
     let id = uuid::Uuid::now_v7().as_u128();
     (id as u64) ^ ((id >> 64) as u64)

@@ -46,11 +46,10 @@ const SILENCE: Duration = Duration::from_secs(60);
 
 /// The statement with which the server loads a graph's stored document: the
 /// first thing a merge does once the request is in.
-const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision, node_count FROM graph_documents";
-/// The statement with which the server stores a merged document of a graph
-/// it already has (one autocommit statement, so once it is printed it is
-/// committed).
-const MERGE_STORES: &str = "QUERY UPDATE graph_documents SET";
+const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision, node_count";
+/// What the server logs once a merge is stored (committed: a merge may write
+/// more than one statement, in one transaction).
+const MERGE_STORES: &str = "LOG orrery_server::http::graphs merged updates";
 /// The statement with which the server lists a tenant's graphs.
 const LISTS_GRAPHS: &str = "QUERY SELECT graph_id, name, node_count";
 
@@ -284,13 +283,13 @@ impl Scene {
         let store = ServerStore::open_sqlite(&self.server_database)
             .await
             .expect("the server database opens");
-        let snapshot = store
-            .load_graph_document(self.tenant, self.graph)
+        let stored = store
+            .load_graph_revision(self.tenant, self.graph)
             .await
             .expect("the server database reads")
             .expect("the server has the graph");
-        let document =
-            GraphDocument::from_snapshot(self.graph, &snapshot).expect("the stored document loads");
+        let document = GraphDocument::from_stored(self.graph, &stored.snapshot, &stored.updates)
+            .expect("the stored document loads");
         document
             .to_graph()
             .expect("the stored document is a graph")

@@ -213,3 +213,145 @@ async fn edit_reaches_a_listening_device_live() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn delete_graph_can_be_undone_and_syncs() {
+    let server = TestServer::start().await.unwrap();
+    let a = TestDevice::register(&server, "laptop").await.unwrap();
+    let b = TestDevice::register(&server, "desktop").await.unwrap();
+    let graph = a
+        .replica
+        .add_graph(sample_graph("Old pipeline", 5, 21))
+        .await
+        .unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    b.client.sync_all(&b.replica).await.unwrap();
+    let store = server.store().await.unwrap();
+    let tenant = a.session.account.tenant_id.parse().unwrap();
+    let user = a.session.account.id.parse().unwrap();
+    let graphs_counted = || async { store.usage(tenant, user, "2026-12").await.unwrap().graphs };
+    assert_eq!(graphs_counted().await, 1);
+
+    // A deletes it: gone from A's library at once, kept among deleted graphs.
+    a.replica
+        .delete_graph(graph.id, "2026-12-06T10:00:00.000Z")
+        .await
+        .unwrap();
+    assert!(a.replica.list_graphs().await.unwrap().is_empty());
+    let deleted = a.replica.list_deleted_graphs().await.unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(
+        deleted[0].deleted_at.as_deref(),
+        Some("2026-12-06T10:00:00.000Z")
+    );
+    assert!(deleted[0].pending_changes > 0, "the deletion waits to sync");
+
+    // The deletion syncs: the server stops listing and counting it, and B
+    // loses it from its library too.
+    a.client.sync_all(&a.replica).await.unwrap();
+    assert!(a.client.remote_graphs().await.unwrap().is_empty());
+    assert_eq!(
+        graphs_counted().await,
+        0,
+        "a deleted graph no longer counts against the plan"
+    );
+    b.client.sync_all(&b.replica).await.unwrap();
+    assert!(b.replica.list_graphs().await.unwrap().is_empty());
+    assert_eq!(b.replica.list_deleted_graphs().await.unwrap().len(), 1);
+
+    // Undo on B: the graph is back everywhere, whole.
+    b.replica.restore_graph(graph.id).await.unwrap();
+    b.client.sync_all(&b.replica).await.unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    for device in [&a, &b] {
+        let listed = device.replica.list_graphs().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].deleted_at, None);
+        assert!(
+            device
+                .replica
+                .list_deleted_graphs()
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(device.replica.graph(graph.id).await.unwrap(), graph);
+    }
+    assert_eq!(a.client.remote_graphs().await.unwrap().len(), 1);
+    assert_eq!(graphs_counted().await, 1);
+
+    // A fresh device signing in later gets the graph, not a tombstone.
+    let c = TestDevice::register(&server, "tablet").await.unwrap();
+    let report = c.client.sync_all(&c.replica).await.unwrap();
+    assert_eq!(report.graphs_received, 1);
+    assert_eq!(c.replica.graph(graph.id).await.unwrap(), graph);
+}
+
+#[tokio::test]
+async fn small_pushes_are_appended_then_folded_into_the_snapshot() {
+    let server = TestServer::start().await.unwrap();
+    let a = TestDevice::register(&server, "laptop").await.unwrap();
+    let graph = a
+        .replica
+        .add_graph(sample_graph("Appended", 300, 23))
+        .await
+        .unwrap();
+    a.client.sync_all(&a.replica).await.unwrap();
+    let store = server.store().await.unwrap();
+    let tenant = a.session.account.tenant_id.parse().unwrap();
+    let stored = || async {
+        store
+            .load_graph_revision(tenant, graph.id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let first = stored().await;
+    assert!(first.updates.is_empty(), "a new graph is stored whole");
+
+    let ids: Vec<NodeId> = graph.nodes.keys().copied().collect();
+    let mut saw_fold = false;
+    for step in 0..40usize {
+        let to = Position::new(step as f32, 1.0, -2.0);
+        a.replica
+            .move_node(graph.id, ids[step % ids.len()], to)
+            .await
+            .unwrap();
+        a.client.sync_graph(&a.replica, graph.id).await.unwrap();
+        let now = stored().await;
+        if now.updates.is_empty() {
+            // Folded: the updates went into a new snapshot.
+            saw_fold = true;
+            assert_ne!(now.snapshot, first.snapshot);
+        } else if !saw_fold {
+            // Appended: the snapshot is untouched and each move is one small row.
+            assert_eq!(now.updates.len(), step + 1);
+            assert_eq!(
+                now.snapshot, first.snapshot,
+                "an appended move rewrote the snapshot"
+            );
+            assert!(now.updates.iter().all(|update| update.len() < 4096));
+        }
+        // Snapshot plus updates is always the whole graph, as a new device sees it.
+        if step % 9 == 0 || step == 39 {
+            let fresh = TestDevice::register(&server, &format!("fresh {step}"))
+                .await
+                .unwrap();
+            fresh.client.sync_all(&fresh.replica).await.unwrap();
+            assert_eq!(
+                fresh.replica.graph(graph.id).await.unwrap(),
+                a.replica.graph(graph.id).await.unwrap()
+            );
+        }
+    }
+    assert!(
+        saw_fold,
+        "40 stored updates were never folded into a snapshot"
+    );
+    let last = stored().await;
+    let document = GraphDocument::from_stored(graph.id, &last.snapshot, &last.updates).unwrap();
+    assert_eq!(
+        document.to_graph().unwrap(),
+        a.replica.graph(graph.id).await.unwrap()
+    );
+}

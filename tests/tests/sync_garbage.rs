@@ -98,11 +98,12 @@ async fn sync_decoder_rejects_garbage() {
     let tenant: uuid::Uuid = device.session.account.tenant_id.parse().unwrap();
     let http = reqwest::Client::new();
     let store = server.store().await.unwrap();
-    let snapshot_before = store
-        .load_graph_document(tenant, graph.id)
+    let stored_before = store
+        .load_graph_revision(tenant, graph.id)
         .await
         .unwrap()
         .expect("the graph was pushed");
+    let snapshot_before = stored_before.snapshot.clone();
     let listing_before = listing(&http, &server, &token).await;
 
     // The server's document as a device sees it, and updates built on it.
@@ -597,14 +598,16 @@ async fn sync_decoder_rejects_garbage() {
 
     // Nothing was stored: the listing and the snapshot are byte for byte the same.
     assert_eq!(listing(&http, &server, &token).await, listing_before);
-    let snapshot_after = store
-        .load_graph_document(tenant, graph.id)
+    let stored_after = store
+        .load_graph_revision(tenant, graph.id)
         .await
         .unwrap()
         .expect("the graph is still there");
     assert!(
-        snapshot_after == snapshot_before,
-        "the stored snapshot changed"
+        stored_after.snapshot == stored_before.snapshot
+            && stored_after.updates == stored_before.updates
+            && stored_after.revision == stored_before.revision,
+        "the stored document changed"
     );
     // And a fresh device still receives the graph intact.
     let fresh = TestDevice::register(&server, "checker").await.unwrap();

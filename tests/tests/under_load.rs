@@ -491,6 +491,7 @@ async fn concurrent_writes_never_500() {
                         format!("document {n} {round}").as_bytes(),
                         Some(b"v"),
                         round,
+                        None,
                     )
                     .await?;
                 store

@@ -12,6 +12,8 @@ export interface GraphSummary {
   pending_changes: number;
   synced_once: boolean;
   updated_at: string;
+  /** When it was deleted (RFC 3339), for a deleted graph. */
+  deleted_at: string | null;
 }
 
 /** Where sync stands (src-tauri shell::SyncStatus). */
@@ -221,6 +223,11 @@ export const api = {
   addSampleGraph: (nodes: number) => invoke<GraphSummary>("add_sample_graph", { nodes }),
   renameGraph: (id: string, name: string) => invoke<GraphSummary>("rename_graph", { id, name }),
   openGraph: (id: string) => invoke<void>("open_graph", { id }),
+  /** Deletes a graph; it can be restored for RESTORE_DAYS days. */
+  deleteGraph: (id: string) => invoke<GraphSummary>("delete_graph", { id }),
+  restoreGraph: (id: string) => invoke<GraphSummary>("restore_graph", { id }),
+  listDeletedGraphs: () => invoke<GraphSummary[]>("list_deleted_graphs"),
+  duplicateGraph: (id: string) => invoke<GraphSummary>("duplicate_graph", { id }),
   /** Asks for a graph file (system dialog) and imports it; null if cancelled. */
   importGraph: () => invoke<GraphSummary | null>("import_graph"),
   /** Asks where to save (system dialog) and writes the graph; the path, or null if cancelled. */
@@ -270,6 +277,9 @@ export const api = {
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
     listen<SyncStatus>("sync-status", (event) => handler(event.payload)),
 };
+
+/** How many days a deleted graph can be restored (src-tauri shell::RESTORE_DAYS). */
+export const RESTORE_DAYS = 30;
 
 /** Longest graph name the library accepts (orrery_domain::MAX_NAME_CHARS). */
 export const MAX_GRAPH_NAME_CHARS = 120;

@@ -1,7 +1,15 @@
 // The graph library: list, create, rename, import and export graph files, open
 // in the canvas; sync state on top.
-import { api, errorMessage, MAX_GRAPH_NAME_CHARS, type GraphSummary, type SyncStatus } from "./api";
+import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummary, type SyncStatus } from "./api";
 import { element } from "./dom";
+import { confirmAction, toast } from "./feedback";
+
+/** "restorable for 29 more days" for a graph deleted at `deletedAt`. */
+export function restoreWindow(deletedAt: string, now: number = Date.now()): string {
+  const left = Math.ceil(RESTORE_DAYS - (now - Date.parse(deletedAt)) / 86_400_000);
+  if (left <= 1) return "restorable until tomorrow";
+  return `restorable for ${Math.min(left, RESTORE_DAYS)} more days`;
+}
 
 /** The words the status pill shows for a sync state. */
 export function describeSync(status: SyncStatus): string {
@@ -98,9 +106,16 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     element("p", {}, "No graphs yet. Create one above, add a sample to explore the canvas, or sync to bring yours from another device."),
     sampleButton,
   );
-  root.append(header, form, notice, tools, list, noMatch, empty);
+  // Deleted graphs wait here for RESTORE_DAYS days.
+  const trash = element("details", { class: "deleted", "data-testid": "deleted-graphs" });
+  const trashSummary = element("summary", {});
+  const trashList = element("ul", { class: "graphs", "aria-label": "Recently deleted" });
+  trash.append(trashSummary, trashList);
+  trash.hidden = true;
+  root.append(header, form, notice, tools, list, noMatch, empty, trash);
 
   let graphs: GraphSummary[] = [];
+  let deleted: GraphSummary[] = [];
   let editing: string | null = null;
   /** The graph whose "Save as agent" form is open. */
   let savingAsAgent: string | null = null;
@@ -213,7 +228,70 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       editing = null;
       render();
     });
-    row.append(details, open, rename, exportButton, asAgent);
+    const duplicate = element("button", { type: "button", class: "quiet", "aria-label": `Duplicate ${graph.name}` }, "Duplicate");
+    duplicate.addEventListener("click", () => {
+      duplicate.disabled = true;
+      void api
+        .duplicateGraph(graph.id)
+        .then(async (copy) => {
+          showNotice(null);
+          await refresh();
+          toast(`Made “${copy.name}”.`);
+        })
+        .catch((error) => showNotice(errorMessage(error)))
+        .finally(() => {
+          duplicate.disabled = false;
+        });
+    });
+    const remove = element("button", { type: "button", class: "quiet danger", "aria-label": `Delete ${graph.name}` }, "Delete…");
+    remove.addEventListener("click", () => void deleteGraph(graph));
+    const actions = element("div", { class: "card-actions" });
+    actions.append(open, rename, duplicate, exportButton, asAgent, remove);
+    row.append(details, actions);
+    return row;
+  }
+
+  async function deleteGraph(graph: GraphSummary): Promise<void> {
+    const sure = await confirmAction({
+      title: `Delete “${graph.name}”?`,
+      body: `It leaves the library on every device you sync. You can restore it from Recently deleted for ${RESTORE_DAYS} days.`,
+      confirm: "Delete graph",
+      danger: true,
+    });
+    if (!sure) return;
+    try {
+      await api.deleteGraph(graph.id);
+      showNotice(null);
+      await refresh();
+      toast(`Deleted “${graph.name}”.`, { action: { label: "Undo", run: () => restore(graph) } });
+    } catch (error) {
+      showNotice(errorMessage(error));
+    }
+  }
+
+  async function restore(graph: GraphSummary): Promise<void> {
+    try {
+      await api.restoreGraph(graph.id);
+      await refresh();
+      toast(`Restored “${graph.name}”.`);
+    } catch (error) {
+      showNotice(errorMessage(error));
+    }
+  }
+
+  function renderDeleted(graph: GraphSummary): HTMLLIElement {
+    const row = element("li", { "data-graph-id": graph.id });
+    const details = element("div", { class: "details" });
+    details.append(
+      element("strong", { class: "name" }, graph.name),
+      element("span", { class: "counts" }, `Deleted ${new Date(graph.deleted_at ?? "").toLocaleDateString()} · ${restoreWindow(graph.deleted_at ?? "")}`),
+    );
+    const restoreButton = element("button", { type: "button", class: "quiet", "aria-label": `Restore ${graph.name}` }, "Restore");
+    restoreButton.addEventListener("click", () => {
+      restoreButton.disabled = true;
+      void restore(graph);
+    });
+    row.append(details, restoreButton);
     return row;
   }
 
@@ -262,6 +340,9 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     empty.hidden = graphs.length > 0;
     tools.hidden = graphs.length < 2;
     noMatch.hidden = graphs.length === 0 || shown.length > 0;
+    trash.hidden = deleted.length === 0;
+    trashSummary.textContent = `Recently deleted (${deleted.length})`;
+    trashList.replaceChildren(...deleted.map(renderDeleted));
   }
 
   search.addEventListener("input", () => render());
@@ -269,7 +350,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
 
   async function refresh(): Promise<void> {
     try {
-      graphs = await api.listGraphs();
+      [graphs, deleted] = await Promise.all([api.listGraphs(), api.listDeletedGraphs()]);
       render();
     } catch (error) {
       showNotice(errorMessage(error));

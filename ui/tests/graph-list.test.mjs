@@ -252,3 +252,69 @@ test("graphs can be searched and sorted", async () => {
   assert.deepEqual(await names(), []);
   await assert.doesNotReject(page.getByTestId("no-match").waitFor());
 });
+
+test("deleting a graph asks first, and Undo brings it back", async () => {
+  const { page, errors } = await openScreen();
+  for (const name of ["Keep me", "Support triage"]) {
+    await page.getByLabel("New graph name").fill(name);
+    await page.getByRole("button", { name: "Create graph" }).click();
+    await rows(page).filter({ hasText: name }).waitFor();
+  }
+  // Cancelling the dialog deletes nothing.
+  await page.getByRole("button", { name: "Delete Support triage" }).click();
+  const dialog = page.getByRole("dialog", { name: "Delete “Support triage”?" });
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /restore it from Recently deleted for 30 days/);
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  assert.equal(await rows(page).count(), 2);
+  let deletes = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "delete_graph").length);
+  assert.equal(deletes, 0);
+
+  await page.getByRole("button", { name: "Delete Support triage" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete graph" }).click();
+  await rows(page).filter({ hasText: "Support triage" }).waitFor({ state: "detached" });
+  assert.equal(await rows(page).count(), 1);
+  deletes = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "delete_graph").length);
+  assert.equal(deletes, 1);
+  const toastItem = page.getByRole("status").filter({ hasText: "Deleted “Support triage”." });
+  await toastItem.waitFor();
+  await toastItem.getByRole("button", { name: "Undo" }).click();
+  await rows(page).filter({ hasText: "Support triage" }).waitFor();
+  assert.equal(await rows(page).count(), 2);
+  const restored = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "restore_graph").length);
+  assert.equal(restored, 1);
+  assert.equal(await page.getByTestId("deleted-graphs").isVisible(), false);
+  assert.deepEqual(errors, []);
+});
+
+test("a deleted graph waits in Recently deleted and can be restored", async () => {
+  const { page, errors } = await openScreen();
+  await page.getByLabel("New graph name").fill("Old pipeline");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await rows(page).filter({ hasText: "Old pipeline" }).waitFor();
+  await page.getByRole("button", { name: "Delete Old pipeline" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete graph" }).click();
+  const trash = page.getByTestId("deleted-graphs");
+  await trash.waitFor();
+  assert.match(await trash.textContent(), /Recently deleted \(1\)/);
+  await trash.locator("summary").click();
+  const deletedRow = page.getByRole("list", { name: "Recently deleted" }).getByRole("listitem");
+  assert.match(await deletedRow.textContent(), /restorable for 30 more days/);
+  await page.getByRole("button", { name: "Restore Old pipeline" }).click();
+  await rows(page).filter({ hasText: "Old pipeline" }).waitFor();
+  await trash.waitFor({ state: "hidden" });
+  assert.deepEqual(errors, []);
+});
+
+test("duplicating a graph lists the copy beside it", async () => {
+  const { page, errors } = await openScreen();
+  await page.getByLabel("New graph name").fill("Research team");
+  await page.getByRole("button", { name: "Create graph" }).click();
+  await rows(page).filter({ hasText: "Research team" }).waitFor();
+  await page.getByRole("button", { name: "Duplicate Research team" }).click();
+  await rows(page).filter({ hasText: "Research team (copy)" }).waitFor();
+  assert.equal(await rows(page).count(), 2);
+  await page.getByRole("status").filter({ hasText: "Made “Research team (copy)”." }).waitFor();
+  assert.deepEqual(errors, []);
+});

@@ -198,7 +198,40 @@
   };
   const summary = (graph) => ({ ...graph });
   const commands = {
-    list_graphs: () => graphs.map(summary),
+    list_graphs: () => graphs.filter((graph) => !graph.deleted_at).map(summary),
+    list_deleted_graphs: () =>
+      graphs
+        .filter((graph) => graph.deleted_at)
+        .sort((a, b) => b.deleted_at.localeCompare(a.deleted_at))
+        .map(summary),
+    delete_graph: ({ id }) => {
+      const graph = graphs.find((candidate) => candidate.id === id && !candidate.deleted_at);
+      if (!graph) return fail("not_found", `graph ${id} is not in the library`);
+      graph.deleted_at = new Date().toISOString();
+      graph.pending_changes += 1;
+      return summary(graph);
+    },
+    restore_graph: ({ id }) => {
+      const graph = graphs.find((candidate) => candidate.id === id);
+      if (!graph) return fail("not_found", `graph ${id} is not in the library`);
+      graph.deleted_at = null;
+      graph.pending_changes += 1;
+      return summary(graph);
+    },
+    duplicate_graph: ({ id }) => {
+      const graph = graphs.find((candidate) => candidate.id === id && !candidate.deleted_at);
+      if (!graph) return fail("not_found", `graph ${id} is not in the library`);
+      const copy = {
+        ...graph,
+        id: crypto.randomUUID(),
+        name: `${[...graph.name].slice(0, 113).join("").trimEnd()} (copy)`,
+        pending_changes: 1,
+        synced_once: false,
+        updated_at: new Date().toISOString(),
+      };
+      graphs.unshift(copy);
+      return summary(copy);
+    },
     create_graph: ({ name }) => {
       const problem = checkName(name);
       if (problem) return fail("invalid_input", problem);
@@ -210,6 +243,7 @@
         pending_changes: 1,
         synced_once: false,
         updated_at: new Date().toISOString(),
+        deleted_at: null,
       };
       graphs.unshift(graph);
       return summary(graph);

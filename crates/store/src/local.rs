@@ -30,6 +30,8 @@ pub struct GraphSummary {
     pub synced_once: bool,
     /// Last local change, RFC 3339 UTC.
     pub updated_at: String,
+    /// When it was deleted (RFC 3339 UTC), for a deleted graph.
+    pub deleted_at: Option<String>,
 }
 
 /// A graph's CRDT document as stored, with its sync bookkeeping.
@@ -126,15 +128,56 @@ impl LocalStore {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    /// Every graph, most recently changed first.
+    /// Every graph not deleted, most recently changed first.
     pub async fn list_graphs(&self) -> Result<Vec<GraphSummary>, StoreError> {
-        let rows = sqlx::query(
+        self.graph_summaries("g.deleted_at IS NULL ORDER BY g.updated_at DESC, g.id")
+            .await
+    }
+
+    /// Deleted graphs, most recently deleted first: they can be restored
+    /// until [`LocalStore::purge_deleted_graphs`] removes them.
+    pub async fn list_deleted_graphs(&self) -> Result<Vec<GraphSummary>, StoreError> {
+        self.graph_summaries("g.deleted_at IS NOT NULL ORDER BY g.deleted_at DESC, g.id")
+            .await
+    }
+
+    /// Every graph's id, deleted ones too: a deletion has to reach the server.
+    pub async fn graphs_to_sync(&self) -> Result<Vec<GraphId>, StoreError> {
+        sqlx::query_scalar::<_, String>("SELECT id FROM graphs ORDER BY updated_at DESC, id")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|id| parse_id(id, "graphs"))
+            .collect()
+    }
+
+    /// Removes graphs deleted before `before` (RFC 3339) whose deletion the
+    /// server has (or that it never had). Returns how many went.
+    pub async fn purge_deleted_graphs(&self, before: &str) -> Result<u64, StoreError> {
+        let mut transaction = self.write_transaction().await?;
+        let purged = sqlx::query(
+            "DELETE FROM graphs WHERE deleted_at IS NOT NULL AND deleted_at < ?
+                 AND (pending_changes = 0 OR server_version IS NULL)",
+        )
+        .bind(before)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        transaction.commit().await?;
+        Ok(purged)
+    }
+
+    async fn graph_summaries(
+        &self,
+        filter_and_order: &str,
+    ) -> Result<Vec<GraphSummary>, StoreError> {
+        let rows = sqlx::query(&format!(
             "SELECT g.id, g.name, g.pending_changes, g.server_version IS NOT NULL AS synced_once,
-                    g.updated_at,
+                    g.updated_at, g.deleted_at,
                     (SELECT COUNT(*) FROM graph_nodes n WHERE n.graph_id = g.id) AS node_count,
                     (SELECT COUNT(*) FROM graph_edges e WHERE e.graph_id = g.id) AS edge_count
-             FROM graphs g ORDER BY g.updated_at DESC, g.id",
-        )
+             FROM graphs g WHERE {filter_and_order}"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
@@ -147,6 +190,7 @@ impl LocalStore {
                     pending_changes: row.get("pending_changes"),
                     synced_once: row.get("synced_once"),
                     updated_at: row.get("updated_at"),
+                    deleted_at: row.get("deleted_at"),
                 })
             })
             .collect()
@@ -167,28 +211,30 @@ impl LocalStore {
         }))
     }
 
-    /// Saves a graph: its document, the rows materialised from it, and how many
-    /// changes await the server, in one transaction. `server_version` of `None`
-    /// keeps whatever was stored before.
+    /// Saves a graph: its document, the rows materialised from it, how many
+    /// changes await the server and when it was deleted (if it was), in one
+    /// transaction. `server_version` of `None` keeps whatever was stored before.
     pub async fn save_graph(
         &self,
         graph: &Graph,
         document: &[u8],
         server_version: Option<&[u8]>,
         pending_changes: u64,
+        deleted_at: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = now_text();
         let graph_id = graph.id.to_string();
         let mut transaction = self.write_transaction().await?;
         sqlx::query(
-            "INSERT INTO graphs (id, name, document, server_version, pending_changes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+            "INSERT INTO graphs (id, name, document, server_version, pending_changes, created_at, updated_at, deleted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
              ON CONFLICT (id) DO UPDATE SET
                 name = excluded.name,
                 document = excluded.document,
                 server_version = COALESCE(excluded.server_version, graphs.server_version),
                 pending_changes = excluded.pending_changes,
-                updated_at = excluded.updated_at",
+                updated_at = excluded.updated_at,
+                deleted_at = excluded.deleted_at",
         )
         .bind(&graph_id)
         .bind(&graph.name)
@@ -196,6 +242,7 @@ impl LocalStore {
         .bind(server_version)
         .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
         .bind(&now)
+        .bind(deleted_at)
         .execute(&mut *transaction)
         .await?;
         sqlx::query("DELETE FROM graph_nodes WHERE graph_id = ?")
@@ -511,7 +558,7 @@ mod tests {
         {
             let store = LocalStore::open(&path).await.unwrap();
             store
-                .save_graph(&graph, b"doc-bytes", None, 5)
+                .save_graph(&graph, b"doc-bytes", None, 5, None)
                 .await
                 .unwrap();
             store.close().await;
@@ -539,7 +586,7 @@ mod tests {
             .unwrap();
         let mut graph = sample_graph("Edited", 4, 1);
         store
-            .save_graph(&graph, b"v1", Some(b"server-vv"), 0)
+            .save_graph(&graph, b"v1", Some(b"server-vv"), 0, None)
             .await
             .unwrap();
         let first = *graph.nodes.keys().next().unwrap();
@@ -548,7 +595,10 @@ mod tests {
             .edges
             .retain(|_, edge| edge.from != first && edge.to != first);
         graph.name = "Renamed".into();
-        store.save_graph(&graph, b"v2", None, 1).await.unwrap();
+        store
+            .save_graph(&graph, b"v2", None, 1, None)
+            .await
+            .unwrap();
         assert_eq!(
             store.load_graph(graph.id).await.unwrap(),
             Some(graph.clone())
@@ -556,6 +606,76 @@ mod tests {
         let stored = store.load_document(graph.id).await.unwrap().unwrap();
         assert_eq!(stored.server_version.as_deref(), Some(&b"server-vv"[..]));
         assert_eq!(stored.document, b"v2");
+    }
+
+    #[tokio::test]
+    async fn deleted_graphs_leave_the_listing_until_purged() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&directory.path().join("local.db"))
+            .await
+            .unwrap();
+        let kept = sample_graph("Kept", 3, 1);
+        let synced = sample_graph("Deleted, synced", 3, 2);
+        let waiting = sample_graph("Deleted, not yet synced", 3, 3);
+        let recent = sample_graph("Deleted today", 3, 4);
+        let old = Some("2026-01-01T00:00:00.000Z");
+        store
+            .save_graph(&kept, b"k", Some(b"v"), 0, None)
+            .await
+            .unwrap();
+        store
+            .save_graph(&synced, b"s", Some(b"v"), 0, old)
+            .await
+            .unwrap();
+        store
+            .save_graph(&waiting, b"w", Some(b"v"), 1, old)
+            .await
+            .unwrap();
+        store
+            .save_graph(
+                &recent,
+                b"r",
+                Some(b"v"),
+                0,
+                Some("2026-03-01T00:00:00.000Z"),
+            )
+            .await
+            .unwrap();
+        let listed: Vec<_> = store
+            .list_graphs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(listed, vec![kept.id]);
+        let deleted: Vec<_> = store
+            .list_deleted_graphs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        assert_eq!(deleted.len(), 3);
+        assert_eq!(deleted[0], recent.id, "most recently deleted first");
+        assert_eq!(store.graphs_to_sync().await.unwrap().len(), 4);
+        // Only the old tombstone the server already has goes.
+        assert_eq!(
+            store
+                .purge_deleted_graphs("2026-02-01T00:00:00.000Z")
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.load_document(synced.id).await.unwrap().is_none());
+        assert!(store.load_document(waiting.id).await.unwrap().is_some());
+        assert_eq!(store.list_deleted_graphs().await.unwrap().len(), 2);
+        // Restoring is saving without a deletion time.
+        store
+            .save_graph(&recent, b"r2", None, 1, None)
+            .await
+            .unwrap();
+        assert_eq!(store.list_graphs().await.unwrap().len(), 2);
     }
 
     #[tokio::test]

@@ -66,11 +66,12 @@ impl ServerStore {
                 _ => {}
             }
         }
-        let graphs: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM graph_documents WHERE tenant_id = $1")
-                .bind(tenant_id.to_string())
-                .fetch_one(&self.pool)
-                .await?;
+        let graphs: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM graph_documents WHERE tenant_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(tenant_id.to_string())
+        .fetch_one(&self.pool)
+        .await?;
         usage.graphs = graphs as u64;
         Ok(usage)
     }

@@ -119,17 +119,38 @@ pub struct ServerGraphSummary {
     pub edge_count: i64,
     /// Last merge, RFC 3339 UTC.
     pub updated_at: String,
+    /// When it was deleted, for a deleted graph (never listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
 }
 
 /// A stored graph document as a merge reads it.
 #[derive(Debug, Clone)]
 pub struct StoredGraph {
-    /// The merged document.
+    /// The merged document as of its last snapshot.
     pub snapshot: Vec<u8>,
+    /// The updates merged since that snapshot, oldest first: the document is
+    /// the snapshot with each of these imported.
+    pub updates: Vec<Vec<u8>>,
     /// Bumped by every merge; give it back to [`ServerStore::save_graph_document`].
     pub revision: i64,
     /// Nodes in the merged document.
     pub node_count: i64,
+    /// Edges in the merged document.
+    pub edge_count: i64,
+    /// Whether the merged document is deleted.
+    pub deleted: bool,
+}
+
+/// What a merge stores of a graph's document.
+#[derive(Debug, Clone, Copy)]
+pub enum GraphWrite<'a> {
+    /// The whole document: a new graph, or the stored updates folded into a
+    /// new snapshot (they are removed).
+    Snapshot(&'a [u8]),
+    /// Only the operations this merge added, appended after the snapshot and
+    /// the updates before it.
+    Update(&'a [u8]),
 }
 
 /// The sync server's database.
@@ -208,39 +229,49 @@ impl ServerStore {
         self.location.backend()
     }
 
-    /// The merged document of one of a tenant's graphs, if the server has it.
-    pub async fn load_graph_document(
-        &self,
-        tenant_id: Uuid,
-        id: GraphId,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT snapshot FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
-        )
-        .bind(tenant_id.to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// The merged document of one of a tenant's graphs with its revision,
-    /// which [`ServerStore::save_graph_document`] expects back.
+    /// The merged document of one of a tenant's graphs (its snapshot and the
+    /// updates after it) with its revision, which
+    /// [`ServerStore::save_graph_document`] expects back.
     pub async fn load_graph_revision(
         &self,
         tenant_id: Uuid,
         id: GraphId,
     ) -> Result<Option<StoredGraph>, StoreError> {
         let row = sqlx::query(
-            "SELECT snapshot, revision, node_count FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+            "SELECT snapshot, revision, node_count, edge_count, deleted_at, update_count
+             FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
         )
         .bind(tenant_id.to_string())
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| StoredGraph {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let revision: i64 = row.get("revision");
+        let update_count: i64 = row.get("update_count");
+        // Updates made after this revision belong to a later read; a fold
+        // that removed some in between shows at save time as a moved revision.
+        let updates = if update_count > 0 {
+            sqlx::query_scalar(
+                "SELECT updates FROM graph_updates
+                 WHERE tenant_id = $1 AND graph_id = $2 AND revision <= $3 ORDER BY revision",
+            )
+            .bind(tenant_id.to_string())
+            .bind(id.to_string())
+            .bind(revision)
+            .fetch_all(&self.pool)
+            .await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(StoredGraph {
             snapshot: row.get("snapshot"),
-            revision: row.get("revision"),
+            updates,
+            revision,
             node_count: row.get("node_count"),
+            edge_count: row.get("edge_count"),
+            deleted: row.get::<Option<String>, _>("deleted_at").is_some(),
         }))
     }
 
@@ -249,56 +280,94 @@ impl ServerStore {
     /// graph must not exist yet). Returns `false`, storing nothing, when
     /// another merge (possibly on another server instance) got there first:
     /// read again, merge again.
-    #[allow(clippy::too_many_arguments)]
     pub async fn save_graph_document(
         &self,
         tenant_id: Uuid,
         summary: &ServerGraphSummary,
-        snapshot: &[u8],
+        write: GraphWrite<'_>,
         version: &[u8],
         user: Uuid,
         read_revision: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let done = match read_revision {
-            None => {
-                sqlx::query(
-                    "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at, revision, version)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9)
-                     ON CONFLICT (tenant_id, graph_id) DO NOTHING",
+        let tenant = tenant_id.to_string();
+        let graph = summary.id.to_string();
+        let Some(revision) = read_revision else {
+            // A new graph: whatever bytes hold its whole document.
+            let (GraphWrite::Snapshot(bytes) | GraphWrite::Update(bytes)) = write;
+            let done = sqlx::query(
+                "INSERT INTO graph_documents (tenant_id, graph_id, name, snapshot, node_count, edge_count, updated_by, updated_at, revision, version, deleted_at, update_count)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, 0)
+                 ON CONFLICT (tenant_id, graph_id) DO NOTHING",
+            )
+            .bind(&tenant)
+            .bind(&graph)
+            .bind(&summary.name)
+            .bind(bytes)
+            .bind(summary.node_count)
+            .bind(summary.edge_count)
+            .bind(user.to_string())
+            .bind(now_text())
+            .bind(version)
+            .bind(summary.deleted_at.as_deref())
+            .execute(&self.pool)
+            .await?;
+            return Ok(done.rows_affected() == 1);
+        };
+        let mut transaction = self.write_transaction().await?;
+        let facts = "name = $1, node_count = $2, edge_count = $3, updated_by = $4, updated_at = $5,
+                     revision = revision + 1, version = $6, deleted_at = $7";
+        let guard = "WHERE tenant_id = $8 AND graph_id = $9 AND revision = $10";
+        let statement = match write {
+            GraphWrite::Snapshot(_) => {
+                format!(
+                    "UPDATE graph_documents SET {facts}, snapshot = $11, update_count = 0 {guard}"
                 )
-                .bind(tenant_id.to_string())
-                .bind(summary.id.to_string())
-                .bind(&summary.name)
-                .bind(snapshot)
-                .bind(summary.node_count)
-                .bind(summary.edge_count)
-                .bind(user.to_string())
-                .bind(now_text())
-                .bind(version)
-                .execute(&self.pool)
-                .await?
             }
-            Some(revision) => {
-                sqlx::query(
-                    "UPDATE graph_documents SET name = $1, snapshot = $2, node_count = $3, edge_count = $4,
-                         updated_by = $5, updated_at = $6, revision = revision + 1, version = $10
-                     WHERE tenant_id = $7 AND graph_id = $8 AND revision = $9",
+            GraphWrite::Update(_) => {
+                format!(
+                    "UPDATE graph_documents SET {facts}, update_count = update_count + 1 {guard}"
                 )
-                .bind(&summary.name)
-                .bind(snapshot)
-                .bind(summary.node_count)
-                .bind(summary.edge_count)
-                .bind(user.to_string())
-                .bind(now_text())
-                .bind(tenant_id.to_string())
-                .bind(summary.id.to_string())
-                .bind(revision)
-                .bind(version)
-                .execute(&self.pool)
-                .await?
             }
         };
-        Ok(done.rows_affected() == 1)
+        let mut update = sqlx::query(&statement)
+            .bind(&summary.name)
+            .bind(summary.node_count)
+            .bind(summary.edge_count)
+            .bind(user.to_string())
+            .bind(now_text())
+            .bind(version)
+            .bind(summary.deleted_at.as_deref())
+            .bind(&tenant)
+            .bind(&graph)
+            .bind(revision);
+        if let GraphWrite::Snapshot(bytes) = write {
+            update = update.bind(bytes);
+        }
+        if update.execute(&mut *transaction).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        match write {
+            GraphWrite::Snapshot(_) => {
+                sqlx::query("DELETE FROM graph_updates WHERE tenant_id = $1 AND graph_id = $2")
+                    .bind(&tenant)
+                    .bind(&graph)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            GraphWrite::Update(bytes) => {
+                sqlx::query(
+                    "INSERT INTO graph_updates (tenant_id, graph_id, revision, updates) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&tenant)
+                .bind(&graph)
+                .bind(revision + 1)
+                .bind(bytes)
+                .execute(&mut *transaction)
+                .await?;
+            }
+        }
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// The version vector stored with a tenant's graph (bytes as
@@ -320,14 +389,17 @@ impl ServerStore {
     }
 
     /// The stored snapshot of a tenant's graph with its version vector (when
-    /// it was stored with one), for a device that has nothing of it yet.
+    /// it was stored with one), for a device that has nothing of it yet;
+    /// `None` too when updates follow the snapshot (it is not the whole
+    /// document).
     pub async fn stored_graph_snapshot(
         &self,
         tenant_id: Uuid,
         id: GraphId,
     ) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT snapshot, version FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+            "SELECT snapshot, version FROM graph_documents
+             WHERE tenant_id = $1 AND graph_id = $2 AND update_count = 0",
         )
         .bind(tenant_id.to_string())
         .bind(id.to_string())
@@ -343,7 +415,7 @@ impl ServerStore {
     ) -> Result<Vec<ServerGraphSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT graph_id, name, node_count, edge_count, updated_at FROM graph_documents
-             WHERE tenant_id = $1 ORDER BY updated_at DESC, graph_id",
+             WHERE tenant_id = $1 AND deleted_at IS NULL ORDER BY updated_at DESC, graph_id",
         )
         .bind(tenant_id.to_string())
         .fetch_all(&self.pool)
@@ -356,6 +428,7 @@ impl ServerStore {
                     node_count: row.get("node_count"),
                     edge_count: row.get("edge_count"),
                     updated_at: row.get("updated_at"),
+                    deleted_at: None,
                 })
             })
             .collect()

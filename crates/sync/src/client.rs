@@ -253,17 +253,15 @@ impl SyncClient {
     /// Syncs every local graph, agent, prompt and session, and brings in every
     /// one the server has that this replica lacks.
     pub async fn sync_all(&self, replica: &Replica) -> Result<SyncReport, SyncError> {
-        let local = replica.list_graphs().await?;
+        // Deleted graphs too: their deletion has to reach the server.
+        let local = replica.graphs_to_sync().await?;
         let remote = self.remote_graphs().await?;
         let mut report = SyncReport::default();
-        for graph in &local {
-            self.sync_graph(replica, graph.id).await?;
+        for id in &local {
+            self.sync_graph(replica, *id).await?;
             report.graphs_synced += 1;
         }
-        for graph in remote
-            .iter()
-            .filter(|remote| local.iter().all(|local| local.id != remote.id))
-        {
+        for graph in remote.iter().filter(|remote| !local.contains(&remote.id)) {
             self.sync_graph(replica, graph.id).await?;
             report.graphs_synced += 1;
             report.graphs_received += 1;

@@ -1,12 +1,17 @@
 //! A graph as a Loro CRDT document.
 //!
-//! Layout: root map `meta` { name }, root map `nodes` { node id → map { kind,
+//! Layout: root map `meta` { name, deleted_at? }, root map `nodes` { node id → map { kind,
 //! label, x, y, z } }, root map `edges` { edge id → map { from, from_port, to,
 //! to_port } }. Every field is last-writer-wins on its own, so a move on one
 //! device and a rename on another both survive a merge. An edge whose node was
 //! deleted concurrently stays in the document but is not part of the graph.
 
-use loro::{Container, ExportMode, LoroDoc, LoroMap, LoroValue, ValueOrContainer, VersionVector};
+use std::sync::{Arc, Mutex};
+
+use loro::{
+    Container, ContainerID, ContainerTrait, ExportMode, Index, LoroDoc, LoroMap, LoroValue,
+    ValueOrContainer, VersionVector,
+};
 use orrery_domain::{
     Edge, EdgeId, Graph, GraphEdit, GraphError, GraphId, Node, NodeId, NodeKind, Position,
     check_graph_name,
@@ -18,6 +23,8 @@ use crate::guard::{guarded, guarded_import};
 const META: &str = "meta";
 const NODES: &str = "nodes";
 const EDGES: &str = "edges";
+/// The tombstone field in `meta` of a deleted graph.
+const DELETED_AT: &str = "deleted_at";
 
 /// A version vector: how many operations of each peer a replica has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,6 +57,52 @@ impl Version {
                 u64::try_from(counter.saturating_sub(seen)).unwrap_or(0)
             })
             .sum()
+    }
+}
+
+/// What [`GraphDocument::merge_checked`] changed.
+#[derive(Debug)]
+pub enum Merge {
+    /// The document had every update already.
+    Unchanged,
+    /// Only fields of nodes already in the graph, or the graph's name,
+    /// changed: the node and edge counts stand.
+    Fields {
+        /// The graph's name after the merge.
+        name: String,
+    },
+    /// Nodes or edges came or went: the whole graph, checked.
+    Structure(Graph),
+}
+
+/// The containers an import changed, sorted by how much of the graph must be
+/// checked again.
+#[derive(Default)]
+struct Touched {
+    /// Keys of node maps whose fields changed.
+    nodes: std::collections::BTreeSet<String>,
+    /// Anything else changed: the node or edge maps themselves, edges, or a
+    /// container the layout does not have.
+    structure: bool,
+}
+
+impl Touched {
+    fn note(
+        &mut self,
+        target: &ContainerID,
+        path: &[(ContainerID, Index)],
+        nodes_root: &ContainerID,
+        meta_root: &ContainerID,
+    ) {
+        if target == meta_root {
+            return;
+        }
+        match path {
+            [(root, _), (child, Index::Key(key))] if root == nodes_root && child == target => {
+                self.nodes.insert(key.to_string());
+            }
+            _ => self.structure = true,
+        }
     }
 }
 
@@ -103,6 +156,26 @@ impl GraphDocument {
         let mut document = Self::empty(id);
         guarded_import(&mut document.doc, snapshot)?
             .map_err(|error| SyncError::InvalidDocument(error.to_string()))?;
+        Ok(document)
+    }
+
+    /// A document from a stored snapshot and the updates stored after it,
+    /// oldest first.
+    pub fn from_stored(
+        id: GraphId,
+        snapshot: &[u8],
+        updates: &[Vec<u8>],
+    ) -> Result<Self, SyncError> {
+        let mut document = Self::from_snapshot(id, snapshot)?;
+        for update in updates {
+            let status = guarded_import(&mut document.doc, update)?
+                .map_err(|error| SyncError::InvalidDocument(error.to_string()))?;
+            if status.pending.is_some() {
+                return Err(SyncError::InvalidDocument(
+                    "a stored update depends on operations the document lacks".into(),
+                ));
+            }
+        }
         Ok(document)
     }
 
@@ -168,6 +241,69 @@ impl GraphDocument {
         Ok(Some(graph))
     }
 
+    /// Merges updates into this document as it is (no trial copy) and checks
+    /// what they changed. On an error the document may hold refused updates,
+    /// so it is consumed: the caller loads it again from what it stored.
+    ///
+    /// Updates that only change fields of nodes already in the graph (moves,
+    /// relabels) or its name are checked by what they touch, so a move in a
+    /// 10k-node graph costs what the move costs. Updates that add or remove
+    /// nodes or edges, or touch anything else, check the whole graph.
+    pub fn merge_checked(mut self, updates: &[u8]) -> Result<(Self, Merge), SyncError> {
+        if updates.is_empty() {
+            return Ok((self, Merge::Unchanged));
+        }
+        let before = self.version();
+        let touched: Arc<Mutex<Touched>> = Arc::default();
+        let subscription = {
+            let touched = Arc::clone(&touched);
+            let nodes_root = self.nodes().id();
+            let meta_root = self.meta().id();
+            self.doc.subscribe_root(Arc::new(move |event| {
+                let mut touched = touched.lock().unwrap_or_else(|poison| poison.into_inner());
+                for diff in &event.events {
+                    touched.note(diff.target, diff.path, &nodes_root, &meta_root);
+                }
+            }))
+        };
+        let imported = guarded_import(&mut self.doc, updates);
+        subscription.unsubscribe();
+        let status = imported?.map_err(|error| SyncError::InvalidUpdate(error.to_string()))?;
+        if status.pending.is_some() {
+            return Err(SyncError::MissingDependencies);
+        }
+        if self.version() == before {
+            return Ok((self, Merge::Unchanged));
+        }
+        let touched = std::mem::take(&mut *touched.lock().unwrap_or_else(|p| p.into_inner()));
+        self.checked_deleted_at()?;
+        if touched.structure {
+            let graph = self.to_graph()?;
+            return Ok((self, Merge::Structure(graph)));
+        }
+        for key in &touched.nodes {
+            // A node deleted concurrently is not part of the graph.
+            let Some(value) = self.nodes().get(key) else {
+                continue;
+            };
+            let ValueOrContainer::Container(Container::Map(map)) = value else {
+                return Err(SyncError::InvalidDocument(format!(
+                    "node {key} is not a map"
+                )));
+            };
+            read_node(key, &map.get_deep_value())?.validate()?;
+        }
+        let name = string_field(
+            self.meta()
+                .get_deep_value()
+                .as_map()
+                .and_then(|meta| meta.get("name")),
+            "graph name",
+        )?;
+        check_graph_name(&name)?;
+        Ok((self, Merge::Fields { name }))
+    }
+
     /// The graph as plain values, checked against the graph model.
     pub fn to_graph(&self) -> Result<Graph, SyncError> {
         let LoroValue::Map(root) = self.doc.get_deep_value() else {
@@ -207,6 +343,52 @@ impl GraphDocument {
         }
         graph.validate()?;
         Ok(graph)
+    }
+
+    /// Marks the graph deleted at `at` (RFC 3339): it leaves the listings on
+    /// every device once they sync, and [`GraphDocument::restore`] brings it
+    /// back. Deleting a deleted graph keeps the first time.
+    pub fn delete(&self, at: &str) -> Result<(), SyncError> {
+        orrery_domain::check_timestamp("deleted_at", at)?;
+        if self.deleted_at().is_some() {
+            return Ok(());
+        }
+        self.meta().insert(DELETED_AT, at).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// Undoes a deletion. Between a deletion and a restore made on two
+    /// devices, the later one wins.
+    pub fn restore(&self) -> Result<(), SyncError> {
+        if self.deleted_at().is_none() {
+            return Ok(());
+        }
+        self.meta().delete(DELETED_AT).map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(())
+    }
+
+    /// When the graph was deleted, if it is.
+    pub fn deleted_at(&self) -> Option<String> {
+        match self.meta().get(DELETED_AT) {
+            Some(ValueOrContainer::Value(LoroValue::String(at))) => Some(at.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The deletion time, refusing one that is not a timestamp.
+    fn checked_deleted_at(&self) -> Result<Option<String>, SyncError> {
+        match self.meta().get(DELETED_AT) {
+            None => Ok(None),
+            Some(ValueOrContainer::Value(LoroValue::String(at))) => {
+                orrery_domain::check_timestamp("deleted_at", &at)?;
+                Ok(Some(at.to_string()))
+            }
+            Some(_) => Err(SyncError::InvalidDocument(
+                "the graph's deletion time is not text".into(),
+            )),
+        }
     }
 
     /// Renames the graph.
@@ -472,6 +654,144 @@ mod tests {
         copy.merge(&document.updates_since(&Version::default()))
             .unwrap();
         copy
+    }
+
+    /// A server-side copy of `document`, loaded from its snapshot.
+    fn stored_copy(document: &GraphDocument) -> GraphDocument {
+        GraphDocument::from_snapshot(document.id(), &document.snapshot()).unwrap()
+    }
+
+    #[test]
+    fn moves_and_renames_are_checked_by_what_they_touch() {
+        let graph = sample_graph("Checked", 50, 3);
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let before = server.version();
+        let device = stored_copy(&server);
+        let node = *graph.nodes.keys().nth(7).unwrap();
+        device
+            .move_node(node, Position::new(4.0, 5.0, 6.0))
+            .unwrap();
+        device.relabel_node(node, "Moved").unwrap();
+        device.rename("Renamed").unwrap();
+        let (server, merge) = server
+            .merge_checked(&device.updates_since(&before))
+            .unwrap();
+        match merge {
+            Merge::Fields { name } => assert_eq!(name, "Renamed"),
+            other => panic!("a move and a rename took the whole-graph check: {other:?}"),
+        }
+        let read = server.to_graph().unwrap();
+        assert_eq!(read.nodes[&node].position, Position::new(4.0, 5.0, 6.0));
+        assert_eq!(read.nodes[&node].label, "Moved");
+        assert_eq!(read.name, "Renamed");
+        assert_eq!(server.version(), device.version());
+    }
+
+    #[test]
+    fn adding_a_node_checks_the_whole_graph() {
+        let graph = sample_graph("Grows", 20, 4);
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let before = server.version();
+        let device = stored_copy(&server);
+        let node = Node::new(NodeKind::Agent, "New", Position::new(0.0, 0.0, 0.0));
+        device.add_node(&node).unwrap();
+        let (_, merge) = server
+            .merge_checked(&device.updates_since(&before))
+            .unwrap();
+        match merge {
+            Merge::Structure(read) => {
+                assert_eq!(read.nodes.len(), 21);
+                assert!(read.nodes.contains_key(&node.id));
+            }
+            other => panic!("a new node was not checked with the whole graph: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_hostile_field_on_the_touched_path_is_refused() {
+        let graph = sample_graph("Hostile", 20, 6);
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let before = server.version();
+        let node = *graph.nodes.keys().next().unwrap();
+        // A label no client would write: a right-to-left override.
+        let device = stored_copy(&server);
+        device
+            .node_map(node)
+            .unwrap()
+            .insert("label", "evil\u{202e}txt")
+            .unwrap();
+        device.doc.commit();
+        let refused = server.merge_checked(&device.updates_since(&before));
+        assert!(
+            refused.is_err(),
+            "a hidden character got through a touched-node check"
+        );
+        // A position that is not a number.
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let before = server.version();
+        let device = stored_copy(&server);
+        device.node_map(node).unwrap().insert("x", "far").unwrap();
+        device.doc.commit();
+        assert!(
+            server
+                .merge_checked(&device.updates_since(&before))
+                .is_err()
+        );
+        // A merge that already happened changes nothing.
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let again = server.updates_since(&Version::default());
+        let (_, merge) = server.merge_checked(&again).unwrap();
+        assert!(matches!(merge, Merge::Unchanged));
+    }
+
+    #[test]
+    fn deletion_and_restore_sync_and_the_later_one_wins() {
+        let graph = sample_graph("Deleted", 10, 8);
+        let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+        let a = stored_copy(&server);
+        let b = stored_copy(&server);
+        let before = server.version();
+        a.delete("2026-12-06T10:00:00.000Z").unwrap();
+        let (server, merge) = server.merge_checked(&a.updates_since(&before)).unwrap();
+        assert!(
+            matches!(merge, Merge::Fields { .. }),
+            "a deletion is a field of the graph"
+        );
+        assert_eq!(
+            server.deleted_at().as_deref(),
+            Some("2026-12-06T10:00:00.000Z")
+        );
+        // B saw the deletion, then restored: the restore is later, so it wins.
+        let mut b = b;
+        b.merge(&server.updates_since(&b.version())).unwrap();
+        assert!(b.deleted_at().is_some());
+        b.restore().unwrap();
+        let seen = server.version();
+        let (server, _) = server.merge_checked(&b.updates_since(&seen)).unwrap();
+        assert_eq!(server.deleted_at(), None);
+        assert_eq!(
+            server.to_graph().unwrap(),
+            graph,
+            "a restored graph is whole"
+        );
+        assert!(a.delete("not a time").is_err());
+    }
+
+    #[test]
+    fn a_deletion_time_that_is_not_a_timestamp_is_refused() {
+        let graph = sample_graph("Hostile tombstone", 5, 9);
+        for hostile in [LoroValue::from("yesterday"), LoroValue::from(12_i64)] {
+            let server = stored_copy(&GraphDocument::create(&graph).unwrap());
+            let before = server.version();
+            let device = stored_copy(&server);
+            device.meta().insert(DELETED_AT, hostile).unwrap();
+            device.doc.commit();
+            assert!(
+                server
+                    .merge_checked(&device.updates_since(&before))
+                    .is_err()
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub mod protocol;
 mod replica;
 
 pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport};
-pub use document::{GraphDocument, Version};
+pub use document::{GraphDocument, Merge, Version};
 pub use error::SyncError;
 pub use library::LibraryDocument;
 pub use live::{LiveChange, LiveFeed};

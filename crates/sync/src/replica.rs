@@ -83,7 +83,7 @@ impl Replica {
             (document.snapshot(), pending)
         };
         self.store
-            .save_graph(&graph, &snapshot, None, pending)
+            .save_graph(&graph, &snapshot, None, pending, None)
             .await?;
         self.open.lock().await.remove(&graph.id);
         Ok(graph)
@@ -101,6 +101,34 @@ impl Replica {
                 .await?
                 .ok_or(SyncError::NoSuchGraph(id)),
         }
+    }
+
+    /// Deleted graphs that can still be restored, most recently deleted first.
+    pub async fn list_deleted_graphs(&self) -> Result<Vec<GraphSummary>, SyncError> {
+        Ok(self.store.list_deleted_graphs().await?)
+    }
+
+    /// Every graph's id, deleted ones too (their deletion has to reach the server).
+    pub async fn graphs_to_sync(&self) -> Result<Vec<GraphId>, SyncError> {
+        Ok(self.store.graphs_to_sync().await?)
+    }
+
+    /// Forgets graphs deleted before `before` (RFC 3339) whose deletion the
+    /// server has. Returns how many went.
+    pub async fn purge_deleted_graphs(&self, before: &str) -> Result<u64, SyncError> {
+        let purged = self.store.purge_deleted_graphs(before).await?;
+        Ok(purged)
+    }
+
+    /// Deletes a graph: a tombstone in its document, so the deletion syncs and
+    /// [`Replica::restore_graph`] can take it back.
+    pub async fn delete_graph(&self, id: GraphId, at: &str) -> Result<Graph, SyncError> {
+        self.edit(id, |document| document.delete(at)).await
+    }
+
+    /// Brings a deleted graph back, on every device once they sync.
+    pub async fn restore_graph(&self, id: GraphId) -> Result<Graph, SyncError> {
+        self.edit(id, |document| document.restore()).await
     }
 
     /// Renames a graph.
@@ -249,7 +277,13 @@ impl Replica {
             .operations_missing_from(&open.server_version);
         let server_version = with_server_version.then(|| open.server_version.encode());
         self.store
-            .save_graph(graph, document, server_version.as_deref(), pending)
+            .save_graph(
+                graph,
+                document,
+                server_version.as_deref(),
+                pending,
+                open.document.deleted_at().as_deref(),
+            )
             .await?;
         Ok(())
     }

@@ -12,9 +12,9 @@ use axum::response::IntoResponse;
 use orrery_domain::GraphId;
 use orrery_domain::api_scope::ApiScope;
 use orrery_domain::policy::Action;
-use orrery_store::ServerGraphSummary;
+use orrery_store::{GraphWrite, ServerGraphSummary};
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
-use orrery_sync::{GraphDocument, Version};
+use orrery_sync::{GraphDocument, Merge, Version};
 
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 
@@ -107,12 +107,13 @@ async fn sync_graph(
         if let Some(Merged { document, snapshot }) =
             merge(&context, &principal, graph_id, &request).await?
         {
-            // A device that has nothing gets the stored snapshot: no export
-            // here, and loading a snapshot is cheaper than replaying history.
+            // A device that has nothing gets a snapshot (the stored one when
+            // it is the whole document): loading a snapshot is cheaper than
+            // replaying history.
             let client_version = client_version.clone();
             let frame = super::off_thread(move || {
                 let updates = if client_version == GraphDocument::empty(graph_id).version() {
-                    snapshot
+                    snapshot.unwrap_or_else(|| document.snapshot())
                 } else {
                     document.updates_since(&client_version)
                 };
@@ -131,11 +132,17 @@ async fn sync_graph(
     )))
 }
 
-/// A merged document and its stored snapshot.
+/// A merged document, and its stored snapshot when that is the whole document.
 struct Merged {
     document: GraphDocument,
-    snapshot: Vec<u8>,
+    snapshot: Option<Vec<u8>>,
 }
+
+/// After this many updates stored behind a graph's snapshot, a merge folds
+/// them into a new snapshot: loading stays a snapshot and a handful of small
+/// imports, and a 10k-node graph's megabytes are written once per this many
+/// merges instead of every time.
+const FOLD_AFTER_UPDATES: usize = 32;
 
 /// Merges the request's updates into the stored document and stores the
 /// result. `None` when another merge stored first (nothing was stored).
@@ -158,12 +165,14 @@ async fn merge(
         None => None,
     };
     let stored = stored.map(Arc::new);
-    let mut document = match &stored {
+    let document = match &stored {
         Some(stored) => {
             let stored = Arc::clone(stored);
-            super::off_thread(move || GraphDocument::from_snapshot(graph_id, &stored.snapshot))
-                .await?
-                .map_err(|error| ApiError::Internal(error.into()))?
+            super::off_thread(move || {
+                GraphDocument::from_stored(graph_id, &stored.snapshot, &stored.updates)
+            })
+            .await?
+            .map_err(|error| ApiError::Internal(error.into()))?
         }
         None if request.updates.is_empty() => {
             return Err(ApiError::NotFound(format!(
@@ -177,68 +186,105 @@ async fn merge(
         }
     };
     let unchanged = |document: GraphDocument| -> Result<Option<Merged>, ApiError> {
-        let snapshot = match &stored {
-            Some(stored) => stored.snapshot.clone(),
-            None => Vec::new(),
-        };
+        let snapshot = stored
+            .as_ref()
+            .filter(|stored| stored.updates.is_empty())
+            .map(|stored| stored.snapshot.clone());
         Ok(Some(Merged { document, snapshot }))
     };
     if request.updates.is_empty() {
         return unchanged(document);
     }
-    if request.updates.is_empty() {
-        return unchanged(document);
-    }
+    // The document was loaded for this merge alone, so the updates go into
+    // it directly; refused updates drop it with the error.
     let before = document.version();
-    // The stored count was read from this very snapshot.
-    let nodes_before = stored
-        .as_ref()
-        .map_or(0, |stored| stored.node_count.max(0) as u64);
     let merging = Arc::clone(request);
-    let (document, merged) = super::off_thread(move || {
-        let merged = document.merge_and_read(&merging.updates);
-        (document, merged)
-    })
-    .await?;
-    let Some(graph) = merged? else {
-        return unchanged(document);
+    let (document, merge) =
+        super::off_thread(move || document.merge_checked(&merging.updates)).await??;
+    let deleted_at = document.deleted_at();
+    // A restored graph counts against the plan's graphs again: checked under
+    // the tenant's creation lock, held until it is stored, as for a new one.
+    let restoring = stored.as_ref().is_some_and(|stored| stored.deleted)
+        && deleted_at.is_none()
+        && !matches!(merge, Merge::Unchanged);
+    let restore_lock = match restoring {
+        true => Some(context.creation_lock(tenant).await),
+        false => None,
     };
-    if document.version() == before {
-        return unchanged(document);
+    let _restoring = match &restore_lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    if restoring {
+        super::policy::allowed(context, principal, &Action::CreateGraph).await?;
     }
-    // Growing a graph past the plan's nodes per graph is refused, and nothing is stored.
-    let nodes_after = graph.nodes.len() as u64;
-    if nodes_after > nodes_before {
-        super::policy::allowed(
-            context,
-            principal,
-            &Action::AddNodes {
-                graph_nodes: nodes_before,
-                adding: nodes_after - nodes_before,
-            },
-        )
-        .await?;
-    }
-    let summary = ServerGraphSummary {
-        id: graph_id,
-        name: graph.name,
-        node_count: graph.nodes.len() as i64,
-        edge_count: graph.edges.len() as i64,
-        updated_at: String::new(),
+    let summary = match merge {
+        Merge::Unchanged => return unchanged(document),
+        // Moves, relabels and renames: the counts stand.
+        Merge::Fields { name } => ServerGraphSummary {
+            id: graph_id,
+            name,
+            node_count: stored.as_ref().map_or(0, |stored| stored.node_count),
+            edge_count: stored.as_ref().map_or(0, |stored| stored.edge_count),
+            updated_at: String::new(),
+            deleted_at,
+        },
+        Merge::Structure(graph) => {
+            // Growing a graph past the plan's nodes per graph is refused, and
+            // nothing is stored. The stored count was read from this very
+            // snapshot.
+            let nodes_before = stored
+                .as_ref()
+                .map_or(0, |stored| stored.node_count.max(0) as u64);
+            let nodes_after = graph.nodes.len() as u64;
+            if nodes_after > nodes_before {
+                super::policy::allowed(
+                    context,
+                    principal,
+                    &Action::AddNodes {
+                        graph_nodes: nodes_before,
+                        adding: nodes_after - nodes_before,
+                    },
+                )
+                .await?;
+            }
+            ServerGraphSummary {
+                id: graph_id,
+                name: graph.name,
+                node_count: graph.nodes.len() as i64,
+                edge_count: graph.edges.len() as i64,
+                updated_at: String::new(),
+                deleted_at,
+            }
+        }
     };
     let read_revision = stored.as_ref().map(|stored| stored.revision);
-    let (document, snapshot, version) = super::off_thread(move || {
-        let snapshot = document.snapshot();
+    // A new graph, or one with enough updates behind its snapshot, is
+    // stored whole; otherwise only what this merge added is appended.
+    let fold = stored
+        .as_ref()
+        .is_none_or(|stored| stored.updates.len() + 1 >= FOLD_AFTER_UPDATES);
+    let (document, bytes, version) = super::off_thread(move || {
+        let bytes = if fold {
+            document.snapshot()
+        } else {
+            document.updates_since(&before)
+        };
         let version = document.version().encode();
-        (document, snapshot, version)
+        (document, bytes, version)
     })
     .await?;
+    let write = if fold {
+        GraphWrite::Snapshot(&bytes)
+    } else {
+        GraphWrite::Update(&bytes)
+    };
     let saved = context
         .store
         .save_graph_document(
             tenant,
             &summary,
-            &snapshot,
+            write,
             &version,
             principal.user_id,
             read_revision,
@@ -257,5 +303,8 @@ async fn merge(
             graph: graph_id,
         })
         .await;
-    Ok(Some(Merged { document, snapshot }))
+    Ok(Some(Merged {
+        document,
+        snapshot: fold.then_some(bytes),
+    }))
 }

@@ -8,8 +8,8 @@
 //! `--quiet` first, only warnings). It runs with the real server's allocator
 //! settings, so tests can measure its memory. A test reads
 //! these lines to know what the server is doing: the statement that loads a
-//! graph's stored document is the start of a merge, the one that stores it
-//! the end.
+//! graph's stored document is the start of a merge, the server's "merged
+//! updates" line (logged once the merge is committed) the end.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
