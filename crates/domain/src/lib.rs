@@ -13,6 +13,7 @@ mod library;
 pub mod policy;
 mod ports;
 mod sample;
+pub mod templates;
 pub mod text;
 mod validator;
 

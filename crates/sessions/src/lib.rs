@@ -11,6 +11,8 @@
 //! answer — is appended to the session's document in the order it happened,
 //! so it is stored locally first and syncs like every other document.
 
+pub mod templates;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
