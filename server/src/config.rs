@@ -52,6 +52,11 @@ pub struct ServerLimits {
     pub live_ping_interval: std::time::Duration,
     /// Accounts one address may register per hour.
     pub registrations_per_address_per_hour: usize,
+    /// Bytes of merged graph documents kept in memory between syncs.
+    pub graph_cache_bytes: usize,
+    /// Resident memory past which the server keeps no graph document
+    /// between syncs.
+    pub cache_memory_ceiling_bytes: usize,
 }
 
 impl Default for ServerLimits {
@@ -63,6 +68,8 @@ impl Default for ServerLimits {
             body_bytes_in_flight: 64 * 1024 * 1024,
             live_ping_interval: std::time::Duration::from_secs(20),
             registrations_per_address_per_hour: 20,
+            graph_cache_bytes: 192 * 1024 * 1024,
+            cache_memory_ceiling_bytes: 400 * 1024 * 1024,
         }
     }
 }
@@ -123,6 +130,14 @@ impl ServerConfig {
                 }
                 "--live-ping-secs" => {
                     limits.live_ping_interval = seconds(number_arg(&mut args, &arg)?)
+                }
+                "--graph-cache-mib" => {
+                    limits.graph_cache_bytes =
+                        count(number_arg(&mut args, &arg)?).saturating_mul(1024 * 1024)
+                }
+                "--cache-memory-ceiling-mib" => {
+                    limits.cache_memory_ceiling_bytes =
+                        count(number_arg(&mut args, &arg)?).saturating_mul(1024 * 1024)
                 }
                 "--registrations-per-hour" => {
                     limits.registrations_per_address_per_hour = count(number_arg(&mut args, &arg)?)
@@ -188,7 +203,8 @@ impl ServerConfig {
 
 const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]
   limits: [--max-connections N] [--header-timeout-secs N] [--body-timeout-secs N]
-          [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]";
+          [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]
+          [--graph-cache-mib N] [--cache-memory-ceiling-mib N]";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address
@@ -269,12 +285,15 @@ mod tests {
             "2",
             "--body-budget-mib",
             "16",
+            "--graph-cache-mib",
+            "32",
         ]))
         .unwrap()
         .limits;
         assert_eq!(limited.max_connections, 64);
         assert_eq!(limited.header_timeout, std::time::Duration::from_secs(2));
         assert_eq!(limited.body_bytes_in_flight, 16 << 20);
+        assert_eq!(limited.graph_cache_bytes, 32 << 20);
         for garbage in ["0", "-1", "99999999999999999999", "ten"] {
             assert!(
                 ServerConfig::from_args(args(&["--max-connections", garbage]))

@@ -72,3 +72,13 @@ pub fn give_back_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+/// The process's resident memory in bytes (Linux: `/proc/self/statm`), or
+/// `None` where it cannot be read.
+pub fn resident_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages.checked_mul(usize::try_from(page_size).ok()?)
+}

@@ -44,9 +44,10 @@ const SERVER: &str = env!("CARGO_BIN_EXE_orrery-e2e-server");
 /// guard against hanging forever, never a way of waiting for something.
 const SILENCE: Duration = Duration::from_secs(60);
 
-/// The statement with which the server loads a graph's stored document: the
-/// first thing a merge does once the request is in.
-const MERGE_LOADS: &str = "QUERY SELECT snapshot, revision, node_count";
+/// The statement with which the server reads a graph's stored revision: the
+/// first thing a merge does once the request is in (the document itself may
+/// already be in the server's memory).
+const MERGE_LOADS: &str = "QUERY SELECT revision, node_count, edge_count";
 /// What the server logs once a merge is stored (committed: a merge may write
 /// more than one statement, in one transaction).
 const MERGE_STORES: &str = "LOG orrery_server::http::graphs merged updates";

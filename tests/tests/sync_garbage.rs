@@ -606,7 +606,7 @@ async fn sync_decoder_rejects_garbage() {
     assert!(
         stored_after.snapshot == stored_before.snapshot
             && stored_after.updates == stored_before.updates
-            && stored_after.revision == stored_before.revision,
+            && stored_after.head.revision == stored_before.head.revision,
         "the stored document changed"
     );
     // And a fresh device still receives the graph intact.

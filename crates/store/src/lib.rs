@@ -23,8 +23,8 @@ pub use error::StoreError;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use server::{
-    Backend, ChangeListener, DatabaseLocation, GraphWrite, Heard, ServerGraphSummary, ServerStore,
-    StoredGraph,
+    Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
+    ServerStore, StoredGraph,
 };
 
 /// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or

@@ -124,14 +124,9 @@ pub struct ServerGraphSummary {
     pub deleted_at: Option<String>,
 }
 
-/// A stored graph document as a merge reads it.
-#[derive(Debug, Clone)]
-pub struct StoredGraph {
-    /// The merged document as of its last snapshot.
-    pub snapshot: Vec<u8>,
-    /// The updates merged since that snapshot, oldest first: the document is
-    /// the snapshot with each of these imported.
-    pub updates: Vec<Vec<u8>>,
+/// What a merge needs to know of a stored graph besides its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphHead {
     /// Bumped by every merge; give it back to [`ServerStore::save_graph_document`].
     pub revision: i64,
     /// Nodes in the merged document.
@@ -140,6 +135,30 @@ pub struct StoredGraph {
     pub edge_count: i64,
     /// Whether the merged document is deleted.
     pub deleted: bool,
+    /// How many updates are stored after the snapshot.
+    pub update_count: i64,
+}
+
+/// A stored graph document as a merge reads it.
+#[derive(Debug, Clone)]
+pub struct StoredGraph {
+    /// The revision and facts this document is at.
+    pub head: GraphHead,
+    /// The merged document as of its last snapshot.
+    pub snapshot: Vec<u8>,
+    /// The updates merged since that snapshot, oldest first: the document is
+    /// the snapshot with each of these imported.
+    pub updates: Vec<Vec<u8>>,
+}
+
+fn graph_head(row: &sqlx::any::AnyRow) -> GraphHead {
+    GraphHead {
+        revision: row.get("revision"),
+        node_count: row.get("node_count"),
+        edge_count: row.get("edge_count"),
+        deleted: row.get::<Option<String>, _>("deleted_at").is_some(),
+        update_count: row.get("update_count"),
+    }
 }
 
 /// What a merge stores of a graph's document.
@@ -229,6 +248,25 @@ impl ServerStore {
         self.location.backend()
     }
 
+    /// The revision and facts of one of a tenant's graphs, without its
+    /// document (a merge that holds the document at that revision in memory
+    /// needs nothing else).
+    pub async fn graph_head(
+        &self,
+        tenant_id: Uuid,
+        id: GraphId,
+    ) -> Result<Option<GraphHead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT revision, node_count, edge_count, deleted_at, update_count
+             FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+        )
+        .bind(tenant_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| graph_head(&row)))
+    }
+
     /// The merged document of one of a tenant's graphs (its snapshot and the
     /// updates after it) with its revision, which
     /// [`ServerStore::save_graph_document`] expects back.
@@ -248,30 +286,26 @@ impl ServerStore {
         let Some(row) = row else {
             return Ok(None);
         };
-        let revision: i64 = row.get("revision");
-        let update_count: i64 = row.get("update_count");
+        let head = graph_head(&row);
         // Updates made after this revision belong to a later read; a fold
         // that removed some in between shows at save time as a moved revision.
-        let updates = if update_count > 0 {
+        let updates = if head.update_count > 0 {
             sqlx::query_scalar(
                 "SELECT updates FROM graph_updates
                  WHERE tenant_id = $1 AND graph_id = $2 AND revision <= $3 ORDER BY revision",
             )
             .bind(tenant_id.to_string())
             .bind(id.to_string())
-            .bind(revision)
+            .bind(head.revision)
             .fetch_all(&self.pool)
             .await?
         } else {
             Vec::new()
         };
         Ok(Some(StoredGraph {
+            head,
             snapshot: row.get("snapshot"),
             updates,
-            revision,
-            node_count: row.get("node_count"),
-            edge_count: row.get("edge_count"),
-            deleted: row.get::<Option<String>, _>("deleted_at").is_some(),
         }))
     }
 

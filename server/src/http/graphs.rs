@@ -12,7 +12,9 @@ use axum::response::IntoResponse;
 use orrery_domain::GraphId;
 use orrery_domain::api_scope::ApiScope;
 use orrery_domain::policy::Action;
-use orrery_store::{GraphWrite, ServerGraphSummary};
+use orrery_store::{GraphHead, GraphWrite, ServerGraphSummary, StoredGraph};
+
+use super::graph_cache::CachedGraph;
 use orrery_sync::protocol::{CONTENT_TYPE, MAX_FRAME_BYTES, SyncRequest, SyncResponse};
 use orrery_sync::{GraphDocument, Merge, Version};
 
@@ -79,7 +81,7 @@ async fn sync_graph(
                 updates: Vec::new(),
             }
             .encode();
-            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], frame));
+            return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], Bytes::from(frame)));
         }
     } else if request.updates.is_empty()
         && let Some((snapshot, Some(version))) = context
@@ -95,7 +97,7 @@ async fn sync_graph(
             .encode()
         })
         .await?;
-        return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], frame));
+        return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], Bytes::from(frame)));
     }
 
     // One merge at a time per graph on this instance; between instances the
@@ -104,26 +106,9 @@ async fn sync_graph(
         .merge_turn(principal.tenant_id, super::MergeTarget::Graph(graph_id))
         .await;
     for _ in 0..super::MERGE_ATTEMPTS {
-        if let Some(Merged { document, snapshot }) =
-            merge(&context, &principal, graph_id, &request).await?
+        if let Some(frame) =
+            merge(&context, &principal, graph_id, &request, &client_version).await?
         {
-            // A device that has nothing gets a snapshot (the stored one when
-            // it is the whole document): loading a snapshot is cheaper than
-            // replaying history.
-            let client_version = client_version.clone();
-            let frame = super::off_thread(move || {
-                let updates = if client_version == GraphDocument::empty(graph_id).version() {
-                    snapshot.unwrap_or_else(|| document.snapshot())
-                } else {
-                    document.updates_since(&client_version)
-                };
-                SyncResponse {
-                    server_version: document.version().encode(),
-                    updates,
-                }
-                .encode()
-            })
-            .await?;
             return Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], frame));
         }
     }
@@ -132,31 +117,27 @@ async fn sync_graph(
     )))
 }
 
-/// A merged document, and its stored snapshot when that is the whole document.
-struct Merged {
-    document: GraphDocument,
-    snapshot: Option<Vec<u8>>,
-}
-
 /// After this many updates stored behind a graph's snapshot, a merge folds
 /// them into a new snapshot: loading stays a snapshot and a handful of small
 /// imports, and a 10k-node graph's megabytes are written once per this many
 /// merges instead of every time.
-const FOLD_AFTER_UPDATES: usize = 32;
+const FOLD_AFTER_UPDATES: i64 = 32;
 
-/// Merges the request's updates into the stored document and stores the
-/// result. `None` when another merge stored first (nothing was stored).
+/// Merges the request's updates (if any) into the stored document, stores
+/// the result, and answers with what the device lacks. `None` when another
+/// merge stored first (nothing was stored): merge again.
 async fn merge(
     context: &ApiContext,
     principal: &orrery_store::Principal,
     graph_id: GraphId,
     request: &Arc<SyncRequest>,
-) -> Result<Option<Merged>, ApiError> {
+    client_version: &Version,
+) -> Result<Option<Bytes>, ApiError> {
     let tenant = principal.tenant_id;
-    let stored = context.store.load_graph_revision(tenant, graph_id).await?;
+    let head = context.store.graph_head(tenant, graph_id).await?;
     // Creating a graph holds the tenant's creation lock until it is stored, so
     // concurrent first pushes cannot both take the plan's last graph.
-    let creation_lock = match stored {
+    let creation_lock = match head {
         None => Some(context.creation_lock(tenant).await),
         Some(_) => None,
     };
@@ -164,16 +145,16 @@ async fn merge(
         Some(lock) => Some(lock.lock().await),
         None => None,
     };
-    let stored = stored.map(Arc::new);
-    let document = match &stored {
-        Some(stored) => {
-            let stored = Arc::clone(stored);
-            super::off_thread(move || {
-                GraphDocument::from_stored(graph_id, &stored.snapshot, &stored.updates)
-            })
-            .await?
-            .map_err(|error| ApiError::Internal(error.into()))?
-        }
+    // The document at the stored revision: kept from this instance's last
+    // sync of the graph, or read from the database.
+    let (held, head) = match head {
+        Some(head) => match context.graphs.take(tenant, graph_id, head.revision) {
+            Some(held) => (held, Some(head)),
+            None => match load(context, tenant, graph_id).await? {
+                Some((held, head)) => (held, Some(head)),
+                None => return Ok(None),
+            },
+        },
         None if request.updates.is_empty() => {
             return Err(ApiError::NotFound(format!(
                 "graph {graph_id} is not on the server"
@@ -182,21 +163,28 @@ async fn merge(
         None => {
             // A new graph counts against the plan's graphs.
             super::policy::allowed(context, principal, &Action::CreateGraph).await?;
-            GraphDocument::empty(graph_id)
+            let empty = CachedGraph {
+                revision: 0,
+                document: GraphDocument::empty(graph_id),
+                stored_bytes: 0,
+                fresh_answer: None,
+            };
+            (empty, None)
         }
     };
-    let unchanged = |document: GraphDocument| -> Result<Option<Merged>, ApiError> {
-        let snapshot = stored
-            .as_ref()
-            .filter(|stored| stored.updates.is_empty())
-            .map(|stored| stored.snapshot.clone());
-        Ok(Some(Merged { document, snapshot }))
-    };
     if request.updates.is_empty() {
-        return unchanged(document);
+        // A pull: what the device lacks, from the document as it is.
+        let (held, frame) = answer(held, client_version).await?;
+        context.graphs.keep(tenant, graph_id, held);
+        return Ok(Some(frame));
     }
-    // The document was loaded for this merge alone, so the updates go into
-    // it directly; refused updates drop it with the error.
+    // The updates go into the held document directly; refused updates drop
+    // it with the error (the next sync reads it again).
+    let CachedGraph {
+        document,
+        stored_bytes,
+        ..
+    } = held;
     let before = document.version();
     let merging = Arc::clone(request);
     let (document, merge) =
@@ -204,7 +192,7 @@ async fn merge(
     let deleted_at = document.deleted_at();
     // A restored graph counts against the plan's graphs again: checked under
     // the tenant's creation lock, held until it is stored, as for a new one.
-    let restoring = stored.as_ref().is_some_and(|stored| stored.deleted)
+    let restoring = head.is_some_and(|head| head.deleted)
         && deleted_at.is_none()
         && !matches!(merge, Merge::Unchanged);
     let restore_lock = match restoring {
@@ -219,23 +207,32 @@ async fn merge(
         super::policy::allowed(context, principal, &Action::CreateGraph).await?;
     }
     let summary = match merge {
-        Merge::Unchanged => return unchanged(document),
+        Merge::Unchanged => {
+            let held = CachedGraph {
+                revision: head.map_or(0, |head| head.revision),
+                document,
+                stored_bytes,
+                fresh_answer: None,
+            };
+            let (held, frame) = answer(held, client_version).await?;
+            if head.is_some() {
+                context.graphs.keep(tenant, graph_id, held);
+            }
+            return Ok(Some(frame));
+        }
         // Moves, relabels and renames: the counts stand.
         Merge::Fields { name } => ServerGraphSummary {
             id: graph_id,
             name,
-            node_count: stored.as_ref().map_or(0, |stored| stored.node_count),
-            edge_count: stored.as_ref().map_or(0, |stored| stored.edge_count),
+            node_count: head.map_or(0, |head| head.node_count),
+            edge_count: head.map_or(0, |head| head.edge_count),
             updated_at: String::new(),
             deleted_at,
         },
         Merge::Structure(graph) => {
             // Growing a graph past the plan's nodes per graph is refused, and
-            // nothing is stored. The stored count was read from this very
-            // snapshot.
-            let nodes_before = stored
-                .as_ref()
-                .map_or(0, |stored| stored.node_count.max(0) as u64);
+            // nothing is stored. The stored count is of this very revision.
+            let nodes_before = head.map_or(0, |head| head.node_count.max(0) as u64);
             let nodes_after = graph.nodes.len() as u64;
             if nodes_after > nodes_before {
                 super::policy::allowed(
@@ -258,12 +255,9 @@ async fn merge(
             }
         }
     };
-    let read_revision = stored.as_ref().map(|stored| stored.revision);
     // A new graph, or one with enough updates behind its snapshot, is
     // stored whole; otherwise only what this merge added is appended.
-    let fold = stored
-        .as_ref()
-        .is_none_or(|stored| stored.updates.len() + 1 >= FOLD_AFTER_UPDATES);
+    let fold = head.is_none_or(|head| head.update_count + 1 >= FOLD_AFTER_UPDATES);
     let (document, bytes, version) = super::off_thread(move || {
         let bytes = if fold {
             document.snapshot()
@@ -287,7 +281,7 @@ async fn merge(
             write,
             &version,
             principal.user_id,
-            read_revision,
+            head.map(|head| head.revision),
         )
         .await?;
     if !saved {
@@ -303,8 +297,82 @@ async fn merge(
             graph: graph_id,
         })
         .await;
-    Ok(Some(Merged {
+    let held = CachedGraph {
+        revision: head.map_or(1, |head| head.revision + 1),
         document,
-        snapshot: fold.then_some(bytes),
-    }))
+        stored_bytes: if fold {
+            bytes.len()
+        } else {
+            stored_bytes + bytes.len()
+        },
+        fresh_answer: None,
+    };
+    let (held, frame) = answer(held, client_version).await?;
+    context.graphs.keep(tenant, graph_id, held);
+    Ok(Some(frame))
+}
+
+/// Reads a graph's document at its stored revision.
+async fn load(
+    context: &ApiContext,
+    tenant: uuid::Uuid,
+    graph_id: GraphId,
+) -> Result<Option<(CachedGraph, GraphHead)>, ApiError> {
+    let Some(StoredGraph {
+        head,
+        snapshot,
+        updates,
+    }) = context.store.load_graph_revision(tenant, graph_id).await?
+    else {
+        return Ok(None);
+    };
+    let stored_bytes = snapshot.len() + updates.iter().map(Vec::len).sum::<usize>();
+    let document =
+        super::off_thread(move || GraphDocument::from_stored(graph_id, &snapshot, &updates))
+            .await?
+            .map_err(|error| ApiError::Internal(error.into()))?;
+    let held = CachedGraph {
+        revision: head.revision,
+        document,
+        stored_bytes,
+        fresh_answer: None,
+    };
+    Ok(Some((held, head)))
+}
+
+/// The reply for a device at `client_version`: what it lacks, or the whole
+/// document as a snapshot when it has nothing (loading a snapshot is cheaper
+/// than replaying history); that answer is kept with the document.
+async fn answer(
+    held: CachedGraph,
+    client_version: &Version,
+) -> Result<(CachedGraph, Bytes), ApiError> {
+    if client_version == &Version::default()
+        && let Some(frame) = &held.fresh_answer
+    {
+        let frame = frame.clone();
+        return Ok((held, frame));
+    }
+    let client_version = client_version.clone();
+    super::off_thread(move || {
+        let mut held = held;
+        let fresh = client_version == Version::default();
+        let updates = if fresh {
+            held.document.snapshot()
+        } else {
+            held.document.updates_since(&client_version)
+        };
+        let frame = Bytes::from(
+            SyncResponse {
+                server_version: held.document.version().encode(),
+                updates,
+            }
+            .encode(),
+        );
+        if fresh {
+            held.fresh_answer = Some(frame.clone());
+        }
+        (held, frame)
+    })
+    .await
 }

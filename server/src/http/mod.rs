@@ -10,6 +10,7 @@ mod auth;
 mod billing;
 mod body;
 mod error;
+mod graph_cache;
 mod graphs;
 mod health;
 mod library;
@@ -86,6 +87,8 @@ pub struct ApiContext {
     /// merge does not wait behind a 10k-node graph's.
     library_merge_slots: Arc<tokio::sync::Semaphore>,
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
+    /// Merged graph documents kept between syncs (bounded by bytes).
+    graphs: Arc<graph_cache::GraphCache>,
 }
 
 /// Serialises merges into one document, or graph creations in one tenant.
@@ -185,6 +188,10 @@ impl ApiContext {
             merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
             library_merge_slots: Arc::new(tokio::sync::Semaphore::new(merge_slots())),
             creation_locks: Arc::default(),
+            graphs: Arc::new(graph_cache::GraphCache::new(
+                parts.limits.graph_cache_bytes,
+                parts.limits.cache_memory_ceiling_bytes,
+            )),
         }
     }
 

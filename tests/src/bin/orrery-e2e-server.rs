@@ -7,8 +7,8 @@
 //! `LOG <target> <message>` for the server's own info events (with
 //! `--quiet` first, only warnings). It runs with the real server's allocator
 //! settings, so tests can measure its memory. A test reads
-//! these lines to know what the server is doing: the statement that loads a
-//! graph's stored document is the start of a merge, the server's "merged
+//! these lines to know what the server is doing: the statement that reads a
+//! graph's stored revision is the start of a merge, the server's "merged
 //! updates" line (logged once the merge is committed) the end.
 
 use std::fmt::Write as _;
