@@ -133,6 +133,64 @@ pub async fn duplicate_graph(
     Ok(summary)
 }
 
+/// What the About window shows.
+#[tauri::command]
+pub fn about(shell: State<'_, Shell>) -> crate::shell::About {
+    shell.about()
+}
+
+/// Opens one of the About window's links in the browser, by key.
+#[tauri::command]
+pub fn open_about_link(key: String) -> Result<(), CommandError> {
+    let Some(address) = crate::shell::about_link(&key) else {
+        return Err(CommandError {
+            code: "invalid_input",
+            message: format!(
+                "there is no link “{}”",
+                key.chars().take(64).collect::<String>()
+            ),
+        });
+    };
+    let url = url::Url::parse(address).map_err(|error| CommandError {
+        code: "internal",
+        message: error.to_string(),
+    })?;
+    open_in_browser(&url).map_err(|message| CommandError {
+        code: "browser",
+        message,
+    })
+}
+
+/// Whether the first-run welcome is still to be shown.
+#[tauri::command]
+pub async fn welcome_due(shell: State<'_, Shell>) -> Result<bool, CommandError> {
+    Ok(shell.welcome_due().await?)
+}
+
+/// Records that the welcome was dismissed; it is not shown again.
+#[tauri::command]
+pub async fn dismiss_welcome(shell: State<'_, Shell>) -> Result<(), CommandError> {
+    Ok(shell.dismiss_welcome().await?)
+}
+
+/// The templates a new graph can start from.
+#[tauri::command]
+pub fn list_templates(shell: State<'_, Shell>) -> Vec<orrery_domain::templates::TemplateCard> {
+    shell.templates()
+}
+
+/// Adds a template to the library and answers how its graph is listed.
+#[tauri::command]
+pub async fn add_template(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    key: String,
+) -> Result<GraphSummary, CommandError> {
+    let summary = shell.add_template(&key).await?;
+    let _ = app.emit("library-changed", summary.id.to_string());
+    Ok(summary)
+}
+
 /// Shows a graph in the canvas window.
 #[tauri::command]
 pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), CommandError> {

@@ -25,6 +25,9 @@ pub use sandbox::ProviderView;
 /// How long the shell waits for the browser to come back from a provider.
 const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The local setting that records when the first-run welcome was dismissed.
+const WELCOME_SEEN: &str = "welcome_seen_at";
+
 /// How many days a deleted graph can be restored.
 pub const RESTORE_DAYS: i64 = 30;
 
@@ -93,6 +96,7 @@ impl ShellError {
             ShellError::SignedOut => "signed_out",
             ShellError::Keyring(_) => "keyring",
             ShellError::Session(orrery_sessions::SessionError::Busy) => "conflict",
+            ShellError::Session(orrery_sessions::SessionError::NoSuchTemplate(_)) => "not_found",
             ShellError::Session(
                 orrery_sessions::SessionError::InvalidTask(_)
                 | orrery_sessions::SessionError::NoAgents(_)
@@ -334,7 +338,7 @@ impl Shell {
     /// A copy of a graph under a new id, named "… (copy)".
     pub async fn duplicate_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
         let original = self.inner.replica.graph(id).await?;
-        let name = copy_name(&original.name);
+        let name = copy_name(&original.name, orrery_domain::MAX_NAME_CHARS);
         let graph = self
             .inner
             .replica
@@ -345,6 +349,64 @@ impl Shell {
             })
             .await?;
         self.inner.changed.notify_one();
+        self.summary(graph.id).await
+    }
+
+    /// What the About window shows.
+    pub fn about(&self) -> About {
+        About {
+            version: env!("CARGO_PKG_VERSION"),
+            licence: env!("CARGO_PKG_LICENSE"),
+            server_url: self.inner.server_url.clone(),
+            links: ABOUT_LINKS
+                .iter()
+                .map(|(key, label, _)| AboutLink { key, label })
+                .collect(),
+            built_with: BUILT_WITH,
+        }
+    }
+
+    /// Whether the first-run welcome is still to be shown on this device.
+    pub async fn welcome_due(&self) -> Result<bool, ShellError> {
+        let seen = self
+            .inner
+            .replica
+            .store()
+            .setting(WELCOME_SEEN)
+            .await
+            .map_err(SyncError::from)?;
+        Ok(seen.is_none())
+    }
+
+    /// The welcome was read or dismissed: it is not shown again.
+    pub async fn dismiss_welcome(&self) -> Result<(), ShellError> {
+        self.inner
+            .replica
+            .store()
+            .set_setting(WELCOME_SEEN, &orrery_store::now_text())
+            .await
+            .map_err(SyncError::from)?;
+        Ok(())
+    }
+
+    /// The templates a new graph can start from, as the gallery shows them.
+    pub fn templates(&self) -> Vec<orrery_domain::templates::TemplateCard> {
+        orrery_domain::templates::templates(&orrery_store::now_text())
+            .iter()
+            .map(orrery_domain::templates::Template::card)
+            .collect()
+    }
+
+    /// Adds a template: its graph, and the agents and prompts it names that
+    /// the library does not have yet.
+    pub async fn add_template(&self, key: &str) -> Result<GraphSummary, ShellError> {
+        let graph = orrery_sessions::templates::add_template(
+            &self.inner.replica,
+            key,
+            &orrery_store::now_text(),
+        )
+        .await?;
+        self.library_changed().await;
         self.summary(graph.id).await
     }
 
@@ -773,6 +835,59 @@ impl Shell {
     }
 }
 
+/// What the About window shows: the version, the licence, where this
+/// desktop syncs, and links (opened by key, never by a URL from the webview).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct About {
+    /// The app's version.
+    pub version: &'static str,
+    /// Its licence (SPDX).
+    pub licence: &'static str,
+    /// The sync server this desktop talks to.
+    pub server_url: String,
+    /// Links the window offers.
+    pub links: Vec<AboutLink>,
+    /// The open-source projects it is built on.
+    pub built_with: &'static [&'static str],
+}
+
+/// One link of the About window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AboutLink {
+    /// What the webview names it by.
+    pub key: &'static str,
+    /// Its words.
+    pub label: &'static str,
+}
+
+/// The About window's links: key, words, address.
+const ABOUT_LINKS: [(&str, &str, &str); 3] = [
+    ("source", "Source code", env!("CARGO_PKG_REPOSITORY")),
+    (
+        "issues",
+        "Report a problem",
+        concat!(env!("CARGO_PKG_REPOSITORY"), "/issues"),
+    ),
+    (
+        "licences",
+        "Licences of the components",
+        concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/Cargo.lock"),
+    ),
+];
+
+/// The open-source projects Orrery is built on, for the About window.
+const BUILT_WITH: &[&str] = &[
+    "Tauri", "Bevy", "egui", "Loro", "axum", "sqlx", "SQLite", "Tokio", "reqwest",
+];
+
+/// The address of an About link, by key.
+pub fn about_link(key: &str) -> Option<&'static str> {
+    ABOUT_LINKS
+        .iter()
+        .find(|(known, _, _)| *known == key)
+        .map(|(_, _, url)| *url)
+}
+
 /// Opens a page the server handed out, only if it is an https (or loopback) URL.
 fn open_page(
     page: &str,
@@ -810,12 +925,12 @@ pub struct BillingOverview {
 }
 
 /// A seed that differs between calls, so two samples do not share node ids.
-/// "Name (copy)", kept within the name limit.
-fn copy_name(name: &str) -> String {
+/// "Name (copy)", kept within `limit` characters.
+fn copy_name(name: &str, limit: usize) -> String {
     const SUFFIX: &str = " (copy)";
-    let room = orrery_domain::MAX_NAME_CHARS.saturating_sub(SUFFIX.chars().count());
-    let base: String = name.chars().take(room).collect();
-    format!("{}{SUFFIX}", base.trim_end())
+    let room = limit.saturating_sub(SUFFIX.chars().count());
+    let kept: String = name.chars().take(room).collect();
+    format!("{}{SUFFIX}", kept.trim_end())
 }
 
 fn rand_seed() -> u64 {

@@ -995,3 +995,89 @@ async fn prompt_checks_run_on_every_save_and_graphs_are_saved_as_agents() {
     assert_eq!(arrived.active_version().unwrap().id, passing);
     assert_eq!(other.agent(custom.id).await.unwrap().graph, Some(graph.id));
 }
+
+#[tokio::test]
+async fn graphs_start_from_templates_and_are_deleted_restored_and_duplicated() {
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, commands) = channel();
+    // No server: templates and deletion work offline.
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        "http://127.0.0.1:9",
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    // The welcome shows on the first start only.
+    assert!(shell.welcome_due().await.unwrap());
+    shell.dismiss_welcome().await.unwrap();
+    assert!(!shell.welcome_due().await.unwrap());
+    let about = shell.about();
+    assert_eq!(about.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(about.server_url, "http://127.0.0.1:9");
+    for link in &about.links {
+        assert!(
+            orrery_desktop::shell::about_link(link.key)
+                .is_some_and(|url| url.starts_with("https://"))
+        );
+    }
+    assert!(orrery_desktop::shell::about_link("javascript:alert(1)").is_none());
+    let cards = shell.templates();
+    assert_eq!(cards.len(), 4);
+    assert!(
+        cards
+            .iter()
+            .all(|card| !card.agents.is_empty() && !card.preview.edges.is_empty())
+    );
+
+    let triage = shell.add_template("support-triage").await.unwrap();
+    assert_eq!(triage.name, "Support triage");
+    assert_eq!((triage.node_count, triage.edge_count), (5, 4));
+    let agents = shell
+        .list_library(orrery_domain::DocumentKind::Agent)
+        .await
+        .unwrap();
+    let names: Vec<_> = agents.iter().map(|agent| agent.title.as_str()).collect();
+    assert!(
+        names.contains(&"Triage agent") && names.contains(&"Reply writer"),
+        "{names:?}"
+    );
+    // The canvas heard about the new library agents (its palette lists them).
+    let told = commands.try_iter().any(|command| match command {
+        CanvasCommand::ShowLibrary(catalog) => catalog.agent("Triage agent").is_some(),
+        _ => false,
+    });
+    assert!(told, "the canvas was not sent the library after a template");
+    let unknown = shell.add_template("../../etc/passwd").await.unwrap_err();
+    assert_eq!(unknown.code(), "not_found");
+
+    // Duplicate, then delete the original: the copy stays, the original
+    // waits among deleted graphs until restored.
+    let copy = shell.duplicate_graph(triage.id).await.unwrap();
+    assert_eq!(copy.name, "Support triage (copy)");
+    assert_eq!((copy.node_count, copy.edge_count), (5, 4));
+    let deleted = shell.delete_graph(triage.id).await.unwrap();
+    assert!(deleted.deleted_at.is_some());
+    let listed: Vec<_> = shell
+        .list_graphs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(listed, vec![copy.id]);
+    assert_eq!(shell.list_deleted_graphs().await.unwrap().len(), 1);
+    let restored = shell.restore_graph(triage.id).await.unwrap();
+    assert_eq!(restored.deleted_at, None);
+    assert_eq!(shell.list_graphs().await.unwrap().len(), 2);
+    // A graph deleted long ago, whose deletion never reached a server, is
+    // purged at the next start (nothing to tell a server it never had).
+    shell
+        .replica()
+        .delete_graph(copy.id, "2020-01-01T00:00:00.000Z")
+        .await
+        .unwrap();
+    assert_eq!(shell.purge_deleted_graphs().await.unwrap(), 1);
+    assert!(shell.list_deleted_graphs().await.unwrap().is_empty());
+}

@@ -16,6 +16,29 @@ export interface GraphSummary {
   deleted_at: string | null;
 }
 
+/** A template in the gallery (orrery_domain::templates::TemplateCard). */
+export interface TemplateCard {
+  key: string;
+  title: string;
+  summary: string;
+  /** Its agents' names, in the order they work. */
+  agents: string[];
+  /** Its graph in the plane it is laid out in (y up). */
+  preview: {
+    nodes: { x: number; y: number; kind: "agent" | "prompt" | "tool" | "input" | "output"; label: string }[];
+    edges: [number, number][];
+  };
+}
+
+/** What the About window shows (src-tauri shell::About). */
+export interface About {
+  version: string;
+  licence: string;
+  server_url: string;
+  links: { key: string; label: string }[];
+  built_with: string[];
+}
+
 /** Where sync stands (src-tauri shell::SyncStatus). */
 export interface SyncStatus {
   state: "synced" | "pending" | "offline" | "signed_out" | "error";
@@ -228,6 +251,15 @@ export const api = {
   restoreGraph: (id: string) => invoke<GraphSummary>("restore_graph", { id }),
   listDeletedGraphs: () => invoke<GraphSummary[]>("list_deleted_graphs"),
   duplicateGraph: (id: string) => invoke<GraphSummary>("duplicate_graph", { id }),
+  listTemplates: () => invoke<TemplateCard[]>("list_templates"),
+  about: () => invoke<About>("about"),
+  /** Opens an About link (by its key) in the browser. */
+  openAboutLink: (key: string) => invoke<void>("open_about_link", { key }),
+  /** Whether the first-run welcome is still to be shown on this device. */
+  welcomeDue: () => invoke<boolean>("welcome_due"),
+  dismissWelcome: () => invoke<void>("dismiss_welcome"),
+  /** Adds a template's graph, and the agents and prompts it names that the library lacks. */
+  addTemplate: (key: string) => invoke<GraphSummary>("add_template", { key }),
   /** Asks for a graph file (system dialog) and imports it; null if cancelled. */
   importGraph: () => invoke<GraphSummary | null>("import_graph"),
   /** Asks where to save (system dialog) and writes the graph; the path, or null if cancelled. */

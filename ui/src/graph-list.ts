@@ -1,8 +1,9 @@
 // The graph library: list, create, rename, import and export graph files, open
 // in the canvas; sync state on top.
-import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummary, type SyncStatus } from "./api";
+import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummary, type SyncStatus, type TemplateCard } from "./api";
 import { element } from "./dom";
 import { confirmAction, toast } from "./feedback";
+import { templateGallery } from "./templates";
 
 /** "restorable for 29 more days" for a graph deleted at `deletedAt`. */
 export function restoreWindow(deletedAt: string, now: number = Date.now()): string {
@@ -100,19 +101,25 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
   const noMatch = element("p", { class: "empty", "data-testid": "no-match" }, "No graph matches this search.");
   noMatch.hidden = true;
   const list = element("ul", { class: "graphs", "aria-label": "Graphs" });
-  const empty = element("div", { class: "empty" });
-  const sampleButton = element("button", { type: "button", class: "quiet" }, "Add a sample graph");
+  // An empty library opens on the templates; otherwise they fold away under the form.
+  const empty = element("section", { class: "empty welcome", "aria-labelledby": "templates-title" });
   empty.append(
-    element("p", {}, "No graphs yet. Create one above, add a sample to explore the canvas, or sync to bring yours from another device."),
-    sampleButton,
+    element("h2", { id: "templates-title" }, "Start from a template"),
+    element(
+      "p",
+      {},
+      "Each is a small team with named agents and real prompts that runs as it is. Or create an empty graph above, or sync to bring yours from another device.",
+    ),
   );
+  const moreTemplates = element("details", { class: "templates" });
+  moreTemplates.append(element("summary", {}, "New from a template"));
   // Deleted graphs wait here for RESTORE_DAYS days.
   const trash = element("details", { class: "deleted", "data-testid": "deleted-graphs" });
   const trashSummary = element("summary", {});
   const trashList = element("ul", { class: "graphs", "aria-label": "Recently deleted" });
   trash.append(trashSummary, trashList);
   trash.hidden = true;
-  root.append(header, form, notice, tools, list, noMatch, empty, trash);
+  root.append(header, form, notice, moreTemplates, tools, list, noMatch, empty, trash);
 
   let graphs: GraphSummary[] = [];
   let deleted: GraphSummary[] = [];
@@ -222,7 +229,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
           exportButton.disabled = false;
         });
     });
-    const asAgent = element("button", { type: "button", class: "quiet", "aria-label": `Save ${graph.name} as an agent` }, "Save as agent");
+    const asAgent = element("button", { type: "button", class: "quiet", "aria-label": `Save as agent: ${graph.name}` }, "Save as agent");
     asAgent.addEventListener("click", () => {
       savingAsAgent = graph.id;
       editing = null;
@@ -338,6 +345,7 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
     const shown = arrangeGraphs(graphs, search.value, order.value as GraphOrder);
     list.replaceChildren(...shown.map(renderRow));
     empty.hidden = graphs.length > 0;
+    moreTemplates.hidden = graphs.length === 0;
     tools.hidden = graphs.length < 2;
     noMatch.hidden = graphs.length === 0 || shown.length > 0;
     trash.hidden = deleted.length === 0;
@@ -372,16 +380,27 @@ export async function mountGraphList(root: HTMLElement): Promise<void> {
       });
   });
 
-  sampleButton.addEventListener("click", () => {
-    sampleButton.disabled = true;
-    void api
-      .addSampleGraph(24)
-      .then(() => refresh())
-      .catch((error) => showNotice(errorMessage(error)))
-      .finally(() => {
-        sampleButton.disabled = false;
+  async function useTemplate(template: TemplateCard): Promise<void> {
+    try {
+      const graph = await api.addTemplate(template.key);
+      showNotice(null);
+      moreTemplates.open = false;
+      await refresh();
+      toast(`Added “${graph.name}” with its ${template.agents.length} agents.`, {
+        action: { label: "Open in canvas", run: () => api.openGraph(graph.id).catch((error) => showNotice(errorMessage(error))) },
       });
-  });
+    } catch (error) {
+      showNotice(errorMessage(error));
+    }
+  }
+
+  void api
+    .listTemplates()
+    .then((templates) => {
+      empty.append(templateGallery(templates, useTemplate));
+      moreTemplates.append(templateGallery(templates, useTemplate));
+    })
+    .catch((error) => showNotice(errorMessage(error)));
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();

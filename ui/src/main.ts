@@ -10,6 +10,8 @@ import { mountGraphList } from "./graph-list";
 import { mountAgents, mountPrompts } from "./library";
 import { mountProviders } from "./providers";
 import { applyTheme } from "./theme";
+import { showWelcomeIfDue } from "./welcome";
+import { showAbout } from "./about";
 
 type Screen = "graphs" | "agents" | "prompts" | "providers" | "billing" | "account";
 
@@ -92,11 +94,19 @@ async function start(root: HTMLElement): Promise<void> {
     // Shown as signed out; the account screen explains problems when used.
   }
   show(state.signed_in ? "graphs" : "account");
+  // The first start explains the two windows and where to begin.
+  const choice = await showWelcomeIfDue();
+  if (choice === "providers") show("providers");
+  else if (choice === "templates") {
+    show("graphs");
+    document.querySelector<HTMLElement>("[aria-label='Templates'], details.templates")?.scrollIntoView({ block: "start" });
+  }
 }
 
-/** The product mark: an orbit around a body, and the name. */
+/** The product mark: an orbit around a body, and the name; it opens About. */
 function brand(): HTMLElement {
-  const mark = element("div", { class: "brand", "aria-label": "Orrery" });
+  const mark = element("button", { type: "button", class: "brand", "aria-label": "About Orrery", title: "About Orrery" });
+  mark.addEventListener("click", () => void showAbout());
   mark.innerHTML =
     '<svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">' +
     '<circle cx="12" cy="12" r="4" fill="currentColor"/>' +

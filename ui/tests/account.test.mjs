@@ -51,7 +51,7 @@ test("signing in with the right password opens the library and shows who is sign
   await page.getByLabel("Email", { exact: true }).fill("  ada@orrery.test ");
   await page.getByLabel("Password", { exact: true }).fill("correct horse battery");
   await signInButton(page).click();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   assert.equal(await page.locator('[data-screen="account"]').textContent(), "Ada");
   const [call] = await callsOf(page, "sign_in");
   assert.deepEqual(call.args, { email: "ada@orrery.test", password: "correct horse battery" });
@@ -61,7 +61,7 @@ test("signing in with the right password opens the library and shows who is sign
 test("provider buttons come from the shell and sign in through it", async () => {
   const { page } = await signedOut();
   await page.getByRole("button", { name: "Continue with GitHub" }).click();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   const [call] = await callsOf(page, "sign_in_with_provider");
   assert.deepEqual(call.args, { provider: "github" });
 });
@@ -83,7 +83,7 @@ test("creating an account checks the fields first, then signs in", async () => {
 
   await page.getByLabel("Email", { exact: true }).fill("grace@orrery.test");
   await page.getByRole("button", { name: "Create account" }).click();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   assert.equal(await page.locator('[data-screen="account"]').textContent(), "Grace");
 });
 
@@ -101,12 +101,12 @@ test("a mailed code resets the password once", async () => {
   await page.getByLabel("Email", { exact: true }).fill("ada@orrery.test");
   await page.getByLabel("Password", { exact: true }).fill("brand new passphrase");
   await signInButton(page).click();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
 });
 
 test("settings: the theme applies to the whole window at once and is saved; sign out returns to sign-in", async () => {
   const { page, errors } = await openPage({}, { colorScheme: "dark" });
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   await page.locator('[data-screen="account"]').click();
   await page.getByRole("heading", { name: "Profile and settings" }).waitFor();
   assert.equal(await page.locator('[data-fact="Trial"]').textContent(), "14 days left");
@@ -128,7 +128,7 @@ test("settings: the theme applies to the whole window at once and is saved; sign
 
   // The graph screen keeps the theme.
   await page.locator('[data-screen="graphs"]').click();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   assert.equal(await background(), light);
 
   // A refused save puts the theme back and says why.
@@ -148,7 +148,7 @@ test("settings: the theme applies to the whole window at once and is saved; sign
 
 test("the account that administers the server says so", async () => {
   const { page } = await openPage({ role: "admin" });
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   await page.locator('[data-screen="account"]').click();
   await page.getByRole("heading", { name: "Profile and settings" }).waitFor();
   assert.equal(await page.getByTestId("admin-badge").textContent(), "Admin");

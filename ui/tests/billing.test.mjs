@@ -7,7 +7,7 @@ import { here, openPage } from "./harness.mjs";
 
 async function billingScreen(setup = {}) {
   const opened = await openPage(setup);
-  await opened.page.getByText("No graphs yet").waitFor();
+  await opened.page.getByText("Start from a template").waitFor();
   await opened.page.locator('[data-screen="billing"]').click();
   await opened.page.getByRole("heading", { name: "Plan and billing" }).waitFor();
   return opened;

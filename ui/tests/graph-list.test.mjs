@@ -7,7 +7,7 @@ import { here, openPage } from "./harness.mjs";
 
 async function openScreen() {
   const { page, errors } = await openPage();
-  await page.getByText("No graphs yet").waitFor();
+  await page.getByText("Start from a template").waitFor();
   return { page, errors };
 }
 
@@ -20,7 +20,7 @@ test("creating a graph lists it with its counts", async () => {
   await assert.doesNotReject(rows(page).filter({ hasText: "Research team" }).waitFor());
   assert.equal(await rows(page).count(), 1);
   assert.match(await rows(page).first().textContent(), /0 nodes · 0 edges/);
-  assert.equal(await page.getByText("No graphs yet").isVisible(), false);
+  assert.equal(await page.getByText("Start from a template").isVisible(), false);
   assert.equal(await page.getByLabel("New graph name").inputValue(), "");
   const created = await page.evaluate(() => window.__shellDouble.calls.find((call) => call.command === "create_graph"));
   assert.deepEqual(created.args, { name: "Research team" });
@@ -66,7 +66,7 @@ test("renaming updates the row and Escape cancels", async () => {
   await page.getByLabel("Graph name", { exact: true }).fill("Final plan");
   await page.getByRole("button", { name: "Save" }).click();
   await rows(page).filter({ hasText: "Final plan" }).waitFor();
-  assert.equal(await page.getByText("Draft").count(), 0);
+  assert.equal(await rows(page).filter({ hasText: "Draft" }).count(), 0);
   await page.getByRole("button", { name: "Rename" }).click();
   await page.getByLabel("Graph name", { exact: true }).fill("Thrown away");
   await page.getByLabel("Graph name", { exact: true }).press("Escape");
@@ -148,12 +148,31 @@ test("card_sync_state_matches_pill", async () => {
   await assert.doesNotReject(page.getByTestId("sync-status").filter({ hasText: "2 changes wait to sync" }).waitFor());
 });
 
-test("an empty library offers a sample graph", async () => {
-  const { page } = await openScreen();
-  await page.getByRole("button", { name: "Add a sample graph" }).click();
-  await rows(page).filter({ hasText: "Sample: research team" }).waitFor();
-  assert.match(await rows(page).first().textContent(), /24 nodes · 23 edges/);
-  assert.equal(await page.getByRole("button", { name: "Add a sample graph" }).isVisible(), false);
+test("an empty library offers templates, and one click adds a team", async () => {
+  const { page, errors } = await openScreen();
+  const gallery = page.getByRole("list", { name: "Templates" });
+  await gallery.getByRole("listitem").first().waitFor();
+  assert.equal(await gallery.getByRole("listitem").count(), 4);
+  // Each card draws its graph and names its agents.
+  const triage = gallery.getByRole("listitem").filter({ hasText: "Support triage" });
+  assert.match(await triage.textContent(), /Triage agent · Reply writer/);
+  assert.equal(await triage.getByRole("img", { name: /Customer message → Triage ticket/ }).count(), 1);
+  await triage.getByRole("button", { name: "Use template: Support triage" }).click();
+  await rows(page).filter({ hasText: "Support triage" }).waitFor();
+  assert.match(await rows(page).first().textContent(), /5 nodes · 4 edges/);
+  const added = await page.evaluate(() => window.__shellDouble.calls.find((call) => call.command === "add_template"));
+  assert.deepEqual(added.args, { key: "support-triage" });
+  // The toast offers to open it.
+  const toastItem = page.getByRole("status").filter({ hasText: "Added “Support triage”" });
+  await toastItem.getByRole("button", { name: "Open in canvas" }).click();
+  await page.waitForFunction(() => window.__shellDouble.calls.some((call) => call.command === "open_graph"));
+  // With graphs in the library, the templates fold away under the form.
+  assert.equal(await page.getByRole("heading", { name: "Start from a template" }).isVisible(), false);
+  await page.getByText("New from a template").click();
+  await page.getByRole("button", { name: "Use template: Research team" }).click();
+  await rows(page).filter({ hasText: "Research team" }).waitFor();
+  assert.equal(await rows(page).count(), 2);
+  assert.deepEqual(errors, []);
 });
 
 test("importing a graph file lists it; a refused file shows why and changes nothing", async () => {
@@ -185,12 +204,12 @@ test("importing a graph file lists it; a refused file shows why and changes noth
 
 test("exporting a graph says where it was saved", async () => {
   const { page } = await openScreen();
-  await page.getByRole("button", { name: "Add a sample graph" }).click();
+  await page.getByRole("button", { name: "Use template: Research team" }).click();
   await rows(page).first().waitFor();
   await page.evaluate(() => {
     window.__shellDouble.dialog.save = "/home/ada/Sample.json";
   });
-  await page.getByRole("button", { name: /^Export Sample/ }).click();
+  await page.getByRole("button", { name: /^Export Research team/ }).click();
   await assert.doesNotReject(page.getByRole("alert").filter({ hasText: "to /home/ada/Sample.json" }).waitFor());
   const call = await page.evaluate(() => window.__shellDouble.calls.find((c) => c.command === "export_graph"));
   const listed = await page.evaluate(() => window.__shellDouble.graphs[0].id);
@@ -202,7 +221,7 @@ test("a graph is saved as a custom agent, and a taken name is refused", async ()
   await page.getByLabel("New graph name").fill("Research desk");
   await page.getByRole("button", { name: "Create graph" }).click();
   await rows(page).filter({ hasText: "Research desk" }).waitFor();
-  await page.getByRole("button", { name: "Save Research desk as an agent" }).click();
+  await page.getByRole("button", { name: "Save as agent: Research desk" }).click();
   assert.equal(await page.getByLabel("Agent name").inputValue(), "Research desk", "the graph's name is offered");
   await page.getByLabel("Agent name").fill("Desk team");
   await page.getByRole("button", { name: "Save as agent", exact: true }).click();
@@ -219,7 +238,7 @@ test("a graph is saved as a custom agent, and a taken name is refused", async ()
   assert.deepEqual(call.args, { graph: graph.id, name: "Desk team", description: "Runs the graph “Research desk”." });
 
   // The same name again: the shell's refusal is shown and nothing more is saved.
-  await page.getByRole("button", { name: "Save Research desk as an agent" }).click();
+  await page.getByRole("button", { name: "Save as agent: Research desk" }).click();
   await page.getByLabel("Agent name").fill("desk TEAM");
   await page.getByRole("button", { name: "Save as agent", exact: true }).click();
   await page.getByRole("alert").filter({ hasText: "an agent named “desk TEAM” exists already: choose another name" }).waitFor();
@@ -316,5 +335,30 @@ test("duplicating a graph lists the copy beside it", async () => {
   await rows(page).filter({ hasText: "Research team (copy)" }).waitFor();
   assert.equal(await rows(page).count(), 2);
   await page.getByRole("status").filter({ hasText: "Made “Research team (copy)”." }).waitFor();
+  assert.deepEqual(errors, []);
+});
+
+test("the first start shows a welcome once, and its choices lead somewhere", async () => {
+  const { page, errors } = await openPage({ firstRun: true });
+  const welcome = page.getByRole("dialog", { name: "Welcome to Orrery" });
+  await welcome.waitFor();
+  const text = await welcome.textContent();
+  assert.match(text, /This window is your library/);
+  assert.match(text, /The canvas opens with a graph/);
+  assert.match(text, /Ollama runs models on this computer/);
+  // The way forward has focus.
+  assert.equal(await welcome.getByRole("button", { name: "Start from a template" }).evaluate((button) => button === document.activeElement), true);
+  await welcome.getByRole("button", { name: "Connect a model provider" }).click();
+  await welcome.waitFor({ state: "detached" });
+  // It went to Providers, and it was recorded as seen.
+  assert.equal(await page.getByRole("button", { name: "Providers" }).getAttribute("aria-current"), "true");
+  assert.equal(await page.evaluate(() => window.__shellDouble.welcome.dismissals), 1);
+  // (That it stays dismissed across starts is the shell's to keep: see
+  // src-tauri/tests/shell.rs.) Escape closes it too, and counts as seen.
+  const again = await openPage({ firstRun: true });
+  await again.page.getByRole("dialog", { name: "Welcome to Orrery" }).waitFor();
+  await again.page.keyboard.press("Escape");
+  await again.page.getByRole("dialog").waitFor({ state: "detached" });
+  assert.equal(await again.page.evaluate(() => window.__shellDouble.welcome.dismissals), 1);
   assert.deepEqual(errors, []);
 });

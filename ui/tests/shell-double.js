@@ -191,6 +191,30 @@
   });
 
   const dialog = { open: null, save: null };
+  // The first-run welcome is due only when a test asks for it (setup.firstRun).
+  const welcome = { due: setup.firstRun === true, dismissals: 0 };
+  // The four templates as orrery_domain::templates::Template::card gives them (a pipeline left to right).
+  const pipeline = (labels) => ({
+    nodes: labels.map(([kind, label], index) => ({ x: index * 4.5, y: 0, kind, label })),
+    edges: labels.slice(1).map((_, index) => [index, index + 1]),
+  });
+  const templates = [
+    { key: "research-team", title: "Research team", summary: "The manager plans; a researcher gathers facts, a writer drafts a short report and a critic checks it against the facts.", agents: ["Researcher", "Writer", "Critic"],
+      preview: pipeline([["input", "Question"], ["prompt", "Research brief"], ["agent", "Researcher"], ["agent", "Writer"], ["agent", "Critic"], ["output", "Report"]]) },
+    { key: "support-triage", title: "Support triage", summary: "Sorts a customer's message into a category and priority as checked JSON, then drafts a friendly reply.", agents: ["Triage agent", "Reply writer"],
+      preview: pipeline([["input", "Customer message"], ["prompt", "Triage ticket"], ["agent", "Triage agent"], ["agent", "Reply writer"], ["output", "Ticket"]]) },
+    { key: "code-review", title: "Code review crew", summary: "Two reviewers read a change for security and correctness side by side; a lead merges their notes into one review.", agents: ["Security reviewer", "Correctness reviewer", "Review lead"],
+      preview: {
+        nodes: [
+          { x: 0, y: 0, kind: "input", label: "Pull request" }, { x: 4.5, y: 0, kind: "prompt", label: "Review checklist" },
+          { x: 9, y: -1.25, kind: "agent", label: "Security reviewer" }, { x: 9, y: 1.25, kind: "agent", label: "Correctness reviewer" },
+          { x: 13.5, y: 0, kind: "agent", label: "Review lead" }, { x: 18, y: 0, kind: "output", label: "Review" },
+        ],
+        edges: [[0, 1], [1, 2], [1, 3], [2, 4], [3, 4], [4, 5]],
+      } },
+    { key: "document-extraction", title: "Document extraction", summary: "Pulls a title, date, parties and amount out of a document as checked JSON; a verifier confirms each field against the text.", agents: ["Extractor", "Verifier"],
+      preview: pipeline([["input", "Document"], ["prompt", "Extract fields"], ["agent", "Extractor"], ["agent", "Verifier"], ["output", "Record"]]) },
+  ];
   const checkName = (name) => {
     if (typeof name !== "string" || name.trim().length === 0) return "graph name must not be empty";
     if ([...name].length > 120) return `graph name is ${[...name].length} characters long; the limit is 120`;
@@ -216,6 +240,35 @@
       if (!graph) return fail("not_found", `graph ${id} is not in the library`);
       graph.deleted_at = null;
       graph.pending_changes += 1;
+      return summary(graph);
+    },
+    about: () => ({
+      version: "0.1.0", licence: "MIT OR Apache-2.0", server_url: "http://127.0.0.1:7878",
+      links: [{ key: "source", label: "Source code" }, { key: "issues", label: "Report a problem" }, { key: "licences", label: "Licences of the components" }],
+      built_with: ["Tauri", "Bevy", "egui", "Loro", "axum", "sqlx", "SQLite", "Tokio", "reqwest"],
+    }),
+    open_about_link: ({ key }) => (["source", "issues", "licences"].includes(key) ? null : fail("invalid_input", `there is no link “${key}”`)),
+    welcome_due: () => welcome.due,
+    dismiss_welcome: () => {
+      welcome.due = false;
+      welcome.dismissals += 1;
+      return null;
+    },
+    list_templates: () => templates.map((template) => structuredClone(template)),
+    add_template: ({ key }) => {
+      const template = templates.find((candidate) => candidate.key === key);
+      if (!template) return fail("not_found", `there is no template “${key}”`);
+      const graph = {
+        id: crypto.randomUUID(),
+        name: template.title,
+        node_count: template.preview.nodes.length,
+        edge_count: template.preview.edges.length,
+        pending_changes: 1,
+        synced_once: false,
+        updated_at: new Date().toISOString(),
+        deleted_at: null,
+      };
+      graphs.unshift(graph);
       return summary(graph);
     },
     duplicate_graph: ({ id }) => {
@@ -502,6 +555,7 @@
   window.__shellDouble = {
     calls,
     dialog,
+    welcome,
     graphs,
     agents,
     prompts,

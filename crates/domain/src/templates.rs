@@ -27,7 +27,7 @@ pub struct Template {
 }
 
 /// What the gallery shows of a template before it is used.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TemplateCard {
     /// Stable key.
     pub key: &'static str,
@@ -37,8 +37,30 @@ pub struct TemplateCard {
     pub summary: &'static str,
     /// Its agents' names, in the order they work.
     pub agents: Vec<String>,
-    /// How many nodes its graph has.
-    pub nodes: usize,
+    /// Its graph as the gallery draws it.
+    pub preview: TemplatePreview,
+}
+
+/// A template's graph in the plane it is laid out in, for a preview.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TemplatePreview {
+    /// Every node: where it sits (x to the right, y up), its kind and label.
+    pub nodes: Vec<PreviewNode>,
+    /// Every edge, as indices into `nodes`.
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// One node of a [`TemplatePreview`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PreviewNode {
+    /// Across.
+    pub x: f32,
+    /// Up.
+    pub y: f32,
+    /// Its kind (`agent`, `prompt`, …).
+    pub kind: &'static str,
+    /// Its label.
+    pub label: String,
 }
 
 impl Template {
@@ -61,7 +83,29 @@ impl Template {
             title: self.title,
             summary: self.summary,
             agents: agents.iter().map(|node| node.label.clone()).collect(),
-            nodes: self.graph.nodes.len(),
+            preview: self.preview(),
+        }
+    }
+
+    fn preview(&self) -> TemplatePreview {
+        let nodes: Vec<&Node> = self.graph.nodes.values().collect();
+        let index = |id| nodes.iter().position(|node| node.id == id);
+        TemplatePreview {
+            nodes: nodes
+                .iter()
+                .map(|node| PreviewNode {
+                    x: node.position.x,
+                    y: node.position.y,
+                    kind: node.kind.as_str(),
+                    label: node.label.clone(),
+                })
+                .collect(),
+            edges: self
+                .graph
+                .edges
+                .values()
+                .filter_map(|edge| Some((index(edge.from)?, index(edge.to)?)))
+                .collect(),
         }
     }
 }
@@ -94,8 +138,8 @@ pub fn template(key: &str, at: &str) -> Option<Template> {
 }
 
 /// Columns and rows of the left-to-right layout, in world units.
-const COLUMN: f32 = 7.0;
-const ROW: f32 = 3.5;
+const COLUMN: f32 = 4.5;
+const ROW: f32 = 2.5;
 
 /// Builds a graph from nodes placed on a grid (column, row) and edges between
 /// them by label, each through the first ports that fit.
@@ -439,7 +483,10 @@ mod tests {
         let first = template("research-team", AT).unwrap();
         let second = template("research-team", AT).unwrap();
         assert_ne!(first.graph.id, second.graph.id);
-        assert_eq!(first.card().agents, ["Researcher", "Writer", "Critic"]);
+        let card = first.card();
+        assert_eq!(card.agents, ["Researcher", "Writer", "Critic"]);
+        assert_eq!(card.preview.nodes.len(), first.graph.nodes.len());
+        assert_eq!(card.preview.edges.len(), first.graph.edges.len());
         assert!(template("no-such-template", AT).is_none());
     }
 }

@@ -56,6 +56,9 @@ pub enum SessionError {
     /// The task is empty or too long.
     #[error("{0}")]
     InvalidTask(String),
+    /// No template has this key.
+    #[error("there is no template “{0}”")]
+    NoSuchTemplate(String),
     /// The graph has no agent node to give the task to.
     #[error("the graph “{0}” has no agent nodes: add an agent to run a task")]
     NoAgents(String),

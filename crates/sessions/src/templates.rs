@@ -17,10 +17,9 @@ pub async fn add_template(
     at: &str,
 ) -> Result<Graph, SessionError> {
     let Some(template) = template(key_of_template, at) else {
-        return Err(SessionError::InvalidTask(format!(
-            "there is no template “{}”",
-            key_of_template.chars().take(64).collect::<String>()
-        )));
+        return Err(SessionError::NoSuchTemplate(
+            key_of_template.chars().take(64).collect(),
+        ));
     };
     add(replica, template).await
 }

@@ -118,14 +118,6 @@ fn check_prompt(prompt: Prompt) -> Result<PromptView, ShellError> {
     Ok(PromptView { prompt, checks })
 }
 
-/// The name a copy gets: "Name (copy)", cut to stay a valid name.
-fn copy_name(name: &str) -> String {
-    const SUFFIX: &str = " (copy)";
-    let room = orrery_domain::MAX_TITLE_CHARS - SUFFIX.chars().count();
-    let kept: String = name.chars().take(room).collect();
-    format!("{}{SUFFIX}", kept.trim_end())
-}
-
 /// Trims every entry and drops empty ones (a tools or tags field typed as
 /// "a, b, ").
 fn tidy(list: Vec<String>) -> Vec<String> {
@@ -138,7 +130,7 @@ fn tidy(list: Vec<String>) -> Vec<String> {
 impl Shell {
     /// After an agent or prompt changed: sync soon, and tell the canvas what
     /// the library holds now (its palette and inspector).
-    async fn library_changed(&self) {
+    pub(super) async fn library_changed(&self) {
         self.inner.changed.notify_one();
         self.show_library().await;
     }
@@ -202,7 +194,7 @@ impl Shell {
         let original = self.inner.replica.agent(id).await?;
         let copy = Agent {
             id: DocumentId::new(),
-            name: copy_name(&original.name),
+            name: super::copy_name(&original.name, orrery_domain::MAX_TITLE_CHARS),
             ..original
         };
         let saved = self.inner.replica.save_agent(&copy).await?;
@@ -260,7 +252,7 @@ impl Shell {
         let original = self.inner.replica.prompt(id).await?;
         let copy = Prompt {
             id: DocumentId::new(),
-            title: copy_name(&original.title),
+            title: super::copy_name(&original.title, orrery_domain::MAX_TITLE_CHARS),
             versions: original
                 .versions
                 .iter()
@@ -358,9 +350,12 @@ mod tests {
 
     #[test]
     fn copies_are_named_within_the_limit() {
-        assert_eq!(copy_name("Researcher"), "Researcher (copy)");
+        assert_eq!(
+            super::super::copy_name("Researcher", orrery_domain::MAX_TITLE_CHARS),
+            "Researcher (copy)"
+        );
         let long = "x".repeat(orrery_domain::MAX_TITLE_CHARS);
-        let copy = copy_name(&long);
+        let copy = super::super::copy_name(&long, orrery_domain::MAX_TITLE_CHARS);
         assert_eq!(copy.chars().count(), orrery_domain::MAX_TITLE_CHARS);
         assert!(copy.ends_with(" (copy)"));
     }

@@ -1,0 +1,48 @@
+// The first-run welcome: what the two windows are, where to start, and how
+// to connect a model. Shown once per device; any way of closing it counts.
+import { api } from "./api";
+import { element } from "./dom";
+
+/** Where the newcomer chose to go from the welcome. */
+export type WelcomeChoice = "templates" | "providers" | "close";
+
+/** Shows the welcome if it is due; resolves with the choice (or "close" when it was not shown). */
+export async function showWelcomeIfDue(): Promise<WelcomeChoice> {
+  if (!(await api.welcomeDue().catch(() => false))) return "close";
+  const dialog = element("dialog", { class: "welcome-dialog", "aria-labelledby": "welcome-title" });
+  const form = element("form", { method: "dialog" });
+  const steps = element("ol", { class: "welcome-steps" });
+  for (const [title, body] of [
+    ["This window is your library", "Graphs, agents, prompts and model providers live here, with your account and plan. Everything is saved on this computer first and syncs when you are online."],
+    ["The canvas opens with a graph", "Open a graph to see its agents as nodes in 3D: drag them, connect them, press L to lay them out, and give the team a task in the Chat panel."],
+    ["Connect a model", "Ollama runs models on this computer with no key (ollama.com). Or add an OpenAI-compatible, Anthropic or Gemini key in Providers; keys stay in your system keyring."],
+  ] as const) {
+    const item = element("li", {});
+    item.append(element("strong", {}, title), element("p", {}, body));
+    steps.append(item);
+  }
+  const actions = element("div", { class: "actions" });
+  actions.append(
+    element("button", { value: "close", class: "quiet" }, "Close"),
+    element("button", { value: "providers", class: "quiet" }, "Connect a model provider"),
+    element("button", { value: "templates" }, "Start from a template"),
+  );
+  form.append(
+    element("h2", { id: "welcome-title" }, "Welcome to Orrery"),
+    element("p", { class: "lead" }, "Build teams of AI agents as graphs, run them, and watch them work."),
+    steps,
+    actions,
+  );
+  dialog.append(form);
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      const choice = (["templates", "providers"] as const).find((value) => value === dialog.returnValue) ?? "close";
+      dialog.remove();
+      void api.dismissWelcome().catch(() => undefined);
+      resolve(choice);
+    });
+    dialog.showModal();
+    form.querySelector<HTMLButtonElement>('button[value="templates"]')?.focus();
+  });
+}

@@ -1,0 +1,99 @@
+// Every screen checked by axe-core in Chromium, light and dark: no serious or
+// critical WCAG 2 A/AA violation (contrast, names, roles, labels, focus).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { openPage } from "./harness.mjs";
+
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+
+/** Every screen, reached the way a user reaches it. */
+const screens = [
+  {
+    name: "graphs, empty (templates)",
+    setup: {},
+    open: async (page) => page.getByRole("list", { name: "Templates" }).getByRole("listitem").first().waitFor(),
+  },
+  {
+    name: "graphs, with graphs and deleted ones",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("button", { name: "Use template: Research team" }).click();
+      await page.getByRole("list", { name: "Graphs" }).getByRole("listitem").first().waitFor();
+      await page.getByLabel("New graph name").fill("Old pipeline");
+      await page.getByRole("button", { name: "Create graph" }).click();
+      await page.getByRole("button", { name: "Delete Old pipeline" }).click();
+      await page.getByRole("dialog").getByRole("button", { name: "Delete graph" }).click();
+      await page.getByTestId("deleted-graphs").waitFor();
+      await page.getByTestId("deleted-graphs").locator("summary").click();
+    },
+  },
+  {
+    name: "delete confirmation",
+    setup: {},
+    open: async (page) => {
+      await page.getByLabel("New graph name").fill("Keep me");
+      await page.getByRole("button", { name: "Create graph" }).click();
+      await page.getByRole("button", { name: "Delete Keep me" }).click();
+      await page.getByRole("dialog").waitFor();
+    },
+  },
+  { name: "welcome", setup: { firstRun: true }, open: async (page) => page.getByRole("dialog", { name: "Welcome to Orrery" }).waitFor() },
+  { name: "agents", setup: {}, open: async (page) => page.getByRole("button", { name: "Agents" }).click() },
+  { name: "prompts", setup: {}, open: async (page) => page.getByRole("button", { name: "Prompts" }).click() },
+  { name: "providers", setup: {}, open: async (page) => page.getByRole("button", { name: "Providers" }).click() },
+  {
+    name: "billing",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("button", { name: "Billing" }).click();
+      await page.getByRole("heading", { name: "Plans" }).waitFor();
+    },
+  },
+  {
+    name: "billing without Stripe",
+    setup: { billingEnabled: false },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Billing" }).click();
+      await page.getByRole("heading", { name: "Plans" }).waitFor();
+    },
+  },
+  {
+    name: "profile (admin)",
+    setup: { role: "admin" },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Ada" }).click();
+      await page.getByRole("heading", { name: "Profile" }).waitFor();
+    },
+  },
+  { name: "sign in", setup: { signedIn: false }, open: async (page) => page.getByRole("heading", { name: "Sign in" }).waitFor() },
+];
+
+for (const colorScheme of ["light", "dark"]) {
+  test(`screens_have_no_serious_accessibility_violations (${colorScheme})`, async () => {
+    const problems = [];
+    for (const screen of screens) {
+      const { page, errors } = await openPage(screen.setup, { colorScheme });
+      await page.getByRole("navigation", { name: "Screens" }).waitFor();
+      await screen.open(page);
+      // Transitions and late renders settle before the check.
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+      await page.addScriptTag({ path: axePath });
+      const violations = await page.evaluate(async () => {
+        const result = await window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] } });
+        return result.violations
+          .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+          .map((violation) => ({
+            rule: violation.id,
+            impact: violation.impact,
+            help: violation.help,
+            targets: violation.nodes.slice(0, 4).map((node) => `${node.target.join(" ")} — ${node.failureSummary?.split("\n")[1]?.trim() ?? ""}`),
+          }));
+      });
+      for (const violation of violations) problems.push({ screen: screen.name, ...violation });
+      assert.deepEqual(errors, [], `${screen.name}: page errors`);
+      await page.close();
+    }
+    assert.deepEqual(problems, [], JSON.stringify(problems, null, 2));
+  });
+}
