@@ -190,32 +190,60 @@ fn spawn_camera(mut commands: Commands) {
     ));
 }
 
-/// The orbit that frames a whole graph: focus on its centre, backed off until it fits.
-pub fn framing(graph: &Graph) -> Option<OrbitCamera> {
+/// The orbit that frames a whole graph seen from the default angle in a
+/// window of `aspect` (width / height): every node inside the view with a
+/// margin, the graph as large as that allows.
+pub fn framing(graph: &Graph, aspect: f32) -> Option<OrbitCamera> {
     let positions: Vec<Vec3> = graph
         .nodes
         .values()
         .map(|node| to_vec3(node.position))
         .collect();
-    let (focus, distance) = fit(&positions)?;
+    let angle = OrbitCamera::default();
+    let (focus, distance) = fit(&positions, angle.transform().rotation, aspect)?;
     Some(OrbitCamera {
         focus,
         distance,
-        ..OrbitCamera::default()
+        ..angle
     })
 }
 
-/// The centre of `points` and how far back a camera must be to see them all.
-fn fit(points: &[Vec3]) -> Option<(Vec3, f32)> {
+/// Room kept around the framed nodes: a node's radius and a little more in
+/// world units, and a share of the view.
+const FRAME_MARGIN_WORLD: f32 = 1.5;
+const FRAME_MARGIN_SHARE: f32 = 0.08;
+
+/// Where to look and how far back to stand to see every one of `points`
+/// from a camera turned by `rotation`, in a window of `aspect` (width /
+/// height): the centre of their box as the camera sees it, and the distance
+/// at which both the vertical and the horizontal field of view hold them
+/// (the nearest points, which look largest, decide).
+fn fit(points: &[Vec3], rotation: Quat, aspect: f32) -> Option<(Vec3, f32)> {
     if points.is_empty() {
         return None;
     }
-    let centre = points.iter().copied().sum::<Vec3>() / points.len() as f32;
-    let radius = points
-        .iter()
-        .map(|position| position.distance(centre))
-        .fold(1.0_f32, f32::max);
-    Some((centre, (radius + 1.0) / (FIELD_OF_VIEW / 2.0).sin()))
+    let axes = [rotation * Vec3::X, rotation * Vec3::Y, rotation * Vec3::Z];
+    let along = |point: Vec3| Vec3::new(point.dot(axes[0]), point.dot(axes[1]), point.dot(axes[2]));
+    let (low, high) = points.iter().fold(
+        (Vec3::splat(f32::MAX), Vec3::splat(f32::MIN)),
+        |(low, high), point| (low.min(along(*point)), high.max(along(*point))),
+    );
+    let middle = (low + high) / 2.0;
+    let centre = axes[0] * middle.x + axes[1] * middle.y + axes[2] * middle.z;
+    let half = (high - low) / 2.0 + Vec3::splat(FRAME_MARGIN_WORLD);
+    let tan_vertical = (FIELD_OF_VIEW / 2.0).tan() * (1.0 - FRAME_MARGIN_SHARE);
+    let tan_horizontal = tan_vertical * aspect.clamp(0.1, 10.0);
+    let distance = (half.x / tan_horizontal).max(half.y / tan_vertical) + half.z;
+    Some((centre, distance.max(2.0)))
+}
+
+/// The window's shape (width / height). Framing fits the whole window;
+/// `inset_view` then backs off in proportion to a panel at the left.
+fn aspect_of(window: Vec2) -> f32 {
+    if window.y < 1.0 {
+        return 16.0 / 9.0;
+    }
+    window.x / window.y
 }
 
 fn frame_graph_on_load(
@@ -224,12 +252,15 @@ fn frame_graph_on_load(
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     mut cameras: Query<&mut OrbitCamera>,
 ) {
-    let Some(mut framed) = shown.graph.as_ref().and_then(framing) else {
+    let size = windows.single().map_or(Vec2::new(16.0, 9.0), Window::size);
+    let Some(mut framed) = shown
+        .graph
+        .as_ref()
+        .and_then(|graph| framing(graph, aspect_of(size)))
+    else {
         return;
     };
-    if let Ok(window) = windows.single() {
-        inset_view(&mut framed, window.size(), 0.0, inset.left);
-    }
+    inset_view(&mut framed, size, 0.0, inset.left);
     for mut orbit in &mut cameras {
         *orbit = framed;
     }
@@ -308,7 +339,12 @@ fn keyboard_controls(
             .filter(|(node, _)| selection.nodes.is_empty() || selection.nodes.contains(&node.id))
             .map(|(_, transform)| transform.translation)
             .collect();
-        fit(&points)
+        let rotation = cameras
+            .iter()
+            .next()
+            .map_or(Quat::IDENTITY, |(_, transform)| transform.rotation);
+        let size = windows.single().map_or(Vec2::new(16.0, 9.0), Window::size);
+        fit(&points, rotation, aspect_of(size))
     });
     let step = time.delta_secs() * 1.5;
     for (mut orbit, transform) in &mut cameras {
@@ -355,13 +391,16 @@ fn keyboard_controls(
         if keys.pressed(KeyCode::Minus) || keys.pressed(KeyCode::NumpadSubtract) {
             orbit.distance *= 1.0 + step;
         }
-        if keys.just_pressed(KeyCode::KeyR)
-            && let Some(mut framed) = shown.graph.as_ref().and_then(framing)
-        {
-            if let Ok(window) = windows.single() {
-                inset_view(&mut framed, window.size(), 0.0, inset.left);
+        if keys.just_pressed(KeyCode::KeyR) {
+            let size = windows.single().map_or(Vec2::new(16.0, 9.0), Window::size);
+            if let Some(mut framed) = shown
+                .graph
+                .as_ref()
+                .and_then(|graph| framing(graph, aspect_of(size)))
+            {
+                inset_view(&mut framed, size, 0.0, inset.left);
+                *orbit = framed;
             }
-            *orbit = framed;
         }
     }
 }
@@ -377,20 +416,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fit_centres_on_the_points_and_backs_off_to_see_them() {
-        assert_eq!(fit(&[]), None);
-        let (centre, distance) =
-            fit(&[Vec3::new(-4.0, 0.0, 0.0), Vec3::new(4.0, 2.0, 0.0)]).unwrap();
-        assert_eq!(centre, Vec3::new(0.0, 1.0, 0.0));
-        // Both points (radius √17) plus a node's margin fit in the field of view.
-        let radius = 17.0_f32.sqrt() + 1.0;
-        assert!((distance * (FIELD_OF_VIEW / 2.0).sin() - radius).abs() < 1e-4);
-        let orbit = OrbitCamera {
-            focus: centre,
-            distance,
-            ..OrbitCamera::default()
-        };
-        assert!((orbit.transform().translation.distance(centre) - distance).abs() < 1e-3);
+    fn fit_holds_every_point_in_view_whatever_the_window_shape() {
+        let rotation = OrbitCamera::default().transform().rotation;
+        assert_eq!(fit(&[], rotation, 1.5), None);
+        // A pipeline laid out left to right, like a template.
+        let points: Vec<Vec3> = (0..6)
+            .map(|i| Vec3::new(i as f32 * 7.0, 0.0, 0.0))
+            .collect();
+        for aspect in [0.5, 1.0, 1.5, 2.4] {
+            let (centre, distance) = fit(&points, rotation, aspect).unwrap();
+            assert!(
+                (centre.x - 17.5).abs() < 1e-3,
+                "centred on the box: {centre}"
+            );
+            let orbit = OrbitCamera {
+                focus: centre,
+                distance,
+                ..OrbitCamera::default()
+            };
+            let camera = orbit.transform();
+            let tan_v = (FIELD_OF_VIEW / 2.0).tan();
+            let mut widest = 0.0_f32;
+            for point in &points {
+                let local = camera.compute_affine().inverse().transform_point3(*point);
+                let depth = -local.z;
+                assert!(depth > 0.0, "a point is behind the camera");
+                let (x, y) = (
+                    local.x / (depth * tan_v * aspect),
+                    local.y / (depth * tan_v),
+                );
+                assert!(
+                    x.abs() <= 1.0 && y.abs() <= 1.0,
+                    "{point} is off screen at aspect {aspect}: {x}, {y}"
+                );
+                widest = widest.max(x.abs());
+            }
+            // Not far more distant than needed: the row fills most of the width
+            // (or the height, in a wide window it is the row's width that binds).
+            assert!(
+                widest > 0.6,
+                "aspect {aspect}: the graph fills only {widest} of the half-width"
+            );
+        }
     }
 
     /// The camera's systems in a Bevy app fed through Bevy's own input

@@ -166,6 +166,10 @@ pub struct FrameReport {
     /// The nodes with a label on screen (near ones; far ones have none).
     #[serde(default)]
     pub labelled: Vec<NodeId>,
+    /// Where each of those labels is drawn, in the same order, as logical
+    /// `[min x, min y, max x, max y]`.
+    #[serde(default)]
+    pub label_rects: Vec<[f32; 4]>,
     /// The sandbox chat panel.
     #[serde(default)]
     pub chat: chat::ChatReport,

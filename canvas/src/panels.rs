@@ -22,8 +22,8 @@ use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour, to_position}
 /// The top-right corner the toolbar and inspector may cover, in logical
 /// pixels (width, height); reported so tests know which nodes are hidden.
 pub const TOOL_AREA: Vec2 = Vec2::new(290.0, 340.0);
-/// Nodes drawn at least this big (radius, logical pixels) get a label.
-pub const LABEL_MIN_RADIUS: f32 = 30.0;
+/// Nodes drawn at least this big (radius, logical pixels) may get a label.
+pub const LABEL_MIN_RADIUS: f32 = 7.0;
 /// At most this many labels at once (the nearest).
 const MAX_LABELS: usize = 120;
 
@@ -88,6 +88,8 @@ pub struct PanelLayout {
     pub controls: Vec<(String, Rect)>,
     /// The nodes labelled this frame.
     pub labelled: Vec<NodeId>,
+    /// Where each of those labels is, as logical `[min x, min y, max x, max y]`.
+    pub label_rects: Vec<[f32; 4]>,
     /// The node whose tooltip is shown this frame, with its text.
     pub tooltip: Option<(NodeId, String)>,
     /// The inspector's line about the selected node in the library.
@@ -167,6 +169,7 @@ fn status_bar(
     );
     layout.covered.clear();
     layout.labelled.clear();
+    layout.label_rects.clear();
     layout.tooltip = None;
     layout.inspector = None;
     layout.controls.clear();
@@ -481,22 +484,33 @@ fn graph_overlays(
         egui::Order::Background,
         egui::Id::new("graph-overlays"),
     ));
-    // Labels: only nodes near enough to be drawn big, nearest first.
+    // Labels: nodes drawn big enough, the selected first, then the larger
+    // on screen; a label that would overlap one already placed is left out,
+    // so labels never cover each other. Each has a dark halo for contrast.
     let world_per_pixel =
         2.0 * (crate::camera::FIELD_OF_VIEW / 2.0).tan() / window.height().max(1.0);
     let forward = *camera_transform.forward();
     let eye = camera_transform.translation();
     let most_depth = NODE_RADIUS / (LABEL_MIN_RADIUS * world_per_pixel);
-    let mut near: Vec<(f32, &GraphNode, Vec3)> = nodes
+    let mut near: Vec<(bool, f32, &GraphNode, Vec3)> = nodes
         .iter()
         .filter_map(|(_, node, transform)| {
             let position = transform.translation;
             let depth = (position - eye).dot(forward);
-            (depth > 0.0 && depth <= most_depth).then_some((depth, node, position))
+            (depth > 0.0 && depth <= most_depth).then_some((
+                selection.nodes.contains(&node.id),
+                depth,
+                node,
+                position,
+            ))
         })
         .collect();
-    near.sort_by(|a, b| a.0.total_cmp(&b.0));
-    for (depth, node, position) in near.into_iter().take(MAX_LABELS) {
+    near.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.total_cmp(&b.1)));
+    let mut placed: Vec<egui::Rect> = Vec::new();
+    for (_, depth, node, position) in near {
+        if placed.len() >= MAX_LABELS {
+            break;
+        }
         let Ok(screen) = camera.world_to_viewport(camera_transform, position) else {
             continue;
         };
@@ -504,18 +518,34 @@ fn graph_overlays(
             continue;
         };
         let radius = NODE_RADIUS / (depth * world_per_pixel);
-        let size = (radius * 0.45).clamp(11.0, 18.0);
-        let rect = painter.text(
-            egui::pos2(screen.x, screen.y + radius + 3.0),
-            egui::Align2::CENTER_TOP,
-            label,
+        let size = (radius * 0.45).clamp(12.0, 18.0);
+        let galley = painter.layout_no_wrap(
+            label.to_owned(),
             egui::FontId::proportional(size),
-            egui::Color32::from_rgb(220, 226, 236),
+            egui::Color32::from_rgb(226, 231, 240),
         );
+        let top_left = egui::pos2(screen.x - galley.size().x / 2.0, screen.y + radius + 3.0);
+        let rect = egui::Rect::from_min_size(top_left, galley.size()).expand(1.0);
+        if placed.iter().any(|other| other.intersects(rect)) {
+            continue;
+        }
+        let halo = egui::Color32::from_rgba_unmultiplied(8, 10, 16, 220);
+        for (dx, dy) in [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0)] {
+            painter.galley_with_override_text_color(
+                top_left + egui::vec2(dx, dy),
+                galley.clone(),
+                halo,
+            );
+        }
+        painter.galley(top_left, galley, egui::Color32::WHITE);
+        placed.push(rect);
         layout
             .covered
             .push(Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y));
         layout.labelled.push(node.id);
+        layout
+            .label_rects
+            .push([rect.min.x, rect.min.y, rect.max.x, rect.max.y]);
     }
     // The tooltip: the node under a pointer the user has moved.
     if let Some(cursor) = window.cursor_position() {

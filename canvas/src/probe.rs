@@ -249,6 +249,7 @@ pub fn frame_report(
             .map(|area| [area.min.x, area.min.y, area.max.x, area.max.y])
             .collect(),
         labelled: layout.labelled.clone(),
+        label_rects: layout.label_rects.clone(),
         chat,
         tooltip: layout.tooltip.clone(),
         inspector: layout.inspector.clone(),
