@@ -536,7 +536,7 @@ fn chat_panel(
         .show(&mut screen, |ui| {
             ui.horizontal(|ui| {
                 close = ui.small_button("«").on_hover_text("Close the chat").clicked();
-                ui.heading("Sandbox");
+                ui.heading("Chat");
                 if panel.is_running() {
                     ui.spinner();
                     let button = ui.button("Cancel run");

@@ -40,6 +40,7 @@ impl Plugin for StatusPanelPlugin {
             .init_resource::<KeyboardCaptured>()
             .init_resource::<ToolState>()
             .init_resource::<LibraryCatalog>()
+            .init_resource::<ShortcutsShown>()
             .add_systems(
                 EguiPrimaryContextPass,
                 (status_bar, tool_panels, graph_overlays)
@@ -132,6 +133,27 @@ pub fn library_line(catalog: &orrery_sessions::Catalog, node: &Node) -> Option<S
     }
 }
 
+/// Whether the shortcuts overlay is open (`?`, or the status bar's button).
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct ShortcutsShown(pub bool);
+
+/// Every shortcut the overlay lists: keys, what they do.
+const SHORTCUTS: &[(&str, &str)] = &[
+    ("Drag a node", "move it (Ctrl snaps to the grid)"),
+    ("Drag a node's right edge onto another", "connect them"),
+    ("Shift+drag · Alt+drag", "select in a box · in a lasso"),
+    ("Drag empty space", "orbit"),
+    ("Right-drag · WASD", "pan"),
+    ("Wheel · + / −", "zoom"),
+    ("F", "focus on the selection"),
+    ("R", "frame the whole graph"),
+    ("L", "lay the graph out (Esc cancels)"),
+    ("Delete", "remove the selection"),
+    ("Ctrl+D", "duplicate the selection"),
+    ("Ctrl+Z · Ctrl+Shift+Z", "undo · redo"),
+    ("?", "show or hide these shortcuts"),
+];
+
 /// Whether a text field has the keyboard (then keys do not reach the canvas).
 #[derive(Resource, Default, Debug, Clone, Copy)]
 pub struct KeyboardCaptured(pub bool);
@@ -157,8 +179,20 @@ fn status_bar(
     time: Res<Time>,
     mut layout: ResMut<PanelLayout>,
     mut frame_ms: Local<f32>,
+    keys: Res<ButtonInput<KeyCode>>,
+    typed: Res<ButtonInput<bevy::input::keyboard::Key>>,
+    captured: Res<KeyboardCaptured>,
+    mut shortcuts: ResMut<ShortcutsShown>,
 ) -> Result {
     let context = contexts.ctx_mut()?;
+    // `?` by what the key types, whatever the layout puts it on; Esc closes.
+    let question = bevy::input::keyboard::Key::Character("?".into());
+    if !captured.0 && typed.just_pressed(question) {
+        shortcuts.0 = !shortcuts.0;
+    }
+    if shortcuts.0 && keys.just_pressed(KeyCode::Escape) {
+        shortcuts.0 = false;
+    }
     *frame_ms = *frame_ms * 0.9 + time.delta_secs() * 1000.0 * 0.1;
     let mut screen = egui::Ui::new(
         context.clone(),
@@ -174,8 +208,8 @@ fn status_bar(
     layout.inspector = None;
     layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
-        // Wrapped, so the key hints run onto a second line on a narrow
-        // window instead of being cut off at its right edge.
+        // One short line: the graph, the selection, what is happening, and
+        // the way to the shortcuts (wrapped only on a very narrow window).
         ui.horizontal_wrapped(|ui| {
             match &shown.graph {
                 Some(graph) => {
@@ -215,11 +249,50 @@ fn status_bar(
             ui.separator();
             ui.label(format!("{:.1} ms/frame", *frame_ms));
             ui.separator();
-            ui.weak("drag nodes to move them (Ctrl snaps to the grid) · drag a node's right edge onto another to connect · Shift+drag to select · Alt+drag to lasso · drag space to orbit · right-drag to pan · wheel to zoom · WASD to pan · F to focus · R to frame · L to lay out · Delete removes · Ctrl+D duplicates · Ctrl+Z to undo");
+            let hint = ui
+                .small_button("? Shortcuts")
+                .on_hover_text("Every key and gesture of the canvas");
+            if hint.clicked() {
+                shortcuts.0 = !shortcuts.0;
+            }
+            layout
+                .controls
+                .push(("shortcuts button".into(), to_rect(hint.rect)));
         });
     });
     layout.status_bar_top = response.response.rect.top();
+    if shortcuts.0 {
+        let mut open = true;
+        let shown = egui::Window::new("Shortcuts")
+            .open(&mut open)
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::vec2(0.0, 0.0))
+            .show(context, |ui| {
+                egui::Grid::new("shortcuts")
+                    .num_columns(2)
+                    .spacing([18.0, 6.0])
+                    .show(ui, |ui| {
+                        for (keys, what) in SHORTCUTS {
+                            ui.strong(*keys);
+                            ui.label(*what);
+                            ui.end_row();
+                        }
+                    });
+            });
+        if let Some(shown) = shown {
+            let rect = shown.response.rect;
+            layout.controls.push(("shortcuts".into(), to_rect(rect)));
+            layout.covered.push(to_rect(rect));
+        }
+        shortcuts.0 = open;
+    }
     Ok(())
+}
+
+/// An egui rectangle as a Bevy one.
+fn to_rect(rect: egui::Rect) -> Rect {
+    Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y)
 }
 
 /// Sends an edit to the history (so it is undoable and stored).

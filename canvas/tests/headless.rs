@@ -1834,3 +1834,44 @@ fn graph_opens_framed_with_readable_nodes() {
         );
     }
 }
+
+/// The status bar is one short line; `?` (or its button) opens the list of
+/// shortcuts over the canvas, and Esc closes it.
+#[test]
+fn question_mark_lists_the_shortcuts_and_the_status_bar_keeps_one_line() {
+    let template = orrery_domain::templates::template("research-team", "2026-12-06T10:00:00.000Z")
+        .expect("the research team template");
+    let mut session = CanvasSession::start(&template.graph, &["--size", "800x600"]);
+    session.ready();
+    let before = settled_report(&mut session);
+    let bar = before.viewport[1] - before.panel_top;
+    assert!(
+        bar <= 34.0,
+        "the status bar is {bar} px tall: more than one line"
+    );
+    assert!(before.controls.contains_key("shortcuts button"));
+    assert!(!before.controls.contains_key("shortcuts"));
+
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "question"],
+    );
+    let open = report_until(&mut session, "the shortcuts", |report| {
+        report.controls.contains_key("shortcuts")
+    });
+    let [x0, y0, x1, y1] = open.controls["shortcuts"];
+    assert!(
+        x1 - x0 > 200.0 && y1 - y0 > 150.0,
+        "the list is readable: {x0},{y0} {x1},{y1}"
+    );
+    assert!(x0 >= 0.0 && x1 <= open.viewport[0] && y0 >= 0.0 && y1 <= open.viewport[1]);
+
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "Escape"],
+    );
+    report_until(&mut session, "the shortcuts closed", |report| {
+        !report.controls.contains_key("shortcuts")
+    });
+}
