@@ -272,21 +272,27 @@ fn orbit_pan_zoom(
     motion: Res<AccumulatedMouseMotion>,
     scroll: Res<AccumulatedMouseScroll>,
     mut pinches: MessageReader<PinchGesture>,
-    drag: Res<ActiveDrag>,
+    mut drag: ResMut<ActiveDrag>,
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
     let pinch: f32 = pinches.read().map(|gesture| gesture.0).sum();
     let control = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    // Orbiting follows the window's cursor as the drag saw it, event by
+    // event (every pointer moves it: a mouse, a tablet, a remote desktop,
+    // xdotool), and raw device motion while the cursor has left the window.
+    let mut turn = drag.take_orbit_motion();
+    if drag.orbiting() && buttons.pressed(MouseButton::Left) && turn == Vec2::ZERO {
+        turn = motion.delta;
+    }
+    let moved = motion.delta;
     for (mut orbit, transform) in &mut cameras {
-        if buttons.pressed(MouseButton::Left) && drag.orbiting() {
-            orbit.yaw -= motion.delta.x * 0.005;
-            orbit.pitch =
-                (orbit.pitch + motion.delta.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
+        if turn != Vec2::ZERO {
+            orbit.yaw -= turn.x * 0.005;
+            orbit.pitch = (orbit.pitch + turn.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
         }
         if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
             let scale = orbit.distance * 0.0015;
-            let pan =
-                (-transform.right() * motion.delta.x + transform.up() * motion.delta.y) * scale;
+            let pan = (-transform.right() * moved.x + transform.up() * moved.y) * scale;
             orbit.focus += pan;
         }
         // A wheel scrolls in lines and zooms; a trackpad scrolls in pixels

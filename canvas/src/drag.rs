@@ -157,12 +157,21 @@ pub enum Gesture {
 pub struct ActiveDrag {
     /// What the left button is doing.
     pub gesture: Gesture,
+    /// How far the pointer moved while orbiting since the camera last
+    /// turned: taken event by event, so a drag that starts and ends within
+    /// one frame still turns the view.
+    pub orbit_motion: Vec2,
 }
 
 impl ActiveDrag {
     /// Whether the camera should follow the pointer (a drag on empty space).
     pub fn orbiting(&self) -> bool {
         matches!(self.gesture, Gesture::Orbiting { .. })
+    }
+
+    /// The pointer's motion while orbiting since the last call.
+    pub fn take_orbit_motion(&mut self) -> Vec2 {
+        std::mem::take(&mut self.orbit_motion)
     }
 
     /// The lasso being drawn, if any.
@@ -267,7 +276,12 @@ fn drag_nodes(
                 modifiers.ctrl = key.state == ButtonState::Pressed;
             }
             WindowEvent::CursorMoved(moved) if moved.window == window => {
-                *cursor = Some(moved.position);
+                let before = cursor.replace(moved.position);
+                if drag.orbiting()
+                    && let Some(before) = before
+                {
+                    drag.orbit_motion += moved.position - before;
+                }
                 match &mut drag.gesture {
                     Gesture::MovingNodes { grab, members } => {
                         let Some(centre) =

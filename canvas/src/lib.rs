@@ -156,7 +156,8 @@ pub struct FrameReport {
     #[serde(default)]
     pub notice: Option<String>,
     /// Other areas drawn over the graph (the toolbar and inspector corner,
-    /// labels, a tooltip), as logical `[min x, min y, max x, max y]`.
+    /// a tooltip, the shortcuts), as logical `[min x, min y, max x, max y]`.
+    /// Labels are in `label_rects`: they never cover a node.
     #[serde(default)]
     pub covered: Vec<[f32; 4]>,
     /// The panels' controls by name (`add agent`, `search`, `result <label>`,

@@ -26,6 +26,8 @@ pub const TOOL_AREA: Vec2 = Vec2::new(290.0, 340.0);
 pub const LABEL_MIN_RADIUS: f32 = 7.0;
 /// At most this many labels at once (the nearest).
 const MAX_LABELS: usize = 120;
+/// Labels keep clear of at most this many nodes (the nearest).
+const MAX_LABEL_OBSTACLES: usize = 4_000;
 
 /// The status bar.
 pub struct StatusPanelPlugin;
@@ -558,27 +560,42 @@ fn graph_overlays(
         egui::Id::new("graph-overlays"),
     ));
     // Labels: nodes drawn big enough, the selected first, then the larger
-    // on screen; a label that would overlap one already placed is left out,
-    // so labels never cover each other. Each has a dark halo for contrast.
+    // on screen; a label that would overlap one already placed, or cover
+    // another node, is left out. Each has a dark halo for contrast.
     let world_per_pixel =
         2.0 * (crate::camera::FIELD_OF_VIEW / 2.0).tan() / window.height().max(1.0);
     let forward = *camera_transform.forward();
     let eye = camera_transform.translation();
     let most_depth = NODE_RADIUS / (LABEL_MIN_RADIUS * world_per_pixel);
-    let mut near: Vec<(bool, f32, &GraphNode, Vec3)> = nodes
+    // Nodes a label must not cover: every one drawn at least 3 px across
+    // (the nearest few thousand), as discs on screen.
+    let obstacle_depth = NODE_RADIUS / (1.5 * world_per_pixel);
+    let mut obstacles: Vec<(f32, NodeId, Vec3)> = Vec::new();
+    let mut near: Vec<(bool, f32, &GraphNode, Vec3)> = Vec::new();
+    for (_, node, transform) in &nodes {
+        let position = transform.translation;
+        let depth = (position - eye).dot(forward);
+        if depth <= 0.0 || depth > obstacle_depth {
+            continue;
+        }
+        obstacles.push((depth, node.id, position));
+        if depth <= most_depth {
+            near.push((selection.nodes.contains(&node.id), depth, node, position));
+        }
+    }
+    obstacles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    obstacles.truncate(MAX_LABEL_OBSTACLES);
+    let discs: Vec<(NodeId, egui::Pos2, f32)> = obstacles
         .iter()
-        .filter_map(|(_, node, transform)| {
-            let position = transform.translation;
-            let depth = (position - eye).dot(forward);
-            (depth > 0.0 && depth <= most_depth).then_some((
-                selection.nodes.contains(&node.id),
-                depth,
-                node,
-                position,
+        .filter_map(|(depth, id, position)| {
+            let screen = camera.world_to_viewport(camera_transform, *position).ok()?;
+            Some((
+                *id,
+                egui::pos2(screen.x, screen.y),
+                NODE_RADIUS / (depth * world_per_pixel),
             ))
         })
         .collect();
-    near.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.total_cmp(&b.1)));
     let mut placed: Vec<egui::Rect> = Vec::new();
     for (_, depth, node, position) in near {
         if placed.len() >= MAX_LABELS {
@@ -599,7 +616,10 @@ fn graph_overlays(
         );
         let top_left = egui::pos2(screen.x - galley.size().x / 2.0, screen.y + radius + 3.0);
         let rect = egui::Rect::from_min_size(top_left, galley.size()).expand(1.0);
-        if placed.iter().any(|other| other.intersects(rect)) {
+        let covers_a_node = discs
+            .iter()
+            .any(|(id, centre, radius)| *id != node.id && rect.distance_to_pos(*centre) < *radius);
+        if covers_a_node || placed.iter().any(|other| other.intersects(rect)) {
             continue;
         }
         let halo = egui::Color32::from_rgba_unmultiplied(8, 10, 16, 220);
@@ -612,9 +632,6 @@ fn graph_overlays(
         }
         painter.galley(top_left, galley, egui::Color32::WHITE);
         placed.push(rect);
-        layout
-            .covered
-            .push(Rect::new(rect.min.x, rect.min.y, rect.max.x, rect.max.y));
         layout.labelled.push(node.id);
         layout
             .label_rects

@@ -1875,3 +1875,52 @@ fn question_mark_lists_the_shortcuts_and_the_status_bar_keeps_one_line() {
         !report.controls.contains_key("shortcuts")
     });
 }
+
+/// Dragging empty space with the left button, as a real pointer does
+/// (xdotool through the X server), orbits the camera: the graph turns and
+/// no node moves in the document.
+#[test]
+fn mouse_drag_orbits_the_camera() {
+    let template = orrery_domain::templates::template("code-review", "2026-12-06T10:00:00.000Z")
+        .expect("the code review template");
+    let graph = template.graph;
+    let mut session = CanvasSession::start(&graph, &[]);
+    session.ready();
+    let before = settled_report(&mut session);
+    // Empty space: the upper middle of the view, above the row of nodes and
+    // clear of the toolbar at the right and the chat handle at the left.
+    let from = (before.viewport[0] * 0.45, before.viewport[1] * 0.15);
+    assert!(
+        before.nodes.iter().all(|node| {
+            let (dx, dy) = (node.screen[0] - from.0, node.screen[1] - from.1);
+            (dx * dx + dy * dy).sqrt() > node.screen_radius + 20.0
+        }),
+        "the drag starts on empty space"
+    );
+    let window = canvas_window(&session.display);
+    drag_with_xdotool(
+        &session.display,
+        &window,
+        from,
+        (from.0 + 160.0, from.1 + 60.0),
+        None,
+    );
+    let after = report_until(&mut session, "the camera turned", |report| {
+        let dot: f32 = report
+            .camera_right
+            .iter()
+            .zip(&before.camera_right)
+            .map(|(a, b)| a * b)
+            .sum();
+        dot < 0.99
+    });
+    // Turned, not moved: the nodes' world positions are as they were.
+    for node in &after.nodes {
+        let original = &graph.nodes[&node.id].position;
+        assert!(
+            (node.position[0] - original.x).abs() < 1e-4
+                && (node.position[1] - original.y).abs() < 1e-4
+        );
+    }
+    assert_eq!(session.stored(&graph), graph, "orbiting stored no edit");
+}
