@@ -36,6 +36,7 @@ impl Plugin for OrbitCameraPlugin {
         }
         app.insert_resource(software)
             .init_resource::<FocusRequest>()
+            .init_resource::<FrameRequest>()
             .init_resource::<ViewInset>()
             .add_systems(Update, match_antialiasing_to_renderer)
             .add_systems(Startup, spawn_camera)
@@ -98,6 +99,11 @@ fn follow_view_inset(
 /// Set to look at the selection on the next frame (as F does).
 #[derive(Resource, Default, Debug, Clone, Copy)]
 pub struct FocusRequest(pub bool);
+
+/// Set to frame the whole graph on the next frame (as R does): after an
+/// automatic layout, say.
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct FrameRequest(pub bool);
 
 /// Where the camera looks from, as an orbit around a focus point.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
@@ -325,6 +331,7 @@ fn keyboard_controls(
     selection: Res<Selection>,
     captured: Res<KeyboardCaptured>,
     mut request: ResMut<FocusRequest>,
+    mut frame: ResMut<FrameRequest>,
     inset: Res<ViewInset>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     nodes: Query<(&GraphNode, &Transform)>,
@@ -398,6 +405,11 @@ fn keyboard_controls(
             orbit.distance *= 1.0 + step;
         }
         if keys.just_pressed(KeyCode::KeyR) {
+            frame.0 = true;
+        }
+    }
+    if std::mem::take(&mut frame.0) {
+        for (mut orbit, _) in &mut cameras {
             let size = windows.single().map_or(Vec2::new(16.0, 9.0), Window::size);
             if let Some(mut framed) = shown
                 .graph

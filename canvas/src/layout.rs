@@ -146,6 +146,7 @@ fn follow_layout(
     mut shown: ResMut<ShownGraph>,
     mut history: ResMut<CanvasHistory>,
     bridge: Res<CanvasBridge>,
+    mut frame: ResMut<crate::camera::FrameRequest>,
 ) {
     let Some(job) = &running.0 else { return };
     let mut latest = None;
@@ -194,4 +195,6 @@ fn follow_layout(
     if !moves.is_empty() {
         history.record(&mut shown, GraphEdit::MoveNodes(moves), &bridge);
     }
+    // The nodes moved as the layout went; the camera now frames the result.
+    frame.0 = true;
 }

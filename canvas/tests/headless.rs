@@ -1924,3 +1924,39 @@ fn mouse_drag_orbits_the_camera() {
     }
     assert_eq!(session.stored(&graph), graph, "orbiting stored no edit");
 }
+
+/// After L the camera frames the laid-out graph, and R frames it again:
+/// every node is wholly in view both times.
+#[test]
+fn layout_then_frame_keeps_every_node_on_screen() {
+    let graph = sample_graph("Spread", 80, 21);
+    let mut session = CanvasSession::start(&graph, &["--size", "800x600"]);
+    session.ready();
+    let in_view = |report: &FrameReport| {
+        report.nodes.len() == 80
+            && report.nodes.iter().all(|node| {
+                let [x, y] = node.screen;
+                let r = node.screen_radius;
+                x - r >= 0.0
+                    && x + r <= report.viewport[0]
+                    && y - r >= 0.0
+                    && y + r <= report.panel_top
+            })
+    };
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "l"],
+    );
+    session.canvas.expect("STORED");
+    report_until(&mut session, "every node framed after the layout", in_view);
+    // Zoom in far, then R brings every node back into view.
+    hold_key(&session, "equal", "1.0");
+    let zoomed = settled_report(&mut session);
+    assert!(!in_view(&zoomed), "zooming in put some node out of view");
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "r"],
+    );
+    report_until(&mut session, "every node framed after R", in_view);
+}
