@@ -123,6 +123,9 @@ pub struct ChatReport {
     pub lit_edges: Vec<(NodeId, NodeId)>,
     /// The decision window's summary, when it is open.
     pub decision: Option<String>,
+    /// What the task box holds.
+    #[serde(default)]
+    pub input: String,
 }
 
 impl ChatPanel {
@@ -371,6 +374,7 @@ impl ChatPanel {
                 .map(|run| run.timeline.clone())
                 .unwrap_or_default(),
             running: self.is_running(),
+            input: self.input.clone(),
             running_nodes: running.0.iter().copied().collect(),
             lit_edges: self
                 .run
@@ -481,6 +485,66 @@ fn role_colour(role: ChatRole) -> egui::Color32 {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Which command keys (Ctrl, Super) are down, followed key event by key
+/// event.
+#[derive(Default)]
+struct CommandKeys {
+    ctrl: bool,
+    super_key: bool,
+}
+
+/// What one frame's key events meant, read in the order they happened.
+#[derive(Debug, Default, PartialEq)]
+struct KeysRead {
+    /// Text typed that egui did not get (see [`CommandKeys::read`]).
+    unseen_text: String,
+    /// Enter was pressed while Ctrl (or Super) was down.
+    command_enter: bool,
+}
+
+impl CommandKeys {
+    fn held(&self) -> bool {
+        self.ctrl || self.super_key
+    }
+
+    /// Reads a frame's key events in order. egui's input takes a frame's key
+    /// events with the command keys as they stand at the end of the frame:
+    /// letters typed before Ctrl went down in the same frame are dropped
+    /// there, and a quick Ctrl+Enter whose Ctrl is up again by the end of
+    /// the frame reads as a plain Enter. Both are recovered here.
+    fn read<'a>(
+        &mut self,
+        events: impl Iterator<Item = &'a bevy::input::keyboard::KeyboardInput>,
+    ) -> KeysRead {
+        use bevy::input::keyboard::Key;
+        let mut read = KeysRead::default();
+        for event in events {
+            let pressed = event.state.is_pressed();
+            match event.key_code {
+                KeyCode::ControlLeft | KeyCode::ControlRight => self.ctrl = pressed,
+                KeyCode::SuperLeft | KeyCode::SuperRight => self.super_key = pressed,
+                KeyCode::Enter | KeyCode::NumpadEnter if pressed && self.held() => {
+                    read.command_enter = true;
+                }
+                _ if pressed && !self.held() => match &event.logical_key {
+                    Key::Character(text) if !text.chars().any(char::is_control) => {
+                        read.unseen_text.push_str(text);
+                    }
+                    Key::Space => read.unseen_text.push(' '),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+        // With no command key down at the end, egui took every letter.
+        if !self.held() {
+            read.unseen_text.clear();
+        }
+        read
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn chat_panel(
     mut contexts: EguiContexts,
     shown: Res<ShownGraph>,
@@ -491,8 +555,11 @@ fn chat_panel(
     bridge: Res<CanvasBridge>,
     camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
     nodes: Query<(&GraphNode, &Transform)>,
+    mut keyboard: MessageReader<bevy::input::keyboard::KeyboardInput>,
+    mut command_held: Local<CommandKeys>,
 ) -> Result {
     let context = contexts.ctx_mut()?.clone();
+    let keys_read = command_held.read(keyboard.read());
     let Some(graph) = &shown.graph else {
         return Ok(());
     };
@@ -609,7 +676,10 @@ fn chat_panel(
             );
             layout.controls.push(("chat input".into(), to_rect(editor.rect)));
             let typed_enter = editor.has_focus()
-                && ui.input(|input| input.key_pressed(egui::Key::Enter) && input.modifiers.command);
+                && (keys_read.command_enter
+                    || ui.input(|input| {
+                        input.key_pressed(egui::Key::Enter) && input.modifiers.command
+                    }));
             let run = ui.add_enabled(!panel.is_running(), egui::Button::new("Run task"));
             layout.controls.push(("run task".into(), to_rect(run.rect)));
             send = run.clicked() || (typed_enter && !panel.is_running());
@@ -624,6 +694,12 @@ fn chat_panel(
         panel.open = false;
     }
     if send {
+        // Letters typed just before Ctrl+Enter, in the same frame, reach
+        // egui with Ctrl already down and are dropped there: put them back,
+        // so the task is exactly what was typed.
+        if !keys_read.unseen_text.is_empty() {
+            panel.input.push_str(&keys_read.unseen_text);
+        }
         let task = panel.input.trim().to_owned();
         if task.is_empty() {
             panel.problem = Some("Type a task first.".into());
@@ -706,6 +782,54 @@ fn chat_panel(
 
 #[cfg(test)]
 mod tests {
+
+    fn key(
+        code: KeyCode,
+        logical: bevy::input::keyboard::Key,
+        pressed: bool,
+    ) -> bevy::input::keyboard::KeyboardInput {
+        bevy::input::keyboard::KeyboardInput {
+            key_code: code,
+            logical_key: logical,
+            state: if pressed {
+                bevy::input::ButtonState::Pressed
+            } else {
+                bevy::input::ButtonState::Released
+            },
+            text: None,
+            repeat: false,
+            window: Entity::PLACEHOLDER,
+        }
+    }
+
+    #[test]
+    fn letters_typed_before_ctrl_in_one_frame_are_recovered() {
+        use bevy::input::keyboard::Key;
+        let letter = |c: &str, code| key(code, Key::Character(c.into()), true);
+        let ctrl = |pressed| key(KeyCode::ControlLeft, Key::Control, pressed);
+        let enter = key(KeyCode::Enter, Key::Enter, true);
+        let mut keys = CommandKeys::default();
+        // "...on" then Ctrl+Enter in one frame, Ctrl still down: egui lost "on".
+        let frame = [
+            letter("o", KeyCode::KeyO),
+            letter("n", KeyCode::KeyN),
+            ctrl(true),
+            enter.clone(),
+        ];
+        let read = keys.read(frame.iter());
+        assert_eq!(read.unseen_text, "on");
+        assert!(read.command_enter);
+        // Ctrl released in the next frame: nothing was lost there.
+        let read = keys.read([ctrl(false), letter("x", KeyCode::KeyX)].iter());
+        assert_eq!(read, KeysRead::default());
+        // A quick Ctrl+Enter, Ctrl up again within the frame: still a send.
+        let read = keys.read([ctrl(true), enter.clone(), ctrl(false)].iter());
+        assert!(read.command_enter && read.unseen_text.is_empty());
+        // A shortcut typed with Ctrl down is not text.
+        let read = keys.read([ctrl(true), letter("a", KeyCode::KeyA)].iter());
+        assert_eq!(read, KeysRead::default());
+    }
+
     use super::*;
     use orrery_runtime::{Plan, PlanStep, ValidationFailure};
 

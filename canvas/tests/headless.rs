@@ -1960,3 +1960,87 @@ fn layout_then_frame_keeps_every_node_on_screen() {
     );
     report_until(&mut session, "every node framed after R", in_view);
 }
+
+/// Typing a task and pressing Ctrl+Enter straight after, as a fast typist
+/// does (the last letters and the shortcut in one frame), runs exactly the
+/// task typed: no letter is lost.
+#[test]
+fn ctrl_enter_sends_the_whole_task() {
+    use orrery_runtime::ProviderKind;
+    use orrery_runtime::double::{ProviderDouble, RecordedRequest, Reply};
+
+    const TASK: &str = "Describe Lisbon";
+    let (graph, [researcher, _, _]) = sandbox_team();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let double = runtime.block_on(ProviderDouble::start()).unwrap();
+    let plan = format!(
+        r#"{{"steps": [{{"id": "s1", "agent": "{researcher}", "task": "Collect facts."}}]}}"#
+    );
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.contains("manager of a team") {
+            Reply::text(plan.clone())
+        } else {
+            Reply::text("Seven hills.")
+        })
+    });
+    let provider = double.base_url(ProviderKind::OpenAiCompatible);
+    let mut session = CanvasSession::start(&graph, &["--provider", &provider]);
+    let report = session.ready();
+    let window = canvas_window(&session.display);
+    let centre = |rect: [f32; 4]| {
+        (
+            ((rect[0] + rect[2]) / 2.0) as i32,
+            ((rect[1] + rect[3]) / 2.0) as i32,
+        )
+    };
+    let (x, y) = centre(report.controls["open chat"]);
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--window",
+            &window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    let opened = report_until(&mut session, "the chat input", |report| {
+        report.controls.contains_key("chat input")
+    });
+    let (x, y) = centre(opened.controls["chat input"]);
+    // One xdotool call: the letters and Ctrl+Enter as fast as X takes them.
+    let mut keys: Vec<String> = vec![
+        "mousemove".into(),
+        "--window".into(),
+        window.clone(),
+        x.to_string(),
+        y.to_string(),
+        "click".into(),
+        "1".into(),
+        "key".into(),
+        "--delay".into(),
+        "0".into(),
+    ];
+    keys.extend(TASK.chars().map(|c| match c {
+        ' ' => "space".to_owned(),
+        c => c.to_string(),
+    }));
+    keys.push("ctrl+Return".into());
+    xdotool(
+        &session.display,
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let ran = report_until(&mut session, "the task in the chat", |report| {
+        !report.chat.lines.is_empty()
+    });
+    assert_eq!(
+        ran.chat.lines[0].text, TASK,
+        "the task sent is not the task typed"
+    );
+}
