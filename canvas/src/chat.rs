@@ -123,9 +123,6 @@ pub struct ChatReport {
     pub lit_edges: Vec<(NodeId, NodeId)>,
     /// The decision window's summary, when it is open.
     pub decision: Option<String>,
-    /// What the task box holds.
-    #[serde(default)]
-    pub input: String,
 }
 
 impl ChatPanel {
@@ -374,7 +371,6 @@ impl ChatPanel {
                 .map(|run| run.timeline.clone())
                 .unwrap_or_default(),
             running: self.is_running(),
-            input: self.input.clone(),
             running_nodes: running.0.iter().copied().collect(),
             lit_edges: self
                 .run

@@ -2,12 +2,12 @@
 // what Orrery is built on, and links (opened in the browser by the shell).
 import { api, errorMessage } from "./api";
 import { element } from "./dom";
+import { showModal } from "./feedback";
 
 /** Shows the About dialog; resolves when it is closed. */
 export async function showAbout(): Promise<void> {
   const about = await api.about();
-  const dialog = element("dialog", { class: "about-dialog", "aria-labelledby": "about-title" });
-  const form = element("form", { method: "dialog" });
+  const form = element("form", {});
   const facts = element("dl", { class: "facts" });
   for (const [term, value] of [
     ["Version", about.version],
@@ -42,13 +42,5 @@ export async function showAbout(): Promise<void> {
     problem,
     actions,
   );
-  dialog.append(form);
-  document.body.append(dialog);
-  await new Promise<void>((resolve) => {
-    dialog.addEventListener("close", () => {
-      dialog.remove();
-      resolve();
-    });
-    dialog.showModal();
-  });
+  await showModal("about-dialog", "about-title", form);
 }

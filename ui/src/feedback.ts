@@ -64,24 +64,34 @@ export interface Confirmation {
   danger?: boolean;
 }
 
+/**
+ * Shows `content` in a modal `<dialog>` of class `kind`, named by the element
+ * with id `titleId`, with `focus` focused; resolves with the value of the
+ * button that closed it ("" for Esc). The dialog is removed once closed.
+ */
+export function showModal(kind: string, titleId: string, content: HTMLFormElement, focus?: HTMLElement): Promise<string> {
+  content.method = "dialog";
+  const dialog = element("dialog", { class: kind, "aria-labelledby": titleId });
+  dialog.append(content);
+  document.body.append(dialog);
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue);
+    });
+    dialog.showModal();
+    focus?.focus();
+  });
+}
+
 /** Asks in a modal dialog; resolves true when confirmed, false when cancelled (Esc too). */
-export function confirmAction(question: Confirmation): Promise<boolean> {
-  const dialog = element("dialog", { class: "confirm", "aria-labelledby": "confirm-title" });
-  const form = element("form", { method: "dialog" });
+export async function confirmAction(question: Confirmation): Promise<boolean> {
+  const form = element("form", {});
   const cancel = element("button", { value: "cancel", class: "quiet" }, "Cancel");
   const confirm = element("button", { value: "confirm", class: question.danger ? "danger" : "" }, question.confirm);
   const actions = element("div", { class: "actions" });
   actions.append(cancel, confirm);
   form.append(element("h2", { id: "confirm-title" }, question.title), element("p", {}, question.body), actions);
-  dialog.append(form);
-  document.body.append(dialog);
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      resolve(dialog.returnValue === "confirm");
-      dialog.remove();
-    });
-    dialog.showModal();
-    // The safe choice has focus: Enter does not delete by accident.
-    cancel.focus();
-  });
+  // The safe choice has focus: Enter does not delete by accident.
+  return (await showModal("confirm", "confirm-title", form, cancel)) === "confirm";
 }

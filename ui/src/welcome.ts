@@ -2,6 +2,7 @@
 // to connect a model. Shown once per device; any way of closing it counts.
 import { api } from "./api";
 import { element } from "./dom";
+import { showModal } from "./feedback";
 
 /** Where the newcomer chose to go from the welcome. */
 export type WelcomeChoice = "templates" | "providers" | "close";
@@ -9,8 +10,7 @@ export type WelcomeChoice = "templates" | "providers" | "close";
 /** Shows the welcome if it is due; resolves with the choice (or "close" when it was not shown). */
 export async function showWelcomeIfDue(): Promise<WelcomeChoice> {
   if (!(await api.welcomeDue().catch(() => false))) return "close";
-  const dialog = element("dialog", { class: "welcome-dialog", "aria-labelledby": "welcome-title" });
-  const form = element("form", { method: "dialog" });
+  const form = element("form", {});
   const steps = element("ol", { class: "welcome-steps" });
   for (const [title, body] of [
     ["This window is your library", "Graphs, agents, prompts and model providers live here, with your account and plan. Everything is saved on this computer first and syncs when you are online."],
@@ -22,10 +22,11 @@ export async function showWelcomeIfDue(): Promise<WelcomeChoice> {
     steps.append(item);
   }
   const actions = element("div", { class: "actions" });
+  const start = element("button", { value: "templates" }, "Start from a template");
   actions.append(
     element("button", { value: "close", class: "quiet" }, "Close"),
     element("button", { value: "providers", class: "quiet" }, "Connect a model provider"),
-    element("button", { value: "templates" }, "Start from a template"),
+    start,
   );
   form.append(
     element("h2", { id: "welcome-title" }, "Welcome to Orrery"),
@@ -33,16 +34,8 @@ export async function showWelcomeIfDue(): Promise<WelcomeChoice> {
     steps,
     actions,
   );
-  dialog.append(form);
-  document.body.append(dialog);
-  return new Promise((resolve) => {
-    dialog.addEventListener("close", () => {
-      const choice = (["templates", "providers"] as const).find((value) => value === dialog.returnValue) ?? "close";
-      dialog.remove();
-      void api.dismissWelcome().catch(() => undefined);
-      resolve(choice);
-    });
-    dialog.showModal();
-    form.querySelector<HTMLButtonElement>('button[value="templates"]')?.focus();
-  });
+  // The way forward has focus.
+  const choice = await showModal("welcome-dialog", "welcome-title", form, start);
+  void api.dismissWelcome().catch(() => undefined);
+  return (["templates", "providers"] as const).find((value) => value === choice) ?? "close";
 }

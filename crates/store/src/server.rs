@@ -151,6 +151,9 @@ pub struct StoredGraph {
     pub updates: Vec<Vec<u8>>,
 }
 
+/// The columns [`graph_head`] reads.
+const GRAPH_HEAD: &str = "revision, node_count, edge_count, deleted_at, update_count";
+
 fn graph_head(row: &sqlx::any::AnyRow) -> GraphHead {
     GraphHead {
         revision: row.get("revision"),
@@ -256,10 +259,9 @@ impl ServerStore {
         tenant_id: Uuid,
         id: GraphId,
     ) -> Result<Option<GraphHead>, StoreError> {
-        let row = sqlx::query(
-            "SELECT revision, node_count, edge_count, deleted_at, update_count
-             FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {GRAPH_HEAD} FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2"
+        ))
         .bind(tenant_id.to_string())
         .bind(id.to_string())
         .fetch_optional(&self.pool)
@@ -276,8 +278,9 @@ impl ServerStore {
         id: GraphId,
     ) -> Result<Option<StoredGraph>, StoreError> {
         let row = sqlx::query(
-            "SELECT snapshot, revision, node_count, edge_count, deleted_at, update_count
-             FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2",
+            &format!(
+                "SELECT snapshot, {GRAPH_HEAD} FROM graph_documents WHERE tenant_id = $1 AND graph_id = $2"
+            ),
         )
         .bind(tenant_id.to_string())
         .bind(id.to_string())

@@ -40,6 +40,16 @@ pub(crate) struct CachedGraph {
 }
 
 impl CachedGraph {
+    /// `document` at stored `revision`, stored as `stored_bytes`.
+    pub fn new(revision: i64, document: GraphDocument, stored_bytes: usize) -> Self {
+        Self {
+            revision,
+            document,
+            stored_bytes,
+            fresh_answer: None,
+        }
+    }
+
     fn weight(&self) -> usize {
         self.stored_bytes + self.fresh_answer.as_ref().map_or(0, Bytes::len)
     }
@@ -170,12 +180,7 @@ mod tests {
     use super::*;
 
     fn cached(revision: i64, weight: usize) -> CachedGraph {
-        CachedGraph {
-            revision,
-            document: GraphDocument::empty(GraphId::new()),
-            stored_bytes: weight,
-            fresh_answer: None,
-        }
+        CachedGraph::new(revision, GraphDocument::empty(GraphId::new()), weight)
     }
 
     #[test]

@@ -137,14 +137,7 @@ async fn merge(
     let head = context.store.graph_head(tenant, graph_id).await?;
     // Creating a graph holds the tenant's creation lock until it is stored, so
     // concurrent first pushes cannot both take the plan's last graph.
-    let creation_lock = match head {
-        None => Some(context.creation_lock(tenant).await),
-        Some(_) => None,
-    };
-    let _creating = match &creation_lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
+    let _creating = context.creation_turn(tenant, head.is_none()).await;
     // The document at the stored revision: kept from this instance's last
     // sync of the graph, or read from the database.
     let (held, head) = match head {
@@ -163,12 +156,7 @@ async fn merge(
         None => {
             // A new graph counts against the plan's graphs.
             super::policy::allowed(context, principal, &Action::CreateGraph).await?;
-            let empty = CachedGraph {
-                revision: 0,
-                document: GraphDocument::empty(graph_id),
-                stored_bytes: 0,
-                fresh_answer: None,
-            };
+            let empty = CachedGraph::new(0, GraphDocument::empty(graph_id), 0);
             (empty, None)
         }
     };
@@ -195,25 +183,14 @@ async fn merge(
     let restoring = head.is_some_and(|head| head.deleted)
         && deleted_at.is_none()
         && !matches!(merge, Merge::Unchanged);
-    let restore_lock = match restoring {
-        true => Some(context.creation_lock(tenant).await),
-        false => None,
-    };
-    let _restoring = match &restore_lock {
-        Some(lock) => Some(lock.lock().await),
-        None => None,
-    };
+    let _restoring = context.creation_turn(tenant, restoring).await;
     if restoring {
         super::policy::allowed(context, principal, &Action::CreateGraph).await?;
     }
     let summary = match merge {
         Merge::Unchanged => {
-            let held = CachedGraph {
-                revision: head.map_or(0, |head| head.revision),
-                document,
-                stored_bytes,
-                fresh_answer: None,
-            };
+            let held =
+                CachedGraph::new(head.map_or(0, |head| head.revision), document, stored_bytes);
             let (held, frame) = answer(held, client_version).await?;
             if head.is_some() {
                 context.graphs.keep(tenant, graph_id, held);
@@ -297,16 +274,16 @@ async fn merge(
             graph: graph_id,
         })
         .await;
-    let held = CachedGraph {
-        revision: head.map_or(1, |head| head.revision + 1),
-        document,
-        stored_bytes: if fold {
-            bytes.len()
-        } else {
-            stored_bytes + bytes.len()
-        },
-        fresh_answer: None,
+    let stored_bytes = if fold {
+        bytes.len()
+    } else {
+        stored_bytes + bytes.len()
     };
+    let held = CachedGraph::new(
+        head.map_or(1, |head| head.revision + 1),
+        document,
+        stored_bytes,
+    );
     let (held, frame) = answer(held, client_version).await?;
     context.graphs.keep(tenant, graph_id, held);
     Ok(Some(frame))
@@ -331,12 +308,7 @@ async fn load(
         super::off_thread(move || GraphDocument::from_stored(graph_id, &snapshot, &updates))
             .await?
             .map_err(|error| ApiError::Internal(error.into()))?;
-    let held = CachedGraph {
-        revision: head.revision,
-        document,
-        stored_bytes,
-        fresh_answer: None,
-    };
+    let held = CachedGraph::new(head.revision, document, stored_bytes);
     Ok(Some((held, head)))
 }
 

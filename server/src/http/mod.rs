@@ -205,15 +205,25 @@ impl ApiContext {
         self.clock.now()
     }
 
-    /// The lock that serialises creating graphs in one tenant, so the plan's
+    /// The tenant's turn to create graphs, held until dropped, when `needed`:
+    /// creating (or restoring) graphs in one tenant takes turns, so the plan's
     /// graph limit is checked and used up atomically.
-    async fn creation_lock(&self, tenant: Uuid) -> MergeLock {
-        self.creation_locks
+    async fn creation_turn(
+        &self,
+        tenant: Uuid,
+        needed: bool,
+    ) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if !needed {
+            return None;
+        }
+        let lock = self
+            .creation_locks
             .lock()
             .await
             .entry(tenant)
             .or_default()
-            .clone()
+            .clone();
+        Some(lock.lock_owned().await)
     }
 
     /// Waits for this merge's turn: one merge at a time per document on
