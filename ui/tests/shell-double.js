@@ -531,7 +531,11 @@
       listeners.get(event).push(handler);
       return handler;
     },
-    "plugin:event|unlisten": () => null,
+    "plugin:event|unlisten": ({ event, eventId }) => {
+      const handlers = listeners.get(event) ?? [];
+      if (handlers.includes(eventId)) handlers.splice(handlers.indexOf(eventId), 1);
+      return null;
+    },
   };
   window.__TAURI_INTERNALS__ = {
     metadata: { currentWindow: { label: "main" }, currentWebview: { windowLabel: "main", label: "main" } },
@@ -550,6 +554,12 @@
       const failure = failures.get(command);
       if (failure) return fail(failure.code, failure.message);
       return implementation(args);
+    },
+  };
+  // What @tauri-apps/api's unlisten calls before it tells the shell.
+  window.__TAURI_EVENT_PLUGIN_INTERNALS__ = {
+    unregisterListener(_event, id) {
+      delete window[`_${id}`];
     },
   };
   window.__shellDouble = {

@@ -1,0 +1,168 @@
+// Entry point of the main window: the app frame (the product mark and the
+// screens' tabs, which stay at the top while a page scrolls) over one content
+// column that every screen shares. The account decides the theme for the
+// whole window.
+import { render, type VNode } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, type AccountState } from "./api";
+import { mountProfile, mountSignIn } from "./account";
+import { mountBilling } from "./billing";
+import { mountGraphList } from "./graph-list";
+import { mountAgents, mountPrompts } from "./library";
+import { mountProviders } from "./providers";
+import { applyTheme } from "./theme";
+import { showWelcomeIfDue } from "./welcome";
+import { showAbout } from "./about";
+import { useShellEvent } from "./shell-events";
+
+type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "billing" | "account";
+
+/** What a screen is handed by the frame. */
+interface Frame {
+  account: AccountState;
+  /** The account changed here (signed in, profile saved): the frame adopts it. */
+  adopt: (next: AccountState) => void;
+  show: (screen: ScreenKey) => void;
+}
+
+interface Screen {
+  key: ScreenKey;
+  tab: (account: AccountState) => string;
+  /** Needs an account: signed out, the sign-in form stands in its place. */
+  signedIn?: boolean;
+  /** Its tab is offered only to a signed-in user. */
+  hiddenSignedOut?: boolean;
+  view: (frame: Frame) => VNode;
+}
+
+/** A screen still built by hand: it fills the element it is given. */
+function HandBuilt({ mount }: { mount: (root: HTMLElement) => unknown }) {
+  const root = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (root.current) void mount(root.current);
+  }, []);
+  return <div ref={root} />;
+}
+
+function signIn(frame: Frame): VNode {
+  return (
+    <HandBuilt
+      mount={(root) =>
+        mountSignIn(root, (next) => {
+          frame.adopt(next);
+          frame.show("graphs");
+        })
+      }
+    />
+  );
+}
+
+/** Every screen, in the order of the tabs. */
+const SCREENS: Screen[] = [
+  { key: "graphs", tab: () => "Graphs", view: () => <HandBuilt mount={mountGraphList} /> },
+  { key: "agents", tab: () => "Agents", view: () => <HandBuilt mount={mountAgents} /> },
+  { key: "prompts", tab: () => "Prompts", view: () => <HandBuilt mount={mountPrompts} /> },
+  { key: "providers", tab: () => "Providers", view: () => <HandBuilt mount={mountProviders} /> },
+  { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <HandBuilt mount={mountBilling} /> },
+  {
+    key: "account",
+    tab: (account) => account.account?.name ?? "Sign in",
+    signedIn: true,
+    view: (frame) => (
+      <HandBuilt
+        mount={(root) =>
+          mountProfile(root, frame.account, (next) => {
+            frame.adopt(next);
+            frame.show("account");
+          })
+        }
+      />
+    ),
+  },
+];
+
+const SIGNED_OUT: AccountState = { signed_in: false, account: null, keyring_problem: null };
+
+function App() {
+  const [account, setAccount] = useState<AccountState>(SIGNED_OUT);
+  /** The screen on show, once the account is known. */
+  const [screen, setScreen] = useState<ScreenKey | null>(null);
+  /** Counts tab clicks: choosing a tab, even the current one, opens its screen afresh. */
+  const [visit, setVisit] = useState(0);
+
+  const show = (next: ScreenKey) => {
+    setScreen(next);
+    setVisit((count) => count + 1);
+  };
+  const adopt = (next: AccountState) => {
+    setAccount(next);
+    applyTheme(next.account?.theme ?? "system");
+  };
+  useShellEvent(api.onAccountChanged, adopt);
+
+  useEffect(() => {
+    void (async () => {
+      let first = SIGNED_OUT;
+      try {
+        first = await api.accountState();
+        adopt(first);
+      } catch {
+        // Shown as signed out; the account screen explains problems when used.
+      }
+      show(first.signed_in ? "graphs" : "account");
+      // The first start explains the two windows and where to begin.
+      const choice = await showWelcomeIfDue();
+      if (choice === "providers") show("providers");
+      else if (choice === "templates") {
+        show("graphs");
+        document.querySelector<HTMLElement>("[aria-label='Templates'], details.templates")?.scrollIntoView({ block: "start" });
+      }
+    })();
+  }, []);
+
+  const frame: Frame = { account, adopt, show };
+  const current = SCREENS.find((each) => each.key === screen);
+  return (
+    <>
+      <header class="frame">
+        <div class="frame-inner">
+          <Brand />
+          <nav class="screens" aria-label="Screens">
+            {SCREENS.map((each) => (
+              <button
+                type="button"
+                class={each.key === "account" ? "quiet account-tab" : "quiet"}
+                data-screen={each.key}
+                aria-current={each.key === screen}
+                hidden={each.hiddenSignedOut && !account.signed_in}
+                onClick={() => show(each.key)}
+              >
+                {each.tab(account)}
+              </button>
+            ))}
+          </nav>
+        </div>
+      </header>
+      <main class="page" id="page" key={`${screen}:${visit}`}>
+        {current && (current.signedIn && !account.signed_in ? signIn(frame) : current.view(frame))}
+      </main>
+    </>
+  );
+}
+
+/** The product mark: an orbit around a body, and the name; it opens About. */
+function Brand() {
+  return (
+    <button type="button" class="brand" aria-label="About Orrery" title="About Orrery" onClick={() => void showAbout()}>
+      <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">
+        <circle cx="12" cy="12" r="4" fill="currentColor" />
+        <ellipse cx="12" cy="12" rx="10" ry="4.5" fill="none" stroke="currentColor" stroke-width="1.5" transform="rotate(-25 12 12)" />
+        <circle cx="20.2" cy="8.4" r="1.8" fill="var(--accent)" />
+      </svg>
+      <span>Orrery</span>
+    </button>
+  );
+}
+
+const root = document.querySelector<HTMLDivElement>("#app");
+if (root) render(<App />, root);
