@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type AccountState } from "./api";
 import { mountProfile, mountSignIn } from "./account";
 import { mountBilling } from "./billing";
-import { mountGraphList } from "./graph-list";
+import { GraphList } from "./graph-list";
 import { mountAgents, mountPrompts } from "./library";
 import { mountProviders } from "./providers";
 import { applyTheme } from "./theme";
@@ -23,6 +23,8 @@ interface Frame {
   /** The account changed here (signed in, profile saved): the frame adopts it. */
   adopt: (next: AccountState) => void;
   show: (screen: ScreenKey) => void;
+  /** The welcome's "Start from a template" led here. */
+  showTemplates: boolean;
 }
 
 interface Screen {
@@ -59,7 +61,7 @@ function signIn(frame: Frame): VNode {
 
 /** Every screen, in the order of the tabs. */
 const SCREENS: Screen[] = [
-  { key: "graphs", tab: () => "Graphs", view: () => <HandBuilt mount={mountGraphList} /> },
+  { key: "graphs", tab: () => "Graphs", view: (frame) => <GraphList showTemplates={frame.showTemplates} /> },
   { key: "agents", tab: () => "Agents", view: () => <HandBuilt mount={mountAgents} /> },
   { key: "prompts", tab: () => "Prompts", view: () => <HandBuilt mount={mountPrompts} /> },
   { key: "providers", tab: () => "Providers", view: () => <HandBuilt mount={mountProviders} /> },
@@ -85,15 +87,14 @@ const SIGNED_OUT: AccountState = { signed_in: false, account: null, keyring_prob
 
 function App() {
   const [account, setAccount] = useState<AccountState>(SIGNED_OUT);
-  /** The screen on show, once the account is known. */
-  const [screen, setScreen] = useState<ScreenKey | null>(null);
-  /** Counts tab clicks: choosing a tab, even the current one, opens its screen afresh. */
-  const [visit, setVisit] = useState(0);
-
-  const show = (next: ScreenKey) => {
-    setScreen(next);
-    setVisit((count) => count + 1);
-  };
+  /**
+   * The screen on show, once the account is known. `visit` counts the times
+   * a screen was chosen: choosing a tab, even the current one, opens its
+   * screen afresh.
+   */
+  const [place, setPlace] = useState<{ screen: ScreenKey; visit: number; templates: boolean } | null>(null);
+  const show = (screen: ScreenKey, templates = false) =>
+    setPlace((last) => ({ screen, visit: (last?.visit ?? 0) + 1, templates }));
   const adopt = (next: AccountState) => {
     setAccount(next);
     applyTheme(next.account?.theme ?? "system");
@@ -113,15 +114,12 @@ function App() {
       // The first start explains the two windows and where to begin.
       const choice = await showWelcomeIfDue();
       if (choice === "providers") show("providers");
-      else if (choice === "templates") {
-        show("graphs");
-        document.querySelector<HTMLElement>("[aria-label='Templates'], details.templates")?.scrollIntoView({ block: "start" });
-      }
+      else if (choice === "templates") show("graphs", true);
     })();
   }, []);
 
-  const frame: Frame = { account, adopt, show };
-  const current = SCREENS.find((each) => each.key === screen);
+  const frame: Frame = { account, adopt, show: (screen) => show(screen), showTemplates: place?.templates ?? false };
+  const current = SCREENS.find((each) => each.key === place?.screen);
   return (
     <>
       <header class="frame">
@@ -133,7 +131,7 @@ function App() {
                 type="button"
                 class={each.key === "account" ? "quiet account-tab" : "quiet"}
                 data-screen={each.key}
-                aria-current={each.key === screen}
+                aria-current={each.key === place?.screen}
                 hidden={each.hiddenSignedOut && !account.signed_in}
                 onClick={() => show(each.key)}
               >
@@ -143,7 +141,7 @@ function App() {
           </nav>
         </div>
       </header>
-      <main class="page" id="page" key={`${screen}:${visit}`}>
+      <main class="page" id="page" key={place?.visit}>
         {current && (current.signedIn && !account.signed_in ? signIn(frame) : current.view(frame))}
       </main>
     </>

@@ -1,0 +1,46 @@
+// Small components every screen uses: the notice under a form, and a button
+// that waits while its action runs.
+import type { ButtonHTMLAttributes } from "preact";
+import { useCallback, useState } from "preact/hooks";
+
+/** What a notice says: a problem (red) or what went well (green). */
+export interface Said {
+  message: string;
+  kind: "bad" | "good";
+}
+
+/** Says something in a notice, or clears it with null. */
+export type Say = (message: string | null, kind?: "bad" | "good") => void;
+
+/** A notice's state: what it says, and how to change that. */
+export function useNotice(): [Said | null, Say] {
+  const [said, setSaid] = useState<Said | null>(null);
+  const say = useCallback<Say>((message, kind = "bad") => setSaid(message === null ? null : { message, kind }), []);
+  return [said, say];
+}
+
+/** The alert under a form: it stays in the page, hidden while it has nothing to say. */
+export function Notice({ said, testId = "notice" }: { said: Said | null; testId?: string }) {
+  return (
+    <p class="notice" role="alert" data-testid={testId} data-kind={said?.kind} hidden={said === null}>
+      {said?.message}
+    </p>
+  );
+}
+
+type ActionButtonProps = Omit<ButtonHTMLAttributes<HTMLButtonElement>, "onClick"> & {
+  /** The action; while the promise it returns is pending, the button is disabled. */
+  onClick: () => Promise<unknown> | void;
+};
+
+/** A button disabled while its action runs, so one click does one thing. */
+export function ActionButton({ onClick, disabled, ...props }: ActionButtonProps) {
+  const [busy, setBusy] = useState(false);
+  const run = () => {
+    const running = onClick();
+    if (!running) return;
+    setBusy(true);
+    void running.finally(() => setBusy(false));
+  };
+  return <button type="button" {...props} disabled={busy || disabled} onClick={run} />;
+}
