@@ -42,9 +42,11 @@ impl Drop for CanvasBridge {
     }
 }
 
-/// The host opened a graph (as opposed to the shown graph changing by an edit).
+/// The host opened a graph, or the shown graph was closed (`None`), as
+/// opposed to the shown graph changing by an edit: what belonged to the
+/// graph before (selection, history, framing, a layout) goes.
 #[derive(Message, Debug, Clone, Copy)]
-pub struct GraphLoaded(pub orrery_domain::GraphId);
+pub struct GraphLoaded(pub Option<orrery_domain::GraphId>);
 
 /// Applies host commands.
 pub struct BridgePlugin {
@@ -58,7 +60,7 @@ impl Plugin for BridgePlugin {
             .add_systems(PreUpdate, apply_commands)
             .add_systems(PostUpdate, report_selection);
         if self.hide_on_close {
-            app.add_systems(Update, hide_instead_of_closing);
+            app.add_systems(Update, close_graph_instead_of_closing);
         }
     }
 }
@@ -80,8 +82,14 @@ fn apply_commands(
     loop {
         match receiver.try_recv() {
             Ok(CanvasCommand::LoadGraph(graph)) => {
-                loaded.write(GraphLoaded(graph.id));
+                loaded.write(GraphLoaded(Some(graph.id)));
                 shown.graph = Some(graph);
+            }
+            Ok(CanvasCommand::CloseGraph) => {
+                close_graph(&bridge, &mut shown, &mut chat, &mut loaded);
+                for mut window in &mut windows {
+                    window.visible = false;
+                }
             }
             Ok(CanvasCommand::Show) => {
                 for mut window in &mut windows {
@@ -124,13 +132,85 @@ fn report_selection(
     }
 }
 
-fn hide_instead_of_closing(
+/// Closes the shown graph: the canvas empties and the host hears of it.
+fn close_graph(
+    bridge: &CanvasBridge,
+    shown: &mut ShownGraph,
+    chat: &mut crate::chat::ChatPanel,
+    loaded: &mut MessageWriter<GraphLoaded>,
+) {
+    if let Some(graph) = shown.graph.take() {
+        chat.show_messages(&[]);
+        loaded.write(GraphLoaded(None));
+        bridge.send(CanvasEvent::GraphClosed(graph.id));
+    }
+}
+
+/// Inside the desktop, closing the window closes the graph and hides the
+/// window; the app goes on (the library window is the app).
+fn close_graph_instead_of_closing(
+    bridge: Res<CanvasBridge>,
+    mut shown: ResMut<ShownGraph>,
+    mut chat: ResMut<crate::chat::ChatPanel>,
+    mut loaded: MessageWriter<GraphLoaded>,
     mut requests: MessageReader<WindowCloseRequested>,
     mut windows: Query<&mut Window>,
 ) {
     for request in requests.read() {
         if let Ok(mut window) = windows.get_mut(request.window) {
             window.visible = false;
+            close_graph(&bridge, &mut shown, &mut chat, &mut loaded);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bevy::window::Window;
+
+    /// The desktop's canvas: closing its window closes the graph and hides
+    /// the window, and the host hears which graph closed; the app goes on.
+    #[test]
+    fn closing_the_desktop_window_closes_the_graph_not_the_app() {
+        let (_commands, command_receiver) = std::sync::mpsc::channel();
+        let (event_sender, events) = std::sync::mpsc::channel();
+        let graph = orrery_domain::sample_graph("Open", 3, 1);
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_message::<WindowCloseRequested>()
+            .add_message::<GraphLoaded>()
+            .insert_resource(CanvasBridge::new(command_receiver, event_sender))
+            .insert_resource(ShownGraph {
+                graph: Some(graph.clone()),
+            })
+            .init_resource::<crate::chat::ChatPanel>()
+            .add_systems(Update, close_graph_instead_of_closing);
+        let window = app.world_mut().spawn(Window::default()).id();
+        app.update();
+        assert!(app.world().get::<Window>(window).unwrap().visible);
+
+        app.world_mut()
+            .write_message(WindowCloseRequested { window });
+        app.update();
+        assert!(
+            !app.world().get::<Window>(window).unwrap().visible,
+            "hidden"
+        );
+        assert!(
+            app.world().resource::<ShownGraph>().graph.is_none(),
+            "closed"
+        );
+        assert!(matches!(events.try_recv(), Ok(CanvasEvent::GraphClosed(id)) if id == graph.id));
+        let switched: Vec<_> = app
+            .world_mut()
+            .resource_mut::<Messages<GraphLoaded>>()
+            .drain()
+            .map(|message| message.0)
+            .collect();
+        assert_eq!(switched, [None], "what belonged to the graph goes");
+        // The window (and the app) are still there for the next graph.
+        assert!(app.world().get::<Window>(window).is_some());
+        assert!(app.should_exit().is_none());
     }
 }

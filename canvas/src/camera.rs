@@ -2,6 +2,10 @@
 //! pans, the wheel zooms; on a trackpad two-finger scrolling pans and a pinch
 //! (or Ctrl+scroll) zooms; arrow keys orbit, W/A/S/D pan, +/- zoom, F focuses
 //! the selection, R frames the whole graph from the default angle.
+//!
+//! The flat view ([`FlatView`]) looks straight onto the plane z = 0 through
+//! an orthographic projection: no orbiting there (dragging empty space
+//! pans), and sizes on screen no longer shrink with depth.
 
 use std::f32::consts::FRAC_PI_2;
 use std::sync::Arc;
@@ -38,6 +42,7 @@ impl Plugin for OrbitCameraPlugin {
             .init_resource::<FocusRequest>()
             .init_resource::<FrameRequest>()
             .init_resource::<ViewInset>()
+            .init_resource::<FlatView>()
             .add_systems(Update, match_antialiasing_to_renderer)
             .add_systems(Startup, spawn_camera)
             .add_systems(
@@ -104,6 +109,68 @@ pub struct FocusRequest(pub bool);
 /// automatic layout, say.
 #[derive(Resource, Default, Debug, Clone, Copy)]
 pub struct FrameRequest(pub bool);
+
+/// Whether the flat view is on: an orthographic view straight onto the
+/// plane z = 0, where a layered layout is drawn left to right. `toggle` asks
+/// for a switch (T, or the status bar's button); the layout plugin lays the
+/// graph out when the view turns flat.
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq)]
+pub struct FlatView {
+    /// The view is flat now.
+    pub on: bool,
+    /// Switch on the next frame.
+    pub toggle: bool,
+}
+
+/// The angle a view starts from: a little above the graph, or (flat)
+/// straight in front of it.
+pub fn default_angle(flat: bool) -> OrbitCamera {
+    if flat {
+        OrbitCamera {
+            pitch: 0.0,
+            ..OrbitCamera::default()
+        }
+    } else {
+        OrbitCamera::default()
+    }
+}
+
+/// World units per logical pixel at `depth` in front of a camera with
+/// `projection`, in a window `viewport_height` logical pixels tall.
+pub fn world_per_pixel(projection: &Projection, depth: f32, viewport_height: f32) -> f32 {
+    let height = viewport_height.max(1.0);
+    match projection {
+        Projection::Orthographic(orthographic) => match orthographic.scaling_mode {
+            bevy::camera::ScalingMode::FixedVertical { viewport_height } => {
+                viewport_height / height
+            }
+            _ => orthographic.area.height().max(1e-6) / height,
+        },
+        _ => 2.0 * (FIELD_OF_VIEW / 2.0).tan() * depth / height,
+    }
+}
+
+/// The projection for `orbit`: a perspective one, or (flat) an
+/// orthographic one showing what the perspective one shows at the focus.
+fn projection_for(orbit: &OrbitCamera, flat: bool) -> Projection {
+    if flat {
+        Projection::Orthographic(OrthographicProjection {
+            scaling_mode: bevy::camera::ScalingMode::FixedVertical {
+                viewport_height: 2.0 * (FIELD_OF_VIEW / 2.0).tan() * orbit.distance,
+            },
+            // The camera stands `distance` in front of the plane; anything
+            // up to far beyond either side of it is drawn.
+            near: -100_000.0,
+            far: 100_000.0,
+            ..OrthographicProjection::default_3d()
+        })
+    } else {
+        Projection::Perspective(PerspectiveProjection {
+            fov: FIELD_OF_VIEW,
+            ..default()
+        })
+    }
+}
 
 /// Where the camera looks from, as an orbit around a focus point.
 #[derive(Component, Debug, Clone, Copy, PartialEq)]
@@ -196,16 +263,17 @@ fn spawn_camera(mut commands: Commands) {
     ));
 }
 
-/// The orbit that frames a whole graph seen from the default angle in a
+/// The orbit that frames a whole graph seen from the default angle (or,
+/// `flat`, straight in front) in a
 /// window of `aspect` (width / height): every node inside the view with a
 /// margin, the graph as large as that allows.
-pub fn framing(graph: &Graph, aspect: f32) -> Option<OrbitCamera> {
+pub fn framing(graph: &Graph, aspect: f32, flat: bool) -> Option<OrbitCamera> {
     let positions: Vec<Vec3> = graph
         .nodes
         .values()
         .map(|node| to_vec3(node.position))
         .collect();
-    let angle = OrbitCamera::default();
+    let angle = default_angle(flat);
     let (focus, distance) = fit(&positions, angle.transform().rotation, aspect)?;
     Some(OrbitCamera {
         focus,
@@ -255,14 +323,19 @@ fn aspect_of(window: Vec2) -> f32 {
 fn frame_graph_on_load(
     shown: Res<ShownGraph>,
     inset: Res<ViewInset>,
+    mut flat: ResMut<FlatView>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     mut cameras: Query<&mut OrbitCamera>,
 ) {
+    // A graph opens in the 3D view, as it was laid out.
+    if flat.on {
+        flat.on = false;
+    }
     let size = windows.single().map_or(Vec2::new(16.0, 9.0), Window::size);
     let Some(mut framed) = shown
         .graph
         .as_ref()
-        .and_then(|graph| framing(graph, aspect_of(size)))
+        .and_then(|graph| framing(graph, aspect_of(size), flat.on))
     else {
         return;
     };
@@ -279,6 +352,7 @@ fn orbit_pan_zoom(
     scroll: Res<AccumulatedMouseScroll>,
     mut pinches: MessageReader<PinchGesture>,
     mut drag: ResMut<ActiveDrag>,
+    flat: Res<FlatView>,
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
 ) {
     let pinch: f32 = pinches.read().map(|gesture| gesture.0).sum();
@@ -290,13 +364,18 @@ fn orbit_pan_zoom(
     if drag.orbiting() && buttons.pressed(MouseButton::Left) && turn == Vec2::ZERO {
         turn = motion.delta;
     }
-    let moved = motion.delta;
+    let mut moved = motion.delta;
+    let mut panning = buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle);
+    if flat.on && turn != Vec2::ZERO {
+        // Flat: dragging empty space pans; there is no angle to turn.
+        (moved, panning, turn) = (turn, true, Vec2::ZERO);
+    }
     for (mut orbit, transform) in &mut cameras {
         if turn != Vec2::ZERO {
             orbit.yaw -= turn.x * 0.005;
             orbit.pitch = (orbit.pitch + turn.y * 0.005).clamp(-FRAC_PI_2 + 0.05, FRAC_PI_2 - 0.05);
         }
-        if buttons.pressed(MouseButton::Right) || buttons.pressed(MouseButton::Middle) {
+        if panning {
             let scale = orbit.distance * 0.0015;
             let pan = (-transform.right() * moved.x + transform.up() * moved.y) * scale;
             orbit.focus += pan;
@@ -333,6 +412,7 @@ fn keyboard_controls(
     mut request: ResMut<FocusRequest>,
     mut frame: ResMut<FrameRequest>,
     inset: Res<ViewInset>,
+    flat: Res<FlatView>,
     windows: Query<&Window, With<bevy::window::PrimaryWindow>>,
     nodes: Query<(&GraphNode, &Transform)>,
     mut cameras: Query<(&mut OrbitCamera, &Transform)>,
@@ -386,17 +466,20 @@ fn keyboard_controls(
                     (transform.right() * pan.x + transform.up() * pan.y) * distance * step * 0.5;
             }
         }
-        if keys.pressed(KeyCode::ArrowLeft) {
-            orbit.yaw += step;
-        }
-        if keys.pressed(KeyCode::ArrowRight) {
-            orbit.yaw -= step;
-        }
-        if keys.pressed(KeyCode::ArrowUp) {
-            orbit.pitch = (orbit.pitch + step).min(FRAC_PI_2 - 0.05);
-        }
-        if keys.pressed(KeyCode::ArrowDown) {
-            orbit.pitch = (orbit.pitch - step).max(-FRAC_PI_2 + 0.05);
+        // No angle to turn in the flat view.
+        if !flat.on {
+            if keys.pressed(KeyCode::ArrowLeft) {
+                orbit.yaw += step;
+            }
+            if keys.pressed(KeyCode::ArrowRight) {
+                orbit.yaw -= step;
+            }
+            if keys.pressed(KeyCode::ArrowUp) {
+                orbit.pitch = (orbit.pitch + step).min(FRAC_PI_2 - 0.05);
+            }
+            if keys.pressed(KeyCode::ArrowDown) {
+                orbit.pitch = (orbit.pitch - step).max(-FRAC_PI_2 + 0.05);
+            }
         }
         if keys.pressed(KeyCode::Equal) || keys.pressed(KeyCode::NumpadAdd) {
             orbit.distance = (orbit.distance * (1.0 - step)).max(0.5);
@@ -414,7 +497,7 @@ fn keyboard_controls(
             if let Some(mut framed) = shown
                 .graph
                 .as_ref()
-                .and_then(|graph| framing(graph, aspect_of(size)))
+                .and_then(|graph| framing(graph, aspect_of(size), flat.on))
             {
                 inset_view(&mut framed, size, 0.0, inset.left);
                 *orbit = framed;
@@ -423,9 +506,17 @@ fn keyboard_controls(
     }
 }
 
-fn apply_orbit(mut cameras: Query<(&OrbitCamera, &mut Transform), Changed<OrbitCamera>>) {
-    for (orbit, mut transform) in &mut cameras {
-        *transform = orbit.transform();
+fn apply_orbit(
+    flat: Res<FlatView>,
+    mut cameras: Query<(Ref<OrbitCamera>, &mut Transform, &mut Projection)>,
+) {
+    for (orbit, mut transform, mut projection) in &mut cameras {
+        if orbit.is_changed() {
+            *transform = orbit.transform();
+        }
+        if orbit.is_changed() || flat.is_changed() {
+            *projection = projection_for(&orbit, flat.on);
+        }
     }
 }
 
@@ -486,9 +577,13 @@ mod tests {
         let mut app = App::new();
         app.add_plugins((MinimalPlugins, bevy::input::InputPlugin))
             .init_resource::<ActiveDrag>()
+            .init_resource::<FlatView>()
             .add_systems(Update, (orbit_pan_zoom, apply_orbit).chain());
         let orbit = OrbitCamera::default();
-        let camera = app.world_mut().spawn((orbit.transform(), orbit)).id();
+        let camera = app
+            .world_mut()
+            .spawn((orbit.transform(), orbit, projection_for(&orbit, false)))
+            .id();
         app.update();
         (app, camera)
     }

@@ -2,6 +2,10 @@
 //! force-directed layout of `orrery-layout` on a thread of its own, the nodes
 //! glide as positions arrive, Esc cancels (everything goes back), and the
 //! finished layout is one edit — one Ctrl+Z undoes it.
+//!
+//! Turning the flat view on (T, or its button) lays the graph out in
+//! columns left to right instead ([`orrery_layout::layered_layout`]): the
+//! nodes glide to their places, and that too is one undoable edit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +13,7 @@ use std::sync::mpsc::{Receiver, TryRecvError, sync_channel};
 
 use bevy::prelude::*;
 use orrery_domain::{GraphEdit, NodeId, NodeMove};
-use orrery_layout::{ForceLayout, LayoutSettings};
+use orrery_layout::{ForceLayout, LayeredSettings, LayoutSettings, layered_layout};
 
 use crate::bridge::{CanvasBridge, GraphLoaded};
 use crate::drag::PointerSystems;
@@ -20,6 +24,8 @@ use crate::scene::{GraphNode, SceneSystems, ShownGraph, to_position};
 const MAX_ITERATIONS: usize = 400;
 /// A layout whose largest step is below this (world units) has settled.
 const SETTLED: f32 = 0.005;
+/// How long nodes take to glide to a layered layout.
+const GLIDE_SECONDS: f32 = 0.4;
 
 /// Automatic layout.
 pub struct AutoLayoutPlugin;
@@ -31,6 +37,7 @@ impl Plugin for AutoLayoutPlugin {
             (
                 cancel_layout_on_load.run_if(on_message::<GraphLoaded>),
                 start_or_cancel_layout,
+                switch_flat_view,
                 follow_layout,
             )
                 .chain()
@@ -48,11 +55,29 @@ enum Progress {
     Done(Vec<[f32; 3]>),
 }
 
-/// A layout in progress.
+/// A layout in progress: each node with where it started.
 struct LayoutJob {
     nodes: Vec<(Entity, NodeId, Vec3)>,
-    progress: std::sync::Mutex<Receiver<Progress>>,
-    cancelled: Arc<AtomicBool>,
+    motion: Motion,
+}
+
+/// How the nodes of a layout move.
+enum Motion {
+    /// As the force-directed layout's thread sends positions.
+    Forces {
+        progress: std::sync::Mutex<Receiver<Progress>>,
+        cancelled: Arc<AtomicBool>,
+    },
+    /// Gliding to known places (a layered layout), for `GLIDE_SECONDS`.
+    Glide { targets: Vec<Vec3>, elapsed: f32 },
+}
+
+impl LayoutJob {
+    fn cancel(&self) {
+        if let Motion::Forces { cancelled, .. } = &self.motion {
+            cancelled.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The layout running now, if any.
@@ -68,7 +93,7 @@ impl RunningLayout {
 
 fn cancel_layout_on_load(mut running: ResMut<RunningLayout>) {
     if let Some(job) = running.0.take() {
-        job.cancelled.store(true, Ordering::Relaxed);
+        job.cancel();
     }
 }
 
@@ -85,7 +110,7 @@ fn start_or_cancel_layout(
     if keys.just_pressed(KeyCode::Escape)
         && let Some(job) = running.0.take()
     {
-        job.cancelled.store(true, Ordering::Relaxed);
+        job.cancel();
         for (entity, _, start) in &job.nodes {
             if let Ok((_, _, mut transform)) = nodes.get_mut(*entity) {
                 transform.translation = *start;
@@ -135,12 +160,66 @@ fn start_or_cancel_layout(
         .expect("spawning the layout thread");
     running.0 = Some(LayoutJob {
         nodes: members,
-        progress: std::sync::Mutex::new(receiver),
-        cancelled,
+        motion: Motion::Forces {
+            progress: std::sync::Mutex::new(receiver),
+            cancelled,
+        },
     });
 }
 
+/// Turns the flat view on (laying the graph out in columns, the nodes
+/// gliding there) or off (back to the 3D view, framed).
+fn switch_flat_view(
+    shown: Res<ShownGraph>,
+    mut flat: ResMut<crate::camera::FlatView>,
+    mut running: ResMut<RunningLayout>,
+    mut frame: ResMut<crate::camera::FrameRequest>,
+    nodes: Query<(Entity, &GraphNode, &Transform)>,
+) {
+    if !std::mem::take(&mut flat.toggle) {
+        return;
+    }
+    if let Some(job) = running.0.take() {
+        job.cancel();
+    }
+    flat.on = !flat.on;
+    frame.0 = true;
+    let Some(graph) = &shown.graph else { return };
+    if !flat.on {
+        return;
+    }
+    let members: Vec<(Entity, NodeId, Vec3)> = nodes
+        .iter()
+        .map(|(entity, node, transform)| (entity, node.id, transform.translation))
+        .collect();
+    let index_of: std::collections::HashMap<NodeId, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(index, (_, id, _))| (*id, index))
+        .collect();
+    let edges: Vec<(usize, usize)> = graph
+        .edges
+        .values()
+        .filter_map(|edge| Some((*index_of.get(&edge.from)?, *index_of.get(&edge.to)?)))
+        .collect();
+    // Higher nodes stay higher within a column, where the edges allow.
+    let order: Vec<f32> = members.iter().map(|(_, _, at)| -at.y).collect();
+    let targets = layered_layout(members.len(), &edges, &order, LayeredSettings::default())
+        .into_iter()
+        .map(Vec3::from_array)
+        .collect();
+    running.0 = Some(LayoutJob {
+        nodes: members,
+        motion: Motion::Glide {
+            targets,
+            elapsed: 0.0,
+        },
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
 fn follow_layout(
+    time: Res<Time>,
     mut running: ResMut<RunningLayout>,
     mut nodes: Query<&mut Transform, With<GraphNode>>,
     mut shown: ResMut<ShownGraph>,
@@ -148,11 +227,24 @@ fn follow_layout(
     bridge: Res<CanvasBridge>,
     mut frame: ResMut<crate::camera::FrameRequest>,
 ) {
-    let Some(job) = &running.0 else { return };
+    let Some(job) = &mut running.0 else { return };
     let mut latest = None;
     let mut finished = false;
-    {
-        let progress = job.progress.lock().expect("layout channel lock");
+    if let Motion::Glide { targets, elapsed } = &mut job.motion {
+        *elapsed += time.delta_secs();
+        // Ease out: quick at first, settling gently.
+        let t = (*elapsed / GLIDE_SECONDS).min(1.0);
+        let eased = 1.0 - (1.0 - t).powi(3);
+        latest = Some(
+            job.nodes
+                .iter()
+                .zip(targets.iter())
+                .map(|((_, _, start), target)| start.lerp(*target, eased).to_array())
+                .collect::<Vec<_>>(),
+        );
+        finished = t >= 1.0;
+    } else if let Motion::Forces { progress, .. } = &job.motion {
+        let progress = progress.lock().expect("layout channel lock");
         loop {
             match progress.try_recv() {
                 Ok(Progress::Step(positions)) => latest = Some(positions),

@@ -13,7 +13,8 @@
 //! connect ports), [`history`] (undo / redo; every edit leaves as
 //! [`CanvasEvent::Edited`]), [`layout`] (automatic force-directed layout off
 //! the render thread), [`panels`] (egui: status bar, search, palette,
-//! inspector, labels, tooltips), [`bridge`] (the channels), [`probe`]
+//! inspector, labels, tooltips), [`minimap`] (the map of the whole graph
+//! and the view buttons: flat view, frame), [`bridge`] (the channels), [`probe`]
 //! (readiness, frame reports and screenshots for tests) and [`measure`]
 //! (frame and picking timings for benchmarks). [`memory`] holds the process
 //! settings every binary hosting the canvas applies at start.
@@ -27,6 +28,7 @@ pub mod history;
 pub mod layout;
 pub mod measure;
 pub mod memory;
+pub mod minimap;
 pub mod panels;
 pub mod pick;
 pub mod probe;
@@ -52,8 +54,11 @@ pub const WINDOW_TITLE: &str = "Orrery canvas";
 pub enum CanvasCommand {
     /// Show this graph, replacing whatever was shown.
     LoadGraph(Graph),
-    /// Show the window (after the user opens a graph).
+    /// Show the window and bring it to the front (after the user opens a graph).
     Show,
+    /// Close the shown graph and hide the window (the graph was deleted,
+    /// say); answered with [`CanvasEvent::GraphClosed`].
+    CloseGraph,
     /// Capture the window into a PNG file and answer with [`CanvasEvent::ScreenshotSaved`].
     Screenshot(PathBuf),
     /// Once ready, time this many frames and a batch of picks, and answer with
@@ -126,6 +131,9 @@ pub enum CanvasEvent {
     },
     /// The user cancelled the running task.
     CancelRun,
+    /// The shown graph was closed: the user closed the window (inside the
+    /// desktop that closes the graph, not the app), or the host asked.
+    GraphClosed(GraphId),
     /// The canvas could not do what was asked.
     Failed(String),
     /// The canvas app has exited.
@@ -146,8 +154,15 @@ pub struct FrameReport {
     pub camera_right: [f32; 3],
     /// See `camera_right`.
     pub camera_up: [f32; 3],
-    /// World units per logical pixel at distance 1 in front of the camera.
+    /// World units per logical pixel at distance 1 in front of the camera
+    /// (in the flat view: at any distance).
     pub world_per_pixel_at_unit_depth: f32,
+    /// Whether the flat view (orthographic, straight onto z = 0) is on.
+    #[serde(default)]
+    pub flat: bool,
+    /// The minimap, where it is drawn (none in a small window).
+    #[serde(default)]
+    pub minimap: Option<minimap::MinimapReport>,
     /// Logical y from which the status bar covers the canvas.
     pub panel_top: f32,
     /// Every node in front of the camera.
@@ -207,7 +222,8 @@ pub struct NodeOnScreen {
 pub struct CanvasOptions {
     /// Window size in logical pixels.
     pub size: (u32, u32),
-    /// Whether the window starts visible (the shell shows it when a graph opens).
+    /// Whether the window starts visible (the desktop starts it hidden and
+    /// shows it when a graph opens).
     pub visible: bool,
     /// Redraw every frame even when idle (tests, benchmarks); otherwise the
     /// canvas sleeps when unfocused and idle.
@@ -216,7 +232,8 @@ pub struct CanvasOptions {
     pub on_any_thread: bool,
     /// Install Bevy's log subscriber (off when the host has its own).
     pub own_logging: bool,
-    /// Closing the window hides it instead of ending the app (inside the shell).
+    /// Closing the window closes the graph and hides the window instead of
+    /// ending the app (inside the shell).
     pub hide_on_close: bool,
 }
 
@@ -254,6 +271,7 @@ impl Plugin for CanvasPlugin {
             history::EditHistoryPlugin,
             layout::AutoLayoutPlugin,
             measure::MeasurePlugin,
+            minimap::MinimapPlugin,
             panels::StatusPanelPlugin,
             probe::ProbePlugin,
         ));
@@ -315,8 +333,10 @@ pub fn canvas_app(options: &CanvasOptions) -> (App, CanvasHandle) {
 
 /// Starts the canvas on a thread of its own (inside the desktop process).
 /// winit allows one event loop per process, so call this once and reuse the
-/// handle; closing the window only hides it.
+/// handle. The window stays hidden until [`CanvasCommand::Show`]; closing it
+/// closes the graph and hides it.
 pub fn spawn_canvas_thread(mut options: CanvasOptions) -> (JoinHandle<()>, CanvasHandle) {
+    options.visible = false;
     options.on_any_thread = true;
     options.hide_on_close = true;
     options.own_logging = false;

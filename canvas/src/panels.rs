@@ -13,7 +13,7 @@ use orrery_domain::{
     GraphEdit, MAX_LABEL_CHARS, Node, NodeId, NodeKind, input_ports, output_ports,
 };
 
-use crate::camera::{FocusRequest, OrbitCamera};
+use crate::camera::{FocusRequest, OrbitCamera, world_per_pixel};
 use crate::drag::{ActiveDrag, NodePickIndex, Selection};
 use crate::history::EditRequested;
 use crate::layout::RunningLayout;
@@ -144,12 +144,14 @@ const SHORTCUTS: &[(&str, &str)] = &[
     ("Drag a node", "move it (Ctrl snaps to the grid)"),
     ("Drag a node's right edge onto another", "connect them"),
     ("Shift+drag · Alt+drag", "select in a box · in a lasso"),
-    ("Drag empty space", "orbit"),
+    ("Drag empty space", "orbit (pan in the flat view)"),
     ("Right-drag · WASD", "pan"),
     ("Wheel · + / −", "zoom"),
     ("F", "focus on the selection"),
     ("R", "frame the whole graph"),
     ("L", "lay the graph out (Esc cancels)"),
+    ("T", "flat view: columns left to right, seen straight on"),
+    ("Click the map", "move the view there"),
     ("Delete", "remove the selection"),
     ("Ctrl+D", "duplicate the selection"),
     ("Ctrl+Z · Ctrl+Shift+Z", "undo · redo"),
@@ -307,6 +309,66 @@ fn kind_colour32(kind: NodeKind) -> egui::Color32 {
     egui::Color32::from_rgb(r, g, b)
 }
 
+/// Where a node added from the palette goes: the free spot nearest the
+/// middle of the view (see [`free_spot`]).
+fn spot_for_new_node(
+    graph: &orrery_domain::Graph,
+    cameras: &Query<(&OrbitCamera, &Transform)>,
+) -> Vec3 {
+    let Some((orbit, camera)) = cameras.iter().next() else {
+        return Vec3::ZERO;
+    };
+    let taken: Vec<Vec3> = graph
+        .nodes
+        .values()
+        .map(|node| crate::scene::to_vec3(node.position))
+        .collect();
+    free_spot(orbit.focus, *camera.right(), *camera.up(), &taken)
+}
+
+/// Room a new node keeps from every other, on screen's axes (world units):
+/// its own width, a label's height below it, and a gap.
+const FREE_SPOT_CLEARANCE: f32 = 2.2;
+
+/// The point nearest `centre`, in the plane of the screen (`right`, `up`),
+/// that keeps [`FREE_SPOT_CLEARANCE`] from every node of `taken` as the
+/// camera sees them (depth aside, so the new node covers none and none
+/// covers it): tried on rings around the centre, nearest first.
+pub fn free_spot(centre: Vec3, right: Vec3, up: Vec3, taken: &[Vec3]) -> Vec3 {
+    let flat = |point: Vec3| {
+        let offset = point - centre;
+        Vec2::new(offset.dot(right), offset.dot(up))
+    };
+    const RINGS: usize = 40;
+    let reach = FREE_SPOT_CLEARANCE * (RINGS as f32 + 1.0);
+    let nearby: Vec<Vec2> = taken
+        .iter()
+        .map(|point| flat(*point))
+        .filter(|point| point.length() < reach + FREE_SPOT_CLEARANCE)
+        .collect();
+    let free = |candidate: Vec2| {
+        nearby
+            .iter()
+            .all(|other| other.distance(candidate) >= FREE_SPOT_CLEARANCE)
+    };
+    if free(Vec2::ZERO) {
+        return centre;
+    }
+    for ring in 1..=RINGS {
+        let radius = ring as f32 * FREE_SPOT_CLEARANCE;
+        // About one candidate per clearance along the ring, starting right.
+        let steps = ((std::f32::consts::TAU * radius / FREE_SPOT_CLEARANCE).ceil() as usize).max(6);
+        for step in 0..steps {
+            let angle = step as f32 / steps as f32 * std::f32::consts::TAU;
+            let candidate = Vec2::new(angle.cos(), angle.sin()) * radius;
+            if free(candidate) {
+                return centre + right * candidate.x + up * candidate.y;
+            }
+        }
+    }
+    centre
+}
+
 /// Most library agents the palette offers.
 const MAX_PALETTE_AGENTS: usize = 12;
 
@@ -322,7 +384,7 @@ fn tool_panels(
     mut captured: ResMut<KeyboardCaptured>,
     mut layout: ResMut<PanelLayout>,
     catalog: Res<LibraryCatalog>,
-    cameras: Query<&OrbitCamera>,
+    cameras: Query<(&OrbitCamera, &Transform)>,
 ) -> Result {
     let context = contexts.ctx_mut()?.clone();
     let Some(graph) = &shown.graph else {
@@ -354,10 +416,7 @@ fn tool_panels(
                         let response = ui.add(button).on_hover_text(format!("Add a {kind} node"));
                         controls.push((format!("add {kind}"), response.rect));
                         if response.clicked() {
-                            let at = cameras
-                                .iter()
-                                .next()
-                                .map_or(Vec3::ZERO, |orbit| orbit.focus);
+                            let at = spot_for_new_node(graph, &cameras);
                             let count = graph
                                 .nodes
                                 .values()
@@ -392,10 +451,7 @@ fn tool_panels(
                             let response = ui.add(button).on_hover_text(hover);
                             controls.push((format!("library {}", agent.name), response.rect));
                             if response.clicked() {
-                                let at = cameras
-                                    .iter()
-                                    .next()
-                                    .map_or(Vec3::ZERO, |orbit| orbit.focus);
+                                let at = spot_for_new_node(graph, &cameras);
                                 let node =
                                     Node::new(NodeKind::Agent, agent.name.clone(), to_position(at));
                                 let id = node.id;
@@ -543,7 +599,7 @@ fn graph_overlays(
     mut state: ResMut<ToolState>,
     mut layout: ResMut<PanelLayout>,
     mut pick_index: ResMut<NodePickIndex>,
-    camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    camera: Single<(&Camera, &GlobalTransform, &Projection), With<OrbitCamera>>,
     windows: Query<&Window, With<PrimaryWindow>>,
     nodes: Query<(Entity, &GraphNode, &Transform)>,
 ) -> Result {
@@ -551,7 +607,7 @@ fn graph_overlays(
     let Some(graph) = &shown.graph else {
         return Ok(());
     };
-    let (camera, camera_transform) = *camera;
+    let (camera, camera_transform, projection) = *camera;
     let Ok(window) = windows.single() else {
         return Ok(());
     };
@@ -559,41 +615,62 @@ fn graph_overlays(
         egui::Order::Background,
         egui::Id::new("graph-overlays"),
     ));
-    // Labels: nodes drawn big enough, the selected first, then the larger
-    // on screen; a label that would overlap one already placed, or cover
+    // The node under a pointer the user has moved (its label goes before
+    // others', its tooltip is drawn below).
+    let cursor = window.cursor_position();
+    if let Some(cursor) = cursor {
+        match state.first_cursor {
+            None => state.first_cursor = Some(cursor),
+            Some(first) if first.distance(cursor) > 1.0 => state.pointer_moved = true,
+            _ => {}
+        }
+    }
+    let idle = matches!(drag.gesture, crate::drag::Gesture::Idle);
+    let hovered = cursor
+        .filter(|_| state.pointer_moved && idle && !context.is_pointer_over_egui())
+        .and_then(|cursor| {
+            let index = pick_index.get_or_build(nodes.iter());
+            camera
+                .viewport_to_world(camera_transform, cursor)
+                .ok()
+                .and_then(|ray| index.nearest_hit(ray))
+                .map(|((_, id), _)| id)
+        });
+    // Labels: nodes drawn big enough, the selected first, then the hovered,
+    // then the larger on screen; a label that would overlap one already placed, or cover
     // another node, is left out. Each has a dark halo for contrast.
-    let world_per_pixel =
-        2.0 * (crate::camera::FIELD_OF_VIEW / 2.0).tan() / window.height().max(1.0);
+    // Radius on screen of a node at `depth` (all the same in the flat view).
+    let radius_at = |depth: f32| NODE_RADIUS / world_per_pixel(projection, depth, window.height());
     let forward = *camera_transform.forward();
     let eye = camera_transform.translation();
-    let most_depth = NODE_RADIUS / (LABEL_MIN_RADIUS * world_per_pixel);
     // Nodes a label must not cover: every one drawn at least 3 px across
     // (the nearest few thousand), as discs on screen.
-    let obstacle_depth = NODE_RADIUS / (1.5 * world_per_pixel);
     let mut obstacles: Vec<(f32, NodeId, Vec3)> = Vec::new();
     let mut near: Vec<(bool, f32, &GraphNode, Vec3)> = Vec::new();
     for (_, node, transform) in &nodes {
         let position = transform.translation;
         let depth = (position - eye).dot(forward);
-        if depth <= 0.0 || depth > obstacle_depth {
+        if depth <= 0.0 || radius_at(depth) < 1.5 {
             continue;
         }
         obstacles.push((depth, node.id, position));
-        if depth <= most_depth {
+        if radius_at(depth) >= LABEL_MIN_RADIUS {
             near.push((selection.nodes.contains(&node.id), depth, node, position));
         }
     }
     obstacles.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Who wins a place: the selected, then the hovered, then the nearer.
+    near.sort_by(|a, b| {
+        (b.0.cmp(&a.0))
+            .then((hovered == Some(b.2.id)).cmp(&(hovered == Some(a.2.id))))
+            .then(a.1.total_cmp(&b.1))
+    });
     obstacles.truncate(MAX_LABEL_OBSTACLES);
     let discs: Vec<(NodeId, egui::Pos2, f32)> = obstacles
         .iter()
         .filter_map(|(depth, id, position)| {
             let screen = camera.world_to_viewport(camera_transform, *position).ok()?;
-            Some((
-                *id,
-                egui::pos2(screen.x, screen.y),
-                NODE_RADIUS / (depth * world_per_pixel),
-            ))
+            Some((*id, egui::pos2(screen.x, screen.y), radius_at(*depth)))
         })
         .collect();
     let mut placed: Vec<egui::Rect> = Vec::new();
@@ -607,7 +684,7 @@ fn graph_overlays(
         let Some(label) = graph.nodes.get(&node.id).map(|node| node.label.as_str()) else {
             continue;
         };
-        let radius = NODE_RADIUS / (depth * world_per_pixel);
+        let radius = radius_at(depth);
         let size = (radius * 0.45).clamp(12.0, 18.0);
         let galley = painter.layout_no_wrap(
             label.to_owned(),
@@ -638,22 +715,11 @@ fn graph_overlays(
             .push([rect.min.x, rect.min.y, rect.max.x, rect.max.y]);
     }
     // The tooltip: the node under a pointer the user has moved.
-    if let Some(cursor) = window.cursor_position() {
-        match state.first_cursor {
-            None => state.first_cursor = Some(cursor),
-            Some(first) if first.distance(cursor) > 1.0 => state.pointer_moved = true,
-            _ => {}
-        }
-        let idle = matches!(drag.gesture, crate::drag::Gesture::Idle);
-        if state.pointer_moved && idle && !context.is_pointer_over_egui() {
-            let index = pick_index.get_or_build(nodes.iter());
-            let hovered = camera
-                .viewport_to_world(camera_transform, cursor)
-                .ok()
-                .and_then(|ray| index.nearest_hit(ray))
-                .map(|((_, id), _)| id)
-                .filter(|id| !selection.nodes.contains(id))
-                .and_then(|id| graph.nodes.get(&id));
+    if let Some(cursor) = cursor {
+        let hovered = hovered
+            .filter(|id| !selection.nodes.contains(id))
+            .and_then(|id| graph.nodes.get(&id));
+        {
             if let Some(node) = hovered {
                 let text = format!(
                     "{} · {}\nin: {}\nout: {}",
@@ -731,4 +797,39 @@ fn graph_overlays(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_node_lands_on_the_free_spot_nearest_the_middle() {
+        let (right, up) = (Vec3::X, Vec3::Y);
+        // An empty view: the middle itself.
+        assert_eq!(free_spot(Vec3::ZERO, right, up, &[]), Vec3::ZERO);
+        // The middle taken, and a ring of nodes around it: the spot keeps
+        // clear of all of them and is no farther than it needs to be.
+        let mut taken = vec![Vec3::ZERO];
+        for step in 0..8 {
+            let angle = step as f32 / 8.0 * std::f32::consts::TAU;
+            taken.push(Vec3::new(angle.cos(), angle.sin(), 0.0) * 2.0);
+        }
+        let spot = free_spot(Vec3::ZERO, right, up, &taken);
+        for node in &taken {
+            let apart = Vec2::new(spot.x - node.x, spot.y - node.y).length();
+            assert!(
+                apart >= FREE_SPOT_CLEARANCE,
+                "{spot} is {apart} from {node}"
+            );
+        }
+        assert!(
+            spot.length() <= 2.0 + 2.0 * FREE_SPOT_CLEARANCE,
+            "{spot} is far out"
+        );
+        // A node behind the middle, far in depth, still covers it on screen.
+        let behind = free_spot(Vec3::ZERO, right, up, &[Vec3::new(0.0, 0.0, -40.0)]);
+        assert!(behind.truncate().length() >= FREE_SPOT_CLEARANCE);
+        assert_eq!(behind.z, 0.0, "the spot stays at the view's depth");
+    }
 }

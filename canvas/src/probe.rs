@@ -17,8 +17,9 @@ use bevy::render::{Render, RenderApp};
 use bevy::window::PrimaryWindow;
 
 use crate::bridge::{CanvasBridge, GraphLoaded};
-use crate::camera::{FIELD_OF_VIEW, OrbitCamera};
+use crate::camera::{FlatView, OrbitCamera, world_per_pixel};
 use crate::chat::{ChatPanel, ChatReport, RunningNodes};
+use crate::minimap::{MinimapPlacement, MinimapReport};
 use crate::panels::{Notice, PanelLayout};
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour};
 use crate::{CanvasEvent, FrameReport, NodeOnScreen};
@@ -88,13 +89,14 @@ fn track_readiness(
     settled: Res<PipelinesSettled>,
     mut readiness: ResMut<Readiness>,
     bridge: Res<CanvasBridge>,
-    camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    camera: Single<(&Camera, &GlobalTransform, &Projection), With<OrbitCamera>>,
     windows: Query<&Window, With<PrimaryWindow>>,
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
     notice: Res<Notice>,
     chat: Res<ChatPanel>,
     running: Res<RunningNodes>,
+    views: (Res<FlatView>, Res<MinimapPlacement>),
 ) {
     if loaded.read().count() > 0 {
         *readiness = Readiness::default();
@@ -110,16 +112,15 @@ fn track_readiness(
         return;
     };
     readiness.reported = true;
-    let (camera, camera_transform) = *camera;
     let report = frame_report(
         &shown,
-        camera,
-        camera_transform,
+        *camera,
         window,
         &nodes,
         &layout,
         &notice,
         chat.report(&running),
+        (views.0.on, views.1.0),
     );
     bridge.send(CanvasEvent::Ready(report));
 }
@@ -131,13 +132,14 @@ fn take_screenshots(
     readiness: Res<Readiness>,
     settled: Res<PipelinesSettled>,
     shown: Res<ShownGraph>,
-    camera: Single<(&Camera, &GlobalTransform), With<OrbitCamera>>,
+    camera: Single<(&Camera, &GlobalTransform, &Projection), With<OrbitCamera>>,
     windows: Query<&Window, With<PrimaryWindow>>,
     nodes: Query<(&GraphNode, &GlobalTransform)>,
     layout: Res<PanelLayout>,
     notice: Res<Notice>,
     chat: Res<ChatPanel>,
     running: Res<RunningNodes>,
+    views: (Res<FlatView>, Res<MinimapPlacement>),
 ) {
     if requests.pending.is_empty() || !readiness.ready(&settled) {
         return;
@@ -145,16 +147,15 @@ fn take_screenshots(
     let Ok(window) = windows.single() else {
         return;
     };
-    let (camera, camera_transform) = *camera;
     let report = frame_report(
         &shown,
-        camera,
-        camera_transform,
+        *camera,
         window,
         &nodes,
         &layout,
         &notice,
         chat.report(&running),
+        (views.0.on, views.1.0),
     );
     for path in requests.pending.drain(..) {
         let report = report.clone();
@@ -196,16 +197,16 @@ fn write_png(image: &Image, path: &Path) -> Result<(), String> {
 #[allow(clippy::too_many_arguments)]
 pub fn frame_report(
     shown: &ShownGraph,
-    camera: &Camera,
-    camera_transform: &GlobalTransform,
+    (camera, camera_transform, projection): (&Camera, &GlobalTransform, &Projection),
     window: &Window,
     nodes: &Query<(&GraphNode, &GlobalTransform)>,
     layout: &PanelLayout,
     notice: &Notice,
     chat: ChatReport,
+    (flat, minimap): (bool, Option<MinimapReport>),
 ) -> FrameReport {
     let viewport = [window.width(), window.height()];
-    let world_per_pixel_at_unit_depth = 2.0 * (FIELD_OF_VIEW / 2.0).tan() / viewport[1];
+    let world_per_pixel_at_unit_depth = world_per_pixel(projection, 1.0, viewport[1]);
     let forward = *camera_transform.forward();
     let camera_position = camera_transform.translation();
     let mut on_screen: Vec<NodeOnScreen> = nodes
@@ -223,7 +224,7 @@ pub fn frame_report(
                 colour: kind_colour(node.kind),
                 screen: screen.to_array(),
                 depth,
-                screen_radius: NODE_RADIUS / (depth * world_per_pixel_at_unit_depth),
+                screen_radius: NODE_RADIUS / world_per_pixel(projection, depth, viewport[1]),
                 position: position.to_array(),
             })
         })
@@ -236,6 +237,8 @@ pub fn frame_report(
         camera_right: camera_transform.right().to_array(),
         camera_up: camera_transform.up().to_array(),
         world_per_pixel_at_unit_depth,
+        flat,
+        minimap,
         panel_top: if layout.status_bar_top > 0.0 {
             layout.status_bar_top
         } else {

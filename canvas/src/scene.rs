@@ -450,6 +450,12 @@ fn choose_node_draws(
             viewport.y as f32,
             nodes.iter().map(|transform| transform.translation),
         ),
+        // Flat: every node is drawn the same size.
+        (Projection::Orthographic(_), Some(viewport)) if !nodes.is_empty() => {
+            let pixels =
+                NODE_RADIUS / crate::camera::world_per_pixel(projection, 1.0, viewport.y as f32);
+            Some((pixels, pixels))
+        }
         // Before the first frame sizes the viewport: every draw that has nodes.
         _ => (!nodes.is_empty()).then_some((0.0, f32::INFINITY)),
     };

@@ -1146,6 +1146,23 @@ fn palette_adds_inspector_relabels_and_search_focuses_undoably() {
         .unwrap()
         .clone();
     assert_eq!(new_node.kind, orrery_domain::NodeKind::Prompt);
+    // It lands on a free spot: clear of every other node as the camera
+    // sees them, so it covers none and none covers it.
+    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let on_view = |p: orrery_domain::Position| {
+        let p = [p.x, p.y, p.z];
+        (dot(p, report.camera_right), dot(p, report.camera_up))
+    };
+    let (x, y) = on_view(new_node.position);
+    for other in graph.nodes.values() {
+        let (ox, oy) = on_view(other.position);
+        let apart = ((x - ox).powi(2) + (y - oy).powi(2)).sqrt();
+        assert!(
+            apart >= 2.0,
+            "the new node is {apart} from {} on screen",
+            other.label
+        );
+    }
 
     // The inspector renames it: click its label field, replace the text, Enter.
     let report = report_until(&mut session, "the inspector", |report| {
@@ -2043,4 +2060,277 @@ fn ctrl_enter_sends_the_whole_task() {
         ran.chat.lines[0].text, TASK,
         "the task sent is not the task typed"
     );
+}
+
+/// T turns the flat view on: the graph is laid out in columns in
+/// topological order, seen straight on through an orthographic camera, so
+/// every edge of an acyclic graph points right on screen; the layout is one
+/// edit that Ctrl+Z takes back, and the view's button turns it off again.
+#[test]
+fn flat_mode_layers_left_to_right() {
+    let template = orrery_domain::templates::template("research-team", "2026-12-06T10:00:00.000Z")
+        .expect("the research team template");
+    // The template's nodes thrown about in 3D: the layout has work to do.
+    let mut graph = template.graph;
+    for (index, node) in graph.nodes.values_mut().enumerate() {
+        let i = index as f32;
+        node.position = orrery_domain::Position::new(
+            (i * 7.3) % 11.0 - 5.0,
+            (i * 3.1) % 7.0 - 3.0,
+            (i * 5.7) % 9.0 - 4.0,
+        );
+    }
+    let acyclic = is_acyclic(&graph);
+    assert!(acyclic, "the template is a pipeline without cycles");
+    let mut session = CanvasSession::start(&graph, &["--size", "1100x700"]);
+    session.ready();
+    let window = canvas_window(&session.display);
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "t"],
+    );
+    let laid_out = session.canvas.expect("STORED");
+    assert_eq!(
+        node_ids(&laid_out["moved"]).len(),
+        graph.nodes.len(),
+        "every node moved to its column"
+    );
+    let flat = report_until(&mut session, "the flat view", |report| report.flat);
+    let flat = if flat.nodes.len() == graph.nodes.len() {
+        settled_report(&mut session)
+    } else {
+        flat
+    };
+    assert!(flat.flat);
+    let on_screen: std::collections::BTreeMap<_, _> =
+        flat.nodes.iter().map(|node| (node.id, node)).collect();
+    assert_eq!(on_screen.len(), graph.nodes.len(), "every node is in front");
+    for edge in graph.edges.values() {
+        let (from, to) = (on_screen[&edge.from], on_screen[&edge.to]);
+        assert!(
+            to.screen[0] - from.screen[0] > from.screen_radius,
+            "edge {} → {} points left or straight down: {:?} → {:?}",
+            graph.nodes[&edge.from].label,
+            graph.nodes[&edge.to].label,
+            from.screen,
+            to.screen
+        );
+    }
+    // Orthographic: every node drawn the same size, and wholly in the view.
+    let radii: Vec<f32> = flat.nodes.iter().map(|node| node.screen_radius).collect();
+    let (small, large) = radii
+        .iter()
+        .fold((f32::MAX, f32::MIN), |(a, b), r| (a.min(*r), b.max(*r)));
+    assert!(
+        large - small < 0.01,
+        "sizes differ in the flat view: {small} … {large}"
+    );
+    for node in &flat.nodes {
+        let ([x, y], r) = (node.screen, node.screen_radius);
+        assert!(
+            x - r >= 0.0 && x + r <= flat.viewport[0] && y - r >= 0.0 && y + r <= flat.panel_top,
+            "a node at ({x}, {y}) is not wholly in the flat view"
+        );
+    }
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("flat-research-team.png");
+    session
+        .canvas
+        .send(&format!("SCREENSHOT {}", screenshot.display()));
+    session.canvas.expect("SCREENSHOT");
+
+    // One undo puts every node back where it was.
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "ctrl+z"],
+    );
+    session.canvas.expect("STORED");
+    assert_eq!(session.stored(&graph), graph, "the layout was one edit");
+
+    // The view's button turns the flat view off.
+    click_control(&session, &flat, "flat view");
+    report_until(&mut session, "the 3D view", |report| !report.flat);
+}
+
+/// Whether a graph has no directed cycle (Kahn's algorithm).
+fn is_acyclic(graph: &Graph) -> bool {
+    let mut incoming: std::collections::BTreeMap<_, usize> =
+        graph.nodes.keys().map(|id| (*id, 0)).collect();
+    for edge in graph.edges.values() {
+        *incoming.get_mut(&edge.to).unwrap() += 1;
+    }
+    let mut ready: Vec<_> = incoming
+        .iter()
+        .filter(|(_, count)| **count == 0)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut seen = 0;
+    while let Some(node) = ready.pop() {
+        seen += 1;
+        for edge in graph.edges.values().filter(|edge| edge.from == node) {
+            let count = incoming.get_mut(&edge.to).unwrap();
+            *count -= 1;
+            if *count == 0 {
+                ready.push(edge.to);
+            }
+        }
+    }
+    seen == graph.nodes.len()
+}
+
+/// Zoomed in on a corner, a click on the minimap brings the point clicked
+/// to the middle of the view: the node drawn there on the map lands in
+/// the middle of the window.
+#[test]
+fn minimap_click_moves_the_view() {
+    let graph = sample_graph("Map", 60, 21);
+    let mut session = CanvasSession::start(&graph, &["--size", "1100x700"]);
+    session.ready();
+    hold_key(&session, "equal", "1.2");
+    let zoomed = settled_report(&mut session);
+    let map = zoomed.minimap.expect("a window this size has a minimap");
+    let [right, up] = [zoomed.camera_right, zoomed.camera_up];
+    let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    let on_map = |position: [f32; 3]| {
+        [
+            map.origin[0] + map.scale * dot(position, right),
+            map.origin[1] - map.scale * dot(position, up),
+        ]
+    };
+    // The node farthest from the middle of the view, as the map draws it.
+    let distance_to_centre = |node: &NodeOnScreen| {
+        ((node.screen[0] - map.view_centre[0]).powi(2)
+            + (node.screen[1] - map.view_centre[1]).powi(2))
+        .sqrt()
+    };
+    let target = graph
+        .nodes
+        .values()
+        .map(|node| {
+            (
+                node.id,
+                on_map([node.position.x, node.position.y, node.position.z]),
+            )
+        })
+        .filter(|(_, [x, y])| {
+            // Well inside the map, off the view's own rectangle.
+            *x > map.rect[0] + 4.0
+                && *x < map.rect[2] - 4.0
+                && *y > map.rect[1] + 4.0
+                && *y < map.rect[3] - 4.0
+        })
+        .max_by(|a, b| {
+            let far = |(_, [x, y]): &(_, [f32; 2])| {
+                let (cx, cy) = (
+                    (map.view[0] + map.view[2]) / 2.0,
+                    (map.view[1] + map.view[3]) / 2.0,
+                );
+                (x - cx).powi(2) + (y - cy).powi(2)
+            };
+            far(a).total_cmp(&far(b))
+        })
+        .expect("nodes on the map");
+    if let Some(before) = zoomed.nodes.iter().find(|node| node.id == target.0) {
+        assert!(
+            distance_to_centre(before) > 150.0,
+            "the node chosen is already near the middle"
+        );
+    }
+    let window = canvas_window(&session.display);
+    let [x, y] = target.1;
+    xdotool(
+        &session.display,
+        &[
+            "windowfocus",
+            "--sync",
+            &window,
+            "mousemove",
+            "--sync",
+            "--window",
+            &window,
+            &(x.round() as i32).to_string(),
+            &(y.round() as i32).to_string(),
+            "click",
+            "1",
+        ],
+    );
+    let moved = report_until(&mut session, "the view moved", |report| {
+        report
+            .nodes
+            .iter()
+            .any(|node| node.id == target.0 && distance_to_centre(node) < 100.0)
+    });
+    let node = moved.nodes.iter().find(|node| node.id == target.0).unwrap();
+    // A click is a whole pixel on the map: that much of the world, on screen.
+    let slack = 1.0 / map.scale / (moved.world_per_pixel_at_unit_depth * node.depth) + 3.0;
+    assert!(
+        distance_to_centre(node) <= slack,
+        "the node clicked is {} px from the middle (allowed {slack})",
+        distance_to_centre(node)
+    );
+    // Moved, not turned or zoomed: the same angle, and nothing stored.
+    assert_eq!(moved.camera_right, zoomed.camera_right);
+    assert_eq!(
+        session.stored(&graph),
+        graph,
+        "moving the view stored no edit"
+    );
+}
+
+/// Whether the canvas window is mapped on the display now.
+fn canvas_window_shown(display: &VirtualDisplay) -> bool {
+    let output = Command::new("xdotool")
+        .args([
+            "search",
+            "--onlyvisible",
+            "--name",
+            orrery_canvas::WINDOW_TITLE,
+        ])
+        .env("DISPLAY", &display.display)
+        .output()
+        .expect("xdotool is installed (make test installs it)");
+    !String::from_utf8_lossy(&output.stdout).trim().is_empty()
+}
+
+/// Inside the desktop the canvas window is hidden until a graph opens,
+/// comes up with it, and goes when the graph is closed (deleted, say); the
+/// canvas then waits for the next graph. (Closing the window by its title
+/// bar takes the same path: `bridge`'s unit test.)
+#[test]
+fn canvas_window_appears_when_a_graph_opens_and_goes_when_it_closes() {
+    let graph = sample_graph("Desk", 12, 5);
+    let mut session = CanvasSession::start(&graph, &["--desktop-window"]);
+    // The window exists from the start, unmapped.
+    canvas_window(&session.display);
+    assert!(
+        !canvas_window_shown(&session.display),
+        "the canvas window shows before any graph is open"
+    );
+    session.canvas.send("OPEN");
+    let report = session.ready();
+    assert_eq!(report.graph, Some(graph.id));
+    xdotool(
+        &session.display,
+        &[
+            "search",
+            "--sync",
+            "--onlyvisible",
+            "--name",
+            orrery_canvas::WINDOW_TITLE,
+        ],
+    );
+
+    session.canvas.send("CLOSE");
+    let closed = session.canvas.expect("CLOSED");
+    assert_eq!(closed["graph"], graph.id.to_string());
+    // The window unmaps as the frame that closed the graph ends.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while canvas_window_shown(&session.display) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the canvas window stayed on screen after its graph closed"
+        );
+    }
+    // And it comes back with the next graph.
+    session.canvas.send("OPEN");
+    assert_eq!(session.ready().graph, Some(graph.id));
 }

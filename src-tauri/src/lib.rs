@@ -54,8 +54,8 @@ pub fn run() {
             std::fs::create_dir_all(&data_directory)?;
             let server_url =
                 std::env::var("ORRERY_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
-            // The canvas window opens beside the main window and shows whichever
-            // graph the user opens; closing it only hides it (see orrery-canvas).
+            // The canvas window appears when the user opens a graph; closing it
+            // closes the graph and hides the window (see orrery-canvas).
             let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions::default());
             let vault = vault::KeyringVault::new(
                 &std::env::var("ORRERY_KEYRING_SERVICE").unwrap_or_else(|_| "orrery".into()),
@@ -99,6 +99,7 @@ pub fn run() {
                             CanvasEvent::CancelRun => {
                                 canvas_shell.cancel_run();
                             }
+                            CanvasEvent::GraphClosed(graph) => canvas_shell.graph_closed(graph),
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
                             CanvasEvent::Closed => break,
                             CanvasEvent::Ready(_)

@@ -167,6 +167,8 @@ struct Inner {
     session: Mutex<Option<Session>>,
     keyring_problem: std::sync::Mutex<Option<String>>,
     canvas: Sender<CanvasCommand>,
+    /// The graph the canvas shows, if any.
+    open_graph: std::sync::Mutex<Option<GraphId>>,
     status: Mutex<SyncStatus>,
     changed: Notify,
     runs: orrery_sessions::RunSlot,
@@ -210,6 +212,7 @@ impl Shell {
                 session: Mutex::new(session),
                 keyring_problem: std::sync::Mutex::new(keyring_problem),
                 canvas,
+                open_graph: std::sync::Mutex::new(None),
                 status: Mutex::new(SyncStatus::starting()),
                 changed: Notify::new(),
                 runs: orrery_sessions::RunSlot::default(),
@@ -320,6 +323,10 @@ impl Shell {
         let at = orrery_store::now_text();
         self.inner.replica.delete_graph(id, &at).await?;
         self.inner.changed.notify_one();
+        // A deleted graph does not stay on the canvas.
+        if self.shown_graph() == Some(id) {
+            let _ = self.inner.canvas.send(CanvasCommand::CloseGraph);
+        }
         self.deleted_summary(id).await
     }
 
@@ -433,8 +440,22 @@ impl Shell {
             .send(CanvasCommand::LoadGraph(graph))
             .and_then(|()| self.inner.canvas.send(CanvasCommand::Show))
             .map_err(|_| ShellError::CanvasGone)?;
+        *self.inner.open_graph.lock().expect("open graph lock") = Some(id);
         self.show_library().await;
         self.show_session_of(id).await
+    }
+
+    /// The graph the canvas shows, if any.
+    pub fn shown_graph(&self) -> Option<GraphId> {
+        *self.inner.open_graph.lock().expect("open graph lock")
+    }
+
+    /// The canvas closed `graph` (its window was closed, or the graph deleted).
+    pub fn graph_closed(&self, graph: GraphId) {
+        let mut open = self.inner.open_graph.lock().expect("open graph lock");
+        if *open == Some(graph) {
+            *open = None;
+        }
     }
 
     /// Stores an edit made on the canvas (a new edit, an undo or a redo).

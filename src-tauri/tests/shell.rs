@@ -1057,7 +1057,30 @@ async fn graphs_start_from_templates_and_are_deleted_restored_and_duplicated() {
     let copy = shell.duplicate_graph(triage.id).await.unwrap();
     assert_eq!(copy.name, "Support triage (copy)");
     assert_eq!((copy.node_count, copy.edge_count), (5, 4));
+    // Deleting the graph on the canvas closes it there; deleting one that
+    // is not shown leaves the canvas alone.
+    shell.open_graph(triage.id).await.unwrap();
+    assert_eq!(shell.shown_graph(), Some(triage.id));
+    let opened: Vec<_> = commands.try_iter().collect();
+    assert!(opened.iter().any(|c| matches!(c, CanvasCommand::Show)));
+    let other = shell.add_template("code-review").await.unwrap();
+    shell.delete_graph(other.id).await.unwrap();
+    assert!(
+        !commands
+            .try_iter()
+            .any(|c| matches!(c, CanvasCommand::CloseGraph))
+    );
+    shell.restore_graph(other.id).await.unwrap();
     let deleted = shell.delete_graph(triage.id).await.unwrap();
+    assert!(
+        commands
+            .try_iter()
+            .any(|c| matches!(c, CanvasCommand::CloseGraph)),
+        "the deleted graph stayed on the canvas"
+    );
+    // The canvas answers that it closed it.
+    shell.graph_closed(triage.id);
+    assert_eq!(shell.shown_graph(), None);
     assert!(deleted.deleted_at.is_some());
     let listed: Vec<_> = shell
         .list_graphs()
@@ -1066,11 +1089,12 @@ async fn graphs_start_from_templates_and_are_deleted_restored_and_duplicated() {
         .into_iter()
         .map(|g| g.id)
         .collect();
-    assert_eq!(listed, vec![copy.id]);
+    assert!(listed.contains(&copy.id) && listed.contains(&other.id));
+    assert!(!listed.contains(&triage.id));
     assert_eq!(shell.list_deleted_graphs().await.unwrap().len(), 1);
     let restored = shell.restore_graph(triage.id).await.unwrap();
     assert_eq!(restored.deleted_at, None);
-    assert_eq!(shell.list_graphs().await.unwrap().len(), 2);
+    assert_eq!(shell.list_graphs().await.unwrap().len(), 3);
     // A graph deleted long ago, whose deletion never reached a server, is
     // purged at the next start (nothing to tell a server it never had).
     shell

@@ -12,6 +12,11 @@
 //! `SCREENSHOT <file.png>`, `IMPORT <file.json>`, `RUN <task>` (the same as
 //! typing the task in the chat panel), `CANCEL` and `QUIT` from stdin.
 //!
+//! `--desktop-window` behaves as the canvas does inside the desktop: the
+//! window starts hidden, `OPEN` (stdin) opens the graph and shows it,
+//! `CLOSE` closes the graph as the desktop does when it is deleted, and
+//! closing the window closes the graph (a `CLOSED` line) and hides it.
+//!
 //! Sandbox runs call the OpenAI-compatible provider at `--provider URL`
 //! (default: a local Ollama, `http://127.0.0.1:11434/v1`) with `--model`.
 //!
@@ -40,7 +45,7 @@ use serde_json::json;
 
 const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
 [--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N [--measure-drag]] \
-[--export FILE.json] [--in-memory] [--provider URL] [--model NAME]";
+[--export FILE.json] [--in-memory] [--provider URL] [--model NAME] [--desktop-window]";
 
 struct Arguments {
     store: PathBuf,
@@ -58,6 +63,7 @@ struct Arguments {
     export: Option<PathBuf>,
     in_memory: bool,
     provider: ProviderSettings,
+    desktop_window: bool,
 }
 
 fn parse_arguments() -> anyhow::Result<Arguments> {
@@ -77,6 +83,7 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         export: None,
         in_memory: false,
         provider: ProviderSettings::local(),
+        desktop_window: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -114,6 +121,7 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
             }
             "--export" => parsed.export = Some(value("--export")?.into()),
             "--in-memory" => parsed.in_memory = true,
+            "--desktop-window" => parsed.desktop_window = true,
             "--measure-drag" => parsed.measure_drag = true,
             "--provider" => parsed.provider.base_url = value("--provider")?,
             "--model" => parsed.provider.model = value("--model")?,
@@ -151,6 +159,7 @@ fn spawn_stdin_commands(
     runtime: tokio::runtime::Handle,
     runs: Runs,
 ) {
+    let graph = runs.graph;
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
             let command = match line.trim().split_once(' ') {
@@ -179,6 +188,19 @@ fn spawn_stdin_commands(
                     continue;
                 }
                 _ if line.trim() == "QUIT" => CanvasCommand::Quit,
+                _ if line.trim() == "CLOSE" => CanvasCommand::CloseGraph,
+                _ if line.trim() == "OPEN" => match runtime.block_on(replica.graph(graph)) {
+                    Ok(graph) => {
+                        if commands.send(CanvasCommand::LoadGraph(graph)).is_err() {
+                            break;
+                        }
+                        CanvasCommand::Show
+                    }
+                    Err(error) => {
+                        print_line("ERROR", json!(error.to_string()));
+                        continue;
+                    }
+                },
                 _ => {
                     print_line("ERROR", json!(format!("unknown command `{}`", line.trim())));
                     continue;
@@ -369,6 +391,8 @@ fn main() -> anyhow::Result<()> {
             || arguments.report
             || arguments.screenshot.is_some()
             || arguments.measure_frames.is_some(),
+        visible: !arguments.desktop_window,
+        hide_on_close: arguments.desktop_window,
         ..CanvasOptions::default()
     };
     let (mut app, handle) = canvas_app(&options);
@@ -378,7 +402,9 @@ fn main() -> anyhow::Result<()> {
     let measure_frames = arguments.measure_frames;
     let dragging = arguments.measure_drag;
     let graph_id = graph.id;
-    handle.commands.send(CanvasCommand::LoadGraph(graph))?;
+    if !arguments.desktop_window {
+        handle.commands.send(CanvasCommand::LoadGraph(graph))?;
+    }
     if let Some(path) = &arguments.screenshot {
         handle
             .commands
@@ -478,6 +504,11 @@ fn main() -> anyhow::Result<()> {
                 CanvasEvent::RunTask { graph, task } => runs.start_on(graph, task),
                 CanvasEvent::CancelRun => {
                     runs.slot.cancel();
+                }
+                CanvasEvent::GraphClosed(graph) => {
+                    if report {
+                        print_line("CLOSED", json!({ "graph": graph }));
+                    }
                 }
                 CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),
                 CanvasEvent::Closed => break,

@@ -1,4 +1,4 @@
-//! orrery-layout: automatic 3D layout of a graph, force-directed.
+//! orrery-layout: automatic layout of a graph — force-directed in 3D, or layered left to right.
 //!
 //! Nodes repel each other (Fruchterman–Reingold: k²/d), edges pull their ends
 //! together (d²/k), and a weak pull towards the centre keeps parts from
@@ -7,8 +7,15 @@
 //! so a step costs O(n log n) instead of O(n²). Each step moves nodes by at
 //! most the current temperature, which cools, so the layout settles.
 //!
+//! [`layered_layout`] is the other layout: columns left to right in
+//! topological order (the canvas's flat view).
+//!
 //! Pure computation on plain positions and index pairs: it knows nothing of
 //! the canvas, ids or storage, and runs on any thread.
+
+mod layered;
+
+pub use layered::{LayeredSettings, layered_layout};
 
 use glam::Vec3;
 
