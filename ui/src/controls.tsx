@@ -1,6 +1,6 @@
 // Small components every screen uses: the notice under a form, and a button
 // that waits while its action runs.
-import type { ButtonHTMLAttributes } from "preact";
+import type { ButtonHTMLAttributes, InputHTMLAttributes, Ref } from "preact";
 import { useCallback, useState } from "preact/hooks";
 
 /** What a notice says: a problem (red) or what went well (green). */
@@ -43,4 +43,34 @@ export function ActionButton({ onClick, disabled, ...props }: ActionButtonProps)
     void running.finally(() => setBusy(false));
   };
   return <button type="button" {...props} disabled={busy || disabled} onClick={run} />;
+}
+
+interface FieldProps {
+  label: string;
+  value: string;
+  onValue: (value: string) => void;
+  /** A text area this many rows tall instead of a one-line input. */
+  rows?: number;
+  name?: string;
+  type?: "text" | "email" | "password" | "number";
+  placeholder?: string;
+  autocomplete?: string;
+  maxLength?: number;
+  inputRef?: Ref<HTMLInputElement>;
+}
+
+/** A labelled input (or text area) whose value lives in the caller's state. */
+export function Field({ label, value, onValue, rows, type, inputRef, ...attributes }: FieldProps) {
+  const shared = {
+    ...attributes,
+    "aria-label": label,
+    value,
+    onInput: (event: { currentTarget: HTMLInputElement | HTMLTextAreaElement }) => onValue(event.currentTarget.value),
+  };
+  return (
+    <label class="field">
+      <span>{label}</span>
+      {rows ? <textarea rows={rows} {...shared} /> : <input {...({ type, ...shared } as InputHTMLAttributes)} ref={inputRef} />}
+    </label>
+  );
 }

@@ -8,7 +8,8 @@ import { api, type AccountState } from "./api";
 import { mountProfile, mountSignIn } from "./account";
 import { mountBilling } from "./billing";
 import { GraphList } from "./graph-list";
-import { mountAgents, mountPrompts } from "./library";
+import { Agents } from "./agents";
+import { Prompts } from "./prompts";
 import { mountProviders } from "./providers";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
@@ -62,8 +63,8 @@ function signIn(frame: Frame): VNode {
 /** Every screen, in the order of the tabs. */
 const SCREENS: Screen[] = [
   { key: "graphs", tab: () => "Graphs", view: (frame) => <GraphList showTemplates={frame.showTemplates} /> },
-  { key: "agents", tab: () => "Agents", view: () => <HandBuilt mount={mountAgents} /> },
-  { key: "prompts", tab: () => "Prompts", view: () => <HandBuilt mount={mountPrompts} /> },
+  { key: "agents", tab: () => "Agents", view: () => <Agents /> },
+  { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <HandBuilt mount={mountProviders} /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <HandBuilt mount={mountBilling} /> },
   {
