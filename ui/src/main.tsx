@@ -6,11 +6,11 @@ import { render, type VNode } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, type AccountState } from "./api";
 import { mountProfile, mountSignIn } from "./account";
-import { mountBilling } from "./billing";
+import { Billing } from "./billing";
 import { GraphList } from "./graph-list";
 import { Agents } from "./agents";
 import { Prompts } from "./prompts";
-import { mountProviders } from "./providers";
+import { Providers } from "./providers";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
@@ -65,8 +65,8 @@ const SCREENS: Screen[] = [
   { key: "graphs", tab: () => "Graphs", view: (frame) => <GraphList showTemplates={frame.showTemplates} /> },
   { key: "agents", tab: () => "Agents", view: () => <Agents /> },
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
-  { key: "providers", tab: () => "Providers", view: () => <HandBuilt mount={mountProviders} /> },
-  { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <HandBuilt mount={mountBilling} /> },
+  { key: "providers", tab: () => "Providers", view: () => <Providers /> },
+  { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {
     key: "account",
     tab: (account) => account.account?.name ?? "Sign in",

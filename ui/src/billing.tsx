@@ -1,0 +1,186 @@
+// The billing screen: plans, the current plan and subscription, usage against
+// limits as a bar chart, invoices, trial days. Upgrading and managing open
+// Stripe's pages in the browser through the shell.
+import { useEffect, useState } from "preact/hooks";
+import { api, type BillingOverview, type MetricUsage, type Plan } from "./api";
+import { describeAccountError } from "./account";
+import { ActionButton, Notice, useNotice, type Say } from "./controls";
+
+const METRIC_NAMES: Record<MetricUsage["metric"], string> = {
+  runs: "Agent runs",
+  tokens: "Tokens",
+  api_calls: "API calls",
+  graphs: "Graphs",
+};
+
+/** "$19 / month", "Free". */
+export function describePrice(plan: Plan): string {
+  if (plan.price_cents === 0) return "Free";
+  const dollars = plan.price_cents % 100 === 0 ? String(plan.price_cents / 100) : (plan.price_cents / 100).toFixed(2);
+  return `$${dollars} / ${plan.interval}`;
+}
+
+/** "12 of 100", "12 used · Unlimited", "Not included in this plan". */
+export function describeUsage(metric: MetricUsage): string {
+  const used = metric.used.toLocaleString("en-US");
+  if (metric.limit === null) return `${used} used · Unlimited`;
+  if (metric.limit === 0 && metric.used === 0) return "Not included in this plan";
+  return `${used} of ${metric.limit.toLocaleString("en-US")}`;
+}
+
+/** How full a limit is, 0–100, for the chart. */
+export function share(metric: MetricUsage): number {
+  if (metric.limit === null) return 0;
+  if (metric.limit === 0) return metric.used > 0 ? 100 : 0;
+  return Math.min(100, Math.round((metric.used / metric.limit) * 100));
+}
+
+/** Usage against limits as a bar chart: a row per metric, its words over its bar. */
+function UsageChart({ metrics }: { metrics: MetricUsage[] }) {
+  const rowHeight = 34;
+  return (
+    <svg viewBox={`0 0 420 ${metrics.length * rowHeight}`} role="img" aria-label="Usage against limits" class="usage-chart">
+      {metrics.map((metric, index) => {
+        const y = index * rowHeight;
+        const full = share(metric);
+        return (
+          <>
+            <text x="0" y={y + 14}>{`${METRIC_NAMES[metric.metric]}: ${describeUsage(metric)}`}</text>
+            <rect x="0" y={y + 20} width="420" height="8" class="track" />
+            <rect
+              x="0"
+              y={y + 20}
+              width={(full * 420) / 100}
+              height="8"
+              class={full >= 90 ? "bar full" : "bar"}
+              data-metric={metric.metric}
+              data-share={full}
+            />
+          </>
+        );
+      })}
+    </svg>
+  );
+}
+
+/** A plan on offer: its price, and whether it is the current one, can be bought here, or why not. */
+function PlanOffer({ plan, overview, say }: { plan: Plan; overview: BillingOverview; say: Say }) {
+  const why = !overview.billing_enabled
+    ? "Billing is not set up on this server."
+    : !overview.purchasable_plans.includes(plan.key)
+      ? `The ${plan.name} plan cannot be bought on this server yet.`
+      : null;
+  const reasonId = `upgrade-${plan.key}-why`;
+  const checkout = () =>
+    api
+      .startCheckout(plan.key)
+      .then(() => say("Finish the payment in your browser; this screen updates when Stripe confirms it.", "good"))
+      .catch((error) => say(describeAccountError(error)));
+  return (
+    <li data-plan={plan.key}>
+      <strong>{plan.name}</strong>
+      <span class="price">{describePrice(plan)}</span>
+      {plan.key === overview.usage.plan.key ? (
+        <span class="badge">Current plan</span>
+      ) : plan.price_cents > 0 && why !== null ? (
+        // Offered, but it cannot go through here: say why instead of failing later.
+        <>
+          <button type="button" aria-describedby={reasonId} data-testid={`upgrade-${plan.key}`} disabled>
+            Upgrade to {plan.name}
+          </button>
+          <span class="hint" id={reasonId}>
+            {why}
+          </span>
+        </>
+      ) : plan.price_cents > 0 ? (
+        <ActionButton data-testid={`upgrade-${plan.key}`} onClick={checkout}>
+          Upgrade to {plan.name}
+        </ActionButton>
+      ) : null}
+    </li>
+  );
+}
+
+export function Billing() {
+  const [overview, setOverview] = useState<BillingOverview | null>(null);
+  const [said, say] = useNotice();
+  useEffect(() => {
+    api.billingOverview().then(setOverview, (error) => say(describeAccountError(error)));
+  }, []);
+  const notice = <Notice said={said} testId="billing-notice" />;
+  if (!overview) {
+    return (
+      <section class="billing" aria-label="Billing">
+        <h1>Plan and billing</h1>
+        {notice}
+      </section>
+    );
+  }
+  const { subscription, usage, invoices } = overview;
+  const ends = subscription?.current_period_end.slice(0, 10);
+  const trial = overview.trial_days_remaining;
+  return (
+    <section class="billing" aria-label="Billing">
+      <h1>Plan and billing</h1>
+      <p data-testid="current-plan">
+        {`You are on the ${usage.plan.name} plan.`}
+        {subscription &&
+          (subscription.cancel_at_period_end
+            ? ` It ends on ${ends}.`
+            : ` Status: ${subscription.status.replace("_", " ")}; renews on ${ends}.`)}
+        {trial !== null && trial > 0 && (
+          <span class="trial" data-testid="trial">
+            {` Trial: ${trial} days left.`}
+          </span>
+        )}
+      </p>
+      <h2>Usage this period</h2>
+      <UsageChart metrics={usage.metrics} />
+      {usage.period_resets_at && <p class="hint">Counts reset on {usage.period_resets_at.slice(0, 10)}.</p>}
+      <h2>Plans</h2>
+      <ul class="plans" aria-label="Plans">
+        {overview.plans.map((plan) => (
+          <PlanOffer plan={plan} overview={overview} say={say} key={plan.key} />
+        ))}
+      </ul>
+      {/* Results of the actions above show right under them. */}
+      {notice}
+      {subscription && (
+        <ActionButton class="quiet" onClick={() => api.openBillingPortal().catch((error) => say(describeAccountError(error)))}>
+          Manage subscription
+        </ActionButton>
+      )}
+      <h2>Invoices</h2>
+      {invoices.length === 0 ? (
+        <p class="hint">No invoices yet.</p>
+      ) : (
+        <table class="invoices" aria-label="Invoices">
+          <thead>
+            <tr>
+              <th>Date</th>
+              <th>Amount</th>
+              <th>Status</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {invoices.map((invoice) => (
+              <tr data-invoice={invoice.id} key={invoice.id}>
+                <td>{invoice.created.slice(0, 10)}</td>
+                <td>{`${(invoice.amount_due / 100).toFixed(2)} ${invoice.currency.toUpperCase()}`}</td>
+                <td>{invoice.status}</td>
+                <td>
+                  {invoice.hosted_url?.startsWith("https://") && (
+                    <a href={invoice.hosted_url} target="_blank" rel="noreferrer">
+                      View
+                    </a>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
