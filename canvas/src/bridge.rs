@@ -103,7 +103,7 @@ fn apply_commands(
             Ok(CanvasCommand::ShowLibrary(library)) => catalog.0 = library,
             Ok(CanvasCommand::RunStarted { task, members }) => chat.run_started(&task, members),
             Ok(CanvasCommand::RunEvent(event)) => chat.run_event(&event),
-            Ok(CanvasCommand::RunEnded { reason }) => chat.run_ended(reason),
+            Ok(CanvasCommand::RunEnded { reason, remedy }) => chat.run_ended(reason, remedy),
             Ok(CanvasCommand::RunRefused(reason)) => chat.refused(reason),
             Ok(CanvasCommand::Measure { frames, dragging }) => {
                 measurement.frames_wanted = frames;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use orrery_domain::{ChatMessage, ChatRole, MAX_MESSAGE_CHARS, NodeId};
-use orrery_runtime::{Decision, SandboxEvent};
+use orrery_runtime::{Decision, Remedy, SandboxEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::CanvasEvent;
@@ -22,8 +22,16 @@ use crate::camera::OrbitCamera;
 use crate::panels::{KeyboardCaptured, PanelLayout};
 use crate::scene::{GraphNode, ShownGraph};
 
-/// The panel's width in logical pixels.
+/// The panel's width in logical pixels (in a wide enough window).
 pub const CHAT_WIDTH: f32 = 330.0;
+/// The narrowest the panel gets, in a narrow window.
+const MIN_CHAT_WIDTH: f32 = 220.0;
+
+/// The panel's width in a window `window` logical pixels wide: narrower in
+/// a narrow window, so that the toolbar at the right keeps its room.
+pub fn chat_width(window: f32) -> f32 {
+    (window - crate::panels::MIN_TOOL_WIDTH - 24.0).clamp(MIN_CHAT_WIDTH, CHAT_WIDTH)
+}
 /// The width of the closed panel (a strip with a button that opens it).
 pub const CLOSED_WIDTH: f32 = 34.0;
 /// How long an edge stays lit after an answer travelled along it.
@@ -36,8 +44,27 @@ pub struct ChatLine {
     pub role: ChatRole,
     /// The agent's or user's name.
     pub author: String,
-    /// What it says.
+    /// What it says (Markdown, for agents' and the manager's answers).
     pub text: String,
+    /// It reports a failure: drawn as an error, not as an answer.
+    #[serde(default)]
+    pub failed: bool,
+    /// What fixes the failure, offered as a button beside it.
+    #[serde(default)]
+    pub remedy: Option<Remedy>,
+}
+
+impl ChatLine {
+    /// A failure the sandbox reports, with what fixes it.
+    fn failure(text: String, remedy: Option<Remedy>) -> Self {
+        Self {
+            role: ChatRole::System,
+            author: "Sandbox".into(),
+            text,
+            failed: true,
+            remedy,
+        }
+    }
 }
 
 /// Where a step of the run stands.
@@ -135,6 +162,8 @@ impl ChatPanel {
                 role: message.role,
                 author: message.author.clone(),
                 text: message.text.clone(),
+                failed: false,
+                remedy: None,
             })
             .collect();
     }
@@ -148,6 +177,8 @@ impl ChatPanel {
             role: ChatRole::User,
             author: "You".into(),
             text: task.to_owned(),
+            failed: false,
+            remedy: None,
         });
         self.problem = None;
         self.open = true;
@@ -204,12 +235,16 @@ impl ChatPanel {
                     role: ChatRole::Manager,
                     author: format!("{within}Manager"),
                     text: format!("Plan:\n{}", steps.join("\n")),
+                    failed: false,
+                    remedy: None,
                 });
             }
             SandboxEvent::PlanRejected { reason } => self.lines.push(ChatLine {
                 role: ChatRole::System,
                 author: "Sandbox".into(),
                 text: format!("{within}The plan was refused ({reason}); asking again."),
+                failed: false,
+                remedy: None,
             }),
             SandboxEvent::StepStarted { step, .. } => {
                 let clock = run.clock;
@@ -239,6 +274,8 @@ impl ChatPanel {
                     role: ChatRole::Agent,
                     author,
                     text: text.clone(),
+                    failed: false,
+                    remedy: None,
                 });
             }
             SandboxEvent::OutputRejected {
@@ -256,18 +293,24 @@ impl ChatPanel {
                     role: ChatRole::Agent,
                     author: author.clone(),
                     text: text.clone(),
+                    failed: false,
+                    remedy: None,
                 });
-                self.lines.push(ChatLine {
-                    role: ChatRole::System,
-                    author: "Sandbox".into(),
-                    text: format!(
+                self.lines.push(ChatLine::failure(
+                    format!(
                         "{author}'s answer fails the checks of the prompt “{prompt}”:\n{}",
                         failures.join("\n")
                     ),
-                });
+                    None,
+                ));
                 run.rejected.insert(step);
             }
-            SandboxEvent::StepFailed { step, agent, error } => {
+            SandboxEvent::StepFailed {
+                step,
+                agent,
+                error,
+                remedy,
+            } => {
                 let clock = run.clock;
                 let step = key(step);
                 if let Some(entry) = run.timeline.iter_mut().find(|entry| entry.step == step) {
@@ -278,11 +321,10 @@ impl ChatPanel {
                 // A rejected answer's failure was said with its checks.
                 if !run.rejected.contains(&step) {
                     let author = name(run, agent);
-                    self.lines.push(ChatLine {
-                        role: ChatRole::System,
-                        author: "Sandbox".into(),
-                        text: format!("{author} failed: {error}"),
-                    });
+                    self.lines.push(ChatLine::failure(
+                        format!("{author} failed: {error}"),
+                        *remedy,
+                    ));
                 }
             }
             // Inner edges join nodes of another graph, not drawn here.
@@ -308,6 +350,8 @@ impl ChatPanel {
                         "{within}Conflict settled by {}: {}",
                         decision.method, decision.summary
                     ),
+                    failed: false,
+                    remedy: None,
                 });
                 if !nested {
                     self.decision = Some(decision.clone());
@@ -320,13 +364,15 @@ impl ChatPanel {
                 role: ChatRole::Manager,
                 author: "Manager".into(),
                 text: answer.clone(),
+                failed: false,
+                remedy: None,
             }),
             SandboxEvent::Nested { .. } => {}
         }
     }
 
     /// The run ended; `reason` says why without an answer (cancelled, failed).
-    pub fn run_ended(&mut self, reason: Option<String>) {
+    pub fn run_ended(&mut self, reason: Option<String>, remedy: Option<Remedy>) {
         if let Some(run) = self.run.as_mut() {
             run.running = false;
             run.streaming.clear();
@@ -337,11 +383,18 @@ impl ChatPanel {
             }
         }
         if let Some(reason) = reason {
-            self.lines.push(ChatLine {
-                role: ChatRole::System,
-                author: "Sandbox".into(),
-                text: reason,
-            });
+            // The failed step said what fixes it already: the run's end
+            // repeats the reason, not the button.
+            let offered = self
+                .lines
+                .iter()
+                .rev()
+                .take(3)
+                .any(|line| line.remedy.is_some());
+            let mut line = ChatLine::failure(reason, remedy.filter(|_| !offered));
+            // A cancelled run is not a failure.
+            line.failed = line.text != orrery_sessions::CANCELLED_REASON;
+            self.lines.push(line);
         }
     }
 
@@ -403,7 +456,9 @@ pub fn command_for(update: orrery_sessions::RunUpdate) -> crate::CanvasCommand {
         }
         RunUpdate::Event(event) => crate::CanvasCommand::RunEvent(Box::new(event)),
         RunUpdate::Refused { reason } => crate::CanvasCommand::RunRefused(reason),
-        RunUpdate::Ended { reason, .. } => crate::CanvasCommand::RunEnded { reason },
+        RunUpdate::Ended { reason, remedy, .. } => {
+            crate::CanvasCommand::RunEnded { reason, remedy }
+        }
     }
 }
 
@@ -469,6 +524,68 @@ fn set_inset(inset: &mut crate::camera::ViewInset, right: f32) {
 
 fn to_rect(area: egui::Rect) -> Rect {
     Rect::new(area.left(), area.top(), area.right(), area.bottom())
+}
+
+/// Text of failures, and their frame.
+const ERROR_TEXT: egui::Color32 = egui::Color32::from_rgb(255, 196, 188);
+const ERROR_STROKE: egui::Color32 = egui::Color32::from_rgb(214, 92, 80);
+const ERROR_FILL: egui::Color32 = egui::Color32::from_rgba_premultiplied(70, 18, 16, 150);
+
+/// The button that offers a remedy, and its name in the frame report.
+fn remedy_label(remedy: Remedy) -> &'static str {
+    match remedy {
+        Remedy::OpenProviders => "Open Providers",
+    }
+}
+
+fn remedy_control(remedy: Remedy) -> String {
+    remedy_label(remedy).to_lowercase()
+}
+
+/// One line of the chat: who, then what. Agents' and the manager's answers
+/// are Markdown; a failure is an error in a red frame with the button that
+/// fixes it, which is returned.
+fn show_line(
+    ui: &mut egui::Ui,
+    line: &ChatLine,
+    markdown: &mut egui_commonmark::CommonMarkCache,
+) -> Option<(Remedy, egui::Response)> {
+    if line.failed {
+        return egui::Frame::new()
+            .fill(ERROR_FILL)
+            .stroke(egui::Stroke::new(1.0, ERROR_STROKE))
+            .corner_radius(4.0)
+            .inner_margin(egui::Margin::same(8))
+            .show(ui, |ui| {
+                ui.set_width(ui.available_width());
+                ui.label(
+                    egui::RichText::new(format!("⚠ {}", line.author))
+                        .strong()
+                        .color(ERROR_STROKE),
+                );
+                // The runtime's messages name commands in `code`.
+                ui.scope(|ui| {
+                    ui.visuals_mut().override_text_color = Some(ERROR_TEXT);
+                    egui_commonmark::CommonMarkViewer::new().show(ui, markdown, &line.text);
+                });
+                let remedy = line.remedy?;
+                Some((remedy, ui.button(remedy_label(remedy))))
+            })
+            .inner;
+    }
+    ui.colored_label(
+        role_colour(line.role),
+        egui::RichText::new(&line.author).strong(),
+    );
+    match line.role {
+        ChatRole::Agent | ChatRole::Manager => {
+            egui_commonmark::CommonMarkViewer::new().show(ui, markdown, &line.text);
+        }
+        ChatRole::User | ChatRole::System => {
+            ui.label(&line.text);
+        }
+    }
+    None
 }
 
 fn role_colour(role: ChatRole) -> egui::Color32 {
@@ -553,6 +670,7 @@ fn chat_panel(
     nodes: Query<(&GraphNode, &Transform)>,
     mut keyboard: MessageReader<bevy::input::keyboard::KeyboardInput>,
     mut command_held: Local<CommandKeys>,
+    mut markdown: Local<egui_commonmark::CommonMarkCache>,
 ) -> Result {
     let context = contexts.ctx_mut()?.clone();
     let keys_read = command_held.read(keyboard.read());
@@ -576,7 +694,7 @@ fn chat_panel(
             .exact_size(CLOSED_WIDTH)
             .resizable(false)
             .show(&mut screen, |ui| {
-                let button = ui.button("»").on_hover_text("Open the sandbox chat");
+                let button = ui.button("»").on_hover_text("Open the chat");
                 layout
                     .controls
                     .push(("open chat".into(), to_rect(button.rect)));
@@ -594,7 +712,7 @@ fn chat_panel(
     let mut cancel = false;
     let mut close = false;
     let response = egui::Panel::left("chat")
-        .exact_size(CHAT_WIDTH)
+        .exact_size(chat_width(area.width()))
         .resizable(false)
         .show(&mut screen, |ui| {
             ui.horizontal(|ui| {
@@ -642,8 +760,14 @@ fn chat_panel(
                         ));
                     }
                     for line in &panel.lines {
-                        ui.colored_label(role_colour(line.role), egui::RichText::new(&line.author).strong());
-                        ui.label(&line.text);
+                        if let Some((remedy, button)) = show_line(ui, line, &mut markdown) {
+                            layout
+                                .controls
+                                .push((remedy_control(remedy), to_rect(button.rect)));
+                            if button.clicked() {
+                                bridge.send(CanvasEvent::Remedy(remedy));
+                            }
+                        }
                         ui.add_space(4.0);
                     }
                     if let Some(run) = &panel.run {
@@ -685,6 +809,9 @@ fn chat_panel(
             }
         });
     layout.covered.push(to_rect(response.response.rect));
+    layout
+        .controls
+        .push(("chat panel".into(), to_rect(response.response.rect)));
     set_inset(&mut inset, response.response.rect.right());
     if close {
         panel.open = false;
@@ -715,7 +842,7 @@ fn chat_panel(
         let mut open = panel.decision_open;
         egui::Window::new("Conflict resolved")
             .open(&mut open)
-            .default_pos(egui::pos2(CHAT_WIDTH + 24.0, 60.0))
+            .default_pos(egui::pos2(chat_width(area.width()) + 24.0, 60.0))
             .resizable(false)
             .show(&context, |ui| {
                 ui.label(format!(
@@ -949,6 +1076,7 @@ mod tests {
             step: "s2".into(),
             agent: "Writer".into(),
             error: "the output was rejected".into(),
+            remedy: None,
         });
         let lines: Vec<(&str, &str)> = panel
             .lines
@@ -977,5 +1105,78 @@ mod tests {
             panel.run.as_ref().unwrap().timeline[1].state,
             StepState::Failed
         );
+    }
+
+    /// Everything a frame of egui drew as text, joined.
+    fn drawn_text(run: impl FnMut(&mut egui::Ui)) -> String {
+        let context = egui::Context::default();
+        let mut run = run;
+        let output = context.run_ui(egui::RawInput::default(), |ui| run(ui));
+        let mut text = String::new();
+        for clipped in &output.shapes {
+            if let egui::Shape::Text(shape) = &clipped.shape {
+                text.push_str(shape.galley.text());
+                text.push('\n');
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn answers_render_as_markdown_and_failures_as_errors_with_their_fix() {
+        let mut cache = egui_commonmark::CommonMarkCache::default();
+        let answer = ChatLine {
+            role: ChatRole::Agent,
+            author: "Writer".into(),
+            text: "**Lisbon** is the capital; call `capital()`.\n\n- one\n- two".into(),
+            failed: false,
+            remedy: None,
+        };
+        let drawn = drawn_text(|ui| {
+            assert!(show_line(ui, &answer, &mut cache).is_none());
+        });
+        assert!(
+            drawn.contains("Lisbon") && drawn.contains("capital()"),
+            "{drawn}"
+        );
+        assert!(
+            !drawn.contains("**") && !drawn.contains('`'),
+            "raw Markdown drawn: {drawn}"
+        );
+
+        // A step that failed for want of a provider: an error, with the fix.
+        let mut panel = ChatPanel::default();
+        panel.run_started(
+            "Summarise",
+            BTreeMap::from([("n1".into(), "Writer".into())]),
+        );
+        panel.run_event(&SandboxEvent::StepFailed {
+            step: "s1".into(),
+            agent: "n1".into(),
+            error: "No model provider answers at http://127.0.0.1:9/v1.".into(),
+            remedy: Some(Remedy::OpenProviders),
+        });
+        panel.run_ended(
+            Some("The run failed: no provider".into()),
+            Some(Remedy::OpenProviders),
+        );
+        let failures: Vec<&ChatLine> = panel.lines.iter().filter(|line| line.failed).collect();
+        assert_eq!(failures.len(), 2);
+        assert_eq!(failures[0].remedy, Some(Remedy::OpenProviders));
+        assert_eq!(failures[1].remedy, None, "the fix is offered once");
+        let mut offered = None;
+        let drawn = drawn_text(|ui| {
+            offered = show_line(ui, failures[0], &mut cache).map(|(remedy, _)| remedy)
+        });
+        assert_eq!(offered, Some(Remedy::OpenProviders));
+        assert!(
+            drawn.contains("Open Providers") && drawn.contains("No model provider"),
+            "{drawn}"
+        );
+
+        // A cancelled run is said plainly, not as a failure.
+        panel.run_started("Again", BTreeMap::new());
+        panel.run_ended(Some(orrery_sessions::CANCELLED_REASON.into()), None);
+        assert!(!panel.lines.last().unwrap().failed);
     }
 }

@@ -91,6 +91,8 @@ pub enum CanvasCommand {
     RunEnded {
         /// Why the run stopped without an answer, if it did.
         reason: Option<String>,
+        /// What fixes the failure, if one place in the app does.
+        remedy: Option<orrery_runtime::Remedy>,
     },
     /// The host did not start the run asked for, and why.
     RunRefused(String),
@@ -131,6 +133,8 @@ pub enum CanvasEvent {
     },
     /// The user cancelled the running task.
     CancelRun,
+    /// The user chose the fix a failure offered (open the Providers screen).
+    Remedy(orrery_runtime::Remedy),
     /// The shown graph was closed: the user closed the window (inside the
     /// desktop that closes the graph, not the app), or the host asked.
     GraphClosed(GraphId),
@@ -286,6 +290,13 @@ pub fn canvas_app(options: &CanvasOptions) -> (App, CanvasHandle) {
     let window = Window {
         title: WINDOW_TITLE.into(),
         resolution: WindowResolution::new(options.size.0, options.size.1),
+        // Below this the panels (chat, toolbar, view buttons) cannot sit
+        // side by side.
+        resize_constraints: bevy::window::WindowResizeConstraints {
+            min_width: 480.0,
+            min_height: 360.0,
+            ..default()
+        },
         visible: options.visible,
         ..default()
     };

@@ -24,7 +24,7 @@ const WIDE_WINDOW: f32 = 1_000.0;
 const MAX_MAP_EDGES: usize = 2_000;
 /// A window narrower or lower than this (logical pixels) has no room for
 /// the map: only the buttons are shown.
-const ROOM_FOR_MAP: Vec2 = Vec2::new(640.0, 460.0);
+const ROOM_FOR_MAP: Vec2 = Vec2::new(640.0, 580.0);
 /// Most nodes drawn on the map (every n-th one past it).
 const MAX_MAP_DOTS: usize = 2_500;
 
@@ -235,6 +235,10 @@ fn minimap(
             });
         });
     let covered = area.response.rect;
+    layout.controls.push((
+        "view".to_owned(),
+        Rect::new(covered.min.x, covered.min.y, covered.max.x, covered.max.y),
+    ));
     layout.covered.push(Rect::new(
         covered.min.x,
         covered.min.y,

@@ -19,9 +19,12 @@ use crate::history::EditRequested;
 use crate::layout::RunningLayout;
 use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour, to_position};
 
-/// The top-right corner the toolbar and inspector may cover, in logical
-/// pixels (width, height); reported so tests know which nodes are hidden.
-pub const TOOL_AREA: Vec2 = Vec2::new(290.0, 340.0);
+/// The widest the toolbar and inspector in the top-right corner get
+/// (logical pixels).
+pub const TOOL_WIDTH: f32 = 290.0;
+/// The narrowest the toolbar and inspector get (in a narrow window, beside
+/// the chat panel).
+pub const MIN_TOOL_WIDTH: f32 = 190.0;
 /// Nodes drawn at least this big (radius, logical pixels) may get a label.
 pub const LABEL_MIN_RADIUS: f32 = 7.0;
 /// At most this many labels at once (the nearest).
@@ -384,6 +387,7 @@ fn tool_panels(
     mut captured: ResMut<KeyboardCaptured>,
     mut layout: ResMut<PanelLayout>,
     catalog: Res<LibraryCatalog>,
+    inset: Res<crate::camera::ViewInset>,
     cameras: Query<(&OrbitCamera, &Transform)>,
 ) -> Result {
     let context = contexts.ctx_mut()?.clone();
@@ -392,21 +396,17 @@ fn tool_panels(
         return Ok(());
     };
     let viewport = context.viewport_rect();
-    layout.covered.push(Rect::new(
-        viewport.max.x - TOOL_AREA.x,
-        0.0,
-        viewport.max.x,
-        TOOL_AREA.y,
-    ));
+    // Narrower beside the chat panel in a narrow window; never under it.
+    let width = (viewport.width() - inset.left - 24.0).clamp(MIN_TOOL_WIDTH, TOOL_WIDTH);
     let state = &mut *state;
     let mut controls: Vec<(String, egui::Rect)> = Vec::new();
     let mut inspector = None;
-    egui::Area::new(egui::Id::new("tools"))
+    let tools = egui::Area::new(egui::Id::new("tools"))
         .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
         .show(&context, |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
-                ui.set_width(TOOL_AREA.x - 30.0);
-                ui.horizontal(|ui| {
+                ui.set_width(width - 30.0);
+                ui.horizontal_wrapped(|ui| {
                     ui.label("Add");
                     for kind in NodeKind::ALL {
                         let button = egui::Button::new(
@@ -502,7 +502,7 @@ fn tool_panels(
             if let Some(node) = single {
                 ui.add_space(6.0);
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.set_width(TOOL_AREA.x - 30.0);
+                    ui.set_width(width - 30.0);
                     ui.horizontal(|ui| {
                         ui.colored_label(
                             kind_colour32(node.kind),
@@ -570,12 +570,22 @@ fn tool_panels(
             } else if selection.nodes.len() > 1 {
                 ui.add_space(6.0);
                 egui::Frame::popup(ui.style()).show(ui, |ui| {
-                    ui.set_width(TOOL_AREA.x - 30.0);
+                    ui.set_width(width - 30.0);
                     ui.label(format!("{} nodes selected", selection.nodes.len()));
                     ui.weak("F focuses them · Delete removes them · Ctrl+D duplicates");
                 });
             }
         });
+    // What the toolbar and inspector cover this frame (the inspector comes
+    // and goes with the selection).
+    let covered = tools.response.rect;
+    layout.covered.push(Rect::new(
+        covered.min.x,
+        covered.min.y,
+        covered.max.x,
+        covered.max.y,
+    ));
+    controls.push(("tools".to_owned(), covered));
     layout
         .controls
         .extend(controls.into_iter().map(|(name, area)| {

@@ -2334,3 +2334,107 @@ fn canvas_window_appears_when_a_graph_opens_and_goes_when_it_closes() {
     session.canvas.send("OPEN");
     assert_eq!(session.ready().graph, Some(graph.id));
 }
+
+/// A run with no model provider to reach fails as an error in the chat,
+/// not as an answer, and offers the fix: "Open Providers", which the canvas
+/// passes to its host.
+#[test]
+fn a_failed_run_is_an_error_that_offers_open_providers() {
+    let (graph, _) = sandbox_team();
+    // Nothing listens on the discard port: the connection is refused.
+    let mut session = CanvasSession::start(&graph, &["--provider", "http://127.0.0.1:9/v1"]);
+    session.ready();
+    session.canvas.send("RUN Describe Lisbon in one line.");
+    loop {
+        let update = session.canvas.expect("RUN");
+        if update["update"] == "ended" {
+            assert!(
+                update["answer"].is_null(),
+                "a run without a provider answered"
+            );
+            break;
+        }
+    }
+    let report = report_until(&mut session, "the failure with its fix", |report| {
+        report.controls.contains_key("open providers")
+    });
+    let failures: Vec<_> = report
+        .chat
+        .lines
+        .iter()
+        .filter(|line| line.failed)
+        .collect();
+    assert!(!failures.is_empty(), "no line is drawn as a failure");
+    let offered: Vec<_> = failures
+        .iter()
+        .filter(|line| line.remedy.is_some())
+        .collect();
+    assert_eq!(offered.len(), 1, "the fix is offered once: {failures:?}");
+    assert!(
+        offered[0].text.contains("No model provider"),
+        "{}",
+        offered[0].text
+    );
+    assert!(
+        report
+            .chat
+            .lines
+            .iter()
+            .all(|line| line.role != orrery_domain::ChatRole::Manager),
+        "a failed run shows no manager's answer"
+    );
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-failed-run.png");
+    session
+        .canvas
+        .send(&format!("SCREENSHOT {}", screenshot.display()));
+    session.canvas.expect("SCREENSHOT");
+    click_control(&session, &report, "open providers");
+    assert_eq!(session.canvas.expect("REMEDY"), "open_providers");
+}
+
+/// In the narrowest window the canvas allows, with the chat open and a node
+/// selected (so the inspector is out too), the panels sit side by side and
+/// above the status bar: none covers another.
+#[test]
+fn panels_never_overlap_in_a_narrow_window() {
+    let (graph, _) = sandbox_team();
+    for size in ["480x600", "700x640"] {
+        let mut session = CanvasSession::start(&graph, &["--size", size]);
+        let report = session.ready();
+        if report.controls.contains_key("open chat") {
+            click_control(&session, &report, "open chat");
+        }
+        report_until(&mut session, "the chat open", |report| {
+            report.controls.contains_key("chat panel")
+        });
+        // The view makes room for the panel: wait until it has.
+        let report = settled_report(&mut session);
+        let target = unobstructed(&report)
+            .first()
+            .map(|node| (*node).clone())
+            .unwrap_or_else(|| panic!("{size}: no node to select beside the panels: {report:?}"));
+        session.click(&target);
+        let report = report_until(&mut session, "the inspector", |report| {
+            report.controls.contains_key("label")
+        });
+        let mut panels: Vec<(&str, [f32; 4])> = ["chat panel", "tools", "view"]
+            .iter()
+            .filter_map(|name| report.controls.get(*name).map(|rect| (*name, *rect)))
+            .collect();
+        assert!(panels.len() >= 2, "{size}: {:?}", report.controls.keys());
+        for (name, rect) in &panels {
+            assert!(
+                rect[3] <= report.panel_top + 0.5
+                    && rect[0] >= 0.0
+                    && rect[2] <= report.viewport[0] + 0.5,
+                "{size}: the {name} {rect:?} leaves the window or covers the status bar"
+            );
+        }
+        while let Some((name, a)) = panels.pop() {
+            for (other, b) in &panels {
+                let apart = a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+                assert!(apart, "{size}: the {name} {a:?} overlaps the {other} {b:?}");
+            }
+        }
+    }
+}

@@ -96,6 +96,15 @@ pub fn run() {
                                     let _ = canvas_shell.refuse_run(error.to_string());
                                 }
                             }
+                            // "Open Providers" beside a failure: the main window
+                            // comes forward on the Providers screen.
+                            CanvasEvent::Remedy(orrery_runtime::Remedy::OpenProviders) => {
+                                if let Some(window) = handle.get_webview_window("main") {
+                                    let _ = window.show();
+                                    let _ = window.set_focus();
+                                }
+                                let _ = handle.emit("open-screen", "providers");
+                            }
                             CanvasEvent::CancelRun => {
                                 canvas_shell.cancel_run();
                             }

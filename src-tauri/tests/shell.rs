@@ -750,7 +750,7 @@ async fn provider_key_stays_in_the_keyring_and_a_canvas_task_runs_on_the_graph()
     );
     assert!(matches!(
         seen.last(),
-        Some(CanvasCommand::RunEnded { reason: None })
+        Some(CanvasCommand::RunEnded { reason: None, .. })
     ));
     let session = shell
         .replica()

@@ -502,6 +502,11 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 CanvasEvent::RunTask { graph, task } => runs.start_on(graph, task),
+                CanvasEvent::Remedy(remedy) => {
+                    if report {
+                        print_line("REMEDY", json!(remedy));
+                    }
+                }
                 CanvasEvent::CancelRun => {
                     runs.slot.cancel();
                 }

@@ -195,7 +195,35 @@ pub enum RuntimeError {
     },
 }
 
+/// What the person can do about a failure, when one place in the app
+/// fixes it: the chat offers it as a button beside the error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Remedy {
+    /// The provider's settings, key or model need looking at (the
+    /// Providers screen).
+    OpenProviders,
+}
+
 impl RuntimeError {
+    /// What fixes this failure, if one place does: settings that cannot be
+    /// used, a missing or refused key, nothing answering at the address, or
+    /// a model the provider does not have are all mended on the Providers
+    /// screen.
+    pub fn remedy(&self) -> Option<Remedy> {
+        match self {
+            RuntimeError::InvalidSettings(_)
+            | RuntimeError::MissingApiKey { .. }
+            | RuntimeError::NoProvider { .. }
+            | RuntimeError::Rejected {
+                status: 401 | 403 | 404,
+                ..
+            } => Some(Remedy::OpenProviders),
+            RuntimeError::StepFailed { error, .. } => error.remedy(),
+            _ => None,
+        }
+    }
+
     /// Whether the call was cancelled.
     pub fn is_cancelled(&self) -> bool {
         match self {

@@ -29,7 +29,7 @@ pub mod validate;
 #[cfg(feature = "double")]
 pub mod double;
 
-pub use error::RuntimeError;
+pub use error::{Remedy, RuntimeError};
 pub use prompt::{AssembledPrompt, assemble, fill_template, template_variables};
 pub use provider::{
     ChatRequest, Completion, CompletionStream, HttpProvider, Message, Provider, Role, StreamEvent,

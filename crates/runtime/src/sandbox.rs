@@ -491,6 +491,9 @@ pub enum SandboxEvent {
         agent: String,
         /// Why.
         error: String,
+        /// What fixes it, if one place in the app does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<crate::Remedy>,
     },
     /// An answer travelled along an edge to a step that needs it.
     EdgeMessage {
@@ -808,6 +811,7 @@ impl Sandbox {
                             step: step.id.clone(),
                             agent: agent_name.clone(),
                             error: error.to_string(),
+                            remedy: error.remedy(),
                         });
                     }
                     return Err(if cancel.is_cancelled() {

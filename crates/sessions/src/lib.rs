@@ -78,6 +78,9 @@ impl SessionError {
     }
 }
 
+/// The reason a run ended without an answer when the user cancelled it.
+pub const CANCELLED_REASON: &str = "Run cancelled.";
+
 /// What a run reports while it goes, for the chat panel and the canvas.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "update", rename_all = "snake_case")]
@@ -108,6 +111,8 @@ pub enum RunUpdate {
         answer: Option<String>,
         /// Why there is none (cancelled, or the error).
         reason: Option<String>,
+        /// What fixes the error, if one place in the app does.
+        remedy: Option<orrery_runtime::Remedy>,
     },
 }
 
@@ -227,12 +232,13 @@ impl SessionRunner {
                 let _ = updates.send(RunUpdate::Ended {
                     answer: Some(outcome.answer.clone()),
                     reason: None,
+                    remedy: None,
                 });
                 Ok(outcome)
             }
             Err(error) => {
                 let reason = if error.is_cancelled() {
-                    "Run cancelled.".to_owned()
+                    CANCELLED_REASON.to_owned()
                 } else {
                     format!("The run failed: {error}")
                 };
@@ -240,6 +246,7 @@ impl SessionRunner {
                 let _ = updates.send(RunUpdate::Ended {
                     answer: None,
                     reason: Some(reason),
+                    remedy: error.remedy(),
                 });
                 Err(error.into())
             }
@@ -788,7 +795,9 @@ impl Chat<'_> {
                 )
                 .await
             }
-            SandboxEvent::StepFailed { step, agent, error } => {
+            SandboxEvent::StepFailed {
+                step, agent, error, ..
+            } => {
                 let rejected = self
                     .rejected
                     .lock()

@@ -197,7 +197,7 @@ async fn sandbox_run_dispatches_along_graph() {
     assert_eq!(receivers, ["Editor", "Fact-checker", "Writer"]);
     assert!(matches!(
         updates.last(),
-        Some(RunUpdate::Ended { answer: Some(answer), reason: None }) if answer == CHECKER
+        Some(RunUpdate::Ended { answer: Some(answer), reason: None, .. }) if answer == CHECKER
     ));
 
     // The chat, in the order it happened, as stored (a fresh replica on the
