@@ -3,9 +3,9 @@
 // column that every screen shares. The account decides the theme for the
 // whole window.
 import { render, type VNode } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, type AccountState } from "./api";
-import { mountProfile, mountSignIn } from "./account";
+import { Profile, SignIn } from "./account";
 import { Billing } from "./billing";
 import { GraphList } from "./graph-list";
 import { Agents } from "./agents";
@@ -38,24 +38,14 @@ interface Screen {
   view: (frame: Frame) => VNode;
 }
 
-/** A screen still built by hand: it fills the element it is given. */
-function HandBuilt({ mount }: { mount: (root: HTMLElement) => unknown }) {
-  const root = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    if (root.current) void mount(root.current);
-  }, []);
-  return <div ref={root} />;
-}
-
+/** What stands in for a screen that needs an account, when signed out. */
 function signIn(frame: Frame): VNode {
   return (
-    <HandBuilt
-      mount={(root) =>
-        mountSignIn(root, (next) => {
-          frame.adopt(next);
-          frame.show("graphs");
-        })
-      }
+    <SignIn
+      signedIn={(next) => {
+        frame.adopt(next);
+        frame.show("graphs");
+      }}
     />
   );
 }
@@ -71,16 +61,8 @@ const SCREENS: Screen[] = [
     key: "account",
     tab: (account) => account.account?.name ?? "Sign in",
     signedIn: true,
-    view: (frame) => (
-      <HandBuilt
-        mount={(root) =>
-          mountProfile(root, frame.account, (next) => {
-            frame.adopt(next);
-            frame.show("account");
-          })
-        }
-      />
-    ),
+    // Signed out here, the same tab shows the sign-in form.
+    view: (frame) => <Profile state={frame.account} changed={frame.adopt} />,
   },
 ];
 
