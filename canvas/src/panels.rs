@@ -21,7 +21,7 @@ use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph, kind_colour, to_position}
 
 /// The widest the toolbar and inspector in the top-right corner get
 /// (logical pixels).
-pub const TOOL_WIDTH: f32 = 290.0;
+pub const TOOL_WIDTH: f32 = 300.0;
 /// The narrowest the toolbar and inspector get (in a narrow window, beside
 /// the chat panel).
 pub const MIN_TOOL_WIDTH: f32 = 190.0;
