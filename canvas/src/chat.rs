@@ -1111,7 +1111,9 @@ mod tests {
     fn drawn_text(run: impl FnMut(&mut egui::Ui)) -> String {
         let context = egui::Context::default();
         let mut run = run;
-        let output = context.run_ui(egui::RawInput::default(), |ui| run(ui));
+        let mut output = context.run_ui(egui::RawInput::default(), |ui| run(ui));
+        // No renderer here to take the font atlas.
+        output.textures_delta.clear();
         let mut text = String::new();
         for clipped in &output.shapes {
             if let egui::Shape::Text(shape) = &clipped.shape {
