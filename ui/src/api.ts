@@ -299,6 +299,9 @@ export const api = {
   testProvider: () => invoke<string>("test_provider"),
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     listen<AccountState>("account-changed", (event) => handler(event.payload)),
+  /** The canvas asked for a screen (a failed run's "Open Providers"). */
+  onOpenScreen: (handler: (screen: string) => void): Promise<UnlistenFn> =>
+    listen<string>("open-screen", (event) => handler(event.payload)),
   onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>
     listen<string>("library-changed", () => handler()),
   /** An agent, prompt or session changed here (a command) or came in by sync. */

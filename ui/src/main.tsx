@@ -83,6 +83,11 @@ function App() {
     applyTheme(next.account?.theme ?? "system");
   };
   useShellEvent(api.onAccountChanged, adopt);
+  // The canvas asks for a screen by name (a failed run offers "Open Providers").
+  useShellEvent(api.onOpenScreen, (screen: string) => {
+    const known = SCREENS.find((each) => each.key === screen);
+    if (known) show(known.key);
+  });
 
   useEffect(() => {
     void (async () => {
