@@ -123,15 +123,34 @@ export function showModal(kind: string, titleId: string, content: ComponentChild
 
 function Modal(props: { kind: string; titleId: string; closed: (value: string) => void; children: ComponentChildren }) {
   const dialog = useRef<HTMLDialogElement>(null);
+  const done = useRef(false);
   useLayoutEffect(() => dialog.current?.showModal(), []);
+  // Closed in the same task as the click or Esc that closes it (the close
+  // event comes a task later), so whatever the answer leads to is on screen
+  // as soon as the dialog is gone. Closing gives focus back.
+  const finish = (value: string) => {
+    if (done.current) return;
+    done.current = true;
+    if (dialog.current?.open) dialog.current.close(value);
+    props.closed(value);
+  };
   return (
     <dialog
       ref={dialog}
       class={props.kind}
       aria-labelledby={props.titleId}
-      onClose={(event) => props.closed(event.currentTarget.returnValue)}
+      onCancel={() => finish("")}
+      onClose={(event) => finish(event.currentTarget.returnValue)}
     >
-      <form method="dialog">{props.children}</form>
+      <form
+        method="dialog"
+        onSubmit={(event) => {
+          event.preventDefault();
+          finish((event.submitter as HTMLButtonElement | null)?.value ?? "");
+        }}
+      >
+        {props.children}
+      </form>
     </dialog>
   );
 }
