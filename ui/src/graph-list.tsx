@@ -41,6 +41,20 @@ export function describeSync(status: SyncStatus): string {
 /** How the list is ordered. */
 export type GraphOrder = "recent" | "name" | "size";
 
+const ORDERS: [GraphOrder, string][] = [
+  ["recent", "Last edited"],
+  ["name", "Name A–Z"],
+  ["size", "Most nodes"],
+];
+
+/** The order chosen last in this session (the window's life), else the most recently edited first. */
+const ORDER_KEY = "orrery.graph-order";
+
+function rememberedOrder(): GraphOrder {
+  const stored = sessionStorage.getItem(ORDER_KEY);
+  return ORDERS.find(([order]) => order === stored)?.[0] ?? "recent";
+}
+
 /** The graphs whose name holds `query` (any case, any accents), in `order`. */
 export function arrangeGraphs(graphs: GraphSummary[], query: string, order: GraphOrder): GraphSummary[] {
   const fold = (text: string) => text.normalize("NFKD").replace(/\p{M}/gu, "").toLowerCase();
@@ -151,7 +165,8 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
   const [name, setName] = useState("");
   const [creating, setCreating] = useState(false);
   const [query, setQuery] = useState("");
-  const [order, setOrder] = useState<GraphOrder>("recent");
+  const [order, setOrder] = useState(rememberedOrder);
+  const search = useRef<HTMLInputElement>(null);
   const [said, say] = useNotice();
   const moreTemplates = useRef<HTMLDetailsElement>(null);
   const pointedAtTemplates = useRef(!showTemplates);
@@ -362,7 +377,17 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
     );
   };
 
+  const chooseOrder = (next: GraphOrder) => {
+    setOrder(next);
+    sessionStorage.setItem(ORDER_KEY, next);
+  };
+  const clearSearch = () => {
+    setQuery("");
+    search.current?.focus();
+  };
   const shown = graphs ? arrangeGraphs(graphs, query, order) : [];
+  // Search and sort once there is a choice to make, and while a search is typed.
+  const tools = graphs !== null && (graphs.length > 1 || query !== "");
   return (
     <>
       <header class="bar">
@@ -394,9 +419,10 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           <TemplateGallery templates={templates} use={addTemplate} />
         </details>
       )}
-      {graphs !== null && graphs.length > 1 && (
-        <div class="list-tools">
+      {tools && (
+        <div class="list-tools" role="search" aria-label="Find graphs">
           <input
+            ref={search}
             type="search"
             name="search"
             placeholder="Search graphs"
@@ -404,21 +430,37 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
             autocomplete="off"
             value={query}
             onInput={(event) => setQuery(event.currentTarget.value)}
+            onKeyDown={(event) => {
+              if (event.key === "Escape" && query !== "") {
+                event.preventDefault();
+                setQuery("");
+              }
+            }}
           />
-          <select name="order" aria-label="Sort graphs" value={order} onChange={(event) => setOrder(event.currentTarget.value as GraphOrder)}>
-            <option value="recent">Recently changed</option>
-            <option value="name">Name</option>
-            <option value="size">Most nodes</option>
-          </select>
+          <label class="sort">
+            <span>Sort</span>
+            <select name="order" aria-label="Sort graphs" value={order} onChange={(event) => chooseOrder(event.currentTarget.value as GraphOrder)}>
+              {ORDERS.map(([value, label]) => (
+                <option value={value}>{label}</option>
+              ))}
+            </select>
+          </label>
+          {/* Read out as the list narrows. */}
+          <span class="visually-hidden" role="status">
+            {query.trim() && `${shown.length} of ${count(graphs.length, "graph")} match`}
+          </span>
         </div>
       )}
       <ul class="graphs" aria-label="Graphs">
         {shown.map(card)}
       </ul>
-      {graphs !== null && graphs.length > 0 && shown.length === 0 && (
-        <p class="empty" data-testid="no-match">
-          No graph matches this search.
-        </p>
+      {tools && shown.length === 0 && (
+        <div class="no-match" data-testid="no-match">
+          <p>No graphs match “{query.trim()}”</p>
+          <button type="button" class="quiet" onClick={clearSearch}>
+            Clear search
+          </button>
+        </div>
       )}
       {graphs?.length === 0 && (
         <section class="empty welcome" aria-labelledby="templates-title">

@@ -362,3 +362,85 @@ test("the first start shows a welcome once, and its choices lead somewhere", asy
   assert.equal(await again.page.evaluate(() => window.__shellDouble.welcome.dismissals), 1);
   assert.deepEqual(errors, []);
 });
+
+/** A library whose three orders all differ from each other and from the order the shell lists it in. */
+const LIBRARY = [
+  { name: "Support triage", node_count: 12, updated_at: "2026-12-03T10:00:00.000Z" },
+  { name: "research team", node_count: 40, updated_at: "2026-12-01T10:00:00.000Z" },
+  { name: "Code review crew", node_count: 7, updated_at: "2026-12-04T10:00:00.000Z" },
+  { name: "Document extraction", node_count: 25, updated_at: "2026-12-02T10:00:00.000Z" },
+];
+const LAST_EDITED = ["Code review crew", "Support triage", "Document extraction", "research team"];
+const NAME_A_Z = ["Code review crew", "Document extraction", "research team", "Support triage"];
+const MOST_NODES = ["research team", "Document extraction", "Support triage", "Code review crew"];
+
+async function openLibrary(page) {
+  await rows(page).first().waitFor();
+  return () => rows(page).locator(".name").allTextContents();
+}
+
+test("search_filters_graphs_by_name_as_you_type", async () => {
+  const { page, errors } = await openPage({ graphs: LIBRARY });
+  const names = await openLibrary(page);
+  const search = page.getByRole("searchbox", { name: "Search graphs" });
+  assert.deepEqual(await names(), LAST_EDITED);
+  // Any case, narrowing with each key.
+  await search.pressSequentially("RE");
+  assert.deepEqual(await names(), ["Code review crew", "research team"]);
+  await page.getByRole("status").filter({ hasText: "2 of 4 graphs match" }).waitFor({ state: "attached" });
+  await search.pressSequentially("S");
+  assert.deepEqual(await names(), ["research team"]);
+  // Escape empties the box and every graph is back.
+  await search.press("Escape");
+  assert.equal(await search.inputValue(), "");
+  assert.deepEqual(await names(), LAST_EDITED);
+  // The search keeps the chosen order.
+  await page.getByRole("combobox", { name: "Sort graphs" }).selectOption({ label: "Most nodes" });
+  await search.fill("re");
+  assert.deepEqual(await names(), ["research team", "Code review crew"]);
+  // Nothing found: said with the words searched for, and a way back.
+  await search.fill("  Zebra ");
+  assert.equal(await rows(page).count(), 0);
+  const none = page.getByTestId("no-match");
+  assert.equal(await none.locator("p").textContent(), "No graphs match “Zebra”");
+  await none.getByRole("button", { name: "Clear search" }).click();
+  assert.equal(await search.inputValue(), "");
+  assert.deepEqual(await names(), MOST_NODES);
+  assert.equal(await search.evaluate((input) => input === document.activeElement), true, "focus is back in the search box");
+  assert.equal(await none.count(), 0);
+  assert.deepEqual(errors, []);
+});
+
+test("sort_is_remembered_for_the_session", async () => {
+  const { page, errors } = await openPage({ graphs: LIBRARY });
+  const names = await openLibrary(page);
+  const sort = page.getByRole("combobox", { name: "Sort graphs" });
+  // Last edited first, unless chosen otherwise.
+  assert.deepEqual(await sort.locator("option").allTextContents(), ["Last edited", "Name A–Z", "Most nodes"]);
+  assert.equal(await sort.evaluate((select) => select.selectedOptions[0].textContent), "Last edited");
+  assert.deepEqual(await names(), LAST_EDITED);
+  // From the keyboard: the next choice is Name A–Z (any case).
+  await sort.focus();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await sort.inputValue(), "name");
+  assert.deepEqual(await names(), NAME_A_Z);
+  await sort.selectOption({ label: "Most nodes" });
+  assert.deepEqual(await names(), MOST_NODES);
+  // Another screen and back, then a reload: still Most nodes.
+  await page.getByRole("button", { name: "Agents", exact: true }).click();
+  await page.getByRole("heading", { name: "Agents" }).waitFor();
+  await page.getByRole("button", { name: "Graphs", exact: true }).click();
+  await openLibrary(page);
+  assert.equal(await sort.inputValue(), "size");
+  assert.deepEqual(await names(), MOST_NODES);
+  await page.reload();
+  await openLibrary(page);
+  assert.equal(await sort.inputValue(), "size");
+  assert.deepEqual(await names(), MOST_NODES);
+  // A new session starts from Last edited.
+  const fresh = await openPage({ graphs: LIBRARY });
+  const freshNames = await openLibrary(fresh.page);
+  assert.equal(await fresh.page.getByRole("combobox", { name: "Sort graphs" }).inputValue(), "recent");
+  assert.deepEqual(await freshNames(), LAST_EDITED);
+  assert.deepEqual(errors, []);
+});

@@ -11,6 +11,13 @@
   // Accounts: the shell's account commands over in-memory users. A test may set
   // window.__shellDoubleSetup = { signedIn: false, providers: [...], role: "admin" } first.
   const setup = window.__shellDoubleSetup ?? {};
+  // A library to start with: setup.graphs = [{ name, node_count, updated_at, ... }].
+  for (const seed of setup.graphs ?? []) {
+    graphs.push({
+      id: crypto.randomUUID(), node_count: 0, edge_count: 0, pending_changes: 0, synced_once: true,
+      updated_at: "2026-11-01T00:00:00.000Z", deleted_at: null, ...seed,
+    });
+  }
   const users = new Map([
     ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
   ]);
