@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
+.PHONY: run test deps ui bindings bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -19,6 +19,11 @@ deps:
 
 ui:
 	cd ui && npm run build
+
+# ui/src/bindings.ts: the webview's types and command calls, generated from
+# the desktop's Rust commands and events (make test fails while it is stale).
+bindings:
+	ORRERY_UPDATE_BINDINGS=1 cargo test --workspace --test bindings
 
 # The CRDT library comparison (Loro vs Automerge) that chose Loro.
 bench-crdt:

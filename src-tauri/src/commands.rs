@@ -4,15 +4,85 @@
 use orrery_domain::GraphId;
 use orrery_store::GraphSummary;
 use serde::Serialize;
-use tauri::{Emitter, State};
+use tauri::State;
+use tauri_specta::Event;
+
+use crate::events::LibraryChanged;
 
 use crate::shell::{Shell, ShellError, SyncStatus};
 
 mod library;
 pub use library::*;
 
+/// Every command the webview may call, with the types they take and give,
+/// for Tauri's invoke handler and for the generated `ui/src/bindings.ts`
+/// (`make bindings` writes it; a test fails while it is out of date).
+pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
+            list_graphs,
+            create_graph,
+            add_sample_graph,
+            rename_graph,
+            delete_graph,
+            restore_graph,
+            list_deleted_graphs,
+            duplicate_graph,
+            list_templates,
+            about,
+            open_about_link,
+            welcome_due,
+            dismiss_welcome,
+            add_template,
+            open_graph,
+            import_graph,
+            export_graph,
+            sync_status,
+            account_state,
+            register,
+            sign_in,
+            sign_in_with_provider,
+            list_providers,
+            sign_out,
+            update_profile,
+            request_password_reset,
+            confirm_password_reset,
+            billing_overview,
+            start_checkout,
+            open_billing_portal,
+            list_library,
+            get_agent,
+            save_agent,
+            duplicate_agent,
+            save_graph_as_agent,
+            get_prompt,
+            save_prompt,
+            duplicate_prompt,
+            add_prompt_version,
+            publish_prompt_version,
+            delete_library_item,
+            get_provider,
+            save_provider,
+            test_provider
+        ])
+        // Commands throw their `CommandError`, as `invoke` does.
+        .events(crate::events::all())
+        .error_handling(tauri_specta::ErrorHandlingMode::Throw)
+        // Counts and sizes are far below 2^53: plain numbers in TypeScript.
+        .dangerously_cast_bigints_to_number()
+}
+
+/// How `ui/src/bindings.ts` is written.
+pub fn typescript() -> specta_typescript::Typescript {
+    specta_typescript::Typescript::default().header(concat!(
+        "// Generated from the desktop's commands and events (src-tauri/src/commands.rs,\n",
+        "// src-tauri/src/events.rs) by `make bindings`. Do not edit: change the Rust\n",
+        "// definitions and run it again; a test fails while this file is out of date.\n",
+    ))
+}
+
 /// An error as the webview sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, specta::Type)]
 pub struct CommandError {
     /// A stable machine-readable code (`invalid_input`, `not_found`, `internal`).
     pub code: &'static str,
@@ -39,19 +109,21 @@ fn parse_graph_id(id: &str) -> Result<GraphId, CommandError> {
 
 /// Every graph in the library.
 #[tauri::command]
+#[specta::specta]
 pub async fn list_graphs(shell: State<'_, Shell>) -> Result<Vec<GraphSummary>, CommandError> {
     Ok(shell.list_graphs().await?)
 }
 
 /// Creates an empty graph.
 #[tauri::command]
+#[specta::specta]
 pub async fn create_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     name: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.create_graph(&name).await?;
-    let _ = app.emit("library-changed", summary.id.to_string());
+    let _ = LibraryChanged(summary.id.to_string()).emit(&app);
     Ok(summary)
 }
 
@@ -60,6 +132,7 @@ const MAX_SAMPLE_NODES: usize = 5_000;
 
 /// Adds a sample graph.
 #[tauri::command]
+#[specta::specta]
 pub async fn add_sample_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -72,12 +145,13 @@ pub async fn add_sample_graph(
         });
     }
     let summary = shell.add_sample_graph(nodes).await?;
-    let _ = app.emit("library-changed", summary.id.to_string());
+    let _ = LibraryChanged(summary.id.to_string()).emit(&app);
     Ok(summary)
 }
 
 /// Renames a graph.
 #[tauri::command]
+#[specta::specta]
 pub async fn rename_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -85,36 +159,39 @@ pub async fn rename_graph(
     name: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.rename_graph(parse_graph_id(&id)?, &name).await?;
-    let _ = app.emit("library-changed", id);
+    let _ = LibraryChanged(id).emit(&app);
     Ok(summary)
 }
 
 /// Deletes a graph (restorable for 30 days); answers how it is listed among deleted graphs.
 #[tauri::command]
+#[specta::specta]
 pub async fn delete_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     id: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.delete_graph(parse_graph_id(&id)?).await?;
-    let _ = app.emit("library-changed", id);
+    let _ = LibraryChanged(id).emit(&app);
     Ok(summary)
 }
 
 /// Brings back a deleted graph.
 #[tauri::command]
+#[specta::specta]
 pub async fn restore_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     id: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.restore_graph(parse_graph_id(&id)?).await?;
-    let _ = app.emit("library-changed", id);
+    let _ = LibraryChanged(id).emit(&app);
     Ok(summary)
 }
 
 /// Deleted graphs that can still be restored.
 #[tauri::command]
+#[specta::specta]
 pub async fn list_deleted_graphs(
     shell: State<'_, Shell>,
 ) -> Result<Vec<GraphSummary>, CommandError> {
@@ -123,24 +200,27 @@ pub async fn list_deleted_graphs(
 
 /// Copies a graph under a new id.
 #[tauri::command]
+#[specta::specta]
 pub async fn duplicate_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     id: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.duplicate_graph(parse_graph_id(&id)?).await?;
-    let _ = app.emit("library-changed", summary.id.to_string());
+    let _ = LibraryChanged(summary.id.to_string()).emit(&app);
     Ok(summary)
 }
 
 /// What the About window shows.
 #[tauri::command]
+#[specta::specta]
 pub fn about(shell: State<'_, Shell>) -> crate::shell::About {
     shell.about()
 }
 
 /// Opens one of the About window's links in the browser, by key.
 #[tauri::command]
+#[specta::specta]
 pub fn open_about_link(key: String) -> Result<(), CommandError> {
     let Some(address) = crate::shell::about_link(&key) else {
         return Err(CommandError {
@@ -163,36 +243,41 @@ pub fn open_about_link(key: String) -> Result<(), CommandError> {
 
 /// Whether the first-run welcome is still to be shown.
 #[tauri::command]
+#[specta::specta]
 pub async fn welcome_due(shell: State<'_, Shell>) -> Result<bool, CommandError> {
     Ok(shell.welcome_due().await?)
 }
 
 /// Records that the welcome was dismissed; it is not shown again.
 #[tauri::command]
+#[specta::specta]
 pub async fn dismiss_welcome(shell: State<'_, Shell>) -> Result<(), CommandError> {
     Ok(shell.dismiss_welcome().await?)
 }
 
 /// The templates a new graph can start from.
 #[tauri::command]
+#[specta::specta]
 pub fn list_templates(shell: State<'_, Shell>) -> Vec<orrery_domain::templates::TemplateCard> {
     shell.templates()
 }
 
 /// Adds a template to the library and answers how its graph is listed.
 #[tauri::command]
+#[specta::specta]
 pub async fn add_template(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
     key: String,
 ) -> Result<GraphSummary, CommandError> {
     let summary = shell.add_template(&key).await?;
-    let _ = app.emit("library-changed", summary.id.to_string());
+    let _ = LibraryChanged(summary.id.to_string()).emit(&app);
     Ok(summary)
 }
 
 /// Shows a graph in the canvas window.
 #[tauri::command]
+#[specta::specta]
 pub async fn open_graph(shell: State<'_, Shell>, id: String) -> Result<(), CommandError> {
     Ok(shell.open_graph(parse_graph_id(&id)?).await?)
 }
@@ -279,6 +364,7 @@ fn show_file_chooser(
 /// Asks for a graph file and imports it as a new graph. `None` if the user
 /// cancelled; an invalid file is refused with the reason and creates nothing.
 #[tauri::command]
+#[specta::specta]
 pub async fn import_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -295,13 +381,14 @@ pub async fn import_graph(
         return Ok(None);
     };
     let summary = shell.import_graph_file(&path).await?;
-    let _ = app.emit("library-changed", summary.id.to_string());
+    let _ = LibraryChanged(summary.id.to_string()).emit(&app);
     Ok(Some(summary))
 }
 
 /// Asks where to save a graph and writes it there as a graph file. Returns
 /// the path written, or `None` if the user cancelled.
 #[tauri::command]
+#[specta::specta]
 pub async fn export_graph(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -356,6 +443,7 @@ fn safe_file_name(name: &str) -> String {
 
 /// Where sync stands.
 #[tauri::command]
+#[specta::specta]
 pub async fn sync_status(shell: State<'_, Shell>) -> Result<SyncStatus, CommandError> {
     Ok(shell.sync_status().await)
 }
@@ -379,17 +467,19 @@ fn bounded(value: &str, field: &str) -> Result<(), CommandError> {
 }
 
 fn announce(app: &tauri::AppHandle, state: &AccountState) {
-    let _ = app.emit("account-changed", state);
+    let _ = state.clone().emit(app);
 }
 
 /// Who is signed in.
 #[tauri::command]
+#[specta::specta]
 pub async fn account_state(shell: State<'_, Shell>) -> Result<AccountState, CommandError> {
     Ok(shell.account_state().await)
 }
 
 /// Creates an account and signs in.
 #[tauri::command]
+#[specta::specta]
 pub async fn register(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -407,6 +497,7 @@ pub async fn register(
 
 /// Signs in with email and password.
 #[tauri::command]
+#[specta::specta]
 pub async fn sign_in(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -422,12 +513,14 @@ pub async fn sign_in(
 
 /// The providers offered for sign-in.
 #[tauri::command]
+#[specta::specta]
 pub async fn list_providers(shell: State<'_, Shell>) -> Result<Vec<Provider>, CommandError> {
     Ok(shell.providers().await?)
 }
 
 /// Plans, usage, subscription and invoices for the billing screen.
 #[tauri::command]
+#[specta::specta]
 pub async fn billing_overview(
     shell: State<'_, Shell>,
 ) -> Result<crate::shell::BillingOverview, CommandError> {
@@ -436,6 +529,7 @@ pub async fn billing_overview(
 
 /// Opens Stripe Checkout for `plan` in the browser.
 #[tauri::command]
+#[specta::specta]
 pub async fn start_checkout(shell: State<'_, Shell>, plan: String) -> Result<(), CommandError> {
     if !matches!(plan.as_str(), "pro" | "enterprise") {
         return Err(CommandError {
@@ -448,6 +542,7 @@ pub async fn start_checkout(shell: State<'_, Shell>, plan: String) -> Result<(),
 
 /// Opens the Stripe Customer Portal in the browser.
 #[tauri::command]
+#[specta::specta]
 pub async fn open_billing_portal(shell: State<'_, Shell>) -> Result<(), CommandError> {
     Ok(shell.open_billing_portal(open_in_browser).await?)
 }
@@ -468,6 +563,7 @@ fn open_in_browser(url: &url::Url) -> Result<(), String> {
 
 /// Signs in through Google or GitHub in the system browser.
 #[tauri::command]
+#[specta::specta]
 pub async fn sign_in_with_provider(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -483,6 +579,7 @@ pub async fn sign_in_with_provider(
 
 /// Signs out on this device and on the server.
 #[tauri::command]
+#[specta::specta]
 pub async fn sign_out(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -494,6 +591,7 @@ pub async fn sign_out(
 
 /// Changes the profile: name, theme (`light`, `dark`, `system`) or settings.
 #[tauri::command]
+#[specta::specta]
 pub async fn update_profile(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -525,6 +623,7 @@ pub async fn update_profile(
 
 /// Mails a password-reset code.
 #[tauri::command]
+#[specta::specta]
 pub async fn request_password_reset(
     shell: State<'_, Shell>,
     email: String,
@@ -535,6 +634,7 @@ pub async fn request_password_reset(
 
 /// Sets a new password with a mailed code.
 #[tauri::command]
+#[specta::specta]
 pub async fn confirm_password_reset(
     shell: State<'_, Shell>,
     code: String,

@@ -8,13 +8,15 @@
 //! in [`shell::Shell`], which has no window and is what tests drive.
 
 pub mod commands;
+pub mod events;
 pub mod shell;
 pub mod vault;
 
 use std::time::Duration;
 
 use orrery_canvas::{CanvasEvent, CanvasOptions, spawn_canvas_thread};
-use tauri::{Emitter, Manager};
+use tauri::Manager;
+use tauri_specta::Event;
 use tracing_subscriber::EnvFilter;
 
 use crate::shell::Shell;
@@ -45,8 +47,11 @@ pub fn run() {
             .init(),
         None => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
+    let bindings = commands::bindings();
+    let invoke_handler = bindings.invoke_handler();
     tauri::Builder::default()
-        .setup(|app| {
+        .setup(move |app| {
+            bindings.mount_events(app);
             let data_directory = match std::env::var_os("ORRERY_DATA_DIR") {
                 Some(directory) => directory.into(),
                 None => app.path().app_data_dir()?,
@@ -83,7 +88,7 @@ pub fn run() {
                                 );
                                 match result {
                                     Ok(()) => {
-                                        let _ = handle.emit("library-changed", graph.to_string());
+                                        let _ = events::LibraryChanged(graph.to_string()).emit(&handle);
                                     }
                                     Err(error) => tracing::error!(%error, "storing a canvas edit failed"),
                                 }
@@ -103,7 +108,7 @@ pub fn run() {
                                     let _ = window.show();
                                     let _ = window.set_focus();
                                 }
-                                let _ = handle.emit("open-screen", "providers");
+                                let _ = events::OpenScreen("providers".into()).emit(&handle);
                             }
                             CanvasEvent::CancelRun => {
                                 canvas_shell.cancel_run();
@@ -140,58 +145,13 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 loop {
                     let status = shell.sync_now().await;
-                    let _ = handle.emit("sync-status", &status);
+                    let _ = status.emit(&handle);
                     shell.wait_for_change(SYNC_INTERVAL).await;
                 }
             });
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::list_graphs,
-            commands::create_graph,
-            commands::add_sample_graph,
-            commands::rename_graph,
-            commands::delete_graph,
-            commands::restore_graph,
-            commands::list_deleted_graphs,
-            commands::duplicate_graph,
-            commands::list_templates,
-            commands::about,
-            commands::open_about_link,
-            commands::welcome_due,
-            commands::dismiss_welcome,
-            commands::add_template,
-            commands::open_graph,
-            commands::import_graph,
-            commands::export_graph,
-            commands::sync_status,
-            commands::account_state,
-            commands::register,
-            commands::sign_in,
-            commands::sign_in_with_provider,
-            commands::list_providers,
-            commands::sign_out,
-            commands::update_profile,
-            commands::request_password_reset,
-            commands::confirm_password_reset,
-            commands::billing_overview,
-            commands::start_checkout,
-            commands::open_billing_portal,
-            commands::list_library,
-            commands::get_agent,
-            commands::save_agent,
-            commands::duplicate_agent,
-            commands::save_graph_as_agent,
-            commands::get_prompt,
-            commands::save_prompt,
-            commands::duplicate_prompt,
-            commands::add_prompt_version,
-            commands::publish_prompt_version,
-            commands::delete_library_item,
-            commands::get_provider,
-            commands::save_provider,
-            commands::test_provider,
-        ])
+        .invoke_handler(invoke_handler)
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");
 }

@@ -120,7 +120,8 @@ impl ShellError {
 }
 
 /// Who is signed in, as the webview sees it (never a token).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "account-changed")]
 pub struct AccountState {
     /// Whether a session exists on this device.
     pub signed_in: bool,
@@ -131,7 +132,8 @@ pub struct AccountState {
 }
 
 /// Where sync stands, as the user sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "sync-status")]
 pub struct SyncStatus {
     /// `synced`, `pending`, `offline`, `signed_out` or `error`.
     pub state: &'static str,
@@ -858,7 +860,7 @@ impl Shell {
 
 /// What the About window shows: the version, the licence, where this
 /// desktop syncs, and links (opened by key, never by a URL from the webview).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct About {
     /// The app's version.
     pub version: &'static str,
@@ -873,7 +875,7 @@ pub struct About {
 }
 
 /// One link of the About window.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct AboutLink {
     /// What the webview names it by.
     pub key: &'static str,
@@ -927,7 +929,7 @@ fn open_page(
 }
 
 /// What the billing screen shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct BillingOverview {
     /// Plans on offer.
     pub plans: serde_json::Value,

@@ -2,12 +2,12 @@
 // (name, model, description, system prompt, parameters, tools, the graph a
 // custom agent runs, public).
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, MAX_DESCRIPTION_CHARS, MAX_PARAMETERS_BYTES, MAX_PROMPT_CHARS, type AgentDraft, type GraphSummary } from "./api";
+import { api, MAX_DESCRIPTION_CHARS, MAX_PARAMETERS_BYTES, MAX_PROMPT_CHARS, type AgentDraft, type GraphSummary, type JsonValue } from "./api";
 import { Field } from "./controls";
 import { checkLine, checkList, checkText, EditorActions, LibraryScreen, splitList, useLibrary, type Library, type Listed } from "./library";
 
 /** Reads the parameters box: a JSON object (empty means none), or why not. */
-export function parseParameters(text: string): { value: Record<string, unknown> } | { error: string } {
+export function parseParameters(text: string): { value: Record<string, JsonValue> } | { error: string } {
   if (text.trim().length === 0) return { value: {} };
   if (new TextEncoder().encode(text).length > MAX_PARAMETERS_BYTES * 2)
     return { error: `Parameters are at most ${MAX_PARAMETERS_BYTES / 1024} KiB of JSON.` };
@@ -21,7 +21,8 @@ export function parseParameters(text: string): { value: Record<string, unknown> 
     return { error: 'Parameters are a JSON object, like {"temperature": 0.2}.' };
   if (new TextEncoder().encode(JSON.stringify(value)).length > MAX_PARAMETERS_BYTES)
     return { error: `Parameters are at most ${MAX_PARAMETERS_BYTES / 1024} KiB of JSON.` };
-  return { value: value as Record<string, unknown> };
+  // JSON.parse gives JSON values only.
+  return { value: value as Record<string, JsonValue> };
 }
 
 /** The first problem with an agent before it is saved, or null. */

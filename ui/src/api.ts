@@ -1,56 +1,50 @@
-// Typed calls to the desktop shell's commands (src-tauri/src/commands.rs).
-// The webview talks only to these commands: never to the server, never with tokens.
+// Typed calls to the desktop shell's commands and events. The types and
+// the calls come from `bindings.ts`, generated from the Rust definitions
+// (`make bindings`; a test fails while it is out of date). Where Rust holds
+// a free-form value (JSON, or a string with few values) the type is narrowed
+// here to what the shell sends. The webview talks only to these commands:
+// never to the server, never with tokens.
 import { invoke } from "@tauri-apps/api/core";
-import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { UnlistenFn } from "@tauri-apps/api/event";
+import { commands, events } from "./bindings";
+import type * as Rust from "./bindings";
 
-/** One graph as the library lists it (orrery_store::GraphSummary). */
-export interface GraphSummary {
-  id: string;
-  name: string;
-  node_count: number;
-  edge_count: number;
-  pending_changes: number;
-  synced_once: boolean;
-  updated_at: string;
-  /** When it was deleted (RFC 3339), for a deleted graph. */
-  deleted_at: string | null;
-}
+// What the shell sends is each type's serialized shape (every field there);
+// what the screens send back is that shape too, which the commands take.
+export type { About, CommandError, DocumentKind, ProviderKind, ValidationFailure, VersionStatus } from "./bindings";
+/** Any JSON value. */
+export type JsonValue = Rust.Value;
+export type GraphSummary = Rust.GraphSummary_Serialize;
+export type Agent = Rust.Agent_Serialize;
+export type AgentDraft = Rust.AgentDraft_Serialize;
+export type Prompt = Rust.Prompt_Serialize;
+export type PromptDraft = Rust.PromptDraft_Serialize;
+export type PromptVersion = Rust.PromptVersion_Serialize;
+export type PromptValidator = Rust.PromptValidator_Serialize;
+export type ValidatorTarget = Rust.ValidatorTarget;
+export type PromptView = Rust.PromptView_Serialize;
+// A provider's settings as a screen writes them: the limits and the key's
+// reference may be left out (the shell keeps its own).
+export type ProviderSettings = Rust.ProviderSettings_Deserialize;
+export type ProviderView = Rust.ProviderView_Serialize;
+import type { CommandError, DocumentKind } from "./bindings";
 
-/** A template in the gallery (orrery_domain::templates::TemplateCard). */
-export interface TemplateCard {
-  key: string;
-  title: string;
-  summary: string;
-  /** Its agents' names, in the order they work. */
-  agents: string[];
-  /** Its graph in the plane it is laid out in (y up). */
+/** A template in the gallery; its preview's nodes name their kind. */
+export type TemplateCard = Omit<Rust.TemplateCard, "preview"> & {
   preview: {
-    nodes: { x: number; y: number; kind: "agent" | "prompt" | "tool" | "input" | "output"; label: string }[];
+    nodes: (Omit<Rust.PreviewNode, "x" | "y" | "kind"> & {
+      x: number;
+      y: number;
+      kind: "agent" | "prompt" | "tool" | "input" | "output";
+    })[];
     edges: [number, number][];
   };
-}
+};
 
-/** What the About window shows (src-tauri shell::About). */
-export interface About {
-  version: string;
-  licence: string;
-  server_url: string;
-  links: { key: string; label: string }[];
-  built_with: string[];
-}
-
-/** Where sync stands (src-tauri shell::SyncStatus). */
-export interface SyncStatus {
+/** Where sync stands. */
+export type SyncStatus = Omit<Rust.SyncStatus_Serialize, "state"> & {
   state: "synced" | "pending" | "offline" | "signed_out" | "error";
-  pending_changes: number;
-  message: string | null;
-}
-
-/** An error from a command (src-tauri commands::CommandError). */
-export interface CommandError {
-  code: string;
-  message: string;
-}
+};
 
 /** The message of whatever a command rejected with. */
 export function errorMessage(error: unknown): string {
@@ -60,37 +54,20 @@ export function errorMessage(error: unknown): string {
   return String(error);
 }
 
-/** The signed-in user (orrery_account::Account). */
-export interface Account {
-  id: string;
-  tenant_id: string;
-  email: string;
-  email_verified: boolean;
-  name: string;
-  role: "user" | "admin";
-  plan: string;
-  theme: Theme;
-  settings: Record<string, unknown>;
-  has_password: boolean;
-  providers: string[];
-  trial_ends_at: string | null;
-  trial_days_remaining: number | null;
-}
-
 export type Theme = "light" | "dark" | "system";
 
-/** Who is signed in on this device (src-tauri shell::AccountState). Never a token. */
-export interface AccountState {
-  signed_in: boolean;
-  account: Account | null;
-  keyring_problem: string | null;
-}
+/** The signed-in user. */
+export type Account = Omit<Rust.Account_Serialize, "role" | "theme" | "settings"> & {
+  role: "user" | "admin";
+  theme: Theme;
+  settings: Record<string, unknown>;
+};
 
-/** An OAuth provider the server offers (orrery_account::Provider). */
-export interface Provider {
-  id: string;
-  name: string;
-}
+/** Who is signed in on this device. Never a token. */
+export type AccountState = Omit<Rust.AccountState_Serialize, "account"> & { account: Account | null };
+
+/** An OAuth provider the server offers. */
+export type Provider = Rust.Provider;
 
 export interface ProfileChange {
   name?: string;
@@ -98,7 +75,7 @@ export interface ProfileChange {
   settings?: Record<string, unknown>;
 }
 
-/** A plan on offer (orrery_domain::policy::Plan). */
+/** A plan on offer (orrery_domain::policy::Plan, sent as JSON). */
 export interface Plan {
   key: string;
   name: string;
@@ -125,192 +102,94 @@ export interface Invoice {
   created: string;
 }
 
-/** What the billing screen shows (src-tauri shell::BillingOverview). */
-export interface BillingOverview {
+/** What the billing screen shows: the server's JSON, narrowed. */
+export type BillingOverview = Omit<Rust.BillingOverview_Serialize, "plans" | "usage" | "subscription" | "invoices"> & {
   plans: Plan[];
   usage: { plan: Plan; period_resets_at: string | null; metrics: MetricUsage[] };
   subscription: { plan: string; status: string; cancel_at_period_end: boolean; current_period_end: string } | null;
   invoices: Invoice[];
-  trial_days_remaining: number | null;
-  /** Whether the server takes payments at all. */
-  billing_enabled: boolean;
-  /** Plans the server has a price for. */
-  purchasable_plans: string[];
-}
-
-/** Agents, prompts and sandbox sessions (orrery_domain::DocumentKind). */
-export type DocumentKind = "agent" | "prompt" | "session";
-
-/** One agent, prompt or session as the library lists it (orrery_store::LibrarySummary). */
-export interface LibrarySummary {
-  kind: DocumentKind;
-  id: string;
-  title: string;
-  summary: Record<string, unknown>;
-  pending_changes: number;
-  synced_once: boolean;
-  updated_at: string;
-}
-
-/** An agent (orrery_domain::Agent). */
-export interface Agent {
-  id: string;
-  name: string;
-  description: string;
-  system_prompt: string;
-  model: string;
-  parameters: Record<string, unknown>;
-  tools: string[];
-  public: boolean;
-  /** For a custom agent: the graph it runs as its team. */
-  graph: string | null;
-}
-
-/** What the agent editor saves: no id for a new agent (src-tauri shell::AgentDraft). */
-export type AgentDraft = Omit<Agent, "id"> & { id: string | null };
-
-export type VersionStatus = "draft" | "active" | "archived";
-
-/** One version of a prompt (orrery_domain::PromptVersion). */
-export interface PromptVersion {
-  id: string;
-  content: string;
-  status: VersionStatus;
-  created_at: string;
-  activated_at: string | null;
-}
-
-/** A prompt and its versions, oldest first (orrery_domain::Prompt). */
-export interface Prompt {
-  id: string;
-  project: string;
-  segment: string;
-  title: string;
-  description: string;
-  tags: string[];
-  versions: PromptVersion[];
-  validators: PromptValidator[];
-}
-
-/** What a prompt's validator checks (orrery_domain::ValidatorTarget). */
-export type ValidatorTarget = "output" | "content";
-
-/** A check kept on a prompt (orrery_domain::PromptValidator). */
-export type PromptValidator = { target: ValidatorTarget } & (
-  | { kind: "regex"; pattern: string }
-  | { kind: "length"; min: number | null; max: number | null }
-  | { kind: "contains"; text: string; ignore_case: boolean }
-  | { kind: "json_schema"; schema: unknown }
-);
-
-/** Why a text failed one validator (orrery_runtime::ValidationFailure). */
-export interface ValidationFailure {
-  validator: string;
-  reason: string;
-}
-
-/** A prompt as the editor shows it, with what its checks say of each
- * version that fails them (src-tauri shell::PromptView). */
-export interface PromptView extends Prompt {
-  checks: Record<string, ValidationFailure[]>;
-}
-
-/** The wire formats the runtime speaks (orrery_runtime::ProviderKind). */
-export type ProviderKind = "open_ai_compatible" | "anthropic" | "gemini";
-
-/** One model provider (orrery_runtime::ProviderSettings). */
-export interface ProviderSettings {
-  kind: ProviderKind;
-  base_url: string;
-  model: string;
-  api_key_ref?: string | null;
-  limits?: Record<string, unknown>;
-}
-
-/** The provider as the settings screen sees it: never the key (src-tauri shell::ProviderView). */
-export interface ProviderView {
-  settings: ProviderSettings;
-  has_api_key: boolean;
-}
-
-/** A prompt's own fields as the editor saves them (src-tauri shell::PromptDraft). */
-export type PromptDraft = Omit<Prompt, "id" | "versions" | "validators"> & {
-  id: string | null;
-  /** Omitted: the validators stay as they are. */
-  validators?: PromptValidator[];
 };
 
+/** One agent, prompt or session as the library lists it. */
+export type LibrarySummary = Omit<Rust.LibrarySummary, "summary"> & { summary: Record<string, unknown> };
+
+/** A command that answers nothing (`null` on the wire), as a plain promise. */
+function done(answer: Promise<null>): Promise<void> {
+  return answer.then(() => undefined);
+}
+
+/** A command's answer, seen as the narrower type the shell sends. */
+function narrowed<T>(answer: Promise<unknown>): Promise<T> {
+  return answer as Promise<T>;
+}
+
 export const api = {
-  listGraphs: () => invoke<GraphSummary[]>("list_graphs"),
-  createGraph: (name: string) => invoke<GraphSummary>("create_graph", { name }),
-  addSampleGraph: (nodes: number) => invoke<GraphSummary>("add_sample_graph", { nodes }),
-  renameGraph: (id: string, name: string) => invoke<GraphSummary>("rename_graph", { id, name }),
-  openGraph: (id: string) => invoke<void>("open_graph", { id }),
+  listGraphs: commands.listGraphs,
+  createGraph: commands.createGraph,
+  addSampleGraph: commands.addSampleGraph,
+  renameGraph: commands.renameGraph,
+  openGraph: (id: string) => done(commands.openGraph(id)),
   /** Deletes a graph; it can be restored for RESTORE_DAYS days. */
-  deleteGraph: (id: string) => invoke<GraphSummary>("delete_graph", { id }),
-  restoreGraph: (id: string) => invoke<GraphSummary>("restore_graph", { id }),
-  listDeletedGraphs: () => invoke<GraphSummary[]>("list_deleted_graphs"),
-  duplicateGraph: (id: string) => invoke<GraphSummary>("duplicate_graph", { id }),
-  listTemplates: () => invoke<TemplateCard[]>("list_templates"),
-  about: () => invoke<About>("about"),
+  deleteGraph: commands.deleteGraph,
+  restoreGraph: commands.restoreGraph,
+  listDeletedGraphs: commands.listDeletedGraphs,
+  duplicateGraph: commands.duplicateGraph,
+  listTemplates: () => narrowed<TemplateCard[]>(commands.listTemplates()),
+  about: commands.about,
   /** Opens an About link (by its key) in the browser. */
-  openAboutLink: (key: string) => invoke<void>("open_about_link", { key }),
+  openAboutLink: (key: string) => done(commands.openAboutLink(key)),
   /** Whether the first-run welcome is still to be shown on this device. */
-  welcomeDue: () => invoke<boolean>("welcome_due"),
-  dismissWelcome: () => invoke<void>("dismiss_welcome"),
+  welcomeDue: commands.welcomeDue,
+  dismissWelcome: () => done(commands.dismissWelcome()),
   /** Adds a template's graph, and the agents and prompts it names that the library lacks. */
-  addTemplate: (key: string) => invoke<GraphSummary>("add_template", { key }),
+  addTemplate: commands.addTemplate,
   /** Asks for a graph file (system dialog) and imports it; null if cancelled. */
-  importGraph: () => invoke<GraphSummary | null>("import_graph"),
+  importGraph: commands.importGraph,
   /** Asks where to save (system dialog) and writes the graph; the path, or null if cancelled. */
-  exportGraph: (id: string) => invoke<string | null>("export_graph", { id }),
-  syncStatus: () => invoke<SyncStatus>("sync_status"),
-  accountState: () => invoke<AccountState>("account_state"),
+  exportGraph: commands.exportGraph,
+  syncStatus: () => narrowed<SyncStatus>(commands.syncStatus()),
+  accountState: () => narrowed<AccountState>(commands.accountState()),
   register: (email: string, password: string, name: string) =>
-    invoke<AccountState>("register", { email, password, name }),
-  signIn: (email: string, password: string) => invoke<AccountState>("sign_in", { email, password }),
-  listProviders: () => invoke<Provider[]>("list_providers"),
-  signInWithProvider: (provider: string) => invoke<AccountState>("sign_in_with_provider", { provider }),
-  signOut: () => invoke<AccountState>("sign_out"),
-  updateProfile: (change: ProfileChange) => invoke<AccountState>("update_profile", { ...change }),
-  requestPasswordReset: (email: string) => invoke<void>("request_password_reset", { email }),
-  confirmPasswordReset: (code: string, password: string) =>
-    invoke<void>("confirm_password_reset", { code, password }),
-  billingOverview: () => invoke<BillingOverview>("billing_overview"),
-  startCheckout: (plan: string) => invoke<void>("start_checkout", { plan }),
-  openBillingPortal: () => invoke<void>("open_billing_portal"),
-  listLibrary: (kind: DocumentKind) => invoke<LibrarySummary[]>("list_library", { kind }),
-  getAgent: (id: string) => invoke<Agent>("get_agent", { id }),
-  saveAgent: (agent: AgentDraft) => invoke<Agent>("save_agent", { agent }),
-  duplicateAgent: (id: string) => invoke<Agent>("duplicate_agent", { id }),
+    narrowed<AccountState>(commands.register(email, password, name)),
+  signIn: (email: string, password: string) => narrowed<AccountState>(commands.signIn(email, password)),
+  listProviders: commands.listProviders,
+  signInWithProvider: (provider: string) => narrowed<AccountState>(commands.signInWithProvider(provider)),
+  signOut: () => narrowed<AccountState>(commands.signOut()),
+  // Only the fields given are sent, so the others stay as they are (the
+  // command's `Option`s; the generated call would send each as null).
+  updateProfile: (change: ProfileChange) =>
+    narrowed<AccountState>(invoke<Rust.AccountState_Serialize>("update_profile", { ...change })),
+  requestPasswordReset: (email: string) => done(commands.requestPasswordReset(email)),
+  confirmPasswordReset: (code: string, password: string) => done(commands.confirmPasswordReset(code, password)),
+  billingOverview: () => narrowed<BillingOverview>(commands.billingOverview()),
+  startCheckout: (plan: string) => done(commands.startCheckout(plan)),
+  openBillingPortal: () => done(commands.openBillingPortal()),
+  listLibrary: (kind: DocumentKind) => narrowed<LibrarySummary[]>(commands.listLibrary(kind)),
+  getAgent: commands.getAgent,
+  saveAgent: commands.saveAgent,
+  duplicateAgent: commands.duplicateAgent,
   /** Saves a graph as a custom agent (a blank name takes the graph's). */
-  saveGraphAsAgent: (graph: string, name: string, description: string) =>
-    invoke<Agent>("save_graph_as_agent", { graph, name, description }),
-  deleteLibraryItem: (kind: DocumentKind, id: string) => invoke<void>("delete_library_item", { kind, id }),
-  getPrompt: (id: string) => invoke<PromptView>("get_prompt", { id }),
-  savePrompt: (prompt: PromptDraft) => invoke<PromptView>("save_prompt", { prompt }),
-  duplicatePrompt: (id: string) => invoke<PromptView>("duplicate_prompt", { id }),
-  addPromptVersion: (id: string, content: string) => invoke<PromptView>("add_prompt_version", { id, content }),
-  publishPromptVersion: (id: string, version: string) =>
-    invoke<PromptView>("publish_prompt_version", { id, version }),
-  getProvider: () => invoke<ProviderView>("get_provider"),
-  saveProvider: (settings: ProviderSettings, apiKey: string | null) =>
-    invoke<ProviderView>("save_provider", { settings, apiKey }),
-  testProvider: () => invoke<string>("test_provider"),
+  saveGraphAsAgent: commands.saveGraphAsAgent,
+  deleteLibraryItem: (kind: DocumentKind, id: string) => done(commands.deleteLibraryItem(kind, id)),
+  getPrompt: commands.getPrompt,
+  savePrompt: commands.savePrompt,
+  duplicatePrompt: commands.duplicatePrompt,
+  addPromptVersion: commands.addPromptVersion,
+  publishPromptVersion: commands.publishPromptVersion,
+  getProvider: commands.getProvider,
+  saveProvider: commands.saveProvider,
+  testProvider: commands.testProvider,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
-    listen<AccountState>("account-changed", (event) => handler(event.payload)),
+    events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */
   onOpenScreen: (handler: (screen: string) => void): Promise<UnlistenFn> =>
-    listen<string>("open-screen", (event) => handler(event.payload)),
-  onLibraryChanged: (handler: () => void): Promise<UnlistenFn> =>
-    listen<string>("library-changed", () => handler()),
+    events.openScreen.listen((event) => handler(event.payload)),
+  onLibraryChanged: (handler: () => void): Promise<UnlistenFn> => events.libraryChanged.listen(() => handler()),
   /** An agent, prompt or session changed here (a command) or came in by sync. */
   onLibraryItemChanged: (handler: (kind: DocumentKind, id: string) => void): Promise<UnlistenFn> =>
-    listen<{ kind: DocumentKind; id: string }>("library-item-changed", (event) =>
-      handler(event.payload.kind, event.payload.id),
-    ),
+    events.libraryItemChanged.listen((event) => handler(event.payload.kind, event.payload.id)),
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
-    listen<SyncStatus>("sync-status", (event) => handler(event.payload)),
+    events.syncStatus.listen((event) => handler(event.payload as SyncStatus)),
 };
 
 /** How many days a deleted graph can be restored (src-tauri shell::RESTORE_DAYS). */

@@ -9,6 +9,7 @@ use crate::AccountError;
 
 /// The signed-in user, as the server describes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Account {
     /// The user's id.
     pub id: String,
@@ -61,6 +62,7 @@ impl Session {
 
 /// An OAuth provider the server offers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Provider {
     /// `google`, `github`.
     pub id: String,
@@ -76,6 +78,7 @@ pub struct Provider {
 
 /// A change to the profile; `None` leaves a field alone.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ProfileUpdate {
     /// New display name.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,6 +22,7 @@ macro_rules! typed_id {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "specta", derive(specta::Type))]
         pub struct $name(pub Uuid);
 
         impl $name {

@@ -119,6 +119,7 @@ pub enum LibraryError {
 /// The kinds of library documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum DocumentKind {
     /// An agent.
     Agent,
@@ -171,6 +172,7 @@ impl FromStr for DocumentKind {
 
 /// An agent (F6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Agent {
     /// The document.
     pub id: DocumentId,
@@ -240,6 +242,7 @@ impl Agent {
 /// Where a prompt version stands (F8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum VersionStatus {
     /// Being written; not used.
     Draft,
@@ -274,6 +277,7 @@ impl VersionStatus {
 
 /// One version of a prompt's content.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PromptVersion {
     /// The version.
     pub id: PromptVersionId,
@@ -312,6 +316,7 @@ impl PromptVersion {
 
 /// A prompt (F7) and its versions (F8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Prompt {
     /// The document.
     pub id: DocumentId,

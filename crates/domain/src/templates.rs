@@ -28,6 +28,7 @@ pub struct Template {
 
 /// What the gallery shows of a template before it is used.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TemplateCard {
     /// Stable key.
     pub key: &'static str,
@@ -43,6 +44,7 @@ pub struct TemplateCard {
 
 /// A template's graph in the plane it is laid out in, for a preview.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct TemplatePreview {
     /// Every node: where it sits (x to the right, y up), its kind and label.
     pub nodes: Vec<PreviewNode>,
@@ -52,6 +54,7 @@ pub struct TemplatePreview {
 
 /// One node of a [`TemplatePreview`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PreviewNode {
     /// Across.
     pub x: f32,

@@ -18,6 +18,7 @@ pub const MAX_VALIDATORS_PER_PROMPT: usize = 16;
 /// A check on a text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum Validator {
     /// The text must match the pattern somewhere (anchor it with `^…$`
     /// to match the whole text).
@@ -133,6 +134,7 @@ fn bounded_chars(what: &str, text: &str) -> Result<(), String> {
 /// What a prompt's validator checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ValidatorTarget {
     /// Every output an agent produced with the prompt.
     #[default]
@@ -144,6 +146,7 @@ pub enum ValidatorTarget {
 
 /// A validator kept on a prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PromptValidator {
     /// What it checks.
     #[serde(default)]

@@ -17,6 +17,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// The wire formats the runtime speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub enum ProviderKind {
     /// `POST {base}/chat/completions`: Ollama, llama.cpp server, vLLM, OpenAI.
     OpenAiCompatible,
@@ -70,6 +71,7 @@ impl ProviderKind {
 
 /// One configured provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ProviderSettings {
     /// The wire format.
     pub kind: ProviderKind,
@@ -192,6 +194,7 @@ fn cut(text: &str, chars: usize) -> String {
 /// How long to wait, how often to try, how much to read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CallLimits {
     /// Longest wait for a TCP (and TLS) connection, in ms.
     pub connect_timeout_ms: u64,

@@ -101,6 +101,7 @@ impl Compile for Validator {
 /// Why an output failed one validator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{validator} validator: {reason}")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ValidationFailure {
     /// Which validator (kind and what it checks).
     pub validator: String,

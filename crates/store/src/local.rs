@@ -15,6 +15,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/loca
 
 /// One graph as the library lists it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct GraphSummary {
     /// The graph.
     pub id: GraphId,
@@ -45,6 +46,7 @@ pub struct StoredGraphDocument {
 
 /// One agent, prompt or session as the library lists it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct LibrarySummary {
     /// What kind of item it is.
     pub kind: DocumentKind,

@@ -2,7 +2,8 @@
 
 use orrery_domain::{Agent, DocumentId, DocumentKind, PromptVersionId};
 use orrery_store::LibrarySummary;
-use tauri::{Emitter, State};
+use tauri::State;
+use tauri_specta::Event;
 
 use super::CommandError;
 use orrery_runtime::ProviderSettings;
@@ -28,15 +29,13 @@ fn parse_version_id(id: &str) -> Result<PromptVersionId, CommandError> {
 
 /// Tells every screen that an agent or prompt changed.
 fn announce(app: &tauri::AppHandle, kind: DocumentKind, id: DocumentId) {
-    let _ = app.emit(
-        "library-item-changed",
-        serde_json::json!({ "kind": kind, "id": id }),
-    );
+    let _ = crate::events::LibraryItemChanged { kind, id }.emit(app);
 }
 
 /// Every agent or prompt (`kind`: `agent`, `prompt` or `session`), most
 /// recently changed first.
 #[tauri::command]
+#[specta::specta]
 pub async fn list_library(
     shell: State<'_, Shell>,
     kind: String,
@@ -47,12 +46,14 @@ pub async fn list_library(
 
 /// One agent.
 #[tauri::command]
+#[specta::specta]
 pub async fn get_agent(shell: State<'_, Shell>, id: String) -> Result<Agent, CommandError> {
     Ok(shell.agent(parse_document_id(&id)?).await?)
 }
 
 /// Creates an agent (no id) or saves an edited one.
 #[tauri::command]
+#[specta::specta]
 pub async fn save_agent(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -65,6 +66,7 @@ pub async fn save_agent(
 
 /// Saves a graph as a custom agent (a blank name takes the graph's).
 #[tauri::command]
+#[specta::specta]
 pub async fn save_graph_as_agent(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -82,6 +84,7 @@ pub async fn save_graph_as_agent(
 
 /// Copies an agent.
 #[tauri::command]
+#[specta::specta]
 pub async fn duplicate_agent(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -95,6 +98,7 @@ pub async fn duplicate_agent(
 /// Deletes an agent, prompt or session (`kind`) here and, once synced,
 /// everywhere.
 #[tauri::command]
+#[specta::specta]
 pub async fn delete_library_item(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -110,12 +114,14 @@ pub async fn delete_library_item(
 
 /// One prompt with its versions.
 #[tauri::command]
+#[specta::specta]
 pub async fn get_prompt(shell: State<'_, Shell>, id: String) -> Result<PromptView, CommandError> {
     Ok(shell.prompt(parse_document_id(&id)?).await?)
 }
 
 /// Creates a prompt (no id) or saves an edited one's own fields.
 #[tauri::command]
+#[specta::specta]
 pub async fn save_prompt(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -128,6 +134,7 @@ pub async fn save_prompt(
 
 /// Copies a prompt with its versions.
 #[tauri::command]
+#[specta::specta]
 pub async fn duplicate_prompt(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -140,6 +147,7 @@ pub async fn duplicate_prompt(
 
 /// Adds a draft version to a prompt.
 #[tauri::command]
+#[specta::specta]
 pub async fn add_prompt_version(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -154,6 +162,7 @@ pub async fn add_prompt_version(
 
 /// Publishes a version (publishing an archived one rolls back to it).
 #[tauri::command]
+#[specta::specta]
 pub async fn publish_prompt_version(
     shell: State<'_, Shell>,
     app: tauri::AppHandle,
@@ -170,6 +179,7 @@ pub async fn publish_prompt_version(
 
 /// The model provider sandbox runs call (never its API key).
 #[tauri::command]
+#[specta::specta]
 pub async fn get_provider(shell: State<'_, Shell>) -> Result<ProviderView, CommandError> {
     Ok(shell.provider_view().await?)
 }
@@ -177,6 +187,7 @@ pub async fn get_provider(shell: State<'_, Shell>) -> Result<ProviderView, Comma
 /// Chooses the model provider; `api_key` goes to the system keyring (empty
 /// forgets it, absent keeps the saved one).
 #[tauri::command]
+#[specta::specta]
 pub async fn save_provider(
     shell: State<'_, Shell>,
     settings: ProviderSettings,
@@ -189,6 +200,7 @@ pub async fn save_provider(
 
 /// Asks the provider for a one-word answer: what it said, or why it did not.
 #[tauri::command]
+#[specta::specta]
 pub async fn test_provider(shell: State<'_, Shell>) -> Result<String, CommandError> {
     Ok(shell.test_provider().await?)
 }

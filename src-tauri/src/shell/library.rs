@@ -16,6 +16,7 @@ use super::{Shell, ShellError};
 /// An agent as the agent editor sends it: no id for a new one.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(specta::Type)]
 pub struct AgentDraft {
     /// The agent being edited, or `None` to create one.
     pub id: Option<DocumentId>,
@@ -48,6 +49,7 @@ pub struct AgentDraft {
 /// written through their own commands).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(specta::Type)]
 pub struct PromptDraft {
     /// The prompt being edited, or `None` to create one.
     pub id: Option<DocumentId>,
@@ -73,7 +75,7 @@ pub struct PromptDraft {
 /// A prompt as the prompt editor shows it: the prompt, and what its
 /// validators on the prompt's text say of each version (F9: they run on
 /// every save). Versions that pass are not listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct PromptView {
     /// The prompt.
     #[serde(flatten)]

@@ -18,7 +18,7 @@ const PROVIDER_SETTING: &str = "provider";
 const MAX_API_KEY_CHARS: usize = 4096;
 
 /// The provider as the settings screen sees it: never the key itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct ProviderView {
     /// The settings.
     pub settings: ProviderSettings,
