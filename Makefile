@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bindings bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
+.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -19,6 +19,26 @@ deps:
 
 ui:
 	cd ui && npm run build
+
+# Rewrites the reference screenshots of every screen (ui/tests/reference/:
+# light and dark, 800×600 and 1440×900) from a fresh build; review them in
+# git diff before committing.
+screenshots: ui
+	cd ui && ORRERY_UPDATE_SCREENSHOTS=1 node --test tests/screenshots.test.mjs
+
+# The template gallery's previews, drawn by the canvas (ui/public/templates/*.png);
+# a canvas test fails while one differs from what the canvas draws now.
+PREVIEW_SIZE = 400x168
+previews:
+	cargo build --workspace --bin canvas
+	mkdir -p ui/public/templates
+	for key in research-team support-triage code-review document-extraction; do \
+	  store=$$(mktemp -d); \
+	  xvfb-run -a -s "-screen 0 1280x800x24" env -u WAYLAND_DISPLAY WGPU_BACKEND=vulkan \
+	    $(CARGO_TARGET_DIR)/debug/canvas --store $$store/local.db --template $$key --bare \
+	    --size $(PREVIEW_SIZE) --screenshot ui/public/templates/$$key.png --exit-after-screenshot > /dev/null || exit 1; \
+	  rm -rf $$store; \
+	done
 
 # ui/src/bindings.ts: the webview's types and command calls, generated from
 # the desktop's Rust commands and events (make test fails while it is stale).

@@ -472,7 +472,9 @@ impl Plugin for ChatPanelPlugin {
             .add_systems(Update, (advance_run_clock, mark_running_nodes))
             .add_systems(
                 EguiPrimaryContextPass,
-                chat_panel.after(crate::panels::PanelSystems),
+                chat_panel
+                    .run_if(crate::panels::panels_shown)
+                    .after(crate::panels::PanelSystems),
             );
     }
 }

@@ -37,6 +37,7 @@ impl Plugin for MinimapPlugin {
             EguiPrimaryContextPass,
             (toggle_flat_view_by_key, minimap)
                 .chain()
+                .run_if(crate::panels::panels_shown)
                 .after(PanelSystems),
         );
     }

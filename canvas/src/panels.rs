@@ -48,7 +48,12 @@ impl Plugin for StatusPanelPlugin {
             .init_resource::<ShortcutsShown>()
             .add_systems(
                 EguiPrimaryContextPass,
-                (status_bar, tool_panels, graph_overlays)
+                (
+                    clear_panel_layout,
+                    status_bar.run_if(panels_shown),
+                    tool_panels.run_if(panels_shown),
+                    graph_overlays.run_if(panels_shown),
+                )
                     .chain()
                     .in_set(PanelSystems),
             );
@@ -138,6 +143,26 @@ pub fn library_line(catalog: &orrery_sessions::Catalog, node: &Node) -> Option<S
     }
 }
 
+/// The graph alone, without panels or labels: a template's preview in the
+/// gallery, too small for words (`canvas --template KEY --bare`).
+#[derive(Resource, Default, Debug, Clone, Copy)]
+pub struct BareView;
+
+/// Run condition: the panels are drawn (not a bare view).
+pub fn panels_shown(bare: Option<Res<BareView>>) -> bool {
+    bare.is_none()
+}
+
+/// Each frame's panels say afresh what they cover.
+fn clear_panel_layout(mut layout: ResMut<PanelLayout>) {
+    layout.covered.clear();
+    layout.labelled.clear();
+    layout.label_rects.clear();
+    layout.tooltip = None;
+    layout.inspector = None;
+    layout.controls.clear();
+}
+
 /// Whether the shortcuts overlay is open (`?`, or the status bar's button).
 #[derive(Resource, Default, Debug, Clone, Copy)]
 pub struct ShortcutsShown(pub bool);
@@ -208,12 +233,6 @@ fn status_bar(
             .layer_id(egui::LayerId::background())
             .max_rect(context.viewport_rect()),
     );
-    layout.covered.clear();
-    layout.labelled.clear();
-    layout.label_rects.clear();
-    layout.tooltip = None;
-    layout.inspector = None;
-    layout.controls.clear();
     let response = egui::Panel::bottom("status").show(&mut screen, |ui| {
         // One short line: the graph, the selection, what is happening, and
         // the way to the shortcuts (wrapped only on a very narrow window).

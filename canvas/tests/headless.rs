@@ -2438,3 +2438,68 @@ fn panels_never_overlap_in_a_narrow_window() {
         }
     }
 }
+
+/// The template gallery's previews (`ui/public/templates/*.png`) are the
+/// canvas's own drawing of each template, bare: drawn again here, each must
+/// match the checked-in one but for a few pixels. `make previews` redraws
+/// them after a change to the templates or to how the canvas draws.
+#[test]
+fn template_previews_are_what_the_canvas_draws() {
+    let display = VirtualDisplay::start();
+    let directory = tempfile::tempdir().unwrap();
+    let previews = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/public/templates");
+    for key in orrery_domain::templates::TEMPLATE_KEYS {
+        let drawn = directory.path().join(format!("{key}.png"));
+        let status = Command::new(env!("CARGO_BIN_EXE_canvas"))
+            .arg("--store")
+            .arg(directory.path().join(format!("{key}.db")))
+            .args([
+                "--template",
+                key,
+                "--bare",
+                "--size",
+                "400x168",
+                "--exit-after-screenshot",
+            ])
+            .arg("--screenshot")
+            .arg(&drawn)
+            .env("DISPLAY", &display.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("WGPU_BACKEND", "vulkan")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .status()
+            .expect("start the canvas binary");
+        assert!(status.success(), "the canvas could not draw {key}");
+        let checked_in = previews.join(format!("{key}.png"));
+        assert!(
+            checked_in.exists(),
+            "{} is missing: run `make previews`",
+            checked_in.display()
+        );
+        let (fresh, width) = read_png(&drawn);
+        let (kept, kept_width) = read_png(&checked_in);
+        assert_eq!(
+            (width, fresh.len()),
+            (kept_width, kept.len()),
+            "{key}: another size"
+        );
+        let differing = fresh
+            .chunks(4)
+            .zip(kept.chunks(4))
+            .filter(|(a, b)| a.iter().zip(b.iter()).any(|(x, y)| x.abs_diff(*y) > 24))
+            .count();
+        let share = differing as f32 / (fresh.len() / 4) as f32;
+        assert!(
+            share < 0.01,
+            "{key}: {:.1}% of the preview differs from what the canvas draws: run `make previews`",
+            share * 100.0
+        );
+        // Not a blank image: the graph's nodes are in it.
+        let lit = fresh
+            .chunks(4)
+            .filter(|pixel| pixel[..3].iter().any(|c| *c > 120))
+            .count();
+        assert!(lit > 200, "{key}: the preview shows no graph");
+    }
+}

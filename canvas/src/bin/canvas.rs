@@ -22,7 +22,9 @@
 //!
 //! `--export FILE.json` writes the graph as a graph file and exits without a
 //! window; `--in-memory` shows a sample graph without storing it (benchmarks
-//! that measure the canvas alone). `--measure-frames N` prints the timings of
+//! that measure the canvas alone); `--template KEY` shows a template's graph
+//! without storing it, and `--bare` draws the graph alone, without panels or
+//! labels (the templates' previews in the gallery: `make previews`). `--measure-frames N` prints the timings of
 //! N frames as a `MEASURED` line; with `--measure-drag` a node is dragged
 //! while they are timed.
 
@@ -45,7 +47,7 @@ use serde_json::json;
 
 const USAGE: &str = "usage: canvas [--store PATH] [--graph ID | --sample NODES [--sample-edges EDGES] [--seed N]] \
 [--size WxH] [--continuous] [--report] [--screenshot FILE.png [--exit-after-screenshot]] [--measure-frames N [--measure-drag]] \
-[--export FILE.json] [--in-memory] [--provider URL] [--model NAME] [--desktop-window]";
+[--export FILE.json] [--in-memory] [--template KEY] [--bare] [--provider URL] [--model NAME] [--desktop-window]";
 
 struct Arguments {
     store: PathBuf,
@@ -64,6 +66,8 @@ struct Arguments {
     in_memory: bool,
     provider: ProviderSettings,
     desktop_window: bool,
+    template: Option<String>,
+    bare: bool,
 }
 
 fn parse_arguments() -> anyhow::Result<Arguments> {
@@ -84,6 +88,8 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
         in_memory: false,
         provider: ProviderSettings::local(),
         desktop_window: false,
+        template: None,
+        bare: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -122,6 +128,18 @@ fn parse_arguments() -> anyhow::Result<Arguments> {
             "--export" => parsed.export = Some(value("--export")?.into()),
             "--in-memory" => parsed.in_memory = true,
             "--desktop-window" => parsed.desktop_window = true,
+            "--template" => {
+                let key = value("--template")?;
+                if orrery_domain::templates::template(&key, "").is_none() {
+                    bail!(
+                        "no template `{key}`; the templates are {}",
+                        orrery_domain::templates::TEMPLATE_KEYS.join(", ")
+                    );
+                }
+                parsed.template = Some(key);
+                parsed.in_memory = true;
+            }
+            "--bare" => parsed.bare = true,
             "--measure-drag" => parsed.measure_drag = true,
             "--provider" => parsed.provider.base_url = value("--provider")?,
             "--model" => parsed.provider.model = value("--model")?,
@@ -365,7 +383,14 @@ fn main() -> anyhow::Result<()> {
     };
     let graph = runtime.block_on(async {
         match arguments.graph {
-            None if arguments.in_memory => Ok(sample(&arguments)),
+            None if arguments.in_memory => Ok(match &arguments.template {
+                Some(key) => {
+                    orrery_domain::templates::template(key, &orrery_store::now_text())
+                        .expect("checked when the arguments were read")
+                        .graph
+                }
+                None => sample(&arguments),
+            }),
             Some(id) => Ok(replica.graph(id).await?),
             None => {
                 let sample = sample(&arguments);
@@ -396,6 +421,9 @@ fn main() -> anyhow::Result<()> {
         ..CanvasOptions::default()
     };
     let (mut app, handle) = canvas_app(&options);
+    if arguments.bare {
+        app.insert_resource(orrery_canvas::panels::BareView);
+    }
     let edge_count = graph.edges.len();
     let load_started = std::time::Instant::now();
     let mut load_ms = 0.0;
