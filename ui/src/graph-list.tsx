@@ -6,6 +6,7 @@ import { ActionButton, Notice, useNotice, type Say } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { useShellEvent } from "./shell-events";
 import { TemplateGallery } from "./templates";
+import { count } from "./words";
 
 /** "restorable for 29 more days" for a graph deleted at `deletedAt`. */
 export function restoreWindow(deletedAt: string, now: number = Date.now()): string {
@@ -74,11 +75,6 @@ export function checkGraphName(name: string): string | null {
   if ([...trimmed].length > MAX_GRAPH_NAME_CHARS)
     return `Names are at most ${MAX_GRAPH_NAME_CHARS} characters.`;
   return null;
-}
-
-/** "1 node", "12 nodes". */
-function count(amount: number, noun: string): string {
-  return `${amount} ${amount === 1 ? noun : `${noun}s`}`;
 }
 
 /** The pill that says where sync stands; `moved` is told when what it counts changes. */

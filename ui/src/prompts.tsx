@@ -14,6 +14,7 @@ import { ActionButton, Field } from "./controls";
 import { diffLines } from "./diff";
 import { checkLine, checkList, checkText, EditorActions, LibraryScreen, splitList, useLibrary, type Library, type Listed } from "./library";
 import { checkRow, ChecksEditor, readChecks, VersionChecks } from "./prompt-checks";
+import { count } from "./words";
 
 /** The first problem with a prompt's own fields before they are saved, or null. */
 export function checkPrompt(prompt: PromptDraft): string | null {
@@ -67,7 +68,7 @@ async function listPrompts(): Promise<Listed[]> {
   return prompts.map((item) => ({
     id: item.id,
     title: item.title,
-    detail: `${place(item.summary)} · ${Number(item.summary.versions ?? 0)} versions`,
+    detail: `${place(item.summary)} · ${count(Number(item.summary.versions ?? 0), "version")}`,
   }));
 }
 
