@@ -75,6 +75,24 @@
   const prompts = new Map();
   let clock = Date.parse("2026-11-01T00:00:00.000Z");
   const stamp = () => new Date((clock += 1000)).toISOString();
+  // Agents and prompts to start with: setup.agents = [{ name, model, ... }],
+  // setup.prompts = [{ title, versions: [{ content, status }], ... }]; the
+  // last one is the most recently changed.
+  for (const seed of setup.agents ?? []) {
+    const agent = {
+      id: crypto.randomUUID(), description: "", system_prompt: "", model: "", parameters: {}, tools: [], public: false, graph: null,
+      ...seed, updated_at: stamp(),
+    };
+    agents.set(agent.id, agent);
+  }
+  for (const seed of setup.prompts ?? []) {
+    const versions = (seed.versions ?? []).map((version) => {
+      const created_at = stamp();
+      return { id: crypto.randomUUID(), status: "draft", created_at, activated_at: version.status === "active" ? created_at : null, ...version };
+    });
+    const prompt = { id: crypto.randomUUID(), project: "", segment: "", description: "", tags: [], validators: [], ...seed, versions, updated_at: stamp() };
+    prompts.set(prompt.id, prompt);
+  }
   const checkItemName = (what, name) => {
     if (typeof name !== "string" || name.trim().length === 0) return `${what} must not be empty`;
     if ([...name.trim()].length > 200) return `${what} is ${[...name.trim()].length} characters long; the limit is 200`;

@@ -1,0 +1,221 @@
+// Every screen in headless Chromium, light and dark, at 800×600 and
+// 1440×900, compared with the reference images in tests/reference/. A
+// mismatch leaves the actual image and a diff in tests/reference/failed/;
+// ORRERY_UPDATE_SCREENSHOTS=1 (`make screenshots`) rewrites the references
+// instead, for review in git diff.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import pixelmatch from "pixelmatch";
+import { PNG } from "pngjs";
+import { here, openPage } from "./harness.mjs";
+
+const REFERENCES = join(here, "reference");
+const FAILED = join(REFERENCES, "failed");
+const UPDATE = process.env.ORRERY_UPDATE_SCREENSHOTS === "1";
+const SIZES = [
+  { width: 800, height: 600 },
+  { width: 1440, height: 900 },
+];
+const THEMES = ["light", "dark"];
+/** A pixel differs when its colour distance (pixelmatch, 0–1) is above this, anti-aliasing aside… */
+const PIXEL_THRESHOLD = 0.1;
+/** …and an image matches while at most this share of its pixels differ. */
+const MAX_DIFFERING = 0.005;
+
+// What the screens show: fixed names, counts and times, so every run draws the same pixels.
+const GRAPHS = [
+  { name: "Research team", node_count: 6, edge_count: 5, updated_at: "2026-12-04T09:30:00.000Z" },
+  { name: "Support triage", node_count: 5, edge_count: 4, updated_at: "2026-12-03T16:10:00.000Z", pending_changes: 2 },
+  { name: "Quarterly report pipeline", node_count: 42, edge_count: 57, updated_at: "2026-12-02T11:00:00.000Z" },
+  { name: "Code review crew", node_count: 6, edge_count: 6, updated_at: "2026-11-28T08:45:00.000Z" },
+  { name: "Old experiment", node_count: 3, edge_count: 2, deleted_at: "2026-12-01T12:00:00.000Z" },
+];
+const AGENTS = [
+  { name: "Critic", model: "llama3.2", description: "Checks the draft against the facts." },
+  { name: "Writer", model: "qwen2.5", description: "Drafts a short report." },
+  {
+    name: "Researcher",
+    model: "llama3.2",
+    description: "Gathers facts with their sources.",
+    system_prompt: "You research the question.\nCite every source you use.",
+    parameters: { temperature: 0.2 },
+    tools: ["search", "fetch"],
+  },
+];
+const PROMPTS = [
+  {
+    title: "Triage ticket",
+    project: "Support",
+    segment: "Inbox",
+    versions: [{ content: "Sort {{message}} into a category and a priority.", status: "active" }],
+  },
+  {
+    title: "Research brief",
+    project: "Research",
+    segment: "Team",
+    tags: ["research"],
+    validators: [
+      { target: "content", kind: "length", min: null, max: 400 },
+      { target: "output", kind: "contains", text: "Sources:", ignore_case: false },
+    ],
+    versions: [
+      { content: "Answer {{task}}.\nList your sources.", status: "archived" },
+      { content: "Answer {{task}} for {{agent}}.\nEnd with Sources: and a list.", status: "active" },
+    ],
+  },
+];
+
+const graphRows = (page) => page.getByRole("list", { name: "Graphs" }).getByRole("listitem");
+const synced = (page) => page.getByTestId("sync-status").filter({ hasText: "Synced" }).waitFor();
+
+/** Every screen: how to reach it, and what must be on screen before it is drawn. */
+const SCREENS = [
+  {
+    name: "graphs-empty",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("list", { name: "Templates" }).getByRole("listitem").nth(3).waitFor();
+      await synced(page);
+    },
+  },
+  {
+    name: "graphs",
+    setup: { graphs: GRAPHS },
+    open: async (page) => {
+      await graphRows(page).nth(3).waitFor();
+      await page.getByTestId("deleted-graphs").waitFor();
+      await synced(page);
+    },
+  },
+  {
+    name: "agents",
+    setup: { agents: AGENTS },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Agents", exact: true }).click();
+      await page.getByRole("button", { name: /^Researcher/ }).click();
+      await page.getByRole("form", { name: "Edit agent" }).waitFor();
+    },
+  },
+  {
+    name: "prompts",
+    setup: { prompts: PROMPTS },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Prompts", exact: true }).click();
+      await page.getByRole("button", { name: /^Research brief/ }).click();
+      await page.getByRole("table", { name: "Comparison" }).waitFor();
+    },
+  },
+  {
+    name: "providers",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("button", { name: "Providers", exact: true }).click();
+      await page.waitForFunction(() => document.querySelector("input[name=base_url]")?.value);
+    },
+  },
+  {
+    name: "billing",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("button", { name: "Billing", exact: true }).click();
+      await page.getByRole("table", { name: "Invoices" }).waitFor();
+    },
+  },
+  {
+    name: "account",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("button", { name: "Ada", exact: true }).click();
+      await page.getByRole("heading", { name: "Profile and settings" }).waitFor();
+    },
+  },
+  {
+    name: "sign-in",
+    setup: { signedIn: false },
+    open: (page) => page.getByRole("button", { name: "Continue with GitHub" }).waitFor(),
+  },
+  {
+    name: "welcome",
+    setup: { firstRun: true },
+    open: async (page) => {
+      await page.getByRole("dialog", { name: "Welcome to Orrery" }).waitFor();
+      await page.getByRole("list", { name: "Templates" }).getByRole("listitem").nth(3).waitFor();
+      await synced(page);
+    },
+  },
+  {
+    name: "about",
+    setup: {},
+    open: async (page) => {
+      await page.getByRole("list", { name: "Templates" }).getByRole("listitem").nth(3).waitFor();
+      await synced(page);
+      await page.getByRole("button", { name: "About Orrery" }).click();
+      await page.getByRole("dialog", { name: "Orrery" }).getByRole("button", { name: "Source code ↗" }).waitFor();
+    },
+  },
+];
+
+/** Compares `shot` with its reference; the problem in words, or null when they match. */
+async function check(name, label, shot) {
+  const path = join(REFERENCES, `${name}.png`);
+  const actual = PNG.sync.read(shot);
+  let expected = null;
+  try {
+    expected = PNG.sync.read(await readFile(path));
+  } catch {
+    // No reference yet.
+  }
+  if (UPDATE) {
+    // Rewritten only when a pixel changed, so git diff lists what did.
+    if (!expected || !expected.data.equals(actual.data)) await writeFile(path, shot);
+    return null;
+  }
+  if (!expected) return `${label}: no reference image ${relative(process.cwd(), path)} (make screenshots writes it)`;
+  const { width, height } = actual;
+  const saveActual = async () => {
+    await mkdir(FAILED, { recursive: true });
+    const actualPath = join(FAILED, `${name}.actual.png`);
+    await writeFile(actualPath, shot);
+    return relative(process.cwd(), actualPath);
+  };
+  if (expected.width !== width || expected.height !== height) {
+    return `${label}: the reference is ${expected.width}×${expected.height}, the screen ${width}×${height}; see ${await saveActual()}`;
+  }
+  const diff = new PNG({ width, height });
+  const differing = pixelmatch(expected.data, actual.data, diff.data, width, height, { threshold: PIXEL_THRESHOLD });
+  if (differing <= MAX_DIFFERING * width * height) return null;
+  const actualPath = await saveActual();
+  const diffPath = join(FAILED, `${name}.diff.png`);
+  await writeFile(diffPath, PNG.sync.write(diff));
+  const share = ((100 * differing) / (width * height)).toFixed(2);
+  return `${label}: ${differing} pixels differ (${share}%, at most ${MAX_DIFFERING * 100}% may); see ${actualPath} and ${relative(process.cwd(), diffPath)}`;
+}
+
+test("screens_match_reference_screenshots", async () => {
+  await rm(FAILED, { recursive: true, force: true });
+  await mkdir(REFERENCES, { recursive: true });
+  const problems = [];
+  for (const screen of SCREENS) {
+    for (const colorScheme of THEMES) {
+      for (const viewport of SIZES) {
+        const label = `${screen.name} (${colorScheme}, ${viewport.width}×${viewport.height})`;
+        const { page, errors } = await openPage(screen.setup, { colorScheme, viewport, locale: "en-US", timezoneId: "UTC" });
+        await page.getByRole("navigation", { name: "Screens" }).waitFor();
+        await screen.open(page);
+        // Fonts loaded, and two frames drawn since the last change.
+        await page.evaluate(async () => {
+          await document.fonts.ready;
+          await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+        });
+        const shot = await page.screenshot({ animations: "disabled", caret: "hide", scale: "css" });
+        const problem = await check(`${screen.name}-${colorScheme}-${viewport.width}x${viewport.height}`, label, shot);
+        if (problem) problems.push(problem);
+        assert.deepEqual(errors, [], `${label}: page errors`);
+        await page.close();
+      }
+    }
+  }
+  assert.deepEqual(problems, [], `screens differ from their reference screenshots:\n${problems.join("\n")}`);
+});
