@@ -29,6 +29,14 @@ const screens = [
     },
   },
   {
+    name: "graphs, searched with nothing found",
+    setup: { graphs: [{ name: "Research team" }, { name: "Support triage" }] },
+    open: async (page) => {
+      await page.getByLabel("Search graphs").fill("zebra");
+      await page.getByTestId("no-match").waitFor();
+    },
+  },
+  {
     name: "delete confirmation",
     setup: {},
     open: async (page) => {
