@@ -1,10 +1,36 @@
-// The template gallery: a card per template with a drawing of its graph, its
-// agents, and a button that adds it to the library.
+// The template gallery: a card per template with a picture of its graph as
+// the canvas draws it, its agents, and a button that adds it to the library.
+import { useState } from "preact/hooks";
 import type { TemplateCard } from "./api";
 import { ActionButton } from "./controls";
 
-/** The template's graph drawn left to right: nodes as rounded boxes coloured by kind (agents blue, prompts green), edges as curves. */
+/** Size of the canvas's pictures of the templates (`make previews`). */
+const PREVIEW_SIZE = { width: 400, height: 168 };
+
+/**
+ * The template's graph as the canvas draws it (`ui/public/templates/<key>.png`,
+ * drawn by `make previews`), or, should that picture be missing, a sketch of
+ * it drawn here from the template's own positions.
+ */
 export function TemplatePreview({ template }: { template: TemplateCard }) {
+  const [pictured, setPictured] = useState(true);
+  const names = `${template.title}: ${template.preview.nodes.map((node) => node.label).join(" → ")}`;
+  if (pictured) {
+    return (
+      <img
+        class="template-picture"
+        src={`templates/${template.key}.png`}
+        alt={names}
+        {...PREVIEW_SIZE}
+        onError={() => setPictured(false)}
+      />
+    );
+  }
+  return <TemplateSketch template={template} label={names} />;
+}
+
+/** The template's graph drawn left to right: nodes as rounded boxes coloured by kind (agents blue, prompts green), edges as curves. */
+function TemplateSketch({ template, label }: { template: TemplateCard; label: string }) {
   const { nodes, edges } = template.preview;
   const xs = nodes.map((node) => node.x);
   const ys = nodes.map((node) => -node.y);
@@ -19,7 +45,7 @@ export function TemplatePreview({ template }: { template: TemplateCard }) {
       viewBox={`0 0 ${width} ${height}`}
       class="template-preview"
       role="img"
-      aria-label={`${template.title}: ${nodes.map((node) => node.label).join(" → ")}`}
+      aria-label={label}
     >
       {edges.map(([from, to]) => {
         const [a, b] = [at(from), at(to)];
