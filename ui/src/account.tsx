@@ -136,9 +136,7 @@ function SignInForms({ say, signedIn }: { say: Say; signedIn: (state: AccountSta
       <form aria-label="Sign in with email" noValidate onSubmit={submit}>
         <Field label="Email" type="email" name="email" autocomplete="username" value={email} onValue={setEmail} />
         <Field label="Password" type="password" name="password" autocomplete="current-password" value={password} onValue={setPassword} />
-        <button type="submit" disabled={busy === "email"}>
-          Sign in
-        </button>
+        <button type="submit" disabled={busy === "email"}>Sign in</button>
       </form>
       <div class="providers" role="group" aria-label="Other ways to sign in">
         {providers.map((provider) => (
@@ -174,9 +172,7 @@ function Register({ say, signedIn }: { say: Say; signedIn: (state: AccountState)
       <Field label="Name" name="name" autocomplete="name" maxLength={100} value={name} onValue={setName} />
       <Field label="Email" type="email" name="email" autocomplete="username" value={email} onValue={setEmail} />
       <Field label="Password" type="password" name="password" autocomplete="new-password" value={password} onValue={setPassword} />
-      <button type="submit" disabled={busy === "register"}>
-        Create account
-      </button>
+      <button type="submit" disabled={busy === "register"}>Create account</button>
     </form>
   );
 }
@@ -204,16 +200,12 @@ function Reset({ say, done }: { say: Say; done: () => void }) {
     <>
       <form aria-label="Ask for a reset code" noValidate onSubmit={ask}>
         <Field label="Email" type="email" name="email" autocomplete="username" value={email} onValue={setEmail} />
-        <button type="submit" disabled={busy === "ask"}>
-          Send a reset code
-        </button>
+        <button type="submit" disabled={busy === "ask"}>Send a reset code</button>
       </form>
       <form aria-label="Set a new password" noValidate onSubmit={confirm}>
         <Field label="Code from the email" name="code" autocomplete="one-time-code" value={code} onValue={setCode} />
         <Field label="New password" type="password" name="password" autocomplete="new-password" value={password} onValue={setPassword} />
-        <button type="submit" disabled={busy === "confirm"}>
-          Set new password
-        </button>
+        <button type="submit" disabled={busy === "confirm"}>Set new password</button>
       </form>
     </>
   );
@@ -288,9 +280,7 @@ export function Profile(props: { state: AccountState; changed: (state: AccountSt
       </dl>
       <form aria-label="Change name" noValidate onSubmit={saveName}>
         <Field label="Name" name="name" maxLength={100} value={name} onValue={setName} />
-        <button type="submit" disabled={busy === "name"}>
-          Save name
-        </button>
+        <button type="submit" disabled={busy === "name"}>Save name</button>
       </form>
       <fieldset class="themes">
         <legend>Theme</legend>

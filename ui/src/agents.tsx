@@ -162,9 +162,7 @@ function GraphSelect({ value, onValue }: { value: string; onValue: (value: strin
       <select name="graph" aria-label="Runs graph" value={value} onChange={(event) => onValue(event.currentTarget.value)}>
         <option value="">None (a single agent)</option>
         {graphs?.map((graph) => (
-          <option value={graph.id} key={graph.id}>
-            {graph.name}
-          </option>
+          <option value={graph.id} key={graph.id}>{graph.name}</option>
         ))}
         {unlisted && <option value={value}>{graphs ? "A graph not on this device" : "A graph not listed yet"}</option>}
       </select>

@@ -88,14 +88,10 @@ function PlanOffer({ plan, overview, say }: { plan: Plan; overview: BillingOverv
           <button type="button" aria-describedby={reasonId} data-testid={`upgrade-${plan.key}`} disabled>
             Upgrade to {plan.name}
           </button>
-          <span class="hint" id={reasonId}>
-            {why}
-          </span>
+          <span class="hint" id={reasonId}>{why}</span>
         </>
       ) : plan.price_cents > 0 ? (
-        <ActionButton data-testid={`upgrade-${plan.key}`} onClick={checkout}>
-          Upgrade to {plan.name}
-        </ActionButton>
+        <ActionButton data-testid={`upgrade-${plan.key}`} onClick={checkout}>Upgrade to {plan.name}</ActionButton>
       ) : null}
     </li>
   );
@@ -129,9 +125,7 @@ export function Billing() {
             ? ` It ends on ${ends}.`
             : ` Status: ${subscription.status.replace("_", " ")}; renews on ${ends}.`)}
         {trial !== null && trial > 0 && (
-          <span class="trial" data-testid="trial">
-            {` Trial: ${trial} days left.`}
-          </span>
+          <span class="trial" data-testid="trial">{` Trial: ${trial} days left.`}</span>
         )}
       </p>
       <h2>Usage this period</h2>
@@ -171,9 +165,7 @@ export function Billing() {
                 <td>{invoice.status}</td>
                 <td>
                   {invoice.hosted_url?.startsWith("https://") && (
-                    <a href={invoice.hosted_url} target="_blank" rel="noreferrer">
-                      View
-                    </a>
+                    <a href={invoice.hosted_url} target="_blank" rel="noreferrer">View</a>
                   )}
                 </td>
               </tr>

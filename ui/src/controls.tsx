@@ -22,9 +22,7 @@ export function useNotice(): [Said | null, Say] {
 /** The alert under a form: it stays in the page, hidden while it has nothing to say. */
 export function Notice({ said, testId = "notice" }: { said: Said | null; testId?: string }) {
   return (
-    <p class="notice" role="alert" data-testid={testId} data-kind={said?.kind} hidden={said === null}>
-      {said?.message}
-    </p>
+    <p class="notice" role="alert" data-testid={testId} data-kind={said?.kind} hidden={said === null}>{said?.message}</p>
   );
 }
 

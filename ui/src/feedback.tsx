@@ -90,9 +90,7 @@ function Toast({ item, close }: { item: ToastItem; close: () => void }) {
           {action.label}
         </button>
       )}
-      <button type="button" class="icon" aria-label="Dismiss" onClick={close}>
-        ×
-      </button>
+      <button type="button" class="icon" aria-label="Dismiss" onClick={close}>×</button>
     </div>
   );
 }
@@ -175,12 +173,8 @@ export async function confirmAction(question: Confirmation): Promise<boolean> {
       <p>{question.body}</p>
       <div class="actions">
         {/* The safe choice has focus: Enter does not delete by accident. */}
-        <button value="cancel" class="quiet" autofocus>
-          Cancel
-        </button>
-        <button value="confirm" class={question.danger ? "danger" : undefined}>
-          {question.confirm}
-        </button>
+        <button value="cancel" class="quiet" autofocus>Cancel</button>
+        <button value="confirm" class={question.danger ? "danger" : undefined}>{question.confirm}</button>
       </div>
     </>,
   );

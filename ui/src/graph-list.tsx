@@ -138,12 +138,8 @@ function CardForm(props: {
           if (event.key === "Escape") props.close();
         }}
       />
-      <button type="submit" disabled={saving}>
-        {props.submitLabel}
-      </button>
-      <button type="button" class="quiet" onClick={props.close}>
-        Cancel
-      </button>
+      <button type="submit" disabled={saving}>{props.submitLabel}</button>
+      <button type="button" class="quiet" onClick={props.close}>Cancel</button>
     </form>
   );
 }
@@ -167,15 +163,19 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
   const moreTemplates = useRef<HTMLDetailsElement>(null);
   const pointedAtTemplates = useRef(!showTemplates);
 
-  async function refresh(): Promise<void> {
-    try {
+  /** Runs `work`; what the shell refuses is said under the form. */
+  const attempt = (work: () => Promise<unknown>): Promise<void> =>
+    work().then(
+      () => undefined,
+      (error) => say(errorMessage(error)),
+    );
+
+  const refresh = () =>
+    attempt(async () => {
       const [listed, gone] = await Promise.all([api.listGraphs(), api.listDeletedGraphs()]);
       setGraphs(listed);
       setDeleted(gone);
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
   useShellEvent(api.onLibraryChanged, () => void refresh());
   useEffect(() => {
@@ -196,88 +196,69 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
     const problem = checkGraphName(name);
     if (problem) return say(problem);
     setCreating(true);
-    try {
+    await attempt(async () => {
       await api.createGraph(name.trim());
       setName("");
       say(null);
       await refresh();
-    } catch (error) {
-      say(errorMessage(error));
-    } finally {
-      setCreating(false);
-    }
+    });
+    setCreating(false);
   }
 
-  async function importGraph(): Promise<void> {
-    try {
+  const importGraph = () =>
+    attempt(async () => {
       const imported = await api.importGraph();
       if (imported === null) return; // cancelled
       say(`Imported “${imported.name}”: ${imported.node_count} nodes, ${imported.edge_count} edges.`, "good");
       await refresh();
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
-  async function addTemplate(template: TemplateCard): Promise<void> {
-    try {
+  const addTemplate = (template: TemplateCard) =>
+    attempt(async () => {
       const graph = await api.addTemplate(template.key);
       say(null);
       if (moreTemplates.current) moreTemplates.current.open = false;
       await refresh();
       toast(`Added “${graph.name}” with its ${template.agents.length} agents.`, {
-        action: { label: "Open in canvas", run: () => api.openGraph(graph.id).catch((error) => say(errorMessage(error))) },
+        action: { label: "Open in canvas", run: () => attempt(() => api.openGraph(graph.id)) },
       });
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
-  async function rename(graph: GraphSummary, value: string): Promise<void> {
+  const rename = (graph: GraphSummary, value: string) => {
     const problem = checkGraphName(value);
-    if (problem) return say(problem);
-    try {
+    if (problem) return Promise.resolve(say(problem));
+    return attempt(async () => {
       await api.renameGraph(graph.id, value.trim());
       setEditing(null);
       say(null);
       await refresh();
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
+  };
 
   /** Makes the graph a custom agent: an agent node of that name runs the graph's agents. */
-  async function saveAsAgent(graph: GraphSummary, value: string): Promise<void> {
+  const saveAsAgent = (graph: GraphSummary, value: string) => {
     const agentName = value.trim() || graph.name;
-    if ([...agentName].length > 200) return say("An agent's name is at most 200 characters.");
-    try {
+    if ([...agentName].length > 200) return Promise.resolve(say("An agent's name is at most 200 characters."));
+    return attempt(async () => {
       const agent = await api.saveGraphAsAgent(graph.id, agentName, `Runs the graph “${graph.name}”.`);
       setEditing(null);
       say(`Saved as the agent “${agent.name}”. Put an agent node named ${agent.name} in any graph to use it.`, "good");
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
+  };
 
-  async function duplicate(graph: GraphSummary): Promise<void> {
-    try {
+  const duplicate = (graph: GraphSummary) =>
+    attempt(async () => {
       const copy = await api.duplicateGraph(graph.id);
       say(null);
       await refresh();
       toast(`Made “${copy.name}”.`);
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
-  async function exportGraph(graph: GraphSummary): Promise<void> {
-    try {
+  const exportGraph = (graph: GraphSummary) =>
+    attempt(async () => {
       const path = await api.exportGraph(graph.id);
       if (path !== null) say(`Saved “${graph.name}” to ${path}.`, "good");
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
   async function deleteGraph(graph: GraphSummary): Promise<void> {
     const sure = await confirmAction({
@@ -287,25 +268,20 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
       danger: true,
     });
     if (!sure) return;
-    try {
+    await attempt(async () => {
       await api.deleteGraph(graph.id);
       say(null);
       await refresh();
       toast(`Deleted “${graph.name}”.`, { action: { label: "Undo", run: () => restore(graph) } });
-    } catch (error) {
-      say(errorMessage(error));
-    }
+    });
   }
 
-  async function restore(graph: GraphSummary): Promise<void> {
-    try {
+  const restore = (graph: GraphSummary) =>
+    attempt(async () => {
       await api.restoreGraph(graph.id);
       await refresh();
       toast(`Restored “${graph.name}”.`);
-    } catch (error) {
-      say(errorMessage(error));
-    }
-  }
+    });
 
   const card = (graph: GraphSummary) => {
     if (editing?.id === graph.id) {
@@ -350,12 +326,10 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           )}
         </div>
         <div class="card-actions">
-          <button type="button" onClick={() => api.openGraph(graph.id).then(() => say(null), (error) => say(errorMessage(error)))}>
+          <button type="button" onClick={() => attempt(() => api.openGraph(graph.id).then(() => say(null)))}>
             Open in canvas
           </button>
-          <button type="button" class="quiet" onClick={() => setEditing({ id: graph.id, form: "rename" })}>
-            Rename
-          </button>
+          <button type="button" class="quiet" onClick={() => setEditing({ id: graph.id, form: "rename" })}>Rename</button>
           <ActionButton class="quiet" aria-label={`Duplicate ${graph.name}`} onClick={() => duplicate(graph)}>
             Duplicate
           </ActionButton>
@@ -400,12 +374,8 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           value={name}
           onInput={(event) => setName(event.currentTarget.value)}
         />
-        <button type="submit" disabled={creating}>
-          Create graph
-        </button>
-        <ActionButton class="quiet" onClick={importGraph}>
-          Import graph…
-        </ActionButton>
+        <button type="submit" disabled={creating}>Create graph</button>
+        <ActionButton class="quiet" onClick={importGraph}>Import graph…</ActionButton>
       </form>
       <Notice said={said} />
       {/* An empty library opens on the templates; otherwise they fold away under the form. */}
@@ -447,15 +417,11 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           </span>
         </div>
       )}
-      <ul class="graphs" aria-label="Graphs">
-        {shown.map(card)}
-      </ul>
+      <ul class="graphs" aria-label="Graphs">{shown.map(card)}</ul>
       {tools && shown.length === 0 && (
         <div class="no-match" data-testid="no-match">
           <p>No graphs match “{query.trim()}”</p>
-          <button type="button" class="quiet" onClick={clearSearch}>
-            Clear search
-          </button>
+          <button type="button" class="quiet" onClick={clearSearch}>Clear search</button>
         </div>
       )}
       {graphs?.length === 0 && (

@@ -150,9 +150,7 @@ export function LibraryScreen<T extends Item>(props: {
     <>
       <header class="bar">
         <h1>{props.title}</h1>
-        <button type="button" onClick={() => library.edit({ ...props.blank })}>
-          {props.newLabel}
-        </button>
+        <button type="button" onClick={() => library.edit({ ...props.blank })}>{props.newLabel}</button>
       </header>
       <Notice said={library.said} />
       <div class="library">
@@ -199,9 +197,7 @@ export function EditorActions<T extends Item>(props: {
   };
   return (
     <div class="actions">
-      <button type="submit" disabled={props.saving}>
-        {id ? `Save ${what}` : `Create ${what}`}
-      </button>
+      <button type="submit" disabled={props.saving}>{id ? `Save ${what}` : `Create ${what}`}</button>
       {id !== null && (
         <>
           <button

@@ -154,9 +154,7 @@ export function ChecksEditor({ rows, onRows }: { rows: CheckRow[]; onRows: (rows
           />
         ))}
       </ol>
-      <button type="button" class="quiet" onClick={() => onRows([...rows, blankRow("contains", "output")])}>
-        Add check
-      </button>
+      <button type="button" class="quiet" onClick={() => onRows([...rows, blankRow("contains", "output")])}>Add check</button>
     </fieldset>
   );
 }
@@ -214,9 +212,7 @@ function CheckLine(props: { row: CheckRow; number: number; change: (change: Part
           <textarea rows={3} aria-label={label("schema")} value={row.schema} onInput={(event) => change({ schema: event.currentTarget.value })} />
         )}
       </span>
-      <button type="button" class="quiet" onClick={props.remove}>
-        {`Remove check ${props.number}`}
-      </button>
+      <button type="button" class="quiet" onClick={props.remove}>{`Remove check ${props.number}`}</button>
     </li>
   );
 }

@@ -243,9 +243,7 @@ function Versions(props: {
         <small class="vars" data-testid="variables">
           {variables.length > 0 ? `Variables: ${variables.join(", ")}` : "No {{variables}}"}
         </small>
-        <button type="submit" disabled={saving}>
-          Save as draft
-        </button>
+        <button type="submit" disabled={saving}>Save as draft</button>
       </form>
     </section>
   );

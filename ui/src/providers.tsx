@@ -124,12 +124,8 @@ export function Providers() {
               : "No key needed for a local server."}
         </small>
         <div class="actions">
-          <button type="submit" disabled={saving}>
-            Save
-          </button>
-          <ActionButton class="quiet" onClick={test}>
-            Test connection
-          </ActionButton>
+          <button type="submit" disabled={saving}>Save</button>
+          <ActionButton class="quiet" onClick={test}>Test connection</ActionButton>
         </div>
       </form>
     </>

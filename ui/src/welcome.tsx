@@ -30,16 +30,10 @@ export async function showWelcomeIfDue(): Promise<WelcomeChoice> {
         ))}
       </ol>
       <div class="actions">
-        <button value="close" class="quiet">
-          Close
-        </button>
-        <button value="providers" class="quiet">
-          Connect a model provider
-        </button>
+        <button value="close" class="quiet">Close</button>
+        <button value="providers" class="quiet">Connect a model provider</button>
         {/* The way forward has focus. */}
-        <button value="templates" autofocus>
-          Start from a template
-        </button>
+        <button value="templates" autofocus>Start from a template</button>
       </div>
     </>,
   );
