@@ -94,6 +94,8 @@ pub struct PanelLayout {
     pub status_bar_top: f32,
     /// Other areas drawn over the graph: the tool area, labels, a tooltip.
     pub covered: Vec<Rect>,
+    /// What the panels covered the frame before (labels keep out of it).
+    pub covered_before: Vec<Rect>,
     /// Where the panels' controls are, by name (`add agent`, `search`,
     /// `result <label>`, `label`), so tests can aim the pointer at them.
     pub controls: Vec<(String, Rect)>,
@@ -153,8 +155,11 @@ pub fn panels_shown(bare: Option<Res<BareView>>) -> bool {
     bare.is_none()
 }
 
-/// Each frame's panels say afresh what they cover.
+/// Each frame's panels say afresh what they cover; what they covered last
+/// frame is kept for the labels, which are placed before some panels draw.
 fn clear_panel_layout(mut layout: ResMut<PanelLayout>) {
+    let layout = &mut *layout;
+    std::mem::swap(&mut layout.covered_before, &mut layout.covered);
     layout.covered.clear();
     layout.labelled.clear();
     layout.label_rects.clear();
@@ -725,7 +730,13 @@ fn graph_overlays(
         let covers_a_node = discs
             .iter()
             .any(|(id, centre, radius)| *id != node.id && rect.distance_to_pos(*centre) < *radius);
-        if covers_a_node || placed.iter().any(|other| other.intersects(rect)) {
+        let under_a_panel = layout.covered_before.iter().any(|panel| {
+            panel.min.x < rect.max.x
+                && rect.min.x < panel.max.x
+                && panel.min.y < rect.max.y
+                && rect.min.y < panel.max.y
+        });
+        if covers_a_node || under_a_panel || placed.iter().any(|other| other.intersects(rect)) {
             continue;
         }
         let halo = egui::Color32::from_rgba_unmultiplied(8, 10, 16, 220);

@@ -2430,6 +2430,19 @@ fn panels_never_overlap_in_a_narrow_window() {
                 "{size}: the {name} {rect:?} leaves the window or covers the status bar"
             );
         }
+        // No label hides under a panel.
+        for label in &report.label_rects {
+            for (name, panel) in &panels {
+                let apart = label[2] <= panel[0]
+                    || panel[2] <= label[0]
+                    || label[3] <= panel[1]
+                    || panel[3] <= label[1];
+                assert!(
+                    apart,
+                    "{size}: a label {label:?} is under the {name} {panel:?}"
+                );
+            }
+        }
         while let Some((name, a)) = panels.pop() {
             for (other, b) in &panels {
                 let apart = a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
