@@ -8,6 +8,12 @@
 //! access rules: routes and commands ask this function, and metering stores
 //! the usage it was given only when the answer was allow (see the server's
 //! usage store for how the two are made atomic).
+//!
+//! Administration is decided here too: each operator capability is an
+//! [`Action`] (listing users, changing a user's plan or role, suspending,
+//! reading the audit log, editing plans), allowed only to a [`Subject`] whose
+//! [`Role`] is admin and who is not suspended. A suspended subject may do
+//! nothing at all.
 
 use std::collections::BTreeSet;
 
@@ -167,12 +173,38 @@ impl Usage {
     }
 }
 
+/// What a subject is on this server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A regular account: their own tenant's data, within their plan.
+    #[default]
+    User,
+    /// An operator of the server: administers every tenant.
+    Admin,
+}
+
 /// Who asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     /// Whether their subscription is paid up; `false` while a payment failed
     /// (past due): paid features stay, new metered work is refused.
     pub in_good_standing: bool,
+    /// Their role on the server.
+    pub role: Role,
+    /// Whether an admin suspended the account: then nothing is allowed.
+    pub suspended: bool,
+}
+
+impl Subject {
+    /// A regular account in good standing, not suspended.
+    pub fn user() -> Self {
+        Self {
+            in_good_standing: true,
+            role: Role::User,
+            suspended: false,
+        }
+    }
 }
 
 /// What the subject wants to do.
@@ -200,6 +232,34 @@ pub enum Action {
     UseChannel(String),
     /// Create or rotate an API key.
     ManageApiKeys,
+    /// Admin: list, search and read users of every tenant.
+    ListUsers,
+    /// Admin: move a user to another plan.
+    ChangeUserPlan,
+    /// Admin: make a user an admin, or an admin a user.
+    ChangeUserRole,
+    /// Admin: suspend a user (every credential stops at once) or reactivate one.
+    SuspendUsers,
+    /// Admin: read and verify the audit log.
+    ReadAuditLog,
+    /// Admin: create or change plans and their limits.
+    EditPlans,
+}
+
+impl Action {
+    /// Whether this is an operator capability (allowed to admins only,
+    /// whatever their plan).
+    pub fn is_administration(&self) -> bool {
+        matches!(
+            self,
+            Action::ListUsers
+                | Action::ChangeUserPlan
+                | Action::ChangeUserRole
+                | Action::SuspendUsers
+                | Action::ReadAuditLog
+                | Action::EditPlans
+        )
+    }
 }
 
 /// One limit that applied to a decision.
@@ -264,15 +324,39 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         Action::RunAgent { tokens, .. } => vec![(Metric::Runs, 1, 0), (Metric::Tokens, *tokens, 0)],
         Action::CallApi => vec![(Metric::ApiCalls, 1, 0)],
         Action::UseChannel(_) | Action::ManageApiKeys => Vec::new(),
+        Action::ListUsers
+        | Action::ChangeUserPlan
+        | Action::ChangeUserRole
+        | Action::SuspendUsers
+        | Action::ReadAuditLog
+        | Action::EditPlans => Vec::new(),
     }
 }
 
 /// Decides whether `subject` may do `action` on `plan` given `usage`.
 ///
-/// Allowed exactly when the plan includes the feature (agent, channel, API
-/// keys), the subject is in good standing for metered work, and every limit
-/// of the action holds (`used + requested ≤ limit`).
+/// Allowed exactly when the subject is not suspended and, for an operator
+/// capability, is an admin (plan and usage play no part); otherwise when the
+/// plan includes the feature (agent, channel, API keys), the subject is in
+/// good standing for metered work, and every limit of the action holds
+/// (`used + requested ≤ limit`).
 pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) -> Decision {
+    if subject.suspended {
+        return Decision::deny(
+            "this account is suspended; contact the server's operator".into(),
+            Vec::new(),
+        );
+    }
+    if action.is_administration() {
+        return if subject.role == Role::Admin {
+            Decision::allow(Vec::new())
+        } else {
+            Decision::deny(
+                "only an admin of this server can do this".into(),
+                Vec::new(),
+            )
+        };
+    }
     let limits: Vec<AppliedLimit> = requested(action)
         .into_iter()
         .filter_map(|(metric, amount, used_in_action)| {
@@ -332,6 +416,12 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
             }
         }
         Action::CreateGraph | Action::AddNodes { .. } | Action::CallApi => {}
+        Action::ListUsers
+        | Action::ChangeUserPlan
+        | Action::ChangeUserRole
+        | Action::SuspendUsers
+        | Action::ReadAuditLog
+        | Action::EditPlans => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {
@@ -390,6 +480,8 @@ mod tests {
 
     const GOOD: Subject = Subject {
         in_good_standing: true,
+        role: Role::User,
+        suspended: false,
     };
 
     #[test]
@@ -464,7 +556,43 @@ mod tests {
         );
         let past_due = Subject {
             in_good_standing: false,
+            ..GOOD
         };
         assert!(!decide(&past_due, &Action::CallApi, &plan(None), &Usage::default()).allowed);
+    }
+
+    #[test]
+    fn administration_is_for_admins_who_are_not_suspended() {
+        let admin = Subject {
+            role: Role::Admin,
+            ..GOOD
+        };
+        let suspended_admin = Subject {
+            suspended: true,
+            ..admin.clone()
+        };
+        for action in [
+            Action::ListUsers,
+            Action::ChangeUserPlan,
+            Action::ChangeUserRole,
+            Action::SuspendUsers,
+            Action::ReadAuditLog,
+            Action::EditPlans,
+        ] {
+            assert!(decide(&admin, &action, &plan(Some(0)), &Usage::default()).allowed);
+            let refused = decide(&GOOD, &action, &plan(None), &Usage::default());
+            assert!(!refused.allowed && refused.reason.contains("only an admin"));
+            assert!(!decide(&suspended_admin, &action, &plan(None), &Usage::default()).allowed);
+        }
+        let suspended = decide(
+            &Subject {
+                suspended: true,
+                ..GOOD
+            },
+            &Action::CreateGraph,
+            &plan(None),
+            &Usage::default(),
+        );
+        assert!(!suspended.allowed && suspended.reason.contains("suspended"));
     }
 }

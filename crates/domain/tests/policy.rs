@@ -1,11 +1,12 @@
 //! The access policy engine against an independent statement of its rule:
 //! allowed ⇔ the plan includes the feature, metered work comes from a subject
-//! in good standing, and every limit holds.
+//! in good standing, and every limit holds; an operator capability is
+//! allowed to an admin alone, and a suspended subject is allowed nothing.
 
 use std::collections::BTreeSet;
 
 use orrery_domain::policy::{
-    Action, AgentAccess, BillingInterval, Metric, Plan, PlanLimits, Subject, Usage, decide,
+    Action, AgentAccess, BillingInterval, Metric, Plan, PlanLimits, Role, Subject, Usage, decide,
 };
 use proptest::prelude::*;
 
@@ -88,8 +89,19 @@ fn actions() -> impl Strategy<Value = Action> {
         prop::sample::select(CHANNELS.to_vec())
             .prop_map(|channel| Action::UseChannel(channel.into())),
         Just(Action::ManageApiKeys),
+        prop::sample::select(ADMIN_ACTIONS.to_vec()),
     ]
 }
+
+/// The operator capabilities, listed again here.
+const ADMIN_ACTIONS: [Action; 6] = [
+    Action::ListUsers,
+    Action::ChangeUserPlan,
+    Action::ChangeUserRole,
+    Action::SuspendUsers,
+    Action::ReadAuditLog,
+    Action::EditPlans,
+];
 
 /// The quantities each action adds, stated again from the words.
 fn demand(action: &Action, usage: &Usage) -> Vec<(Metric, u64, u64)> {
@@ -104,7 +116,7 @@ fn demand(action: &Action, usage: &Usage) -> Vec<(Metric, u64, u64)> {
             (Metric::Tokens, usage.tokens, *tokens),
         ],
         Action::CallApi => vec![(Metric::ApiCalls, usage.api_calls, 1)],
-        Action::UseChannel(_) | Action::ManageApiKeys => vec![],
+        _ => vec![],
     }
 }
 
@@ -124,9 +136,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
     #[test]
-    fn policy_engine_property(plan in plans(), usage in usages(), action in actions(), good in any::<bool>()) {
-        let subject = Subject { in_good_standing: good };
+    fn policy_engine_property(plan in plans(), usage in usages(), action in actions(), good in any::<bool>(), admin in any::<bool>(), suspended in any::<bool>()) {
+        let role = if admin { Role::Admin } else { Role::User };
+        let subject = Subject { in_good_standing: good, role, suspended };
         let decision = decide(&subject, &action, &plan, &usage);
+        if suspended || ADMIN_ACTIONS.contains(&action) {
+            // Administration ignores plan and usage; suspension refuses all.
+            prop_assert_eq!(decision.allowed, !suspended && admin, "{:?}", decision);
+            prop_assert!(decision.allowed || !decision.reason.is_empty());
+            return Ok(());
+        }
         let demanded = demand(&action, &usage);
         let limits_hold = demanded
             .iter()

@@ -4,7 +4,7 @@
 //! allowed it on the count it saw (compare-and-set, retried on a race).
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-use orrery_domain::policy::{Action, Decision, Metric, Subject, Usage, decide};
+use orrery_domain::policy::{Action, Decision, Metric, Role, Subject, Usage, decide};
 use orrery_store::{Principal, timestamp};
 
 use super::{ApiContext, ApiError};
@@ -65,14 +65,57 @@ async fn decision_for(
         ))
     })?;
     let usage = usage_of(context, principal).await?;
-    let subject = Subject {
+    let subject = subject_of(context, principal).await?;
+    Ok((decide(&subject, action, &plan, &usage), usage))
+}
+
+/// Who the engine is asked about: the principal's role and standing. A
+/// principal is never suspended (credentials of suspended users resolve to
+/// no one), so `suspended` is false here by construction.
+async fn subject_of(context: &ApiContext, principal: &Principal) -> Result<Subject, ApiError> {
+    Ok(Subject {
         in_good_standing: !context
             .store
             .payment_failed(principal.tenant_id, principal.user_id)
             .await?,
-    };
-    Ok((decide(&subject, action, &plan, &usage), usage))
+        role: match principal.role {
+            orrery_store::Role::User => Role::User,
+            orrery_store::Role::Admin => Role::Admin,
+        },
+        suspended: false,
+    })
 }
+
+/// The engine's answer for an operator capability (plan and usage play no
+/// part in it, so they are not read): the admin routes' gate asks this.
+pub(super) async fn administer(
+    context: &ApiContext,
+    principal: &Principal,
+    action: &Action,
+) -> Result<Decision, ApiError> {
+    debug_assert!(action.is_administration());
+    let subject = subject_of(context, principal).await?;
+    let decision = decide(&subject, action, &NO_PLAN, &Usage::default());
+    if decision.allowed {
+        Ok(decision)
+    } else {
+        Err(ApiError::Forbidden(decision.reason))
+    }
+}
+
+/// The plan administration is decided against: none applies to it.
+static NO_PLAN: std::sync::LazyLock<orrery_domain::policy::Plan> =
+    std::sync::LazyLock::new(|| orrery_domain::policy::Plan {
+        key: "administration".into(),
+        name: "Administration".into(),
+        price_cents: 0,
+        interval: orrery_domain::policy::BillingInterval::Month,
+        limits: Default::default(),
+        agents: orrery_domain::policy::AgentAccess::All,
+        channels: Default::default(),
+        api_keys: false,
+        trial_days: 0,
+    });
 
 /// The engine's answer, allow or deny, without counting anything.
 pub(super) async fn ask(
