@@ -179,6 +179,9 @@ async fn cross_tenant_access_is_denied() {
         routes.len() >= 15,
         "the router lists its routes: {routes:?}"
     );
+    // Operator routes reach every tenant by design (Mallory is the admin
+    // here); who may call them is `every_admin_route_refuses_non_admins`'s.
+    routes.retain(|endpoint| endpoint.access != Access::Admin);
     // Signing out ends Mallory's session, so it goes last.
     routes.sort_by_key(|endpoint| endpoint.path == "/v1/auth/sign-out");
     for endpoint in &routes {

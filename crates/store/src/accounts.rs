@@ -28,14 +28,15 @@ pub enum Role {
 }
 
 impl Role {
-    fn as_str(self) -> &'static str {
+    /// The stored name (`user`, `admin`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::User => "user",
             Role::Admin => "admin",
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
             "user" => Ok(Role::User),
             "admin" => Ok(Role::Admin),
@@ -109,6 +110,8 @@ pub struct UserRecord {
     pub trial_ends_at: Option<DateTime<Utc>>,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When an admin suspended the account, while it is suspended.
+    pub suspended_at: Option<DateTime<Utc>>,
 }
 
 /// A user to create, with a tenant of their own.
@@ -237,7 +240,7 @@ fn parse_time(text: &str, table: &'static str) -> Result<DateTime<Utc>, StoreErr
         .map_err(|error| StoreError::corrupt(table, error))
 }
 
-const USER_COLUMNS: &str = "id, tenant_id, email, email_verified, password_hash, name, role, plan, theme, settings, trial_ends_at, created_at";
+const USER_COLUMNS: &str = "id, tenant_id, email, email_verified, password_hash, name, role, plan, theme, settings, trial_ends_at, created_at, suspended_at";
 
 fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
     Ok(UserRecord {
@@ -256,6 +259,10 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, StoreError> {
             .map(|text| parse_time(&text, "users"))
             .transpose()?,
         created_at: parse_time(&row.get::<String, _>("created_at"), "users")?,
+        suspended_at: row
+            .get::<Option<String>, _>("suspended_at")
+            .map(|text| parse_time(&text, "users"))
+            .transpose()?,
     })
 }
 
@@ -594,7 +601,8 @@ impl ServerStore {
              FROM access_tokens a
              JOIN sessions s ON s.id = a.session_id
              JOIN users u ON u.id = s.user_id AND u.tenant_id = s.tenant_id
-             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.revoked_at IS NULL",
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.revoked_at IS NULL
+               AND u.suspended_at IS NULL",
         )
         .bind(token_hash)
         .bind(timestamp(now))
@@ -762,7 +770,7 @@ impl ServerStore {
         let row = sqlx::query(
             "SELECT k.id AS key_id, k.scopes, u.id AS user_id, u.tenant_id, u.role, u.plan
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.suspended_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)

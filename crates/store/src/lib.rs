@@ -7,6 +7,7 @@
 //! version vectors are byte strings that `orrery-sync` produces.
 
 mod accounts;
+mod admin;
 mod billing;
 mod error;
 mod library;
@@ -17,6 +18,10 @@ mod server;
 pub use accounts::{
     ApiKeyRecord, Credential, NewApiKey, NewUser, Principal, ProfileChange, RefreshOutcome, Role,
     Theme, TokenPairHashes, UserRecord, timestamp,
+};
+pub use admin::{
+    AdminChange, AdminUser, AdminUserChange, AuditActor, AuditEntry, AuditFilter, AuditPage,
+    ChainCheck, GENESIS_HASH, UserPage, UserSearch, UserSort, UserStatus,
 };
 pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;

@@ -348,6 +348,7 @@ async fn sign_in(
         return Err(ApiError::Unauthorized("wrong email or password".into()));
     };
     attempt.succeeded();
+    refuse_suspended(&user)?;
     Ok(Json(start_session(&context, &user, &device).await?))
 }
 
@@ -384,6 +385,15 @@ async fn refresh(
                 .user(tenant_id, user_id)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("the account no longer exists".into()))?;
+            if user.suspended_at.is_some() {
+                // Suspension revokes every session; this is a rotation that
+                // raced it. The new pair dies with its session.
+                context
+                    .store
+                    .revoke_session(session_id, "account suspended", context.now())
+                    .await?;
+                refuse_suspended(&user)?;
+            }
             tracing::debug!(%session_id, "refresh token rotated");
             Ok(Json(
                 token_pair_for(&context, &user, access, refresh).await?,
@@ -641,5 +651,18 @@ async fn oauth_sign_in(
             user
         }
     };
+    refuse_suspended(&user)?;
     Ok(Json(start_session(&context, &user, &device).await?))
+}
+
+/// A suspended account starts no session (told only to whoever proved they
+/// own it).
+fn refuse_suspended(user: &orrery_store::UserRecord) -> Result<(), ApiError> {
+    if user.suspended_at.is_some() {
+        Err(ApiError::Forbidden(
+            "this account is suspended; contact the server's operator".into(),
+        ))
+    } else {
+        Ok(())
+    }
 }

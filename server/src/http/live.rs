@@ -52,6 +52,8 @@ pub enum LiveEvent {
     Document(DocumentChanged),
     /// Announcements may have been missed: every listener should sync all.
     Resync,
+    /// This user was suspended: their feeds close at once.
+    Suspended(Uuid),
 }
 
 /// The PostgreSQL channel merges are announced on.
@@ -142,6 +144,16 @@ impl LiveHub {
         }
     }
 
+    /// Closes every feed of `user` (suspended), here and, on PostgreSQL, on
+    /// every other instance.
+    pub async fn disconnect_user(&self, user: Uuid) {
+        let _ = self.local.send(LiveEvent::Suspended(user));
+        let payload = format!("{} suspended {user}", self.instance);
+        if let Err(error) = self.store.notify(CHANNEL, &payload).await {
+            tracing::warn!(%error, "could not tell other server instances of a suspension");
+        }
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.local.subscribe()
     }
@@ -179,11 +191,15 @@ impl LiveHub {
     }
 }
 
-/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it, or
-/// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does.
+/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it,
+/// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does, or
+/// `INSTANCE suspended USER`, as [`LiveHub::disconnect_user`] does.
 fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
     let parts: Vec<&str> = payload.split(' ').collect();
     let instance = parts.first()?.parse().ok()?;
+    if let ["suspended", user] = parts[1..] {
+        return Some((instance, LiveEvent::Suspended(user.parse().ok()?)));
+    }
     let tenant = parts.get(1)?.parse().ok()?;
     let event = match parts[2..] {
         [graph] => LiveEvent::Changed(GraphChanged {
@@ -216,6 +232,7 @@ async fn live(
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let tenant = principal.tenant_id;
+    let user = principal.user_id;
     let slot = context.live.admit(tenant)?;
     let changes = context.live.subscribe();
     let ping_every = context.limits.live_ping_interval;
@@ -223,7 +240,7 @@ async fn live(
         .max_message_size(4096)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            feed(socket, changes, tenant, ping_every).await;
+            feed(socket, changes, tenant, user, ping_every).await;
         }))
 }
 
@@ -235,6 +252,7 @@ async fn feed(
     mut socket: WebSocket,
     mut changes: broadcast::Receiver<LiveEvent>,
     tenant: Uuid,
+    user: Uuid,
     ping_every: std::time::Duration,
 ) {
     if socket
@@ -268,6 +286,16 @@ async fn feed(
                     ),
                     Ok(LiveEvent::Changed(_) | LiveEvent::Document(_)) => continue,
                     Ok(LiveEvent::Resync) => r#"{"resync":true}"#.to_owned(),
+                    Ok(LiveEvent::Suspended(suspended)) if suspended == user => {
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1008,
+                                reason: "the account was suspended".into(),
+                            })))
+                            .await;
+                        return;
+                    }
+                    Ok(LiveEvent::Suspended(_)) => continue,
                     // Fell behind: tell the device to sync everything.
                     Err(broadcast::error::RecvError::Lagged(_)) => r#"{"resync":true}"#.to_owned(),
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -319,6 +347,18 @@ mod tests {
         for garbage in [
             format!("{instance} {} graph {}", document.tenant, document.document),
             format!("{payload} extra"),
+        ] {
+            assert_eq!(parse_announcement(&garbage), None, "{garbage}");
+        }
+        let user = Uuid::now_v7();
+        assert_eq!(
+            parse_announcement(&format!("{instance} suspended {user}")),
+            Some((instance, LiveEvent::Suspended(user)))
+        );
+        for garbage in [
+            format!("{instance} suspended"),
+            format!("{instance} suspended nobody"),
+            format!("{instance} suspended {user} extra"),
         ] {
             assert_eq!(parse_announcement(&garbage), None, "{garbage}");
         }

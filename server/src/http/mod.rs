@@ -4,7 +4,14 @@
 //! who may call it while building the axum router. [`endpoints`] lists that
 //! record, so tests walk every route of the real router rather than a list
 //! kept by hand.
+//!
+//! Operator routes live under `/v1/admin/` and only there, and are added only
+//! through [`Routes::add_admin`]: each names the policy engine's
+//! [`Action`](orrery_domain::policy::Action) it needs, and a gate in front of
+//! the handler signs the caller in and asks the engine before the handler
+//! runs. Handlers read the admin from [`admin::Admin`].
 
+mod admin;
 mod api_keys;
 mod auth;
 mod billing;
@@ -49,6 +56,9 @@ pub use principal::SignedIn;
 const RESET_MAILS_PER_ACCOUNT: usize = 3;
 /// Password-reset mails asked for from one client address per hour.
 const RESET_MAILS_PER_ADDRESS: usize = 20;
+
+/// Where every operator route lives, and nothing else.
+pub const ADMIN_PREFIX: &str = "/v1/admin/";
 
 /// Largest JSON body any account route accepts.
 pub const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
@@ -332,7 +342,7 @@ impl Routes {
 
     /// Adds `handler` for `method path` accepting bodies up to `max_body_bytes`.
     fn add_limited<H, T>(
-        mut self,
+        self,
         method: Method,
         path: &'static str,
         access: Access,
@@ -343,8 +353,52 @@ impl Routes {
         H: Handler<T, ApiContext>,
         T: 'static,
     {
+        assert!(
+            access != Access::Admin && !path.starts_with(ADMIN_PREFIX),
+            "{path}: operator routes are added with add_admin"
+        );
         let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
         let route = on(filter, handler).layer(DefaultBodyLimit::max(max_body_bytes));
+        self.push(method, path, access, route)
+    }
+
+    /// Adds an operator route: `path` is under `/v1/admin/`, and only a
+    /// caller the policy engine lets do `action` reaches `handler` (the gate
+    /// answers 401 to no or a dead credential, 403 to an API key or anyone
+    /// else).
+    fn add_admin<H, T>(
+        self,
+        method: Method,
+        path: &'static str,
+        action: orrery_domain::policy::Action,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, ApiContext>,
+        T: 'static,
+    {
+        assert!(
+            path.starts_with(ADMIN_PREFIX) && action.is_administration(),
+            "{path}: operator routes live under {ADMIN_PREFIX} and need an operator action"
+        );
+        let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
+        let route = on(filter, handler)
+            .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    admin::gate(action.clone(), request, next)
+                },
+            ));
+        self.push(method, path, Access::Admin, route)
+    }
+
+    fn push(
+        mut self,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        route: MethodRouter<ApiContext>,
+    ) -> Self {
         self.routes.push((
             Endpoint {
                 method,
@@ -393,11 +447,20 @@ fn all_routes() -> Routes {
         .merge(graphs::router())
         .merge(library::router())
         .merge(live::router())
+        .merge(admin::router())
 }
 
 /// Every route of the API, as the router is built.
 pub fn endpoints() -> Vec<Endpoint> {
     all_routes().endpoints()
+}
+
+/// Every operator route (`/v1/admin/*`), as the router is built.
+pub fn admin_endpoints() -> Vec<Endpoint> {
+    endpoints()
+        .into_iter()
+        .filter(|endpoint| endpoint.path.starts_with(ADMIN_PREFIX))
+        .collect()
 }
 
 /// The whole `/v1` API. Every request body passes [`body::admit`] first:
@@ -414,6 +477,9 @@ pub fn api_router(context: ApiContext) -> Router {
             context.clone(),
             body::admit,
         ))
+        // The operator routes' gate reads the context from here (it is
+        // added to routes before the router has its state).
+        .layer(axum::Extension(context.clone()))
         .layer(TraceLayer::new_for_http())
         .with_state(context)
 }

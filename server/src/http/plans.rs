@@ -19,10 +19,10 @@ pub(super) fn router() -> Routes {
         .for_keys(orrery_domain::api_scope::ApiScope::AccountRead)
         .add(Method::POST, "/v1/policy/decide", Access::SignedIn, decide)
         .for_keys(orrery_domain::api_scope::ApiScope::AccountRead)
-        .add(
+        .add_admin(
             Method::PUT,
             "/v1/admin/plans/{plan_key}",
-            Access::Admin,
+            orrery_domain::policy::Action::EditPlans,
             put_plan,
         )
 }
@@ -123,18 +123,16 @@ async fn decide(
 }
 
 /// Admins define plans: creates or replaces one. The key in the path must
-/// match the body's; limits, agents and channels are checked for sense.
+/// match the body's; limits, agents and channels are checked for sense. The
+/// admin gate has asked the policy engine (`Action::EditPlans`); the change
+/// and its audit entry are one transaction.
 async fn put_plan(
     State(context): State<ApiContext>,
-    SignedIn(principal): SignedIn,
+    admin: super::admin::Admin,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     axum::extract::Path(plan_key): axum::extract::Path<String>,
     body: Result<Json<Plan>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Plan>, ApiError> {
-    if principal.role != orrery_store::Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only an admin of this server can change plans".into(),
-        ));
-    }
     let Json(plan) = body?;
     let key_ok = |key: &str| {
         !key.is_empty()
@@ -171,8 +169,11 @@ async fn put_plan(
             "agent and channel names must be 1–100 printable characters".into(),
         ));
     }
-    context.store.put_plan(&plan, context.now()).await?;
-    tracing::info!(plan = %plan.key, admin = %principal.user_id, "plan changed");
+    context
+        .store
+        .put_plan_as_admin(&plan, &admin.actor(peer), context.now())
+        .await?;
+    tracing::info!(plan = %plan.key, admin = %admin.0.user_id, "plan changed");
     Ok(Json(plan))
 }
 
