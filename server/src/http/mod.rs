@@ -289,7 +289,9 @@ pub enum Access {
     Public,
     /// A signed-in user (access token or API key); sees only their tenant.
     SignedIn,
-    /// A signed-in admin of this server (operator routes: plans).
+    /// An admin of this server whom the policy engine lets do the route's
+    /// operator action (every `/v1/admin/*` route, added with
+    /// `Routes::add_admin`, and no other).
     Admin,
 }
 
