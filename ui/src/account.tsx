@@ -258,7 +258,7 @@ export function Profile(props: { state: AccountState; changed: (state: AccountSt
     ["Signed in with", account.providers.length ? account.providers.join(", ") : "email and password"],
   ];
   return (
-    <section class="auth" aria-label="Profile">
+    <section class="auth profile" aria-label="Profile">
       <h1>
         Profile and settings
         {account.role === "admin" && (

@@ -13,11 +13,26 @@ const METRIC_NAMES: Record<MetricUsage["metric"], string> = {
   graphs: "Graphs",
 };
 
-/** "$19 / month", "Free". */
+/** "$19 / month", "No charge". */
 export function describePrice(plan: Plan): string {
-  if (plan.price_cents === 0) return "Free";
+  if (plan.price_cents === 0) return "No charge";
   const dollars = plan.price_cents % 100 === 0 ? String(plan.price_cents / 100) : (plan.price_cents / 100).toFixed(2);
   return `$${dollars} / ${plan.interval}`;
+}
+
+/** "$19.00", "€9.50": an invoice's amount (in cents) in its currency. */
+export function describeAmount(cents: number, currency: string): string {
+  try {
+    return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
+  } catch {
+    // A currency code Intl does not know: the figure and the code.
+    return `${(cents / 100).toFixed(2)} ${currency.toUpperCase()}`;
+  }
+}
+
+/** Stripe's invoice statuses in words: "Paid", "Open", "Void", "Uncollectible", "Draft". */
+export function describeInvoiceStatus(status: string): string {
+  return status.length === 0 ? status : `${status[0].toUpperCase()}${status.slice(1).replace(/_/g, " ")}`;
 }
 
 /** "12 of 100", "12 used · Unlimited", "Not included in this plan". */
@@ -161,8 +176,8 @@ export function Billing() {
             {invoices.map((invoice) => (
               <tr data-invoice={invoice.id} key={invoice.id}>
                 <td>{invoice.created.slice(0, 10)}</td>
-                <td>{`${(invoice.amount_due / 100).toFixed(2)} ${invoice.currency.toUpperCase()}`}</td>
-                <td>{invoice.status}</td>
+                <td>{describeAmount(invoice.amount_due, invoice.currency)}</td>
+                <td>{describeInvoiceStatus(invoice.status)}</td>
                 <td>
                   {invoice.hosted_url?.startsWith("https://") && (
                     <a href={invoice.hosted_url} target="_blank" rel="noreferrer">View</a>
