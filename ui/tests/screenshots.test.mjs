@@ -27,7 +27,7 @@ const MAX_DIFFERING = 0.005;
 // What the screens show: fixed names, counts and times, so every run draws the same pixels.
 const GRAPHS = [
   { name: "Research team", node_count: 6, edge_count: 5, updated_at: "2026-12-04T09:30:00.000Z" },
-  { name: "Support triage", node_count: 5, edge_count: 4, updated_at: "2026-12-03T16:10:00.000Z", pending_changes: 2 },
+  { name: "Support triage", node_count: 5, edge_count: 4, updated_at: "2026-12-03T16:10:00.000Z", pending_changes: 0 },
   { name: "Quarterly report pipeline", node_count: 42, edge_count: 57, updated_at: "2026-12-02T11:00:00.000Z" },
   { name: "Code review crew", node_count: 6, edge_count: 6, updated_at: "2026-11-28T08:45:00.000Z" },
   { name: "Old experiment", node_count: 3, edge_count: 2, deleted_at: "2026-12-01T12:00:00.000Z" },
