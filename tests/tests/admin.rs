@@ -350,6 +350,29 @@ async fn suspended_user_is_locked_out_at_once() {
     LiveFeed::connect(&server.url(), &session.access_token)
         .await
         .unwrap();
+    // The admin sees the user whole: one device signed in again, the key,
+    // usage against the plan, and the two actions just taken.
+    let (status, detail) = call(&server, Method::GET, &user, Some(&admin.access_token), None).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["status"], "trialing", "new accounts start a trial");
+    assert_eq!(detail["devices"].as_array().unwrap().len(), 1, "{detail}");
+    assert_eq!(detail["api_keys"], 1);
+    assert!(
+        detail["usage"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|metric| metric["metric"] == "api_calls" && metric["used"].as_u64() >= Some(2)),
+        "{detail}"
+    );
+    let actions: Vec<&str> = detail["recent_admin_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["user.reactivate", "user.suspend"]);
+    assert!(!detail.to_string().contains(&session.access_token));
 
     // An admin cannot suspend themselves (nor the last admin be suspended).
     let (status, _) = call(
@@ -497,6 +520,25 @@ async fn admin_inputs_are_checked_and_paging_past_the_end_is_empty() {
     )
     .await;
     assert_eq!(admins["total"], 1);
+    // New accounts are in their trial.
+    let (_, trialing) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/users?status=trialing",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(trialing["total"], 5, "{trialing}");
+    let (_, active) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/users?status=active&plan=free",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(active["total"], 0, "{active}");
 }
 
 #[tokio::test]
@@ -662,10 +704,16 @@ async fn direct_changes_fail(store_pool: &mut sqlx::AnyConnection) {
 async fn audit_log_is_append_only() {
     use sqlx::{Connection, Executor};
     sqlx::any::install_default_drivers();
-    // SQLite.
-    let server = TestServer::start().await.unwrap();
+    // SQLite (whatever database other tests' servers run on).
+    let directory = tempfile::tempdir().unwrap();
+    let server = TestServer::start_on(
+        Some(DatabaseLocation::Sqlite(directory.path().join("audit.db"))),
+        |_| {},
+    )
+    .await
+    .unwrap();
     let token = admin_actions_leave_one_entry_each(&server).await;
-    let url = format!("sqlite://{}", server.database.display());
+    let url = format!("sqlite://{}", directory.path().join("audit.db").display());
     let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
     direct_changes_fail(&mut connection).await;
     assert_eq!(chain(&server, &token).await["chain"], "intact");
@@ -730,7 +778,13 @@ async fn concurrent_admins_keep_one_chain() {
     let second = TestServer::start_on(Some(DatabaseLocation::Postgres(url)), |_| {})
         .await
         .unwrap();
-    let sqlite = TestServer::start().await.unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let sqlite = TestServer::start_on(
+        Some(DatabaseLocation::Sqlite(directory.path().join("server.db"))),
+        |_| {},
+    )
+    .await
+    .unwrap();
     for (one, other) in [(&first, &second), (&sqlite, &sqlite)] {
         let admin = register(one, "operator@orrery.test").await;
         let deputy = register(one, "deputy@orrery.test").await;

@@ -90,6 +90,17 @@ pub struct AdminUser {
     pub created_at: String,
 }
 
+/// A signed-in device of a user, as an admin sees it (never its tokens).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceSession {
+    /// The session.
+    pub id: Uuid,
+    /// The name the device gave.
+    pub device_name: String,
+    /// When it signed in.
+    pub created_at: String,
+}
+
 /// How the user list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UserSort {
@@ -173,9 +184,9 @@ pub enum AdminChange {
     /// Applied and recorded.
     Done {
         /// The user after the change.
-        user: AdminUser,
+        user: Box<AdminUser>,
         /// The entry that records it.
-        entry: AuditEntry,
+        entry: Box<AuditEntry>,
     },
     /// No user has this id; nothing changed.
     NoSuchUser,
@@ -405,6 +416,26 @@ impl ServerStore {
         row.as_ref().map(admin_user).transpose()
     }
 
+    /// A user's live sessions (signed-in devices), newest first.
+    pub async fn user_devices(&self, user_id: Uuid) -> Result<Vec<DeviceSession>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, device_name, created_at FROM sessions
+             WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeviceSession {
+                    id: parse_id(&row.get::<String, _>("id"), "sessions")?,
+                    device_name: row.get("device_name"),
+                    created_at: row.get("created_at"),
+                })
+            })
+            .collect()
+    }
+
     /// Applies an admin's change to a user and appends its audit entry, in
     /// one transaction.
     pub async fn change_user_as_admin(
@@ -415,7 +446,8 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<AdminChange, StoreError> {
         let mut transaction = self.admin_transaction().await?;
-        let Some(before) = locked_user(&mut transaction, user_id, now).await? else {
+        let Some(before) = locked_user(&mut transaction, self.backend(), user_id, now).await?
+        else {
             transaction.rollback().await?;
             return Ok(AdminChange::NoSuchUser);
         };
@@ -497,7 +529,7 @@ impl ServerStore {
                     .await?;
             }
         }
-        let after = locked_user(&mut transaction, user_id, now)
+        let after = locked_user(&mut transaction, self.backend(), user_id, now)
             .await?
             .ok_or_else(|| StoreError::corrupt("users", "the changed user vanished"))?;
         let entry = append_audit(
@@ -514,7 +546,10 @@ impl ServerStore {
         )
         .await?;
         transaction.commit().await?;
-        Ok(AdminChange::Done { user: after, entry })
+        Ok(AdminChange::Done {
+            user: Box::new(after),
+            entry: Box::new(entry),
+        })
     }
 
     /// Creates or replaces a plan, as an admin, and appends its audit entry
@@ -742,14 +777,20 @@ fn user_audit_view(user: &AdminUser) -> serde_json::Value {
     })
 }
 
-/// The user row an admin change works on; on PostgreSQL locked until commit.
+/// The user row an admin change works on; on PostgreSQL locked until
+/// commit (SQLite's write lock covers the whole database).
 async fn locked_user(
     transaction: &mut Transaction<'static, Any>,
+    backend: Backend,
     user_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<AdminUser>, StoreError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
     let row = sqlx::query(&format!(
-        "SELECT {ADMIN_USER_COLUMNS}, {} AS status FROM users WHERE id = $2",
+        "SELECT {ADMIN_USER_COLUMNS}, {} AS status FROM users WHERE id = $2{lock}",
         status_sql("$1")
     ))
     .bind(timestamp(now))

@@ -21,7 +21,7 @@ pub use accounts::{
 };
 pub use admin::{
     AdminChange, AdminUser, AdminUserChange, AuditActor, AuditEntry, AuditFilter, AuditPage,
-    ChainCheck, GENESIS_HASH, UserPage, UserSearch, UserSort, UserStatus,
+    ChainCheck, DeviceSession, GENESIS_HASH, UserPage, UserSearch, UserSort, UserStatus,
 };
 pub use billing::{InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;

@@ -13,9 +13,10 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::Method;
-use orrery_domain::policy::Action;
+use orrery_domain::policy::{Action, Metric};
 use orrery_store::{
-    AdminChange, AdminUser, AdminUserChange, AuditEntry, Role, UserSearch, UserSort, UserStatus,
+    AdminChange, AdminUser, AdminUserChange, AuditEntry, AuditFilter, DeviceSession, InvoiceRecord,
+    Role, UserSearch, UserSort, UserStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -174,18 +175,77 @@ async fn list(
     }))
 }
 
+/// One user as the admin window opens them: the account, usage against the
+/// plan's limits this period, signed-in devices, API keys, invoices and the
+/// latest admin actions on them.
+#[derive(Debug, Serialize)]
+struct UserDetail {
+    #[serde(flatten)]
+    user: AdminUser,
+    usage: Vec<MetricUsage>,
+    period_resets_at: Option<String>,
+    devices: Vec<DeviceSession>,
+    api_keys: usize,
+    invoices: Vec<InvoiceRecord>,
+    recent_admin_actions: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Serialize)]
+struct MetricUsage {
+    metric: Metric,
+    used: u64,
+    /// `None`: unlimited.
+    limit: Option<u64>,
+}
+
+/// Admin actions shown with a user.
+const RECENT_ADMIN_ACTIONS: u64 = 10;
+
 async fn show(
     State(context): State<ApiContext>,
     _admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<AdminUser>, ApiError> {
+) -> Result<Json<UserDetail>, ApiError> {
     let id = user_id(&id)?;
-    context
+    let now = context.now();
+    let user = context
         .store
-        .admin_user(id, context.now())
+        .admin_user(id, now)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound("no user has this id".into()))
+        .ok_or_else(|| ApiError::NotFound("no user has this id".into()))?;
+    let plan = context.store.plan(&user.plan).await?;
+    let usage = context
+        .store
+        .usage(user.tenant_id, id, &crate::http::policy::period_of(now))
+        .await?;
+    let usage_view = Metric::ALL
+        .into_iter()
+        .filter(|metric| *metric != Metric::NodesPerGraph)
+        .map(|metric| MetricUsage {
+            metric,
+            used: usage.of(metric),
+            limit: plan.as_ref().and_then(|plan| plan.limits.of(metric)),
+        })
+        .collect();
+    let recent = context
+        .store
+        .audit_log(&AuditFilter {
+            target: Some(id.to_string()),
+            limit: RECENT_ADMIN_ACTIONS,
+            ..AuditFilter::default()
+        })
+        .await?;
+    Ok(Json(UserDetail {
+        usage: usage_view,
+        period_resets_at: Some(orrery_store::timestamp(
+            crate::http::policy::period_resets_at(now),
+        )),
+        devices: context.store.user_devices(id).await?,
+        api_keys: context.store.list_api_keys(user.tenant_id, id).await?.len(),
+        invoices: context.store.list_invoices(user.tenant_id, id).await?,
+        recent_admin_actions: recent.entries,
+        user,
+    }))
 }
 
 /// What a change answers: the user after it and the entry that records it.
@@ -281,7 +341,10 @@ async fn apply(
     {
         AdminChange::Done { user, entry } => {
             tracing::info!(admin = %admin.0.user_id, user = %id, action, "admin changed a user");
-            Ok(Json(Changed { user, audit: entry }))
+            Ok(Json(Changed {
+                user: *user,
+                audit: *entry,
+            }))
         }
         AdminChange::NoSuchUser => Err(ApiError::NotFound("no user has this id".into())),
         AdminChange::UnknownPlan => Err(ApiError::Unprocessable(
