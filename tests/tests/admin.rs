@@ -848,3 +848,90 @@ async fn concurrent_admins_keep_one_chain() {
         assert_eq!(shown["status"] == "suspended", last["suspended"] == true);
     }
 }
+
+/// Two admins taking each other's admin role at the same moment, through two
+/// instances on PostgreSQL and on SQLite: the rule "never no active admin"
+/// holds, one change wins, the other is refused and leaves no entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_admins_demoting_each_other_leave_one() {
+    let postgres = PostgresServer::start().unwrap();
+    let url = postgres.database("demote").await.unwrap();
+    let first = TestServer::start_on(Some(DatabaseLocation::Postgres(url.clone())), |_| {})
+        .await
+        .unwrap();
+    let second = TestServer::start_on(Some(DatabaseLocation::Postgres(url)), |_| {})
+        .await
+        .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let sqlite = TestServer::start_on(
+        Some(DatabaseLocation::Sqlite(directory.path().join("server.db"))),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    for (one, other) in [(&first, &second), (&sqlite, &sqlite)] {
+        let admin = register(one, "operator@orrery.test").await;
+        let deputy = register(one, "deputy@orrery.test").await;
+        let (status, _) = call(
+            one,
+            Method::PUT,
+            &format!("/v1/admin/users/{}/role", deputy.account.id),
+            Some(&admin.access_token),
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let demote = |server: &TestServer, token: &str, target: &str| {
+            let (url, token) = (
+                format!("{}/v1/admin/users/{target}/role", server.url()),
+                token.to_owned(),
+            );
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .put(url)
+                    .bearer_auth(token)
+                    .json(&json!({ "role": "user" }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        let by_admin = demote(one, &admin.access_token, &deputy.account.id);
+        let by_deputy = demote(other, &deputy.access_token, &admin.account.id);
+        let mut statuses = [by_admin.await.unwrap(), by_deputy.await.unwrap()];
+        statuses.sort();
+        // The second to run is refused: by the engine (no longer an admin)
+        // or by the last-admin rule.
+        assert_eq!(statuses[0], StatusCode::OK, "{statuses:?}");
+        assert!(
+            [StatusCode::FORBIDDEN, StatusCode::CONFLICT].contains(&statuses[1]),
+            "{statuses:?}"
+        );
+        let store = one.store().await.unwrap();
+        let admins = store
+            .search_users(
+                &orrery_store::UserSearch {
+                    role: Some(orrery_store::Role::Admin),
+                    limit: 10,
+                    ..Default::default()
+                },
+                one.clock_now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(admins.total, 1, "{admins:?}");
+        let entries = store
+            .audit_log(&orrery_store::AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(entries.total, 2, "the promotion and one demotion");
+        assert!(matches!(
+            store.verify_audit_chain().await.unwrap(),
+            ChainCheck::Intact { entries: 2, .. }
+        ));
+    }
+}
