@@ -204,6 +204,8 @@ async fn every_admin_route_refuses_non_admins() {
             Some(json!({ "plan": "enterprise" }))
         } else if path.ends_with("/role") {
             Some(json!({ "role": "admin" }))
+        } else if path.ends_with("/trial") {
+            Some(json!({ "ends_at": null }))
         } else if path.starts_with("/v1/admin/plans/") {
             Some(plan_body.clone())
         } else {
@@ -444,6 +446,21 @@ async fn admin_inputs_are_checked_and_paging_past_the_end_is_empty() {
         ),
         (
             Method::PUT,
+            format!("/v1/admin/users/{}/trial", admin.account.id),
+            Some(json!({ "ends_at": "2001-01-01T00:00:00Z" })),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/admin/users/{}/trial", admin.account.id),
+            Some(json!({ "ends_at": "next tuesday" })),
+        ),
+        (
+            Method::PUT,
+            format!("/v1/admin/users/{}/trial", admin.account.id),
+            Some(json!({ "ends_at": "2999-01-01T00:00:00Z" })),
+        ),
+        (
+            Method::PUT,
             "/v1/admin/users/not-a-uuid/plan".to_owned(),
             Some(json!({ "plan": "pro" })),
         ),
@@ -603,6 +620,8 @@ async fn admin_actions_leave_one_entry_each(server: &TestServer) -> String {
         .json()
         .await
         .unwrap();
+    let trial_end = (server.clock_now() + chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut free = plans[0].clone();
     free["name"] = json!("Free, edited");
     let steps = [
@@ -638,12 +657,39 @@ async fn admin_actions_leave_one_entry_each(server: &TestServer) -> String {
         ),
         (
             Method::PUT,
+            format!("{user}/trial"),
+            Some(json!({ "ends_at": trial_end })),
+            "user.trial",
+        ),
+        (
+            Method::PUT,
+            format!("{user}/trial"),
+            Some(json!({ "ends_at": null })),
+            "user.trial",
+        ),
+        (
+            Method::POST,
+            format!("{user}/sessions/revoke"),
+            None,
+            "user.sessions.revoke",
+        ),
+        (
+            Method::PUT,
             "/v1/admin/plans/free".to_owned(),
             Some(free),
             "plan.put",
         ),
     ];
     for (index, (method, path, body, action)) in steps.iter().enumerate() {
+        if *action == "user.sessions.revoke" {
+            // Signed in again (suspension ended every session), so signing
+            // out everywhere ends something.
+            server
+                .accounts()
+                .sign_in("member@orrery.test", TEST_PASSWORD, "desktop")
+                .await
+                .unwrap();
+        }
         let (status, answer) = call(server, method.clone(), path, Some(&token), body.clone()).await;
         assert_eq!(status, StatusCode::OK, "{path}: {answer}");
         let page = audit(server, &token, "").await;

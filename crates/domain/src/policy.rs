@@ -10,8 +10,8 @@
 //! usage store for how the two are made atomic).
 //!
 //! Administration is decided here too: each operator capability is an
-//! [`Action`] (listing users, changing a user's plan or role, suspending,
-//! reading the audit log, editing plans), allowed only to a [`Subject`] whose
+//! [`Action`] (listing users, changing a user's plan, role or trial, suspending,
+//! signing them out, reading the audit log, editing plans), allowed only to a [`Subject`] whose
 //! [`Role`] is admin and who is not suspended. A suspended subject may do
 //! nothing at all.
 
@@ -240,6 +240,10 @@ pub enum Action {
     ChangeUserRole,
     /// Admin: suspend a user (every credential stops at once) or reactivate one.
     SuspendUsers,
+    /// Admin: extend or end a user's trial.
+    ChangeUserTrial,
+    /// Admin: sign a user out of every device.
+    RevokeUserSessions,
     /// Admin: read and verify the audit log.
     ReadAuditLog,
     /// Admin: create or change plans and their limits.
@@ -256,6 +260,8 @@ impl Action {
                 | Action::ChangeUserPlan
                 | Action::ChangeUserRole
                 | Action::SuspendUsers
+                | Action::ChangeUserTrial
+                | Action::RevokeUserSessions
                 | Action::ReadAuditLog
                 | Action::EditPlans
         )
@@ -328,6 +334,8 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::ChangeUserPlan
         | Action::ChangeUserRole
         | Action::SuspendUsers
+        | Action::ChangeUserTrial
+        | Action::RevokeUserSessions
         | Action::ReadAuditLog
         | Action::EditPlans => Vec::new(),
     }
@@ -420,6 +428,8 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::ChangeUserPlan
         | Action::ChangeUserRole
         | Action::SuspendUsers
+        | Action::ChangeUserTrial
+        | Action::RevokeUserSessions
         | Action::ReadAuditLog
         | Action::EditPlans => unreachable!("administration is decided above"),
     }
@@ -576,6 +586,8 @@ mod tests {
             Action::ChangeUserPlan,
             Action::ChangeUserRole,
             Action::SuspendUsers,
+            Action::ChangeUserTrial,
+            Action::RevokeUserSessions,
             Action::ReadAuditLog,
             Action::EditPlans,
         ] {

@@ -94,11 +94,13 @@ fn actions() -> impl Strategy<Value = Action> {
 }
 
 /// The operator capabilities, listed again here.
-const ADMIN_ACTIONS: [Action; 6] = [
+const ADMIN_ACTIONS: [Action; 8] = [
     Action::ListUsers,
     Action::ChangeUserPlan,
     Action::ChangeUserRole,
     Action::SuspendUsers,
+    Action::ChangeUserTrial,
+    Action::RevokeUserSessions,
     Action::ReadAuditLog,
     Action::EditPlans,
 ];

@@ -155,6 +155,10 @@ pub enum AdminUserChange {
     Suspend,
     /// Lift a suspension.
     Reactivate,
+    /// End the trial at this time (`None`: end it now, no trial).
+    Trial(Option<DateTime<Utc>>),
+    /// Sign them out of every device (every session revoked).
+    RevokeSessions,
 }
 
 impl AdminUserChange {
@@ -165,6 +169,8 @@ impl AdminUserChange {
             AdminUserChange::Role(_) => "user.role",
             AdminUserChange::Suspend => "user.suspend",
             AdminUserChange::Reactivate => "user.reactivate",
+            AdminUserChange::Trial(_) => "user.trial",
+            AdminUserChange::RevokeSessions => "user.sessions.revoke",
         }
     }
 }
@@ -210,7 +216,7 @@ pub struct AuditEntry {
     /// Their address at the time.
     pub actor_email: String,
     /// What they did (`user.plan`, `user.role`, `user.suspend`,
-    /// `user.reactivate`, `plan.put`).
+    /// `user.reactivate`, `user.trial`, `user.sessions.revoke`, `plan.put`).
     pub action: String,
     /// What kind of thing it was done to (`user`, `plan`).
     pub target_kind: String,
@@ -453,6 +459,7 @@ impl ServerStore {
         };
         let now_text = timestamp(now);
         let id = user_id.to_string();
+        let sessions_before = live_sessions(&mut transaction, &id).await?;
         let loses_admin = before.role == Role::Admin
             && matches!(
                 change,
@@ -505,21 +512,19 @@ impl ServerStore {
                 .bind(&id)
                 .execute(&mut *transaction)
                 .await?;
-                // Every session ends now: its access and refresh tokens with it.
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = $1, revoked_why = 'account suspended'
-                     WHERE user_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(&now_text)
-                .bind(&id)
-                .execute(&mut *transaction)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM access_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
-                )
-                .bind(&id)
-                .execute(&mut *transaction)
-                .await?;
+                revoke_every_session(&mut transaction, &id, "account suspended", &now_text).await?;
+            }
+            AdminUserChange::RevokeSessions => {
+                revoke_every_session(&mut transaction, &id, "signed out by an admin", &now_text)
+                    .await?;
+            }
+            AdminUserChange::Trial(ends_at) => {
+                sqlx::query("UPDATE users SET trial_ends_at = $1, updated_at = $2 WHERE id = $3")
+                    .bind(ends_at.map(timestamp))
+                    .bind(&now_text)
+                    .bind(&id)
+                    .execute(&mut *transaction)
+                    .await?;
             }
             AdminUserChange::Reactivate => {
                 sqlx::query("UPDATE users SET suspended_at = NULL, updated_at = $1 WHERE id = $2")
@@ -532,6 +537,7 @@ impl ServerStore {
         let after = locked_user(&mut transaction, self.backend(), user_id, now)
             .await?
             .ok_or_else(|| StoreError::corrupt("users", "the changed user vanished"))?;
+        let sessions_after = live_sessions(&mut transaction, &id).await?;
         let entry = append_audit(
             &mut transaction,
             AuditDraft {
@@ -539,8 +545,8 @@ impl ServerStore {
                 action: change.action_name(),
                 target_kind: "user",
                 target_id: &id,
-                before: user_audit_view(&before),
-                after: user_audit_view(&after),
+                before: user_audit_view(&before, sessions_before),
+                after: user_audit_view(&after, sessions_after),
                 now,
             },
         )
@@ -768,13 +774,52 @@ impl StoredFields {
 }
 
 /// The parts of a user an audit entry keeps: what admins change, nothing secret.
-fn user_audit_view(user: &AdminUser) -> serde_json::Value {
+fn user_audit_view(user: &AdminUser, live_sessions: i64) -> serde_json::Value {
     serde_json::json!({
         "email": user.email,
         "plan": user.plan,
         "role": user.role,
         "suspended": user.suspended_at.is_some(),
+        "trial_ends_at": user.trial_ends_at,
+        "live_sessions": live_sessions,
     })
+}
+
+/// How many sessions of the user are signed in.
+async fn live_sessions(
+    transaction: &mut Transaction<'static, Any>,
+    user_id: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **transaction)
+    .await?)
+}
+
+/// Ends every session of a user now: their access and refresh tokens with it.
+async fn revoke_every_session(
+    transaction: &mut Transaction<'static, Any>,
+    user_id: &str,
+    why: &str,
+    now_text: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1, revoked_why = $2 WHERE user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_text)
+    .bind(why)
+    .bind(user_id)
+    .execute(&mut **transaction)
+    .await?;
+    sqlx::query(
+        "DELETE FROM access_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
 }
 
 /// The user row an admin change works on; on PostgreSQL locked until

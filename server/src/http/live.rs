@@ -52,7 +52,8 @@ pub enum LiveEvent {
     Document(DocumentChanged),
     /// Announcements may have been missed: every listener should sync all.
     Resync,
-    /// This user was suspended: their feeds close at once.
+    /// This user was suspended or signed out by an admin: their feeds
+    /// close at once.
     Suspended(Uuid),
 }
 
@@ -144,8 +145,8 @@ impl LiveHub {
         }
     }
 
-    /// Closes every feed of `user` (suspended), here and, on PostgreSQL, on
-    /// every other instance.
+    /// Closes every feed of `user` (suspended or signed out by an admin),
+    /// here and, on PostgreSQL, on every other instance.
     pub async fn disconnect_user(&self, user: Uuid) {
         let _ = self.local.send(LiveEvent::Suspended(user));
         let payload = format!("{} suspended {user}", self.instance);
@@ -290,7 +291,7 @@ async fn feed(
                         let _ = socket
                             .send(Message::Close(Some(axum::extract::ws::CloseFrame {
                                 code: 1008,
-                                reason: "the account was suspended".into(),
+                                reason: "signed out by the server's operator".into(),
                             })))
                             .await;
                         return;

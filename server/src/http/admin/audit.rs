@@ -17,11 +17,13 @@ use super::{Admin, Paging};
 use crate::http::{ApiContext, ApiError, Routes};
 
 /// The actions entries are recorded under.
-pub const AUDIT_ACTIONS: [&str; 5] = [
+pub const AUDIT_ACTIONS: [&str; 7] = [
     "user.plan",
     "user.role",
     "user.suspend",
     "user.reactivate",
+    "user.trial",
+    "user.sessions.revoke",
     "plan.put",
 ];
 

@@ -1,6 +1,7 @@
 //! `/v1/admin/users`: every tenant's users for the operator — search by
 //! address or name, filter by plan, role and status, sort, page — and the
-//! changes an admin makes to one: plan, role, suspension. Each change and its
+//! changes an admin makes to one: plan, role, trial, suspension, signing
+//! out of every device. Each change and its
 //! audit entry are one transaction in the store; a suspension also closes
 //! the user's live feeds on every instance.
 //!
@@ -59,7 +60,22 @@ pub(super) fn router() -> Routes {
             Action::SuspendUsers,
             reactivate,
         )
+        .add_admin(
+            Method::PUT,
+            "/v1/admin/users/{user_id}/trial",
+            Action::ChangeUserTrial,
+            change_trial,
+        )
+        .add_admin(
+            Method::POST,
+            "/v1/admin/users/{user_id}/sessions/revoke",
+            Action::RevokeUserSessions,
+            revoke_sessions,
+        )
 }
+
+/// The furthest a trial may be extended, from now.
+const MAX_TRIAL_DAYS: i64 = 366;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -324,6 +340,62 @@ async fn reactivate(
 ) -> Result<Json<Changed>, ApiError> {
     let id = user_id(&id)?;
     apply(&context, &admin, peer, id, AdminUserChange::Reactivate).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrialChange {
+    /// When the trial ends (RFC 3339, in the future); `null` ends it now.
+    ends_at: Option<String>,
+}
+
+async fn change_trial(
+    State(context): State<ApiContext>,
+    admin: Admin,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<String>,
+    body: Result<Json<TrialChange>, JsonRejection>,
+) -> Result<Json<Changed>, ApiError> {
+    let id = user_id(&id)?;
+    let Json(TrialChange { ends_at }) = body?;
+    let now = context.now();
+    let ends_at = match ends_at {
+        None => None,
+        Some(text) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&text)
+                .map_err(|_| {
+                    ApiError::Unprocessable(
+                        "ends_at is a time in RFC 3339, like 2027-01-31T00:00:00Z".into(),
+                    )
+                })?
+                .with_timezone(&chrono::Utc);
+            if at <= now {
+                return Err(ApiError::Unprocessable(
+                    "a trial cannot end in the past; send null to end it now".into(),
+                ));
+            }
+            if at > now + chrono::Duration::days(MAX_TRIAL_DAYS) {
+                return Err(ApiError::Unprocessable(format!(
+                    "a trial ends within {MAX_TRIAL_DAYS} days"
+                )));
+            }
+            Some(at)
+        }
+    };
+    apply(&context, &admin, peer, id, AdminUserChange::Trial(ends_at)).await
+}
+
+async fn revoke_sessions(
+    State(context): State<ApiContext>,
+    admin: Admin,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    Path(id): Path<String>,
+) -> Result<Json<Changed>, ApiError> {
+    let id = user_id(&id)?;
+    let changed = apply(&context, &admin, peer, id, AdminUserChange::RevokeSessions).await?;
+    // Their devices' feeds close too (clients with API keys reconnect).
+    context.live.disconnect_user(id).await;
+    Ok(changed)
 }
 
 async fn apply(
