@@ -1,10 +1,22 @@
 //! Generates the Tauri context and the permissions of the shell's own commands.
 fn main() {
+    // Every command the webview may call (src-tauri/src/commands.rs); a test
+    // checks this list and the main window's capability against the bindings.
     let commands = &[
         "list_graphs",
         "create_graph",
         "add_sample_graph",
         "rename_graph",
+        "delete_graph",
+        "restore_graph",
+        "list_deleted_graphs",
+        "duplicate_graph",
+        "list_templates",
+        "about",
+        "open_about_link",
+        "welcome_due",
+        "dismiss_welcome",
+        "add_template",
         "open_graph",
         "import_graph",
         "export_graph",

@@ -37,3 +37,48 @@ fn typescript_bindings_match_the_rust_definitions() {
         "ui/src/bindings.ts is out of date with the Rust commands and events: run `make bindings`"
     );
 }
+
+/// Tauri refuses any command its ACL does not allow once the app declares
+/// its commands: every command the webview can call must be declared in
+/// `build.rs` and allowed to the main window (`capabilities/main.json`).
+#[test]
+fn every_command_is_declared_and_allowed_to_the_main_window() {
+    let directory = tempfile::tempdir().unwrap();
+    let generated = directory.path().join("bindings.ts");
+    orrery_desktop::commands::bindings()
+        .export(orrery_desktop::commands::typescript(), &generated)
+        .unwrap();
+    let generated = std::fs::read_to_string(&generated).unwrap();
+    let commands: Vec<&str> = generated
+        .split("__TAURI_INVOKE<")
+        .skip(1)
+        .filter_map(|call| {
+            let name = call.split_once(">(\"")?.1;
+            Some(name.split_once('"')?.0)
+        })
+        .collect();
+    assert!(commands.len() >= 40, "found only {commands:?}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("build.rs")).unwrap();
+    let capability: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("capabilities/main.json")).unwrap(),
+    )
+    .unwrap();
+    let allowed: Vec<&str> = capability["permissions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|permission| permission.as_str())
+        .collect();
+    for command in commands {
+        assert!(
+            manifest.contains(&format!("\"{command}\"")),
+            "{command} is not declared in src-tauri/build.rs: Tauri would refuse it"
+        );
+        let permission = format!("allow-{}", command.replace('_', "-"));
+        assert!(
+            allowed.contains(&permission.as_str()),
+            "{command} is not allowed to the main window ({permission} in capabilities/main.json)"
+        );
+    }
+}
