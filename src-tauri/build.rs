@@ -47,6 +47,9 @@ fn main() {
         "get_provider",
         "save_provider",
         "test_provider",
+        "admin_list_users",
+        "admin_change_user",
+        "admin_audit_log",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

@@ -11,7 +11,9 @@ use crate::events::LibraryChanged;
 
 use crate::shell::{Shell, ShellError, SyncStatus};
 
+mod admin;
 mod library;
+pub use admin::*;
 pub use library::*;
 
 /// Every command the webview may call, with the types they take and give,
@@ -63,7 +65,10 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             delete_library_item,
             get_provider,
             save_provider,
-            test_provider
+            test_provider,
+            admin_list_users,
+            admin_change_user,
+            admin_audit_log,
         ])
         // Commands throw their `CommandError`, as `invoke` does.
         .events(crate::events::all())

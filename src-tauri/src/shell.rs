@@ -87,6 +87,7 @@ impl ShellError {
             ShellError::Account(AccountError::Offline { .. }) => "offline",
             ShellError::Account(AccountError::Refused { status: 401, .. }) => "unauthorized",
             ShellError::Account(AccountError::Refused { status: 409, .. }) => "conflict",
+            ShellError::Account(AccountError::Refused { status: 404, .. }) => "not_found",
             ShellError::Account(AccountError::Refused { status: 429, .. }) => "locked",
             ShellError::Account(AccountError::Refused {
                 status: 400 | 403 | 413 | 422,
@@ -737,6 +738,40 @@ impl Shell {
             Err(error) if error.is_signed_out() => Ok(call(self.access_token(true).await?).await?),
             outcome => Ok(outcome?),
         }
+    }
+
+    /// A page of the server's users, for the management window. The server
+    /// decides: anyone but an admin is refused there.
+    pub async fn admin_users(
+        &self,
+        query: &orrery_account::UserQuery,
+    ) -> Result<orrery_account::UserPage, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_users(&token, query).await })
+            .await
+    }
+
+    /// Changes one user from the management window (plan, role, suspension).
+    pub async fn admin_change_user(
+        &self,
+        user_id: &str,
+        action: &orrery_account::UserAction,
+    ) -> Result<orrery_account::UserChange, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(
+            |token| async move { accounts.admin_change_user(&token, user_id, action).await },
+        )
+        .await
+    }
+
+    /// A page of the server's audit log, for the management window.
+    pub async fn admin_audit_log(
+        &self,
+        query: &orrery_account::AuditQuery,
+    ) -> Result<orrery_account::AuditPage, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_audit_log(&token, query).await })
+            .await
     }
 
     /// Everything the billing screen shows: plans, current plan and

@@ -221,7 +221,8 @@ async fn app_signs_in_through_its_screens() {
     // close the welcome.
     page.wait_for_text("dialog.welcome-dialog h2", |text| !text.is_empty())
         .await;
-    page.click("dialog.welcome-dialog button[value=close]").await;
+    page.click("dialog.welcome-dialog button[value=close]")
+        .await;
     // A fresh install shows sign-in; the user signs in with email and password.
     page.wait_for_text("section.auth h1", |text| text == "Sign in")
         .await;

@@ -1105,3 +1105,96 @@ async fn graphs_start_from_templates_and_are_deleted_restored_and_duplicated() {
     assert_eq!(shell.purge_deleted_graphs().await.unwrap(), 1);
     assert!(shell.list_deleted_graphs().await.unwrap().is_empty());
 }
+
+/// The management window's commands reach the server's admin routes with
+/// the signed-in admin's token: users found by name, a plan changed and a
+/// user suspended (each recorded in the audit log); the server refuses the
+/// same calls to anyone else.
+#[tokio::test]
+async fn management_commands_reach_the_admin_routes() {
+    use orrery_account::{AuditQuery, UserAction, UserQuery};
+
+    let server = orrery_e2e::TestServer::start().await.unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let url = server.url();
+    let open = |name: &str| {
+        let (canvas, _commands) = channel();
+        let store = directory.path().join(format!("{name}.db"));
+        let url = url.clone();
+        async move { Shell::open(&store, &url, vault(), canvas).await }
+    };
+    // The server's first account administers it.
+    let admin = open("admin").await.unwrap();
+    admin
+        .register("operator@orrery.test", PASSWORD, "Operator")
+        .await
+        .unwrap();
+    let member = open("member").await.unwrap();
+    let grace = member
+        .register("grace@orrery.test", PASSWORD, "Grace Hopper")
+        .await
+        .unwrap()
+        .account
+        .unwrap();
+
+    let found = admin
+        .admin_users(&UserQuery {
+            query: Some("hopper".into()),
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.users[0].email, "grace@orrery.test");
+    assert_eq!(found.users[0].id, grace.id);
+
+    let changed = admin
+        .admin_change_user(&grace.id, &UserAction::Plan { plan: "pro".into() })
+        .await
+        .unwrap();
+    assert_eq!(changed.user.plan, "pro");
+    assert_eq!(changed.audit.action, "user.plan");
+    let unknown = admin
+        .admin_change_user(
+            &grace.id,
+            &UserAction::Plan {
+                plan: "platinum".into(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), "invalid_input");
+
+    let suspended = admin
+        .admin_change_user(&grace.id, &UserAction::Suspend)
+        .await
+        .unwrap();
+    assert_eq!(suspended.user.status, "suspended");
+    // Locked out at once: the member's next call is refused.
+    assert!(member.billing_overview().await.is_err());
+
+    let log = admin.admin_audit_log(&AuditQuery::default()).await.unwrap();
+    let actions: Vec<&str> = log
+        .entries
+        .iter()
+        .map(|entry| entry.action.as_str())
+        .collect();
+    assert!(
+        actions.contains(&"user.plan") && actions.contains(&"user.suspend"),
+        "{actions:?}"
+    );
+    assert!(
+        log.entries
+            .iter()
+            .all(|entry| entry.actor_email == "operator@orrery.test")
+    );
+
+    // Anyone else is refused by the server.
+    let other = open("other").await.unwrap();
+    other
+        .register("ada@orrery.test", PASSWORD, "Ada")
+        .await
+        .unwrap();
+    assert!(other.admin_users(&UserQuery::default()).await.is_err());
+    assert!(other.admin_audit_log(&AuditQuery::default()).await.is_err());
+}

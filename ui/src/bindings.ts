@@ -112,6 +112,18 @@ export const commands = {
 	saveProvider: (settings: ProviderSettings_Deserialize, apiKey: string | null) => __TAURI_INVOKE<ProviderView_Serialize>("save_provider", { settings, apiKey }),
 	/**  Asks the provider for a one-word answer: what it said, or why it did not. */
 	testProvider: () => __TAURI_INVOKE<string>("test_provider"),
+	/**
+	 *  A page of the server's users: search by address or name, filter by plan,
+	 *  role and status, sort, pages.
+	 */
+	adminListUsers: (query: UserQuery_Deserialize) => __TAURI_INVOKE<UserPage_Serialize>("admin_list_users", { query }),
+	/**
+	 *  Changes one user: their plan or role, or suspends or reactivates them.
+	 *  Answers the user after the change and the audit entry that records it.
+	 */
+	adminChangeUser: (userId: string, change: UserAction) => __TAURI_INVOKE<UserChange_Serialize>("admin_change_user", { userId, change }),
+	/**  A page of the server's audit log, newest first. */
+	adminAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<AuditPage>("admin_audit_log", { query }),
 };
 
 /** Events */
@@ -235,6 +247,57 @@ export type Account_Serialize = {
 	trial_days_remaining: number | null,
 };
 
+/**  A user as the management window lists them. */
+export type AdminUser = AdminUser_Serialize | AdminUser_Deserialize;
+
+/**  A user as the management window lists them. */
+export type AdminUser_Deserialize = {
+	/**  Their id. */
+	id: string,
+	/**  Their tenant. */
+	tenant_id: string,
+	/**  Their address. */
+	email: string,
+	/**  Their name. */
+	name: string,
+	/**  `user` or `admin`. */
+	role: string,
+	/**  Their plan's key. */
+	plan: string,
+	/**  `active`, `trialing`, `past_due` or `suspended`. */
+	status: string,
+	/**  When their trial ends. */
+	trial_ends_at?: string | null,
+	/**  When they were suspended, if they are. */
+	suspended_at?: string | null,
+	/**  When they registered. */
+	created_at: string,
+};
+
+/**  A user as the management window lists them. */
+export type AdminUser_Serialize = {
+	/**  Their id. */
+	id: string,
+	/**  Their tenant. */
+	tenant_id: string,
+	/**  Their address. */
+	email: string,
+	/**  Their name. */
+	name: string,
+	/**  `user` or `admin`. */
+	role: string,
+	/**  Their plan's key. */
+	plan: string,
+	/**  `active`, `trialing`, `past_due` or `suspended`. */
+	status: string,
+	/**  When their trial ends. */
+	trial_ends_at: string | null,
+	/**  When they were suspended, if they are. */
+	suspended_at: string | null,
+	/**  When they registered. */
+	created_at: string,
+};
+
 /**  An agent (F6). */
 export type Agent = Agent_Serialize | Agent_Deserialize;
 
@@ -335,6 +398,67 @@ export type Agent_Serialize = {
 	 *  whole graph, nested to any depth.
 	 */
 	graph: GraphId | null,
+};
+
+/**  One entry of the server's audit log. */
+export type AuditEntry = {
+	/**  Its place in the chain. */
+	seq: number,
+	/**  When. */
+	at: string,
+	/**  The admin who acted, by address. */
+	actor_email: string,
+	/**  What they did (`user.plan`, `user.role`, `user.suspend`, …). */
+	action: string,
+	/**  What kind of thing it was done to (`user`, `plan`). */
+	target_kind: string,
+	/**  Which one. */
+	target_id: string,
+	/**  The target before. */
+	before: Value,
+	/**  The target after. */
+	after: Value,
+	/**  The address the request came from. */
+	address: string,
+};
+
+/**  A page of the audit log, newest first. */
+export type AuditPage = {
+	/**  The entries on this page. */
+	entries: AuditEntry[],
+	/**  How many match. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Entries per page. */
+	per_page: number,
+};
+
+/**  Which audit entries to list. */
+export type AuditQuery = AuditQuery_Serialize | AuditQuery_Deserialize;
+
+/**  Which audit entries to list. */
+export type AuditQuery_Deserialize = {
+	/**  One action (`user.plan`, …). */
+	action?: string | null,
+	/**  A user id or a plan key. */
+	target?: string | null,
+	/**  The page, from 1. */
+	page?: number | null,
+	/**  Entries per page. */
+	per_page?: number | null,
+};
+
+/**  Which audit entries to list. */
+export type AuditQuery_Serialize = {
+	/**  One action (`user.plan`, …). */
+	action?: string,
+	/**  A user id or a plan key. */
+	target?: string,
+	/**  The page, from 1. */
+	page?: number,
+	/**  Entries per page. */
+	per_page?: number,
 };
 
 /**  What the billing screen shows. */
@@ -841,6 +965,110 @@ export type TemplatePreview = {
 	nodes: PreviewNode[],
 	/**  Every edge, as indices into `nodes`. */
 	edges: ([number, number])[],
+};
+
+/**  Changes an admin makes to one user. */
+export type UserAction = 
+/**  Move them to the plan with this key. */
+{ change: "plan"; 
+/**  The plan's key. */
+plan: string } | 
+/**  Make them `user` or `admin`. */
+{ change: "role"; 
+/**  The role. */
+role: string } | 
+/**  Lock them out at once. */
+{ change: "suspend" } | 
+/**  Let them back in. */
+{ change: "reactivate" };
+
+/**  What a change answers: the user after it, and the entry that records it. */
+export type UserChange = UserChange_Serialize | UserChange_Deserialize;
+
+/**  What a change answers: the user after it, and the entry that records it. */
+export type UserChange_Deserialize = {
+	/**  The user after the change. */
+	user: AdminUser_Deserialize,
+	/**  The audit entry that records it. */
+	audit: AuditEntry,
+};
+
+/**  What a change answers: the user after it, and the entry that records it. */
+export type UserChange_Serialize = {
+	/**  The user after the change. */
+	user: AdminUser_Serialize,
+	/**  The audit entry that records it. */
+	audit: AuditEntry,
+};
+
+/**  A page of users. */
+export type UserPage = UserPage_Serialize | UserPage_Deserialize;
+
+/**  A page of users. */
+export type UserPage_Deserialize = {
+	/**  The users on this page. */
+	users: AdminUser_Deserialize[],
+	/**  How many match, on every page. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Users per page. */
+	per_page: number,
+};
+
+/**  A page of users. */
+export type UserPage_Serialize = {
+	/**  The users on this page. */
+	users: AdminUser_Serialize[],
+	/**  How many match, on every page. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Users per page. */
+	per_page: number,
+};
+
+/**  Which users to list: every field may be left out. */
+export type UserQuery = UserQuery_Serialize | UserQuery_Deserialize;
+
+/**  Which users to list: every field may be left out. */
+export type UserQuery_Deserialize = {
+	/**  Part of the address or name. */
+	query?: string | null,
+	/**  A plan's key. */
+	plan?: string | null,
+	/**  `user` or `admin`. */
+	role?: string | null,
+	/**  `active`, `trialing`, `past_due` or `suspended`. */
+	status?: string | null,
+	/**  `created_at`, `email` or `name`. */
+	sort?: string | null,
+	/**  `asc` or `desc`. */
+	order?: string | null,
+	/**  The page, from 1. */
+	page?: number | null,
+	/**  Users per page. */
+	per_page?: number | null,
+};
+
+/**  Which users to list: every field may be left out. */
+export type UserQuery_Serialize = {
+	/**  Part of the address or name. */
+	query?: string,
+	/**  A plan's key. */
+	plan?: string,
+	/**  `user` or `admin`. */
+	role?: string,
+	/**  `active`, `trialing`, `past_due` or `suspended`. */
+	status?: string,
+	/**  `created_at`, `email` or `name`. */
+	sort?: string,
+	/**  `asc` or `desc`. */
+	order?: string,
+	/**  The page, from 1. */
+	page?: number,
+	/**  Users per page. */
+	per_page?: number,
 };
 
 /**  Why an output failed one validator. */

@@ -108,7 +108,7 @@ struct ErrorBody {
 /// Talks to one server's account routes.
 #[derive(Debug, Clone)]
 pub struct AccountClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base_url: String,
 }
 
@@ -135,7 +135,7 @@ impl AccountClient {
         &self.base_url
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
 
@@ -178,7 +178,7 @@ impl AccountClient {
         })
     }
 
-    async fn json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn json<T: serde::de::DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, AccountError> {

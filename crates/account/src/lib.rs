@@ -7,9 +7,13 @@
 //! 127.0.0.1. Where tokens are kept (the OS keyring) is the shell's business;
 //! this crate hands them over as a [`Session`].
 
+mod admin;
 mod client;
 mod error;
 pub mod loopback;
 
+pub use admin::{
+    AdminUser, AuditEntry, AuditPage, AuditQuery, UserAction, UserChange, UserPage, UserQuery,
+};
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

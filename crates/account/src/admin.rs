@@ -1,0 +1,225 @@
+//! The server's administration routes (`/v1/admin/*`) as the desktop's
+//! management window calls them. The server decides who may: these calls
+//! carry the signed-in admin's token and pass its refusals on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountClient, AccountError};
+
+/// A user as the management window lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AdminUser {
+    /// Their id.
+    pub id: String,
+    /// Their tenant.
+    pub tenant_id: String,
+    /// Their address.
+    pub email: String,
+    /// Their name.
+    pub name: String,
+    /// `user` or `admin`.
+    pub role: String,
+    /// Their plan's key.
+    pub plan: String,
+    /// `active`, `trialing`, `past_due` or `suspended`.
+    pub status: String,
+    /// When their trial ends.
+    pub trial_ends_at: Option<String>,
+    /// When they were suspended, if they are.
+    pub suspended_at: Option<String>,
+    /// When they registered.
+    pub created_at: String,
+}
+
+/// A page of users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserPage {
+    /// The users on this page.
+    pub users: Vec<AdminUser>,
+    /// How many match, on every page.
+    pub total: u64,
+    /// This page, from 1.
+    pub page: u64,
+    /// Users per page.
+    pub per_page: u64,
+}
+
+/// Which users to list: every field may be left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserQuery {
+    /// Part of the address or name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// A plan's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// `user` or `admin`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// `active`, `trialing`, `past_due` or `suspended`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// `created_at`, `email` or `name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// The page, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Users per page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u64>,
+}
+
+/// One entry of the server's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AuditEntry {
+    /// Its place in the chain.
+    pub seq: i64,
+    /// When.
+    pub at: String,
+    /// The admin who acted, by address.
+    pub actor_email: String,
+    /// What they did (`user.plan`, `user.role`, `user.suspend`, …).
+    pub action: String,
+    /// What kind of thing it was done to (`user`, `plan`).
+    pub target_kind: String,
+    /// Which one.
+    pub target_id: String,
+    /// The target before.
+    pub before: serde_json::Value,
+    /// The target after.
+    pub after: serde_json::Value,
+    /// The address the request came from.
+    pub address: String,
+}
+
+/// A page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AuditPage {
+    /// The entries on this page.
+    pub entries: Vec<AuditEntry>,
+    /// How many match.
+    pub total: u64,
+    /// This page, from 1.
+    pub page: u64,
+    /// Entries per page.
+    pub per_page: u64,
+}
+
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AuditQuery {
+    /// One action (`user.plan`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// A user id or a plan key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The page, from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u64>,
+    /// Entries per page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<u64>,
+}
+
+/// What a change answers: the user after it, and the entry that records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserChange {
+    /// The user after the change.
+    pub user: AdminUser,
+    /// The audit entry that records it.
+    pub audit: AuditEntry,
+}
+
+/// Changes an admin makes to one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum UserAction {
+    /// Move them to the plan with this key.
+    Plan {
+        /// The plan's key.
+        plan: String,
+    },
+    /// Make them `user` or `admin`.
+    Role {
+        /// The role.
+        role: String,
+    },
+    /// Lock them out at once.
+    Suspend,
+    /// Let them back in.
+    Reactivate,
+}
+
+impl AccountClient {
+    /// A page of the server's users (admins only).
+    pub async fn admin_users(
+        &self,
+        access_token: &str,
+        query: &UserQuery,
+    ) -> Result<UserPage, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/admin/users"))
+                .bearer_auth(access_token)
+                .query(query),
+        )
+        .await
+    }
+
+    /// Changes one user (admins only); answers the user after the change.
+    pub async fn admin_change_user(
+        &self,
+        access_token: &str,
+        user_id: &str,
+        action: &UserAction,
+    ) -> Result<UserChange, AccountError> {
+        // The id goes into the path: only the shape of an id is sent.
+        let id = uuid::Uuid::parse_str(user_id)
+            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let request = match action {
+            UserAction::Plan { plan } => self
+                .http
+                .put(self.url(&format!("/v1/admin/users/{id}/plan")))
+                .json(&serde_json::json!({ "plan": plan })),
+            UserAction::Role { role } => self
+                .http
+                .put(self.url(&format!("/v1/admin/users/{id}/role")))
+                .json(&serde_json::json!({ "role": role })),
+            UserAction::Suspend => self
+                .http
+                .post(self.url(&format!("/v1/admin/users/{id}/suspend"))),
+            UserAction::Reactivate => self
+                .http
+                .post(self.url(&format!("/v1/admin/users/{id}/reactivate"))),
+        };
+        self.json(request.bearer_auth(access_token)).await
+    }
+
+    /// A page of the audit log (admins only).
+    pub async fn admin_audit_log(
+        &self,
+        access_token: &str,
+        query: &AuditQuery,
+    ) -> Result<AuditPage, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/admin/audit-log"))
+                .bearer_auth(access_token)
+                .query(query),
+        )
+        .await
+    }
+}

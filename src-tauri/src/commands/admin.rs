@@ -1,0 +1,105 @@
+//! The management window's commands: the server's users and audit log. The
+//! server decides who may (admins only); these check the input's shape first
+//! and pass the server's refusals on.
+
+use orrery_account::{AuditPage, AuditQuery, UserAction, UserChange, UserPage, UserQuery};
+use tauri::State;
+
+use super::CommandError;
+use crate::shell::Shell;
+
+/// Longest search text the server accepts.
+const MAX_SEARCH_CHARS: usize = 200;
+/// Longest plan key, role or filter value.
+const MAX_KEY_CHARS: usize = 100;
+/// Most rows a page may ask for.
+const MAX_PER_PAGE: u64 = 100;
+
+fn invalid(message: impl Into<String>) -> CommandError {
+    CommandError {
+        code: "invalid_input",
+        message: message.into(),
+    }
+}
+
+fn check_key(what: &str, value: Option<&str>) -> Result<(), CommandError> {
+    match value {
+        Some(value) if value.chars().count() > MAX_KEY_CHARS => Err(invalid(format!(
+            "{what} is longer than {MAX_KEY_CHARS} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn check_paging(page: Option<u64>, per_page: Option<u64>) -> Result<(), CommandError> {
+    if page == Some(0) {
+        return Err(invalid("pages are counted from 1"));
+    }
+    if per_page.is_some_and(|per_page| per_page == 0 || per_page > MAX_PER_PAGE) {
+        return Err(invalid(format!("a page holds 1 to {MAX_PER_PAGE} rows")));
+    }
+    Ok(())
+}
+
+/// A page of the server's users: search by address or name, filter by plan,
+/// role and status, sort, pages.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_list_users(
+    shell: State<'_, Shell>,
+    query: UserQuery,
+) -> Result<UserPage, CommandError> {
+    if query
+        .query
+        .as_deref()
+        .is_some_and(|text| text.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(invalid(format!(
+            "search for at most {MAX_SEARCH_CHARS} characters"
+        )));
+    }
+    for (what, value) in [
+        ("the plan", &query.plan),
+        ("the role", &query.role),
+        ("the status", &query.status),
+        ("the sort", &query.sort),
+        ("the order", &query.order),
+    ] {
+        check_key(what, value.as_deref())?;
+    }
+    check_paging(query.page, query.per_page)?;
+    Ok(shell.admin_users(&query).await?)
+}
+
+/// Changes one user: their plan or role, or suspends or reactivates them.
+/// Answers the user after the change and the audit entry that records it.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_change_user(
+    shell: State<'_, Shell>,
+    user_id: String,
+    change: UserAction,
+) -> Result<UserChange, CommandError> {
+    if user_id.len() != 36 || !user_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(invalid("that is not a user id"));
+    }
+    match &change {
+        UserAction::Plan { plan } => check_key("the plan", Some(plan))?,
+        UserAction::Role { role } => check_key("the role", Some(role))?,
+        UserAction::Suspend | UserAction::Reactivate => {}
+    }
+    Ok(shell.admin_change_user(&user_id, &change).await?)
+}
+
+/// A page of the server's audit log, newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_audit_log(
+    shell: State<'_, Shell>,
+    query: AuditQuery,
+) -> Result<AuditPage, CommandError> {
+    check_key("the action", query.action.as_deref())?;
+    check_key("the target", query.target.as_deref())?;
+    check_paging(query.page, query.per_page)?;
+    Ok(shell.admin_audit_log(&query).await?)
+}
