@@ -50,6 +50,7 @@ fn main() {
         "admin_list_users",
         "admin_change_user",
         "admin_audit_log",
+        "open_admin_window",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

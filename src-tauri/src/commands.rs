@@ -69,6 +69,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_list_users,
             admin_change_user,
             admin_audit_log,
+            open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.
         .events(crate::events::all())

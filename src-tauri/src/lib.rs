@@ -149,6 +149,13 @@ pub fn run() {
                     shell.wait_for_change(SYNC_INTERVAL).await;
                 }
             });
+
+            // `orrery --admin` opens the management window at start.
+            if std::env::args().skip(1).any(|arg| arg == "--admin")
+                && let Err(error) = commands::show_admin_window(app.handle())
+            {
+                tracing::error!(message = %error.message, "the management window");
+            }
             Ok(())
         })
         .invoke_handler(invoke_handler)

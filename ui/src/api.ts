@@ -27,6 +27,8 @@ export type PromptView = Rust.PromptView_Serialize;
 // reference may be left out (the shell keeps its own).
 export type ProviderSettings = Rust.ProviderSettings_Deserialize;
 export type ProviderView = Rust.ProviderView_Serialize;
+export type AdminUser = Rust.AdminUser_Serialize;
+export type AuditEntry = Rust.AuditEntry;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -179,6 +181,11 @@ export const api = {
   getProvider: commands.getProvider,
   saveProvider: commands.saveProvider,
   testProvider: commands.testProvider,
+  /** The management window (admins only; the server decides). */
+  openAdminWindow: () => done(commands.openAdminWindow()),
+  adminListUsers: commands.adminListUsers,
+  adminChangeUser: commands.adminChangeUser,
+  adminAuditLog: commands.adminAuditLog,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

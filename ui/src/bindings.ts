@@ -124,6 +124,8 @@ export const commands = {
 	adminChangeUser: (userId: string, change: UserAction) => __TAURI_INVOKE<UserChange_Serialize>("admin_change_user", { userId, change }),
 	/**  A page of the server's audit log, newest first. */
 	adminAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<AuditPage>("admin_audit_log", { query }),
+	/**  Opens the management window from the main window's "Manage". */
+	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };
 
 /** Events */

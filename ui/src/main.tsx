@@ -14,6 +14,7 @@ import { Providers } from "./providers";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
+import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
 type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "billing" | "account";
@@ -126,6 +127,11 @@ function App() {
                 {each.tab(account)}
               </button>
             ))}
+            {account.account?.role === "admin" && (
+              <button type="button" class="quiet manage-tab" data-testid="manage" title="Users, plans and the audit log of this server" onClick={() => void api.openAdminWindow()}>
+                Manage
+              </button>
+            )}
           </nav>
         </div>
       </header>
@@ -150,5 +156,6 @@ function Brand() {
   );
 }
 
+// One bundle, two windows: the management window opens it at `#admin`.
 const root = document.querySelector<HTMLDivElement>("#app");
-if (root) render(<App />, root);
+if (root) render(location.hash === "#admin" ? <AdminApp /> : <App />, root);

@@ -43,15 +43,17 @@ after(async () => {
   await new Promise((resolve) => server?.close(resolve));
 });
 
-/** A new page with the shell stand-in installed; `setup` is handed to it first. */
+/** A new page with the shell stand-in installed; `setup` is handed to it
+ * first. `options.hash` opens another window's screens (`#admin`). */
 export async function openPage(setup = {}, options = {}) {
-  const page = await browser.newPage({ viewport: { width: 960, height: 680 }, ...options });
+  const { hash = "", ...pageOptions } = options;
+  const page = await browser.newPage({ viewport: { width: 960, height: 680 }, ...pageOptions });
   const errors = [];
   page.on("pageerror", (error) => errors.push(error));
   await page.addInitScript((value) => {
     window.__shellDoubleSetup = value;
   }, setup);
   await page.addInitScript({ path: join(here, "shell-double.js") });
-  await page.goto(baseUrl);
+  await page.goto(`${baseUrl}${hash}`);
   return { page, errors };
 }

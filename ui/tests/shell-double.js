@@ -30,6 +30,26 @@
   if (setup.role) users.get("ada@orrery.test").account.role = setup.role;
   let session = setup.signedIn === false ? null : users.get("ada@orrery.test").account;
   const failures = new Map();
+  // The server's users as the management window sees them.
+  let adminWindowOpened = 0;
+  const auditLog = [];
+  const extraUsers = (setup.adminUsers ?? []).map((seed) => ({
+    id: crypto.randomUUID(), tenant_id: crypto.randomUUID(), name: "", role: "user", plan: "free", status: "active",
+    trial_ends_at: null, suspended_at: null, created_at: "2026-11-20T10:00:00.000Z", ...seed,
+  }));
+  const signedInUser = () => {
+    const account = users.get("ada@orrery.test").account;
+    return {
+      id: account.id, tenant_id: account.tenant_id, email: account.email, name: account.name, role: account.role,
+      plan: account.plan, status: "trialing", trial_ends_at: account.trial_ends_at, suspended_at: null,
+      created_at: "2026-11-01T09:00:00.000Z",
+    };
+  };
+  let adminSelf = null;
+  const serverUsers = () => {
+    adminSelf ??= signedInUser();
+    return [adminSelf, ...extraUsers];
+  };
   const state = () => ({ signed_in: session !== null, account: session ? { ...session } : null, keyring_problem: null });
   const resetCodes = new Map();
   const plan = (key, name, price_cents, limits) => ({
@@ -551,6 +571,52 @@
         `No model provider answers at ${base_url}. Start a local one with \`ollama serve\` (and \`ollama pull ${model}\`), or choose another provider on the Providers screen.`,
       );
     },
+    // The management window's commands, over the server's users (the
+    // signed-in account and setup.adminUsers), as /v1/admin answers them.
+    open_admin_window: () => {
+      adminWindowOpened += 1;
+      return null;
+    },
+    admin_list_users: ({ query }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const search = (query.query ?? "").toLowerCase();
+      if (search.length > 200) return fail("invalid_input", "search for at most 200 characters");
+      const matching = serverUsers().filter(
+        (user) =>
+          (search === "" || user.email.toLowerCase().includes(search) || user.name.toLowerCase().includes(search)) &&
+          (!query.plan || user.plan === query.plan) &&
+          (!query.role || user.role === query.role) &&
+          (!query.status || user.status === query.status),
+      );
+      const page = query.page ?? 1;
+      const perPage = query.per_page ?? 50;
+      return { users: matching.slice((page - 1) * perPage, page * perPage), total: matching.length, page, per_page: perPage };
+    },
+    admin_change_user: ({ userId, change }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const user = serverUsers().find((each) => each.id === userId);
+      if (!user) return fail("not_found", "no user has this id");
+      const before = { ...user };
+      if (change.change === "plan") {
+        if (!plans.some((each) => each.key === change.plan)) return fail("invalid_input", "there is no such plan; GET /v1/plans lists them");
+        user.plan = change.plan;
+      } else if (change.change === "role") user.role = change.role;
+      else if (change.change === "suspend") user.status = "suspended";
+      else if (change.change === "reactivate") user.status = "active";
+      const entry = {
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email,
+        action: `user.${change.change}`, target_kind: "user", target_id: user.id,
+        before, after: { ...user }, address: "127.0.0.1",
+      };
+      auditLog.unshift(entry);
+      return { user: { ...user }, audit: entry };
+    },
+    admin_audit_log: ({ query }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const page = query.page ?? 1;
+      const perPage = query.per_page ?? 50;
+      return { entries: auditLog.slice((page - 1) * perPage, page * perPage), total: auditLog.length, page, per_page: perPage };
+    },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);
       listeners.get(event).push(handler);
@@ -597,6 +663,11 @@
     provider,
     users,
     resetCodes,
+    auditLog,
+    /** How many times "Manage" asked for the management window. */
+    get adminWindowOpened() {
+      return adminWindowOpened;
+    },
     /** Makes `command` fail with `{ code, message }` until cleared with null. */
     failWith(command, error) {
       if (error) failures.set(command, error);

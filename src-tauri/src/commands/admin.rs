@@ -103,3 +103,38 @@ pub async fn admin_audit_log(
     check_paging(query.page, query.per_page)?;
     Ok(shell.admin_audit_log(&query).await?)
 }
+
+/// The management window's label.
+pub const ADMIN_WINDOW: &str = "admin";
+
+/// Opens the management window (or brings it forward). It shows the same
+/// screens bundle at `#admin`; the server still decides every call it makes.
+pub fn show_admin_window(app: &tauri::AppHandle) -> Result<(), CommandError> {
+    use tauri::Manager;
+    if let Some(window) = app.get_webview_window(ADMIN_WINDOW) {
+        let _ = window.show();
+        let _ = window.set_focus();
+        return Ok(());
+    }
+    tauri::WebviewWindowBuilder::new(
+        app,
+        ADMIN_WINDOW,
+        tauri::WebviewUrl::App("index.html#admin".into()),
+    )
+    .title("Orrery — Manage")
+    .inner_size(1180.0, 780.0)
+    .min_inner_size(720.0, 480.0)
+    .build()
+    .map(|_| ())
+    .map_err(|error| CommandError {
+        code: "internal",
+        message: format!("the management window could not open: {error}"),
+    })
+}
+
+/// Opens the management window from the main window's "Manage".
+#[tauri::command]
+#[specta::specta]
+pub fn open_admin_window(app: tauri::AppHandle) -> Result<(), CommandError> {
+    show_admin_window(&app)
+}

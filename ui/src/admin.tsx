@@ -1,0 +1,275 @@
+// The management window (`index.html#admin`, opened by "Manage" or
+// `orrery --admin`): the server's users and its audit log. The server decides
+// every call (admins only); this window only shows what it answers.
+import { useEffect, useState } from "preact/hooks";
+import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan } from "./api";
+import { Notice, useNotice } from "./controls";
+import { confirmAction, toast } from "./feedback";
+import { applyTheme } from "./theme";
+
+type AdminScreen = "users" | "audit";
+
+const STATUSES = ["active", "trialing", "past_due", "suspended"] as const;
+const ROLES = ["user", "admin"] as const;
+const PER_PAGE = 25;
+
+/** "past_due" → "Past due". */
+function words(key: string): string {
+  const text = key.replace(/_/g, " ");
+  return text.length === 0 ? text : `${text[0].toUpperCase()}${text.slice(1)}`;
+}
+
+/** The window: who manages, and the screens. */
+export function AdminApp() {
+  const [account, setAccount] = useState<AccountState | null>(null);
+  const [screen, setScreen] = useState<AdminScreen>("users");
+  useEffect(() => {
+    void api.accountState().then((state) => {
+      setAccount(state);
+      applyTheme(state.account?.theme ?? "system");
+    });
+  }, []);
+  if (account === null) return null;
+  if (account.account?.role !== "admin") {
+    return (
+      <main class="page">
+        <h1>Manage</h1>
+        <p data-testid="not-admin">Only an administrator of this server can manage it. Sign in as one in the main window.</p>
+      </main>
+    );
+  }
+  return (
+    <>
+      <header class="frame">
+        <div class="frame-inner">
+          <strong class="admin-title">Orrery · Manage</strong>
+          <nav class="screens" aria-label="Management screens">
+            {(["users", "audit"] as const).map((key) => (
+              <button type="button" class="quiet" data-screen={key} aria-current={screen === key} onClick={() => setScreen(key)}>
+                {key === "users" ? "Users" : "Audit log"}
+              </button>
+            ))}
+          </nav>
+        </div>
+      </header>
+      <main class="page">{screen === "users" ? <Users self={account.account.id} /> : <AuditLog />}</main>
+    </>
+  );
+}
+
+interface UserFilter {
+  query: string;
+  plan: string;
+  role: string;
+  status: string;
+  page: number;
+}
+
+/** Users: search, filters, pages, and the changes an admin makes to one
+ * (not to themselves: the server keeps an admin from locking themselves out). */
+function Users({ self }: { self: string }) {
+  const [filter, setFilter] = useState<UserFilter>({ query: "", plan: "", role: "", status: "", page: 1 });
+  const [plans, setPlans] = useState<Plan[]>([]);
+  const [page, setPage] = useState<{ users: AdminUser[]; total: number } | null>(null);
+  const [said, say] = useNotice();
+  const load = (next: UserFilter) =>
+    api
+      .adminListUsers({
+        query: next.query.trim() || null,
+        plan: next.plan || null,
+        role: next.role || null,
+        status: next.status || null,
+        sort: null,
+        order: null,
+        page: next.page,
+        per_page: PER_PAGE,
+      })
+      .then((answer) => setPage({ users: answer.users, total: answer.total }))
+      .catch((error) => say(errorMessage(error)));
+  useEffect(() => {
+    void api.billingOverview().then((overview) => setPlans(overview.plans), () => setPlans([]));
+  }, []);
+  useEffect(() => {
+    void load(filter);
+  }, [filter]);
+  const update = (change: Partial<UserFilter>) => setFilter((last) => ({ ...last, page: 1, ...change }));
+  const pages = page ? Math.max(1, Math.ceil(page.total / PER_PAGE)) : 1;
+
+  const change = async (user: AdminUser, what: Parameters<typeof api.adminChangeUser>[1], done: string) => {
+    try {
+      await api.adminChangeUser(user.id, what);
+      toast(done, { kind: "good" });
+      await load(filter);
+    } catch (error) {
+      say(errorMessage(error));
+    }
+  };
+  const suspend = async (user: AdminUser) => {
+    const sure = await confirmAction({
+      title: `Suspend ${user.name || user.email}?`,
+      body: "They are signed out of every device at once, and their API keys stop working, until you reactivate them.",
+      confirm: "Suspend",
+      danger: true,
+    });
+    if (sure) await change(user, { change: "suspend" }, `${user.email} is suspended.`);
+  };
+
+  return (
+    <section aria-label="Users">
+      <div class="bar">
+        <h1>Users</h1>
+        {page && <span class="hint" data-testid="user-count">{`${page.total.toLocaleString("en-US")} ${page.total === 1 ? "user" : "users"}`}</span>}
+      </div>
+      <form class="admin-filters" role="search" onSubmit={(event) => event.preventDefault()}>
+        <label class="field">
+          Search
+          <input type="search" name="query" maxLength={200} placeholder="Address or name" value={filter.query} onInput={(event) => update({ query: event.currentTarget.value })} />
+        </label>
+        <label class="field">
+          Plan
+          <select name="plan" value={filter.plan} onChange={(event) => update({ plan: event.currentTarget.value })}>
+            <option value="">Any plan</option>
+            {plans.map((plan) => <option value={plan.key}>{plan.name}</option>)}
+          </select>
+        </label>
+        <label class="field">
+          Role
+          <select name="role" value={filter.role} onChange={(event) => update({ role: event.currentTarget.value })}>
+            <option value="">Any role</option>
+            {ROLES.map((role) => <option value={role}>{words(role)}</option>)}
+          </select>
+        </label>
+        <label class="field">
+          Status
+          <select name="status" value={filter.status} onChange={(event) => update({ status: event.currentTarget.value })}>
+            <option value="">Any status</option>
+            {STATUSES.map((status) => <option value={status}>{words(status)}</option>)}
+          </select>
+        </label>
+      </form>
+      <Notice said={said} testId="admin-notice" />
+      {page && page.users.length === 0 ? (
+        <p class="empty">No user matches these filters.</p>
+      ) : (
+        <table class="admin-table" aria-label="Users">
+          <thead>
+            <tr>
+              <th>User</th>
+              <th>Plan</th>
+              <th>Role</th>
+              <th>Status</th>
+              <th>Registered</th>
+              <th><span class="visually-hidden">Actions</span></th>
+            </tr>
+          </thead>
+          <tbody>
+            {page?.users.map((user) => (
+              <tr data-user={user.email} key={user.id}>
+                <td>
+                  <strong>{user.name || "—"}</strong>
+                  <div class="hint">{user.email}</div>
+                </td>
+                <td>
+                  <select aria-label={`Plan of ${user.email}`} value={user.plan} onChange={(event) => void change(user, { change: "plan", plan: event.currentTarget.value }, `${user.email} is on the ${event.currentTarget.value} plan.`)}>
+                    {(plans.some((plan) => plan.key === user.plan) ? plans : [...plans, { key: user.plan, name: user.plan } as Plan]).map((plan) => (
+                      <option value={plan.key}>{plan.name}</option>
+                    ))}
+                  </select>
+                </td>
+                <td>
+                  <select aria-label={`Role of ${user.email}`} value={user.role} disabled={user.id === self} title={user.id === self ? "You cannot change your own role" : undefined} onChange={(event) => void change(user, { change: "role", role: event.currentTarget.value }, `${user.email} is now ${words(event.currentTarget.value).toLowerCase()}.`)}>
+                    {ROLES.map((role) => <option value={role}>{words(role)}</option>)}
+                  </select>
+                </td>
+                <td><span class="badge" data-status={user.status}>{words(user.status)}</span></td>
+                <td>{user.created_at.slice(0, 10)}</td>
+                <td>
+                  {user.id === self ? (
+                    <span class="hint">You</span>
+                  ) : user.status === "suspended" ? (
+                    <button type="button" class="quiet" onClick={() => void change(user, { change: "reactivate" }, `${user.email} can sign in again.`)}>Reactivate</button>
+                  ) : (
+                    <button type="button" class="quiet danger" onClick={() => void suspend(user)}>Suspend…</button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Pages page={filter.page} pages={pages} go={(next) => setFilter((last) => ({ ...last, page: next }))} />
+    </section>
+  );
+}
+
+/** "Page 2 of 5" with the way back and on. */
+function Pages({ page, pages, go }: { page: number; pages: number; go: (page: number) => void }) {
+  if (pages <= 1) return null;
+  return (
+    <nav class="pages" aria-label="Pages">
+      <button type="button" class="quiet" disabled={page <= 1} onClick={() => go(page - 1)}>Previous</button>
+      <span>{`Page ${page} of ${pages}`}</span>
+      <button type="button" class="quiet" disabled={page >= pages} onClick={() => go(page + 1)}>Next</button>
+    </nav>
+  );
+}
+
+/** What changed, in a line: "free → pro", "active → suspended". */
+function summary(entry: AuditEntry): string {
+  const field = entry.action.split(".")[1] ?? "";
+  const before = (entry.before as Record<string, unknown> | null)?.[field === "suspend" || field === "reactivate" ? "status" : field];
+  const after = (entry.after as Record<string, unknown> | null)?.[field === "suspend" || field === "reactivate" ? "status" : field];
+  return before !== undefined && after !== undefined ? `${String(before)} → ${String(after)}` : "";
+}
+
+/** The audit log: every admin action, newest first, append-only on the server. */
+function AuditLog() {
+  const [page, setPage] = useState(1);
+  const [log, setLog] = useState<{ entries: AuditEntry[]; total: number } | null>(null);
+  const [said, say] = useNotice();
+  useEffect(() => {
+    void api
+      .adminAuditLog({ action: null, target: null, page, per_page: PER_PAGE })
+      .then((answer) => setLog({ entries: answer.entries, total: answer.total }))
+      .catch((error) => say(errorMessage(error)));
+  }, [page]);
+  const pages = log ? Math.max(1, Math.ceil(log.total / PER_PAGE)) : 1;
+  return (
+    <section aria-label="Audit log">
+      <div class="bar">
+        <h1>Audit log</h1>
+        <span class="hint">Every administrator's action, as the server recorded it. Nothing here can be edited or removed.</span>
+      </div>
+      <Notice said={said} testId="admin-notice" />
+      {log && log.entries.length === 0 ? (
+        <p class="empty">No administrator has acted yet.</p>
+      ) : (
+        <table class="admin-table" aria-label="Audit log">
+          <thead>
+            <tr>
+              <th>When</th>
+              <th>Administrator</th>
+              <th>Action</th>
+              <th>Target</th>
+              <th>Change</th>
+              <th>From</th>
+            </tr>
+          </thead>
+          <tbody>
+            {log?.entries.map((entry) => (
+              <tr data-seq={entry.seq} key={entry.seq}>
+                <td>{entry.at.slice(0, 16).replace("T", " ")}</td>
+                <td>{entry.actor_email}</td>
+                <td><code>{entry.action}</code></td>
+                <td>{entry.target_kind === "user" ? ((entry.after as Record<string, unknown> | null)?.email as string | undefined) ?? entry.target_id : entry.target_id}</td>
+                <td>{summary(entry)}</td>
+                <td>{entry.address}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Pages page={page} pages={pages} go={setPage} />
+    </section>
+  );
+}

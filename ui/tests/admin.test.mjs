@@ -1,0 +1,73 @@
+// The management window (index.html#admin) over the shell's administration
+// commands: users searched, filtered and changed, suspension confirmed first,
+// every change in the audit log; "Manage" only for admins.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { openPage } from "./harness.mjs";
+
+const PEOPLE = [
+  { email: "grace@orrery.test", name: "Grace Hopper", plan: "pro", status: "active" },
+  { email: "linus@orrery.test", name: "Linus", plan: "free", status: "past_due" },
+  { email: "barbara@orrery.test", name: "Barbara Liskov", plan: "free", status: "active" },
+];
+
+const openAdmin = (setup) => openPage(setup, { hash: "#admin", viewport: { width: 1180, height: 780 } });
+
+test("admins find users, change a plan and suspend after confirming; the audit log records both", async () => {
+  const { page, errors } = await openAdmin({ role: "admin", adminUsers: PEOPLE });
+  const rows = page.getByRole("table", { name: "Users" }).locator("tbody tr");
+  await page.getByTestId("user-count").filter({ hasText: "4 users" }).waitFor();
+  // Search by name, any case.
+  await page.getByRole("searchbox", { name: "Search" }).fill("HOPPER");
+  await page.getByTestId("user-count").filter({ hasText: "1 user" }).waitFor();
+  assert.equal(await rows.count(), 1);
+  await page.getByRole("searchbox", { name: "Search" }).fill("");
+  // Filter by status.
+  await page.getByRole("combobox", { name: "Status" }).selectOption("past_due");
+  await page.getByTestId("user-count").filter({ hasText: "1 user" }).waitFor();
+  assert.match(await rows.first().textContent(), /linus@orrery\.test.*Past due/);
+  await page.getByRole("combobox", { name: "Status" }).selectOption("");
+  await page.getByTestId("user-count").filter({ hasText: "4 users" }).waitFor();
+
+  // Change Barbara's plan.
+  await page.getByRole("combobox", { name: "Plan of barbara@orrery.test" }).selectOption("pro");
+  await page.waitForFunction(() => window.__shellDouble.auditLog.length === 1);
+
+  // Suspending asks first; cancelling changes nothing.
+  const grace = page.locator('tr[data-user="grace@orrery.test"]');
+  await grace.getByRole("button", { name: "Suspend…" }).click();
+  await page.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 1);
+  await grace.getByRole("button", { name: "Suspend…" }).click();
+  await page.getByRole("button", { name: "Suspend", exact: true }).click();
+  await grace.getByText("Suspended").waitFor();
+  await grace.getByRole("button", { name: "Reactivate" }).waitFor();
+
+  // The audit log: newest first, who did what to whom, and the change.
+  await page.getByRole("button", { name: "Audit log" }).click();
+  const entries = page.getByRole("table", { name: "Audit log" }).locator("tbody tr");
+  await entries.first().waitFor();
+  assert.equal(await entries.count(), 2);
+  assert.match(await entries.nth(0).textContent(), /user\.suspend.*grace@orrery\.test.*active → suspended/);
+  assert.match(await entries.nth(1).textContent(), /user\.plan.*barbara@orrery\.test.*free → pro/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("the management window says so to anyone but an admin, and Manage is offered to admins only", async () => {
+  const { page, errors } = await openAdmin({});
+  await page.getByTestId("not-admin").waitFor();
+  assert.equal(await page.getByRole("table").count(), 0);
+  await page.close();
+
+  const main = await openPage({});
+  await main.page.locator('[data-screen="graphs"][aria-current="true"]').waitFor();
+  assert.equal(await main.page.getByTestId("manage").count(), 0);
+  await main.page.close();
+
+  const admin = await openPage({ role: "admin" });
+  await admin.page.getByTestId("manage").click();
+  await admin.page.waitForFunction(() => window.__shellDouble.adminWindowOpened === 1);
+  assert.deepEqual([...errors, ...main.errors, ...admin.errors], []);
+  await admin.page.close();
+});
