@@ -75,14 +75,33 @@ const screens = [
     },
   },
   { name: "sign in", setup: { signedIn: false }, open: async (page) => page.getByRole("heading", { name: "Sign in" }).waitFor() },
+  {
+    name: "management: users",
+    setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }, { email: "linus@orrery.test", name: "Linus", status: "suspended" }] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => page.getByTestId("user-count").waitFor(),
+  },
+  {
+    name: "management: audit log",
+    setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("combobox", { name: "Plan of grace@orrery.test" }).selectOption("pro");
+      await page.waitForFunction(() => window.__shellDouble.auditLog.length === 1);
+      await page.getByRole("button", { name: "Audit log" }).click();
+      await page.getByRole("table", { name: "Audit log" }).locator("tbody tr").first().waitFor();
+    },
+  },
 ];
 
 for (const colorScheme of ["light", "dark"]) {
   test(`screens_have_no_serious_accessibility_violations (${colorScheme})`, async () => {
     const problems = [];
     for (const screen of screens) {
-      const { page, errors } = await openPage(screen.setup, { colorScheme });
-      await page.getByRole("navigation", { name: "Screens" }).waitFor();
+      const { page, errors } = await openPage(screen.setup, { colorScheme, hash: screen.hash ?? "" });
+      await page.getByRole("navigation", { name: screen.nav ?? "Screens" }).waitFor();
       await screen.open(page);
       // Transitions and late renders settle before the check.
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
