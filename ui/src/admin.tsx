@@ -12,6 +12,16 @@ type AdminScreen = "users" | "audit";
 const STATUSES = ["active", "trialing", "past_due", "suspended"] as const;
 const ROLES = ["user", "admin"] as const;
 const PER_PAGE = 25;
+/** What the server records admin actions under, in words. */
+const AUDIT_ACTIONS: [string, string][] = [
+  ["user.plan", "Plan changed"],
+  ["user.role", "Role changed"],
+  ["user.suspend", "Suspended"],
+  ["user.reactivate", "Reactivated"],
+  ["user.trial", "Trial changed"],
+  ["user.sessions.revoke", "Signed out everywhere"],
+  ["plan.put", "Plan edited"],
+];
 
 /** "past_due" → "Past due". */
 function words(key: string): string {
@@ -225,14 +235,15 @@ function summary(entry: AuditEntry): string {
 /** The audit log: every admin action, newest first, append-only on the server. */
 function AuditLog() {
   const [page, setPage] = useState(1);
+  const [action, setAction] = useState("");
   const [log, setLog] = useState<{ entries: AuditEntry[]; total: number } | null>(null);
   const [said, say] = useNotice();
   useEffect(() => {
     void api
-      .adminAuditLog({ action: null, target: null, page, per_page: PER_PAGE })
+      .adminAuditLog({ action: action || null, target: null, page, per_page: PER_PAGE })
       .then((answer) => setLog({ entries: answer.entries, total: answer.total }))
       .catch((error) => say(errorMessage(error)));
-  }, [page]);
+  }, [page, action]);
   const pages = log ? Math.max(1, Math.ceil(log.total / PER_PAGE)) : 1;
   return (
     <section aria-label="Audit log">
@@ -240,9 +251,21 @@ function AuditLog() {
         <h1>Audit log</h1>
         <span class="hint">Every administrator's action, as the server recorded it. Nothing here can be edited or removed.</span>
       </div>
+      <form class="admin-filters audit" role="search" onSubmit={(event) => event.preventDefault()}>
+        <label class="field">
+          Action
+          <select name="action" value={action} onChange={(event) => {
+            setAction(event.currentTarget.value);
+            setPage(1);
+          }}>
+            <option value="">Any action</option>
+            {AUDIT_ACTIONS.map(([key, label]) => <option value={key}>{label}</option>)}
+          </select>
+        </label>
+      </form>
       <Notice said={said} testId="admin-notice" />
       {log && log.entries.length === 0 ? (
-        <p class="empty">No administrator has acted yet.</p>
+        <p class="empty">{action ? "No entry records this action." : "No administrator has acted yet."}</p>
       ) : (
         <table class="admin-table" aria-label="Audit log">
           <thead>

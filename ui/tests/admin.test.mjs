@@ -50,6 +50,12 @@ test("admins find users, change a plan and suspend after confirming; the audit l
   assert.equal(await entries.count(), 2);
   assert.match(await entries.nth(0).textContent(), /user\.suspend.*grace@orrery\.test.*active → suspended/);
   assert.match(await entries.nth(1).textContent(), /user\.plan.*barbara@orrery\.test.*free → pro/);
+  // Filtered by action.
+  await page.getByRole("combobox", { name: "Action" }).selectOption("user.plan");
+  await page.waitForFunction(() => document.querySelectorAll("table[aria-label='Audit log'] tbody tr").length === 1);
+  assert.match(await entries.first().textContent(), /user\.plan/);
+  await page.getByRole("combobox", { name: "Action" }).selectOption("user.role");
+  await page.getByText("No entry records this action.").waitFor();
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -615,7 +615,10 @@
       if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
       const page = query.page ?? 1;
       const perPage = query.per_page ?? 50;
-      return { entries: auditLog.slice((page - 1) * perPage, page * perPage), total: auditLog.length, page, per_page: perPage };
+      const matching = auditLog.filter(
+        (entry) => (!query.action || entry.action === query.action) && (!query.target || entry.target_id === query.target),
+      );
+      return { entries: matching.slice((page - 1) * perPage, page * perPage), total: matching.length, page, per_page: perPage };
     },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);
