@@ -48,6 +48,7 @@ fn main() {
         "save_provider",
         "test_provider",
         "admin_list_users",
+        "admin_get_user",
         "admin_change_user",
         "admin_audit_log",
         "open_admin_window",

@@ -67,6 +67,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             save_provider,
             test_provider,
             admin_list_users,
+            admin_get_user,
             admin_change_user,
             admin_audit_log,
             open_admin_window,

@@ -751,6 +751,16 @@ impl Shell {
             .await
     }
 
+    /// One user, whole, for the management window.
+    pub async fn admin_user(
+        &self,
+        user_id: &str,
+    ) -> Result<orrery_account::UserDetail, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_user(&token, user_id).await })
+            .await
+    }
+
     /// Changes one user from the management window (plan, role, suspension).
     pub async fn admin_change_user(
         &self,

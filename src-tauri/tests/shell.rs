@@ -1165,6 +1165,13 @@ async fn management_commands_reach_the_admin_routes() {
         .unwrap_err();
     assert_eq!(unknown.code(), "invalid_input");
 
+    // Opened whole: the plan just set, usage against it, the change recorded.
+    let detail = admin.admin_user(&grace.id).await.unwrap();
+    assert_eq!(detail.user.plan, "pro");
+    assert!(detail.usage.iter().any(|metric| metric.metric == "runs"));
+    assert_eq!(detail.recent_admin_actions[0].action, "user.plan");
+    assert!(admin.admin_user("not-an-id").await.is_err());
+
     let suspended = admin
         .admin_change_user(&grace.id, &UserAction::Suspend)
         .await

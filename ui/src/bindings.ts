@@ -118,6 +118,11 @@ export const commands = {
 	 */
 	adminListUsers: (query: UserQuery_Deserialize) => __TAURI_INVOKE<UserPage_Serialize>("admin_list_users", { query }),
 	/**
+	 *  One user, whole: the account, usage against the plan, devices, API keys,
+	 *  invoices and the latest admin actions on them.
+	 */
+	adminGetUser: (userId: string) => __TAURI_INVOKE<UserDetail_Serialize>("admin_get_user", { userId }),
+	/**
 	 *  Changes one user: their plan or role, or suspends or reactivates them.
 	 *  Answers the user after the change and the audit entry that records it.
 	 */
@@ -660,6 +665,29 @@ export type LibrarySummary = {
 	updated_at: string,
 };
 
+/**  One metric against its limit. */
+export type MetricUsage = MetricUsage_Serialize | MetricUsage_Deserialize;
+
+/**  One metric against its limit. */
+export type MetricUsage_Deserialize = {
+	/**  `runs`, `tokens`, `api_calls` or `graphs`. */
+	metric: string,
+	/**  Used this period. */
+	used: number,
+	/**  The plan's limit; `None` is unlimited. */
+	limit?: number | null,
+};
+
+/**  One metric against its limit. */
+export type MetricUsage_Serialize = {
+	/**  `runs`, `tokens`, `api_calls` or `graphs`. */
+	metric: string,
+	/**  Used this period. */
+	used: number,
+	/**  The plan's limit; `None` is unlimited. */
+	limit: number | null,
+};
+
 /**
  *  The canvas asks the main window for a screen by name (a failed run's
  *  "Open Providers").
@@ -924,6 +952,16 @@ export type ProviderView_Serialize = {
 	has_api_key: boolean,
 };
 
+/**  A device a user is signed in on. */
+export type SignedInDevice = {
+	/**  The session's id. */
+	id: string,
+	/**  What the device calls itself. */
+	device_name: string,
+	/**  When it signed in. */
+	created_at: string,
+};
+
 /**  Where sync stands, as the user sees it. */
 export type SyncStatus = SyncStatus_Serialize | SyncStatus_Deserialize;
 
@@ -1001,6 +1039,80 @@ export type UserChange_Serialize = {
 	user: AdminUser_Serialize,
 	/**  The audit entry that records it. */
 	audit: AuditEntry,
+};
+
+/**  One user opened whole in the management window. */
+export type UserDetail = UserDetail_Serialize | UserDetail_Deserialize;
+
+/**  One user opened whole in the management window. */
+export type UserDetail_Deserialize = {
+	/**  Their usage against their plan's limits this period. */
+	usage: MetricUsage_Deserialize[],
+	/**  When the period's counts reset. */
+	period_resets_at?: string | null,
+	/**  The devices they are signed in on. */
+	devices: SignedInDevice[],
+	/**  How many API keys they hold. */
+	api_keys: number,
+	/**  Their invoices. */
+	invoices: UserInvoice_Deserialize[],
+	/**  The latest admin actions on them. */
+	recent_admin_actions: AuditEntry[],
+} & AdminUser_Deserialize;
+
+/**  One user opened whole in the management window. */
+export type UserDetail_Serialize = {
+	/**  Their usage against their plan's limits this period. */
+	usage: MetricUsage_Serialize[],
+	/**  When the period's counts reset. */
+	period_resets_at: string | null,
+	/**  The devices they are signed in on. */
+	devices: SignedInDevice[],
+	/**  How many API keys they hold. */
+	api_keys: number,
+	/**  Their invoices. */
+	invoices: UserInvoice_Serialize[],
+	/**  The latest admin actions on them. */
+	recent_admin_actions: AuditEntry[],
+} & AdminUser_Serialize;
+
+/**  An invoice of the user's. */
+export type UserInvoice = UserInvoice_Serialize | UserInvoice_Deserialize;
+
+/**  An invoice of the user's. */
+export type UserInvoice_Deserialize = {
+	/**  Stripe's id. */
+	id: string,
+	/**  `paid`, `open`, …. */
+	status: string,
+	/**  Amount due, in cents. */
+	amount_due: number,
+	/**  Amount paid, in cents. */
+	amount_paid: number,
+	/**  ISO currency code. */
+	currency: string,
+	/**  Stripe's page for it. */
+	hosted_url?: string | null,
+	/**  When it was made. */
+	created: string,
+};
+
+/**  An invoice of the user's. */
+export type UserInvoice_Serialize = {
+	/**  Stripe's id. */
+	id: string,
+	/**  `paid`, `open`, …. */
+	status: string,
+	/**  Amount due, in cents. */
+	amount_due: number,
+	/**  Amount paid, in cents. */
+	amount_paid: number,
+	/**  ISO currency code. */
+	currency: string,
+	/**  Stripe's page for it. */
+	hosted_url: string | null,
+	/**  When it was made. */
+	created: string,
 };
 
 /**  A page of users. */

@@ -142,6 +142,71 @@ pub struct UserChange {
     pub audit: AuditEntry,
 }
 
+/// One user opened whole in the management window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserDetail {
+    /// The user.
+    #[serde(flatten)]
+    pub user: AdminUser,
+    /// Their usage against their plan's limits this period.
+    pub usage: Vec<MetricUsage>,
+    /// When the period's counts reset.
+    pub period_resets_at: Option<String>,
+    /// The devices they are signed in on.
+    pub devices: Vec<SignedInDevice>,
+    /// How many API keys they hold.
+    pub api_keys: u64,
+    /// Their invoices.
+    pub invoices: Vec<UserInvoice>,
+    /// The latest admin actions on them.
+    pub recent_admin_actions: Vec<AuditEntry>,
+}
+
+/// One metric against its limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MetricUsage {
+    /// `runs`, `tokens`, `api_calls` or `graphs`.
+    pub metric: String,
+    /// Used this period.
+    pub used: u64,
+    /// The plan's limit; `None` is unlimited.
+    pub limit: Option<u64>,
+}
+
+/// A device a user is signed in on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct SignedInDevice {
+    /// The session's id.
+    pub id: String,
+    /// What the device calls itself.
+    pub device_name: String,
+    /// When it signed in.
+    pub created_at: String,
+}
+
+/// An invoice of the user's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserInvoice {
+    /// Stripe's id.
+    pub id: String,
+    /// `paid`, `open`, ….
+    pub status: String,
+    /// Amount due, in cents.
+    pub amount_due: i64,
+    /// Amount paid, in cents.
+    pub amount_paid: i64,
+    /// ISO currency code.
+    pub currency: String,
+    /// Stripe's page for it.
+    pub hosted_url: Option<String>,
+    /// When it was made.
+    pub created: String,
+}
+
 /// Changes an admin makes to one user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -206,6 +271,22 @@ impl AccountClient {
                 .post(self.url(&format!("/v1/admin/users/{id}/reactivate"))),
         };
         self.json(request.bearer_auth(access_token)).await
+    }
+
+    /// One user, whole (admins only).
+    pub async fn admin_user(
+        &self,
+        access_token: &str,
+        user_id: &str,
+    ) -> Result<UserDetail, AccountError> {
+        let id = uuid::Uuid::parse_str(user_id)
+            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        self.json(
+            self.http
+                .get(self.url(&format!("/v1/admin/users/{id}")))
+                .bearer_auth(access_token),
+        )
+        .await
     }
 
     /// A page of the audit log (admins only).

@@ -13,7 +13,8 @@ mod error;
 pub mod loopback;
 
 pub use admin::{
-    AdminUser, AuditEntry, AuditPage, AuditQuery, UserAction, UserChange, UserPage, UserQuery,
+    AdminUser, AuditEntry, AuditPage, AuditQuery, MetricUsage, SignedInDevice, UserAction,
+    UserChange, UserDetail, UserInvoice, UserPage, UserQuery,
 };
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

@@ -2,7 +2,9 @@
 //! server decides who may (admins only); these check the input's shape first
 //! and pass the server's refusals on.
 
-use orrery_account::{AuditPage, AuditQuery, UserAction, UserChange, UserPage, UserQuery};
+use orrery_account::{
+    AuditPage, AuditQuery, UserAction, UserChange, UserDetail, UserPage, UserQuery,
+};
 use tauri::State;
 
 use super::CommandError;
@@ -71,6 +73,26 @@ pub async fn admin_list_users(
     Ok(shell.admin_users(&query).await?)
 }
 
+/// A user id's shape, checked before it goes into a path.
+fn check_user_id(user_id: &str) -> Result<(), CommandError> {
+    if user_id.len() != 36 || !user_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(invalid("that is not a user id"));
+    }
+    Ok(())
+}
+
+/// One user, whole: the account, usage against the plan, devices, API keys,
+/// invoices and the latest admin actions on them.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_get_user(
+    shell: State<'_, Shell>,
+    user_id: String,
+) -> Result<UserDetail, CommandError> {
+    check_user_id(&user_id)?;
+    Ok(shell.admin_user(&user_id).await?)
+}
+
 /// Changes one user: their plan or role, or suspends or reactivates them.
 /// Answers the user after the change and the audit entry that records it.
 #[tauri::command]
@@ -80,9 +102,7 @@ pub async fn admin_change_user(
     user_id: String,
     change: UserAction,
 ) -> Result<UserChange, CommandError> {
-    if user_id.len() != 36 || !user_id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        return Err(invalid("that is not a user id"));
-    }
+    check_user_id(&user_id)?;
     match &change {
         UserAction::Plan { plan } => check_key("the plan", Some(plan))?,
         UserAction::Role { role } => check_key("the role", Some(role))?,
