@@ -2,7 +2,8 @@
 // `orrery --admin`): the server's users and its audit log. The server decides
 // every call (admins only); this window only shows what it answers.
 import { useEffect, useState } from "preact/hooks";
-import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan } from "./api";
+import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
+import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { applyTheme } from "./theme";
@@ -81,6 +82,7 @@ function Users({ self }: { self: string }) {
   const [filter, setFilter] = useState<UserFilter>({ query: "", plan: "", role: "", status: "", page: 1 });
   const [plans, setPlans] = useState<Plan[]>([]);
   const [page, setPage] = useState<{ users: AdminUser[]; total: number } | null>(null);
+  const [opened, setOpened] = useState<string | null>(null);
   const [said, say] = useNotice();
   const load = (next: UserFilter) =>
     api
@@ -124,6 +126,7 @@ function Users({ self }: { self: string }) {
     if (sure) await change(user, { change: "suspend" }, `${user.email} is suspended.`);
   };
 
+  if (opened !== null) return <UserPanel id={opened} close={() => setOpened(null)} />;
   return (
     <section aria-label="Users">
       <div class="bar">
@@ -176,7 +179,9 @@ function Users({ self }: { self: string }) {
             {page?.users.map((user) => (
               <tr data-user={user.email} key={user.id}>
                 <td>
-                  <strong>{user.name || "—"}</strong>
+                  <button type="button" class="link user-open" aria-label={`Open ${user.name || user.email}`} onClick={() => setOpened(user.id)}>
+                    {user.name || user.email}
+                  </button>
                   <div class="hint">{user.email}</div>
                 </td>
                 <td>
@@ -208,6 +213,79 @@ function Users({ self }: { self: string }) {
         </table>
       )}
       <Pages page={filter.page} pages={pages} go={(next) => setFilter((last) => ({ ...last, page: next }))} />
+    </section>
+  );
+}
+
+const METRICS: Record<string, string> = { runs: "Agent runs", tokens: "Tokens", api_calls: "API calls", graphs: "Graphs" };
+
+/** One user, whole: usage against their plan, devices, API keys, invoices, and what admins did to them. */
+function UserPanel({ id, close }: { id: string; close: () => void }) {
+  const [user, setUser] = useState<UserDetail | null>(null);
+  const [said, say] = useNotice();
+  useEffect(() => {
+    void api.adminGetUser(id).then(setUser, (error) => say(errorMessage(error)));
+  }, [id]);
+  return (
+    <section aria-label="User">
+      <button type="button" class="link" onClick={close}>← All users</button>
+      <Notice said={said} testId="admin-notice" />
+      {user && (
+        <>
+          <div class="bar">
+            <h1>{user.name || user.email}</h1>
+            <span class="badge" data-status={user.status}>{words(user.status)}</span>
+          </div>
+          <dl class="facts" data-testid="user-facts">
+            <dt>Email</dt>
+            <dd>{user.email}</dd>
+            <dt>Plan</dt>
+            <dd>{user.plan}</dd>
+            <dt>Role</dt>
+            <dd>{words(user.role)}</dd>
+            <dt>Registered</dt>
+            <dd>{user.created_at.slice(0, 10)}</dd>
+            <dt>Trial ends</dt>
+            <dd>{user.trial_ends_at?.slice(0, 10) ?? "—"}</dd>
+            <dt>API keys</dt>
+            <dd>{user.api_keys}</dd>
+          </dl>
+          <h2>Usage this period</h2>
+          <ul class="plain" aria-label="Usage">
+            {user.usage.map((metric) => (
+              <li>{`${METRICS[metric.metric] ?? words(metric.metric)}: ${metric.used.toLocaleString("en-US")} of ${metric.limit == null ? "unlimited" : metric.limit.toLocaleString("en-US")}`}</li>
+            ))}
+          </ul>
+          <h2>Signed in on</h2>
+          {user.devices.length === 0 ? (
+            <p class="empty">No device.</p>
+          ) : (
+            <ul class="plain" aria-label="Devices">
+              {user.devices.map((device) => <li>{`${device.device_name} · since ${device.created_at.slice(0, 10)}`}</li>)}
+            </ul>
+          )}
+          <h2>Invoices</h2>
+          {user.invoices.length === 0 ? (
+            <p class="empty">No invoice.</p>
+          ) : (
+            <ul class="plain" aria-label="Invoices">
+              {user.invoices.map((invoice) => (
+                <li>{`${invoice.created.slice(0, 10)} · ${describeAmount(invoice.amount_due, invoice.currency)} · ${describeInvoiceStatus(invoice.status)}`}</li>
+              ))}
+            </ul>
+          )}
+          <h2>What administrators did</h2>
+          {user.recent_admin_actions.length === 0 ? (
+            <p class="empty">Nothing yet.</p>
+          ) : (
+            <ul class="plain" aria-label="Admin actions">
+              {user.recent_admin_actions.map((entry) => (
+                <li>{`${entry.at.slice(0, 16).replace("T", " ")} · ${entry.actor_email} · ${entry.action} ${summary(entry)}`}</li>
+              ))}
+            </ul>
+          )}
+        </>
+      )}
     </section>
   );
 }

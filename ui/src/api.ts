@@ -29,6 +29,7 @@ export type ProviderSettings = Rust.ProviderSettings_Deserialize;
 export type ProviderView = Rust.ProviderView_Serialize;
 export type AdminUser = Rust.AdminUser_Serialize;
 export type AuditEntry = Rust.AuditEntry;
+export type UserDetail = Rust.UserDetail;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -184,6 +185,7 @@ export const api = {
   /** The management window (admins only; the server decides). */
   openAdminWindow: () => done(commands.openAdminWindow()),
   adminListUsers: commands.adminListUsers,
+  adminGetUser: commands.adminGetUser,
   adminChangeUser: commands.adminChangeUser,
   adminAuditLog: commands.adminAuditLog,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>

@@ -83,6 +83,16 @@ const screens = [
     open: async (page) => page.getByTestId("user-count").waitFor(),
   },
   {
+    name: "management: one user",
+    setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Open Grace Hopper" }).click();
+      await page.getByTestId("user-facts").waitFor();
+    },
+  },
+  {
     name: "management: audit log",
     setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }] },
     hash: "#admin",

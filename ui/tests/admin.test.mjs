@@ -43,6 +43,15 @@ test("admins find users, change a plan and suspend after confirming; the audit l
   await grace.getByText("Suspended").waitFor();
   await grace.getByRole("button", { name: "Reactivate" }).waitFor();
 
+  // Opened whole: usage against the plan, devices, and what admins did to them.
+  await page.getByRole("button", { name: "Open Barbara Liskov" }).click();
+  await page.getByRole("heading", { name: "Barbara Liskov" }).waitFor();
+  assert.match(await page.getByTestId("user-facts").textContent(), /Planpro/);
+  assert.match(await page.getByRole("list", { name: "Usage" }).textContent(), /Agent runs: 12 of 100/);
+  assert.match(await page.getByRole("list", { name: "Admin actions" }).textContent(), /user\.plan free → pro/);
+  await page.getByRole("button", { name: "← All users" }).click();
+  await page.getByTestId("user-count").waitFor();
+
   // The audit log: newest first, who did what to whom, and the change.
   await page.getByRole("button", { name: "Audit log" }).click();
   const entries = page.getByRole("table", { name: "Audit log" }).locator("tbody tr");

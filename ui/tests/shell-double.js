@@ -592,6 +592,20 @@
       const perPage = query.per_page ?? 50;
       return { users: matching.slice((page - 1) * perPage, page * perPage), total: matching.length, page, per_page: perPage };
     },
+    admin_get_user: ({ userId }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const user = serverUsers().find((each) => each.id === userId);
+      if (!user) return fail("not_found", "no user has this id");
+      return {
+        ...user,
+        usage: [{ metric: "runs", used: 12, limit: 100 }, { metric: "tokens", used: 3400, limit: 200000 }],
+        period_resets_at: "2027-01-01T00:00:00.000Z",
+        devices: [{ id: crypto.randomUUID(), device_name: "Laptop", created_at: "2026-12-01T08:00:00.000Z" }],
+        api_keys: 1,
+        invoices: [],
+        recent_admin_actions: auditLog.filter((entry) => entry.target_id === userId).slice(0, 10),
+      };
+    },
     admin_change_user: ({ userId, change }) => {
       if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
       const user = serverUsers().find((each) => each.id === userId);
