@@ -97,6 +97,28 @@ fn cancel_layout_on_load(mut running: ResMut<RunningLayout>) {
     }
 }
 
+/// What a layout works on: each node with its entity and where it is now,
+/// and the graph's edges as pairs of indices into that list.
+fn layout_input<'a>(
+    graph: &orrery_domain::Graph,
+    nodes: impl Iterator<Item = (Entity, &'a GraphNode, &'a Transform)>,
+) -> (Vec<(Entity, NodeId, Vec3)>, Vec<(usize, usize)>) {
+    let members: Vec<(Entity, NodeId, Vec3)> = nodes
+        .map(|(entity, node, transform)| (entity, node.id, transform.translation))
+        .collect();
+    let index_of: std::collections::HashMap<NodeId, usize> = members
+        .iter()
+        .enumerate()
+        .map(|(index, (_, id, _))| (*id, index))
+        .collect();
+    let edges = graph
+        .edges
+        .values()
+        .filter_map(|edge| Some((*index_of.get(&edge.from)?, *index_of.get(&edge.to)?)))
+        .collect();
+    (members, edges)
+}
+
 fn start_or_cancel_layout(
     keys: Res<ButtonInput<KeyCode>>,
     shown: Res<ShownGraph>,
@@ -122,21 +144,8 @@ fn start_or_cancel_layout(
         return;
     }
     let Some(graph) = &shown.graph else { return };
-    let members: Vec<(Entity, NodeId, Vec3)> = nodes
-        .iter()
-        .map(|(entity, node, transform)| (entity, node.id, transform.translation))
-        .collect();
-    let index_of: std::collections::HashMap<NodeId, usize> = members
-        .iter()
-        .enumerate()
-        .map(|(index, (_, id, _))| (*id, index))
-        .collect();
+    let (members, edges) = layout_input(graph, nodes.iter());
     let positions: Vec<[f32; 3]> = members.iter().map(|(_, _, at)| at.to_array()).collect();
-    let edges: Vec<(usize, usize)> = graph
-        .edges
-        .values()
-        .filter_map(|edge| Some((*index_of.get(&edge.from)?, *index_of.get(&edge.to)?)))
-        .collect();
     let (sender, receiver) = sync_channel(2);
     let cancelled = Arc::new(AtomicBool::new(false));
     let stop = cancelled.clone();
@@ -188,20 +197,7 @@ fn switch_flat_view(
     if !flat.on {
         return;
     }
-    let members: Vec<(Entity, NodeId, Vec3)> = nodes
-        .iter()
-        .map(|(entity, node, transform)| (entity, node.id, transform.translation))
-        .collect();
-    let index_of: std::collections::HashMap<NodeId, usize> = members
-        .iter()
-        .enumerate()
-        .map(|(index, (_, id, _))| (*id, index))
-        .collect();
-    let edges: Vec<(usize, usize)> = graph
-        .edges
-        .values()
-        .filter_map(|edge| Some((*index_of.get(&edge.from)?, *index_of.get(&edge.to)?)))
-        .collect();
+    let (members, edges) = layout_input(graph, nodes.iter());
     // Higher nodes stay higher within a column, where the edges allow.
     let order: Vec<f32> = members.iter().map(|(_, _, at)| -at.y).collect();
     let targets = layered_layout(members.len(), &edges, &order, LayeredSettings::default())
