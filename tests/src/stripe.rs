@@ -28,7 +28,18 @@ struct Ledger {
     customers: HashMap<String, Value>,
     sessions: HashMap<String, Value>,
     subscriptions: HashMap<String, Value>,
+    /// Price objects by id ([`StripeDouble::define_price`]).
+    prices: HashMap<String, Value>,
     requests: Vec<String>,
+}
+
+/// A recurring price object as Stripe shows it inside a subscription item.
+fn price_object(id: &str, unit_amount: i64, interval: &str) -> Value {
+    json!({
+        "id": id, "object": "price", "active": true, "billing_scheme": "per_unit", "currency": "usd",
+        "livemode": false, "type": "recurring", "unit_amount": unit_amount,
+        "recurring": { "interval": interval, "interval_count": 1, "usage_type": "licensed", "aggregate_usage": null, "trial_period_days": null },
+    })
 }
 
 /// A running stand-in.
@@ -151,15 +162,27 @@ impl StripeDouble {
         session["subscription"] = json!(subscription_id);
         let customer = session["customer"].clone();
         let metadata = session["_subscription_metadata"].clone();
+        let price_id = session["_price"]
+            .as_str()
+            .unwrap_or("price_default")
+            .to_owned();
         let completed = session.clone();
         let created = now();
+        // A price the test did not define costs $19.00 a month.
+        let price = ledger
+            .prices
+            .get(&price_id)
+            .cloned()
+            .unwrap_or_else(|| price_object(&price_id, 1900, "month"));
+        let item_id = format!("si_{:06}", ledger.next);
         ledger.subscriptions.insert(
             subscription_id.clone(),
             json!({
                 "id": subscription_id, "object": "subscription", "automatic_tax": { "enabled": false, "liability": null },
                 "billing_cycle_anchor": created, "cancel_at_period_end": false, "created": created, "currency": "usd",
                 "current_period_start": created, "current_period_end": created + 30 * 86_400, "customer": customer,
-                "items": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/subscription_items?subscription={subscription_id}") },
+                "items": { "object": "list", "data": [{ "id": item_id, "object": "subscription_item", "created": created, "price": price, "quantity": 1, "subscription": subscription_id }], "has_more": false, "url": format!("/v1/subscription_items?subscription={subscription_id}") },
+                "discount": null,
                 "livemode": false, "metadata": metadata, "start_date": created, "status": status,
             }),
         );
@@ -175,6 +198,46 @@ impl StripeDouble {
             .expect("a known subscription");
         subscription["status"] = json!(status);
         subscription["cancel_at_period_end"] = json!(cancel_at_period_end);
+        subscription.clone()
+    }
+
+    /// Defines a recurring price (`interval`: `month` or `year`) that
+    /// checkouts naming it subscribe to.
+    pub fn define_price(&self, id: &str, unit_amount: i64, interval: &str) {
+        self.ledger
+            .lock()
+            .unwrap()
+            .prices
+            .insert(id.to_owned(), price_object(id, unit_amount, interval));
+    }
+
+    /// Moves a subscription to another plan and price, as an upgrade or a
+    /// downgrade in the portal does.
+    pub fn change_plan(&self, id: &str, plan: &str, price_id: &str) -> Value {
+        let mut ledger = self.ledger.lock().unwrap();
+        let price = ledger.prices[price_id].clone();
+        let subscription = ledger
+            .subscriptions
+            .get_mut(id)
+            .expect("a known subscription");
+        subscription["metadata"]["plan"] = json!(plan);
+        subscription["items"]["data"][0]["price"] = price;
+        subscription.clone()
+    }
+
+    /// Applies a coupon that lasts forever: `percent_off` of every bill.
+    pub fn discount_forever(&self, id: &str, percent_off: f64) -> Value {
+        let mut ledger = self.ledger.lock().unwrap();
+        ledger.next += 1;
+        let discount_id = format!("di_{:06}", ledger.next);
+        let subscription = ledger
+            .subscriptions
+            .get_mut(id)
+            .expect("a known subscription");
+        subscription["discount"] = json!({
+            "id": discount_id, "object": "discount", "start": now(), "subscription": id,
+            "coupon": { "id": "FOREVER", "object": "coupon", "duration": "forever", "percent_off": percent_off, "valid": true },
+        });
         subscription.clone()
     }
 

@@ -45,7 +45,13 @@ async fn policy_denies_over_limit_concurrently() {
     let period = server.clock_now().format("%Y-%m").to_string();
     assert!(
         store
-            .add_usage_if_unchanged(tenant, user, &period, &[(Metric::ApiCalls, 0, limit - 1)])
+            .add_usage_if_unchanged(
+                tenant,
+                user,
+                &period,
+                &[(Metric::ApiCalls, 0, limit - 1)],
+                None
+            )
             .await
             .unwrap()
     );

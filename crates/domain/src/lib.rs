@@ -12,6 +12,7 @@ mod ids;
 mod library;
 pub mod policy;
 mod ports;
+pub mod revenue;
 mod sample;
 pub mod templates;
 pub mod text;

@@ -248,6 +248,13 @@ pub enum Action {
     ReadAuditLog,
     /// Admin: create or change plans and their limits.
     EditPlans,
+    /// Admin: read the server's figures (users, revenue, runs) and rebuild
+    /// their rollups.
+    ReadMetrics,
+    /// Admin: export everything a user has as one archive.
+    ExportUserData,
+    /// Admin: delete a user with all their data.
+    DeleteUsers,
 }
 
 impl Action {
@@ -264,6 +271,9 @@ impl Action {
                 | Action::RevokeUserSessions
                 | Action::ReadAuditLog
                 | Action::EditPlans
+                | Action::ReadMetrics
+                | Action::ExportUserData
+                | Action::DeleteUsers
         )
     }
 }
@@ -337,7 +347,10 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::ChangeUserTrial
         | Action::RevokeUserSessions
         | Action::ReadAuditLog
-        | Action::EditPlans => Vec::new(),
+        | Action::EditPlans
+        | Action::ReadMetrics
+        | Action::ExportUserData
+        | Action::DeleteUsers => Vec::new(),
     }
 }
 
@@ -431,7 +444,10 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::ChangeUserTrial
         | Action::RevokeUserSessions
         | Action::ReadAuditLog
-        | Action::EditPlans => unreachable!("administration is decided above"),
+        | Action::EditPlans
+        | Action::ReadMetrics
+        | Action::ExportUserData
+        | Action::DeleteUsers => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {
@@ -590,6 +606,9 @@ mod tests {
             Action::RevokeUserSessions,
             Action::ReadAuditLog,
             Action::EditPlans,
+            Action::ReadMetrics,
+            Action::ExportUserData,
+            Action::DeleteUsers,
         ] {
             assert!(decide(&admin, &action, &plan(Some(0)), &Usage::default()).allowed);
             let refused = decide(&GOOD, &action, &plan(None), &Usage::default());

@@ -94,7 +94,7 @@ fn actions() -> impl Strategy<Value = Action> {
 }
 
 /// The operator capabilities, listed again here.
-const ADMIN_ACTIONS: [Action; 8] = [
+const ADMIN_ACTIONS: [Action; 11] = [
     Action::ListUsers,
     Action::ChangeUserPlan,
     Action::ChangeUserRole,
@@ -103,6 +103,9 @@ const ADMIN_ACTIONS: [Action; 8] = [
     Action::RevokeUserSessions,
     Action::ReadAuditLog,
     Action::EditPlans,
+    Action::ReadMetrics,
+    Action::ExportUserData,
+    Action::DeleteUsers,
 ];
 
 /// The quantities each action adds, stated again from the words.

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use orrery_domain::api_scope::ApiScopes;
 
+use crate::events::{EventKind, NewEvent, record_event};
 use crate::local::parse_id;
 use crate::{Backend, ServerStore, StoreError};
 
@@ -328,6 +329,11 @@ impl ServerStore {
             transaction.rollback().await?;
             return Ok(None);
         }
+        record_event(
+            &mut transaction,
+            NewEvent::of_user(EventKind::AccountRegistered, tenant_id, user_id, now),
+        )
+        .await?;
         let record = fetch_user(&mut transaction, user_id).await?;
         transaction.commit().await?;
         Ok(record)
@@ -484,6 +490,11 @@ impl ServerStore {
         .execute(&mut *transaction)
         .await?;
         insert_token_pair(&mut transaction, session_id, tokens).await?;
+        record_event(
+            &mut transaction,
+            NewEvent::of_user(EventKind::SignedIn, user.tenant_id, user.id, now),
+        )
+        .await?;
         transaction.commit().await?;
         Ok(session_id)
     }

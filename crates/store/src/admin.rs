@@ -21,6 +21,7 @@ use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 use crate::accounts::{Role, timestamp};
+use crate::events::{EventKind, NewEvent, record_event};
 use crate::local::parse_id;
 use crate::{Backend, ServerStore, StoreError};
 
@@ -494,6 +495,21 @@ impl ServerStore {
                     .bind(&id)
                     .execute(&mut *transaction)
                     .await?;
+                if &before.plan != plan {
+                    record_event(
+                        &mut transaction,
+                        NewEvent {
+                            data: serde_json::json!({ "before": before.plan, "after": plan, "by": "admin" }),
+                            ..NewEvent::of_user(
+                                EventKind::PlanChanged,
+                                before.tenant_id,
+                                user_id,
+                                now,
+                            )
+                        },
+                    )
+                    .await?;
+                }
             }
             AdminUserChange::Role(role) => {
                 sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
@@ -903,6 +919,20 @@ async fn append_audit(
         .bind(hash.as_str())
         .execute(&mut **transaction)
         .await?;
+    // The event log counts admin actions; who did what to whom stays in the
+    // audit log.
+    record_event(
+        transaction,
+        NewEvent {
+            kind: EventKind::AdminAction,
+            tenant_id: None,
+            user_id: Some(draft.actor.user_id),
+            subject: "",
+            data: serde_json::json!({ "action": draft.action, "target_kind": draft.target_kind, "audit_seq": seq }),
+            at: draft.now,
+        },
+    )
+    .await?;
     Ok(AuditEntry {
         seq,
         id,

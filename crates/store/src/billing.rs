@@ -6,6 +6,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::accounts::timestamp;
+use crate::events::{EventKind, NewEvent, record_event, record_event_once};
 use crate::local::parse_id;
 use crate::{ServerStore, StoreError};
 
@@ -22,6 +23,9 @@ pub struct SubscriptionRecord {
     pub cancel_at_period_end: bool,
     /// When the paid period ends.
     pub current_period_end: DateTime<Utc>,
+    /// Its price as monthly recurring revenue, cents
+    /// (`orrery_domain::revenue::monthly_recurring_cents`), whatever its status.
+    pub mrr_cents: i64,
 }
 
 /// An invoice as listed to its user.
@@ -41,6 +45,18 @@ pub struct InvoiceRecord {
     pub hosted_url: Option<String>,
     /// When Stripe created it.
     pub created: String,
+}
+
+/// What a webhook says happened to an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceOutcome {
+    /// It was paid.
+    Paid,
+    /// Payment attempt number `attempt` failed.
+    PaymentFailed {
+        /// Stripe's `attempt_count`.
+        attempt: i64,
+    },
 }
 
 impl ServerStore {
@@ -127,6 +143,9 @@ impl ServerStore {
     /// Stores a subscription's current state and sets the user's plan and
     /// standing from it, in one transaction: `plan` is what the user is on now
     /// (the paid plan while the subscription lives, `free` after it ends).
+    /// The same transaction appends the subscription's change to the event
+    /// log (state and MRR before and after) when anything the figures count
+    /// changed, and a plan change when the user's plan moved.
     pub async fn apply_subscription(
         &self,
         tenant_id: Uuid,
@@ -136,13 +155,41 @@ impl ServerStore {
         payment_failed: bool,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        use orrery_domain::revenue::{SubscriptionChange, SubscriptionSnapshot};
         let mut transaction = self.write_transaction().await?;
+        let before = sqlx::query(
+            "SELECT status, mrr_cents FROM subscriptions WHERE stripe_subscription_id = $1",
+        )
+        .bind(&subscription.stripe_subscription_id)
+        .fetch_optional(&mut *transaction)
+        .await?
+        .map(|row| SubscriptionSnapshot {
+            status: row.get("status"),
+            mrr_cents: row.get("mrr_cents"),
+        });
+        let customer_paid_before: Option<i64> = sqlx::query_scalar(
+            "SELECT ever_paid FROM subscriptions WHERE user_id = $1 AND ever_paid = 1 LIMIT 1",
+        )
+        .bind(user_id.to_string())
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let plan_before: Option<String> =
+            sqlx::query_scalar("SELECT plan FROM users WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id.to_string())
+                .bind(user_id.to_string())
+                .fetch_optional(&mut *transaction)
+                .await?;
+        let after = SubscriptionSnapshot {
+            status: subscription.status.clone(),
+            mrr_cents: subscription.mrr_cents,
+        };
         sqlx::query(
-            "INSERT INTO subscriptions (stripe_subscription_id, user_id, tenant_id, plan_key, status, cancel_at_period_end, current_period_end, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            "INSERT INTO subscriptions (stripe_subscription_id, user_id, tenant_id, plan_key, status, cancel_at_period_end, current_period_end, updated_at, mrr_cents, ever_paid)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (stripe_subscription_id) DO UPDATE SET plan_key = excluded.plan_key, status = excluded.status,
                  cancel_at_period_end = excluded.cancel_at_period_end, current_period_end = excluded.current_period_end,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, mrr_cents = excluded.mrr_cents,
+                 ever_paid = CASE WHEN subscriptions.ever_paid = 1 OR excluded.ever_paid = 1 THEN 1 ELSE 0 END",
         )
         .bind(&subscription.stripe_subscription_id)
         .bind(user_id.to_string())
@@ -152,6 +199,8 @@ impl ServerStore {
         .bind(subscription.cancel_at_period_end as i64)
         .bind(timestamp(subscription.current_period_end))
         .bind(timestamp(now))
+        .bind(subscription.mrr_cents)
+        .bind(i64::from(after.contribution() > 0))
         .execute(&mut *transaction)
         .await?;
         sqlx::query(
@@ -163,6 +212,43 @@ impl ServerStore {
         .bind(user_id.to_string())
         .execute(&mut *transaction)
         .await?;
+        if before.as_ref() != Some(&after) {
+            let kind = match (&before, after.status.as_str()) {
+                (None, _) => EventKind::SubscriptionCreated,
+                (Some(_), "canceled" | "incomplete_expired") => EventKind::SubscriptionCanceled,
+                (Some(_), _) => EventKind::SubscriptionUpdated,
+            };
+            let change = SubscriptionChange {
+                subscription: subscription.stripe_subscription_id.clone(),
+                plan: subscription.plan_key.clone(),
+                before,
+                after,
+                customer_paid_before: customer_paid_before.is_some(),
+            };
+            record_event(
+                &mut transaction,
+                NewEvent {
+                    kind,
+                    tenant_id: Some(tenant_id),
+                    user_id: Some(user_id),
+                    subject: &subscription.stripe_subscription_id,
+                    data: serde_json::to_value(&change)
+                        .map_err(|error| StoreError::corrupt("events", error))?,
+                    at: now,
+                },
+            )
+            .await?;
+        }
+        if let Some(plan_before) = plan_before.filter(|before| before != plan) {
+            record_event(
+                &mut transaction,
+                NewEvent {
+                    data: serde_json::json!({ "before": plan_before, "after": plan, "by": "subscription" }),
+                    ..NewEvent::of_user(EventKind::PlanChanged, tenant_id, user_id, now)
+                },
+            )
+            .await?;
+        }
         transaction.commit().await?;
         Ok(())
     }
@@ -174,7 +260,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Option<SubscriptionRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT stripe_subscription_id, plan_key, status, cancel_at_period_end, current_period_end FROM subscriptions
+            "SELECT stripe_subscription_id, plan_key, status, cancel_at_period_end, current_period_end, mrr_cents FROM subscriptions
              WHERE tenant_id = $1 AND user_id = $2 ORDER BY updated_at DESC LIMIT 1",
         )
         .bind(tenant_id.to_string())
@@ -192,6 +278,7 @@ impl ServerStore {
                 )
                 .map_err(|e| StoreError::corrupt("subscriptions", e))?
                 .with_timezone(&Utc),
+                mrr_cents: row.get("mrr_cents"),
             })
         })
         .transpose()
@@ -208,13 +295,19 @@ impl ServerStore {
         Ok(failed.unwrap_or(0) != 0)
     }
 
-    /// Stores (or updates) an invoice.
+    /// Stores (or updates) an invoice and appends what happened to it to the
+    /// event log in the same transaction: `outcome` is the webhook's news
+    /// (paid, or a payment attempt failed). Each payment and each failed
+    /// attempt is recorded once, however often Stripe delivers it.
     pub async fn upsert_invoice(
         &self,
         tenant_id: Uuid,
         user_id: Uuid,
         invoice: &InvoiceRecord,
+        outcome: InvoiceOutcome,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut transaction = self.write_transaction().await?;
         sqlx::query(
             "INSERT INTO invoices (stripe_invoice_id, user_id, tenant_id, status, amount_due, amount_paid, currency, hosted_url, created)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -230,8 +323,29 @@ impl ServerStore {
         .bind(&invoice.currency)
         .bind(&invoice.hosted_url)
         .bind(&invoice.created)
-        .execute(&self.pool)
+        .execute(&mut *transaction)
         .await?;
+        let (kind, subject) = match outcome {
+            InvoiceOutcome::Paid => (EventKind::InvoicePaid, invoice.id.clone()),
+            InvoiceOutcome::PaymentFailed { attempt } => (
+                EventKind::InvoicePaymentFailed,
+                format!("{}#{attempt}", invoice.id),
+            ),
+        };
+        record_event_once(
+            &mut transaction,
+            NewEvent {
+                subject: &subject,
+                data: serde_json::json!({
+                    "amount_due": invoice.amount_due,
+                    "amount_paid": invoice.amount_paid,
+                    "currency": invoice.currency,
+                }),
+                ..NewEvent::of_user(kind, tenant_id, user_id, now)
+            },
+        )
+        .await?;
+        transaction.commit().await?;
         Ok(())
     }
 

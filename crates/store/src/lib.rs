@@ -10,8 +10,10 @@ mod accounts;
 mod admin;
 mod billing;
 mod error;
+mod events;
 mod library;
 mod local;
+mod metrics;
 mod plans;
 mod server;
 
@@ -23,10 +25,12 @@ pub use admin::{
     AdminChange, AdminUser, AdminUserChange, AuditActor, AuditEntry, AuditFilter, AuditPage,
     ChainCheck, DeviceSession, GENESIS_HASH, UserPage, UserSearch, UserSort, UserStatus,
 };
-pub use billing::{InvoiceRecord, SubscriptionRecord};
+pub use billing::{InvoiceOutcome, InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;
+pub use events::EventKind;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
+pub use metrics::DailyRow;
 pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
     ServerStore, StoredGraph,

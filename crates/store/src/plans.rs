@@ -6,10 +6,12 @@
 //! action on that count, and the count moves only if nobody moved it in
 //! between. Under concurrency a limit is therefore never exceeded.
 
+use chrono::{DateTime, Utc};
 use orrery_domain::policy::{Metric, Plan, Usage};
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::events::{EventKind, NewEvent, record_event};
 use crate::{ServerStore, StoreError};
 
 impl ServerStore {
@@ -79,13 +81,15 @@ impl ServerStore {
     /// Adds to per-period counters if every one still reads what the caller
     /// saw: `changes` are `(metric, expected, amount)`. All move or none do
     /// (one transaction). Returns whether they moved; on `false` read again and
-    /// ask again.
+    /// ask again. `event` (a kind and its time) is appended to the event log
+    /// in the same transaction when the counters move.
     pub async fn add_usage_if_unchanged(
         &self,
         tenant_id: Uuid,
         user_id: Uuid,
         period: &str,
         changes: &[(Metric, u64, u64)],
+        event: Option<(EventKind, DateTime<Utc>)>,
     ) -> Result<bool, StoreError> {
         let to_i64 =
             |value: u64| i64::try_from(value).map_err(|e| StoreError::corrupt("usage_counters", e));
@@ -119,6 +123,13 @@ impl ServerStore {
                 transaction.rollback().await?;
                 return Ok(false);
             }
+        }
+        if let Some((kind, at)) = event {
+            record_event(
+                &mut transaction,
+                NewEvent::of_user(kind, tenant_id, user_id, at),
+            )
+            .await?;
         }
         transaction.commit().await?;
         Ok(true)

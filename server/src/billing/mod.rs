@@ -75,6 +75,9 @@ pub struct SubscriptionState {
     pub cancel_at_period_end: bool,
     /// End of the paid period.
     pub current_period_end: DateTime<Utc>,
+    /// Its price as monthly recurring revenue, cents, from its items and a
+    /// forever discount (`orrery_domain::revenue`).
+    pub mrr_cents: i64,
 }
 
 impl SubscriptionState {
@@ -209,6 +212,46 @@ impl Billing {
                 .timestamp_opt(subscription.current_period_end, 0)
                 .single()
                 .ok_or(BillingError::Incomplete("current_period_end"))?,
+            mrr_cents: monthly_recurring_cents(&subscription),
         })
     }
+}
+
+/// What a subscription adds to MRR: its licensed recurring items, less a
+/// discount that lasts forever.
+fn monthly_recurring_cents(subscription: &Subscription) -> i64 {
+    use orrery_domain::revenue::{self, ForeverDiscount, RecurringInterval, RecurringItem};
+    use stripe::{CouponDuration, RecurringUsageType};
+    let items: Vec<RecurringItem> = subscription
+        .items
+        .data
+        .iter()
+        .filter_map(|item| {
+            let price = item.price.as_ref()?;
+            let recurring = price.recurring.as_ref()?;
+            Some(RecurringItem {
+                unit_amount_cents: price.unit_amount?,
+                quantity: item.quantity.unwrap_or(1),
+                interval: match recurring.interval {
+                    stripe::RecurringInterval::Day => RecurringInterval::Day,
+                    stripe::RecurringInterval::Week => RecurringInterval::Week,
+                    stripe::RecurringInterval::Month => RecurringInterval::Month,
+                    stripe::RecurringInterval::Year => RecurringInterval::Year,
+                },
+                interval_count: recurring.interval_count,
+                metered: recurring.usage_type == RecurringUsageType::Metered,
+            })
+        })
+        .collect();
+    let discount = subscription
+        .discount
+        .as_ref()
+        .map(|discount| &discount.coupon)
+        .filter(|coupon| coupon.duration == Some(CouponDuration::Forever))
+        .and_then(|coupon| match (coupon.percent_off, coupon.amount_off) {
+            (Some(percent), _) => Some(ForeverDiscount::PercentOff(percent)),
+            (None, Some(cents)) => Some(ForeverDiscount::AmountOff(cents)),
+            (None, None) => None,
+        });
+    revenue::monthly_recurring_cents(&items, discount)
 }

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::{HeaderMap, Method, StatusCode};
-use orrery_store::{InvoiceRecord, Principal, SubscriptionRecord};
+use orrery_store::{InvoiceOutcome, InvoiceRecord, Principal, SubscriptionRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -252,6 +252,7 @@ async fn sync_subscription(
         status: state.status.as_str().to_owned(),
         cancel_at_period_end: state.cancel_at_period_end,
         current_period_end: state.current_period_end,
+        mrr_cents: state.mrr_cents,
     };
     context
         .store
@@ -272,7 +273,9 @@ fn text<'a>(value: &'a Value, field: &str) -> Option<&'a str> {
     value.get(field).and_then(Value::as_str)
 }
 
-async fn record_invoice(context: &ApiContext, invoice: &Value) -> Result<(), ApiError> {
+/// Stores an invoice a webhook brought; `paid`: `invoice.paid`, else a
+/// failed payment attempt.
+async fn record_invoice(context: &ApiContext, invoice: &Value, paid: bool) -> Result<(), ApiError> {
     let (Some(id), Some(customer)) = (text(invoice, "id"), text(invoice, "customer")) else {
         return Err(ApiError::BadRequest(
             "the invoice has no id or customer".into(),
@@ -302,7 +305,20 @@ async fn record_invoice(context: &ApiContext, invoice: &Value) -> Result<(), Api
             .map(orrery_store::timestamp)
             .unwrap_or_default(),
     };
-    context.store.upsert_invoice(tenant, user, &record).await?;
+    let outcome = if paid {
+        InvoiceOutcome::Paid
+    } else {
+        InvoiceOutcome::PaymentFailed {
+            attempt: invoice
+                .get("attempt_count")
+                .and_then(Value::as_i64)
+                .unwrap_or(1),
+        }
+    };
+    context
+        .store
+        .upsert_invoice(tenant, user, &record, outcome, context.now())
+        .await?;
     Ok(())
 }
 
@@ -372,7 +388,7 @@ async fn stripe_webhook(
                 sync_subscription(&context, billing, subscription).await?;
             }
             "invoice.paid" | "invoice.payment_failed" => {
-                record_invoice(&context, &object).await?;
+                record_invoice(&context, &object, kind == "invoice.paid").await?;
                 if let Some(subscription) = text(&object, "subscription") {
                     sync_subscription(&context, billing, subscription).await?;
                 }

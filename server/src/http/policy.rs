@@ -163,7 +163,14 @@ pub(super) async fn meter(
             .collect();
         let counted = context
             .store
-            .add_usage_if_unchanged(principal.tenant_id, principal.user_id, &period, &changes)
+            .add_usage_if_unchanged(
+                principal.tenant_id,
+                principal.user_id,
+                &period,
+                &changes,
+                matches!(action, Action::CallApi)
+                    .then(|| (orrery_store::EventKind::ApiCall, context.now())),
+            )
             .await?;
         if counted {
             // Metrics the plan does not limit are still counted, for the usage screen.

@@ -1,5 +1,5 @@
 //! `/v1/admin/*`: what the operator of the server manages, one module per
-//! resource (`users`, `audit`; plans are edited in `plans.rs`). Every route
+//! resource (`users`, `audit`, `overview`; plans are edited in `plans.rs`). Every route
 //! here is added with [`Routes::add_admin`](super::Routes), so [`gate`]
 //! decides before any handler runs: it signs the caller in (a suspended
 //! user's credentials resolve to no one: 401), refuses API keys (403), and
@@ -7,6 +7,7 @@
 //! caller is an admin). Handlers take the admin from [`Admin`].
 
 mod audit;
+mod overview;
 mod users;
 
 use std::net::SocketAddr;
@@ -21,7 +22,10 @@ use orrery_store::{AuditActor, Principal};
 use super::{ApiContext, ApiError, Routes, SignedIn};
 
 pub(super) fn router() -> Routes {
-    Routes::new().merge(users::router()).merge(audit::router())
+    Routes::new()
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(overview::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
