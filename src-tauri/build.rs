@@ -51,6 +51,7 @@ fn main() {
         "admin_get_user",
         "admin_change_user",
         "admin_audit_log",
+        "admin_overview",
         "open_admin_window",
     ];
     tauri_build::try_build(

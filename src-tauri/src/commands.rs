@@ -70,6 +70,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_get_user,
             admin_change_user,
             admin_audit_log,
+            admin_overview,
             open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.

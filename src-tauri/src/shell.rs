@@ -751,6 +751,16 @@ impl Shell {
             .await
     }
 
+    /// The server's figures over the last `days` days, for the overview.
+    pub async fn admin_overview(
+        &self,
+        days: u32,
+    ) -> Result<orrery_account::AdminOverview, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_overview(&token, days).await })
+            .await
+    }
+
     /// One user, whole, for the management window.
     pub async fn admin_user(
         &self,

@@ -1,14 +1,21 @@
 // The management window (`index.html#admin`, opened by "Manage" or
-// `orrery --admin`): the server's users and its audit log. The server decides
+// `orrery --admin`): the server's figures, its users and its audit log. The server decides
 // every call (admins only); this window only shows what it answers.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
 import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
+import { Overview } from "./overview";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "users" | "audit";
+type AdminScreen = "overview" | "users" | "audit";
+
+const SCREENS: [AdminScreen, string][] = [
+  ["overview", "Overview"],
+  ["users", "Users"],
+  ["audit", "Audit log"],
+];
 
 const STATUSES = ["active", "trialing", "past_due", "suspended"] as const;
 const ROLES = ["user", "admin"] as const;
@@ -33,7 +40,7 @@ function words(key: string): string {
 /** The window: who manages, and the screens. */
 export function AdminApp() {
   const [account, setAccount] = useState<AccountState | null>(null);
-  const [screen, setScreen] = useState<AdminScreen>("users");
+  const [screen, setScreen] = useState<AdminScreen>("overview");
   useEffect(() => {
     void api.accountState().then((state) => {
       setAccount(state);
@@ -55,15 +62,17 @@ export function AdminApp() {
         <div class="frame-inner">
           <strong class="admin-title">Orrery · Manage</strong>
           <nav class="screens" aria-label="Management screens">
-            {(["users", "audit"] as const).map((key) => (
+            {SCREENS.map(([key, name]) => (
               <button type="button" class="quiet" data-screen={key} aria-current={screen === key} onClick={() => setScreen(key)}>
-                {key === "users" ? "Users" : "Audit log"}
+                {name}
               </button>
             ))}
           </nav>
         </div>
       </header>
-      <main class="page">{screen === "users" ? <Users self={account.account.id} /> : <AuditLog />}</main>
+      <main class="page">
+        {screen === "overview" ? <Overview /> : screen === "users" ? <Users self={account.account.id} /> : <AuditLog />}
+      </main>
     </>
   );
 }

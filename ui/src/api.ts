@@ -30,6 +30,9 @@ export type ProviderView = Rust.ProviderView_Serialize;
 export type AdminUser = Rust.AdminUser_Serialize;
 export type AuditEntry = Rust.AuditEntry;
 export type UserDetail = Rust.UserDetail;
+export type AdminOverview = Rust.AdminOverview_Serialize;
+export type OverviewDay = Rust.OverviewDay;
+export type WindowFigures = Rust.WindowFigures_Serialize;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -188,6 +191,7 @@ export const api = {
   adminGetUser: commands.adminGetUser,
   adminChangeUser: commands.adminChangeUser,
   adminAuditLog: commands.adminAuditLog,
+  adminOverview: commands.adminOverview,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

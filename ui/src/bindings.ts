@@ -129,6 +129,11 @@ export const commands = {
 	adminChangeUser: (userId: string, change: UserAction) => __TAURI_INVOKE<UserChange_Serialize>("admin_change_user", { userId, change }),
 	/**  A page of the server's audit log, newest first. */
 	adminAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<AuditPage>("admin_audit_log", { query }),
+	/**
+	 *  The server's figures (users, subscriptions, revenue and its movements)
+	 *  over the last 30, 90 or 365 days, with one point a day.
+	 */
+	adminOverview: (days: number) => __TAURI_INVOKE<AdminOverview_Serialize>("admin_overview", { days }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };
@@ -252,6 +257,41 @@ export type Account_Serialize = {
 	trial_ends_at: string | null,
 	/**  Whole days of trial left. */
 	trial_days_remaining: number | null,
+};
+
+/**  The server's figures over a window of days, as the overview shows them. */
+export type AdminOverview = AdminOverview_Serialize | AdminOverview_Deserialize;
+
+/**  The server's figures over a window of days, as the overview shows them. */
+export type AdminOverview_Deserialize = {
+	/**  The window's length: 30, 90 or 365 days. */
+	days: number,
+	/**  Its first day. */
+	from: string,
+	/**  Its last day (today, UTC). */
+	to: string,
+	/**  The window's figures. */
+	figures: WindowFigures_Deserialize,
+	/**  The window before, for comparison. */
+	previous: WindowFigures_Deserialize,
+	/**  One point a day, oldest first. */
+	series: OverviewDay[],
+};
+
+/**  The server's figures over a window of days, as the overview shows them. */
+export type AdminOverview_Serialize = {
+	/**  The window's length: 30, 90 or 365 days. */
+	days: number,
+	/**  Its first day. */
+	from: string,
+	/**  Its last day (today, UTC). */
+	to: string,
+	/**  The window's figures. */
+	figures: WindowFigures_Serialize,
+	/**  The window before, for comparison. */
+	previous: WindowFigures_Serialize,
+	/**  One point a day, oldest first. */
+	series: OverviewDay[],
 };
 
 /**  A user as the management window lists them. */
@@ -578,6 +618,65 @@ export type CommandError = {
 	message: string,
 };
 
+/**
+ *  The figures of one day (UTC). Counts of what happened that day, and the
+ *  state at its end. Every field is a sum over the day's events and the
+ *  day before's state, so rollups compose.
+ */
+export type DailyFigures = {
+	/**  Accounts registered. */
+	users_new: number,
+	/**  Accounts deleted. */
+	users_deleted: number,
+	/**  Accounts at the end of the day. */
+	users_total: number,
+	/**  Sign-ins. */
+	sign_ins: number,
+	/**  MRR at the end of the day, cents. */
+	mrr_cents: number,
+	/**  MRR from subscriptions paying for the first time. */
+	new_mrr_cents: number,
+	/**  MRR from customers who paid before, churned and came back. */
+	reactivation_mrr_cents: number,
+	/**  MRR added by upgrades. */
+	expansion_mrr_cents: number,
+	/**  MRR lost to downgrades. */
+	contraction_mrr_cents: number,
+	/**
+	 *  MRR lost to subscriptions that stopped paying (cancelled, or a trial
+	 *  or unpaid state after paying).
+	 */
+	churned_mrr_cents: number,
+	/**  Subscriptions with MRR at the end of the day. */
+	paying_subscriptions: number,
+	/**  Subscriptions that began paying (new and reactivated). */
+	subscriptions_started: number,
+	/**  Subscriptions that stopped paying. */
+	subscriptions_churned: number,
+	/**  Subscriptions in a trial at the end of the day. */
+	trials: number,
+	/**  Trials started. */
+	trials_started: number,
+	/**  Trials that became paying subscriptions. */
+	trials_converted: number,
+	/**  Trials that ended without paying. */
+	trials_lost: number,
+	/**  Invoices paid. */
+	invoices_paid: number,
+	/**  Invoice payments that failed. */
+	invoices_failed: number,
+	/**  Agent runs finished. */
+	runs: number,
+	/**  Runs that ended in an error. */
+	run_errors: number,
+	/**  Tokens used by runs. */
+	tokens: number,
+	/**  Sum of run latencies, milliseconds (÷ runs: the mean). */
+	run_latency_ms: number,
+	/**  Calls through the public API. */
+	api_calls: number,
+};
+
 /**  Identifies a library document: an agent, a prompt or a sandbox session. */
 export type DocumentId = string;
 
@@ -693,6 +792,12 @@ export type MetricUsage_Serialize = {
  *  "Open Providers").
  */
 export type OpenScreen = string;
+
+/**  One day of the overview's series. */
+export type OverviewDay = {
+	/**  `YYYY-MM-DD`, UTC. */
+	day: string,
+} & DailyFigures;
 
 /**  One node of a [`TemplatePreview`]. */
 export type PreviewNode = {
@@ -1274,6 +1379,108 @@ export type VersionStatus =
 "active" | 
 /**  Was active once, or was superseded. */
 "archived";
+
+/**
+ *  The overview's figures over a window of days (the last `days` of a
+ *  series), with the definitions of ARCHITECTURE.md.
+ */
+export type WindowFigures = WindowFigures_Serialize | WindowFigures_Deserialize;
+
+/**
+ *  The overview's figures over a window of days (the last `days` of a
+ *  series), with the definitions of ARCHITECTURE.md.
+ */
+export type WindowFigures_Deserialize = {
+	/**  Accounts at the end. */
+	users_total: number,
+	/**  Accounts registered within the window. */
+	users_new: number,
+	/**  Subscriptions paying at the end. */
+	paying_subscriptions: number,
+	/**  Subscriptions in a trial at the end. */
+	trials: number,
+	/**
+	 *  Trials converted ÷ trials ended within the window (`None` when no
+	 *  trial ended).
+	 */
+	trial_conversion?: number | null,
+	/**  MRR at the end, cents. */
+	mrr_cents: number,
+	/**  12 × MRR. */
+	arr_cents: number,
+	/**  MRR ÷ paying subscriptions, cents (`None` without any). */
+	arpu_cents?: number | null,
+	/**
+	 *  Subscriptions churned within the window ÷ (paying at its start +
+	 *  started within it).
+	 */
+	subscriber_churn?: number | null,
+	/**
+	 *  MRR lost to churn and contraction within the window ÷ MRR at its
+	 *  start.
+	 */
+	revenue_churn?: number | null,
+	/**  New + reactivation + expansion − contraction − churn within the window. */
+	net_new_mrr_cents: number,
+	/**  MRR movements within the window, cents. */
+	new_mrr_cents: number,
+	/**  Reactivations within the window, cents. */
+	reactivation_mrr_cents: number,
+	/**  Expansion within the window, cents. */
+	expansion_mrr_cents: number,
+	/**  Contraction within the window, cents. */
+	contraction_mrr_cents: number,
+	/**  Churn within the window, cents. */
+	churned_mrr_cents: number,
+};
+
+/**
+ *  The overview's figures over a window of days (the last `days` of a
+ *  series), with the definitions of ARCHITECTURE.md.
+ */
+export type WindowFigures_Serialize = {
+	/**  Accounts at the end. */
+	users_total: number,
+	/**  Accounts registered within the window. */
+	users_new: number,
+	/**  Subscriptions paying at the end. */
+	paying_subscriptions: number,
+	/**  Subscriptions in a trial at the end. */
+	trials: number,
+	/**
+	 *  Trials converted ÷ trials ended within the window (`None` when no
+	 *  trial ended).
+	 */
+	trial_conversion: number | null,
+	/**  MRR at the end, cents. */
+	mrr_cents: number,
+	/**  12 × MRR. */
+	arr_cents: number,
+	/**  MRR ÷ paying subscriptions, cents (`None` without any). */
+	arpu_cents: number | null,
+	/**
+	 *  Subscriptions churned within the window ÷ (paying at its start +
+	 *  started within it).
+	 */
+	subscriber_churn: number | null,
+	/**
+	 *  MRR lost to churn and contraction within the window ÷ MRR at its
+	 *  start.
+	 */
+	revenue_churn: number | null,
+	/**  New + reactivation + expansion − contraction − churn within the window. */
+	net_new_mrr_cents: number,
+	/**  MRR movements within the window, cents. */
+	new_mrr_cents: number,
+	/**  Reactivations within the window, cents. */
+	reactivation_mrr_cents: number,
+	/**  Expansion within the window, cents. */
+	expansion_mrr_cents: number,
+	/**  Contraction within the window, cents. */
+	contraction_mrr_cents: number,
+	/**  Churn within the window, cents. */
+	churned_mrr_cents: number,
+};
 
 /* Tauri Specta runtime */
 type EventEmit<T> = [T] extends [null] ? () => Promise<void> : (payload: T) => Promise<void>;

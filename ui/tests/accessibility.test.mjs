@@ -80,7 +80,21 @@ const screens = [
     setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }, { email: "linus@orrery.test", name: "Linus", status: "suspended" }] },
     hash: "#admin",
     nav: "Management screens",
-    open: async (page) => page.getByTestId("user-count").waitFor(),
+    open: async (page) => {
+      await page.getByRole("button", { name: "Users", exact: true }).click();
+      await page.getByTestId("user-count").waitFor();
+    },
+  },
+  {
+    name: "management: overview",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      for (const chart of ["chart-mrr", "chart-movements", "chart-subscriptions", "chart-users"]) {
+        await page.getByTestId(chart).locator("canvas").waitFor();
+      }
+    },
   },
   {
     name: "management: one user",
@@ -88,6 +102,7 @@ const screens = [
     hash: "#admin",
     nav: "Management screens",
     open: async (page) => {
+      await page.getByRole("button", { name: "Users", exact: true }).click();
       await page.getByRole("button", { name: "Open Grace Hopper" }).click();
       await page.getByTestId("user-facts").waitFor();
     },
@@ -98,6 +113,7 @@ const screens = [
     hash: "#admin",
     nav: "Management screens",
     open: async (page) => {
+      await page.getByRole("button", { name: "Users", exact: true }).click();
       await page.getByRole("combobox", { name: "Plan of grace@orrery.test" }).selectOption("pro");
       await page.waitForFunction(() => window.__shellDouble.auditLog.length === 1);
       await page.getByRole("button", { name: "Audit log" }).click();

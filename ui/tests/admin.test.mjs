@@ -15,6 +15,7 @@ const openAdmin = (setup) => openPage(setup, { hash: "#admin", viewport: { width
 
 test("admins find users, change a plan and suspend after confirming; the audit log records both", async () => {
   const { page, errors } = await openAdmin({ role: "admin", adminUsers: PEOPLE });
+  await page.getByRole("button", { name: "Users", exact: true }).click();
   const rows = page.getByRole("table", { name: "Users" }).locator("tbody tr");
   await page.getByTestId("user-count").filter({ hasText: "4 users" }).waitFor();
   // Search by name, any case.
@@ -85,4 +86,32 @@ test("the management window says so to anyone but an admin, and Manage is offere
   await admin.page.waitForFunction(() => window.__shellDouble.adminWindowOpened === 1);
   assert.deepEqual([...errors, ...main.errors, ...admin.errors], []);
   await admin.page.close();
+});
+
+test("the overview shows the window's figures beside the window before, and a chart a day for each", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+  const figure = (key) => page.locator(`[data-figure="${key}"]`);
+  const expected = await page.evaluate(() => window.__TAURI_INTERNALS__.invoke("admin_overview", { days: 30 }));
+  const dollars = (cents) => (cents / 100).toLocaleString("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 });
+  await figure("mrr").filter({ hasText: dollars(expected.figures.mrr_cents) }).waitFor();
+  assert.match(await figure("arr").textContent(), new RegExp(dollars(expected.figures.arr_cents).replace("$", "\\$")));
+  // Compared with the window before: MRR grew, shown as good news.
+  const grew = expected.figures.mrr_cents - expected.previous.mrr_cents;
+  assert.ok(grew > 0);
+  assert.match(await figure("mrr").locator(".figure-change.up").textContent(), new RegExp(`^\\+${dollars(grew).replace("$", "\\$")}$`));
+  assert.match(await figure("revenue_churn").textContent(), new RegExp(`${(expected.figures.revenue_churn * 100).toFixed(1)}%`));
+  assert.match(await page.getByTestId("overview-window").textContent(), new RegExp(`${expected.from} to ${expected.to}`));
+  // Four charts, each a canvas drawn by the chart library, with a legend.
+  for (const chart of ["chart-mrr", "chart-movements", "chart-subscriptions", "chart-users"]) {
+    await page.getByTestId(chart).locator("canvas").waitFor();
+  }
+  assert.match(await page.getByTestId("chart-movements").locator(".u-legend").textContent(), /New.*Reactivation.*Expansion.*Contraction.*Churn/s);
+  // A year: 365 points, and the window text follows.
+  await page.getByRole("button", { name: "1 year" }).click();
+  const year = await page.evaluate(() => window.__TAURI_INTERNALS__.invoke("admin_overview", { days: 365 }));
+  await page.getByTestId("overview-window").filter({ hasText: `${year.from} to ${year.to}` }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "1 year" }).getAttribute("aria-pressed"), "true");
+  assert.deepEqual(errors, []);
+  await page.close();
 });

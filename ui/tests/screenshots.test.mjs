@@ -146,6 +146,30 @@ const SCREENS = [
     },
   },
   {
+    name: "manage-overview",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      for (const chart of ["chart-mrr", "chart-movements", "chart-subscriptions", "chart-users"]) {
+        await page.getByTestId(chart).locator("canvas").waitFor();
+      }
+    },
+  },
+  {
+    name: "manage-users",
+    setup: { role: "admin", adminUsers: [
+      { email: "grace@orrery.test", name: "Grace Hopper", plan: "pro", status: "active" },
+      { email: "linus@orrery.test", name: "Linus", plan: "free", status: "past_due" },
+    ] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Users", exact: true }).click();
+      await page.getByTestId("user-count").filter({ hasText: "3 users" }).waitFor();
+    },
+  },
+  {
     name: "about",
     setup: {},
     open: async (page) => {
@@ -201,8 +225,8 @@ test("screens_match_reference_screenshots", async () => {
     for (const colorScheme of THEMES) {
       for (const viewport of SIZES) {
         const label = `${screen.name} (${colorScheme}, ${viewport.width}×${viewport.height})`;
-        const { page, errors } = await openPage(screen.setup, { colorScheme, viewport, locale: "en-US", timezoneId: "UTC" });
-        await page.getByRole("navigation", { name: "Screens" }).waitFor();
+        const { page, errors } = await openPage(screen.setup, { colorScheme, viewport, locale: "en-US", timezoneId: "UTC", hash: screen.hash });
+        await page.getByRole("navigation", { name: screen.nav ?? "Screens" }).waitFor();
         await screen.open(page);
         // Fonts loaded, and two frames drawn since the last change.
         await page.evaluate(async () => {

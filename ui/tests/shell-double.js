@@ -32,6 +32,61 @@
   const failures = new Map();
   // The server's users as the management window sees them.
   let adminWindowOpened = 0;
+  /** Two windows of days, each a day's movements and the state at its end. */
+  const overviewOf = (days) => {
+    const end = Date.parse("2026-12-06T00:00:00Z");
+    const total = 2 * days;
+    const series = [];
+    let state = { users_total: 40, mrr_cents: 60_000, paying_subscriptions: 30, trials: 4 };
+    for (let index = 0; index < total; index += 1) {
+      const day = new Date(end - (total - 1 - index) * 86_400_000).toISOString().slice(0, 10);
+      const n = index + 1;
+      const point = {
+        day, users_new: n % 2, users_deleted: 0, sign_ins: 3 + (n % 4),
+        new_mrr_cents: n % 3 === 0 ? 1900 : 0, reactivation_mrr_cents: n % 17 === 0 ? 1900 : 0,
+        expansion_mrr_cents: n % 7 === 0 ? 8000 : 0, contraction_mrr_cents: n % 13 === 0 ? 4000 : 0,
+        churned_mrr_cents: n % 5 === 0 ? 1900 : 0,
+        subscriptions_started: (n % 3 === 0 ? 1 : 0) + (n % 17 === 0 ? 1 : 0), subscriptions_churned: n % 5 === 0 ? 1 : 0,
+        trials_started: n % 4 === 0 ? 1 : 0, trials_converted: n % 8 === 0 ? 1 : 0, trials_lost: n % 16 === 0 ? 1 : 0,
+        invoices_paid: 1, invoices_failed: n % 9 === 0 ? 1 : 0, runs: 20 + n, run_errors: n % 6, tokens: 4000 * n,
+        run_latency_ms: 900 * (20 + n), api_calls: 50,
+      };
+      const net = point.new_mrr_cents + point.reactivation_mrr_cents + point.expansion_mrr_cents - point.contraction_mrr_cents - point.churned_mrr_cents;
+      state = {
+        users_total: state.users_total + point.users_new,
+        mrr_cents: state.mrr_cents + net,
+        paying_subscriptions: state.paying_subscriptions + point.subscriptions_started - point.subscriptions_churned,
+        trials: Math.max(0, state.trials + point.trials_started - point.trials_converted - point.trials_lost),
+      };
+      series.push({ ...point, ...state });
+    }
+    const figuresOf = (before, window) => {
+      const sum = (key) => window.reduce((total, point) => total + point[key], 0);
+      const last = window[window.length - 1];
+      const ratio = (a, b) => (b > 0 ? a / b : null);
+      const movements = ["new_mrr_cents", "reactivation_mrr_cents", "expansion_mrr_cents", "contraction_mrr_cents", "churned_mrr_cents"];
+      const totals = Object.fromEntries(movements.map((key) => [key, sum(key)]));
+      return {
+        users_total: last.users_total, users_new: sum("users_new"), paying_subscriptions: last.paying_subscriptions, trials: last.trials,
+        trial_conversion: ratio(sum("trials_converted"), sum("trials_converted") + sum("trials_lost")),
+        mrr_cents: last.mrr_cents, arr_cents: 12 * last.mrr_cents,
+        arpu_cents: last.paying_subscriptions > 0 ? Math.floor(last.mrr_cents / last.paying_subscriptions) : null,
+        subscriber_churn: ratio(sum("subscriptions_churned"), before.paying_subscriptions + sum("subscriptions_started")),
+        revenue_churn: ratio(totals.churned_mrr_cents + totals.contraction_mrr_cents, before.mrr_cents),
+        net_new_mrr_cents: totals.new_mrr_cents + totals.reactivation_mrr_cents + totals.expansion_mrr_cents - totals.contraction_mrr_cents - totals.churned_mrr_cents,
+        ...totals,
+      };
+    };
+    const previous = series.slice(0, days);
+    const window = series.slice(days);
+    const start = { users_total: 40, mrr_cents: 60_000, paying_subscriptions: 30, trials: 4 };
+    return {
+      days, from: window[0].day, to: window[window.length - 1].day,
+      figures: figuresOf(previous[previous.length - 1], window),
+      previous: figuresOf(start, previous),
+      series: window,
+    };
+  };
   const auditLog = [];
   const extraUsers = (setup.adminUsers ?? []).map((seed) => ({
     id: crypto.randomUUID(), tenant_id: crypto.randomUUID(), name: "", role: "user", plan: "free", status: "active",
@@ -633,6 +688,14 @@
         (entry) => (!query.action || entry.action === query.action) && (!query.target || entry.target_id === query.target),
       );
       return { entries: matching.slice((page - 1) * perPage, page * perPage), total: matching.length, page, per_page: perPage };
+    },
+    // The overview as /v1/admin/overview answers it: a year and more of
+    // days (ending 2026-12-06) folded from a fixed pattern of subscription
+    // changes, and the window's figures by the same definitions.
+    admin_overview: ({ days }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      if (![30, 90, 365].includes(days)) return fail("invalid_input", "the overview covers 30, 90 or 365 days");
+      return overviewOf(days);
     },
     "plugin:event|listen": ({ event, handler }) => {
       if (!listeners.has(event)) listeners.set(event, []);

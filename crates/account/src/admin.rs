@@ -228,7 +228,51 @@ pub enum UserAction {
     Reactivate,
 }
 
+/// One day of the overview's series.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct OverviewDay {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    /// The day's figures.
+    #[serde(flatten)]
+    pub figures: orrery_domain::revenue::DailyFigures,
+}
+
+/// The server's figures over a window of days, as the overview shows them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AdminOverview {
+    /// The window's length: 30, 90 or 365 days.
+    pub days: u32,
+    /// Its first day.
+    pub from: String,
+    /// Its last day (today, UTC).
+    pub to: String,
+    /// The window's figures.
+    pub figures: orrery_domain::revenue::WindowFigures,
+    /// The window before, for comparison.
+    pub previous: orrery_domain::revenue::WindowFigures,
+    /// One point a day, oldest first.
+    pub series: Vec<OverviewDay>,
+}
+
 impl AccountClient {
+    /// The server's figures over the last `days` days (admins only).
+    pub async fn admin_overview(
+        &self,
+        access_token: &str,
+        days: u32,
+    ) -> Result<AdminOverview, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/admin/overview"))
+                .bearer_auth(access_token)
+                .query(&[("days", days)]),
+        )
+        .await
+    }
+
     /// A page of the server's users (admins only).
     pub async fn admin_users(
         &self,

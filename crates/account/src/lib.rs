@@ -13,7 +13,7 @@ mod error;
 pub mod loopback;
 
 pub use admin::{
-    AdminUser, AuditEntry, AuditPage, AuditQuery, MetricUsage, SignedInDevice, UserAction,
+    AdminOverview, AdminUser, OverviewDay, AuditEntry, AuditPage, AuditQuery, MetricUsage, SignedInDevice, UserAction,
     UserChange, UserDetail, UserInvoice, UserPage, UserQuery,
 };
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};

@@ -472,7 +472,7 @@ pub enum EventFacts {
 
 /// The overview's figures over a window of days (the last `days` of a
 /// series), with the definitions of ARCHITECTURE.md.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct WindowFigures {
     /// Accounts at the end.

@@ -3,7 +3,7 @@
 //! and pass the server's refusals on.
 
 use orrery_account::{
-    AuditPage, AuditQuery, UserAction, UserChange, UserDetail, UserPage, UserQuery,
+    AdminOverview, AuditPage, AuditQuery, UserAction, UserChange, UserDetail, UserPage, UserQuery,
 };
 use tauri::State;
 
@@ -157,4 +157,21 @@ pub fn show_admin_window(app: &tauri::AppHandle) -> Result<(), CommandError> {
 #[specta::specta]
 pub fn open_admin_window(app: tauri::AppHandle) -> Result<(), CommandError> {
     show_admin_window(&app)
+}
+
+/// The windows the overview offers, in days.
+const OVERVIEW_WINDOWS: [u32; 3] = [30, 90, 365];
+
+/// The server's figures (users, subscriptions, revenue and its movements)
+/// over the last 30, 90 or 365 days, with one point a day.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_overview(
+    shell: State<'_, Shell>,
+    days: u32,
+) -> Result<AdminOverview, CommandError> {
+    if !OVERVIEW_WINDOWS.contains(&days) {
+        return Err(invalid("the overview covers 30, 90 or 365 days"));
+    }
+    Ok(shell.admin_overview(days).await?)
 }
