@@ -1196,6 +1196,14 @@ async fn management_commands_reach_the_admin_routes() {
             .all(|entry| entry.actor_email == "operator@orrery.test")
     );
 
+    // The overview: both accounts registered today, a point a day.
+    let overview = admin.admin_overview(30).await.unwrap();
+    assert_eq!(overview.days, 30);
+    assert_eq!(overview.series.len(), 30);
+    assert_eq!(overview.figures.users_total, 2);
+    assert_eq!(overview.figures.users_new, 2);
+    assert_eq!(overview.series.last().unwrap().day, overview.to);
+
     // Anyone else is refused by the server.
     let other = open("other").await.unwrap();
     other
@@ -1204,4 +1212,5 @@ async fn management_commands_reach_the_admin_routes() {
         .unwrap();
     assert!(other.admin_users(&UserQuery::default()).await.is_err());
     assert!(other.admin_audit_log(&AuditQuery::default()).await.is_err());
+    assert!(other.admin_overview(30).await.is_err());
 }
