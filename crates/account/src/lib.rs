@@ -13,8 +13,8 @@ mod error;
 pub mod loopback;
 
 pub use admin::{
-    AdminOverview, AdminUser, OverviewDay, AuditEntry, AuditPage, AuditQuery, MetricUsage, SignedInDevice, UserAction,
-    UserChange, UserDetail, UserInvoice, UserPage, UserQuery,
+    AdminOverview, AdminUser, AuditEntry, AuditPage, AuditQuery, MetricUsage, OverviewDay,
+    SignedInDevice, UserAction, UserChange, UserDetail, UserInvoice, UserPage, UserQuery,
 };
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

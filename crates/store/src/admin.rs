@@ -714,7 +714,7 @@ impl ServerStore {
     /// A write transaction for an admin change: on PostgreSQL it first takes
     /// the audit log's exclusive lock, so admin changes (and appends) take
     /// turns across instances; SQLite's write lock already does.
-    async fn admin_transaction(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(crate) async fn admin_transaction(&self) -> Result<Transaction<'static, Any>, StoreError> {
         let mut transaction = self.write_transaction().await?;
         if self.backend() == Backend::Postgres {
             sqlx::query("LOCK TABLE audit_log IN EXCLUSIVE MODE")
@@ -790,7 +790,7 @@ impl StoredFields {
 }
 
 /// The parts of a user an audit entry keeps: what admins change, nothing secret.
-fn user_audit_view(user: &AdminUser, live_sessions: i64) -> serde_json::Value {
+pub(crate) fn user_audit_view(user: &AdminUser, live_sessions: i64) -> serde_json::Value {
     serde_json::json!({
         "email": user.email,
         "plan": user.plan,
@@ -802,7 +802,7 @@ fn user_audit_view(user: &AdminUser, live_sessions: i64) -> serde_json::Value {
 }
 
 /// How many sessions of the user are signed in.
-async fn live_sessions(
+pub(crate) async fn live_sessions(
     transaction: &mut Transaction<'static, Any>,
     user_id: &str,
 ) -> Result<i64, StoreError> {
@@ -840,7 +840,7 @@ async fn revoke_every_session(
 
 /// The user row an admin change works on; on PostgreSQL locked until
 /// commit (SQLite's write lock covers the whole database).
-async fn locked_user(
+pub(crate) async fn locked_user(
     transaction: &mut Transaction<'static, Any>,
     backend: Backend,
     user_id: Uuid,
@@ -861,19 +861,19 @@ async fn locked_user(
     row.as_ref().map(admin_user).transpose()
 }
 
-struct AuditDraft<'a> {
-    actor: &'a AuditActor,
-    action: &'a str,
-    target_kind: &'a str,
-    target_id: &'a str,
-    before: serde_json::Value,
-    after: serde_json::Value,
-    now: DateTime<Utc>,
+pub(crate) struct AuditDraft<'a> {
+    pub actor: &'a AuditActor,
+    pub action: &'a str,
+    pub target_kind: &'a str,
+    pub target_id: &'a str,
+    pub before: serde_json::Value,
+    pub after: serde_json::Value,
+    pub now: DateTime<Utc>,
 }
 
 /// Appends one entry after the last one, inside the caller's admin
 /// transaction (which holds the lock that makes appends take turns).
-async fn append_audit(
+pub(crate) async fn append_audit(
     transaction: &mut Transaction<'static, Any>,
     draft: AuditDraft<'_>,
 ) -> Result<AuditEntry, StoreError> {

@@ -16,6 +16,7 @@ mod local;
 mod metrics;
 mod plans;
 mod server;
+mod user_data;
 
 pub use accounts::{
     ApiKeyRecord, Credential, NewApiKey, NewUser, Principal, ProfileChange, RefreshOutcome, Role,
@@ -35,6 +36,7 @@ pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
     ServerStore, StoredGraph,
 };
+pub use user_data::{StoredDocument, UserDeletion, UserRows};
 
 /// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or
 /// `~/.local/share/orrery`.

@@ -17,13 +17,15 @@ use super::{Admin, Paging};
 use crate::http::{ApiContext, ApiError, Routes};
 
 /// The actions entries are recorded under.
-pub const AUDIT_ACTIONS: [&str; 7] = [
+pub const AUDIT_ACTIONS: [&str; 9] = [
     "user.plan",
     "user.role",
     "user.suspend",
     "user.reactivate",
     "user.trial",
     "user.sessions.revoke",
+    "user.export",
+    "user.delete",
     "plan.put",
 ];
 

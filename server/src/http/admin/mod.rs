@@ -8,6 +8,7 @@
 
 mod audit;
 mod overview;
+mod user_data;
 mod users;
 
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub(super) fn router() -> Routes {
         .merge(users::router())
         .merge(audit::router())
         .merge(overview::router())
+        .merge(user_data::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
