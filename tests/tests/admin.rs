@@ -431,7 +431,7 @@ async fn admin_inputs_are_checked_and_paging_past_the_end_is_empty() {
         ),
         (
             Method::GET,
-            "/v1/admin/audit-log?action=user.delete".to_owned(),
+            "/v1/admin/audit-log?action=user.obliterate".to_owned(),
             None,
         ),
         (
