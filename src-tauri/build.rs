@@ -52,6 +52,8 @@ fn main() {
         "admin_change_user",
         "admin_audit_log",
         "admin_overview",
+        "admin_export_user",
+        "admin_delete_user",
         "open_admin_window",
     ];
     tauri_build::try_build(

@@ -71,6 +71,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_change_user,
             admin_audit_log,
             admin_overview,
+            admin_export_user,
+            admin_delete_user,
             open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.

@@ -761,6 +761,23 @@ impl Shell {
             .await
     }
 
+    /// One user's data as the server's JSON archive.
+    pub async fn admin_export_user(&self, user_id: &str) -> Result<serde_json::Value, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_export_user(&token, user_id).await })
+            .await
+    }
+
+    /// Deletes one user with their data; the audit entry that records it.
+    pub async fn admin_delete_user(
+        &self,
+        user_id: &str,
+    ) -> Result<orrery_account::AuditEntry, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_delete_user(&token, user_id).await })
+            .await
+    }
+
     /// One user, whole, for the management window.
     pub async fn admin_user(
         &self,

@@ -1204,6 +1204,13 @@ async fn management_commands_reach_the_admin_routes() {
     assert_eq!(overview.figures.users_new, 2);
     assert_eq!(overview.series.last().unwrap().day, overview.to);
 
+    // Her data as one archive, then her account deleted.
+    let archive = admin.admin_export_user(&grace.id).await.unwrap();
+    assert_eq!(archive["account"]["email"], "grace@orrery.test");
+    let deleted = admin.admin_delete_user(&grace.id).await.unwrap();
+    assert_eq!(deleted.action, "user.delete");
+    assert!(admin.admin_user(&grace.id).await.is_err());
+
     // Anyone else is refused by the server.
     let other = open("other").await.unwrap();
     other

@@ -135,7 +135,14 @@ function Users({ self }: { self: string }) {
     if (sure) await change(user, { change: "suspend" }, `${user.email} is suspended.`);
   };
 
-  if (opened !== null) return <UserPanel id={opened} close={() => setOpened(null)} />;
+  if (opened !== null) {
+    const back = () => {
+      setOpened(null);
+      // The user may have been changed or deleted while open.
+      void load(filter);
+    };
+    return <UserPanel id={opened} self={self} close={back} />;
+  }
   return (
     <section aria-label="Users">
       <div class="bar">
@@ -229,12 +236,42 @@ function Users({ self }: { self: string }) {
 const METRICS: Record<string, string> = { runs: "Agent runs", tokens: "Tokens", api_calls: "API calls", graphs: "Graphs" };
 
 /** One user, whole: usage against their plan, devices, API keys, invoices, and what admins did to them. */
-function UserPanel({ id, close }: { id: string; close: () => void }) {
+function UserPanel({ id, self, close }: { id: string; self: string; close: () => void }) {
   const [user, setUser] = useState<UserDetail | null>(null);
+  const [busy, setBusy] = useState(false);
   const [said, say] = useNotice();
   useEffect(() => {
     void api.adminGetUser(id).then(setUser, (error) => say(errorMessage(error)));
   }, [id]);
+  const exportData = async (user: UserDetail) => {
+    setBusy(true);
+    try {
+      const path = await api.adminExportUser(user.id);
+      toast(`${user.email}'s data is saved in ${path}.`);
+    } catch (error) {
+      say(errorMessage(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const deleteUser = async (user: UserDetail) => {
+    const sure = await confirmAction({
+      title: `Delete ${user.name || user.email}?`,
+      body: "Their account, graphs, agents, prompts, sessions, API keys, usage and invoices are removed from the server for good, and every device of theirs is signed out. Export their data first if it may be asked for. The audit log keeps a record of the deletion.",
+      confirm: "Delete for good",
+      danger: true,
+    });
+    if (!sure) return;
+    setBusy(true);
+    try {
+      await api.adminDeleteUser(user.id);
+      toast(`${user.email} is deleted.`);
+      close();
+    } catch (error) {
+      say(errorMessage(error));
+      setBusy(false);
+    }
+  };
   return (
     <section aria-label="User">
       <button type="button" class="link" onClick={close}>← All users</button>
@@ -244,6 +281,16 @@ function UserPanel({ id, close }: { id: string; close: () => void }) {
           <div class="bar">
             <h1>{user.name || user.email}</h1>
             <span class="badge" data-status={user.status}>{words(user.status)}</span>
+          </div>
+          <div class="card-actions">
+            <button type="button" class="quiet" disabled={busy} onClick={() => void exportData(user)}>
+              Export data
+            </button>
+            {user.id !== self && (
+              <button type="button" class="quiet danger" disabled={busy} onClick={() => void deleteUser(user)}>
+                Delete user…
+              </button>
+            )}
           </div>
           <dl class="facts" data-testid="user-facts">
             <dt>Email</dt>

@@ -192,6 +192,8 @@ export const api = {
   adminChangeUser: commands.adminChangeUser,
   adminAuditLog: commands.adminAuditLog,
   adminOverview: commands.adminOverview,
+  adminExportUser: commands.adminExportUser,
+  adminDeleteUser: commands.adminDeleteUser,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

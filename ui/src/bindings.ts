@@ -134,6 +134,13 @@ export const commands = {
 	 *  over the last 30, 90 or 365 days, with one point a day.
 	 */
 	adminOverview: (days: number) => __TAURI_INVOKE<AdminOverview_Serialize>("admin_overview", { days }),
+	/**
+	 *  Saves everything the server holds about one user as a JSON archive in
+	 *  the Downloads folder; answers the file's path.
+	 */
+	adminExportUser: (userId: string) => __TAURI_INVOKE<string>("admin_export_user", { userId }),
+	/**  Deletes one user with all their data; answers the audit entry. */
+	adminDeleteUser: (userId: string) => __TAURI_INVOKE<AuditEntry>("admin_delete_user", { userId }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };

@@ -115,3 +115,31 @@ test("the overview shows the window's figures beside the window before, and a ch
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("one user's data is exported to Downloads, and deleting them asks first and removes them", async () => {
+  const { page, errors } = await openAdmin({ role: "admin", adminUsers: PEOPLE });
+  await page.getByRole("button", { name: "Users", exact: true }).click();
+  await page.getByTestId("user-count").filter({ hasText: "4 users" }).waitFor();
+  await page.getByRole("button", { name: "Open Linus" }).click();
+  await page.getByRole("heading", { name: "Linus" }).waitFor();
+  await page.getByRole("button", { name: "Export data" }).click();
+  await page.getByText(/linus@orrery\.test's data is saved in \/home\/ada\/Downloads\/orrery-user-.*\.json/).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.exports.length), 1);
+  // Cancelling deletes nothing.
+  await page.getByRole("button", { name: "Delete user…" }).click();
+  await page.getByRole("dialog").getByText(/removed from the server for good/).waitFor();
+  await page.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 0);
+  await page.getByRole("button", { name: "Delete user…" }).click();
+  await page.getByRole("button", { name: "Delete for good" }).click();
+  // Back on the list, without them; the audit log has the deletion.
+  await page.getByTestId("user-count").filter({ hasText: "3 users" }).waitFor();
+  assert.equal(await page.locator('tr[data-user="linus@orrery.test"]').count(), 0);
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog[0].action), "user.delete");
+  // An admin's own page offers no deletion.
+  await page.getByRole("button", { name: "Open Ada" }).click();
+  await page.getByRole("button", { name: "Export data" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Delete user…" }).count(), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

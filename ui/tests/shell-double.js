@@ -32,6 +32,8 @@
   const failures = new Map();
   // The server's users as the management window sees them.
   let adminWindowOpened = 0;
+  /** The users whose data was exported, in order. */
+  const exports = [];
   /** Two windows of days, each a day's movements and the state at its end. */
   const overviewOf = (days) => {
     const end = Date.parse("2026-12-06T00:00:00Z");
@@ -689,6 +691,26 @@
       );
       return { entries: matching.slice((page - 1) * perPage, page * perPage), total: matching.length, page, per_page: perPage };
     },
+    // A user's archive goes to the Downloads folder; a deletion removes
+    // them from the users the double lists and records it.
+    admin_export_user: ({ userId }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      if (!serverUsers().some((user) => user.id === userId)) return fail("not_found", "no user has this id");
+      exports.push(userId);
+      return `/home/ada/Downloads/orrery-user-${userId}.json`;
+    },
+    admin_delete_user: ({ userId }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const index = extraUsers.findIndex((user) => user.id === userId);
+      if (index < 0) return fail("not_found", "no user has this id");
+      const [user] = extraUsers.splice(index, 1);
+      const entry = {
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email, action: "user.delete",
+        target_kind: "user", target_id: user.id, before: { email: user.email, plan: user.plan }, after: null, address: "127.0.0.1",
+      };
+      auditLog.unshift(entry);
+      return entry;
+    },
     // The overview as /v1/admin/overview answers it: a year and more of
     // days (ending 2026-12-06) folded from a fixed pattern of subscription
     // changes, and the window's figures by the same definitions.
@@ -744,6 +766,7 @@
     users,
     resetCodes,
     auditLog,
+    exports,
     /** How many times "Manage" asked for the management window. */
     get adminWindowOpened() {
       return adminWindowOpened;

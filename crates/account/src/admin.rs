@@ -273,6 +273,46 @@ impl AccountClient {
         .await
     }
 
+    /// Everything the server holds about one user, as one JSON archive
+    /// (admins only; the server records the export in its audit log).
+    pub async fn admin_export_user(
+        &self,
+        access_token: &str,
+        user_id: &str,
+    ) -> Result<serde_json::Value, AccountError> {
+        let id = uuid::Uuid::parse_str(user_id)
+            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        self.json(
+            self.http
+                .get(self.url(&format!("/v1/admin/users/{id}/export")))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Deletes one user with all their data (admins only); answers the audit
+    /// entry that records it.
+    pub async fn admin_delete_user(
+        &self,
+        access_token: &str,
+        user_id: &str,
+    ) -> Result<AuditEntry, AccountError> {
+        #[derive(Deserialize)]
+        struct Deleted {
+            audit: AuditEntry,
+        }
+        let id = uuid::Uuid::parse_str(user_id)
+            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let deleted: Deleted = self
+            .json(
+                self.http
+                    .delete(self.url(&format!("/v1/admin/users/{id}")))
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        Ok(deleted.audit)
+    }
+
     /// A page of the server's users (admins only).
     pub async fn admin_users(
         &self,

@@ -3,9 +3,10 @@
 //! and pass the server's refusals on.
 
 use orrery_account::{
-    AdminOverview, AuditPage, AuditQuery, UserAction, UserChange, UserDetail, UserPage, UserQuery,
+    AdminOverview, AuditEntry, AuditPage, AuditQuery, UserAction, UserChange, UserDetail, UserPage,
+    UserQuery,
 };
-use tauri::State;
+use tauri::{AppHandle, Manager, State};
 
 use super::CommandError;
 use crate::shell::Shell;
@@ -174,4 +175,48 @@ pub async fn admin_overview(
         return Err(invalid("the overview covers 30, 90 or 365 days"));
     }
     Ok(shell.admin_overview(days).await?)
+}
+
+/// Saves everything the server holds about one user as a JSON archive in
+/// the Downloads folder; answers the file's path.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_export_user(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    user_id: String,
+) -> Result<String, CommandError> {
+    check_user_id(&user_id)?;
+    let archive = shell.admin_export_user(&user_id).await?;
+    let folder = app.path().download_dir().map_err(|error| CommandError {
+        code: "storage",
+        message: format!("there is no Downloads folder to save the export in: {error}"),
+    })?;
+    let path = folder.join(format!("orrery-user-{user_id}.json"));
+    let text = serde_json::to_vec_pretty(&archive).map_err(|error| CommandError {
+        code: "storage",
+        message: format!("the export could not be written: {error}"),
+    })?;
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .and(tokio::fs::write(&path, text).await)
+        .map_err(|error| CommandError {
+            code: "storage",
+            message: format!(
+                "the export could not be saved in {}: {error}",
+                folder.display()
+            ),
+        })?;
+    Ok(path.display().to_string())
+}
+
+/// Deletes one user with all their data; answers the audit entry.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_delete_user(
+    shell: State<'_, Shell>,
+    user_id: String,
+) -> Result<AuditEntry, CommandError> {
+    check_user_id(&user_id)?;
+    Ok(shell.admin_delete_user(&user_id).await?)
 }
