@@ -43,6 +43,9 @@ async fn row_counts(server: &TestServer) -> Vec<(String, i64, String)> {
 }
 
 /// Bodies no account route may accept.
+/// Admin routes that act without a body (and refuse one).
+const TAKES_NO_BODY: [&str; 1] = ["/v1/admin/metrics/rebuild"];
+
 fn hostile_bodies() -> Vec<(&'static str, Vec<u8>)> {
     let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
     let long = "a".repeat(100_000);
@@ -154,6 +157,11 @@ async fn auth_inputs_never_500() {
                     .unwrap();
                 let status = response.status();
                 let text = response.text().await.unwrap();
+                // A route that takes no body does its work when sent none.
+                if label == "empty" && TAKES_NO_BODY.contains(&endpoint.path) {
+                    assert!(status.is_success(), "{path} with no body: {status} {text}");
+                    continue;
+                }
                 assert!(
                     status.is_client_error(),
                     "{} {path} with {label} ({content_type}): {status} {text}",

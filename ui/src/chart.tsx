@@ -3,6 +3,8 @@
 // from the theme's tokens, follows its box's width, and redraws when the data
 // or the theme changes.
 import { useEffect, useRef, useState } from "preact/hooks";
+// Before uPlot: it reads the page's language when its module loads.
+import "./locale-guard";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 

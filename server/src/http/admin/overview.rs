@@ -138,10 +138,18 @@ struct Rebuilt {
     rebuilt: bool,
 }
 
+/// Rebuilds the rollups. The route takes no body: one sent is refused, so a
+/// client that meant another route hears so.
 async fn rebuild(
     State(context): State<ApiContext>,
     _admin: Admin,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Rebuilt>, ApiError> {
+    if !body?.is_empty() {
+        return Err(ApiError::BadRequest(
+            "this route takes no body; POST it empty".into(),
+        ));
+    }
     context.store.rebuild_metrics(context.now()).await?;
     Ok(Json(Rebuilt { rebuilt: true }))
 }
