@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load fmt lint clean
+.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -53,6 +53,12 @@ bench-crdt:
 bench-sync: deps
 	cargo build --release -p orrery-canvas -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench sync --postgres
+
+# The management window's figures: 100k users, 100k subscriptions, 1M events,
+# SQLite and PostgreSQL.
+bench-admin: deps
+	cargo build --release -p orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench admin --postgres
 
 # The sandbox orchestrator: overhead per step and a 200-agent run against the provider double.
 AGENTS ?= 200

@@ -20,12 +20,17 @@
 //! - `load`: the release sync server in its own process under 200 devices'
 //!   mixed traffic plus hashing floods, 8 MiB bodies and slow clients: 5xx
 //!   answers to legitimate requests, their p99 latency, resident memory.
+//! - `admin`: the management window against a server holding 100k users,
+//!   100k subscriptions and 1M events: user search p95, the overview's
+//!   figures and 365-day series, a full rollup rebuild (SQLite, and
+//!   PostgreSQL with `--postgres`).
 
 /// mimalloc instead of the system allocator: merging and reading a received
 /// 10k-node graph spent a third of its time in glibc malloc/free.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod admin;
 mod canvas;
 mod layout;
 mod load;
@@ -42,7 +47,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench layout [--nodes N] [--iterations N]
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
        orrery-bench sandbox [--agents N] [--runs N] [--parallel N]
-       orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]";
+       orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]
+       orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -160,6 +166,22 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", load::run(&options)?);
+            Ok(())
+        }
+        "admin" => {
+            let mut options = admin::Options::default();
+            parse_flags(&rest, &["--postgres"], |flag, number| {
+                match flag {
+                    "--postgres" => options.postgres = true,
+                    "--users" => options.users = number.max(1),
+                    "--events" => options.events = number.max(1),
+                    "--searches" => options.searches = number.max(1),
+                    "--overviews" => options.overviews = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", admin::run(&options)?);
             Ok(())
         }
         "--help" | "-h" => {
