@@ -54,6 +54,7 @@ fn main() {
         "admin_overview",
         "admin_export_user",
         "admin_delete_user",
+        "admin_save_plan",
         "open_admin_window",
     ];
     tauri_build::try_build(

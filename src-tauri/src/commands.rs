@@ -73,6 +73,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_overview,
             admin_export_user,
             admin_delete_user,
+            admin_save_plan,
             open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.

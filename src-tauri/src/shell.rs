@@ -778,6 +778,16 @@ impl Shell {
             .await
     }
 
+    /// Creates or replaces a plan from the management window.
+    pub async fn admin_put_plan(
+        &self,
+        plan: &orrery_domain::policy::Plan,
+    ) -> Result<orrery_domain::policy::Plan, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_put_plan(&token, plan).await })
+            .await
+    }
+
     /// One user, whole, for the management window.
     pub async fn admin_user(
         &self,

@@ -397,7 +397,42 @@ async fn admin_inputs_are_checked_and_paging_past_the_end_is_empty() {
     }
     let token = Some(admin.access_token.as_str());
     let long = "x".repeat(10_000);
+    let (_, plans) = call(&server, Method::GET, "/v1/plans", None, None).await;
+    let pro = plans
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|plan| plan["key"] == "pro")
+        .unwrap()
+        .clone();
+    let with = |field: &str, value: Value| {
+        let mut plan = pro.clone();
+        plan[field] = value;
+        Some(plan)
+    };
+    let mut negative_limit = pro.clone();
+    negative_limit["limits"]["runs"] = json!(-1);
     for (method, path, body) in [
+        (
+            Method::PUT,
+            "/v1/admin/plans/pro".to_owned(),
+            with("currency", json!("US$")),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/plans/pro".to_owned(),
+            with("currency", json!("")),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/plans/pro".to_owned(),
+            with("price_cents", json!(-100)),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/plans/pro".to_owned(),
+            Some(negative_limit),
+        ),
         (
             Method::GET,
             "/v1/admin/users?plan=platinum".to_owned(),

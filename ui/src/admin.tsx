@@ -7,13 +7,15 @@ import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { Overview } from "./overview";
+import { Plans } from "./plans-admin";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "overview" | "users" | "audit";
+type AdminScreen = "overview" | "users" | "plans" | "audit";
 
 const SCREENS: [AdminScreen, string][] = [
   ["overview", "Overview"],
   ["users", "Users"],
+  ["plans", "Plans"],
   ["audit", "Audit log"],
 ];
 
@@ -71,7 +73,15 @@ export function AdminApp() {
         </div>
       </header>
       <main class="page">
-        {screen === "overview" ? <Overview /> : screen === "users" ? <Users self={account.account.id} /> : <AuditLog />}
+        {screen === "overview" ? (
+          <Overview />
+        ) : screen === "users" ? (
+          <Users self={account.account.id} />
+        ) : screen === "plans" ? (
+          <Plans />
+        ) : (
+          <AuditLog />
+        )}
       </main>
     </>
   );

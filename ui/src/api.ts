@@ -33,6 +33,8 @@ export type UserDetail = Rust.UserDetail;
 export type AdminOverview = Rust.AdminOverview_Serialize;
 export type OverviewDay = Rust.OverviewDay;
 export type WindowFigures = Rust.WindowFigures_Serialize;
+/** A plan whole, as admins define it (the billing screen reads a narrower view, `Plan`). */
+export type PlanDefinition = Rust.Plan_Serialize;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -90,6 +92,7 @@ export interface Plan {
   limits: Record<string, number | null>;
   api_keys: boolean;
   trial_days: number;
+  currency: string;
 }
 
 export interface MetricUsage {
@@ -194,6 +197,7 @@ export const api = {
   adminOverview: commands.adminOverview,
   adminExportUser: commands.adminExportUser,
   adminDeleteUser: commands.adminDeleteUser,
+  adminSavePlan: commands.adminSavePlan,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

@@ -141,6 +141,12 @@ export const commands = {
 	adminExportUser: (userId: string) => __TAURI_INVOKE<string>("admin_export_user", { userId }),
 	/**  Deletes one user with all their data; answers the audit entry. */
 	adminDeleteUser: (userId: string) => __TAURI_INVOKE<AuditEntry>("admin_delete_user", { userId }),
+	/**
+	 *  Creates or replaces a plan: its name, price and currency, interval,
+	 *  trial, limits, agents, channels and API keys. Checked here for shape;
+	 *  the server checks again and records the change in the audit log.
+	 */
+	adminSavePlan: (plan: Plan_Deserialize) => __TAURI_INVOKE<Plan_Serialize>("admin_save_plan", { plan }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };
@@ -355,6 +361,13 @@ export type AdminUser_Serialize = {
 /**  An agent (F6). */
 export type Agent = Agent_Serialize | Agent_Deserialize;
 
+/**  Which agents a plan may run. */
+export type AgentAccess = 
+/**  Every agent. */
+{ kind: "all" } | 
+/**  Only these agents (by key). */
+{ kind: "only"; agents: string[] };
+
 /**  An agent as the agent editor sends it: no id for a new one. */
 export type AgentDraft = AgentDraft_Serialize | AgentDraft_Deserialize;
 
@@ -514,6 +527,13 @@ export type AuditQuery_Serialize = {
 	/**  Entries per page. */
 	per_page?: number,
 };
+
+/**  How often a plan is billed. */
+export type BillingInterval = 
+/**  Every month. */
+"month" | 
+/**  Every year. */
+"year";
 
 /**  What the billing screen shows. */
 export type BillingOverview = BillingOverview_Serialize | BillingOverview_Deserialize;
@@ -805,6 +825,88 @@ export type OverviewDay = {
 	/**  `YYYY-MM-DD`, UTC. */
 	day: string,
 } & DailyFigures;
+
+/**  A plan, as admins define it. */
+export type Plan = Plan_Serialize | Plan_Deserialize;
+
+/**  What a plan allows; `None` is unlimited. */
+export type PlanLimits = PlanLimits_Serialize | PlanLimits_Deserialize;
+
+/**  What a plan allows; `None` is unlimited. */
+export type PlanLimits_Deserialize = {
+	/**  Agent runs per period. */
+	runs?: number | null,
+	/**  Model tokens per period. */
+	tokens?: number | null,
+	/**  Public API calls per period. */
+	api_calls?: number | null,
+	/**  Graphs held. */
+	graphs?: number | null,
+	/**  Nodes in one graph. */
+	nodes_per_graph?: number | null,
+};
+
+/**  What a plan allows; `None` is unlimited. */
+export type PlanLimits_Serialize = {
+	/**  Agent runs per period. */
+	runs: number | null,
+	/**  Model tokens per period. */
+	tokens: number | null,
+	/**  Public API calls per period. */
+	api_calls: number | null,
+	/**  Graphs held. */
+	graphs: number | null,
+	/**  Nodes in one graph. */
+	nodes_per_graph: number | null,
+};
+
+/**  A plan, as admins define it. */
+export type Plan_Deserialize = {
+	/**  Stable key: `free`, `pro`, `enterprise`, ... */
+	key: string,
+	/**  What users read. */
+	name: string,
+	/**  Price per interval in cents. */
+	price_cents: number,
+	/**  Billing interval. */
+	interval: BillingInterval,
+	/**  Quantities. */
+	limits: PlanLimits_Deserialize,
+	/**  Agents the plan may run. */
+	agents: AgentAccess,
+	/**  Messenger channels the plan may use (`telegram`, `whatsapp`). */
+	channels: string[],
+	/**  Whether users may hold API keys. */
+	api_keys: boolean,
+	/**  Days of trial a new subscriber gets. */
+	trial_days: number,
+	/**  The currency of `price_cents`, ISO 4217 in lower case (`usd`). */
+	currency?: string,
+};
+
+/**  A plan, as admins define it. */
+export type Plan_Serialize = {
+	/**  Stable key: `free`, `pro`, `enterprise`, ... */
+	key: string,
+	/**  What users read. */
+	name: string,
+	/**  Price per interval in cents. */
+	price_cents: number,
+	/**  Billing interval. */
+	interval: BillingInterval,
+	/**  Quantities. */
+	limits: PlanLimits_Serialize,
+	/**  Agents the plan may run. */
+	agents: AgentAccess,
+	/**  Messenger channels the plan may use (`telegram`, `whatsapp`). */
+	channels: string[],
+	/**  Whether users may hold API keys. */
+	api_keys: boolean,
+	/**  Days of trial a new subscriber gets. */
+	trial_days: number,
+	/**  The currency of `price_cents`, ISO 4217 in lower case (`usd`). */
+	currency: string,
+};
 
 /**  One node of a [`TemplatePreview`]. */
 export type PreviewNode = {

@@ -97,6 +97,17 @@ const screens = [
     },
   },
   {
+    name: "management: plans",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Plans", exact: true }).click();
+      await page.getByRole("button", { name: "Edit Pro" }).click();
+      await page.getByRole("form", { name: "Edit Pro" }).waitFor();
+    },
+  },
+  {
     name: "management: one user",
     setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }] },
     hash: "#admin",

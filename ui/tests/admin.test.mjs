@@ -143,3 +143,47 @@ test("one user's data is exported to Downloads, and deleting them asks first and
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("plans are listed whole and edited with their checks; a saved plan shows at once", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("button", { name: "Plans", exact: true }).click();
+  const pro = page.locator('tr[data-plan="pro"]');
+  await pro.waitFor();
+  assert.match(await pro.textContent(), /\$19\.00 a month.*14 days.*5,000 agent runs.*Yes.*telegram/);
+  await pro.getByRole("button", { name: "Edit Pro" }).click();
+  const form = page.getByRole("form", { name: "Edit Pro" });
+  // A negative limit is refused before anything is sent.
+  await form.getByLabel("Agent runs a month").fill("-5");
+  await form.getByRole("button", { name: "Save plan" }).click();
+  await page.getByTestId("plans-notice").filter({ hasText: "Agent runs a month: a whole number of at least 0" }).waitFor();
+  // So is a price without a currency.
+  await form.getByLabel("Agent runs a month").fill("8000");
+  await form.getByLabel("Currency").fill("");
+  await form.getByRole("button", { name: "Save plan" }).click();
+  await page.getByTestId("plans-notice").filter({ hasText: "A price needs its currency" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 0);
+  // A good edit is saved and listed.
+  await form.getByLabel("Currency").fill("eur");
+  await form.getByLabel("Price").fill("24.50");
+  await form.getByLabel("Tokens a month").fill("");
+  await form.getByRole("button", { name: "Save plan" }).click();
+  await pro.filter({ hasText: "€24.50 a month" }).waitFor();
+  assert.match(await pro.textContent(), /8,000 agent runs/);
+  const saved = await page.evaluate(() => window.__shellDouble.auditLog[0]);
+  assert.equal(saved.action, "plan.put");
+  assert.equal(saved.after.limits.tokens, null, "empty is unlimited");
+  assert.equal(saved.after.price_cents, 2450);
+  // A new plan with a list of agents.
+  await page.getByRole("button", { name: "New plan" }).click();
+  const created = page.getByRole("form", { name: "New plan" });
+  await created.getByLabel("Key", { exact: true }).fill("team");
+  await created.getByLabel("Name", { exact: true }).fill("Team");
+  await created.getByLabel("Price").fill("49");
+  await created.getByLabel("Only these", { exact: false }).check();
+  await created.getByLabel("Agents the plan includes").fill("helper, researcher");
+  await created.getByRole("button", { name: "Save plan" }).click();
+  await page.locator('tr[data-plan="team"]').filter({ hasText: "$49.00 a month" }).waitFor();
+  assert.deepEqual(await page.evaluate(() => window.__shellDouble.auditLog[0].after.agents), { kind: "only", agents: ["helper", "researcher"] });
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -170,6 +170,17 @@ const SCREENS = [
     },
   },
   {
+    name: "manage-plans",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Plans", exact: true }).click();
+      await page.getByRole("button", { name: "Edit Pro" }).click();
+      await page.getByRole("form", { name: "Edit Pro" }).waitFor();
+    },
+  },
+  {
     name: "about",
     setup: {},
     open: async (page) => {

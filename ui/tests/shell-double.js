@@ -109,8 +109,11 @@
   };
   const state = () => ({ signed_in: session !== null, account: session ? { ...session } : null, keyring_problem: null });
   const resetCodes = new Map();
+  // As GET /v1/plans answers: orrery_domain::policy::Plan whole.
   const plan = (key, name, price_cents, limits) => ({
-    key, name, price_cents, interval: "month", limits, api_keys: key !== "free", trial_days: key === "free" ? 0 : 14,
+    key, name, price_cents, currency: "usd", interval: "month", limits, api_keys: key !== "free", trial_days: key === "free" ? 0 : 14,
+    agents: key === "free" ? { kind: "only", agents: ["helper", "researcher"] } : { kind: "all" },
+    channels: key === "free" ? [] : key === "pro" ? ["telegram"] : ["telegram", "whatsapp"],
   });
   const plans = [
     plan("free", "Free", 0, { runs: 100, tokens: 200000, api_calls: 0, graphs: 10, nodes_per_graph: 500 }),
@@ -710,6 +713,24 @@
       };
       auditLog.unshift(entry);
       return entry;
+    },
+    // PUT /v1/admin/plans/{key}: the server's checks, then the plan stored
+    // (added or replaced) and the change in the audit log.
+    admin_save_plan: ({ plan: saved }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      if (!/^[a-z]{3}$/.test(saved.currency)) return fail("invalid_input", "a price needs its currency: three lower-case letters of ISO 4217, like `usd` or `eur`");
+      if (Object.values(saved.limits).some((limit) => limit !== null && (!Number.isInteger(limit) || limit < 0))) {
+        return fail("invalid_input", "limits are whole numbers of at least 0");
+      }
+      const index = plans.findIndex((each) => each.key === saved.key);
+      const before = index >= 0 ? { ...plans[index] } : null;
+      if (index >= 0) plans[index] = { ...saved };
+      else plans.push({ ...saved });
+      auditLog.unshift({
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email, action: "plan.put",
+        target_kind: "plan", target_id: saved.key, before, after: { ...saved }, address: "127.0.0.1",
+      });
+      return { ...saved };
     },
     // The overview as /v1/admin/overview answers it: a year and more of
     // days (ending 2026-12-06) folded from a fixed pattern of subscription

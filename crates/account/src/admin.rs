@@ -313,6 +313,30 @@ impl AccountClient {
         Ok(deleted.audit)
     }
 
+    /// Creates or replaces a plan (admins only); answers the plan stored.
+    pub async fn admin_put_plan(
+        &self,
+        access_token: &str,
+        plan: &orrery_domain::policy::Plan,
+    ) -> Result<orrery_domain::policy::Plan, AccountError> {
+        let key = &plan.key;
+        let plausible = !key.is_empty()
+            && key.len() <= 40
+            && key
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !plausible {
+            return Err(AccountError::Protocol(format!("`{key}` is not a plan key")));
+        }
+        self.json(
+            self.http
+                .put(self.url(&format!("/v1/admin/plans/{key}")))
+                .bearer_auth(access_token)
+                .json(plan),
+        )
+        .await
+    }
+
     /// A page of the server's users (admins only).
     pub async fn admin_users(
         &self,

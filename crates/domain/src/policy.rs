@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 /// How often a plan is billed.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BillingInterval {
@@ -83,6 +84,7 @@ impl Metric {
 }
 
 /// What a plan allows; `None` is unlimited.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanLimits {
@@ -112,6 +114,7 @@ impl PlanLimits {
 }
 
 /// Which agents a plan may run.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "agents")]
 pub enum AgentAccess {
@@ -122,6 +125,7 @@ pub enum AgentAccess {
 }
 
 /// A plan, as admins define it.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
@@ -143,6 +147,20 @@ pub struct Plan {
     pub api_keys: bool,
     /// Days of trial a new subscriber gets.
     pub trial_days: u32,
+    /// The currency of `price_cents`, ISO 4217 in lower case (`usd`).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+}
+
+/// The currency of plans stored before plans named one.
+pub fn default_currency() -> String {
+    "usd".to_owned()
+}
+
+/// Whether `code` is an ISO 4217 currency code as Stripe writes it: three
+/// lower-case letters. (Stripe checks that it sells in it.)
+pub fn is_currency_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|byte| byte.is_ascii_lowercase())
 }
 
 /// What a user has used, and when the period's counts start again.
@@ -501,6 +519,7 @@ mod tests {
             channels: BTreeSet::new(),
             api_keys: false,
             trial_days: 0,
+            currency: "usd".into(),
         }
     }
 

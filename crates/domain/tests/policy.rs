@@ -58,6 +58,7 @@ fn plans() -> impl Strategy<Value = Plan> {
                     .collect::<BTreeSet<_>>(),
                 api_keys,
                 trial_days: 14,
+                currency: "usd".into(),
             },
         )
 }

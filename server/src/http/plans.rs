@@ -152,6 +152,12 @@ async fn put_plan(
             "price or trial is out of range".into(),
         ));
     }
+    if !orrery_domain::policy::is_currency_code(&plan.currency) {
+        return Err(ApiError::Unprocessable(
+            "a price needs its currency: three lower-case letters of ISO 4217, like `usd` or `eur`"
+                .into(),
+        ));
+    }
     if plan.key == "free" && plan.price_cents != 0 {
         return Err(ApiError::Unprocessable(
             "the free plan costs nothing".into(),

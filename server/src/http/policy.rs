@@ -115,6 +115,7 @@ static NO_PLAN: std::sync::LazyLock<orrery_domain::policy::Plan> =
         channels: Default::default(),
         api_keys: false,
         trial_days: 0,
+        currency: "usd".into(),
     });
 
 /// The engine's answer, allow or deny, without counting anything.

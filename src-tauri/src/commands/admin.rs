@@ -220,3 +220,29 @@ pub async fn admin_delete_user(
     check_user_id(&user_id)?;
     Ok(shell.admin_delete_user(&user_id).await?)
 }
+
+/// Longest plan or agent name, in characters.
+const MAX_NAME_CHARS: usize = 100;
+
+/// Creates or replaces a plan: its name, price and currency, interval,
+/// trial, limits, agents, channels and API keys. Checked here for shape;
+/// the server checks again and records the change in the audit log.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_save_plan(
+    shell: State<'_, Shell>,
+    plan: orrery_domain::policy::Plan,
+) -> Result<orrery_domain::policy::Plan, CommandError> {
+    check_key("the plan key", Some(&plan.key))?;
+    if plan.name.trim().is_empty() || plan.name.chars().count() > MAX_NAME_CHARS {
+        return Err(invalid(format!(
+            "a plan's name is 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    if !orrery_domain::policy::is_currency_code(&plan.currency) {
+        return Err(invalid(
+            "a price needs its currency: three letters of ISO 4217, like usd or eur",
+        ));
+    }
+    Ok(shell.admin_put_plan(&plan).await?)
+}
