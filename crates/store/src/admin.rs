@@ -354,12 +354,23 @@ impl ServerStore {
         let status = status_sql(&params.add(timestamp(now)));
         let mut conditions = Vec::new();
         if let Some(text) = &search.text {
-            let pattern = contains_pattern(text);
-            let email = params.add(pattern.clone());
-            let name = params.add(pattern);
-            conditions.push(format!(
-                "(LOWER(email) LIKE {email} ESCAPE '\\' OR LOWER(name) LIKE {name} ESCAPE '\\')"
-            ));
+            if self.backend() == Backend::Sqlite && text.chars().count() >= 3 {
+                // The trigram index (migration 0014): the text as one
+                // phrase matches it anywhere, in any case.
+                let phrase = params.add(format!("\"{}\"", text.replace('"', "\"\"")));
+                conditions.push(format!(
+                    "rowid IN (SELECT rowid FROM users_search WHERE users_search MATCH {phrase})"
+                ));
+            } else {
+                // PostgreSQL answers this from its trigram indexes; shorter
+                // texts on SQLite read every user.
+                let pattern = contains_pattern(text);
+                let email = params.add(pattern.clone());
+                let name = params.add(pattern);
+                conditions.push(format!(
+                    "(LOWER(email) LIKE {email} ESCAPE '\\' OR LOWER(name) LIKE {name} ESCAPE '\\')"
+                ));
+            }
         }
         if let Some(plan) = &search.plan {
             conditions.push(format!("plan = {}", params.add(plan.as_str())));
@@ -953,6 +964,95 @@ pub(crate) async fn append_audit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The trigram index answers searches of three characters or more and
+    /// follows renames and deletions; shorter ones read every user.
+    #[tokio::test]
+    async fn user_search_finds_any_part_and_follows_changes() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = ServerStore::open_sqlite(&directory.path().join("server.db"))
+            .await
+            .unwrap();
+        let now = Utc::now();
+        let mut ids = Vec::new();
+        for (email, name) in [
+            ("grace@orrery.test", "Grace Hopper"),
+            ("ada@orrery.test", "Ada Lovelace"),
+            ("50%_off@orrery.test", "Percent \"Quote\""),
+        ] {
+            let user = crate::NewUser {
+                email,
+                email_verified: true,
+                password_hash: None,
+                name,
+                trial_ends_at: None,
+            };
+            ids.push(store.create_user(&user, now).await.unwrap().unwrap());
+        }
+        let find = |text: &str| {
+            let store = store.clone();
+            let text = text.to_owned();
+            async move {
+                let search = UserSearch {
+                    text: Some(text),
+                    plan: None,
+                    role: None,
+                    status: None,
+                    sort: UserSort::Email,
+                    descending: false,
+                    offset: 0,
+                    limit: 25,
+                };
+                let page = store.search_users(&search, Utc::now()).await.unwrap();
+                page.users
+                    .into_iter()
+                    .map(|user| user.email)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(find("HOPP").await, ["grace@orrery.test"]);
+        assert_eq!(find("orrery.test").await.len(), 3);
+        assert_eq!(
+            find("%_o").await,
+            ["50%_off@orrery.test"],
+            "wildcards are literal"
+        );
+        assert_eq!(
+            find("\"quote\"").await,
+            ["50%_off@orrery.test"],
+            "quotes are literal"
+        );
+        assert_eq!(
+            find("ov").await,
+            ["ada@orrery.test"],
+            "two characters: a scan"
+        );
+        assert!(find("nobody").await.is_empty());
+        let ada = &ids[1];
+        store
+            .update_profile(
+                ada.tenant_id,
+                ada.id,
+                &crate::ProfileChange {
+                    name: Some("Countess of Lovelace".into()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(find("countess").await, ["ada@orrery.test"]);
+        assert!(find("Ada Lov").await.is_empty(), "the old name is gone");
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(ids[0].id.to_string())
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert!(
+            find("hopper").await.is_empty(),
+            "a deleted user is not found"
+        );
+    }
 
     #[test]
     fn search_patterns_match_wildcards_literally() {
