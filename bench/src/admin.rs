@@ -351,7 +351,9 @@ async fn seed(
     let mut sign_in = 0usize;
     while events.len() < options.events {
         let index = (sign_in * 7919) % options.users.max(1);
-        let day = ((index * 365 / options.users.max(1)) as i64 + (sign_in % 200) as i64).min(365);
+        // Sign-ins after registration, spread over the rest of the year.
+        let registered = (index * 365 / options.users.max(1)) as i64;
+        let day = registered + (sign_in as i64 * 31) % (366 - registered).max(1);
         let (when, when_day) = at(day, (sign_in % 80_000) as i64);
         events.push(vec![
             json!(when),

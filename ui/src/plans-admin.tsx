@@ -3,17 +3,18 @@
 // it can before sending (whole numbers, no negative limit, a price with its
 // currency); the server checks again, applies the change at once to every
 // user on the plan, and records it in the audit log.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, errorMessage, type PlanDefinition } from "./api";
 import { Notice, useNotice } from "./controls";
 import { toast } from "./feedback";
 
-const LIMITS: [keyof PlanDefinition["limits"], string][] = [
-  ["runs", "Agent runs a month"],
-  ["tokens", "Tokens a month"],
-  ["api_calls", "API calls a month"],
-  ["graphs", "Graphs"],
-  ["nodes_per_graph", "Nodes in one graph"],
+/** Each limit: its field's label, and what it counts in a sentence. */
+const LIMITS: [keyof PlanDefinition["limits"], string, string][] = [
+  ["runs", "Agent runs a month", "agent runs"],
+  ["tokens", "Tokens a month", "tokens"],
+  ["api_calls", "API calls a month", "API calls"],
+  ["graphs", "Graphs", "graphs"],
+  ["nodes_per_graph", "Nodes in one graph", "nodes in one graph"],
 ];
 const CHANNELS = ["telegram", "whatsapp"] as const;
 const KEY_PATTERN = /^[a-z0-9-]{1,40}$/;
@@ -27,7 +28,7 @@ export function describePrice(plan: Pick<PlanDefinition, "price_cents" | "curren
 
 function describeLimits(plan: PlanDefinition): string {
   const shown = LIMITS.filter(([key]) => plan.limits[key] != null).map(
-    ([key, label]) => `${(plan.limits[key] as number).toLocaleString("en-US")} ${label.toLowerCase().replace(" a month", "")}`,
+    ([key, , counted]) => `${(plan.limits[key] as number).toLocaleString("en-US")} ${counted}`,
   );
   return shown.length === 0 ? "Unlimited" : shown.join(" · ");
 }
@@ -113,6 +114,14 @@ export function Plans() {
   const [plans, setPlans] = useState<PlanDefinition[] | null>(null);
   const [editing, setEditing] = useState<{ draft: Draft; isNew: boolean } | null>(null);
   const [said, say] = useNotice();
+  const form = useRef<HTMLFormElement>(null);
+  // The form opens below the list: bring it into view, its first field focused.
+  const opened = editing === null ? null : editing.isNew ? "new" : editing.draft.key;
+  useEffect(() => {
+    if (opened === null) return;
+    form.current?.scrollIntoView({ block: "nearest" });
+    form.current?.querySelector<HTMLInputElement>("input:not([readonly])")?.focus({ preventScroll: true });
+  }, [opened]);
   const load = () =>
     api
       .billingOverview()
@@ -186,7 +195,7 @@ export function Plans() {
         </table>
       )}
       {editing && (
-        <form class="plan-form" aria-label={editing.isNew ? "New plan" : `Edit ${editing.draft.name}`} onSubmit={save} noValidate>
+        <form ref={form} class="plan-form" aria-label={editing.isNew ? "New plan" : `Edit ${editing.draft.name}`} onSubmit={save} noValidate>
           <h2>{editing.isNew ? "New plan" : `Edit ${editing.draft.name}`}</h2>
           <div class="plan-grid">
             <label>

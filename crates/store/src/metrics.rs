@@ -17,6 +17,10 @@ use sqlx::Row;
 use crate::events::{EventKind, day_of};
 use crate::{ServerStore, StoreError};
 
+/// The server fact naming the newest event the rollup has seen (a refresh
+/// with nothing newer and today rolled up does nothing).
+const ROLLED_FACT: &str = "metrics_rolled_through";
+
 /// One day's figures.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DailyRow {
@@ -88,6 +92,19 @@ impl ServerStore {
         let last: Option<String> = sqlx::query_scalar("SELECT MAX(day) FROM metrics_daily")
             .fetch_one(&self.pool)
             .await?;
+        // Nothing appended since the last roll-up, and today rolled: done.
+        let latest = self.latest_event().await?;
+        let rolled: Option<String> =
+            sqlx::query_scalar("SELECT value FROM server_facts WHERE fact = $1")
+                .bind(ROLLED_FACT)
+                .fetch_optional(&self.pool)
+                .await?;
+        if last.as_deref() == Some(day_of(now).as_str())
+            && rolled.is_some()
+            && rolled == latest.map(|seq| seq.to_string())
+        {
+            return Ok(());
+        }
         match last {
             Some(last) => {
                 let from = parse_day(&last)? - Duration::days(1);
@@ -103,6 +120,13 @@ impl ServerStore {
         self.roll_up_from(None, now).await
     }
 
+    /// The newest event's number, if any.
+    async fn latest_event(&self) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// Folds the events from `from` (`None`: the first event's day) through
     /// `now`'s day onto the day before `from`, and writes those days.
     async fn roll_up_from(
@@ -111,6 +135,8 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let today = parse_day(&day_of(now))?;
+        // Read before the fold: events appended meanwhile roll up next time.
+        let latest = self.latest_event().await?;
         let from = match from {
             Some(from) => from,
             None => {
@@ -189,6 +215,16 @@ impl ServerStore {
                 query = query.bind(value);
             }
             query.execute(&mut *transaction).await?;
+        }
+        if let Some(latest) = latest {
+            sqlx::query(
+                "INSERT INTO server_facts (fact, value) VALUES ($1, $2)
+                 ON CONFLICT (fact) DO UPDATE SET value = excluded.value",
+            )
+            .bind(ROLLED_FACT)
+            .bind(latest.to_string())
+            .execute(&mut *transaction)
+            .await?;
         }
         transaction.commit().await?;
         Ok(())
