@@ -119,7 +119,7 @@ export function Plans() {
   const opened = editing === null ? null : editing.isNew ? "new" : editing.draft.key;
   useEffect(() => {
     if (opened === null) return;
-    form.current?.scrollIntoView({ block: "nearest" });
+    form.current?.scrollIntoView({ block: "start" });
     form.current?.querySelector<HTMLInputElement>("input:not([readonly])")?.focus({ preventScroll: true });
   }, [opened]);
   const load = () =>
