@@ -1165,11 +1165,52 @@ async fn management_commands_reach_the_admin_routes() {
         .unwrap_err();
     assert_eq!(unknown.code(), "invalid_input");
 
+    // A trial set and ended, and every device signed out.
+    let in_a_month = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let trial = admin
+        .admin_change_user(
+            &grace.id,
+            &UserAction::Trial {
+                ends_at: Some(in_a_month),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(trial.user.status, "trialing");
+    let ended = admin
+        .admin_change_user(&grace.id, &UserAction::Trial { ends_at: None })
+        .await
+        .unwrap();
+    assert_eq!(ended.user.status, "active");
+    let past = admin
+        .admin_change_user(
+            &grace.id,
+            &UserAction::Trial {
+                ends_at: Some("2020-01-01T00:00:00Z".into()),
+            },
+        )
+        .await;
+    assert!(past.is_err(), "the server refuses a trial that ended");
+    let revoked = admin
+        .admin_change_user(&grace.id, &UserAction::RevokeSessions)
+        .await
+        .unwrap();
+    assert_eq!(revoked.audit.action, "user.sessions.revoke");
+
     // Opened whole: the plan just set, usage against it, the change recorded.
     let detail = admin.admin_user(&grace.id).await.unwrap();
     assert_eq!(detail.user.plan, "pro");
     assert!(detail.usage.iter().any(|metric| metric.metric == "runs"));
-    assert_eq!(detail.recent_admin_actions[0].action, "user.plan");
+    assert_eq!(
+        detail.recent_admin_actions[0].action,
+        "user.sessions.revoke"
+    );
+    assert!(
+        detail
+            .recent_admin_actions
+            .iter()
+            .any(|entry| entry.action == "user.plan")
+    );
     assert!(admin.admin_user("not-an-id").await.is_err());
 
     let suspended = admin

@@ -249,6 +249,7 @@ const METRICS: Record<string, string> = { runs: "Agent runs", tokens: "Tokens", 
 function UserPanel({ id, self, close }: { id: string; self: string; close: () => void }) {
   const [user, setUser] = useState<UserDetail | null>(null);
   const [busy, setBusy] = useState(false);
+  const [trialEnd, setTrialEnd] = useState("");
   const [said, say] = useNotice();
   useEffect(() => {
     void api.adminGetUser(id).then(setUser, (error) => say(errorMessage(error)));
@@ -263,6 +264,42 @@ function UserPanel({ id, self, close }: { id: string; self: string; close: () =>
     } finally {
       setBusy(false);
     }
+  };
+  /** Applies a change from this page, then shows the user as they are now. */
+  const act = async (change: Parameters<typeof api.adminChangeUser>[1], done: string) => {
+    setBusy(true);
+    try {
+      await api.adminChangeUser(id, change);
+      toast(done);
+      setUser(await api.adminGetUser(id));
+    } catch (error) {
+      say(errorMessage(error));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const extendTrial = async (event: Event) => {
+    event.preventDefault();
+    const day = trialEnd.trim();
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(Date.parse(`${day}T23:59:59Z`))) {
+      say("Choose the day the trial ends.");
+      return;
+    }
+    const endsAt = `${day}T23:59:59Z`;
+    if (Date.parse(endsAt) <= Date.now()) {
+      say("A trial cannot end in the past; end it now instead.");
+      return;
+    }
+    await act({ change: "trial", ends_at: endsAt }, `The trial now ends on ${day}.`);
+  };
+  const signOutEverywhere = async (user: UserDetail) => {
+    const sure = await confirmAction({
+      title: `Sign ${user.name || user.email} out everywhere?`,
+      body: "Every device of theirs is signed out at once and must sign in again. Their API keys keep working.",
+      confirm: "Sign out everywhere",
+      danger: true,
+    });
+    if (sure) await act({ change: "revoke_sessions" }, `${user.email} is signed out everywhere.`);
   };
   const deleteUser = async (user: UserDetail) => {
     const sure = await confirmAction({
@@ -316,6 +353,24 @@ function UserPanel({ id, self, close }: { id: string; self: string; close: () =>
             <dt>API keys</dt>
             <dd>{user.api_keys}</dd>
           </dl>
+          <h2>Trial and sessions</h2>
+          <form class="trial-actions" aria-label="Trial" onSubmit={(event) => void extendTrial(event)} noValidate>
+            <label>
+              Trial ends on
+              <input type="date" value={trialEnd} onInput={(event) => setTrialEnd(event.currentTarget.value)} />
+            </label>
+            <button type="submit" class="quiet" disabled={busy}>
+              {user.status === "trialing" ? "Extend trial" : "Start a trial"}
+            </button>
+            {user.status === "trialing" && (
+              <button type="button" class="quiet" disabled={busy} onClick={() => void act({ change: "trial", ends_at: null }, "The trial has ended.")}>
+                End trial now
+              </button>
+            )}
+            <button type="button" class="quiet danger" disabled={busy} onClick={() => void signOutEverywhere(user)}>
+              Sign out everywhere…
+            </button>
+          </form>
           <h2>Usage this period</h2>
           <ul class="plain" aria-label="Usage">
             {user.usage.map((metric) => (

@@ -123,10 +123,11 @@ export const commands = {
 	 */
 	adminGetUser: (userId: string) => __TAURI_INVOKE<UserDetail_Serialize>("admin_get_user", { userId }),
 	/**
-	 *  Changes one user: their plan or role, or suspends or reactivates them.
+	 *  Changes one user: their plan, role or trial; suspends or reactivates
+	 *  them, or signs them out of every device.
 	 *  Answers the user after the change and the audit entry that records it.
 	 */
-	adminChangeUser: (userId: string, change: UserAction) => __TAURI_INVOKE<UserChange_Serialize>("admin_change_user", { userId, change }),
+	adminChangeUser: (userId: string, change: UserAction_Deserialize) => __TAURI_INVOKE<UserChange_Serialize>("admin_change_user", { userId, change }),
 	/**  A page of the server's audit log, newest first. */
 	adminAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<AuditPage>("admin_audit_log", { query }),
 	/**
@@ -1222,7 +1223,10 @@ export type TemplatePreview = {
 };
 
 /**  Changes an admin makes to one user. */
-export type UserAction = 
+export type UserAction = UserAction_Serialize | UserAction_Deserialize;
+
+/**  Changes an admin makes to one user. */
+export type UserAction_Deserialize = 
 /**  Move them to the plan with this key. */
 { change: "plan"; 
 /**  The plan's key. */
@@ -1234,7 +1238,40 @@ role: string } |
 /**  Lock them out at once. */
 { change: "suspend" } | 
 /**  Let them back in. */
-{ change: "reactivate" };
+{ change: "reactivate" } | 
+/**
+ *  End their trial at this time (RFC 3339, in the future), or now
+ *  (`None`).
+ */
+{ change: "trial"; 
+/**  When it ends. */
+ends_at?: string | null } | 
+/**  Sign them out of every device. */
+{ change: "revoke_sessions" };
+
+/**  Changes an admin makes to one user. */
+export type UserAction_Serialize = 
+/**  Move them to the plan with this key. */
+{ change: "plan"; 
+/**  The plan's key. */
+plan: string } | 
+/**  Make them `user` or `admin`. */
+{ change: "role"; 
+/**  The role. */
+role: string } | 
+/**  Lock them out at once. */
+{ change: "suspend" } | 
+/**  Let them back in. */
+{ change: "reactivate" } | 
+/**
+ *  End their trial at this time (RFC 3339, in the future), or now
+ *  (`None`).
+ */
+{ change: "trial"; 
+/**  When it ends. */
+ends_at: string | null } | 
+/**  Sign them out of every device. */
+{ change: "revoke_sessions" };
 
 /**  What a change answers: the user after it, and the entry that records it. */
 export type UserChange = UserChange_Serialize | UserChange_Deserialize;

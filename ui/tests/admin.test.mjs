@@ -187,3 +187,31 @@ test("plans are listed whole and edited with their checks; a saved plan shows at
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("a trial is started, extended and ended from one user's page, and signing out everywhere asks first", async () => {
+  const { page, errors } = await openAdmin({ role: "admin", adminUsers: PEOPLE });
+  await page.getByRole("button", { name: "Users", exact: true }).click();
+  await page.getByRole("button", { name: "Open Grace Hopper" }).click();
+  const trial = page.getByRole("form", { name: "Trial" });
+  // A day in the past is refused before anything is sent.
+  await trial.getByLabel("Trial ends on").fill("2020-01-01");
+  await trial.getByRole("button", { name: "Start a trial" }).click();
+  await page.getByTestId("admin-notice").filter({ hasText: "cannot end in the past" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 0);
+  await trial.getByLabel("Trial ends on").fill("2099-03-01");
+  await trial.getByRole("button", { name: "Start a trial" }).click();
+  await page.locator('[data-status="trialing"]').waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog[0].after.trial_ends_at), "2099-03-01T23:59:59Z");
+  await trial.getByRole("button", { name: "End trial now" }).click();
+  await page.locator('[data-status="active"]').waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog[0].after.trial_ends_at), null);
+  // Signing out everywhere: cancelled, then confirmed.
+  await trial.getByRole("button", { name: "Sign out everywhere…" }).click();
+  await page.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 2);
+  await trial.getByRole("button", { name: "Sign out everywhere…" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Sign out everywhere" }).click();
+  await page.waitForFunction(() => window.__shellDouble.auditLog[0]?.action === "user.sessions.revoke");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

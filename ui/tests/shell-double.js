@@ -677,9 +677,13 @@
       } else if (change.change === "role") user.role = change.role;
       else if (change.change === "suspend") user.status = "suspended";
       else if (change.change === "reactivate") user.status = "active";
+      else if (change.change === "trial") {
+        user.trial_ends_at = change.ends_at;
+        if (user.status === "active" || user.status === "trialing") user.status = change.ends_at ? "trialing" : "active";
+      }
       const entry = {
         seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email,
-        action: `user.${change.change}`, target_kind: "user", target_id: user.id,
+        action: change.change === "revoke_sessions" ? "user.sessions.revoke" : `user.${change.change}`, target_kind: "user", target_id: user.id,
         before, after: { ...user }, address: "127.0.0.1",
       };
       auditLog.unshift(entry);

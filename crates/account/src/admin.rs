@@ -226,6 +226,14 @@ pub enum UserAction {
     Suspend,
     /// Let them back in.
     Reactivate,
+    /// End their trial at this time (RFC 3339, in the future), or now
+    /// (`None`).
+    Trial {
+        /// When it ends.
+        ends_at: Option<String>,
+    },
+    /// Sign them out of every device.
+    RevokeSessions,
 }
 
 /// One day of the overview's series.
@@ -377,6 +385,13 @@ impl AccountClient {
             UserAction::Reactivate => self
                 .http
                 .post(self.url(&format!("/v1/admin/users/{id}/reactivate"))),
+            UserAction::Trial { ends_at } => self
+                .http
+                .put(self.url(&format!("/v1/admin/users/{id}/trial")))
+                .json(&serde_json::json!({ "ends_at": ends_at })),
+            UserAction::RevokeSessions => self
+                .http
+                .post(self.url(&format!("/v1/admin/users/{id}/sessions/revoke"))),
         };
         self.json(request.bearer_auth(access_token)).await
     }

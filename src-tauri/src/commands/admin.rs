@@ -94,7 +94,8 @@ pub async fn admin_get_user(
     Ok(shell.admin_user(&user_id).await?)
 }
 
-/// Changes one user: their plan or role, or suspends or reactivates them.
+/// Changes one user: their plan, role or trial; suspends or reactivates
+/// them, or signs them out of every device.
 /// Answers the user after the change and the audit entry that records it.
 #[tauri::command]
 #[specta::specta]
@@ -107,7 +108,21 @@ pub async fn admin_change_user(
     match &change {
         UserAction::Plan { plan } => check_key("the plan", Some(plan))?,
         UserAction::Role { role } => check_key("the role", Some(role))?,
-        UserAction::Suspend | UserAction::Reactivate => {}
+        UserAction::Trial {
+            ends_at: Some(ends_at),
+        } => {
+            let at = chrono::DateTime::parse_from_rfc3339(ends_at)
+                .map_err(|_| invalid("the trial's end is a date and time"))?;
+            if at <= chrono::Utc::now() {
+                return Err(invalid(
+                    "a trial cannot end in the past; end it now instead",
+                ));
+            }
+        }
+        UserAction::Suspend
+        | UserAction::Reactivate
+        | UserAction::Trial { ends_at: None }
+        | UserAction::RevokeSessions => {}
     }
     Ok(shell.admin_change_user(&user_id, &change).await?)
 }
