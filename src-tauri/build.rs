@@ -55,6 +55,7 @@ fn main() {
         "admin_export_user",
         "admin_delete_user",
         "admin_save_plan",
+        "admin_list_tenants",
         "open_admin_window",
     ];
     tauri_build::try_build(

@@ -74,6 +74,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_export_user,
             admin_delete_user,
             admin_save_plan,
+            admin_list_tenants,
             open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.

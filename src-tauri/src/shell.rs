@@ -788,6 +788,17 @@ impl Shell {
             .await
     }
 
+    /// A page of tenants for the management window.
+    pub async fn admin_tenants(
+        &self,
+        query: Option<&str>,
+        page: u64,
+    ) -> Result<orrery_account::TenantPage, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_tenants(&token, query, page).await })
+            .await
+    }
+
     /// One user, whole, for the management window.
     pub async fn admin_user(
         &self,

@@ -1016,3 +1016,68 @@ async fn two_admins_demoting_each_other_leave_one() {
         ));
     }
 }
+
+#[tokio::test]
+async fn tenants_are_listed_with_their_members_and_usage() {
+    let server = TestServer::start().await.unwrap();
+    let admin = register(&server, "operator@orrery.test").await;
+    let grace = register(&server, "grace@orrery.test").await;
+    register(&server, "ada@orrery.test").await;
+    let store = server.store().await.unwrap();
+    let now = server.clock_now();
+    let period = format!("{}", now.format("%Y-%m"));
+    store
+        .add_usage(
+            grace.account.tenant_id.parse().unwrap(),
+            grace.account.id.parse().unwrap(),
+            orrery_domain::policy::Metric::Runs,
+            &period,
+            12,
+        )
+        .await
+        .unwrap();
+    let token = Some(admin.access_token.as_str());
+    let (status, page) = call(&server, Method::GET, "/v1/admin/tenants", token, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 3);
+    assert_eq!(page["period"], period);
+    // Newest first.
+    assert_eq!(page["tenants"][0]["members"][0]["email"], "ada@orrery.test");
+    let (_, found) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants?query=GRACE",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(found["total"], 1, "{found}");
+    let tenant = &found["tenants"][0];
+    assert_eq!(tenant["id"], grace.account.tenant_id);
+    assert_eq!(tenant["members"][0]["id"], grace.account.id);
+    assert_eq!(tenant["runs"], 12);
+    assert_eq!(tenant["graphs"], 0);
+    let (_, past) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants?page=9",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(past["tenants"], json!([]));
+    assert_eq!(past["total"], 3);
+    for bad in ["/v1/admin/tenants?page=0", "/v1/admin/tenants?sort=name"] {
+        let (status, _) = call(&server, Method::GET, bad, token, None).await;
+        assert!(status.is_client_error(), "{bad}: {status}");
+    }
+    let (status, _) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants",
+        Some(&grace.access_token),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

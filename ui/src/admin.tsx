@@ -4,17 +4,19 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
 import { describeAmount, describeInvoiceStatus } from "./billing";
-import { Notice, useNotice } from "./controls";
+import { Notice, Pages, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { Overview } from "./overview";
 import { Plans } from "./plans-admin";
+import { Tenants } from "./tenants-admin";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "overview" | "users" | "plans" | "audit";
+type AdminScreen = "overview" | "users" | "tenants" | "plans" | "audit";
 
 const SCREENS: [AdminScreen, string][] = [
   ["overview", "Overview"],
   ["users", "Users"],
+  ["tenants", "Tenants"],
   ["plans", "Plans"],
   ["audit", "Audit log"],
 ];
@@ -77,6 +79,8 @@ export function AdminApp() {
           <Overview />
         ) : screen === "users" ? (
           <Users self={account.account.id} />
+        ) : screen === "tenants" ? (
+          <Tenants />
         ) : screen === "plans" ? (
           <Plans />
         ) : (
@@ -408,18 +412,6 @@ function UserPanel({ id, self, close }: { id: string; self: string; close: () =>
         </>
       )}
     </section>
-  );
-}
-
-/** "Page 2 of 5" with the way back and on. */
-function Pages({ page, pages, go }: { page: number; pages: number; go: (page: number) => void }) {
-  if (pages <= 1) return null;
-  return (
-    <nav class="pages" aria-label="Pages">
-      <button type="button" class="quiet" disabled={page <= 1} onClick={() => go(page - 1)}>Previous</button>
-      <span>{`Page ${page} of ${pages}`}</span>
-      <button type="button" class="quiet" disabled={page >= pages} onClick={() => go(page + 1)}>Next</button>
-    </nav>
   );
 }
 

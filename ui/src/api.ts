@@ -35,6 +35,7 @@ export type OverviewDay = Rust.OverviewDay;
 export type WindowFigures = Rust.WindowFigures_Serialize;
 /** A plan whole, as admins define it (the billing screen reads a narrower view, `Plan`). */
 export type PlanDefinition = Rust.Plan_Serialize;
+export type AdminTenant = Rust.AdminTenant;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -198,6 +199,7 @@ export const api = {
   adminExportUser: commands.adminExportUser,
   adminDeleteUser: commands.adminDeleteUser,
   adminSavePlan: commands.adminSavePlan,
+  adminListTenants: commands.adminListTenants,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

@@ -148,6 +148,11 @@ export const commands = {
 	 *  the server checks again and records the change in the audit log.
 	 */
 	adminSavePlan: (plan: Plan_Deserialize) => __TAURI_INVOKE<Plan_Serialize>("admin_save_plan", { plan }),
+	/**
+	 *  A page of the server's tenants: their members, what they hold and their
+	 *  usage this period; `query` matches a part of a name or an address.
+	 */
+	adminListTenants: (query: string | null, page: number) => __TAURI_INVOKE<TenantPage>("admin_list_tenants", { query, page }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };
@@ -306,6 +311,28 @@ export type AdminOverview_Serialize = {
 	previous: WindowFigures_Serialize,
 	/**  One point a day, oldest first. */
 	series: OverviewDay[],
+};
+
+/**  A tenant as the management window lists it. */
+export type AdminTenant = {
+	/**  Its id. */
+	id: string,
+	/**  Its name. */
+	name: string,
+	/**  When it was made. */
+	created_at: string,
+	/**  Its members. */
+	members: TenantMember[],
+	/**  Graphs it holds. */
+	graphs: number,
+	/**  Agents, prompts and sessions it holds. */
+	documents: number,
+	/**  Agent runs this period. */
+	runs: number,
+	/**  Tokens this period. */
+	tokens: number,
+	/**  API calls this period. */
+	api_calls: number,
 };
 
 /**  A user as the management window lists them. */
@@ -1220,6 +1247,30 @@ export type TemplatePreview = {
 	nodes: PreviewNode[],
 	/**  Every edge, as indices into `nodes`. */
 	edges: ([number, number])[],
+};
+
+/**  A member of a tenant. */
+export type TenantMember = {
+	/**  The user's id. */
+	id: string,
+	/**  Their address. */
+	email: string,
+	/**  `user` or `admin`. */
+	role: string,
+};
+
+/**  A page of tenants. */
+export type TenantPage = {
+	/**  This page. */
+	tenants: AdminTenant[],
+	/**  How many match. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Tenants per page. */
+	per_page: number,
+	/**  The usage period counted (`YYYY-MM`). */
+	period: string,
 };
 
 /**  Changes an admin makes to one user. */

@@ -72,3 +72,15 @@ export function Field({ label, value, onValue, rows, type, inputRef, ...attribut
     </label>
   );
 }
+
+/** "Page 2 of 5" with the way back and on. */
+export function Pages({ page, pages, go }: { page: number; pages: number; go: (page: number) => void }) {
+  if (pages <= 1) return null;
+  return (
+    <nav class="pages" aria-label="Pages">
+      <button type="button" class="quiet" disabled={page <= 1} onClick={() => go(page - 1)}>Previous</button>
+      <span>{`Page ${page} of ${pages}`}</span>
+      <button type="button" class="quiet" disabled={page >= pages} onClick={() => go(page + 1)}>Next</button>
+    </nav>
+  );
+}

@@ -97,6 +97,16 @@ const screens = [
     },
   },
   {
+    name: "management: tenants",
+    setup: { role: "admin", adminUsers: [{ email: "grace@orrery.test", name: "Grace Hopper" }] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Tenants", exact: true }).click();
+      await page.getByRole("table", { name: "Tenants" }).waitFor();
+    },
+  },
+  {
     name: "management: plans",
     setup: { role: "admin" },
     hash: "#admin",

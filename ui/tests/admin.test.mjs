@@ -215,3 +215,18 @@ test("a trial is started, extended and ended from one user's page, and signing o
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("tenants are listed with their members and usage, and found by a member's address", async () => {
+  const { page, errors } = await openAdmin({ role: "admin", adminUsers: PEOPLE });
+  await page.getByRole("button", { name: "Tenants", exact: true }).click();
+  await page.getByTestId("tenant-count").filter({ hasText: "4 tenants" }).waitFor();
+  const rows = page.getByRole("table", { name: "Tenants" }).locator("tbody tr");
+  assert.equal(await rows.count(), 4);
+  await page.getByRole("searchbox", { name: "Search" }).fill("linus@");
+  await page.getByTestId("tenant-count").filter({ hasText: "1 tenant" }).waitFor();
+  assert.match(await rows.first().textContent(), /Linus.*linus@orrery\.test/);
+  await page.getByRole("searchbox", { name: "Search" }).fill("nobody-at-all");
+  await page.getByText("No tenant matches.").waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -170,6 +170,19 @@ const SCREENS = [
     },
   },
   {
+    name: "manage-tenants",
+    setup: { role: "admin", adminUsers: [
+      { email: "grace@orrery.test", name: "Grace Hopper", plan: "pro", status: "active" },
+      { email: "linus@orrery.test", name: "Linus", plan: "free", status: "past_due" },
+    ] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Tenants", exact: true }).click();
+      await page.getByTestId("tenant-count").filter({ hasText: "3 tenants" }).waitFor();
+    },
+  },
+  {
     name: "manage-plans",
     setup: { role: "admin" },
     hash: "#admin",

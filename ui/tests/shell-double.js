@@ -718,6 +718,21 @@
       auditLog.unshift(entry);
       return entry;
     },
+    // GET /v1/admin/tenants: a tenant of one per user (as the server makes
+    // them), newest first, searched by name or a member's address.
+    admin_list_tenants: ({ query, page }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const text = (query ?? "").toLowerCase();
+      const tenants = serverUsers()
+        .map((user, index) => ({
+          id: user.tenant_id, name: user.name, created_at: user.created_at,
+          members: [{ id: user.id, email: user.email, role: user.role }],
+          graphs: index, documents: 2 * index, runs: 10 * index, tokens: 1000 * index, api_calls: 0,
+        }))
+        .reverse()
+        .filter((tenant) => !text || tenant.name.toLowerCase().includes(text) || tenant.members.some((member) => member.email.includes(text)));
+      return { tenants: tenants.slice((page - 1) * 25, page * 25), total: tenants.length, page, per_page: 25, period: "2026-12" };
+    },
     // PUT /v1/admin/plans/{key}: the server's checks, then the plan stored
     // (added or replaced) and the change in the audit log.
     admin_save_plan: ({ plan: saved }) => {

@@ -265,7 +265,78 @@ pub struct AdminOverview {
     pub series: Vec<OverviewDay>,
 }
 
+/// A member of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct TenantMember {
+    /// The user's id.
+    pub id: String,
+    /// Their address.
+    pub email: String,
+    /// `user` or `admin`.
+    pub role: String,
+}
+
+/// A tenant as the management window lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct AdminTenant {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was made.
+    pub created_at: String,
+    /// Its members.
+    pub members: Vec<TenantMember>,
+    /// Graphs it holds.
+    pub graphs: i64,
+    /// Agents, prompts and sessions it holds.
+    pub documents: i64,
+    /// Agent runs this period.
+    pub runs: i64,
+    /// Tokens this period.
+    pub tokens: i64,
+    /// API calls this period.
+    pub api_calls: i64,
+}
+
+/// A page of tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct TenantPage {
+    /// This page.
+    pub tenants: Vec<AdminTenant>,
+    /// How many match.
+    pub total: u64,
+    /// This page, from 1.
+    pub page: u64,
+    /// Tenants per page.
+    pub per_page: u64,
+    /// The usage period counted (`YYYY-MM`).
+    pub period: String,
+}
+
 impl AccountClient {
+    /// A page of tenants: `query` matches a part of the name or of a
+    /// member's address (admins only).
+    pub async fn admin_tenants(
+        &self,
+        access_token: &str,
+        query: Option<&str>,
+        page: u64,
+    ) -> Result<TenantPage, AccountError> {
+        let mut request = self
+            .http
+            .get(self.url("/v1/admin/tenants"))
+            .bearer_auth(access_token)
+            .query(&[("page", page)]);
+        if let Some(query) = query {
+            request = request.query(&[("query", query)]);
+        }
+        self.json(request).await
+    }
+
     /// The server's figures over the last `days` days (admins only).
     pub async fn admin_overview(
         &self,

@@ -13,8 +13,9 @@ mod error;
 pub mod loopback;
 
 pub use admin::{
-    AdminOverview, AdminUser, AuditEntry, AuditPage, AuditQuery, MetricUsage, OverviewDay,
-    SignedInDevice, UserAction, UserChange, UserDetail, UserInvoice, UserPage, UserQuery,
+    AdminOverview, AdminTenant, AdminUser, AuditEntry, AuditPage, AuditQuery, MetricUsage,
+    OverviewDay, SignedInDevice, TenantMember, TenantPage, UserAction, UserChange, UserDetail,
+    UserInvoice, UserPage, UserQuery,
 };
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

@@ -16,6 +16,7 @@ mod local;
 mod metrics;
 mod plans;
 mod server;
+mod tenants;
 mod user_data;
 
 pub use accounts::{
@@ -36,6 +37,7 @@ pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
     ServerStore, StoredGraph,
 };
+pub use tenants::{TenantMember, TenantPage, TenantSummary};
 pub use user_data::{StoredDocument, UserDeletion, UserRows};
 
 /// Where Orrery keeps its databases by default: `$XDG_DATA_HOME/orrery`, or

@@ -261,3 +261,28 @@ pub async fn admin_save_plan(
     }
     Ok(shell.admin_put_plan(&plan).await?)
 }
+
+/// A page of the server's tenants: their members, what they hold and their
+/// usage this period; `query` matches a part of a name or an address.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_list_tenants(
+    shell: State<'_, Shell>,
+    query: Option<String>,
+    page: u64,
+) -> Result<orrery_account::TenantPage, CommandError> {
+    if query
+        .as_deref()
+        .is_some_and(|text| text.chars().count() > MAX_SEARCH_CHARS)
+    {
+        return Err(invalid(format!(
+            "search for at most {MAX_SEARCH_CHARS} characters"
+        )));
+    }
+    check_paging(Some(page), None)?;
+    let query = query
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    Ok(shell.admin_tenants(query, page).await?)
+}

@@ -8,6 +8,7 @@
 
 mod audit;
 mod overview;
+mod tenants;
 mod user_data;
 mod users;
 
@@ -28,6 +29,7 @@ pub(super) fn router() -> Routes {
         .merge(audit::router())
         .merge(overview::router())
         .merge(user_data::router())
+        .merge(tenants::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
