@@ -56,6 +56,7 @@ fn main() {
         "admin_delete_user",
         "admin_save_plan",
         "admin_list_tenants",
+        "admin_export_audit_log",
         "open_admin_window",
     ];
     tauri_build::try_build(

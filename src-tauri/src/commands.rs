@@ -75,6 +75,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_delete_user,
             admin_save_plan,
             admin_list_tenants,
+            admin_export_audit_log,
             open_admin_window,
         ])
         // Commands throw their `CommandError`, as `invoke` does.

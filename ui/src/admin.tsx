@@ -32,6 +32,8 @@ const AUDIT_ACTIONS: [string, string][] = [
   ["user.reactivate", "Reactivated"],
   ["user.trial", "Trial changed"],
   ["user.sessions.revoke", "Signed out everywhere"],
+  ["user.export", "Data exported"],
+  ["user.delete", "Deleted"],
   ["plan.put", "Plan edited"],
 ];
 
@@ -427,14 +429,28 @@ function summary(entry: AuditEntry): string {
 function AuditLog() {
   const [page, setPage] = useState(1);
   const [action, setAction] = useState("");
+  const [target, setTarget] = useState("");
+  const [exporting, setExporting] = useState(false);
   const [log, setLog] = useState<{ entries: AuditEntry[]; total: number } | null>(null);
   const [said, say] = useNotice();
+  const filter = () => ({ action: action || null, target: target.trim() || null });
   useEffect(() => {
     void api
-      .adminAuditLog({ action: action || null, target: null, page, per_page: PER_PAGE })
+      .adminAuditLog({ ...filter(), page, per_page: PER_PAGE })
       .then((answer) => setLog({ entries: answer.entries, total: answer.total }))
       .catch((error) => say(errorMessage(error)));
-  }, [page, action]);
+  }, [page, action, target]);
+  const exportLog = async () => {
+    setExporting(true);
+    try {
+      const path = await api.adminExportAuditLog({ ...filter(), page: null, per_page: null });
+      toast(`The audit log is saved in ${path}.`);
+    } catch (error) {
+      say(errorMessage(error));
+    } finally {
+      setExporting(false);
+    }
+  };
   const pages = log ? Math.max(1, Math.ceil(log.total / PER_PAGE)) : 1;
   return (
     <section aria-label="Audit log">
@@ -453,10 +469,20 @@ function AuditLog() {
             {AUDIT_ACTIONS.map(([key, label]) => <option value={key}>{label}</option>)}
           </select>
         </label>
+        <label class="field">
+          Target
+          <input type="search" maxLength={100} placeholder="A user id or a plan key" value={target} onInput={(event) => {
+            setTarget(event.currentTarget.value);
+            setPage(1);
+          }} />
+        </label>
+        <button type="button" class="quiet" disabled={exporting} onClick={() => void exportLog()}>
+          Export…
+        </button>
       </form>
       <Notice said={said} testId="admin-notice" />
       {log && log.entries.length === 0 ? (
-        <p class="empty">{action ? "No entry records this action." : "No administrator has acted yet."}</p>
+        <p class="empty">{action || target.trim() ? "No entry records this action." : "No administrator has acted yet."}</p>
       ) : (
         <table class="admin-table" aria-label="Audit log">
           <thead>
@@ -475,7 +501,7 @@ function AuditLog() {
                 <td>{entry.at.slice(0, 16).replace("T", " ")}</td>
                 <td>{entry.actor_email}</td>
                 <td><code>{entry.action}</code></td>
-                <td>{entry.target_kind === "user" ? ((entry.after as Record<string, unknown> | null)?.email as string | undefined) ?? entry.target_id : entry.target_id}</td>
+                <td>{entry.target_kind === "user" ? (((entry.after ?? entry.before) as Record<string, unknown> | null)?.email as string | undefined) ?? entry.target_id : entry.target_id}</td>
                 <td>{summary(entry)}</td>
                 <td>{entry.address}</td>
               </tr>

@@ -200,6 +200,7 @@ export const api = {
   adminDeleteUser: commands.adminDeleteUser,
   adminSavePlan: commands.adminSavePlan,
   adminListTenants: commands.adminListTenants,
+  adminExportAuditLog: commands.adminExportAuditLog,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),
   /** The canvas asked for a screen (a failed run's "Open Providers"). */

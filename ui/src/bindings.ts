@@ -153,6 +153,11 @@ export const commands = {
 	 *  usage this period; `query` matches a part of a name or an address.
 	 */
 	adminListTenants: (query: string | null, page: number) => __TAURI_INVOKE<TenantPage>("admin_list_tenants", { query, page }),
+	/**
+	 *  Saves the audit log (with the screen's filters) as JSON in the Downloads
+	 *  folder, oldest entry last as the server lists them; answers the path.
+	 */
+	adminExportAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<string>("admin_export_audit_log", { query }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
 };

@@ -64,8 +64,18 @@ test("admins find users, change a plan and suspend after confirming; the audit l
   await page.getByRole("combobox", { name: "Action" }).selectOption("user.plan");
   await page.waitForFunction(() => document.querySelectorAll("table[aria-label='Audit log'] tbody tr").length === 1);
   assert.match(await entries.first().textContent(), /user\.plan/);
+  // Exported as the screen filters it.
+  await page.getByRole("button", { name: "Export…" }).click();
+  await page.getByText(/The audit log is saved in \/home\/ada\/Downloads\/orrery-audit-log-/).waitFor();
+  assert.deepEqual(await page.evaluate(() => window.__shellDouble.exports.at(-1)), { audit: 1 });
   await page.getByRole("combobox", { name: "Action" }).selectOption("user.role");
   await page.getByText("No entry records this action.").waitFor();
+  // Filtered by target: Barbara's entries only.
+  await page.getByRole("combobox", { name: "Action" }).selectOption("");
+  const barbara = await page.evaluate(() => window.__shellDouble.auditLog.find((entry) => entry.action === "user.plan").target_id);
+  await page.getByRole("searchbox", { name: "Target" }).fill(barbara);
+  await page.waitForFunction(() => document.querySelectorAll("table[aria-label='Audit log'] tbody tr").length === 1);
+  assert.match(await entries.first().textContent(), /barbara@orrery\.test/);
   assert.deepEqual(errors, []);
   await page.close();
 });

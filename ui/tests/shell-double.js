@@ -718,6 +718,15 @@
       auditLog.unshift(entry);
       return entry;
     },
+    // The audit log (with the screen's filters) saved in Downloads.
+    admin_export_audit_log: ({ query }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const entries = auditLog.filter(
+        (entry) => (!query.action || entry.action === query.action) && (!query.target || entry.target_id === query.target),
+      );
+      exports.push({ audit: entries.length });
+      return "/home/ada/Downloads/orrery-audit-log-2026-12-06-120000.json";
+    },
     // GET /v1/admin/tenants: a tenant of one per user (as the server makes
     // them), newest first, searched by name or a member's address.
     admin_list_tenants: ({ query, page }) => {

@@ -286,3 +286,66 @@ pub async fn admin_list_tenants(
         .filter(|text| !text.is_empty());
     Ok(shell.admin_tenants(query, page).await?)
 }
+
+/// Most audit entries one export holds.
+const MAX_EXPORTED_ENTRIES: u64 = 100_000;
+
+/// Saves the audit log (with the screen's filters) as JSON in the Downloads
+/// folder, oldest entry last as the server lists them; answers the path.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_export_audit_log(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    query: AuditQuery,
+) -> Result<String, CommandError> {
+    check_key("the action", query.action.as_deref())?;
+    check_key("the target", query.target.as_deref())?;
+    let mut entries = Vec::new();
+    let mut page = 1;
+    loop {
+        let answer = shell
+            .admin_audit_log(&AuditQuery {
+                page: Some(page),
+                per_page: Some(MAX_PER_PAGE),
+                ..query.clone()
+            })
+            .await?;
+        let last = answer.entries.len() < MAX_PER_PAGE as usize;
+        entries.extend(answer.entries);
+        if last || entries.len() as u64 >= MAX_EXPORTED_ENTRIES {
+            break;
+        }
+        page += 1;
+    }
+    let archive = serde_json::json!({
+        "format": "orrery-audit-log",
+        "exported_at": chrono::Utc::now().to_rfc3339(),
+        "action": query.action,
+        "target": query.target,
+        "entries": entries,
+    });
+    let folder = app.path().download_dir().map_err(|error| CommandError {
+        code: "storage",
+        message: format!("there is no Downloads folder to save the export in: {error}"),
+    })?;
+    let path = folder.join(format!(
+        "orrery-audit-log-{}.json",
+        chrono::Utc::now().format("%Y-%m-%d-%H%M%S")
+    ));
+    let text = serde_json::to_vec_pretty(&archive).map_err(|error| CommandError {
+        code: "storage",
+        message: format!("the export could not be written: {error}"),
+    })?;
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .and(tokio::fs::write(&path, text).await)
+        .map_err(|error| CommandError {
+            code: "storage",
+            message: format!(
+                "the export could not be saved in {}: {error}",
+                folder.display()
+            ),
+        })?;
+    Ok(path.display().to_string())
+}
