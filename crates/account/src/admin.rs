@@ -317,6 +317,12 @@ pub struct TenantPage {
     pub period: String,
 }
 
+/// A user id checked for shape before it goes into a path.
+fn path_id(user_id: &str) -> Result<uuid::Uuid, AccountError> {
+    uuid::Uuid::parse_str(user_id)
+        .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))
+}
+
 impl AccountClient {
     /// A page of tenants: `query` matches a part of the name or of a
     /// member's address (admins only).
@@ -359,8 +365,7 @@ impl AccountClient {
         access_token: &str,
         user_id: &str,
     ) -> Result<serde_json::Value, AccountError> {
-        let id = uuid::Uuid::parse_str(user_id)
-            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let id = path_id(user_id)?;
         self.json(
             self.http
                 .get(self.url(&format!("/v1/admin/users/{id}/export")))
@@ -380,8 +385,7 @@ impl AccountClient {
         struct Deleted {
             audit: AuditEntry,
         }
-        let id = uuid::Uuid::parse_str(user_id)
-            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let id = path_id(user_id)?;
         let deleted: Deleted = self
             .json(
                 self.http
@@ -439,8 +443,7 @@ impl AccountClient {
         action: &UserAction,
     ) -> Result<UserChange, AccountError> {
         // The id goes into the path: only the shape of an id is sent.
-        let id = uuid::Uuid::parse_str(user_id)
-            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let id = path_id(user_id)?;
         let request = match action {
             UserAction::Plan { plan } => self
                 .http
@@ -473,8 +476,7 @@ impl AccountClient {
         access_token: &str,
         user_id: &str,
     ) -> Result<UserDetail, AccountError> {
-        let id = uuid::Uuid::parse_str(user_id)
-            .map_err(|_| AccountError::Protocol(format!("`{user_id}` is not a user id")))?;
+        let id = path_id(user_id)?;
         self.json(
             self.http
                 .get(self.url(&format!("/v1/admin/users/{id}")))

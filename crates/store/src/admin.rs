@@ -308,7 +308,7 @@ fn admin_user(row: &AnyRow) -> Result<AdminUser, StoreError> {
 }
 
 /// `text` for a `LIKE … ESCAPE '\'` that finds it anywhere, any case.
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for character in text.to_lowercase().chars() {

@@ -85,6 +85,16 @@ fn row_figures(row: &sqlx::any::AnyRow) -> DailyFigures {
     DailyFigures::from_values(values)
 }
 
+/// Opens a day after `current` until `day` is open, each starting where the
+/// last ended.
+fn open_days_through(days: &mut Vec<DailyFigures>, current: &mut NaiveDate, day: NaiveDate) {
+    while *current < day {
+        let previous = *days.last().expect("a day is open");
+        days.push(DailyFigures::following(&previous));
+        *current += Duration::days(1);
+    }
+}
+
 impl ServerStore {
     /// Brings the rollup up to `now`'s day: recomputes from the day before
     /// the last day rolled up. Cheap when little happened since.
@@ -175,20 +185,12 @@ impl ServerStore {
             if day > today {
                 break;
             }
-            while current < day {
-                let previous = *days.last().expect("a day is open");
-                days.push(DailyFigures::following(&previous));
-                current += Duration::days(1);
-            }
+            open_days_through(&mut days, &mut current, day);
             let facts = facts(&row.get::<String, _>("kind"), &row.get::<String, _>("data"))?;
             days.last_mut().expect("a day is open").apply(&facts);
         }
         drop(events);
-        while current < today {
-            let previous = *days.last().expect("a day is open");
-            days.push(DailyFigures::following(&previous));
-            current += Duration::days(1);
-        }
+        open_days_through(&mut days, &mut current, today);
 
         let names = columns();
         let placeholders: Vec<String> = (2..=DAILY_FIGURE_NAMES.len() + 1)

@@ -5,6 +5,7 @@
 use sqlx::Row;
 use uuid::Uuid;
 
+use crate::admin::contains_pattern;
 use crate::local::parse_id;
 use crate::{ServerStore, StoreError};
 
@@ -49,18 +50,6 @@ pub struct TenantPage {
     pub tenants: Vec<TenantSummary>,
     /// How many match, on every page.
     pub total: u64,
-}
-
-fn contains_pattern(text: &str) -> String {
-    let mut pattern = String::from("%");
-    for character in text.to_lowercase().chars() {
-        if matches!(character, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(character);
-    }
-    pattern.push('%');
-    pattern
 }
 
 impl ServerStore {

@@ -34,6 +34,15 @@ fn check_key(what: &str, value: Option<&str>) -> Result<(), CommandError> {
     }
 }
 
+fn check_search(text: Option<&str>) -> Result<(), CommandError> {
+    if text.is_some_and(|text| text.chars().count() > MAX_SEARCH_CHARS) {
+        return Err(invalid(format!(
+            "search for at most {MAX_SEARCH_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
 fn check_paging(page: Option<u64>, per_page: Option<u64>) -> Result<(), CommandError> {
     if page == Some(0) {
         return Err(invalid("pages are counted from 1"));
@@ -52,15 +61,7 @@ pub async fn admin_list_users(
     shell: State<'_, Shell>,
     query: UserQuery,
 ) -> Result<UserPage, CommandError> {
-    if query
-        .query
-        .as_deref()
-        .is_some_and(|text| text.chars().count() > MAX_SEARCH_CHARS)
-    {
-        return Err(invalid(format!(
-            "search for at most {MAX_SEARCH_CHARS} characters"
-        )));
-    }
+    check_search(query.query.as_deref())?;
     for (what, value) in [
         ("the plan", &query.plan),
         ("the role", &query.role),
@@ -192,6 +193,37 @@ pub async fn admin_overview(
     Ok(shell.admin_overview(days).await?)
 }
 
+/// Writes `value` as pretty JSON to `name` in the Downloads folder; answers
+/// the file's path.
+async fn save_in_downloads(
+    app: &AppHandle,
+    name: &str,
+    value: &serde_json::Value,
+) -> Result<String, CommandError> {
+    let storage = |message: String| CommandError {
+        code: "storage",
+        message,
+    };
+    let folder = app.path().download_dir().map_err(|error| {
+        storage(format!(
+            "there is no Downloads folder to save the export in: {error}"
+        ))
+    })?;
+    let path = folder.join(name);
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|error| storage(format!("the export could not be written: {error}")))?;
+    tokio::fs::create_dir_all(&folder)
+        .await
+        .and(tokio::fs::write(&path, text).await)
+        .map_err(|error| {
+            storage(format!(
+                "the export could not be saved in {}: {error}",
+                folder.display()
+            ))
+        })?;
+    Ok(path.display().to_string())
+}
+
 /// Saves everything the server holds about one user as a JSON archive in
 /// the Downloads folder; answers the file's path.
 #[tauri::command]
@@ -203,26 +235,7 @@ pub async fn admin_export_user(
 ) -> Result<String, CommandError> {
     check_user_id(&user_id)?;
     let archive = shell.admin_export_user(&user_id).await?;
-    let folder = app.path().download_dir().map_err(|error| CommandError {
-        code: "storage",
-        message: format!("there is no Downloads folder to save the export in: {error}"),
-    })?;
-    let path = folder.join(format!("orrery-user-{user_id}.json"));
-    let text = serde_json::to_vec_pretty(&archive).map_err(|error| CommandError {
-        code: "storage",
-        message: format!("the export could not be written: {error}"),
-    })?;
-    tokio::fs::create_dir_all(&folder)
-        .await
-        .and(tokio::fs::write(&path, text).await)
-        .map_err(|error| CommandError {
-            code: "storage",
-            message: format!(
-                "the export could not be saved in {}: {error}",
-                folder.display()
-            ),
-        })?;
-    Ok(path.display().to_string())
+    save_in_downloads(&app, &format!("orrery-user-{user_id}.json"), &archive).await
 }
 
 /// Deletes one user with all their data; answers the audit entry.
@@ -271,14 +284,7 @@ pub async fn admin_list_tenants(
     query: Option<String>,
     page: u64,
 ) -> Result<orrery_account::TenantPage, CommandError> {
-    if query
-        .as_deref()
-        .is_some_and(|text| text.chars().count() > MAX_SEARCH_CHARS)
-    {
-        return Err(invalid(format!(
-            "search for at most {MAX_SEARCH_CHARS} characters"
-        )));
-    }
+    check_search(query.as_deref())?;
     check_paging(Some(page), None)?;
     let query = query
         .as_deref()
@@ -325,27 +331,9 @@ pub async fn admin_export_audit_log(
         "target": query.target,
         "entries": entries,
     });
-    let folder = app.path().download_dir().map_err(|error| CommandError {
-        code: "storage",
-        message: format!("there is no Downloads folder to save the export in: {error}"),
-    })?;
-    let path = folder.join(format!(
+    let name = format!(
         "orrery-audit-log-{}.json",
         chrono::Utc::now().format("%Y-%m-%d-%H%M%S")
-    ));
-    let text = serde_json::to_vec_pretty(&archive).map_err(|error| CommandError {
-        code: "storage",
-        message: format!("the export could not be written: {error}"),
-    })?;
-    tokio::fs::create_dir_all(&folder)
-        .await
-        .and(tokio::fs::write(&path, text).await)
-        .map_err(|error| CommandError {
-            code: "storage",
-            message: format!(
-                "the export could not be saved in {}: {error}",
-                folder.display()
-            ),
-        })?;
-    Ok(path.display().to_string())
+    );
+    save_in_downloads(&app, &name, &archive).await
 }

@@ -123,6 +123,21 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
+/// Longest search text, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// A list's search text: trimmed, `None` when empty, a 422 when longer than
+/// [`MAX_SEARCH_CHARS`].
+pub(crate) fn search_text(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    match text.map(str::trim) {
+        Some(text) if text.chars().count() > MAX_SEARCH_CHARS => Err(ApiError::Unprocessable(
+            format!("the search is at most {MAX_SEARCH_CHARS} characters"),
+        )),
+        Some("") | None => Ok(None),
+        Some(text) => Ok(Some(text.to_owned())),
+    }
+}
+
 /// A user id from the path, or a 400 naming the shape it should have.
 pub(crate) fn user_id(text: &str) -> Result<uuid::Uuid, ApiError> {
     text.parse().map_err(|_| {

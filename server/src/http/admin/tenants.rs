@@ -10,7 +10,6 @@ use orrery_domain::policy::Action;
 use orrery_store::TenantSummary;
 use serde::{Deserialize, Serialize};
 
-use super::users::MAX_SEARCH_CHARS;
 use super::{Admin, Paging};
 use crate::http::{ApiContext, ApiError, Routes};
 
@@ -44,15 +43,7 @@ async fn list(
 ) -> Result<Json<TenantList>, ApiError> {
     let asked = super::query(asked)?;
     let paging = Paging::from_query(asked.page, asked.per_page)?;
-    let text = match asked.query.as_deref().map(str::trim) {
-        Some(text) if text.chars().count() > MAX_SEARCH_CHARS => {
-            return Err(ApiError::Unprocessable(format!(
-                "the search is at most {MAX_SEARCH_CHARS} characters"
-            )));
-        }
-        Some("") | None => None,
-        Some(text) => Some(text.to_owned()),
-    };
+    let text = super::search_text(asked.query.as_deref())?;
     let period = crate::http::policy::period_of(context.now());
     let page = context
         .store

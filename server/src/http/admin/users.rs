@@ -6,7 +6,7 @@
 //! the user's live feeds on every instance.
 //!
 //! Input is checked before anything is read: an unknown plan, role, status
-//! or sort, a search over [`MAX_SEARCH_CHARS`], a page out of range or a user
+//! or sort, a search over [`MAX_SEARCH_CHARS`](super::MAX_SEARCH_CHARS), a page out of range or a user
 //! id that is not a UUID is a 4xx with the reason, and nothing changes. A
 //! page past the last one is an empty page with the total.
 
@@ -23,9 +23,6 @@ use serde::{Deserialize, Serialize};
 
 use super::{Admin, Paging, user_id};
 use crate::http::{ApiContext, ApiError, Routes};
-
-/// Longest search text, in characters.
-pub const MAX_SEARCH_CHARS: usize = 200;
 
 pub(super) fn router() -> Routes {
     Routes::new()
@@ -142,15 +139,7 @@ async fn list(
 ) -> Result<Json<UserList>, ApiError> {
     let asked = super::query(asked)?;
     let paging = Paging::from_query(asked.page, asked.per_page)?;
-    let text = match asked.query.as_deref().map(str::trim) {
-        Some(text) if text.chars().count() > MAX_SEARCH_CHARS => {
-            return Err(ApiError::Unprocessable(format!(
-                "the search is at most {MAX_SEARCH_CHARS} characters"
-            )));
-        }
-        Some("") | None => None,
-        Some(text) => Some(text.to_owned()),
-    };
+    let text = super::search_text(asked.query.as_deref())?;
     if let Some(plan) = &asked.plan {
         known_plan(&context, plan).await?;
     }
