@@ -1,9 +1,11 @@
 // The billing screen: plans, the current plan and subscription, usage against
-// limits as a bar chart, invoices, trial days. Upgrading and managing open
-// Stripe's pages in the browser through the shell.
-import { useEffect, useState } from "preact/hooks";
+// limits as a bar chart (uPlot, through chart.tsx) beside its words,
+// invoices, trial days. Upgrading and managing open Stripe's pages in the
+// browser through the shell.
+import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, type BillingOverview, type MetricUsage, type Plan } from "./api";
 import { describeAccountError } from "./account";
+import { Chart, type ChartSeries } from "./chart";
 import { ActionButton, Notice, useNotice, type Say } from "./controls";
 
 const METRIC_NAMES: Record<MetricUsage["metric"], string> = {
@@ -43,38 +45,70 @@ export function describeUsage(metric: MetricUsage): string {
   return `${used} of ${metric.limit.toLocaleString("en-US")}`;
 }
 
-/** How full a limit is, 0–100, for the chart. */
-export function share(metric: MetricUsage): number {
-  if (metric.limit === null) return 0;
-  if (metric.limit === 0) return metric.used > 0 ? 100 : 0;
+/** How full a limit is, 0–100 (past the limit still 100), for the chart;
+ * null where there is no limit to fill: unlimited, or not in the plan. */
+export function share(metric: MetricUsage): number | null {
+  if (metric.limit === null) return null;
+  if (metric.limit === 0) return metric.used > 0 ? 100 : null;
   return Math.min(100, Math.round((metric.used / metric.limit) * 100));
 }
 
-/** Usage against limits as a bar chart: a row per metric, its words over its bar. */
-function UsageChart({ metrics }: { metrics: MetricUsage[] }) {
-  const rowHeight = 34;
+/** From this share of a limit on, its bar looks full (drawn in `--bad`). */
+const FULL_FROM = 90;
+
+/** The chart's y axis: shares of a limit. */
+const SHARE_RANGE: [number, number] = [0, 100];
+
+/** A share on the chart's axis: "75%". */
+const percent = (value: number) => `${Math.round(value)}%`;
+
+/** Usage against limits: a bar per metric (the share of its limit used, on a
+ * track that stands for the limit) beside its words, "Tokens: 150,000 of
+ * 200,000", which also say what the chart cannot draw (unlimited, not in the plan). */
+function UsageAgainstLimits({ metrics, labelledBy }: { metrics: MetricUsage[]; labelledBy: string }) {
+  const chart = useMemo(() => {
+    const shares = metrics.map(share);
+    const series: ChartSeries[] = [
+      // Drawn first, under the bars: the whole of each limit.
+      { label: "Limit", values: shares.map((used) => (used === null ? null : 100)), color: "--track", bars: true },
+      {
+        label: "Used",
+        values: shares,
+        color: "--accent",
+        bars: true,
+        colors: shares.map((used) => (used !== null && used >= FULL_FROM ? "--bad" : "--accent")),
+      },
+    ];
+    // Only limits can be drawn: with none (all unlimited), the words say it all.
+    const drawn = shares.some((used) => used !== null);
+    return { names: metrics.map((metric) => METRIC_NAMES[metric.metric]), series, drawn };
+  }, [metrics]);
   return (
-    <svg viewBox={`0 0 420 ${metrics.length * rowHeight}`} role="img" aria-label="Usage against limits" class="usage-chart">
-      {metrics.map((metric, index) => {
-        const y = index * rowHeight;
-        const full = share(metric);
-        return (
-          <>
-            <text x="0" y={y + 14}>{`${METRIC_NAMES[metric.metric]}: ${describeUsage(metric)}`}</text>
-            <rect x="0" y={y + 20} width="420" height="8" class="track" />
-            <rect
-              x="0"
-              y={y + 20}
-              width={(full * 420) / 100}
-              height="8"
-              class={full >= 90 ? "bar full" : "bar"}
-              data-metric={metric.metric}
-              data-share={full}
-            />
-          </>
-        );
-      })}
-    </svg>
+    <div class="usage">
+      {chart.drawn && (
+        <Chart
+          label="Usage against limits"
+          categories={chart.names}
+          series={chart.series}
+          format={percent}
+          yRange={SHARE_RANGE}
+          legend={false}
+          height={170}
+          testId="usage-chart"
+        />
+      )}
+      <ul class="usage-list" aria-labelledby={labelledBy}>
+        {metrics.map((metric) => {
+          const used = share(metric);
+          const look = used === null ? "no-limit" : used >= FULL_FROM ? "full" : "";
+          return (
+            <li class={look} data-metric={metric.metric} key={metric.metric}>
+              {`${METRIC_NAMES[metric.metric]}: ${describeUsage(metric)}`}
+            </li>
+          );
+        })}
+      </ul>
+    </div>
   );
 }
 
@@ -112,6 +146,7 @@ function PlanOffer({ plan, overview, say }: { plan: Plan; overview: BillingOverv
   );
 }
 
+/** The billing screen: what the account is on, uses and has paid. */
 export function Billing() {
   const [overview, setOverview] = useState<BillingOverview | null>(null);
   const [said, say] = useNotice();
@@ -143,8 +178,8 @@ export function Billing() {
           <span class="trial" data-testid="trial">{` Trial: ${trial} days left.`}</span>
         )}
       </p>
-      <h2>Usage this period</h2>
-      <UsageChart metrics={usage.metrics} />
+      <h2 id="usage-title">Usage this period</h2>
+      <UsageAgainstLimits metrics={usage.metrics} labelledBy="usage-title" />
       {usage.period_resets_at && <p class="hint">Counts reset on {usage.period_resets_at.slice(0, 10)}.</p>}
       <h2>Plans</h2>
       <ul class="plans" aria-label="Plans">

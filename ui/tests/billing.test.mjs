@@ -16,18 +16,30 @@ async function billingScreen(setup = {}) {
 test("the billing screen shows the plan, trial, usage against limits, plans and invoices", async () => {
   const { page, errors } = await billingScreen();
   assert.match(await page.getByTestId("current-plan").textContent(), /You are on the Free plan\. Trial: 12 days left\./);
-  const bars = await page.locator("svg.usage-chart rect.bar").evaluateAll((rects) =>
-    rects.map((rect) => [rect.dataset.metric, Number(rect.dataset.share), rect.classList.contains("full")]),
-  );
-  assert.deepEqual(bars, [
-    ["runs", 40, false],
-    ["tokens", 75, false],
-    ["api_calls", 0, false],
-    ["graphs", 90, true],
+  // The chart (uPlot, through chart.tsx) says what it plotted: a bar per
+  // metric, the share of its limit used, on a track standing for the limit.
+  await page.getByRole("img", { name: "Usage against limits" }).locator("canvas").waitFor();
+  const plotted = await page.evaluate(() => window.__charts["usage-chart"]());
+  assert.deepEqual(plotted.x, ["Agent runs", "Tokens", "API calls", "Graphs"]);
+  const [limit, used] = plotted.series;
+  assert.deepEqual(limit.values, [100, 100, null, 100]);
+  assert.deepEqual(used.values, [40, 75, null, 90]);
+  // From 90% on a bar looks full: drawn in the theme's --bad, the others in --accent.
+  const { accent, bad } = await page.evaluate(() => {
+    const style = getComputedStyle(document.documentElement);
+    return { accent: style.getPropertyValue("--accent").trim(), bad: style.getPropertyValue("--bad").trim() };
+  });
+  assert.deepEqual(used.colors, [accent, accent, accent, bad]);
+  // The words beside the chart, as real text; a limit of 0 is a feature the
+  // plan leaves out, not a broken counter.
+  const lines = page.getByRole("list", { name: "Usage this period" }).getByRole("listitem");
+  assert.deepEqual(await lines.allTextContents(), [
+    "Agent runs: 40 of 100",
+    "Tokens: 150,000 of 200,000",
+    "API calls: Not included in this plan",
+    "Graphs: 9 of 10",
   ]);
-  assert.match(await page.locator("svg.usage-chart").textContent(), /Tokens: 150,000 of 200,000/);
-  // A limit of 0 is a feature the plan leaves out, not a broken counter.
-  assert.match(await page.locator("svg.usage-chart").textContent(), /API calls: Not included in this plan/);
+  assert.deepEqual(await lines.evaluateAll((items) => items.map((item) => item.className)), ["", "", "no-limit", "full"]);
   const plans = page.getByRole("list", { name: "Plans" }).getByRole("listitem");
   assert.equal(await plans.count(), 3);
   assert.match(await plans.nth(0).textContent(), /Free.*No charge.*Current plan/);
@@ -59,6 +71,9 @@ test("a subscriber sees renewal and can manage the subscription; errors are show
     },
   });
   assert.equal(await page.getByTestId("current-plan").textContent(), "You are on the Pro plan. Status: past due; renews on 2026-12-20.");
+  // No limit to draw: no chart, and the words say so.
+  assert.deepEqual(await page.getByRole("list", { name: "Usage this period" }).getByRole("listitem").allTextContents(), ["API calls: 5 used · Unlimited"]);
+  assert.equal(await page.getByRole("img", { name: "Usage against limits" }).count(), 0);
   assert.equal(await page.getByText("No invoices yet.").isVisible(), true);
   await page.getByRole("button", { name: "Manage subscription" }).click();
   await page.waitForFunction(() => window.__shellDouble.calls.some((call) => call.command === "open_billing_portal"));
