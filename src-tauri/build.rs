@@ -56,6 +56,9 @@ fn main() {
         "admin_delete_user",
         "admin_save_plan",
         "admin_list_tenants",
+        "admin_list_prompts",
+        "admin_roll_back_prompt",
+        "admin_monitoring",
         "admin_export_audit_log",
         "open_admin_window",
     ];

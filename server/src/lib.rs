@@ -51,6 +51,7 @@ impl BoundServer {
             std::fs::create_dir_all(parent)?;
         }
         let store = ServerStore::open(&config.database).await?;
+        http::materialise_prompt_versions(&store).await?;
         let mailer: Arc<dyn Mailer> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
             None => Arc::new(LogMailer),

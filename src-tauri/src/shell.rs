@@ -761,6 +761,21 @@ impl Shell {
             .await
     }
 
+    /// Runs over the last `days` days for Monitoring, of one graph or one
+    /// user when given.
+    pub async fn admin_monitoring(
+        &self,
+        days: u32,
+        graph: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<orrery_account::RunMonitoring, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move {
+            accounts.admin_monitoring(&token, days, graph, user).await
+        })
+        .await
+    }
+
     /// One user's data as the server's JSON archive.
     pub async fn admin_export_user(&self, user_id: &str) -> Result<serde_json::Value, ShellError> {
         let accounts = &self.inner.accounts;
@@ -797,6 +812,33 @@ impl Shell {
         let accounts = &self.inner.accounts;
         self.with_token(|token| async move { accounts.admin_tenants(&token, query, page).await })
             .await
+    }
+
+    /// A page of every tenant's published prompt versions for the management window.
+    pub async fn admin_prompts(
+        &self,
+        query: Option<&str>,
+        page: u64,
+    ) -> Result<orrery_account::PublishedPromptPage, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_prompts(&token, query, page).await })
+            .await
+    }
+
+    /// Rolls a tenant's prompt back to an earlier published version.
+    pub async fn admin_roll_back_prompt(
+        &self,
+        tenant_id: &str,
+        prompt_id: &str,
+        version_id: &str,
+    ) -> Result<orrery_account::PromptRollback, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move {
+            accounts
+                .admin_roll_back_prompt(&token, tenant_id, prompt_id, version_id)
+                .await
+        })
+        .await
     }
 
     /// One user, whole, for the management window.

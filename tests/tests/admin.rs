@@ -193,7 +193,9 @@ async fn every_admin_route_refuses_non_admins() {
         let path = endpoint
             .path
             .replace("{user_id}", &member.account.id)
-            .replace("{plan_key}", &plans_before[0].key);
+            .replace("{plan_key}", &plans_before[0].key)
+            .replace("{tenant_id}", &member.account.tenant_id)
+            .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string());
         assert!(
             !path.contains('{'),
             "a new route parameter needs a value: {}",
@@ -208,6 +210,8 @@ async fn every_admin_route_refuses_non_admins() {
             Some(json!({ "ends_at": null }))
         } else if path.starts_with("/v1/admin/plans/") {
             Some(plan_body.clone())
+        } else if path.ends_with("/rollback") {
+            Some(json!({ "version_id": orrery_domain::PromptVersionId::new() }))
         } else {
             None
         };
@@ -1080,4 +1084,250 @@ async fn tenants_are_listed_with_their_members_and_usage() {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn published_prompts_are_listed_and_rolled_back() {
+    let server = TestServer::start().await.unwrap();
+    let admin = register(&server, "operator@orrery.test").await;
+    let writer = orrery_e2e::TestDevice::register(&server, "laptop")
+        .await
+        .unwrap();
+    let other = register(&server, "other@orrery.test").await;
+    let token = Some(admin.access_token.as_str());
+
+    // The writer publishes v1, then v2; v3 stays a draft.
+    let prompt = writer
+        .replica
+        .save_prompt(&orrery_domain::Prompt::new("Trip planner"))
+        .await
+        .unwrap();
+    let v1 = writer
+        .replica
+        .add_prompt_version(prompt.id, "Plan a trip to {{city}}.")
+        .await
+        .unwrap();
+    let v2 = writer
+        .replica
+        .add_prompt_version(prompt.id, "Plan a {{days}}-day trip to {{city}}.")
+        .await
+        .unwrap();
+    let v3 = writer
+        .replica
+        .add_prompt_version(prompt.id, "Draft: plan badly.")
+        .await
+        .unwrap();
+    writer
+        .replica
+        .publish_prompt_version(prompt.id, v1.id)
+        .await
+        .unwrap();
+    writer.client.sync_all(&writer.replica).await.unwrap();
+    writer
+        .replica
+        .publish_prompt_version(prompt.id, v2.id)
+        .await
+        .unwrap();
+    writer.client.sync_all(&writer.replica).await.unwrap();
+
+    let (status, page) = call(&server, Method::GET, "/v1/admin/prompts", token, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 2, "drafts are not listed: {page}");
+    let listed = page["versions"].as_array().unwrap();
+    assert_eq!(listed[0]["version_id"], v2.id.to_string());
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(listed[0]["title"], "Trip planner");
+    assert_eq!(listed[0]["published_by_email"], orrery_e2e::OWNER_EMAIL);
+    assert_eq!(listed[0]["tenant_id"], writer.session.account.tenant_id);
+    assert_eq!(listed[1]["version_id"], v1.id.to_string());
+    assert_eq!(listed[1]["status"], "archived");
+    assert_eq!(listed[1]["content"], "Plan a trip to {{city}}.");
+    let (_, found) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/prompts?query=DAYS%7D%7D",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["versions"][0]["version_id"], v2.id.to_string());
+
+    let tenant = writer.session.account.tenant_id.clone();
+    let rollback = format!("/v1/admin/prompts/{tenant}/{}/rollback", prompt.id);
+    // Each refused with its reason, nothing changed.
+    let refused = [
+        (
+            rollback.clone(),
+            json!({ "version_id": v3.id }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            rollback.clone(),
+            json!({ "version_id": v2.id }),
+            StatusCode::CONFLICT,
+        ),
+        (
+            rollback.clone(),
+            json!({ "version_id": orrery_domain::PromptVersionId::new() }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            rollback.clone(),
+            json!({ "version_id": "v1; DROP TABLE" }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            rollback.clone(),
+            json!({ "version": v1.id }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/v1/admin/prompts/not-a-tenant/{}/rollback", prompt.id),
+            json!({ "version_id": v1.id }),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!(
+                "/v1/admin/prompts/{}/{}/rollback",
+                other.account.tenant_id, prompt.id
+            ),
+            json!({ "version_id": v1.id }),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, body, expected) in refused {
+        let (status, answer) = call(&server, Method::POST, &path, token, Some(body.clone())).await;
+        assert_eq!(status, expected, "{path} {body}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|reason| !reason.is_empty()),
+            "{answer}"
+        );
+    }
+    let (status, _) = call(
+        &server,
+        Method::POST,
+        &rollback,
+        Some(&writer.session.access_token),
+        Some(json!({ "version_id": v1.id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a member cannot roll back");
+    let (_, unchanged) = call(&server, Method::GET, "/v1/admin/prompts", token, None).await;
+    assert_eq!(unchanged, page, "refused rollbacks changed nothing");
+
+    // The writer's device hears of the rollback, a minute later, on its live feed.
+    server.clock.advance(chrono::Duration::minutes(1));
+    let mut feed = LiveFeed::connect(&server.url(), writer.token())
+        .await
+        .unwrap();
+    let (status, rolled) = call(
+        &server,
+        Method::POST,
+        &rollback,
+        token,
+        Some(json!({ "version_id": v1.id })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rolled}");
+    assert_eq!(rolled["version_id"], v1.id.to_string());
+    assert_eq!(rolled["previous_version_id"], v2.id.to_string());
+    assert_eq!(rolled["audit"]["action"], "prompt.rollback");
+    assert_eq!(
+        rolled["audit"]["before"]["active_version"],
+        v2.id.to_string()
+    );
+    assert_eq!(
+        rolled["audit"]["after"]["active_version"],
+        v1.id.to_string()
+    );
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(20), feed.next())
+        .await
+        .expect("the feed spoke")
+        .unwrap()
+        .expect("a change");
+    assert!(
+        format!("{heard:?}").contains(&prompt.id.to_string()),
+        "{heard:?}"
+    );
+    writer.client.sync_all(&writer.replica).await.unwrap();
+    let synced = writer.replica.prompt(prompt.id).await.unwrap();
+    assert_eq!(synced.active_version().unwrap().id, v1.id);
+    assert_eq!(
+        synced.version(v2.id).unwrap().status,
+        orrery_domain::VersionStatus::Archived
+    );
+
+    let (_, after) = call(&server, Method::GET, "/v1/admin/prompts", token, None).await;
+    assert_eq!(after["total"], 2);
+    assert_eq!(after["versions"][0]["version_id"], v1.id.to_string());
+    assert_eq!(after["versions"][0]["status"], "active");
+    assert_eq!(
+        after["versions"][0]["published_by_email"],
+        "operator@orrery.test"
+    );
+    assert_eq!(after["versions"][1]["version_id"], v2.id.to_string());
+    assert_eq!(
+        after["versions"][1]["published_by_email"],
+        orrery_e2e::OWNER_EMAIL
+    );
+    let entries = audit(&server, &admin.access_token, "?action=prompt.rollback").await;
+    assert_eq!(entries["total"], 1, "{entries}");
+    assert_eq!(chain(&server, &admin.access_token).await["chain"], "intact");
+}
+
+#[tokio::test]
+async fn prompts_stored_before_the_version_table_are_listed_after_a_restart() {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let directory = tempfile::tempdir().unwrap();
+    let location = DatabaseLocation::Sqlite(directory.path().join("server.db"));
+    let server = TestServer::start_on(Some(location.clone()), |_| {})
+        .await
+        .unwrap();
+    let admin = register(&server, "operator@orrery.test").await;
+    let writer = orrery_e2e::TestDevice::register(&server, "laptop")
+        .await
+        .unwrap();
+    let prompt = writer
+        .replica
+        .save_prompt(&orrery_domain::Prompt::new("Release notes"))
+        .await
+        .unwrap();
+    let version = writer
+        .replica
+        .add_prompt_version(prompt.id, "Summarise {{changes}}.")
+        .await
+        .unwrap();
+    writer
+        .replica
+        .publish_prompt_version(prompt.id, version.id)
+        .await
+        .unwrap();
+    writer.client.sync_all(&writer.replica).await.unwrap();
+    // As a server before the table existed had it: no rows.
+    let url = format!("sqlite://{}", directory.path().join("server.db").display());
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM prompt_versions")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    drop(connection);
+    let token = Some(admin.access_token.as_str());
+    let (_, empty) = call(&server, Method::GET, "/v1/admin/prompts", token, None).await;
+    assert_eq!(empty["total"], 0, "{empty}");
+
+    let restarted = TestServer::start_on(Some(location), |_| {}).await.unwrap();
+    let (status, page) = call(&restarted, Method::GET, "/v1/admin/prompts", token, None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["versions"][0]["version_id"], version.id.to_string());
+    assert_eq!(page["versions"][0]["status"], "active");
+    assert_eq!(
+        page["versions"][0]["published_by"],
+        Value::Null,
+        "who published it is not known"
+    );
 }

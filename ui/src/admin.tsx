@@ -1,23 +1,28 @@
 // The management window (`index.html#admin`, opened by "Manage" or
-// `orrery --admin`): the server's figures, its users and its audit log. The server decides
+// `orrery --admin`): the server's figures, its agent runs, users, tenants, plans, published
+// prompts and its audit log. The server decides
 // every call (admins only); this window only shows what it answers.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
 import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, Pages, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
+import { Monitoring } from "./monitoring";
 import { Overview } from "./overview";
 import { Plans } from "./plans-admin";
+import { PromptsAdmin } from "./prompts-admin";
 import { Tenants } from "./tenants-admin";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "overview" | "users" | "tenants" | "plans" | "audit";
+type AdminScreen = "overview" | "monitoring" | "users" | "tenants" | "plans" | "prompts" | "audit";
 
 const SCREENS: [AdminScreen, string][] = [
   ["overview", "Overview"],
+  ["monitoring", "Monitoring"],
   ["users", "Users"],
   ["tenants", "Tenants"],
   ["plans", "Plans"],
+  ["prompts", "Prompts"],
   ["audit", "Audit log"],
 ];
 
@@ -35,6 +40,7 @@ const AUDIT_ACTIONS: [string, string][] = [
   ["user.export", "Data exported"],
   ["user.delete", "Deleted"],
   ["plan.put", "Plan edited"],
+  ["prompt.rollback", "Prompt rolled back"],
 ];
 
 /** "past_due" → "Past due". */
@@ -79,12 +85,16 @@ export function AdminApp() {
       <main class="page">
         {screen === "overview" ? (
           <Overview />
+        ) : screen === "monitoring" ? (
+          <Monitoring />
         ) : screen === "users" ? (
           <Users self={account.account.id} />
         ) : screen === "tenants" ? (
           <Tenants />
         ) : screen === "plans" ? (
           <Plans />
+        ) : screen === "prompts" ? (
+          <PromptsAdmin />
         ) : (
           <AuditLog />
         )}

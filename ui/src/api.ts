@@ -36,6 +36,11 @@ export type WindowFigures = Rust.WindowFigures_Serialize;
 /** A plan whole, as admins define it (the billing screen reads a narrower view, `Plan`). */
 export type PlanDefinition = Rust.Plan_Serialize;
 export type AdminTenant = Rust.AdminTenant;
+export type PublishedPrompt = Rust.PublishedPrompt_Serialize;
+export type RunMonitoring = Rust.RunMonitoring_Serialize;
+export type RunFigures = Rust.RunFigures;
+export type GraphRuns = Rust.GraphRuns_Serialize;
+export type UserRuns = Rust.UserRuns_Serialize;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -200,6 +205,9 @@ export const api = {
   adminDeleteUser: commands.adminDeleteUser,
   adminSavePlan: commands.adminSavePlan,
   adminListTenants: commands.adminListTenants,
+  adminListPrompts: commands.adminListPrompts,
+  adminRollBackPrompt: commands.adminRollBackPrompt,
+  adminMonitoring: commands.adminMonitoring,
   adminExportAuditLog: commands.adminExportAuditLog,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),

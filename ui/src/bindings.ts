@@ -154,6 +154,22 @@ export const commands = {
 	 */
 	adminListTenants: (query: string | null, page: number) => __TAURI_INVOKE<TenantPage>("admin_list_tenants", { query, page }),
 	/**
+	 *  A page of every tenant's published prompt versions, most recently
+	 *  published first; `query` matches a part of the title, the text, the
+	 *  tenant or the publisher.
+	 */
+	adminListPrompts: (query: string | null, page: number) => __TAURI_INVOKE<PublishedPromptPage_Serialize>("admin_list_prompts", { query, page }),
+	/**
+	 *  Makes an earlier published version of a tenant's prompt the active one
+	 *  again; the tenant's devices get it on their next sync.
+	 */
+	adminRollBackPrompt: (tenantId: string, promptId: string, versionId: string) => __TAURI_INVOKE<PromptRollback_Serialize>("admin_roll_back_prompt", { tenantId, promptId, versionId }),
+	/**
+	 *  Runs over the last 30, 90 or 365 days — per day, per graph, per user —
+	 *  of one graph or one user when given.
+	 */
+	adminMonitoring: (days: number, graph: string | null, user: string | null) => __TAURI_INVOKE<RunMonitoring_Serialize>("admin_monitoring", { days, graph, user }),
+	/**
 	 *  Saves the audit log (with the screen's filters) as JSON in the Downloads
 	 *  folder, oldest entry last as the server lists them; answers the path.
 	 */
@@ -752,6 +768,29 @@ export type DocumentKind =
 /**  Identifies a graph document. */
 export type GraphId = string;
 
+/**  One graph's runs in the window. */
+export type GraphRuns = GraphRuns_Serialize | GraphRuns_Deserialize;
+
+/**  One graph's runs in the window. */
+export type GraphRuns_Deserialize = {
+	/**  The graph. */
+	graph_id: string,
+	/**  Its name, when the server holds it. */
+	name?: string | null,
+	/**  Its tenant's name. */
+	tenant_name: string,
+} & RunFigures;
+
+/**  One graph's runs in the window. */
+export type GraphRuns_Serialize = {
+	/**  The graph. */
+	graph_id: string,
+	/**  Its name, when the server holds it. */
+	name: string | null,
+	/**  Its tenant's name. */
+	tenant_name: string,
+} & RunFigures;
+
 /**  One graph as the library lists it. */
 export type GraphSummary = GraphSummary_Serialize | GraphSummary_Deserialize;
 
@@ -1004,6 +1043,29 @@ export type PromptDraft_Serialize = {
 	validators: PromptValidator_Serialize[] | null,
 };
 
+/**  What a rollback did. */
+export type PromptRollback = PromptRollback_Serialize | PromptRollback_Deserialize;
+
+/**  What a rollback did. */
+export type PromptRollback_Deserialize = {
+	/**  The version now active. */
+	version_id: string,
+	/**  The version that was active before, if one was. */
+	previous_version_id?: string | null,
+	/**  When it became active, RFC 3339. */
+	activated_at: string,
+};
+
+/**  What a rollback did. */
+export type PromptRollback_Serialize = {
+	/**  The version now active. */
+	version_id: string,
+	/**  The version that was active before, if one was. */
+	previous_version_id: string | null,
+	/**  When it became active, RFC 3339. */
+	activated_at: string,
+};
+
 /**  A validator kept on a prompt. */
 export type PromptValidator = PromptValidator_Serialize | PromptValidator_Deserialize;
 
@@ -1197,6 +1259,149 @@ export type ProviderView_Serialize = {
 	settings: ProviderSettings_Serialize,
 	/**  Whether an API key is saved in the keyring for it. */
 	has_api_key: boolean,
+};
+
+/**  A published prompt version as the management window lists it. */
+export type PublishedPrompt = PublishedPrompt_Serialize | PublishedPrompt_Deserialize;
+
+/**  A page of published prompt versions, most recently published first. */
+export type PublishedPromptPage = PublishedPromptPage_Serialize | PublishedPromptPage_Deserialize;
+
+/**  A page of published prompt versions, most recently published first. */
+export type PublishedPromptPage_Deserialize = {
+	/**  This page. */
+	versions: PublishedPrompt_Deserialize[],
+	/**  How many match. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Versions per page. */
+	per_page: number,
+};
+
+/**  A page of published prompt versions, most recently published first. */
+export type PublishedPromptPage_Serialize = {
+	/**  This page. */
+	versions: PublishedPrompt_Serialize[],
+	/**  How many match. */
+	total: number,
+	/**  This page, from 1. */
+	page: number,
+	/**  Versions per page. */
+	per_page: number,
+};
+
+/**  A published prompt version as the management window lists it. */
+export type PublishedPrompt_Deserialize = {
+	/**  The tenant the prompt belongs to. */
+	tenant_id: string,
+	/**  The tenant's name. */
+	tenant_name: string,
+	/**  The prompt. */
+	prompt_id: string,
+	/**  The prompt's title. */
+	title: string,
+	/**  The version. */
+	version_id: string,
+	/**  `active` (what runs use now) or `archived`. */
+	status: string,
+	/**  Its text. */
+	content: string,
+	/**  When it was written, RFC 3339. */
+	created_at: string,
+	/**  When it was last published, RFC 3339. */
+	activated_at: string,
+	/**  Who published it last, when known. */
+	published_by?: string | null,
+	/**  Their address, when known. */
+	published_by_email?: string | null,
+};
+
+/**  A published prompt version as the management window lists it. */
+export type PublishedPrompt_Serialize = {
+	/**  The tenant the prompt belongs to. */
+	tenant_id: string,
+	/**  The tenant's name. */
+	tenant_name: string,
+	/**  The prompt. */
+	prompt_id: string,
+	/**  The prompt's title. */
+	title: string,
+	/**  The version. */
+	version_id: string,
+	/**  `active` (what runs use now) or `archived`. */
+	status: string,
+	/**  Its text. */
+	content: string,
+	/**  When it was written, RFC 3339. */
+	created_at: string,
+	/**  When it was last published, RFC 3339. */
+	activated_at: string,
+	/**  Who published it last, when known. */
+	published_by: string | null,
+	/**  Their address, when known. */
+	published_by_email: string | null,
+};
+
+/**  One day of runs. */
+export type RunDay = {
+	/**  `YYYY-MM-DD` (UTC). */
+	day: string,
+} & RunFigures;
+
+/**  Runs, errors, tokens and run time over some runs. */
+export type RunFigures = {
+	/**  Runs finished. */
+	runs: number,
+	/**  Runs that ended in an error. */
+	errors: number,
+	/**  Runs the user cancelled. */
+	cancelled: number,
+	/**  Tokens both ways. */
+	tokens: number,
+	/**  Mean run time, milliseconds. */
+	mean_latency_ms: number,
+	/**  Longest run time, milliseconds. */
+	max_latency_ms: number,
+	/**  Estimated cost in nanodollars, of the runs whose cost is known. */
+	cost_nanodollars: number,
+};
+
+/**  Runs over the last 30, 90 or 365 days, as Monitoring shows them. */
+export type RunMonitoring = RunMonitoring_Serialize | RunMonitoring_Deserialize;
+
+/**  Runs over the last 30, 90 or 365 days, as Monitoring shows them. */
+export type RunMonitoring_Deserialize = {
+	/**  The window's length in days. */
+	days: number,
+	/**  Its first and last day, `YYYY-MM-DD` (UTC). */
+	from: string,
+	to: string,
+	/**  The whole window. */
+	totals: RunFigures,
+	/**  Each day, oldest first. */
+	series: RunDay[],
+	/**  The graphs with the most runs. */
+	graphs: GraphRuns_Deserialize[],
+	/**  The users with the most runs. */
+	users: UserRuns_Deserialize[],
+};
+
+/**  Runs over the last 30, 90 or 365 days, as Monitoring shows them. */
+export type RunMonitoring_Serialize = {
+	/**  The window's length in days. */
+	days: number,
+	/**  Its first and last day, `YYYY-MM-DD` (UTC). */
+	from: string,
+	to: string,
+	/**  The whole window. */
+	totals: RunFigures,
+	/**  Each day, oldest first. */
+	series: RunDay[],
+	/**  The graphs with the most runs. */
+	graphs: GraphRuns_Serialize[],
+	/**  The users with the most runs. */
+	users: UserRuns_Serialize[],
 };
 
 /**  A device a user is signed in on. */
@@ -1491,6 +1696,25 @@ export type UserQuery_Serialize = {
 	/**  Users per page. */
 	per_page?: number,
 };
+
+/**  One user's runs in the window. */
+export type UserRuns = UserRuns_Serialize | UserRuns_Deserialize;
+
+/**  One user's runs in the window. */
+export type UserRuns_Deserialize = {
+	/**  The user. */
+	user_id: string,
+	/**  Their address, unless they were deleted. */
+	email?: string | null,
+} & RunFigures;
+
+/**  One user's runs in the window. */
+export type UserRuns_Serialize = {
+	/**  The user. */
+	user_id: string,
+	/**  Their address, unless they were deleted. */
+	email: string | null,
+} & RunFigures;
 
 /**  Why an output failed one validator. */
 export type ValidationFailure = {

@@ -56,6 +56,7 @@ const screens = [
     open: async (page) => {
       await page.getByRole("button", { name: "Billing" }).click();
       await page.getByRole("heading", { name: "Plans" }).waitFor();
+      await page.getByTestId("usage-chart").locator("canvas").waitFor();
     },
   },
   {
@@ -104,6 +105,26 @@ const screens = [
     open: async (page) => {
       await page.getByRole("button", { name: "Tenants", exact: true }).click();
       await page.getByRole("table", { name: "Tenants" }).waitFor();
+    },
+  },
+  {
+    name: "management: monitoring",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Monitoring", exact: true }).click();
+      await page.getByTestId("chart-latency").locator("canvas").waitFor();
+    },
+  },
+  {
+    name: "management: prompts",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Prompts", exact: true }).click();
+      await page.getByRole("table", { name: "Published prompt versions" }).waitFor();
     },
   },
   {

@@ -117,6 +117,10 @@ test("the overview shows the window's figures beside the window before, and a ch
     await page.getByTestId(chart).locator("canvas").waitFor();
   }
   assert.match(await page.getByTestId("chart-movements").locator(".u-legend").textContent(), /New.*Reactivation.*Expansion.*Contraction.*Churn/s);
+  // What the MRR chart plotted, read back from it: a point a day, in dollars.
+  const mrr = await page.evaluate(() => window.__charts["chart-mrr"]());
+  assert.deepEqual(mrr.x, expected.series.map((point) => point.day));
+  assert.deepEqual(mrr.series.map((line) => [line.label, line.values]), [["MRR", expected.series.map((point) => point.mrr_cents / 100)]]);
   // A year: 365 points, and the window text follows.
   await page.getByRole("button", { name: "1 year" }).click();
   const year = await page.evaluate(() => window.__TAURI_INTERNALS__.invoke("admin_overview", { days: 365 }));
@@ -237,6 +241,112 @@ test("tenants are listed with their members and usage, and found by a member's a
   assert.match(await rows.first().textContent(), /Linus.*linus@orrery\.test/);
   await page.getByRole("searchbox", { name: "Search" }).fill("nobody-at-all");
   await page.getByText("No tenant matches.").waitFor();
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("published prompt versions of every tenant are listed and searched, and an earlier one is rolled back after confirming", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("button", { name: "Prompts", exact: true }).click();
+  await page.getByTestId("prompt-count").filter({ hasText: "4 published versions" }).waitFor();
+  const table = page.getByRole("table", { name: "Published prompt versions" });
+  const rows = table.locator("tbody tr");
+  // Most recently published first, with who published it and when.
+  assert.match(await rows.nth(0).textContent(), /Trip planner.*Ada's workspace.*Active.*2026-12-04 16:20 UTC.*by ada@orrery\.test/);
+  assert.match(await rows.nth(1).textContent(), /Support triage.*Harbour Support.*Active.*by lin@harbour\.example/);
+  // The active version offers no rollback; earlier ones do.
+  assert.equal(await rows.nth(0).getByRole("button", { name: "Roll back" }).count(), 0);
+  // A long text is cut until opened.
+  const long = rows.nth(1);
+  assert.match(await long.locator("pre").textContent(), /…$/);
+  await long.getByRole("button", { name: "Show all" }).click();
+  assert.match(await long.locator("pre").textContent(), /say so first\.$/);
+
+  await page.getByRole("searchbox", { name: "Search" }).fill("harbour");
+  await page.getByTestId("prompt-count").filter({ hasText: "1 published version" }).waitFor();
+  await page.getByRole("searchbox", { name: "Search" }).fill("{{days}}");
+  await page.getByTestId("prompt-count").filter({ hasText: "2 published versions" }).waitFor();
+  await page.getByRole("searchbox", { name: "Search" }).fill("");
+  await page.getByTestId("prompt-count").filter({ hasText: "4 published versions" }).waitFor();
+
+  // Rolling back asks first; cancelling changes nothing.
+  const earlier = table.locator('tr[data-version="0193a000-0000-7000-8000-000000000002"]');
+  await earlier.getByRole("button", { name: "Roll back" }).click();
+  const dialog = page.getByRole("dialog");
+  assert.match(await dialog.textContent(), /Roll “Trip planner” back\?.*2026-11-20 10:05 UTC.*Ada's workspace/);
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 0);
+  await earlier.getByRole("button", { name: "Roll back" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Roll back" }).click();
+  await page.waitForFunction(() => window.__shellDouble.auditLog[0]?.action === "prompt.rollback");
+  // The list reloads: the version rolled back to is active, published now by the admin, and first.
+  await table.locator('tbody tr[data-version="0193a000-0000-7000-8000-000000000002"][data-status="active"]').waitFor();
+  assert.match(await rows.nth(0).textContent(), /Trip planner.*Active.*2026-12-06 12:00 UTC.*by ada@orrery\.test/);
+  assert.equal(await table.locator('tr[data-version="0193a000-0000-7000-8000-000000000003"]').getAttribute("data-status"), "archived");
+  const entry = await page.evaluate(() => window.__shellDouble.auditLog[0]);
+  assert.equal(entry.before.active_version, "0193a000-0000-7000-8000-000000000003");
+  assert.equal(entry.after.active_version, "0193a000-0000-7000-8000-000000000002");
+
+  // A refusal from the server is shown in words, and the list stays as it was.
+  await page.evaluate(() =>
+    window.__shellDouble.failWith("admin_roll_back_prompt", { code: "conflict", message: "prompt 7d9e is being changed by its devices faster than it can be rolled back; try again" }),
+  );
+  await table.locator('tr[data-version="0193a000-0000-7000-8000-000000000001"]').getByRole("button", { name: "Roll back" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Roll back" }).click();
+  await page.getByTestId("prompts-notice").filter({ hasText: "faster than it can be rolled back" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 1);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("monitoring shows runs, errors, tokens and run time a day, and narrows to one graph or one user", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("button", { name: "Monitoring", exact: true }).click();
+  for (const chart of ["chart-runs", "chart-tokens", "chart-latency"]) {
+    await page.getByTestId(chart).locator("canvas").waitFor();
+  }
+  // The figures are the days' sums, as the charts plot them.
+  const plotted = await page.evaluate(() => window.__charts["chart-runs"]());
+  assert.equal(plotted.x.length, 30);
+  assert.equal(plotted.x.at(-1), "2026-12-06");
+  const answered = plotted.series.find((series) => series.label === "Runs").values;
+  const failed = plotted.series.find((series) => series.label === "Errors").values;
+  const total = answered.reduce((sum, value) => sum + value, 0);
+  const errorCount = failed.reduce((sum, value) => sum + value, 0);
+  assert.equal(await page.locator('li[data-figure="runs"] .figure-value').textContent(), total.toLocaleString("en-US"));
+  assert.equal(await page.locator('li[data-figure="errors"] .figure-value').textContent(), errorCount.toLocaleString("en-US"));
+  assert.match(await page.locator('li[data-figure="errors"] .figure-change').textContent(), /^\d+\.\d%$/);
+  const graphs = page.getByRole("table", { name: "Graphs with the most runs" });
+  assert.match(await graphs.locator("tbody tr").first().textContent(), /Support triage.*Harbour Support/);
+  assert.match(await graphs.locator("tbody tr").nth(3).textContent(), /A graph not on the server/);
+  const users = page.getByRole("table", { name: "Users with the most runs" });
+  assert.match(await users.locator("tbody tr").nth(2).textContent(), /A deleted user/);
+
+  // One graph: everything narrows to its runs, and back.
+  await graphs.getByRole("button", { name: "Lisbon desk" }).click();
+  await page.getByTestId("monitoring-focus").filter({ hasText: "Only the runs of the graph Lisbon desk" }).waitFor();
+  await page.waitForFunction((all) => {
+    const chart = window.__charts["chart-runs"]?.();
+    return chart && chart.series[0].values.reduce((sum, value) => sum + value, 0) < all;
+  }, total);
+  assert.equal(await graphs.count(), 0, "the tables are for the whole server");
+  await page.getByRole("button", { name: "Show every run" }).click();
+  await page.getByRole("table", { name: "Users with the most runs" }).getByRole("button", { name: "lin@harbour.example" }).click();
+  await page.getByTestId("monitoring-focus").filter({ hasText: "Only the runs of lin@harbour.example" }).waitFor();
+
+  // A year: a point a day.
+  await page.getByRole("button", { name: "1 year" }).click();
+  await page.waitForFunction(() => window.__charts["chart-tokens"]?.().x.length === 365);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("monitoring without any run says where runs come from", async () => {
+  const { page, errors } = await openAdmin({ role: "admin", noRuns: true });
+  await page.getByRole("button", { name: "Monitoring", exact: true }).click();
+  await page.getByTestId("no-runs").waitFor();
+  assert.equal(await page.locator('li[data-figure="runs"] .figure-value').textContent(), "0");
+  assert.equal(await page.getByTestId("chart-runs").count(), 0);
   assert.deepEqual(errors, []);
   await page.close();
 });

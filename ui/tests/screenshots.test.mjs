@@ -121,6 +121,7 @@ const SCREENS = [
     open: async (page) => {
       await page.getByRole("button", { name: "Billing", exact: true }).click();
       await page.getByRole("table", { name: "Invoices" }).waitFor();
+      await page.getByTestId("usage-chart").locator("canvas").waitFor();
     },
   },
   {
@@ -180,6 +181,28 @@ const SCREENS = [
     open: async (page) => {
       await page.getByRole("button", { name: "Tenants", exact: true }).click();
       await page.getByTestId("tenant-count").filter({ hasText: "3 tenants" }).waitFor();
+    },
+  },
+  {
+    name: "manage-monitoring",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Monitoring", exact: true }).click();
+      for (const chart of ["chart-runs", "chart-tokens", "chart-latency"]) {
+        await page.getByTestId(chart).locator("canvas").waitFor();
+      }
+    },
+  },
+  {
+    name: "manage-prompts",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Prompts", exact: true }).click();
+      await page.getByTestId("prompt-count").filter({ hasText: "4 published versions" }).waitFor();
     },
   },
   {

@@ -90,6 +90,36 @@
     };
   };
   const auditLog = [];
+  // The graphs and users Monitoring lists, with their share of the runs.
+  const monitoredGraphs = [
+    { graph_id: "3f1c0e52-0000-4000-8000-000000000001", name: "Support triage", tenant_name: "Harbour Support", share: 0.46 },
+    { graph_id: "3f1c0e52-0000-4000-8000-000000000002", name: "Lisbon desk", tenant_name: "Ada's workspace", share: 0.31 },
+    { graph_id: "3f1c0e52-0000-4000-8000-000000000003", name: "Release notes", tenant_name: "Ada's workspace", share: 0.15 },
+    { graph_id: "3f1c0e52-0000-4000-8000-000000000004", name: null, tenant_name: "Grace's workspace", share: 0.08 },
+  ];
+  const monitoredUsers = [
+    { user_id: "6a2d7f10-0000-4000-8000-000000000001", email: "lin@harbour.example", share: 0.46 },
+    { user_id: "6a2d7f10-0000-4000-8000-000000000002", email: "ada@orrery.test", share: 0.46 },
+    { user_id: "6a2d7f10-0000-4000-8000-000000000003", email: null, share: 0.08 },
+  ];
+  // Published prompt versions across the server's tenants (/v1/admin/prompts).
+  const publishedVersion = (seed) => ({
+    tenant_id: "5b0c6f1e-0000-4000-8000-000000000001", tenant_name: "Ada's workspace", prompt_id: "7d9e2c40-0000-4000-8000-000000000001",
+    title: "Trip planner", status: "archived", created_at: "2026-11-02T09:00:00.000Z", published_by: null,
+    published_by_email: "ada@orrery.test", ...seed,
+  });
+  const publishedPrompts = setup.publishedPrompts ?? [
+    publishedVersion({ version_id: "0193a000-0000-7000-8000-000000000003", status: "active", activated_at: "2026-12-04T16:20:00.000Z",
+      content: "Plan a {{days}}-day trip to {{city}} for {{travellers}}. Keep each day to three sights, one long meal and an evening walk; say how to get between them." }),
+    publishedVersion({ version_id: "0193a000-0000-7000-8000-000000000002", activated_at: "2026-11-20T10:05:00.000Z",
+      content: "Plan a {{days}}-day trip to {{city}}." }),
+    publishedVersion({ version_id: "0193a000-0000-7000-8000-000000000001", activated_at: "2026-11-02T09:30:00.000Z",
+      content: "Plan a trip to {{city}}." }),
+    publishedVersion({ tenant_id: "5b0c6f1e-0000-4000-8000-000000000002", tenant_name: "Harbour Support", prompt_id: "7d9e2c40-0000-4000-8000-000000000002",
+      title: "Support triage", version_id: "0193a000-0000-7000-8000-000000000011", status: "active", activated_at: "2026-12-01T08:00:00.000Z",
+      published_by_email: "lin@harbour.example",
+      content: "You sort incoming support messages for {{product}}. Read the message, decide its urgency (now, today, this week), the team it belongs to (billing, accounts, bugs, how-to) and write one sentence a person could act on. Never promise a refund or a date. If the customer is angry, say so first." }),
+  ];
   const extraUsers = (setup.adminUsers ?? []).map((seed) => ({
     id: crypto.randomUUID(), tenant_id: crypto.randomUUID(), name: "", role: "user", plan: "free", status: "active",
     trial_ends_at: null, suspended_at: null, created_at: "2026-11-20T10:00:00.000Z", ...seed,
@@ -741,6 +771,78 @@
         .reverse()
         .filter((tenant) => !text || tenant.name.toLowerCase().includes(text) || tenant.members.some((member) => member.email.includes(text)));
       return { tenants: tenants.slice((page - 1) * 25, page * 25), total: tenants.length, page, per_page: 25, period: "2026-12" };
+    },
+    // GET /v1/admin/monitoring: runs a day over the window (ending
+    // 2026-12-06), from a fixed pattern; a graph or a user narrows it to
+    // their share, and the totals are the days' sums.
+    admin_monitoring: ({ days, graph, user }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      if (![30, 90, 365].includes(days)) return fail("invalid_input", "monitoring covers 30, 90 or 365 days");
+      const share = graph ? (monitoredGraphs.find((each) => each.graph_id === graph)?.share ?? 0) : user ? (monitoredUsers.find((each) => each.user_id === user)?.share ?? 0) : 1;
+      const end = Date.parse("2026-12-06T00:00:00Z");
+      const series = [];
+      for (let back = days - 1; back >= 0; back -= 1) {
+        const index = 400 - back;
+        const runs = setup.noRuns ? 0 : Math.round((40 + 25 * Math.sin(index / 5) + (index % 7 === 0 ? 30 : 0)) * share);
+        const errors = Math.round(runs * (index % 11 === 0 ? 0.2 : 0.04));
+        series.push({
+          day: new Date(end - back * 86400000).toISOString().slice(0, 10), runs, errors, cancelled: index % 13 === 0 && runs > 0 ? 1 : 0,
+          tokens: runs * (1800 + (index % 5) * 150), mean_latency_ms: runs === 0 ? 0 : 2400 + (index % 9) * 310,
+          max_latency_ms: runs === 0 ? 0 : 9000 + (index % 6) * 2100, cost_nanodollars: runs * 2_100_000,
+        });
+      }
+      const sum = (pick) => series.reduce((total, point) => total + pick(point), 0);
+      const runs = sum((point) => point.runs);
+      const totals = {
+        runs, errors: sum((point) => point.errors), cancelled: sum((point) => point.cancelled), tokens: sum((point) => point.tokens),
+        mean_latency_ms: runs === 0 ? 0 : Math.round(sum((point) => point.mean_latency_ms * point.runs) / runs),
+        max_latency_ms: Math.max(0, ...series.map((point) => point.max_latency_ms)), cost_nanodollars: sum((point) => point.cost_nanodollars),
+      };
+      const part = (entry) => ({
+        ...entry, runs: Math.round(runs * entry.share), errors: Math.round(totals.errors * entry.share), cancelled: 0,
+        tokens: Math.round(totals.tokens * entry.share), mean_latency_ms: totals.mean_latency_ms, max_latency_ms: totals.max_latency_ms,
+        cost_nanodollars: Math.round(totals.cost_nanodollars * entry.share),
+      });
+      const strip = ({ share: _share, ...rest }) => rest;
+      return {
+        days, from: series[0].day, to: series[series.length - 1].day, totals, series,
+        graphs: graph || user || runs === 0 ? [] : monitoredGraphs.map(part).map(strip),
+        users: graph || user || runs === 0 ? [] : monitoredUsers.map(part).map(strip),
+      };
+    },
+    // GET /v1/admin/prompts: every tenant's published versions, most
+    // recently published first, searched by title, text, tenant or publisher.
+    admin_list_prompts: ({ query, page }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const text = (query ?? "").toLowerCase();
+      const found = publishedPrompts
+        .filter((version) => version.activated_at !== null)
+        .sort((a, b) => b.activated_at.localeCompare(a.activated_at))
+        .filter((version) => !text || [version.title, version.content, version.tenant_name, version.published_by_email ?? ""].some((field) => field.toLowerCase().includes(text)));
+      return { versions: found.slice((page - 1) * 25, page * 25).map((version) => ({ ...version })), total: found.length, page, per_page: 25 };
+    },
+    // POST /v1/admin/prompts/{tenant}/{prompt}/rollback: the server's checks,
+    // then the version active again, published by the admin, and the audit entry.
+    admin_roll_back_prompt: ({ tenantId, promptId, versionId }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const versions = publishedPrompts.filter((version) => version.tenant_id === tenantId && version.prompt_id === promptId);
+      const chosen = versions.find((version) => version.version_id === versionId);
+      if (!chosen) return fail("not_found", `prompt ${promptId} has no version ${versionId}`);
+      if (chosen.status === "active") return fail("conflict", `version ${versionId} is already the active one`);
+      if (chosen.activated_at === null) return fail("invalid_input", `version ${versionId} was never published`);
+      const previous = versions.find((version) => version.status === "active") ?? null;
+      if (previous) previous.status = "archived";
+      chosen.status = "active";
+      chosen.activated_at = "2026-12-06T12:00:00.000Z";
+      chosen.published_by = session.id ?? null;
+      chosen.published_by_email = session.email;
+      auditLog.unshift({
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email, action: "prompt.rollback",
+        target_kind: "prompt", target_id: promptId,
+        before: { tenant_id: tenantId, title: chosen.title, active_version: previous?.version_id ?? null },
+        after: { tenant_id: tenantId, title: chosen.title, active_version: versionId }, address: "127.0.0.1",
+      });
+      return { version_id: versionId, previous_version_id: previous?.version_id ?? null, activated_at: chosen.activated_at };
     },
     // PUT /v1/admin/plans/{key}: the server's checks, then the plan stored
     // (added or replaced) and the change in the audit log.

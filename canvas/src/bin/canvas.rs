@@ -438,9 +438,12 @@ fn main() -> anyhow::Result<()> {
             .commands
             .send(CanvasCommand::Screenshot(path.clone()))?;
     }
+    let (usage, meter) = orrery_sessions::RunMeter::new();
     let provider = HttpProvider::new(arguments.provider.clone(), None)
-        .context("the model provider settings")?;
-    let runner = SessionRunner::new(replica.clone(), std::sync::Arc::new(provider));
+        .context("the model provider settings")?
+        .with_usage(usage);
+    let runner =
+        SessionRunner::new(replica.clone(), std::sync::Arc::new(provider)).with_meter(meter);
     let catalog = runtime
         .block_on(orrery_sessions::Catalog::read(&replica))
         .context("reading the library")?;

@@ -317,6 +317,138 @@ pub struct TenantPage {
     pub period: String,
 }
 
+/// A published prompt version as the management window lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PublishedPrompt {
+    /// The tenant the prompt belongs to.
+    pub tenant_id: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+    /// The prompt.
+    pub prompt_id: String,
+    /// The prompt's title.
+    pub title: String,
+    /// The version.
+    pub version_id: String,
+    /// `active` (what runs use now) or `archived`.
+    pub status: String,
+    /// Its text.
+    pub content: String,
+    /// When it was written, RFC 3339.
+    pub created_at: String,
+    /// When it was last published, RFC 3339.
+    pub activated_at: String,
+    /// Who published it last, when known.
+    pub published_by: Option<String>,
+    /// Their address, when known.
+    pub published_by_email: Option<String>,
+}
+
+/// A page of published prompt versions, most recently published first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PublishedPromptPage {
+    /// This page.
+    pub versions: Vec<PublishedPrompt>,
+    /// How many match.
+    pub total: u64,
+    /// This page, from 1.
+    pub page: u64,
+    /// Versions per page.
+    pub per_page: u64,
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct PromptRollback {
+    /// The version now active.
+    pub version_id: String,
+    /// The version that was active before, if one was.
+    pub previous_version_id: Option<String>,
+    /// When it became active, RFC 3339.
+    pub activated_at: String,
+}
+
+/// Runs, errors, tokens and run time over some runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RunFigures {
+    /// Runs finished.
+    pub runs: i64,
+    /// Runs that ended in an error.
+    pub errors: i64,
+    /// Runs the user cancelled.
+    pub cancelled: i64,
+    /// Tokens both ways.
+    pub tokens: i64,
+    /// Mean run time, milliseconds.
+    pub mean_latency_ms: i64,
+    /// Longest run time, milliseconds.
+    pub max_latency_ms: i64,
+    /// Estimated cost in nanodollars, of the runs whose cost is known.
+    pub cost_nanodollars: i64,
+}
+
+/// One day of runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RunDay {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: RunFigures,
+}
+
+/// One graph's runs in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct GraphRuns {
+    /// The graph.
+    pub graph_id: String,
+    /// Its name, when the server holds it.
+    pub name: Option<String>,
+    /// Its tenant's name.
+    pub tenant_name: String,
+    /// Its figures.
+    #[serde(flatten)]
+    pub figures: RunFigures,
+}
+
+/// One user's runs in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct UserRuns {
+    /// The user.
+    pub user_id: String,
+    /// Their address, unless they were deleted.
+    pub email: Option<String>,
+    /// Their figures.
+    #[serde(flatten)]
+    pub figures: RunFigures,
+}
+
+/// Runs over the last 30, 90 or 365 days, as Monitoring shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RunMonitoring {
+    /// The window's length in days.
+    pub days: i64,
+    /// Its first and last day, `YYYY-MM-DD` (UTC).
+    pub from: String,
+    pub to: String,
+    /// The whole window.
+    pub totals: RunFigures,
+    /// Each day, oldest first.
+    pub series: Vec<RunDay>,
+    /// The graphs with the most runs.
+    pub graphs: Vec<GraphRuns>,
+    /// The users with the most runs.
+    pub users: Vec<UserRuns>,
+}
+
 /// A user id checked for shape before it goes into a path.
 fn path_id(user_id: &str) -> Result<uuid::Uuid, AccountError> {
     uuid::Uuid::parse_str(user_id)
@@ -343,6 +475,48 @@ impl AccountClient {
         self.json(request).await
     }
 
+    /// A page of every tenant's published prompt versions: `query`
+    /// matches a part of the title, the text, the tenant or the publisher
+    /// (admins only).
+    pub async fn admin_prompts(
+        &self,
+        access_token: &str,
+        query: Option<&str>,
+        page: u64,
+    ) -> Result<PublishedPromptPage, AccountError> {
+        let mut request = self
+            .http
+            .get(self.url("/v1/admin/prompts"))
+            .bearer_auth(access_token)
+            .query(&[("page", page)]);
+        if let Some(query) = query {
+            request = request.query(&[("query", query)]);
+        }
+        self.json(request).await
+    }
+
+    /// Makes an earlier published version of a tenant's prompt the active
+    /// one again (admins only).
+    pub async fn admin_roll_back_prompt(
+        &self,
+        access_token: &str,
+        tenant_id: &str,
+        prompt_id: &str,
+        version_id: &str,
+    ) -> Result<PromptRollback, AccountError> {
+        let tenant = uuid::Uuid::parse_str(tenant_id)
+            .map_err(|_| AccountError::Protocol(format!("`{tenant_id}` is not a tenant id")))?;
+        let prompt = uuid::Uuid::parse_str(prompt_id)
+            .map_err(|_| AccountError::Protocol(format!("`{prompt_id}` is not a prompt id")))?;
+        self.json(
+            self.http
+                .post(self.url(&format!("/v1/admin/prompts/{tenant}/{prompt}/rollback")))
+                .bearer_auth(access_token)
+                .json(&serde_json::json!({ "version_id": version_id })),
+        )
+        .await
+    }
+
     /// The server's figures over the last `days` days (admins only).
     pub async fn admin_overview(
         &self,
@@ -356,6 +530,29 @@ impl AccountClient {
                 .query(&[("days", days)]),
         )
         .await
+    }
+
+    /// Runs over the last `days` days, of one graph or one user when given
+    /// (admins only).
+    pub async fn admin_monitoring(
+        &self,
+        access_token: &str,
+        days: u32,
+        graph: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<RunMonitoring, AccountError> {
+        let mut request = self
+            .http
+            .get(self.url("/v1/admin/monitoring"))
+            .bearer_auth(access_token)
+            .query(&[("days", days)]);
+        if let Some(graph) = graph {
+            request = request.query(&[("graph", graph)]);
+        }
+        if let Some(user) = user {
+            request = request.query(&[("user", user)]);
+        }
+        self.json(request).await
     }
 
     /// Everything the server holds about one user, as one JSON archive

@@ -13,6 +13,7 @@ mod library;
 pub mod policy;
 mod ports;
 pub mod revenue;
+pub mod runs;
 mod sample;
 pub mod templates;
 pub mod text;

@@ -273,6 +273,8 @@ pub enum Action {
     ExportUserData,
     /// Admin: delete a user with all their data.
     DeleteUsers,
+    /// Admin: read every tenant's published prompt versions and roll one back.
+    ManagePrompts,
 }
 
 impl Action {
@@ -292,6 +294,7 @@ impl Action {
                 | Action::ReadMetrics
                 | Action::ExportUserData
                 | Action::DeleteUsers
+                | Action::ManagePrompts
         )
     }
 }
@@ -368,7 +371,8 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::EditPlans
         | Action::ReadMetrics
         | Action::ExportUserData
-        | Action::DeleteUsers => Vec::new(),
+        | Action::DeleteUsers
+        | Action::ManagePrompts => Vec::new(),
     }
 }
 
@@ -465,7 +469,8 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::EditPlans
         | Action::ReadMetrics
         | Action::ExportUserData
-        | Action::DeleteUsers => unreachable!("administration is decided above"),
+        | Action::DeleteUsers
+        | Action::ManagePrompts => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {

@@ -95,7 +95,7 @@ fn actions() -> impl Strategy<Value = Action> {
 }
 
 /// The operator capabilities, listed again here.
-const ADMIN_ACTIONS: [Action; 11] = [
+const ADMIN_ACTIONS: [Action; 12] = [
     Action::ListUsers,
     Action::ChangeUserPlan,
     Action::ChangeUserRole,
@@ -107,6 +107,7 @@ const ADMIN_ACTIONS: [Action; 11] = [
     Action::ReadMetrics,
     Action::ExportUserData,
     Action::DeleteUsers,
+    Action::ManagePrompts,
 ];
 
 /// The quantities each action adds, stated again from the words.

@@ -9,9 +9,14 @@
 //! it happens (for the chat panel and the canvas), and the chat — the task,
 //! the plan, each agent's answer, the decision and its reasons, the final
 //! answer — is appended to the session's document in the order it happened,
-//! so it is stored locally first and syncs like every other document.
+//! so it is stored locally first and syncs like every other document. A
+//! runner given a [`RunMeter`] also writes each run's usage (calls, tokens,
+//! time, how it ended) into the usage ledger, which syncs to the server.
 
+mod meter;
 pub mod templates;
+
+pub use meter::{RunMeter, finished_run};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -122,6 +127,7 @@ pub struct SessionRunner {
     replica: Replica,
     provider: Arc<dyn Provider>,
     max_parallel: usize,
+    meter: Option<RunMeter>,
 }
 
 impl SessionRunner {
@@ -131,7 +137,37 @@ impl SessionRunner {
             replica,
             provider,
             max_parallel: MAX_PARALLEL_STEPS,
+            meter: None,
         }
+    }
+
+    /// Writes each run's usage, as `meter` measured it, into the replica's
+    /// usage ledger when the run ends (before [`RunUpdate::Ended`] is sent).
+    pub fn with_meter(mut self, meter: RunMeter) -> Self {
+        self.meter = Some(meter);
+        self
+    }
+
+    /// Adds the run that just ended to the usage ledger, if this runner
+    /// meters its runs.
+    async fn record_run(
+        &self,
+        graph: GraphId,
+        started_at: String,
+        started: std::time::Instant,
+        error: Option<&str>,
+        cancelled: bool,
+    ) -> Result<(), SessionError> {
+        let Some(meter) = &self.meter else {
+            return Ok(());
+        };
+        let run = meter.finish(Some(graph), started_at, started.elapsed(), error, cancelled);
+        self.replica
+            .store()
+            .record_finished_run(&run)
+            .await
+            .map_err(SyncError::from)?;
+        Ok(())
     }
 
     /// At most `steps` steps at once (at least one).
@@ -209,6 +245,8 @@ impl SessionRunner {
             members: builder.names.clone(),
         });
 
+        let started = std::time::Instant::now();
+        let started_at = orrery_store::now_text();
         let (events, mut received) = mpsc::unbounded_channel();
         let sandbox = Sandbox::new(self.provider.clone(), manager, team, events)
             .with_max_parallel(self.max_parallel)
@@ -229,6 +267,8 @@ impl SessionRunner {
         };
         match outcome {
             Ok(outcome) => {
+                self.record_run(graph.id, started_at, started, None, false)
+                    .await?;
                 let _ = updates.send(RunUpdate::Ended {
                     answer: Some(outcome.answer.clone()),
                     reason: None,
@@ -243,6 +283,14 @@ impl SessionRunner {
                     format!("The run failed: {error}")
                 };
                 chat.say(ChatRole::System, "Sandbox", &reason).await?;
+                self.record_run(
+                    graph.id,
+                    started_at,
+                    started,
+                    Some(&error.to_string()),
+                    error.is_cancelled(),
+                )
+                .await?;
                 let _ = updates.send(RunUpdate::Ended {
                     answer: None,
                     reason: Some(reason),

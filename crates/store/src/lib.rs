@@ -15,6 +15,8 @@ mod library;
 mod local;
 mod metrics;
 mod plans;
+mod prompt_versions;
+mod runs;
 mod server;
 mod tenants;
 mod user_data;
@@ -33,6 +35,8 @@ pub use events::EventKind;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use metrics::DailyRow;
+pub use prompt_versions::{PublishedPromptPage, PublishedPromptVersion};
+pub use runs::{GraphRuns, RunDay, RunFigures, RunFilter, RunMonitoring, RunsCounted, UserRuns};
 pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
     ServerStore, StoredGraph,

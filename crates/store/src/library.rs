@@ -1,6 +1,7 @@
 //! The sync server's library: merged agent, prompt and session documents per
 //! tenant, with what listing, search and admin read materialised beside them
-//! (a summary per document, a session's chat as `chat_messages` rows). Same
+//! (a summary per document, a session's chat as `chat_messages` rows, a
+//! prompt's versions as `prompt_versions` rows). Same
 //! rules as graph documents: `$n` placeholders for both databases, and a merge
 //! is stored only over the revision it read.
 
@@ -9,6 +10,7 @@ use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
 use crate::local::{message_from_columns, parse_id};
+use crate::prompt_versions::write_prompt_versions;
 use crate::{ServerStore, StoreError, now_text};
 
 /// One merged agent, prompt or session as the server lists it.
@@ -112,8 +114,14 @@ impl ServerStore {
             transaction.rollback().await?;
             return Ok(false);
         }
-        if let LibraryItem::Session(session) = item {
-            write_messages(&mut transaction, &tenant, &id, &session.messages).await?;
+        match item {
+            LibraryItem::Session(session) => {
+                write_messages(&mut transaction, &tenant, &id, &session.messages).await?;
+            }
+            LibraryItem::Prompt(prompt) => {
+                write_prompt_versions(&mut transaction, &tenant, prompt, Some(user)).await?;
+            }
+            LibraryItem::Agent(_) => {}
         }
         transaction.commit().await?;
         Ok(true)

@@ -67,7 +67,7 @@ pub struct LibrarySummary {
 /// The local SQLite store of one desktop installation.
 #[derive(Debug, Clone)]
 pub struct LocalStore {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
     checkpoints: Checkpointer,
 }
 

@@ -67,8 +67,10 @@ pub enum UserDeletion {
 
 /// The tables a user's rows live in, in the order a deletion empties them
 /// (children first). `tenant`: the rows are keyed by tenant, else by user.
-const USER_TABLES: [(&str, bool); 14] = [
+const USER_TABLES: [(&str, bool); 16] = [
     ("chat_messages", true),
+    ("finished_runs", true),
+    ("prompt_versions", true),
     ("library_documents", true),
     ("graph_updates", true),
     ("graph_documents", true),
@@ -253,6 +255,12 @@ impl ServerStore {
         .bind(&tenant)
         .execute(&mut *transaction)
         .await?;
+        // Versions they published elsewhere (as an admin rolling back)
+        // stay, published by no one named.
+        sqlx::query("UPDATE prompt_versions SET published_by = NULL WHERE published_by = $1")
+            .bind(&id)
+            .execute(&mut *transaction)
+            .await?;
         // The first account stays a fact (so no later registration becomes
         // admin by it), without naming them.
         sqlx::query(

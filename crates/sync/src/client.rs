@@ -49,6 +49,8 @@ pub struct SyncReport {
     pub documents_synced: usize,
     /// Agents, prompts and sessions that arrived from the server for the first time.
     pub documents_received: usize,
+    /// Finished runs of the usage ledger the server acknowledged.
+    pub runs_reported: usize,
 }
 
 #[derive(Deserialize)]
@@ -282,7 +284,49 @@ impl SyncClient {
                 report.documents_received += 1;
             }
         }
+        report.runs_reported = self.report_runs(replica).await?;
         Ok(report)
+    }
+
+    /// Sends the usage ledger's entries the server has not acknowledged, a
+    /// report at a time, and marks those it acknowledges; answers how many.
+    /// A server without the route (older than the ledger) is left alone.
+    pub async fn report_runs(&self, replica: &Replica) -> Result<usize, SyncError> {
+        let mut reported = 0;
+        loop {
+            let runs = replica
+                .store()
+                .unacknowledged_runs(orrery_domain::runs::MAX_RUNS_PER_REPORT)
+                .await?;
+            if runs.is_empty() {
+                return Ok(reported);
+            }
+            let full = runs.len() == orrery_domain::runs::MAX_RUNS_PER_REPORT;
+            let response = self
+                .http
+                .post(format!("{}/v1/runs/finished", self.base_url))
+                .bearer_auth(&self.access_token)
+                .json(&orrery_domain::runs::RunReport { runs })
+                .send()
+                .await
+                .map_err(|error| offline(&self.base_url, &error))?;
+            let receipt: orrery_domain::runs::RunReceipt = match check(response).await {
+                Ok(response) => response
+                    .json()
+                    .await
+                    .map_err(|error| protocol_error(&error))?,
+                Err(SyncError::Server { status: 404, .. }) => return Ok(reported),
+                Err(error) => return Err(error),
+            };
+            replica
+                .store()
+                .acknowledge_runs(&receipt.acknowledged)
+                .await?;
+            reported += receipt.acknowledged.len();
+            if !full {
+                return Ok(reported);
+            }
+        }
     }
 }
 

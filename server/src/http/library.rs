@@ -177,3 +177,50 @@ async fn merge(
         .await;
     Ok(Some(document))
 }
+
+/// Prompts materialised per batch at start.
+const MATERIALISE_BATCH: u64 = 64;
+
+/// Writes the `prompt_versions` rows of prompts stored before that table
+/// existed (their publishers unknown), so the management window lists every
+/// published version. Run once at start; prompts already materialised are
+/// skipped.
+pub(crate) async fn materialise_prompt_versions(
+    store: &orrery_store::ServerStore,
+) -> anyhow::Result<()> {
+    let mut after = None;
+    let mut written = 0_usize;
+    loop {
+        let batch = store
+            .prompts_without_versions(after, MATERIALISE_BATCH)
+            .await?;
+        let Some((tenant, document, _)) = batch.last() else {
+            break;
+        };
+        after = Some((*tenant, *document));
+        for (tenant, document, snapshot) in batch {
+            let prompt = super::off_thread(move || {
+                LibraryDocument::from_snapshot(DocumentKind::Prompt, document, &snapshot)
+                    .and_then(|document| document.to_prompt())
+            })
+            .await?;
+            match prompt {
+                Ok(prompt) => {
+                    store.materialise_prompt_versions(tenant, &prompt).await?;
+                    written += 1;
+                }
+                // One unreadable document does not stop the server.
+                Err(error) => {
+                    tracing::warn!(%tenant, %document, %error, "a stored prompt could not be read")
+                }
+            }
+        }
+    }
+    if written > 0 {
+        tracing::info!(
+            prompts = written,
+            "materialised the versions of stored prompts"
+        );
+    }
+    Ok(())
+}

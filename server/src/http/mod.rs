@@ -26,6 +26,7 @@ mod me;
 mod plans;
 mod policy;
 mod principal;
+mod runs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use crate::auth::oauth::OAuthProvider;
 use crate::auth::rate_limit::{AddressKey, HeldCounts, SignInLimiter, WindowLimiter};
 
 pub use error::ApiError;
+pub(crate) use library::materialise_prompt_versions;
 pub use principal::SignedIn;
 
 /// Password-reset mails per account per hour: enough for a user who lost
@@ -448,6 +450,7 @@ fn all_routes() -> Routes {
         .merge(billing::router())
         .merge(graphs::router())
         .merge(library::router())
+        .merge(runs::router())
         .merge(live::router())
         .merge(admin::router())
 }

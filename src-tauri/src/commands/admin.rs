@@ -1,4 +1,5 @@
-//! The management window's commands: the server's users and audit log. The
+//! The management window's commands: the server's users, tenants, plans,
+//! prompts, figures and audit log. The
 //! server decides who may (admins only); these check the input's shape first
 //! and pass the server's refusals on.
 
@@ -193,6 +194,32 @@ pub async fn admin_overview(
     Ok(shell.admin_overview(days).await?)
 }
 
+/// Runs over the last 30, 90 or 365 days — per day, per graph, per user —
+/// of one graph or one user when given.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_monitoring(
+    shell: State<'_, Shell>,
+    days: u32,
+    graph: Option<String>,
+    user: Option<String>,
+) -> Result<orrery_account::RunMonitoring, CommandError> {
+    if !OVERVIEW_WINDOWS.contains(&days) {
+        return Err(invalid("monitoring covers 30, 90 or 365 days"));
+    }
+    for (what, id) in [("graph", &graph), ("user", &user)] {
+        if let Some(id) = id
+            && uuid::Uuid::parse_str(id).is_err()
+        {
+            let shown: String = id.chars().take(60).collect();
+            return Err(invalid(format!("`{shown}` is not a {what} id")));
+        }
+    }
+    Ok(shell
+        .admin_monitoring(days, graph.as_deref(), user.as_deref())
+        .await?)
+}
+
 /// Writes `value` as pretty JSON to `name` in the Downloads folder; answers
 /// the file's path.
 async fn save_in_downloads(
@@ -291,6 +318,50 @@ pub async fn admin_list_tenants(
         .map(str::trim)
         .filter(|text| !text.is_empty());
     Ok(shell.admin_tenants(query, page).await?)
+}
+
+/// A page of every tenant's published prompt versions, most recently
+/// published first; `query` matches a part of the title, the text, the
+/// tenant or the publisher.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_list_prompts(
+    shell: State<'_, Shell>,
+    query: Option<String>,
+    page: u64,
+) -> Result<orrery_account::PublishedPromptPage, CommandError> {
+    check_search(query.as_deref())?;
+    check_paging(Some(page), None)?;
+    let query = query
+        .as_deref()
+        .map(str::trim)
+        .filter(|text| !text.is_empty());
+    Ok(shell.admin_prompts(query, page).await?)
+}
+
+/// Makes an earlier published version of a tenant's prompt the active one
+/// again; the tenant's devices get it on their next sync.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_roll_back_prompt(
+    shell: State<'_, Shell>,
+    tenant_id: String,
+    prompt_id: String,
+    version_id: String,
+) -> Result<orrery_account::PromptRollback, CommandError> {
+    for (what, id) in [
+        ("tenant", &tenant_id),
+        ("prompt", &prompt_id),
+        ("version", &version_id),
+    ] {
+        if uuid::Uuid::parse_str(id).is_err() {
+            let shown: String = id.chars().take(60).collect();
+            return Err(invalid(format!("`{shown}` is not a {what} id")));
+        }
+    }
+    Ok(shell
+        .admin_roll_back_prompt(&tenant_id, &prompt_id, &version_id)
+        .await?)
 }
 
 /// Most audit entries one export holds.

@@ -125,8 +125,11 @@ impl Shell {
     /// Runs `task` on `graph`'s agents; the canvas follows the run. Refused
     /// while another run goes.
     pub async fn run_task(&self, graph: GraphId, task: String) -> Result<(), ShellError> {
-        let provider = self.provider().await?;
-        let runner = SessionRunner::new(self.inner.replica.clone(), Arc::new(provider));
+        // Each run's calls are metered into the usage ledger, which syncs.
+        let (usage, meter) = orrery_sessions::RunMeter::new();
+        let provider = self.provider().await?.with_usage(usage);
+        let runner =
+            SessionRunner::new(self.inner.replica.clone(), Arc::new(provider)).with_meter(meter);
         let canvas = self.inner.canvas.clone();
         let shell = self.clone();
         self.inner.runs.start(
@@ -138,7 +141,7 @@ impl Shell {
                 let ended = matches!(update, orrery_sessions::RunUpdate::Ended { .. });
                 let _ = canvas.send(orrery_canvas::chat::command_for(update));
                 if ended {
-                    // The chat grew: sync it.
+                    // The chat grew and the run is in the usage ledger: sync them.
                     shell.inner.changed.notify_one();
                 }
             },

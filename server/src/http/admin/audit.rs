@@ -17,7 +17,7 @@ use super::{Admin, Paging};
 use crate::http::{ApiContext, ApiError, Routes};
 
 /// The actions entries are recorded under.
-pub const AUDIT_ACTIONS: [&str; 9] = [
+pub const AUDIT_ACTIONS: [&str; 10] = [
     "user.plan",
     "user.role",
     "user.suspend",
@@ -27,6 +27,7 @@ pub const AUDIT_ACTIONS: [&str; 9] = [
     "user.export",
     "user.delete",
     "plan.put",
+    "prompt.rollback",
 ];
 
 /// Longest target filter, in characters (a user id or a plan key).

@@ -1,5 +1,5 @@
 //! `/v1/admin/*`: what the operator of the server manages, one module per
-//! resource (`users`, `audit`, `overview`; plans are edited in `plans.rs`). Every route
+//! resource (`users`, `audit`, `overview`, `tenants`, `prompts`, `monitoring`, `user_data`; plans are edited in `plans.rs`). Every route
 //! here is added with [`Routes::add_admin`](super::Routes), so [`gate`]
 //! decides before any handler runs: it signs the caller in (a suspended
 //! user's credentials resolve to no one: 401), refuses API keys (403), and
@@ -7,7 +7,9 @@
 //! caller is an admin). Handlers take the admin from [`Admin`].
 
 mod audit;
+mod monitoring;
 mod overview;
+mod prompts;
 mod tenants;
 mod user_data;
 mod users;
@@ -30,6 +32,8 @@ pub(super) fn router() -> Routes {
         .merge(overview::router())
         .merge(user_data::router())
         .merge(tenants::router())
+        .merge(prompts::router())
+        .merge(monitoring::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
