@@ -1112,8 +1112,14 @@ fn report_until(
     wanted: impl Fn(&FrameReport) -> bool,
 ) -> FrameReport {
     let directory = session.directory.path().to_owned();
-    for attempt in 0..20 {
-        let path = directory.join(format!("report-{attempt}.png"));
+    // A frame a screenshot; under a loaded machine (every canvas test at
+    // once on two cores) the key may take many frames to land.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for attempt in 0.. {
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+        let path = directory.join(format!("report-{}.png", attempt % 2));
         session
             .canvas
             .send(&format!("SCREENSHOT {}", path.display()));

@@ -165,6 +165,66 @@ impl Page<'_> {
             .await;
     }
 
+    /// Switches to the window this session is not on, once there are two
+    /// (the management window opens asynchronously).
+    async fn switch_to_new_window(&self) {
+        let current = self
+            .driver
+            .call(
+                reqwest::Method::GET,
+                &format!("/session/{}/window", self.session),
+                None,
+            )
+            .await;
+        let deadline = Instant::now() + APP_TIMEOUT;
+        loop {
+            let handles = self
+                .driver
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/session/{}/window/handles", self.session),
+                    None,
+                )
+                .await;
+            if let Some(other) = handles
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|handle| **handle != current)
+            {
+                self.driver
+                    .call(
+                        reqwest::Method::POST,
+                        &format!("/session/{}/window", self.session),
+                        Some(json!({ "handle": other })),
+                    )
+                    .await;
+                return;
+            }
+            assert!(Instant::now() < deadline, "no second window opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Signs in through the sign-in screen (after closing the first-run
+    /// welcome) and waits until the account shows `name`.
+    async fn sign_in(&self, email: &str, name: &str) {
+        self.wait_for_text("dialog.welcome-dialog h2", |text| !text.is_empty())
+            .await;
+        self.click("dialog.welcome-dialog button[value=close]")
+            .await;
+        self.wait_for_text("section.auth h1", |text| text == "Sign in")
+            .await;
+        let form = "form[aria-label='Sign in with email']";
+        self.type_into(&format!("{form} input[name=email]"), email)
+            .await;
+        self.type_into(&format!("{form} input[name=password]"), TEST_PASSWORD)
+            .await;
+        self.click(&format!("{form} button[type=submit]")).await;
+        self.wait_for_text("[data-screen=account]", |text| text == name)
+            .await;
+    }
+
     async fn source(&self) -> String {
         let source = self
             .driver
@@ -178,6 +238,76 @@ impl Page<'_> {
     }
 }
 
+/// The desktop app started by tauri-driver under its own Xvfb, with its own
+/// data directory and keyring entry, talking to `server`.
+struct Launched {
+    driver: Driver,
+    session: String,
+    keyring_service: String,
+    _display: VirtualDisplay,
+    _data: tempfile::TempDir,
+}
+
+impl Launched {
+    async fn start(server: &TestServer) -> Self {
+        let display = VirtualDisplay::start();
+        let data = tempfile::tempdir().unwrap();
+        let keyring_service = format!("orrery-app-test-{}", uuid::Uuid::now_v7());
+        let environment = [
+            ("ORRERY_SERVER_URL", server.url()),
+            ("ORRERY_DATA_DIR", data.path().display().to_string()),
+            ("ORRERY_KEYRING_SERVICE", keyring_service.clone()),
+            ("WGPU_BACKEND", "vulkan".to_owned()),
+            // Quiet: no accessibility bus or desktop portals on a bare X server.
+            ("NO_AT_BRIDGE", "1".to_owned()),
+            ("GTK_USE_PORTAL", "0".to_owned()),
+        ];
+        let driver = Driver::start(&display.display, &environment).await;
+        let created = driver
+            .call(
+                reqwest::Method::POST,
+                "/session",
+                Some(json!({ "capabilities": { "alwaysMatch": {
+                    "tauri:options": { "application": env!("CARGO_BIN_EXE_orrery") }
+                }}})),
+            )
+            .await;
+        let session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
+            .to_owned();
+        Self {
+            driver,
+            session,
+            keyring_service,
+            _display: display,
+            _data: data,
+        }
+    }
+
+    fn page(&self) -> Page<'_> {
+        Page {
+            driver: &self.driver,
+            session: self.session.clone(),
+        }
+    }
+
+    /// Ends the WebDriver session and forgets the saved session.
+    async fn close(self, server: &TestServer) {
+        self.driver
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/session/{}", self.session),
+                None,
+            )
+            .await;
+        KeyringVault::new(&self.keyring_service)
+            .clear(&server.url())
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn app_signs_in_through_its_screens() {
     let server = TestServer::start().await.unwrap();
@@ -186,37 +316,10 @@ async fn app_signs_in_through_its_screens() {
         .register("ada@orrery.test", TEST_PASSWORD, "Ada Lovelace", "phone")
         .await
         .unwrap();
-    let display = VirtualDisplay::start();
-    let data = tempfile::tempdir().unwrap();
-    let keyring_service = format!("orrery-app-test-{}", uuid::Uuid::now_v7());
-    let environment = [
-        ("ORRERY_SERVER_URL", server.url()),
-        ("ORRERY_DATA_DIR", data.path().display().to_string()),
-        ("ORRERY_KEYRING_SERVICE", keyring_service.clone()),
-        ("WGPU_BACKEND", "vulkan".to_owned()),
-        // Quiet: no accessibility bus or desktop portals on a bare X server.
-        ("NO_AT_BRIDGE", "1".to_owned()),
-        ("GTK_USE_PORTAL", "0".to_owned()),
-    ];
-    let driver = Driver::start(&display.display, &environment).await;
-    let created = driver
-        .call(
-            reqwest::Method::POST,
-            "/session",
-            Some(json!({ "capabilities": { "alwaysMatch": {
-                "tauri:options": { "application": env!("CARGO_BIN_EXE_orrery") }
-            }}})),
-        )
-        .await;
-    let session = created["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no WebDriver session: {created}"))
-        .to_owned();
-    let page = Page {
-        driver: &driver,
-        session,
-    };
-
+    let app = Launched::start(&server).await;
+    let driver = &app.driver;
+    let keyring_service = app.keyring_service.clone();
+    let page = app.page();
     // The first start greets the user once, over the sign-in screen; they
     // close the welcome.
     page.wait_for_text("dialog.welcome-dialog h2", |text| !text.is_empty())
@@ -267,15 +370,64 @@ async fn app_signs_in_through_its_screens() {
     assert!(!source.contains(&saved.access_token) && !source.contains(&saved.refresh_token));
     assert!(!source.contains("oat_") && !source.contains("ort_"));
 
-    driver
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/session/{}", page.session),
-            None,
-        )
-        .await;
-    KeyringVault::new(&keyring_service)
-        .clear(&server.url())
+    drop(page);
+    app.close(&server).await;
+}
+
+/// An admin signs in, opens the management window from "Manage", moves a
+/// user to another plan there, and that user's next policy decision — with
+/// the token they already hold — follows the new plan.
+#[tokio::test]
+async fn admin_changes_a_plan_in_the_management_window_and_the_next_decision_follows() {
+    let server = TestServer::start().await.unwrap();
+    let accounts = server.accounts();
+    accounts
+        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "phone")
         .await
         .unwrap();
+    let member = accounts
+        .register("member@orrery.test", TEST_PASSWORD, "Member", "phone")
+        .await
+        .unwrap();
+    let decide = || async {
+        let answer: Value = reqwest::Client::new()
+            .post(format!("{}/v1/policy/decide", server.url()))
+            .bearer_auth(&member.access_token)
+            .json(&json!({ "kind": "manage_api_keys" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["allowed"].as_bool().unwrap()
+    };
+    assert!(!decide().await, "the free plan has no API keys");
+
+    let app = Launched::start(&server).await;
+    let page = app.page();
+    page.sign_in("operator@orrery.test", "Operator").await;
+    page.click("[data-testid=manage]").await;
+    page.switch_to_new_window().await;
+    page.wait_for_text("strong.admin-title", |text| text.contains("Manage"))
+        .await;
+    page.click("button[data-screen=users]").await;
+    page.wait_for_text("tr[data-user='member@orrery.test']", |text| {
+        text.contains("member@orrery.test")
+    })
+    .await;
+    page.click("select[aria-label='Plan of member@orrery.test'] option[value=pro]")
+        .await;
+    // The window says it is done once the server answered.
+    page.wait_for_text(".toast", |text| {
+        text.contains("member@orrery.test is on the pro plan")
+    })
+    .await;
+    assert!(
+        decide().await,
+        "the next decision sees the plan the admin chose"
+    );
+
+    drop(page);
+    app.close(&server).await;
 }
