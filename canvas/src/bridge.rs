@@ -105,6 +105,7 @@ fn apply_commands(
             Ok(CanvasCommand::RunEvent(event)) => chat.run_event(&event),
             Ok(CanvasCommand::RunEnded { reason, remedy }) => chat.run_ended(reason, remedy),
             Ok(CanvasCommand::RunRefused(reason)) => chat.refused(reason),
+            Ok(CanvasCommand::ShowAllowance(remaining)) => chat.allowance = remaining,
             Ok(CanvasCommand::Measure { frames, dragging }) => {
                 measurement.frames_wanted = frames;
                 measurement.dragging = dragging;

@@ -127,6 +127,41 @@ pub struct ChatPanel {
     problem: Option<String>,
     /// Whether the panel is open (it is a narrow strip otherwise).
     open: bool,
+    /// What is left of the user's runs and tokens this period, when a plan
+    /// applies (shown under the box).
+    pub allowance: Option<orrery_domain::runs::Remaining>,
+}
+
+/// What is left, in words: "Left this period: 3 runs · 12,000 tokens";
+/// `None` when neither is limited.
+pub fn allowance_words(remaining: &orrery_domain::runs::Remaining) -> Option<String> {
+    let group = |value: u64| {
+        let digits = value.to_string();
+        let mut out = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    };
+    let mut parts = Vec::new();
+    if let Some(runs) = remaining.runs {
+        parts.push(format!(
+            "{} {}",
+            group(runs),
+            if runs == 1 { "run" } else { "runs" }
+        ));
+    }
+    if let Some(tokens) = remaining.tokens {
+        parts.push(format!(
+            "{} {}",
+            group(tokens),
+            if tokens == 1 { "token" } else { "tokens" }
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("Left this period: {}", parts.join(" · ")))
 }
 
 /// The nodes whose agents are answering now (drawn lit by the scene).
@@ -150,6 +185,9 @@ pub struct ChatReport {
     pub lit_edges: Vec<(NodeId, NodeId)>,
     /// The decision window's summary, when it is open.
     pub decision: Option<String>,
+    /// What is left of the period's runs and tokens, as shown.
+    #[serde(default)]
+    pub allowance: Option<String>,
 }
 
 impl ChatPanel {
@@ -443,6 +481,7 @@ impl ChatPanel {
                         .map(|decision| decision.summary.clone())
                 })
                 .flatten(),
+            allowance: self.allowance.as_ref().and_then(allowance_words),
         }
     }
 }
@@ -808,6 +847,9 @@ fn chat_panel(
             if let Some(problem) = &panel.problem {
                 // Under the button, wrapped: a refusal can be a sentence long.
                 ui.colored_label(egui::Color32::from_rgb(255, 120, 110), problem);
+            }
+            if let Some(words) = panel.allowance.as_ref().and_then(allowance_words) {
+                ui.label(egui::RichText::new(words).weak());
             }
         });
     layout.covered.push(to_rect(response.response.rect));
@@ -1182,5 +1224,37 @@ mod tests {
         panel.run_started("Again", BTreeMap::new());
         panel.run_ended(Some(orrery_sessions::CANCELLED_REASON.into()), None);
         assert!(!panel.lines.last().unwrap().failed);
+    }
+
+    #[test]
+    fn what_is_left_reads_in_words_and_unlimited_parts_are_left_out() {
+        use orrery_domain::runs::Remaining;
+        let words = |runs, tokens| allowance_words(&Remaining { runs, tokens });
+        assert_eq!(
+            words(Some(3), Some(1_234_567)).as_deref(),
+            Some("Left this period: 3 runs · 1,234,567 tokens")
+        );
+        assert_eq!(
+            words(Some(1), None).as_deref(),
+            Some("Left this period: 1 run")
+        );
+        assert_eq!(
+            words(None, Some(0)).as_deref(),
+            Some("Left this period: 0 tokens")
+        );
+        assert_eq!(words(None, None), None);
+        let mut panel = ChatPanel {
+            allowance: Some(Remaining {
+                runs: Some(12),
+                tokens: None,
+            }),
+            ..ChatPanel::default()
+        };
+        assert_eq!(
+            panel.report(&RunningNodes::default()).allowance.as_deref(),
+            Some("Left this period: 12 runs")
+        );
+        panel.allowance = None;
+        assert_eq!(panel.report(&RunningNodes::default()).allowance, None);
     }
 }

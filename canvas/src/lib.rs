@@ -96,6 +96,9 @@ pub enum CanvasCommand {
     },
     /// The host did not start the run asked for, and why.
     RunRefused(String),
+    /// What is left of the signed-in user's runs and tokens this period
+    /// (`None`: no plan applies, nothing is shown).
+    ShowAllowance(Option<orrery_domain::runs::Remaining>),
     /// Close the canvas for good.
     Quit,
 }

@@ -1431,7 +1431,10 @@ fn chat_panel_streams_a_run_screenshot() {
     let report = session.ready();
     assert!(!report.chat.running);
     assert!(report.chat.lines.is_empty());
+    assert_eq!(report.chat.allowance, None, "no plan applies until told");
 
+    // What the desktop says is left after a sync shows under the box.
+    session.canvas.send("ALLOWANCE 3 12000");
     session.canvas.send("RUN Describe Lisbon in one line.");
     let directory = session.directory.path().to_owned();
     // Screenshots until every streamed piece is on the panel (each one is a
@@ -1456,11 +1459,19 @@ fn chat_panel_streams_a_run_screenshot() {
     }
     // One frame more: the view makes room for the panel the frame after it opens.
     let (path, report) = screenshot();
+    // To look at the panel: ORRERY_KEEP_SCREENSHOT=/tmp/chat.png.
+    if let Ok(keep) = std::env::var("ORRERY_KEEP_SCREENSHOT") {
+        std::fs::copy(&path, keep).unwrap();
+    }
 
     // The panel: the task, the manager's plan, the researcher answering; the
     // timeline shows it running; its node is lit.
     let chat = &report.chat;
     assert!(chat.running);
+    assert_eq!(
+        chat.allowance.as_deref(),
+        Some("Left this period: 3 runs · 12,000 tokens")
+    );
     assert_eq!(chat.lines[0].text, "Describe Lisbon in one line.");
     assert!(
         chat.lines[1]

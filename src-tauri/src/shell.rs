@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::vault::{KeyringVault, VaultError};
 
+mod allowance;
 mod library;
 mod sandbox;
 pub use library::{AgentDraft, PromptDraft, PromptView};
@@ -52,6 +53,9 @@ pub enum ShellError {
     /// The canvas window is gone.
     #[error("the canvas window is not running")]
     CanvasGone,
+    /// The plan allows no more of this now (the policy engine's reason).
+    #[error("{0}")]
+    LimitReached(String),
     /// Input the library's own rules accept but that cannot be used: a
     /// regex that does not compile, a version that fails its prompt's
     /// checks, a name taken.
@@ -104,6 +108,7 @@ impl ShellError {
                 | orrery_sessions::SessionError::InvalidTeam(_),
             ) => "invalid_input",
             ShellError::Invalid(_) => "invalid_input",
+            ShellError::LimitReached(_) => "limit_reached",
             ShellError::Session(orrery_sessions::SessionError::Runtime(
                 orrery_runtime::RuntimeError::InvalidSettings(_),
             )) => "invalid_input",
@@ -988,6 +993,10 @@ impl Shell {
         if report.documents_synced > 0 || report.documents_received > 0 {
             // Agents or prompts may have come from another device.
             self.show_library().await;
+        }
+        // What the plan allows now, for runs decided offline.
+        if let Err(error) = self.refresh_allowance().await {
+            tracing::warn!(%error, "the plan and usage could not be read after a sync");
         }
         Ok(())
     }

@@ -170,7 +170,9 @@ fn default_store() -> PathBuf {
 }
 
 /// With `--report`, reads commands from stdin, one per line:
-/// `SCREENSHOT <file.png>`, `IMPORT <file.json>` and `QUIT`.
+/// `SCREENSHOT <file.png>`, `IMPORT <file.json>`, `RUN <task>`, `CANCEL`,
+/// `OPEN`, `CLOSE`, `ALLOWANCE <runs|-> <tokens|->` (what the desktop tells
+/// the chat panel after a sync; `-` is unlimited) and `QUIT`.
 fn spawn_stdin_commands(
     commands: std::sync::mpsc::Sender<CanvasCommand>,
     replica: Replica,
@@ -194,6 +196,25 @@ fn spawn_stdin_commands(
                         Err(reason) => {
                             print_line("REFUSED", json!({ "reason": reason }));
                             CanvasCommand::Notify(format!("Import refused: {reason}"))
+                        }
+                    }
+                }
+                Some(("ALLOWANCE", left)) => {
+                    let parse = |part: Option<&str>| match part {
+                        Some("-") | None => Ok(None),
+                        Some(number) => number.parse::<u64>().map(Some),
+                    };
+                    let mut parts = left.split_whitespace();
+                    match (parse(parts.next()), parse(parts.next())) {
+                        (Ok(runs), Ok(tokens)) => {
+                            CanvasCommand::ShowAllowance(Some(orrery_domain::runs::Remaining {
+                                runs,
+                                tokens,
+                            }))
+                        }
+                        _ => {
+                            print_line("ERROR", json!("ALLOWANCE takes two numbers or `-`"));
+                            continue;
                         }
                     }
                 }

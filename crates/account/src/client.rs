@@ -318,6 +318,59 @@ impl AccountClient {
         .await
     }
 
+    /// The plan, usage and standing the policy engine decides with (what
+    /// `/v1/usage` answers), for deciding runs while offline.
+    pub async fn allowance(
+        &self,
+        access_token: &str,
+    ) -> Result<
+        (
+            orrery_domain::policy::Plan,
+            orrery_domain::policy::Usage,
+            bool,
+        ),
+        AccountError,
+    > {
+        #[derive(serde::Deserialize)]
+        struct Counted {
+            metric: orrery_domain::policy::Metric,
+            used: u64,
+        }
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            plan: orrery_domain::policy::Plan,
+            period_resets_at: Option<String>,
+            metrics: Vec<Counted>,
+            #[serde(default = "paid_up")]
+            in_good_standing: bool,
+        }
+        fn paid_up() -> bool {
+            true
+        }
+        let answer: Answer = self
+            .json(
+                self.http
+                    .get(self.url("/v1/usage"))
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        let mut usage = orrery_domain::policy::Usage {
+            period_resets_at: answer.period_resets_at,
+            ..Default::default()
+        };
+        for counted in answer.metrics {
+            use orrery_domain::policy::Metric;
+            match counted.metric {
+                Metric::Runs => usage.runs = counted.used,
+                Metric::Tokens => usage.tokens = counted.used,
+                Metric::ApiCalls => usage.api_calls = counted.used,
+                Metric::Graphs => usage.graphs = counted.used,
+                Metric::NodesPerGraph => {}
+            }
+        }
+        Ok((answer.plan, usage, answer.in_good_standing))
+    }
+
     /// The current subscription, or JSON null.
     pub async fn subscription(
         &self,

@@ -244,6 +244,12 @@ pub enum Action {
         /// Estimated tokens.
         tokens: u64,
     },
+    /// Run a graph of the user's own agents (their library's, or bought):
+    /// one run and its tokens; the plan's agent list does not apply.
+    RunOwnAgents {
+        /// Estimated tokens.
+        tokens: u64,
+    },
     /// One public API call.
     CallApi,
     /// Send or receive through a messenger channel.
@@ -358,7 +364,9 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
             graph_nodes,
             adding,
         } => vec![(Metric::NodesPerGraph, *adding, *graph_nodes)],
-        Action::RunAgent { tokens, .. } => vec![(Metric::Runs, 1, 0), (Metric::Tokens, *tokens, 0)],
+        Action::RunAgent { tokens, .. } | Action::RunOwnAgents { tokens } => {
+            vec![(Metric::Runs, 1, 0), (Metric::Tokens, *tokens, 0)]
+        }
         Action::CallApi => vec![(Metric::ApiCalls, 1, 0)],
         Action::UseChannel(_) | Action::ManageApiKeys => Vec::new(),
         Action::ListUsers
@@ -458,7 +466,10 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
                 );
             }
         }
-        Action::CreateGraph | Action::AddNodes { .. } | Action::CallApi => {}
+        Action::CreateGraph
+        | Action::AddNodes { .. }
+        | Action::CallApi
+        | Action::RunOwnAgents { .. } => {}
         Action::ListUsers
         | Action::ChangeUserPlan
         | Action::ChangeUserRole

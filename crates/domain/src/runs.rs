@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::policy::{Action, Decision, Metric, Plan, Role, Subject, Usage, decide};
 use crate::{GraphId, LibraryError, check_timestamp};
 
 /// Longest model name kept.
@@ -125,6 +126,77 @@ pub struct RunReceipt {
     pub acknowledged: Vec<Uuid>,
 }
 
+/// What a device last heard of its user's plan and usage, kept so that runs
+/// are decided offline by the same engine: the server's count at `as_of`
+/// plus the runs this device finished that the server had not counted then.
+/// However long the device stays offline, its runs stop where that
+/// remaining allowance ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedAllowance {
+    /// Whose allowance it is.
+    pub account_id: String,
+    /// Their plan as the server answered.
+    pub plan: Plan,
+    /// Their usage as the server counted it.
+    pub usage: Usage,
+    /// Whether their subscription was paid up.
+    pub in_good_standing: bool,
+    /// When the server answered, RFC 3339.
+    pub as_of: String,
+}
+
+/// What is left of a period's runs and tokens (`None`: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remaining {
+    /// Runs left.
+    pub runs: Option<u64>,
+    /// Tokens left.
+    pub tokens: Option<u64>,
+}
+
+impl CachedAllowance {
+    /// The usage now: the server's count plus `runs` runs and `tokens`
+    /// tokens finished here and not counted by the server at `as_of`.
+    pub fn usage_with(&self, runs: u64, tokens: u64) -> Usage {
+        Usage {
+            runs: self.usage.runs.saturating_add(runs),
+            tokens: self.usage.tokens.saturating_add(tokens),
+            ..self.usage.clone()
+        }
+    }
+
+    /// Whether one more run of the user's own agents may start, decided by
+    /// the policy engine on the cached plan and the usage now. A run spends
+    /// at least one token, so none starts once the tokens are used up.
+    pub fn decide_run(&self, role: Role, runs: u64, tokens: u64) -> Decision {
+        decide(
+            &Subject {
+                in_good_standing: self.in_good_standing,
+                role,
+                suspended: false,
+            },
+            &Action::RunOwnAgents { tokens: 1 },
+            &self.plan,
+            &self.usage_with(runs, tokens),
+        )
+    }
+
+    /// Runs and tokens left this period after `runs` and `tokens` more.
+    pub fn remaining(&self, runs: u64, tokens: u64) -> Remaining {
+        let usage = self.usage_with(runs, tokens);
+        let left = |metric: Metric, used: u64| {
+            self.plan
+                .limits
+                .of(metric)
+                .map(|limit| limit.saturating_sub(used))
+        };
+        Remaining {
+            runs: left(Metric::Runs, usage.runs),
+            tokens: left(Metric::Tokens, usage.tokens),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +215,61 @@ mod tests {
             error: None,
             cancelled: false,
         }
+    }
+
+    fn allowance(runs_limit: u64, used: u64) -> CachedAllowance {
+        let plan = Plan {
+            key: "tiny".into(),
+            name: "Tiny".into(),
+            price_cents: 0,
+            interval: crate::policy::BillingInterval::Month,
+            limits: crate::policy::PlanLimits {
+                runs: Some(runs_limit),
+                tokens: Some(1_000),
+                ..Default::default()
+            },
+            agents: crate::policy::AgentAccess::Only(Default::default()),
+            channels: Default::default(),
+            api_keys: false,
+            trial_days: 0,
+            currency: "usd".into(),
+        };
+        CachedAllowance {
+            account_id: "a".into(),
+            plan,
+            usage: Usage {
+                runs: used,
+                tokens: 100,
+                ..Usage::default()
+            },
+            in_good_standing: true,
+            as_of: "2026-12-06T10:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn runs_offline_stop_where_the_cached_allowance_ends() {
+        let cached = allowance(3, 1);
+        // Own agents run whatever the plan's agent list says.
+        assert!(cached.decide_run(Role::User, 0, 0).allowed);
+        assert!(cached.decide_run(Role::User, 1, 50).allowed);
+        let refused = cached.decide_run(Role::User, 2, 50);
+        assert!(!refused.allowed);
+        assert!(refused.reason.contains("runs"), "{}", refused.reason);
+        assert_eq!(
+            cached.remaining(1, 50),
+            Remaining {
+                runs: Some(1),
+                tokens: Some(850)
+            }
+        );
+        // Tokens run out too; a failed payment stops new runs.
+        assert!(!cached.decide_run(Role::User, 0, 900).allowed);
+        let unpaid = CachedAllowance {
+            in_good_standing: false,
+            ..cached
+        };
+        assert!(!unpaid.decide_run(Role::User, 0, 0).allowed);
     }
 
     #[test]

@@ -86,6 +86,7 @@ fn actions() -> impl Strategy<Value = Action> {
                 tokens,
             }
         }),
+        (0u64..30).prop_map(|tokens| Action::RunOwnAgents { tokens }),
         Just(Action::CallApi),
         prop::sample::select(CHANNELS.to_vec())
             .prop_map(|channel| Action::UseChannel(channel.into())),
@@ -118,7 +119,7 @@ fn demand(action: &Action, usage: &Usage) -> Vec<(Metric, u64, u64)> {
             graph_nodes,
             adding,
         } => vec![(Metric::NodesPerGraph, *graph_nodes, *adding)],
-        Action::RunAgent { tokens, .. } => vec![
+        Action::RunAgent { tokens, .. } | Action::RunOwnAgents { tokens } => vec![
             (Metric::Runs, usage.runs, 1),
             (Metric::Tokens, usage.tokens, *tokens),
         ],

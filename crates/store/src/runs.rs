@@ -70,6 +70,26 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Runs and tokens of the ledger entries the server had not counted at
+    /// `as_of` (RFC 3339): not acknowledged yet, or acknowledged after it.
+    pub async fn runs_not_counted_at(&self, as_of: &str) -> Result<(u64, u64), StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT entry FROM usage_ledger WHERE acknowledged_at IS NULL OR acknowledged_at > ?",
+        )
+        .bind(as_of)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut runs = 0_u64;
+        let mut tokens = 0_u64;
+        for entry in &rows {
+            let run: FinishedRun = serde_json::from_str(entry)
+                .map_err(|error| StoreError::corrupt("usage_ledger", error))?;
+            runs += 1;
+            tokens = tokens.saturating_add(run.tokens());
+        }
+        Ok((runs, tokens))
+    }
+
     /// Every ledger entry, oldest first (what this device ran).
     pub async fn finished_runs(&self) -> Result<Vec<FinishedRun>, StoreError> {
         let rows: Vec<String> = sqlx::query_scalar("SELECT entry FROM usage_ledger ORDER BY id")

@@ -44,6 +44,9 @@ struct UsageView {
     plan: Plan,
     period_resets_at: Option<String>,
     metrics: Vec<MetricUsage>,
+    /// Whether the subscription is paid up (the engine refuses new metered
+    /// work while a payment failed); devices decide offline with it.
+    in_good_standing: bool,
 }
 
 async fn usage(
@@ -55,6 +58,7 @@ async fn usage(
             ApiError::Internal(anyhow::anyhow!("unknown plan `{}`", principal.plan))
         })?;
     let usage = usage_of(&context, &principal).await?;
+    let subject = super::policy::subject_of(&context, &principal).await?;
     let metrics = Metric::ALL
         .into_iter()
         .filter(|metric| *metric != Metric::NodesPerGraph)
@@ -68,6 +72,7 @@ async fn usage(
         plan,
         period_resets_at: usage.period_resets_at,
         metrics,
+        in_good_standing: subject.in_good_standing,
     }))
 }
 
@@ -81,6 +86,7 @@ async fn usage(
 #[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
 enum AskedAction {
     RunAgent { agent: String, tokens: u64 },
+    RunOwnAgents { tokens: u64 },
     UseChannel { channel: String },
     CreateGraph {},
     AddNodes { graph_nodes: u64, adding: u64 },
@@ -106,6 +112,7 @@ async fn decide(
             )));
         }
         AskedAction::RunAgent { agent, tokens } => Action::RunAgent { agent, tokens },
+        AskedAction::RunOwnAgents { tokens } => Action::RunOwnAgents { tokens },
         AskedAction::UseChannel { channel } => Action::UseChannel(channel),
         AskedAction::CreateGraph {} => Action::CreateGraph,
         AskedAction::AddNodes {

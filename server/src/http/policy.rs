@@ -72,7 +72,10 @@ async fn decision_for(
 /// Who the engine is asked about: the principal's role and standing. A
 /// principal is never suspended (credentials of suspended users resolve to
 /// no one), so `suspended` is false here by construction.
-async fn subject_of(context: &ApiContext, principal: &Principal) -> Result<Subject, ApiError> {
+pub(super) async fn subject_of(
+    context: &ApiContext,
+    principal: &Principal,
+) -> Result<Subject, ApiError> {
     Ok(Subject {
         in_good_standing: !context
             .store
@@ -199,7 +202,9 @@ pub(super) async fn meter(
 fn unlimited_period_metrics(action: &Action, decision: &Decision) -> Vec<(Metric, u64)> {
     let wanted: Vec<(Metric, u64)> = match action {
         Action::CallApi => vec![(Metric::ApiCalls, 1)],
-        Action::RunAgent { tokens, .. } => vec![(Metric::Runs, 1), (Metric::Tokens, *tokens)],
+        Action::RunAgent { tokens, .. } | Action::RunOwnAgents { tokens } => {
+            vec![(Metric::Runs, 1), (Metric::Tokens, *tokens)]
+        }
         _ => Vec::new(),
     };
     wanted

@@ -123,8 +123,10 @@ impl Shell {
     }
 
     /// Runs `task` on `graph`'s agents; the canvas follows the run. Refused
-    /// while another run goes.
+    /// while another run goes, and when the plan allows no more runs now.
     pub async fn run_task(&self, graph: GraphId, task: String) -> Result<(), ShellError> {
+        // The plan decides first, on what this device knows (online or not).
+        self.check_allowance().await?;
         // Each run's calls are metered into the usage ledger, which syncs.
         let (usage, meter) = orrery_sessions::RunMeter::new();
         let provider = self.provider().await?.with_usage(usage);
@@ -141,8 +143,11 @@ impl Shell {
                 let ended = matches!(update, orrery_sessions::RunUpdate::Ended { .. });
                 let _ = canvas.send(orrery_canvas::chat::command_for(update));
                 if ended {
-                    // The chat grew and the run is in the usage ledger: sync them.
+                    // The chat grew and the run is in the usage ledger: sync
+                    // them, and show what is left.
                     shell.inner.changed.notify_one();
+                    let shell = shell.clone();
+                    tokio::spawn(async move { shell.show_allowance().await });
                 }
             },
         )?;
@@ -171,6 +176,8 @@ impl Shell {
         self.inner
             .canvas
             .send(CanvasCommand::ShowChat(messages))
-            .map_err(|_| ShellError::CanvasGone)
+            .map_err(|_| ShellError::CanvasGone)?;
+        self.show_allowance().await;
+        Ok(())
     }
 }
