@@ -1,5 +1,6 @@
-// Small components every screen uses: the notice under a form, and a button
-// that waits while its action runs.
+// Small components every screen uses: the notice under a form, a button that
+// waits while its action runs, page links, and the management window's
+// period picker and search box.
 import type { ButtonHTMLAttributes, InputHTMLAttributes, Ref } from "preact";
 import { useCallback, useState } from "preact/hooks";
 
@@ -82,5 +83,34 @@ export function Pages({ page, pages, go }: { page: number; pages: number; go: (p
       <span>{`Page ${page} of ${pages}`}</span>
       <button type="button" class="quiet" disabled={page >= pages} onClick={() => go(page + 1)}>Next</button>
     </nav>
+  );
+}
+
+/** The windows the management window's figures cover, in days. */
+export const PERIODS = [30, 90, 365] as const;
+export type Period = (typeof PERIODS)[number];
+
+/** A choice of 30 days, 90 days or a year, as one group of buttons. */
+export function PeriodPicker({ days, choose }: { days: Period; choose: (days: Period) => void }) {
+  return (
+    <div class="segmented" role="group" aria-label="Period">
+      {PERIODS.map((period) => (
+        <button type="button" class="quiet" aria-pressed={days === period} data-days={period} onClick={() => choose(period)}>
+          {period === 365 ? "1 year" : `${period} days`}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+/** A list's search box: a search form with one field, searching as it is typed. */
+export function SearchBox({ value, placeholder, search }: { value: string; placeholder: string; search: (text: string) => void }) {
+  return (
+    <form class="admin-filters audit" role="search" onSubmit={(event) => event.preventDefault()}>
+      <label class="field">
+        Search
+        <input type="search" maxLength={200} placeholder={placeholder} value={value} onInput={(event) => search(event.currentTarget.value)} />
+      </label>
+    </form>
   );
 }

@@ -6,10 +6,8 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorMessage, type GraphRuns, type RunFigures, type RunMonitoring, type UserRuns } from "./api";
 import { Chart, type ChartSeries } from "./chart";
-import { Notice, useNotice } from "./controls";
+import { Notice, PeriodPicker, useNotice, type Period } from "./controls";
 
-const WINDOWS = [30, 90, 365] as const;
-type Window = (typeof WINDOWS)[number];
 
 /** What the screen is narrowed to, if anything. */
 type Focus = { kind: "graph"; id: string; name: string } | { kind: "user"; id: string; name: string } | null;
@@ -43,7 +41,7 @@ function cost(nanodollars: number): string {
 }
 
 export function Monitoring() {
-  const [days, setDays] = useState<Window>(30);
+  const [days, setDays] = useState<Period>(30);
   const [focus, setFocus] = useState<Focus>(null);
   const [seen, setSeen] = useState<RunMonitoring | null>(null);
   const [notice, say] = useNotice();
@@ -61,13 +59,7 @@ export function Monitoring() {
     <section class="overview" aria-labelledby="monitoring-title">
       <div class="overview-head">
         <h1 id="monitoring-title">Monitoring</h1>
-        <div class="segmented" role="group" aria-label="Period">
-          {WINDOWS.map((window) => (
-            <button type="button" class="quiet" aria-pressed={days === window} data-days={window} onClick={() => setDays(window)}>
-              {window === 365 ? "1 year" : `${window} days`}
-            </button>
-          ))}
-        </div>
+        <PeriodPicker days={days} choose={setDays} />
       </div>
       {focus !== null && (
         <p class="focus" data-testid="monitoring-focus">

@@ -5,10 +5,8 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { api, errorMessage, type AdminOverview, type OverviewDay, type WindowFigures } from "./api";
 import { Chart, type ChartSeries } from "./chart";
-import { Notice, useNotice } from "./controls";
+import { Notice, PeriodPicker, useNotice, type Period } from "./controls";
 
-const WINDOWS = [30, 90, 365] as const;
-type Window = (typeof WINDOWS)[number];
 
 /** Cents as dollars: "$1,234" (whole) or "$12.34" (under $100). */
 export function money(cents: number): string {
@@ -66,7 +64,7 @@ function figures(now: WindowFigures, before: WindowFigures): Figure[] {
 
 /** The figures and the charts of one window. */
 export function Overview() {
-  const [days, setDays] = useState<Window>(30);
+  const [days, setDays] = useState<Period>(30);
   const [overview, setOverview] = useState<AdminOverview | null>(null);
   const [notice, say] = useNotice();
   useEffect(() => {
@@ -83,13 +81,7 @@ export function Overview() {
     <section class="overview" aria-labelledby="overview-title">
       <div class="overview-head">
         <h1 id="overview-title">Overview</h1>
-        <div class="segmented" role="group" aria-label="Period">
-          {WINDOWS.map((window) => (
-            <button type="button" class="quiet" aria-pressed={days === window} data-days={window} onClick={() => setDays(window)}>
-              {window === 365 ? "1 year" : `${window} days`}
-            </button>
-          ))}
-        </div>
+        <PeriodPicker days={days} choose={setDays} />
       </div>
       <Notice said={notice} testId="overview-notice" />
       {overview === null ? <p class="empty">Loading the figures…</p> : <Figures overview={overview} />}

@@ -5,7 +5,7 @@
 // so every device of the tenant runs it after its next sync.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type PublishedPrompt } from "./api";
-import { Notice, Pages, useNotice } from "./controls";
+import { Notice, Pages, SearchBox, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
 
 const PER_PAGE = 25;
@@ -79,21 +79,14 @@ export function PromptsAdmin() {
           <span class="counts" data-testid="prompt-count">{`${answer.total.toLocaleString("en-US")} published ${answer.total === 1 ? "version" : "versions"}`}</span>
         )}
       </div>
-      <form class="admin-filters audit" role="search" onSubmit={(event) => event.preventDefault()}>
-        <label class="field">
-          Search
-          <input
-            type="search"
-            maxLength={200}
-            placeholder="Title, text, tenant or publisher"
-            value={query}
-            onInput={(event) => {
-              setQuery(event.currentTarget.value);
-              setPage(1);
-            }}
-          />
-        </label>
-      </form>
+      <SearchBox
+        value={query}
+        placeholder="Title, text, tenant or publisher"
+        search={(text) => {
+          setQuery(text);
+          setPage(1);
+        }}
+      />
       <Notice said={said} testId="prompts-notice" />
       {answer && answer.versions.length === 0 ? (
         <p class="empty">{query.trim() ? "No published version matches." : "No prompt has been published on this server yet."}</p>

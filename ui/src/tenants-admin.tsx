@@ -2,7 +2,7 @@
 // holds and its usage this period, searched by name or a member's address.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AdminTenant } from "./api";
-import { Notice, Pages, useNotice } from "./controls";
+import { Notice, Pages, SearchBox, useNotice } from "./controls";
 
 const PER_PAGE = 25;
 
@@ -32,21 +32,14 @@ export function Tenants() {
         <h1 id="tenants-title">Tenants</h1>
         {answer && <span class="counts" data-testid="tenant-count">{`${count(answer.total)} ${answer.total === 1 ? "tenant" : "tenants"}`}</span>}
       </div>
-      <form class="admin-filters audit" role="search" onSubmit={(event) => event.preventDefault()}>
-        <label class="field">
-          Search
-          <input
-            type="search"
-            maxLength={200}
-            placeholder="Name or a member's address"
-            value={query}
-            onInput={(event) => {
-              setQuery(event.currentTarget.value);
-              setPage(1);
-            }}
-          />
-        </label>
-      </form>
+      <SearchBox
+        value={query}
+        placeholder="Name or a member's address"
+        search={(text) => {
+          setQuery(text);
+          setPage(1);
+        }}
+      />
       <Notice said={said} testId="tenants-notice" />
       {answer && answer.tenants.length === 0 ? (
         <p class="empty">{query.trim() ? "No tenant matches." : "No tenant yet."}</p>

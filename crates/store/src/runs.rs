@@ -47,12 +47,7 @@ impl LocalStore {
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|entry| {
-                serde_json::from_str(entry)
-                    .map_err(|error| StoreError::corrupt("usage_ledger", error))
-            })
-            .collect()
+        ledger_entries(&rows)
     }
 
     /// Marks ledger entries as held by the server.
@@ -79,15 +74,11 @@ impl LocalStore {
         .bind(as_of)
         .fetch_all(&self.pool)
         .await?;
-        let mut runs = 0_u64;
-        let mut tokens = 0_u64;
-        for entry in &rows {
-            let run: FinishedRun = serde_json::from_str(entry)
-                .map_err(|error| StoreError::corrupt("usage_ledger", error))?;
-            runs += 1;
-            tokens = tokens.saturating_add(run.tokens());
-        }
-        Ok((runs, tokens))
+        let runs = ledger_entries(&rows)?;
+        let tokens = runs
+            .iter()
+            .fold(0_u64, |sum, run| sum.saturating_add(run.tokens()));
+        Ok((runs.len() as u64, tokens))
     }
 
     /// Every ledger entry, oldest first (what this device ran).
@@ -95,13 +86,17 @@ impl LocalStore {
         let rows: Vec<String> = sqlx::query_scalar("SELECT entry FROM usage_ledger ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|entry| {
-                serde_json::from_str(entry)
-                    .map_err(|error| StoreError::corrupt("usage_ledger", error))
-            })
-            .collect()
+        ledger_entries(&rows)
     }
+}
+
+/// Ledger entries from their stored JSON.
+fn ledger_entries(rows: &[String]) -> Result<Vec<FinishedRun>, StoreError> {
+    rows.iter()
+        .map(|entry| {
+            serde_json::from_str(entry).map_err(|error| StoreError::corrupt("usage_ledger", error))
+        })
+        .collect()
 }
 
 /// The answer to a report of finished runs.

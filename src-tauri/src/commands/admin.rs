@@ -44,6 +44,13 @@ fn check_search(text: Option<&str>) -> Result<(), CommandError> {
     Ok(())
 }
 
+/// A list's search and page checked: the search trimmed, `None` when empty.
+fn searched_page(query: Option<&str>, page: u64) -> Result<Option<&str>, CommandError> {
+    check_search(query)?;
+    check_paging(Some(page), None)?;
+    Ok(query.map(str::trim).filter(|text| !text.is_empty()))
+}
+
 fn check_paging(page: Option<u64>, per_page: Option<u64>) -> Result<(), CommandError> {
     if page == Some(0) {
         return Err(invalid("pages are counted from 1"));
@@ -311,12 +318,7 @@ pub async fn admin_list_tenants(
     query: Option<String>,
     page: u64,
 ) -> Result<orrery_account::TenantPage, CommandError> {
-    check_search(query.as_deref())?;
-    check_paging(Some(page), None)?;
-    let query = query
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty());
+    let query = searched_page(query.as_deref(), page)?;
     Ok(shell.admin_tenants(query, page).await?)
 }
 
@@ -330,12 +332,7 @@ pub async fn admin_list_prompts(
     query: Option<String>,
     page: u64,
 ) -> Result<orrery_account::PublishedPromptPage, CommandError> {
-    check_search(query.as_deref())?;
-    check_paging(Some(page), None)?;
-    let query = query
-        .as_deref()
-        .map(str::trim)
-        .filter(|text| !text.is_empty());
+    let query = searched_page(query.as_deref(), page)?;
     Ok(shell.admin_prompts(query, page).await?)
 }
 
