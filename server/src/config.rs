@@ -29,6 +29,11 @@ pub struct ServerConfig {
     pub stripe: Option<StripeConfig>,
     /// What one client, or all of them together, may hold of the server.
     pub limits: ServerLimits,
+    /// How often the mail outbox is looked at for mail to send.
+    pub mail_every: std::time::Duration,
+    /// How long a mail a sender took is left to it before another may send
+    /// it (a sender that crashed mid-send).
+    pub mail_lease: std::time::Duration,
 }
 
 /// Bounds on what clients may hold of the server: connections, time, request
@@ -89,6 +94,8 @@ impl ServerConfig {
             sign_in_limits: SignInLimits::default(),
             stripe: None,
             limits: ServerLimits::default(),
+            mail_every: std::time::Duration::from_secs(2),
+            mail_lease: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -112,6 +119,7 @@ impl ServerConfig {
         let mut listen = std::env::var("ORRERY_SERVER_LISTEN").ok();
         let mut smtp = std::env::var("ORRERY_SMTP").ok();
         let mut limits = ServerLimits::default();
+        let mut mail_lease = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let seconds = |n: u64| std::time::Duration::from_secs(n);
@@ -148,6 +156,7 @@ impl ServerConfig {
                             "--database needs a file path or a postgres:// URL",
                         )?))
                 }
+                "--mail-lease-secs" => mail_lease = Some(seconds(number_arg(&mut args, &arg)?)),
                 "--listen" => listen = Some(args.next().ok_or("--listen needs host:port")?),
                 "--smtp" => smtp = Some(args.next().ok_or("--smtp needs host:port")?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
@@ -163,6 +172,9 @@ impl ServerConfig {
         );
         config.limits = limits;
         config.smtp = smtp.map(|address| smtp_config(&address)).transpose()?;
+        if let Some(lease) = mail_lease {
+            config.mail_lease = lease;
+        }
         let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         if let Some(id) = env("ORRERY_GOOGLE_CLIENT_ID") {
             config.oauth_providers.push(OAuthProvider::google(
@@ -204,7 +216,8 @@ impl ServerConfig {
 const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]
   limits: [--max-connections N] [--header-timeout-secs N] [--body-timeout-secs N]
           [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]
-          [--graph-cache-mib N] [--cache-memory-ceiling-mib N]";
+          [--graph-cache-mib N] [--cache-memory-ceiling-mib N]
+  mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address

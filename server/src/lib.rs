@@ -15,6 +15,7 @@ pub mod billing;
 pub mod config;
 pub mod http;
 pub mod memory;
+pub mod notify;
 pub mod serve;
 
 use std::net::SocketAddr;
@@ -57,11 +58,26 @@ impl BoundServer {
             None => Arc::new(LogMailer),
         };
         let listener = TcpListener::bind(config.listen).await?;
+        notify::outbox::spawn(
+            store.clone(),
+            mailer,
+            Arc::clone(&clock),
+            config
+                .smtp
+                .as_ref()
+                .and_then(|smtp| {
+                    smtp.from
+                        .rsplit_once('@')
+                        .map(|(_, host)| host.trim_end_matches('>').to_owned())
+                })
+                .unwrap_or_else(|| "orrery.local".to_owned()),
+            config.mail_every,
+            config.mail_lease,
+        );
         let context = http::ApiContext::new(http::ApiParts {
             store,
             clock,
             sign_in_limiter: Arc::new(SignInLimiter::new(config.sign_in_limits)),
-            mailer,
             providers: config.oauth_providers.clone(),
             trial_days: config.trial_days,
             billing: config.stripe.clone().map(billing::Billing::new),

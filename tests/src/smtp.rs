@@ -73,6 +73,29 @@ impl SmtpSink {
         }
     }
 
+    /// Waits until at least `count` messages whose headers and body contain
+    /// `text` have arrived (or `timeout` passes); answers those.
+    pub async fn wait_for_containing(
+        &self,
+        text: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.arrived.notified();
+            let matching: Vec<ReceivedMail> = self
+                .received()
+                .into_iter()
+                .filter(|mail| mail.data.contains(text))
+                .collect();
+            if matching.len() >= count || tokio::time::Instant::now() >= deadline {
+                return matching;
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
     async fn session(&self, stream: tokio::net::TcpStream) -> std::io::Result<()> {
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read);

@@ -226,7 +226,13 @@ async fn password_reset_mail_is_single_use_and_signs_out_everywhere() {
         .request_password_reset("linus@orrery.test")
         .await
         .unwrap();
-    let mail = sink.wait_for(1, Duration::from_secs(20)).await;
+    let mail = sink
+        .wait_for_containing(
+            "Subject: Reset your Orrery password",
+            1,
+            Duration::from_secs(20),
+        )
+        .await;
     assert_eq!(mail.len(), 1, "{mail:?}");
     assert_eq!(mail[0].to, vec!["linus@orrery.test".to_owned()]);
     assert!(
@@ -285,7 +291,13 @@ async fn password_reset_mail_is_single_use_and_signs_out_everywhere() {
         .request_password_reset("linus@orrery.test")
         .await
         .unwrap();
-    let mail = sink.wait_for(2, Duration::from_secs(20)).await;
+    let mail = sink
+        .wait_for_containing(
+            "Subject: Reset your Orrery password",
+            2,
+            Duration::from_secs(20),
+        )
+        .await;
     let late_code = mail[1]
         .data
         .split_whitespace()

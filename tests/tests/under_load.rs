@@ -921,7 +921,9 @@ async fn reset_unlocks_the_account() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    let mail = sink.wait_for(1, DEADLINE).await;
+    let mail = sink
+        .wait_for_containing("Subject: Reset your Orrery password", 1, DEADLINE)
+        .await;
     let code = mail[0]
         .data
         .split_whitespace()

@@ -334,6 +334,15 @@ impl ServerStore {
             NewEvent::of_user(EventKind::AccountRegistered, tenant_id, user_id, now),
         )
         .await?;
+        crate::outbox::queue_user_mail(
+            &mut transaction,
+            user_id,
+            "welcome",
+            format!("welcome:{user_id}"),
+            serde_json::json!({}),
+            now,
+        )
+        .await?;
         let record = fetch_user(&mut transaction, user_id).await?;
         transaction.commit().await?;
         Ok(record)

@@ -520,6 +520,16 @@ impl ServerStore {
                         },
                     )
                     .await?;
+                    let name = crate::outbox::plan_name(&mut transaction, plan).await?;
+                    crate::outbox::queue_user_mail(
+                        &mut transaction,
+                        user_id,
+                        "plan_changed",
+                        format!("plan_changed:{user_id}:{now_text}"),
+                        serde_json::json!({ "plan": name }),
+                        now,
+                    )
+                    .await?;
                 }
             }
             AdminUserChange::Role(role) => {

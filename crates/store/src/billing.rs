@@ -248,6 +248,16 @@ impl ServerStore {
                 },
             )
             .await?;
+            let name = crate::outbox::plan_name(&mut transaction, plan).await?;
+            crate::outbox::queue_user_mail(
+                &mut transaction,
+                user_id,
+                "plan_changed",
+                format!("plan_changed:{user_id}:{}", crate::accounts::timestamp(now)),
+                serde_json::json!({ "plan": name }),
+                now,
+            )
+            .await?;
         }
         transaction.commit().await?;
         Ok(())
@@ -343,6 +353,19 @@ impl ServerStore {
                 }),
                 ..NewEvent::of_user(kind, tenant_id, user_id, now)
             },
+        )
+        .await?;
+        let (template, amount) = match outcome {
+            InvoiceOutcome::Paid => ("payment_succeeded", invoice.amount_paid),
+            InvoiceOutcome::PaymentFailed { .. } => ("payment_failed", invoice.amount_due),
+        };
+        crate::outbox::queue_user_mail(
+            &mut transaction,
+            user_id,
+            template,
+            format!("{template}:{subject}"),
+            serde_json::json!({ "amount": crate::outbox::amount_words(amount, &invoice.currency) }),
+            now,
         )
         .await?;
         transaction.commit().await?;

@@ -14,6 +14,7 @@ mod events;
 mod library;
 mod local;
 mod metrics;
+mod outbox;
 mod plans;
 mod prompt_versions;
 mod runs;
@@ -35,6 +36,7 @@ pub use events::EventKind;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use metrics::DailyRow;
+pub use outbox::{MailDraft, QueuedMail, TrialEnding};
 pub use prompt_versions::{PublishedPromptPage, PublishedPromptVersion};
 pub use runs::{GraphRuns, RunDay, RunFigures, RunFilter, RunMonitoring, RunsCounted, UserRuns};
 pub use server::{

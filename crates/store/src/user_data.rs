@@ -67,8 +67,9 @@ pub enum UserDeletion {
 
 /// The tables a user's rows live in, in the order a deletion empties them
 /// (children first). `tenant`: the rows are keyed by tenant, else by user.
-const USER_TABLES: [(&str, bool); 16] = [
+const USER_TABLES: [(&str, bool); 17] = [
     ("chat_messages", true),
+    ("mail_outbox", true),
     ("finished_runs", true),
     ("prompt_versions", true),
     ("library_documents", true),

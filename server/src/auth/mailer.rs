@@ -9,7 +9,8 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// One plain-text message.
+/// One message: a plain-text body and, where there is one, an HTML
+/// alternative.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mail {
     /// Recipient address.
@@ -18,6 +19,11 @@ pub struct Mail {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The same message as HTML.
+    pub html: Option<String>,
+    /// Its `Message-ID` (`<id@host>`): the same for every attempt, so a
+    /// message sent again after a crash is recognisably the same one.
+    pub message_id: Option<String>,
 }
 
 /// Why a message was not handed over.
@@ -92,12 +98,21 @@ impl Mailer for SmtpMailer {
                 .to
                 .parse()
                 .map_err(|error| failed(format!("{error}")))?;
-            let message = Message::builder()
+            let builder = Message::builder()
                 .from(self.from.clone())
                 .to(to)
                 .subject(mail.subject.clone())
-                .body(mail.body.clone())
-                .map_err(|error| failed(error.to_string()))?;
+                .message_id(mail.message_id.clone());
+            let message = match &mail.html {
+                Some(html) => {
+                    builder.multipart(lettre::message::MultiPart::alternative_plain_html(
+                        mail.body.clone(),
+                        html.clone(),
+                    ))
+                }
+                None => builder.body(mail.body.clone()),
+            }
+            .map_err(|error| failed(error.to_string()))?;
             self.transport
                 .send(message)
                 .await

@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::me::UserView;
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 use crate::auth::hashing::Lane;
-use crate::auth::mailer::Mail;
 use crate::auth::oauth::ProviderKind;
 use crate::auth::password::{MAX_PASSWORD_CHARS, check_new_password};
 use crate::auth::rate_limit::{AddressKey, Throttled};
@@ -464,20 +463,25 @@ async fn request_password_reset(
             .store
             .create_password_reset(&user, &hash_secret(&code), expires_at)
             .await?;
-        let mail = Mail {
-            to: user.email.clone(),
-            subject: "Reset your Orrery password".into(),
-            body: format!(
-                "Hello {name},\r\n\r\nSomeone (hopefully you) asked to reset the password of your Orrery account.\r\n\
-                 Paste this code into Orrery's \"Reset password\" screen within {minutes} minutes:\r\n\r\n    {code}\r\n\r\n\
-                 The code works once. If you did not ask for this, ignore this message; your password stays as it is.\r\n",
-                name = user.name,
-                minutes = RESET_CODE_LIFETIME.num_minutes(),
-            ),
-        };
-        if let Err(error) = context.mailer.send(mail).await {
-            tracing::error!(%error, "password-reset mail failed");
-        }
+        // Sent by the outbox, from its template; the code is cleared from
+        // the outbox once the mail is sent.
+        context
+            .store
+            .queue_mail(
+                &orrery_store::MailDraft {
+                    dedupe_key: format!("password_reset:{}", hash_secret(&code)),
+                    tenant_id: Some(user.tenant_id),
+                    to: user.email.clone(),
+                    template: "password_reset".into(),
+                    data: serde_json::json!({
+                        "name": user.name,
+                        "code": code,
+                        "minutes": RESET_CODE_LIFETIME.num_minutes(),
+                    }),
+                },
+                context.now(),
+            )
+            .await?;
     }
     Ok(StatusCode::ACCEPTED)
 }

@@ -45,7 +45,6 @@ use uuid::Uuid;
 
 use crate::auth::Clock;
 use crate::auth::hashing::HashingPool;
-use crate::auth::mailer::Mailer;
 use crate::auth::oauth::OAuthProvider;
 use crate::auth::rate_limit::{AddressKey, HeldCounts, SignInLimiter, WindowLimiter};
 
@@ -81,7 +80,6 @@ pub struct ApiContext {
     body_budget: Arc<tokio::sync::Semaphore>,
     /// KiB of request bodies each client address holds in memory.
     body_held: HeldCounts<AddressKey>,
-    mailer: Arc<dyn Mailer>,
     providers: Arc<Vec<OAuthProvider>>,
     provider_http: reqwest::Client,
     billing: Option<Arc<crate::billing::Billing>>,
@@ -153,8 +151,6 @@ pub struct ApiParts {
     pub clock: Arc<dyn Clock>,
     /// Failed sign-in counts.
     pub sign_in_limiter: Arc<SignInLimiter>,
-    /// Account mail.
-    pub mailer: Arc<dyn Mailer>,
     /// OAuth providers.
     pub providers: Vec<OAuthProvider>,
     /// Trial length for new accounts.
@@ -191,7 +187,6 @@ impl ApiContext {
                 parts.limits.body_bytes_in_flight,
             ))),
             body_held: HeldCounts::default(),
-            mailer: parts.mailer,
             providers: Arc::new(parts.providers),
             provider_http: crate::auth::oauth::provider_http_client(),
             billing: parts.billing.map(Arc::new),
