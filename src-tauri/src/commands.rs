@@ -78,6 +78,10 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_list_prompts,
             admin_roll_back_prompt,
             admin_monitoring,
+            admin_mail_templates,
+            admin_save_mail_template,
+            admin_reset_mail_template,
+            admin_preview_mail_template,
             admin_export_audit_log,
             open_admin_window,
         ])

@@ -846,6 +846,55 @@ impl Shell {
         .await
     }
 
+    /// Every account-email template, for the management window.
+    pub async fn admin_mail_templates(
+        &self,
+    ) -> Result<Vec<orrery_account::MailTemplate>, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_mail_templates(&token).await })
+            .await
+    }
+
+    /// Saves an edit of an account-email template.
+    pub async fn admin_save_mail_template(
+        &self,
+        key: &str,
+        parts: &orrery_account::MailParts,
+    ) -> Result<orrery_account::MailTemplate, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move {
+            accounts.admin_save_mail_template(&token, key, parts).await
+        })
+        .await
+    }
+
+    /// Uses the text an account-email template ships with again.
+    pub async fn admin_reset_mail_template(
+        &self,
+        key: &str,
+    ) -> Result<orrery_account::MailTemplate, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(
+            |token| async move { accounts.admin_reset_mail_template(&token, key).await },
+        )
+        .await
+    }
+
+    /// Renders parts of an account-email template with sample values.
+    pub async fn admin_preview_mail_template(
+        &self,
+        key: &str,
+        parts: &orrery_account::MailParts,
+    ) -> Result<orrery_account::MailPreview, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move {
+            accounts
+                .admin_preview_mail_template(&token, key, parts)
+                .await
+        })
+        .await
+    }
+
     /// One user, whole, for the management window.
     pub async fn admin_user(
         &self,

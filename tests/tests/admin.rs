@@ -195,7 +195,8 @@ async fn every_admin_route_refuses_non_admins() {
             .replace("{user_id}", &member.account.id)
             .replace("{plan_key}", &plans_before[0].key)
             .replace("{tenant_id}", &member.account.tenant_id)
-            .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string());
+            .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string())
+            .replace("{key}", "welcome");
         assert!(
             !path.contains('{'),
             "a new route parameter needs a value: {}",
@@ -210,6 +211,10 @@ async fn every_admin_route_refuses_non_admins() {
             Some(json!({ "ends_at": null }))
         } else if path.starts_with("/v1/admin/plans/") {
             Some(plan_body.clone())
+        } else if path.starts_with("/v1/admin/mail-templates/") {
+            Some(
+                json!({ "subject": "Hi {{ name }}", "text": "Hi {{ name }}", "html": "<p>Hi</p>" }),
+            )
         } else if path.ends_with("/rollback") {
             Some(json!({ "version_id": orrery_domain::PromptVersionId::new() }))
         } else {

@@ -225,3 +225,203 @@ async fn trial_expiry_mail_sent_once() {
     assert_eq!(queued.get("trial_ending"), Some(&2), "{queued:?}");
     assert_eq!(queued.get("trial_ended"), Some(&1), "{queued:?}");
 }
+
+#[tokio::test]
+async fn mail_templates_are_checked_previewed_and_used() {
+    let sink = SmtpSink::start().await.unwrap();
+    let server = TestServer::start_with(|config| {
+        config.smtp = Some(smtp(&sink));
+        config.mail_every = Duration::from_millis(50);
+    })
+    .await
+    .unwrap();
+    let accounts = server.accounts();
+    let admin = accounts
+        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
+        .await
+        .unwrap();
+    let member = accounts
+        .register("member@orrery.test", TEST_PASSWORD, "Member", "laptop")
+        .await
+        .unwrap();
+    let call =
+        |method: reqwest::Method, path: &str, token: &str, body: Option<serde_json::Value>| {
+            let request = reqwest::Client::new()
+                .request(method, format!("{}{path}", server.url()))
+                .bearer_auth(token.to_owned());
+            async move {
+                let request = match body {
+                    Some(body) => request.json(&body),
+                    None => request,
+                };
+                let response = request.send().await.unwrap();
+                let status = response.status();
+                (
+                    status,
+                    response
+                        .json::<serde_json::Value>()
+                        .await
+                        .unwrap_or_default(),
+                )
+            }
+        };
+    let token = admin.access_token.as_str();
+    let (status, listed) = call(
+        reqwest::Method::GET,
+        "/v1/admin/mail-templates",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 7);
+    let welcome = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|template| template["key"] == "welcome")
+        .unwrap()
+        .clone();
+    assert_eq!(welcome["edited"], false);
+    assert_eq!(welcome["variables"], json!(["name"]));
+
+    // Refused with the reason, nothing changed.
+    let parts = |subject: &str, html: &str| json!({ "subject": subject, "text": "Hello {{ name }}, welcome aboard.", "html": html });
+    let refused = [
+        (
+            "/v1/admin/mail-templates/welcome",
+            parts("Hi {{ name", "<p>Hi</p>"),
+            422,
+            "subject",
+        ),
+        (
+            "/v1/admin/mail-templates/welcome",
+            parts("Hi {{ nickname }}", "<p>Hi</p>"),
+            422,
+            "nickname",
+        ),
+        (
+            "/v1/admin/mail-templates/welcome",
+            parts("Hi", &"x".repeat(20_001)),
+            422,
+            "20000",
+        ),
+        (
+            "/v1/admin/mail-templates/welcome",
+            json!({ "subject": "Hi" }),
+            422,
+            "text",
+        ),
+        (
+            "/v1/admin/mail-templates/goodbye",
+            parts("Hi", "<p>Hi</p>"),
+            404,
+            "goodbye",
+        ),
+    ];
+    for (path, body, expected, says) in refused {
+        let (status, answer) = call(reqwest::Method::PUT, path, token, Some(body)).await;
+        assert_eq!(status.as_u16(), expected, "{path}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{answer}"
+        );
+    }
+    let (_, unchanged) = call(
+        reqwest::Method::GET,
+        "/v1/admin/mail-templates",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(unchanged, listed);
+
+    // A preview renders with sample values; the HTML part is escaped.
+    let edit = json!({
+        "subject": "Hello {{ name }}, you are in",
+        "text": "Hello {{ name }},\n\nyour studio is ready.\n",
+        "html": "<p>Hello <b>{{ name }}</b>, your studio is ready.</p>",
+    });
+    let (status, preview) = call(
+        reqwest::Method::POST,
+        "/v1/admin/mail-templates/welcome/preview",
+        token,
+        Some(edit.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["subject"], "Hello <name>, you are in");
+    assert!(
+        preview["html"]
+            .as_str()
+            .unwrap()
+            .contains("<b>&lt;name&gt;</b>"),
+        "{preview}"
+    );
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        "/v1/admin/mail-templates/welcome",
+        &member.access_token,
+        Some(edit.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "only admins edit templates");
+
+    // Saved, the next welcome uses it; reset, the shipped one is back.
+    let (status, saved) = call(
+        reqwest::Method::PUT,
+        "/v1/admin/mail-templates/welcome",
+        token,
+        Some(edit),
+    )
+    .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["edited"], true);
+    accounts
+        .register("newcomer@orrery.test", TEST_PASSWORD, "Newcomer", "laptop")
+        .await
+        .unwrap();
+    let mail = sink
+        .wait_for_containing("Subject: Hello Newcomer, you are in", 1, PATIENCE)
+        .await;
+    assert_eq!(mail.len(), 1);
+    let (status, reset) = call(
+        reqwest::Method::DELETE,
+        "/v1/admin/mail-templates/welcome",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{reset}");
+    assert_eq!(reset["edited"], false);
+    assert_eq!(reset["parts"], reset["shipped"]);
+    accounts
+        .register("later@orrery.test", TEST_PASSWORD, "Later", "laptop")
+        .await
+        .unwrap();
+    let later = sink
+        .wait_for_containing("To: later@orrery.test", 1, PATIENCE)
+        .await;
+    assert!(
+        later[0].data.contains("Subject: Welcome to Orrery"),
+        "{}",
+        later[0].data
+    );
+    let (_, audit) = call(
+        reqwest::Method::GET,
+        "/v1/admin/audit-log?target=welcome",
+        token,
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["mail_template.reset", "mail_template.put"]);
+}

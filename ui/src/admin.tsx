@@ -1,12 +1,13 @@
 // The management window (`index.html#admin`, opened by "Manage" or
 // `orrery --admin`): the server's figures, its agent runs, users, tenants, plans, published
-// prompts and its audit log. The server decides
+// prompts, the account emails' templates and its audit log. The server decides
 // every call (admins only); this window only shows what it answers.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
 import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, Pages, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
+import { MailTemplates } from "./mail-templates-admin";
 import { Monitoring } from "./monitoring";
 import { Overview } from "./overview";
 import { Plans } from "./plans-admin";
@@ -14,7 +15,7 @@ import { PromptsAdmin } from "./prompts-admin";
 import { Tenants } from "./tenants-admin";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "overview" | "monitoring" | "users" | "tenants" | "plans" | "prompts" | "audit";
+type AdminScreen = "overview" | "monitoring" | "users" | "tenants" | "plans" | "prompts" | "emails" | "audit";
 
 const SCREENS: [AdminScreen, string][] = [
   ["overview", "Overview"],
@@ -23,6 +24,7 @@ const SCREENS: [AdminScreen, string][] = [
   ["tenants", "Tenants"],
   ["plans", "Plans"],
   ["prompts", "Prompts"],
+  ["emails", "Emails"],
   ["audit", "Audit log"],
 ];
 
@@ -41,6 +43,8 @@ const AUDIT_ACTIONS: [string, string][] = [
   ["user.delete", "Deleted"],
   ["plan.put", "Plan edited"],
   ["prompt.rollback", "Prompt rolled back"],
+  ["mail_template.put", "Email edited"],
+  ["mail_template.reset", "Email restored"],
 ];
 
 /** "past_due" → "Past due". */
@@ -95,6 +99,8 @@ export function AdminApp() {
           <Plans />
         ) : screen === "prompts" ? (
           <PromptsAdmin />
+        ) : screen === "emails" ? (
+          <MailTemplates />
         ) : (
           <AuditLog />
         )}

@@ -41,6 +41,8 @@ export type RunMonitoring = Rust.RunMonitoring_Serialize;
 export type RunFigures = Rust.RunFigures;
 export type GraphRuns = Rust.GraphRuns_Serialize;
 export type UserRuns = Rust.UserRuns_Serialize;
+export type MailTemplate = Rust.MailTemplate_Serialize;
+export type MailPreview = Rust.MailParts;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -208,6 +210,10 @@ export const api = {
   adminListPrompts: commands.adminListPrompts,
   adminRollBackPrompt: commands.adminRollBackPrompt,
   adminMonitoring: commands.adminMonitoring,
+  adminMailTemplates: commands.adminMailTemplates,
+  adminSaveMailTemplate: commands.adminSaveMailTemplate,
+  adminResetMailTemplate: commands.adminResetMailTemplate,
+  adminPreviewMailTemplate: commands.adminPreviewMailTemplate,
   adminExportAuditLog: commands.adminExportAuditLog,
   onAccountChanged: (handler: (state: AccountState) => void): Promise<UnlistenFn> =>
     events.accountChanged.listen((event) => handler(event.payload as AccountState)),

@@ -170,6 +170,17 @@ export const commands = {
 	 */
 	adminMonitoring: (days: number, graph: string | null, user: string | null) => __TAURI_INVOKE<RunMonitoring_Serialize>("admin_monitoring", { days, graph, user }),
 	/**
+	 *  Every account-email template: its variables, the parts in use and the
+	 *  parts it ships with.
+	 */
+	adminMailTemplates: () => __TAURI_INVOKE<MailTemplate_Serialize[]>("admin_mail_templates"),
+	/**  Puts an edit of an account-email template in use (the server checks it). */
+	adminSaveMailTemplate: (key: string, subject: string, text: string, html: string) => __TAURI_INVOKE<MailTemplate_Serialize>("admin_save_mail_template", { key, subject, text, html }),
+	/**  Uses the text an account-email template ships with again. */
+	adminResetMailTemplate: (key: string) => __TAURI_INVOKE<MailTemplate_Serialize>("admin_reset_mail_template", { key }),
+	/**  Renders an account-email template's parts with sample values. */
+	adminPreviewMailTemplate: (key: string, subject: string, text: string, html: string) => __TAURI_INVOKE<MailParts>("admin_preview_mail_template", { key, subject, text, html }),
+	/**
 	 *  Saves the audit log (with the screen's filters) as JSON in the Downloads
 	 *  folder, oldest entry last as the server lists them; answers the path.
 	 */
@@ -861,6 +872,51 @@ export type LibrarySummary = {
 	synced_once: boolean,
 	/**  Last local change, RFC 3339 UTC. */
 	updated_at: string,
+};
+
+/**  The parts of an account email. */
+export type MailParts = {
+	/**  The subject line. */
+	subject: string,
+	/**  The plain-text part. */
+	text: string,
+	/**  The HTML part. */
+	html: string,
+};
+
+/**  An account-email template as the management window edits it. */
+export type MailTemplate = MailTemplate_Serialize | MailTemplate_Deserialize;
+
+/**  An account-email template as the management window edits it. */
+export type MailTemplate_Deserialize = {
+	/**  Its key (`welcome`, `trial_ending`, …). */
+	key: string,
+	/**  The variables it may use. */
+	variables: string[],
+	/**  Whether an admin edited it. */
+	edited: boolean,
+	/**  The parts in use. */
+	parts: MailParts,
+	/**  The parts it ships with. */
+	shipped: MailParts,
+	/**  When it was last edited. */
+	updated_at?: string | null,
+};
+
+/**  An account-email template as the management window edits it. */
+export type MailTemplate_Serialize = {
+	/**  Its key (`welcome`, `trial_ending`, …). */
+	key: string,
+	/**  The variables it may use. */
+	variables: string[],
+	/**  Whether an admin edited it. */
+	edited: boolean,
+	/**  The parts in use. */
+	parts: MailParts,
+	/**  The parts it ships with. */
+	shipped: MailParts,
+	/**  When it was last edited. */
+	updated_at: string | null,
 };
 
 /**  One metric against its limit. */

@@ -118,6 +118,18 @@ const screens = [
     },
   },
   {
+    name: "management: emails",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Emails", exact: true }).click();
+      const form = page.getByRole("form", { name: "Edit Welcome" });
+      await form.getByRole("button", { name: "Preview" }).click();
+      await page.getByTestId("preview-subject").waitFor();
+    },
+  },
+  {
     name: "management: prompts",
     setup: { role: "admin" },
     hash: "#admin",

@@ -350,3 +350,45 @@ test("monitoring without any run says where runs come from", async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("email templates are edited with their variables, previewed, saved and restored after confirming", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("button", { name: "Emails", exact: true }).click();
+  const templates = page.getByRole("navigation", { name: "Templates" });
+  await templates.getByRole("button", { name: "Welcome" }).waitFor();
+  assert.equal(await templates.getByRole("button").count(), 7);
+  const form = page.getByRole("form", { name: "Edit Welcome" });
+  assert.match(await page.getByTestId("template-variables").textContent(), /\{\{ name \}\}/);
+  // Nothing changed: nothing to save.
+  assert.equal(await form.getByRole("button", { name: "Save" }).isDisabled(), true);
+
+  // A variable the template is not given is refused with the reason.
+  await form.getByLabel("Subject").fill("Hi {{ nickname }}");
+  await form.getByRole("button", { name: "Preview" }).click();
+  await page.getByTestId("emails-notice").filter({ hasText: "it uses `nickname`, which this email is not given" }).waitFor();
+  assert.equal(await page.evaluate(() => window.__shellDouble.auditLog.length), 0);
+
+  // A preview with sample values, then saved.
+  await form.getByLabel("Subject").fill("Hello {{ name }}, you are in");
+  await form.getByRole("button", { name: "Preview" }).click();
+  await page.getByTestId("preview-subject").filter({ hasText: "Hello <name>, you are in" }).waitFor();
+  assert.match(await page.getByTestId("preview-text").textContent(), /Hello <name>,/);
+  await form.getByRole("button", { name: "Save" }).click();
+  await page.waitForFunction(() => window.__shellDouble.auditLog[0]?.action === "mail_template.put");
+  await templates.getByRole("button", { name: "Welcome edited" }).waitFor();
+
+  // Another template keeps its own text; back on Welcome, the edit is there.
+  await templates.getByRole("button", { name: "Payment failed" }).click();
+  await page.getByRole("form", { name: "Edit Payment failed" }).waitFor();
+  assert.match(await page.getByTestId("template-variables").textContent(), /\{\{ amount \}\}/);
+  await templates.getByRole("button", { name: "Welcome edited" }).click();
+  assert.equal(await form.getByLabel("Subject").inputValue(), "Hello {{ name }}, you are in");
+
+  // Restoring asks first.
+  await form.getByRole("button", { name: "Restore the shipped text…" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Restore" }).click();
+  await page.waitForFunction(() => window.__shellDouble.auditLog[0]?.action === "mail_template.reset");
+  assert.equal(await form.getByLabel("Subject").inputValue(), "Welcome to Orrery");
+  assert.deepEqual(errors, []);
+  await page.close();
+});

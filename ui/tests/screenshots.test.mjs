@@ -196,6 +196,18 @@ const SCREENS = [
     },
   },
   {
+    name: "manage-emails",
+    setup: { role: "admin" },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Emails", exact: true }).click();
+      const form = page.getByRole("form", { name: "Edit Welcome" });
+      await form.getByRole("button", { name: "Preview" }).click();
+      await page.getByTestId("preview-subject").waitFor();
+    },
+  },
+  {
     name: "manage-prompts",
     setup: { role: "admin" },
     hash: "#admin",

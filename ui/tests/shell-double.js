@@ -90,6 +90,38 @@
     };
   };
   const auditLog = [];
+  // The account emails' templates (/v1/admin/mail-templates), as shipped.
+  const mailTemplate = (key, variables, subject, text, html) => {
+    const shipped = { subject, text, html };
+    return { key, variables, edited: false, parts: { ...shipped }, shipped, updated_at: null };
+  };
+  const mailTemplates = [
+    mailTemplate("welcome", ["name"], "Welcome to Orrery", "Hello {{ name }},\n\nyour Orrery account is ready.\n\nThe Orrery team\n", "<p>Hello {{ name }},</p><p>your Orrery account is ready.</p>"),
+    mailTemplate("trial_ending", ["name", "plan", "days", "ends_on"], "Your {{ plan }} trial ends in {{ days }} days", "Hello {{ name }},\n\nyour {{ plan }} trial ends on {{ ends_on }}.\n", "<p>Hello {{ name }},</p><p>your {{ plan }} trial ends on {{ ends_on }}.</p>"),
+    mailTemplate("trial_ended", ["name", "plan"], "Your {{ plan }} trial has ended", "Hello {{ name }},\n\nyour {{ plan }} trial has ended.\n", "<p>Hello {{ name }},</p><p>your {{ plan }} trial has ended.</p>"),
+    mailTemplate("payment_succeeded", ["name", "amount"], "Payment received: {{ amount }}", "Hello {{ name }},\n\nwe received {{ amount }}.\n", "<p>Hello {{ name }},</p><p>we received {{ amount }}.</p>"),
+    mailTemplate("payment_failed", ["name", "amount"], "Your payment of {{ amount }} did not go through", "Hello {{ name }},\n\nyour payment of {{ amount }} failed.\n", "<p>Hello {{ name }},</p><p>your payment of {{ amount }} failed.</p>"),
+    mailTemplate("plan_changed", ["name", "plan"], "You are now on the {{ plan }} plan", "Hello {{ name }},\n\nyour account is now on the {{ plan }} plan.\n", "<p>Hello {{ name }},</p><p>your account is now on the {{ plan }} plan.</p>"),
+    mailTemplate("password_reset", ["name", "code", "minutes"], "Reset your Orrery password", "Hello {{ name }},\n\nyour code: {{ code }}\n", "<p>Hello {{ name }},</p><p><code>{{ code }}</code></p>"),
+  ];
+  /** What the server's check says of these parts, or null. */
+  const checkMail = (template, parts) => {
+    for (const [part, source] of Object.entries(parts)) {
+      const opened = (source.match(/\{\{/g) ?? []).length;
+      const closed = (source.match(/\}\}/g) ?? []).length;
+      if (opened !== closed) return `the ${part} of \`${template.key}\` cannot be used: syntax error: unexpected end of input`;
+      for (const [, variable] of source.matchAll(/\{\{\s*([a-z_]+)\s*\}\}/g)) {
+        if (!template.variables.includes(variable)) {
+          const has = template.variables.map((known) => `\`${known}\``).join(", ");
+          return `the ${part} of \`${template.key}\` cannot be used: it uses \`${variable}\`, which this email is not given (it has ${has})`;
+        }
+      }
+    }
+    return null;
+  };
+  /** A part with sample values: `<variable>` (escaped in HTML). */
+  const fillMail = (source, template, html) =>
+    source.replace(/\{\{\s*([a-z_]+)\s*\}\}/g, (_, variable) => (html ? `&lt;${variable}&gt;` : `<${variable}>`));
   // The graphs and users Monitoring lists, with their share of the runs.
   const monitoredGraphs = [
     { graph_id: "3f1c0e52-0000-4000-8000-000000000001", name: "Support triage", tenant_name: "Harbour Support", share: 0.46 },
@@ -771,6 +803,50 @@
         .reverse()
         .filter((tenant) => !text || tenant.name.toLowerCase().includes(text) || tenant.members.some((member) => member.email.includes(text)));
       return { tenants: tenants.slice((page - 1) * 25, page * 25), total: tenants.length, page, per_page: 25, period: "2026-12" };
+    },
+    // /v1/admin/mail-templates: the shipped templates, an admin's edits
+    // checked as the server does (every {{ }} closed, only the template's
+    // variables), previews rendered with sample values, and the audit log.
+    admin_mail_templates: () => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      return mailTemplates.map((template) => structuredClone(template));
+    },
+    admin_preview_mail_template: ({ key, subject, text, html }) => {
+      const template = mailTemplates.find((each) => each.key === key);
+      if (!template) return fail("not_found", `there is no email template \`${key}\``);
+      const problem = checkMail(template, { subject, text, html });
+      if (problem) return fail("invalid_input", problem);
+      return { subject: fillMail(subject, template, false), text: fillMail(text, template, false), html: fillMail(html, template, true) };
+    },
+    admin_save_mail_template: ({ key, subject, text, html }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const template = mailTemplates.find((each) => each.key === key);
+      if (!template) return fail("not_found", `there is no email template \`${key}\``);
+      const problem = checkMail(template, { subject, text, html });
+      if (problem) return fail("invalid_input", problem);
+      const before = template.edited ? { ...template.parts } : null;
+      template.parts = { subject, text, html };
+      template.edited = true;
+      template.updated_at = "2026-12-06T12:00:00.000Z";
+      auditLog.unshift({
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email, action: "mail_template.put",
+        target_kind: "mail_template", target_id: key, before, after: { subject, text, html }, address: "127.0.0.1",
+      });
+      return structuredClone(template);
+    },
+    admin_reset_mail_template: ({ key }) => {
+      if (!session || session.role !== "admin") return fail("invalid_input", "only an administrator of this server may do that");
+      const template = mailTemplates.find((each) => each.key === key);
+      if (!template) return fail("not_found", `there is no email template \`${key}\``);
+      const before = template.edited ? { ...template.parts } : null;
+      template.parts = { ...template.shipped };
+      template.edited = false;
+      template.updated_at = null;
+      auditLog.unshift({
+        seq: auditLog.length + 1, at: "2026-12-06T12:00:00.000Z", actor_email: session.email, action: "mail_template.reset",
+        target_kind: "mail_template", target_id: key, before, after: null, address: "127.0.0.1",
+      });
+      return structuredClone(template);
     },
     // GET /v1/admin/monitoring: runs a day over the window (ending
     // 2026-12-06), from a fixed pattern; a graph or a user narrows it to

@@ -449,6 +449,119 @@ pub struct RunMonitoring {
     pub users: Vec<UserRuns>,
 }
 
+/// The parts of an account email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MailParts {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text part.
+    pub text: String,
+    /// The HTML part.
+    pub html: String,
+}
+
+/// An account-email template as the management window edits it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MailTemplate {
+    /// Its key (`welcome`, `trial_ending`, …).
+    pub key: String,
+    /// The variables it may use.
+    pub variables: Vec<String>,
+    /// Whether an admin edited it.
+    pub edited: bool,
+    /// The parts in use.
+    pub parts: MailParts,
+    /// The parts it ships with.
+    pub shipped: MailParts,
+    /// When it was last edited.
+    pub updated_at: Option<String>,
+}
+
+/// A template rendered with sample values.
+pub type MailPreview = MailParts;
+
+/// A template key checked for shape before it goes into a path.
+fn template_key(key: &str) -> Result<&str, AccountError> {
+    let plausible = !key.is_empty()
+        && key.len() <= 40
+        && key
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte == b'_');
+    if plausible {
+        Ok(key)
+    } else {
+        Err(AccountError::Protocol(format!(
+            "`{key}` is not an email template"
+        )))
+    }
+}
+
+impl AccountClient {
+    /// Every account-email template (admins only).
+    pub async fn admin_mail_templates(
+        &self,
+        access_token: &str,
+    ) -> Result<Vec<MailTemplate>, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/admin/mail-templates"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Puts an edit of a template in use (admins only; the server checks it).
+    pub async fn admin_save_mail_template(
+        &self,
+        access_token: &str,
+        key: &str,
+        parts: &MailParts,
+    ) -> Result<MailTemplate, AccountError> {
+        let key = template_key(key)?;
+        self.json(
+            self.http
+                .put(self.url(&format!("/v1/admin/mail-templates/{key}")))
+                .bearer_auth(access_token)
+                .json(parts),
+        )
+        .await
+    }
+
+    /// Uses the parts a template ships with again (admins only).
+    pub async fn admin_reset_mail_template(
+        &self,
+        access_token: &str,
+        key: &str,
+    ) -> Result<MailTemplate, AccountError> {
+        let key = template_key(key)?;
+        self.json(
+            self.http
+                .delete(self.url(&format!("/v1/admin/mail-templates/{key}")))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Renders parts of a template with sample values (admins only).
+    pub async fn admin_preview_mail_template(
+        &self,
+        access_token: &str,
+        key: &str,
+        parts: &MailParts,
+    ) -> Result<MailPreview, AccountError> {
+        let key = template_key(key)?;
+        self.json(
+            self.http
+                .post(self.url(&format!("/v1/admin/mail-templates/{key}/preview")))
+                .bearer_auth(access_token)
+                .json(parts),
+        )
+        .await
+    }
+}
+
 /// A user id checked for shape before it goes into a path.
 fn path_id(user_id: &str) -> Result<uuid::Uuid, AccountError> {
     uuid::Uuid::parse_str(user_id)

@@ -13,10 +13,10 @@ mod error;
 pub mod loopback;
 
 pub use admin::{
-    AdminOverview, AdminTenant, AdminUser, AuditEntry, AuditPage, AuditQuery, GraphRuns,
-    MetricUsage, OverviewDay, PromptRollback, PublishedPrompt, PublishedPromptPage, RunDay,
-    RunFigures, RunMonitoring, SignedInDevice, TenantMember, TenantPage, UserAction, UserChange,
-    UserDetail, UserInvoice, UserPage, UserQuery, UserRuns,
+    AdminOverview, AdminTenant, AdminUser, AuditEntry, AuditPage, AuditQuery, GraphRuns, MailParts,
+    MailPreview, MailTemplate, MetricUsage, OverviewDay, PromptRollback, PublishedPrompt,
+    PublishedPromptPage, RunDay, RunFigures, RunMonitoring, SignedInDevice, TenantMember,
+    TenantPage, UserAction, UserChange, UserDetail, UserInvoice, UserPage, UserQuery, UserRuns,
 };
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

@@ -281,6 +281,8 @@ pub enum Action {
     DeleteUsers,
     /// Admin: read every tenant's published prompt versions and roll one back.
     ManagePrompts,
+    /// Admin: edit the account emails' templates.
+    EditMailTemplates,
 }
 
 impl Action {
@@ -301,6 +303,7 @@ impl Action {
                 | Action::ExportUserData
                 | Action::DeleteUsers
                 | Action::ManagePrompts
+                | Action::EditMailTemplates
         )
     }
 }
@@ -380,7 +383,8 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::ReadMetrics
         | Action::ExportUserData
         | Action::DeleteUsers
-        | Action::ManagePrompts => Vec::new(),
+        | Action::ManagePrompts
+        | Action::EditMailTemplates => Vec::new(),
     }
 }
 
@@ -481,7 +485,8 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::ReadMetrics
         | Action::ExportUserData
         | Action::DeleteUsers
-        | Action::ManagePrompts => unreachable!("administration is decided above"),
+        | Action::ManagePrompts
+        | Action::EditMailTemplates => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {

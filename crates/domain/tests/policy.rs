@@ -96,7 +96,7 @@ fn actions() -> impl Strategy<Value = Action> {
 }
 
 /// The operator capabilities, listed again here.
-const ADMIN_ACTIONS: [Action; 12] = [
+const ADMIN_ACTIONS: [Action; 13] = [
     Action::ListUsers,
     Action::ChangeUserPlan,
     Action::ChangeUserRole,
@@ -109,6 +109,7 @@ const ADMIN_ACTIONS: [Action; 12] = [
     Action::ExportUserData,
     Action::DeleteUsers,
     Action::ManagePrompts,
+    Action::EditMailTemplates,
 ];
 
 /// The quantities each action adds, stated again from the words.

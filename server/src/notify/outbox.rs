@@ -49,14 +49,24 @@ pub async fn send_due(
     now: DateTime<Utc>,
 ) -> Result<Pass, orrery_store::StoreError> {
     let mut pass = Pass::default();
-    for mail in store.due_mail(now, BATCH).await? {
+    let due = store.due_mail(now, BATCH).await?;
+    if due.is_empty() {
+        return Ok(pass);
+    }
+    // What admins edited replaces the shipped parts.
+    let edited = store.edited_mail_templates().await?;
+    for mail in due {
         if !store
             .claim_mail(mail.id, &mail.next_attempt_at, now + lease)
             .await?
         {
             continue; // Another sender took it.
         }
-        match deliver(mailer, host, &mail).await {
+        let parts = edited
+            .iter()
+            .find(|edit| edit.key == mail.template)
+            .map(|edit| edit.parts.clone());
+        match deliver(mailer, host, &mail, parts).await {
             Ok(secret) => {
                 store.mail_sent(mail.id, now, secret).await?;
                 tracing::info!(template = %mail.template, id = %mail.id, "mail sent");
@@ -73,11 +83,19 @@ pub async fn send_due(
     Ok(pass)
 }
 
-/// Renders and hands over one mail; answers whether its data was a secret.
-async fn deliver(mailer: &dyn Mailer, host: &str, mail: &QueuedMail) -> Result<bool, String> {
+/// Renders (from `parts`, or the shipped ones) and hands over one mail;
+/// answers whether its data was a secret.
+async fn deliver(
+    mailer: &dyn Mailer,
+    host: &str,
+    mail: &QueuedMail,
+    parts: Option<orrery_store::TemplateParts>,
+) -> Result<bool, String> {
     let template = templates::template(&mail.template)
         .ok_or_else(|| format!("there is no template `{}`", mail.template))?;
-    let rendered = templates::render(template, &mail.data).map_err(|error| error.to_string())?;
+    let parts = parts.unwrap_or_else(|| template.shipped());
+    let rendered =
+        templates::render(template, &parts, &mail.data).map_err(|error| error.to_string())?;
     mailer
         .send(Mail {
             to: mail.to.clone(),

@@ -5,6 +5,7 @@
 //! such a variable is refused when it is checked, before it is ever used).
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use orrery_store::TemplateParts;
 use serde_json::{Value, json};
 
 /// One kind of email.
@@ -89,6 +90,17 @@ pub fn template(key: &str) -> Option<&'static Template> {
     TEMPLATES.iter().find(|template| template.key == key)
 }
 
+impl Template {
+    /// The parts it ships with.
+    pub fn shipped(&self) -> TemplateParts {
+        TemplateParts {
+            subject: self.subject.to_owned(),
+            text: self.text.to_owned(),
+            html: self.html.to_owned(),
+        }
+    }
+}
+
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -132,8 +144,13 @@ fn environment() -> Environment<'static> {
     environment
 }
 
-/// Renders `template` with `data` (an object with each of its variables).
-pub fn render(template: &Template, data: &Value) -> Result<Rendered, TemplateError> {
+/// Renders `parts` of `template` with `data` (an object with each of its
+/// variables).
+pub fn render(
+    template: &Template,
+    parts: &TemplateParts,
+    data: &Value,
+) -> Result<Rendered, TemplateError> {
     let environment = environment();
     let part = |part: &'static str, name: &str, source: &str| {
         environment
@@ -144,12 +161,12 @@ pub fn render(template: &Template, data: &Value) -> Result<Rendered, TemplateErr
                 reason: error.to_string(),
             })
     };
-    let subject = part("subject", "subject.txt", template.subject)?;
+    let subject = part("subject", "subject.txt", &parts.subject)?;
     Ok(Rendered {
         // A subject is one line, whatever the data held.
         subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
-        text: part("text", "text.txt", template.text)?,
-        html: part("HTML", "body.html", template.html)?,
+        text: part("text", "text.txt", &parts.text)?,
+        html: part("HTML", "body.html", &parts.html)?,
     })
 }
 
@@ -166,10 +183,48 @@ fn sample(template: &Template) -> Value {
     Value::Object(values)
 }
 
-/// Checks every part of `template`: each parses and renders with its
-/// variables, and uses no other.
-pub fn check(template: &Template) -> Result<Rendered, TemplateError> {
-    render(template, &sample(template))
+/// Checks `parts` of `template`: each parses and renders with the
+/// template's variables, and uses no other; answers them rendered with
+/// sample values (a preview).
+pub fn check(template: &Template, parts: &TemplateParts) -> Result<Rendered, TemplateError> {
+    let environment = environment();
+    for (part, name, source) in [
+        ("subject", "subject.txt", &parts.subject),
+        ("text", "text.txt", &parts.text),
+        ("HTML", "body.html", &parts.html),
+    ] {
+        let invalid = |reason: String| TemplateError::Invalid {
+            key: template.key.to_owned(),
+            part,
+            reason,
+        };
+        let parsed = environment
+            .template_from_named_str(name, source)
+            .map_err(|error| invalid(error.to_string()))?;
+        let mut unknown: Vec<String> = parsed
+            .undeclared_variables(false)
+            .into_iter()
+            .filter(|variable| !template.variables.contains(&variable.as_str()))
+            .collect();
+        unknown.sort();
+        if !unknown.is_empty() {
+            return Err(invalid(format!(
+                "it uses {}, which this email is not given (it has {})",
+                unknown
+                    .iter()
+                    .map(|variable| format!("`{variable}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                template
+                    .variables
+                    .iter()
+                    .map(|variable| format!("`{variable}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    render(template, parts, &sample(template))
 }
 
 #[cfg(test)]
@@ -179,12 +234,15 @@ mod tests {
     #[test]
     fn every_shipped_template_renders_with_its_variables() {
         for template in &TEMPLATES {
-            let rendered = check(template).unwrap_or_else(|error| panic!("{error}"));
+            let rendered =
+                check(template, &template.shipped()).unwrap_or_else(|error| panic!("{error}"));
             assert!(!rendered.subject.is_empty() && !rendered.subject.contains('\n'));
             assert!(!rendered.text.is_empty() && !rendered.html.is_empty());
         }
+        let ending_template = template("trial_ending").unwrap();
         let ending = render(
-            template("trial_ending").unwrap(),
+            ending_template,
+            &ending_template.shipped(),
             &json!({ "name": "Ada", "plan": "Pro", "days": 1, "ends_on": "2026-12-09" }),
         )
         .unwrap();
@@ -193,8 +251,10 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_bad_templates_are_refused() {
+        let shipped = template("welcome").unwrap();
         let welcome = render(
-            template("welcome").unwrap(),
+            shipped,
+            &shipped.shipped(),
             &json!({ "name": "<b>Eve</b>" }),
         )
         .unwrap();
@@ -204,20 +264,20 @@ mod tests {
             welcome.html
         );
         assert!(welcome.text.contains("<b>Eve</b>"));
-        let broken = Template {
-            text: "Hello {{ name",
-            ..*template("welcome").unwrap()
+        let broken = TemplateParts {
+            text: "Hello {{ name".into(),
+            ..shipped.shipped()
         };
         assert!(matches!(
-            check(&broken),
+            check(shipped, &broken),
             Err(TemplateError::Invalid { part: "text", .. })
         ));
-        let missing = Template {
-            subject: "Hi {{ nickname }}",
-            ..*template("welcome").unwrap()
+        let missing = TemplateParts {
+            subject: "Hi {{ nickname }}".into(),
+            ..shipped.shipped()
         };
         assert!(matches!(
-            check(&missing),
+            check(shipped, &missing),
             Err(TemplateError::Invalid {
                 part: "subject",
                 ..

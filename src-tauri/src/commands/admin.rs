@@ -361,6 +361,83 @@ pub async fn admin_roll_back_prompt(
         .await?)
 }
 
+/// Longest email subject, and longest text or HTML part, in characters.
+const MAX_MAIL_SUBJECT_CHARS: usize = 300;
+const MAX_MAIL_PART_CHARS: usize = 20_000;
+
+fn mail_parts(
+    subject: String,
+    text: String,
+    html: String,
+) -> Result<orrery_account::MailParts, CommandError> {
+    if subject.chars().count() > MAX_MAIL_SUBJECT_CHARS {
+        return Err(invalid(format!(
+            "a subject is at most {MAX_MAIL_SUBJECT_CHARS} characters"
+        )));
+    }
+    if text.chars().count() > MAX_MAIL_PART_CHARS || html.chars().count() > MAX_MAIL_PART_CHARS {
+        return Err(invalid(format!(
+            "each part is at most {MAX_MAIL_PART_CHARS} characters"
+        )));
+    }
+    Ok(orrery_account::MailParts {
+        subject,
+        text,
+        html,
+    })
+}
+
+/// Every account-email template: its variables, the parts in use and the
+/// parts it ships with.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_mail_templates(
+    shell: State<'_, Shell>,
+) -> Result<Vec<orrery_account::MailTemplate>, CommandError> {
+    Ok(shell.admin_mail_templates().await?)
+}
+
+/// Puts an edit of an account-email template in use (the server checks it).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_save_mail_template(
+    shell: State<'_, Shell>,
+    key: String,
+    subject: String,
+    text: String,
+    html: String,
+) -> Result<orrery_account::MailTemplate, CommandError> {
+    check_key("the template", Some(&key))?;
+    let parts = mail_parts(subject, text, html)?;
+    Ok(shell.admin_save_mail_template(&key, &parts).await?)
+}
+
+/// Uses the text an account-email template ships with again.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_reset_mail_template(
+    shell: State<'_, Shell>,
+    key: String,
+) -> Result<orrery_account::MailTemplate, CommandError> {
+    check_key("the template", Some(&key))?;
+    Ok(shell.admin_reset_mail_template(&key).await?)
+}
+
+/// Renders an account-email template's parts with sample values.
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_preview_mail_template(
+    shell: State<'_, Shell>,
+    key: String,
+    subject: String,
+    text: String,
+    html: String,
+) -> Result<orrery_account::MailPreview, CommandError> {
+    check_key("the template", Some(&key))?;
+    let parts = mail_parts(subject, text, html)?;
+    Ok(shell.admin_preview_mail_template(&key, &parts).await?)
+}
+
 /// Most audit entries one export holds.
 const MAX_EXPORTED_ENTRIES: u64 = 100_000;
 

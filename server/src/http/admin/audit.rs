@@ -17,7 +17,7 @@ use super::{Admin, Paging};
 use crate::http::{ApiContext, ApiError, Routes};
 
 /// The actions entries are recorded under.
-pub const AUDIT_ACTIONS: [&str; 10] = [
+pub const AUDIT_ACTIONS: [&str; 12] = [
     "user.plan",
     "user.role",
     "user.suspend",
@@ -28,6 +28,8 @@ pub const AUDIT_ACTIONS: [&str; 10] = [
     "user.delete",
     "plan.put",
     "prompt.rollback",
+    "mail_template.put",
+    "mail_template.reset",
 ];
 
 /// Longest target filter, in characters (a user id or a plan key).

@@ -1,5 +1,5 @@
 //! `/v1/admin/*`: what the operator of the server manages, one module per
-//! resource (`users`, `audit`, `overview`, `tenants`, `prompts`, `monitoring`, `user_data`; plans are edited in `plans.rs`). Every route
+//! resource (`users`, `audit`, `overview`, `tenants`, `prompts`, `monitoring`, `mail_templates`, `user_data`; plans are edited in `plans.rs`). Every route
 //! here is added with [`Routes::add_admin`](super::Routes), so [`gate`]
 //! decides before any handler runs: it signs the caller in (a suspended
 //! user's credentials resolve to no one: 401), refuses API keys (403), and
@@ -7,6 +7,7 @@
 //! caller is an admin). Handlers take the admin from [`Admin`].
 
 mod audit;
+mod mail_templates;
 mod monitoring;
 mod overview;
 mod prompts;
@@ -34,6 +35,7 @@ pub(super) fn router() -> Routes {
         .merge(tenants::router())
         .merge(prompts::router())
         .merge(monitoring::router())
+        .merge(mail_templates::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
