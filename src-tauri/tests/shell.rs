@@ -1263,124 +1263,186 @@ async fn management_commands_reach_the_admin_routes() {
     assert!(other.admin_overview(30).await.is_err());
 }
 
-/// A plan of two runs a month: synced once, the device goes offline and runs
-/// twice; the third run is refused by the allowance it had left (no model
-/// call is made), and the chat panel is told what is left. Back online, the
-/// two runs reach the server once, however often it syncs.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_limit_offline_is_bounded_by_cached_allowance() {
-    use orrery_domain::runs::Remaining;
-    use orrery_domain::{Graph, Node, NodeKind, Position};
-    use orrery_runtime::ProviderKind;
-    use orrery_runtime::double::{ProviderDouble, RecordedRequest, Reply};
-    use orrery_server::auth::Clock;
+/// A device of a user on a plan of two runs a month ("Tiny"), with a
+/// one-agent graph and the provider double: synced once, so it knows its
+/// allowance.
+struct OfflineScene {
+    _directory: tempfile::TempDir,
+    database: std::path::PathBuf,
+    server: RunningServer,
+    address: String,
+    shell: Shell,
+    canvas_commands: std::sync::mpsc::Receiver<CanvasCommand>,
+    store: orrery_store::ServerStore,
+    tenant: uuid::Uuid,
+    user: uuid::Uuid,
+    graph: orrery_domain::GraphId,
+    double: orrery_runtime::double::ProviderDouble,
+}
 
-    let directory = tempfile::tempdir().unwrap();
-    let database = directory.path().join("server.db");
-    let mut server = RunningServer::start(&database, "127.0.0.1:0").await;
-    let address = server.url.trim_start_matches("http://").to_owned();
-    let (canvas, canvas_commands) = channel();
-    let shell = Shell::open(
-        &directory.path().join("local.db"),
-        &server.url,
-        vault(),
-        canvas,
-    )
-    .await
-    .unwrap();
-    let state = shell
-        .register("grace@orrery.test", PASSWORD, "Grace")
+impl OfflineScene {
+    async fn start() -> Self {
+        use orrery_domain::{Graph, Node, NodeKind, Position};
+        use orrery_runtime::ProviderKind;
+        use orrery_runtime::double::{ProviderDouble, RecordedRequest, Reply};
+        use orrery_server::auth::Clock;
+
+        let directory = tempfile::tempdir().unwrap();
+        let database = directory.path().join("server.db");
+        let server = RunningServer::start(&database, "127.0.0.1:0").await;
+        let address = server.url.trim_start_matches("http://").to_owned();
+        let (canvas, canvas_commands) = channel();
+        let shell = Shell::open(
+            &directory.path().join("local.db"),
+            &server.url,
+            vault(),
+            canvas,
+        )
         .await
         .unwrap();
-    let account = state.account.unwrap();
-    let (tenant, user) = (
-        account.tenant_id.parse().unwrap(),
-        account.id.parse().unwrap(),
-    );
-    let store = orrery_store::ServerStore::open(&database.clone().into())
-        .await
-        .unwrap();
-    let mut tiny = store.plan("free").await.unwrap().unwrap();
-    tiny.key = "tiny".into();
-    tiny.name = "Tiny".into();
-    tiny.limits.runs = Some(2);
-    tiny.limits.tokens = None;
-    store.put_plan(&tiny, server.clock.now()).await.unwrap();
-    store.set_plan(tenant, user, "tiny").await.unwrap();
-
-    let double = ProviderDouble::start().await.unwrap();
-    shell
-        .save_provider_settings(&double.settings(ProviderKind::OpenAiCompatible), None)
-        .await
-        .unwrap();
-    let mut graph = Graph::new("Desk");
-    let writer = Node::new(NodeKind::Agent, "Writer", Position::new(0.0, 0.0, 0.0));
-    graph.add_node(writer.clone());
-    let plan = format!(
-        r#"{{"steps": [{{"id": "s1", "agent": "{}", "task": "Write."}}], "final": ["s1"]}}"#,
-        writer.id
-    );
-    double.set_responder(move |request: &RecordedRequest| {
-        let system = request.system().unwrap_or_default();
-        Some(if system.contains("manager of a team") {
-            Reply::text(plan.clone())
-        } else {
-            Reply::text("A short text.")
-        })
-    });
-    let graph = shell.replica().add_graph(graph).await.unwrap();
-    assert_eq!(shell.sync_now().await.state, "synced");
-
-    // Offline: two runs, decided on the cached allowance.
-    server.stop().await;
-    let wait_for = |what: &str, wanted: &dyn Fn(&CanvasCommand) -> bool| loop {
-        let command = canvas_commands
-            .recv_timeout(std::time::Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("the canvas never heard {what}"));
-        if wanted(&command) {
-            return command;
-        }
-    };
-    for run in 0..2 {
-        shell
-            .run_task(graph.id, format!("Task {run}"))
+        let state = shell
+            .register("grace@orrery.test", PASSWORD, "Grace")
             .await
             .unwrap();
-        wait_for("the run end", &|command| {
+        let account = state.account.unwrap();
+        let (tenant, user) = (
+            account.tenant_id.parse().unwrap(),
+            account.id.parse().unwrap(),
+        );
+        let store = orrery_store::ServerStore::open(&database.clone().into())
+            .await
+            .unwrap();
+        let mut tiny = store.plan("free").await.unwrap().unwrap();
+        tiny.key = "tiny".into();
+        tiny.name = "Tiny".into();
+        tiny.limits.runs = Some(2);
+        tiny.limits.tokens = None;
+        store.put_plan(&tiny, server.clock.now()).await.unwrap();
+        store.set_plan(tenant, user, "tiny").await.unwrap();
+
+        let double = ProviderDouble::start().await.unwrap();
+        shell
+            .save_provider_settings(&double.settings(ProviderKind::OpenAiCompatible), None)
+            .await
+            .unwrap();
+        let mut graph = Graph::new("Desk");
+        let writer = Node::new(NodeKind::Agent, "Writer", Position::new(0.0, 0.0, 0.0));
+        graph.add_node(writer.clone());
+        let plan = format!(
+            r#"{{"steps": [{{"id": "s1", "agent": "{}", "task": "Write."}}], "final": ["s1"]}}"#,
+            writer.id
+        );
+        double.set_responder(move |request: &RecordedRequest| {
+            let system = request.system().unwrap_or_default();
+            Some(if system.contains("manager of a team") {
+                Reply::text(plan.clone())
+            } else {
+                Reply::text("A short text.")
+            })
+        });
+        let graph = shell.replica().add_graph(graph).await.unwrap().id;
+        assert_eq!(shell.sync_now().await.state, "synced");
+        Self {
+            _directory: directory,
+            database,
+            server,
+            address,
+            shell,
+            canvas_commands,
+            store,
+            tenant,
+            user,
+            graph,
+            double,
+        }
+    }
+
+    /// Waits until the canvas hears a command `wanted` accepts.
+    fn wait_for(&self, what: &str, wanted: impl Fn(&CanvasCommand) -> bool) -> CanvasCommand {
+        loop {
+            let command = self
+                .canvas_commands
+                .recv_timeout(std::time::Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("the canvas never heard {what}"));
+            if wanted(&command) {
+                return command;
+            }
+        }
+    }
+
+    /// Runs a task to its end (an answer).
+    async fn run(&self, task: &str) {
+        self.shell.run_task(self.graph, task.into()).await.unwrap();
+        self.wait_for("the run end", |command| {
             matches!(command, CanvasCommand::RunEnded { reason: None, .. })
         });
     }
-    // The chat panel hears that nothing is left.
-    wait_for("that no run is left", &|command| {
+
+    /// The user's runs this period as the server counted them.
+    async fn counted_runs(&self) -> u64 {
+        use orrery_server::auth::Clock;
+        let period = self.server.clock.now().format("%Y-%m").to_string();
+        self.store
+            .usage(self.tenant, self.user, &period)
+            .await
+            .unwrap()
+            .runs
+    }
+}
+
+/// Synced once, the device goes offline and runs twice on a plan of two
+/// runs; the third run is refused by the allowance it had left (no model
+/// call is made), and the chat panel is told that none is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_limit_offline_is_bounded_by_cached_allowance() {
+    use orrery_domain::runs::Remaining;
+    let mut scene = OfflineScene::start().await;
+    scene.server.stop().await;
+    scene.run("Task 1").await;
+    scene.run("Task 2").await;
+    scene.wait_for("that no run is left", |command| {
         matches!(
             command,
             CanvasCommand::ShowAllowance(Some(Remaining { runs: Some(0), .. }))
         )
     });
-    let calls = double.request_count();
-    let refused = shell
-        .run_task(graph.id, "One too many".into())
+    let calls = scene.double.request_count();
+    let refused = scene
+        .shell
+        .run_task(scene.graph, "One too many".into())
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "limit_reached", "{refused}");
     assert!(refused.to_string().contains("Tiny"), "{refused}");
     assert_eq!(
-        double.request_count(),
+        scene.double.request_count(),
         calls,
         "a refused run calls no model"
     );
+}
 
-    // Back online: both runs are counted, once.
-    let server = RunningServer::start(&database, &address).await;
-    assert_eq!(shell.sync_now().await.state, "synced");
-    assert_eq!(shell.sync_now().await.state, "synced");
-    let period = server.clock.now().format("%Y-%m").to_string();
-    let usage = store.usage(tenant, user, &period).await.unwrap();
-    assert_eq!(usage.runs, 2);
-    assert!(usage.tokens > 0);
-    // The server's count now says the same: still no run left.
-    let refused = shell
-        .run_task(graph.id, "Still too many".into())
+/// Runs made offline reach the server once it is back, counted once however
+/// often the device syncs; the server's count then decides as the cache did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_runs_are_metered_once_after_sync() {
+    let mut scene = OfflineScene::start().await;
+    scene.server.stop().await;
+    scene.run("Task 1").await;
+    scene.run("Task 2").await;
+    assert_eq!(
+        scene.counted_runs().await,
+        0,
+        "nothing reached the server yet"
+    );
+
+    scene.server = RunningServer::start(&scene.database, &scene.address).await;
+    for _ in 0..3 {
+        assert_eq!(scene.shell.sync_now().await.state, "synced");
+    }
+    assert_eq!(scene.counted_runs().await, 2);
+    let refused = scene
+        .shell
+        .run_task(scene.graph, "Still too many".into())
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "limit_reached", "{refused}");
