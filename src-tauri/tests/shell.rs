@@ -1245,6 +1245,40 @@ async fn management_commands_reach_the_admin_routes() {
     assert_eq!(overview.figures.users_new, 2);
     assert_eq!(overview.series.last().unwrap().day, overview.to);
 
+    // Monitoring, the published prompts and the email templates, through
+    // the account client's real calls.
+    let monitoring = admin.admin_monitoring(90, None, None).await.unwrap();
+    assert_eq!((monitoring.days, monitoring.series.len()), (90, 90));
+    assert_eq!(monitoring.totals.runs, 0);
+    let by_user = admin
+        .admin_monitoring(30, None, Some(&grace.id))
+        .await
+        .unwrap();
+    assert_eq!(by_user.series.len(), 30);
+    let prompts = admin.admin_prompts(Some("anything"), 1).await.unwrap();
+    assert_eq!((prompts.total, prompts.page), (0, 1));
+    let templates = admin.admin_mail_templates().await.unwrap();
+    assert_eq!(templates.len(), 7);
+    let welcome = templates
+        .iter()
+        .find(|template| template.key == "welcome")
+        .unwrap();
+    let mut parts = welcome.shipped.clone();
+    parts.subject = "Hello {{ name }}".into();
+    let preview = admin
+        .admin_preview_mail_template("welcome", &parts)
+        .await
+        .unwrap();
+    assert_eq!(preview.subject, "Hello <name>");
+    parts.subject = "Hello {{ nickname }}".into();
+    let refused = admin
+        .admin_save_mail_template("welcome", &parts)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "invalid_input", "{refused}");
+    assert!(refused.to_string().contains("nickname"), "{refused}");
+    assert!(admin.admin_reset_mail_template("welcome").await.is_ok());
+
     // Her data as one archive, then her account deleted.
     let archive = admin.admin_export_user(&grace.id).await.unwrap();
     assert_eq!(archive["account"]["email"], "grace@orrery.test");
@@ -1261,6 +1295,8 @@ async fn management_commands_reach_the_admin_routes() {
     assert!(other.admin_users(&UserQuery::default()).await.is_err());
     assert!(other.admin_audit_log(&AuditQuery::default()).await.is_err());
     assert!(other.admin_overview(30).await.is_err());
+    assert!(other.admin_monitoring(30, None, None).await.is_err());
+    assert!(other.admin_mail_templates().await.is_err());
 }
 
 /// A device of a user on a plan of two runs a month ("Tiny"), with a
