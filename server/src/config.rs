@@ -57,6 +57,8 @@ pub struct ServerLimits {
     pub live_ping_interval: std::time::Duration,
     /// Accounts one address may register per hour.
     pub registrations_per_address_per_hour: usize,
+    /// Calls one API key may make per minute.
+    pub api_key_calls_per_minute: usize,
     /// Bytes of merged graph documents kept in memory between syncs.
     pub graph_cache_bytes: usize,
     /// Resident memory past which the server keeps no graph document
@@ -73,6 +75,7 @@ impl Default for ServerLimits {
             body_bytes_in_flight: 64 * 1024 * 1024,
             live_ping_interval: std::time::Duration::from_secs(20),
             registrations_per_address_per_hour: 20,
+            api_key_calls_per_minute: 120,
             graph_cache_bytes: 192 * 1024 * 1024,
             cache_memory_ceiling_bytes: 400 * 1024 * 1024,
         }
@@ -147,6 +150,9 @@ impl ServerConfig {
                     limits.cache_memory_ceiling_bytes =
                         count(number_arg(&mut args, &arg)?).saturating_mul(1024 * 1024)
                 }
+                "--api-key-calls-per-minute" => {
+                    limits.api_key_calls_per_minute = count(number_arg(&mut args, &arg)?)
+                }
                 "--registrations-per-hour" => {
                     limits.registrations_per_address_per_hour = count(number_arg(&mut args, &arg)?)
                 }
@@ -216,6 +222,7 @@ impl ServerConfig {
 const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]
   limits: [--max-connections N] [--header-timeout-secs N] [--body-timeout-secs N]
           [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]
+          [--api-key-calls-per-minute N]
           [--graph-cache-mib N] [--cache-memory-ceiling-mib N]
   mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)";
 

@@ -375,6 +375,59 @@ impl<K: Eq + Hash + Clone> WindowLimiter<K> {
         sweep(&mut logs, self.window, now);
         Ok(())
     }
+
+    /// Counts an event for `key` and says what is left of the window, or
+    /// how long until one is allowed.
+    pub fn reserve(&self, key: &K, now: DateTime<Utc>) -> Result<Quota, Duration> {
+        let mut logs = self
+            .logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let log = logs.entry(key.clone()).or_default();
+        if let Some(wait) = log.full(self.limit, self.window, now) {
+            return Err(wait);
+        }
+        log.push(now, self.limit);
+        let remaining = self.limit.saturating_sub(log.0.len());
+        // Until the oldest event counted leaves the window (one more fits).
+        let oldest = log.0.front().copied().unwrap_or(now);
+        let quota = Quota {
+            limit: self.limit,
+            remaining,
+            reset_after: (oldest + self.window - now).max(Duration::seconds(1)),
+            window: self.window,
+        };
+        sweep(&mut logs, self.window, now);
+        Ok(quota)
+    }
+
+    /// Takes back an event counted at `at` (it turned out not to count: the
+    /// credential was refused); a key left with nothing is forgotten.
+    pub fn give_back(&self, key: &K, at: DateTime<Utc>) {
+        let mut logs = self
+            .logs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(log) = logs.get_mut(key) {
+            log.give_back(at);
+            if log.0.is_empty() {
+                logs.remove(key);
+            }
+        }
+    }
+}
+
+/// What is left of a key's window after an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Events allowed per window.
+    pub limit: usize,
+    /// Events left now.
+    pub remaining: usize,
+    /// Until one more event fits.
+    pub reset_after: Duration,
+    /// The window.
+    pub window: Duration,
 }
 
 /// What each key holds at once (hashes queued, live feeds open, KiB of

@@ -20,6 +20,7 @@ mod error;
 mod graph_cache;
 mod graphs;
 mod health;
+mod key_limits;
 mod library;
 mod live;
 mod me;
@@ -73,6 +74,8 @@ pub struct ApiContext {
     reset_mails_by_account: Arc<WindowLimiter<String>>,
     reset_mails_by_address: Arc<WindowLimiter<AddressKey>>,
     registrations: Arc<WindowLimiter<AddressKey>>,
+    /// Calls per API key (by the key's hash), per minute.
+    api_key_calls: Arc<WindowLimiter<String>>,
     /// Every argon2id hash and check, on bounded threads behind a bounded queue.
     hashing: HashingPool,
     limits: crate::config::ServerLimits,
@@ -180,6 +183,10 @@ impl ApiContext {
             registrations: Arc::new(WindowLimiter::new(
                 parts.limits.registrations_per_address_per_hour,
                 chrono::Duration::hours(1),
+            )),
+            api_key_calls: Arc::new(WindowLimiter::new(
+                parts.limits.api_key_calls_per_minute,
+                chrono::Duration::minutes(1),
             )),
             hashing: HashingPool::per_core(),
             limits: parts.limits,
@@ -476,6 +483,11 @@ pub fn api_router(context: ApiContext) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             context.clone(),
             body::admit,
+        ))
+        // Before a body is read: a key past its limit costs nothing more.
+        .layer(axum::middleware::from_fn_with_state(
+            context.clone(),
+            key_limits::limit_api_keys,
         ))
         // The operator routes' gate reads the context from here (it is
         // added to routes before the router has its state).
