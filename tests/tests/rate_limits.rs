@@ -137,3 +137,34 @@ async fn rate_limit_headers_and_429() {
             .starts_with("\"api-key\";r=4;")
     );
 }
+
+/// A key ends in a checksum a scanner can check; a mistyped key is refused
+/// as such, and the real key keeps working.
+#[tokio::test]
+async fn api_keys_end_in_a_checksum() {
+    let server = TestServer::start().await.unwrap();
+    let key = key_of(&server, "scanner@orrery.test").await;
+    let (body, sum) = key.rsplit_once('_').unwrap();
+    assert!(
+        key.starts_with("ork_") && key.len() == 4 + 43 + 1 + 8,
+        "{key}"
+    );
+    assert_eq!(sum.len(), 8);
+    // What a scanner computes: the first 8 hex digits of SHA-256(body).
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body.as_bytes());
+    let expected: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+    assert_eq!(sum, &expected[..8]);
+
+    let mut typo = key.clone().into_bytes();
+    typo[12] = if typo[12] == b'x' { b'y' } else { b'x' };
+    let typo = String::from_utf8(typo).unwrap();
+    let refused = list_graphs(&server, &typo).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let answer: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        answer["message"].as_str().unwrap().contains("checksum"),
+        "{answer}"
+    );
+    assert_eq!(list_graphs(&server, &key).await.status(), StatusCode::OK);
+}

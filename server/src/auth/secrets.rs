@@ -1,6 +1,9 @@
 //! Bearer secrets: access and refresh tokens, API keys and reset codes are 32
 //! random bytes, URL-safe base64, with a prefix that says what they are. Only
-//! their SHA-256 is stored.
+//! their SHA-256 is stored. An API key also ends in a checksum (`_` and the
+//! first 8 hex digits of the SHA-256 of what comes before), so a secret
+//! scanner can tell a real key from a look-alike, and the server can refuse
+//! a mistyped one, without the database.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -34,6 +37,35 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
+/// Hex digits of an API key's checksum.
+const CHECKSUM_DIGITS: usize = 8;
+/// Length of an API key with its checksum.
+pub const API_KEY_CHARS: usize = API_KEY_PREFIX.len() + 43 + 1 + CHECKSUM_DIGITS;
+
+fn checksum(body: &str) -> String {
+    hash_secret(body)[..CHECKSUM_DIGITS].to_owned()
+}
+
+/// A fresh API key: [`API_KEY_PREFIX`], 32 random bytes, and a checksum.
+pub fn new_api_key() -> String {
+    let body = new_secret(API_KEY_PREFIX);
+    let checksum = checksum(&body);
+    format!("{body}_{checksum}")
+}
+
+/// Whether `key` (of [`API_KEY_CHARS`] characters, starting with the
+/// prefix) ends in its checksum; `None` for keys made before keys had one.
+pub fn api_key_checksum_holds(key: &str) -> Option<bool> {
+    if key.len() != API_KEY_CHARS {
+        return None;
+    }
+    let (body, sum) = key.split_at(API_KEY_CHARS - CHECKSUM_DIGITS - 1);
+    Some(
+        sum.strip_prefix('_')
+            .is_some_and(|sum| sum == checksum(body)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +78,22 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(hash_secret(&a).len(), 64);
         assert_ne!(hash_secret(&a), hash_secret(&b));
+    }
+
+    #[test]
+    fn api_keys_carry_a_checksum_a_scanner_can_check() {
+        let key = new_api_key();
+        assert_eq!(key.len(), API_KEY_CHARS, "{key}");
+        assert!(key.starts_with(API_KEY_PREFIX));
+        assert_eq!(api_key_checksum_holds(&key), Some(true));
+        // One character changed anywhere: the checksum no longer holds.
+        let mut typo = key.clone().into_bytes();
+        typo[10] = if typo[10] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            api_key_checksum_holds(&String::from_utf8(typo).unwrap()),
+            Some(false)
+        );
+        // Keys made before the checksum are told apart by their length.
+        assert_eq!(api_key_checksum_holds(&new_secret(API_KEY_PREFIX)), None);
     }
 }

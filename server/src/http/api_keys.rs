@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::auth::check_name;
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
-use crate::auth::secrets::{API_KEY_PREFIX, hash_secret, new_secret};
+use crate::auth::secrets::{hash_secret, new_api_key};
 
 /// Live keys one user may hold.
 pub const MAX_KEYS_PER_USER: usize = 20;
@@ -66,7 +66,7 @@ struct NewKey {
 }
 
 fn mint() -> (String, String, String) {
-    let key = new_secret(API_KEY_PREFIX);
+    let key = new_api_key();
     let prefix: String = key.chars().take(SHOWN_PREFIX_CHARS).collect();
     let hash = hash_secret(&key);
     (key, prefix, hash)

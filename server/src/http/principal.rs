@@ -9,7 +9,9 @@ use orrery_domain::policy::Action;
 use orrery_store::{Credential, Principal};
 
 use super::{ApiContext, ApiError, RouteKeyScope};
-use crate::auth::secrets::{ACCESS_PREFIX, API_KEY_PREFIX, MAX_SECRET_CHARS, hash_secret};
+use crate::auth::secrets::{
+    ACCESS_PREFIX, API_KEY_PREFIX, MAX_SECRET_CHARS, api_key_checksum_holds, hash_secret,
+};
 
 /// Refuses a request made with an API key that lacks `scope` (sessions may
 /// do everything their user may).
@@ -60,6 +62,12 @@ impl FromRequestParts<ApiContext> for SignedIn {
                     )
                 })?
         } else if token.starts_with(API_KEY_PREFIX) {
+            // A key whose checksum does not hold is no key: refused unread.
+            if api_key_checksum_holds(token) == Some(false) {
+                return Err(ApiError::Unauthorized(
+                    "the API key is mistyped: its checksum does not match".into(),
+                ));
+            }
             let principal = context
                 .store
                 .principal_by_api_key(&hash_secret(token), now)
