@@ -1319,6 +1319,10 @@ async fn prompts_stored_before_the_version_table_are_listed_after_a_restart() {
         .execute(&mut connection)
         .await
         .unwrap();
+    sqlx::query("DELETE FROM server_facts WHERE fact = 'prompt_versions_materialised'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
     drop(connection);
     let token = Some(admin.access_token.as_str());
     let (_, empty) = call(&server, Method::GET, "/v1/admin/prompts", token, None).await;

@@ -26,6 +26,24 @@ fn smtp(sink: &SmtpSink) -> SmtpConfig {
     }
 }
 
+/// A server that sends its mail to a fresh SMTP sink, looking at its outbox
+/// every 50 ms, with its operator (the first account) registered.
+async fn mailing_server() -> (SmtpSink, TestServer, orrery_account::Session) {
+    let sink = SmtpSink::start().await.unwrap();
+    let server = TestServer::start_with(|config| {
+        config.smtp = Some(smtp(&sink));
+        config.mail_every = Duration::from_millis(50);
+    })
+    .await
+    .unwrap();
+    let admin = server
+        .accounts()
+        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
+        .await
+        .unwrap();
+    (sink, server, admin)
+}
+
 /// The `Message-ID` header of a received mail.
 fn message_id(mail: &ReceivedMail) -> String {
     mail.data
@@ -38,18 +56,8 @@ fn message_id(mail: &ReceivedMail) -> String {
 
 #[tokio::test]
 async fn account_emails_are_queued_with_what_they_announce() {
-    let sink = SmtpSink::start().await.unwrap();
-    let server = TestServer::start_with(|config| {
-        config.smtp = Some(smtp(&sink));
-        config.mail_every = Duration::from_millis(50);
-    })
-    .await
-    .unwrap();
+    let (sink, server, admin) = mailing_server().await;
     let accounts = server.accounts();
-    let admin = accounts
-        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
-        .await
-        .unwrap();
     let grace = accounts
         .register(
             "grace@orrery.test",
@@ -118,18 +126,8 @@ async fn account_emails_are_queued_with_what_they_announce() {
 
 #[tokio::test]
 async fn trial_expiry_mail_sent_once() {
-    let sink = SmtpSink::start().await.unwrap();
-    let server = TestServer::start_with(|config| {
-        config.smtp = Some(smtp(&sink));
-        config.mail_every = Duration::from_millis(50);
-    })
-    .await
-    .unwrap();
+    let (sink, server, admin) = mailing_server().await;
     let accounts = server.accounts();
-    let admin = accounts
-        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
-        .await
-        .unwrap();
     let ada = accounts
         .register("ada@orrery.test", TEST_PASSWORD, "Ada", "laptop")
         .await
@@ -228,18 +226,8 @@ async fn trial_expiry_mail_sent_once() {
 
 #[tokio::test]
 async fn mail_templates_are_checked_previewed_and_used() {
-    let sink = SmtpSink::start().await.unwrap();
-    let server = TestServer::start_with(|config| {
-        config.smtp = Some(smtp(&sink));
-        config.mail_every = Duration::from_millis(50);
-    })
-    .await
-    .unwrap();
+    let (sink, server, admin) = mailing_server().await;
     let accounts = server.accounts();
-    let admin = accounts
-        .register("operator@orrery.test", TEST_PASSWORD, "Operator", "laptop")
-        .await
-        .unwrap();
     let member = accounts
         .register("member@orrery.test", TEST_PASSWORD, "Member", "laptop")
         .await

@@ -52,6 +52,9 @@ pub struct PublishedPromptPage {
     pub total: u64,
 }
 
+/// The server fact saying stored prompts were materialised.
+const MATERIALISED_FACT: &str = "prompt_versions_materialised";
+
 /// Published versions listed per query at most.
 const MAX_LISTED: u64 = 100;
 
@@ -195,6 +198,29 @@ impl ServerStore {
                 ))
             })
             .collect()
+    }
+
+    /// Whether the prompts stored before `prompt_versions` existed were
+    /// materialised (once, at the first start with the table).
+    pub async fn prompt_versions_materialised(&self) -> Result<bool, StoreError> {
+        let fact: Option<String> =
+            sqlx::query_scalar("SELECT value FROM server_facts WHERE fact = $1")
+                .bind(MATERIALISED_FACT)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(fact.is_some())
+    }
+
+    /// Records that they were.
+    pub async fn mark_prompt_versions_materialised(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO server_facts (fact, value) VALUES ($1, $2) ON CONFLICT (fact) DO NOTHING",
+        )
+        .bind(MATERIALISED_FACT)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Writes the versions of a prompt stored before `prompt_versions`

@@ -183,11 +183,14 @@ const MATERIALISE_BATCH: u64 = 64;
 
 /// Writes the `prompt_versions` rows of prompts stored before that table
 /// existed (their publishers unknown), so the management window lists every
-/// published version. Run once at start; prompts already materialised are
-/// skipped.
+/// published version. Done at the first start with the table, then recorded
+/// as done: later merges write the rows themselves.
 pub(crate) async fn materialise_prompt_versions(
     store: &orrery_store::ServerStore,
 ) -> anyhow::Result<()> {
+    if store.prompt_versions_materialised().await? {
+        return Ok(());
+    }
     let mut after = None;
     let mut written = 0_usize;
     loop {
@@ -222,5 +225,6 @@ pub(crate) async fn materialise_prompt_versions(
             "materialised the versions of stored prompts"
         );
     }
+    store.mark_prompt_versions_materialised().await?;
     Ok(())
 }
