@@ -34,6 +34,8 @@ pub struct ServerConfig {
     /// How long a mail a sender took is left to it before another may send
     /// it (a sender that crashed mid-send).
     pub mail_lease: std::time::Duration,
+    /// Server-side runs: the secrets key, where providers may be, how many at once.
+    pub runs: crate::agent_runs::RunsConfig,
 }
 
 /// Bounds on what clients may hold of the server: connections, time, request
@@ -99,6 +101,7 @@ impl ServerConfig {
             limits: ServerLimits::default(),
             mail_every: std::time::Duration::from_secs(2),
             mail_lease: std::time::Duration::from_secs(300),
+            runs: crate::agent_runs::RunsConfig::default(),
         }
     }
 }
@@ -123,6 +126,8 @@ impl ServerConfig {
         let mut smtp = std::env::var("ORRERY_SMTP").ok();
         let mut limits = ServerLimits::default();
         let mut mail_lease = None;
+        let mut runs = crate::agent_runs::RunsConfig::default();
+        let mut secrets_key_file = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let seconds = |n: u64| std::time::Duration::from_secs(n);
@@ -163,6 +168,13 @@ impl ServerConfig {
                         )?))
                 }
                 "--mail-lease-secs" => mail_lease = Some(seconds(number_arg(&mut args, &arg)?)),
+                "--max-concurrent-runs" => {
+                    runs.max_concurrent = count(number_arg(&mut args, &arg)?)
+                }
+                "--allow-private-provider-hosts" => runs.private_provider_hosts = true,
+                "--secrets-key-file" => {
+                    secrets_key_file = Some(args.next().ok_or("--secrets-key-file needs a path")?)
+                }
                 "--listen" => listen = Some(args.next().ok_or("--listen needs host:port")?),
                 "--smtp" => smtp = Some(args.next().ok_or("--smtp needs host:port")?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
@@ -182,6 +194,17 @@ impl ServerConfig {
             config.mail_lease = lease;
         }
         let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let secrets_key = match (secrets_key_file, env("ORRERY_SECRETS_KEY")) {
+            (Some(path), _) => Some(std::fs::read_to_string(&path).map_err(|error| {
+                format!("the secrets key file `{path}` could not be read: {error}")
+            })?),
+            (None, key) => key,
+        };
+        runs.secrets_key = secrets_key
+            .map(|key| crate::agent_runs::sealed::SecretsKey::from_base64(&key))
+            .transpose()
+            .map_err(|error| error.to_string())?;
+        config.runs = runs;
         if let Some(id) = env("ORRERY_GOOGLE_CLIENT_ID") {
             config.oauth_providers.push(OAuthProvider::google(
                 id,
@@ -224,7 +247,10 @@ const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:
           [--body-budget-mib N] [--live-ping-secs N] [--registrations-per-hour N]
           [--api-key-calls-per-minute N]
           [--graph-cache-mib N] [--cache-memory-ceiling-mib N]
-  mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)";
+  mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)
+  runs:   [--max-concurrent-runs N] (512) [--allow-private-provider-hosts]
+          [--secrets-key-file PATH] (or ORRERY_SECRETS_KEY: 32 bytes in base64 that seal
+          tenants' provider keys; `openssl rand -base64 32` makes one)";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address

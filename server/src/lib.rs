@@ -10,6 +10,7 @@
 //! `orrery-sync`. The server holds no state beyond the database, per-document
 //! merge locks and failed sign-in counts, so it can be restarted at any time.
 
+pub mod agent_runs;
 pub mod auth;
 pub mod billing;
 pub mod config;
@@ -53,6 +54,18 @@ impl BoundServer {
         }
         let store = ServerStore::open(&config.database).await?;
         http::materialise_prompt_versions(&store).await?;
+        if store.backend() == orrery_store::Backend::Sqlite {
+            // One server owns a SQLite database: a run it left unfinished
+            // died with it.
+            let interrupted = store.fail_interrupted_agent_runs(clock.now()).await?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    runs = interrupted,
+                    "runs left going by the last server were ended as failed"
+                );
+            }
+        }
+        spawn_idempotency_purge(store.clone(), Arc::clone(&clock));
         let mailer: Arc<dyn Mailer> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp)?),
             None => Arc::new(LogMailer),
@@ -82,6 +95,7 @@ impl BoundServer {
             trial_days: config.trial_days,
             billing: config.stripe.clone().map(billing::Billing::new),
             limits: config.limits,
+            runs: config.runs.clone(),
         });
         context.start_live_relay().await?;
         let router = http::api_router(context);
@@ -104,6 +118,19 @@ impl BoundServer {
     ) -> std::io::Result<()> {
         serve::serve(self.listener, self.router, self.limits, shutdown).await
     }
+}
+
+/// Forgets `Idempotency-Key`s older than a day, once an hour.
+fn spawn_idempotency_purge(store: ServerStore, clock: Arc<dyn Clock>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3_600));
+        loop {
+            every.tick().await;
+            if let Err(error) = store.purge_idempotency_keys(clock.now()).await {
+                tracing::warn!(%error, "old idempotency keys could not be purged");
+            }
+        }
+    });
 }
 
 /// Starts a server in the background on this runtime and returns its address.

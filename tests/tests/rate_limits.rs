@@ -146,7 +146,7 @@ async fn api_keys_end_in_a_checksum() {
     let key = key_of(&server, "scanner@orrery.test").await;
     let (body, sum) = key.rsplit_once('_').unwrap();
     assert!(
-        key.starts_with("ork_") && key.len() == 4 + 43 + 1 + 8,
+        key.starts_with("ork_live_") && key.len() == 9 + 43 + 1 + 8,
         "{key}"
     );
     assert_eq!(sum.len(), 8);

@@ -64,6 +64,9 @@ fn hostile_body(
             .to_string()
             .into(),
         ("POST", "/v1/api-keys") => json!({ "name": "mallory" }).to_string().into(),
+        ("POST", "/v1/agents/{agent_id}/runs") | ("POST", "/v1/graphs/{graph_id}/runs") => {
+            json!({ "input": "Mallory's question" }).to_string().into()
+        }
         ("POST", "/v1/auth/refresh") => json!({ "refresh_token": "ort_guess" }).to_string().into(),
         _ => "{}".into(),
     }
@@ -71,7 +74,16 @@ fn hostile_body(
 
 #[tokio::test]
 async fn cross_tenant_access_is_denied() {
-    let server = TestServer::start().await.unwrap();
+    let server = TestServer::start_with(|config| {
+        config.runs.secrets_key = Some(orrery_server::agent_runs::sealed::SecretsKey::generate());
+        config.runs.private_provider_hosts = true;
+    })
+    .await
+    .unwrap();
+    let double = orrery_runtime::double::ProviderDouble::start()
+        .await
+        .unwrap();
+    double.set_fallback(orrery_runtime::double::Reply::text("Alice's secret answer"));
     // B registers first, so B is the server's admin: even that role reaches no other tenant's data.
     let mallory = TestDevice::signed_in(&server, "mallory@orrery.test", "attacker")
         .await
@@ -127,6 +139,33 @@ async fn cross_tenant_access_is_denied() {
     secret_agent.system_prompt = "Alice's private instructions".into();
     let secret_agent = alice.replica.save_agent(&secret_agent).await.unwrap();
     alice.client.sync_all(&alice.replica).await.unwrap();
+    // And a run of her agent, through her own provider.
+    let set = reqwest::Client::new()
+        .put(format!("{}/v1/run-providers/live", server.url()))
+        .bearer_auth(alice.token())
+        .json(&json!({
+            "settings": double.settings(orrery_runtime::ProviderKind::OpenAiCompatible),
+            "api_key": orrery_runtime::double::DOUBLE_API_KEY,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), StatusCode::NO_CONTENT);
+    let alice_run: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/agents/{}/runs",
+            server.url(),
+            secret_agent.id
+        ))
+        .bearer_auth(alice.token())
+        .json(&json!({ "input": "Alice's secret question" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_run_id = alice_run["id"].as_str().unwrap().to_owned();
     let before = view_of(&server, alice.token(), &graph.id.to_string()).await;
     let agents_before = get_json(&server, "/v1/library/agent", alice.token()).await;
 
@@ -163,12 +202,18 @@ async fn cross_tenant_access_is_denied() {
         ("{key_id}", alice_key_id.clone()),
         ("{provider}", "google".to_owned()),
         ("{plan_key}", "pro".to_owned()),
+        ("{agent_id}", secret_agent.id.to_string()),
+        ("{run_id}", alice_run_id.clone()),
+        ("{mode}", "live".to_owned()),
     ]);
     let secrets = [
         "alice@orrery.test",
         "Alice's secret plan",
         "Alice's secret agent",
         "Alice's private instructions",
+        "Alice's secret question",
+        "Alice's secret answer",
+        alice_run_id.as_str(),
         "private",
         alice.session.account.id.as_str(),
         alice.session.account.tenant_id.as_str(),
@@ -259,6 +304,16 @@ async fn cross_tenant_access_is_denied() {
         agents_before
     );
     server.accounts().me(&alice_key_secret).await.unwrap();
+    let run: Value = get_json(&server, &format!("/v1/runs/{alice_run_id}"), alice.token()).await;
+    assert_ne!(
+        run["state"], "cancelled",
+        "Mallory could not cancel Alice's run"
+    );
+    let providers = get_json(&server, "/v1/run-providers", alice.token()).await;
+    assert_eq!(
+        providers[0]["mode"], "live",
+        "Alice's provider is still hers: {providers}"
+    );
     let fresh = TestDevice::signed_in(&server, "alice@orrery.test", "second laptop")
         .await
         .unwrap();
@@ -293,7 +348,10 @@ async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
             .replace("{kind}", "agent")
             .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{key_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{plan_key}", "pro");
+            .replace("{plan_key}", "pro")
+            .replace("{agent_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{run_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{mode}", "live");
         for token in [
             None,
             Some(""),

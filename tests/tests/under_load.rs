@@ -973,7 +973,11 @@ async fn api_key_scopes_limit_what_a_key_can_do() {
     };
     let (status, full) = mint(None).await;
     assert_eq!(status, StatusCode::CREATED, "{full}");
-    assert_eq!(full["scopes"].as_array().unwrap().len(), 6, "{full}");
+    assert_eq!(
+        full["scopes"].as_array().unwrap().len(),
+        orrery_domain::api_scope::ApiScope::ALL.len(),
+        "{full}"
+    );
     let full = full["key"].as_str().unwrap().to_owned();
     let (status, read_only) = mint(Some(json!(["graphs:read"]))).await;
     assert_eq!(status, StatusCode::CREATED, "{read_only}");
@@ -1001,6 +1005,9 @@ async fn api_key_scopes_limit_what_a_key_can_do() {
             )
             .replace("{key_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{plan_key}", "pro")
+            .replace("{agent_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{run_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{mode}", "live")
     };
     let mut opened = 0;
     for endpoint in endpoints()

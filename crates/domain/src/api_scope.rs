@@ -5,6 +5,10 @@
 //!
 //! Scopes are written as in OAuth 2: space-separated names
 //! (`"graphs:read library:read"`).
+//!
+//! A key is also either live or test ([`ApiKeyMode`]): its prefix says which,
+//! and a test key's runs go to the tenant's test provider and are seen only
+//! by test keys, as with payment APIs' test mode.
 
 use std::fmt;
 
@@ -23,17 +27,23 @@ pub enum ApiScope {
     AccountRead,
     /// Listen on the live change feed.
     Live,
+    /// Start runs of agents and graphs, and cancel them (the public API).
+    RunsWrite,
+    /// Read runs and follow their events.
+    RunsRead,
 }
 
 impl ApiScope {
     /// Every scope, in the order they are written.
-    pub const ALL: [ApiScope; 6] = [
+    pub const ALL: [ApiScope; 8] = [
         ApiScope::GraphsRead,
         ApiScope::GraphsWrite,
         ApiScope::LibraryRead,
         ApiScope::LibraryWrite,
         ApiScope::AccountRead,
         ApiScope::Live,
+        ApiScope::RunsWrite,
+        ApiScope::RunsRead,
     ];
 
     /// Its written name.
@@ -45,6 +55,8 @@ impl ApiScope {
             ApiScope::LibraryWrite => "library:write",
             ApiScope::AccountRead => "account:read",
             ApiScope::Live => "live",
+            ApiScope::RunsWrite => "runs:write",
+            ApiScope::RunsRead => "runs:read",
         }
     }
 
@@ -64,6 +76,44 @@ impl fmt::Display for ApiScope {
     }
 }
 
+/// Whether a key works on live data or in test mode.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyMode {
+    /// Runs go to the tenant's live provider.
+    #[default]
+    Live,
+    /// Runs go to the tenant's test provider; test keys see only test runs.
+    Test,
+}
+
+impl ApiKeyMode {
+    /// Its written name: `live` or `test`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiKeyMode::Live => "live",
+            ApiKeyMode::Test => "test",
+        }
+    }
+
+    /// The mode with this written name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "live" => Some(ApiKeyMode::Live),
+            "test" => Some(ApiKeyMode::Test),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ApiKeyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A set of scopes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct ApiScopes(u8);
@@ -73,7 +123,7 @@ pub struct ApiScopes(u8);
 pub enum ApiScopeError {
     /// A name that is not a scope.
     #[error(
-        "unknown scope `{0}`; scopes are graphs:read, graphs:write, library:read, library:write, account:read and live"
+        "unknown scope `{0}`; scopes are graphs:read, graphs:write, library:read, library:write, account:read, live, runs:write and runs:read"
     )]
     Unknown(String),
     /// No scope at all.
@@ -154,6 +204,9 @@ mod tests {
         assert!(scopes.allows(ApiScope::LibraryRead));
         assert!(!scopes.allows(ApiScope::GraphsWrite));
         assert_eq!(scopes.to_string(), "graphs:read library:read");
+        let runs = ApiScopes::parse("runs:read runs:write").unwrap();
+        assert!(runs.allows(ApiScope::RunsRead) && runs.allows(ApiScope::RunsWrite));
+        assert!(!runs.allows(ApiScope::Live));
         assert_eq!(
             ApiScopes::parse(&ApiScopes::all().to_string()),
             Ok(ApiScopes::all())

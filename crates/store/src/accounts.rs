@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use uuid::Uuid;
 
-use orrery_domain::api_scope::ApiScopes;
+use orrery_domain::api_scope::{ApiKeyMode, ApiScopes};
 
 use crate::events::{EventKind, NewEvent, record_event};
 use crate::local::parse_id;
@@ -167,6 +167,8 @@ pub enum Credential {
         id: Uuid,
         /// What it may do.
         scopes: ApiScopes,
+        /// Live or test.
+        mode: ApiKeyMode,
     },
 }
 
@@ -211,10 +213,17 @@ pub struct ApiKeyRecord {
     /// What it may do.
     #[serde(serialize_with = "scope_names")]
     pub scopes: ApiScopes,
+    /// Live or test.
+    pub mode: ApiKeyMode,
 }
 
 fn scope_names<S: serde::Serializer>(scopes: &ApiScopes, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(scopes.names())
+}
+
+fn parse_mode(text: &str) -> Result<ApiKeyMode, StoreError> {
+    ApiKeyMode::parse(text)
+        .ok_or_else(|| StoreError::corrupt("api_keys", format!("unknown key mode `{text}`")))
 }
 
 fn parse_scopes(text: &str) -> Result<ApiScopes, StoreError> {
@@ -657,6 +666,7 @@ impl ServerStore {
         prefix: &str,
         key_hash: &str,
         scopes: ApiScopes,
+        mode: ApiKeyMode,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<NewApiKey, StoreError> {
@@ -682,8 +692,8 @@ impl ServerStore {
         }
         let id = Uuid::now_v7();
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at, scopes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_keys (id, tenant_id, user_id, name, prefix, key_hash, created_at, scopes, mode)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(id.to_string())
         .bind(tenant_id.to_string())
@@ -693,6 +703,7 @@ impl ServerStore {
         .bind(key_hash)
         .bind(timestamp(now))
         .bind(scopes.to_string())
+        .bind(mode.as_str())
         .execute(&mut *transaction)
         .await?;
         transaction.commit().await?;
@@ -704,6 +715,7 @@ impl ServerStore {
             rotated_at: None,
             last_used_at: None,
             scopes,
+            mode,
         }))
     }
 
@@ -714,7 +726,7 @@ impl ServerStore {
         user_id: Uuid,
     ) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, name, prefix, created_at, rotated_at, last_used_at, scopes FROM api_keys
+            "SELECT id, name, prefix, created_at, rotated_at, last_used_at, scopes, mode FROM api_keys
              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
         )
         .bind(tenant_id.to_string())
@@ -731,6 +743,7 @@ impl ServerStore {
                     rotated_at: row.get("rotated_at"),
                     last_used_at: row.get("last_used_at"),
                     scopes: parse_scopes(&row.get::<String, _>("scopes"))?,
+                    mode: parse_mode(&row.get::<String, _>("mode"))?,
                 })
             })
             .collect()
@@ -788,7 +801,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id AS key_id, k.scopes, u.id AS user_id, u.tenant_id, u.role, u.plan
+            "SELECT k.id AS key_id, k.scopes, k.mode, u.id AS user_id, u.tenant_id, u.role, u.plan
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.suspended_at IS NULL",
         )
@@ -810,6 +823,7 @@ impl ServerStore {
             credential: Credential::ApiKey {
                 id: key_id,
                 scopes: parse_scopes(&row.get::<String, _>("scopes"))?,
+                mode: parse_mode(&row.get::<String, _>("mode"))?,
             },
         }))
     }

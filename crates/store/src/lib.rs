@@ -8,6 +8,7 @@
 
 mod accounts;
 mod admin;
+mod agent_runs;
 mod billing;
 mod error;
 mod events;
@@ -30,6 +31,10 @@ pub use accounts::{
 pub use admin::{
     AdminChange, AdminUser, AdminUserChange, AuditActor, AuditEntry, AuditFilter, AuditPage,
     ChainCheck, DeviceSession, GENESIS_HASH, UserPage, UserSearch, UserSort, UserStatus,
+};
+pub use agent_runs::{
+    AgentRunRecord, IDEMPOTENCY_KEY_HOURS, IdempotencyClaim, IdempotencyKey, RunEnd, RunEventRow,
+    RunState, RunTarget, StoredRunProvider,
 };
 pub use billing::{InvoiceOutcome, InvoiceRecord, SubscriptionRecord};
 pub use error::StoreError;

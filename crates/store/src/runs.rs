@@ -137,81 +137,18 @@ impl ServerStore {
     ) -> Result<RunsCounted, StoreError> {
         let tenant = tenant_id.to_string();
         let user = user_id.to_string();
-        let received_at = timestamp(now);
         let mut transaction = self.write_transaction().await?;
         let mut counted = 0_u64;
         let mut added_tokens = 0_u64;
         for run in runs {
-            let inserted = sqlx::query(
-                "INSERT INTO finished_runs (tenant_id, run_id, user_id, graph_id, started_at, day, received_at, model,
-                     model_calls, input_tokens, output_tokens, latency_ms, cost_nanodollars, error, cancelled)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-                 ON CONFLICT (tenant_id, run_id) DO NOTHING",
-            )
-            .bind(&tenant)
-            .bind(run.id.to_string())
-            .bind(&user)
-            .bind(run.graph_id.map(|graph| graph.to_string()))
-            .bind(&run.started_at)
-            .bind(run_day(&run.started_at, now))
-            .bind(&received_at)
-            .bind(&run.model)
-            .bind(i64::from(run.model_calls))
-            .bind(to_i64(run.input_tokens)?)
-            .bind(to_i64(run.output_tokens)?)
-            .bind(to_i64(run.latency_ms)?)
-            .bind(run.cost_nanodollars.map(to_i64).transpose()?)
-            .bind(run.error.as_deref())
-            .bind(i64::from(run.cancelled))
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected()
-                == 1;
-            if !inserted {
+            if !insert_finished_run(&mut transaction, tenant_id, user_id, run, now).await? {
                 continue;
             }
             counted += 1;
             added_tokens = added_tokens.saturating_add(run.tokens());
-            let graph = run
-                .graph_id
-                .map(|graph| graph.to_string())
-                .unwrap_or_default();
-            record_event(
-                &mut transaction,
-                NewEvent {
-                    kind: EventKind::RunFinished,
-                    tenant_id: Some(tenant_id),
-                    user_id: Some(user_id),
-                    subject: &graph,
-                    data: serde_json::json!({
-                        "run_id": run.id,
-                        "tokens": run.tokens(),
-                        "latency_ms": run.latency_ms,
-                        "failed": run.failed(),
-                        "cancelled": run.cancelled,
-                        "model": run.model,
-                        "cost_nanodollars": run.cost_nanodollars,
-                    }),
-                    at: now,
-                },
-            )
-            .await?;
         }
         for (metric, amount) in [(Metric::Runs, counted), (Metric::Tokens, added_tokens)] {
-            if amount == 0 {
-                continue;
-            }
-            sqlx::query(
-                "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
-            )
-            .bind(&tenant)
-            .bind(&user)
-            .bind(metric.as_str())
-            .bind(period)
-            .bind(to_i64(amount)?)
-            .execute(&mut *transaction)
-            .await?;
+            add_to_counter(&mut transaction, &tenant, &user, metric, period, amount).await?;
         }
         transaction.commit().await?;
         Ok(RunsCounted {
@@ -219,6 +156,96 @@ impl ServerStore {
             already_counted: runs.len() as u64 - counted,
         })
     }
+}
+
+/// Adds `amount` to a user's counter of `metric` in `period`.
+pub(crate) async fn add_to_counter(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant: &str,
+    user: &str,
+    metric: Metric,
+    period: &str,
+    amount: u64,
+) -> Result<(), StoreError> {
+    if amount == 0 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
+    )
+    .bind(tenant)
+    .bind(user)
+    .bind(metric.as_str())
+    .bind(period)
+    .bind(to_i64(amount)?)
+    .execute(&mut **transaction)
+    .await?;
+    Ok(())
+}
+
+/// Writes a finished run's row and its `run.finished` event, unless a row
+/// with its id is there already (then nothing, and `false`).
+pub(crate) async fn insert_finished_run(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    run: &FinishedRun,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO finished_runs (tenant_id, run_id, user_id, graph_id, started_at, day, received_at, model,
+             model_calls, input_tokens, output_tokens, latency_ms, cost_nanodollars, error, cancelled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (tenant_id, run_id) DO NOTHING",
+    )
+    .bind(tenant_id.to_string())
+    .bind(run.id.to_string())
+    .bind(user_id.to_string())
+    .bind(run.graph_id.map(|graph| graph.to_string()))
+    .bind(&run.started_at)
+    .bind(run_day(&run.started_at, now))
+    .bind(timestamp(now))
+    .bind(&run.model)
+    .bind(i64::from(run.model_calls))
+    .bind(to_i64(run.input_tokens)?)
+    .bind(to_i64(run.output_tokens)?)
+    .bind(to_i64(run.latency_ms)?)
+    .bind(run.cost_nanodollars.map(to_i64).transpose()?)
+    .bind(run.error.as_deref())
+    .bind(i64::from(run.cancelled))
+    .execute(&mut **transaction)
+    .await?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(false);
+    }
+    let graph = run
+        .graph_id
+        .map(|graph| graph.to_string())
+        .unwrap_or_default();
+    record_event(
+        transaction,
+        NewEvent {
+            kind: EventKind::RunFinished,
+            tenant_id: Some(tenant_id),
+            user_id: Some(user_id),
+            subject: &graph,
+            data: serde_json::json!({
+                "run_id": run.id,
+                "tokens": run.tokens(),
+                "latency_ms": run.latency_ms,
+                "failed": run.failed(),
+                "cancelled": run.cancelled,
+                "model": run.model,
+                "cost_nanodollars": run.cost_nanodollars,
+            }),
+            at: now,
+        },
+    )
+    .await?;
+    Ok(true)
 }
 
 /// Runs, errors, tokens and latency over some runs.

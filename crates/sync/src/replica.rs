@@ -225,6 +225,46 @@ impl Replica {
         }
     }
 
+    /// Takes in a graph's whole document (a snapshot, at `version`) as the
+    /// server holds it, as a sync would: for a replica that works on a copy
+    /// of the server's documents, such as a graph run on the server.
+    pub async fn receive_graph(
+        &self,
+        id: GraphId,
+        version: Version,
+        snapshot: &[u8],
+    ) -> Result<(), SyncError> {
+        self.incoming(id, version, snapshot).await
+    }
+
+    /// Takes in a library document's snapshot as the server holds it (see
+    /// [`Replica::receive_graph`]).
+    pub async fn receive_document(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+        snapshot: &[u8],
+    ) -> Result<(), SyncError> {
+        let version = LibraryDocument::from_snapshot(kind, id, snapshot)?.version();
+        self.incoming_document(kind, id, version, snapshot).await
+    }
+
+    /// What this replica changed in a library document since the server's
+    /// version it last took in: `(version before the changes, updates)`,
+    /// the request a sync would send.
+    pub async fn document_changes(
+        &self,
+        kind: DocumentKind,
+        id: DocumentId,
+    ) -> Result<(Version, Vec<u8>), SyncError> {
+        let shared = self.load_document(kind, id, true).await?;
+        let open = shared.lock().await;
+        Ok((
+            open.server_version.clone(),
+            open.document.updates_since(&open.server_version),
+        ))
+    }
+
     /// Forgets what the server had acknowledged for `id`, so the next sync
     /// sends the whole history (after the server lost it, say).
     pub(crate) async fn forget_server_version(&self, id: GraphId) -> Result<(), SyncError> {

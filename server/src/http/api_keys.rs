@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
-use orrery_domain::api_scope::{ApiScope, ApiScopes};
+use orrery_domain::api_scope::{ApiKeyMode, ApiScope, ApiScopes};
 use orrery_domain::policy::Action;
 use orrery_store::{ApiKeyRecord, Credential, NewApiKey, Principal};
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,7 @@ use crate::auth::secrets::{hash_secret, new_api_key};
 /// Live keys one user may hold.
 pub const MAX_KEYS_PER_USER: usize = 20;
 /// Characters of a key shown in lists.
-const SHOWN_PREFIX_CHARS: usize = 12;
+const SHOWN_PREFIX_CHARS: usize = 16;
 
 pub(super) fn router() -> Routes {
     Routes::new()
@@ -65,8 +65,8 @@ struct NewKey {
     key: String,
 }
 
-fn mint() -> (String, String, String) {
-    let key = new_api_key();
+fn mint(mode: ApiKeyMode) -> (String, String, String) {
+    let key = new_api_key(mode);
     let prefix: String = key.chars().take(SHOWN_PREFIX_CHARS).collect();
     let hash = hash_secret(&key);
     (key, prefix, hash)
@@ -91,6 +91,9 @@ struct CreateKey {
     /// What the key may do (`orrery_domain::api_scope`); every scope when
     /// left out.
     scopes: Option<Vec<String>>,
+    /// `live` (the default) or `test`.
+    #[serde(default)]
+    mode: Option<String>,
 }
 
 /// Scope names a request may list (each is short; more than every scope
@@ -114,8 +117,13 @@ async fn create_key(
         Some(names) => ApiScopes::from_names(names.iter().map(String::as_str))
             .map_err(|error| ApiError::Unprocessable(error.to_string()))?,
     };
+    let mode = match request.mode.as_deref() {
+        None => ApiKeyMode::Live,
+        Some(name) => ApiKeyMode::parse(name)
+            .ok_or_else(|| ApiError::Unprocessable("`mode` is `live` or `test`".into()))?,
+    };
     may_manage_keys(&context, &principal).await?;
-    let (key, prefix, hash) = mint();
+    let (key, prefix, hash) = mint(mode);
     // Counted and stored in one locked transaction: parallel creations
     // cannot pass the limit together.
     match context
@@ -127,6 +135,7 @@ async fn create_key(
             &prefix,
             &hash,
             scopes,
+            mode,
             MAX_KEYS_PER_USER,
             context.now(),
         )
@@ -146,7 +155,15 @@ async fn rotate_key(
 ) -> Result<Json<NewKey>, ApiError> {
     let key_id = parse_key_id(&key_id)?;
     may_manage_keys(&context, &principal).await?;
-    let (key, prefix, hash) = mint();
+    let mode = context
+        .store
+        .list_api_keys(principal.tenant_id, principal.user_id)
+        .await?
+        .into_iter()
+        .find(|record| record.id == key_id)
+        .map(|record| record.mode)
+        .ok_or_else(|| ApiError::NotFound("no such API key".into()))?;
+    let (key, prefix, hash) = mint(mode);
     let rotated = context
         .store
         .rotate_api_key(

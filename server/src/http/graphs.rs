@@ -290,7 +290,7 @@ async fn merge(
 }
 
 /// Reads a graph's document at its stored revision.
-async fn load(
+pub(super) async fn load(
     context: &ApiContext,
     tenant: uuid::Uuid,
     graph_id: GraphId,

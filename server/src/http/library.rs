@@ -85,7 +85,15 @@ async fn sync_document(
         )
         .await;
     for _ in 0..super::MERGE_ATTEMPTS {
-        if let Some(document) = merge(&context, &principal, kind, document_id, &request).await? {
+        if let Some(document) = merge(
+            &context,
+            (principal.tenant_id, principal.user_id),
+            kind,
+            document_id,
+            &request,
+        )
+        .await?
+        {
             let client_version = client_version.clone();
             let frame = super::off_thread(move || {
                 SyncResponse {
@@ -107,12 +115,11 @@ async fn sync_document(
 /// result. `None` when another merge stored first (nothing was stored).
 async fn merge(
     context: &ApiContext,
-    principal: &orrery_store::Principal,
+    (tenant, user): (uuid::Uuid, uuid::Uuid),
     kind: DocumentKind,
     document_id: DocumentId,
     request: &SyncRequest,
 ) -> Result<Option<LibraryDocument>, ApiError> {
-    let tenant = principal.tenant_id;
     let stored = context
         .store
         .load_library_revision(tenant, kind, document_id)
@@ -156,7 +163,7 @@ async fn merge(
             tenant,
             &item,
             &snapshot,
-            principal.user_id,
+            user,
             read_revision,
             document.deleted_at().as_deref(),
         )
@@ -165,7 +172,7 @@ async fn merge(
         tracing::debug!(%kind, %document_id, %tenant, "another merge stored first; merging again");
         return Ok(None);
     }
-    tracing::info!(%kind, %document_id, %tenant, user = %principal.user_id, "merged updates");
+    tracing::info!(%kind, %document_id, %tenant, %user, "merged updates");
     // Devices listening on /v1/live sync it now.
     context
         .live
@@ -176,6 +183,38 @@ async fn merge(
         })
         .await;
     Ok(Some(document))
+}
+
+/// Merges changes the server made itself (a run's chat in its session) into
+/// a tenant's document, exactly as a device's sync is merged, and tells the
+/// tenant's devices.
+pub(super) async fn merge_from_server(
+    context: &ApiContext,
+    tenant: uuid::Uuid,
+    user: uuid::Uuid,
+    kind: DocumentKind,
+    document_id: DocumentId,
+    from: &Version,
+    updates: Vec<u8>,
+) -> Result<(), ApiError> {
+    let request = SyncRequest {
+        client_version: from.encode(),
+        updates,
+    };
+    let _turn = context
+        .merge_turn(tenant, super::MergeTarget::Library(kind, document_id))
+        .await;
+    for _ in 0..super::MERGE_ATTEMPTS {
+        if merge(context, (tenant, user), kind, document_id, &request)
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+    }
+    Err(ApiError::Conflict(format!(
+        "{kind} {document_id} is being changed faster than it can be merged"
+    )))
 }
 
 /// Prompts materialised per batch at start.

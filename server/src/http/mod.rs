@@ -12,6 +12,7 @@
 //! runs. Handlers read the admin from [`admin::Admin`].
 
 mod admin;
+mod agent_runs;
 mod api_keys;
 mod auth;
 mod billing;
@@ -20,6 +21,7 @@ mod error;
 mod graph_cache;
 mod graphs;
 mod health;
+mod idempotency;
 mod key_limits;
 mod library;
 mod live;
@@ -27,6 +29,7 @@ mod me;
 mod plans;
 mod policy;
 mod principal;
+mod run_providers;
 mod runs;
 
 use std::collections::HashMap;
@@ -102,6 +105,8 @@ pub struct ApiContext {
     creation_locks: Arc<Mutex<HashMap<Uuid, MergeLock>>>,
     /// Merged graph documents kept between syncs (bounded by bytes).
     graphs: Arc<graph_cache::GraphCache>,
+    /// Runs on the server (the public API).
+    runs: crate::agent_runs::RunService,
 }
 
 /// Serialises merges into one document, or graph creations in one tenant.
@@ -162,12 +167,19 @@ pub struct ApiParts {
     pub billing: Option<crate::billing::Billing>,
     /// Bounds on what clients may hold.
     pub limits: crate::config::ServerLimits,
+    /// How the server runs agents.
+    pub runs: crate::agent_runs::RunsConfig,
 }
 
 impl ApiContext {
     /// A context from its parts.
     pub fn new(parts: ApiParts) -> Self {
         Self {
+            runs: crate::agent_runs::RunService::new(
+                parts.store.clone(),
+                Arc::clone(&parts.clock),
+                parts.runs,
+            ),
             live: live::LiveHub::new(parts.store.clone(), parts.limits.max_connections),
             store: parts.store,
             clock: parts.clock,
@@ -453,6 +465,8 @@ fn all_routes() -> Routes {
         .merge(graphs::router())
         .merge(library::router())
         .merge(runs::router())
+        .merge(agent_runs::router())
+        .merge(run_providers::router())
         .merge(live::router())
         .merge(admin::router())
 }
