@@ -36,6 +36,8 @@ pub struct ServerConfig {
     pub mail_lease: std::time::Duration,
     /// Server-side runs: the secrets key, where providers may be, how many at once.
     pub runs: crate::agent_runs::RunsConfig,
+    /// Messenger channels: this server's public address, the platforms' APIs.
+    pub channels: crate::channels::ChannelsConfig,
 }
 
 /// Bounds on what clients may hold of the server: connections, time, request
@@ -102,6 +104,7 @@ impl ServerConfig {
             mail_every: std::time::Duration::from_secs(2),
             mail_lease: std::time::Duration::from_secs(300),
             runs: crate::agent_runs::RunsConfig::default(),
+            channels: crate::channels::ChannelsConfig::default(),
         }
     }
 }
@@ -128,6 +131,7 @@ impl ServerConfig {
         let mut mail_lease = None;
         let mut runs = crate::agent_runs::RunsConfig::default();
         let mut secrets_key_file = None;
+        let mut public_url = None;
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
             let seconds = |n: u64| std::time::Duration::from_secs(n);
@@ -175,6 +179,12 @@ impl ServerConfig {
                 "--secrets-key-file" => {
                     secrets_key_file = Some(args.next().ok_or("--secrets-key-file needs a path")?)
                 }
+                "--public-url" => {
+                    public_url = Some(
+                        args.next()
+                            .ok_or("--public-url needs the server's https:// address")?,
+                    )
+                }
                 "--listen" => listen = Some(args.next().ok_or("--listen needs host:port")?),
                 "--smtp" => smtp = Some(args.next().ok_or("--smtp needs host:port")?),
                 "--help" | "-h" => return Err(USAGE.to_owned()),
@@ -205,6 +215,13 @@ impl ServerConfig {
             .transpose()
             .map_err(|error| error.to_string())?;
         config.runs = runs;
+        config.channels.public_url = public_url.or_else(|| env("ORRERY_PUBLIC_URL"));
+        if let Some(base) = env("ORRERY_TELEGRAM_API_BASE") {
+            config.channels.telegram_api_base = base;
+        }
+        if let Some(base) = env("ORRERY_WHATSAPP_API_BASE") {
+            config.channels.whatsapp_api_base = base;
+        }
         if let Some(id) = env("ORRERY_GOOGLE_CLIENT_ID") {
             config.oauth_providers.push(OAuthProvider::google(
                 id,
@@ -250,7 +267,9 @@ const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:
   mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)
   runs:   [--max-concurrent-runs N] (512) [--allow-private-provider-hosts]
           [--secrets-key-file PATH] (or ORRERY_SECRETS_KEY: 32 bytes in base64 that seal
-          tenants' provider keys; `openssl rand -base64 32` makes one)";
+          tenants' provider keys; `openssl rand -base64 32` makes one)
+  channels: [--public-url https://HOST] (or ORRERY_PUBLIC_URL: where Telegram and WhatsApp
+          deliver to; ORRERY_TELEGRAM_API_BASE and ORRERY_WHATSAPP_API_BASE move the platforms)";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address

@@ -13,6 +13,7 @@
 pub mod agent_runs;
 pub mod auth;
 pub mod billing;
+pub mod channels;
 pub mod config;
 pub mod http;
 pub mod memory;
@@ -96,6 +97,7 @@ impl BoundServer {
             billing: config.stripe.clone().map(billing::Billing::new),
             limits: config.limits,
             runs: config.runs.clone(),
+            channels: config.channels.clone(),
         });
         context.start_live_relay().await?;
         let router = http::api_router(context);

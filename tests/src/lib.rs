@@ -5,8 +5,10 @@
 //! an OAuth 2 / OpenID Connect provider.
 
 pub mod display;
+pub mod messengers;
 pub mod oauth_provider;
 pub mod postgres;
+pub mod runs;
 pub mod smtp;
 pub mod stripe;
 

@@ -8,220 +8,20 @@
 
 use std::sync::Arc;
 
+use orrery_domain::ChatRole;
 use orrery_domain::api_scope::ApiKeyMode;
-use orrery_domain::{Agent, ChatRole, Graph, Node, NodeKind, Position};
-use orrery_e2e::{TestDevice, TestServer};
+use orrery_e2e::runs::{RunTenant, start_server};
 use orrery_runtime::ProviderKind;
-use orrery_runtime::double::{DOUBLE_API_KEY, Gate, ProviderDouble, RecordedRequest, Reply};
-use orrery_server::agent_runs::RunsConfig;
-use orrery_server::agent_runs::sealed::SecretsKey;
+use orrery_runtime::double::{DOUBLE_API_KEY, Gate, RecordedRequest, Reply};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// One tenant ready to call the API: a Pro account with an agent and a
-/// one-agent graph synced to the server, a provider set for live runs, and
-/// keys.
-struct Fixture {
-    server: Arc<TestServer>,
-    double: ProviderDouble,
-    device: TestDevice,
-    agent: Agent,
-    graph: Graph,
-    writer: Node,
-    http: reqwest::Client,
-}
-
-async fn start_server(private_hosts: bool) -> TestServer {
-    TestServer::start_with(|config| {
-        config.runs = RunsConfig {
-            secrets_key: Some(SecretsKey::generate()),
-            private_provider_hosts: private_hosts,
-            max_concurrent: 16,
-        };
-        config.limits.api_key_calls_per_minute = 10_000;
-    })
-    .await
-    .unwrap()
-}
-
-impl Fixture {
-    async fn new(email: &str) -> Self {
-        Self::on(Arc::new(start_server(true).await), email).await
-    }
-
-    async fn on(server: Arc<TestServer>, email: &str) -> Self {
-        let double = ProviderDouble::start().await.unwrap();
-        double.require_api_key(DOUBLE_API_KEY);
-        let device = TestDevice::signed_in(&server, email, "laptop")
-            .await
-            .unwrap();
-        let store = server.store().await.unwrap();
-        store
-            .set_plan(
-                device.session.account.tenant_id.parse().unwrap(),
-                device.session.account.id.parse().unwrap(),
-                "pro",
-            )
-            .await
-            .unwrap();
-        let mut agent = Agent::new("Oracle");
-        agent.system_prompt = "You are the oracle.".into();
-        let agent = device.replica.save_agent(&agent).await.unwrap();
-        let mut manager = Agent::new("Manager");
-        manager.system_prompt = "You manage.".into();
-        device.replica.save_agent(&manager).await.unwrap();
-        let mut graph = Graph::new("Desk");
-        let writer = Node::new(NodeKind::Agent, "Writer", Position::new(0.0, 0.0, 0.0));
-        graph.add_node(writer.clone());
-        let graph = device.replica.add_graph(graph).await.unwrap();
-        device.client.sync_all(&device.replica).await.unwrap();
-        let fixture = Self {
-            server,
-            double,
-            device,
-            agent,
-            graph,
-            writer,
-            http: reqwest::Client::new(),
-        };
-        let settings = fixture.double.settings(ProviderKind::OpenAiCompatible);
-        let set = fixture
-            .http
-            .put(fixture.url("/v1/run-providers/live"))
-            .bearer_auth(fixture.device.token())
-            .json(&json!({ "settings": settings, "api_key": DOUBLE_API_KEY }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            set.status(),
-            StatusCode::NO_CONTENT,
-            "{}",
-            set.text().await.unwrap()
-        );
-        fixture
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.url())
-    }
-
-    async fn key(&self, scopes: &[&str], mode: &str) -> String {
-        let created: Value = self
-            .http
-            .post(self.url("/v1/api-keys"))
-            .bearer_auth(self.device.token())
-            .json(&json!({ "name": "ci", "scopes": scopes, "mode": mode }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        created["key"].as_str().expect("a key").to_owned()
-    }
-
-    async fn start(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, key: &str, path: &str) -> reqwest::Response {
-        self.http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Every event of a run's stream, read to its end.
-    async fn events(&self, key: &str, run: &str, after: Option<u64>) -> Vec<SseEvent> {
-        let mut request = self
-            .http
-            .get(self.url(&format!("/v1/runs/{run}/events")))
-            .bearer_auth(key);
-        if let Some(after) = after {
-            request = request.header("Last-Event-ID", after.to_string());
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/event-stream")
-        );
-        parse_sse(&response.text().await.unwrap())
-    }
-
-    async fn usage(&self) -> orrery_domain::policy::Usage {
-        let now = self.server.clock_now();
-        self.server
-            .store()
-            .await
-            .unwrap()
-            .usage(
-                self.device.session.account.tenant_id.parse().unwrap(),
-                self.device.session.account.id.parse().unwrap(),
-                &format!("{}", now.format("%Y-%m")),
-            )
-            .await
-            .unwrap()
-    }
-}
-
-#[derive(Debug, Clone)]
-struct SseEvent {
-    id: u64,
-    kind: String,
-    data: Value,
-}
-
-fn parse_sse(text: &str) -> Vec<SseEvent> {
-    text.split("\n\n")
-        .filter_map(|block| {
-            let mut id = None;
-            let mut kind = None;
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(value) = line
-                    .strip_prefix("id: ")
-                    .or_else(|| line.strip_prefix("id:"))
-                {
-                    id = value.trim().parse().ok();
-                } else if let Some(value) = line
-                    .strip_prefix("event: ")
-                    .or_else(|| line.strip_prefix("event:"))
-                {
-                    kind = Some(value.trim().to_owned());
-                } else if let Some(value) = line
-                    .strip_prefix("data: ")
-                    .or_else(|| line.strip_prefix("data:"))
-                {
-                    data.push_str(value);
-                }
-            }
-            Some(SseEvent {
-                id: id?,
-                kind: kind?,
-                data: serde_json::from_str(&data).ok()?,
-            })
-        })
-        .collect()
-}
 
 const QUESTION: &str = "What is six times seven?";
 const ANSWER: &str = "Six times seven is forty-two.";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn public_api_run_streams_and_is_metered() {
-    let fixture = Fixture::new("streams@orrery.test").await;
+    let fixture = RunTenant::new("streams@orrery.test").await;
     let key = fixture.key(&["runs:write", "runs:read"], "live").await;
     assert!(key.starts_with("ork_live_"), "{key}");
 
@@ -464,7 +264,7 @@ async fn public_api_run_streams_and_is_metered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idempotency_key_makes_one_run() {
-    let fixture = Arc::new(Fixture::new("idempotent@orrery.test").await);
+    let fixture = Arc::new(RunTenant::new("idempotent@orrery.test").await);
     let key = fixture.key(&["runs:write", "runs:read"], "live").await;
     fixture
         .double
@@ -591,7 +391,7 @@ async fn idempotency_key_makes_one_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_key_scopes_are_enforced() {
-    let fixture = Fixture::new("scopes@orrery.test").await;
+    let fixture = RunTenant::new("scopes@orrery.test").await;
     fixture.double.set_fallback(Reply::text(ANSWER));
     let writer = fixture.key(&["runs:write"], "live").await;
     let reader = fixture.key(&["runs:read"], "live").await;
@@ -718,9 +518,9 @@ async fn api_key_scopes_are_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_inputs_never_500() {
-    let fixture = Fixture::new("hostile@orrery.test").await;
+    let fixture = RunTenant::new("hostile@orrery.test").await;
     // Another tenant on the same server.
-    let stranger = Fixture::on(fixture.server.clone(), "stranger@orrery.test").await;
+    let stranger = RunTenant::on(fixture.server.clone(), "stranger@orrery.test").await;
     // A server for many tenants, which calls no private address for them.
     let shared = start_server(false).await;
     let shared_session = shared
@@ -886,8 +686,79 @@ async fn api_inputs_never_500() {
         refused.push((format!("provider: {what}"), response.status()));
     }
 
+    // Every route of runs, providers and channels, with every hostile body,
+    // as a key and as the signed-in app.
+    let new_routes: Vec<_> = orrery_server::http::endpoints()
+        .into_iter()
+        .filter(|endpoint| {
+            [
+                "/v1/agents/",
+                "/v1/runs/{",
+                "/v1/run-providers",
+                "/v1/channels",
+                "/v1/hooks/",
+            ]
+            .iter()
+            .any(|prefix| endpoint.path.starts_with(prefix))
+                || endpoint.path.ends_with("/runs")
+        })
+        .collect();
+    assert!(new_routes.len() >= 14, "{new_routes:?}");
+    let mut walked = Vec::new();
+    let hostile: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"{".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        json!({ "input": 7, "bot_token": [], "settings": "x", "agent_id": "../x" })
+            .to_string()
+            .into_bytes(),
+        json!({ "bot_token": "1:".to_owned() + &"a".repeat(5_000), "graph_id": unknown })
+            .to_string()
+            .into_bytes(),
+        vec![0xff; 70 * 1024],
+    ];
+    for endpoint in &new_routes {
+        let path = endpoint
+            .path
+            .replace("{agent_id}", &fixture.agent.id.to_string())
+            .replace("{graph_id}", &fixture.graph.id.to_string())
+            .replace("{run_id}", &unknown.to_string())
+            .replace("{mode}", "live")
+            .replace("{channel_id}", &unknown.to_string());
+        for token in [key.as_str(), fixture.device.token()] {
+            for body in &hostile {
+                let response = fixture
+                    .http
+                    .request(endpoint.method.clone(), fixture.url(&path))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .header("X-Telegram-Bot-Api-Secret-Token", "guess")
+                    .header("X-Hub-Signature-256", "sha256=00")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                walked.push((
+                    format!("{} {path} ({} bytes)", endpoint.method, body.len()),
+                    response.status(),
+                ));
+            }
+        }
+    }
+
     for (what, status) in &refused {
         assert!(status.is_client_error(), "{what}: {status}");
+    }
+    for (what, status) in &walked {
+        assert!(!status.is_server_error(), "{what}: {status}");
+        // Reads, and removals (which take no body), may succeed.
+        if !what.starts_with("GET") && !what.starts_with("DELETE") {
+            assert!(
+                status.is_client_error(),
+                "a hostile body changes nothing: {what}: {status}"
+            );
+        }
     }
     // The input over its limit and the other tenant's things are refused
     // with their reasons.

@@ -205,6 +205,7 @@ async fn cross_tenant_access_is_denied() {
         ("{agent_id}", secret_agent.id.to_string()),
         ("{run_id}", alice_run_id.clone()),
         ("{mode}", "live".to_owned()),
+        ("{channel_id}", uuid::Uuid::now_v7().to_string()),
     ]);
     let secrets = [
         "alice@orrery.test",
@@ -351,7 +352,8 @@ async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
             .replace("{plan_key}", "pro")
             .replace("{agent_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{run_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{mode}", "live");
+            .replace("{mode}", "live")
+            .replace("{channel_id}", &uuid::Uuid::now_v7().to_string());
         for token in [
             None,
             Some(""),

@@ -1008,6 +1008,7 @@ async fn api_key_scopes_limit_what_a_key_can_do() {
             .replace("{agent_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{run_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{mode}", "live")
+            .replace("{channel_id}", &uuid::Uuid::now_v7().to_string())
     };
     let mut opened = 0;
     for endpoint in endpoints()

@@ -170,6 +170,8 @@ pub enum Credential {
         /// Live or test.
         mode: ApiKeyMode,
     },
+    /// A message to this messenger channel, answered on its owner's behalf.
+    Channel(Uuid),
 }
 
 /// What presenting a refresh token led to.

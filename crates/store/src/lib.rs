@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod agent_runs;
 mod billing;
+mod channels;
 mod error;
 mod events;
 mod library;
@@ -37,6 +38,7 @@ pub use agent_runs::{
     RunState, RunTarget, StoredRunProvider,
 };
 pub use billing::{InvoiceOutcome, InvoiceRecord, SubscriptionRecord};
+pub use channels::{ChannelMessage, ChannelRecord, LISTED_MESSAGES, NewChannelMessage};
 pub use error::StoreError;
 pub use events::EventKind;
 pub use library::ServerLibrarySummary;

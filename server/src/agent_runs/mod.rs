@@ -231,6 +231,28 @@ impl RunService {
         self.live_runs().get(&id).cloned()
     }
 
+    /// Waits for a run of this instance to end: its last event's type and
+    /// data (`answer` or `error`). `None` when it is not going here.
+    pub async fn wait(&self, id: Uuid) -> Option<(String, serde_json::Value)> {
+        let run = self.live(id)?;
+        let mut heard = run.subscribe();
+        let mut seen = 0;
+        loop {
+            for event in run.events_after(seen) {
+                seen = event.seq;
+                if FINAL_EVENTS.contains(&event.kind.as_str()) {
+                    return Some((
+                        event.kind,
+                        serde_json::from_str(&event.data).unwrap_or_default(),
+                    ));
+                }
+            }
+            if heard.changed().await.is_err() {
+                return None;
+            }
+        }
+    }
+
     /// Runs going on this instance.
     pub fn running(&self) -> usize {
         self.live_runs().len()

@@ -139,6 +139,11 @@ impl ProviderCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The operator's secrets key, if one was given.
+    pub fn secrets_key(&self) -> Option<&SecretsKey> {
+        self.config.secrets_key.as_ref()
+    }
+
     /// Checks settings as a tenant gives them.
     pub fn check(
         &self,

@@ -86,7 +86,7 @@ pub(super) fn router() -> Routes {
 fn mode_of(principal: &Principal) -> ApiKeyMode {
     match principal.credential {
         Credential::ApiKey { mode, .. } => mode,
-        Credential::Session(_) => ApiKeyMode::Live,
+        Credential::Session(_) | Credential::Channel(_) => ApiKeyMode::Live,
     }
 }
 
@@ -138,7 +138,7 @@ fn parse_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, ApiError>
 
 /// What a run will ask of.
 #[derive(Debug, Clone, Copy)]
-enum Target {
+pub(super) enum Target {
     Agent(DocumentId),
     Graph(GraphId),
 }
@@ -332,6 +332,30 @@ async fn admit(
     session: Option<DocumentId>,
     claim: Option<&Claim>,
 ) -> Result<Response, ApiError> {
+    let (run, view) = launch(context, principal, target, input, session, claim).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::LOCATION, format!("/v1/runs/{}", run.id)),
+        ],
+        view,
+    )
+        .into_response())
+}
+
+/// Admits and starts a run for `principal` (the public API and the
+/// channels both start runs here): the target and session must be the
+/// caller's, the tenant must have a provider for the caller's mode, and the
+/// policy engine counts the run. The run and its view (JSON), queued.
+pub(super) async fn launch(
+    context: &ApiContext,
+    principal: &Principal,
+    target: Target,
+    input: String,
+    session: Option<DocumentId>,
+    claim: Option<&Claim>,
+) -> Result<(AgentRunRecord, String), ApiError> {
     let tenant = principal.tenant_id;
     let (work, target_kind, target_id) = match target {
         Target::Agent(id) => {
@@ -437,15 +461,7 @@ async fn admit(
         )
         .await?;
     tracing::info!(run = %run.id, %tenant, target = run.target.as_str(), "run queued");
-    Ok((
-        StatusCode::ACCEPTED,
-        [
-            (header::CONTENT_TYPE, "application/json".to_owned()),
-            (header::LOCATION, format!("/v1/runs/{}", run.id)),
-        ],
-        view,
-    )
-        .into_response())
+    Ok((run, view))
 }
 
 /// One of the caller's runs in the caller's mode.

@@ -428,6 +428,9 @@ async fn sign_out(
         Credential::ApiKey { .. } => Err(ApiError::BadRequest(
             "an API key has no session to sign out of; revoke it under /v1/api-keys".into(),
         )),
+        Credential::Channel(_) => Err(ApiError::BadRequest(
+            "a channel has no session to sign out of".into(),
+        )),
     }
 }
 

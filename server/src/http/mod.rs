@@ -17,6 +17,7 @@ mod api_keys;
 mod auth;
 mod billing;
 mod body;
+mod channels;
 mod error;
 mod graph_cache;
 mod graphs;
@@ -107,6 +108,8 @@ pub struct ApiContext {
     graphs: Arc<graph_cache::GraphCache>,
     /// Runs on the server (the public API).
     runs: crate::agent_runs::RunService,
+    /// The messenger platforms' clients.
+    channels: Arc<channels::ChannelClients>,
 }
 
 /// Serialises merges into one document, or graph creations in one tenant.
@@ -169,12 +172,15 @@ pub struct ApiParts {
     pub limits: crate::config::ServerLimits,
     /// How the server runs agents.
     pub runs: crate::agent_runs::RunsConfig,
+    /// Where the messenger platforms are, and this server's public address.
+    pub channels: crate::channels::ChannelsConfig,
 }
 
 impl ApiContext {
     /// A context from its parts.
     pub fn new(parts: ApiParts) -> Self {
         Self {
+            channels: channels::clients(parts.channels),
             runs: crate::agent_runs::RunService::new(
                 parts.store.clone(),
                 Arc::clone(&parts.clock),
@@ -467,6 +473,7 @@ fn all_routes() -> Routes {
         .merge(runs::router())
         .merge(agent_runs::router())
         .merge(run_providers::router())
+        .merge(channels::router())
         .merge(live::router())
         .merge(admin::router())
 }

@@ -46,7 +46,7 @@ fn parse_mode(mode: &str) -> Result<ApiKeyMode, ApiError> {
 /// said again where a key's secret is handled.
 fn refuse_keys(principal: &Principal) -> Result<(), ApiError> {
     match principal.credential {
-        Credential::ApiKey { .. } => Err(ApiError::Forbidden(
+        Credential::ApiKey { .. } | Credential::Channel(_) => Err(ApiError::Forbidden(
             "API keys cannot change run providers; sign in to change them".into(),
         )),
         Credential::Session(_) => Ok(()),
