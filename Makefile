@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin fmt lint clean
+.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -66,6 +66,12 @@ bench-sandbox:
 	cargo run --release -p orrery-bench -- sandbox --agents $(AGENTS)
 
 # The sync server under 200 devices' mixed traffic and attack (60 s, then 30 s to settle).
+# The public API and the channels against the provider double (JSON line:
+# run_overhead_p50_ms, concurrent_runs_ok, rss_mb_per_round, telegram_reply_p50_ms).
+bench-api:
+	cargo build --release -p orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench api
+
 bench-load:
 	cargo build --release -p orrery-server -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench load

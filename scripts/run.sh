@@ -19,7 +19,15 @@ server_pid=""
 if curl -fsS "$url/v1/health" >/dev/null 2>&1; then
   echo "a sync server already answers at $url; using it"
 else
-  "$bin/orrery-server" --database "$data/server.db" --listen "$listen" &
+  # The bundled server serves one person: it may call their local model
+  # (loopback), and seals provider keys and bot tokens with a key kept
+  # beside its database, readable by them alone.
+  key="$data/server-secrets.key"
+  if [ ! -s "$key" ]; then
+    (umask 077 && head -c 32 /dev/urandom | base64 > "$key")
+  fi
+  "$bin/orrery-server" --database "$data/server.db" --listen "$listen" \
+    --secrets-key-file "$key" --allow-private-provider-hosts &
   server_pid=$!
   trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do

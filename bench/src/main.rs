@@ -24,6 +24,9 @@
 //!   100k subscriptions and 1M events: user search p95, the overview's
 //!   figures and 365-day series, a full rollup rebuild (SQLite, and
 //!   PostgreSQL with `--postgres`).
+//! - `api`: the public API and the Telegram channel against the provider
+//!   double: request to first streamed token, 500 concurrent runs over 5
+//!   rounds with resident memory after each, webhook to reply.
 
 /// mimalloc instead of the system allocator: merging and reading a received
 /// 10k-node graph spent a third of its time in glibc malloc/free.
@@ -31,6 +34,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod admin;
+mod api;
 mod canvas;
 mod layout;
 mod load;
@@ -48,7 +52,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench peer [--nodes N] [--edges N] [--frames N] [--peer-frames N]
        orrery-bench sandbox [--agents N] [--runs N] [--parallel N]
        orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]
-       orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]";
+       orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]
+       orrery-bench api [--runs N] [--concurrent N] [--rounds N] [--messages N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -166,6 +171,21 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", load::run(&options)?);
+            Ok(())
+        }
+        "api" => {
+            let mut options = api::Options::default();
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
+                    "--runs" => options.runs = number.max(1),
+                    "--concurrent" => options.concurrent = number.clamp(1, 2_000),
+                    "--rounds" => options.rounds = number.max(1),
+                    "--messages" => options.messages = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", api::run(&options)?);
             Ok(())
         }
         "admin" => {

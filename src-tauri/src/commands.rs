@@ -12,8 +12,10 @@ use crate::events::LibraryChanged;
 use crate::shell::{Shell, ShellError, SyncStatus};
 
 mod admin;
+mod channels;
 mod library;
 pub use admin::*;
+pub use channels::*;
 pub use library::*;
 
 /// Every command the webview may call, with the types they take and give,
@@ -66,6 +68,11 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             get_provider,
             save_provider,
             test_provider,
+            list_channels,
+            connect_channel,
+            disconnect_channel,
+            server_provider,
+            share_provider_with_server,
             admin_list_users,
             admin_get_user,
             admin_change_user,

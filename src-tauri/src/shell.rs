@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::vault::{KeyringVault, VaultError};
 
 mod allowance;
+mod channels;
 mod library;
 mod sandbox;
 pub use library::{AgentDraft, PromptDraft, PromptView};

@@ -61,13 +61,13 @@ pub async fn start_server_with(
     configure: impl FnOnce(&mut orrery_server::ServerConfig),
 ) -> TestServer {
     TestServer::start_with(|config| {
-        configure(config);
         config.runs = RunsConfig {
             secrets_key: Some(SecretsKey::generate()),
             private_provider_hosts: private_hosts,
             max_concurrent: 16,
         };
         config.limits.api_key_calls_per_minute = 10_000;
+        configure(config);
     })
     .await
     .unwrap()

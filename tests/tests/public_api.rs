@@ -784,3 +784,43 @@ async fn api_inputs_never_500() {
     let usage = fixture.usage().await;
     assert_eq!((usage.runs, usage.tokens), (0, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_is_served() {
+    let server = start_server(false).await;
+    let http = reqwest::Client::new();
+    let document = http
+        .get(format!("{}/v1/openapi.json", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(document.status(), StatusCode::OK);
+    let document: Value = document.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    let start = &document["paths"]["/v1/agents/{agent_id}/runs"]["post"];
+    assert_eq!(start["security"][0]["api_key"][0], "runs:write");
+    assert!(start["parameters"].to_string().contains("Idempotency-Key"));
+    assert!(document["components"]["schemas"]["RunView"]["properties"]["events_url"].is_object());
+    let page = http
+        .get(format!("{}/v1/reference", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    for words in [
+        "Run an agent",
+        "Follow a run&#x27;s events",
+        "Cancel a run",
+        "runs:read",
+        "RunView",
+    ] {
+        assert!(page.contains(words), "the reference page lacks {words}");
+    }
+}

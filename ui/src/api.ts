@@ -43,6 +43,9 @@ export type GraphRuns = Rust.GraphRuns_Serialize;
 export type UserRuns = Rust.UserRuns_Serialize;
 export type MailTemplate = Rust.MailTemplate_Serialize;
 export type MailPreview = Rust.MailParts;
+export type Channel = Rust.MessengerChannel;
+export type ChannelConnection = Rust.ChannelConnection;
+export type ServerProvider = Rust.ServerProvider;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -198,6 +201,15 @@ export const api = {
   testProvider: commands.testProvider,
   /** The management window (admins only; the server decides). */
   openAdminWindow: () => done(commands.openAdminWindow()),
+  /** The tenant's Telegram bot and WhatsApp number, with their last messages. */
+  listChannels: commands.listChannels,
+  /** Connects a channel (the server checks its secrets with the platform); the channels then. */
+  connectChannel: commands.connectChannel,
+  disconnectChannel: commands.disconnectChannel,
+  /** The provider the server calls for channels and the API; null when none is set. */
+  serverProvider: commands.serverProvider,
+  /** Gives the server this app's provider, its key from the keyring. */
+  shareProviderWithServer: commands.shareProviderWithServer,
   adminListUsers: commands.adminListUsers,
   adminGetUser: commands.adminGetUser,
   adminChangeUser: commands.adminChangeUser,

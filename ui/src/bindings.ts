@@ -112,6 +112,19 @@ export const commands = {
 	saveProvider: (settings: ProviderSettings_Deserialize, apiKey: string | null) => __TAURI_INVOKE<ProviderView_Serialize>("save_provider", { settings, apiKey }),
 	/**  Asks the provider for a one-word answer: what it said, or why it did not. */
 	testProvider: () => __TAURI_INVOKE<string>("test_provider"),
+	/**  The tenant's channels, with their last messages. */
+	listChannels: () => __TAURI_INVOKE<MessengerChannel_Serialize[]>("list_channels"),
+	/**
+	 *  Connects a Telegram bot or a WhatsApp number (the server checks the
+	 *  secrets with the platform); the channels then.
+	 */
+	connectChannel: (connection: ChannelConnection_Deserialize) => __TAURI_INVOKE<MessengerChannel_Serialize[]>("connect_channel", { connection }),
+	/**  Disconnects the channel of `kind` (`telegram` or `whatsapp`); the channels then. */
+	disconnectChannel: (kind: string) => __TAURI_INVOKE<MessengerChannel_Serialize[]>("disconnect_channel", { kind }),
+	/**  The provider the server calls for runs from channels and the API, if set. */
+	serverProvider: () => __TAURI_INVOKE<ServerProvider | null>("server_provider"),
+	/**  Gives the server this app's provider, with its key from the keyring. */
+	shareProviderWithServer: () => __TAURI_INVOKE<ServerProvider | null>("share_provider_with_server"),
 	/**
 	 *  A page of the server's users: search by address or name, filter by plan,
 	 *  role and status, sort, pages.
@@ -697,6 +710,88 @@ export type CallLimits_Serialize = {
 	max_answer_chars: number,
 };
 
+/**  What connecting a channel takes: what answers, and the platform's secrets. */
+export type ChannelConnection = ChannelConnection_Serialize | ChannelConnection_Deserialize;
+
+/**  What connecting a channel takes: what answers, and the platform's secrets. */
+export type ChannelConnection_Deserialize = {
+	/**  `telegram` or `whatsapp`. */
+	kind: string,
+	/**  The agent that answers (or `graph_id`). */
+	agent_id?: string | null,
+	/**  The graph that answers (or `agent_id`). */
+	graph_id?: string | null,
+	/**  Telegram: the token BotFather gave. */
+	bot_token?: string | null,
+	/**  WhatsApp: the number's id in Meta's app settings. */
+	phone_number_id?: string | null,
+	/**  WhatsApp: the number as people see it. */
+	display_number?: string | null,
+	/**  WhatsApp: the access token. */
+	access_token?: string | null,
+	/**  WhatsApp: the app secret that signs deliveries. */
+	app_secret?: string | null,
+	/**  WhatsApp: the verify token given to Meta's webhook settings. */
+	verify_token?: string | null,
+};
+
+/**  What connecting a channel takes: what answers, and the platform's secrets. */
+export type ChannelConnection_Serialize = {
+	/**  `telegram` or `whatsapp`. */
+	kind: string,
+	/**  The agent that answers (or `graph_id`). */
+	agent_id: string | null,
+	/**  The graph that answers (or `agent_id`). */
+	graph_id: string | null,
+	/**  Telegram: the token BotFather gave. */
+	bot_token: string | null,
+	/**  WhatsApp: the number's id in Meta's app settings. */
+	phone_number_id: string | null,
+	/**  WhatsApp: the number as people see it. */
+	display_number: string | null,
+	/**  WhatsApp: the access token. */
+	access_token: string | null,
+	/**  WhatsApp: the app secret that signs deliveries. */
+	app_secret: string | null,
+	/**  WhatsApp: the verify token given to Meta's webhook settings. */
+	verify_token: string | null,
+};
+
+/**  A message a channel received or sent. */
+export type ChannelMessage = ChannelMessage_Serialize | ChannelMessage_Deserialize;
+
+/**  A message a channel received or sent. */
+export type ChannelMessage_Deserialize = {
+	/**  The chat (a Telegram chat id, a WhatsApp number). */
+	chat: string,
+	/**  `in` or `out`. */
+	direction: string,
+	/**  What it said. */
+	text: string,
+	/**  received, answered, refused, sent, failed or window_closed. */
+	status: string,
+	/**  Why, when it was refused or not sent. */
+	detail?: string | null,
+	/**  When. */
+	at: string,
+};
+
+/**  A message a channel received or sent. */
+export type ChannelMessage_Serialize = {
+	/**  The chat (a Telegram chat id, a WhatsApp number). */
+	chat: string,
+	/**  `in` or `out`. */
+	direction: string,
+	/**  What it said. */
+	text: string,
+	/**  received, answered, refused, sent, failed or window_closed. */
+	status: string,
+	/**  Why, when it was refused or not sent. */
+	detail: string | null,
+	/**  When. */
+	at: string,
+};
+
 /**  An error as the webview sees it. */
 export type CommandError = {
 	/**  A stable machine-readable code (`invalid_input`, `not_found`, `internal`). */
@@ -917,6 +1012,49 @@ export type MailTemplate_Serialize = {
 	shipped: MailParts,
 	/**  When it was last edited. */
 	updated_at: string | null,
+};
+
+/**  A connected Telegram bot or WhatsApp number. */
+export type MessengerChannel = MessengerChannel_Serialize | MessengerChannel_Deserialize;
+
+/**  A connected Telegram bot or WhatsApp number. */
+export type MessengerChannel_Deserialize = {
+	/**  Its id. */
+	id: string,
+	/**  `telegram` or `whatsapp`. */
+	kind: string,
+	/**  The bot's username, or the number. */
+	name: string,
+	/**  `agent` or `graph`: what answers. */
+	target: string,
+	/**  The agent's or graph's id. */
+	target_id: string,
+	/**  When it was connected. */
+	connected_at: string,
+	/**  Where the platform delivers messages. */
+	webhook_url?: string | null,
+	/**  Its last messages, newest first. */
+	last_messages: ChannelMessage_Deserialize[],
+};
+
+/**  A connected Telegram bot or WhatsApp number. */
+export type MessengerChannel_Serialize = {
+	/**  Its id. */
+	id: string,
+	/**  `telegram` or `whatsapp`. */
+	kind: string,
+	/**  The bot's username, or the number. */
+	name: string,
+	/**  `agent` or `graph`: what answers. */
+	target: string,
+	/**  The agent's or graph's id. */
+	target_id: string,
+	/**  When it was connected. */
+	connected_at: string,
+	/**  Where the platform delivers messages. */
+	webhook_url: string | null,
+	/**  Its last messages, newest first. */
+	last_messages: ChannelMessage_Serialize[],
 };
 
 /**  One metric against its limit. */
@@ -1458,6 +1596,22 @@ export type RunMonitoring_Serialize = {
 	graphs: GraphRuns_Serialize[],
 	/**  The users with the most runs. */
 	users: UserRuns_Serialize[],
+};
+
+/**  The provider the server calls for runs from bots and the API. */
+export type ServerProvider = {
+	/**  `live` or `test`. */
+	mode: string,
+	/**  Its wire format. */
+	kind: string,
+	/**  Where it answers. */
+	base_url: string,
+	/**  The model. */
+	model: string,
+	/**  Whether a key is kept for it. */
+	has_api_key: boolean,
+	/**  When it was set. */
+	updated_at: string,
 };
 
 /**  A device a user is signed in on. */

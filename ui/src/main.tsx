@@ -11,13 +11,14 @@ import { GraphList } from "./graph-list";
 import { Agents } from "./agents";
 import { Prompts } from "./prompts";
 import { Providers } from "./providers";
+import { Channels } from "./channels";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
 import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
-type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "billing" | "account";
+type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "channels" | "billing" | "account";
 
 /** What a screen is handed by the frame. */
 interface Frame {
@@ -57,6 +58,7 @@ const SCREENS: Screen[] = [
   { key: "agents", tab: () => "Agents", view: () => <Agents /> },
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <Providers /> },
+  { key: "channels", tab: () => "Channels", signedIn: true, hiddenSignedOut: true, view: () => <Channels /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {
     key: "account",

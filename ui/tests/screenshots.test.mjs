@@ -116,6 +116,30 @@ const SCREENS = [
     },
   },
   {
+    name: "channels",
+    setup: {
+      agents: AGENTS,
+      serverProvider: { mode: "live", kind: "open_ai_compatible", base_url: "http://127.0.0.1:11434/v1", model: "llama3.2", has_api_key: false, updated_at: "2026-12-05T10:00:00.000Z" },
+      channels: [
+        {
+          kind: "telegram",
+          name: "@orrery_helper_bot",
+          agent_name: "Researcher",
+          last_messages: [
+            { chat: "4242", direction: "out", text: "Sources: the release notes and the support inbox.", status: "sent", detail: null, at: "2026-12-05T10:02:00.000Z" },
+            { chat: "4242", direction: "in", text: "What changed in the last release?", status: "answered", detail: null, at: "2026-12-05T10:01:00.000Z" },
+            { chat: "77", direction: "in", text: "Are you there?", status: "refused", detail: "the Free plan does not include the telegram channel", at: "2026-12-04T08:00:00.000Z" },
+          ],
+        },
+      ],
+    },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Channels", exact: true }).click();
+      await page.getByRole("article", { name: "Telegram" }).getByRole("table").waitFor();
+      await page.getByTestId("server-provider").getByText("llama3.2").waitFor();
+    },
+  },
+  {
     name: "billing",
     setup: {},
     open: async (page) => {

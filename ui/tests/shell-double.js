@@ -18,6 +18,12 @@
       updated_at: "2026-11-01T00:00:00.000Z", deleted_at: null, ...seed,
     });
   }
+  // Channels: setup.channels = [{ kind, name, target, target_id, last_messages, ... }].
+  const channels = (setup.channels ?? []).map((seed) => ({
+    id: crypto.randomUUID(), target: "agent", target_id: crypto.randomUUID(), connected_at: "2026-12-01T09:00:00.000Z",
+    webhook_url: `https://sync.orrery.example/v1/hooks/${seed.kind}/01938f2e`, last_messages: [], ...seed,
+  }));
+  let serverProvider = setup.serverProvider ?? null;
   const users = new Map([
     ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
   ]);
@@ -674,6 +680,49 @@
       return promptView(prompt);
     },
     // The model provider (src-tauri/src/commands/library.rs); keys stay here.
+    // The Channels screen: the tenant's bots on the server, as /v1/channels
+    // answers them (setup.channels seeds connected ones with their messages),
+    // and the provider the server calls (setup.serverProvider).
+    list_channels: () => {
+      if (!session) return fail("signed_out", "sign in first");
+      // A seeded channel may name the library agent that answers (`agent_name`).
+      return channels.map(({ agent_name, ...each }) => ({
+        ...each,
+        target_id: [...agents.values()].find((agent) => agent.name === agent_name)?.id ?? each.target_id,
+      }));
+    },
+    connect_channel: ({ connection }) => {
+      if (!session) return fail("signed_out", "sign in first");
+      const { kind } = connection;
+      if (kind === "telegram" && !/^\d{1,20}:[A-Za-z0-9_-]{20,100}$/.test(connection.bot_token ?? "")) {
+        return fail("refused", "that is not a bot token: BotFather gives one like `123456789:AA…`");
+      }
+      const id = crypto.randomUUID();
+      const target = connection.agent_id ? "agent" : "graph";
+      const channel = {
+        id, kind, target, target_id: connection.agent_id ?? connection.graph_id,
+        name: kind === "telegram" ? "@orrery_helper_bot" : connection.display_number ?? connection.phone_number_id,
+        connected_at: "2026-12-06T10:00:00.000Z",
+        webhook_url: `https://sync.orrery.example/v1/hooks/${kind}/${id}`,
+        last_messages: [],
+      };
+      const at = channels.findIndex((each) => each.kind === kind);
+      if (at >= 0) channels.splice(at, 1);
+      channels.push(channel);
+      return channels.map((each) => ({ ...each }));
+    },
+    disconnect_channel: ({ kind }) => {
+      const at = channels.findIndex((each) => each.kind === kind);
+      if (at < 0) return fail("refused", `no ${kind} channel is connected`);
+      channels.splice(at, 1);
+      return channels.map((each) => ({ ...each }));
+    },
+    server_provider: () => serverProvider,
+    share_provider_with_server: () => {
+      const { kind, base_url, model } = provider.settings;
+      serverProvider = { mode: "live", kind, base_url, model, has_api_key: provider.keys.has(kind), updated_at: "2026-12-06T10:00:00.000Z" };
+      return serverProvider;
+    },
     get_provider: () => ({ settings: { ...provider.settings }, has_api_key: provider.keys.has(provider.settings.kind) }),
     save_provider: ({ settings, apiKey }) => {
       if (!/^https?:\/\//.test(settings.base_url)) return fail("invalid_input", "the provider address must be an http or https URL");

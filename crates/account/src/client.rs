@@ -139,7 +139,7 @@ impl AccountClient {
         format!("{}{path}", self.base_url)
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, AccountError> {

@@ -8,6 +8,7 @@
 //! this crate hands them over as a [`Session`].
 
 mod admin;
+mod channels;
 mod client;
 mod error;
 pub mod loopback;
@@ -18,5 +19,6 @@ pub use admin::{
     PublishedPromptPage, RunDay, RunFigures, RunMonitoring, SignedInDevice, TenantMember,
     TenantPage, UserAction, UserChange, UserDetail, UserInvoice, UserPage, UserQuery, UserRuns,
 };
+pub use channels::{ChannelConnection, ChannelMessage, MessengerChannel, ServerProvider};
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;

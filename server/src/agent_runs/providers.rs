@@ -49,7 +49,7 @@ pub enum ProviderError {
     NoSecretsKey,
     /// No provider is set for the mode.
     #[error(
-        "no provider is set for {0} runs: set one in Orrery (Settings → API runs) or with PUT /v1/run-providers/{0}"
+        "no provider is set for {0} runs: set one in Orrery's Channels screen (\"Use this app's provider\") or with PUT /v1/run-providers/{0}"
     )]
     NotSet(ApiKeyMode),
     /// A stored key did not open.

@@ -91,22 +91,56 @@ fn mode_of(principal: &Principal) -> ApiKeyMode {
 }
 
 /// What starting a run takes.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StartRun {
-    /// The task or question.
+pub(super) struct StartRun {
+    /// The task or question, at most 100,000 characters.
+    #[schema(example = "Summarise this week's support tickets.")]
     input: String,
-    /// The session whose chat the run continues.
+    /// A session of yours whose chat the run continues (for a graph, one of
+    /// that graph's sessions); without it a graph run starts a new one.
     #[serde(default)]
     session_id: Option<String>,
 }
 
-/// A run as the API shows it.
-#[derive(Serialize)]
-struct RunView {
+/// A run.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct RunView {
+    /// Always `run`.
+    #[schema(value_type = String, example = "run")]
     object: &'static str,
-    #[serde(flatten)]
-    run: AgentRunRecord,
+    /// Its id.
+    #[schema(value_type = String, example = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b")]
+    id: Uuid,
+    /// `live` or `test`: the mode of the key that started it.
+    #[schema(value_type = String, example = "live")]
+    mode: ApiKeyMode,
+    /// `agent` or `graph`.
+    #[schema(value_type = String, example = "agent")]
+    target: RunTarget,
+    /// The agent's or graph's id.
+    target_id: String,
+    /// The session its chat is kept in, if any.
+    session_id: Option<String>,
+    /// What was asked.
+    input: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[schema(value_type = String, example = "succeeded")]
+    state: RunState,
+    /// The final answer, once it succeeded.
+    answer: Option<String>,
+    /// Why it failed, or that it was cancelled.
+    error: Option<String>,
+    /// Prompt tokens of every model call.
+    input_tokens: u64,
+    /// Answer tokens of every model call.
+    output_tokens: u64,
+    /// When it was asked for (RFC 3339).
+    created_at: String,
+    /// When it began calling the model.
+    started_at: Option<String>,
+    /// When it ended.
+    finished_at: Option<String>,
     /// Where its events stream.
     events_url: String,
 }
@@ -116,7 +150,20 @@ impl RunView {
         Self {
             object: "run",
             events_url: format!("/v1/runs/{}/events", run.id),
-            run,
+            id: run.id,
+            mode: run.mode,
+            target: run.target,
+            target_id: run.target_id,
+            session_id: run.session_id,
+            input: run.input,
+            state: run.state,
+            answer: run.answer,
+            error: run.error,
+            input_tokens: run.input_tokens,
+            output_tokens: run.output_tokens,
+            created_at: run.created_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
         }
     }
 }
@@ -143,7 +190,30 @@ pub(super) enum Target {
     Graph(GraphId),
 }
 
-async fn start_agent_run(
+#[utoipa::path(
+    post,
+    path = "/v1/agents/{agent_id}/runs",
+    tag = "Runs",
+    summary = "Run an agent",
+    description = "Starts a run of one of your library's agents on `input` (a custom agent runs its graph). The run is queued and answers at once; follow it on its `events_url`. With `session_id`, the question and answer are added to that session's chat.",
+    params(
+        ("agent_id" = String, Path, description = "The agent's id (a UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the first answer to a key is given again for 24 hours; the key with another request is 422"),
+    ),
+    request_body = StartRun,
+    responses(
+        (status = 202, description = "The run, queued", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such agent (or session) in your library", body = super::openapi::ErrorBody),
+        (status = 409, description = "No provider is set for this key's mode, or a request with this Idempotency-Key is still being answered", body = super::openapi::ErrorBody),
+        (status = 422, description = "An empty or too long input, or an Idempotency-Key used with another request", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["runs:write"]))
+)]
+pub(super) async fn start_agent_run(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(agent_id): Path<String>,
@@ -154,7 +224,30 @@ async fn start_agent_run(
     start(&context, &principal, Target::Agent(id), &headers, body).await
 }
 
-async fn start_graph_run(
+#[utoipa::path(
+    post,
+    path = "/v1/graphs/{graph_id}/runs",
+    tag = "Runs",
+    summary = "Run a graph",
+    description = "Starts a run of a graph's agents as a team on `input`: the manager plans, the members answer along the graph's edges, conflicts are settled. The chat is kept in a new session of the graph, or in `session_id`.",
+    params(
+        ("graph_id" = String, Path, description = "The graph's id (a UUID)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the first answer to a key is given again for 24 hours; the key with another request is 422"),
+    ),
+    request_body = StartRun,
+    responses(
+        (status = 202, description = "The run, queued", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such graph (or session)", body = super::openapi::ErrorBody),
+        (status = 409, description = "No provider is set for this key's mode, or a request with this Idempotency-Key is still being answered", body = super::openapi::ErrorBody),
+        (status = 422, description = "An empty or too long input, a session of another graph, or an Idempotency-Key used with another request", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["runs:write"]))
+)]
+pub(super) async fn start_graph_run(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(graph_id): Path<String>,
@@ -479,7 +572,24 @@ async fn run_of(
         .ok_or_else(|| ApiError::NotFound("there is no run with this id".to_owned()))
 }
 
-async fn get_run(
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{run_id}",
+    tag = "Runs",
+    summary = "Read a run",
+    description = "The run as it stands: queued, running, succeeded (with its answer), failed or cancelled (with why), and the tokens it used.",
+    params(("run_id" = String, Path, description = "The run's id")),
+    responses(
+        (status = 200, description = "The run", body = RunView),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such run (a test key sees only test runs)", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["runs:read"]))
+)]
+pub(super) async fn get_run(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(run_id): Path<String>,
@@ -489,7 +599,28 @@ async fn get_run(
     )))
 }
 
-async fn cancel_run(
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{run_id}/cancel",
+    tag = "Runs",
+    summary = "Cancel a run",
+    description = "Asks a queued or running run to stop. The run ends `cancelled` (its stream says so); the tokens it used until then count.",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the first answer to a key is given again for 24 hours; the key with another request is 422"),
+    ),
+    responses(
+        (status = 202, description = "Asked; the run as it was", body = RunView),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such run", body = super::openapi::ErrorBody),
+        (status = 409, description = "The run has ended already", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["runs:write"]))
+)]
+pub(super) async fn cancel_run(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(run_id): Path<String>,
@@ -614,7 +745,27 @@ impl Stream {
     }
 }
 
-async fn run_events(
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{run_id}/events",
+    tag = "Runs",
+    summary = "Follow a run's events",
+    description = "Server-Sent Events, numbered from 1: `run.queued`, `run.started`, `message.delta` (an agent's answer as it streams), `session.started` and `sandbox.*` (a graph run's plan, steps and decisions), then one of `run.succeeded`, `run.failed` or `run.cancelled`, after which the stream ends. A client that reconnects with `Last-Event-ID` gets the events after that one; an ended run replays from the store.",
+    params(
+        ("run_id" = String, Path, description = "The run's id"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last event received; the stream resumes after it"),
+    ),
+    responses(
+        (status = 200, description = "The events, as `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such run", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["runs:read"]))
+)]
+pub(super) async fn run_events(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(run_id): Path<String>,

@@ -35,7 +35,22 @@ pub(super) fn router() -> Routes {
         .for_keys(ApiScope::GraphsRead)
 }
 
-async fn list_graphs(
+#[utoipa::path(
+    get,
+    path = "/v1/graphs",
+    tag = "Graphs",
+    summary = "List graphs",
+    description = "Your graphs: id, name, node and edge counts, when each last changed.",
+    responses(
+        (status = 200, description = "The graphs", body = Vec<Object>),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["graphs:read"]))
+)]
+pub(super) async fn list_graphs(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
 ) -> Result<Json<Vec<ServerGraphSummary>>, ApiError> {
@@ -49,7 +64,25 @@ async fn list_graphs(
 
 /// Merges into the signed-in user's tenant only: a graph id another tenant
 /// uses is a different document, unseen and untouched.
-async fn sync_graph(
+#[utoipa::path(
+    post,
+    path = "/v1/graphs/{graph_id}/sync",
+    tag = "Graphs",
+    summary = "Sync a graph",
+    description = "One round of CRDT sync: send your version and updates, get what you lack. Pulling needs `graphs:read`; sending updates also `graphs:write`.",
+    params(("graph_id" = String, Path, description = "The graph's id")),
+    request_body(content = Vec<u8>, content_type = "application/vnd.orrery.sync", description = "A sync frame (see `orrery-sync`'s protocol): the client's version vector and its updates"),
+    responses(
+        (status = 200, description = "The server's version and the updates you lack", content_type = "application/vnd.orrery.sync", body = Vec<u8>),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 409, description = "The graph changed faster than it could be merged; sync again", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["graphs:read"]))
+)]
+pub(super) async fn sync_graph(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(graph_id): Path<String>,

@@ -44,7 +44,24 @@ fn parse_kind(kind: &str) -> Result<DocumentKind, ApiError> {
     DocumentKind::parse(kind).map_err(|error| ApiError::NotFound(error.to_string()))
 }
 
-async fn list_documents(
+#[utoipa::path(
+    get,
+    path = "/v1/library/{kind}",
+    tag = "Library",
+    summary = "List library items",
+    description = "Your agents, prompts or sessions, with what is listed about each.",
+    params(("kind" = String, Path, description = "`agent`, `prompt` or `session`")),
+    responses(
+        (status = 200, description = "The items", body = Vec<Object>),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+        (status = 404, description = "No such kind", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["library:read"]))
+)]
+pub(super) async fn list_documents(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path(kind): Path<String>,
@@ -60,7 +77,24 @@ async fn list_documents(
 
 /// Merges into the signed-in user's tenant only: a document id another
 /// tenant uses is a different document, unseen and untouched.
-async fn sync_document(
+#[utoipa::path(
+    post,
+    path = "/v1/library/{kind}/{document_id}/sync",
+    tag = "Library",
+    summary = "Sync a library item",
+    description = "One round of CRDT sync of an agent, prompt or session. Pulling needs `library:read`; sending updates also `library:write`.",
+    params(("kind" = String, Path, description = "`agent`, `prompt` or `session`"), ("document_id" = String, Path, description = "The item's id")),
+    request_body(content = Vec<u8>, content_type = "application/vnd.orrery.sync", description = "A sync frame (see `orrery-sync`'s protocol): the client's version vector and its updates"),
+    responses(
+        (status = 200, description = "The server's version and the updates you lack", content_type = "application/vnd.orrery.sync", body = Vec<u8>),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["library:read"]))
+)]
+pub(super) async fn sync_document(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     Path((kind, document_id)): Path<(String, String)>,

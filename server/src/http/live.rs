@@ -227,7 +227,22 @@ pub(super) fn router() -> Routes {
         .for_keys(orrery_domain::api_scope::ApiScope::Live)
 }
 
-async fn live(
+#[utoipa::path(
+    get,
+    path = "/v1/live",
+    tag = "Graphs",
+    summary = "The live change feed",
+    description = "A WebSocket: after every merge the server names the changed graph or library item (`{\"graph\": id}`, `{\"document\": id, \"kind\": kind}`); sync it then. Pinged to stay open.",
+    responses(
+        (status = 101, description = "Switched to a WebSocket"),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["live"]))
+)]
+pub(super) async fn live(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     upgrade: WebSocketUpgrade,

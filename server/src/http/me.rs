@@ -75,7 +75,22 @@ impl UserView {
     }
 }
 
-async fn current_user(
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "Account",
+    summary = "Who you are",
+    description = "The account the key belongs to: name, email, plan, role.",
+    responses(
+        (status = 200, description = "The account", body = Object),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["account:read"]))
+)]
+pub(super) async fn current_user(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
 ) -> Result<Json<UserView>, ApiError> {

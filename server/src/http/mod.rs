@@ -27,6 +27,7 @@ mod key_limits;
 mod library;
 mod live;
 mod me;
+mod openapi;
 mod plans;
 mod policy;
 mod principal;
@@ -474,6 +475,7 @@ fn all_routes() -> Routes {
         .merge(agent_runs::router())
         .merge(run_providers::router())
         .merge(channels::router())
+        .merge(openapi::router())
         .merge(live::router())
         .merge(admin::router())
 }

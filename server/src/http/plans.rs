@@ -40,7 +40,7 @@ struct MetricUsage {
 }
 
 #[derive(Serialize)]
-struct UsageView {
+pub(super) struct UsageView {
     plan: Plan,
     period_resets_at: Option<String>,
     metrics: Vec<MetricUsage>,
@@ -49,7 +49,22 @@ struct UsageView {
     in_good_standing: bool,
 }
 
-async fn usage(
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "Account",
+    summary = "Usage this period",
+    description = "Runs, tokens, API calls and graphs used this billing period, the plan's limits, and when the period resets.",
+    responses(
+        (status = 200, description = "The usage", body = Object),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["account:read"]))
+)]
+pub(super) async fn usage(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
 ) -> Result<Json<UsageView>, ApiError> {
@@ -84,7 +99,7 @@ async fn usage(
 /// fields, and `deny_unknown_fields` only reaches struct variants.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case", tag = "kind")]
-enum AskedAction {
+pub(super) enum AskedAction {
     RunAgent { agent: String, tokens: u64 },
     RunOwnAgents { tokens: u64 },
     UseChannel { channel: String },
@@ -95,7 +110,23 @@ enum AskedAction {
 
 const MAX_ASKED_NAME_CHARS: usize = 100;
 
-async fn decide(
+#[utoipa::path(
+    post,
+    path = "/v1/policy/decide",
+    tag = "Account",
+    summary = "Ask the policy engine",
+    description = "Whether your plan allows an action now, why, and each limit it checked. Nothing is counted.",
+    request_body(content = Object, description = "The action, e.g. `{\"action\": \"run_agent\", \"agent\": \"helper\", \"tokens\": 500}`"),
+    responses(
+        (status = 200, description = "The decision", body = Object),
+        (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
+        (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
+        (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
+        (status = 429, description = "The key's calls per minute are spent (see `Retry-After`), or the plan's API calls", body = super::openapi::ErrorBody),
+    ),
+    security(("api_key" = ["account:read"]))
+)]
+pub(super) async fn decide(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     body: Result<Json<AskedAction>, axum::extract::rejection::JsonRejection>,
