@@ -26,7 +26,16 @@ struct RunningServer {
 
 impl RunningServer {
     async fn start(database: &std::path::Path, listen: &str) -> Self {
-        let config = ServerConfig::new(database.to_owned(), listen.parse().unwrap());
+        Self::start_with(database, listen, |_| {}).await
+    }
+
+    async fn start_with(
+        database: &std::path::Path,
+        listen: &str,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let mut config = ServerConfig::new(database.to_owned(), listen.parse().unwrap());
+        configure(&mut config);
         let clock = SteppedClock::starting_at(chrono::Utc::now());
         let server = BoundServer::bind_with_clock(&config, Arc::new(clock.clone()))
             .await
@@ -1482,4 +1491,128 @@ async fn offline_runs_are_metered_once_after_sync() {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), "limit_reached", "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_connected_and_the_server_gets_this_apps_provider() {
+    use orrery_e2e::messengers::{BOT_TOKEN, Messenger};
+    use orrery_runtime::ProviderKind;
+    use orrery_runtime::double::ProviderDouble;
+
+    let directory = tempfile::tempdir().unwrap();
+    let database = directory.path().join("server.db");
+    let telegram = Messenger::telegram().await.unwrap();
+    let telegram_url = telegram.url();
+    let mut server = RunningServer::start_with(&database, "127.0.0.1:0", |config| {
+        config.runs.secrets_key = Some(orrery_server::agent_runs::sealed::SecretsKey::generate());
+        config.runs.private_provider_hosts = true;
+        config.channels.public_url = Some("https://bots.orrery.test".into());
+        config.channels.telegram_api_base = telegram_url;
+    })
+    .await;
+    let (canvas, _canvas_commands) = channel();
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    let account = shell
+        .register("bots@orrery.test", PASSWORD, "Bots")
+        .await
+        .unwrap()
+        .account
+        .unwrap();
+    let store = orrery_store::ServerStore::open(&database.clone().into())
+        .await
+        .unwrap();
+    store
+        .set_plan(
+            account.tenant_id.parse().unwrap(),
+            account.id.parse().unwrap(),
+            "pro",
+        )
+        .await
+        .unwrap();
+
+    // The server has no provider until this app gives it its own, key and all.
+    assert_eq!(shell.server_provider().await.unwrap(), None);
+    let double = ProviderDouble::start().await.unwrap();
+    shell
+        .save_provider_settings(
+            &double.settings(ProviderKind::OpenAiCompatible),
+            Some("sk-shared"),
+        )
+        .await
+        .unwrap();
+    let shared = shell.share_provider_with_server().await.unwrap().unwrap();
+    assert_eq!(shared.mode, "live");
+    assert_eq!(shared.model, "llama3.2");
+    assert!(shared.has_api_key);
+    let stored = store
+        .run_provider(
+            account.tenant_id.parse().unwrap(),
+            orrery_domain::api_scope::ApiKeyMode::Live,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.settings.contains("sk-shared") && stored.sealed_key.is_some());
+
+    // A bot answered by a library agent, connected and disconnected.
+    let agent = shell
+        .save_agent(orrery_desktop::shell::AgentDraft {
+            id: None,
+            name: "Helper".into(),
+            description: String::new(),
+            system_prompt: "You help.".into(),
+            model: "llama3.2".into(),
+            parameters: Default::default(),
+            tools: Vec::new(),
+            public: false,
+            graph: None,
+        })
+        .await
+        .unwrap();
+    shell.sync_now().await;
+    assert!(shell.channels().await.unwrap().is_empty());
+    let refused = shell
+        .connect_channel(&orrery_account::ChannelConnection {
+            kind: "telegram".into(),
+            agent_id: Some(agent.id.to_string()),
+            bot_token: Some("not a token".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("not a bot token"), "{refused}");
+    let channels = shell
+        .connect_channel(&orrery_account::ChannelConnection {
+            kind: "telegram".into(),
+            agent_id: Some(agent.id.to_string()),
+            bot_token: Some(BOT_TOKEN.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(channels.len(), 1);
+    assert_eq!(channels[0].name, "@orrery_test_bot");
+    assert_eq!(channels[0].target_id, agent.id.to_string());
+    assert!(
+        channels[0]
+            .webhook_url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://bots.orrery.test/v1/hooks/telegram/")
+    );
+    assert!(
+        shell
+            .disconnect_channel("telegram")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    server.stop().await;
 }
