@@ -803,7 +803,7 @@ impl ServerStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Principal>, StoreError> {
         let row = sqlx::query(
-            "SELECT k.id AS key_id, k.scopes, k.mode, u.id AS user_id, u.tenant_id, u.role, u.plan
+            "SELECT k.id AS key_id, k.scopes, k.mode, k.last_used_at, u.id AS user_id, u.tenant_id, u.role, u.plan
              FROM api_keys k JOIN users u ON u.id = k.user_id AND u.tenant_id = k.tenant_id
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.suspended_at IS NULL",
         )
@@ -812,11 +812,18 @@ impl ServerStore {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let key_id: Uuid = parse_id(&row.get::<String, _>("key_id"), "api_keys")?;
-        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-            .bind(timestamp(now))
-            .bind(key_id.to_string())
-            .execute(&self.pool)
-            .await?;
+        // The last use is kept to the minute: a key calling many times a
+        // second writes it once a minute, not once a call.
+        let last_used = row
+            .get::<Option<String>, _>("last_used_at")
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok());
+        if last_used.is_none_or(|at| now - at.with_timezone(&Utc) >= chrono::Duration::minutes(1)) {
+            sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(timestamp(now))
+                .bind(key_id.to_string())
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(Some(Principal {
             user_id: parse_id(&row.get::<String, _>("user_id"), "users")?,
             tenant_id: parse_id(&row.get::<String, _>("tenant_id"), "users")?,
