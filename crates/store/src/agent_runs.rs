@@ -220,6 +220,28 @@ pub struct RunEnd<'a> {
     pub events: &'a [RunEventRow],
 }
 
+/// Keeps the answer to a claimed key, on `executor` (the pool, or the
+/// transaction that stores what the answer says).
+async fn write_idempotency_answer<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    key: IdempotencyKey<'_>,
+    status: u16,
+    response: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $1, response = $2
+         WHERE tenant_id = $3 AND user_id = $4 AND idem_key = $5",
+    )
+    .bind(i64::from(status))
+    .bind(response)
+    .bind(key.tenant_id.to_string())
+    .bind(key.user_id.to_string())
+    .bind(key.key)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
@@ -388,18 +410,7 @@ impl ServerStore {
         status: u16,
         response: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = $1, response = $2
-             WHERE tenant_id = $3 AND user_id = $4 AND idem_key = $5",
-        )
-        .bind(i64::from(status))
-        .bind(response)
-        .bind(key.tenant_id.to_string())
-        .bind(key.user_id.to_string())
-        .bind(key.key)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        write_idempotency_answer(&self.pool, key, status, response).await
     }
 
     /// Gives a claimed key back unanswered (the server failed; a retry
@@ -459,17 +470,7 @@ impl ServerStore {
         .execute(&mut *transaction)
         .await?;
         if let Some((key, status, response)) = idempotency {
-            sqlx::query(
-                "UPDATE idempotency_keys SET status = $1, response = $2
-                 WHERE tenant_id = $3 AND user_id = $4 AND idem_key = $5",
-            )
-            .bind(i64::from(status))
-            .bind(response)
-            .bind(key.tenant_id.to_string())
-            .bind(key.user_id.to_string())
-            .bind(key.key)
-            .execute(&mut *transaction)
-            .await?;
+            write_idempotency_answer(&mut *transaction, key, status, response).await?;
         }
         transaction.commit().await?;
         Ok(())

@@ -171,16 +171,7 @@ impl ServerStore {
         tenant_id: Uuid,
         kind: &str,
     ) -> Result<Option<ChannelRecord>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE tenant_id = $1 AND kind = $2 AND disconnected_at IS NULL"
-        ))
-        .bind(tenant_id.to_string())
-        .bind(kind)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(channel_from_row)
-        .transpose()
+        self.live_channel_where("tenant_id", tenant_id, kind).await
     }
 
     /// A live channel by id, of `kind` (what a webhook names).
@@ -189,10 +180,20 @@ impl ServerStore {
         id: Uuid,
         kind: &str,
     ) -> Result<Option<ChannelRecord>, StoreError> {
+        self.live_channel_where("id", id, kind).await
+    }
+
+    /// The live channel of `kind` whose `column` (`id` or `tenant_id`) is `value`.
+    async fn live_channel_where(
+        &self,
+        column: &'static str,
+        value: Uuid,
+        kind: &str,
+    ) -> Result<Option<ChannelRecord>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1 AND kind = $2 AND disconnected_at IS NULL"
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE {column} = $1 AND kind = $2 AND disconnected_at IS NULL"
         ))
-        .bind(id.to_string())
+        .bind(value.to_string())
         .bind(kind)
         .fetch_optional(&self.pool)
         .await?

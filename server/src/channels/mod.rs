@@ -57,6 +57,16 @@ pub(crate) const SEND_ATTEMPTS: usize = 5;
 /// Longest wait a platform's `retry_after` is honoured for.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// How long to wait before sending again after `attempt` failed: what the
+/// platform asked for (`retry_after`), or a backoff doubling from 400 ms;
+/// never more than [`MAX_RETRY_AFTER`].
+pub(crate) fn retry_wait(attempt: usize, retry_after: Option<u64>) -> Duration {
+    retry_after
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_millis(200 << attempt.min(8)))
+        .min(MAX_RETRY_AFTER)
+}
+
 /// The HTTP client the channels share.
 pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ChannelError, MAX_RETRY_AFTER, SEND_ATTEMPTS, split_text};
+use super::{ChannelError, SEND_ATTEMPTS, split_text};
 
 /// The header a webhook delivery carries its secret in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -192,11 +192,7 @@ impl TelegramApi {
                 if attempt >= SEND_ATTEMPTS {
                     return Err(failure.0);
                 }
-                let wait = failure
-                    .1
-                    .map(std::time::Duration::from_secs)
-                    .unwrap_or(std::time::Duration::from_millis(200 << attempt))
-                    .min(MAX_RETRY_AFTER);
+                let wait = super::retry_wait(attempt, failure.1);
                 tracing::debug!(
                     attempt,
                     ?wait,

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
 
-use super::{ChannelError, MAX_RETRY_AFTER, SEND_ATTEMPTS, split_text};
+use super::{ChannelError, SEND_ATTEMPTS, split_text};
 
 /// The header a delivery's signature is in.
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -195,11 +195,7 @@ impl WhatsAppApi {
                 if attempt >= SEND_ATTEMPTS {
                     return Err(error);
                 }
-                let wait = retry_after
-                    .map(std::time::Duration::from_secs)
-                    .unwrap_or(std::time::Duration::from_millis(200 << attempt))
-                    .min(MAX_RETRY_AFTER);
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(super::retry_wait(attempt, retry_after)).await;
             }
         }
         Ok(pieces.len())

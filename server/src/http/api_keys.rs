@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use orrery_domain::api_scope::{ApiKeyMode, ApiScope, ApiScopes};
 use orrery_domain::policy::Action;
-use orrery_store::{ApiKeyRecord, Credential, NewApiKey, Principal};
+use orrery_store::{ApiKeyRecord, NewApiKey, Principal};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -43,11 +43,10 @@ pub(super) fn router() -> Routes {
 /// again where it matters most), and only on a plan that has them (the
 /// policy engine decides).
 async fn may_manage_keys(context: &ApiContext, principal: &Principal) -> Result<(), ApiError> {
-    if let Credential::ApiKey { .. } = principal.credential {
-        return Err(ApiError::Forbidden(
-            "API keys cannot manage API keys; sign in to manage them".into(),
-        ));
-    }
+    super::principal::require_app_session(
+        principal,
+        "API keys cannot manage API keys; sign in to manage them",
+    )?;
     super::policy::allowed(context, principal, &Action::ManageApiKeys).await?;
     Ok(())
 }
@@ -194,11 +193,10 @@ async fn revoke_key(
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let key_id = parse_key_id(&key_id)?;
-    if let Credential::ApiKey { .. } = principal.credential {
-        return Err(ApiError::Forbidden(
-            "API keys cannot manage API keys; sign in to manage them".into(),
-        ));
-    }
+    super::principal::require_app_session(
+        &principal,
+        "API keys cannot manage API keys; sign in to manage them",
+    )?;
     if context
         .store
         .revoke_api_key(

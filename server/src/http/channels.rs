@@ -114,12 +114,10 @@ pub(super) fn router() -> Routes {
 }
 
 fn refuse_keys(principal: &Principal) -> Result<(), ApiError> {
-    match principal.credential {
-        Credential::Session(_) => Ok(()),
-        _ => Err(ApiError::Forbidden(
-            "API keys cannot manage channels; sign in to the Orrery app for it".into(),
-        )),
-    }
+    super::principal::require_app_session(
+        principal,
+        "API keys cannot manage channels; sign in to the Orrery app for it",
+    )
 }
 
 fn secrets_key(context: &ApiContext) -> Result<&crate::agent_runs::sealed::SecretsKey, ApiError> {

@@ -24,6 +24,17 @@ pub(crate) fn require_key_scope(principal: &Principal, scope: ApiScope) -> Resul
     }
 }
 
+/// Refuses anything but the signed-in app (an API key, a channel's run)
+/// with `refusal`: what manages keys, secrets and channels is the app's.
+pub(crate) fn require_app_session(principal: &Principal, refusal: &str) -> Result<(), ApiError> {
+    match principal.credential {
+        Credential::Session(_) => Ok(()),
+        Credential::ApiKey { .. } | Credential::Channel(_) => {
+            Err(ApiError::Forbidden(refusal.to_owned()))
+        }
+    }
+}
+
 /// A request from a signed-in user. Handlers read the tenant from here and
 /// from nowhere else.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
 use orrery_domain::api_scope::ApiKeyMode;
 use orrery_runtime::ProviderSettings;
-use orrery_store::{Credential, Principal};
+use orrery_store::Principal;
 use serde::Deserialize;
 
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
@@ -45,12 +45,10 @@ fn parse_mode(mode: &str) -> Result<ApiKeyMode, ApiError> {
 /// These routes open to no key scope, so `SignedIn` refuses keys already;
 /// said again where a key's secret is handled.
 fn refuse_keys(principal: &Principal) -> Result<(), ApiError> {
-    match principal.credential {
-        Credential::ApiKey { .. } | Credential::Channel(_) => Err(ApiError::Forbidden(
-            "API keys cannot change run providers; sign in to change them".into(),
-        )),
-        Credential::Session(_) => Ok(()),
-    }
+    super::principal::require_app_session(
+        principal,
+        "API keys cannot change run providers; sign in to change them",
+    )
 }
 
 fn refused(error: ProviderError) -> ApiError {
