@@ -69,7 +69,7 @@ bench-sandbox:
 # The public API and the channels against the provider double (JSON line:
 # run_overhead_p50_ms, concurrent_runs_ok, rss_mb_per_round, telegram_reply_p50_ms).
 bench-api:
-	cargo build --release -p orrery-bench
+	cargo build --release -p orrery-server -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench api
 
 bench-load:

@@ -1,14 +1,21 @@
 //! `api`: the public API and the channels against the provider double on
-//! loopback (a real server in this process, real HTTP both ways).
+//! loopback (the release server in a process of its own, real HTTP both
+//! ways).
 //!
-//! - `run_overhead_p50_ms`: from sending `POST /v1/agents/{id}/runs` to the
-//!   run's first streamed token on its event stream, with a provider that
-//!   answers at once: what the server adds to a run (admission, queueing,
-//!   the stream). Median of `--runs` runs, one after another.
+//! - `run_overhead_p50_ms`: from sending `POST /v1/agents/{id}/runs` with
+//!   `"stream": true` to the run's first streamed token in its answer, with a
+//!   provider that answers at once: what the server adds to a run
+//!   (admission, queueing, the stream). Median of `--runs` runs, one after
+//!   another.
+//! - `run_overhead_two_requests_p50_ms`: the same for a client that starts
+//!   the run, then opens its `events_url` (two requests, each metered).
 //! - `concurrent_runs_ok`: `--concurrent` runs started at once, each
 //!   followed to its end; how many succeeded (of how many, in `concurrent`).
-//! - `rss_mb_per_round`: this process's resident memory after each of
+//! - `rss_mb_per_round`: the server's resident memory after each of
 //!   `--rounds` such rounds: flat when nothing is kept per run in memory.
+//!   The server runs in a process of its own (the release `orrery-server`
+//!   beside this program), so the figure is the server's alone, not the
+//!   clients' or the provider double's.
 //! - `telegram_reply_p50_ms`: from a Telegram update reaching the webhook to
 //!   the bot's reply reaching the Bot API stand-in, the model answering at
 //!   once. Median of `--messages` messages.
@@ -16,9 +23,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
+use orrery_e2e::TestServer;
 use orrery_e2e::messengers::{BOT_TOKEN, Messenger, telegram_update};
-use orrery_e2e::runs::{RunTenant, start_server_with};
+use orrery_e2e::runs::RunTenant;
 use orrery_runtime::double::Reply;
+use orrery_server::agent_runs::sealed::SecretsKey;
 use serde_json::{Value, json};
 
 /// What to measure.
@@ -50,13 +60,6 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn resident_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |pages| pages * 4096.0 / 1_048_576.0)
-}
-
 /// Starts a run; its id.
 async fn start(tenant: &RunTenant, key: &str, input: &str) -> anyhow::Result<String> {
     let started = tenant
@@ -75,6 +78,29 @@ async fn start(tenant: &RunTenant, key: &str, input: &str) -> anyhow::Result<Str
     Ok(run["id"].as_str().unwrap_or_default().to_owned())
 }
 
+/// Starts a run with its events streamed in the answer; the time to its
+/// first token and whether it succeeded.
+async fn start_streamed(
+    tenant: &RunTenant,
+    key: &str,
+    input: &str,
+    sent: Instant,
+) -> anyhow::Result<(f64, bool)> {
+    let response = tenant
+        .http
+        .post(tenant.url(&format!("/v1/agents/{}/runs", tenant.agent.id)))
+        .bearer_auth(key)
+        .json(&json!({ "input": input, "stream": true }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status() == 200,
+        "a streamed run was refused: {}",
+        response.status()
+    );
+    read_stream(response, sent).await
+}
+
 /// Reads a run's stream until its first token; then to its end. The time to
 /// the first token and whether it succeeded.
 async fn follow(
@@ -83,12 +109,19 @@ async fn follow(
     run: &str,
     sent: Instant,
 ) -> anyhow::Result<(f64, bool)> {
-    let mut response = tenant
+    let response = tenant
         .http
         .get(tenant.url(&format!("/v1/runs/{run}/events")))
         .bearer_auth(key)
         .send()
         .await?;
+    read_stream(response, sent).await
+}
+
+async fn read_stream(
+    mut response: reqwest::Response,
+    sent: Instant,
+) -> anyhow::Result<(f64, bool)> {
     let mut text = String::new();
     let mut first = None;
     while let Some(chunk) = response.chunk().await? {
@@ -114,14 +147,37 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     let telegram = Messenger::telegram().await?;
     let telegram_url = telegram.url();
     let concurrent = options.concurrent;
-    let server = start_server_with(true, move |config| {
-        config.runs.max_concurrent = concurrent.max(1);
-        config.limits.api_key_calls_per_minute = 1_000_000;
-        config.limits.max_connections = 4 * concurrent.max(256);
-        config.channels.public_url = Some("https://bots.orrery.test".into());
-        config.channels.telegram_api_base = telegram_url;
-    })
-    .await;
+    let binary = std::env::current_exe()?
+        .parent()
+        .context("the bench binary has a directory")?
+        .join("orrery-server");
+    anyhow::ensure!(
+        binary.exists(),
+        "{} is missing: cargo build --release -p orrery-server",
+        binary.display()
+    );
+    let slots = concurrent.max(1).to_string();
+    let connections = (4 * concurrent.max(256)).to_string();
+    let secrets_key = SecretsKey::generate().to_base64();
+    let server = TestServer::start_process(
+        &binary,
+        &[
+            "--allow-private-provider-hosts",
+            "--max-concurrent-runs",
+            &slots,
+            "--api-key-calls-per-minute",
+            "1000000",
+            "--max-connections",
+            &connections,
+            "--public-url",
+            "https://bots.orrery.test",
+        ],
+        &[
+            ("ORRERY_SECRETS_KEY", secrets_key.as_str()),
+            ("ORRERY_TELEGRAM_API_BASE", telegram_url.as_str()),
+        ],
+    )
+    .await?;
     let tenant = Arc::new(RunTenant::on(Arc::new(server), "bench@orrery.test").await);
     tenant.set_plan("enterprise").await;
     tenant
@@ -133,10 +189,17 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     let mut overheads = Vec::with_capacity(options.runs);
     for index in 0..options.runs {
         let sent = Instant::now();
+        let (first, ok) = start_streamed(&tenant, &key, &format!("Question {index}"), sent).await?;
+        anyhow::ensure!(ok, "streamed run {index} did not succeed");
+        overheads.push(first);
+    }
+    let mut two_requests = Vec::with_capacity(options.runs);
+    for index in 0..options.runs {
+        let sent = Instant::now();
         let run = start(&tenant, &key, &format!("Question {index}")).await?;
         let (first, ok) = follow(&tenant, &key, &run, sent).await?;
         anyhow::ensure!(ok, "run {run} did not succeed");
-        overheads.push(first);
+        two_requests.push(first);
     }
 
     // Rounds of concurrent runs, each followed to its end.
@@ -162,7 +225,8 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
             }
         }
         all_ok &= succeeded == options.concurrent;
-        rss.push((resident_mb() * 10.0).round() / 10.0);
+        let resident = tenant.server.process_resident_mib().unwrap_or(f64::NAN);
+        rss.push((resident * 10.0).round() / 10.0);
     }
 
     // Telegram: webhook to reply sent.
@@ -209,6 +273,7 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
         "benchmark": "api",
         "runs": options.runs,
         "run_overhead_p50_ms": (median(overheads) * 100.0).round() / 100.0,
+        "run_overhead_two_requests_p50_ms": (median(two_requests) * 100.0).round() / 100.0,
         "concurrent": options.concurrent,
         "rounds": options.rounds,
         "concurrent_runs_ok": all_ok,

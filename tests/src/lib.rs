@@ -38,7 +38,11 @@ pub struct TestServer {
     /// The PostgreSQL server started for it (`ORRERY_TEST_DATABASE=postgres`).
     _postgres: Option<postgres::PostgresServer>,
     /// The server's clock; `clock.advance(..)` steps past expiry and rate-limit windows.
+    /// (A server in a process of its own reads the system clock: this one
+    /// only starts at the same time.)
     pub clock: SteppedClock,
+    /// The server's process, when it runs in one of its own.
+    process: Option<tokio::process::Child>,
     _directory: TempDir,
 }
 
@@ -84,8 +88,75 @@ impl TestServer {
             location: config.database.clone(),
             _postgres: own_postgres,
             clock,
+            process: None,
             _directory: directory,
         })
+    }
+
+    /// Starts the `orrery-server` program `binary` in a process of its own,
+    /// on a fresh SQLite file and a free port, with `args` and `envs` added:
+    /// for figures about the server alone, like its resident memory. The
+    /// process ends when this is dropped.
+    pub async fn start_process(
+        binary: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        use tokio::io::AsyncBufReadExt as _;
+        let directory = tempfile::tempdir()?;
+        let database = directory.path().join("server.db");
+        let mut child = tokio::process::Command::new(binary)
+            .arg("--database")
+            .arg(&database)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(envs.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("{} could not be started", binary.display()))?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let address = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let address = url.trim_start_matches("http://").parse::<SocketAddr>()?;
+                    return Ok(address);
+                }
+            }
+            anyhow::bail!("the server ended before listening")
+        })
+        .await
+        .context("the server did not listen within 30 s")??;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self {
+            address,
+            location: database.clone().into(),
+            database,
+            _postgres: None,
+            clock: SteppedClock::starting_at(chrono::Utc::now()),
+            process: Some(child),
+            _directory: directory,
+        })
+    }
+
+    /// The resident memory of the server's own process, in MiB (`None`
+    /// when it runs in this process).
+    pub fn process_resident_mib(&self) -> Option<f64> {
+        let pid = self.process.as_ref()?.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<f64>()
+            .ok()?;
+        Some(kib / 1024.0)
     }
 
     /// The server's "now".

@@ -50,6 +50,7 @@ async fn policy_denies_over_limit_concurrently() {
                 user,
                 &period,
                 &[(Metric::ApiCalls, 0, limit - 1)],
+                &[],
                 None
             )
             .await

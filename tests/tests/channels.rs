@@ -256,7 +256,7 @@ async fn telegram_chat_runs_agent_and_splits_long_answers() {
 
     // A question whose answer is longer than two Telegram messages; Telegram
     // asks the first send to wait a second.
-    let long_answer: String = (0..1_400)
+    let long_answer: String = (0..600)
         .map(|n| format!("Line {n} of the answer."))
         .collect::<Vec<_>>()
         .join(" ");
@@ -310,6 +310,41 @@ async fn telegram_chat_runs_agent_and_splits_long_answers() {
             .any(|text| text.contains("Tell me everything."))
     );
 
+    // A follow-up continues the conversation: the model is sent the earlier
+    // question and answer as turns before it.
+    channels
+        .tenant
+        .double
+        .push(Reply::text("Line 0.").with_usage(2_050, 2));
+    assert_eq!(
+        channels
+            .deliver_telegram(&id, Some(&secret), update(14, "Which line came first?"))
+            .await,
+        StatusCode::OK
+    );
+    channels.telegram.wait_for_sent(2 + pieces).await;
+    let follow_up = &channels.tenant.double.requests()[1];
+    let turns: Vec<(String, String)> = follow_up.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["role"] != "system")
+        .map(|message| {
+            (
+                message["role"].as_str().unwrap().to_owned(),
+                message["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        turns,
+        vec![
+            ("user".to_owned(), "Tell me everything.".to_owned()),
+            ("assistant".to_owned(), long_answer.clone()),
+            ("user".to_owned(), "Which line came first?".to_owned()),
+        ]
+    );
+
     // /reset starts a new conversation: the next question is a new session.
     assert_eq!(
         channels
@@ -317,7 +352,7 @@ async fn telegram_chat_runs_agent_and_splits_long_answers() {
             .await,
         StatusCode::OK
     );
-    channels.telegram.wait_for_sent(2 + pieces).await;
+    channels.telegram.wait_for_sent(3 + pieces).await;
     channels
         .tenant
         .double
@@ -328,10 +363,17 @@ async fn telegram_chat_runs_agent_and_splits_long_answers() {
             .await,
         StatusCode::OK
     );
-    channels.telegram.wait_for_sent(3 + pieces).await;
+    channels.telegram.wait_for_sent(4 + pieces).await;
     assert_eq!(
         channels.telegram.sent_texts().last().unwrap().1,
         "Short answer."
+    );
+    let fresh = channels.tenant.double.requests()[2].texts();
+    assert!(
+        !fresh
+            .iter()
+            .any(|text| text.contains("Tell me everything.")),
+        "a new conversation starts without the old one: {fresh:?}"
     );
 
     // Each conversation is a session the tenant's devices sync, with its chat.
@@ -363,11 +405,12 @@ async fn telegram_chat_runs_agent_and_splits_long_answers() {
     );
     assert_eq!(chats[1][0], "Tell me everything.");
     assert_eq!(chats[1][1], long_answer);
+    assert_eq!(chats[1][2..], ["Which line came first?", "Line 0."]);
 
     // Metered as runs of the owner's plan; listed for the Channels screen.
     let usage = channels.tenant.usage().await;
-    assert_eq!(usage.runs, 2);
-    assert_eq!(usage.tokens, 2_040 + 8);
+    assert_eq!(usage.runs, 3);
+    assert_eq!(usage.tokens, 2_040 + 2_052 + 8);
     let listed = channels.listed().await;
     let messages = listed[0]["last_messages"].as_array().unwrap();
     assert!(messages.iter().any(|message| message["direction"] == "in"

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use orrery_domain::ChatRole;
 use orrery_domain::api_scope::ApiKeyMode;
-use orrery_e2e::runs::{RunTenant, start_server};
+use orrery_e2e::runs::{RunTenant, parse_sse, start_server, start_server_with};
 use orrery_runtime::ProviderKind;
 use orrery_runtime::double::{DOUBLE_API_KEY, Gate, RecordedRequest, Reply};
 use reqwest::StatusCode;
@@ -75,7 +75,7 @@ async fn public_api_run_streams_and_is_metered() {
     assert_eq!(started.status(), StatusCode::ACCEPTED);
     let run: Value = started.json().await.unwrap();
     let run_id = run["id"].as_str().unwrap().to_owned();
-    assert_eq!(run["state"], "queued");
+    assert_eq!(run["state"], "running", "a free run slot starts it at once");
     assert_eq!(run["target"], "agent");
     assert_eq!(run["events_url"], format!("/v1/runs/{run_id}/events"));
 
@@ -260,6 +260,112 @@ async fn public_api_run_streams_and_is_metered() {
         "an ended run is not cancelled twice"
     );
     gate.open();
+
+    // `stream: true`: the answer is the run's event stream, in one request.
+    fixture
+        .double
+        .set_responder(|_: &RecordedRequest| Some(Reply::chunked(ANSWER, 3).with_usage(7, 5)));
+    let path = format!("/v1/agents/{}/runs", fixture.agent.id);
+    let streamed_start = |stream: bool| {
+        fixture
+            .http
+            .post(fixture.url(&path))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "stream-1")
+            .json(&json!({ "input": QUESTION, "stream": stream }))
+            .send()
+    };
+    let streamed = streamed_start(true).await.unwrap();
+    assert_eq!(streamed.status(), StatusCode::OK);
+    assert!(
+        streamed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let location = streamed.headers()["location"].to_str().unwrap().to_owned();
+    let events = parse_sse(&streamed.text().await.unwrap());
+    assert_eq!(events.first().unwrap().kind, "run.queued");
+    let streamed_id = events[0].data["run"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/v1/runs/{streamed_id}"));
+    assert_eq!(events.last().unwrap().kind, "run.succeeded");
+    assert_eq!(events.last().unwrap().data["answer"], ANSWER);
+    let asked = fixture.double.request_count();
+
+    // The same request again with its key streams that run again, from the
+    // start; the key with another body is refused.
+    let again = streamed_start(true).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK);
+    let replayed = parse_sse(&again.text().await.unwrap());
+    assert_eq!(replayed.len(), events.len());
+    assert_eq!(replayed[0].data["run"]["id"], streamed_id.as_str());
+    assert_eq!(fixture.double.request_count(), asked, "no second run");
+    assert_eq!(
+        streamed_start(false).await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_run_waits_for_a_free_slot() {
+    let server = start_server_with(true, |config| config.runs.max_concurrent = 1).await;
+    let fixture = RunTenant::on(Arc::new(server), "slots@orrery.test").await;
+    let key = fixture.key(&["runs:write", "runs:read"], "live").await;
+    let gate = Gate::new();
+    let held = gate.clone();
+    fixture
+        .double
+        .set_responder(move |request: &RecordedRequest| {
+            let first = request.texts().iter().any(|text| text.contains("First"));
+            Some(if first {
+                Reply::text("one").after(&held)
+            } else {
+                Reply::text("two")
+            })
+        });
+    let path = format!("/v1/agents/{}/runs", fixture.agent.id);
+    let first: Value = fixture
+        .start(&key, &path, json!({ "input": "First" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["state"], "running");
+    fixture.double.wait_in_flight(1).await;
+
+    // The only slot is taken: the second run waits, queued, and says so.
+    let second: Value = fixture
+        .start(&key, &path, json!({ "input": "Second" }))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["state"], "queued");
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let read: Value = fixture
+        .get(&key, &format!("/v1/runs/{second_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["state"], "queued");
+    assert!(read["started_at"].is_null());
+
+    // The first ends; the second takes the slot, starts and succeeds.
+    gate.open();
+    let events = fixture.events(&key, &second_id, None).await;
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"run.queued"));
+    assert!(kinds.contains(&"run.started"), "{kinds:?}");
+    assert_eq!(events.last().unwrap().data["answer"], "two");
+    let read: Value = fixture
+        .get(&key, &format!("/v1/runs/{second_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["state"], "succeeded");
+    assert!(read["started_at"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -35,7 +35,7 @@ pub use provider::{
     ChatRequest, Completion, CompletionStream, HttpProvider, Message, Provider, Role, StreamEvent,
     TokenUsage,
 };
-pub use run::{AgentAnswer, AgentCall, run_agent};
+pub use run::{AgentAnswer, AgentCall, chat_history, run_agent};
 pub use sandbox::{
     Decision, Plan, PlanStep, Resolution, Sandbox, SandboxEvent, SandboxOutcome, Team,
 };

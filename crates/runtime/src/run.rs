@@ -5,12 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use orrery_domain::{Agent, Prompt, PromptVersionId};
+use orrery_domain::{Agent, ChatMessage, ChatRole, Prompt, PromptVersionId};
 use tokio_util::sync::CancellationToken;
 
 use crate::RuntimeError;
 use crate::prompt::{AssembledPrompt, assemble};
-use crate::provider::{Completion, Provider};
+use crate::provider::{Completion, Message, Provider, Role};
+
+/// Most earlier messages of a chat shown to the model with a new task.
+pub const HISTORY_MESSAGES: usize = 40;
+/// Most characters of earlier messages shown to the model with a new task.
+pub const HISTORY_CHARS: usize = 32_000;
 use crate::validate::{Validator, ValidatorSet};
 
 /// What to run.
@@ -26,6 +31,9 @@ pub struct AgentCall<'a> {
     pub task: String,
     /// Checks on the output.
     pub validators: Vec<Validator>,
+    /// Earlier turns of the conversation, oldest first, sent before the
+    /// prompt and the task (see [`chat_history`]).
+    pub history: Vec<Message>,
 }
 
 impl<'a> AgentCall<'a> {
@@ -37,7 +45,14 @@ impl<'a> AgentCall<'a> {
             variables: BTreeMap::new(),
             task: task.into(),
             validators: Vec::new(),
+            history: Vec::new(),
         }
+    }
+
+    /// This call continuing a conversation: `history`, oldest first.
+    pub fn with_history(mut self, history: Vec<Message>) -> Self {
+        self.history = history;
+        self
     }
 
     /// This call with `prompt` filled from `variables`.
@@ -91,7 +106,8 @@ pub async fn run_agent(
 ) -> Result<AgentAnswer, RuntimeError> {
     let validators = ValidatorSet::compile(&call.validators)?;
     let assembled = assemble(call.agent, call.prompt, &call.variables, &call.task)?;
-    let request = assembled.request().with_label(call.agent.name.clone());
+    let mut request = assembled.request().with_label(call.agent.name.clone());
+    request.messages.splice(0..0, call.history);
     let completion = provider
         .stream(request, cancel)
         .for_each_delta(on_delta)
@@ -102,4 +118,87 @@ pub async fn run_agent(
         assembled,
         completion,
     })
+}
+
+/// The end of a chat as turns for the model: the person's messages and the
+/// agents' answers (the sandbox's and the manager's notes left out), at most
+/// [`HISTORY_MESSAGES`] messages and [`HISTORY_CHARS`] characters, newest
+/// kept, starting with the person (as every provider accepts).
+pub fn chat_history(messages: &[ChatMessage]) -> Vec<Message> {
+    let mut kept = Vec::new();
+    let mut characters = 0;
+    for message in messages.iter().rev() {
+        let role = match message.role {
+            ChatRole::User => Role::User,
+            ChatRole::Agent => Role::Assistant,
+            ChatRole::Manager | ChatRole::System => continue,
+        };
+        characters += message.text.chars().count();
+        if kept.len() == HISTORY_MESSAGES || characters > HISTORY_CHARS {
+            break;
+        }
+        kept.push(Message {
+            role,
+            content: message.text.clone(),
+        });
+    }
+    while kept
+        .last()
+        .is_some_and(|message| message.role == Role::Assistant)
+    {
+        kept.pop();
+    }
+    kept.reverse();
+    kept
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+    use orrery_domain::MessageId;
+
+    fn said(role: ChatRole, text: &str) -> ChatMessage {
+        ChatMessage {
+            id: MessageId::new(),
+            role,
+            author: "someone".into(),
+            text: text.into(),
+            at: "2026-12-07T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_chat_becomes_turns_newest_kept_person_first() {
+        let chat = [
+            said(ChatRole::Agent, "Welcome."),
+            said(ChatRole::User, "What is 2+2?"),
+            said(ChatRole::System, "The run failed: timeout"),
+            said(ChatRole::Agent, "Four."),
+            said(ChatRole::User, "And 3+3?"),
+        ];
+        let turns = chat_history(&chat);
+        assert_eq!(
+            turns,
+            vec![
+                Message::user("What is 2+2?"),
+                Message::assistant("Four."),
+                Message::user("And 3+3?"),
+            ]
+        );
+    }
+
+    #[test]
+    fn history_is_bounded_in_messages_and_characters() {
+        let long: Vec<_> = (0..100)
+            .map(|index| said(ChatRole::User, &format!("message {index}")))
+            .collect();
+        let turns = chat_history(&long);
+        assert_eq!(turns.len(), HISTORY_MESSAGES);
+        assert_eq!(turns.last().unwrap().content, "message 99");
+        let big = [
+            said(ChatRole::User, &"a".repeat(HISTORY_CHARS)),
+            said(ChatRole::User, "short"),
+        ];
+        assert_eq!(chat_history(&big), vec![Message::user("short")]);
+    }
 }

@@ -189,12 +189,32 @@ async fn write_messages(
     session: &str,
     messages: &[ChatMessage],
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM chat_messages WHERE tenant_id = $1 AND session_id = $2")
-        .bind(tenant)
-        .bind(session)
-        .execute(&mut **transaction)
-        .await?;
-    for (chunk_index, chunk) in messages.chunks(MESSAGES_PER_INSERT).enumerate() {
+    // A chat mostly grows at its end: when the stored messages are the
+    // start of the new ones, only the rest is written. A merge that put a
+    // message in between (a device's offline message) rewrites them all.
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT message_id FROM chat_messages WHERE tenant_id = $1 AND session_id = $2 ORDER BY position",
+    )
+    .bind(tenant)
+    .bind(session)
+    .fetch_all(&mut **transaction)
+    .await?;
+    let grows = stored.len() <= messages.len()
+        && stored
+            .iter()
+            .zip(messages)
+            .all(|(stored, message)| *stored == message.id.to_string());
+    let from = if grows {
+        stored.len()
+    } else {
+        sqlx::query("DELETE FROM chat_messages WHERE tenant_id = $1 AND session_id = $2")
+            .bind(tenant)
+            .bind(session)
+            .execute(&mut **transaction)
+            .await?;
+        0
+    };
+    for (chunk_index, chunk) in messages[from..].chunks(MESSAGES_PER_INSERT).enumerate() {
         let mut sql = String::from(
             "INSERT INTO chat_messages (tenant_id, session_id, message_id, position, role, author, text, at) VALUES ",
         );
@@ -214,7 +234,7 @@ async fn write_messages(
         }
         let mut query = sqlx::query(&sql);
         for (offset, message) in chunk.iter().enumerate() {
-            let position = (chunk_index * MESSAGES_PER_INSERT + offset) as i64;
+            let position = (from + chunk_index * MESSAGES_PER_INSERT + offset) as i64;
             query = query
                 .bind(tenant)
                 .bind(session)

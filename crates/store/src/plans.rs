@@ -81,18 +81,24 @@ impl ServerStore {
     /// Adds to per-period counters if every one still reads what the caller
     /// saw: `changes` are `(metric, expected, amount)`. All move or none do
     /// (one transaction). Returns whether they moved; on `false` read again and
-    /// ask again. `event` (a kind and its time) is appended to the event log
-    /// in the same transaction when the counters move.
+    /// ask again. When they move, the same transaction also adds `uncounted`
+    /// (`(metric, amount)`: metrics the plan does not limit, kept for the
+    /// usage screen) and appends `event` (a kind and its time) to the event
+    /// log: one write for the whole of an action's metering.
     pub async fn add_usage_if_unchanged(
         &self,
         tenant_id: Uuid,
         user_id: Uuid,
         period: &str,
         changes: &[(Metric, u64, u64)],
+        uncounted: &[(Metric, u64)],
         event: Option<(EventKind, DateTime<Utc>)>,
     ) -> Result<bool, StoreError> {
         let to_i64 =
             |value: u64| i64::try_from(value).map_err(|e| StoreError::corrupt("usage_counters", e));
+        if changes.is_empty() && uncounted.is_empty() && event.is_none() {
+            return Ok(true);
+        }
         let mut transaction = self.write_transaction().await?;
         for &(metric, expected, amount) in changes {
             sqlx::query(
@@ -124,6 +130,16 @@ impl ServerStore {
                 return Ok(false);
             }
         }
+        for &(metric, amount) in uncounted {
+            add_to_counter(
+                &mut transaction,
+                (tenant_id, user_id),
+                metric,
+                period,
+                to_i64(amount)?,
+            )
+            .await?;
+        }
         if let Some((kind, at)) = event {
             record_event(
                 &mut transaction,
@@ -146,19 +162,38 @@ impl ServerStore {
         amount: u64,
     ) -> Result<(), StoreError> {
         let amount = i64::try_from(amount).map_err(|e| StoreError::corrupt("usage_counters", e))?;
-        sqlx::query(
-            "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
+        let mut connection = self.pool.acquire().await?;
+        add_to_counter(
+            &mut connection,
+            (tenant_id, user_id),
+            metric,
+            period,
+            amount,
         )
-        .bind(tenant_id.to_string())
-        .bind(user_id.to_string())
-        .bind(metric.as_str())
-        .bind(period)
-        .bind(amount)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await
     }
+}
+
+/// Adds `amount` to one of a user's per-period counters, making it if need be.
+async fn add_to_counter(
+    connection: &mut sqlx::AnyConnection,
+    (tenant_id, user_id): (Uuid, Uuid),
+    metric: Metric,
+    period: &str,
+    amount: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
+    )
+    .bind(tenant_id.to_string())
+    .bind(user_id.to_string())
+    .bind(metric.as_str())
+    .bind(period)
+    .bind(amount)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 impl ServerStore {

@@ -91,6 +91,28 @@ pub enum RunWork {
     Graph(Box<GraphSeed>),
 }
 
+/// The conversation so far of the session `id` (its document `snapshot`),
+/// as turns for the model; none when it does not read.
+async fn session_history(id: DocumentId, snapshot: Vec<u8>) -> Vec<orrery_runtime::Message> {
+    let read = tokio::task::spawn_blocking(move || {
+        orrery_sync::LibraryDocument::from_snapshot(DocumentKind::Session, id, &snapshot)
+            .and_then(|document| document.to_session())
+            .map(|session| orrery_runtime::chat_history(&session.messages))
+    })
+    .await;
+    match read {
+        Ok(Ok(history)) => history,
+        Ok(Err(error)) => {
+            tracing::warn!(session = %id, %error, "a session's chat could not be read; the run starts without it");
+            Vec::new()
+        }
+        Err(error) => {
+            tracing::warn!(session = %id, %error, "a session's chat could not be read");
+            Vec::new()
+        }
+    }
+}
+
 /// One run going on this instance: its events so far and its cancellation.
 pub struct LiveRun {
     log: Mutex<Vec<RunEventRow>>,
@@ -269,32 +291,44 @@ impl RunService {
         }
     }
 
-    /// Registers `run` (stored as queued by `store_run`, which runs after
-    /// the run can be followed) and starts it in the background.
-    pub async fn start<F>(
+    /// Registers `run` and starts it in the background. `store_run` stores
+    /// the run as it starts (queued, or running when a run slot is free at
+    /// once, which spares the run a write before its first event); it runs
+    /// after the run can be followed, and what it answers is returned with
+    /// the run as stored.
+    pub async fn start<F, T, E>(
         &self,
-        run: AgentRunRecord,
+        mut run: AgentRunRecord,
         work: RunWork,
         provider: HttpProvider,
         admission: Admission,
         sessions: SessionWriter,
-        store_run: F,
-    ) -> Result<(), orrery_store::StoreError>
+        store_run: impl FnOnce(AgentRunRecord) -> F,
+    ) -> Result<(AgentRunRecord, T), E>
     where
-        F: Future<Output = Result<(), orrery_store::StoreError>>,
+        F: Future<Output = Result<T, E>>,
     {
         let live = Arc::new(LiveRun::new());
         live.push("run.queued", json!({ "run": &run }), timestamp(self.now()));
-        self.live_runs().insert(run.id, live.clone());
-        if let Err(error) = store_run.await {
-            self.live_runs().remove(&run.id);
-            return Err(error);
+        let slot = self.inner.slots.clone().try_acquire_owned().ok();
+        if slot.is_some() {
+            run.state = RunState::Running;
+            run.started_at = Some(timestamp(self.now()));
         }
+        self.live_runs().insert(run.id, live.clone());
+        let stored = match store_run(run.clone()).await {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.live_runs().remove(&run.id);
+                return Err(error);
+            }
+        };
+        let started = run.clone();
         let service = self.clone();
         tokio::spawn(async move {
             let id = run.id;
             if let Err(error) = service
-                .drive(run, work, provider, admission, sessions, live.clone())
+                .drive(run, slot, work, provider, admission, sessions, live.clone())
                 .await
             {
                 tracing::error!(run = %id, %error, "a run could not be stored as ended");
@@ -307,74 +341,91 @@ impl RunService {
             }
             service.live_runs().remove(&id);
         });
-        Ok(())
+        Ok((started, stored))
     }
 
+    /// Runs `run` to its end: it waits for a slot unless it holds one
+    /// (then it was stored running).
+    #[allow(clippy::too_many_arguments)]
     async fn drive(
         &self,
         run: AgentRunRecord,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
         work: RunWork,
         provider: HttpProvider,
         admission: Admission,
         sessions: SessionWriter,
         live: Arc<LiveRun>,
     ) -> anyhow::Result<()> {
-        let slot = tokio::select! {
-            slot = self.inner.slots.clone().acquire_owned() => Some(slot?),
-            () = live.cancel.cancelled() => None,
+        let stored_running = held.is_some();
+        let slot = match held {
+            Some(slot) => Some(slot),
+            None => tokio::select! {
+                slot = self.inner.slots.clone().acquire_owned() => Some(slot?),
+                () = live.cancel.cancelled() => None,
+            },
         };
         let started = Instant::now();
-        let started_at = timestamp(self.now());
+        let started_at = match &run.started_at {
+            Some(at) if stored_running => at.clone(),
+            _ => timestamp(self.now()),
+        };
         let (sink, meter) = RunMeter::new();
         let graph = match &work {
             RunWork::Graph(seed) => Some(seed.graph),
             RunWork::Agent(..) => None,
         };
-        let outcome =
-            if slot.is_some() && self.inner.store.start_agent_run(run.id, self.now()).await? {
-                live.push(
-                    "run.started",
-                    json!({ "run_id": run.id, "started_at": started_at }),
-                    timestamp(self.now()),
-                );
-                let provider = provider.with_usage(sink);
-                let cancel = live.cancel.clone();
-                match work {
-                    RunWork::Agent(agent, session) => {
-                        let delta_run = live.clone();
-                        let clock = self.inner.clock.clone();
-                        let asked_at = timestamp(self.now());
-                        let outcome = run_agent(
-                            &provider,
-                            AgentCall::new(&agent, run.input.clone()),
-                            cancel,
-                            |text| {
-                                delta_run.push(
-                                    "message.delta",
-                                    json!({ "text": text }),
-                                    timestamp(clock.now()),
-                                )
-                            },
-                        )
-                        .await
-                        .map(|answer| answer.completion.text)
-                        .map_err(SessionError::from);
-                        if let Some((session, snapshot)) = session {
-                            self.keep_agent_chat(
-                                &run, &agent, session, &snapshot, asked_at, &outcome, &sessions,
+        let outcome = if slot.is_some()
+            && (stored_running || self.inner.store.start_agent_run(run.id, self.now()).await?)
+        {
+            live.push(
+                "run.started",
+                json!({ "run_id": run.id, "started_at": started_at }),
+                timestamp(self.now()),
+            );
+            let provider = provider.with_usage(sink);
+            let cancel = live.cancel.clone();
+            match work {
+                RunWork::Agent(agent, session) => {
+                    let delta_run = live.clone();
+                    let clock = self.inner.clock.clone();
+                    let asked_at = timestamp(self.now());
+                    // A run in a session continues its conversation.
+                    let history = match &session {
+                        Some((id, snapshot)) => session_history(*id, snapshot.clone()).await,
+                        None => Vec::new(),
+                    };
+                    let outcome = run_agent(
+                        &provider,
+                        AgentCall::new(&agent, run.input.clone()).with_history(history),
+                        cancel,
+                        |text| {
+                            delta_run.push(
+                                "message.delta",
+                                json!({ "text": text }),
+                                timestamp(clock.now()),
                             )
-                            .await;
-                        }
-                        outcome
+                        },
+                    )
+                    .await
+                    .map(|answer| answer.completion.text)
+                    .map_err(SessionError::from);
+                    if let Some((session, snapshot)) = session {
+                        self.keep_agent_chat(
+                            &run, &agent, session, &snapshot, asked_at, &outcome, &sessions,
+                        )
+                        .await;
                     }
-                    RunWork::Graph(seed) => {
-                        self.run_graph(&run, *seed, provider, cancel, &live, &sessions)
-                            .await
-                    }
+                    outcome
                 }
-            } else {
-                Err(SessionError::Runtime(RuntimeError::Cancelled))
-            };
+                RunWork::Graph(seed) => {
+                    self.run_graph(&run, *seed, provider, cancel, &live, &sessions)
+                        .await
+                }
+            }
+        } else {
+            Err(SessionError::Runtime(RuntimeError::Cancelled))
+        };
         drop(slot);
 
         let (state, answer, error) = match &outcome {

@@ -1,6 +1,6 @@
 //! The public API's runs: `POST /v1/agents/{agent_id}/runs` and `POST
 //! /v1/graphs/{graph_id}/runs` start one (`{"input": ..., "session_id": ...}`,
-//! 202 with the run), `GET /v1/runs/{run_id}` reads it, `GET
+//! 202 with the run; with `"stream": true`, 200 with its event stream), `GET /v1/runs/{run_id}` reads it, `GET
 //! /v1/runs/{run_id}/events` follows it as Server-Sent Events (from the
 //! start, or after `Last-Event-ID`), `POST /v1/runs/{run_id}/cancel` stops
 //! it. Keys need `runs:write` to start and cancel, `runs:read` to read; a
@@ -101,6 +101,11 @@ pub(super) struct StartRun {
     /// that graph's sessions); without it a graph run starts a new one.
     #[serde(default)]
     session_id: Option<String>,
+    /// `true`: the answer is the run's event stream (`text/event-stream`,
+    /// as on `events_url`) instead of the run as JSON, which spares a
+    /// second request before the first token.
+    #[serde(default)]
+    stream: bool,
 }
 
 /// A run.
@@ -195,14 +200,15 @@ pub(super) enum Target {
     path = "/v1/agents/{agent_id}/runs",
     tag = "Runs",
     summary = "Run an agent",
-    description = "Starts a run of one of your library's agents on `input` (a custom agent runs its graph). The run is queued and answers at once; follow it on its `events_url`. With `session_id`, the question and answer are added to that session's chat.",
+    description = "Starts a run of one of your library's agents on `input` (a custom agent runs its graph). The run starts (or queues while the server's run slots are taken) and this answers at once; follow it on its `events_url`, or send `stream: true` to have this answer be the run's event stream. With `session_id`, the question and answer are added to that session's chat.",
     params(
         ("agent_id" = String, Path, description = "The agent's id (a UUID)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the first answer to a key is given again for 24 hours; the key with another request is 422"),
     ),
     request_body = StartRun,
     responses(
-        (status = 202, description = "The run, queued", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 202, description = "The run: running, or queued while every run slot of the server is taken", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 200, description = "With `stream: true`: the run's events, as on its `events_url`", content_type = "text/event-stream", body = String, headers(("Location" = String, description = "Where the run is read"))),
         (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
         (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
         (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
@@ -229,14 +235,15 @@ pub(super) async fn start_agent_run(
     path = "/v1/graphs/{graph_id}/runs",
     tag = "Runs",
     summary = "Run a graph",
-    description = "Starts a run of a graph's agents as a team on `input`: the manager plans, the members answer along the graph's edges, conflicts are settled. The chat is kept in a new session of the graph, or in `session_id`.",
+    description = "Starts a run of a graph's agents as a team on `input`: the manager plans, the members answer along the graph's edges, conflicts are settled. The chat is kept in a new session of the graph, or in `session_id`. With `stream: true` this answer is the run's event stream.",
     params(
         ("graph_id" = String, Path, description = "The graph's id (a UUID)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried request safe: the first answer to a key is given again for 24 hours; the key with another request is 422"),
     ),
     request_body = StartRun,
     responses(
-        (status = 202, description = "The run, queued", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 202, description = "The run: running, or queued while every run slot of the server is taken", body = RunView, headers(("Location" = String, description = "Where the run is read"))),
+        (status = 200, description = "With `stream: true`: the run's events, as on its `events_url`", content_type = "text/event-stream", body = String, headers(("Location" = String, description = "Where the run is read"))),
         (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
         (status = 401, description = "No key, or a key that is unknown, revoked or mistyped", body = super::openapi::ErrorBody),
         (status = 403, description = "The key lacks the scope this needs", body = super::openapi::ErrorBody),
@@ -290,13 +297,29 @@ async fn start(
     let fingerprint = idempotency::fingerprint(
         "POST",
         &format!("/v1/{path}/{target_id}/runs"),
-        &serde_json::json!({ "input": input, "session_id": session }),
+        &serde_json::json!({ "input": input, "session_id": session, "stream": request.stream }),
     );
     let claim = match idempotency::begin(context, principal, key, &fingerprint).await? {
+        // A repeated streamed start streams the first start's run again.
+        Begun::Replay(answer) if request.stream && answer.status() == StatusCode::ACCEPTED => {
+            let run = run_in_answer(answer).await?;
+            let run = run_of(context, principal, &run.to_string()).await?;
+            return Ok(stream_events(context.clone(), principal.tenant_id, &run, 0).into_response());
+        }
         Begun::Replay(answer) => return Ok(answer),
         Begun::Fresh(claim) => claim,
     };
-    match admit(context, principal, target, input, session, claim.as_ref()).await {
+    match admit(
+        context,
+        principal,
+        target,
+        input,
+        session,
+        request.stream,
+        claim.as_ref(),
+    )
+    .await
+    {
         Ok(answer) => Ok(answer),
         Err(refused) => idempotency::keep(context, claim.as_ref(), refused.into_response()).await,
     }
@@ -417,15 +440,39 @@ fn session_writer(context: &ApiContext) -> SessionWriter {
     })
 }
 
+/// The id of the run a kept `202` answer describes.
+async fn run_in_answer(answer: Response) -> Result<Uuid, ApiError> {
+    let bytes = axum::body::to_bytes(answer.into_body(), MAX_RUN_BODY_BYTES)
+        .await
+        .map_err(|error| {
+            ApiError::Internal(anyhow::anyhow!("a kept answer was unreadable: {error}"))
+        })?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|view| view["id"].as_str()?.parse().ok())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a kept run answer has no run id")))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn admit(
     context: &ApiContext,
     principal: &Principal,
     target: Target,
     input: String,
     session: Option<DocumentId>,
+    stream: bool,
     claim: Option<&Claim>,
 ) -> Result<Response, ApiError> {
     let (run, view) = launch(context, principal, target, input, session, claim).await?;
+    if stream {
+        let location = format!("/v1/runs/{}", run.id);
+        let mut answer =
+            stream_events(context.clone(), principal.tenant_id, &run, 0).into_response();
+        if let Ok(location) = header::HeaderValue::from_str(&location) {
+            answer.headers_mut().insert(header::LOCATION, location);
+        }
+        return Ok(answer);
+    }
     Ok((
         StatusCode::ACCEPTED,
         [
@@ -440,7 +487,8 @@ async fn admit(
 /// Admits and starts a run for `principal` (the public API and the
 /// channels both start runs here): the target and session must be the
 /// caller's, the tenant must have a provider for the caller's mode, and the
-/// policy engine counts the run. The run and its view (JSON), queued.
+/// policy engine counts the run. The run as stored (running, or queued
+/// while the run slots are taken) and its view (JSON).
 pub(super) async fn launch(
     context: &ApiContext,
     principal: &Principal,
@@ -520,16 +568,12 @@ pub(super) async fn launch(
         started_at: None,
         finished_at: None,
     };
-    let view = serde_json::to_string(&RunView::of(run.clone()))
-        .map_err(|error| ApiError::Internal(error.into()))?;
     let store = context.store.clone();
-    let stored_run = run.clone();
-    let stored_view = view.clone();
     let claim = claim.cloned();
-    context
+    let (run, view) = context
         .runs
         .start(
-            run.clone(),
+            run,
             work,
             provider,
             Admission {
@@ -537,23 +581,22 @@ pub(super) async fn launch(
                 period: super::policy::period_of(now),
             },
             session_writer(context),
-            async move {
+            |run| async move {
+                let view = serde_json::to_string(&RunView::of(run.clone()))
+                    .map_err(|error| ApiError::Internal(error.into()))?;
                 store
                     .create_agent_run(
-                        &stored_run,
+                        &run,
                         claim.as_ref().map(|claim| {
-                            (
-                                claim.key(),
-                                StatusCode::ACCEPTED.as_u16(),
-                                stored_view.as_str(),
-                            )
+                            (claim.key(), StatusCode::ACCEPTED.as_u16(), view.as_str())
                         }),
                     )
-                    .await
+                    .await?;
+                Ok::<_, ApiError>(view)
             },
         )
         .await?;
-    tracing::info!(run = %run.id, %tenant, target = run.target.as_str(), "run queued");
+    tracing::info!(run = %run.id, %tenant, target = run.target.as_str(), state = run.state.as_str(), "run admitted");
     Ok((run, view))
 }
 
@@ -784,6 +827,17 @@ pub(super) async fn run_events(
             })?,
     };
     let run = run_of(&context, &principal, &run_id).await?;
+    Ok(stream_events(context, principal.tenant_id, &run, after))
+}
+
+/// The Server-Sent Events of `run` after event `after`: live while it goes
+/// on this instance, else from the store.
+fn stream_events(
+    context: ApiContext,
+    tenant: Uuid,
+    run: &AgentRunRecord,
+    after: u64,
+) -> impl IntoResponse + use<> {
     let source = match context.runs.live(run.id) {
         Some(live) => {
             let heard = live.subscribe();
@@ -792,7 +846,7 @@ pub(super) async fn run_events(
         None => Source::Stored,
     };
     let stream = Stream {
-        tenant: principal.tenant_id,
+        tenant,
         run: run.id,
         after,
         pending: Default::default(),
@@ -801,8 +855,8 @@ pub(super) async fn run_events(
         context,
     };
     let events = futures_util::stream::unfold(stream, Stream::next);
-    Ok((
+    (
         [(header::CACHE_CONTROL, "no-store")],
         Sse::new(events).keep_alive(KeepAlive::default()),
-    ))
+    )
 }

@@ -165,6 +165,9 @@ pub(super) async fn meter(
             .filter(|limit| limit.metric.resets_each_period())
             .map(|limit| (limit.metric, usage.of(limit.metric), limit.requested))
             .collect();
+        // Metrics the plan does not limit are still counted, for the usage
+        // screen: in the same transaction.
+        let uncounted = unlimited_period_metrics(action, &decision);
         let counted = context
             .store
             .add_usage_if_unchanged(
@@ -172,24 +175,12 @@ pub(super) async fn meter(
                 principal.user_id,
                 &period,
                 &changes,
+                &uncounted,
                 matches!(action, Action::CallApi)
                     .then(|| (orrery_store::EventKind::ApiCall, context.now())),
             )
             .await?;
         if counted {
-            // Metrics the plan does not limit are still counted, for the usage screen.
-            for (metric, amount) in unlimited_period_metrics(action, &decision) {
-                context
-                    .store
-                    .add_usage(
-                        principal.tenant_id,
-                        principal.user_id,
-                        metric,
-                        &period,
-                        amount,
-                    )
-                    .await?;
-            }
             return Ok(decision);
         }
     }
