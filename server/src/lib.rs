@@ -100,6 +100,7 @@ impl BoundServer {
             channels: config.channels.clone(),
         });
         context.start_live_relay().await?;
+        context.start_run_heartbeat().await?;
         let router = http::api_router(context);
         Ok(Self {
             listener,

@@ -930,3 +930,90 @@ async fn the_reference_is_served() {
         assert!(page.contains(words), "the reference page lacks {words}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_of_a_stopped_instance_end_failed() {
+    use orrery_server::agent_runs::RUNNER_SILENCE;
+    use orrery_store::{AgentRunRecord, RunState, RunTarget};
+
+    let fixture = RunTenant::new("instances@orrery.test").await;
+    let key = fixture.key(&["runs:write", "runs:read"], "live").await;
+    let store = fixture.server.store().await.unwrap();
+    let now = fixture.server.clock_now();
+    let account = &fixture.device.session.account;
+    let run_of = |runner_note: &str| AgentRunRecord {
+        id: uuid::Uuid::now_v7(),
+        tenant_id: account.tenant_id.parse().unwrap(),
+        user_id: account.id.parse().unwrap(),
+        mode: ApiKeyMode::Live,
+        target: RunTarget::Agent,
+        target_id: fixture.agent.id.to_string(),
+        session_id: None,
+        input: runner_note.to_owned(),
+        state: RunState::Running,
+        answer: None,
+        error: None,
+        input_tokens: 0,
+        output_tokens: 0,
+        created_at: orrery_store::timestamp(now),
+        started_at: Some(orrery_store::timestamp(now)),
+        finished_at: None,
+    };
+
+    // Two instances share the database: one last said it was alive five
+    // minutes ago (it died with its run), one just now.
+    let (stopped, alive) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let orphan = run_of("left by the stopped instance");
+    let going = run_of("going on the live instance");
+    store
+        .create_agent_run(&orphan, stopped, None)
+        .await
+        .unwrap();
+    store.create_agent_run(&going, alive, None).await.unwrap();
+    store
+        .beat_run_runner(stopped, now - chrono::Duration::minutes(5))
+        .await
+        .unwrap();
+    store.beat_run_runner(alive, now).await.unwrap();
+
+    // A client follows the orphan: nothing comes while it is said to go.
+    let follower = {
+        let http = fixture.http.clone();
+        let url = fixture.url(&format!("/v1/runs/{}/events", orphan.id));
+        let key = key.clone();
+        tokio::spawn(async move {
+            let response = http.get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            parse_sse(&response.text().await.unwrap())
+        })
+    };
+
+    // Another instance's heartbeat ends the orphan, and only it (this
+    // server's own heartbeat may have got there first).
+    store
+        .fail_orphaned_agent_runs(now, now - RUNNER_SILENCE)
+        .await
+        .unwrap();
+    let read = |id: uuid::Uuid| {
+        let fixture = &fixture;
+        let key = key.clone();
+        async move {
+            fixture
+                .get(&key, &format!("/v1/runs/{id}"))
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let ended = read(orphan.id).await;
+    assert_eq!(ended["state"], "failed");
+    assert!(ended["error"].as_str().unwrap().contains("stopped"));
+    assert_eq!(read(going.id).await["state"], "running");
+
+    // The follower's stream ends with how the run ended.
+    let events = follower.await.unwrap();
+    let last = events.last().expect("an event");
+    assert_eq!(last.kind, "run.failed");
+    assert!(last.data["error"].as_str().unwrap().contains("stopped"));
+}

@@ -444,12 +444,13 @@ impl ServerStore {
     pub async fn create_agent_run(
         &self,
         run: &AgentRunRecord,
+        runner: Uuid,
         idempotency: Option<(IdempotencyKey<'_>, u16, &str)>,
     ) -> Result<(), StoreError> {
         let mut transaction = self.write_transaction().await?;
         sqlx::query(&format!(
-            "INSERT INTO agent_runs ({RUN_COLUMNS})
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+            "INSERT INTO agent_runs ({RUN_COLUMNS}, runner)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
         ))
         .bind(run.id.to_string())
         .bind(run.tenant_id.to_string())
@@ -467,6 +468,7 @@ impl ServerStore {
         .bind(&run.created_at)
         .bind(run.started_at.as_deref())
         .bind(run.finished_at.as_deref())
+        .bind(runner.to_string())
         .execute(&mut *transaction)
         .await?;
         if let Some((key, status, response)) = idempotency {
@@ -604,6 +606,49 @@ impl ServerStore {
         .execute(&self.pool)
         .await?
         .rows_affected())
+    }
+
+    /// Records that the server instance `runner` is alive at `now`.
+    pub async fn beat_run_runner(
+        &self,
+        runner: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO run_runners (id, seen_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(runner.to_string())
+        .bind(timestamp(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Ends, as failed, every run left queued or running by an instance not
+    /// seen since `seen_since` (it died with its runs), and forgets
+    /// instances silent for a day; how many runs.
+    pub async fn fail_orphaned_agent_runs(
+        &self,
+        now: DateTime<Utc>,
+        seen_since: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let failed = sqlx::query(
+            "UPDATE agent_runs SET state = 'failed',
+                 error = 'the server instance running it stopped; start it again', finished_at = $1
+             WHERE state IN ('queued', 'running') AND runner IS NOT NULL
+               AND runner NOT IN (SELECT id FROM run_runners WHERE seen_at >= $2)",
+        )
+        .bind(timestamp(now))
+        .bind(timestamp(seen_since))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM run_runners WHERE seen_at < $1")
+            .bind(timestamp(now - Duration::days(1)))
+            .execute(&self.pool)
+            .await?;
+        Ok(failed)
     }
 
     /// Every agent and prompt document of a tenant (not deleted), as

@@ -130,15 +130,10 @@ impl ServerStore {
                 return Ok(false);
             }
         }
+        let (tenant, user) = (tenant_id.to_string(), user_id.to_string());
         for &(metric, amount) in uncounted {
-            add_to_counter(
-                &mut transaction,
-                (tenant_id, user_id),
-                metric,
-                period,
-                to_i64(amount)?,
-            )
-            .await?;
+            crate::runs::add_to_counter(&mut transaction, &tenant, &user, metric, period, amount)
+                .await?;
         }
         if let Some((kind, at)) = event {
             record_event(
@@ -162,38 +157,19 @@ impl ServerStore {
         amount: u64,
     ) -> Result<(), StoreError> {
         let amount = i64::try_from(amount).map_err(|e| StoreError::corrupt("usage_counters", e))?;
-        let mut connection = self.pool.acquire().await?;
-        add_to_counter(
-            &mut connection,
-            (tenant_id, user_id),
-            metric,
-            period,
-            amount,
+        sqlx::query(
+            "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
         )
-        .await
+        .bind(tenant_id.to_string())
+        .bind(user_id.to_string())
+        .bind(metric.as_str())
+        .bind(period)
+        .bind(amount)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
-}
-
-/// Adds `amount` to one of a user's per-period counters, making it if need be.
-async fn add_to_counter(
-    connection: &mut sqlx::AnyConnection,
-    (tenant_id, user_id): (Uuid, Uuid),
-    metric: Metric,
-    period: &str,
-    amount: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO usage_counters (tenant_id, user_id, metric, period, used) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (tenant_id, user_id, metric, period) DO UPDATE SET used = usage_counters.used + excluded.used",
-    )
-    .bind(tenant_id.to_string())
-    .bind(user_id.to_string())
-    .bind(metric.as_str())
-    .bind(period)
-    .bind(amount)
-    .execute(connection)
-    .await?;
-    Ok(())
 }
 
 impl ServerStore {

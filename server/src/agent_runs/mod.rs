@@ -43,6 +43,11 @@ pub use providers::RunsConfig;
 /// the previous piece instead of making new events.
 const MAX_EVENTS_PER_RUN: usize = 4_096;
 
+/// How often an instance says it is alive.
+const RUNNER_BEAT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long an instance may be silent before its runs are ended as failed.
+pub const RUNNER_SILENCE: chrono::Duration = chrono::Duration::seconds(60);
+
 /// Event types that end a run's stream.
 pub const FINAL_EVENTS: [&str; 3] = ["run.succeeded", "run.failed", "run.cancelled"];
 
@@ -202,6 +207,8 @@ pub struct RunService {
 }
 
 struct Inner {
+    /// This instance, as its runs name it.
+    runner: Uuid,
     store: ServerStore,
     clock: Arc<dyn Clock>,
     slots: Arc<Semaphore>,
@@ -223,6 +230,7 @@ impl RunService {
     pub fn new(store: ServerStore, clock: Arc<dyn Clock>, config: RunsConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
+                runner: Uuid::now_v7(),
                 slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
                 providers: providers::ProviderCache::new(store.clone(), config),
                 store,
@@ -230,6 +238,51 @@ impl RunService {
                 live: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// This instance's id, stored with each run it starts.
+    pub fn runner(&self) -> Uuid {
+        self.inner.runner
+    }
+
+    /// Says this instance is alive (before it starts any run), then again
+    /// every [`RUNNER_BEAT`]; each time, ends as failed the runs of
+    /// instances silent for [`RUNNER_SILENCE`]: they died with their runs
+    /// (several instances share a PostgreSQL database).
+    pub async fn start_heartbeat(&self) -> anyhow::Result<()> {
+        self.beat().await?;
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RUNNER_BEAT);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(error) = service.beat().await {
+                    tracing::warn!(%error, "this instance could not say it is alive");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn beat(&self) -> Result<(), orrery_store::StoreError> {
+        let now = self.now();
+        self.inner
+            .store
+            .beat_run_runner(self.inner.runner, now)
+            .await?;
+        let failed = self
+            .inner
+            .store
+            .fail_orphaned_agent_runs(now, now - RUNNER_SILENCE)
+            .await?;
+        if failed > 0 {
+            tracing::warn!(
+                runs = failed,
+                "runs of a server instance that stopped were ended as failed"
+            );
+        }
+        Ok(())
     }
 
     /// The tenants' providers.

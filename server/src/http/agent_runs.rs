@@ -570,6 +570,7 @@ pub(super) async fn launch(
     };
     let store = context.store.clone();
     let claim = claim.cloned();
+    let runner = context.runs.runner();
     let (run, view) = context
         .runs
         .start(
@@ -587,6 +588,7 @@ pub(super) async fn launch(
                 store
                     .create_agent_run(
                         &run,
+                        runner,
                         claim.as_ref().map(|claim| {
                             (claim.key(), StatusCode::ACCEPTED.as_u16(), view.as_str())
                         }),
@@ -707,6 +709,25 @@ async fn cancel(
     Ok(RunView::of(run))
 }
 
+/// The final event of a run that ended without one stored, numbered `seq`.
+fn ending_of(run: &AgentRunRecord, seq: u64) -> RunEventRow {
+    let kind = match run.state {
+        RunState::Succeeded => "run.succeeded",
+        RunState::Cancelled => "run.cancelled",
+        _ => "run.failed",
+    };
+    RunEventRow {
+        seq,
+        kind: kind.to_owned(),
+        data: serde_json::json!({ "run_id": run.id, "answer": run.answer, "error": run.error })
+            .to_string(),
+        at: run
+            .finished_at
+            .clone()
+            .unwrap_or_else(|| run.created_at.clone()),
+    }
+}
+
 /// Where a stream reads its events from.
 enum Source {
     /// The run goes on this instance: its events in memory.
@@ -780,6 +801,9 @@ impl Stream {
                         Ok(Some(run)) if !run.state.is_final() => {
                             tokio::time::sleep(REMOTE_POLL).await
                         }
+                        // Ended without its events stored: its instance
+                        // stopped. The stream still ends with how it ended.
+                        Ok(Some(run)) => self.pending.push_back(ending_of(&run, self.after + 1)),
                         _ => return None,
                     }
                 }

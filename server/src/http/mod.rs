@@ -234,6 +234,12 @@ impl ApiContext {
         self.live.start_relay().await
     }
 
+    /// Says this instance is alive, now and every few seconds, and ends the
+    /// runs of instances that stopped saying so.
+    pub async fn start_run_heartbeat(&self) -> anyhow::Result<()> {
+        self.runs.start_heartbeat().await
+    }
+
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
