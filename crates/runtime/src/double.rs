@@ -345,6 +345,11 @@ impl ProviderDouble {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
         let app = Router::new().fallback(handle).with_state(state.clone());
+        // Each streamed frame leaves at once, as from a provider's servers
+        // (Nagle's algorithm would hold a frame back until the last is acknowledged).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
                 tracing::warn!(%error, "the provider double stopped");
