@@ -10,6 +10,7 @@ mod graph;
 mod graph_file;
 mod ids;
 mod library;
+pub mod marketplace;
 pub mod policy;
 mod ports;
 pub mod revenue;

@@ -283,6 +283,8 @@ pub enum Action {
     ManagePrompts,
     /// Admin: edit the account emails' templates.
     EditMailTemplates,
+    /// Admin: read reports about marketplace listings and delist them.
+    ModerateMarketplace,
 }
 
 impl Action {
@@ -304,6 +306,7 @@ impl Action {
                 | Action::DeleteUsers
                 | Action::ManagePrompts
                 | Action::EditMailTemplates
+                | Action::ModerateMarketplace
         )
     }
 }
@@ -384,7 +387,8 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::ExportUserData
         | Action::DeleteUsers
         | Action::ManagePrompts
-        | Action::EditMailTemplates => Vec::new(),
+        | Action::EditMailTemplates
+        | Action::ModerateMarketplace => Vec::new(),
     }
 }
 
@@ -486,7 +490,8 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::ExportUserData
         | Action::DeleteUsers
         | Action::ManagePrompts
-        | Action::EditMailTemplates => unreachable!("administration is decided above"),
+        | Action::EditMailTemplates
+        | Action::ModerateMarketplace => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {

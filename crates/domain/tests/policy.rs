@@ -96,7 +96,7 @@ fn actions() -> impl Strategy<Value = Action> {
 }
 
 /// The operator capabilities, listed again here.
-const ADMIN_ACTIONS: [Action; 13] = [
+const ADMIN_ACTIONS: [Action; 14] = [
     Action::ListUsers,
     Action::ChangeUserPlan,
     Action::ChangeUserRole,
@@ -110,6 +110,7 @@ const ADMIN_ACTIONS: [Action; 13] = [
     Action::DeleteUsers,
     Action::ManagePrompts,
     Action::EditMailTemplates,
+    Action::ModerateMarketplace,
 ];
 
 /// The quantities each action adds, stated again from the words.

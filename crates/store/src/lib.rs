@@ -16,6 +16,7 @@ mod events;
 mod library;
 mod local;
 mod mail_templates;
+mod marketplace;
 mod metrics;
 mod outbox;
 mod plans;
@@ -44,6 +45,10 @@ pub use events::EventKind;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use mail_templates::{EditedTemplate, TemplateParts};
+pub use marketplace::{
+    ListingCreated, ListingPage, ListingRecord, ListingSearch, ListingVersion, NewListingVersion,
+    PurchaseClaim, PurchaseRecord, ReportRecord, ReviewRecord,
+};
 pub use metrics::DailyRow;
 pub use outbox::{MailDraft, QueuedMail, TrialEnding};
 pub use prompt_versions::{PublishedPromptPage, PublishedPromptVersion};

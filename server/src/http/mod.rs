@@ -26,6 +26,7 @@ mod idempotency;
 mod key_limits;
 mod library;
 mod live;
+mod marketplace;
 mod me;
 mod openapi;
 mod plans;
@@ -481,6 +482,7 @@ fn all_routes() -> Routes {
         .merge(agent_runs::router())
         .merge(run_providers::router())
         .merge(channels::router())
+        .merge(marketplace::router())
         .merge(openapi::router())
         .merge(live::router())
         .merge(admin::router())

@@ -8,6 +8,7 @@
 
 mod audit;
 mod mail_templates;
+mod marketplace;
 mod monitoring;
 mod overview;
 mod prompts;
@@ -36,6 +37,7 @@ pub(super) fn router() -> Routes {
         .merge(prompts::router())
         .merge(monitoring::router())
         .merge(mail_templates::router())
+        .merge(marketplace::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
