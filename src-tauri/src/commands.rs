@@ -14,8 +14,10 @@ use crate::shell::{Shell, ShellError, SyncStatus};
 mod admin;
 mod channels;
 mod library;
+mod marketplace;
 pub use admin::*;
 pub use channels::*;
+pub use marketplace::*;
 pub use library::*;
 
 /// Every command the webview may call, with the types they take and give,
@@ -73,6 +75,16 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             disconnect_channel,
             server_provider,
             share_provider_with_server,
+            market_search,
+            market_listing,
+            market_buy,
+            market_purchases,
+            market_selling,
+            market_create_listing,
+            market_publish_version,
+            market_review,
+            market_report,
+            market_delist,
             admin_list_users,
             admin_get_user,
             admin_change_user,

@@ -19,6 +19,7 @@ use crate::vault::{KeyringVault, VaultError};
 
 mod allowance;
 mod channels;
+mod marketplace;
 mod library;
 mod sandbox;
 pub use library::{AgentDraft, PromptDraft, PromptView};

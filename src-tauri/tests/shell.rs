@@ -1616,3 +1616,95 @@ async fn channels_are_connected_and_the_server_gets_this_apps_provider() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_got_in_the_app_is_in_its_library() {
+    use orrery_account::{MarketSearch, NewMarketListing};
+    use orrery_desktop::shell::AgentDraft;
+    use orrery_domain::DocumentKind;
+
+    let directory = tempfile::tempdir().unwrap();
+    let mut server = RunningServer::start(&directory.path().join("server.db"), "127.0.0.1:0").await;
+    let open = |name: &str| {
+        let path = directory.path().join(name);
+        let url = server.url.clone();
+        async move {
+            let (canvas, _) = channel();
+            Shell::open(&path, &url, vault(), canvas).await.unwrap()
+        }
+    };
+
+    // A seller lists an agent from their app: the listing carries it as
+    // the server has it (the app syncs first).
+    let seller = open("seller.db").await;
+    seller
+        .register("seller@orrery.test", PASSWORD, "Grace")
+        .await
+        .unwrap();
+    let agent = seller
+        .save_agent(AgentDraft {
+            id: None,
+            name: "Contract reviewer".into(),
+            description: "Flags risky clauses.".into(),
+            system_prompt: "You read contracts.".into(),
+            model: "llama3.1:8b".into(),
+            parameters: Default::default(),
+            tools: Vec::new(),
+            public: false,
+            graph: None,
+        })
+        .await
+        .unwrap();
+    let listed = seller
+        .market_create_listing(&NewMarketListing {
+            kind: "agent".into(),
+            item_id: agent.id.to_string(),
+            title: "Contract reviewer".into(),
+            description: "Reads a contract and flags risky clauses.".into(),
+            tags: vec!["legal".into()],
+        })
+        .await
+        .unwrap();
+    assert!(listed.mine);
+
+    // A buyer finds it, gets it, and has it in this app's library at once.
+    let buyer = open("buyer.db").await;
+    buyer
+        .register("buyer@orrery.test", PASSWORD, "Linus")
+        .await
+        .unwrap();
+    let found = buyer
+        .market_search(&MarketSearch {
+            query: Some("contract".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.total, 1);
+    assert_eq!(found.listings[0].seller, "Grace");
+    let purchase = buyer.market_buy(&found.listings[0].id).await.unwrap();
+    let library = buyer.list_library(DocumentKind::Agent).await.unwrap();
+    let copy = library
+        .iter()
+        .find(|item| Some(item.id.to_string()) == purchase.item_id)
+        .expect("the copy is in the library");
+    assert_eq!(copy.title, "Contract reviewer");
+    assert_eq!(
+        buyer.agent(copy.id).await.unwrap().system_prompt,
+        "You read contracts."
+    );
+    let opened = buyer.market_listing(&listed.id).await.unwrap();
+    assert!(opened.listing.owned);
+    assert_eq!(opened.listing.purchases, 1);
+    assert_eq!(buyer.market_purchases().await.unwrap().len(), 1);
+
+    // A review from the buyer shows on the listing.
+    buyer
+        .market_review(&listed.id, 5, "Caught a bad clause.")
+        .await
+        .unwrap();
+    let opened = seller.market_listing(&listed.id).await.unwrap();
+    assert_eq!(opened.reviews[0].body, "Caught a bad clause.");
+    assert_eq!(opened.listing.rating, Some(5.0));
+    server.stop().await;
+}

@@ -46,6 +46,13 @@ export type MailPreview = Rust.MailParts;
 export type Channel = Rust.MessengerChannel;
 export type ChannelConnection = Rust.ChannelConnection;
 export type ServerProvider = Rust.ServerProvider;
+export type MarketListing = Rust.MarketListing_Serialize;
+export type MarketPage = Rust.MarketPage_Serialize;
+export type MarketSearch = Rust.MarketSearch_Deserialize;
+export type MarketListingDetail = Rust.MarketListingDetail_Serialize;
+export type MarketPurchase = Rust.MarketPurchase_Serialize;
+export type MarketReview = Rust.MarketReview;
+export type NewMarketListing = Rust.NewMarketListing;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -210,6 +217,21 @@ export const api = {
   serverProvider: commands.serverProvider,
   /** Gives the server this app's provider, its key from the keyring. */
   shareProviderWithServer: commands.shareProviderWithServer,
+  /** A page of marketplace listings. */
+  marketSearch: commands.marketSearch,
+  /** One listing with its preview, versions and reviews. */
+  marketListing: commands.marketListing,
+  /** Gets a listing; its copy is in the library when this answers. */
+  marketBuy: commands.marketBuy,
+  marketPurchases: commands.marketPurchases,
+  marketSelling: commands.marketSelling,
+  /** Lists one of the user's agents or prompts (free). */
+  marketCreateListing: commands.marketCreateListing,
+  /** Publishes a listed item as it is now; whether it had changed. */
+  marketPublishVersion: commands.marketPublishVersion,
+  marketReview: (id: string, rating: number, body: string) => done(commands.marketReview(id, rating, body)),
+  marketReport: (id: string, reason: string) => done(commands.marketReport(id, reason)),
+  marketDelist: (id: string) => done(commands.marketDelist(id)),
   adminListUsers: commands.adminListUsers,
   adminGetUser: commands.adminGetUser,
   adminChangeUser: commands.adminChangeUser,

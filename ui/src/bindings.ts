@@ -125,6 +125,26 @@ export const commands = {
 	serverProvider: () => __TAURI_INVOKE<ServerProvider | null>("server_provider"),
 	/**  Gives the server this app's provider, with its key from the keyring. */
 	shareProviderWithServer: () => __TAURI_INVOKE<ServerProvider | null>("share_provider_with_server"),
+	/**  A page of listings. */
+	marketSearch: (search: MarketSearch_Deserialize) => __TAURI_INVOKE<MarketPage_Serialize>("market_search", { search }),
+	/**  One listing with its preview, versions and reviews. */
+	marketListing: (id: string) => __TAURI_INVOKE<MarketListingDetail_Serialize>("market_listing", { id }),
+	/**  Gets a listing; its copy is in the library when this answers. */
+	marketBuy: (id: string) => __TAURI_INVOKE<MarketPurchase_Serialize>("market_buy", { id }),
+	/**  What the user has got from the marketplace. */
+	marketPurchases: () => __TAURI_INVOKE<MarketPurchase_Serialize[]>("market_purchases"),
+	/**  What the user sells. */
+	marketSelling: () => __TAURI_INVOKE<MarketListing_Serialize[]>("market_selling"),
+	/**  Lists one of the user's agents or prompts, free. */
+	marketCreateListing: (listing: NewMarketListing) => __TAURI_INVOKE<MarketListing_Serialize>("market_create_listing", { listing }),
+	/**  Publishes a listed item as it is now; whether it changed. */
+	marketPublishVersion: (id: string) => __TAURI_INVOKE<boolean>("market_publish_version", { id }),
+	/**  Writes the user's review (1–5 and a text) of a listing they have. */
+	marketReview: (id: string, rating: number, body: string) => __TAURI_INVOKE<null>("market_review", { id, rating, body }),
+	/**  Reports a listing to the admins. */
+	marketReport: (id: string, reason: string) => __TAURI_INVOKE<null>("market_report", { id, reason }),
+	/**  Takes one of the user's listings off the marketplace. */
+	marketDelist: (id: string) => __TAURI_INVOKE<null>("market_delist", { id }),
 	/**
 	 *  A page of the server's users: search by address or name, filter by plan,
 	 *  role and status, sort, pages.
@@ -1014,6 +1034,255 @@ export type MailTemplate_Serialize = {
 	updated_at: string | null,
 };
 
+/**  A listing as the marketplace shows it. */
+export type MarketListing = MarketListing_Serialize | MarketListing_Deserialize;
+
+/**  A listing opened: what it shows, its versions and reviews. */
+export type MarketListingDetail = MarketListingDetail_Serialize | MarketListingDetail_Deserialize;
+
+/**  A listing opened: what it shows, its versions and reviews. */
+export type MarketListingDetail_Deserialize = {
+	/**  The listing. */
+	listing: MarketListing_Deserialize,
+	/**  What buyers see of it before they have it. */
+	preview: string,
+	/**  Its versions, newest first. */
+	versions: MarketVersion[],
+	/**  Its latest reviews. */
+	reviews: MarketReview[],
+	/**  The user's own review. */
+	your_review?: MarketReview | null,
+};
+
+/**  A listing opened: what it shows, its versions and reviews. */
+export type MarketListingDetail_Serialize = {
+	/**  The listing. */
+	listing: MarketListing_Serialize,
+	/**  What buyers see of it before they have it. */
+	preview: string,
+	/**  Its versions, newest first. */
+	versions: MarketVersion[],
+	/**  Its latest reviews. */
+	reviews: MarketReview[],
+	/**  The user's own review. */
+	your_review: MarketReview | null,
+};
+
+/**  A listing as the marketplace shows it. */
+export type MarketListing_Deserialize = {
+	/**  Its id. */
+	id: string,
+	/**  `agent` or `prompt`. */
+	kind: string,
+	/**  Its title. */
+	title: string,
+	/**  What it does. */
+	description: string,
+	/**  Words to find it by. */
+	tags: string[],
+	/**  `free`, `one_off` or `monthly`. */
+	pricing: string,
+	/**  Its price in minor units (cents). */
+	price_minor: number,
+	/**  Its currency (`usd`, `eur`, `gbp`). */
+	currency: string,
+	/**  `listed` or `delisted`. */
+	state: string,
+	/**  The version buyers get now (a SHA-256). */
+	version: string,
+	/**  The seller's name. */
+	seller: string,
+	/**  How many have it. */
+	purchases: number,
+	/**  Its average rating, if rated. */
+	rating?: number | null,
+	/**  How many rated it. */
+	rating_count: number,
+	/**  The user has it. */
+	owned: boolean,
+	/**  The user sells it. */
+	mine: boolean,
+	/**  When it was listed. */
+	created_at: string,
+};
+
+/**  A listing as the marketplace shows it. */
+export type MarketListing_Serialize = {
+	/**  Its id. */
+	id: string,
+	/**  `agent` or `prompt`. */
+	kind: string,
+	/**  Its title. */
+	title: string,
+	/**  What it does. */
+	description: string,
+	/**  Words to find it by. */
+	tags: string[],
+	/**  `free`, `one_off` or `monthly`. */
+	pricing: string,
+	/**  Its price in minor units (cents). */
+	price_minor: number,
+	/**  Its currency (`usd`, `eur`, `gbp`). */
+	currency: string,
+	/**  `listed` or `delisted`. */
+	state: string,
+	/**  The version buyers get now (a SHA-256). */
+	version: string,
+	/**  The seller's name. */
+	seller: string,
+	/**  How many have it. */
+	purchases: number,
+	/**  Its average rating, if rated. */
+	rating: number | null,
+	/**  How many rated it. */
+	rating_count: number,
+	/**  The user has it. */
+	owned: boolean,
+	/**  The user sells it. */
+	mine: boolean,
+	/**  When it was listed. */
+	created_at: string,
+};
+
+/**  One page of a search. */
+export type MarketPage = MarketPage_Serialize | MarketPage_Deserialize;
+
+/**  One page of a search. */
+export type MarketPage_Deserialize = {
+	/**  The listings. */
+	listings: MarketListing_Deserialize[],
+	/**  How many match in all. */
+	total: number,
+	/**  This page (from 1). */
+	page: number,
+	/**  Listings per page. */
+	per_page: number,
+};
+
+/**  One page of a search. */
+export type MarketPage_Serialize = {
+	/**  The listings. */
+	listings: MarketListing_Serialize[],
+	/**  How many match in all. */
+	total: number,
+	/**  This page (from 1). */
+	page: number,
+	/**  Listings per page. */
+	per_page: number,
+};
+
+/**  What the user has got from the marketplace. */
+export type MarketPurchase = MarketPurchase_Serialize | MarketPurchase_Deserialize;
+
+/**  What the user has got from the marketplace. */
+export type MarketPurchase_Deserialize = {
+	/**  Its id. */
+	id: string,
+	/**  The listing. */
+	listing_id: string,
+	/**  The listing's title. */
+	title: string,
+	/**  `agent` or `prompt`. */
+	kind: string,
+	/**  The version got. */
+	version: string,
+	/**  `paid` (or got free), `pending` or `refunded`. */
+	state: string,
+	/**  What it cost, minor units. */
+	amount_minor: number,
+	/**  Its currency. */
+	currency: string,
+	/**  The copy in the library. */
+	item_id?: string | null,
+	/**  When. */
+	created_at: string,
+};
+
+/**  What the user has got from the marketplace. */
+export type MarketPurchase_Serialize = {
+	/**  Its id. */
+	id: string,
+	/**  The listing. */
+	listing_id: string,
+	/**  The listing's title. */
+	title: string,
+	/**  `agent` or `prompt`. */
+	kind: string,
+	/**  The version got. */
+	version: string,
+	/**  `paid` (or got free), `pending` or `refunded`. */
+	state: string,
+	/**  What it cost, minor units. */
+	amount_minor: number,
+	/**  Its currency. */
+	currency: string,
+	/**  The copy in the library. */
+	item_id: string | null,
+	/**  When. */
+	created_at: string,
+};
+
+/**  A buyer's review. */
+export type MarketReview = {
+	/**  Who wrote it. */
+	author: string,
+	/**  1 to 5. */
+	rating: number,
+	/**  What they said. */
+	body: string,
+	/**  When. */
+	updated_at: string,
+};
+
+/**  What to search for. */
+export type MarketSearch = MarketSearch_Serialize | MarketSearch_Deserialize;
+
+/**  What to search for. */
+export type MarketSearch_Deserialize = {
+	/**  Words. */
+	query?: string | null,
+	/**  `agent` or `prompt`. */
+	kind?: string | null,
+	/**  Free ones only. */
+	free_only: boolean,
+	/**  Every one of these tags. */
+	tags: string[],
+	/**  At least this average rating. */
+	min_rating?: number | null,
+	/**  `relevance`, `newest`, `most_bought`, `rating`, `price_low`, `price_high`. */
+	sort?: string | null,
+	/**  From 1. */
+	page?: number | null,
+};
+
+/**  What to search for. */
+export type MarketSearch_Serialize = {
+	/**  Words. */
+	query: string | null,
+	/**  `agent` or `prompt`. */
+	kind: string | null,
+	/**  Free ones only. */
+	free_only: boolean,
+	/**  Every one of these tags. */
+	tags: string[],
+	/**  At least this average rating. */
+	min_rating: number | null,
+	/**  `relevance`, `newest`, `most_bought`, `rating`, `price_low`, `price_high`. */
+	sort: string | null,
+	/**  From 1. */
+	page: number | null,
+};
+
+/**  A published version of a listing. */
+export type MarketVersion = {
+	/**  Its content's SHA-256. */
+	version: string,
+	/**  1, 2, ... */
+	number: number,
+	/**  When it was published. */
+	created_at: string,
+};
+
 /**  A connected Telegram bot or WhatsApp number. */
 export type MessengerChannel = MessengerChannel_Serialize | MessengerChannel_Deserialize;
 
@@ -1078,6 +1347,20 @@ export type MetricUsage_Serialize = {
 	used: number,
 	/**  The plan's limit; `None` is unlimited. */
 	limit: number | null,
+};
+
+/**  Listing one of the user's library items. */
+export type NewMarketListing = {
+	/**  `agent` or `prompt`. */
+	kind: string,
+	/**  The library item. */
+	item_id: string,
+	/**  Its title. */
+	title: string,
+	/**  What it does. */
+	description: string,
+	/**  Words to find it by. */
+	tags: string[],
 };
 
 /**

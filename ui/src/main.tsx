@@ -12,13 +12,14 @@ import { Agents } from "./agents";
 import { Prompts } from "./prompts";
 import { Providers } from "./providers";
 import { Channels } from "./channels";
+import { Marketplace } from "./marketplace";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
 import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
-type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "channels" | "billing" | "account";
+type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "marketplace" | "channels" | "billing" | "account";
 
 /** What a screen is handed by the frame. */
 interface Frame {
@@ -58,6 +59,7 @@ const SCREENS: Screen[] = [
   { key: "agents", tab: () => "Agents", view: () => <Agents /> },
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <Providers /> },
+  { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: () => <Marketplace /> },
   { key: "channels", tab: () => "Channels", signedIn: true, hiddenSignedOut: true, view: () => <Channels /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {

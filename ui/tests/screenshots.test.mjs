@@ -71,6 +71,18 @@ const graphRows = (page) => page.getByRole("list", { name: "Graphs" }).getByRole
 const synced = (page) => page.getByTestId("sync-status").filter({ hasText: "Synced" }).waitFor();
 
 /** Every screen: how to reach it, and what must be on screen before it is drawn. */
+const MARKET = [
+  { title: "Contract reviewer", kind: "agent", description: "Reads a contract and flags the clauses that need a lawyer's eye, with the reason for each.", tags: ["legal", "contracts"], seller: "Grace Hopper", purchases: 1284, rating: 4.7, rating_count: 212,
+    preview: "Contract reviewer\nReads a contract and flags risky clauses.\nModel: llama3.1:8b",
+    reviews: [
+      { author: "Linus", rating: 5, body: "Caught an indemnity clause our team missed.", updated_at: "2026-12-04T10:00:00.000Z" },
+      { author: "Ada", rating: 4, body: "Good on leases; slower on long contracts.", updated_at: "2026-12-02T10:00:00.000Z" },
+    ] },
+  { title: "Release notes writer", kind: "prompt", description: "Turns a list of merged changes into release notes people read.", tags: ["writing", "engineering"], seller: "Linus", purchases: 640, rating: 4.4, rating_count: 88 },
+  { title: "Support triage", kind: "agent", description: "Sorts incoming tickets by product and urgency, and drafts a first answer.", tags: ["support"], seller: "Grace Hopper", purchases: 315, rating: 4.1, rating_count: 40, owned: true },
+  { title: "Research brief", kind: "prompt", description: "A one-page brief with sources for any question.", tags: ["research"], seller: "Ada", purchases: 0, rating: null, rating_count: 0, mine: true },
+  { title: "Trip planner", kind: "agent", description: "Plans a weekend away: trains, rooms and what to see.", tags: ["travel"], seller: "Margaret", purchases: 97, rating: 3.9, rating_count: 15 },
+];
 const SCREENS = [
   {
     name: "graphs-empty",
@@ -113,6 +125,33 @@ const SCREENS = [
     open: async (page) => {
       await page.getByRole("button", { name: "Providers", exact: true }).click();
       await page.waitForFunction(() => document.querySelector("input[name=base_url]")?.value);
+    },
+  },
+  {
+    name: "marketplace",
+    setup: { agents: AGENTS, marketplace: MARKET },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+      await page.getByRole("article", { name: "Trip planner" }).waitFor();
+    },
+  },
+  {
+    name: "marketplace-listing",
+    setup: { agents: AGENTS, marketplace: MARKET },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+      await page.getByRole("button", { name: "Contract reviewer", exact: true }).click();
+      await page.getByRole("region", { name: "Reviews" }).getByText("Caught an indemnity clause").waitFor();
+    },
+  },
+  {
+    name: "marketplace-selling",
+    setup: { agents: AGENTS, prompts: PROMPTS, marketplace: MARKET },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+      await page.getByRole("button", { name: "Selling", exact: true }).click();
+      await page.getByRole("region", { name: "Your listings" }).getByText("Research brief").waitFor();
+      await page.getByLabel("Item").locator("option").nth(1).waitFor({ state: "attached" });
     },
   },
   {

@@ -24,6 +24,18 @@
     webhook_url: `https://sync.orrery.example/v1/hooks/${seed.kind}/01938f2e`, last_messages: [], ...seed,
   }));
   let serverProvider = setup.serverProvider ?? null;
+  // The marketplace (src-tauri/src/commands/marketplace.rs): listings as
+  // /v1/marketplace answers them. setup.marketplace = [{ title, kind,
+  // description, tags, seller, purchases, rating, rating_count, owned, mine,
+  // preview, reviews }]; the first is the newest.
+  const market = (setup.marketplace ?? []).map((seed, index) => ({
+    id: crypto.randomUUID(), kind: "agent", description: "", tags: [], pricing: "free", price_minor: 0, currency: "usd",
+    state: "listed", version: "9f2c1e7a".padEnd(64, "0"), seller: "Grace Hopper", purchases: 0, rating: null, rating_count: 0,
+    owned: false, mine: false, created_at: new Date(Date.parse("2026-12-05T12:00:00Z") - index * 86_400_000).toISOString(),
+    preview: `${seed.title}\n${seed.description ?? ""}`, reviews: [], your_review: null, item: null, ...seed,
+  }));
+  const marketPurchases = [];
+  const marketView = ({ preview, reviews, your_review, item, ...listing }) => ({ ...listing });
   const users = new Map([
     ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
   ]);
@@ -716,6 +728,98 @@
       if (at < 0) return fail("refused", `no ${kind} channel is connected`);
       channels.splice(at, 1);
       return channels.map((each) => ({ ...each }));
+    },
+    // The marketplace: search (words in title, description or tags), filters,
+    // sorts and pages of 20; getting a listing adds its item to the library.
+    market_search: ({ search }) => {
+      if (!session) return fail("signed_out", "sign in first");
+      const words = (search.query ?? "").toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+      let found = market.filter((listing) => listing.state === "listed").filter((listing) => {
+        const text = `${listing.title} ${listing.description} ${listing.tags.join(" ")}`.toLowerCase();
+        return words.every((word) => text.split(/[^\p{L}\p{N}]+/u).some((each) => each.startsWith(word)));
+      });
+      if (search.kind) found = found.filter((listing) => listing.kind === search.kind);
+      if (search.free_only) found = found.filter((listing) => listing.pricing === "free");
+      for (const tag of search.tags) found = found.filter((listing) => listing.tags.includes(tag));
+      if (search.min_rating !== null && search.min_rating !== undefined) found = found.filter((listing) => (listing.rating ?? 0) >= search.min_rating);
+      const order = {
+        newest: (a, b) => b.created_at.localeCompare(a.created_at),
+        most_bought: (a, b) => b.purchases - a.purchases,
+        rating: (a, b) => (b.rating ?? 0) - (a.rating ?? 0),
+        price_low: (a, b) => a.price_minor - b.price_minor,
+        price_high: (a, b) => b.price_minor - a.price_minor,
+      }[search.sort ?? "relevance"];
+      if (order) found = [...found].sort(order);
+      const page = search.page ?? 1;
+      return { listings: found.slice((page - 1) * 20, page * 20).map(marketView), total: found.length, page, per_page: 20 };
+    },
+    market_listing: ({ id }) => {
+      const listing = market.find((each) => each.id === id);
+      if (!listing || (listing.state !== "listed" && !listing.mine && !listing.owned)) return fail("not_found", "there is no such listing");
+      return {
+        listing: marketView(listing), preview: listing.preview, reviews: listing.reviews, your_review: listing.your_review,
+        versions: [{ version: listing.version, number: 1, created_at: listing.created_at }],
+      };
+    },
+    market_buy: ({ id }) => {
+      const listing = market.find((each) => each.id === id);
+      if (!listing) return fail("not_found", "there is no such listing");
+      if (listing.mine) return fail("conflict", "this is your own listing; it is in your library already");
+      if (listing.owned) return fail("conflict", "you have this already; it is in your library");
+      listing.owned = true;
+      listing.purchases += 1;
+      const agent = { id: crypto.randomUUID(), name: listing.title, description: listing.description, system_prompt: "", model: "", parameters: {}, tools: [], public: false, graph: null, updated_at: stamp() };
+      agents.set(agent.id, agent);
+      const purchase = {
+        id: crypto.randomUUID(), listing_id: id, title: listing.title, kind: listing.kind, version: listing.version, state: "paid",
+        amount_minor: 0, currency: "usd", item_id: agent.id, created_at: "2026-12-06T10:00:00.000Z",
+      };
+      marketPurchases.unshift(purchase);
+      return purchase;
+    },
+    market_purchases: () => marketPurchases.map((each) => ({ ...each })),
+    market_selling: () => market.filter((listing) => listing.mine).map(marketView),
+    market_create_listing: ({ listing }) => {
+      if (listing.title.trim().length === 0) return fail("refused", "the title is empty");
+      if (listing.description.trim().length === 0) return fail("refused", "the description is empty");
+      const bad = listing.tags.find((tag) => !/^[\p{L}\p{N}-]{1,32}$/u.test(tag));
+      if (bad) return fail("refused", `a tag is 1 to 32 letters, digits or \`-\` (\`${bad}\` is not)`);
+      if (market.some((each) => each.mine && each.item === listing.item_id)) return fail("conflict", "this item is listed already; publish a new version there");
+      const created = {
+        id: crypto.randomUUID(), kind: listing.kind, title: listing.title.trim(), description: listing.description.trim(),
+        tags: listing.tags.map((tag) => tag.toLowerCase()), pricing: "free", price_minor: 0, currency: "usd", state: "listed",
+        version: "4b1d0c3e".padEnd(64, "0"), seller: session.name, purchases: 0, rating: null, rating_count: 0, owned: false, mine: true,
+        created_at: "2026-12-06T10:00:00.000Z", preview: listing.title, reviews: [], your_review: null, item: listing.item_id,
+      };
+      market.unshift(created);
+      return marketView(created);
+    },
+    market_publish_version: ({ id }) => {
+      const listing = market.find((each) => each.id === id && each.mine);
+      if (!listing) return fail("not_found", "you have no such listing");
+      return false;
+    },
+    market_review: ({ id, rating, body }) => {
+      const listing = market.find((each) => each.id === id);
+      if (!listing?.owned) return fail("forbidden", "only people who have this listing can review it");
+      const review = { author: session.name, rating, body, updated_at: "2026-12-06T10:00:00.000Z" };
+      const before = listing.your_review;
+      const sum = (listing.rating ?? 0) * listing.rating_count - (before?.rating ?? 0) + rating;
+      listing.rating_count += before ? 0 : 1;
+      listing.rating = sum / listing.rating_count;
+      listing.reviews = [review, ...listing.reviews.filter((each) => each !== before)];
+      listing.your_review = review;
+      return null;
+    },
+    market_report: ({ id, reason }) => {
+      if (reason.trim().length === 0) return fail("refused", "the reason is empty");
+      return market.some((each) => each.id === id) ? null : fail("not_found", "there is no such listing");
+    },
+    market_delist: ({ id }) => {
+      const listing = market.find((each) => each.id === id && each.mine);
+      if (!listing) return fail("not_found", "you have no such listing");
+      listing.state = "delisted";
+      return null;
     },
     server_provider: () => serverProvider,
     share_provider_with_server: () => {

@@ -12,6 +12,7 @@ mod channels;
 mod client;
 mod error;
 pub mod loopback;
+mod marketplace;
 
 pub use admin::{
     AdminOverview, AdminTenant, AdminUser, AuditEntry, AuditPage, AuditQuery, GraphRuns, MailParts,
@@ -22,3 +23,7 @@ pub use admin::{
 pub use channels::{ChannelConnection, ChannelMessage, MessengerChannel, ServerProvider};
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;
+pub use marketplace::{
+    MarketListing, MarketListingDetail, MarketPage, MarketPurchase, MarketReview, MarketSearch,
+    MarketVersion, NewMarketListing,
+};
