@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api fmt lint clean
+.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -71,6 +71,10 @@ bench-sandbox:
 bench-api:
 	cargo build --release -p orrery-server -p orrery-bench --bins
 	$(CARGO_TARGET_DIR)/release/orrery-bench api
+
+bench-marketplace: deps
+	cargo build --release -p orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench marketplace --postgres
 
 bench-load:
 	cargo build --release -p orrery-server -p orrery-bench --bins

@@ -62,6 +62,8 @@ fn main() {
         "market_review",
         "market_report",
         "market_delist",
+        "admin_market_reports",
+        "admin_delist_listing",
         "admin_list_users",
         "admin_get_user",
         "admin_change_user",

@@ -92,11 +92,11 @@ struct Figures {
     seed_s: f64,
 }
 
-fn round(value: f64) -> f64 {
+pub(crate) fn round(value: f64) -> f64 {
     (value * 100.0).round() / 100.0
 }
 
-fn percentile(mut samples: Vec<f64>, share: f64) -> f64 {
+pub(crate) fn percentile(mut samples: Vec<f64>, share: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
     let index = ((samples.len() as f64 - 1.0) * share).round() as usize;
     samples[index.min(samples.len() - 1)]
@@ -192,7 +192,7 @@ async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figur
 /// Rows per multi-row insert.
 const BATCH: usize = 500;
 
-async fn insert_rows(
+pub(crate) async fn insert_rows(
     pool: &AnyPool,
     table: &str,
     columns: &[&str],

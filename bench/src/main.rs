@@ -27,6 +27,9 @@
 //! - `api`: the public API and the Telegram channel against the provider
 //!   double: request to first streamed token, 500 concurrent runs over 5
 //!   rounds with resident memory after each, webhook to reply.
+//! - `marketplace`: 100k listings and 1M purchases: search with filters p95
+//!   over HTTP, and a free listing got on one device until it is in another
+//!   device's library (SQLite, and PostgreSQL with `--postgres`).
 
 /// mimalloc instead of the system allocator: merging and reading a received
 /// 10k-node graph spent a third of its time in glibc malloc/free.
@@ -38,6 +41,7 @@ mod api;
 mod canvas;
 mod layout;
 mod load;
+mod marketplace;
 mod peer;
 mod sandbox;
 mod sync;
@@ -53,7 +57,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench sandbox [--agents N] [--runs N] [--parallel N]
        orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]
        orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]
-       orrery-bench api [--runs N] [--concurrent N] [--rounds N] [--messages N]";
+       orrery-bench api [--runs N] [--concurrent N] [--rounds N] [--messages N]
+       orrery-bench marketplace [--listings N] [--purchases N] [--searches N] [--gets N] [--postgres]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -186,6 +191,22 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", api::run(&options)?);
+            Ok(())
+        }
+        "marketplace" => {
+            let mut options = marketplace::Options::default();
+            parse_flags(&rest, &["--postgres"], |flag, number| {
+                match flag {
+                    "--postgres" => options.postgres = true,
+                    "--listings" => options.listings = number.max(1),
+                    "--purchases" => options.purchases = number,
+                    "--searches" => options.searches = number.max(1),
+                    "--gets" => options.gets = number.max(1),
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", marketplace::run(&options)?);
             Ok(())
         }
         "admin" => {

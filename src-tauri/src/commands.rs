@@ -17,8 +17,8 @@ mod library;
 mod marketplace;
 pub use admin::*;
 pub use channels::*;
-pub use marketplace::*;
 pub use library::*;
+pub use marketplace::*;
 
 /// Every command the webview may call, with the types they take and give,
 /// for Tauri's invoke handler and for the generated `ui/src/bindings.ts`
@@ -85,6 +85,8 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             market_review,
             market_report,
             market_delist,
+            admin_market_reports,
+            admin_delist_listing,
             admin_list_users,
             admin_get_user,
             admin_change_user,

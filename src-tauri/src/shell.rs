@@ -19,8 +19,8 @@ use crate::vault::{KeyringVault, VaultError};
 
 mod allowance;
 mod channels;
-mod marketplace;
 mod library;
+mod marketplace;
 mod sandbox;
 pub use library::{AgentDraft, PromptDraft, PromptView};
 pub use sandbox::ProviderView;

@@ -196,6 +196,7 @@ async fn every_admin_route_refuses_non_admins() {
             .replace("{plan_key}", &plans_before[0].key)
             .replace("{tenant_id}", &member.account.tenant_id)
             .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string())
+            .replace("{listing_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{key}", "welcome");
         assert!(
             !path.contains('{'),
@@ -217,6 +218,8 @@ async fn every_admin_route_refuses_non_admins() {
             )
         } else if path.ends_with("/rollback") {
             Some(json!({ "version_id": orrery_domain::PromptVersionId::new() }))
+        } else if path.ends_with("/delist") {
+            Some(json!({ "reason": "It copies another seller's agent." }))
         } else {
             None
         };

@@ -68,6 +68,15 @@ fn hostile_body(
             json!({ "input": "Mallory's question" }).to_string().into()
         }
         ("POST", "/v1/auth/refresh") => json!({ "refresh_token": "ort_guess" }).to_string().into(),
+        ("PATCH", "/v1/marketplace/listings/{listing_id}") => json!({
+            "title": "Mallory's now", "description": "Taken over.", "tags": [],
+            "pricing": "free", "price_minor": 0, "currency": "usd",
+        })
+        .to_string()
+        .into(),
+        ("PUT", "/v1/marketplace/listings/{listing_id}/review") => {
+            json!({ "rating": 1, "body": "Mallory" }).to_string().into()
+        }
         _ => "{}".into(),
     }
 }
@@ -135,6 +144,26 @@ async fn cross_tenant_access_is_denied() {
         )
         .await
         .unwrap();
+    // A listing of Alice's (public by design) of an agent that is not the secret one.
+    let mut helper = orrery_domain::Agent::new("Helper for everyone");
+    helper.system_prompt = "You help.".into();
+    let helper = alice.replica.save_agent(&helper).await.unwrap();
+    alice.client.sync_all(&alice.replica).await.unwrap();
+    let listing: Value = reqwest::Client::new()
+        .post(format!("{}/v1/marketplace/listings", server.url()))
+        .bearer_auth(alice.token())
+        .json(&json!({
+            "kind": "agent", "item_id": helper.id, "title": "Helper for everyone",
+            "description": "Answers questions.", "tags": ["help"],
+            "pricing": "free", "price_minor": 0, "currency": "usd",
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_listing = listing["id"].as_str().unwrap().to_owned();
     let mut secret_agent = orrery_domain::Agent::new("Alice's secret agent");
     secret_agent.system_prompt = "Alice's private instructions".into();
     let secret_agent = alice.replica.save_agent(&secret_agent).await.unwrap();
@@ -206,6 +235,7 @@ async fn cross_tenant_access_is_denied() {
         ("{run_id}", alice_run_id.clone()),
         ("{mode}", "live".to_owned()),
         ("{channel_id}", uuid::Uuid::now_v7().to_string()),
+        ("{listing_id}", alice_listing.clone()),
     ]);
     let secrets = [
         "alice@orrery.test",
@@ -296,6 +326,17 @@ async fn cross_tenant_access_is_denied() {
             assert_eq!(seen.to_agent().unwrap().name, "Mallory's agent");
         }
     }
+
+    // Alice's listing is hers, as she listed it.
+    let listing_after = get_json(
+        &server,
+        &format!("/v1/marketplace/listings/{alice_listing}"),
+        alice.token(),
+    )
+    .await;
+    assert_eq!(listing_after["title"], "Helper for everyone");
+    assert_eq!(listing_after["state"], "listed");
+    assert_eq!(listing_after["mine"], true);
 
     // Alice's data is exactly as it was, and her key still works.
     let after = view_of(&server, alice.token(), &graph.id.to_string()).await;

@@ -1,6 +1,6 @@
 // The management window (`index.html#admin`, opened by "Manage" or
 // `orrery --admin`): the server's figures, its agent runs, users, tenants, plans, published
-// prompts, the account emails' templates and its audit log. The server decides
+// prompts, reported marketplace listings, the account emails' templates and its audit log. The server decides
 // every call (admins only); this window only shows what it answers.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type AccountState, type AdminUser, type AuditEntry, type Plan, type UserDetail } from "./api";
@@ -8,6 +8,7 @@ import { describeAmount, describeInvoiceStatus } from "./billing";
 import { Notice, Pages, useNotice } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { MailTemplates } from "./mail-templates-admin";
+import { MarketplaceAdmin } from "./market-admin";
 import { Monitoring } from "./monitoring";
 import { Overview } from "./overview";
 import { Plans } from "./plans-admin";
@@ -15,7 +16,7 @@ import { PromptsAdmin } from "./prompts-admin";
 import { Tenants } from "./tenants-admin";
 import { applyTheme } from "./theme";
 
-type AdminScreen = "overview" | "monitoring" | "users" | "tenants" | "plans" | "prompts" | "emails" | "audit";
+type AdminScreen = "overview" | "monitoring" | "users" | "tenants" | "plans" | "prompts" | "marketplace" | "emails" | "audit";
 
 const SCREENS: [AdminScreen, string][] = [
   ["overview", "Overview"],
@@ -24,6 +25,7 @@ const SCREENS: [AdminScreen, string][] = [
   ["tenants", "Tenants"],
   ["plans", "Plans"],
   ["prompts", "Prompts"],
+  ["marketplace", "Marketplace"],
   ["emails", "Emails"],
   ["audit", "Audit log"],
 ];
@@ -45,6 +47,7 @@ const AUDIT_ACTIONS: [string, string][] = [
   ["prompt.rollback", "Prompt rolled back"],
   ["mail_template.put", "Email edited"],
   ["mail_template.reset", "Email restored"],
+  ["listing.delist", "Listing delisted"],
 ];
 
 /** "past_due" → "Past due". */
@@ -99,6 +102,8 @@ export function AdminApp() {
           <Plans />
         ) : screen === "prompts" ? (
           <PromptsAdmin />
+        ) : screen === "marketplace" ? (
+          <MarketplaceAdmin />
         ) : screen === "emails" ? (
           <MailTemplates />
         ) : (

@@ -53,6 +53,7 @@ export type MarketListingDetail = Rust.MarketListingDetail_Serialize;
 export type MarketPurchase = Rust.MarketPurchase_Serialize;
 export type MarketReview = Rust.MarketReview;
 export type NewMarketListing = Rust.NewMarketListing;
+export type MarketReport = Rust.MarketReport;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -232,6 +233,10 @@ export const api = {
   marketReview: (id: string, rating: number, body: string) => done(commands.marketReview(id, rating, body)),
   marketReport: (id: string, reason: string) => done(commands.marketReport(id, reason)),
   marketDelist: (id: string) => done(commands.marketDelist(id)),
+  /** Reports about listings (admins only). */
+  adminMarketReports: commands.adminMarketReports,
+  /** Takes a listing off the marketplace; the reason goes to the audit log. */
+  adminDelistListing: (id: string, reason: string) => done(commands.adminDelistListing(id, reason)),
   adminListUsers: commands.adminListUsers,
   adminGetUser: commands.adminGetUser,
   adminChangeUser: commands.adminChangeUser,

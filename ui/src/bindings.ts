@@ -145,6 +145,13 @@ export const commands = {
 	marketReport: (id: string, reason: string) => __TAURI_INVOKE<null>("market_report", { id, reason }),
 	/**  Takes one of the user's listings off the marketplace. */
 	marketDelist: (id: string) => __TAURI_INVOKE<null>("market_delist", { id }),
+	/**  Reports about listings still listed (admins only; the server decides). */
+	adminMarketReports: () => __TAURI_INVOKE<MarketReport[]>("admin_market_reports"),
+	/**
+	 *  Takes a listing off the marketplace, the reason going to the audit log
+	 *  (admins only; the server decides).
+	 */
+	adminDelistListing: (id: string, reason: string) => __TAURI_INVOKE<null>("admin_delist_listing", { id, reason }),
 	/**
 	 *  A page of the server's users: search by address or name, filter by plan,
 	 *  role and status, sort, pages.
@@ -1218,6 +1225,20 @@ export type MarketPurchase_Serialize = {
 	currency: string,
 	/**  The copy in the library. */
 	item_id: string | null,
+	/**  When. */
+	created_at: string,
+};
+
+/**  A report about a listing, as the management window lists them. */
+export type MarketReport = {
+	/**  The listing. */
+	listing_id: string,
+	/**  Its title. */
+	title: string,
+	/**  Who reported it. */
+	reporter_id: string,
+	/**  Why. */
+	reason: string,
 	/**  When. */
 	created_at: string,
 };

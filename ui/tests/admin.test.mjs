@@ -392,3 +392,28 @@ test("email templates are edited with their variables, previewed, saved and rest
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test("reported listings are listed together and delisted after a confirmation", async () => {
+  const listing = "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b";
+  const { page, errors } = await openAdmin({
+    role: "admin",
+    marketReports: [
+      { listing_id: listing, title: "Contract reviewer", reporter_id: "u1", reason: "It copies another seller's agent.", created_at: "2026-12-05T10:00:00.000Z" },
+      { listing_id: listing, title: "Contract reviewer", reporter_id: "u2", reason: "Same as the one by Grace.", created_at: "2026-12-04T10:00:00.000Z" },
+      { listing_id: "0193a1b2-0000-7e8f-9a0b-1c2d3e4f5a6b", title: "Trip planner", reporter_id: "u3", reason: "Spam in the description.", created_at: "2026-12-03T10:00:00.000Z" },
+    ],
+  });
+  await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+  const table = page.getByRole("table", { name: "Reports" });
+  await table.getByText("Same as the one by Grace.").waitFor();
+  assert.equal(await table.locator("tbody tr").count(), 2, "one row per listing");
+
+  await table.getByRole("row", { name: /Contract reviewer/ }).getByRole("button", { name: "Delist…" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delist" }).click();
+  await page.getByText("“Contract reviewer” is off the marketplace.").waitFor();
+  assert.equal(await table.locator("tbody tr").count(), 1);
+  const call = await page.evaluate(() => window.__shellDouble.calls.find((each) => each.command === "admin_delist_listing"));
+  assert.equal(call.args.id, listing);
+  assert.equal(call.args.reason, "It copies another seller's agent.");
+  assert.deepEqual(errors, []);
+});

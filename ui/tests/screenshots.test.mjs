@@ -221,6 +221,20 @@ const SCREENS = [
     },
   },
   {
+    name: "manage-marketplace",
+    setup: { role: "admin", marketReports: [
+      { listing_id: "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b", title: "Contract reviewer", reporter_id: "u1", reason: "It copies another seller's agent.", created_at: "2026-12-05T10:00:00.000Z" },
+      { listing_id: "0193a1b2-7c4d-7e8f-9a0b-1c2d3e4f5a6b", title: "Contract reviewer", reporter_id: "u2", reason: "Same as the one by Grace.", created_at: "2026-12-04T10:00:00.000Z" },
+      { listing_id: "0193a1b2-0000-7e8f-9a0b-1c2d3e4f5a6b", title: "Trip planner", reporter_id: "u3", reason: "Spam in the description.", created_at: "2026-12-03T10:00:00.000Z" },
+    ] },
+    hash: "#admin",
+    nav: "Management screens",
+    open: async (page) => {
+      await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+      await page.getByRole("table", { name: "Reports" }).getByText("Spam in the description.").waitFor();
+    },
+  },
+  {
     name: "manage-users",
     setup: { role: "admin", adminUsers: [
       { email: "grace@orrery.test", name: "Grace Hopper", plan: "pro", status: "active" },

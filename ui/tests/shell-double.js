@@ -35,6 +35,8 @@
     preview: `${seed.title}\n${seed.description ?? ""}`, reviews: [], your_review: null, item: null, ...seed,
   }));
   const marketPurchases = [];
+  // Reports about listings for the management window: setup.marketReports.
+  let marketReports = [...(setup.marketReports ?? [])];
   const marketView = ({ preview, reviews, your_review, item, ...listing }) => ({ ...listing });
   const users = new Map([
     ["ada@orrery.test", { password: "correct horse battery", failures: 0, account: null }],
@@ -819,6 +821,14 @@
       const listing = market.find((each) => each.id === id && each.mine);
       if (!listing) return fail("not_found", "you have no such listing");
       listing.state = "delisted";
+      return null;
+    },
+    admin_market_reports: () => (session?.role === "admin" ? marketReports.map((each) => ({ ...each })) : fail("forbidden", "only an admin can do this")),
+    admin_delist_listing: ({ id, reason }) => {
+      if (session?.role !== "admin") return fail("forbidden", "only an admin can do this");
+      if (!marketReports.some((each) => each.listing_id === id)) return fail("not_found", "there is no listed listing with this id");
+      if (reason.trim().length === 0) return fail("refused", "the reason is empty");
+      marketReports = marketReports.filter((each) => each.listing_id !== id);
       return null;
     },
     server_provider: () => serverProvider,

@@ -166,11 +166,7 @@ pub struct MarketPurchase {
 }
 
 fn path_id(id: &str) -> Result<&str, AccountError> {
-    if id.len() == 36
-        && id
-            .chars()
-            .all(|c| c.is_ascii_hexdigit() || c == '-')
-    {
+    if id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         Ok(id)
     } else {
         Err(AccountError::Protocol(format!(
@@ -188,7 +184,11 @@ impl AccountClient {
         search: &MarketSearch,
     ) -> Result<MarketPage, AccountError> {
         let mut query: Vec<(&str, String)> = Vec::new();
-        if let Some(text) = search.query.as_deref().filter(|text| !text.trim().is_empty()) {
+        if let Some(text) = search
+            .query
+            .as_deref()
+            .filter(|text| !text.trim().is_empty())
+        {
             query.push(("q", text.trim().to_owned()));
         }
         if let Some(kind) = &search.kind {
@@ -319,10 +319,7 @@ impl AccountClient {
     ) -> Result<(), AccountError> {
         self.send(
             self.http
-                .put(self.url(&format!(
-                    "/v1/marketplace/listings/{}/review",
-                    path_id(id)?
-                )))
+                .put(self.url(&format!("/v1/marketplace/listings/{}/review", path_id(id)?)))
                 .bearer_auth(access_token)
                 .json(&serde_json::json!({ "rating": rating, "body": body })),
         )
@@ -339,10 +336,7 @@ impl AccountClient {
     ) -> Result<(), AccountError> {
         self.send(
             self.http
-                .post(self.url(&format!(
-                    "/v1/marketplace/listings/{}/report",
-                    path_id(id)?
-                )))
+                .post(self.url(&format!("/v1/marketplace/listings/{}/report", path_id(id)?)))
                 .bearer_auth(access_token)
                 .json(&serde_json::json!({ "reason": reason })),
         )
@@ -377,6 +371,59 @@ impl AccountClient {
                 .bearer_auth(access_token),
         )
         .await?;
+        Ok(())
+    }
+}
+
+/// A report about a listing, as the management window lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketReport {
+    /// The listing.
+    pub listing_id: String,
+    /// Its title.
+    pub title: String,
+    /// Who reported it.
+    pub reporter_id: String,
+    /// Why.
+    pub reason: String,
+    /// When.
+    pub created_at: String,
+}
+
+impl AccountClient {
+    /// Reports about listings still listed, newest first (admins only).
+    pub async fn admin_market_reports(
+        &self,
+        access_token: &str,
+    ) -> Result<Vec<MarketReport>, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/admin/marketplace/reports"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Takes a listing off the marketplace, with the reason for the audit
+    /// log (admins only).
+    pub async fn admin_delist_listing(
+        &self,
+        access_token: &str,
+        id: &str,
+        reason: &str,
+    ) -> Result<(), AccountError> {
+        let _: serde_json::Value = self
+            .json(
+                self.http
+                    .post(self.url(&format!(
+                        "/v1/admin/marketplace/listings/{}/delist",
+                        path_id(id)?
+                    )))
+                    .bearer_auth(access_token)
+                    .json(&serde_json::json!({ "reason": reason })),
+            )
+            .await?;
         Ok(())
     }
 }

@@ -136,3 +136,25 @@ pub async fn market_report(
 pub async fn market_delist(shell: State<'_, Shell>, id: String) -> Result<(), CommandError> {
     Ok(shell.market_delist(&id).await?)
 }
+
+/// Reports about listings still listed (admins only; the server decides).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_market_reports(
+    shell: State<'_, Shell>,
+) -> Result<Vec<orrery_account::MarketReport>, CommandError> {
+    Ok(shell.admin_market_reports().await?)
+}
+
+/// Takes a listing off the marketplace, the reason going to the audit log
+/// (admins only; the server decides).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_delist_listing(
+    shell: State<'_, Shell>,
+    id: String,
+    reason: String,
+) -> Result<(), CommandError> {
+    bounded("reason", &reason, 1_000)?;
+    Ok(shell.admin_delist_listing(&id, &reason).await?)
+}

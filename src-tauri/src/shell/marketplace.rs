@@ -55,8 +55,10 @@ impl Shell {
     ) -> Result<MarketListing, ShellError> {
         self.sync_now().await;
         let accounts = &self.inner.accounts;
-        self.with_token(|token| async move { accounts.market_create_listing(&token, listing).await })
-            .await
+        self.with_token(
+            |token| async move { accounts.market_create_listing(&token, listing).await },
+        )
+        .await
     }
 
     /// Publishes a listed item as it is now (synced first); whether it changed.
@@ -70,8 +72,10 @@ impl Shell {
     /// Writes the user's review of a listing they have.
     pub async fn market_review(&self, id: &str, rating: u8, body: &str) -> Result<(), ShellError> {
         let accounts = &self.inner.accounts;
-        self.with_token(|token| async move { accounts.market_review(&token, id, rating, body).await })
-            .await
+        self.with_token(
+            |token| async move { accounts.market_review(&token, id, rating, body).await },
+        )
+        .await
     }
 
     /// Reports a listing.
@@ -86,5 +90,23 @@ impl Shell {
         let accounts = &self.inner.accounts;
         self.with_token(|token| async move { accounts.market_delist(&token, id).await })
             .await
+    }
+
+    /// Reports about listings (admins only).
+    pub async fn admin_market_reports(
+        &self,
+    ) -> Result<Vec<orrery_account::MarketReport>, ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(|token| async move { accounts.admin_market_reports(&token).await })
+            .await
+    }
+
+    /// Takes a listing off the marketplace (admins only).
+    pub async fn admin_delist_listing(&self, id: &str, reason: &str) -> Result<(), ShellError> {
+        let accounts = &self.inner.accounts;
+        self.with_token(
+            |token| async move { accounts.admin_delist_listing(&token, id, reason).await },
+        )
+        .await
     }
 }
