@@ -163,7 +163,7 @@ async fn seed(
         let index = ((rng.random::<f64>().powi(2)) * options.listings as f64) as usize;
         purchases_per[index.min(options.listings - 1)] += 1;
     }
-    for index in 0..options.listings {
+    for (index, purchases) in purchases_per.iter().enumerate() {
         let id = uuid::Uuid::now_v7().to_string();
         let title = format!("{} {} {}", pick(rng), pick(rng), pick(rng));
         let description: Vec<String> = (0..15).map(|_| pick(rng)).collect();
@@ -192,7 +192,7 @@ async fn seed(
             json!("usd"),
             json!("listed"),
             json!(format!("{index:064}")),
-            json!(purchases_per[index]),
+            json!(purchases),
             json!(rated * rng.random_range(1..=5_i64)),
             json!(rated),
             json!(at),
@@ -324,6 +324,7 @@ async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figur
     )
     .await?;
     let seed_s = started.elapsed().as_secs_f64();
+    eprintln!("marketplace: seeded in {seed_s:.1} s");
     if matches!(server.location, DatabaseLocation::Postgres(_)) {
         sqlx::query("ANALYZE").execute(&pool).await?;
     }
@@ -349,6 +350,11 @@ async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figur
         searches.push(started.elapsed().as_secs_f64() * 1_000.0);
     }
 
+    eprintln!(
+        "marketplace: {} searches, p95 {:.1} ms",
+        searches.len(),
+        percentile(searches.clone(), 0.95)
+    );
     // Free listings of the seller's real agents, got by the buyer's laptop
     // and looked for on their desktop.
     let desktop = TestDevice::signed_in(server, "buyer@bench.test", "desktop").await?;

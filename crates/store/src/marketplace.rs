@@ -568,6 +568,9 @@ impl ServerStore {
                 Backend::Sqlite => {
                     // Each term quoted (they are plain words), as a prefix;
                     // bm25 is lower for better matches, a title counting most.
+                    // The matches drive the join (CROSS JOIN keeps them the
+                    // outer loop): each is one rowid lookup in the listings,
+                    // however many listings there are.
                     let query = binds.text(
                         search
                             .terms
@@ -576,13 +579,16 @@ impl ServerStore {
                             .collect::<Vec<_>>()
                             .join(" "),
                     );
-                    let hits = format!(
-                        " JOIN (SELECT rowid AS hit, bm25(marketplace_search, 10.0, 5.0, 1.0) AS rank
-                                FROM marketplace_search WHERE marketplace_search MATCH {query}) s
-                           ON s.hit = l.rowid"
+                    from = format!(
+                        "(SELECT rowid AS hit, bm25(marketplace_search, 10.0, 5.0, 1.0) AS rank
+                           FROM marketplace_search WHERE marketplace_search MATCH {query}) s
+                         CROSS JOIN marketplace_listings l ON l.rowid = s.hit
+                         JOIN users u ON u.id = l.seller_user"
                     );
-                    from.push_str(&hits);
-                    count_from.push_str(&hits);
+                    count_from = format!(
+                        "(SELECT rowid AS hit FROM marketplace_search WHERE marketplace_search MATCH {query}) s
+                         CROSS JOIN marketplace_listings l ON l.rowid = s.hit"
+                    );
                     rank = Some("s.rank".to_owned());
                 }
                 Backend::Postgres => {
