@@ -184,6 +184,12 @@ const PURCHASE_COLUMNS: &str =
     "id, listing_id, version, buyer_tenant, buyer_user, state, amount_minor,
      fee_minor, currency, delivered_item, created_at";
 
+/// [`PURCHASE_COLUMNS`] of `p`, each named with `p_` beside a listing's.
+const PURCHASE_ALIASED: &str = "p.id AS p_id, p.listing_id AS p_listing_id, p.version AS p_version,
+     p.buyer_tenant AS p_buyer_tenant, p.buyer_user AS p_buyer_user, p.state AS p_state,
+     p.amount_minor AS p_amount_minor, p.fee_minor AS p_fee_minor, p.currency AS p_currency,
+     p.delivered_item AS p_delivered_item, p.created_at AS p_created_at";
+
 fn count(row: &sqlx::any::AnyRow, column: &str) -> u64 {
     u64::try_from(row.get::<i64, _>(column)).unwrap_or(0)
 }
@@ -224,22 +230,28 @@ fn listing_from_row(row: &sqlx::any::AnyRow) -> Result<ListingRecord, StoreError
     })
 }
 
-fn purchase_from_row(row: &sqlx::any::AnyRow) -> Result<PurchaseRecord, StoreError> {
-    Ok(PurchaseRecord {
-        id: parse_id(&row.get::<String, _>("id"), "marketplace_purchases")?,
-        listing_id: parse_id(&row.get::<String, _>("listing_id"), "marketplace_purchases")?,
-        version: row.get("version"),
-        buyer_tenant: parse_id(
-            &row.get::<String, _>("buyer_tenant"),
+/// A purchase from a row whose purchase columns are named with `prefix`
+/// (empty when the row is the purchase's alone).
+fn purchase_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<PurchaseRecord, StoreError> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let id = |name: &str| {
+        parse_id(
+            &row.get::<String, _>(column(name).as_str()),
             "marketplace_purchases",
-        )?,
-        buyer_user: parse_id(&row.get::<String, _>("buyer_user"), "marketplace_purchases")?,
-        state: row.get("state"),
-        amount_minor: count(row, "amount_minor"),
-        fee_minor: count(row, "fee_minor"),
-        currency: row.get("currency"),
-        delivered_item: row.get("delivered_item"),
-        created_at: row.get("created_at"),
+        )
+    };
+    Ok(PurchaseRecord {
+        id: id("id")?,
+        listing_id: id("listing_id")?,
+        version: row.get(column("version").as_str()),
+        buyer_tenant: id("buyer_tenant")?,
+        buyer_user: id("buyer_user")?,
+        state: row.get(column("state").as_str()),
+        amount_minor: count(row, &column("amount_minor")),
+        fee_minor: count(row, &column("fee_minor")),
+        currency: row.get(column("currency").as_str()),
+        delivered_item: row.get(column("delivered_item").as_str()),
+        created_at: row.get(column("created_at").as_str()),
     })
 }
 
@@ -692,7 +704,7 @@ impl ServerStore {
         .await?;
         if let Some(row) = existing {
             transaction.rollback().await?;
-            return Ok(PurchaseClaim::Existing(purchase_from_row(&row)?));
+            return Ok(PurchaseClaim::Existing(purchase_from_row(&row, "")?));
         }
         let purchase = PurchaseRecord {
             id: Uuid::now_v7(),
@@ -796,7 +808,7 @@ impl ServerStore {
         .bind(buyer_user.to_string())
         .fetch_optional(&self.pool)
         .await?
-        .map(|row| purchase_from_row(&row))
+        .map(|row| purchase_from_row(&row, ""))
         .transpose()
     }
 
@@ -806,9 +818,7 @@ impl ServerStore {
         buyer_user: Uuid,
     ) -> Result<Vec<(PurchaseRecord, ListingRecord)>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT p.id AS purchase_id, p.version AS purchase_version, p.buyer_tenant, p.buyer_user,
-                 p.state AS purchase_state, p.amount_minor, p.fee_minor, p.currency AS purchase_currency,
-                 p.delivered_item, p.created_at AS purchased_at, {LISTING_COLUMNS}
+            "SELECT {PURCHASE_ALIASED}, {LISTING_COLUMNS}
              FROM marketplace_purchases p JOIN marketplace_listings l ON l.id = p.listing_id
                  JOIN users u ON u.id = l.seller_user
              WHERE p.buyer_user = $1 ORDER BY p.created_at DESC, p.id"
@@ -817,34 +827,7 @@ impl ServerStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                let listing = listing_from_row(row)?;
-                Ok((
-                    PurchaseRecord {
-                        id: parse_id(
-                            &row.get::<String, _>("purchase_id"),
-                            "marketplace_purchases",
-                        )?,
-                        listing_id: listing.id,
-                        version: row.get("purchase_version"),
-                        buyer_tenant: parse_id(
-                            &row.get::<String, _>("buyer_tenant"),
-                            "marketplace_purchases",
-                        )?,
-                        buyer_user: parse_id(
-                            &row.get::<String, _>("buyer_user"),
-                            "marketplace_purchases",
-                        )?,
-                        state: row.get("purchase_state"),
-                        amount_minor: count(row, "amount_minor"),
-                        fee_minor: count(row, "fee_minor"),
-                        currency: row.get("purchase_currency"),
-                        delivered_item: row.get("delivered_item"),
-                        created_at: row.get("purchased_at"),
-                    },
-                    listing,
-                ))
-            })
+            .map(|row| Ok((purchase_from_row(row, "p_")?, listing_from_row(row)?)))
             .collect()
     }
 

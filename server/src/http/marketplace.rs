@@ -694,6 +694,23 @@ struct PurchaseView {
     created_at: String,
 }
 
+impl PurchaseView {
+    fn of(purchase: orrery_store::PurchaseRecord, listing: ListingRecord) -> Self {
+        PurchaseView {
+            id: purchase.id,
+            listing_id: listing.id,
+            title: listing.draft.title,
+            kind: listing.kind,
+            version: purchase.version,
+            state: purchase.state,
+            amount_minor: purchase.amount_minor,
+            currency: purchase.currency,
+            item_id: purchase.delivered_item,
+            created_at: purchase.created_at,
+        }
+    }
+}
+
 /// Copies a listing's `version` into the buyer's library as a new item of
 /// theirs, merged like a device's sync (so it reaches each of their
 /// devices); its id.
@@ -817,22 +834,7 @@ async fn buy(
         .await?;
     tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
     purchase.delivered_item = Some(item);
-    Ok((
-        status,
-        Json(PurchaseView {
-            id: purchase.id,
-            listing_id: listing.id,
-            title: listing.draft.title,
-            kind: listing.kind,
-            version: purchase.version,
-            state: purchase.state,
-            amount_minor: purchase.amount_minor,
-            currency: purchase.currency,
-            item_id: purchase.delivered_item,
-            created_at: purchase.created_at,
-        }),
-    )
-        .into_response())
+    Ok((status, Json(PurchaseView::of(purchase, listing))).into_response())
 }
 
 async fn purchases(
@@ -845,18 +847,7 @@ async fn purchases(
             .purchases_of(principal.user_id)
             .await?
             .into_iter()
-            .map(|(purchase, listing)| PurchaseView {
-                id: purchase.id,
-                listing_id: listing.id,
-                title: listing.draft.title,
-                kind: listing.kind,
-                version: purchase.version,
-                state: purchase.state,
-                amount_minor: purchase.amount_minor,
-                currency: purchase.currency,
-                item_id: purchase.delivered_item,
-                created_at: purchase.created_at,
-            })
+            .map(|(purchase, listing)| PurchaseView::of(purchase, listing))
             .collect(),
     ))
 }
