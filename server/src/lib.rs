@@ -101,6 +101,7 @@ impl BoundServer {
         });
         context.start_live_relay().await?;
         context.start_run_heartbeat().await?;
+        context.start_marketplace_reconciliation().await;
         let router = http::api_router(context);
         Ok(Self {
             listener,

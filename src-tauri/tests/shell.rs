@@ -1267,7 +1267,7 @@ async fn management_commands_reach_the_admin_routes() {
     let prompts = admin.admin_prompts(Some("anything"), 1).await.unwrap();
     assert_eq!((prompts.total, prompts.page), (0, 1));
     let templates = admin.admin_mail_templates().await.unwrap();
-    assert_eq!(templates.len(), 7);
+    assert_eq!(templates.len(), 8);
     let welcome = templates
         .iter()
         .find(|template| template.key == "welcome")

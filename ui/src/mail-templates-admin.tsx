@@ -18,6 +18,7 @@ const NAMES: Record<string, string> = {
   payment_failed: "Payment failed",
   plan_changed: "Plan changed",
   password_reset: "Password reset",
+  purchase_refunded: "Purchase refunded",
 };
 
 interface Parts {

@@ -28,6 +28,8 @@ pub const MIN_PAID_PRICE_MINOR: u64 = 100;
 pub const CURRENCIES: [&str; 3] = ["usd", "eur", "gbp"];
 /// The platform's commission until an admin sets another: 20%.
 pub const DEFAULT_COMMISSION_BPS: u32 = 2_000;
+/// The highest commission an admin may set: 50%.
+pub const MAX_COMMISSION_BPS: u32 = 5_000;
 /// Longest search text.
 pub const MAX_SEARCH_CHARS: usize = 200;
 /// Most words of a search text that are searched for.
@@ -138,6 +140,9 @@ pub enum MarketplaceError {
     /// A rating outside 1–5.
     #[error("a rating is a whole number from 1 to 5")]
     Rating,
+    /// A commission rate above the highest allowed.
+    #[error("the commission is at most {MAX_COMMISSION_BPS} basis points (50%)")]
+    Commission,
 }
 
 fn one_line(what: &str, text: &str, max: usize) -> Result<String, MarketplaceError> {
@@ -269,6 +274,14 @@ pub fn checked_review(rating: u8, text: &str) -> Result<String, MarketplaceError
 /// A report's reason, checked.
 pub fn checked_report(reason: &str) -> Result<String, MarketplaceError> {
     paragraphs("reason", reason, MAX_REPORT_CHARS, false)
+}
+
+/// A commission rate an admin may set, in basis points (0 to 50%).
+pub fn checked_commission(bps: u32) -> Result<u32, MarketplaceError> {
+    if bps > MAX_COMMISSION_BPS {
+        return Err(MarketplaceError::Commission);
+    }
+    Ok(bps)
 }
 
 /// How a price splits: the platform's fee and the seller's share, in minor

@@ -16,6 +16,7 @@ mod events;
 mod library;
 mod local;
 mod mail_templates;
+mod market_payments;
 mod marketplace;
 mod metrics;
 mod outbox;
@@ -45,6 +46,9 @@ pub use events::EventKind;
 pub use library::ServerLibrarySummary;
 pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use mail_templates::{EditedTemplate, TemplateParts};
+pub use market_payments::{
+    LedgerRow, PayoutRecord, SaleRecord, SalesMonth, SellerRecord, SellerState,
+};
 pub use marketplace::{
     ListingCreated, ListingPage, ListingRecord, ListingSearch, ListingVersion, NewListingVersion,
     PurchaseClaim, PurchaseRecord, ReportRecord, ReviewRecord,

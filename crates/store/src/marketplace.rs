@@ -141,6 +141,22 @@ pub struct PurchaseRecord {
     pub delivered_item: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// The Stripe Checkout Session paying for it (paid listings).
+    pub checkout_session: Option<String>,
+    /// Where that session is paid.
+    pub checkout_url: Option<String>,
+    /// When that session expires, RFC 3339.
+    pub checkout_expires_at: Option<String>,
+    /// How many sessions were made for it.
+    pub checkout_attempt: u64,
+    /// Stripe's payment, once paid.
+    pub payment_intent: Option<String>,
+    /// The seller's connected account the payment goes to.
+    pub seller_account: Option<String>,
+    /// When it was refunded, RFC 3339.
+    pub refunded_at: Option<String>,
+    /// Why, as the refunder said.
+    pub refund_reason: Option<String>,
 }
 
 /// A review.
@@ -174,31 +190,37 @@ pub struct ReportRecord {
 }
 
 /// Listings with their seller's name (`l` and `u`).
-const LISTINGS: &str = "marketplace_listings l JOIN users u ON u.id = l.seller_user";
+pub(crate) const LISTINGS: &str = "marketplace_listings l JOIN users u ON u.id = l.seller_user";
 
-const LISTING_COLUMNS: &str = "l.id, l.seller_tenant, l.seller_user, u.name AS seller_name, l.kind, l.item_id, l.title, l.description,
+pub(crate) const LISTING_COLUMNS: &str = "l.id, l.seller_tenant, l.seller_user, u.name AS seller_name, l.kind, l.item_id, l.title, l.description,
      l.tags, l.pricing, l.price_minor, l.currency, l.state, l.current_version, l.purchases,
      l.rating_sum, l.rating_count, l.created_at, l.updated_at";
 
-const PURCHASE_COLUMNS: &str =
+pub(crate) const PURCHASE_COLUMNS: &str =
     "id, listing_id, version, buyer_tenant, buyer_user, state, amount_minor,
-     fee_minor, currency, delivered_item, created_at";
+     fee_minor, currency, delivered_item, created_at, checkout_session, checkout_url,
+     checkout_expires_at, checkout_attempt, payment_intent, seller_account, refunded_at,
+     refund_reason";
 
 /// [`PURCHASE_COLUMNS`] of `p`, each named with `p_` beside a listing's.
-const PURCHASE_ALIASED: &str = "p.id AS p_id, p.listing_id AS p_listing_id, p.version AS p_version,
+pub(crate) const PURCHASE_ALIASED: &str = "p.id AS p_id, p.listing_id AS p_listing_id, p.version AS p_version,
      p.buyer_tenant AS p_buyer_tenant, p.buyer_user AS p_buyer_user, p.state AS p_state,
      p.amount_minor AS p_amount_minor, p.fee_minor AS p_fee_minor, p.currency AS p_currency,
-     p.delivered_item AS p_delivered_item, p.created_at AS p_created_at";
+     p.delivered_item AS p_delivered_item, p.created_at AS p_created_at,
+     p.checkout_session AS p_checkout_session, p.checkout_url AS p_checkout_url,
+     p.checkout_expires_at AS p_checkout_expires_at, p.checkout_attempt AS p_checkout_attempt,
+     p.payment_intent AS p_payment_intent, p.seller_account AS p_seller_account,
+     p.refunded_at AS p_refunded_at, p.refund_reason AS p_refund_reason";
 
-fn count(row: &sqlx::any::AnyRow, column: &str) -> u64 {
+pub(crate) fn count(row: &sqlx::any::AnyRow, column: &str) -> u64 {
     u64::try_from(row.get::<i64, _>(column)).unwrap_or(0)
 }
 
-fn to_i64(value: u64) -> i64 {
+pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn listing_from_row(row: &sqlx::any::AnyRow) -> Result<ListingRecord, StoreError> {
+pub(crate) fn listing_from_row(row: &sqlx::any::AnyRow) -> Result<ListingRecord, StoreError> {
     let corrupt = |what: &str| StoreError::corrupt("marketplace_listings", what);
     let tags: String = row.get("tags");
     Ok(ListingRecord {
@@ -232,7 +254,7 @@ fn listing_from_row(row: &sqlx::any::AnyRow) -> Result<ListingRecord, StoreError
 
 /// A purchase from a row whose purchase columns are named with `prefix`
 /// (empty when the row is the purchase's alone).
-fn purchase_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<PurchaseRecord, StoreError> {
+pub(crate) fn purchase_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<PurchaseRecord, StoreError> {
     let column = |name: &str| format!("{prefix}{name}");
     let id = |name: &str| {
         parse_id(
@@ -252,6 +274,14 @@ fn purchase_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<PurchaseRe
         currency: row.get(column("currency").as_str()),
         delivered_item: row.get(column("delivered_item").as_str()),
         created_at: row.get(column("created_at").as_str()),
+        checkout_session: row.get(column("checkout_session").as_str()),
+        checkout_url: row.get(column("checkout_url").as_str()),
+        checkout_expires_at: row.get(column("checkout_expires_at").as_str()),
+        checkout_attempt: count(row, &column("checkout_attempt")),
+        payment_intent: row.get(column("payment_intent").as_str()),
+        seller_account: row.get(column("seller_account").as_str()),
+        refunded_at: row.get(column("refunded_at").as_str()),
+        refund_reason: row.get(column("refund_reason").as_str()),
     })
 }
 
@@ -682,8 +712,11 @@ impl ServerStore {
         })
     }
 
-    /// Records a buyer's purchase of a listing's `version`, unless they have
-    /// one for it: one per buyer and listing, however many ask at once.
+    /// Records a buyer's purchase of a listing's `version` (`paid` for a
+    /// free listing, `pending` while a paid one waits for its payment to
+    /// `seller_account`), unless they have one for it: one per buyer and
+    /// listing, however many ask at once. A purchase that was refunded is
+    /// opened again, as new.
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_purchase(
         &self,
@@ -692,6 +725,7 @@ impl ServerStore {
         (buyer_tenant, buyer_user): (Uuid, Uuid),
         state: &str,
         fee_minor: u64,
+        seller_account: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<PurchaseClaim, StoreError> {
         let mut transaction = self.write_transaction().await?;
@@ -701,13 +735,17 @@ impl ServerStore {
         .bind(listing.id.to_string())
         .bind(buyer_user.to_string())
         .fetch_optional(&mut *transaction)
-        .await?;
-        if let Some(row) = existing {
+        .await?
+        .map(|row| purchase_from_row(&row, ""))
+        .transpose()?;
+        if let Some(existing) = &existing
+            && existing.state != "refunded"
+        {
             transaction.rollback().await?;
-            return Ok(PurchaseClaim::Existing(purchase_from_row(&row, "")?));
+            return Ok(PurchaseClaim::Existing(existing.clone()));
         }
         let purchase = PurchaseRecord {
-            id: Uuid::now_v7(),
+            id: existing.as_ref().map_or_else(Uuid::now_v7, |existing| existing.id),
             listing_id: listing.id,
             version: version.to_owned(),
             buyer_tenant,
@@ -718,24 +756,60 @@ impl ServerStore {
             currency: listing.draft.currency.clone(),
             delivered_item: None,
             created_at: timestamp(now),
+            checkout_session: None,
+            checkout_url: None,
+            checkout_expires_at: None,
+            checkout_attempt: existing
+                .as_ref()
+                .map_or(0, |existing| existing.checkout_attempt),
+            payment_intent: None,
+            seller_account: seller_account.map(str::to_owned),
+            refunded_at: None,
+            refund_reason: None,
         };
-        sqlx::query(&format!(
-            "INSERT INTO marketplace_purchases ({PURCHASE_COLUMNS}, paid_at, delivery_started_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11, $10)"
-        ))
-        .bind(purchase.id.to_string())
-        .bind(purchase.listing_id.to_string())
-        .bind(&purchase.version)
-        .bind(buyer_tenant.to_string())
-        .bind(buyer_user.to_string())
-        .bind(state)
-        .bind(to_i64(purchase.amount_minor))
-        .bind(to_i64(fee_minor))
-        .bind(&purchase.currency)
-        .bind(&purchase.created_at)
-        .bind((state == "paid").then(|| purchase.created_at.clone()))
-        .execute(&mut *transaction)
-        .await?;
+        let paid_at = (state == "paid").then(|| purchase.created_at.clone());
+        if existing.is_some() {
+            sqlx::query(
+                "UPDATE marketplace_purchases SET version = $1, state = $2, amount_minor = $3,
+                     fee_minor = $4, currency = $5, delivered_item = NULL, created_at = $6,
+                     paid_at = $7, delivery_started_at = $6, checkout_session = NULL,
+                     checkout_url = NULL, checkout_expires_at = NULL, payment_intent = NULL,
+                     seller_account = $8, refunded_at = NULL, refund_reason = NULL
+                 WHERE id = $9 AND state = 'refunded'",
+            )
+            .bind(&purchase.version)
+            .bind(state)
+            .bind(to_i64(purchase.amount_minor))
+            .bind(to_i64(fee_minor))
+            .bind(&purchase.currency)
+            .bind(&purchase.created_at)
+            .bind(paid_at)
+            .bind(seller_account)
+            .bind(purchase.id.to_string())
+            .execute(&mut *transaction)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO marketplace_purchases (id, listing_id, version, buyer_tenant, buyer_user,
+                     state, amount_minor, fee_minor, currency, created_at, paid_at,
+                     delivery_started_at, seller_account)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12)",
+            )
+            .bind(purchase.id.to_string())
+            .bind(purchase.listing_id.to_string())
+            .bind(&purchase.version)
+            .bind(buyer_tenant.to_string())
+            .bind(buyer_user.to_string())
+            .bind(state)
+            .bind(to_i64(purchase.amount_minor))
+            .bind(to_i64(fee_minor))
+            .bind(&purchase.currency)
+            .bind(&purchase.created_at)
+            .bind(paid_at)
+            .bind(seller_account)
+            .execute(&mut *transaction)
+            .await?;
+        }
         if state == "paid" {
             sqlx::query("UPDATE marketplace_listings SET purchases = purchases + 1 WHERE id = $1")
                 .bind(listing.id.to_string())
@@ -757,7 +831,7 @@ impl ServerStore {
     ) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "UPDATE marketplace_purchases SET delivery_started_at = $1
-             WHERE id = $2 AND delivered_item IS NULL AND delivery_started_at < $3",
+             WHERE id = $2 AND state = 'paid' AND delivered_item IS NULL AND delivery_started_at < $3",
         )
         .bind(timestamp(now))
         .bind(purchase.to_string())

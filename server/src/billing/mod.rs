@@ -9,6 +9,7 @@
 //! The API base, keys and price ids are configuration; tests point the same
 //! async-stripe client at a local stand-in.
 
+pub mod connect;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -131,7 +132,14 @@ impl Billing {
             ]
             .into(),
         );
-        Ok(Customer::create(&self.client, params).await?.id.to_string())
+        // One customer per user, however many requests make it at once.
+        let client = self
+            .client
+            .clone()
+            .with_strategy(stripe::RequestStrategy::Idempotent(format!(
+                "orrery-customer:{user}"
+            )));
+        Ok(Customer::create(&client, params).await?.id.to_string())
     }
 
     /// Opens a Checkout Session subscribing `customer` to `plan` (a key with a

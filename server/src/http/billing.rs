@@ -14,7 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
-use crate::billing::{Billing, BillingError, webhook};
+use crate::billing::{Billing, BillingError, connect, webhook};
 
 /// Largest webhook body accepted.
 const MAX_WEBHOOK_BYTES: usize = 512 * 1024;
@@ -84,7 +84,7 @@ impl From<BillingError> for ApiError {
     }
 }
 
-async fn customer_for(
+pub(super) async fn customer_for(
     context: &ApiContext,
     billing: &Billing,
     principal: &Principal,
@@ -117,7 +117,13 @@ async fn customer_for(
             context.now(),
         )
         .await?;
-    Ok(customer)
+    // Two requests at once made one customer (the idempotency key): the
+    // stored one is it.
+    Ok(context
+        .store
+        .stripe_customer(principal.tenant_id, principal.user_id)
+        .await?
+        .unwrap_or(customer))
 }
 
 #[derive(Deserialize)]
@@ -360,6 +366,34 @@ async fn stripe_webhook(
     }
     let outcome = async {
         match kind {
+            "checkout.session.completed"
+                if object
+                    .pointer(&format!("/metadata/{}", connect::PURCHASE_KEY))
+                    .is_some() =>
+            {
+                // A marketplace purchase: settled from the session as
+                // Stripe holds it, never from the event's copy.
+                let session = text(&object, "id")
+                    .ok_or_else(|| ApiError::BadRequest("the session has no id".into()))?;
+                let session = billing.checkout_session(session).await?;
+                let settled = super::market_sales::settle_checkout(&context, &session).await?;
+                tracing::info!(session = %session.id, ?settled, "a marketplace checkout was reported");
+            }
+            "account.updated" => {
+                let account = text(&object, "id")
+                    .ok_or_else(|| ApiError::BadRequest("the account has no id".into()))?;
+                super::market_sales::account_updated(&context, account).await?;
+            }
+            "charge.refunded" => {
+                if let Some(payment_intent) = text(&object, "payment_intent") {
+                    super::market_sales::payment_refunded(&context, payment_intent).await?;
+                }
+            }
+            "payout.paid" | "payout.failed" | "payout.created" | "payout.updated" => {
+                if let Some(account) = text(&event, "account") {
+                    super::market_sales::payout_reported(&context, account, &object).await?;
+                }
+            }
             "checkout.session.completed" => {
                 if let (Some(customer), Some(user)) = (
                     text(&object, "customer"),

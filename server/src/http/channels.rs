@@ -55,6 +55,11 @@ pub(crate) struct ChannelClients {
 }
 
 impl ChannelClients {
+    /// This server's public address, where one is configured.
+    pub(crate) fn public_url(&self) -> Option<&str> {
+        self.config.public_url.as_deref()
+    }
+
     pub(crate) fn new(config: ChannelsConfig) -> Self {
         Self {
             telegram: TelegramApi::new(&config.telegram_api_base),

@@ -25,7 +25,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use orrery_domain::marketplace::{
-    self, DEFAULT_COMMISSION_BPS, LISTINGS_PER_PAGE, ListingDraft, ListingKind, ListingSort,
+    self, LISTINGS_PER_PAGE, ListingDraft, ListingKind, ListingSort,
     MAX_LISTINGS_PER_PAGE, MAX_PRICE_MINOR, MAX_SEARCH_CHARS, Pricing,
 };
 use orrery_domain::{Agent, DocumentId, DocumentKind, LibraryItem, Prompt, VersionStatus};
@@ -41,8 +41,6 @@ use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 
 /// Reviews shown with a listing.
 const LISTED_REVIEWS: u32 = 50;
-/// How long a delivery may take before another request takes it over.
-const DELIVERY_LEASE: chrono::Duration = chrono::Duration::seconds(60);
 /// Longest preview of a prompt's text.
 const PREVIEW_CHARS: usize = 2_000;
 
@@ -445,10 +443,7 @@ async fn create(
     let Json(asked) = body?;
     let draft = asked.draft.checked().map_err(refused)?;
     if draft.pricing != Pricing::Free {
-        return Err(ApiError::Conflict(
-            "selling for money needs your Stripe account connected and able to take charges; list it free for now"
-                .into(),
-        ));
+        super::market_sales::chargeable_seller(&context, principal.tenant_id).await?;
     }
     let frozen = freeze(&context, principal.tenant_id, asked.kind, &asked.item_id).await?;
     let id = Uuid::now_v7();
@@ -602,9 +597,7 @@ async fn edit(
     let listing = own_listing(&context, &principal, &id).await?;
     let draft = asked.checked().map_err(refused)?;
     if draft.pricing != Pricing::Free {
-        return Err(ApiError::Conflict(
-            "selling for money needs your Stripe account connected and able to take charges".into(),
-        ));
+        super::market_sales::chargeable_seller(&context, principal.tenant_id).await?;
     }
     if !context
         .store
@@ -692,10 +685,18 @@ struct PurchaseView {
     /// The copy in the buyer's library.
     item_id: Option<String>,
     created_at: String,
+    /// Where to pay, while the purchase waits for its payment.
+    checkout_url: Option<String>,
+    /// When it was refunded (the copy left the library then), and why.
+    refunded_at: Option<String>,
+    refund_reason: Option<String>,
 }
 
 impl PurchaseView {
     fn of(purchase: orrery_store::PurchaseRecord, listing: ListingRecord) -> Self {
+        let checkout_url = (purchase.state == "pending")
+            .then(|| purchase.checkout_url.clone())
+            .flatten();
         PurchaseView {
             id: purchase.id,
             listing_id: listing.id,
@@ -707,19 +708,36 @@ impl PurchaseView {
             currency: purchase.currency,
             item_id: purchase.delivered_item,
             created_at: purchase.created_at,
+            checkout_url,
+            refunded_at: purchase.refunded_at,
+            refund_reason: purchase.refund_reason,
         }
     }
 }
 
-/// Copies a listing's `version` into the buyer's library as a new item of
-/// theirs, merged like a device's sync (so it reaches each of their
-/// devices); its id.
-async fn deliver(
+/// Copies a listing's `version` into the buyer's library as their item
+/// `id`, merged like a device's sync (so it reaches each of their devices);
+/// its id. An item already there (a delivery that stopped before it was
+/// noted) is left as it is.
+pub(super) async fn deliver(
     context: &ApiContext,
     (tenant, user): (Uuid, Uuid),
     listing: &ListingRecord,
     version: &str,
+    id: DocumentId,
 ) -> Result<String, ApiError> {
+    let kind = match listing.kind {
+        ListingKind::Agent => DocumentKind::Agent,
+        ListingKind::Prompt => DocumentKind::Prompt,
+    };
+    if context
+        .store
+        .load_library_revision(tenant, kind, id)
+        .await?
+        .is_some()
+    {
+        return Ok(id.to_string());
+    }
     let content = context
         .store
         .listing_versions(listing.id)
@@ -728,23 +746,22 @@ async fn deliver(
         .find(|stored| stored.version == version)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a bought version went missing")))?
         .content;
-    let (kind, item) = match listing.kind {
+    let item = match listing.kind {
         ListingKind::Agent => {
             let mut agent: Agent =
                 serde_json::from_str(&content).map_err(|error| ApiError::Internal(error.into()))?;
-            agent.id = DocumentId::new();
+            agent.id = id;
             agent.public = false;
             agent.graph = None;
-            (DocumentKind::Agent, LibraryItem::Agent(agent))
+            LibraryItem::Agent(agent)
         }
         ListingKind::Prompt => {
             let mut prompt: Prompt =
                 serde_json::from_str(&content).map_err(|error| ApiError::Internal(error.into()))?;
-            prompt.id = DocumentId::new();
-            (DocumentKind::Prompt, LibraryItem::Prompt(prompt))
+            prompt.id = id;
+            LibraryItem::Prompt(prompt)
         }
     };
-    let id = item.id();
     let snapshot = super::off_thread(move || {
         LibraryDocument::create(&item).map(|document| document.snapshot())
     })
@@ -779,25 +796,47 @@ async fn buy(
             "this is your own listing; it is in your library already".into(),
         ));
     }
-    if listing.draft.pricing != Pricing::Free {
-        return Err(ApiError::Conflict(
-            "paid listings are bought through Stripe Checkout, which this server does not offer yet"
-                .into(),
-        ));
-    }
-    let split = marketplace::commission_split(listing.draft.price_minor, DEFAULT_COMMISSION_BPS);
+    let paid = match listing.draft.pricing {
+        Pricing::Free => false,
+        Pricing::OneOff => true,
+        Pricing::Monthly => {
+            return Err(ApiError::Conflict(
+                "monthly listings cannot be bought on this server yet; ask the seller for a one-off price"
+                    .into(),
+            ));
+        }
+    };
+    let seller_account = if paid {
+        Some(
+            super::market_sales::chargeable_seller(&context, listing.seller_tenant)
+                .await
+                .map_err(|_| {
+                    ApiError::Conflict(
+                        "the seller cannot take payments right now; try again later".into(),
+                    )
+                })?
+                .stripe_account,
+        )
+    } else {
+        None
+    };
+    let split = marketplace::commission_split(
+        listing.draft.price_minor,
+        super::market_sales::commission_bps(&context).await?,
+    );
     let claim = context
         .store
         .claim_purchase(
             &listing,
             &listing.current_version,
             (principal.tenant_id, principal.user_id),
-            "paid",
+            if paid { "pending" } else { "paid" },
             split.fee_minor,
+            seller_account.as_deref(),
             context.now(),
         )
         .await?;
-    let (mut purchase, status) = match claim {
+    let (purchase, status) = match claim {
         PurchaseClaim::New(purchase) => (purchase, StatusCode::CREATED),
         PurchaseClaim::Existing(purchase) if purchase.delivered_item.is_some() => {
             return Err(ApiError::Conflict(format!(
@@ -805,35 +844,33 @@ async fn buy(
                 purchase.id
             )));
         }
-        // Claimed before but not delivered: another request is at it, or
-        // one stopped before it was done (then this one takes over).
-        PurchaseClaim::Existing(purchase) => {
-            let now = context.now();
-            if !context
-                .store
-                .take_over_delivery(purchase.id, now - DELIVERY_LEASE, now)
-                .await?
-            {
-                return Err(ApiError::Conflict(
-                    "your copy is on its way to your library; it shows up in a moment".into(),
-                ));
-            }
-            (purchase, StatusCode::OK)
-        }
+        PurchaseClaim::Existing(purchase) => (purchase, StatusCode::OK),
     };
-    let item = deliver(
-        &context,
-        (principal.tenant_id, principal.user_id),
-        &listing,
-        &purchase.version,
-    )
-    .await?;
-    context
+    if purchase.state == "pending" {
+        // Paid through Stripe Checkout: the webhook (or the reconciliation
+        // pass) delivers once Stripe says it is paid, never this request.
+        let purchase =
+            super::market_sales::open_checkout(&context, &principal, &listing, purchase).await?;
+        return Ok((StatusCode::ACCEPTED, Json(PurchaseView::of(purchase, listing))).into_response());
+    }
+    // Free (or paid before): deliver now, unless another request is at it.
+    let new = status == StatusCode::CREATED;
+    let Some(item) =
+        super::market_sales::ensure_delivered(&context, purchase.id, new).await?
+    else {
+        return Err(ApiError::Conflict(
+            "your copy is on its way to your library; it shows up in a moment".into(),
+        ));
+    };
+    if new {
+        tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
+    }
+    let purchase = context
         .store
-        .set_purchase_delivered(purchase.id, &item)
-        .await?;
-    tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
-    purchase.delivered_item = Some(item);
+        .purchase_by_id(purchase.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a purchase went missing")))?;
+    debug_assert_eq!(purchase.delivered_item.as_deref(), Some(item.as_str()));
     Ok((status, Json(PurchaseView::of(purchase, listing))).into_response())
 }
 

@@ -26,6 +26,7 @@ mod idempotency;
 mod key_limits;
 mod library;
 mod live;
+pub(crate) mod market_sales;
 mod marketplace;
 mod me;
 mod openapi;
@@ -113,6 +114,9 @@ pub struct ApiContext {
     /// The messenger platforms' clients.
     channels: Arc<channels::ChannelClients>,
 }
+
+/// The longest the reconciliation pass at start may hold the server back.
+const FIRST_RECONCILIATION: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Serialises merges into one document, or graph creations in one tenant.
 type MergeLock = Arc<Mutex<()>>;
@@ -239,6 +243,40 @@ impl ApiContext {
     /// runs of instances that stopped saying so.
     pub async fn start_run_heartbeat(&self) -> anyhow::Result<()> {
         self.runs.start_heartbeat().await
+    }
+
+    /// Runs the marketplace's reconciliation pass now (before the server
+    /// takes requests: a purchase paid while it was down is delivered by
+    /// the time it listens), then every hour. A pass that cannot reach
+    /// Stripe is logged and tried again at the next hour; the first waits
+    /// at most [`FIRST_RECONCILIATION`].
+    pub async fn start_marketplace_reconciliation(&self) {
+        let pass = |context: ApiContext| async move {
+            match market_sales::reconcile(&context).await {
+                Ok(done) if done != market_sales::Reconciled::default() => {
+                    tracing::info!(settled = done.settled, delivered = done.delivered, "the marketplace reconciliation pass caught up");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "the marketplace reconciliation pass failed; it runs again in an hour");
+                }
+            }
+        };
+        if tokio::time::timeout(FIRST_RECONCILIATION, pass(self.clone()))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the first marketplace reconciliation pass took too long; it runs again in an hour");
+        }
+        let context = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3_600));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                pass(context.clone()).await;
+            }
+        });
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -483,6 +521,7 @@ fn all_routes() -> Routes {
         .merge(run_providers::router())
         .merge(channels::router())
         .merge(marketplace::router())
+        .merge(market_sales::router())
         .merge(openapi::router())
         .merge(live::router())
         .merge(admin::router())

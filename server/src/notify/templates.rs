@@ -26,7 +26,7 @@ pub struct Template {
 }
 
 /// Every template, as shipped.
-pub const TEMPLATES: [Template; 7] = [
+pub const TEMPLATES: [Template; 8] = [
     Template {
         key: "welcome",
         variables: &["name"],
@@ -74,6 +74,14 @@ pub const TEMPLATES: [Template; 7] = [
         subject: "You are now on the {{ plan }} plan",
         text: "Hello {{ name }},\n\nyour account is now on the {{ plan }} plan. The Billing screen shows what it includes.\n\nThe Orrery team\n",
         html: "<p>Hello {{ name }},</p><p>your account is now on the <strong>{{ plan }}</strong> plan. The Billing screen shows what it includes.</p><p>The Orrery team</p>",
+    },
+    Template {
+        key: "purchase_refunded",
+        variables: &["name", "title", "amount"],
+        secret: false,
+        subject: "Refunded: {{ title }}",
+        text: "Hello {{ name }},\n\nyour purchase of {{ title }} was refunded: {{ amount }} goes back to your card. The item has left your library on every device.\n\nThe Orrery team\n",
+        html: "<p>Hello {{ name }},</p><p>your purchase of <strong>{{ title }}</strong> was refunded: <strong>{{ amount }}</strong> goes back to your card. The item has left your library on every device.</p><p>The Orrery team</p>",
     },
     Template {
         key: "password_reset",

@@ -1,18 +1,20 @@
 //! `/v1/admin/marketplace/*`: what people reported about listings, newest
-//! first, and taking a listing off the marketplace. A delisting and its
-//! audit entry are one transaction; buyers keep what they bought.
+//! first, and taking a listing off the marketplace (a delisting and its
+//! audit entry are one transaction; buyers keep what they bought);
+//! refunding a purchase; and the platform's commission rate, audited.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::Method;
-use orrery_domain::marketplace::checked_report;
+use orrery_domain::marketplace::{checked_commission, checked_report};
 use orrery_domain::policy::Action;
 use orrery_store::{AuditEntry, ReportRecord};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::Admin;
+use crate::http::market_sales::{self, RefundRequest, RefundView};
 use crate::http::{ApiContext, ApiError, Routes};
 
 /// Reports listed at once.
@@ -31,6 +33,24 @@ pub(super) fn router() -> Routes {
             "/v1/admin/marketplace/listings/{listing_id}/delist",
             Action::ModerateMarketplace,
             delist,
+        )
+        .add_admin(
+            Method::POST,
+            "/v1/admin/marketplace/purchases/{purchase_id}/refund",
+            Action::ModerateMarketplace,
+            refund,
+        )
+        .add_admin(
+            Method::GET,
+            "/v1/admin/marketplace/commission",
+            Action::ModerateMarketplace,
+            commission,
+        )
+        .add_admin(
+            Method::PUT,
+            "/v1/admin/marketplace/commission",
+            Action::ModerateMarketplace,
+            set_commission,
         )
 }
 
@@ -90,5 +110,61 @@ async fn delist(
         .await?
         .ok_or_else(|| ApiError::NotFound("there is no listed listing with this id".into()))?;
     tracing::info!(%listing, "delisted by an admin");
+    Ok(Json(entry))
+}
+
+/// Refunds a purchase as an admin: Stripe refunds it (transfer reversed,
+/// fee given back) and the copy leaves the buyer's library.
+async fn refund(
+    State(context): State<ApiContext>,
+    _admin: Admin,
+    Path(purchase_id): Path<String>,
+    body: Result<Json<RefundRequest>, JsonRejection>,
+) -> Result<Json<RefundView>, ApiError> {
+    let purchase = market_sales::purchase_id(&purchase_id)?;
+    let reason = market_sales::refund_reason(body)?;
+    let refunded = market_sales::refund(
+        &context,
+        purchase,
+        &format!("refunded by an admin: {reason}"),
+        market_sales::Refunder::Admin,
+    )
+    .await?;
+    tracing::info!(%purchase, "refunded by an admin");
+    Ok(Json(RefundView::of(refunded)))
+}
+
+/// The platform's commission on marketplace sales.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Commission {
+    /// Basis points: 2000 is 20%.
+    commission_bps: u32,
+}
+
+async fn commission(
+    State(context): State<ApiContext>,
+    _admin: Admin,
+) -> Result<Json<Commission>, ApiError> {
+    Ok(Json(Commission {
+        commission_bps: market_sales::commission_bps(&context).await?,
+    }))
+}
+
+async fn set_commission(
+    State(context): State<ApiContext>,
+    admin: Admin,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    body: Result<Json<Commission>, JsonRejection>,
+) -> Result<Json<AuditEntry>, ApiError> {
+    let Json(Commission { commission_bps }) = body?;
+    checked_commission(commission_bps)
+        .map_err(|error| ApiError::Unprocessable(error.to_string()))?;
+    let before = market_sales::commission_bps(&context).await?;
+    let entry = context
+        .store
+        .set_commission_bps(commission_bps, before, &admin.actor(peer), context.now())
+        .await?;
+    tracing::info!(commission_bps, "the marketplace commission was set");
     Ok(Json(entry))
 }
