@@ -232,6 +232,20 @@ impl TestDevice {
         })
     }
 
+    /// A fresh device with `session`, on the server at `server_url` (a
+    /// server in a process of its own).
+    pub async fn with_session(server_url: &str, session: Session) -> anyhow::Result<Self> {
+        let directory = tempfile::tempdir()?;
+        let store = LocalStore::open(&directory.path().join("local.db")).await?;
+        let client = SyncClient::new(server_url, &session.access_token);
+        Ok(Self {
+            replica: Replica::new(store),
+            client,
+            session,
+            _directory: directory,
+        })
+    }
+
     /// The access token this device presents.
     pub fn token(&self) -> &str {
         &self.session.access_token

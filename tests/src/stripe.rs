@@ -1,8 +1,12 @@
 //! A local stand-in for the part of Stripe's REST API the server calls, for
 //! tests: form-encoded requests with a secret key, Stripe-shaped objects
-//! (customers, Checkout Sessions, portal sessions, subscriptions) and
-//! Stripe-shaped errors. Tests drive the "dashboard" side directly (complete
-//! a checkout, cancel a subscription, fail a payment) and deliver webhook
+//! (customers, Checkout Sessions, portal sessions, subscriptions; for
+//! Connect: accounts, account links, destination charges with application
+//! fees, transfers, refunds with reversals) and Stripe-shaped errors.
+//! `Idempotency-Key` behaves as Stripe's: the same key with the same
+//! parameters answers what the first request got, with other parameters a
+//! 400. Tests drive the "dashboard" side directly (complete a checkout,
+//! finish a seller's onboarding, cancel a subscription) and deliver webhook
 //! events signed with a genuine `Stripe-Signature`.
 
 use std::collections::HashMap;
@@ -31,6 +35,40 @@ struct Ledger {
     /// Price objects by id ([`StripeDouble::define_price`]).
     prices: HashMap<String, Value>,
     requests: Vec<String>,
+    /// Connected accounts.
+    accounts: HashMap<String, Value>,
+    /// Account links made, in order.
+    account_links: Vec<Value>,
+    /// Payments of paid Checkout Sessions, by payment intent id.
+    payments: HashMap<String, Payment>,
+    /// Refunds by id.
+    refunds: HashMap<String, Value>,
+    /// Answers given per idempotency key: the request's line and
+    /// parameters, and the answer.
+    idempotent: HashMap<String, (String, Vec<(String, String)>, Value)>,
+    /// Requests that carried an idempotency key already answered.
+    replays: usize,
+}
+
+/// Where a destination charge's money went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// The payment intent.
+    pub id: String,
+    /// The session it paid.
+    pub session: String,
+    /// Charged, minor units.
+    pub amount: i64,
+    /// The platform's application fee.
+    pub application_fee: i64,
+    /// The connected account the rest was transferred to.
+    pub destination: String,
+    /// Refunded to the buyer.
+    pub refunded: i64,
+    /// Transfer reversed from the connected account.
+    pub transfer_reversed: i64,
+    /// Application fee given back.
+    pub fee_refunded: i64,
 }
 
 /// A recurring price object as Stripe shows it inside a subscription item.
@@ -124,9 +162,14 @@ impl StripeDouble {
         let ledger: Shared = Arc::default();
         let router = Router::new()
             .route("/v1/customers", post(create_customer))
-            .route("/v1/checkout/sessions", post(create_session))
+            .route("/v1/checkout/sessions", post(create_session).get(list_sessions))
+            .route("/v1/checkout/sessions/{id}", get(retrieve_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
             .route("/v1/subscriptions/{id}", get(retrieve_subscription))
+            .route("/v1/accounts", post(create_account))
+            .route("/v1/accounts/{id}", get(retrieve_account))
+            .route("/v1/account_links", post(create_account_link))
+            .route("/v1/refunds", post(create_refund).get(list_refunds))
             .with_state(ledger.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Ok(Self { address, ledger })
@@ -246,6 +289,117 @@ impl StripeDouble {
         self.ledger.lock().unwrap().subscriptions[id].clone()
     }
 
+    /// The seller finishes Stripe's onboarding forms: their account can
+    /// take charges and be paid out. Returns the account (for
+    /// `account.updated`).
+    pub fn finish_onboarding(&self, account: &str) -> Value {
+        let mut ledger = self.ledger.lock().unwrap();
+        let account = ledger
+            .accounts
+            .get_mut(account)
+            .expect("an account the server created");
+        account["charges_enabled"] = json!(true);
+        account["payouts_enabled"] = json!(true);
+        account["details_submitted"] = json!(true);
+        account["capabilities"] = json!({ "card_payments": "active", "transfers": "active" });
+        account.clone()
+    }
+
+    /// The connected accounts the server created.
+    pub fn accounts(&self) -> Vec<Value> {
+        self.ledger.lock().unwrap().accounts.values().cloned().collect()
+    }
+
+    /// The account links the server made, oldest first (with the URLs Stripe
+    /// sends the browser back to, `_refresh_url` and `_return_url`).
+    pub fn account_links(&self) -> Vec<Value> {
+        self.ledger.lock().unwrap().account_links.clone()
+    }
+
+    /// The Checkout Sessions the server created, as Stripe shows them.
+    pub fn sessions(&self) -> Vec<Value> {
+        self.ledger
+            .lock()
+            .unwrap()
+            .sessions
+            .values()
+            .map(session_now)
+            .collect()
+    }
+
+    /// How many requests were answered from an idempotency key's first answer.
+    pub fn idempotent_replays(&self) -> usize {
+        self.ledger.lock().unwrap().replays
+    }
+
+    /// The buyer pays a payment-mode Checkout Session: the charge, the
+    /// application fee and the transfer to the destination are made.
+    /// Returns the completed session (for `checkout.session.completed`).
+    pub fn pay_checkout(&self, session_id: &str) -> Value {
+        let mut ledger = self.ledger.lock().unwrap();
+        ledger.next += 1;
+        let intent = format!("pi_{:06}", ledger.next);
+        let session = ledger
+            .sessions
+            .get_mut(session_id)
+            .expect("a session the server created");
+        assert_eq!(session["mode"], "payment", "a payment-mode session");
+        assert_eq!(session["status"], "open", "an open session");
+        session["status"] = json!("complete");
+        session["payment_status"] = json!("paid");
+        session["payment_intent"] = json!(intent);
+        session["url"] = Value::Null;
+        let payment = Payment {
+            id: intent.clone(),
+            session: session_id.to_owned(),
+            amount: session["amount_total"].as_i64().unwrap(),
+            application_fee: session["_application_fee"].as_i64().unwrap_or(0),
+            destination: session["_destination"].as_str().unwrap_or_default().to_owned(),
+            refunded: 0,
+            transfer_reversed: 0,
+            fee_refunded: 0,
+        };
+        let completed = public(session);
+        ledger.payments.insert(intent, payment);
+        completed
+    }
+
+    /// A payment as Stripe's books hold it.
+    pub fn payment(&self, intent: &str) -> Payment {
+        self.ledger.lock().unwrap().payments[intent].clone()
+    }
+
+    /// Every payment made.
+    pub fn payments(&self) -> Vec<Payment> {
+        self.ledger.lock().unwrap().payments.values().cloned().collect()
+    }
+
+    /// A charge as `charge.refunded` carries it, after a refund made in
+    /// the dashboard (the refund itself is made by [`Self::refund_in_dashboard`]).
+    pub fn refund_in_dashboard(&self, intent: &str) -> Value {
+        let mut ledger = self.ledger.lock().unwrap();
+        ledger.next += 1;
+        let id = format!("re_{:06}", ledger.next);
+        let payment = ledger.payments.get_mut(intent).expect("a payment");
+        let amount = payment.amount - payment.refunded;
+        payment.refunded += amount;
+        payment.transfer_reversed += amount - payment.application_fee;
+        payment.fee_refunded += payment.application_fee;
+        let charge_amount = payment.amount;
+        ledger.refunds.insert(
+            id.clone(),
+            json!({ "id": id, "object": "refund", "amount": amount, "created": now(), "currency": "usd", "payment_intent": intent, "status": "succeeded" }),
+        );
+        json!({ "id": format!("ch_{intent}"), "object": "charge", "amount": charge_amount, "amount_refunded": charge_amount, "payment_intent": intent, "refunded": true })
+    }
+
+    /// An event from a connected account (Connect), as Stripe sends it.
+    pub fn connect_event(&self, kind: &str, account: &str, object: Value) -> Value {
+        let mut event = self.event(kind, object);
+        event["account"] = json!(account);
+        event
+    }
+
     /// An event envelope as Stripe sends it.
     pub fn event(&self, kind: &str, object: Value) -> Value {
         let mut ledger = self.ledger.lock().unwrap();
@@ -298,15 +452,93 @@ pub async fn deliver(
     )
 }
 
+/// Stripe's idempotency: the answer a request with this `Idempotency-Key`
+/// got before (`Err`: that answer again, or a 400 when the parameters
+/// differ), or the key to remember this answer under.
+#[allow(clippy::result_large_err)] // the error is the HTTP answer itself, returned at once
+fn idempotency(
+    ledger: &mut Ledger,
+    headers: &HeaderMap,
+    line: &str,
+    fields: &[(String, String)],
+) -> Result<Option<String>, Response> {
+    let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    // Parameters compare as a set, as Stripe's do (a form's order is free).
+    let mut sorted = fields.to_vec();
+    sorted.sort();
+    match ledger.idempotent.get(&key) {
+        Some((seen_line, seen_fields, answer)) if seen_line == line && *seen_fields == sorted => {
+            let answer = answer.clone();
+            ledger.replays += 1;
+            Err(Json(answer).into_response())
+        }
+        Some(_) => Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "idempotency_error",
+            "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+            None,
+        )),
+        None => Ok(Some(key)),
+    }
+}
+
+/// Remembers a successful answer under its idempotency key.
+fn remember(
+    ledger: &mut Ledger,
+    key: Option<String>,
+    line: &str,
+    fields: Vec<(String, String)>,
+    answer: &Value,
+) {
+    if let Some(key) = key {
+        let mut fields = fields;
+        fields.sort();
+        ledger
+            .idempotent
+            .insert(key, (line.to_owned(), fields, answer.clone()));
+    }
+}
+
+/// Admits a POST: the key checked, the request recorded, idempotency
+/// applied. The ledger and the key to remember the answer under.
+#[allow(clippy::result_large_err)]
+fn admit_post<'a>(
+    ledger: &'a Shared,
+    headers: &HeaderMap,
+    line: &str,
+    fields: &[(String, String)],
+) -> Result<(std::sync::MutexGuard<'a, Ledger>, Option<String>), Response> {
+    let mut ledger = admit(ledger, headers, line.to_owned())?;
+    let key = idempotency(&mut ledger, headers, line, fields)?;
+    Ok((ledger, key))
+}
+
+/// The public shape of a stored object: fields the stand-in keeps for
+/// itself (named `_...`) left out.
+fn public(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(fields) = object.as_object_mut() {
+        fields.retain(|key, _| !key.starts_with('_'));
+    }
+    object
+}
+
 async fn create_customer(
     State(ledger): State<Shared>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let fields = form(&body);
-    let mut ledger = match admit(&ledger, &headers, "POST /v1/customers".into()) {
-        Ok(ledger) => ledger,
-        Err(refused) => return refused,
+    let line = "POST /v1/customers";
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
     };
     ledger.next += 1;
     let id = format!("cus_{:06}", ledger.next);
@@ -316,14 +548,25 @@ async fn create_customer(
         "sources": { "object": "list", "data": [], "has_more": false, "url": format!("/v1/customers/{id}/sources") },
     });
     ledger.customers.insert(id, customer.clone());
+    remember(&mut ledger, key, line, fields, &customer);
     Json(customer).into_response()
+}
+
+fn invalid(message: &str) -> Response {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        message,
+        None,
+    )
 }
 
 async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = form(&body);
-    let mut ledger = match admit(&ledger, &headers, "POST /v1/checkout/sessions".into()) {
-        Ok(ledger) => ledger,
-        Err(refused) => return refused,
+    let line = "POST /v1/checkout/sessions";
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
     };
     let Some(customer) = field(&fields, "customer").filter(|id| ledger.customers.contains_key(*id))
     else {
@@ -334,38 +577,283 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
             Some("resource_missing"),
         );
     };
-    if field(&fields, "mode") != Some("subscription")
-        || field(&fields, "line_items[0][price]").is_none()
-    {
-        return stripe_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "mode=subscription needs a recurring price",
-            None,
-        );
-    }
     let customer = customer.to_owned();
+    let created = now();
+    let mode = field(&fields, "mode").unwrap_or_default().to_owned();
+    let mut session = match mode.as_str() {
+        "subscription" if field(&fields, "line_items[0][price]").is_some() => json!({
+            "mode": "subscription",
+            "expires_at": created + 86_400,
+            "_subscription_metadata": metadata(&fields, "subscription_data[metadata]["),
+            "_price": field(&fields, "line_items[0][price]"),
+            "_trial_period_days": field(&fields, "subscription_data[trial_period_days]"),
+        }),
+        "payment" => {
+            let number = |name: &str| field(&fields, name).and_then(|value| value.parse::<i64>().ok());
+            let Some(amount) = number("line_items[0][price_data][unit_amount]").filter(|amount| *amount >= 50) else {
+                return invalid("line_items[0][price_data][unit_amount] must be at least 50");
+            };
+            let Some(currency) = field(&fields, "line_items[0][price_data][currency]") else {
+                return invalid("Missing required param: line_items[0][price_data][currency].");
+            };
+            if field(&fields, "line_items[0][price_data][product_data][name]").is_none() {
+                return invalid("Missing required param: line_items[0][price_data][product_data][name].");
+            }
+            let fee = number("payment_intent_data[application_fee_amount]").unwrap_or(0);
+            if !(0..=amount).contains(&fee) {
+                return invalid("The application fee cannot exceed the amount of the charge.");
+            }
+            let destination = field(&fields, "payment_intent_data[transfer_data][destination]");
+            if let Some(destination) = destination {
+                match ledger.accounts.get(destination) {
+                    Some(account) if account["charges_enabled"] == true => {}
+                    Some(_) => return invalid("The destination account cannot take charges: its card_payments capability is not active."),
+                    None => return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("No such destination: '{destination}'"), Some("resource_missing")),
+                }
+            } else if fee > 0 {
+                return invalid("An application fee needs a destination (payment_intent_data[transfer_data][destination]).");
+            }
+            let expires_at = number("expires_at").unwrap_or(created + 86_400);
+            if !(created + 1_800..=created + 86_400).contains(&expires_at) {
+                return invalid("expires_at must be between 30 minutes and 24 hours from now.");
+            }
+            json!({
+                "mode": "payment", "amount_total": amount, "amount_subtotal": amount, "currency": currency,
+                "expires_at": expires_at, "metadata": metadata(&fields, "metadata["),
+                "_application_fee": fee, "_destination": destination,
+            })
+        }
+        _ => return invalid("mode=subscription needs a recurring price; mode=payment needs price_data"),
+    };
     ledger.next += 1;
     let id = format!("cs_test_{:06}", ledger.next);
-    let created = now();
-    let session = json!({
+    let common = json!({
         "id": id, "object": "checkout.session", "automatic_tax": { "enabled": false, "liability": null, "status": null },
         "client_reference_id": field(&fields, "client_reference_id"), "created": created, "customer": customer,
         "custom_fields": [], "custom_text": { "after_submit": null, "shipping_address": null, "submit": null, "terms_of_service_acceptance": null },
-        "expires_at": created + 86_400, "livemode": false, "mode": "subscription", "payment_method_types": ["card"],
+        "livemode": false, "payment_method_types": ["card"],
         "payment_status": "unpaid", "shipping_options": [], "status": "open", "success_url": field(&fields, "success_url"),
         "url": format!("https://checkout.stripe.test/c/pay/{id}"),
-        "_subscription_metadata": metadata(&fields, "subscription_data[metadata]["),
-        "_price": field(&fields, "line_items[0][price]"),
-        "_trial_period_days": field(&fields, "subscription_data[trial_period_days]"),
     });
+    for (name, value) in common.as_object().unwrap() {
+        session[name] = value.clone();
+    }
     ledger.sessions.insert(id, session.clone());
-    let mut public = session;
-    public
-        .as_object_mut()
-        .unwrap()
-        .retain(|key, _| !key.starts_with('_'));
-    Json(public).into_response()
+    let answer = public(&session);
+    remember(&mut ledger, key, line, fields, &answer);
+    Json(answer).into_response()
+}
+
+/// A session as Stripe shows it, expired once its time passed.
+fn session_now(session: &Value) -> Value {
+    let mut session = public(session);
+    if session["status"] == "open" && session["expires_at"].as_i64().is_some_and(|at| at <= now()) {
+        session["status"] = json!("expired");
+        session["url"] = Value::Null;
+    }
+    session
+}
+
+async fn retrieve_session(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let ledger = match admit(&ledger, &headers, format!("GET /v1/checkout/sessions/{id}")) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
+    match ledger.sessions.get(&id) {
+        Some(session) => Json(session_now(session)).into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such checkout.session: '{id}'"),
+            Some("resource_missing"),
+        ),
+    }
+}
+
+/// `GET /v1/checkout/sessions`: newest first, `status`, `created[gte]`,
+/// `limit` and `starting_after` as Stripe reads them.
+async fn list_sessions(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let fields: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let ledger = match admit(&ledger, &headers, "GET /v1/checkout/sessions".into()) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
+    let status = field(&fields, "status");
+    let since = field(&fields, "created[gte]").and_then(|value| value.parse::<i64>().ok());
+    let limit = field(&fields, "limit")
+        .and_then(|value| value.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let mut sessions: Vec<Value> = ledger
+        .sessions
+        .values()
+        .map(session_now)
+        .filter(|session| status.is_none_or(|status| session["status"] == status))
+        .filter(|session| since.is_none_or(|since| session["created"].as_i64() >= Some(since)))
+        .collect();
+    sessions.sort_by(|a, b| {
+        (b["created"].as_i64(), b["id"].as_str()).cmp(&(a["created"].as_i64(), a["id"].as_str()))
+    });
+    if let Some(after) = field(&fields, "starting_after") {
+        match sessions.iter().position(|session| session["id"] == after) {
+            Some(position) => {
+                sessions.drain(..=position);
+            }
+            None => return invalid("starting_after names no session in this list"),
+        }
+    }
+    let has_more = sessions.len() > limit;
+    sessions.truncate(limit);
+    Json(json!({ "object": "list", "data": sessions, "has_more": has_more, "url": "/v1/checkout/sessions" }))
+        .into_response()
+}
+
+async fn create_account(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields = form(&body);
+    let line = "POST /v1/accounts";
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
+    if field(&fields, "type") != Some("express") {
+        return invalid("The stand-in makes Express accounts only (type=express).");
+    }
+    ledger.next += 1;
+    let id = format!("acct_{:06}", ledger.next);
+    let account = json!({
+        "id": id, "object": "account", "type": "express", "country": "US", "created": now(),
+        "email": field(&fields, "email"), "metadata": metadata(&fields, "metadata["),
+        "charges_enabled": false, "payouts_enabled": false, "details_submitted": false,
+        "capabilities": { "card_payments": "inactive", "transfers": "inactive" },
+    });
+    ledger.accounts.insert(id, account.clone());
+    remember(&mut ledger, key, line, fields, &account);
+    Json(account).into_response()
+}
+
+async fn retrieve_account(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let ledger = match admit(&ledger, &headers, format!("GET /v1/accounts/{id}")) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
+    match ledger.accounts.get(&id) {
+        Some(account) => Json(account.clone()).into_response(),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such account: '{id}'"),
+            Some("resource_missing"),
+        ),
+    }
+}
+
+async fn create_account_link(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields = form(&body);
+    let line = "POST /v1/account_links";
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
+    let Some(account) = field(&fields, "account").filter(|id| ledger.accounts.contains_key(*id)) else {
+        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "No such account", Some("resource_missing"));
+    };
+    if field(&fields, "type") != Some("account_onboarding")
+        || field(&fields, "refresh_url").is_none()
+        || field(&fields, "return_url").is_none()
+    {
+        return invalid("type=account_onboarding, refresh_url and return_url are required");
+    }
+    ledger.next += 1;
+    let created = now();
+    let link = json!({
+        "object": "account_link", "created": created, "expires_at": created + 300,
+        "url": format!("https://connect.stripe.test/setup/e/{account}/{:06}", ledger.next),
+        "_account": account, "_refresh_url": field(&fields, "refresh_url"), "_return_url": field(&fields, "return_url"),
+    });
+    ledger.account_links.push(link.clone());
+    let answer = public(&link);
+    remember(&mut ledger, key, line, fields, &answer);
+    Json(answer).into_response()
+}
+
+async fn create_refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let fields = form(&body);
+    let line = "POST /v1/refunds";
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+        Ok(admitted) => admitted,
+        Err(answer) => return answer,
+    };
+    let Some(intent) = field(&fields, "payment_intent").map(str::to_owned) else {
+        return invalid("Missing required param: payment_intent.");
+    };
+    let Some(payment) = ledger.payments.get(&intent).cloned() else {
+        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("No such payment_intent: '{intent}'"), Some("resource_missing"));
+    };
+    if payment.refunded >= payment.amount {
+        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Charge has already been refunded.", Some("charge_already_refunded"));
+    }
+    let amount = payment.amount - payment.refunded;
+    let reverse = field(&fields, "reverse_transfer") == Some("true");
+    let refund_fee = field(&fields, "refund_application_fee") == Some("true");
+    let payment = ledger.payments.get_mut(&intent).unwrap();
+    payment.refunded += amount;
+    if reverse {
+        payment.transfer_reversed += amount - payment.application_fee;
+    }
+    if refund_fee {
+        payment.fee_refunded += payment.application_fee;
+    }
+    ledger.next += 1;
+    let id = format!("re_{:06}", ledger.next);
+    let refund = json!({
+        "id": id, "object": "refund", "amount": amount, "created": now(), "currency": "usd",
+        "payment_intent": intent, "status": "succeeded", "metadata": metadata(&fields, "metadata["),
+    });
+    ledger.refunds.insert(id, refund.clone());
+    remember(&mut ledger, key, line, fields, &refund);
+    Json(refund).into_response()
+}
+
+async fn list_refunds(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let fields: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let ledger = match admit(&ledger, &headers, "GET /v1/refunds".into()) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
+    let intent = field(&fields, "payment_intent");
+    let data: Vec<Value> = ledger
+        .refunds
+        .values()
+        .filter(|refund| intent.is_none_or(|intent| refund["payment_intent"] == intent))
+        .cloned()
+        .collect();
+    Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/refunds" })).into_response()
 }
 
 async fn create_portal(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

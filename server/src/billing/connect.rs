@@ -26,10 +26,6 @@ use stripe::{
 
 use super::{Billing, BillingError};
 
-/// How long a Checkout Session for a listing stays payable (Stripe's
-/// shortest is 30 minutes): a buyer who walked away gets a fresh one soon.
-pub const CHECKOUT_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
-
 /// The metadata key naming the purchase a Checkout Session pays for.
 pub const PURCHASE_KEY: &str = "orrery_purchase";
 
@@ -209,7 +205,9 @@ impl Billing {
         params.client_reference_id = Some(&reference);
         params.success_url = Some(&self.config.return_url);
         params.cancel_url = Some(&self.config.return_url);
-        params.expires_at = Some((Utc::now() + CHECKOUT_LIFETIME).timestamp());
+        // Stripe's default lifetime (24 hours): no `expires_at`, so that two
+        // requests for the same attempt send the same parameters, as an
+        // idempotency key requires.
         params.metadata = Some(metadata.clone());
         params.line_items = Some(vec![CreateCheckoutSessionLineItems {
             quantity: Some(1),

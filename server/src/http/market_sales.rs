@@ -754,7 +754,7 @@ pub(crate) async fn payout_reported(
 }
 
 /// What one reconciliation pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub(crate) struct Reconciled {
     /// Purchases found paid in Stripe and settled now.
     pub settled: usize,

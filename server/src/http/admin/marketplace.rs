@@ -41,6 +41,12 @@ pub(super) fn router() -> Routes {
             refund,
         )
         .add_admin(
+            Method::POST,
+            "/v1/admin/marketplace/reconcile",
+            Action::ModerateMarketplace,
+            reconcile,
+        )
+        .add_admin(
             Method::GET,
             "/v1/admin/marketplace/commission",
             Action::ModerateMarketplace,
@@ -167,4 +173,13 @@ async fn set_commission(
         .await?;
     tracing::info!(commission_bps, "the marketplace commission was set");
     Ok(Json(entry))
+}
+
+/// Runs the reconciliation pass now (it also runs at start and hourly):
+/// purchases Stripe lists as paid are settled and delivered.
+async fn reconcile(
+    State(context): State<ApiContext>,
+    _admin: Admin,
+) -> Result<Json<market_sales::Reconciled>, ApiError> {
+    Ok(Json(market_sales::reconcile(&context).await?))
 }
