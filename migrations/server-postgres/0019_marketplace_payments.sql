@@ -3,8 +3,9 @@
 -- append-only transactions ledger, and the payouts Stripe reports.
 
 -- A seller's Stripe connected account (Connect, Express) and what Stripe
--- says it may do; `onboarding_token` names it in the links Stripe sends the
--- browser back to, without naming the account.
+-- says it may do; `onboarding_token` is the SHA-256 of the token that names
+-- it in the links Stripe sends the browser back to (a new token with each
+-- link), without naming the account.
 CREATE TABLE marketplace_sellers (
     tenant_id          TEXT PRIMARY KEY NOT NULL REFERENCES tenants (id),
     user_id            TEXT NOT NULL,
@@ -17,7 +18,8 @@ CREATE TABLE marketplace_sellers (
     updated_at         TEXT NOT NULL
 );
 
--- A paid purchase waits (`pending`) for its Checkout Session to be paid.
+-- A paid purchase waits (`pending`) for its Checkout Session to be paid
+-- (`expired` once a session expired unpaid; Buy opens it again).
 -- `checkout_attempt` counts the sessions made for it (a new one only once
 -- the last expired), and names the idempotency key of each.
 ALTER TABLE marketplace_purchases ADD COLUMN checkout_session TEXT;
@@ -72,3 +74,9 @@ CREATE TABLE marketplace_payouts (
     updated_at      TEXT NOT NULL
 );
 CREATE INDEX marketplace_payouts_of_seller ON marketplace_payouts (seller_tenant, arrival_date);
+
+-- A Stripe event is `done` once processed; one taken up but not done (the
+-- server stopped mid-way) is taken up again by Stripe's retry once its
+-- claim (`processed_at`) is five minutes old. Events stored before this
+-- were processed.
+ALTER TABLE stripe_events ADD COLUMN done BIGINT NOT NULL DEFAULT 1;

@@ -244,6 +244,7 @@ impl ServerConfig {
                     .unwrap_or_else(|| "https://api.stripe.com/".into()),
                 secret_key,
                 webhook_secret,
+                connect_webhook_secret: env("ORRERY_STRIPE_CONNECT_WEBHOOK_SECRET"),
                 prices,
                 return_url: env("ORRERY_STRIPE_RETURN_URL")
                     .unwrap_or_else(|| "https://orrery.app/billing/done".into()),

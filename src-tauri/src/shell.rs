@@ -1107,7 +1107,7 @@ pub fn about_link(key: &str) -> Option<&'static str> {
 }
 
 /// Opens a page the server handed out, only if it is an https (or loopback) URL.
-fn open_page(
+pub(crate) fn open_page(
     page: &str,
     open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
 ) -> Result<(), ShellError> {

@@ -266,6 +266,7 @@ async fn billing_overview_and_checkout_open_stripe_pages() {
             api_base,
             secret_key: SECRET_KEY.into(),
             webhook_secret: WEBHOOK_SECRET.into(),
+            connect_webhook_secret: None,
             prices: [("pro".to_owned(), "price_pro".to_owned())].into(),
             return_url: "http://127.0.0.1/done".into(),
         });
@@ -1662,6 +1663,9 @@ async fn a_listing_got_in_the_app_is_in_its_library() {
             title: "Contract reviewer".into(),
             description: "Reads a contract and flags risky clauses.".into(),
             tags: vec!["legal".into()],
+            pricing: "free".into(),
+            price_minor: 0,
+            currency: "usd".into(),
         })
         .await
         .unwrap();
@@ -1682,7 +1686,12 @@ async fn a_listing_got_in_the_app_is_in_its_library() {
         .unwrap();
     assert_eq!(found.total, 1);
     assert_eq!(found.listings[0].seller, "Grace");
-    let purchase = buyer.market_buy(&found.listings[0].id).await.unwrap();
+    let purchase = buyer
+        .market_buy(&found.listings[0].id, |url| {
+            panic!("a free listing opens no payment page ({url})")
+        })
+        .await
+        .unwrap();
     let library = buyer.list_library(DocumentKind::Agent).await.unwrap();
     let copy = library
         .iter()

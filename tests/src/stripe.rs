@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 pub const SECRET_KEY: &str = "sk_test_orrery_double";
 /// The webhook signing secret it signs with.
 pub const WEBHOOK_SECRET: &str = "whsec_orrery_double";
+/// The Connect endpoint's signing secret (connected accounts' events).
+pub const CONNECT_WEBHOOK_SECRET: &str = "whsec_orrery_double_connect";
 
 #[derive(Default)]
 struct Ledger {
@@ -164,6 +166,7 @@ impl StripeDouble {
             .route("/v1/customers", post(create_customer))
             .route("/v1/checkout/sessions", post(create_session).get(list_sessions))
             .route("/v1/checkout/sessions/{id}", get(retrieve_session))
+            .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
             .route("/v1/subscriptions/{id}", get(retrieve_subscription))
             .route("/v1/accounts", post(create_account))
@@ -327,6 +330,13 @@ impl StripeDouble {
             .collect()
     }
 
+    /// Time passes a session's end: it can no longer be paid.
+    pub fn let_session_expire(&self, session_id: &str) {
+        let mut ledger = self.ledger.lock().unwrap();
+        let session = ledger.sessions.get_mut(session_id).expect("a known session");
+        session["expires_at"] = json!(now() - 1);
+    }
+
     /// How many requests were answered from an idempotency key's first answer.
     pub fn idempotent_replays(&self) -> usize {
         self.ledger.lock().unwrap().replays
@@ -344,7 +354,7 @@ impl StripeDouble {
             .get_mut(session_id)
             .expect("a session the server created");
         assert_eq!(session["mode"], "payment", "a payment-mode session");
-        assert_eq!(session["status"], "open", "an open session");
+        assert_eq!(session_now(session)["status"], "open", "an open session");
         session["status"] = json!("complete");
         session["payment_status"] = json!("paid");
         session["payment_intent"] = json!(intent);
@@ -717,6 +727,26 @@ async fn list_sessions(
     sessions.truncate(limit);
     Json(json!({ "object": "list", "data": sessions, "has_more": has_more, "url": "/v1/checkout/sessions" }))
         .into_response()
+}
+
+async fn expire_session(
+    State(ledger): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let mut ledger = match admit(&ledger, &headers, format!("POST /v1/checkout/sessions/{id}/expire")) {
+        Ok(ledger) => ledger,
+        Err(refused) => return refused,
+    };
+    let Some(session) = ledger.sessions.get_mut(&id) else {
+        return stripe_error(StatusCode::NOT_FOUND, "invalid_request_error", &format!("No such checkout.session: '{id}'"), Some("resource_missing"));
+    };
+    if session_now(session)["status"] != "open" {
+        return invalid("Only Checkout Sessions with a status in [\"open\"] can be expired.");
+    }
+    session["status"] = json!("expired");
+    session["url"] = Value::Null;
+    Json(public(session)).into_response()
 }
 
 async fn create_account(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

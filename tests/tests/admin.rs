@@ -197,6 +197,7 @@ async fn every_admin_route_refuses_non_admins() {
             .replace("{tenant_id}", &member.account.tenant_id)
             .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string())
             .replace("{listing_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{purchase_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{key}", "welcome");
         assert!(
             !path.contains('{'),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orrery_domain::{Agent, DocumentKind};
-use orrery_e2e::stripe::{SECRET_KEY, StripeDouble, WEBHOOK_SECRET, deliver};
+use orrery_e2e::stripe::{CONNECT_WEBHOOK_SECRET, SECRET_KEY, StripeDouble, WEBHOOK_SECRET, deliver};
 use orrery_e2e::{TEST_PASSWORD, TestDevice, TestServer};
 use orrery_server::billing::StripeConfig;
 use orrery_store::ServerStore;
@@ -52,6 +52,7 @@ fn stripe_config(api_base: String) -> StripeConfig {
         api_base,
         secret_key: SECRET_KEY.into(),
         webhook_secret: WEBHOOK_SECRET.into(),
+        connect_webhook_secret: Some(CONNECT_WEBHOOK_SECRET.into()),
         prices: BTreeMap::new(),
         return_url: "http://127.0.0.1/market-done".into(),
     }
@@ -60,6 +61,12 @@ fn stripe_config(api_base: String) -> StripeConfig {
 /// Sends a Stripe event to `base`, signed now with the real secret.
 async fn send_event(base: &str, event: &Value) -> (u16, Value) {
     deliver(base, event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await
+}
+
+/// Sends a connected account's event to `base`, signed with the Connect
+/// endpoint's secret.
+async fn send_connect_event(base: &str, event: &Value) -> (u16, Value) {
+    deliver(base, event, CONNECT_WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await
 }
 
 /// A seller whose Stripe account is connected and can take charges, with a
@@ -74,7 +81,7 @@ async fn onboarded_seller_listing(base: &str, stripe: &StripeDouble, seller_toke
         .expect("the link is for the seller's new account");
     let account_id = account["id"].as_str().unwrap().to_owned();
     let finished = stripe.finish_onboarding(&account_id);
-    let (status, _) = send_event(base, &stripe.connect_event("account.updated", &account_id, finished)).await;
+    let (status, _) = send_connect_event(base, &stripe.connect_event("account.updated", &account_id, finished)).await;
     assert_eq!(status, 200);
     let (status, listing) = call(
         base,
@@ -211,16 +218,22 @@ async fn a_seller_connects_stripe_and_a_buyer_pays_through_checkout() {
     assert_ne!(first["url"], second["url"], "each press makes a fresh link");
     let account = stripe.accounts()[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(stripe.accounts()[0]["type"], "express");
+    // Each link carries a token of its own in the URLs Stripe sends the
+    // browser back to (never the account); a newer link replaces it.
     let links = stripe.account_links();
-    let refresh = links[0]["_refresh_url"].as_str().unwrap().to_owned();
-    let return_to = links[0]["_return_url"].as_str().unwrap().to_owned();
-    assert!(refresh.starts_with(&base) && !refresh.contains(&account), "{refresh}: the account is not named in the URL");
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let replaced = no_redirects.get(links[0]["_refresh_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(replaced.status(), StatusCode::NOT_FOUND, "the first link's token was replaced by the second's");
+    let refresh = links[1]["_refresh_url"].as_str().unwrap().to_owned();
+    assert!(refresh.starts_with(&base) && !refresh.contains(&account), "{refresh}: the account is not named in the URL");
+    // An expired (or used) link: its refresh URL makes a new link and
+    // sends the browser there.
     let redirected = no_redirects.get(&refresh).send().await.unwrap();
     assert!(redirected.status().is_redirection(), "{}", redirected.status());
     let location = redirected.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(Some(location.as_str()), stripe.account_links().last().unwrap()["url"].as_str());
     assert_eq!(stripe.account_links().len(), 3);
+    let return_to = stripe.account_links()[2]["_return_url"].as_str().unwrap().to_owned();
     let forged = no_redirects.get(format!("{base}/v1/marketplace/onboarding/not-a-token/refresh")).send().await.unwrap();
     assert_eq!(forged.status(), StatusCode::NOT_FOUND);
     // Back from Stripe before finishing: still not able to sell.
@@ -231,7 +244,7 @@ async fn a_seller_connects_stripe_and_a_buyer_pays_through_checkout() {
 
     // Stripe says the account can take charges (account.updated).
     let finished = stripe.finish_onboarding(&account);
-    let (status, _) = send_event(&base, &stripe.connect_event("account.updated", &account, finished)).await;
+    let (status, _) = send_connect_event(&base, &stripe.connect_event("account.updated", &account, finished)).await;
     assert_eq!(status, 200);
     let (_, state) = call(&base, reqwest::Method::GET, "/v1/marketplace/seller", seller.token(), None).await;
     assert_eq!((state["charges_enabled"].as_bool(), state["payouts_enabled"].as_bool()), (Some(true), Some(true)), "{state}");
@@ -247,6 +260,10 @@ async fn a_seller_connects_stripe_and_a_buyer_pays_through_checkout() {
     assert_eq!(status, StatusCode::OK, "{entry}");
     assert_eq!(entry["after"]["commission_bps"], 1500);
 
+    let mut monthly = paid_listing(&agent);
+    monthly["pricing"] = json!("monthly");
+    let (status, refused) = call(&base, reqwest::Method::POST, "/v1/marketplace/listings", seller.token(), Some(monthly)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let (status, listing) = call(&base, reqwest::Method::POST, "/v1/marketplace/listings", seller.token(), Some(paid_listing(&agent))).await;
     assert_eq!(status, StatusCode::CREATED, "{listing}");
     let listing = listing["id"].as_str().unwrap().to_owned();
@@ -296,7 +313,7 @@ async fn a_seller_connects_stripe_and_a_buyer_pays_through_checkout() {
 
     // A payout Stripe reports for the seller's account shows in the report.
     let payout = json!({ "id": "po_000001", "object": "payout", "amount": PRICE - 300, "currency": "usd", "status": "paid", "arrival_date": chrono::Utc::now().timestamp() });
-    let (status, _) = send_event(&base, &stripe.connect_event("payout.paid", &account, payout)).await;
+    let (status, _) = send_connect_event(&base, &stripe.connect_event("payout.paid", &account, payout)).await;
     assert_eq!(status, 200);
     let (_, with_payout) = call(&base, reqwest::Method::GET, "/v1/marketplace/sales", seller.token(), None).await;
     assert_eq!(with_payout["payouts"][0]["amount_minor"], PRICE - 300);
@@ -520,7 +537,8 @@ async fn refund_revokes_on_every_device() {
     assert_eq!(ledger.iter().map(|row| row.amount_minor).filter(|amount| *amount > 0).sum::<i64>(), PRICE + 400);
     assert_eq!(ledger.iter().map(|row| row.amount_minor).sum::<i64>(), 0);
     let (_, report) = call(&url, reqwest::Method::GET, "/v1/marketplace/sales", market.seller.token(), None).await;
-    assert_eq!((report["months"][0]["refunds_minor"].as_i64(), report["months"][0]["net_minor"].as_i64()), (Some(PRICE), Some(0)), "{report}");
+    let totals = &report["totals"]["usd"];
+    assert_eq!((totals["refunds_minor"].as_i64(), totals["net_minor"].as_i64()), (Some(PRICE), Some(0)), "{report}");
     assert_eq!(report["sales"][0]["state"], "refunded");
     // The buyer sees it, and was told by email.
     let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", desktop.token(), None).await;
@@ -551,12 +569,75 @@ async fn refund_revokes_on_every_device() {
     let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", second.token(), None).await;
     assert_eq!(purchases[0]["state"], "refunded");
 
-    // Bought again after a refund: a new checkout, and a new copy.
+    // Bought again after a refund: a new checkout. The old, refunded
+    // session (still "paid" in Stripe's list) does not settle it.
     let again = market.buy(second.token()).await;
     assert_eq!(again["id"], purchase["id"], "the same purchase, opened again");
+    assert_ne!(again["checkout_url"], purchase["checkout_url"]);
+    let (_, reconciled) = call(&url, reqwest::Method::POST, "/v1/admin/marketplace/reconcile", market.admin.token(), None).await;
+    assert_eq!(reconciled["settled"], 0, "{reconciled}");
+    let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", second.token(), None).await;
+    assert_eq!(purchases[0]["state"], "pending");
+    assert!(copies(&second).await.is_empty());
+    // Paid: a new copy; refunded again: Stripe refunds the new payment.
     let paid = market.stripe.pay_checkout(market.session_of(&again)["id"].as_str().unwrap());
+    let new_intent = paid["payment_intent"].as_str().unwrap().to_owned();
     send_event(&url, &market.stripe.event("checkout.session.completed", paid)).await;
     assert_eq!(copies(&second).await.len(), 1);
+    let (status, refunded) = call(&url, reqwest::Method::POST, &format!("/v1/admin/marketplace/purchases/{}/refund", again["id"].as_str().unwrap()), market.admin.token(), Some(reason)).await;
+    assert_eq!(status, StatusCode::OK, "{refunded}");
+    assert_eq!(market.stripe.payment(&new_intent).refunded, PRICE);
+    assert!(copies(&second).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_expired_checkout_is_replaced_and_a_listing_made_free_needs_none() {
+    let market = Market::open().await;
+    let url = market.url();
+    let buyer = TestDevice::signed_in(&market.server, "buyer@orrery.test", "laptop").await.unwrap();
+    let first = market.buy(buyer.token()).await;
+    let first_session = market.session_of(&first)["id"].as_str().unwrap().to_owned();
+
+    // A day passes: the session expires unpaid, and the hourly pass marks
+    // the purchase expired.
+    market.stripe.let_session_expire(&first_session);
+    market.server.clock.advance(chrono::Duration::hours(25));
+    let admin = market.server.session_for("admin@orrery.test", "console").await.unwrap();
+    let (_, reconciled) = call(&url, reqwest::Method::POST, "/v1/admin/marketplace/reconcile", &admin.access_token, None).await;
+    assert_eq!((reconciled["settled"].as_u64(), reconciled["delivered"].as_u64()), (Some(0), Some(0)), "{reconciled}");
+    let buyer = market.server.session_for("buyer@orrery.test", "laptop").await.unwrap();
+    let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", &buyer.access_token, None).await;
+    assert_eq!(purchases[0]["state"], "expired", "{purchases}");
+
+    // Buy again: a new session; the expired one stays unpayable.
+    let second = market.buy(&buyer.access_token).await;
+    assert_eq!(second["id"], first["id"]);
+    let second_session = market.session_of(&second)["id"].as_str().unwrap().to_owned();
+    assert_ne!(second_session, first_session);
+    assert_eq!(market.stripe.sessions().len(), 2);
+
+    // The seller makes it free: Buy now delivers at once, and the open
+    // session is expired so it can never be paid.
+    let seller = market.server.session_for("seller@orrery.test", "studio").await.unwrap();
+    let (status, edited) = call(&url, reqwest::Method::PATCH, &format!("/v1/marketplace/listings/{}", market.listing), &seller.access_token, Some(json!({
+        "title": TITLE, "description": "Now free for everyone.", "tags": ["legal"],
+        "pricing": "free", "price_minor": 0, "currency": "usd",
+    }))).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let (status, got) = call(&url, reqwest::Method::POST, &format!("/v1/marketplace/listings/{}/purchase", market.listing), &buyer.access_token, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{got}");
+    assert_eq!((got["state"].as_str(), got["amount_minor"].as_u64()), (Some("paid"), Some(0)));
+    assert!(got["item_id"].is_string());
+    let status_now = market
+        .stripe
+        .sessions()
+        .into_iter()
+        .find(|session| session["id"] == second_session.as_str())
+        .unwrap()["status"]
+        .clone();
+    assert_eq!(status_now, "expired");
+    let store = market.store().await;
+    assert!(store.purchase_ledger(got["id"].as_str().unwrap().parse().unwrap()).await.unwrap().is_empty(), "nothing was paid");
 }
 
 /// A line-printing `orrery-e2e-server` process (see its source).
@@ -576,6 +657,7 @@ impl ServerProcess {
             .args(["--listen", "127.0.0.1:0"])
             .env("ORRERY_STRIPE_SECRET_KEY", SECRET_KEY)
             .env("ORRERY_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("ORRERY_STRIPE_CONNECT_WEBHOOK_SECRET", CONNECT_WEBHOOK_SECRET)
             .env("ORRERY_STRIPE_API_BASE", stripe_api)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -617,9 +699,9 @@ impl ServerProcess {
     }
 }
 
-/// The statement that marks a purchase paid (its transaction not yet
-/// committed), and the first one of its delivery (the payment committed).
-const MARKS_PAID: &str = "QUERY UPDATE marketplace_purchases SET state = 'paid'";
+/// The statement that takes up a webhook's event (before the purchase is
+/// touched), and the first one of a delivery (the payment committed).
+const TAKES_UP_EVENT: &str = "QUERY INSERT INTO stripe_events";
 const DELIVERY_READS: &str = "QUERY SELECT snapshot, revision FROM library_documents";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -627,7 +709,7 @@ async fn kill_between_payment_and_delivery_delivers_on_restart() {
     // Killed mid-settlement (the purchase stays pending: the reconciliation
     // pass finds the payment in Stripe) and after it (paid, not delivered:
     // the pass finishes the delivery).
-    for (kill_at, left) in [(MARKS_PAID, "pending"), (DELIVERY_READS, "paid")] {
+    for (kill_at, left) in [(TAKES_UP_EVENT, "pending"), (DELIVERY_READS, "paid")] {
         payment_killed_at(kill_at, left).await;
     }
 }
@@ -660,6 +742,7 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
     // its database finished marking the purchase paid, before delivery.
     let paid = stripe.pay_checkout(session["id"].as_str().unwrap());
     let event = stripe.event("checkout.session.completed", paid);
+    let event_again = event.clone();
     drain(&mut server);
     let webhook = {
         // Its connection dies with the server: an error, not an answer.
@@ -685,11 +768,9 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
         // gone a little further than the line it was killed on).
         let store = ServerStore::open(&database.clone().into()).await.unwrap();
         let purchase = store.purchase_by_id(purchase_id).await.unwrap().unwrap();
-        eprintln!(
-            "killed at `{kill_at}` with the purchase {} (expected {left}), {}; the webhook answered {status}",
-            purchase.state,
-            if purchase.delivered_item.is_some() { "delivered" } else { "not delivered" }
-        );
+        eprintln!("killed at `{kill_at}`; the webhook answered {status}");
+        assert_eq!(purchase.state, left, "where the kill landed");
+        assert!(purchase.delivered_item.is_none(), "killed before the delivery");
     }
 
     // Restarted (no webhook retry yet): the pass at start settles and
@@ -712,9 +793,8 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
     assert_eq!(ledger.len(), 2, "{ledger:?}");
     assert_eq!((sum("sale"), sum("fee")), (payment.amount, payment.application_fee));
 
-    // Stripe's retry of the webhook then changes nothing.
-    let retry = stripe.event("checkout.session.completed", json!({ "id": session["id"], "metadata": { "orrery_purchase": purchase_id.to_string() } }));
-    let (status, _) = send_event(&base, &retry).await;
+    // Stripe's retry of the same event then changes nothing.
+    let (status, _) = send_event(&base, &event_again).await;
     assert_eq!(status, 200);
     assert_eq!(store.purchase_ledger(purchase_id).await.unwrap().len(), 2);
     assert_eq!(copies(&buyer_device).await.len(), 1);

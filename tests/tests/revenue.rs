@@ -176,6 +176,7 @@ async fn figures_match_by_hand(location: Option<DatabaseLocation>) {
             api_base,
             secret_key: SECRET_KEY.into(),
             webhook_secret: WEBHOOK_SECRET.into(),
+            connect_webhook_secret: None,
             prices: BTreeMap::from([
                 ("pro".into(), "price_pro_monthly".into()),
                 ("enterprise".into(), "price_ent_monthly".into()),

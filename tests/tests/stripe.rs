@@ -22,6 +22,7 @@ async fn billed(email: &str) -> Billed {
             api_base,
             secret_key: SECRET_KEY.into(),
             webhook_secret: WEBHOOK_SECRET.into(),
+            connect_webhook_secret: None,
             prices: BTreeMap::from([
                 ("pro".into(), "price_pro_monthly".into()),
                 ("enterprise".into(), "price_ent_monthly".into()),

@@ -236,6 +236,8 @@ async fn cross_tenant_access_is_denied() {
         ("{mode}", "live".to_owned()),
         ("{channel_id}", uuid::Uuid::now_v7().to_string()),
         ("{listing_id}", alice_listing.clone()),
+        ("{purchase_id}", uuid::Uuid::now_v7().to_string()),
+        ("{token}", "alices-onboarding-token".to_owned()),
     ]);
     let secrets = [
         "alice@orrery.test",

@@ -137,6 +137,13 @@ pub struct NewMarketListing {
     pub description: String,
     /// Words to find it by.
     pub tags: Vec<String>,
+    /// `free` or `one_off` (a paid listing needs a Stripe account that
+    /// takes charges).
+    pub pricing: String,
+    /// Its price in minor units (cents); 0 when free.
+    pub price_minor: u64,
+    /// `usd`, `eur` or `gbp`.
+    pub currency: String,
 }
 
 /// What the user has got from the marketplace.
@@ -163,6 +170,147 @@ pub struct MarketPurchase {
     pub item_id: Option<String>,
     /// When.
     pub created_at: String,
+    /// Where to pay, while it waits for its payment.
+    #[serde(default)]
+    pub checkout_url: Option<String>,
+    /// When it was refunded (its copy left the library then).
+    #[serde(default)]
+    pub refunded_at: Option<String>,
+    /// Why it was refunded.
+    #[serde(default)]
+    pub refund_reason: Option<String>,
+}
+
+/// The user's selling account: whether this server takes payments, and
+/// what Stripe says of their connected account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketSeller {
+    /// The server takes payments at all.
+    pub payments: bool,
+    /// A Stripe account is connected.
+    pub connected: bool,
+    /// It takes charges: paid listings are open.
+    pub charges_enabled: bool,
+    /// Stripe pays it out.
+    pub payouts_enabled: bool,
+    /// Stripe's forms are done.
+    pub details_submitted: bool,
+    /// The platform's commission, basis points (2000 is 20%).
+    pub commission_bps: u32,
+}
+
+/// One listing's month in the sales report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketSalesMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The listing.
+    pub listing_id: String,
+    /// Its title.
+    pub title: String,
+    /// Its currency.
+    pub currency: String,
+    /// Sales that month.
+    pub sales: u64,
+    /// What buyers paid, minor units.
+    pub gross_minor: i64,
+    /// The platform's fee.
+    pub fee_minor: i64,
+    /// Refunded.
+    pub refunds_minor: i64,
+    /// What the seller keeps.
+    pub net_minor: i64,
+}
+
+/// One currency's totals over the whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketSalesTotals {
+    /// Sales.
+    pub sales: u64,
+    /// What buyers paid, minor units.
+    pub gross_minor: i64,
+    /// The platform's fee.
+    pub fee_minor: i64,
+    /// Refunded.
+    pub refunds_minor: i64,
+    /// What the seller keeps.
+    pub net_minor: i64,
+}
+
+/// One sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketSale {
+    /// The purchase.
+    pub purchase_id: String,
+    /// The listing.
+    pub listing_id: String,
+    /// Its title.
+    pub title: String,
+    /// The buyer's name.
+    pub buyer: String,
+    /// `paid` or `refunded`.
+    pub state: String,
+    /// What was paid, minor units.
+    pub amount_minor: u64,
+    /// The platform's fee in it.
+    pub fee_minor: u64,
+    /// Its currency.
+    pub currency: String,
+    /// When.
+    pub created_at: String,
+    /// When it was refunded.
+    pub refunded_at: Option<String>,
+    /// Why.
+    pub refund_reason: Option<String>,
+}
+
+/// A payout Stripe reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketPayout {
+    /// Stripe's id.
+    pub id: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// Its currency.
+    pub currency: String,
+    /// `paid`, `pending`, `in_transit`, `failed`, ...
+    pub status: String,
+    /// When it arrives.
+    pub arrival_date: String,
+}
+
+/// The seller's sales report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketSales {
+    /// Per month and listing, newest month first.
+    pub months: Vec<MarketSalesMonth>,
+    /// Per currency.
+    pub totals: std::collections::BTreeMap<String, MarketSalesTotals>,
+    /// The latest sales, newest first.
+    pub sales: Vec<MarketSale>,
+    /// Payouts, newest first.
+    pub payouts: Vec<MarketPayout>,
+}
+
+/// What a reconciliation pass caught up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MarketReconciled {
+    /// Purchases found paid in Stripe and settled now.
+    pub settled: u32,
+    /// Deliveries finished now.
+    pub delivered: u32,
+}
+
+#[derive(Deserialize)]
+struct PageAddress {
+    url: String,
 }
 
 fn path_id(id: &str) -> Result<&str, AccountError> {
@@ -170,7 +318,7 @@ fn path_id(id: &str) -> Result<&str, AccountError> {
         Ok(id)
     } else {
         Err(AccountError::Protocol(format!(
-            "`{}` is not a listing id",
+            "`{}` is not an id",
             id.chars().take(40).collect::<String>()
         )))
     }
@@ -242,7 +390,7 @@ impl AccountClient {
         })
     }
 
-    /// Lists one of the user's library items, free.
+    /// Lists one of the user's library items.
     pub async fn market_create_listing(
         &self,
         access_token: &str,
@@ -258,9 +406,9 @@ impl AccountClient {
                     "title": listing.title,
                     "description": listing.description,
                     "tags": listing.tags,
-                    "pricing": "free",
-                    "price_minor": 0,
-                    "currency": "usd",
+                    "pricing": listing.pricing,
+                    "price_minor": listing.price_minor,
+                    "currency": listing.currency,
                 })),
         )
         .await
@@ -363,6 +511,61 @@ impl AccountClient {
         Ok(published["changed"].as_bool().unwrap_or(false))
     }
 
+    /// The user's selling account.
+    pub async fn market_seller(&self, access_token: &str) -> Result<MarketSeller, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/marketplace/seller"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// A fresh link to Stripe's onboarding forms (the account is made on
+    /// first use): the page to open in the browser.
+    pub async fn market_onboarding_page(&self, access_token: &str) -> Result<String, AccountError> {
+        let page: PageAddress = self
+            .json(
+                self.http
+                    .post(self.url("/v1/marketplace/seller/onboarding"))
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        Ok(page.url)
+    }
+
+    /// The user's sales report.
+    pub async fn market_sales(&self, access_token: &str) -> Result<MarketSales, AccountError> {
+        self.json(
+            self.http
+                .get(self.url("/v1/marketplace/sales"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// Refunds a sale of the user's in full: the buyer's copy leaves their
+    /// library.
+    pub async fn market_refund(
+        &self,
+        access_token: &str,
+        purchase_id: &str,
+        reason: &str,
+    ) -> Result<(), AccountError> {
+        let _: serde_json::Value = self
+            .json(
+                self.http
+                    .post(self.url(&format!(
+                        "/v1/marketplace/purchases/{}/refund",
+                        path_id(purchase_id)?
+                    )))
+                    .bearer_auth(access_token)
+                    .json(&serde_json::json!({ "reason": reason })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Takes one of the user's listings off the marketplace.
     pub async fn market_delist(&self, access_token: &str, id: &str) -> Result<(), AccountError> {
         self.send(
@@ -400,6 +603,51 @@ impl AccountClient {
         self.json(
             self.http
                 .get(self.url("/v1/admin/marketplace/reports"))
+                .bearer_auth(access_token),
+        )
+        .await
+    }
+
+    /// The platform's commission on sales, basis points (admins only).
+    pub async fn admin_market_commission(&self, access_token: &str) -> Result<u32, AccountError> {
+        let body: serde_json::Value = self
+            .json(
+                self.http
+                    .get(self.url("/v1/admin/marketplace/commission"))
+                    .bearer_auth(access_token),
+            )
+            .await?;
+        body["commission_bps"]
+            .as_u64()
+            .and_then(|bps| u32::try_from(bps).ok())
+            .ok_or_else(|| AccountError::Protocol("the server sent no commission".into()))
+    }
+
+    /// Sets the commission, audited (admins only).
+    pub async fn admin_set_market_commission(
+        &self,
+        access_token: &str,
+        commission_bps: u32,
+    ) -> Result<(), AccountError> {
+        let _: serde_json::Value = self
+            .json(
+                self.http
+                    .put(self.url("/v1/admin/marketplace/commission"))
+                    .bearer_auth(access_token)
+                    .json(&serde_json::json!({ "commission_bps": commission_bps })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Runs the reconciliation pass now (admins only).
+    pub async fn admin_market_reconcile(
+        &self,
+        access_token: &str,
+    ) -> Result<MarketReconciled, AccountError> {
+        self.json(
+            self.http
+                .post(self.url("/v1/admin/marketplace/reconcile"))
                 .bearer_auth(access_token),
         )
         .await

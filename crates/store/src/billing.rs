@@ -113,22 +113,37 @@ impl ServerStore {
         .transpose()
     }
 
-    /// Records a webhook event id; `false` if it was processed before.
+    /// Takes up a webhook event id; `false` if it was processed before or
+    /// another request is at it.
     pub async fn record_stripe_event(
         &self,
         event_id: &str,
         event_type: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO stripe_events (event_id, event_type, processed_at) VALUES ($1, $2, $3) ON CONFLICT (event_id) DO NOTHING",
+        // New, or taken up before by a server that stopped before it was
+        // done (its claim five minutes old): this request processes it.
+        let claimed = sqlx::query(
+            "INSERT INTO stripe_events (event_id, event_type, processed_at, done) VALUES ($1, $2, $3, 0)
+             ON CONFLICT (event_id) DO UPDATE SET processed_at = excluded.processed_at
+             WHERE stripe_events.done = 0 AND stripe_events.processed_at < $4",
         )
         .bind(event_id)
         .bind(event_type)
         .bind(timestamp(now))
+        .bind(timestamp(now - chrono::Duration::minutes(5)))
         .execute(&self.pool)
         .await?;
-        Ok(inserted.rows_affected() == 1)
+        Ok(claimed.rows_affected() == 1)
+    }
+
+    /// Notes an event processed: Stripe's retries of it change nothing.
+    pub async fn finish_stripe_event(&self, event_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE stripe_events SET done = 1 WHERE event_id = $1")
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Forgets an event id (its processing failed, so Stripe's retry must run it).

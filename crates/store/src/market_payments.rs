@@ -182,7 +182,7 @@ impl ServerStore {
         .transpose()
     }
 
-    /// The seller whose onboarding links carry `token`.
+    /// The seller whose onboarding links carry the token with this hash.
     pub async fn seller_by_token(&self, token: &str) -> Result<Option<SellerRecord>, StoreError> {
         sqlx::query(&format!(
             "SELECT {SELLER_COLUMNS} FROM marketplace_sellers WHERE onboarding_token = $1"
@@ -219,6 +219,60 @@ impl ServerStore {
         self.seller(tenant)
             .await?
             .ok_or_else(|| StoreError::corrupt("marketplace_sellers", "the seller just stored"))
+    }
+
+    /// Gives a seller's onboarding links a new token (its hash stored):
+    /// the links made before stop working.
+    pub async fn rotate_onboarding_token(
+        &self,
+        tenant: Uuid,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE marketplace_sellers SET onboarding_token = $1 WHERE tenant_id = $2")
+            .bind(token_hash)
+            .bind(tenant.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a pending purchase whose Checkout Session expired unpaid as
+    /// `expired` (Buy opens it again); `false` when it was not pending.
+    pub async fn expire_purchase(&self, purchase: Uuid) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE marketplace_purchases SET state = 'expired' WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(purchase.to_string())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Settles a pending purchase of a listing that became free: paid,
+    /// for nothing, no ledger rows. `false` when it was not pending.
+    pub async fn settle_as_free(&self, purchase: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = timestamp(now);
+        let mut transaction = self.write_transaction().await?;
+        let row: Option<String> = sqlx::query_scalar(
+            "UPDATE marketplace_purchases SET state = 'paid', paid_at = $1, amount_minor = 0,
+                 fee_minor = 0, checkout_session = NULL, checkout_url = NULL, delivery_started_at = $1
+             WHERE id = $2 AND state = 'pending' RETURNING listing_id",
+        )
+        .bind(&now)
+        .bind(purchase.to_string())
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(listing) = row else {
+            transaction.rollback().await?;
+            return Ok(false);
+        };
+        sqlx::query("UPDATE marketplace_listings SET purchases = purchases + 1 WHERE id = $1")
+            .bind(listing)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     /// Applies what Stripe says of a connected account now; the seller's
@@ -298,7 +352,7 @@ impl ServerStore {
         sqlx::query(&format!(
             "SELECT {PURCHASE_ALIASED}, {LISTING_COLUMNS}
              FROM marketplace_purchases p JOIN marketplace_listings l ON l.id = p.listing_id
-                 JOIN users u ON u.id = l.seller_user
+                 LEFT JOIN users u ON u.id = l.seller_user
              WHERE p.id = $1"
         ))
         .bind(id.to_string())
@@ -332,13 +386,13 @@ impl ServerStore {
         purchase: Uuid,
         attempt: u64,
         (session, url, expires_at): (&str, &str, DateTime<Utc>),
-        (version, amount_minor, fee_minor): (&str, u64, u64),
+        (version, amount_minor, fee_minor, currency): (&str, u64, u64, &str),
     ) -> Result<Option<PurchaseRecord>, StoreError> {
         sqlx::query(
             "UPDATE marketplace_purchases SET checkout_session = $1, checkout_url = $2,
                  checkout_expires_at = $3, checkout_attempt = $4, version = $5,
-                 amount_minor = $6, fee_minor = $7
-             WHERE id = $8 AND state = 'pending' AND checkout_attempt < $4",
+                 amount_minor = $6, fee_minor = $7, currency = $8
+             WHERE id = $9 AND state = 'pending' AND checkout_attempt < $4",
         )
         .bind(session)
         .bind(url)
@@ -347,6 +401,7 @@ impl ServerStore {
         .bind(version)
         .bind(to_i64(amount_minor))
         .bind(to_i64(fee_minor))
+        .bind(currency)
         .bind(purchase.to_string())
         .execute(&self.pool)
         .await?;
@@ -420,21 +475,8 @@ impl ServerStore {
     ) -> Result<Option<PurchaseRecord>, StoreError> {
         let now = timestamp(now);
         let mut transaction = self.write_transaction().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {PURCHASE_ALIASED}, l.seller_tenant FROM marketplace_purchases p
-                 JOIN marketplace_listings l ON l.id = p.listing_id
-             WHERE p.id = $1 AND p.state = 'paid'"
-        ))
-        .bind(purchase.to_string())
-        .fetch_optional(&mut *transaction)
-        .await?;
-        let Some(row) = row else {
-            transaction.rollback().await?;
-            return Ok(None);
-        };
-        let record = purchase_from_row(&row, "p_")?;
-        let seller_tenant = parse_id(&row.get::<String, _>("seller_tenant"), "marketplace_listings")?;
-        sqlx::query(
+        // The move first: of refunds racing, one moves it and writes the rows.
+        let moved = sqlx::query(
             "UPDATE marketplace_purchases SET state = 'refunded', refunded_at = $1, refund_reason = $2
              WHERE id = $3 AND state = 'paid'",
         )
@@ -442,7 +484,23 @@ impl ServerStore {
         .bind(reason)
         .bind(purchase.to_string())
         .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            == 1;
+        if !moved {
+            transaction.rollback().await?;
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT {PURCHASE_ALIASED}, l.seller_tenant FROM marketplace_purchases p
+                 JOIN marketplace_listings l ON l.id = p.listing_id
+             WHERE p.id = $1"
+        ))
+        .bind(purchase.to_string())
+        .fetch_one(&mut *transaction)
         .await?;
+        let record = purchase_from_row(&row, "p_")?;
+        let seller_tenant = parse_id(&row.get::<String, _>("seller_tenant"), "marketplace_listings")?;
         let amount = to_i64(record.amount_minor);
         let fee = to_i64(record.fee_minor);
         for row in [("refund", -amount, refund), ("fee_refund", -fee, refund)] {
@@ -554,9 +612,9 @@ impl ServerStore {
         limit: u32,
     ) -> Result<Vec<SaleRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {PURCHASE_ALIASED}, {LISTING_COLUMNS}, b.name AS buyer_name
+            "SELECT {PURCHASE_ALIASED}, {LISTING_COLUMNS}, COALESCE(b.name, 'a deleted account') AS buyer_name
              FROM marketplace_purchases p JOIN marketplace_listings l ON l.id = p.listing_id
-                 JOIN users u ON u.id = l.seller_user JOIN users b ON b.id = p.buyer_user
+                 LEFT JOIN users u ON u.id = l.seller_user LEFT JOIN users b ON b.id = p.buyer_user
              WHERE l.seller_tenant = $1 AND p.state IN ('paid', 'refunded')
              ORDER BY p.created_at DESC, p.id LIMIT $2"
         ))

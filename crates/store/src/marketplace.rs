@@ -190,9 +190,9 @@ pub struct ReportRecord {
 }
 
 /// Listings with their seller's name (`l` and `u`).
-pub(crate) const LISTINGS: &str = "marketplace_listings l JOIN users u ON u.id = l.seller_user";
+pub(crate) const LISTINGS: &str = "marketplace_listings l LEFT JOIN users u ON u.id = l.seller_user";
 
-pub(crate) const LISTING_COLUMNS: &str = "l.id, l.seller_tenant, l.seller_user, u.name AS seller_name, l.kind, l.item_id, l.title, l.description,
+pub(crate) const LISTING_COLUMNS: &str = "l.id, l.seller_tenant, l.seller_user, COALESCE(u.name, 'a former seller') AS seller_name, l.kind, l.item_id, l.title, l.description,
      l.tags, l.pricing, l.price_minor, l.currency, l.state, l.current_version, l.purchases,
      l.rating_sum, l.rating_count, l.created_at, l.updated_at";
 
@@ -625,7 +625,7 @@ impl ServerStore {
                         "(SELECT rowid AS hit, bm25(marketplace_search, 10.0, 5.0, 1.0) AS rank
                            FROM marketplace_search WHERE marketplace_search MATCH {query}) s
                          CROSS JOIN marketplace_listings l ON l.rowid = s.hit
-                         JOIN users u ON u.id = l.seller_user"
+                         LEFT JOIN users u ON u.id = l.seller_user"
                     );
                     count_from = format!(
                         "(SELECT rowid AS hit FROM marketplace_search WHERE marketplace_search MATCH {query}) s
@@ -715,8 +715,8 @@ impl ServerStore {
     /// Records a buyer's purchase of a listing's `version` (`paid` for a
     /// free listing, `pending` while a paid one waits for its payment to
     /// `seller_account`), unless they have one for it: one per buyer and
-    /// listing, however many ask at once. A purchase that was refunded is
-    /// opened again, as new.
+    /// listing, however many ask at once. A purchase that was refunded, or
+    /// whose checkout expired unpaid, is opened again, as new.
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_purchase(
         &self,
@@ -739,7 +739,7 @@ impl ServerStore {
         .map(|row| purchase_from_row(&row, ""))
         .transpose()?;
         if let Some(existing) = &existing
-            && existing.state != "refunded"
+            && !matches!(existing.state.as_str(), "refunded" | "expired")
         {
             transaction.rollback().await?;
             return Ok(PurchaseClaim::Existing(existing.clone()));
@@ -769,13 +769,13 @@ impl ServerStore {
         };
         let paid_at = (state == "paid").then(|| purchase.created_at.clone());
         if existing.is_some() {
-            sqlx::query(
+            let reopened = sqlx::query(
                 "UPDATE marketplace_purchases SET version = $1, state = $2, amount_minor = $3,
                      fee_minor = $4, currency = $5, delivered_item = NULL, created_at = $6,
                      paid_at = $7, delivery_started_at = $6, checkout_session = NULL,
                      checkout_url = NULL, checkout_expires_at = NULL, payment_intent = NULL,
                      seller_account = $8, refunded_at = NULL, refund_reason = NULL
-                 WHERE id = $9 AND state = 'refunded'",
+                 WHERE id = $9 AND state = $10",
             )
             .bind(&purchase.version)
             .bind(state)
@@ -786,8 +786,20 @@ impl ServerStore {
             .bind(paid_at)
             .bind(seller_account)
             .bind(purchase.id.to_string())
+            .bind(existing.as_ref().map(|existing| existing.state.clone()))
             .execute(&mut *transaction)
-            .await?;
+            .await?
+            .rows_affected();
+            if reopened == 0 {
+                // Another request opened it again first (PostgreSQL lets
+                // both read it before either wrote).
+                transaction.rollback().await?;
+                return Ok(PurchaseClaim::Existing(
+                    self.purchase_of(listing.id, buyer_user)
+                        .await?
+                        .ok_or_else(|| StoreError::corrupt("marketplace_purchases", "a purchase went missing"))?,
+                ));
+            }
         } else {
             sqlx::query(
                 "INSERT INTO marketplace_purchases (id, listing_id, version, buyer_tenant, buyer_user,
@@ -894,7 +906,7 @@ impl ServerStore {
         let rows = sqlx::query(&format!(
             "SELECT {PURCHASE_ALIASED}, {LISTING_COLUMNS}
              FROM marketplace_purchases p JOIN marketplace_listings l ON l.id = p.listing_id
-                 JOIN users u ON u.id = l.seller_user
+                 LEFT JOIN users u ON u.id = l.seller_user
              WHERE p.buyer_user = $1 ORDER BY p.created_at DESC, p.id"
         ))
         .bind(buyer_user.to_string())

@@ -67,7 +67,7 @@ pub enum UserDeletion {
 
 /// The tables a user's rows live in, in the order a deletion empties them
 /// (children first). `tenant`: the rows are keyed by tenant, else by user.
-const USER_TABLES: [(&str, bool); 17] = [
+const USER_TABLES: [(&str, bool); 18] = [
     ("chat_messages", true),
     ("mail_outbox", true),
     ("finished_runs", true),
@@ -83,6 +83,7 @@ const USER_TABLES: [(&str, bool); 17] = [
     ("api_keys", true),
     ("identities", true),
     ("sessions", true),
+    ("marketplace_sellers", true),
     ("users", false),
     ("tenants", false),
 ];
@@ -235,7 +236,23 @@ impl ServerStore {
         }
         let sessions = live_sessions(&mut transaction, &id).await?;
         let before = user_audit_view(&user, sessions);
+        // A seller's listings leave the marketplace; buyers keep what they
+        // bought, and the purchases and the ledger keep naming the listing,
+        // so the bare tenant row stays while any listing names it.
+        sqlx::query("UPDATE marketplace_listings SET state = 'delisted' WHERE seller_tenant = $1")
+            .bind(&tenant)
+            .execute(&mut *transaction)
+            .await?;
+        let has_listings: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM marketplace_listings WHERE seller_tenant = $1",
+        )
+        .bind(&tenant)
+        .fetch_one(&mut *transaction)
+        .await?;
         for (table, by_tenant) in USER_TABLES {
+            if table == "tenants" && has_listings > 0 {
+                continue;
+            }
             let sql = match (table, by_tenant) {
                 ("users", _) => "DELETE FROM users WHERE id = $1".to_owned(),
                 ("tenants", _) => "DELETE FROM tenants WHERE id = $1".to_owned(),

@@ -115,6 +115,27 @@ fn timestamp(seconds: i64) -> Result<DateTime<Utc>, BillingError> {
         .ok_or(BillingError::Incomplete("a timestamp"))
 }
 
+/// Runs a keyed creation, again while Stripe answers that a request with
+/// the same idempotency key is still in flight (409: two devices pressing
+/// at once); then Stripe answers both with the one object made.
+async fn in_turn<T, F, Fut>(mut call: F) -> Result<T, stripe::StripeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
+{
+    let mut wait = std::time::Duration::from_millis(100);
+    for _ in 0..5 {
+        match call().await {
+            Err(stripe::StripeError::Stripe(error)) if error.http_status == 409 => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            answer => return answer,
+        }
+    }
+    call().await
+}
+
 fn account_id(id: &str) -> Result<AccountId, BillingError> {
     id.parse()
         .map_err(|_| BillingError::Incomplete("a connected account id"))
@@ -148,7 +169,10 @@ impl Billing {
         });
         params.metadata = Some([("tenant_id".to_owned(), tenant.to_string())].into());
         let client = self.idempotent(format!("orrery-seller-account:{tenant}"));
-        Ok(Account::create(&client, params).await?.id.to_string())
+        Ok(in_turn(|| Account::create(&client, params.clone()))
+            .await?
+            .id
+            .to_string())
     }
 
     /// A fresh onboarding link for a connected account: Stripe sends the
@@ -235,7 +259,7 @@ impl Billing {
             "orrery-listing-checkout:{}:{}",
             checkout.purchase, checkout.attempt
         ));
-        let session = CheckoutSession::create(&client, params).await?;
+        let session = in_turn(|| CheckoutSession::create(&client, params.clone())).await?;
         Ok(OpenCheckout {
             id: session.id.to_string(),
             url: session
@@ -253,6 +277,22 @@ impl Billing {
         Ok(PaidCheckout::of(
             CheckoutSession::retrieve(&self.client, &id, &[]).await?,
         ))
+    }
+
+    /// Expires an open Checkout Session, so it can no longer be paid: the
+    /// session as Stripe holds it after (a session paid in the meantime
+    /// cannot be expired and comes back as it is).
+    pub async fn expire_checkout(&self, id: &str) -> Result<PaidCheckout, BillingError> {
+        let session_id: CheckoutSessionId = id
+            .parse()
+            .map_err(|_| BillingError::Incomplete("checkout session id"))?;
+        match CheckoutSession::expire(&self.client, &session_id).await {
+            Ok(session) => Ok(PaidCheckout::of(session)),
+            Err(stripe::StripeError::Stripe(error)) if error.http_status == 400 => {
+                self.checkout_session(id).await
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// Every complete Checkout Session created since `since`, from
@@ -295,12 +335,17 @@ impl Billing {
         params.reverse_transfer = Some(true);
         params.refund_application_fee = Some(true);
         params.metadata = Some([(PURCHASE_KEY.to_owned(), purchase.to_string())].into());
-        let client = self.idempotent(format!("orrery-listing-refund:{purchase}"));
-        Ok(Refund::create(&client, params).await?.id.to_string())
+        // Keyed by the payment: a purchase bought again after a refund is
+        // another payment, refunded under another key.
+        let client = self.idempotent(format!("orrery-listing-refund:{payment_intent}"));
+        Ok(in_turn(|| Refund::create(&client, params.clone()))
+            .await?
+            .id
+            .to_string())
     }
 
     /// A payment's refunds as Stripe lists them: `(id, amount)` of each
-    /// that succeeded or is on its way.
+    /// that succeeded.
     pub async fn refunds_of(
         &self,
         payment_intent: &str,
@@ -315,12 +360,7 @@ impl Billing {
             .await?
             .data
             .into_iter()
-            .filter(|refund| {
-                !matches!(
-                    refund.status.as_deref(),
-                    Some("failed") | Some("canceled")
-                )
-            })
+            .filter(|refund| refund.status.as_deref() == Some("succeeded"))
             .map(|refund| (refund.id.to_string(), refund.amount))
             .collect())
     }

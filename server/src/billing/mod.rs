@@ -30,6 +30,10 @@ pub struct StripeConfig {
     pub secret_key: String,
     /// The webhook endpoint's signing secret (`whsec_...`).
     pub webhook_secret: String,
+    /// The signing secret of the Connect endpoint, which Stripe sends
+    /// connected accounts' events to (`account.updated`, `payout.*`);
+    /// `None` when both kinds come to one endpoint.
+    pub connect_webhook_secret: Option<String>,
     /// Stripe price id for each paid plan key.
     pub prices: BTreeMap<String, String>,
     /// Where Checkout and the portal send the browser back to.

@@ -338,13 +338,17 @@ async fn stripe_webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|value| value.to_str().ok());
-    webhook::verify(
-        &billing.config().webhook_secret,
-        signature,
-        &body,
-        context.now(),
-    )
-    .map_err(|error| ApiError::BadRequest(error.to_string()))?;
+    // The platform's endpoint, or the Connect one (connected accounts'
+    // events), which Stripe signs with a secret of its own.
+    let config = billing.config();
+    let verified = webhook::verify(&config.webhook_secret, signature, &body, context.now());
+    let verified = match (&verified, &config.connect_webhook_secret) {
+        (Err(webhook::SignatureError::Mismatch), Some(connect)) => {
+            webhook::verify(connect, signature, &body, context.now())
+        }
+        _ => verified,
+    };
+    verified.map_err(|error| ApiError::BadRequest(error.to_string()))?;
     let event: Value = serde_json::from_slice(&body)
         .map_err(|error| ApiError::BadRequest(format!("the event is not JSON: {error}")))?;
     let (Some(id), Some(kind)) = (text(&event, "id"), text(&event, "type")) else {
@@ -366,7 +370,7 @@ async fn stripe_webhook(
     }
     let outcome = async {
         match kind {
-            "checkout.session.completed"
+            "checkout.session.completed" | "checkout.session.async_payment_succeeded"
                 if object
                     .pointer(&format!("/metadata/{}", connect::PURCHASE_KEY))
                     .is_some() =>
@@ -376,7 +380,7 @@ async fn stripe_webhook(
                 let session = text(&object, "id")
                     .ok_or_else(|| ApiError::BadRequest("the session has no id".into()))?;
                 let session = billing.checkout_session(session).await?;
-                let settled = super::market_sales::settle_checkout(&context, &session).await?;
+                let settled = super::market_sales::settle_checkout(&context, &session, false).await?;
                 tracing::info!(session = %session.id, ?settled, "a marketplace checkout was reported");
             }
             "account.updated" => {
@@ -437,6 +441,7 @@ async fn stripe_webhook(
         context.store.forget_stripe_event(id).await?;
         return Err(error);
     }
+    context.store.finish_stripe_event(id).await?;
     Ok((
         StatusCode::OK,
         Json(serde_json::json!({ "received": true })),

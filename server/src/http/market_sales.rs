@@ -186,12 +186,20 @@ struct OnboardingLink {
     expires_at: String,
 }
 
+/// A fresh onboarding link, with a new token in the URLs Stripe sends the
+/// browser back to (the tokens of earlier links stop working; only the
+/// token's hash is stored).
 async fn onboarding_link(
+    context: &ApiContext,
     billing: &Billing,
     seller: &SellerRecord,
     base: &str,
 ) -> Result<OnboardingLink, ApiError> {
-    let token = &seller.onboarding_token;
+    let token = crate::auth::secrets::new_secret("");
+    context
+        .store
+        .rotate_onboarding_token(seller.tenant_id, &crate::auth::secrets::hash_secret(&token))
+        .await?;
     let (url, expires_at) = billing
         .onboarding_link(
             &seller.stripe_account,
@@ -228,7 +236,7 @@ async fn start_onboarding(
                 .add_seller(
                     (principal.tenant_id, principal.user_id),
                     &account,
-                    &token,
+                    &crate::auth::secrets::hash_secret(&token),
                     context.now(),
                 )
                 .await?;
@@ -237,7 +245,7 @@ async fn start_onboarding(
         }
     };
     Ok(Json(
-        onboarding_link(billing, &seller, &public_base(&context, &headers)).await?,
+        onboarding_link(&context, billing, &seller, &public_base(&context, &headers)).await?,
     ))
 }
 
@@ -247,9 +255,11 @@ async fn seller_of_token(context: &ApiContext, token: &str) -> Result<SellerReco
     }
     context
         .store
-        .seller_by_token(token)
+        .seller_by_token(&crate::auth::secrets::hash_secret(token))
         .await?
-        .ok_or_else(|| ApiError::NotFound("this link is not valid".into()))
+        .ok_or_else(|| {
+            ApiError::NotFound("this link is not valid (it was replaced by a newer one): start again from Orrery".into())
+        })
 }
 
 /// Stripe's link expired or was used: a new one, at once.
@@ -260,7 +270,7 @@ async fn onboarding_refresh(
 ) -> Result<Redirect, ApiError> {
     let billing = payments(&context)?;
     let seller = seller_of_token(&context, &token).await?;
-    let link = onboarding_link(billing, &seller, &public_base(&context, &headers)).await?;
+    let link = onboarding_link(&context, billing, &seller, &public_base(&context, &headers)).await?;
     Ok(Redirect::to(&link.url))
 }
 
@@ -329,8 +339,11 @@ pub(super) async fn chargeable_seller(
 }
 
 /// Gives a pending purchase its Checkout Session: the open one, or a new
-/// one once the last expired. Two devices asking at once ask Stripe with
-/// the same idempotency key and get the same session.
+/// one once the last can no longer be paid. Two devices asking at once ask
+/// Stripe with the same idempotency key and get the same session. A last
+/// session that was paid after all settles the purchase instead (the
+/// answer is then `paid`); one about to expire is expired first, so a
+/// purchase never has two sessions that can be paid.
 pub(super) async fn open_checkout(
     context: &ApiContext,
     principal: &Principal,
@@ -339,14 +352,24 @@ pub(super) async fn open_checkout(
 ) -> Result<PurchaseRecord, ApiError> {
     let billing = payments(context)?;
     let now = context.now();
-    let open = purchase.checkout_session.is_some()
-        && purchase
+    if let Some(last) = purchase.checkout_session.as_deref() {
+        let open = purchase
             .checkout_expires_at
             .as_deref()
             .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .is_some_and(|at| at > now + chrono::Duration::minutes(1));
-    if open {
-        return Ok(purchase);
+            .is_some_and(|at| at > now + chrono::Duration::minutes(5));
+        if open {
+            return Ok(purchase);
+        }
+        let session = billing.expire_checkout(last).await?;
+        if session.paid {
+            settle_checkout(context, &session, false).await?;
+            return context
+                .store
+                .purchase_by_id(purchase.id)
+                .await?
+                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a purchase went missing")));
+        }
     }
     let seller = chargeable_seller(context, listing.seller_tenant).await?;
     let customer = super::billing::customer_for(context, billing, principal).await?;
@@ -381,6 +404,7 @@ pub(super) async fn open_checkout(
                 &listing.current_version,
                 listing.draft.price_minor,
                 split.fee_minor,
+                &listing.draft.currency,
             ),
         )
         .await?
@@ -417,6 +441,7 @@ pub(crate) enum Settlement {
 pub(crate) async fn settle_checkout(
     context: &ApiContext,
     session: &PaidCheckout,
+    force_delivery: bool,
 ) -> Result<Settlement, ApiError> {
     if !session.paid {
         return Ok(Settlement::Ignored("the session is not paid"));
@@ -431,6 +456,13 @@ pub(crate) async fn settle_checkout(
     let Some((purchase, listing)) = context.store.purchase_with_listing(purchase_id).await? else {
         return Ok(Settlement::Ignored("the session names an unknown purchase"));
     };
+    // Only the session this server made last for the purchase pays for
+    // it: an older one (of a purchase refunded and bought again) or one
+    // made elsewhere with the purchase's id in its metadata does not.
+    if purchase.checkout_session.as_deref() != Some(session.id.as_str()) {
+        tracing::warn!(session = %session.id, purchase = %purchase.id, "a paid checkout that is not its purchase's");
+        return Ok(Settlement::Ignored("the session is not the purchase's checkout"));
+    }
     let names = |key: &str, value: String| session.metadata.get(key) == Some(&value);
     if !names("listing_id", purchase.listing_id.to_string())
         || !names("buyer_user", purchase.buyer_user.to_string())
@@ -469,7 +501,7 @@ pub(crate) async fn settle_checkout(
     if settled {
         tracing::info!(purchase = %purchase.id, session = %session.id, "a purchase was paid");
     }
-    ensure_delivered(context, purchase.id, settled).await?;
+    ensure_delivered(context, purchase.id, settled || force_delivery).await?;
     Ok(if settled {
         Settlement::Settled
     } else {
@@ -763,33 +795,69 @@ pub(crate) struct Reconciled {
 }
 
 /// The reconciliation pass: settles every purchase Stripe lists as paid
-/// that no webhook settled, and finishes every delivery a stopped server
-/// left undone. Safe to run beside webhooks and on several instances.
-pub(crate) async fn reconcile(context: &ApiContext) -> Result<Reconciled, ApiError> {
+/// that no webhook settled, marks purchases whose checkout expired unpaid
+/// `expired`, and finishes every delivery a stopped server left undone
+/// (`first`: the pass at start, which takes over deliveries at once; later
+/// passes leave a delivery under way elsewhere its minute). Safe to run
+/// beside webhooks and on several instances. A purchase that fails is
+/// logged and left to the next pass; the others go on.
+pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Reconciled, ApiError> {
     let mut done = Reconciled::default();
     if let Some(billing) = context.billing.as_deref() {
-        let awaiting = context.store.purchases_awaiting_payment().await?;
-        let oldest = awaiting
-            .iter()
-            .filter_map(|purchase| chrono::DateTime::parse_from_rfc3339(&purchase.created_at).ok())
-            .min();
-        if let Some(oldest) = oldest {
-            let since = oldest.with_timezone(&chrono::Utc) - RECONCILE_MARGIN;
+        let now = context.now();
+        let mut oldest_open = None;
+        for purchase in context.store.purchases_awaiting_payment().await? {
+            let expires = purchase
+                .checkout_expires_at
+                .as_deref()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| at.with_timezone(&chrono::Utc));
+            if expires.is_some_and(|at| at > now) {
+                let created = chrono::DateTime::parse_from_rfc3339(&purchase.created_at)
+                    .map(|at| at.with_timezone(&chrono::Utc))
+                    .unwrap_or(now);
+                oldest_open = Some(oldest_open.map_or(created, |oldest: chrono::DateTime<chrono::Utc>| oldest.min(created)));
+                continue;
+            }
+            // Its session can no longer be paid: settle it if it was paid
+            // after all, or let Buy open it again.
+            let outcome = async {
+                let session = billing
+                    .checkout_session(purchase.checkout_session.as_deref().unwrap_or_default())
+                    .await?;
+                if session.paid {
+                    return Ok(settle_checkout(context, &session, first).await? == Settlement::Settled);
+                }
+                context.store.expire_purchase(purchase.id).await?;
+                Ok::<bool, ApiError>(false)
+            }
+            .await;
+            match outcome {
+                Ok(true) => done.settled += 1,
+                Ok(false) => {}
+                Err(error) => tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be reconciled"),
+            }
+        }
+        if let Some(oldest) = oldest_open {
             for session in billing
-                .completed_checkouts(since, RECONCILE_MAX_SESSIONS)
+                .completed_checkouts(oldest - RECONCILE_MARGIN, RECONCILE_MAX_SESSIONS)
                 .await?
                 .iter()
                 .filter(|session| session.metadata.contains_key(PURCHASE_KEY))
             {
-                if settle_checkout(context, session).await? == Settlement::Settled {
-                    done.settled += 1;
+                match settle_checkout(context, session, first).await {
+                    Ok(Settlement::Settled) => done.settled += 1,
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(session = %session.id, %error, "a paid checkout could not be settled"),
                 }
             }
         }
     }
     for purchase in context.store.purchases_undelivered().await? {
-        if ensure_delivered(context, purchase.id, true).await?.is_some() {
-            done.delivered += 1;
+        match ensure_delivered(context, purchase.id, first).await {
+            Ok(Some(_)) => done.delivered += 1,
+            Ok(None) => {}
+            Err(error) => tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be delivered"),
         }
     }
     Ok(done)

@@ -442,6 +442,11 @@ async fn create(
 ) -> Result<Response, ApiError> {
     let Json(asked) = body?;
     let draft = asked.draft.checked().map_err(refused)?;
+    if draft.pricing == Pricing::Monthly {
+        return Err(ApiError::Unprocessable(
+            "monthly pricing is not sold on this server yet; choose free or a one-off price".into(),
+        ));
+    }
     if draft.pricing != Pricing::Free {
         super::market_sales::chargeable_seller(&context, principal.tenant_id).await?;
     }
@@ -596,6 +601,11 @@ async fn edit(
     let Json(asked) = body?;
     let listing = own_listing(&context, &principal, &id).await?;
     let draft = asked.checked().map_err(refused)?;
+    if draft.pricing == Pricing::Monthly {
+        return Err(ApiError::Unprocessable(
+            "monthly pricing is not sold on this server yet; choose free or a one-off price".into(),
+        ));
+    }
     if draft.pricing != Pricing::Free {
         super::market_sales::chargeable_seller(&context, principal.tenant_id).await?;
     }
@@ -846,12 +856,28 @@ async fn buy(
         }
         PurchaseClaim::Existing(purchase) => (purchase, StatusCode::OK),
     };
-    if purchase.state == "pending" {
+    let mut purchase = purchase;
+    let mut status = status;
+    if purchase.state == "pending" && !paid {
+        // Waiting for a payment when the listing became free: it is free.
+        if let Some(session) = purchase.checkout_session.as_deref() {
+            let billing = context.billing.as_deref().ok_or_else(|| {
+                ApiError::Conflict("this server takes no payments now; try again later".into())
+            })?;
+            billing.expire_checkout(session).await?;
+        }
+        context.store.settle_as_free(purchase.id, context.now()).await?;
+        status = StatusCode::CREATED;
+    } else if purchase.state == "pending" {
         // Paid through Stripe Checkout: the webhook (or the reconciliation
         // pass) delivers once Stripe says it is paid, never this request.
-        let purchase =
+        purchase =
             super::market_sales::open_checkout(&context, &principal, &listing, purchase).await?;
-        return Ok((StatusCode::ACCEPTED, Json(PurchaseView::of(purchase, listing))).into_response());
+        if purchase.state == "pending" {
+            return Ok(
+                (StatusCode::ACCEPTED, Json(PurchaseView::of(purchase, listing))).into_response(),
+            );
+        }
     }
     // Free (or paid before): deliver now, unless another request is at it.
     let new = status == StatusCode::CREATED;

@@ -251,8 +251,8 @@ impl ApiContext {
     /// Stripe is logged and tried again at the next hour; the first waits
     /// at most [`FIRST_RECONCILIATION`].
     pub async fn start_marketplace_reconciliation(&self) {
-        let pass = |context: ApiContext| async move {
-            match market_sales::reconcile(&context).await {
+        let pass = |context: ApiContext, first: bool| async move {
+            match market_sales::reconcile(&context, first).await {
                 Ok(done) if done != market_sales::Reconciled::default() => {
                     tracing::info!(settled = done.settled, delivered = done.delivered, "the marketplace reconciliation pass caught up");
                 }
@@ -262,7 +262,7 @@ impl ApiContext {
                 }
             }
         };
-        if tokio::time::timeout(FIRST_RECONCILIATION, pass(self.clone()))
+        if tokio::time::timeout(FIRST_RECONCILIATION, pass(self.clone(), true))
             .await
             .is_err()
         {
@@ -274,7 +274,7 @@ impl ApiContext {
             every.tick().await;
             loop {
                 every.tick().await;
-                pass(context.clone()).await;
+                pass(context.clone(), false).await;
             }
         });
     }

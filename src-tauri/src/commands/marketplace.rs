@@ -3,7 +3,8 @@
 //! version, delist. Inputs are bounded here; the server checks the rest.
 
 use orrery_account::{
-    MarketListing, MarketListingDetail, MarketPage, MarketPurchase, MarketSearch, NewMarketListing,
+    MarketListing, MarketListingDetail, MarketPage, MarketPurchase, MarketReconciled, MarketSales,
+    MarketSearch, MarketSeller, NewMarketListing,
 };
 use tauri::State;
 
@@ -51,14 +52,81 @@ pub async fn market_listing(
     Ok(shell.market_listing(&id).await?)
 }
 
-/// Gets a listing; its copy is in the library when this answers.
+/// Gets a listing: a free one is in the library when this answers; a paid
+/// one opens Stripe Checkout in the browser (the purchase is `pending`
+/// until Stripe reports the payment).
 #[tauri::command]
 #[specta::specta]
 pub async fn market_buy(
     shell: State<'_, Shell>,
     id: String,
 ) -> Result<MarketPurchase, CommandError> {
-    Ok(shell.market_buy(&id).await?)
+    Ok(shell.market_buy(&id, super::open_in_browser).await?)
+}
+
+/// The user's selling account.
+#[tauri::command]
+#[specta::specta]
+pub async fn market_seller(shell: State<'_, Shell>) -> Result<MarketSeller, CommandError> {
+    Ok(shell.market_seller().await?)
+}
+
+/// Opens Stripe's onboarding forms in the browser.
+#[tauri::command]
+#[specta::specta]
+pub async fn market_start_selling(shell: State<'_, Shell>) -> Result<(), CommandError> {
+    Ok(shell.market_start_selling(super::open_in_browser).await?)
+}
+
+/// The user's sales report.
+#[tauri::command]
+#[specta::specta]
+pub async fn market_sales(shell: State<'_, Shell>) -> Result<MarketSales, CommandError> {
+    Ok(shell.market_sales().await?)
+}
+
+/// Refunds one of the user's sales in full, with a reason the buyer sees.
+#[tauri::command]
+#[specta::specta]
+pub async fn market_refund(
+    shell: State<'_, Shell>,
+    purchase_id: String,
+    reason: String,
+) -> Result<(), CommandError> {
+    if reason.trim().is_empty() {
+        return Err(invalid("say why you refund it; the buyer sees the reason"));
+    }
+    bounded("reason", &reason, 1_000)?;
+    Ok(shell.market_refund(&purchase_id, &reason).await?)
+}
+
+/// The platform's commission on sales, basis points (admins only).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_market_commission(shell: State<'_, Shell>) -> Result<u32, CommandError> {
+    Ok(shell.admin_market_commission().await?)
+}
+
+/// Sets the platform's commission, basis points, 0 to 5000 (admins only).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_set_market_commission(
+    shell: State<'_, Shell>,
+    commission_bps: u32,
+) -> Result<(), CommandError> {
+    if commission_bps > 5_000 {
+        return Err(invalid("the commission is at most 50%"));
+    }
+    Ok(shell.admin_set_market_commission(commission_bps).await?)
+}
+
+/// Runs the marketplace's reconciliation pass now (admins only).
+#[tauri::command]
+#[specta::specta]
+pub async fn admin_market_reconcile(
+    shell: State<'_, Shell>,
+) -> Result<MarketReconciled, CommandError> {
+    Ok(shell.admin_market_reconcile().await?)
 }
 
 /// What the user has got from the marketplace.
@@ -77,7 +145,7 @@ pub async fn market_selling(shell: State<'_, Shell>) -> Result<Vec<MarketListing
     Ok(shell.market_selling().await?)
 }
 
-/// Lists one of the user's agents or prompts, free.
+/// Lists one of the user's agents or prompts (free, or for a one-off price).
 #[tauri::command]
 #[specta::specta]
 pub async fn market_create_listing(

@@ -181,5 +181,5 @@ async fn reconcile(
     State(context): State<ApiContext>,
     _admin: Admin,
 ) -> Result<Json<market_sales::Reconciled>, ApiError> {
-    Ok(Json(market_sales::reconcile(&context).await?))
+    Ok(Json(market_sales::reconcile(&context, false).await?))
 }
