@@ -803,3 +803,30 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
 fn accounts_on(base: &str) -> orrery_account::AccountClient {
     orrery_account::AccountClient::new(base)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deleted_seller_leaves_buyers_what_they_bought() {
+    let market = Market::open().await;
+    let url = market.url();
+    let buyer = TestDevice::signed_in(&market.server, "buyer@orrery.test", "laptop").await.unwrap();
+    let purchase = market.buy(buyer.token()).await;
+    let paid = market.stripe.pay_checkout(market.session_of(&purchase)["id"].as_str().unwrap());
+    send_event(&url, &market.stripe.event("checkout.session.completed", paid)).await;
+    assert_eq!(copies(&buyer).await.len(), 1);
+
+    // The admin deletes the seller (a Stripe account connected, a listing
+    // sold): it goes through, and the listing leaves the marketplace.
+    let seller_id = market.seller.session.account.id.clone();
+    let (status, deleted) = call(&url, reqwest::Method::DELETE, &format!("/v1/admin/users/{seller_id}"), market.admin.token(), None).await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    let (_, found) = call(&url, reqwest::Method::GET, "/v1/marketplace/listings?q=contract", buyer.token(), None).await;
+    assert_eq!(found["total"], 0, "{found}");
+    // The buyer keeps the copy and the purchase, from "a former seller".
+    assert_eq!(copies(&buyer).await.len(), 1);
+    let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", buyer.token(), None).await;
+    assert_eq!(purchases.as_array().unwrap().len(), 1, "{purchases}");
+    assert_eq!(purchases[0]["state"], "paid");
+    let (status, shown) = call(&url, reqwest::Method::GET, &format!("/v1/marketplace/listings/{}", market.listing), buyer.token(), None).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["seller"], "a former seller");
+}
