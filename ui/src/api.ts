@@ -54,6 +54,10 @@ export type MarketPurchase = Rust.MarketPurchase_Serialize;
 export type MarketReview = Rust.MarketReview;
 export type NewMarketListing = Rust.NewMarketListing;
 export type MarketReport = Rust.MarketReport;
+export type MarketSeller = Rust.MarketSeller;
+export type MarketSales = Rust.MarketSales_Serialize;
+export type MarketSale = Rust.MarketSale_Serialize;
+export type MarketReconciled = Rust.MarketReconciled;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -222,11 +226,20 @@ export const api = {
   marketSearch: commands.marketSearch,
   /** One listing with its preview, versions and reviews. */
   marketListing: commands.marketListing,
-  /** Gets a listing; its copy is in the library when this answers. */
+  /** Gets a listing: a free one is in the library when this answers; a paid
+   * one opens Stripe Checkout in the browser and answers `pending`. */
   marketBuy: commands.marketBuy,
+  /** The user's selling account: payments on this server, Stripe's state. */
+  marketSeller: commands.marketSeller,
+  /** Opens Stripe's onboarding forms in the browser. */
+  marketStartSelling: () => done(commands.marketStartSelling()),
+  /** The user's sales report. */
+  marketSales: commands.marketSales,
+  /** Refunds one of the user's sales in full; the buyer sees the reason. */
+  marketRefund: (purchaseId: string, reason: string) => done(commands.marketRefund(purchaseId, reason)),
   marketPurchases: commands.marketPurchases,
   marketSelling: commands.marketSelling,
-  /** Lists one of the user's agents or prompts (free). */
+  /** Lists one of the user's agents or prompts, free or for a one-off price. */
   marketCreateListing: commands.marketCreateListing,
   /** Publishes a listed item as it is now; whether it had changed. */
   marketPublishVersion: commands.marketPublishVersion,
@@ -235,6 +248,12 @@ export const api = {
   marketDelist: (id: string) => done(commands.marketDelist(id)),
   /** Reports about listings (admins only). */
   adminMarketReports: commands.adminMarketReports,
+  /** The platform's commission on sales, basis points (admins only). */
+  adminMarketCommission: commands.adminMarketCommission,
+  /** Sets it, 0 to 5000 basis points; audited (admins only). */
+  adminSetMarketCommission: (bps: number) => done(commands.adminSetMarketCommission(bps)),
+  /** Runs the marketplace's reconciliation pass now (admins only). */
+  adminMarketReconcile: commands.adminMarketReconcile,
   /** Takes a listing off the marketplace; the reason goes to the audit log. */
   adminDelistListing: (id: string, reason: string) => done(commands.adminDelistListing(id, reason)),
   adminListUsers: commands.adminListUsers,

@@ -129,13 +129,17 @@ export const commands = {
 	marketSearch: (search: MarketSearch_Deserialize) => __TAURI_INVOKE<MarketPage_Serialize>("market_search", { search }),
 	/**  One listing with its preview, versions and reviews. */
 	marketListing: (id: string) => __TAURI_INVOKE<MarketListingDetail_Serialize>("market_listing", { id }),
-	/**  Gets a listing; its copy is in the library when this answers. */
+	/**
+	 *  Gets a listing: a free one is in the library when this answers; a paid
+	 *  one opens Stripe Checkout in the browser (the purchase is `pending`
+	 *  until Stripe reports the payment).
+	 */
 	marketBuy: (id: string) => __TAURI_INVOKE<MarketPurchase_Serialize>("market_buy", { id }),
 	/**  What the user has got from the marketplace. */
 	marketPurchases: () => __TAURI_INVOKE<MarketPurchase_Serialize[]>("market_purchases"),
 	/**  What the user sells. */
 	marketSelling: () => __TAURI_INVOKE<MarketListing_Serialize[]>("market_selling"),
-	/**  Lists one of the user's agents or prompts, free. */
+	/**  Lists one of the user's agents or prompts (free, or for a one-off price). */
 	marketCreateListing: (listing: NewMarketListing) => __TAURI_INVOKE<MarketListing_Serialize>("market_create_listing", { listing }),
 	/**  Publishes a listed item as it is now; whether it changed. */
 	marketPublishVersion: (id: string) => __TAURI_INVOKE<boolean>("market_publish_version", { id }),
@@ -145,6 +149,14 @@ export const commands = {
 	marketReport: (id: string, reason: string) => __TAURI_INVOKE<null>("market_report", { id, reason }),
 	/**  Takes one of the user's listings off the marketplace. */
 	marketDelist: (id: string) => __TAURI_INVOKE<null>("market_delist", { id }),
+	/**  The user's selling account. */
+	marketSeller: () => __TAURI_INVOKE<MarketSeller>("market_seller"),
+	/**  Opens Stripe's onboarding forms in the browser. */
+	marketStartSelling: () => __TAURI_INVOKE<null>("market_start_selling"),
+	/**  The user's sales report. */
+	marketSales: () => __TAURI_INVOKE<MarketSales_Serialize>("market_sales"),
+	/**  Refunds one of the user's sales in full, with a reason the buyer sees. */
+	marketRefund: (purchaseId: string, reason: string) => __TAURI_INVOKE<null>("market_refund", { purchaseId, reason }),
 	/**  Reports about listings still listed (admins only; the server decides). */
 	adminMarketReports: () => __TAURI_INVOKE<MarketReport[]>("admin_market_reports"),
 	/**
@@ -152,6 +164,12 @@ export const commands = {
 	 *  (admins only; the server decides).
 	 */
 	adminDelistListing: (id: string, reason: string) => __TAURI_INVOKE<null>("admin_delist_listing", { id, reason }),
+	/**  The platform's commission on sales, basis points (admins only). */
+	adminMarketCommission: () => __TAURI_INVOKE<number>("admin_market_commission"),
+	/**  Sets the platform's commission, basis points, 0 to 5000 (admins only). */
+	adminSetMarketCommission: (commissionBps: number) => __TAURI_INVOKE<null>("admin_set_market_commission", { commissionBps }),
+	/**  Runs the marketplace's reconciliation pass now (admins only). */
+	adminMarketReconcile: () => __TAURI_INVOKE<MarketReconciled>("admin_market_reconcile"),
 	/**
 	 *  A page of the server's users: search by address or name, filter by plan,
 	 *  role and status, sort, pages.
@@ -1178,6 +1196,20 @@ export type MarketPage_Serialize = {
 	per_page: number,
 };
 
+/**  A payout Stripe reported. */
+export type MarketPayout = {
+	/**  Stripe's id. */
+	id: string,
+	/**  Minor units. */
+	amount_minor: number,
+	/**  Its currency. */
+	currency: string,
+	/**  `paid`, `pending`, `in_transit`, `failed`, ... */
+	status: string,
+	/**  When it arrives. */
+	arrival_date: string,
+};
+
 /**  What the user has got from the marketplace. */
 export type MarketPurchase = MarketPurchase_Serialize | MarketPurchase_Deserialize;
 
@@ -1203,6 +1235,12 @@ export type MarketPurchase_Deserialize = {
 	item_id?: string | null,
 	/**  When. */
 	created_at: string,
+	/**  Where to pay, while it waits for its payment. */
+	checkout_url?: string | null,
+	/**  When it was refunded (its copy left the library then). */
+	refunded_at?: string | null,
+	/**  Why it was refunded. */
+	refund_reason?: string | null,
 };
 
 /**  What the user has got from the marketplace. */
@@ -1227,6 +1265,20 @@ export type MarketPurchase_Serialize = {
 	item_id: string | null,
 	/**  When. */
 	created_at: string,
+	/**  Where to pay, while it waits for its payment. */
+	checkout_url: string | null,
+	/**  When it was refunded (its copy left the library then). */
+	refunded_at: string | null,
+	/**  Why it was refunded. */
+	refund_reason: string | null,
+};
+
+/**  What a reconciliation pass caught up on. */
+export type MarketReconciled = {
+	/**  Purchases found paid in Stripe and settled now. */
+	settled: number,
+	/**  Deliveries finished now. */
+	delivered: number,
 };
 
 /**  A report about a listing, as the management window lists them. */
@@ -1253,6 +1305,124 @@ export type MarketReview = {
 	body: string,
 	/**  When. */
 	updated_at: string,
+};
+
+/**  One sale. */
+export type MarketSale = MarketSale_Serialize | MarketSale_Deserialize;
+
+/**  One sale. */
+export type MarketSale_Deserialize = {
+	/**  The purchase. */
+	purchase_id: string,
+	/**  The listing. */
+	listing_id: string,
+	/**  Its title. */
+	title: string,
+	/**  The buyer's name. */
+	buyer: string,
+	/**  `paid` or `refunded`. */
+	state: string,
+	/**  What was paid, minor units. */
+	amount_minor: number,
+	/**  The platform's fee in it. */
+	fee_minor: number,
+	/**  Its currency. */
+	currency: string,
+	/**  When. */
+	created_at: string,
+	/**  When it was refunded. */
+	refunded_at?: string | null,
+	/**  Why. */
+	refund_reason?: string | null,
+};
+
+/**  One sale. */
+export type MarketSale_Serialize = {
+	/**  The purchase. */
+	purchase_id: string,
+	/**  The listing. */
+	listing_id: string,
+	/**  Its title. */
+	title: string,
+	/**  The buyer's name. */
+	buyer: string,
+	/**  `paid` or `refunded`. */
+	state: string,
+	/**  What was paid, minor units. */
+	amount_minor: number,
+	/**  The platform's fee in it. */
+	fee_minor: number,
+	/**  Its currency. */
+	currency: string,
+	/**  When. */
+	created_at: string,
+	/**  When it was refunded. */
+	refunded_at: string | null,
+	/**  Why. */
+	refund_reason: string | null,
+};
+
+/**  The seller's sales report. */
+export type MarketSales = MarketSales_Serialize | MarketSales_Deserialize;
+
+/**  One listing's month in the sales report. */
+export type MarketSalesMonth = {
+	/**  `YYYY-MM`. */
+	month: string,
+	/**  The listing. */
+	listing_id: string,
+	/**  Its title. */
+	title: string,
+	/**  Its currency. */
+	currency: string,
+	/**  Sales that month. */
+	sales: number,
+	/**  What buyers paid, minor units. */
+	gross_minor: number,
+	/**  The platform's fee. */
+	fee_minor: number,
+	/**  Refunded. */
+	refunds_minor: number,
+	/**  What the seller keeps. */
+	net_minor: number,
+};
+
+/**  One currency's totals over the whole report. */
+export type MarketSalesTotals = {
+	/**  Sales. */
+	sales: number,
+	/**  What buyers paid, minor units. */
+	gross_minor: number,
+	/**  The platform's fee. */
+	fee_minor: number,
+	/**  Refunded. */
+	refunds_minor: number,
+	/**  What the seller keeps. */
+	net_minor: number,
+};
+
+/**  The seller's sales report. */
+export type MarketSales_Deserialize = {
+	/**  Per month and listing, newest month first. */
+	months: MarketSalesMonth[],
+	/**  Per currency. */
+	totals: { [key in string]: MarketSalesTotals },
+	/**  The latest sales, newest first. */
+	sales: MarketSale_Deserialize[],
+	/**  Payouts, newest first. */
+	payouts: MarketPayout[],
+};
+
+/**  The seller's sales report. */
+export type MarketSales_Serialize = {
+	/**  Per month and listing, newest month first. */
+	months: MarketSalesMonth[],
+	/**  Per currency. */
+	totals: { [key in string]: MarketSalesTotals },
+	/**  The latest sales, newest first. */
+	sales: MarketSale_Serialize[],
+	/**  Payouts, newest first. */
+	payouts: MarketPayout[],
 };
 
 /**  What to search for. */
@@ -1292,6 +1462,25 @@ export type MarketSearch_Serialize = {
 	sort: string | null,
 	/**  From 1. */
 	page: number | null,
+};
+
+/**
+ *  The user's selling account: whether this server takes payments, and
+ *  what Stripe says of their connected account.
+ */
+export type MarketSeller = {
+	/**  The server takes payments at all. */
+	payments: boolean,
+	/**  A Stripe account is connected. */
+	connected: boolean,
+	/**  It takes charges: paid listings are open. */
+	charges_enabled: boolean,
+	/**  Stripe pays it out. */
+	payouts_enabled: boolean,
+	/**  Stripe's forms are done. */
+	details_submitted: boolean,
+	/**  The platform's commission, basis points (2000 is 20%). */
+	commission_bps: number,
 };
 
 /**  A published version of a listing. */
@@ -1382,6 +1571,15 @@ export type NewMarketListing = {
 	description: string,
 	/**  Words to find it by. */
 	tags: string[],
+	/**
+	 *  `free` or `one_off` (a paid listing needs a Stripe account that
+	 *  takes charges).
+	 */
+	pricing: string,
+	/**  Its price in minor units (cents); 0 when free. */
+	price_minor: number,
+	/**  `usd`, `eur` or `gbp`. */
+	currency: string,
 };
 
 /**

@@ -180,3 +180,35 @@ export async function confirmAction(question: Confirmation): Promise<boolean> {
   );
   return answer === "confirm";
 }
+
+/** Asks for a reason in a modal dialog (a refund's, which its buyer sees);
+ * resolves with the reason when confirmed, null when cancelled (Esc too). */
+export async function askReason(question: Confirmation & { label: string }): Promise<string | null> {
+  let reason = "";
+  const answer = await showModal(
+    "confirm",
+    "reason-title",
+    <>
+      <h2 id="reason-title">{question.title}</h2>
+      <p>{question.body}</p>
+      <label class="field">
+        <span>{question.label}</span>
+        <textarea
+          rows={3}
+          maxLength={1000}
+          required
+          autofocus
+          aria-label={question.label}
+          onInput={(event) => {
+            reason = event.currentTarget.value;
+          }}
+        />
+      </label>
+      <div class="actions">
+        <button value="cancel" class="quiet" formNoValidate>Cancel</button>
+        <button value="confirm" class={question.danger ? "danger" : undefined}>{question.confirm}</button>
+      </div>
+    </>,
+  );
+  return answer === "confirm" && reason.trim() ? reason.trim() : null;
+}

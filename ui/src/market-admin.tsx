@@ -1,15 +1,81 @@
-// The management window's Marketplace screen: what people reported about
-// listings, newest first, and taking a listing off the marketplace. A
-// delisting is recorded in the audit log with the report's reason; people
-// who got the listing keep their copies.
+// The management window's Marketplace screen: the platform's commission on
+// sales (audited), a reconciliation pass on demand (it also runs at start
+// and hourly: purchases Stripe says are paid are delivered), and what people
+// reported about listings, newest first, with taking a listing off the
+// marketplace. A delisting is recorded in the audit log with the report's
+// reason; people who got the listing keep their copies.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type MarketReport } from "./api";
-import { ActionButton, Notice, useNotice } from "./controls";
+import { ActionButton, Notice, useNotice, type Say } from "./controls";
 import { confirmAction, toast } from "./feedback";
 
 function when(at: string): string {
   const time = new Date(at);
   return Number.isNaN(time.getTime()) ? at : time.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** The commission, as a percentage an admin types, and the pass on demand. */
+function MarketMoney({ say }: { say: Say }) {
+  const [bps, setBps] = useState<number | null>(null);
+  const [typed, setTyped] = useState("");
+  useEffect(() => {
+    api.adminMarketCommission().then(
+      (current) => {
+        setBps(current);
+        setTyped(String(current / 100));
+      },
+      (error) => say(`The commission could not be read: ${errorMessage(error)}`),
+    );
+  }, []);
+
+  async function save(event: Event): Promise<void> {
+    event.preventDefault();
+    const percent = Number(typed.trim());
+    if (!/^\d{1,2}(\.\d{1,2})?$/.test(typed.trim()) || percent > 50) return say("The commission is a percentage from 0 to 50, with at most two decimals.");
+    const next = Math.round(percent * 100);
+    try {
+      await api.adminSetMarketCommission(next);
+      setBps(next);
+      toast(`The commission is ${percent}% from the next sale on.`, { kind: "good" });
+    } catch (error) {
+      say(errorMessage(error));
+    }
+  }
+
+  async function reconcile(): Promise<void> {
+    try {
+      const done = await api.adminMarketReconcile();
+      toast(
+        done.settled + done.delivered === 0
+          ? "Everything Stripe says is paid was delivered already."
+          : `Caught up: ${done.settled} paid purchase(s) settled, ${done.delivered} delivered.`,
+        { kind: "good" },
+      );
+    } catch (error) {
+      say(errorMessage(error));
+    }
+  }
+
+  return (
+    <section class="market-money" aria-label="Payments">
+      <form class="market-commission" aria-label="Commission" onSubmit={save}>
+        <label class="field">
+          <span>Platform commission (%)</span>
+          <input aria-label="Platform commission (%)" inputMode="decimal" maxLength={5} value={typed} disabled={bps === null} onInput={(event) => setTyped(event.currentTarget.value)} />
+        </label>
+        <button type="submit" disabled={bps === null || Math.round(Number(typed) * 100) === bps}>
+          Save
+        </button>
+        <span class="hint">Taken from each sale as Stripe's application fee; sellers receive the rest. Changes are in the audit log.</span>
+      </form>
+      <div class="actions">
+        <ActionButton class="quiet" onClick={reconcile}>
+          Reconcile with Stripe now
+        </ActionButton>
+        <span class="hint">Runs at start and hourly: any purchase Stripe says is paid gets delivered.</span>
+      </div>
+    </section>
+  );
 }
 
 export function MarketplaceAdmin() {
@@ -47,8 +113,10 @@ export function MarketplaceAdmin() {
       <header class="bar">
         <h1>Marketplace</h1>
       </header>
-      <p class="muted lead">Listings people reported, newest report first. Delisting takes a listing off the marketplace for everyone.</p>
       <Notice said={said} />
+      <MarketMoney say={say} />
+      <h2>Reports</h2>
+      <p class="muted lead">Listings people reported, newest report first. Delisting takes a listing off the marketplace for everyone.</p>
       {reports === null ? (
         <p class="muted">Reading…</p>
       ) : reports.length === 0 ? (

@@ -417,3 +417,22 @@ test("reported listings are listed together and delisted after a confirmation", 
   assert.equal(call.args.reason, "It copies another seller's agent.");
   assert.deepEqual(errors, []);
 });
+
+test("the marketplace commission is set as a percentage, within 0 to 50, and a reconciliation runs on demand", async () => {
+  const { page, errors } = await openAdmin({ role: "admin" });
+  await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+  const commission = page.getByRole("form", { name: "Commission" });
+  const field = commission.getByLabel("Platform commission (%)");
+  await page.waitForFunction(() => document.querySelector('input[aria-label="Platform commission (%)"]')?.value === "20");
+  await field.fill("60");
+  await commission.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("alert").filter({ hasText: "from 0 to 50" }).waitFor();
+  await field.fill("12.5");
+  await commission.getByRole("button", { name: "Save" }).click();
+  await page.getByText("The commission is 12.5% from the next sale on.").waitFor();
+  const call = await page.evaluate(() => window.__shellDouble.calls.find((each) => each.command === "admin_set_market_commission"));
+  assert.equal(call.args.commissionBps, 1250);
+  await page.getByRole("button", { name: "Reconcile with Stripe now" }).click();
+  await page.getByText("Everything Stripe says is paid was delivered already.").waitFor();
+  assert.deepEqual(errors, []);
+});

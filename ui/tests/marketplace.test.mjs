@@ -110,3 +110,113 @@ test("an item is listed from the library, published again and delisted after a c
   await row.getByText("Delisted").waitFor();
   assert.deepEqual(errors, []);
 });
+
+test("a paid listing opens Stripe Checkout in the browser, waits, and lands in the library when Stripe confirms", async () => {
+  const paid = { title: "Contract reviewer Pro", kind: "agent", description: "Flags risky clauses, with citations.", tags: ["legal"], seller: "Grace Hopper", pricing: "one_off", price_minor: 1999, currency: "usd" };
+  const { page, errors } = await openScreen({ marketplace: [paid, ...LISTINGS] });
+  await page.getByRole("button", { name: "Contract reviewer Pro", exact: true }).click();
+  const listing = page.getByRole("article", { name: "Contract reviewer Pro" });
+  await listing.getByRole("button", { name: "Buy for $19.99" }).click();
+  await listing.getByTestId("market-awaiting").filter({ hasText: "Waiting for your payment" }).waitFor();
+  let opened = await page.evaluate(() => window.__shellDouble.browserPages);
+  assert.deepEqual(opened, ["https://checkout.stripe.test/c/pay/cs_1"]);
+  // Pressing again reopens the same payment page: one checkout.
+  await listing.getByRole("button", { name: "Open the payment page again" }).click();
+  await page.waitForFunction(() => window.__shellDouble.browserPages.length === 2);
+  opened = await page.evaluate(() => window.__shellDouble.browserPages);
+  assert.equal(opened[1], opened[0]);
+
+  // Stripe confirms: the library changes, and the page says so.
+  await page.evaluate(() => window.__shellDouble.pay("Contract reviewer Pro"));
+  await page.getByText("Paid: “Contract reviewer Pro” is in your library.").waitFor();
+  await listing.getByText("In your library").waitFor();
+  await page.getByRole("button", { name: "Purchased", exact: true }).click();
+  const row = page.getByRole("row", { name: /Contract reviewer Pro/ });
+  await row.getByText("$19.99").waitFor();
+  await row.getByText("In your library").waitFor();
+  assert.deepEqual(errors, []);
+});
+
+test("a purchase waiting for payment, and a refunded one, say where they stand", async () => {
+  const { page, errors } = await openScreen({
+    marketPurchases: [
+      { id: "p1", listing_id: "l1", title: "Clause finder", kind: "prompt", version: "v", state: "pending", amount_minor: 500, currency: "eur", item_id: null, created_at: "2026-12-06T10:00:00.000Z", checkout_url: "https://checkout.stripe.test/c/pay/cs_9", refunded_at: null, refund_reason: null },
+      { id: "p2", listing_id: "l2", title: "Trip planner", kind: "agent", version: "v", state: "refunded", amount_minor: 900, currency: "usd", item_id: null, created_at: "2026-12-02T10:00:00.000Z", checkout_url: null, refunded_at: "2026-12-03T10:00:00.000Z", refund_reason: "Sold by mistake." },
+    ],
+  });
+  await page.getByRole("button", { name: "Purchased", exact: true }).click();
+  const pending = page.getByRole("row", { name: /Clause finder/ });
+  await pending.getByText("Waiting for payment").waitFor();
+  await pending.getByRole("button", { name: "Pay now" }).waitFor();
+  const refunded = page.getByRole("row", { name: /Trip planner/ });
+  await refunded.getByText("Sold by mistake.").waitFor();
+  await refunded.getByText("removed from your library").waitFor();
+  assert.deepEqual(errors, []);
+});
+
+test("a seller connects Stripe, then lists for a price and sees what they receive", async () => {
+  const { page, errors } = await openScreen();
+  await page.getByRole("button", { name: "Selling", exact: true }).click();
+  const payments = page.getByRole("region", { name: "Payments" });
+  await payments.getByText("Sell for money: connect a Stripe account.").waitFor();
+  const form = page.getByRole("form", { name: "List an item" });
+  assert.equal(await form.getByRole("radio", { name: "One-off price" }).isDisabled(), true, "paid listings wait for Stripe");
+  await form.getByText("Paid listings open once your Stripe account takes payments").waitFor();
+  await payments.getByRole("button", { name: "Connect with Stripe" }).click();
+  await page.getByText("Stripe's forms are open in your browser.").waitFor();
+  assert.deepEqual(await page.evaluate(() => window.__shellDouble.browserPages), ["https://connect.stripe.test/setup/e/acct_000001/1"]);
+
+  // Once Stripe says the account takes charges.
+  const { page: ready, errors: readyErrors } = await openScreen({ seller: { connected: true, charges_enabled: true, payouts_enabled: true, details_submitted: true } });
+  await ready.getByRole("button", { name: "Selling", exact: true }).click();
+  await ready.getByTestId("market-payments-on").waitFor();
+  const listForm = ready.getByRole("form", { name: "List an item" });
+  await listForm.getByLabel("Description").fill("Answers questions about your lease.");
+  await listForm.getByRole("radio", { name: "One-off price" }).check();
+  await listForm.getByLabel("Price", { exact: true }).fill("19.999");
+  await listForm.getByRole("button", { name: "List it" }).click();
+  await ready.getByRole("alert").filter({ hasText: "A price is from 1.00 to 10,000.00" }).waitFor();
+  await listForm.getByLabel("Price", { exact: true }).fill("19.99");
+  await listForm.getByText("You receive $15.99 of each sale after the 20% fee.").waitFor();
+  await listForm.getByRole("button", { name: "List it" }).click();
+  await ready.getByText("“Helper” is on the marketplace.").waitFor();
+  const created = await ready.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "market_create_listing").at(-1).args.listing);
+  assert.deepEqual([created.pricing, created.price_minor, created.currency], ["one_off", 1999, "usd"]);
+  await ready.getByRole("region", { name: "Your listings" }).getByRole("row", { name: /Helper/ }).getByText("$19.99").waitFor();
+  assert.deepEqual(errors, []);
+  assert.deepEqual(readyErrors, []);
+});
+
+const SALES = {
+  months: [
+    { month: "2026-12", listing_id: "l1", title: "Contract reviewer Pro", currency: "usd", sales: 2, gross_minor: 3998, fee_minor: 800, refunds_minor: 0, net_minor: 3198 },
+  ],
+  totals: { usd: { sales: 2, gross_minor: 3998, fee_minor: 800, refunds_minor: 0, net_minor: 3198 } },
+  sales: [
+    { purchase_id: "0193a1b2-7c4d-7e8f-9a0b-000000000001", listing_id: "l1", title: "Contract reviewer Pro", buyer: "Linus", state: "paid", amount_minor: 1999, fee_minor: 400, currency: "usd", created_at: "2026-12-06T10:00:00.000Z", refunded_at: null, refund_reason: null },
+    { purchase_id: "0193a1b2-7c4d-7e8f-9a0b-000000000002", listing_id: "l1", title: "Contract reviewer Pro", buyer: "Margaret", state: "paid", amount_minor: 1999, fee_minor: 400, currency: "usd", created_at: "2026-12-05T10:00:00.000Z", refunded_at: null, refund_reason: null },
+  ],
+  payouts: [{ id: "po_1", amount_minor: 1599, currency: "usd", status: "in_transit", arrival_date: "2026-12-08T00:00:00.000Z" }],
+};
+
+test("the sales report adds up, and a sale is refunded with a reason the buyer sees", async () => {
+  const { page, errors } = await openScreen({ marketSales: structuredClone(SALES), seller: { connected: true, charges_enabled: true, payouts_enabled: true } });
+  await page.getByRole("button", { name: "Sales", exact: true }).click();
+  await page.getByTestId("market-net-usd").filter({ hasText: "$31.98" }).waitFor();
+  await page.getByRole("region", { name: "Payouts" }).getByText("in transit").waitFor();
+  const sale = page.getByRole("region", { name: "Latest sales" }).getByRole("row", { name: /Linus/ });
+  await sale.getByRole("button", { name: "Refund…" }).click();
+  const dialog = page.getByRole("dialog");
+  await dialog.getByText("Refund $19.99 to Linus?").waitFor();
+  // A reason is required: the dialog stays until one is given.
+  await dialog.getByRole("button", { name: "Refund" }).click();
+  assert.equal(await dialog.isVisible(), true);
+  await dialog.getByLabel("Why (the buyer sees this)").fill("Bought twice by mistake.");
+  await dialog.getByRole("button", { name: "Refund" }).click();
+  await page.getByText("Refunded. “Contract reviewer Pro” has left Linus's library.").waitFor();
+  await sale.getByText("Bought twice by mistake.").waitFor();
+  await page.getByTestId("market-net-usd").filter({ hasText: "$15.99" }).waitFor();
+  const refund = await page.evaluate(() => window.__shellDouble.calls.filter((call) => call.command === "market_refund").at(-1).args);
+  assert.deepEqual(refund, { purchaseId: "0193a1b2-7c4d-7e8f-9a0b-000000000001", reason: "Bought twice by mistake." });
+  assert.deepEqual(errors, []);
+});

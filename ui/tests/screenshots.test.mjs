@@ -72,7 +72,7 @@ const synced = (page) => page.getByTestId("sync-status").filter({ hasText: "Sync
 
 /** Every screen: how to reach it, and what must be on screen before it is drawn. */
 const MARKET = [
-  { title: "Contract reviewer", kind: "agent", description: "Reads a contract and flags the clauses that need a lawyer's eye, with the reason for each.", tags: ["legal", "contracts"], seller: "Grace Hopper", purchases: 1284, rating: 4.7, rating_count: 212,
+  { title: "Contract reviewer", kind: "agent", description: "Reads a contract and flags the clauses that need a lawyer's eye, with the reason for each.", tags: ["legal", "contracts"], seller: "Grace Hopper", purchases: 1284, rating: 4.7, rating_count: 212, pricing: "one_off", price_minor: 1999, currency: "usd",
     preview: "Contract reviewer\nReads a contract and flags risky clauses.\nModel: llama3.1:8b",
     reviews: [
       { author: "Linus", rating: 5, body: "Caught an indemnity clause our team missed.", updated_at: "2026-12-04T10:00:00.000Z" },
@@ -81,8 +81,24 @@ const MARKET = [
   { title: "Release notes writer", kind: "prompt", description: "Turns a list of merged changes into release notes people read.", tags: ["writing", "engineering"], seller: "Linus", purchases: 640, rating: 4.4, rating_count: 88 },
   { title: "Support triage", kind: "agent", description: "Sorts incoming tickets by product and urgency, and drafts a first answer.", tags: ["support"], seller: "Grace Hopper", purchases: 315, rating: 4.1, rating_count: 40, owned: true },
   { title: "Research brief", kind: "prompt", description: "A one-page brief with sources for any question.", tags: ["research"], seller: "Ada", purchases: 0, rating: null, rating_count: 0, mine: true },
-  { title: "Trip planner", kind: "agent", description: "Plans a weekend away: trains, rooms and what to see.", tags: ["travel"], seller: "Margaret", purchases: 97, rating: 3.9, rating_count: 15 },
+  { title: "Trip planner", kind: "agent", description: "Plans a weekend away: trains, rooms and what to see.", tags: ["travel"], seller: "Margaret", purchases: 97, rating: 3.9, rating_count: 15, pricing: "one_off", price_minor: 500, currency: "eur" },
 ];
+const MARKET_SALES = {
+  months: [
+    { month: "2026-12", listing_id: "l1", title: "Research brief", currency: "usd", sales: 38, gross_minor: 37962, fee_minor: 7592, refunds_minor: 999, net_minor: 29371 },
+    { month: "2026-11", listing_id: "l1", title: "Research brief", currency: "usd", sales: 51, gross_minor: 50949, fee_minor: 10190, refunds_minor: 0, net_minor: 40759 },
+  ],
+  totals: { usd: { sales: 89, gross_minor: 88911, fee_minor: 17782, refunds_minor: 999, net_minor: 70130 } },
+  sales: [
+    { purchase_id: "0193a1b2-7c4d-7e8f-9a0b-000000000001", listing_id: "l1", title: "Research brief", buyer: "Linus", state: "paid", amount_minor: 999, fee_minor: 200, currency: "usd", created_at: "2026-12-06T10:00:00.000Z", refunded_at: null, refund_reason: null },
+    { purchase_id: "0193a1b2-7c4d-7e8f-9a0b-000000000002", listing_id: "l1", title: "Research brief", buyer: "Margaret", state: "refunded", amount_minor: 999, fee_minor: 200, currency: "usd", created_at: "2026-12-05T10:00:00.000Z", refunded_at: "2026-12-05T12:00:00.000Z", refund_reason: "Bought twice by mistake." },
+    { purchase_id: "0193a1b2-7c4d-7e8f-9a0b-000000000003", listing_id: "l1", title: "Research brief", buyer: "Grace Hopper", state: "paid", amount_minor: 999, fee_minor: 200, currency: "usd", created_at: "2026-12-04T10:00:00.000Z", refunded_at: null, refund_reason: null },
+  ],
+  payouts: [
+    { id: "po_2", amount_minor: 29371, currency: "usd", status: "in_transit", arrival_date: "2026-12-09T00:00:00.000Z" },
+    { id: "po_1", amount_minor: 40759, currency: "usd", status: "paid", arrival_date: "2026-12-02T00:00:00.000Z" },
+  ],
+};
 const SCREENS = [
   {
     name: "graphs-empty",
@@ -146,12 +162,21 @@ const SCREENS = [
   },
   {
     name: "marketplace-selling",
-    setup: { agents: AGENTS, prompts: PROMPTS, marketplace: MARKET },
+    setup: { agents: AGENTS, prompts: PROMPTS, marketplace: MARKET, seller: { connected: true, charges_enabled: true, payouts_enabled: true, details_submitted: true } },
     open: async (page) => {
       await page.getByRole("button", { name: "Marketplace", exact: true }).click();
       await page.getByRole("button", { name: "Selling", exact: true }).click();
       await page.getByRole("region", { name: "Your listings" }).getByText("Research brief").waitFor();
       await page.getByLabel("Item").locator("option").nth(1).waitFor({ state: "attached" });
+    },
+  },
+  {
+    name: "marketplace-sales",
+    setup: { agents: AGENTS, marketplace: MARKET, marketSales: MARKET_SALES, seller: { connected: true, charges_enabled: true, payouts_enabled: true, details_submitted: true } },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Marketplace", exact: true }).click();
+      await page.getByRole("button", { name: "Sales", exact: true }).click();
+      await page.getByRole("region", { name: "Payouts" }).getByText("in transit").waitFor();
     },
   },
   {
@@ -232,6 +257,7 @@ const SCREENS = [
     open: async (page) => {
       await page.getByRole("button", { name: "Marketplace", exact: true }).click();
       await page.getByRole("table", { name: "Reports" }).getByText("Spam in the description.").waitFor();
+      await page.waitForFunction(() => document.querySelector('input[aria-label="Platform commission (%)"]')?.value === "20");
     },
   },
   {

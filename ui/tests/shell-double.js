@@ -34,7 +34,14 @@
     owned: false, mine: false, created_at: new Date(Date.parse("2026-12-05T12:00:00Z") - index * 86_400_000).toISOString(),
     preview: `${seed.title}\n${seed.description ?? ""}`, reviews: [], your_review: null, item: null, ...seed,
   }));
-  const marketPurchases = [];
+  const marketPurchases = [...(setup.marketPurchases ?? [])];
+  // The user's selling account (setup.seller), their sales report
+  // (setup.marketSales), the pages opened in the browser (Checkout,
+  // Stripe's forms), the commission an admin sets.
+  let seller = { payments: true, connected: false, charges_enabled: false, payouts_enabled: false, details_submitted: false, commission_bps: 2000, ...(setup.seller ?? {}) };
+  const marketSales = setup.marketSales ?? { months: [], totals: {}, sales: [], payouts: [] };
+  const browserPages = [];
+  let commissionBps = setup.commissionBps ?? 2000;
   // Reports about listings for the management window: setup.marketReports.
   let marketReports = [...(setup.marketReports ?? [])];
   const marketView = ({ preview, reviews, your_review, item, ...listing }) => ({ ...listing });
@@ -768,6 +775,21 @@
       if (!listing) return fail("not_found", "there is no such listing");
       if (listing.mine) return fail("conflict", "this is your own listing; it is in your library already");
       if (listing.owned) return fail("conflict", "you have this already; it is in your library");
+      if (listing.pricing !== "free" && listing.price_minor > 0) {
+        // Paid: one Checkout Session per purchase, opened in the browser;
+        // the item comes when Stripe confirms (window.__shellDouble.pay).
+        let purchase = marketPurchases.find((each) => each.listing_id === id && each.state === "pending");
+        if (!purchase) {
+          purchase = {
+            id: crypto.randomUUID(), listing_id: id, title: listing.title, kind: listing.kind, version: listing.version, state: "pending",
+            amount_minor: listing.price_minor, currency: listing.currency, item_id: null, created_at: "2026-12-06T10:00:00.000Z",
+            checkout_url: `https://checkout.stripe.test/c/pay/cs_${marketPurchases.length + 1}`, refunded_at: null, refund_reason: null,
+          };
+          marketPurchases.unshift(purchase);
+        }
+        browserPages.push(purchase.checkout_url);
+        return { ...purchase };
+      }
       listing.owned = true;
       listing.purchases += 1;
       const agent = { id: crypto.randomUUID(), name: listing.title, description: listing.description, system_prompt: "", model: "", parameters: {}, tools: [], public: false, graph: null, updated_at: stamp() };
@@ -775,10 +797,41 @@
       const purchase = {
         id: crypto.randomUUID(), listing_id: id, title: listing.title, kind: listing.kind, version: listing.version, state: "paid",
         amount_minor: 0, currency: "usd", item_id: agent.id, created_at: "2026-12-06T10:00:00.000Z",
+        checkout_url: null, refunded_at: null, refund_reason: null,
       };
       marketPurchases.unshift(purchase);
       return purchase;
     },
+    market_seller: () => ({ ...seller, commission_bps: commissionBps }),
+    market_start_selling: () => {
+      if (!seller.payments) return fail("not_found", "this server takes no payments: Stripe is not configured");
+      seller = { ...seller, connected: true };
+      browserPages.push("https://connect.stripe.test/setup/e/acct_000001/1");
+      return null;
+    },
+    market_sales: () => structuredClone(marketSales),
+    market_refund: ({ purchaseId, reason }) => {
+      const sale = marketSales.sales.find((each) => each.purchase_id === purchaseId);
+      if (!sale) return fail("not_found", "there is no such purchase");
+      if (sale.state !== "paid") return fail("conflict", "this purchase was refunded already");
+      if (reason.trim().length === 0) return fail("invalid_input", "say why you refund it; the buyer sees the reason");
+      Object.assign(sale, { state: "refunded", refunded_at: "2026-12-06T12:00:00.000Z", refund_reason: reason });
+      const total = marketSales.totals[sale.currency];
+      if (total) {
+        total.refunds_minor += sale.amount_minor;
+        total.fee_minor -= sale.fee_minor;
+        total.net_minor -= sale.amount_minor - sale.fee_minor;
+      }
+      return null;
+    },
+    admin_market_commission: () => (session?.role === "admin" ? commissionBps : fail("forbidden", "only an admin can do this")),
+    admin_set_market_commission: ({ commissionBps: bps }) => {
+      if (session?.role !== "admin") return fail("forbidden", "only an admin can do this");
+      if (bps > 5000) return fail("invalid_input", "the commission is at most 50%");
+      commissionBps = bps;
+      return null;
+    },
+    admin_market_reconcile: () => (session?.role === "admin" ? { settled: 0, delivered: 0 } : fail("forbidden", "only an admin can do this")),
     market_purchases: () => marketPurchases.map((each) => ({ ...each })),
     market_selling: () => market.filter((listing) => listing.mine).map(marketView),
     market_create_listing: ({ listing }) => {
@@ -787,9 +840,10 @@
       const bad = listing.tags.find((tag) => !/^[\p{L}\p{N}-]{1,32}$/u.test(tag));
       if (bad) return fail("refused", `a tag is 1 to 32 letters, digits or \`-\` (\`${bad}\` is not)`);
       if (market.some((each) => each.mine && each.item === listing.item_id)) return fail("conflict", "this item is listed already; publish a new version there");
+      if (listing.pricing !== "free" && !seller.charges_enabled) return fail("conflict", "selling for money needs a Stripe account: connect one on the Selling tab, or list it free");
       const created = {
         id: crypto.randomUUID(), kind: listing.kind, title: listing.title.trim(), description: listing.description.trim(),
-        tags: listing.tags.map((tag) => tag.toLowerCase()), pricing: "free", price_minor: 0, currency: "usd", state: "listed",
+        tags: listing.tags.map((tag) => tag.toLowerCase()), pricing: listing.pricing, price_minor: listing.price_minor, currency: listing.currency, state: "listed",
         version: "4b1d0c3e".padEnd(64, "0"), seller: session.name, purchases: 0, rating: null, rating_count: 0, owned: false, mine: true,
         created_at: "2026-12-06T10:00:00.000Z", preview: listing.title, reviews: [], your_review: null, item: listing.item_id,
       };
@@ -1157,6 +1211,20 @@
     resetCodes,
     auditLog,
     exports,
+    /** The pages the shell opened in the browser (Checkout, Stripe's forms). */
+    browserPages,
+    /** Stripe confirms the payment of a pending purchase of the listing
+     * titled `title`: the item lands in the library, which changes. */
+    pay(title) {
+      const listing = market.find((each) => each.title === title);
+      const purchase = marketPurchases.find((each) => each.listing_id === listing.id && each.state === "pending");
+      const agent = { id: crypto.randomUUID(), name: listing.title, description: listing.description, system_prompt: "", model: "", parameters: {}, tools: [], public: false, graph: null, updated_at: stamp() };
+      agents.set(agent.id, agent);
+      Object.assign(purchase, { state: "paid", item_id: agent.id, checkout_url: null });
+      listing.owned = true;
+      listing.purchases += 1;
+      this.emit("library-changed", "agent");
+    },
     /** How many times "Manage" asked for the management window. */
     get adminWindowOpened() {
       return adminWindowOpened;
