@@ -1717,3 +1717,146 @@ async fn a_listing_got_in_the_app_is_in_its_library() {
     assert_eq!(opened.listing.rating, Some(5.0));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_listing_bought_in_the_app_arrives_once_stripe_confirms() {
+    use orrery_account::{MarketSearch, NewMarketListing};
+    use orrery_desktop::shell::AgentDraft;
+    use orrery_domain::DocumentKind;
+    use orrery_e2e::stripe::{SECRET_KEY, StripeDouble, WEBHOOK_SECRET, deliver};
+
+    let stripe = StripeDouble::start().await.unwrap();
+    let api_base = stripe.api_base();
+    let server = orrery_e2e::TestServer::start_with(|config| {
+        config.stripe = Some(orrery_server::billing::StripeConfig {
+            api_base,
+            secret_key: SECRET_KEY.into(),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            connect_webhook_secret: None,
+            prices: Default::default(),
+            return_url: "http://127.0.0.1/done".into(),
+        });
+    })
+    .await
+    .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        let path = directory.path().join(name);
+        let url = server.url();
+        async move {
+            let (canvas, _) = channel();
+            Shell::open(&path, &url, vault(), canvas).await.unwrap()
+        }
+    };
+    let signed = |event: &serde_json::Value| {
+        let (url, event) = (server.url(), event.clone());
+        async move {
+            deliver(&url, &event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await
+        }
+    };
+
+    // The seller connects Stripe from the app: its forms open in the
+    // browser; Stripe then says the account takes charges.
+    let seller = open("seller.db").await;
+    seller
+        .register("seller@orrery.test", PASSWORD, "Grace")
+        .await
+        .unwrap();
+    assert!(!seller.market_seller().await.unwrap().connected);
+    let mut forms = None;
+    seller
+        .market_start_selling(|url| {
+            forms = Some(url.to_string());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert!(forms.unwrap().starts_with("https://connect.stripe.test/"));
+    let account = stripe.accounts()[0]["id"].as_str().unwrap().to_owned();
+    let (status, _) = signed(&stripe.event("account.updated", stripe.finish_onboarding(&account))).await;
+    assert_eq!(status, 200);
+    assert!(seller.market_seller().await.unwrap().charges_enabled);
+    let agent = seller
+        .save_agent(AgentDraft {
+            id: None,
+            name: "Lease checker".into(),
+            description: "Reads a lease.".into(),
+            system_prompt: "You read leases.".into(),
+            model: "llama3.1:8b".into(),
+            parameters: Default::default(),
+            tools: Vec::new(),
+            public: false,
+            graph: None,
+        })
+        .await
+        .unwrap();
+    seller
+        .market_create_listing(&NewMarketListing {
+            kind: "agent".into(),
+            item_id: agent.id.to_string(),
+            title: "Lease checker".into(),
+            description: "Flags the clauses of a lease to ask about.".into(),
+            tags: vec!["legal".into()],
+            pricing: "one_off".into(),
+            price_minor: 1_299,
+            currency: "eur".into(),
+        })
+        .await
+        .unwrap();
+
+    // The buyer presses Buy: Checkout opens in the browser, nothing is in
+    // the library yet.
+    let buyer = open("buyer.db").await;
+    buyer
+        .register("buyer@orrery.test", PASSWORD, "Linus")
+        .await
+        .unwrap();
+    let found = buyer
+        .market_search(&MarketSearch {
+            query: Some("lease".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut checkout = None;
+    let purchase = buyer
+        .market_buy(&found.listings[0].id, |url| {
+            checkout = Some(url.to_string());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(purchase.state, "pending");
+    let checkout = checkout.expect("the browser was asked to open Checkout");
+    assert_eq!(Some(checkout.as_str()), purchase.checkout_url.as_deref());
+    let titles = |shell: &Shell| {
+        let shell = shell.clone();
+        async move {
+            shell
+                .list_library(DocumentKind::Agent)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|item| item.title == "Lease checker")
+                .count()
+        }
+    };
+    assert_eq!(titles(&buyer).await, 0);
+
+    // Stripe confirms the payment: after a sync the copy is in the app.
+    let session = stripe
+        .sessions()
+        .into_iter()
+        .find(|session| session["url"] == checkout.as_str())
+        .unwrap();
+    let paid = stripe.pay_checkout(session["id"].as_str().unwrap());
+    let (status, _) = signed(&stripe.event("checkout.session.completed", paid)).await;
+    assert_eq!(status, 200);
+    buyer.sync_now().await;
+    assert_eq!(titles(&buyer).await, 1);
+    let purchases = buyer.market_purchases().await.unwrap();
+    assert_eq!((purchases[0].state.as_str(), purchases[0].amount_minor), ("paid", 1_299));
+    // The seller's report has the sale, less the 20% fee.
+    let sales = seller.market_sales().await.unwrap();
+    assert_eq!(sales.totals["eur"].net_minor, 1_299 - 260);
+}
