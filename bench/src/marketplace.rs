@@ -5,9 +5,13 @@
 //! - `search_p95_ms` (and p50): `--searches` searches over HTTP, each one to
 //!   three words drawn from the listings' vocabulary with a random filter
 //!   (kind, free only, a tag, a minimum rating, a price range) and sort.
-//! - `purchase_to_library_ms`: median of `--gets` free listings got by one
-//!   device (`POST .../purchase`), until the copy is in a second device's
-//!   library (it syncs after the answer, as the live feed tells it to).
+//! - `purchase_to_library_ms`: median of `--gets` paid listings bought by
+//!   one device through Checkout (the local Stripe stand-in): from Stripe's
+//!   `checkout.session.completed` webhook (signed, sent to the server) until
+//!   the copy is in a second device's library (it syncs after the webhook's
+//!   answer, as the live feed tells it to).
+//! - `free_get_to_library_ms`: the same for free listings, from
+//!   `POST .../purchase`.
 //!
 //! Rows are seeded with multi-row inserts straight into the database (the
 //! search index follows through its triggers, or PostgreSQL's generated
@@ -18,6 +22,7 @@ use std::time::Instant;
 use anyhow::{Context, ensure};
 use orrery_domain::DocumentKind;
 use orrery_e2e::postgres::PostgresServer;
+use orrery_e2e::stripe::{SECRET_KEY, StripeDouble, WEBHOOK_SECRET, deliver};
 use orrery_e2e::{TestDevice, TestServer};
 use orrery_store::DatabaseLocation;
 use rand::rngs::StdRng;
@@ -61,9 +66,22 @@ pub fn run(options: &Options) -> anyhow::Result<Value> {
         .block_on(run_all(options))
 }
 
+fn stripe_config(stripe: &StripeDouble) -> orrery_server::billing::StripeConfig {
+    orrery_server::billing::StripeConfig {
+        api_base: stripe.api_base(),
+        secret_key: SECRET_KEY.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        connect_webhook_secret: None,
+        prices: Default::default(),
+        return_url: "http://127.0.0.1/market-done".into(),
+    }
+}
+
 async fn run_all(options: &Options) -> anyhow::Result<Value> {
-    let sqlite = TestServer::start().await?;
-    let figures = measure(&sqlite, options).await?;
+    let stripe = StripeDouble::start().await?;
+    let config = stripe_config(&stripe);
+    let sqlite = TestServer::start_with(|server| server.stripe = Some(config)).await?;
+    let figures = measure(&sqlite, &stripe, options).await?;
     let mut line = json!({
         "bench": "marketplace",
         "listings": options.listings,
@@ -72,18 +90,23 @@ async fn run_all(options: &Options) -> anyhow::Result<Value> {
         "search_p50_ms": figures.search_p50_ms,
         "search_p95_ms": figures.search_p95_ms,
         "purchase_to_library_ms": figures.purchase_to_library_ms,
+        "free_get_to_library_ms": figures.free_get_to_library_ms,
         "seed_s": figures.seed_s,
         "goals": { "search_p95_ms": 30, "purchase_to_library_ms": 500 },
     });
     if options.postgres {
         let cluster = PostgresServer::start()?;
         let location = DatabaseLocation::Postgres(cluster.database("marketplace_bench").await?);
-        let server = TestServer::start_on(Some(location), |_| {}).await?;
-        let figures = measure(&server, options).await?;
+        let stripe = StripeDouble::start().await?;
+        let config = stripe_config(&stripe);
+        let server =
+            TestServer::start_on(Some(location), |server| server.stripe = Some(config)).await?;
+        let figures = measure(&server, &stripe, options).await?;
         line["postgres"] = json!({
             "search_p50_ms": figures.search_p50_ms,
             "search_p95_ms": figures.search_p95_ms,
             "purchase_to_library_ms": figures.purchase_to_library_ms,
+            "free_get_to_library_ms": figures.free_get_to_library_ms,
             "seed_s": figures.seed_s,
         });
     }
@@ -94,6 +117,7 @@ struct Figures {
     search_p50_ms: f64,
     search_p95_ms: f64,
     purchase_to_library_ms: f64,
+    free_get_to_library_ms: f64,
     seed_s: f64,
 }
 
@@ -302,7 +326,11 @@ fn search_query(words: &[String], rng: &mut StdRng) -> String {
     query.join("&")
 }
 
-async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figures> {
+async fn measure(
+    server: &TestServer,
+    stripe: &StripeDouble,
+    options: &Options,
+) -> anyhow::Result<Figures> {
     let mut rng = StdRng::seed_from_u64(7);
     let seller = TestDevice::signed_in(server, "seller@bench.test", "studio").await?;
     sqlx::any::install_default_drivers();
@@ -355,27 +383,47 @@ async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figur
         searches.len(),
         percentile(searches.clone(), 0.95)
     );
-    // Free listings of the seller's real agents, got by the buyer's laptop
-    // and looked for on their desktop.
+    // Listings of the seller's real agents, got by the buyer's laptop and
+    // looked for on their desktop: free ones, then paid ones (the seller
+    // onboarded with the Stripe stand-in first).
     let desktop = TestDevice::signed_in(server, "buyer@bench.test", "desktop").await?;
-    let mut gets = Vec::with_capacity(options.gets);
+    let until_on_desktop = |copy: String| {
+        let desktop = &desktop;
+        async move {
+            loop {
+                desktop.client.sync_all(&desktop.replica).await?;
+                let library = desktop.replica.list_documents(DocumentKind::Agent).await?;
+                if library.iter().any(|item| item.id.to_string() == copy) {
+                    return anyhow::Ok(());
+                }
+            }
+        }
+    };
+    let list = |index: usize, price: u64| {
+        let (client, base, seller) = (&client, &base, &seller);
+        async move {
+            let mut agent = orrery_domain::Agent::new(format!("Bench agent {index}"));
+            agent.system_prompt = "You help.".into();
+            let agent = seller.replica.save_agent(&agent).await?;
+            seller.client.sync_all(&seller.replica).await?;
+            let listed: Value = client
+                .post(format!("{base}/v1/marketplace/listings"))
+                .bearer_auth(seller.token())
+                .json(&json!({
+                    "kind": "agent", "item_id": agent.id, "title": format!("Bench agent {index}"),
+                    "description": "An agent.", "tags": [], "pricing": if price == 0 { "free" } else { "one_off" },
+                    "price_minor": price, "currency": "usd",
+                }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(listed["id"].as_str().context("a listing id")?.to_owned())
+        }
+    };
+    let mut free_gets = Vec::with_capacity(options.gets);
     for index in 0..options.gets {
-        let mut agent = orrery_domain::Agent::new(format!("Bench agent {index}"));
-        agent.system_prompt = "You help.".into();
-        let agent = seller.replica.save_agent(&agent).await?;
-        seller.client.sync_all(&seller.replica).await?;
-        let listed: Value = client
-            .post(format!("{base}/v1/marketplace/listings"))
-            .bearer_auth(seller.token())
-            .json(&json!({
-                "kind": "agent", "item_id": agent.id, "title": format!("Bench agent {index}"),
-                "description": "A free agent.", "tags": [], "pricing": "free", "price_minor": 0, "currency": "usd",
-            }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let id = listed["id"].as_str().context("a listing id")?.to_owned();
+        let id = list(index, 0).await?;
         let started = Instant::now();
         let bought: Value = client
             .post(format!("{base}/v1/marketplace/listings/{id}/purchase"))
@@ -384,20 +432,64 @@ async fn measure(server: &TestServer, options: &Options) -> anyhow::Result<Figur
             .await?
             .json()
             .await?;
-        let copy = bought["item_id"].as_str().context("a copy")?.to_owned();
-        loop {
-            desktop.client.sync_all(&desktop.replica).await?;
-            let library = desktop.replica.list_documents(DocumentKind::Agent).await?;
-            if library.iter().any(|item| item.id.to_string() == copy) {
-                break;
-            }
-        }
-        gets.push(started.elapsed().as_secs_f64() * 1_000.0);
+        until_on_desktop(bought["item_id"].as_str().context("a copy")?.to_owned()).await?;
+        free_gets.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+
+    let onboarding: Value = client
+        .post(format!("{base}/v1/marketplace/seller/onboarding"))
+        .bearer_auth(seller.token())
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(onboarding["url"].is_string(), "onboarding: {onboarding}");
+    let account = stripe.accounts()[0]["id"].as_str().context("an account")?.to_owned();
+    let updated = stripe.event("account.updated", stripe.finish_onboarding(&account));
+    let (status, _) = deliver(&base, &updated, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await;
+    ensure!(status == 200, "account.updated answered {status}");
+    let mut paid_gets = Vec::with_capacity(options.gets);
+    for index in 0..options.gets {
+        let id = list(options.gets + index, 1_999).await?;
+        let pending: Value = client
+            .post(format!("{base}/v1/marketplace/listings/{id}/purchase"))
+            .bearer_auth(buyer.token())
+            .send()
+            .await?
+            .json()
+            .await?;
+        let url = pending["checkout_url"].as_str().context("a checkout")?.to_owned();
+        let session = stripe
+            .sessions()
+            .into_iter()
+            .find(|session| session["url"] == url.as_str())
+            .context("the checkout's session")?;
+        let paid = stripe.pay_checkout(session["id"].as_str().context("a session id")?);
+        let event = stripe.event("checkout.session.completed", paid);
+        let started = Instant::now();
+        let (status, _) = deliver(&base, &event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await;
+        ensure!(status == 200, "the webhook answered {status}");
+        let purchase: Value = client
+            .get(format!("{base}/v1/marketplace/purchases"))
+            .bearer_auth(desktop.token())
+            .send()
+            .await?
+            .json()
+            .await?;
+        let copy = purchase
+            .as_array()
+            .and_then(|all| all.iter().find(|each| each["id"] == pending["id"]))
+            .and_then(|each| each["item_id"].as_str())
+            .context("the paid copy")?
+            .to_owned();
+        until_on_desktop(copy).await?;
+        paid_gets.push(started.elapsed().as_secs_f64() * 1_000.0);
     }
     Ok(Figures {
         search_p50_ms: round(percentile(searches.clone(), 0.5)),
         search_p95_ms: round(percentile(searches, 0.95)),
-        purchase_to_library_ms: round(percentile(gets, 0.5)),
+        purchase_to_library_ms: round(percentile(paid_gets, 0.5)),
+        free_get_to_library_ms: round(percentile(free_gets, 0.5)),
         seed_s: round(seed_s),
     })
 }
