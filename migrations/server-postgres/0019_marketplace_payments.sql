@@ -32,7 +32,12 @@ ALTER TABLE marketplace_purchases ADD COLUMN refunded_at TEXT;
 ALTER TABLE marketplace_purchases ADD COLUMN refund_reason TEXT;
 CREATE UNIQUE INDEX marketplace_purchases_by_checkout ON marketplace_purchases (checkout_session);
 CREATE INDEX marketplace_purchases_by_payment ON marketplace_purchases (payment_intent);
-CREATE INDEX marketplace_purchases_awaiting ON marketplace_purchases (state, created_at);
+-- Partial, so that neither is taken for other states (a buyer's purchases
+-- are found by buyer, not among a million paid ones).
+CREATE INDEX marketplace_purchases_awaiting ON marketplace_purchases (created_at)
+    WHERE state = 'pending';
+CREATE INDEX marketplace_purchases_undelivered ON marketplace_purchases (created_at)
+    WHERE state = 'paid' AND delivered_item IS NULL;
 
 -- The money: one row per sale, platform fee, refund and fee refund, never
 -- changed or removed. Amounts are minor units, signed from the seller's

@@ -602,8 +602,10 @@ impl ServerStore {
     pub async fn search_listings(&self, search: &ListingSearch) -> Result<ListingPage, StoreError> {
         let mut binds = Binds::default();
         let mut conditions = vec!["l.state = 'listed'".to_owned()];
-        let mut from = LISTINGS.to_owned();
+        // What is counted, and what is ranked and paged (the same, with the
+        // full-text rank beside each match on SQLite).
         let mut count_from = "marketplace_listings l".to_owned();
+        let mut ranked_from = count_from.clone();
         let mut rank = None;
         if !search.terms.is_empty() {
             match self.backend() {
@@ -621,17 +623,22 @@ impl ServerStore {
                             .collect::<Vec<_>>()
                             .join(" "),
                     );
-                    from = format!(
-                        "(SELECT rowid AS hit, bm25(marketplace_search, 10.0, 5.0, 1.0) AS rank
-                           FROM marketplace_search WHERE marketplace_search MATCH {query}) s
-                         CROSS JOIN marketplace_listings l ON l.rowid = s.hit
-                         LEFT JOIN users u ON u.id = l.seller_user"
-                    );
                     count_from = format!(
                         "(SELECT rowid AS hit FROM marketplace_search WHERE marketplace_search MATCH {query}) s
                          CROSS JOIN marketplace_listings l ON l.rowid = s.hit"
                     );
-                    rank = Some("s.rank".to_owned());
+                    // bm25 only where the order is relevance: it is
+                    // computed for every match.
+                    if search.sort == ListingSort::Relevance {
+                        ranked_from = format!(
+                            "(SELECT rowid AS hit, bm25(marketplace_search, 10.0, 5.0, 1.0) AS rank
+                               FROM marketplace_search WHERE marketplace_search MATCH {query}) s
+                             CROSS JOIN marketplace_listings l ON l.rowid = s.hit"
+                        );
+                        rank = Some("s.rank".to_owned());
+                    } else {
+                        ranked_from = count_from.clone();
+                    }
                 }
                 Backend::Postgres => {
                     let query = binds.text(
@@ -644,10 +651,13 @@ impl ServerStore {
                     );
                     conditions.push(format!("l.search @@ to_tsquery('simple', {query})"));
                     // ts_rank is higher for better matches: negated, so that
-                    // both engines sort ascending.
-                    rank = Some(format!(
-                        "(-ts_rank(l.search, to_tsquery('simple', {query}), 0))"
-                    ));
+                    // both engines sort ascending. Only where the order is
+                    // relevance: it is computed for every match.
+                    if search.sort == ListingSort::Relevance {
+                        rank = Some(format!(
+                            "(-ts_rank(l.search, to_tsquery('simple', {query}), 0))"
+                        ));
+                    }
                 }
             }
         }
@@ -687,27 +697,54 @@ impl ServerStore {
             (ListingSort::PriceLow, _) => "l.price_minor ASC, l.created_at DESC, l.id".into(),
             (ListingSort::PriceHigh, _) => "l.price_minor DESC, l.created_at DESC, l.id".into(),
         };
-        let total: i64 = binds
-            .bind(sqlx::query(&format!(
-                "SELECT COUNT(*) AS total FROM {count_from} WHERE {filter}"
-            )))
-            .fetch_one(&self.pool)
-            .await?
-            .get("total");
+        // One pass over the matches, carrying only what the order needs:
+        // the page's ids and, beside each, how many match in all. The page's
+        // rows are read after, by id (sorting narrow rows, not whole
+        // listings with their descriptions).
         // Limit and offset are numbers the caller checked, not text.
-        let rows = binds
+        let page = binds
             .bind(sqlx::query(&format!(
-                "SELECT {LISTING_COLUMNS} FROM {from} WHERE {filter}
+                "SELECT l.id AS id, COUNT(*) OVER () AS total FROM {ranked_from} WHERE {filter}
                  ORDER BY {order} LIMIT {} OFFSET {}",
                 search.limit, search.offset
             )))
             .fetch_all(&self.pool)
             .await?;
-        Ok(ListingPage {
-            listings: rows
+        let total: i64 = match page.first() {
+            Some(row) => row.get("total"),
+            None if search.offset == 0 => 0,
+            // Past the last page: how many there are, for the pager.
+            None => binds
+                .bind(sqlx::query(&format!(
+                    "SELECT COUNT(*) AS total FROM {count_from} WHERE {filter}"
+                )))
+                .fetch_one(&self.pool)
+                .await?
+                .get("total"),
+        };
+        let ids: Vec<String> = page.iter().map(|row| row.get("id")).collect();
+        let mut listings = Vec::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let mut by_id = Binds::default();
+            let placeholders = ids
                 .iter()
-                .map(listing_from_row)
-                .collect::<Result<_, _>>()?,
+                .map(|id| by_id.text(id.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows = by_id
+                .bind(sqlx::query(&format!(
+                    "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.id IN ({placeholders})"
+                )))
+                .fetch_all(&self.pool)
+                .await?;
+            let mut found: std::collections::HashMap<String, ListingRecord> = rows
+                .iter()
+                .map(|row| Ok((row.get::<String, _>("id"), listing_from_row(row)?)))
+                .collect::<Result<_, StoreError>>()?;
+            listings.extend(ids.iter().filter_map(|id| found.remove(id)));
+        }
+        Ok(ListingPage {
+            listings,
             total: u64::try_from(total).unwrap_or(0),
         })
     }
