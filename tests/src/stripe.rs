@@ -45,6 +45,9 @@ struct Ledger {
     payments: HashMap<String, Payment>,
     /// Refunds by id.
     refunds: HashMap<String, Value>,
+    /// Set by [`StripeDouble::hold_next_session_read`]: told when the next
+    /// read of a Checkout Session arrives, which is then never answered.
+    hold_session_read: Option<tokio::sync::oneshot::Sender<()>>,
     /// Answers given per idempotency key: the request's line and
     /// parameters, and the answer.
     idempotent: HashMap<String, (String, Vec<(String, String)>, Value)>,
@@ -328,6 +331,15 @@ impl StripeDouble {
             .values()
             .map(session_now)
             .collect()
+    }
+
+    /// The next read of a Checkout Session (`GET /v1/checkout/sessions/{id}`)
+    /// is held unanswered; the receiver is told when it arrives, so a test
+    /// knows where the server is.
+    pub fn hold_next_session_read(&self) -> tokio::sync::oneshot::Receiver<()> {
+        let (arrived, told) = tokio::sync::oneshot::channel();
+        self.ledger.lock().unwrap().hold_session_read = Some(arrived);
+        told
     }
 
     /// Time passes a session's end: it can no longer be paid.
@@ -669,6 +681,12 @@ async fn retrieve_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    let held = ledger.lock().unwrap().hold_session_read.take();
+    if let Some(arrived) = held {
+        let _ = arrived.send(());
+        // Stripe never answers this one (the server is stopped meanwhile).
+        std::future::pending::<()>().await;
+    }
     let ledger = match admit(&ledger, &headers, format!("GET /v1/checkout/sessions/{id}")) {
         Ok(ledger) => ledger,
         Err(refused) => return refused,

@@ -699,28 +699,34 @@ impl ServerProcess {
     }
 }
 
-/// The statement that takes up a webhook's event (before the purchase is
-/// touched), and the first one of a delivery (the payment committed).
-const TAKES_UP_EVENT: &str = "QUERY INSERT INTO stripe_events";
-const DELIVERY_READS: &str = "QUERY SELECT snapshot, revision FROM library_documents";
+/// Where the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crash {
+    /// SIGKILLed while it handles Stripe's webhook: it has taken up the
+    /// event and is reading the session back from Stripe (which the
+    /// stand-in holds until the kill), so the purchase is still pending.
+    MidSettlement,
+    /// Killed once the settlement committed, before any delivery: the
+    /// purchase is paid and nothing is in the buyer's library. (That state
+    /// is written into the stopped server's database, exactly as a crash
+    /// leaves it; a kill timed by the server's own output cannot land
+    /// there every time.)
+    AfterSettlement,
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_between_payment_and_delivery_delivers_on_restart() {
-    // Killed mid-settlement (the purchase stays pending: the reconciliation
-    // pass finds the payment in Stripe) and after it (paid, not delivered:
-    // the pass finishes the delivery).
-    for (kill_at, left) in [(TAKES_UP_EVENT, "pending"), (DELIVERY_READS, "paid")] {
-        payment_killed_at(kill_at, left).await;
+    for crash in [Crash::MidSettlement, Crash::AfterSettlement] {
+        payment_interrupted(crash).await;
     }
 }
 
-async fn payment_killed_at(kill_at: &str, left: &str) {
+async fn payment_interrupted(crash: Crash) {
     let stripe = StripeDouble::start().await.unwrap();
     let directory = tempfile::tempdir().unwrap();
     let database = directory.path().join("server.db");
     let mut server = ServerProcess::spawn(&database, &stripe.api_base());
     let base = server.listening().await;
-    let drain = |server: &mut ServerProcess| while server.lines.try_recv().is_ok() {};
 
     let accounts = orrery_account::AccountClient::new(&base);
     accounts.register("admin@orrery.test", TEST_PASSWORD, "admin", "console").await.unwrap();
@@ -738,44 +744,59 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
         .find(|session| Some(session["url"].as_str().unwrap_or_default()) == purchase["checkout_url"].as_str())
         .unwrap();
 
-    // The buyer pays; Stripe reports it; the server is SIGKILLed the moment
-    // its database finished marking the purchase paid, before delivery.
+    // The buyer pays at Stripe.
     let paid = stripe.pay_checkout(session["id"].as_str().unwrap());
+    let intent = paid["payment_intent"].as_str().unwrap().to_owned();
     let event = stripe.event("checkout.session.completed", paid);
-    let event_again = event.clone();
-    drain(&mut server);
-    let webhook = {
-        // Its connection dies with the server: an error, not an answer.
-        let (base, payload) = (base.clone(), serde_json::to_vec(&event).unwrap());
-        let signature = orrery_e2e::stripe::signature_header(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &payload);
-        tokio::spawn(async move {
-            let answer = reqwest::Client::new()
-                .post(format!("{base}/v1/webhooks/stripe"))
-                .header("stripe-signature", signature)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(payload)
-                .send()
-                .await;
-            answer.map(|response| response.status().as_u16()).unwrap_or(0)
-        })
-    };
-    server.until(kill_at).await;
-    server.child.start_kill().unwrap();
-    server.child.wait().await.unwrap();
-    let status = webhook.await.unwrap();
-    {
-        // Where the kill landed (a kill is not instant: the process may have
-        // gone a little further than the line it was killed on).
-        let store = ServerStore::open(&database.clone().into()).await.unwrap();
-        let purchase = store.purchase_by_id(purchase_id).await.unwrap().unwrap();
-        eprintln!("killed at `{kill_at}`; the webhook answered {status}");
-        assert_eq!(purchase.state, left, "where the kill landed");
-        assert!(purchase.delivered_item.is_none(), "killed before the delivery");
+    match crash {
+        Crash::MidSettlement => {
+            let reading = stripe.hold_next_session_read();
+            let webhook = {
+                // Its connection dies with the server: an error, not an answer.
+                let (base, payload) = (base.clone(), serde_json::to_vec(&event).unwrap());
+                let signature = orrery_e2e::stripe::signature_header(WEBHOOK_SECRET, chrono::Utc::now().timestamp(), &payload);
+                tokio::spawn(async move {
+                    let answer = reqwest::Client::new()
+                        .post(format!("{base}/v1/webhooks/stripe"))
+                        .header("stripe-signature", signature)
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(payload)
+                        .send()
+                        .await;
+                    answer.map(|response| response.status().as_u16()).unwrap_or(0)
+                })
+            };
+            tokio::time::timeout(Duration::from_secs(60), reading)
+                .await
+                .expect("the server reads the session back from Stripe")
+                .unwrap();
+            server.child.start_kill().unwrap();
+            server.child.wait().await.unwrap();
+            assert_eq!(webhook.await.unwrap(), 0, "Stripe got no answer, so it retries");
+            let store = ServerStore::open(&database.clone().into()).await.unwrap();
+            let purchase = store.purchase_by_id(purchase_id).await.unwrap().unwrap();
+            assert_eq!((purchase.state.as_str(), purchase.delivered_item.as_deref()), ("pending", None));
+        }
+        Crash::AfterSettlement => {
+            server.child.start_kill().unwrap();
+            server.child.wait().await.unwrap();
+            let store = ServerStore::open(&database.clone().into()).await.unwrap();
+            let pending = store.purchase_by_id(purchase_id).await.unwrap().unwrap();
+            let (_, listing) = store.purchase_with_listing(purchase_id).await.unwrap().unwrap();
+            assert!(
+                store
+                    .settle_purchase(&pending, listing.seller_tenant, (session["id"].as_str().unwrap(), &intent), chrono::Utc::now())
+                    .await
+                    .unwrap()
+            );
+        }
     }
+    eprintln!("{crash:?}: restarting");
 
     // Restarted (no webhook retry yet): the pass at start settles and
     // delivers before the server listens.
     let mut restarted = ServerProcess::spawn(&database, &stripe.api_base());
+    drop(server);
     let base = restarted.listening().await;
     let store = ServerStore::open(&database.clone().into()).await.unwrap();
     let purchase = store.purchase_by_id(purchase_id).await.unwrap().unwrap();
@@ -794,7 +815,7 @@ async fn payment_killed_at(kill_at: &str, left: &str) {
     assert_eq!((sum("sale"), sum("fee")), (payment.amount, payment.application_fee));
 
     // Stripe's retry of the same event then changes nothing.
-    let (status, _) = send_event(&base, &event_again).await;
+    let (status, _) = send_event(&base, &event).await;
     assert_eq!(status, 200);
     assert_eq!(store.purchase_ledger(purchase_id).await.unwrap().len(), 2);
     assert_eq!(copies(&buyer_device).await.len(), 1);

@@ -262,7 +262,7 @@ async fn mail_templates_are_checked_previewed_and_used() {
     )
     .await;
     assert_eq!(status, 200, "{listed}");
-    assert_eq!(listed.as_array().unwrap().len(), 7);
+    assert_eq!(listed.as_array().unwrap().len(), 8);
     let welcome = listed
         .as_array()
         .unwrap()

@@ -127,3 +127,16 @@ pub(super) async fn admit(
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
+
+/// For routes that take no body: a body sent anyway is refused, so a
+/// client that thinks it says something learns it does not.
+pub(crate) fn refuse_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(), super::ApiError> {
+    if !body?.is_empty() {
+        return Err(super::ApiError::BadRequest(
+            "this route takes no body; POST it empty".into(),
+        ));
+    }
+    Ok(())
+}

@@ -217,7 +217,9 @@ async fn start_onboarding(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
     headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<OnboardingLink>, ApiError> {
+    super::body::refuse_body(body)?;
     let billing = payments(&context)?;
     let seller = match context.store.seller(principal.tenant_id).await? {
         Some(seller) => seller,

@@ -180,6 +180,8 @@ async fn set_commission(
 async fn reconcile(
     State(context): State<ApiContext>,
     _admin: Admin,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<market_sales::Reconciled>, ApiError> {
+    crate::http::body::refuse_body(body)?;
     Ok(Json(market_sales::reconcile(&context, false).await?))
 }

@@ -145,11 +145,7 @@ async fn rebuild(
     _admin: Admin,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<Rebuilt>, ApiError> {
-    if !body?.is_empty() {
-        return Err(ApiError::BadRequest(
-            "this route takes no body; POST it empty".into(),
-        ));
-    }
+    crate::http::body::refuse_body(body)?;
     context.store.rebuild_metrics(context.now()).await?;
     Ok(Json(Rebuilt { rebuilt: true }))
 }
