@@ -895,10 +895,12 @@ async fn list_refunds(
         Err(refused) => return refused,
     };
     let intent = field(&fields, "payment_intent");
+    let since = field(&fields, "created[gte]").and_then(|value| value.parse::<i64>().ok());
     let data: Vec<Value> = ledger
         .refunds
         .values()
         .filter(|refund| intent.is_none_or(|intent| refund["payment_intent"] == intent))
+        .filter(|refund| since.is_none_or(|since| refund["created"].as_i64() >= Some(since)))
         .cloned()
         .collect();
     Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/refunds" })).into_response()

@@ -569,6 +569,22 @@ async fn refund_revokes_on_every_device() {
     let (_, purchases) = call(&url, reqwest::Method::GET, "/v1/marketplace/purchases", second.token(), None).await;
     assert_eq!(purchases[0]["state"], "refunded");
 
+    // A refund made in the dashboard whose webhook never came: the
+    // reconciliation pass finds it in Stripe's list of refunds.
+    let third = TestDevice::signed_in(&market.server, "third@orrery.test", "pc").await.unwrap();
+    let bought = market.buy(third.token()).await;
+    let paid = market.stripe.pay_checkout(market.session_of(&bought)["id"].as_str().unwrap());
+    let third_intent = paid["payment_intent"].as_str().unwrap().to_owned();
+    send_event(&url, &market.stripe.event("checkout.session.completed", paid)).await;
+    assert_eq!(copies(&third).await.len(), 1);
+    market.stripe.refund_in_dashboard(&third_intent);
+    let (status, reconciled) = call(&url, reqwest::Method::POST, "/v1/admin/marketplace/reconcile", market.admin.token(), None).await;
+    assert_eq!(status, StatusCode::OK, "{reconciled}");
+    assert_eq!(reconciled["refunded"], 1, "{reconciled}");
+    assert!(copies(&third).await.is_empty());
+    let (_, again) = call(&url, reqwest::Method::POST, "/v1/admin/marketplace/reconcile", market.admin.token(), None).await;
+    assert_eq!(again["refunded"], 0, "once: {again}");
+
     // Bought again after a refund: a new checkout. The old, refunded
     // session (still "paid" in Stripe's list) does not settle it.
     let again = market.buy(second.token()).await;

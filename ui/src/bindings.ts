@@ -1279,6 +1279,8 @@ export type MarketReconciled = {
 	settled: number,
 	/**  Deliveries finished now. */
 	delivered: number,
+	/**  Purchases found refunded in Stripe, taken back now. */
+	refunded: number,
 };
 
 /**  A report about a listing, as the management window lists them. */

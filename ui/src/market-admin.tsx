@@ -1,6 +1,7 @@
 // The management window's Marketplace screen: the platform's commission on
 // sales (audited), a reconciliation pass on demand (it also runs at start
-// and hourly: purchases Stripe says are paid are delivered), and what people
+// and hourly: purchases Stripe says are paid are delivered, refunded ones
+// taken back), and what people
 // reported about listings, newest first, with taking a listing off the
 // marketplace. A delisting is recorded in the audit log with the report's
 // reason; people who got the listing keep their copies.
@@ -46,9 +47,9 @@ function MarketMoney({ say }: { say: Say }) {
     try {
       const done = await api.adminMarketReconcile();
       toast(
-        done.settled + done.delivered === 0
-          ? "Everything Stripe says is paid was delivered already."
-          : `Caught up: ${done.settled} paid purchase(s) settled, ${done.delivered} delivered.`,
+        done.settled + done.delivered + done.refunded === 0
+          ? "Nothing to catch up: every payment and refund Stripe reports is reflected here."
+          : `Caught up: ${done.settled} paid purchase(s) settled, ${done.delivered} delivered, ${done.refunded} refund(s) applied.`,
         { kind: "good" },
       );
     } catch (error) {
@@ -72,7 +73,7 @@ function MarketMoney({ say }: { say: Say }) {
         <ActionButton class="quiet" onClick={reconcile}>
           Reconcile with Stripe now
         </ActionButton>
-        <span class="hint">Runs at start and hourly: any purchase Stripe says is paid gets delivered.</span>
+        <span class="hint">Runs at start and hourly: what Stripe says is paid is delivered, what it says is refunded is taken back.</span>
       </div>
     </section>
   );

@@ -433,6 +433,6 @@ test("the marketplace commission is set as a percentage, within 0 to 50, and a r
   const call = await page.evaluate(() => window.__shellDouble.calls.find((each) => each.command === "admin_set_market_commission"));
   assert.equal(call.args.commissionBps, 1250);
   await page.getByRole("button", { name: "Reconcile with Stripe now" }).click();
-  await page.getByText("Everything Stripe says is paid was delivered already.").waitFor();
+  await page.getByText("Nothing to catch up: every payment and refund Stripe reports is reflected here.").waitFor();
   assert.deepEqual(errors, []);
 });

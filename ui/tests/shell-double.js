@@ -831,7 +831,7 @@
       commissionBps = bps;
       return null;
     },
-    admin_market_reconcile: () => (session?.role === "admin" ? { settled: 0, delivered: 0 } : fail("forbidden", "only an admin can do this")),
+    admin_market_reconcile: () => (session?.role === "admin" ? { settled: 0, delivered: 0, refunded: 0 } : fail("forbidden", "only an admin can do this")),
     market_purchases: () => marketPurchases.map((each) => ({ ...each })),
     market_selling: () => market.filter((listing) => listing.mine).map(marketView),
     market_create_listing: ({ listing }) => {

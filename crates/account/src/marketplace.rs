@@ -306,6 +306,8 @@ pub struct MarketReconciled {
     pub settled: u32,
     /// Deliveries finished now.
     pub delivered: u32,
+    /// Purchases found refunded in Stripe, taken back now.
+    pub refunded: u32,
 }
 
 #[derive(Deserialize)]

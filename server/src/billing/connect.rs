@@ -344,6 +344,38 @@ impl Billing {
             .to_string())
     }
 
+    /// The payments refunded since `since`, as Stripe lists its refunds
+    /// (at most `max` refunds read): each payment once.
+    pub async fn refunded_payments_since(
+        &self,
+        since: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<String>, BillingError> {
+        let mut payments = Vec::new();
+        let mut read = 0;
+        let mut after: Option<stripe::RefundId> = None;
+        loop {
+            let mut params = ListRefunds::new();
+            params.created = Some(stripe::RangeQuery::gte(since.timestamp()));
+            params.limit = Some(100);
+            params.starting_after = after.clone();
+            let page = Refund::list(&self.client, &params).await?;
+            read += page.data.len();
+            after = page.data.last().map(|refund| refund.id.clone());
+            for refund in &page.data {
+                if let Some(intent) = &refund.payment_intent {
+                    let intent = intent.id().to_string();
+                    if !payments.contains(&intent) {
+                        payments.push(intent);
+                    }
+                }
+            }
+            if !page.has_more || after.is_none() || read >= max {
+                return Ok(payments);
+            }
+        }
+    }
+
     /// A payment's refunds as Stripe lists them: `(id, amount)` of each
     /// that succeeded.
     pub async fn refunds_of(

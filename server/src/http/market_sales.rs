@@ -48,6 +48,11 @@ use crate::billing::connect::{ListingCheckout, PURCHASE_KEY, PaidCheckout};
 const LISTED_SALES: u32 = 200;
 /// How long a delivery may take before another takes it over.
 pub(super) const DELIVERY_LEASE: chrono::Duration = chrono::Duration::seconds(60);
+/// How far back a reconciliation pass looks for refunds made in Stripe
+/// (its webhook missed): a day, with the hourly passes overlapping.
+const RECONCILE_REFUNDS: chrono::Duration = chrono::Duration::hours(25);
+/// Most refunds one pass reads.
+const RECONCILE_MAX_REFUNDS: usize = 10_000;
 /// Most complete Checkout Sessions one reconciliation pass reads.
 const RECONCILE_MAX_SESSIONS: usize = 10_000;
 /// How far before the oldest pending purchase a pass asks Stripe from.
@@ -794,11 +799,14 @@ pub(crate) struct Reconciled {
     pub settled: usize,
     /// Paid purchases whose delivery was finished now.
     pub delivered: usize,
+    /// Paid purchases found refunded in Stripe (and taken back) now.
+    pub refunded: usize,
 }
 
 /// The reconciliation pass: settles every purchase Stripe lists as paid
 /// that no webhook settled, marks purchases whose checkout expired unpaid
-/// `expired`, and finishes every delivery a stopped server left undone
+/// `expired`, takes back what was refunded in Stripe without the server
+/// hearing of it, and finishes every delivery a stopped server left undone
 /// (`first`: the pass at start, which takes over deliveries at once; later
 /// passes leave a delivery under way elsewhere its minute). Safe to run
 /// beside webhooks and on several instances. A purchase that fails is
@@ -852,6 +860,27 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
                     Ok(_) => {}
                     Err(error) => tracing::warn!(session = %session.id, %error, "a paid checkout could not be settled"),
                 }
+            }
+        }
+    }
+    // Refunds made in Stripe whose `charge.refunded` never arrived: the
+    // purchase is refunded here too, and the copy taken back.
+    if let Some(billing) = context.billing.as_deref() {
+        for payment in billing
+            .refunded_payments_since(context.now() - RECONCILE_REFUNDS, RECONCILE_MAX_REFUNDS)
+            .await?
+        {
+            let paid_here = context
+                .store
+                .purchase_by_payment(&payment)
+                .await?
+                .is_some_and(|purchase| purchase.state == "paid");
+            if !paid_here {
+                continue;
+            }
+            match payment_refunded(context, &payment).await {
+                Ok(()) => done.refunded += 1,
+                Err(error) => tracing::warn!(%payment, %error, "a refund could not be reconciled"),
             }
         }
     }

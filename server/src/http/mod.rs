@@ -254,7 +254,7 @@ impl ApiContext {
         let pass = |context: ApiContext, first: bool| async move {
             match market_sales::reconcile(&context, first).await {
                 Ok(done) if done != market_sales::Reconciled::default() => {
-                    tracing::info!(settled = done.settled, delivered = done.delivered, "the marketplace reconciliation pass caught up");
+                    tracing::info!(settled = done.settled, delivered = done.delivered, refunded = done.refunded, "the marketplace reconciliation pass caught up");
                 }
                 Ok(_) => {}
                 Err(error) => {
