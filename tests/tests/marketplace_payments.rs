@@ -515,6 +515,18 @@ async fn refund_revokes_on_every_device() {
     let reason = json!({ "reason": "The buyer asked within a day." });
     let (status, _) = call(&url, reqwest::Method::POST, &refund_path, laptop.token(), Some(reason.clone())).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "not the buyer's to refund");
+    // Nor with an API key: refunds move money, so they take the app.
+    let seller_account = &market.seller.session.account;
+    market
+        .store()
+        .await
+        .set_plan(seller_account.tenant_id.parse().unwrap(), seller_account.id.parse().unwrap(), "pro")
+        .await
+        .unwrap();
+    let (status, key) = call(&url, reqwest::Method::POST, "/v1/api-keys", market.seller.token(), Some(json!({ "name": "script" }))).await;
+    assert_eq!(status, StatusCode::CREATED, "{key}");
+    let (status, refused) = call(&url, reqwest::Method::POST, &refund_path, key["key"].as_str().unwrap(), Some(reason.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     let (status, _) = call(&url, reqwest::Method::POST, "/v1/marketplace/purchases/not-an-id/refund", market.seller.token(), Some(reason.clone())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = call(&url, reqwest::Method::POST, &refund_path, market.seller.token(), Some(json!({ "reason": "" }))).await;

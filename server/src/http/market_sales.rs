@@ -225,6 +225,10 @@ async fn start_onboarding(
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<OnboardingLink>, ApiError> {
     super::body::refuse_body(body)?;
+    super::principal::require_app_session(
+        &principal,
+        "API keys cannot connect a Stripe account; sign in to the Orrery app for it",
+    )?;
     let billing = payments(&context)?;
     let seller = match context.store.seller(principal.tenant_id).await? {
         Some(seller) => seller,
@@ -1064,6 +1068,10 @@ async fn seller_refund(
     Path(id): Path<String>,
     body: Result<Json<RefundRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    super::principal::require_app_session(
+        &principal,
+        "API keys cannot refund sales; sign in to the Orrery app for it",
+    )?;
     let id = purchase_id(&id)?;
     let reason = refund_reason(body)?;
     let purchase = refund(
