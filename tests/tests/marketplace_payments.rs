@@ -863,9 +863,20 @@ async fn a_deleted_seller_leaves_buyers_what_they_bought() {
     send_event(&url, &market.stripe.event("checkout.session.completed", paid)).await;
     assert_eq!(copies(&buyer).await.len(), 1);
 
+    // Exports hold the marketplace: the buyer's purchase, the seller's
+    // listing and Stripe account.
+    let buyer_id = buyer.session.account.id.clone();
+    let seller_id = market.seller.session.account.id.clone();
+    let (status, exported) = call(&url, reqwest::Method::GET, &format!("/v1/admin/users/{buyer_id}/export"), market.admin.token(), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(exported["marketplace"]["purchases"][0]["title"], TITLE, "{}", exported["marketplace"]);
+    assert_eq!(exported["marketplace"]["purchases"][0]["state"], "paid");
+    let (_, exported) = call(&url, reqwest::Method::GET, &format!("/v1/admin/users/{seller_id}/export"), market.admin.token(), None).await;
+    assert_eq!(exported["marketplace"]["listings"][0]["title"], TITLE);
+    assert!(exported["marketplace"]["seller"][0]["stripe_account"].as_str().unwrap().starts_with("acct_"));
+
     // The admin deletes the seller (a Stripe account connected, a listing
     // sold): it goes through, and the listing leaves the marketplace.
-    let seller_id = market.seller.session.account.id.clone();
     let (status, deleted) = call(&url, reqwest::Method::DELETE, &format!("/v1/admin/users/{seller_id}"), market.admin.token(), None).await;
     assert_eq!(status, StatusCode::OK, "{deleted}");
     let (_, found) = call(&url, reqwest::Method::GET, "/v1/marketplace/listings?q=contract", buyer.token(), None).await;

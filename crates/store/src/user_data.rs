@@ -50,6 +50,10 @@ pub struct UserRows {
     pub subscriptions: Vec<serde_json::Value>,
     /// Invoices.
     pub invoices: Vec<serde_json::Value>,
+    /// The marketplace: what they bought (`purchases`), reviewed
+    /// (`reviews`), listed (`listings`), and their selling account
+    /// (`seller`: Stripe's account id and state).
+    pub marketplace: serde_json::Value,
     /// The graphs and library documents of their tenant.
     pub documents: Vec<StoredDocument>,
 }
@@ -164,6 +168,27 @@ impl ServerStore {
             &select("SELECT stripe_invoice_id, status, amount_due, amount_paid, currency, hosted_url, created FROM invoices WHERE user_id = $1 ORDER BY created", id.clone()).await?,
             &["stripe_invoice_id", "status", "amount_due", "amount_paid", "currency", "hosted_url", "created"],
         );
+        let marketplace = serde_json::json!({
+            "purchases": json_rows(
+                &select("SELECT p.id, p.listing_id, l.title, p.version, p.state, p.amount_minor, p.currency, p.created_at, p.paid_at, p.refunded_at, p.refund_reason
+                         FROM marketplace_purchases p JOIN marketplace_listings l ON l.id = p.listing_id
+                         WHERE p.buyer_user = $1 ORDER BY p.created_at", id.clone()).await?,
+                &["id", "listing_id", "title", "version", "state", "amount_minor", "currency", "created_at", "paid_at", "refunded_at", "refund_reason"],
+            ),
+            "reviews": json_rows(
+                &select("SELECT listing_id, rating, body, created_at, updated_at FROM marketplace_reviews WHERE buyer_user = $1 ORDER BY created_at", id.clone()).await?,
+                &["listing_id", "rating", "body", "created_at", "updated_at"],
+            ),
+            "listings": json_rows(
+                &select("SELECT id, kind, title, description, tags, pricing, price_minor, currency, state, purchases, created_at
+                         FROM marketplace_listings WHERE seller_tenant = $1 ORDER BY created_at", tenant.clone()).await?,
+                &["id", "kind", "title", "description", "tags", "pricing", "price_minor", "currency", "state", "purchases", "created_at"],
+            ),
+            "seller": json_rows(
+                &select("SELECT stripe_account, charges_enabled, payouts_enabled, details_submitted, created_at FROM marketplace_sellers WHERE tenant_id = $1", tenant.clone()).await?,
+                &["stripe_account", "charges_enabled", "payouts_enabled", "details_submitted", "created_at"],
+            ),
+        });
         let mut documents = Vec::new();
         for row in select(
             "SELECT graph_id, name, snapshot FROM graph_documents WHERE tenant_id = $1 ORDER BY graph_id",
@@ -200,6 +225,7 @@ impl ServerStore {
             usage,
             subscriptions,
             invoices,
+            marketplace,
             documents,
         }))
     }

@@ -1,7 +1,8 @@
 //! `GET /v1/admin/users/{user_id}/export`: one JSON archive of everything the
 //! server holds about a user (account, devices, API keys without secrets,
 //! graphs in Orrery's graph file format, agents, prompts, sessions with
-//! their chats, usage, subscriptions, invoices); and `DELETE
+//! their chats, usage, subscriptions, invoices, marketplace purchases,
+//! reviews, listings and selling account); and `DELETE
 //! /v1/admin/users/{user_id}`: the user removed with all their data, their
 //! credentials and live feeds stopped at once. Both are recorded in the
 //! audit log; the export's entry says what was taken, never the data.
@@ -63,6 +64,7 @@ struct Archive {
     usage: Vec<serde_json::Value>,
     subscriptions: Vec<serde_json::Value>,
     invoices: Vec<serde_json::Value>,
+    marketplace: serde_json::Value,
 }
 
 fn corrupt(what: &str, id: &str, error: impl std::fmt::Display) -> ApiError {
@@ -130,6 +132,7 @@ fn archive(rows: UserRows, exported_at: String) -> Result<Archive, ApiError> {
         usage: rows.usage,
         subscriptions: rows.subscriptions,
         invoices: rows.invoices,
+        marketplace: rows.marketplace,
     })
 }
 
