@@ -444,9 +444,18 @@ async fn measure(
         .json()
         .await?;
     ensure!(onboarding["url"].is_string(), "onboarding: {onboarding}");
-    let account = stripe.accounts()[0]["id"].as_str().context("an account")?.to_owned();
+    let account = stripe.accounts()[0]["id"]
+        .as_str()
+        .context("an account")?
+        .to_owned();
     let updated = stripe.event("account.updated", stripe.finish_onboarding(&account));
-    let (status, _) = deliver(&base, &updated, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await;
+    let (status, _) = deliver(
+        &base,
+        &updated,
+        WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    )
+    .await;
     ensure!(status == 200, "account.updated answered {status}");
     let mut paid_gets = Vec::with_capacity(options.gets);
     for index in 0..options.gets {
@@ -458,7 +467,10 @@ async fn measure(
             .await?
             .json()
             .await?;
-        let url = pending["checkout_url"].as_str().context("a checkout")?.to_owned();
+        let url = pending["checkout_url"]
+            .as_str()
+            .context("a checkout")?
+            .to_owned();
         let session = stripe
             .sessions()
             .into_iter()
@@ -467,7 +479,13 @@ async fn measure(
         let paid = stripe.pay_checkout(session["id"].as_str().context("a session id")?);
         let event = stripe.event("checkout.session.completed", paid);
         let started = Instant::now();
-        let (status, _) = deliver(&base, &event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await;
+        let (status, _) = deliver(
+            &base,
+            &event,
+            WEBHOOK_SECRET,
+            chrono::Utc::now().timestamp(),
+        )
+        .await;
         ensure!(status == 200, "the webhook answered {status}");
         let purchase: Value = client
             .get(format!("{base}/v1/marketplace/purchases"))

@@ -1750,9 +1750,7 @@ async fn a_paid_listing_bought_in_the_app_arrives_once_stripe_confirms() {
     };
     let signed = |event: &serde_json::Value| {
         let (url, event) = (server.url(), event.clone());
-        async move {
-            deliver(&url, &event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await
-        }
+        async move { deliver(&url, &event, WEBHOOK_SECRET, chrono::Utc::now().timestamp()).await }
     };
 
     // The seller connects Stripe from the app: its forms open in the
@@ -1773,7 +1771,8 @@ async fn a_paid_listing_bought_in_the_app_arrives_once_stripe_confirms() {
         .unwrap();
     assert!(forms.unwrap().starts_with("https://connect.stripe.test/"));
     let account = stripe.accounts()[0]["id"].as_str().unwrap().to_owned();
-    let (status, _) = signed(&stripe.event("account.updated", stripe.finish_onboarding(&account))).await;
+    let (status, _) =
+        signed(&stripe.event("account.updated", stripe.finish_onboarding(&account))).await;
     assert_eq!(status, 200);
     assert!(seller.market_seller().await.unwrap().charges_enabled);
     let agent = seller
@@ -1855,7 +1854,10 @@ async fn a_paid_listing_bought_in_the_app_arrives_once_stripe_confirms() {
     buyer.sync_now().await;
     assert_eq!(titles(&buyer).await, 1);
     let purchases = buyer.market_purchases().await.unwrap();
-    assert_eq!((purchases[0].state.as_str(), purchases[0].amount_minor), ("paid", 1_299));
+    assert_eq!(
+        (purchases[0].state.as_str(), purchases[0].amount_minor),
+        ("paid", 1_299)
+    );
     // The seller's report has the sale, less the 20% fee.
     let sales = seller.market_sales().await.unwrap();
     assert_eq!(sales.totals["eur"].net_minor, 1_299 - 260);

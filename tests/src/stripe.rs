@@ -50,10 +50,14 @@ struct Ledger {
     hold_session_read: Option<tokio::sync::oneshot::Sender<()>>,
     /// Answers given per idempotency key: the request's line and
     /// parameters, and the answer.
-    idempotent: HashMap<String, (String, Vec<(String, String)>, Value)>,
+    idempotent: HashMap<String, Answered>,
     /// Requests that carried an idempotency key already answered.
     replays: usize,
 }
+
+/// A request answered under an idempotency key: its line, its parameters
+/// (sorted) and the answer.
+type Answered = (String, Vec<(String, String)>, Value);
 
 /// Where a destination charge's money went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +171,10 @@ impl StripeDouble {
         let ledger: Shared = Arc::default();
         let router = Router::new()
             .route("/v1/customers", post(create_customer))
-            .route("/v1/checkout/sessions", post(create_session).get(list_sessions))
+            .route(
+                "/v1/checkout/sessions",
+                post(create_session).get(list_sessions),
+            )
             .route("/v1/checkout/sessions/{id}", get(retrieve_session))
             .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
             .route("/v1/billing_portal/sessions", post(create_portal))
@@ -313,7 +320,13 @@ impl StripeDouble {
 
     /// The connected accounts the server created.
     pub fn accounts(&self) -> Vec<Value> {
-        self.ledger.lock().unwrap().accounts.values().cloned().collect()
+        self.ledger
+            .lock()
+            .unwrap()
+            .accounts
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// The account links the server made, oldest first (with the URLs Stripe
@@ -345,7 +358,10 @@ impl StripeDouble {
     /// Time passes a session's end: it can no longer be paid.
     pub fn let_session_expire(&self, session_id: &str) {
         let mut ledger = self.ledger.lock().unwrap();
-        let session = ledger.sessions.get_mut(session_id).expect("a known session");
+        let session = ledger
+            .sessions
+            .get_mut(session_id)
+            .expect("a known session");
         session["expires_at"] = json!(now() - 1);
     }
 
@@ -376,7 +392,10 @@ impl StripeDouble {
             session: session_id.to_owned(),
             amount: session["amount_total"].as_i64().unwrap(),
             application_fee: session["_application_fee"].as_i64().unwrap_or(0),
-            destination: session["_destination"].as_str().unwrap_or_default().to_owned(),
+            destination: session["_destination"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             refunded: 0,
             transfer_reversed: 0,
             fee_refunded: 0,
@@ -393,7 +412,13 @@ impl StripeDouble {
 
     /// Every payment made.
     pub fn payments(&self) -> Vec<Payment> {
-        self.ledger.lock().unwrap().payments.values().cloned().collect()
+        self.ledger
+            .lock()
+            .unwrap()
+            .payments
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// A charge as `charge.refunded` carries it, after a refund made in
@@ -611,15 +636,20 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
             "_trial_period_days": field(&fields, "subscription_data[trial_period_days]"),
         }),
         "payment" => {
-            let number = |name: &str| field(&fields, name).and_then(|value| value.parse::<i64>().ok());
-            let Some(amount) = number("line_items[0][price_data][unit_amount]").filter(|amount| *amount >= 50) else {
+            let number =
+                |name: &str| field(&fields, name).and_then(|value| value.parse::<i64>().ok());
+            let Some(amount) =
+                number("line_items[0][price_data][unit_amount]").filter(|amount| *amount >= 50)
+            else {
                 return invalid("line_items[0][price_data][unit_amount] must be at least 50");
             };
             let Some(currency) = field(&fields, "line_items[0][price_data][currency]") else {
                 return invalid("Missing required param: line_items[0][price_data][currency].");
             };
             if field(&fields, "line_items[0][price_data][product_data][name]").is_none() {
-                return invalid("Missing required param: line_items[0][price_data][product_data][name].");
+                return invalid(
+                    "Missing required param: line_items[0][price_data][product_data][name].",
+                );
             }
             let fee = number("payment_intent_data[application_fee_amount]").unwrap_or(0);
             if !(0..=amount).contains(&fee) {
@@ -629,11 +659,24 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
             if let Some(destination) = destination {
                 match ledger.accounts.get(destination) {
                     Some(account) if account["charges_enabled"] == true => {}
-                    Some(_) => return invalid("The destination account cannot take charges: its card_payments capability is not active."),
-                    None => return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("No such destination: '{destination}'"), Some("resource_missing")),
+                    Some(_) => {
+                        return invalid(
+                            "The destination account cannot take charges: its card_payments capability is not active.",
+                        );
+                    }
+                    None => {
+                        return stripe_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request_error",
+                            &format!("No such destination: '{destination}'"),
+                            Some("resource_missing"),
+                        );
+                    }
                 }
             } else if fee > 0 {
-                return invalid("An application fee needs a destination (payment_intent_data[transfer_data][destination]).");
+                return invalid(
+                    "An application fee needs a destination (payment_intent_data[transfer_data][destination]).",
+                );
             }
             let expires_at = number("expires_at").unwrap_or(created + 86_400);
             if !(created + 1_800..=created + 86_400).contains(&expires_at) {
@@ -645,7 +688,11 @@ async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: 
                 "_application_fee": fee, "_destination": destination,
             })
         }
-        _ => return invalid("mode=subscription needs a recurring price; mode=payment needs price_data"),
+        _ => {
+            return invalid(
+                "mode=subscription needs a recurring price; mode=payment needs price_data",
+            );
+        }
     };
     ledger.next += 1;
     let id = format!("cs_test_{:06}", ledger.next);
@@ -752,12 +799,21 @@ async fn expire_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut ledger = match admit(&ledger, &headers, format!("POST /v1/checkout/sessions/{id}/expire")) {
+    let mut ledger = match admit(
+        &ledger,
+        &headers,
+        format!("POST /v1/checkout/sessions/{id}/expire"),
+    ) {
         Ok(ledger) => ledger,
         Err(refused) => return refused,
     };
     let Some(session) = ledger.sessions.get_mut(&id) else {
-        return stripe_error(StatusCode::NOT_FOUND, "invalid_request_error", &format!("No such checkout.session: '{id}'"), Some("resource_missing"));
+        return stripe_error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            &format!("No such checkout.session: '{id}'"),
+            Some("resource_missing"),
+        );
     };
     if session_now(session)["status"] != "open" {
         return invalid("Only Checkout Sessions with a status in [\"open\"] can be expired.");
@@ -821,8 +877,14 @@ async fn create_account_link(
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
-    let Some(account) = field(&fields, "account").filter(|id| ledger.accounts.contains_key(*id)) else {
-        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "No such account", Some("resource_missing"));
+    let Some(account) = field(&fields, "account").filter(|id| ledger.accounts.contains_key(*id))
+    else {
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "No such account",
+            Some("resource_missing"),
+        );
     };
     if field(&fields, "type") != Some("account_onboarding")
         || field(&fields, "refresh_url").is_none()
@@ -854,10 +916,20 @@ async fn create_refund(State(ledger): State<Shared>, headers: HeaderMap, body: B
         return invalid("Missing required param: payment_intent.");
     };
     let Some(payment) = ledger.payments.get(&intent).cloned() else {
-        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", &format!("No such payment_intent: '{intent}'"), Some("resource_missing"));
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!("No such payment_intent: '{intent}'"),
+            Some("resource_missing"),
+        );
     };
     if payment.refunded >= payment.amount {
-        return stripe_error(StatusCode::BAD_REQUEST, "invalid_request_error", "Charge has already been refunded.", Some("charge_already_refunded"));
+        return stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Charge has already been refunded.",
+            Some("charge_already_refunded"),
+        );
     }
     let amount = payment.amount - payment.refunded;
     let reverse = field(&fields, "reverse_transfer") == Some("true");
@@ -903,7 +975,8 @@ async fn list_refunds(
         .filter(|refund| since.is_none_or(|since| refund["created"].as_i64() >= Some(since)))
         .cloned()
         .collect();
-    Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/refunds" })).into_response()
+    Json(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/refunds" }))
+        .into_response()
 }
 
 async fn create_portal(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

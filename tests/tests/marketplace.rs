@@ -372,7 +372,15 @@ async fn search_fixture(server: &TestServer) -> (String, Vec<uuid::Uuid>) {
         for rating in ratings {
             let buyer = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
             let claimed = store
-                .claim_purchase(&record, &record.current_version, buyer, "paid", 0, None, start)
+                .claim_purchase(
+                    &record,
+                    &record.current_version,
+                    buyer,
+                    "paid",
+                    0,
+                    None,
+                    start,
+                )
                 .await
                 .unwrap();
             assert!(matches!(claimed, PurchaseClaim::New(_)));

@@ -24,7 +24,7 @@ pub use channels::{ChannelConnection, ChannelMessage, MessengerChannel, ServerPr
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;
 pub use marketplace::{
-    MarketListing, MarketListingDetail, MarketPage, MarketPayout, MarketPurchase,
-    MarketReconciled, MarketReport, MarketReview, MarketSale, MarketSales, MarketSalesMonth,
-    MarketSalesTotals, MarketSearch, MarketSeller, MarketVersion, NewMarketListing,
+    MarketListing, MarketListingDetail, MarketPage, MarketPayout, MarketPurchase, MarketReconciled,
+    MarketReport, MarketReview, MarketSale, MarketSales, MarketSalesMonth, MarketSalesTotals,
+    MarketSearch, MarketSeller, MarketVersion, NewMarketListing,
 };

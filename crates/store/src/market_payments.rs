@@ -137,7 +137,8 @@ fn seller_from_row(row: &sqlx::any::AnyRow) -> Result<SellerRecord, StoreError> 
     })
 }
 
-const SELLER_COLUMNS: &str = "tenant_id, user_id, stripe_account, onboarding_token, charges_enabled,
+const SELLER_COLUMNS: &str =
+    "tenant_id, user_id, stripe_account, onboarding_token, charges_enabled,
      payouts_enabled, details_submitted, updated_at";
 
 /// Writes a ledger row unless Stripe's object already has one of its kind.
@@ -251,7 +252,11 @@ impl ServerStore {
 
     /// Settles a pending purchase of a listing that became free: paid,
     /// for nothing, no ledger rows. `false` when it was not pending.
-    pub async fn settle_as_free(&self, purchase: Uuid, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn settle_as_free(
+        &self,
+        purchase: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let now = timestamp(now);
         let mut transaction = self.write_transaction().await?;
         let row: Option<String> = sqlx::query_scalar(
@@ -451,7 +456,10 @@ impl ServerStore {
         }
         let amount = to_i64(purchase.amount_minor);
         let fee = to_i64(purchase.fee_minor);
-        for row in [("sale", amount, payment_intent), ("fee", fee, payment_intent)] {
+        for row in [
+            ("sale", amount, payment_intent),
+            ("fee", fee, payment_intent),
+        ] {
             append_ledger(&mut transaction, purchase, seller_tenant, row, &now).await?;
         }
         sqlx::query("UPDATE marketplace_listings SET purchases = purchases + 1 WHERE id = $1")
@@ -500,7 +508,10 @@ impl ServerStore {
         .fetch_one(&mut *transaction)
         .await?;
         let record = purchase_from_row(&row, "p_")?;
-        let seller_tenant = parse_id(&row.get::<String, _>("seller_tenant"), "marketplace_listings")?;
+        let seller_tenant = parse_id(
+            &row.get::<String, _>("seller_tenant"),
+            "marketplace_listings",
+        )?;
         let amount = to_i64(record.amount_minor);
         let fee = to_i64(record.fee_minor);
         for row in [("refund", -amount, refund), ("fee_refund", -fee, refund)] {

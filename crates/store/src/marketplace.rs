@@ -190,7 +190,8 @@ pub struct ReportRecord {
 }
 
 /// Listings with their seller's name (`l` and `u`).
-pub(crate) const LISTINGS: &str = "marketplace_listings l LEFT JOIN users u ON u.id = l.seller_user";
+pub(crate) const LISTINGS: &str =
+    "marketplace_listings l LEFT JOIN users u ON u.id = l.seller_user";
 
 pub(crate) const LISTING_COLUMNS: &str = "l.id, l.seller_tenant, l.seller_user, COALESCE(u.name, 'a former seller') AS seller_name, l.kind, l.item_id, l.title, l.description,
      l.tags, l.pricing, l.price_minor, l.currency, l.state, l.current_version, l.purchases,
@@ -203,7 +204,8 @@ pub(crate) const PURCHASE_COLUMNS: &str =
      refund_reason";
 
 /// [`PURCHASE_COLUMNS`] of `p`, each named with `p_` beside a listing's.
-pub(crate) const PURCHASE_ALIASED: &str = "p.id AS p_id, p.listing_id AS p_listing_id, p.version AS p_version,
+pub(crate) const PURCHASE_ALIASED: &str =
+    "p.id AS p_id, p.listing_id AS p_listing_id, p.version AS p_version,
      p.buyer_tenant AS p_buyer_tenant, p.buyer_user AS p_buyer_user, p.state AS p_state,
      p.amount_minor AS p_amount_minor, p.fee_minor AS p_fee_minor, p.currency AS p_currency,
      p.delivered_item AS p_delivered_item, p.created_at AS p_created_at,
@@ -254,7 +256,10 @@ pub(crate) fn listing_from_row(row: &sqlx::any::AnyRow) -> Result<ListingRecord,
 
 /// A purchase from a row whose purchase columns are named with `prefix`
 /// (empty when the row is the purchase's alone).
-pub(crate) fn purchase_from_row(row: &sqlx::any::AnyRow, prefix: &str) -> Result<PurchaseRecord, StoreError> {
+pub(crate) fn purchase_from_row(
+    row: &sqlx::any::AnyRow,
+    prefix: &str,
+) -> Result<PurchaseRecord, StoreError> {
     let column = |name: &str| format!("{prefix}{name}");
     let id = |name: &str| {
         parse_id(
@@ -782,7 +787,9 @@ impl ServerStore {
             return Ok(PurchaseClaim::Existing(existing.clone()));
         }
         let purchase = PurchaseRecord {
-            id: existing.as_ref().map_or_else(Uuid::now_v7, |existing| existing.id),
+            id: existing
+                .as_ref()
+                .map_or_else(Uuid::now_v7, |existing| existing.id),
             listing_id: listing.id,
             version: version.to_owned(),
             buyer_tenant,
@@ -834,7 +841,9 @@ impl ServerStore {
                 return Ok(PurchaseClaim::Existing(
                     self.purchase_of(listing.id, buyer_user)
                         .await?
-                        .ok_or_else(|| StoreError::corrupt("marketplace_purchases", "a purchase went missing"))?,
+                        .ok_or_else(|| {
+                            StoreError::corrupt("marketplace_purchases", "a purchase went missing")
+                        })?,
                 ));
             }
         } else {

@@ -184,7 +184,8 @@ impl Billing {
         refresh_url: &str,
         return_url: &str,
     ) -> Result<(String, DateTime<Utc>), BillingError> {
-        let mut params = CreateAccountLink::new(account_id(account)?, AccountLinkType::AccountOnboarding);
+        let mut params =
+            CreateAccountLink::new(account_id(account)?, AccountLinkType::AccountOnboarding);
         params.refresh_url = Some(refresh_url);
         params.return_url = Some(return_url);
         let link = AccountLink::create(&self.client, params).await?;

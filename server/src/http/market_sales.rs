@@ -84,7 +84,12 @@ pub(super) fn router() -> Routes {
             Access::Public,
             onboarding_return,
         )
-        .add(Method::GET, "/v1/marketplace/sales", Access::SignedIn, sales)
+        .add(
+            Method::GET,
+            "/v1/marketplace/sales",
+            Access::SignedIn,
+            sales,
+        )
         .add(
             Method::POST,
             "/v1/marketplace/purchases/{purchase_id}/refund",
@@ -154,7 +159,10 @@ async fn seller(
     SignedIn(principal): SignedIn,
 ) -> Result<Json<SellerView>, ApiError> {
     let seller = current_seller(&context, principal.tenant_id).await?;
-    let state = seller.as_ref().map(|seller| seller.state).unwrap_or_default();
+    let state = seller
+        .as_ref()
+        .map(|seller| seller.state)
+        .unwrap_or_default();
     Ok(Json(SellerView {
         payments: context.billing.is_some(),
         connected: seller.is_some(),
@@ -269,7 +277,10 @@ async fn seller_of_token(context: &ApiContext, token: &str) -> Result<SellerReco
         .seller_by_token(&crate::auth::secrets::hash_secret(token))
         .await?
         .ok_or_else(|| {
-            ApiError::NotFound("this link is not valid (it was replaced by a newer one): start again from Orrery".into())
+            ApiError::NotFound(
+                "this link is not valid (it was replaced by a newer one): start again from Orrery"
+                    .into(),
+            )
         })
 }
 
@@ -281,7 +292,8 @@ async fn onboarding_refresh(
 ) -> Result<Redirect, ApiError> {
     let billing = payments(&context)?;
     let seller = seller_of_token(&context, &token).await?;
-    let link = onboarding_link(&context, billing, &seller, &public_base(&context, &headers)).await?;
+    let link =
+        onboarding_link(&context, billing, &seller, &public_base(&context, &headers)).await?;
     Ok(Redirect::to(&link.url))
 }
 
@@ -472,7 +484,9 @@ pub(crate) async fn settle_checkout(
     // made elsewhere with the purchase's id in its metadata does not.
     if purchase.checkout_session.as_deref() != Some(session.id.as_str()) {
         tracing::warn!(session = %session.id, purchase = %purchase.id, "a paid checkout that is not its purchase's");
-        return Ok(Settlement::Ignored("the session is not the purchase's checkout"));
+        return Ok(Settlement::Ignored(
+            "the session is not the purchase's checkout",
+        ));
     }
     let names = |key: &str, value: String| session.metadata.get(key) == Some(&value);
     if !names("listing_id", purchase.listing_id.to_string())
@@ -630,7 +644,10 @@ async fn revoke(
             .store
             .queue_mail(
                 &MailDraft {
-                    dedupe_key: format!("purchase_refunded:{}:{}", purchase.id, purchase.created_at),
+                    dedupe_key: format!(
+                        "purchase_refunded:{}:{}",
+                        purchase.id, purchase.created_at
+                    ),
                     tenant_id: Some(purchase.buyer_tenant),
                     to: buyer.email,
                     template: "purchase_refunded".into(),
@@ -830,7 +847,11 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
                 let created = chrono::DateTime::parse_from_rfc3339(&purchase.created_at)
                     .map(|at| at.with_timezone(&chrono::Utc))
                     .unwrap_or(now);
-                oldest_open = Some(oldest_open.map_or(created, |oldest: chrono::DateTime<chrono::Utc>| oldest.min(created)));
+                oldest_open = Some(
+                    oldest_open.map_or(created, |oldest: chrono::DateTime<chrono::Utc>| {
+                        oldest.min(created)
+                    }),
+                );
                 continue;
             }
             // Its session can no longer be paid: settle it if it was paid
@@ -840,7 +861,9 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
                     .checkout_session(purchase.checkout_session.as_deref().unwrap_or_default())
                     .await?;
                 if session.paid {
-                    return Ok(settle_checkout(context, &session, first).await? == Settlement::Settled);
+                    return Ok(
+                        settle_checkout(context, &session, first).await? == Settlement::Settled
+                    );
                 }
                 context.store.expire_purchase(purchase.id).await?;
                 Ok::<bool, ApiError>(false)
@@ -849,7 +872,9 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
             match outcome {
                 Ok(true) => done.settled += 1,
                 Ok(false) => {}
-                Err(error) => tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be reconciled"),
+                Err(error) => {
+                    tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be reconciled")
+                }
             }
         }
         if let Some(oldest) = oldest_open {
@@ -862,7 +887,9 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
                 match settle_checkout(context, session, first).await {
                     Ok(Settlement::Settled) => done.settled += 1,
                     Ok(_) => {}
-                    Err(error) => tracing::warn!(session = %session.id, %error, "a paid checkout could not be settled"),
+                    Err(error) => {
+                        tracing::warn!(session = %session.id, %error, "a paid checkout could not be settled")
+                    }
                 }
             }
         }
@@ -892,7 +919,9 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
         match ensure_delivered(context, purchase.id, first).await {
             Ok(Some(_)) => done.delivered += 1,
             Ok(None) => {}
-            Err(error) => tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be delivered"),
+            Err(error) => {
+                tracing::warn!(purchase = %purchase.id, %error, "a purchase could not be delivered")
+            }
         }
     }
     Ok(done)
@@ -1074,12 +1103,6 @@ async fn seller_refund(
     )?;
     let id = purchase_id(&id)?;
     let reason = refund_reason(body)?;
-    let purchase = refund(
-        &context,
-        id,
-        &reason,
-        Refunder::Seller(principal.tenant_id),
-    )
-    .await?;
+    let purchase = refund(&context, id, &reason, Refunder::Seller(principal.tenant_id)).await?;
     Ok((StatusCode::OK, Json(RefundView::of(purchase))).into_response())
 }

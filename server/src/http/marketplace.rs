@@ -25,8 +25,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use orrery_domain::marketplace::{
-    self, LISTINGS_PER_PAGE, ListingDraft, ListingKind, ListingSort,
-    MAX_LISTINGS_PER_PAGE, MAX_PRICE_MINOR, MAX_SEARCH_CHARS, Pricing,
+    self, LISTINGS_PER_PAGE, ListingDraft, ListingKind, ListingSort, MAX_LISTINGS_PER_PAGE,
+    MAX_PRICE_MINOR, MAX_SEARCH_CHARS, Pricing,
 };
 use orrery_domain::{Agent, DocumentId, DocumentKind, LibraryItem, Prompt, VersionStatus};
 use orrery_store::{
@@ -866,7 +866,10 @@ async fn buy(
             })?;
             billing.expire_checkout(session).await?;
         }
-        context.store.settle_as_free(purchase.id, context.now()).await?;
+        context
+            .store
+            .settle_as_free(purchase.id, context.now())
+            .await?;
         status = StatusCode::CREATED;
     } else if purchase.state == "pending" {
         // Paid through Stripe Checkout: the webhook (or the reconciliation
@@ -874,15 +877,16 @@ async fn buy(
         purchase =
             super::market_sales::open_checkout(&context, &principal, &listing, purchase).await?;
         if purchase.state == "pending" {
-            return Ok(
-                (StatusCode::ACCEPTED, Json(PurchaseView::of(purchase, listing))).into_response(),
-            );
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(PurchaseView::of(purchase, listing)),
+            )
+                .into_response());
         }
     }
     // Free (or paid before): deliver now, unless another request is at it.
     let new = status == StatusCode::CREATED;
-    let Some(item) =
-        super::market_sales::ensure_delivered(&context, purchase.id, new).await?
+    let Some(item) = super::market_sales::ensure_delivered(&context, purchase.id, new).await?
     else {
         return Err(ApiError::Conflict(
             "your copy is on its way to your library; it shows up in a moment".into(),

@@ -254,7 +254,12 @@ impl ApiContext {
         let pass = |context: ApiContext, first: bool| async move {
             match market_sales::reconcile(&context, first).await {
                 Ok(done) if done != market_sales::Reconciled::default() => {
-                    tracing::info!(settled = done.settled, delivered = done.delivered, refunded = done.refunded, "the marketplace reconciliation pass caught up");
+                    tracing::info!(
+                        settled = done.settled,
+                        delivered = done.delivered,
+                        refunded = done.refunded,
+                        "the marketplace reconciliation pass caught up"
+                    );
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -266,7 +271,9 @@ impl ApiContext {
             .await
             .is_err()
         {
-            tracing::warn!("the first marketplace reconciliation pass took too long; it runs again in an hour");
+            tracing::warn!(
+                "the first marketplace reconciliation pass took too long; it runs again in an hour"
+            );
         }
         let context = self.clone();
         tokio::spawn(async move {
