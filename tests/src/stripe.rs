@@ -108,6 +108,13 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A list request's query, as form fields.
+fn query_fields(query: Option<String>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// Form fields in order (`metadata[plan]=pro` keeps its brackets).
 fn form(body: &Bytes) -> Vec<(String, String)> {
     url::form_urlencoded::parse(body).into_owned().collect()
@@ -756,10 +763,7 @@ async fn list_sessions(
     headers: HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
-    let fields: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let fields = query_fields(query);
     let ledger = match admit(&ledger, &headers, "GET /v1/checkout/sessions".into()) {
         Ok(ledger) => ledger,
         Err(refused) => return refused,
@@ -958,10 +962,7 @@ async fn list_refunds(
     headers: HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
-    let fields: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+    let fields = query_fields(query);
     let ledger = match admit(&ledger, &headers, "GET /v1/refunds".into()) {
         Ok(ledger) => ledger,
         Err(refused) => return refused,

@@ -214,6 +214,22 @@ impl Market {
             .expect("a session the stand-in made")
     }
 
+    /// The buyer pays a purchase's session at Stripe, and Stripe says so
+    /// (`checkout.session.completed`, signed): the payment's id.
+    async fn pay(&self, purchase: &Value) -> String {
+        let paid = self
+            .stripe
+            .pay_checkout(self.session_of(purchase)["id"].as_str().unwrap());
+        let intent = paid["payment_intent"].as_str().unwrap().to_owned();
+        let (status, answer) = send_event(
+            &self.url(),
+            &self.stripe.event("checkout.session.completed", paid),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        intent
+    }
+
     async fn store(&self) -> ServerStore {
         self.server.store().await.unwrap()
     }
@@ -907,15 +923,7 @@ async fn refund_revokes_on_every_device() {
         .unwrap();
     let purchase = market.buy(laptop.token()).await;
     let purchase_id = purchase["id"].as_str().unwrap().to_owned();
-    let paid = market
-        .stripe
-        .pay_checkout(market.session_of(&purchase)["id"].as_str().unwrap());
-    let intent = paid["payment_intent"].as_str().unwrap().to_owned();
-    send_event(
-        &url,
-        &market.stripe.event("checkout.session.completed", paid),
-    )
-    .await;
+    let intent = market.pay(&purchase).await;
     assert_eq!(copies(&laptop).await.len(), 1);
     assert_eq!(copies(&desktop).await.len(), 1);
 
@@ -1077,15 +1085,7 @@ async fn refund_revokes_on_every_device() {
         .await
         .unwrap();
     let purchase = market.buy(second.token()).await;
-    let paid = market
-        .stripe
-        .pay_checkout(market.session_of(&purchase)["id"].as_str().unwrap());
-    let intent = paid["payment_intent"].as_str().unwrap().to_owned();
-    send_event(
-        &url,
-        &market.stripe.event("checkout.session.completed", paid),
-    )
-    .await;
+    let intent = market.pay(&purchase).await;
     assert_eq!(copies(&second).await.len(), 1);
     let charge = market.stripe.refund_in_dashboard(&intent);
     let (status, _) = send_event(&url, &market.stripe.event("charge.refunded", charge)).await;
@@ -1107,15 +1107,7 @@ async fn refund_revokes_on_every_device() {
         .await
         .unwrap();
     let bought = market.buy(third.token()).await;
-    let paid = market
-        .stripe
-        .pay_checkout(market.session_of(&bought)["id"].as_str().unwrap());
-    let third_intent = paid["payment_intent"].as_str().unwrap().to_owned();
-    send_event(
-        &url,
-        &market.stripe.event("checkout.session.completed", paid),
-    )
-    .await;
+    let third_intent = market.pay(&bought).await;
     assert_eq!(copies(&third).await.len(), 1);
     market.stripe.refund_in_dashboard(&third_intent);
     let (status, reconciled) = call(
@@ -1167,15 +1159,7 @@ async fn refund_revokes_on_every_device() {
     assert_eq!(purchases[0]["state"], "pending");
     assert!(copies(&second).await.is_empty());
     // Paid: a new copy; refunded again: Stripe refunds the new payment.
-    let paid = market
-        .stripe
-        .pay_checkout(market.session_of(&again)["id"].as_str().unwrap());
-    let new_intent = paid["payment_intent"].as_str().unwrap().to_owned();
-    send_event(
-        &url,
-        &market.stripe.event("checkout.session.completed", paid),
-    )
-    .await;
+    let new_intent = market.pay(&again).await;
     assert_eq!(copies(&second).await.len(), 1);
     let (status, refunded) = call(
         &url,
@@ -1572,14 +1556,7 @@ async fn a_deleted_seller_leaves_buyers_what_they_bought() {
         .await
         .unwrap();
     let purchase = market.buy(buyer.token()).await;
-    let paid = market
-        .stripe
-        .pay_checkout(market.session_of(&purchase)["id"].as_str().unwrap());
-    send_event(
-        &url,
-        &market.stripe.event("checkout.session.completed", paid),
-    )
-    .await;
+    market.pay(&purchase).await;
     assert_eq!(copies(&buyer).await.len(), 1);
 
     // Exports hold the marketplace: the buyer's purchase, the seller's
