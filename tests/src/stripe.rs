@@ -53,6 +53,10 @@ struct Ledger {
     idempotent: HashMap<String, Answered>,
     /// Requests that carried an idempotency key already answered.
     replays: usize,
+    /// Idempotency keys of requests being handled.
+    in_flight: std::collections::HashSet<String>,
+    /// Requests refused with 409 because of [`Ledger::in_flight`].
+    conflicts: usize,
 }
 
 /// A request answered under an idempotency key: its line, its parameters
@@ -377,6 +381,12 @@ impl StripeDouble {
         self.ledger.lock().unwrap().replays
     }
 
+    /// How many requests were refused because another with their
+    /// idempotency key was in flight.
+    pub fn idempotent_conflicts(&self) -> usize {
+        self.ledger.lock().unwrap().conflicts
+    }
+
     /// The buyer pays a payment-mode Checkout Session: the charge, the
     /// application fee and the transfer to the destination are made.
     /// Returns the completed session (for `checkout.session.completed`).
@@ -561,16 +571,42 @@ fn remember(
 
 /// Admits a POST: the key checked, the request recorded, idempotency
 /// applied. The ledger and the key to remember the answer under.
-#[allow(clippy::result_large_err)]
-fn admit_post<'a>(
+///
+/// As at Stripe, a request whose idempotency key another request is still
+/// working on gets 409 `idempotency_key_in_use`: each keyed request is "in
+/// flight" for a moment (the ledger let go while its task yields) before it
+/// is handled, so two devices pressing at once can meet that answer, and
+/// the client must try again.
+async fn admit_post<'a>(
     ledger: &'a Shared,
     headers: &HeaderMap,
     line: &str,
     fields: &[(String, String)],
 ) -> Result<(std::sync::MutexGuard<'a, Ledger>, Option<String>), Response> {
-    let mut ledger = admit(ledger, headers, line.to_owned())?;
-    let key = idempotency(&mut ledger, headers, line, fields)?;
-    Ok((ledger, key))
+    let key = {
+        let mut held = admit(ledger, headers, line.to_owned())?;
+        let key = idempotency(&mut held, headers, line, fields)?;
+        if let Some(key) = &key
+            && !held.in_flight.insert(key.clone())
+        {
+            held.conflicts += 1;
+            return Err(stripe_error(
+                StatusCode::CONFLICT,
+                "idempotency_error",
+                "There is currently another in-progress request using this Idempotency Key. Please try again later.",
+                Some("idempotency_key_in_use"),
+            ));
+        }
+        key
+    };
+    if key.is_some() {
+        tokio::task::yield_now().await;
+    }
+    let mut held = ledger.lock().unwrap();
+    if let Some(key) = &key {
+        held.in_flight.remove(key);
+    }
+    Ok((held, key))
 }
 
 /// The public shape of a stored object: fields the stand-in keeps for
@@ -590,7 +626,7 @@ async fn create_customer(
 ) -> Response {
     let fields = form(&body);
     let line = "POST /v1/customers";
-    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
@@ -618,7 +654,7 @@ fn invalid(message: &str) -> Response {
 async fn create_session(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = form(&body);
     let line = "POST /v1/checkout/sessions";
-    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
@@ -830,7 +866,7 @@ async fn expire_session(
 async fn create_account(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = form(&body);
     let line = "POST /v1/accounts";
-    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
@@ -877,7 +913,7 @@ async fn create_account_link(
 ) -> Response {
     let fields = form(&body);
     let line = "POST /v1/account_links";
-    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };
@@ -912,7 +948,7 @@ async fn create_account_link(
 async fn create_refund(State(ledger): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
     let fields = form(&body);
     let line = "POST /v1/refunds";
-    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields) {
+    let (mut ledger, key) = match admit_post(&ledger, &headers, line, &fields).await {
         Ok(admitted) => admitted,
         Err(answer) => return answer,
     };

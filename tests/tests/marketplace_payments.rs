@@ -637,6 +637,13 @@ async fn double_buy_creates_one_checkout() {
         urls.insert(purchase["checkout_url"].as_str().unwrap().to_owned());
         purchases.insert(purchase["id"].as_str().unwrap().to_owned());
     }
+    // Some presses may have met another in flight at Stripe (409) and
+    // asked again: the answer is the same.
+    eprintln!(
+        "{} requests met one in flight under their idempotency key; {} were answered from the first",
+        market.stripe.idempotent_conflicts(),
+        market.stripe.idempotent_replays()
+    );
     assert_eq!(urls.len(), 1, "one checkout page: {urls:?}");
     assert_eq!(purchases.len(), 1, "one purchase: {purchases:?}");
     assert_eq!(
