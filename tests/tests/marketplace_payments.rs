@@ -230,6 +230,18 @@ impl Market {
         intent
     }
 
+    /// The admin runs the reconciliation pass now.
+    async fn reconcile(&self) -> (StatusCode, Value) {
+        call(
+            &self.url(),
+            reqwest::Method::POST,
+            "/v1/admin/marketplace/reconcile",
+            self.admin.token(),
+            None,
+        )
+        .await
+    }
+
     async fn store(&self) -> ServerStore {
         self.server.store().await.unwrap()
     }
@@ -725,14 +737,7 @@ async fn purchase_delivers_exactly_once() {
     let (status, reconciled) = pass.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{reconciled}");
     // And once more, after all of them.
-    let (_, again) = call(
-        &url,
-        reqwest::Method::POST,
-        "/v1/admin/marketplace/reconcile",
-        market.admin.token(),
-        None,
-    )
-    .await;
+    let (_, again) = market.reconcile().await;
     assert_eq!(
         (again["settled"].as_u64(), again["delivered"].as_u64()),
         (Some(0), Some(0)),
@@ -876,14 +881,7 @@ async fn forged_or_foreign_checkout_delivers_nothing() {
     .await;
     assert_eq!(status, 200);
     // And the reconciliation pass, which sees all of them in Stripe's list.
-    let (status, reconciled) = call(
-        &url,
-        reqwest::Method::POST,
-        "/v1/admin/marketplace/reconcile",
-        market.admin.token(),
-        None,
-    )
-    .await;
+    let (status, reconciled) = market.reconcile().await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(reconciled["settled"], 0, "{reconciled}");
 
@@ -1117,25 +1115,11 @@ async fn refund_revokes_on_every_device() {
     let third_intent = market.pay(&bought).await;
     assert_eq!(copies(&third).await.len(), 1);
     market.stripe.refund_in_dashboard(&third_intent);
-    let (status, reconciled) = call(
-        &url,
-        reqwest::Method::POST,
-        "/v1/admin/marketplace/reconcile",
-        market.admin.token(),
-        None,
-    )
-    .await;
+    let (status, reconciled) = market.reconcile().await;
     assert_eq!(status, StatusCode::OK, "{reconciled}");
     assert_eq!(reconciled["refunded"], 1, "{reconciled}");
     assert!(copies(&third).await.is_empty());
-    let (_, again) = call(
-        &url,
-        reqwest::Method::POST,
-        "/v1/admin/marketplace/reconcile",
-        market.admin.token(),
-        None,
-    )
-    .await;
+    let (_, again) = market.reconcile().await;
     assert_eq!(again["refunded"], 0, "once: {again}");
 
     // Bought again after a refund: a new checkout. The old, refunded
@@ -1146,14 +1130,7 @@ async fn refund_revokes_on_every_device() {
         "the same purchase, opened again"
     );
     assert_ne!(again["checkout_url"], purchase["checkout_url"]);
-    let (_, reconciled) = call(
-        &url,
-        reqwest::Method::POST,
-        "/v1/admin/marketplace/reconcile",
-        market.admin.token(),
-        None,
-    )
-    .await;
+    let (_, reconciled) = market.reconcile().await;
     assert_eq!(reconciled["settled"], 0, "{reconciled}");
     let (_, purchases) = call(
         &url,

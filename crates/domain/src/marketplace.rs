@@ -54,6 +54,14 @@ pub enum ListingKind {
 }
 
 impl ListingKind {
+    /// The kind of library document a listing of this kind sells.
+    pub fn document_kind(self) -> crate::DocumentKind {
+        match self {
+            Self::Agent => crate::DocumentKind::Agent,
+            Self::Prompt => crate::DocumentKind::Prompt,
+        }
+    }
+
     /// Its name in the API and the database.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -29,8 +29,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use orrery_domain::marketplace::{DEFAULT_COMMISSION_BPS, ListingKind, checked_report};
-use orrery_domain::{DocumentId, DocumentKind};
+use orrery_domain::DocumentId;
+use orrery_domain::marketplace::{DEFAULT_COMMISSION_BPS, checked_report};
 use orrery_store::{
     ListingRecord, MailDraft, PayoutRecord, Principal, PurchaseRecord, SellerRecord, SellerState,
 };
@@ -379,7 +379,7 @@ pub(super) async fn open_checkout(
         let open = purchase
             .checkout_expires_at
             .as_deref()
-            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .and_then(stored_time)
             .is_some_and(|at| at > now + chrono::Duration::minutes(5));
         if open {
             return Ok(purchase);
@@ -584,11 +584,11 @@ pub(crate) async fn ensure_delivered(
     Ok(Some(item))
 }
 
-fn document_kind(kind: ListingKind) -> DocumentKind {
-    match kind {
-        ListingKind::Agent => DocumentKind::Agent,
-        ListingKind::Prompt => DocumentKind::Prompt,
-    }
+/// A stored RFC 3339 time, if it reads as one.
+fn stored_time(at: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .ok()
+        .map(|at| at.with_timezone(&chrono::Utc))
 }
 
 /// Takes a refunded purchase's copy out of the buyer's library (a deletion
@@ -599,7 +599,7 @@ async fn revoke(
     purchase: &PurchaseRecord,
     listing: &ListingRecord,
 ) -> Result<(), ApiError> {
-    let kind = document_kind(listing.kind);
+    let kind = listing.kind.document_kind();
     if let Some(item) = purchase.delivered_item.as_deref()
         && let Ok(id) = item.parse::<DocumentId>()
         && let Some((snapshot, _)) = context
@@ -841,17 +841,10 @@ pub(crate) async fn reconcile(context: &ApiContext, first: bool) -> Result<Recon
             let expires = purchase
                 .checkout_expires_at
                 .as_deref()
-                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-                .map(|at| at.with_timezone(&chrono::Utc));
+                .and_then(stored_time);
             if expires.is_some_and(|at| at > now) {
-                let created = chrono::DateTime::parse_from_rfc3339(&purchase.created_at)
-                    .map(|at| at.with_timezone(&chrono::Utc))
-                    .unwrap_or(now);
-                oldest_open = Some(
-                    oldest_open.map_or(created, |oldest: chrono::DateTime<chrono::Utc>| {
-                        oldest.min(created)
-                    }),
-                );
+                // They come oldest first: the first open one starts the window.
+                oldest_open.get_or_insert(stored_time(&purchase.created_at).unwrap_or(now));
                 continue;
             }
             // Its session can no longer be paid: settle it if it was paid

@@ -28,7 +28,7 @@ use orrery_domain::marketplace::{
     self, LISTINGS_PER_PAGE, ListingDraft, ListingKind, ListingSort, MAX_LISTINGS_PER_PAGE,
     MAX_PRICE_MINOR, MAX_SEARCH_CHARS, Pricing,
 };
-use orrery_domain::{Agent, DocumentId, DocumentKind, LibraryItem, Prompt, VersionStatus};
+use orrery_domain::{Agent, DocumentId, LibraryItem, Prompt, VersionStatus};
 use orrery_store::{
     ListingCreated, ListingRecord, ListingSearch, NewListingVersion, Principal, PurchaseClaim,
 };
@@ -336,10 +336,7 @@ async fn freeze(
     let id: DocumentId = id
         .parse()
         .map_err(|_| ApiError::BadRequest("item_id must be a UUID".into()))?;
-    let document_kind = match kind {
-        ListingKind::Agent => DocumentKind::Agent,
-        ListingKind::Prompt => DocumentKind::Prompt,
-    };
+    let document_kind = kind.document_kind();
     let missing = || {
         ApiError::NotFound(format!(
             "there is no {} with this id in your library (sync it first)",
@@ -736,10 +733,7 @@ pub(super) async fn deliver(
     version: &str,
     id: DocumentId,
 ) -> Result<String, ApiError> {
-    let kind = match listing.kind {
-        ListingKind::Agent => DocumentKind::Agent,
-        ListingKind::Prompt => DocumentKind::Prompt,
-    };
+    let kind = listing.kind.document_kind();
     if context
         .store
         .load_library_revision(tenant, kind, id)
@@ -846,7 +840,7 @@ async fn buy(
             context.now(),
         )
         .await?;
-    let (purchase, status) = match claim {
+    let (mut purchase, mut status) = match claim {
         PurchaseClaim::New(purchase) => (purchase, StatusCode::CREATED),
         PurchaseClaim::Existing(purchase) if purchase.delivered_item.is_some() => {
             return Err(ApiError::Conflict(format!(
@@ -856,8 +850,6 @@ async fn buy(
         }
         PurchaseClaim::Existing(purchase) => (purchase, StatusCode::OK),
     };
-    let mut purchase = purchase;
-    let mut status = status;
     if purchase.state == "pending" && !paid {
         // Waiting for a payment when the listing became free: it is free.
         if let Some(session) = purchase.checkout_session.as_deref() {
@@ -866,11 +858,13 @@ async fn buy(
             })?;
             billing.expire_checkout(session).await?;
         }
-        context
+        if context
             .store
             .settle_as_free(purchase.id, context.now())
-            .await?;
-        status = StatusCode::CREATED;
+            .await?
+        {
+            status = StatusCode::CREATED;
+        }
     } else if purchase.state == "pending" {
         // Paid through Stripe Checkout: the webhook (or the reconciliation
         // pass) delivers once Stripe says it is paid, never this request.
@@ -886,12 +880,14 @@ async fn buy(
     }
     // Free (or paid before): deliver now, unless another request is at it.
     let new = status == StatusCode::CREATED;
-    let Some(item) = super::market_sales::ensure_delivered(&context, purchase.id, new).await?
-    else {
+    if super::market_sales::ensure_delivered(&context, purchase.id, new)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::Conflict(
             "your copy is on its way to your library; it shows up in a moment".into(),
         ));
-    };
+    }
     if new {
         tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
     }
@@ -900,7 +896,6 @@ async fn buy(
         .purchase_by_id(purchase.id)
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a purchase went missing")))?;
-    debug_assert_eq!(purchase.delivered_item.as_deref(), Some(item.as_str()));
     Ok((status, Json(PurchaseView::of(purchase, listing))).into_response())
 }
 
