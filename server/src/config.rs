@@ -38,7 +38,50 @@ pub struct ServerConfig {
     pub runs: crate::agent_runs::RunsConfig,
     /// Messenger channels: this server's public address, the platforms' APIs.
     pub channels: crate::channels::ChannelsConfig,
+    /// The desktop app's update feed: the key its answers are signed with,
+    /// and the release key packages must be signed with.
+    pub updates: UpdatesConfig,
 }
+
+/// The update feed's keys. Without a feed key the feed answers 404 ("this
+/// server does not offer updates"); without a release key no package can
+/// be sealed.
+#[derive(Clone, Default)]
+pub struct UpdatesConfig {
+    /// Signs the feed's answers (`ORRERY_UPDATE_FEED_KEY`, with
+    /// `ORRERY_UPDATE_FEED_KEY_PASSWORD` if it has one).
+    pub feed_signer: Option<std::sync::Arc<orrery_updates::UpdateSigner>>,
+    /// The public key release packages are signed with
+    /// (`ORRERY_UPDATE_RELEASE_KEY`, the app's `plugins.updater.pubkey`).
+    pub release_key: Option<orrery_updates::UpdateKey>,
+}
+
+impl std::fmt::Debug for UpdatesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpdatesConfig")
+            .field(
+                "feed_key",
+                &self.feed_signer.as_ref().map(|signer| signer.public_key().key_id()),
+            )
+            .field("release_key", &self.release_key.as_ref().map(|key| key.key_id()))
+            .finish()
+    }
+}
+
+impl PartialEq for UpdatesConfig {
+    fn eq(&self, other: &Self) -> bool {
+        let feed = |config: &Self| {
+            config
+                .feed_signer
+                .as_ref()
+                .map(|signer| signer.public_key().key_id())
+        };
+        let release = |config: &Self| config.release_key.as_ref().map(|key| key.key_id());
+        feed(self) == feed(other) && release(self) == release(other)
+    }
+}
+
+impl Eq for UpdatesConfig {}
 
 /// Bounds on what clients may hold of the server: connections, time, request
 /// bodies in memory, and accounts made from one address. Past a bound a
@@ -105,6 +148,7 @@ impl ServerConfig {
             mail_lease: std::time::Duration::from_secs(300),
             runs: crate::agent_runs::RunsConfig::default(),
             channels: crate::channels::ChannelsConfig::default(),
+            updates: UpdatesConfig::default(),
         }
     }
 }
@@ -250,6 +294,20 @@ impl ServerConfig {
                     .unwrap_or_else(|| "https://orrery.app/billing/done".into()),
             });
         }
+        if let Some(key) = env("ORRERY_UPDATE_FEED_KEY") {
+            let signer = orrery_updates::UpdateSigner::from_tauri(
+                &key,
+                env("ORRERY_UPDATE_FEED_KEY_PASSWORD").as_deref(),
+            )
+            .map_err(|error| format!("ORRERY_UPDATE_FEED_KEY: {error}"))?;
+            config.updates.feed_signer = Some(std::sync::Arc::new(signer));
+        }
+        if let Some(key) = env("ORRERY_UPDATE_RELEASE_KEY") {
+            config.updates.release_key = Some(
+                orrery_updates::UpdateKey::from_tauri(&key)
+                    .map_err(|error| format!("ORRERY_UPDATE_RELEASE_KEY: {error}"))?,
+            );
+        }
         if let Some(id) = env("ORRERY_GITHUB_CLIENT_ID") {
             config.oauth_providers.push(OAuthProvider::github(
                 id,
@@ -270,7 +328,9 @@ const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:
           [--secrets-key-file PATH] (or ORRERY_SECRETS_KEY: 32 bytes in base64 that seal
           tenants' provider keys; `openssl rand -base64 32` makes one)
   channels: [--public-url https://HOST] (or ORRERY_PUBLIC_URL: where Telegram and WhatsApp
-          deliver to; ORRERY_TELEGRAM_API_BASE and ORRERY_WHATSAPP_API_BASE move the platforms)";
+          deliver to; ORRERY_TELEGRAM_API_BASE and ORRERY_WHATSAPP_API_BASE move the platforms)
+  updates: ORRERY_UPDATE_FEED_KEY (+ _PASSWORD) signs the feed's answers; ORRERY_UPDATE_RELEASE_KEY
+          is the public key release packages must be signed with (both as `tauri signer` writes them)";
 
 fn smtp_config(address: &str) -> Result<SmtpConfig, String> {
     let (host, port) = address

@@ -98,6 +98,7 @@ impl BoundServer {
             limits: config.limits,
             runs: config.runs.clone(),
             channels: config.channels.clone(),
+            updates: config.updates.clone(),
         });
         context.start_live_relay().await?;
         context.start_run_heartbeat().await?;

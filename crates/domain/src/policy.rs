@@ -285,6 +285,9 @@ pub enum Action {
     EditMailTemplates,
     /// Admin: read reports about marketplace listings and delist them.
     ModerateMarketplace,
+    /// Admin: publish releases of the desktop app, stage their rollout and
+    /// pull them back.
+    PublishReleases,
 }
 
 impl Action {
@@ -307,6 +310,7 @@ impl Action {
                 | Action::ManagePrompts
                 | Action::EditMailTemplates
                 | Action::ModerateMarketplace
+                | Action::PublishReleases
         )
     }
 }
@@ -388,7 +392,8 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
         | Action::DeleteUsers
         | Action::ManagePrompts
         | Action::EditMailTemplates
-        | Action::ModerateMarketplace => Vec::new(),
+        | Action::ModerateMarketplace
+        | Action::PublishReleases => Vec::new(),
     }
 }
 
@@ -491,7 +496,8 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         | Action::DeleteUsers
         | Action::ManagePrompts
         | Action::EditMailTemplates
-        | Action::ModerateMarketplace => unreachable!("administration is decided above"),
+        | Action::ModerateMarketplace
+        | Action::PublishReleases => unreachable!("administration is decided above"),
     }
     let metered = !requested(action).is_empty();
     if metered && !subject.in_good_standing {

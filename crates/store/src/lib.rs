@@ -22,6 +22,7 @@ mod metrics;
 mod outbox;
 mod plans;
 mod prompt_versions;
+mod releases;
 mod runs;
 mod server;
 mod tenants;
@@ -56,6 +57,9 @@ pub use marketplace::{
 pub use metrics::DailyRow;
 pub use outbox::{MailDraft, QueuedMail, TrialEnding};
 pub use prompt_versions::{PublishedPromptPage, PublishedPromptVersion};
+pub use releases::{
+    OfferedRelease, PackageRecord, ReleaseChange, ReleaseDraft, ReleaseRecord, SealedPackage,
+};
 pub use runs::{GraphRuns, RunDay, RunFigures, RunFilter, RunMonitoring, RunsCounted, UserRuns};
 pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,

@@ -35,6 +35,7 @@ mod policy;
 mod principal;
 mod run_providers;
 mod runs;
+mod updates;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -113,6 +114,8 @@ pub struct ApiContext {
     runs: crate::agent_runs::RunService,
     /// The messenger platforms' clients.
     channels: Arc<channels::ChannelClients>,
+    /// The update feed's keys.
+    updates: crate::config::UpdatesConfig,
 }
 
 /// The longest the reconciliation pass at start may hold the server back.
@@ -180,6 +183,8 @@ pub struct ApiParts {
     pub runs: crate::agent_runs::RunsConfig,
     /// Where the messenger platforms are, and this server's public address.
     pub channels: crate::channels::ChannelsConfig,
+    /// The update feed's keys.
+    pub updates: crate::config::UpdatesConfig,
 }
 
 impl ApiContext {
@@ -187,6 +192,7 @@ impl ApiContext {
     pub fn new(parts: ApiParts) -> Self {
         Self {
             channels: channels::clients(parts.channels),
+            updates: parts.updates,
             runs: crate::agent_runs::RunService::new(
                 parts.store.clone(),
                 Arc::clone(&parts.clock),
@@ -454,13 +460,29 @@ impl Routes {
         H: Handler<T, ApiContext>,
         T: 'static,
     {
+        self.add_admin_limited(method, path, action, MAX_JSON_BODY_BYTES, handler)
+    }
+
+    /// [`Self::add_admin`] for a route accepting bodies up to `max_body_bytes`.
+    fn add_admin_limited<H, T>(
+        self,
+        method: Method,
+        path: &'static str,
+        action: orrery_domain::policy::Action,
+        max_body_bytes: usize,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, ApiContext>,
+        T: 'static,
+    {
         assert!(
             path.starts_with(ADMIN_PREFIX) && action.is_administration(),
             "{path}: operator routes live under {ADMIN_PREFIX} and need an operator action"
         );
         let filter = MethodFilter::try_from(method.clone()).expect("routes use standard methods");
         let route = on(filter, handler)
-            .layer(DefaultBodyLimit::max(MAX_JSON_BODY_BYTES))
+            .layer(DefaultBodyLimit::max(max_body_bytes))
             .layer(axum::middleware::from_fn(
                 move |request: axum::extract::Request, next: axum::middleware::Next| {
                     admin::gate(action.clone(), request, next)
@@ -529,6 +551,7 @@ fn all_routes() -> Routes {
         .merge(channels::router())
         .merge(marketplace::router())
         .merge(market_sales::router())
+        .merge(updates::router())
         .merge(openapi::router())
         .merge(live::router())
         .merge(admin::router())

@@ -1,5 +1,5 @@
 //! `/v1/admin/*`: what the operator of the server manages, one module per
-//! resource (`users`, `audit`, `overview`, `tenants`, `prompts`, `monitoring`, `mail_templates`, `user_data`; plans are edited in `plans.rs`). Every route
+//! resource (`users`, `audit`, `overview`, `tenants`, `prompts`, `monitoring`, `mail_templates`, `user_data`, `marketplace`, `releases`; plans are edited in `plans.rs`). Every route
 //! here is added with [`Routes::add_admin`](super::Routes), so [`gate`]
 //! decides before any handler runs: it signs the caller in (a suspended
 //! user's credentials resolve to no one: 401), refuses API keys (403), and
@@ -12,6 +12,7 @@ mod marketplace;
 mod monitoring;
 mod overview;
 mod prompts;
+mod releases;
 mod tenants;
 mod user_data;
 mod users;
@@ -38,6 +39,7 @@ pub(super) fn router() -> Routes {
         .merge(monitoring::router())
         .merge(mail_templates::router())
         .merge(marketplace::router())
+        .merge(releases::router())
 }
 
 /// The admin a gated request comes from (put there by [`gate`]).
