@@ -198,6 +198,10 @@ async fn every_admin_route_refuses_non_admins() {
             .replace("{prompt_id}", &orrery_domain::DocumentId::new().to_string())
             .replace("{listing_id}", &uuid::Uuid::now_v7().to_string())
             .replace("{purchase_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{release_id}", &uuid::Uuid::now_v7().to_string())
+            .replace("{target}", "linux-deb")
+            .replace("{arch}", "x86_64")
+            .replace("{part}", "0")
             .replace("{key}", "welcome");
         assert!(
             !path.contains('{'),
@@ -221,6 +225,12 @@ async fn every_admin_route_refuses_non_admins() {
             Some(json!({ "version_id": orrery_domain::PromptVersionId::new() }))
         } else if path.ends_with("/delist") {
             Some(json!({ "reason": "It copies another seller's agent." }))
+        } else if path == "/v1/admin/releases" {
+            Some(json!({ "version": "9.9.9", "channel": "stable" }))
+        } else if path.ends_with("/rollout") {
+            Some(json!({ "rollout_percent": 50 }))
+        } else if path.ends_with("/seal") {
+            Some(json!({ "signature": "c2lnbmF0dXJl" }))
         } else {
             None
         };
