@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace fmt lint clean
+.PHONY: run test deps ui package bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -19,6 +19,13 @@ deps:
 
 ui:
 	cd ui && npm run build
+
+# The release bundles (.deb; AppImage with ORRERY_PACKAGE_APPIMAGE=1), signed
+# with the release key (TAURI_SIGNING_PRIVATE_KEY, or ORRERY_PACKAGE_THROWAWAY_KEY=1
+# for test packages) and every signature checked with minisign. Not part of
+# `make test`. See README, "Updates and releases".
+package: deps ui
+	scripts/package.sh
 
 # Rewrites the reference screenshots of every screen (ui/tests/reference/:
 # light and dark, 800×600 and 1440×900) from a fresh build; review them in

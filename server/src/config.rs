@@ -61,9 +61,15 @@ impl std::fmt::Debug for UpdatesConfig {
         f.debug_struct("UpdatesConfig")
             .field(
                 "feed_key",
-                &self.feed_signer.as_ref().map(|signer| signer.public_key().key_id()),
+                &self
+                    .feed_signer
+                    .as_ref()
+                    .map(|signer| signer.public_key().key_id()),
             )
-            .field("release_key", &self.release_key.as_ref().map(|key| key.key_id()))
+            .field(
+                "release_key",
+                &self.release_key.as_ref().map(|key| key.key_id()),
+            )
             .finish()
     }
 }

@@ -112,6 +112,10 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             admin_preview_mail_template,
             admin_export_audit_log,
             open_admin_window,
+            crate::updates::check_for_update,
+            crate::updates::install_update,
+            crate::updates::update_settings,
+            crate::updates::set_update_channel,
         ])
         // Commands throw their `CommandError`, as `invoke` does.
         .events(crate::events::all())

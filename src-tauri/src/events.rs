@@ -34,5 +34,7 @@ pub fn all() -> tauri_specta::Events {
         OpenScreen,
         crate::shell::SyncStatus,
         crate::shell::AccountState,
+        crate::updates::UpdateCheck,
+        crate::updates::UpdateProgress,
     ]
 }

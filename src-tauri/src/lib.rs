@@ -10,6 +10,7 @@
 pub mod commands;
 pub mod events;
 pub mod shell;
+pub mod updates;
 pub mod vault;
 
 use std::time::Duration;
@@ -50,6 +51,8 @@ pub fn run() {
     let bindings = commands::bindings();
     let invoke_handler = bindings.invoke_handler();
     tauri::Builder::default()
+        .plugin(tauri_plugin_updater::Builder::new().build())
+        .manage(updates::PendingUpdate::default())
         .setup(move |app| {
             bindings.mount_events(app);
             let data_directory = match std::env::var_os("ORRERY_DATA_DIR") {
@@ -149,6 +152,9 @@ pub fn run() {
                     shell.wait_for_change(SYNC_INTERVAL).await;
                 }
             });
+
+            // Updates: a quiet check soon after start, then every six hours.
+            updates::start_checking(app.handle());
 
             // `orrery --admin` opens the management window at start.
             if std::env::args().skip(1).any(|arg| arg == "--admin")

@@ -22,8 +22,10 @@ mod channels;
 mod library;
 mod marketplace;
 mod sandbox;
+mod updates;
 pub use library::{AgentDraft, PromptDraft, PromptView};
 pub use sandbox::ProviderView;
+pub use updates::UpdateSettings;
 
 /// How long the shell waits for the browser to come back from a provider.
 const PROVIDER_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(300);

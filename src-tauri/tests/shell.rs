@@ -1862,3 +1862,153 @@ async fn a_paid_listing_bought_in_the_app_arrives_once_stripe_confirms() {
     let sales = seller.market_sales().await.unwrap();
     assert_eq!(sales.totals["eur"].net_minor, 1_299 - 260);
 }
+
+/// A published release of `version` on `channel` with a signed linux-deb
+/// package, put straight into the server's store by its first user (the admin).
+async fn release_on(
+    server: &orrery_e2e::TestServer,
+    signer: &orrery_updates::UpdateSigner,
+    admin: uuid::Uuid,
+    version: &str,
+    channel: &str,
+) {
+    let store = server.store().await.unwrap();
+    let actor = orrery_store::AuditActor {
+        user_id: admin,
+        address: "127.0.0.1".into(),
+    };
+    let now = chrono::Utc::now();
+    let (release, _) = store
+        .create_release(
+            orrery_store::ReleaseDraft {
+                version,
+                channel,
+                notes: "Faster canvas",
+                rollout_percent: 100,
+            },
+            &actor,
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let package = format!("the package of {version}").into_bytes();
+    store
+        .put_package_part(release.id, "linux-deb", "x86_64", "o.deb", 0, &package)
+        .await
+        .unwrap()
+        .unwrap();
+    let sealed = orrery_store::SealedPackage {
+        signature: signer.sign_package(&package, "o.deb", version),
+        size_bytes: package.len() as u64,
+        sha256: String::new(),
+        sealed_at: String::new(),
+    };
+    let change = store
+        .seal_package(release.id, "linux-deb", "x86_64", &sealed, 1, &actor, now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(change, orrery_store::ReleaseChange::Done(..)),
+        "{change:?}"
+    );
+    let change = store
+        .move_release(release.id, "draft", "published", &actor, now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(change, orrery_store::ReleaseChange::Done(..)),
+        "{change:?}"
+    );
+}
+
+#[tokio::test]
+async fn updates_are_checked_against_the_feed_key_and_the_channel_is_kept() {
+    let feed = orrery_updates::UpdateSigner::generate();
+    let feed_key = feed.public_key();
+    let release_key = orrery_updates::UpdateSigner::generate();
+    let release_public = release_key.public_key();
+    let server = orrery_e2e::TestServer::start_with(move |config| {
+        config.updates = orrery_server::config::UpdatesConfig {
+            feed_signer: Some(Arc::new(feed)),
+            release_key: Some(release_public),
+        };
+    })
+    .await
+    .unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let open = || async {
+        let (canvas, _commands) = channel();
+        Shell::open(
+            &directory.path().join("local.db"),
+            &server.url(),
+            vault(),
+            canvas,
+        )
+        .await
+        .unwrap()
+    };
+    let shell = open().await;
+    let admin = shell
+        .register("operator@orrery.test", PASSWORD, "Operator")
+        .await
+        .unwrap();
+    let settings = shell.update_settings().await.unwrap();
+    assert_eq!(settings.channel, "stable");
+    assert!(uuid::Uuid::parse_str(&settings.installation).is_ok());
+    assert!(matches!(
+        shell.set_update_channel("nightly").await,
+        Err(orrery_desktop::shell::ShellError::Invalid(_))
+    ));
+
+    let current: semver::Version = "0.1.0".parse().unwrap();
+    assert_eq!(
+        shell
+            .check_feed(&feed_key, "linux-deb", &current)
+            .await
+            .unwrap(),
+        None
+    );
+    let admin_id: uuid::Uuid = admin.account.unwrap().id.parse().unwrap();
+    release_on(&server, &release_key, admin_id, "0.2.0-beta.1", "beta").await;
+    // Stable is not offered the beta; after moving to beta (kept across a
+    // restart, with the same installation id), it is.
+    assert_eq!(
+        shell
+            .check_feed(&feed_key, "linux-deb", &current)
+            .await
+            .unwrap(),
+        None
+    );
+    shell.set_update_channel("beta").await.unwrap();
+    drop(shell);
+    let shell = open().await;
+    let again = shell.update_settings().await.unwrap();
+    assert_eq!(again.channel, "beta");
+    assert_eq!(again.installation, settings.installation);
+    let offered = shell
+        .check_feed(&feed_key, "linux-deb", &current)
+        .await
+        .unwrap()
+        .expect("the beta is offered on the beta channel");
+    assert_eq!(offered.version, "0.2.0-beta.1");
+    assert!(offered.url.starts_with(&server.url()), "{}", offered.url);
+    let package = reqwest::get(&offered.url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    release_key
+        .public_key()
+        .verify_package(&package, &offered.signature, "0.2.0-beta.1")
+        .unwrap();
+    // Answers checked against another feed key are refused.
+    let stranger = orrery_updates::UpdateSigner::generate().public_key();
+    assert!(matches!(
+        shell.check_feed(&stranger, "linux-deb", &current).await,
+        Err(orrery_updates::CheckError::Feed(
+            orrery_updates::FeedError::OtherKey
+        ))
+    ));
+}

@@ -238,6 +238,11 @@ async fn cross_tenant_access_is_denied() {
         ("{listing_id}", alice_listing.clone()),
         ("{purchase_id}", uuid::Uuid::now_v7().to_string()),
         ("{token}", "alices-onboarding-token".to_owned()),
+        // The update feed is public and holds nothing of any tenant.
+        ("{target}", "linux-deb".to_owned()),
+        ("{arch}", "x86_64".to_owned()),
+        ("{current_version}", "0.1.0".to_owned()),
+        ("{release_id}", uuid::Uuid::now_v7().to_string()),
     ]);
     let secrets = [
         "alice@orrery.test",

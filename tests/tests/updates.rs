@@ -12,8 +12,8 @@ use orrery_e2e::postgres::PostgresServer;
 use orrery_server::config::UpdatesConfig;
 use orrery_store::DatabaseLocation;
 use orrery_updates::{
-    Channel, CheckError, CheckRequest, FeedClient, FeedError, SIGNATURE_HEADER,
-    STATEMENT_HEADER, UpdateKey, UpdateSigner,
+    Channel, CheckError, CheckRequest, FeedClient, FeedError, SIGNATURE_HEADER, STATEMENT_HEADER,
+    UpdateKey, UpdateSigner,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -217,7 +217,10 @@ async fn mirror(status: u16, headers: Vec<(String, String)>, body: String) -> St
 }
 
 /// What the real server answers `request`: status, the feed headers, body.
-async fn recorded(server: &TestServer, request: &CheckRequest) -> (u16, Vec<(String, String)>, String) {
+async fn recorded(
+    server: &TestServer,
+    request: &CheckRequest,
+) -> (u16, Vec<(String, String)>, String) {
     let response = reqwest::get(format!("{}{}", server.url(), request.path()))
         .await
         .unwrap();
@@ -250,7 +253,9 @@ async fn feed_cannot_roll_back_or_freeze() {
     let release = draft(&server, &token, "0.1.1", "stable").await;
     let bytes = package_bytes(9 * 1024 * 1024 + 123, 11);
     upload(&server, &token, &release, "linux-deb", &bytes).await;
-    let signature = keys.release.sign_package(&bytes, "Orrery_0.1.1_amd64.deb", "0.1.1");
+    let signature = keys
+        .release
+        .sign_package(&bytes, "Orrery_0.1.1_amd64.deb", "0.1.1");
     let (status, sealed) = seal(&server, &token, &release, "linux-deb", &signature).await;
     assert_eq!(status, StatusCode::OK, "{sealed}");
     assert_eq!(sealed["packages"][0]["parts"], 3);
@@ -266,7 +271,11 @@ async fn feed_cannot_roll_back_or_freeze() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let offered = feed.check(&on_010, now).await.unwrap().expect("0.1.1 is offered");
+    let offered = feed
+        .check(&on_010, now)
+        .await
+        .unwrap()
+        .expect("0.1.1 is offered");
     assert_eq!(offered.version, "0.1.1");
     assert_eq!(offered.notes, "What 0.1.1 brings");
     assert_eq!(offered.signature, signature);
@@ -278,7 +287,10 @@ async fn feed_cannot_roll_back_or_freeze() {
         offered.url
     );
     let downloaded = downloaded.bytes().await.unwrap();
-    assert!(downloaded[..] == bytes[..], "the package comes back as uploaded");
+    assert!(
+        downloaded[..] == bytes[..],
+        "the package comes back as uploaded"
+    );
     keys.release
         .public_key()
         .verify_package(&downloaded, &offered.signature, "0.1.1")
@@ -304,20 +316,32 @@ async fn feed_cannot_roll_back_or_freeze() {
     let (status, refused) = seal(&server, &token, &rollback, "linux-deb", &signature).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert!(
-        refused["message"].as_str().unwrap().contains("signed as version 0.1.1, not 0.1.2"),
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("signed as version 0.1.1, not 0.1.2"),
         "{refused}"
     );
     let other_key = UpdateSigner::generate().sign_package(&bytes, "x.deb", "0.1.2");
     let (status, refused) = seal(&server, &token, &rollback, "linux-deb", &other_key).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    assert!(refused["message"].as_str().unwrap().contains("another key"), "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("another key"),
+        "{refused}"
+    );
     let proper = keys.release.sign_package(&bytes, "x.deb", "0.1.2");
     let mut tampered = bytes.clone();
     tampered[5_000_000] ^= 1;
     upload(&server, &token, &rollback, "linux-deb", &tampered).await;
     let (status, refused) = seal(&server, &token, &rollback, "linux-deb", &proper).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
-    assert!(refused["message"].as_str().unwrap().contains("does not match"), "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match"),
+        "{refused}"
+    );
     // Nothing unsealed can be published, and the feed still offers 0.1.1.
     let (status, refused) = call(
         &server,
@@ -336,27 +360,39 @@ async fn feed_cannot_roll_back_or_freeze() {
     // A mirror replaying the signed answer someone else got: refused.
     let (status, headers, body) = recorded(&server, &on_010).await;
     assert_eq!(status, 200);
-    let replay = FeedClient::new(&mirror(status, headers.clone(), body.clone()).await, keys.feed_public.clone());
+    let replay = FeedClient::new(
+        &mirror(status, headers.clone(), body.clone()).await,
+        keys.feed_public.clone(),
+    );
     assert!(replay.check(&on_010, now).await.unwrap().is_some());
     let elsewhere = request("0.1.0", Channel::Stable, "9a9a-0002");
     assert!(matches!(
         replay.check(&elsewhere, now).await,
-        Err(CheckError::Feed(FeedError::OtherRequest("the installation")))
+        Err(CheckError::Feed(FeedError::OtherRequest(
+            "the installation"
+        )))
     ));
     // ... to an installation on a newer version: offering it a lower one.
     let on_013 = request("0.1.3", Channel::Stable, "3f7c-0001");
     assert!(matches!(
         replay.check(&on_013, now).await,
-        Err(CheckError::Feed(FeedError::OtherRequest("the current version")))
+        Err(CheckError::Feed(FeedError::OtherRequest(
+            "the current version"
+        )))
     ));
     // A stale mirror serving yesterday's signed answer: expired.
     assert!(matches!(
-        replay.check(&on_010, now + chrono::Duration::hours(25)).await,
+        replay
+            .check(&on_010, now + chrono::Duration::hours(25))
+            .await,
         Err(CheckError::Feed(FeedError::Expired(_)))
     ));
     // The headers stripped, or the body's version bumped under them: the
     // client reads only the signed statement, which says 0.1.1.
-    let unsigned = FeedClient::new(&mirror(200, Vec::new(), body.clone()).await, keys.feed_public.clone());
+    let unsigned = FeedClient::new(
+        &mirror(200, Vec::new(), body.clone()).await,
+        keys.feed_public.clone(),
+    );
     assert!(matches!(
         unsigned.check(&on_010, now).await,
         Err(CheckError::Feed(FeedError::Unsigned))
@@ -365,7 +401,10 @@ async fn feed_cannot_roll_back_or_freeze() {
         &mirror(200, headers.clone(), body.replace("0.1.1", "9.0.0")).await,
         keys.feed_public.clone(),
     );
-    assert_eq!(bumped.check(&on_010, now).await.unwrap().unwrap().version, "0.1.1");
+    assert_eq!(
+        bumped.check(&on_010, now).await.unwrap().unwrap().version,
+        "0.1.1"
+    );
     // Answers signed by another feed key: refused.
     let stranger = FeedClient::new(&server.url(), UpdateSigner::generate().public_key());
     assert!(matches!(
@@ -391,7 +430,14 @@ async fn feed_cannot_roll_back_or_freeze() {
     );
 
     // Every step is in the audit log.
-    let (_, log) = call(&server, Method::GET, "/v1/admin/audit-log?per_page=100", &token, None).await;
+    let (_, log) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/audit-log?per_page=100",
+        &token,
+        None,
+    )
+    .await;
     let actions: Vec<&str> = log["entries"]
         .as_array()
         .unwrap()
@@ -399,8 +445,16 @@ async fn feed_cannot_roll_back_or_freeze() {
         .filter_map(|entry| entry["action"].as_str())
         .filter(|action| action.starts_with("release."))
         .collect();
-    for action in ["release.create", "release.package", "release.publish", "release.pull"] {
-        assert!(actions.contains(&action), "{action} is audited: {actions:?}");
+    for action in [
+        "release.create",
+        "release.package",
+        "release.publish",
+        "release.pull",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} is audited: {actions:?}"
+        );
     }
 }
 
@@ -414,17 +468,28 @@ async fn feed_refuses_hostile_requests_and_uploads() {
         "/v1/updates/haiku/x86_64/0.1.0?installation=a".to_owned(),
         "/v1/updates/linux-deb/sparc/0.1.0?installation=a".to_owned(),
         "/v1/updates/linux-deb/x86_64/one?installation=a".to_owned(),
-        format!("/v1/updates/linux-deb/x86_64/{}?installation=a", "9".repeat(500)),
+        format!(
+            "/v1/updates/linux-deb/x86_64/{}?installation=a",
+            "9".repeat(500)
+        ),
         "/v1/updates/linux-deb/x86_64/0.1.0?installation=a&channel=nightly".to_owned(),
         "/v1/updates/linux-deb/x86_64/0.1.0?installation=a&extra=1".to_owned(),
-        format!("/v1/updates/linux-deb/x86_64/0.1.0?installation={}", "a".repeat(65)),
+        format!(
+            "/v1/updates/linux-deb/x86_64/0.1.0?installation={}",
+            "a".repeat(65)
+        ),
         "/v1/updates/packages/not-a-uuid/linux-deb/x86_64".to_owned(),
     ] {
-        let response = reqwest::get(format!("{}{path}", server.url())).await.unwrap();
+        let response = reqwest::get(format!("{}{path}", server.url()))
+            .await
+            .unwrap();
         let status = response.status();
         let body: Value = response.json().await.unwrap();
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path}: {body}"
+        );
     }
     // A server without a feed key says so.
     let plain = TestServer::start().await.unwrap();
@@ -443,7 +508,14 @@ async fn feed_refuses_hostile_requests_and_uploads() {
         json!({ "version": "1.0.0", "channel": "stable", "rollout_percent": 101 }),
         json!({ "version": "1.0.0", "channel": "stable", "notes": "x".repeat(8_001) }),
     ] {
-        let (status, answer) = call(&server, Method::POST, "/v1/admin/releases", &token, Some(body.clone())).await;
+        let (status, answer) = call(
+            &server,
+            Method::POST,
+            "/v1/admin/releases",
+            &token,
+            Some(body.clone()),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
     }
     let release = draft(&server, &token, "1.0.0", "stable").await;
@@ -479,11 +551,23 @@ async fn feed_refuses_hostile_requests_and_uploads() {
         StatusCode::PAYLOAD_TOO_LARGE
     );
     assert_eq!(part("64", "a.deb", vec![1]).await, StatusCode::BAD_REQUEST);
-    assert_eq!(part("0", "..%2Fetc", vec![1]).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(part("0", "a.deb", Vec::new()).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        part("0", "..%2Fetc", vec![1]).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        part("0", "a.deb", Vec::new()).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // A gap in the parts is named when sealing.
-    assert_eq!(part("0", "a.deb", vec![1; 10]).await, StatusCode::NO_CONTENT);
-    assert_eq!(part("2", "a.deb", vec![2; 10]).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        part("0", "a.deb", vec![1; 10]).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        part("2", "a.deb", vec![2; 10]).await,
+        StatusCode::NO_CONTENT
+    );
     let signature = keys.release.sign_package(&[1; 10], "a.deb", "1.0.0");
     let (status, answer) = seal(&server, &token, &release, "linux-deb", &signature).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
@@ -497,11 +581,21 @@ async fn feed_refuses_hostile_requests_and_uploads() {
     )
     .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(part("0", "a.deb", vec![1; 10]).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        part("0", "a.deb", vec![1; 10]).await,
+        StatusCode::NO_CONTENT
+    );
     let (status, answer) = seal(&server, &token, &release, "linux-deb", &signature).await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(part("0", "a.deb", vec![9; 10]).await, StatusCode::CONFLICT);
-    let (status, answer) = seal(&server, &token, &release, "linux-deb", "bm90IGEgc2lnbmF0dXJl").await;
+    let (status, answer) = seal(
+        &server,
+        &token,
+        &release,
+        "linux-deb",
+        "bm90IGEgc2lnbmF0dXJl",
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
 }
 
@@ -510,7 +604,12 @@ fn installations(count: usize) -> Vec<String> {
     (0..count).map(|n| format!("inst-{n:04}")).collect()
 }
 
-async fn offered_to(feed: &FeedClient, ids: &[String], version: &str, channel: Channel) -> Vec<Option<String>> {
+async fn offered_to(
+    feed: &FeedClient,
+    ids: &[String],
+    version: &str,
+    channel: Channel,
+) -> Vec<Option<String>> {
     let now = chrono::Utc::now();
     let mut answers = Vec::new();
     for id in ids {
@@ -533,11 +632,20 @@ async fn staged_rollout_on(location: Option<DatabaseLocation>) {
     let ids = installations(300);
     let first = offered_to(&feed, &ids, "1.0.0", Channel::Stable).await;
     // The same installation gets the same answer every time.
-    assert_eq!(offered_to(&feed, &ids, "1.0.0", Channel::Stable).await, first);
+    assert_eq!(
+        offered_to(&feed, &ids, "1.0.0", Channel::Stable).await,
+        first
+    );
     // About 30% get 1.2.0; everyone else the release before it.
-    let newest = first.iter().filter(|v| v.as_deref() == Some("1.2.0")).count();
+    let newest = first
+        .iter()
+        .filter(|v| v.as_deref() == Some("1.2.0"))
+        .count();
     assert!((45..=135).contains(&newest), "30% of 300 reached {newest}");
-    assert!(first.iter().all(|v| v.is_some()), "everyone is offered something");
+    assert!(
+        first.iter().all(|v| v.is_some()),
+        "everyone is offered something"
+    );
     // Raising the rollout only adds installations.
     let (status, _) = call(
         &server,
@@ -554,7 +662,10 @@ async fn staged_rollout_on(location: Option<DatabaseLocation>) {
             assert_eq!(after.as_deref(), Some("1.2.0"));
         }
     }
-    let more = wider.iter().filter(|v| v.as_deref() == Some("1.2.0")).count();
+    let more = wider
+        .iter()
+        .filter(|v| v.as_deref() == Some("1.2.0"))
+        .count();
     assert!(more > newest, "60% reached {more}, 30% reached {newest}");
 }
 
@@ -579,13 +690,27 @@ async fn beta_never_reaches_stable() {
     publish(&server, &keys, &token, "2.1.0-beta.1", "beta", 100).await;
     let ids = installations(40);
     let stable = offered_to(&feed, &ids, "1.9.0", Channel::Stable).await;
-    assert!(stable.iter().all(|v| v.as_deref() == Some("2.0.0")), "{stable:?}");
+    assert!(
+        stable.iter().all(|v| v.as_deref() == Some("2.0.0")),
+        "{stable:?}"
+    );
     let beta = offered_to(&feed, &ids, "1.9.0", Channel::Beta).await;
-    assert!(beta.iter().all(|v| v.as_deref() == Some("2.1.0-beta.1")), "{beta:?}");
+    assert!(
+        beta.iter().all(|v| v.as_deref() == Some("2.1.0-beta.1")),
+        "{beta:?}"
+    );
     // Stable on 2.0.0: nothing, though a beta is newer.
-    assert!(offered_to(&feed, &ids, "2.0.0", Channel::Stable).await.iter().all(Option::is_none));
+    assert!(
+        offered_to(&feed, &ids, "2.0.0", Channel::Stable)
+            .await
+            .iter()
+            .all(Option::is_none)
+    );
     // A newer stable overtakes the beta for beta users too.
     publish(&server, &keys, &token, "2.1.0", "stable", 100).await;
     let beta = offered_to(&feed, &ids, "2.1.0-beta.1", Channel::Beta).await;
-    assert!(beta.iter().all(|v| v.as_deref() == Some("2.1.0")), "{beta:?}");
+    assert!(
+        beta.iter().all(|v| v.as_deref() == Some("2.1.0")),
+        "{beta:?}"
+    );
 }

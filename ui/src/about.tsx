@@ -1,16 +1,18 @@
 // The About window: version, licence, the server this desktop syncs with,
 // what Orrery is built on, and links (opened in the browser by the shell).
-import { api, errorMessage, type About } from "./api";
+import { api, errorMessage, type About, type UpdateSettings } from "./api";
 import { Notice, useNotice } from "./controls";
 import { showModal } from "./feedback";
+import { UpdateSection } from "./updates";
 
 /** Shows the About dialog; resolves when it is closed. */
 export async function showAbout(): Promise<void> {
   const about = await api.about();
-  await showModal("about-dialog", "about-title", <AboutOrrery about={about} />);
+  const updates = await api.updateSettings().catch(() => null);
+  await showModal("about-dialog", "about-title", <AboutOrrery about={about} updates={updates} />);
 }
 
-function AboutOrrery({ about }: { about: About }) {
+function AboutOrrery({ about, updates }: { about: About; updates: UpdateSettings | null }) {
   const [said, say] = useNotice();
   const facts = [
     ["Version", about.version],
@@ -29,6 +31,7 @@ function AboutOrrery({ about }: { about: About }) {
           </>
         ))}
       </dl>
+      <UpdateSection initial={updates} />
       <p class="built-with">Built on {about.built_with.join(", ")} and other open-source projects.</p>
       <ul class="about-links">
         {about.links.map((link) => (

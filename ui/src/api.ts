@@ -58,6 +58,9 @@ export type MarketSeller = Rust.MarketSeller;
 export type MarketSales = Rust.MarketSales_Serialize;
 export type MarketSale = Rust.MarketSale_Serialize;
 export type MarketReconciled = Rust.MarketReconciled;
+export type UpdateCheck = Rust.UpdateCheck_Serialize;
+export type UpdateProgress = Rust.UpdateProgress_Serialize;
+export type UpdateSettings = Rust.UpdateSettings;
 import type { CommandError, DocumentKind } from "./bindings";
 
 /** A template in the gallery; its preview's nodes name their kind. */
@@ -170,6 +173,12 @@ export const api = {
   about: commands.about,
   /** Opens an About link (by its key) in the browser. */
   openAboutLink: (key: string) => done(commands.openAboutLink(key)),
+  /** Asks the sync server's feed for a newer version now. */
+  checkForUpdate: commands.checkForUpdate,
+  /** Downloads and installs the version the last check found, then restarts. */
+  installUpdate: () => done(commands.installUpdate()),
+  updateSettings: commands.updateSettings,
+  setUpdateChannel: commands.setUpdateChannel,
   /** Whether the first-run welcome is still to be shown on this device. */
   welcomeDue: commands.welcomeDue,
   dismissWelcome: () => done(commands.dismissWelcome()),
@@ -284,6 +293,12 @@ export const api = {
     events.libraryItemChanged.listen((event) => handler(event.payload.kind, event.payload.id)),
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
     events.syncStatus.listen((event) => handler(event.payload as SyncStatus)),
+  /** What an update check found (the timer's checks say only "available"). */
+  onUpdateState: (handler: (check: UpdateCheck) => void): Promise<UnlistenFn> =>
+    events.updateState.listen((event) => handler(event.payload)),
+  /** How far "Install and restart" is. */
+  onUpdateProgress: (handler: (progress: UpdateProgress) => void): Promise<UnlistenFn> =>
+    events.updateProgress.listen((event) => handler(event.payload)),
 };
 
 /** How many days a deleted graph can be restored (src-tauri shell::RESTORE_DAYS). */

@@ -245,6 +245,14 @@ export const commands = {
 	adminExportAuditLog: (query: AuditQuery_Deserialize) => __TAURI_INVOKE<string>("admin_export_audit_log", { query }),
 	/**  Opens the management window from the main window's "Manage". */
 	openAdminWindow: () => __TAURI_INVOKE<null>("open_admin_window"),
+	/**  Checks for an update now ("Check for updates"). */
+	checkForUpdate: () => __TAURI_INVOKE<UpdateCheck_Serialize>("check_for_update"),
+	/**  Downloads and installs the update the last check found, then restarts. */
+	installUpdate: () => __TAURI_INVOKE<null>("install_update"),
+	/**  This installation's update channel and id. */
+	updateSettings: () => __TAURI_INVOKE<UpdateSettings>("update_settings"),
+	/**  Moves this installation to the `stable` or `beta` channel. */
+	setUpdateChannel: (channel: string) => __TAURI_INVOKE<UpdateSettings>("set_update_channel", { channel }),
 };
 
 /** Events */
@@ -254,6 +262,8 @@ export const events = {
 	libraryItemChanged: makeEvent<LibraryItemChanged, LibraryItemChanged>("library-item-changed"),
 	openScreen: makeEvent<OpenScreen, OpenScreen>("open-screen"),
 	syncStatus: makeEvent<SyncStatus_Serialize, SyncStatus_Deserialize>("sync-status"),
+	updateProgress: makeEvent<UpdateProgress_Serialize, UpdateProgress_Deserialize>("update-progress"),
+	updateState: makeEvent<UpdateCheck_Serialize, UpdateCheck_Deserialize>("update-state"),
 };
 
 /* Types */
@@ -2195,6 +2205,72 @@ export type TenantPage = {
 	per_page: number,
 	/**  The usage period counted (`YYYY-MM`). */
 	period: string,
+};
+
+/**  What a check found, as the webview shows it. */
+export type UpdateCheck = UpdateCheck_Serialize | UpdateCheck_Deserialize;
+
+/**  What a check found, as the webview shows it. */
+export type UpdateCheck_Deserialize = {
+	/**  `up_to_date`, `available`, `offline`, `unsupported` or `failed`. */
+	status: string,
+	/**  The running version. */
+	current_version: string,
+	/**  The version on offer, when `available`. */
+	version?: string | null,
+	/**  What it changes, when `available`. */
+	notes?: string | null,
+	/**  When it was published (RFC 3339), when `available`. */
+	pub_date?: string | null,
+	/**  Why, when `unsupported` or `failed`. */
+	message?: string | null,
+};
+
+/**  What a check found, as the webview shows it. */
+export type UpdateCheck_Serialize = {
+	/**  `up_to_date`, `available`, `offline`, `unsupported` or `failed`. */
+	status: string,
+	/**  The running version. */
+	current_version: string,
+	/**  The version on offer, when `available`. */
+	version: string | null,
+	/**  What it changes, when `available`. */
+	notes: string | null,
+	/**  When it was published (RFC 3339), when `available`. */
+	pub_date: string | null,
+	/**  Why, when `unsupported` or `failed`. */
+	message: string | null,
+};
+
+/**  How far a download is. */
+export type UpdateProgress = UpdateProgress_Serialize | UpdateProgress_Deserialize;
+
+/**  How far a download is. */
+export type UpdateProgress_Deserialize = {
+	/**  Bytes downloaded. */
+	downloaded: number,
+	/**  Bytes in all, when the server said. */
+	total?: number | null,
+	/**  `downloading`, `installing` or `restarting`. */
+	stage: string,
+};
+
+/**  How far a download is. */
+export type UpdateProgress_Serialize = {
+	/**  Bytes downloaded. */
+	downloaded: number,
+	/**  Bytes in all, when the server said. */
+	total: number | null,
+	/**  `downloading`, `installing` or `restarting`. */
+	stage: string,
+};
+
+/**  How this installation is updated. */
+export type UpdateSettings = {
+	/**  `stable` or `beta`. */
+	channel: string,
+	/**  This installation's id: decides where it falls in a staged rollout. */
+	installation: string,
 };
 
 /**  Changes an admin makes to one user. */

@@ -16,6 +16,7 @@ import { Marketplace } from "./marketplace";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
+import { UpdateBar } from "./updates";
 import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
@@ -139,6 +140,7 @@ function App() {
           </nav>
         </div>
       </header>
+      <UpdateBar />
       <main class="page" id="page" key={place?.visit}>
         {current && (current.signedIn && !account.signed_in ? signIn(frame) : current.view(frame))}
       </main>

@@ -42,6 +42,12 @@
   const marketSales = setup.marketSales ?? { months: [], totals: {}, sales: [], payouts: [] };
   const browserPages = [];
   let commissionBps = setup.commissionBps ?? 2000;
+  // Updates: setup.update = { version, notes } is on offer; setup.updateFails
+  // = "reason" makes "Install and restart" fail with it after the download.
+  const updates = { channel: setup.updateChannel ?? "stable", installed: null, checks: 0 };
+  const updateAnswer = () => setup.update
+    ? { status: "available", current_version: "0.1.0", version: setup.update.version, notes: setup.update.notes ?? null, pub_date: "2026-12-07T10:00:00Z", message: null }
+    : { status: "up_to_date", current_version: "0.1.0", version: null, notes: null, pub_date: null, message: null };
   // Reports about listings for the management window: setup.marketReports.
   let marketReports = [...(setup.marketReports ?? [])];
   const marketView = ({ preview, reviews, your_review, item, ...listing }) => ({ ...listing });
@@ -443,6 +449,30 @@
     }),
     open_about_link: ({ key }) => (["source", "issues", "licences"].includes(key) ? null : fail("invalid_input", `there is no link “${key}”`)),
     welcome_due: () => welcome.due,
+    check_for_update: () => {
+      updates.checks += 1;
+      const answer = updateAnswer();
+      window.__shellDouble.emit("update-state", answer);
+      return answer;
+    },
+    install_update: () => {
+      if (!setup.update) return fail("not_found", "no update is waiting; check for updates first");
+      const total = 18_874_368;
+      for (const downloaded of [4_194_304, 12_582_912, total]) {
+        window.__shellDouble.emit("update-progress", { downloaded, total, stage: "downloading" });
+      }
+      if (setup.updateFails) return fail("update_failed", setup.updateFails);
+      window.__shellDouble.emit("update-progress", { downloaded: 0, total: null, stage: "installing" });
+      window.__shellDouble.emit("update-progress", { downloaded: 0, total: null, stage: "restarting" });
+      updates.installed = setup.update.version;
+      return null;
+    },
+    update_settings: () => ({ channel: updates.channel, installation: "5b0e7f3a-8d1c-4e2f-9a6b-0c1d2e3f4a5b" }),
+    set_update_channel: ({ channel }) => {
+      if (!["stable", "beta"].includes(channel)) return fail("invalid_input", `\`${channel}\` is not a channel: stable or beta`);
+      updates.channel = channel;
+      return { channel, installation: "5b0e7f3a-8d1c-4e2f-9a6b-0c1d2e3f4a5b" };
+    },
     dismiss_welcome: () => {
       welcome.due = false;
       welcome.dismissals += 1;
@@ -1213,6 +1243,8 @@
     exports,
     /** The pages the shell opened in the browser (Checkout, Stripe's forms). */
     browserPages,
+    /** Updates: the channel, the version installed, checks made. */
+    updates,
     /** Stripe confirms the payment of a pending purchase of the listing
      * titled `title`: the item lands in the library, which changes. */
     pay(title) {

@@ -111,7 +111,8 @@ pub enum ReleaseChange {
     Refused(String),
 }
 
-const RELEASE_COLUMNS: &str = "id, version, channel, notes, rollout_percent, state, created_at, published_at, pulled_at";
+const RELEASE_COLUMNS: &str =
+    "id, version, channel, notes, rollout_percent, state, created_at, published_at, pulled_at";
 
 fn release_from_row(row: &AnyRow) -> Result<ReleaseRecord, StoreError> {
     let percent: i64 = row.get("rollout_percent");
@@ -243,9 +244,13 @@ impl ServerStore {
                 let sealed = match sealed_at {
                     None => None,
                     Some(sealed_at) => Some(SealedPackage {
-                        signature: row.get::<Option<String>, _>("signature").unwrap_or_default(),
-                        size_bytes: u64::try_from(row.get::<Option<i64>, _>("size_bytes").unwrap_or(0))
-                            .map_err(|error| StoreError::corrupt("release_packages", error))?,
+                        signature: row
+                            .get::<Option<String>, _>("signature")
+                            .unwrap_or_default(),
+                        size_bytes: u64::try_from(
+                            row.get::<Option<i64>, _>("size_bytes").unwrap_or(0),
+                        )
+                        .map_err(|error| StoreError::corrupt("release_packages", error))?,
                         sha256: row.get::<Option<String>, _>("sha256").unwrap_or_default(),
                         sealed_at,
                     }),
@@ -275,11 +280,10 @@ impl ServerStore {
         bytes: &[u8],
     ) -> Result<Result<(), String>, StoreError> {
         let mut transaction = self.write_transaction().await?;
-        let state: Option<String> =
-            sqlx::query_scalar("SELECT state FROM releases WHERE id = $1")
-                .bind(release.to_string())
-                .fetch_optional(&mut *transaction)
-                .await?;
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM releases WHERE id = $1")
+            .bind(release.to_string())
+            .fetch_optional(&mut *transaction)
+            .await?;
         match state.as_deref() {
             None => return Ok(Err("no such release".into())),
             Some("draft") => {}
@@ -518,7 +522,11 @@ impl ServerStore {
                 ));
             }
         }
-        let column = if to == "published" { "published_at" } else { "pulled_at" };
+        let column = if to == "published" {
+            "published_at"
+        } else {
+            "pulled_at"
+        };
         sqlx::query(&format!(
             "UPDATE releases SET state = $2, {column} = $3 WHERE id = $1 AND state = $4"
         ))
@@ -532,7 +540,11 @@ impl ServerStore {
             &mut transaction,
             AuditDraft {
                 actor,
-                action: if to == "published" { "release.publish" } else { "release.pull" },
+                action: if to == "published" {
+                    "release.publish"
+                } else {
+                    "release.pull"
+                },
                 target_kind: "release",
                 target_id: &release.to_string(),
                 before: serde_json::json!({ "state": from }),
@@ -619,8 +631,12 @@ impl ServerStore {
                     notes: row.get("notes"),
                     rollout_percent: u8::try_from(percent)
                         .map_err(|error| StoreError::corrupt("releases", error))?,
-                    published_at: row.get::<Option<String>, _>("published_at").unwrap_or_default(),
-                    signature: row.get::<Option<String>, _>("signature").unwrap_or_default(),
+                    published_at: row
+                        .get::<Option<String>, _>("published_at")
+                        .unwrap_or_default(),
+                    signature: row
+                        .get::<Option<String>, _>("signature")
+                        .unwrap_or_default(),
                 })
             })
             .collect()
@@ -648,8 +664,10 @@ impl ServerStore {
         let parts: Option<i64> = row.get("parts");
         let size: Option<i64> = row.get("size_bytes");
         Ok(Some((
-            u32::try_from(parts.unwrap_or(0)).map_err(|e| StoreError::corrupt("release_packages", e))?,
-            u64::try_from(size.unwrap_or(0)).map_err(|e| StoreError::corrupt("release_packages", e))?,
+            u32::try_from(parts.unwrap_or(0))
+                .map_err(|e| StoreError::corrupt("release_packages", e))?,
+            u64::try_from(size.unwrap_or(0))
+                .map_err(|e| StoreError::corrupt("release_packages", e))?,
         )))
     }
 }

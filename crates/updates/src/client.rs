@@ -82,12 +82,9 @@ impl FeedClient {
         };
         let statement = header(STATEMENT_HEADER);
         let signature = header(SIGNATURE_HEADER);
-        let release = self.key.check_answer(
-            statement.as_deref(),
-            signature.as_deref(),
-            request,
-            now,
-        )?;
+        let release =
+            self.key
+                .check_answer(statement.as_deref(), signature.as_deref(), request, now)?;
         Ok(release.map(|mut release| {
             if release.url.starts_with('/') {
                 release.url = format!("{}{}", self.server_url, release.url);

@@ -81,8 +81,9 @@ impl UpdateKey {
     pub fn from_tauri(text: &str) -> Result<Self, KeyError> {
         let text = text.trim();
         let key = match decode_text(text) {
-            Some(file) if file.contains('\n') => minisign::PublicKeyBox::from_string(&file)
-                .and_then(|boxed| boxed.into_public_key()),
+            Some(file) if file.contains('\n') => {
+                minisign::PublicKeyBox::from_string(&file).and_then(|boxed| boxed.into_public_key())
+            }
             _ => minisign::PublicKey::from_base64(text),
         }
         .map_err(|error| KeyError::BadKey(error.to_string()))?;
@@ -100,7 +101,11 @@ impl UpdateKey {
     /// minisign's key id, in hex (what `minisign -V` prints).
     pub fn key_id(&self) -> String {
         let keynum = self.key.keynum();
-        keynum.iter().rev().map(|byte| format!("{byte:02X}")).collect()
+        keynum
+            .iter()
+            .rev()
+            .map(|byte| format!("{byte:02X}"))
+            .collect()
     }
 
     /// Checks bytes against a signature made with this key.
@@ -109,8 +114,15 @@ impl UpdateKey {
         if signature.keynum() != self.key.keynum() {
             return Err(FeedError::OtherKey);
         }
-        minisign::verify(&self.key, &signature, Cursor::new(bytes), true, false, false)
-            .map_err(|_| FeedError::BadSignature)
+        minisign::verify(
+            &self.key,
+            &signature,
+            Cursor::new(bytes),
+            true,
+            false,
+            false,
+        )
+        .map_err(|_| FeedError::BadSignature)
     }
 
     /// Checks a release package as Tauri's updater will with
@@ -139,7 +151,9 @@ impl UpdateKey {
         }
         minisign::verify(&self.key, &signature, package, true, false, false)
             .map_err(|_| KeyError::Mismatch)?;
-        let comment = signature.trusted_comment().map_err(|_| KeyError::BadSignature)?;
+        let comment = signature
+            .trusted_comment()
+            .map_err(|_| KeyError::BadSignature)?;
         let signed = signed_version(&comment).ok_or(KeyError::NoVersion)?;
         let same = match (
             semver::Version::parse(signed.trim_start_matches('v')),
@@ -262,7 +276,7 @@ impl UpdateSigner {
 #[cfg(all(test, feature = "sign"))]
 mod tests {
     use super::*;
-    use crate::{CheckRequest, Channel, FeedRelease};
+    use crate::{Channel, CheckRequest, FeedRelease};
     use chrono::{Duration, Utc};
 
     fn request() -> CheckRequest {
@@ -289,10 +303,7 @@ mod tests {
     fn keys_round_trip_in_tauri_form() {
         let signer = UpdateSigner::generate();
         let again = UpdateSigner::from_tauri(&signer.to_tauri(), None).unwrap();
-        assert_eq!(
-            again.public_key().key_id(),
-            signer.public_key().key_id()
-        );
+        assert_eq!(again.public_key().key_id(), signer.public_key().key_id());
         assert!(UpdateKey::from_tauri("not a key").is_err());
     }
 
@@ -334,7 +345,12 @@ mod tests {
         let request = request();
         let good = feed.sign_statement(&request.answer(Some(release("0.1.1")), now));
         let check = |answer: &crate::SignedAnswer, at| {
-            key.check_answer(Some(&answer.statement), Some(&answer.signature), &request, at)
+            key.check_answer(
+                Some(&answer.statement),
+                Some(&answer.signature),
+                &request,
+                at,
+            )
         };
         assert_eq!(check(&good, now).unwrap().unwrap().version, "0.1.1");
         assert_eq!(
@@ -345,8 +361,8 @@ mod tests {
             check(&good, now + Duration::hours(25)),
             Err(FeedError::Expired(_))
         ));
-        let other_key = UpdateSigner::generate()
-            .sign_statement(&request.answer(Some(release("0.1.1")), now));
+        let other_key =
+            UpdateSigner::generate().sign_statement(&request.answer(Some(release("0.1.1")), now));
         assert_eq!(check(&other_key, now), Err(FeedError::OtherKey));
         // A statement swapped under another signature.
         let swapped = crate::SignedAnswer {
@@ -357,7 +373,10 @@ mod tests {
         };
         assert_eq!(check(&swapped, now), Err(FeedError::BadSignature));
         let older = feed.sign_statement(&request.answer(Some(release("0.0.9")), now));
-        assert!(matches!(check(&older, now), Err(FeedError::NotNewer { .. })));
+        assert!(matches!(
+            check(&older, now),
+            Err(FeedError::NotNewer { .. })
+        ));
         let mut elsewhere = request.clone();
         elsewhere.installation = "install-2".into();
         let for_another = feed.sign_statement(&elsewhere.answer(None, now));

@@ -25,9 +25,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 mod keys;
-pub use keys::{KeyError, UpdateKey, signed_version};
 #[cfg(feature = "sign")]
 pub use keys::UpdateSigner;
+pub use keys::{KeyError, UpdateKey, signed_version};
 
 #[cfg(feature = "client")]
 mod client;

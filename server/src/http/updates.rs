@@ -93,7 +93,11 @@ async fn feed(
         .filter_map(|release| {
             let version = semver::Version::parse(&release.version).ok()?;
             let reaches = version > request.current_version
-                && in_rollout(&request.installation, &release.version, release.rollout_percent);
+                && in_rollout(
+                    &request.installation,
+                    &release.version,
+                    release.rollout_percent,
+                );
             reaches.then_some((version, release))
         })
         .max_by(|(a, _), (b, _)| a.cmp(b))

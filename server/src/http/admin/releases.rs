@@ -34,8 +34,18 @@ const MAX_FILE_NAME_CHARS: usize = 200;
 
 pub(super) fn router() -> Routes {
     Routes::new()
-        .add_admin(Method::GET, "/v1/admin/releases", Action::PublishReleases, list)
-        .add_admin(Method::POST, "/v1/admin/releases", Action::PublishReleases, create)
+        .add_admin(
+            Method::GET,
+            "/v1/admin/releases",
+            Action::PublishReleases,
+            list,
+        )
+        .add_admin(
+            Method::POST,
+            "/v1/admin/releases",
+            Action::PublishReleases,
+            create,
+        )
         .add_admin(
             Method::GET,
             "/v1/admin/releases/{release_id}",
@@ -249,7 +259,8 @@ fn file_name(text: &str) -> Result<&str, ApiError> {
         Ok(text)
     } else {
         Err(ApiError::Unprocessable(
-            "the file name is 1 to 200 letters, digits, dots, dashes, underscores and pluses".into(),
+            "the file name is 1 to 200 letters, digits, dots, dashes, underscores and pluses"
+                .into(),
         ))
     }
 }
@@ -274,7 +285,9 @@ async fn put_part(
     let query = query(query_string)?;
     let name = file_name(&query.file_name)?;
     if bytes.is_empty() {
-        return Err(ApiError::Unprocessable("a part holds at least one byte".into()));
+        return Err(ApiError::Unprocessable(
+            "a part holds at least one byte".into(),
+        ));
     }
     match context
         .store
@@ -343,7 +356,9 @@ impl Seek for PartsReader {
         match position {
             SeekFrom::Start(0) if self.next == 0 => Ok(0),
             SeekFrom::Current(0) => Ok(self.size - (self.current.len() - self.offset) as u64),
-            _ => Err(std::io::Error::other("package parts are read once, in order")),
+            _ => Err(std::io::Error::other(
+                "package parts are read once, in order",
+            )),
         }
     }
 }
