@@ -341,6 +341,20 @@ const SCREENS = [
       await page.getByRole("dialog", { name: "Orrery" }).getByRole("button", { name: "Source code ↗" }).waitFor();
     },
   },
+  {
+    name: "update-bar",
+    setup: { graphs: GRAPHS, update: { version: "0.1.1", notes: "Graphs of 100k nodes open twice as fast.\nThe chat panel keeps its place when a run ends." } },
+    open: async (page) => {
+      await graphRows(page).nth(3).waitFor();
+      await synced(page);
+      await page.evaluate(() => window.__shellDouble.emit("update-state", {
+        status: "available", current_version: "0.1.0", version: "0.1.1", pub_date: "2026-12-07T10:00:00Z", message: null,
+        notes: "Graphs of 100k nodes open twice as fast.\nThe chat panel keeps its place when a run ends.",
+      }));
+      await page.getByTestId("update-bar").getByText("What's new").click();
+      await page.getByTestId("update-notes").waitFor();
+    },
+  },
 ];
 
 /** Compares `shot` with its reference; the problem in words, or null when they match. */
