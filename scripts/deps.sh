@@ -2,7 +2,8 @@
 # Installs what building and testing Orrery needs and is missing: Debian
 # packages (WebKitGTK for the shell, Xvfb + Mesa lavapipe for the headless
 # canvas, xdotool, Chromium, D-Bus + gnome-keyring for the Secret Service the
-# desktop keeps its session in, PostgreSQL for the multi-instance server tests)
+# desktop keeps its session in, PostgreSQL for the multi-instance server tests,
+# sudo for installing updates of the app)
 # and the UI's npm packages. Idempotent and quiet
 # when everything is present.
 set -euo pipefail
@@ -15,6 +16,9 @@ packages=(
   libvulkan1 mesa-vulkan-drivers xvfb xauth xdotool chromium
   libdbus-1-dev dbus dbus-daemon gnome-keyring webkit2gtk-driver
   postgresql
+  # The updater installs a .deb update with `sudo dpkg -i` where no polkit
+  # agent is (the app_update test, as root).
+  sudo
 )
 missing=()
 for package in "${packages[@]}"; do

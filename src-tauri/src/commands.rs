@@ -266,8 +266,11 @@ pub async fn duplicate_graph(
 /// What the About window shows.
 #[tauri::command]
 #[specta::specta]
-pub fn about(shell: State<'_, Shell>) -> crate::shell::About {
-    shell.about()
+pub fn about(app: tauri::AppHandle, shell: State<'_, Shell>) -> crate::shell::About {
+    crate::shell::About {
+        version: app.package_info().version.to_string(),
+        ..shell.about()
+    }
 }
 
 /// Opens one of the About window's links in the browser, by key.

@@ -74,7 +74,13 @@ pub fn run() {
                 vault,
                 canvas.commands,
             ))?;
-            tracing::info!(data = %data_directory.display(), server = %server_url, "desktop shell started");
+            tracing::info!(
+                version = %app.package_info().version,
+                pid = std::process::id(),
+                data = %data_directory.display(),
+                server = %server_url,
+                "desktop shell started"
+            );
             app.manage(shell.clone());
 
             // Edits made on the canvas land in the local store, then the UI hears of them.
@@ -91,9 +97,12 @@ pub fn run() {
                                 );
                                 match result {
                                     Ok(()) => {
-                                        let _ = events::LibraryChanged(graph.to_string()).emit(&handle);
+                                        let _ =
+                                            events::LibraryChanged(graph.to_string()).emit(&handle);
                                     }
-                                    Err(error) => tracing::error!(%error, "storing a canvas edit failed"),
+                                    Err(error) => {
+                                        tracing::error!(%error, "storing a canvas edit failed")
+                                    }
                                 }
                             }
                             CanvasEvent::RunTask { graph, task } => {
@@ -137,7 +146,9 @@ pub fn run() {
                                 live_shell.changed_elsewhere();
                             }
                         }
-                        Err(error) => tracing::debug!(%error, "live feed unavailable; syncing on the timer"),
+                        Err(error) => {
+                            tracing::debug!(%error, "live feed unavailable; syncing on the timer")
+                        }
                     }
                     tokio::time::sleep(SYNC_INTERVAL).await;
                 }

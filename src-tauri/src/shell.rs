@@ -374,7 +374,7 @@ impl Shell {
     /// What the About window shows.
     pub fn about(&self) -> About {
         About {
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
             licence: env!("CARGO_PKG_LICENSE"),
             server_url: self.inner.server_url.clone(),
             links: ABOUT_LINKS
@@ -1059,8 +1059,8 @@ impl Shell {
 /// desktop syncs, and links (opened by key, never by a URL from the webview).
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct About {
-    /// The app's version.
-    pub version: &'static str,
+    /// The app's version (the build's, from its Tauri configuration, in the app).
+    pub version: String,
     /// Its licence (SPDX).
     pub licence: &'static str,
     /// The sync server this desktop talks to.

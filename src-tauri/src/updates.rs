@@ -291,6 +291,9 @@ fn install_failure(error: &tauri_plugin_updater::Error) -> String {
         Error::InvalidUpdaterFormat => {
             "the update was not installed: the download is not a package of this kind (cut short or damaged)".into()
         }
+        Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "the update was not installed: installing a package needs pkexec or sudo, and neither is installed".into()
+        }
         Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => format!(
             "the update was not installed: Orrery may not write where it is installed ({io})"
         ),
