@@ -16,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tauri=ui/node_modules/.bin/tauri
+tauri="$PWD/ui/node_modules/.bin/tauri"
 conf=src-tauri/tauri.conf.json
 version=$(node -p "require('./$conf').version")
 pubkey=$(node -p "require('./$conf').plugins.updater.pubkey")
@@ -48,7 +48,8 @@ fi
 
 bundles=deb
 if [ "${ORRERY_PACKAGE_APPIMAGE:-}" = 1 ]; then bundles=deb,appimage; fi
-"$tauri" build --ci --bundles "$bundles" --config "$overrides"
+# The CLI finds the app from src-tauri/ (from the repository root it finds no package).
+(cd src-tauri && "$tauri" build --ci --bundles "$bundles" --config "$overrides")
 
 out="$CARGO_TARGET_DIR/release/bundle"
 echo "$pubkey" | base64 -d > "$scratch/release.pub"

@@ -272,7 +272,7 @@ export const events = {
  *  desktop syncs, and links (opened by key, never by a URL from the webview).
  */
 export type About = {
-	/**  The app's version. */
+	/**  The app's version (the build's, from its Tauri configuration, in the app). */
 	version: string,
 	/**  Its licence (SPDX). */
 	licence: string,
