@@ -14,7 +14,7 @@ packages=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev libxdo-dev libxkbcommon-dev libwayland-dev libudev-dev
   libvulkan1 mesa-vulkan-drivers xvfb xauth xdotool chromium
-  libdbus-1-dev dbus dbus-daemon gnome-keyring webkit2gtk-driver
+  libdbus-1-dev dbus dbus-daemon gnome-keyring webkit2gtk-driver x11-utils
   postgresql
   # The updater installs a .deb update with `sudo dpkg -i` where no polkit
   # agent is (the app_update test, as root).

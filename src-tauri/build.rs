@@ -18,6 +18,7 @@ fn main() {
         "install_update",
         "update_settings",
         "set_update_channel",
+        "open_log_folder",
         "welcome_due",
         "dismiss_welcome",
         "add_template",

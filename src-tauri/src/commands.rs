@@ -116,6 +116,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             crate::updates::install_update,
             crate::updates::update_settings,
             crate::updates::set_update_channel,
+            crate::desktop::open_log_folder,
         ])
         // Commands throw their `CommandError`, as `invoke` does.
         .events(crate::events::all())

@@ -26,12 +26,25 @@ pub struct LibraryItemChanged {
 #[tauri_specta(event_name = "open-screen")]
 pub struct OpenScreen(pub String);
 
+/// An `orrery://marketplace/listing/{id}` link asks for a listing: its id.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "open-listing")]
+pub struct OpenListing(pub String);
+
+/// Something the main window should tell the user that no command answered
+/// (a deep link whose graph could not be opened).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "notice")]
+pub struct Notice(pub String);
+
 /// Every event, for the bindings and for Tauri's event registry.
 pub fn all() -> tauri_specta::Events {
     tauri_specta::collect_events![
         LibraryChanged,
         LibraryItemChanged,
         OpenScreen,
+        OpenListing,
+        Notice,
         crate::shell::SyncStatus,
         crate::shell::AccountState,
         crate::updates::UpdateCheck,

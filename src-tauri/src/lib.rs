@@ -8,6 +8,7 @@
 //! in [`shell::Shell`], which has no window and is what tests drive.
 
 pub mod commands;
+pub mod desktop;
 pub mod events;
 pub mod shell;
 pub mod updates;
@@ -29,28 +30,65 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Starts the desktop app and blocks until it exits.
 pub fn run() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn,loro_internal=warn")
-    });
-    // `ORRERY_LOG_FILE` sends the log to a file (appended) instead of stderr.
-    let log_file = std::env::var_os("ORRERY_LOG_FILE").and_then(|path| {
+    let filter = || {
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            EnvFilter::new("info,sqlx=warn,wgpu=error,naga=warn,loro_internal=warn")
+        })
+    };
+    // The log goes to `ORRERY_LOG_FILE` (appended) when set, otherwise to a
+    // daily-rotated file in the app's log folder ("Open log folder" in
+    // About), and to stderr as well.
+    let context = tauri::generate_context!();
+    let explicit = std::env::var_os("ORRERY_LOG_FILE").and_then(|path| {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .ok()
     });
-    match log_file {
-        Some(file) => tracing_subscriber::fmt()
-            .with_env_filter(filter)
-            .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init(),
-        None => tracing_subscriber::fmt().with_env_filter(filter).init(),
+    let mut _log_guard: desktop::LogGuard = None;
+    {
+        use tracing_subscriber::prelude::*;
+        let file_layer = match explicit {
+            Some(file) => Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .boxed(),
+            ),
+            None => desktop::log_dir(&context.config().identifier)
+                .and_then(|folder| desktop::rotated_log(&folder))
+                .map(|appender| {
+                    let (writer, guard) = tracing_appender::non_blocking(appender);
+                    _log_guard = Some(std::sync::Arc::new(guard));
+                    tracing_subscriber::fmt::layer()
+                        .with_ansi(false)
+                        .with_writer(writer)
+                        .boxed()
+                }),
+        };
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(file_layer)
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init();
     }
     let bindings = commands::bindings();
     let invoke_handler = bindings.invoke_handler();
     tauri::Builder::default()
+        // First: a second launch hands over to the running copy and exits.
+        .plugin(desktop::single_instance())
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(tauri_plugin_window_state::StateFlags::all())
+                .build(),
+        )
+        .on_window_event(|window, event| {
+            if desktop::moved_or_resized(event) {
+                desktop::save_window_state_soon(window.app_handle());
+            }
+        })
         .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(updates::PendingUpdate::default())
         .setup(move |app| {
@@ -164,6 +202,18 @@ pub fn run() {
                 }
             });
 
+            // Links the app was started with (`orrery orrery://graph/ID`).
+            let arguments: Vec<String> = std::env::args().skip(1).collect();
+            desktop::open_links(app.handle(), &arguments);
+            // Not installed from a package (an AppImage), the scheme is
+            // registered for this user at start; the .deb registers it itself.
+            if std::env::var_os("APPIMAGE").is_some() {
+                use tauri_plugin_deep_link::DeepLinkExt;
+                if let Err(error) = app.deep_link().register_all() {
+                    tracing::warn!(%error, "orrery:// links could not be registered");
+                }
+            }
+
             // Updates: a quiet check soon after start, then every six hours.
             updates::start_checking(app.handle());
 
@@ -176,6 +226,6 @@ pub fn run() {
             Ok(())
         })
         .invoke_handler(invoke_handler)
-        .run(tauri::generate_context!())
+        .run(context)
         .expect("the desktop app failed to start");
 }

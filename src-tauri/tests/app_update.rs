@@ -309,6 +309,9 @@ async fn update_installs_and_restarts_as_new_version() {
     let packages = tokio::task::spawn_blocking(packages).await.unwrap();
     let _installed = Installed::package(&packages.old);
     assert_eq!(installed_version().as_deref(), Some("0.1.0"));
+    // The package's desktop entry registers orrery:// links.
+    let entry = std::fs::read_to_string("/usr/share/applications/Orrery.desktop").unwrap();
+    assert!(entry.contains("x-scheme-handler/orrery"), "{entry}");
 
     let feed = Arc::clone(&packages.feed);
     let release_key = packages.release.public_key();

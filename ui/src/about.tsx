@@ -46,6 +46,22 @@ function AboutOrrery({ about, updates }: { about: About; updates: UpdateSettings
           </li>
         ))}
       </ul>
+      <p class="hint about-logs">
+        Something went wrong?{" "}
+        <button
+          type="button"
+          class="link"
+          data-testid="open-log-folder"
+          onClick={() =>
+            void api
+              .openLogFolder()
+              .then((folder) => say(`The log is in ${folder}.`, "good"))
+              .catch((error) => say(errorMessage(error)))
+          }
+        >
+          Open log folder
+        </button>
+      </p>
       <Notice said={said} testId="about-notice" />
       <div class="actions">
         <button value="close">Close</button>

@@ -178,6 +178,8 @@ export const api = {
   /** Downloads and installs the version the last check found, then restarts. */
   installUpdate: () => done(commands.installUpdate()),
   updateSettings: commands.updateSettings,
+  /** Opens the app's log folder in the file manager; answers the folder. */
+  openLogFolder: commands.openLogFolder,
   setUpdateChannel: commands.setUpdateChannel,
   /** Whether the first-run welcome is still to be shown on this device. */
   welcomeDue: commands.welcomeDue,
@@ -293,6 +295,12 @@ export const api = {
     events.libraryItemChanged.listen((event) => handler(event.payload.kind, event.payload.id)),
   onSyncStatus: (handler: (status: SyncStatus) => void): Promise<UnlistenFn> =>
     events.syncStatus.listen((event) => handler(event.payload as SyncStatus)),
+  /** An orrery://marketplace/listing/ID link asked for a listing. */
+  onOpenListing: (handler: (listing: string) => void): Promise<UnlistenFn> =>
+    events.openListing.listen((event) => handler(event.payload)),
+  /** Something to tell the user that no command answered (a deep link that failed). */
+  onNotice: (handler: (message: string) => void): Promise<UnlistenFn> =>
+    events.notice.listen((event) => handler(event.payload)),
   /** What an update check found (the timer's checks say only "available"). */
   onUpdateState: (handler: (check: UpdateCheck) => void): Promise<UnlistenFn> =>
     events.updateState.listen((event) => handler(event.payload)),

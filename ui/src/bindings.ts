@@ -253,6 +253,8 @@ export const commands = {
 	updateSettings: () => __TAURI_INVOKE<UpdateSettings>("update_settings"),
 	/**  Moves this installation to the `stable` or `beta` channel. */
 	setUpdateChannel: (channel: string) => __TAURI_INVOKE<UpdateSettings>("set_update_channel", { channel }),
+	/**  Opens the app's log folder in the file manager ("Open log folder"). */
+	openLogFolder: () => __TAURI_INVOKE<string>("open_log_folder"),
 };
 
 /** Events */
@@ -260,6 +262,8 @@ export const events = {
 	accountChanged: makeEvent<AccountState_Serialize, AccountState_Deserialize>("account-changed"),
 	libraryChanged: makeEvent<LibraryChanged, LibraryChanged>("library-changed"),
 	libraryItemChanged: makeEvent<LibraryItemChanged, LibraryItemChanged>("library-item-changed"),
+	notice: makeEvent<Notice, Notice>("notice"),
+	openListing: makeEvent<OpenListing, OpenListing>("open-listing"),
 	openScreen: makeEvent<OpenScreen, OpenScreen>("open-screen"),
 	syncStatus: makeEvent<SyncStatus_Serialize, SyncStatus_Deserialize>("sync-status"),
 	updateProgress: makeEvent<UpdateProgress_Serialize, UpdateProgress_Deserialize>("update-progress"),
@@ -1593,6 +1597,15 @@ export type NewMarketListing = {
 	/**  `usd`, `eur` or `gbp`. */
 	currency: string,
 };
+
+/**
+ *  Something the main window should tell the user that no command answered
+ *  (a deep link whose graph could not be opened).
+ */
+export type Notice = string;
+
+/**  An `orrery://marketplace/listing/{id}` link asks for a listing: its id. */
+export type OpenListing = string;
 
 /**
  *  The canvas asks the main window for a screen by name (a failed run's

@@ -17,6 +17,7 @@ import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
 import { showAbout } from "./about";
 import { UpdateBar } from "./updates";
+import { toast } from "./feedback";
 import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
@@ -30,6 +31,8 @@ interface Frame {
   show: (screen: ScreenKey) => void;
   /** The welcome's "Start from a template" led here. */
   showTemplates: boolean;
+  /** An orrery:// link asked for this marketplace listing. */
+  listing: string | null;
 }
 
 interface Screen {
@@ -60,7 +63,7 @@ const SCREENS: Screen[] = [
   { key: "agents", tab: () => "Agents", view: () => <Agents /> },
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <Providers /> },
-  { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: () => <Marketplace /> },
+  { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: (frame) => <Marketplace listing={frame.listing} /> },
   { key: "channels", tab: () => "Channels", signedIn: true, hiddenSignedOut: true, view: () => <Channels /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {
@@ -81,15 +84,18 @@ function App() {
    * a screen was chosen: choosing a tab, even the current one, opens its
    * screen afresh.
    */
-  const [place, setPlace] = useState<{ screen: ScreenKey; visit: number; templates: boolean } | null>(null);
-  const show = (screen: ScreenKey, templates = false) =>
-    setPlace((last) => ({ screen, visit: (last?.visit ?? 0) + 1, templates }));
+  const [place, setPlace] = useState<{ screen: ScreenKey; visit: number; templates: boolean; listing: string | null } | null>(null);
+  const show = (screen: ScreenKey, templates = false, listing: string | null = null) =>
+    setPlace((last) => ({ screen, visit: (last?.visit ?? 0) + 1, templates, listing }));
   const adopt = (next: AccountState) => {
     setAccount(next);
     applyTheme(next.account?.theme ?? "system");
   };
   useShellEvent(api.onAccountChanged, adopt);
   // The canvas asks for a screen by name (a failed run offers "Open Providers").
+  // An orrery:// link asked for a listing, or for something that failed.
+  useShellEvent(api.onOpenListing, (listing: string) => show("marketplace", false, listing));
+  useShellEvent(api.onNotice, (message: string) => toast(message, { kind: "bad" }));
   useShellEvent(api.onOpenScreen, (screen: string) => {
     const known = SCREENS.find((each) => each.key === screen);
     if (known) show(known.key);
@@ -112,7 +118,7 @@ function App() {
     })();
   }, []);
 
-  const frame: Frame = { account, adopt, show: (screen) => show(screen), showTemplates: place?.templates ?? false };
+  const frame: Frame = { account, adopt, show: (screen) => show(screen), showTemplates: place?.templates ?? false, listing: place?.listing ?? null };
   const current = SCREENS.find((each) => each.key === place?.screen);
   return (
     <>

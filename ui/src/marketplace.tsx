@@ -66,9 +66,10 @@ function Rating({ rating, count }: { rating: number | null; count: number }) {
   );
 }
 
-export function Marketplace() {
+/** The Marketplace screen; `listing` (an orrery:// link's) opens on that listing's page. */
+export function Marketplace({ listing = null }: { listing?: string | null }) {
   const [view, setView] = useState<View>("browse");
-  const [open, setOpen] = useState<string | null>(null);
+  const [open, setOpen] = useState<string | null>(listing);
   const [said, say] = useNotice();
 
   const show = (next: View) => {

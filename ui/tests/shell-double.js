@@ -467,6 +467,7 @@
       updates.installed = setup.update.version;
       return null;
     },
+    open_log_folder: () => "/home/ada/.local/share/studio.orrery.desktop/logs",
     update_settings: () => ({ channel: updates.channel, installation: "5b0e7f3a-8d1c-4e2f-9a6b-0c1d2e3f4a5b" }),
     set_update_channel: ({ channel }) => {
       if (!["stable", "beta"].includes(channel)) return fail("invalid_input", `\`${channel}\` is not a channel: stable or beta`);
@@ -1245,6 +1246,8 @@
     browserPages,
     /** Updates: the channel, the version installed, checks made. */
     updates,
+    /** The marketplace's listings. */
+    market,
     /** Stripe confirms the payment of a pending purchase of the listing
      * titled `title`: the item lands in the library, which changes. */
     pay(title) {
