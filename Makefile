@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui package bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace fmt lint clean
+.PHONY: run test deps ui package bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace bench-startup fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -82,6 +82,13 @@ bench-api:
 bench-marketplace: deps
 	cargo build --release -p orrery-bench
 	$(CARGO_TARGET_DIR)/release/orrery-bench marketplace --postgres
+
+# The desktop app's cold start to its first painted window and its idle memory
+# (the release app that `make package` builds; JSON line: to_main_window_ms, idle_rss_mib).
+bench-startup:
+	test -x $(CARGO_TARGET_DIR)/release/orrery || ORRERY_PACKAGE_THROWAWAY_KEY=1 scripts/package.sh
+	cargo build --release -p orrery-bench
+	$(CARGO_TARGET_DIR)/release/orrery-bench startup
 
 bench-load:
 	cargo build --release -p orrery-server -p orrery-bench --bins

@@ -44,6 +44,7 @@ mod load;
 mod marketplace;
 mod peer;
 mod sandbox;
+mod startup;
 mod sync;
 mod sync_merge;
 
@@ -58,7 +59,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench load [--clients N] [--seconds N] [--nodes N] [--settle-seconds N] [--no-attack]
        orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]
        orrery-bench api [--runs N] [--concurrent N] [--rounds N] [--messages N]
-       orrery-bench marketplace [--listings N] [--purchases N] [--searches N] [--gets N] [--postgres]";
+       orrery-bench marketplace [--listings N] [--purchases N] [--searches N] [--gets N] [--postgres]
+       orrery-bench startup [--runs N] [--idle-seconds N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -191,6 +193,19 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", api::run(&options)?);
+            Ok(())
+        }
+        "startup" => {
+            let mut options = startup::Options::default();
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
+                    "--runs" => options.runs = number.clamp(1, 100),
+                    "--idle-seconds" => options.idle_seconds = number as u64,
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", startup::run(&options)?);
             Ok(())
         }
         "marketplace" => {

@@ -31,6 +31,7 @@ pub mod memory;
 pub mod minimap;
 pub mod panels;
 pub mod pick;
+pub mod placement;
 pub mod probe;
 pub mod scene;
 
@@ -45,6 +46,8 @@ use bevy::winit::{UpdateMode, WinitPlugin, WinitSettings};
 use orrery_domain::{ChatMessage, Graph, GraphEdit, GraphId, NodeId};
 use orrery_runtime::SandboxEvent;
 use serde::{Deserialize, Serialize};
+
+pub use placement::WindowPlacement;
 
 /// Title of the canvas window (tests find the window by it).
 pub const WINDOW_TITLE: &str = "Orrery canvas";
@@ -143,6 +146,9 @@ pub enum CanvasEvent {
     GraphClosed(GraphId),
     /// The canvas could not do what was asked.
     Failed(String),
+    /// The window settled at a new place or size after a move or resize:
+    /// the host saves it and hands it back in [`CanvasOptions::placement`].
+    WindowPlaced(WindowPlacement),
     /// The canvas app has exited.
     Closed,
 }
@@ -242,6 +248,9 @@ pub struct CanvasOptions {
     /// Closing the window closes the graph and hides the window instead of
     /// ending the app (inside the shell).
     pub hide_on_close: bool,
+    /// Where the window was last (the host saves [`CanvasEvent::WindowPlaced`]);
+    /// `None` opens it at `size`, where the system puts it.
+    pub placement: Option<WindowPlacement>,
 }
 
 impl Default for CanvasOptions {
@@ -253,6 +262,7 @@ impl Default for CanvasOptions {
             on_any_thread: false,
             own_logging: true,
             hide_on_close: false,
+            placement: None,
         }
     }
 }
@@ -334,6 +344,9 @@ pub fn canvas_app(options: &CanvasOptions) -> (App, CanvasHandle) {
         .insert_resource(bridge::CanvasBridge::new(command_receiver, event_sender))
         .add_plugins(bridge::BridgePlugin {
             hide_on_close: options.hide_on_close,
+        })
+        .add_plugins(placement::WindowPlacementPlugin {
+            saved: options.placement,
         })
         .add_plugins(CanvasPlugin);
     (

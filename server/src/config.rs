@@ -167,7 +167,8 @@ impl ServerConfig {
     /// `ORRERY_SERVER_DATABASE`, `ORRERY_SERVER_LISTEN`, `ORRERY_SMTP`),
     /// falling back to the user's data directory and 127.0.0.1:7878. OAuth
     /// providers come from `ORRERY_GOOGLE_CLIENT_ID` / `_SECRET` and
-    /// `ORRERY_GITHUB_CLIENT_ID` / `_SECRET`; SMTP credentials from
+    /// `ORRERY_GITHUB_CLIENT_ID` / `_SECRET` (`ORRERY_GOOGLE_REDIRECT`,
+    /// `ORRERY_GITHUB_REDIRECT`: `loopback` or `app`); SMTP credentials from
     /// `ORRERY_SMTP_USER` / `ORRERY_SMTP_PASSWORD`, the sender from
     /// `ORRERY_SMTP_FROM`.
     pub fn from_args(args: impl IntoIterator<Item = String>) -> Result<Self, String> {
@@ -273,10 +274,13 @@ impl ServerConfig {
             config.channels.whatsapp_api_base = base;
         }
         if let Some(id) = env("ORRERY_GOOGLE_CLIENT_ID") {
-            config.oauth_providers.push(OAuthProvider::google(
-                id,
-                env("ORRERY_GOOGLE_CLIENT_SECRET"),
-            ));
+            config.oauth_providers.push(OAuthProvider {
+                redirect: redirect_setting(
+                    env("ORRERY_GOOGLE_REDIRECT"),
+                    "ORRERY_GOOGLE_REDIRECT",
+                )?,
+                ..OAuthProvider::google(id, env("ORRERY_GOOGLE_CLIENT_SECRET"))
+            });
         }
         if let (Some(secret_key), Some(webhook_secret)) = (
             env("ORRERY_STRIPE_SECRET_KEY"),
@@ -315,13 +319,27 @@ impl ServerConfig {
             );
         }
         if let Some(id) = env("ORRERY_GITHUB_CLIENT_ID") {
-            config.oauth_providers.push(OAuthProvider::github(
-                id,
-                env("ORRERY_GITHUB_CLIENT_SECRET"),
-            ));
+            config.oauth_providers.push(OAuthProvider {
+                redirect: redirect_setting(
+                    env("ORRERY_GITHUB_REDIRECT"),
+                    "ORRERY_GITHUB_REDIRECT",
+                )?,
+                ..OAuthProvider::github(id, env("ORRERY_GITHUB_CLIENT_SECRET"))
+            });
         }
         Ok(config)
     }
+}
+
+/// A provider's redirect setting (`loopback`, the default, or `app`).
+fn redirect_setting(
+    value: Option<String>,
+    variable: &str,
+) -> Result<orrery_domain::sign_in::OAuthRedirect, String> {
+    value.map_or(Ok(Default::default()), |value| {
+        orrery_domain::sign_in::OAuthRedirect::parse(&value)
+            .map_err(|error| format!("{variable}: {error}"))
+    })
 }
 
 const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:PORT/DB] [--listen HOST:PORT] [--smtp HOST:PORT]

@@ -348,73 +348,35 @@ struct FileRequest {
     save_as: Option<String>,
 }
 
-/// Shows GTK's file chooser over the main window and waits for the answer
-/// without blocking any thread. It is built on Tauri's GTK thread, the only
-/// one GTK may be used from: a dialog library that starts GTK on a thread of
-/// its own (rfd's GTK backend does) deadlocks against Tauri's loop.
+/// Shows the system's file dialog (Tauri's dialog plugin: rfd's GTK
+/// chooser, built on Tauri's main thread) over the main window and waits for
+/// the answer without blocking any thread.
 async fn file_dialog(app: &tauri::AppHandle, request: FileRequest) -> Result<Picked, CommandError> {
     use tauri::Manager;
+    use tauri_plugin_dialog::DialogExt;
     let (answer, answered) = tokio::sync::oneshot::channel();
-    let window = app.get_webview_window("main");
-    app.run_on_main_thread(move || show_file_chooser(window, request, answer))
-        .map_err(|error| CommandError {
-            code: "internal",
-            message: format!("could not show the file dialog: {error}"),
-        })?;
+    let mut dialog = app
+        .dialog()
+        .file()
+        .set_title(request.title)
+        .add_filter("Orrery graph", &["json"])
+        .add_filter("All files", &["*"]);
+    if let Some(window) = app.get_webview_window("main") {
+        dialog = dialog.set_parent(&window);
+    }
+    let deliver = move |picked: Option<tauri_plugin_dialog::FilePath>| {
+        let picked = picked.and_then(|path| path.into_path().ok());
+        tracing::info!(?picked, "file dialog answered");
+        let _ = answer.send(picked);
+    };
+    match request.save_as {
+        Some(name) => dialog.set_file_name(name).save_file(deliver),
+        None => dialog.pick_file(deliver),
+    }
     answered.await.map_err(|_| CommandError {
         code: "internal",
         message: "the file dialog closed without an answer".into(),
     })
-}
-
-fn show_file_chooser(
-    window: Option<tauri::WebviewWindow>,
-    request: FileRequest,
-    answer: tokio::sync::oneshot::Sender<Picked>,
-) {
-    use gtk::prelude::*;
-    let parent = window.and_then(|window| window.gtk_window().ok());
-    let (action, accept) = match request.save_as {
-        Some(_) => (gtk::FileChooserAction::Save, "_Save"),
-        None => (gtk::FileChooserAction::Open, "_Open"),
-    };
-    let dialog = gtk::FileChooserDialog::with_buttons(
-        Some(request.title),
-        parent.as_ref(),
-        action,
-        &[
-            ("_Cancel", gtk::ResponseType::Cancel),
-            (accept, gtk::ResponseType::Accept),
-        ],
-    );
-    let graphs = gtk::FileFilter::new();
-    graphs.set_name(Some("Orrery graph (*.json)"));
-    graphs.add_pattern("*.json");
-    dialog.add_filter(graphs);
-    let everything = gtk::FileFilter::new();
-    everything.set_name(Some("All files"));
-    everything.add_pattern("*");
-    dialog.add_filter(everything);
-    if let Some(name) = &request.save_as {
-        dialog.set_do_overwrite_confirmation(true);
-        dialog.set_current_name(name);
-    }
-    dialog.set_default_response(gtk::ResponseType::Accept);
-    dialog.set_modal(true);
-    let answer = std::cell::RefCell::new(Some(answer));
-    dialog.connect_response(move |dialog, response| {
-        let picked = if response == gtk::ResponseType::Accept {
-            dialog.filename()
-        } else {
-            None
-        };
-        tracing::info!(?response, ?picked, "file dialog answered");
-        if let Some(answer) = answer.borrow_mut().take() {
-            let _ = answer.send(picked);
-        }
-        dialog.close();
-    });
-    dialog.show();
 }
 
 /// Asks for a graph file and imports it as a new graph. `None` if the user
@@ -603,18 +565,42 @@ pub async fn open_billing_portal(shell: State<'_, Shell>) -> Result<(), CommandE
     Ok(shell.open_billing_portal(open_in_browser).await?)
 }
 
-/// Opens `url` in the user's browser.
+/// Opens `url` in the user's browser: the one `$BROWSER` names when it is
+/// set (the first of a `:`-separated list, `%s` standing for the URL, as
+/// xdg-open reads it), otherwise the system's (xdg-open).
 fn open_in_browser(url: &url::Url) -> Result<(), String> {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
+    let chosen = std::env::var("BROWSER").ok().and_then(|list| {
+        list.split(':')
+            .map(str::trim)
+            .find(|entry| !entry.is_empty())
+            .map(str::to_owned)
+    });
+    let (program, arguments) = match chosen {
+        Some(entry) => browser_command(&entry, url.as_str()),
+        None if cfg!(target_os = "macos") => ("open".to_owned(), vec![url.to_string()]),
+        None => ("xdg-open".to_owned(), vec![url.to_string()]),
     };
-    std::process::Command::new(opener)
-        .arg(url.as_str())
+    std::process::Command::new(&program)
+        .args(&arguments)
         .spawn()
         .map(|_| ())
-        .map_err(|error| format!("the browser could not be opened ({opener}: {error})"))
+        .map_err(|error| format!("the browser could not be opened ({program}: {error})"))
+}
+
+/// A `$BROWSER` entry as a program and its arguments: words split on
+/// spaces, `%s` replaced by the URL (appended when absent).
+fn browser_command(entry: &str, url: &str) -> (String, Vec<String>) {
+    let mut words = entry.split_whitespace().map(str::to_owned);
+    let program = words.next().unwrap_or_default();
+    let mut arguments: Vec<String> = words.collect();
+    if arguments.iter().any(|word| word.contains("%s")) {
+        for word in &mut arguments {
+            *word = word.replace("%s", url);
+        }
+    } else {
+        arguments.push(url.to_owned());
+    }
+    (program, arguments)
 }
 
 /// Signs in through Google or GitHub in the system browser.
@@ -703,7 +689,23 @@ pub async fn confirm_password_reset(
 
 #[cfg(test)]
 mod tests {
-    use super::safe_file_name;
+    use super::{browser_command, safe_file_name};
+
+    #[test]
+    fn browser_entries_take_the_url() {
+        let url = "https://example.test/a?b=c";
+        assert_eq!(
+            browser_command("firefox", url),
+            ("firefox".to_owned(), vec![url.to_owned()])
+        );
+        assert_eq!(
+            browser_command("chromium --new-window %s", url),
+            (
+                "chromium".to_owned(),
+                vec!["--new-window".to_owned(), url.to_owned()]
+            )
+        );
+    }
 
     #[test]
     fn graph_names_become_safe_file_names() {

@@ -1,7 +1,7 @@
 //! What a desktop app is expected to do, through Tauri's own plugins: one
 //! copy per user (a second launch brings the first forward and hands it its
 //! arguments and `orrery://` links, then exits), `orrery://` deep links (a
-//! graph, a marketplace listing), the windows' sizes and positions
+//! graph, a marketplace listing, the end of a provider sign-in), the windows' sizes and positions
 //! remembered (saved as they change, so a crash loses nothing), and the log
 //! in a file rotated daily in the app's log folder.
 
@@ -19,6 +19,8 @@ use crate::shell::Shell;
 
 /// The URL scheme the app answers (registered by the .deb's desktop entry).
 pub const SCHEME: &str = "orrery";
+/// The longest `orrery://` link opened (a sign-in's code and state fit many times over).
+const MAX_LINK_BYTES: usize = 8 * 1024;
 /// Log files kept (one per day).
 const LOG_DAYS: usize = 7;
 /// How long a window must be still before its size and place are saved.
@@ -31,11 +33,37 @@ pub enum DeepLink {
     Graph(GraphId),
     /// `orrery://marketplace/listing/{id}`: show the listing.
     Listing(uuid::Uuid),
+    /// `orrery://oauth/callback?code=…&state=…`: a provider sign-in
+    /// finishing (its code is never logged).
+    SignIn(SignInCallback),
+}
+
+/// A provider's redirect to the app: it carries a one-time code, so its
+/// `Debug` shows only where it points.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInCallback(pub url::Url);
+
+impl std::fmt::Debug for SignInCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}?…", orrery_domain::sign_in::APP_REDIRECT_URI)
+    }
+}
+
+/// A launch argument as it may be logged: the query of an
+/// `orrery://oauth/callback` link (a sign-in code) is left out.
+pub fn loggable_argument(argument: &str) -> String {
+    match argument.split_once('?') {
+        Some((link, _)) if link == orrery_domain::sign_in::APP_REDIRECT_URI => format!("{link}?…"),
+        _ => argument.chars().take(200).collect(),
+    }
 }
 
 /// Reads an `orrery://` link, or says what is wrong with it.
 pub fn parse_deep_link(text: &str) -> Result<DeepLink, String> {
-    let shown: String = text.chars().take(100).collect();
+    let shown = loggable_argument(&text.chars().take(100).collect::<String>());
+    if text.len() > MAX_LINK_BYTES {
+        return Err(format!("`{shown}…` is longer than a link Orrery opens"));
+    }
     let url = url::Url::parse(text).map_err(|_| format!("`{shown}` is not a link"))?;
     if url.scheme() != SCHEME {
         return Err(format!("`{shown}` is not an {SCHEME}:// link"));
@@ -57,8 +85,10 @@ pub fn parse_deep_link(text: &str) -> Result<DeepLink, String> {
             .parse()
             .map(DeepLink::Listing)
             .map_err(|_| format!("`{shown}` names no listing")),
+        ["oauth", "callback"] => Ok(DeepLink::SignIn(SignInCallback(url))),
         _ => Err(format!(
-            "`{shown}` is not a link Orrery knows: orrery://graph/ID or orrery://marketplace/listing/ID"
+            "`{}` is not a link Orrery knows: orrery://graph/ID or orrery://marketplace/listing/ID",
+            loggable_argument(&shown)
         )),
     }
 }
@@ -106,13 +136,27 @@ fn open_link(app: &AppHandle, link: DeepLink) {
             focus_main(app);
             let _ = crate::events::OpenListing(listing.to_string()).emit(app);
         }
+        // The sign-in that waits for it finishes (and tells the UI); the
+        // main window comes forward from the browser.
+        DeepLink::SignIn(SignInCallback(link)) => {
+            focus_main(app);
+            if let Err(error) = app.state::<Shell>().finish_provider_sign_in(link) {
+                tracing::warn!(%error, "a sign-in link arrived with no sign-in waiting");
+                let _ = crate::events::Notice(format!("That sign-in link was not used: {error}"))
+                    .emit(app);
+            }
+        }
     }
 }
 
 /// Called by the single-instance plugin in the running app when the app is
 /// launched again: the second launch's arguments arrive here, and it exits.
 pub fn second_launch(app: &AppHandle, arguments: Vec<String>, _cwd: String) {
-    tracing::info!(?arguments, "a second launch handed over to this one");
+    let shown: Vec<String> = arguments
+        .iter()
+        .map(|argument| loggable_argument(argument))
+        .collect();
+    tracing::info!(arguments = ?shown, "a second launch handed over to this one");
     focus_main(app);
     open_links(app, &arguments);
 }
@@ -219,6 +263,39 @@ pub fn moved_or_resized(event: &tauri::WindowEvent) -> bool {
     )
 }
 
+/// The file that keeps the canvas window's place and size (the canvas is a
+/// Bevy window, which Tauri's window-state plugin does not see).
+pub fn canvas_placement_file(data_directory: &std::path::Path) -> PathBuf {
+    data_directory.join("canvas-window.json")
+}
+
+/// The canvas window's last placement; nothing (the defaults) when none was
+/// saved or the file cannot be read.
+pub fn load_canvas_placement(file: &std::path::Path) -> Option<orrery_canvas::WindowPlacement> {
+    let text = std::fs::read_to_string(file).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(placement) => Some(placement),
+        Err(error) => {
+            tracing::warn!(%error, file = %file.display(), "the canvas window's saved place is unreadable; ignored");
+            None
+        }
+    }
+}
+
+/// Saves the canvas window's placement: written beside and renamed over, so
+/// a crash mid-write keeps the previous one.
+pub fn save_canvas_placement(file: &std::path::Path, placement: &orrery_canvas::WindowPlacement) {
+    let partial = file.with_extension("json.partial");
+    let written = serde_json::to_vec(placement)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&partial, bytes))
+        .and_then(|()| std::fs::rename(&partial, file));
+    match written {
+        Ok(()) => tracing::debug!(?placement, "the canvas window's place was saved"),
+        Err(error) => tracing::warn!(%error, "the canvas window's place could not be saved"),
+    }
+}
+
 /// Keeps the log writer's worker alive for the app's life.
 pub type LogGuard = Option<Arc<tracing_appender::non_blocking::WorkerGuard>>;
 
@@ -248,5 +325,21 @@ mod tests {
         ] {
             assert!(parse_deep_link(bad).is_err(), "{bad}");
         }
+        let long = format!("orrery://graph/{}", "a".repeat(MAX_LINK_BYTES));
+        assert!(parse_deep_link(&long).unwrap_err().contains("longer than"));
+    }
+
+    #[test]
+    fn sign_in_links_are_read_and_never_logged_with_their_code() {
+        let text = "orrery://oauth/callback?code=secret-code&state=s1";
+        let Ok(DeepLink::SignIn(callback)) = parse_deep_link(text) else {
+            panic!("a sign-in link");
+        };
+        assert_eq!(callback.0.as_str(), text);
+        assert!(!format!("{callback:?}").contains("secret-code"));
+        assert!(!loggable_argument(text).contains("secret-code"));
+        assert_eq!(loggable_argument("--admin"), "--admin");
+        let refused = parse_deep_link("orrery://oauth/elsewhere?code=secret-code").unwrap_err();
+        assert!(refused.contains("not a link Orrery knows"), "{refused}");
     }
 }

@@ -89,7 +89,16 @@ pub fn run() {
                 desktop::save_window_state_soon(window.app_handle());
             }
         })
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_updater::Builder::new().build())
+        // When the first screen is drawn (`orrery-bench startup` waits for this line).
+        .on_page_load(|webview, payload| {
+            if webview.label() == "main"
+                && matches!(payload.event(), tauri::webview::PageLoadEvent::Finished)
+            {
+                tracing::info!("the main window loaded");
+            }
+        })
         .manage(updates::PendingUpdate::default())
         .setup(move |app| {
             bindings.mount_events(app);
@@ -102,7 +111,12 @@ pub fn run() {
                 std::env::var("ORRERY_SERVER_URL").unwrap_or_else(|_| DEFAULT_SERVER_URL.into());
             // The canvas window appears when the user opens a graph; closing it
             // closes the graph and hides the window (see orrery-canvas).
-            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions::default());
+            // It opens where it was last (desktop::save_canvas_placement).
+            let placement_file = desktop::canvas_placement_file(&data_directory);
+            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions {
+                placement: desktop::load_canvas_placement(&placement_file),
+                ..CanvasOptions::default()
+            });
             let vault = vault::KeyringVault::new(
                 &std::env::var("ORRERY_KEYRING_SERVICE").unwrap_or_else(|_| "orrery".into()),
             );
@@ -165,6 +179,9 @@ pub fn run() {
                             }
                             CanvasEvent::GraphClosed(graph) => canvas_shell.graph_closed(graph),
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
+                            CanvasEvent::WindowPlaced(placement) => {
+                                desktop::save_canvas_placement(&placement_file, &placement)
+                            }
                             CanvasEvent::Closed => break,
                             CanvasEvent::Ready(_)
                             | CanvasEvent::ScreenshotSaved { .. }

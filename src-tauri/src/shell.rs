@@ -175,6 +175,8 @@ struct Inner {
     replica: Replica,
     server_url: String,
     accounts: AccountClient,
+    /// Where `orrery://oauth/callback` links go while a provider sign-in waits.
+    app_redirects: orrery_account::loopback::AppRedirects,
     vault: KeyringVault,
     session: Mutex<Option<Session>>,
     keyring_problem: std::sync::Mutex<Option<String>>,
@@ -219,6 +221,7 @@ impl Shell {
             inner: Arc::new(Inner {
                 replica,
                 accounts: AccountClient::new(&server_url),
+                app_redirects: Default::default(),
                 server_url,
                 vault,
                 session: Mutex::new(session),
@@ -665,7 +668,9 @@ impl Shell {
     }
 
     /// Signs in through a provider: the system browser shows its page and
-    /// comes back to a one-shot loopback listener.
+    /// comes back to a one-shot loopback listener, or to an
+    /// `orrery://oauth/callback` link the system opens the app with (handed
+    /// over by [`Shell::finish_provider_sign_in`]), as the server says.
     pub async fn sign_in_with_provider(
         &self,
         provider_id: &str,
@@ -686,6 +691,7 @@ impl Shell {
             .sign_in_with_provider(
                 provider,
                 &Self::device_name(),
+                Some(&self.inner.app_redirects),
                 open_browser,
                 PROVIDER_SIGN_IN_TIMEOUT,
             )
@@ -693,6 +699,12 @@ impl Shell {
         self.keep_session(session).await;
         self.inner.changed.notify_one();
         Ok(self.account_state().await)
+    }
+
+    /// Hands an `orrery://oauth/callback` link the app was opened with to
+    /// the provider sign-in waiting for it; an error when none waits.
+    pub fn finish_provider_sign_in(&self, link: url::Url) -> Result<(), ShellError> {
+        Ok(self.inner.app_redirects.deliver(link)?)
     }
 
     /// Signs out here and on the server (when it can be reached).

@@ -2,8 +2,9 @@
 //! a private session D-Bus and its own XDG folders (so it is "the user's
 //! only copy"): a second launch brings the running copy forward and hands it
 //! its arguments, then exits; an `orrery://graph/ID` link opens the graph on
-//! the canvas, in the running copy or at start; the main window's size and
-//! place survive a restart; the log lands in the app's log folder.
+//! the canvas, in the running copy or at start; the main and canvas
+//! windows' sizes and places survive a restart (and a place no monitor shows
+//! is not used); the log lands in the app's log folder.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -336,62 +337,111 @@ async fn deep_link_opens_graph() {
     drop(again);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn window_state_survives_restart() {
-    let server = TestServer::start().await.unwrap();
-    let desktop = Desktop::new(&server);
-    let first = desktop.launch(&[]);
-    let main = desktop.window("Orrery").to_string();
-    desktop.xdotool(&["windowsize", &main, "1000", "720"]);
-    desktop.xdotool(&["windowmove", &main, "140", "90"]);
-    // Saved as soon as the window is still.
-    let state = desktop
-        .home
-        .path()
-        .join("config/studio.orrery.desktop/.window-state.json");
+/// The window's geometry as xdotool reports it: x, y, width, height.
+fn geometry(desktop: &Desktop, window: &str) -> Option<(i64, i64, i64, i64)> {
+    let geometry = desktop.xdotool(&["getwindowgeometry", "--shell", window]);
+    let value = |key: &str| {
+        geometry
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{key}=")))
+            .and_then(|value| value.parse::<i64>().ok())
+    };
+    Some((value("X")?, value("Y")?, value("WIDTH")?, value("HEIGHT")?))
+}
+
+/// Waits until `window` stands at `expected` (x, y, width, height).
+fn wait_for_geometry(desktop: &Desktop, window: &str, expected: (i64, i64, i64, i64)) {
     let deadline = Instant::now() + APP_TIMEOUT;
     loop {
-        let saved: serde_json::Value = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
-        if saved["main"]["width"] == 1000
-            && saved["main"]["height"] == 720
-            && saved["main"]["x"] == 140
-        {
-            break;
+        let now = geometry(desktop, window);
+        if now == Some(expected) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the window's size was not saved: {saved}; the log:\n{}",
+            "the window stands at {now:?}, not {expected:?}; the log:\n{}",
             desktop.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    first.stop();
-    let again = desktop.launch(&[]);
-    let main = desktop.window("Orrery").to_string();
+}
+
+/// Waits until the JSON file holds what `accept` looks for.
+fn wait_for_saved(desktop: &Desktop, file: &Path, accept: impl Fn(&serde_json::Value) -> bool) {
     let deadline = Instant::now() + APP_TIMEOUT;
     loop {
-        let geometry = desktop.xdotool(&["getwindowgeometry", "--shell", &main]);
-        let value = |key: &str| {
-            geometry
-                .lines()
-                .find_map(|line| line.strip_prefix(&format!("{key}=")))
-                .and_then(|value| value.parse::<i64>().ok())
-        };
-        if value("WIDTH") == Some(1000)
-            && value("HEIGHT") == Some(720)
-            && value("X") == Some(140)
-            && value("Y") == Some(90)
-        {
-            break;
+        let saved: serde_json::Value = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        if accept(&saved) {
+            return;
         }
         assert!(
             Instant::now() < deadline,
-            "the window came back as {geometry}"
+            "{} was not saved as expected: {saved}; the log:\n{}",
+            file.display(),
+            desktop.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn window_state_survives_restart() {
+    let server = TestServer::start().await.unwrap();
+    let desktop = Desktop::new(&server);
+    let graph = seed_graph(&desktop, "Placed research").await;
+    let link = format!("orrery://graph/{graph}");
+    let first = desktop.launch(&[&link]);
+    let main = desktop.window("Orrery").to_string();
+    let canvas = desktop.window("Orrery canvas").to_string();
+    desktop.xdotool(&["windowsize", &main, "1000", "720"]);
+    desktop.xdotool(&["windowmove", &main, "140", "90"]);
+    desktop.xdotool(&["windowsize", &canvas, "700", "520"]);
+    desktop.xdotool(&["windowmove", &canvas, "320", "210"]);
+    // Each is saved as soon as its window is still: the main window by
+    // Tauri's window-state plugin, the canvas (a Bevy window) by the app.
+    let state = desktop
+        .home
+        .path()
+        .join("config/studio.orrery.desktop/.window-state.json");
+    wait_for_saved(&desktop, &state, |saved| {
+        saved["main"]["width"] == 1000
+            && saved["main"]["height"] == 720
+            && saved["main"]["x"] == 140
+    });
+    let placement = desktop.app_data().join("canvas-window.json");
+    wait_for_saved(&desktop, &placement, |saved| {
+        *saved == serde_json::json!({ "x": 320, "y": 210, "width": 700, "height": 520 })
+    });
+    first.stop();
+
+    let again = desktop.launch(&[&link]);
+    let main = desktop.window("Orrery").to_string();
+    wait_for_geometry(&desktop, &main, (140, 90, 1000, 720));
+    let canvas = desktop.window("Orrery canvas").to_string();
+    wait_for_geometry(&desktop, &canvas, (320, 210, 700, 520));
     drop(again);
+
+    // A place no monitor shows (one unplugged since) is not used: the
+    // canvas opens on the screen at its usual size.
+    std::fs::write(
+        &placement,
+        r#"{ "x": 5000, "y": 4000, "width": 700, "height": 520 }"#,
+    )
+    .unwrap();
+    std::fs::remove_file(desktop.log()).unwrap();
+    let last = desktop.launch(&[&link]);
+    let canvas = desktop.window("Orrery canvas").to_string();
+    desktop.wait_for_log(
+        |log| log.contains("saved place is on no monitor"),
+        "the off-screen place to be dropped",
+    );
+    let (x, y, _, _) = geometry(&desktop, &canvas).expect("the canvas has a geometry");
+    assert!(
+        x < 1280 && y < 900,
+        "the canvas opened on the screen, at {x},{y}"
+    );
+    drop(last);
 }

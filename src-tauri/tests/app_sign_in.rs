@@ -27,6 +27,11 @@ struct Launched {
 
 impl Launched {
     async fn start(server: &TestServer) -> Self {
+        Self::start_with(server, &[]).await
+    }
+
+    /// Starts the app with `extra` environment variables too.
+    async fn start_with(server: &TestServer, extra: &[(&str, String)]) -> Self {
         let display = VirtualDisplay::start();
         let data = tempfile::tempdir().unwrap();
         let keyring_service = format!("orrery-app-test-{}", uuid::Uuid::now_v7());
@@ -39,6 +44,10 @@ impl Launched {
             ("NO_AT_BRIDGE", "1".to_owned()),
             ("GTK_USE_PORTAL", "0".to_owned()),
         ];
+        let environment: Vec<(&str, String)> = environment
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect();
         let driver = Driver::start(&display.display, &environment).await;
         let created = driver
             .call(
@@ -147,6 +156,83 @@ async fn app_signs_in_through_its_screens() {
     assert!(!source.contains(&saved.access_token) && !source.contains(&saved.refresh_token));
     assert!(!source.contains("oat_") && !source.contains("ort_"));
 
+    drop(page);
+    app.close(&server).await;
+}
+
+/// Sign-in with a provider whose client is registered with the app's
+/// `orrery://oauth/callback`: the app opens the user's browser (`$BROWSER`,
+/// here a script), the "browser" follows the provider's page to the
+/// `orrery://` redirect and opens it as the system would, by launching the
+/// app with the link; the running copy receives it (single instance) and
+/// finishes the sign-in.
+#[tokio::test]
+async fn provider_sign_in_finishes_through_a_deep_link() {
+    use orrery_e2e::oauth_provider::{OAuthProviderDouble, ProviderUser};
+    let github = OAuthProviderDouble::start(
+        "github",
+        orrery_server::auth::oauth::ProviderKind::GitHub,
+        ProviderUser {
+            subject: "5005".into(),
+            email: "grace@orrery.test".into(),
+            email_verified: true,
+            name: "Grace Hopper".into(),
+        },
+    )
+    .await
+    .unwrap();
+    github.register_app_redirect();
+    let github_config = github.provider_config();
+    let server = TestServer::start_with(|config| config.oauth_providers = vec![github_config])
+        .await
+        .unwrap();
+    let tools = tempfile::tempdir().unwrap();
+    let browser = tools.path().join("browser");
+    std::fs::write(
+        &browser,
+        "#!/bin/sh\n\
+         # The provider approves at once; where it sends the browser is opened\n\
+         # the way the system opens an orrery:// link: with the app.\n\
+         location=$(curl -s -o /dev/null -w '%{redirect_url}' \"$1\")\n\
+         echo \"$location\" > \"$0.visited\"\n\
+         exec \"$ORRERY_APP\" \"$location\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let app = Launched::start_with(
+        &server,
+        &[
+            ("BROWSER", browser.display().to_string()),
+            ("ORRERY_APP", env!("CARGO_BIN_EXE_orrery").to_owned()),
+        ],
+    )
+    .await;
+    let page = app.page();
+    page.wait_for_text("dialog.welcome-dialog h2", |text| !text.is_empty())
+        .await;
+    page.click("dialog.welcome-dialog button[value=close]")
+        .await;
+    page.wait_for_text("section.auth h1", |text| text == "Sign in")
+        .await;
+    page.click("button[data-provider=github]").await;
+    page.wait_for_text("[data-screen=account]", |text| text == "Grace Hopper")
+        .await;
+    let visited = std::fs::read_to_string(tools.path().join("browser.visited")).unwrap();
+    assert!(
+        visited.starts_with("orrery://oauth/callback?code="),
+        "the provider sent the browser to the app's link: {visited}"
+    );
+    let saved = KeyringVault::new(&app.keyring_service)
+        .load(&server.url())
+        .await
+        .unwrap()
+        .expect("a saved session");
+    assert_eq!(saved.account.email, "grace@orrery.test");
+    assert_eq!(saved.account.providers, ["github"]);
     drop(page);
     app.close(&server).await;
 }

@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{EncodingKey, Header};
+use orrery_domain::sign_in::{APP_REDIRECT_URI, OAuthRedirect};
 use orrery_server::auth::oauth::{OAuthProvider, ProviderKind};
 use rand::RngCore;
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -62,6 +63,9 @@ struct ProviderState {
     tokens: HashMap<String, ProviderUser>,
     token_requests: usize,
     challenge_methods: Vec<String>,
+    /// The redirect registered with the provider for this client: any
+    /// loopback port, or exactly the app's `orrery://` link.
+    registered_redirect: OAuthRedirect,
 }
 
 /// A running provider on 127.0.0.1.
@@ -108,6 +112,7 @@ impl OAuthProviderDouble {
             tokens: HashMap::new(),
             token_requests: 0,
             challenge_methods: Vec::new(),
+            registered_redirect: OAuthRedirect::Loopback,
         }));
         let router = Router::new()
             .route("/authorize", get(authorize))
@@ -154,8 +159,17 @@ impl OAuthProviderDouble {
                 ProviderKind::OpenIdConnect => vec![state.issuer.clone()],
                 ProviderKind::GitHub => Vec::new(),
             },
+            redirect: state.registered_redirect,
             ..real
         }
+    }
+
+    /// Registers the app's `orrery://oauth/callback` as the client's only
+    /// redirect (as a GitHub OAuth app registered with it would have):
+    /// loopback redirects are refused from now on, and the server is told
+    /// to use the app link by [`Self::provider_config`].
+    pub fn register_app_redirect(&self) {
+        self.state.lock().unwrap().registered_redirect = OAuthRedirect::App;
     }
 
     /// Changes who is signed in at the provider.
@@ -202,16 +216,17 @@ async fn authorize(
     if query.client_id.as_deref() != Some(provider.client_id.as_str()) {
         return bad_request("unknown client_id");
     }
-    let Some(redirect_uri) = query
-        .redirect_uri
-        .filter(|uri| uri.starts_with("http://127.0.0.1:"))
-    else {
-        return bad_request("redirect_uri must be a loopback URI");
+    let registered = provider.registered_redirect;
+    let Some(redirect_uri) = query.redirect_uri.filter(|uri| match registered {
+        OAuthRedirect::Loopback => uri.starts_with("http://127.0.0.1:"),
+        OAuthRedirect::App => uri == APP_REDIRECT_URI,
+    }) else {
+        return bad_request("redirect_uri is not registered for this client");
     };
     provider
         .challenge_methods
         .push(query.code_challenge_method.clone().unwrap_or_default());
-    let mut target = url::Url::parse(&redirect_uri).expect("checked prefix");
+    let mut target = url::Url::parse(&redirect_uri).expect("a registered redirect is a URL");
     if query.response_type.as_deref() != Some("code") {
         target
             .query_pairs_mut()

@@ -1,12 +1,14 @@
 //! Sign-in with Google and GitHub as the desktop does it (RFC 8252): PKCE, a
-//! one-shot loopback listener, the "system browser" following the provider's
-//! redirect, and the server exchanging the code — against local providers that
-//! speak OAuth 2 / OpenID Connect.
+//! one-shot loopback listener or the app's own `orrery://oauth/callback`
+//! link, the "system browser" following the provider's redirect, and the
+//! server exchanging the code — against local providers that speak OAuth 2 /
+//! OpenID Connect.
 
 use std::time::Duration;
 
-use orrery_account::loopback::PendingAuthorization;
+use orrery_account::loopback::{AppRedirects, PendingAuthorization};
 use orrery_account::{AccountError, Provider};
+use orrery_domain::sign_in::{APP_REDIRECT_URI, OAuthRedirect};
 use orrery_e2e::TestServer;
 use orrery_e2e::oauth_provider::{OAuthProviderDouble, ProviderUser};
 use orrery_server::auth::oauth::ProviderKind;
@@ -68,6 +70,7 @@ async fn oauth_pkce_loopback_signs_in() {
         .sign_in_with_provider(
             provider(&providers, "google"),
             "laptop",
+            None,
             browser,
             Duration::from_secs(30),
         )
@@ -90,6 +93,7 @@ async fn oauth_pkce_loopback_signs_in() {
         .sign_in_with_provider(
             provider(&providers, "github"),
             "desktop",
+            None,
             browser,
             Duration::from_secs(30),
         )
@@ -103,6 +107,7 @@ async fn oauth_pkce_loopback_signs_in() {
         .sign_in_with_provider(
             provider(&providers, "google"),
             "tablet",
+            None,
             browser,
             Duration::from_secs(30),
         )
@@ -141,6 +146,7 @@ async fn oauth_pkce_loopback_signs_in() {
         .sign_in_with_provider(
             provider(&providers, "google"),
             "laptop",
+            None,
             browser,
             Duration::from_secs(30),
         )
@@ -158,6 +164,7 @@ async fn oauth_pkce_loopback_signs_in() {
         .sign_in_with_provider(
             provider(&providers, "google"),
             "laptop",
+            None,
             browser,
             Duration::from_secs(30),
         )
@@ -201,6 +208,7 @@ async fn loopback_listener_rejects_a_foreign_state_and_reports_provider_errors()
         client_id: "client".into(),
         authorize_url: "http://127.0.0.1:9/authorize".into(),
         scopes: vec!["openid".into()],
+        redirect: OAuthRedirect::Loopback,
     };
     let pending = PendingAuthorization::start(&provider).await.unwrap();
     let callback = pending.redirect_uri().to_owned();
@@ -228,4 +236,124 @@ async fn loopback_listener_rejects_a_foreign_state_and_reports_provider_errors()
     tokio::spawn(async move { reqwest::get(format!("{callback}?error=access_denied")).await });
     let error = pending.wait(Duration::from_secs(30)).await.unwrap_err();
     assert!(error.to_string().contains("access_denied"), "{error}");
+}
+
+/// Plays the system browser for a provider that redirects to the app: it
+/// follows the authorize URL up to the `orrery://` redirect, which it cannot
+/// load, and hands that link to the app as the system would (`redirects`,
+/// which the desktop feeds from its launch arguments).
+fn app_link_browser(redirects: AppRedirects) -> impl FnOnce(&url::Url) -> Result<(), String> {
+    move |url: &url::Url| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let answer = client.get(url).send().await.unwrap();
+            let location = answer.headers()[reqwest::header::LOCATION]
+                .to_str()
+                .unwrap();
+            redirects
+                .deliver(url::Url::parse(location).unwrap())
+                .unwrap();
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn oauth_app_link_signs_in() {
+    let github = OAuthProviderDouble::start(
+        "github",
+        ProviderKind::GitHub,
+        user("4004", "grace@orrery.test", true),
+    )
+    .await
+    .unwrap();
+    github.register_app_redirect();
+    let github_config = github.provider_config();
+    let server = TestServer::start_with(|config| config.oauth_providers = vec![github_config])
+        .await
+        .unwrap();
+    let accounts = server.accounts();
+    let providers = accounts.providers().await.unwrap();
+    let github_provider = provider(&providers, "github");
+    assert_eq!(
+        github_provider.redirect,
+        OAuthRedirect::App,
+        "the server says how it comes back"
+    );
+
+    let redirects = AppRedirects::default();
+    let session = accounts
+        .sign_in_with_provider(
+            github_provider,
+            "laptop",
+            Some(&redirects),
+            app_link_browser(redirects.clone()),
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(session.account.email, "grace@orrery.test");
+    assert_eq!(session.account.providers, ["github"]);
+    assert_eq!(github.challenge_methods(), ["S256"]);
+
+    // Without a way to hear the app's link (not the desktop app), it says so.
+    let refused = PendingAuthorization::start(github_provider)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("sign in from the app"),
+        "{refused}"
+    );
+
+    // A link from an old tab, with nothing waiting, is refused and changes nothing.
+    let stale = url::Url::parse(&format!("{APP_REDIRECT_URI}?code=old&state=old")).unwrap();
+    let error = redirects.deliver(stale.clone()).unwrap_err();
+    assert!(
+        error.to_string().contains("no sign-in is waiting"),
+        "{error}"
+    );
+
+    // A link that belongs to another attempt ends this one (state mismatch);
+    // other orrery:// links are not the callback and are passed over.
+    let pending = PendingAuthorization::start_with(github_provider, Some(&redirects))
+        .await
+        .unwrap();
+    assert_eq!(pending.redirect_uri(), APP_REDIRECT_URI);
+    redirects
+        .deliver(url::Url::parse("orrery://graph/0190c8c0-0000-7000-8000-000000000000").unwrap())
+        .unwrap();
+    redirects.deliver(stale).unwrap();
+    let error = pending.wait(Duration::from_secs(30)).await.unwrap_err();
+    assert!(error.to_string().contains("state mismatch"), "{error}");
+
+    // A provider error comes back through the link too.
+    let pending = PendingAuthorization::start_with(github_provider, Some(&redirects))
+        .await
+        .unwrap();
+    let denied = url::Url::parse(&format!("{APP_REDIRECT_URI}?error=access_denied")).unwrap();
+    redirects.deliver(denied).unwrap();
+    let error = pending.wait(Duration::from_secs(30)).await.unwrap_err();
+    assert!(error.to_string().contains("access_denied"), "{error}");
+
+    // The server takes only this provider's kind of redirect: a loopback
+    // redirect_uri for it is refused before any exchange.
+    let requests = github.token_requests();
+    let loopback = orrery_account::loopback::Authorization {
+        code: "code-stolen".into(),
+        code_verifier: "v".repeat(64),
+        redirect_uri: "http://127.0.0.1:53682/callback".into(),
+    };
+    let refused = accounts
+        .complete_provider_sign_in("github", &loopback, "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, AccountError::Refused { status: 400, message, .. } if message.contains(APP_REDIRECT_URI)),
+        "{refused:?}"
+    );
+    assert_eq!(github.token_requests(), requests);
 }

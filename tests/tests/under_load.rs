@@ -402,6 +402,17 @@ async fn concurrent_writes_never_500() {
     let statuses: Vec<_> = registrations.iter().map(|(status, _, _)| *status).collect();
     assert_eq!(count(&statuses, StatusCode::CREATED), 150, "{statuses:?}");
 
+    // Ten devices signed in beforehand (one address: its password checks
+    // are capped at a few at once, so they sign in one after another).
+    let mut devices = Vec::new();
+    for n in 0..10u64 {
+        devices.push(
+            orrery_e2e::TestDevice::signed_in(&server, &format!("device{n}@orrery.test"), "laptop")
+                .await
+                .unwrap(),
+        );
+    }
+
     // Then mixed writes at once from 50 of them: sign-ins (a session each),
     // refreshes (rotation), profile changes, graph pushes, and the same
     // address registered twice more.
@@ -438,23 +449,13 @@ async fn concurrent_writes_never_500() {
             statuses
         }));
     }
-    let pushes = join_all((0..10u64).map(|n| {
-        let server = &server;
-        async move {
-            let device = orrery_e2e::TestDevice::signed_in(
-                server,
-                &format!("device{n}@orrery.test"),
-                "laptop",
-            )
+    let pushes = join_all(devices.iter().zip(0u64..).map(|(device, n)| async move {
+        let graph = device
+            .replica
+            .add_graph(orrery_domain::sample_graph(&format!("Graph {n}"), 50, n))
             .await
             .unwrap();
-            let graph = device
-                .replica
-                .add_graph(orrery_domain::sample_graph(&format!("Graph {n}"), 50, n))
-                .await
-                .unwrap();
-            device.client.sync_graph(&device.replica, graph.id).await
-        }
+        device.client.sync_graph(&device.replica, graph.id).await
     }))
     .await;
     let mut all = Vec::new();

@@ -60,7 +60,7 @@ export const commands = {
 	/**  Signs in through Google or GitHub in the system browser. */
 	signInWithProvider: (provider: string) => __TAURI_INVOKE<AccountState_Serialize>("sign_in_with_provider", { provider }),
 	/**  The providers offered for sign-in. */
-	listProviders: () => __TAURI_INVOKE<Provider[]>("list_providers"),
+	listProviders: () => __TAURI_INVOKE<Provider_Serialize[]>("list_providers"),
 	/**  Signs out on this device and on the server. */
 	signOut: () => __TAURI_INVOKE<AccountState_Serialize>("sign_out"),
 	/**  Changes the profile: name, theme (`light`, `dark`, `system`) or settings. */
@@ -1604,6 +1604,13 @@ export type NewMarketListing = {
  */
 export type Notice = string;
 
+/**  Where a provider sends the browser back to. */
+export type OAuthRedirect = 
+/**  `http://127.0.0.1:PORT/callback`, a port the app listens on once. */
+"loopback" | 
+/**  [`APP_REDIRECT_URI`], which the system opens with the app. */
+"app";
+
 /**  An `orrery://marketplace/listing/{id}` link asks for a listing: its id. */
 export type OpenListing = string;
 
@@ -1904,18 +1911,7 @@ export type Prompt_Serialize = {
 };
 
 /**  An OAuth provider the server offers. */
-export type Provider = {
-	/**  `google`, `github`. */
-	id: string,
-	/**  What the button says. */
-	name: string,
-	/**  The server's client id at the provider. */
-	client_id: string,
-	/**  Where the browser goes. */
-	authorize_url: string,
-	/**  Scopes to ask for. */
-	scopes: string[],
-};
+export type Provider = Provider_Serialize | Provider_Deserialize;
 
 /**  The wire formats the runtime speaks. */
 export type ProviderKind = 
@@ -1980,6 +1976,44 @@ export type ProviderView_Serialize = {
 	settings: ProviderSettings_Serialize,
 	/**  Whether an API key is saved in the keyring for it. */
 	has_api_key: boolean,
+};
+
+/**  An OAuth provider the server offers. */
+export type Provider_Deserialize = {
+	/**  `google`, `github`. */
+	id: string,
+	/**  What the button says. */
+	name: string,
+	/**  The server's client id at the provider. */
+	client_id: string,
+	/**  Where the browser goes. */
+	authorize_url: string,
+	/**  Scopes to ask for. */
+	scopes: string[],
+	/**
+	 *  Where the provider sends the browser back (a loopback listener when
+	 *  the server does not say).
+	 */
+	redirect?: OAuthRedirect,
+};
+
+/**  An OAuth provider the server offers. */
+export type Provider_Serialize = {
+	/**  `google`, `github`. */
+	id: string,
+	/**  What the button says. */
+	name: string,
+	/**  The server's client id at the provider. */
+	client_id: string,
+	/**  Where the browser goes. */
+	authorize_url: string,
+	/**  Scopes to ask for. */
+	scopes: string[],
+	/**
+	 *  Where the provider sends the browser back (a loopback listener when
+	 *  the server does not say).
+	 */
+	redirect: OAuthRedirect,
 };
 
 /**  A published prompt version as the management window lists it. */

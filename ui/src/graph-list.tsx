@@ -375,7 +375,7 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           onInput={(event) => setName(event.currentTarget.value)}
         />
         <button type="submit" disabled={creating}>Create graph</button>
-        <ActionButton class="quiet" onClick={importGraph}>Import graph…</ActionButton>
+        <ActionButton class="quiet" data-testid="import-graph" onClick={importGraph}>Import graph…</ActionButton>
       </form>
       <Notice said={said} />
       {/* An empty library opens on the templates; otherwise they fold away under the form. */}

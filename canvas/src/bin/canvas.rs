@@ -568,6 +568,8 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),
+                // The standalone canvas opens where it is told (--size).
+                CanvasEvent::WindowPlaced(_) => {}
                 CanvasEvent::Closed => break,
             }
         }

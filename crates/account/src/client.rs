@@ -74,6 +74,10 @@ pub struct Provider {
     pub authorize_url: String,
     /// Scopes to ask for.
     pub scopes: Vec<String>,
+    /// Where the provider sends the browser back (a loopback listener when
+    /// the server does not say).
+    #[serde(default)]
+    pub redirect: orrery_domain::sign_in::OAuthRedirect,
 }
 
 /// A change to the profile; `None` leaves a field alone.
@@ -463,17 +467,20 @@ impl AccountClient {
         .await
     }
 
-    /// The whole desktop flow: start a loopback listener, let `open_browser`
-    /// show the provider's page, wait (up to `timeout`) for the redirect, and
-    /// exchange the code through the server.
+    /// The whole desktop flow: get ready for the redirect the provider uses
+    /// (a loopback listener, or `app_redirects` for `orrery://` links), let
+    /// `open_browser` show the provider's page, wait (up to `timeout`) for
+    /// the redirect, and exchange the code through the server.
     pub async fn sign_in_with_provider(
         &self,
         provider: &Provider,
         device: &str,
+        app_redirects: Option<&crate::loopback::AppRedirects>,
         open_browser: impl FnOnce(&url::Url) -> Result<(), String>,
         timeout: Duration,
     ) -> Result<Session, AccountError> {
-        let pending = crate::loopback::PendingAuthorization::start(provider).await?;
+        let pending =
+            crate::loopback::PendingAuthorization::start_with(provider, app_redirects).await?;
         open_browser(pending.authorize_url()).map_err(AccountError::Browser)?;
         let authorization = pending.wait(timeout).await?;
         self.complete_provider_sign_in(&provider.id, &authorization, device)

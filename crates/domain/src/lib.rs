@@ -16,6 +16,7 @@ mod ports;
 pub mod revenue;
 pub mod runs;
 mod sample;
+pub mod sign_in;
 pub mod templates;
 pub mod text;
 mod validator;

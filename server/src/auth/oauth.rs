@@ -24,6 +24,7 @@ use oauth2::{
     ExtraTokenFields, PkceCodeVerifier, RedirectUrl, StandardRevocableToken, StandardTokenResponse,
     TokenResponse, TokenUrl,
 };
+use orrery_domain::sign_in::{APP_REDIRECT_URI, OAuthRedirect};
 use serde::{Deserialize, Serialize};
 
 /// How a provider tells who signed in.
@@ -63,6 +64,10 @@ pub struct OAuthProvider {
     pub issuers: Vec<String>,
     /// Scopes to ask for.
     pub scopes: Vec<String>,
+    /// Where the provider sends the browser back: a loopback listener (the
+    /// default), or the app's `orrery://oauth/callback` for a client
+    /// registered with it.
+    pub redirect: OAuthRedirect,
 }
 
 impl OAuthProvider {
@@ -84,6 +89,7 @@ impl OAuthProvider {
                 "accounts.google.com".into(),
             ],
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            redirect: OAuthRedirect::Loopback,
         }
     }
 
@@ -102,6 +108,7 @@ impl OAuthProvider {
             jwks_url: None,
             issuers: Vec::new(),
             scopes: vec!["read:user".into(), "user:email".into()],
+            redirect: OAuthRedirect::Loopback,
         }
     }
 }
@@ -194,6 +201,19 @@ pub fn check_loopback_redirect(uri: &str) -> Result<url::Url, OAuthError> {
     Ok(parsed)
 }
 
+/// Checks `uri` against the redirect the provider is set up for: any
+/// loopback port, or exactly the app's link.
+pub fn check_redirect(redirect: OAuthRedirect, uri: &str) -> Result<url::Url, OAuthError> {
+    match redirect {
+        OAuthRedirect::Loopback => check_loopback_redirect(uri),
+        OAuthRedirect::App if uri == APP_REDIRECT_URI => url::Url::parse(uri)
+            .map_err(|error| OAuthError::BadRequest(format!("redirect_uri: {error}"))),
+        OAuthRedirect::App => Err(OAuthError::BadRequest(format!(
+            "redirect_uri must be {APP_REDIRECT_URI} for this provider"
+        ))),
+    }
+}
+
 #[derive(Deserialize)]
 struct IdTokenClaims {
     sub: String,
@@ -283,7 +303,7 @@ impl OAuthProvider {
                     .into(),
             ));
         }
-        let redirect = check_loopback_redirect(redirect_uri)?;
+        let redirect = check_redirect(self.redirect, redirect_uri)?;
         let token = self
             .client(&redirect)?
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -455,6 +475,23 @@ mod tests {
             "not a url",
         ] {
             assert!(check_loopback_redirect(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn each_provider_takes_only_its_own_redirect() {
+        let loopback = "http://127.0.0.1:53682/callback";
+        assert!(check_redirect(OAuthRedirect::Loopback, loopback).is_ok());
+        assert!(check_redirect(OAuthRedirect::Loopback, APP_REDIRECT_URI).is_err());
+        assert!(check_redirect(OAuthRedirect::App, APP_REDIRECT_URI).is_ok());
+        for bad in [
+            loopback,
+            "orrery://oauth/callback/",
+            "orrery://oauth/callback?next=evil",
+            "orrery://evil/callback",
+            "ORRERY://oauth/callback",
+        ] {
+            assert!(check_redirect(OAuthRedirect::App, bad).is_err(), "{bad}");
         }
     }
 }

@@ -548,6 +548,7 @@ struct ProviderView {
     client_id: String,
     authorize_url: String,
     scopes: Vec<String>,
+    redirect: orrery_domain::sign_in::OAuthRedirect,
 }
 
 async fn providers(State(context): State<ApiContext>) -> Json<Vec<ProviderView>> {
@@ -562,6 +563,7 @@ async fn providers(State(context): State<ApiContext>) -> Json<Vec<ProviderView>>
                 client_id: provider.client_id.clone(),
                 authorize_url: provider.authorize_url.clone(),
                 scopes: provider.scopes.clone(),
+                redirect: provider.redirect,
             })
             .collect(),
     )
