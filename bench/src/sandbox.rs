@@ -113,6 +113,7 @@ impl Provider for InstantProvider {
             attempts: 1,
             latency: std::time::Duration::ZERO,
             first_token: None,
+            tool_calls: Vec::new(),
         })));
         CompletionStream::new(receiver)
     }

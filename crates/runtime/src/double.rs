@@ -128,6 +128,17 @@ pub enum Reply {
         /// The error's message.
         message: String,
     },
+    /// Streams `text` (if any), then calls of tools (name, arguments), in
+    /// the format's own way: OpenAI's `tool_calls` pieces, Anthropic's
+    /// `tool_use` blocks with `input_json_delta`, Gemini's `functionCall`
+    /// parts. Arguments stream in two pieces where the format splits them.
+    ToolCalls {
+        /// Text before the calls.
+        text: String,
+        /// Each call: the tool's name and its arguments (sent as they are:
+        /// a JSON value, or a string of raw, possibly broken, JSON text).
+        calls: Vec<(String, Value)>,
+    },
     /// A 200 `text/event-stream` answer whose body is these pieces, as they are.
     Raw(Vec<Vec<u8>>),
     /// Waits (no status, no headers) until the gate opens, then answers.
@@ -203,6 +214,17 @@ impl Reply {
         Reply::Malformed { text: text.into() }
     }
 
+    /// Calls of tools, with no text: each is (name, arguments as JSON).
+    pub fn tool_calls(calls: impl IntoIterator<Item = (impl Into<String>, Value)>) -> Self {
+        Reply::ToolCalls {
+            text: String::new(),
+            calls: calls
+                .into_iter()
+                .map(|(name, arguments)| (name.into(), arguments))
+                .collect(),
+        }
+    }
+
     /// This reply, once `gate` opens.
     pub fn after(self, gate: &Gate) -> Self {
         Reply::Gated(gate.clone(), Box::new(self))
@@ -247,6 +269,151 @@ impl RecordedRequest {
                 .as_str()
                 .map(str::to_owned),
         }
+    }
+
+    /// The names of the tools offered, whichever the format.
+    pub fn tool_names(&self) -> Vec<String> {
+        let names = |tools: &Value, path: &[&str]| -> Vec<String> {
+            tools
+                .as_array()
+                .map(|tools| {
+                    tools
+                        .iter()
+                        .filter_map(|tool| {
+                            path.iter()
+                                .fold(tool, |value, key| &value[*key])
+                                .as_str()
+                                .map(str::to_owned)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match self.kind {
+            Some(ProviderKind::OpenAiCompatible) => {
+                names(&self.body["tools"], &["function", "name"])
+            }
+            Some(ProviderKind::Anthropic) => names(&self.body["tools"], &["name"]),
+            Some(ProviderKind::Gemini) => {
+                names(&self.body["tools"][0]["functionDeclarations"], &["name"])
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// The tool calls the conversation sent back, in order, as (call id,
+    /// tool name, arguments as JSON), whichever the format (Gemini's calls
+    /// carry the ids the runtime gave them).
+    pub fn tool_calls_sent(&self) -> Vec<(String, String, Value)> {
+        let mut calls = Vec::new();
+        let messages = |key: &str| self.body[key].as_array().cloned().unwrap_or_default();
+        match self.kind {
+            Some(ProviderKind::OpenAiCompatible) => {
+                for message in messages("messages") {
+                    for call in message["tool_calls"].as_array().into_iter().flatten() {
+                        let arguments = call["function"]["arguments"]
+                            .as_str()
+                            .and_then(|text| serde_json::from_str(text).ok())
+                            .unwrap_or(Value::Null);
+                        calls.push((
+                            call["id"].as_str().unwrap_or_default().to_owned(),
+                            call["function"]["name"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            arguments,
+                        ));
+                    }
+                }
+            }
+            Some(ProviderKind::Anthropic) => {
+                for message in messages("messages") {
+                    for block in message["content"].as_array().into_iter().flatten() {
+                        if block["type"] == "tool_use" {
+                            calls.push((
+                                block["id"].as_str().unwrap_or_default().to_owned(),
+                                block["name"].as_str().unwrap_or_default().to_owned(),
+                                block["input"].clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(ProviderKind::Gemini) => {
+                for content in messages("contents") {
+                    for part in content["parts"].as_array().into_iter().flatten() {
+                        let call = &part["functionCall"];
+                        if call.is_object() {
+                            calls.push((
+                                call["id"].as_str().unwrap_or_default().to_owned(),
+                                call["name"].as_str().unwrap_or_default().to_owned(),
+                                call["args"].clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        calls
+    }
+
+    /// The tool results sent back, in order, as (call id, content, is an
+    /// error), whichever the format.
+    pub fn tool_results(&self) -> Vec<(String, String, bool)> {
+        let mut results = Vec::new();
+        let messages = |key: &str| self.body[key].as_array().cloned().unwrap_or_default();
+        match self.kind {
+            Some(ProviderKind::OpenAiCompatible) => {
+                for message in messages("messages") {
+                    if message["role"] == "tool" {
+                        let content = message["content"].as_str().unwrap_or_default().to_owned();
+                        // OpenAI's tool messages have no error flag: the text says it.
+                        results.push((
+                            message["tool_call_id"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_owned(),
+                            content,
+                            false,
+                        ));
+                    }
+                }
+            }
+            Some(ProviderKind::Anthropic) => {
+                for message in messages("messages") {
+                    for block in message["content"].as_array().into_iter().flatten() {
+                        if block["type"] == "tool_result" {
+                            results.push((
+                                block["tool_use_id"].as_str().unwrap_or_default().to_owned(),
+                                block["content"].as_str().unwrap_or_default().to_owned(),
+                                block["is_error"] == true,
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(ProviderKind::Gemini) => {
+                for content in messages("contents") {
+                    for part in content["parts"].as_array().into_iter().flatten() {
+                        let response = &part["functionResponse"];
+                        if response.is_object() {
+                            let error = response["response"]["error"].as_str();
+                            results.push((
+                                response["id"].as_str().unwrap_or_default().to_owned(),
+                                error
+                                    .or(response["response"]["content"].as_str())
+                                    .unwrap_or_default()
+                                    .to_owned(),
+                                error.is_some(),
+                            ));
+                        }
+                    }
+                }
+            }
+            None => {}
+        }
+        results
     }
 
     /// Every non-system message text sent, in order, whichever the format
@@ -689,6 +856,12 @@ fn stream_response(
             pieces.push(frames.error(&message));
             (pieces, Ending::Close)
         }
+        Reply::ToolCalls { text, calls } => {
+            let mut pieces = frames.opening(10);
+            pieces.extend(frames.deltas(&text, 1, 10));
+            pieces.extend(frames.tool_calls(&calls, include_usage));
+            (pieces, Ending::Close)
+        }
         Reply::Raw(pieces) => (pieces, Ending::Close),
         Reply::Hang | Reply::Status { .. } | Reply::Gated(..) => {
             unreachable!("answered before streaming")
@@ -852,6 +1025,91 @@ impl Frames<'_> {
                         "totalTokenCount": input_tokens + output_tokens}}),
             )],
         }
+    }
+
+    /// Tool calls and the end of the answer (stop reason: tool use).
+    fn tool_calls(&self, calls: &[(String, Value)], include_usage: bool) -> Vec<Vec<u8>> {
+        // A string is raw JSON text as the model wrote it (maybe broken).
+        let text_of = |arguments: &Value| match arguments {
+            Value::String(raw) => raw.clone(),
+            other => other.to_string(),
+        };
+        let halves = |text: &str| -> Vec<String> {
+            let middle = text
+                .char_indices()
+                .nth(text.chars().count() / 2)
+                .map_or(0, |(at, _)| at);
+            vec![text[..middle].to_owned(), text[middle..].to_owned()]
+        };
+        let mut frames = Vec::new();
+        match self.kind {
+            ProviderKind::OpenAiCompatible => {
+                for (index, (name, arguments)) in calls.iter().enumerate() {
+                    frames.push(self.data(None, &json!({"id": "chatcmpl-double", "object": "chat.completion.chunk",
+                        "choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, "id": format!("call_double_{index}"),
+                            "type": "function", "function": {"name": name, "arguments": ""}}]}, "finish_reason": null}]})));
+                    for piece in halves(&text_of(arguments)) {
+                        frames.push(self.data(None, &json!({"id": "chatcmpl-double", "object": "chat.completion.chunk",
+                            "choices": [{"index": 0, "delta": {"tool_calls": [{"index": index, "function": {"arguments": piece}}]},
+                                "finish_reason": null}]})));
+                    }
+                }
+                frames.push(self.data(
+                    None,
+                    &json!({"id": "chatcmpl-double", "object": "chat.completion.chunk",
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+                ));
+                if include_usage {
+                    frames.push(self.data(None, &json!({"id": "chatcmpl-double", "choices": [],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})));
+                }
+                frames.push(b"data: [DONE]\n\n".to_vec());
+            }
+            ProviderKind::Anthropic => {
+                frames.push(self.data(
+                    Some("content_block_stop"),
+                    &json!({"type": "content_block_stop", "index": 0}),
+                ));
+                for (position, (name, arguments)) in calls.iter().enumerate() {
+                    let index = position + 1;
+                    frames.push(self.data(Some("content_block_start"), &json!({"type": "content_block_start", "index": index,
+                        "content_block": {"type": "tool_use", "id": format!("toolu_double_{position}"), "name": name, "input": {}}})));
+                    for piece in halves(&text_of(arguments)) {
+                        frames.push(self.data(
+                            Some("content_block_delta"),
+                            &json!({"type": "content_block_delta", "index": index,
+                            "delta": {"type": "input_json_delta", "partial_json": piece}}),
+                        ));
+                    }
+                    frames.push(self.data(
+                        Some("content_block_stop"),
+                        &json!({"type": "content_block_stop", "index": index}),
+                    ));
+                }
+                frames.push(self.data(Some("message_delta"), &json!({"type": "message_delta",
+                    "delta": {"stop_reason": "tool_use", "stop_sequence": null}, "usage": {"output_tokens": 5}})));
+                frames.push(self.data(Some("message_stop"), &json!({"type": "message_stop"})));
+            }
+            ProviderKind::Gemini => {
+                // Gemini's arguments are an object; raw text is sent as it is parsed.
+                let parts: Vec<Value> = calls
+                    .iter()
+                    .map(|(name, arguments)| {
+                        let args = match arguments {
+                            Value::String(raw) => {
+                                serde_json::from_str(raw).unwrap_or(Value::String(raw.clone()))
+                            }
+                            other => other.clone(),
+                        };
+                        json!({"functionCall": {"name": name, "args": args}})
+                    })
+                    .collect();
+                frames.push(self.data(None, &json!({"candidates": [{"content": {"parts": parts, "role": "model"},
+                    "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15}})));
+            }
+        }
+        frames
     }
 
     fn malformed(&self) -> Vec<u8> {

@@ -183,6 +183,23 @@ pub enum RuntimeError {
     #[error("the plan cannot be run: {0}")]
     InvalidPlan(String),
 
+    /// The model kept calling tools wrongly (unknown tools, arguments that
+    /// are not JSON or do not match the schema) past its allowance.
+    #[error("the model made {count} invalid tool calls; the last: {last}")]
+    InvalidToolCalls {
+        /// How many.
+        count: usize,
+        /// What was wrong with the last one.
+        last: String,
+    },
+
+    /// The model kept calling tools for more rounds than allowed.
+    #[error("the model was still calling tools after {rounds} rounds; the step was stopped")]
+    TooManyToolRounds {
+        /// The allowance.
+        rounds: usize,
+    },
+
     /// A step of a sandbox run failed; the run stopped.
     #[error("step “{step}” ({agent}) failed: {error}")]
     StepFailed {

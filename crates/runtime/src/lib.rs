@@ -23,6 +23,7 @@ pub mod run;
 pub mod sandbox;
 pub mod settings;
 pub mod sse;
+pub mod tools;
 pub mod usage;
 pub mod validate;
 
@@ -35,11 +36,14 @@ pub use provider::{
     ChatRequest, Completion, CompletionStream, HttpProvider, Message, Provider, Role, StreamEvent,
     TokenUsage,
 };
-pub use run::{AgentAnswer, AgentCall, chat_history, run_agent};
+pub use run::{
+    AgentAnswer, AgentCall, ToolEvent, ToolLimits, chat_history, run_agent, run_agent_with_tools,
+};
 pub use sandbox::{
     Decision, Plan, PlanStep, Resolution, Sandbox, SandboxEvent, SandboxOutcome, Team,
 };
 pub use settings::{CallLimits, ProviderKind, ProviderSettings};
 pub use tokio_util::sync::CancellationToken;
+pub use tools::{Tool, ToolBox, ToolCall, ToolError, ToolPermissions, ToolResult, ToolSpec};
 pub use usage::{ModelPrice, PriceTable, UsageEvent, UsageOutcome, UsageSink};
 pub use validate::{Compile, ValidationFailure, Validator, ValidatorSet};

@@ -170,6 +170,7 @@ impl AssembledPrompt {
             top_p: self.top_p,
             max_tokens: self.max_tokens,
             label: None,
+            tools: Vec::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::RuntimeError;
 use crate::prompt::{AssembledPrompt, assemble};
 use crate::provider::{Completion, Message, Provider, Role};
+use crate::tools::{ToolBox, ToolCall, ToolResult};
 
 /// Most earlier messages of a chat shown to the model with a new task.
 pub const HISTORY_MESSAGES: usize = 40;
@@ -120,6 +121,136 @@ pub async fn run_agent(
     })
 }
 
+/// How far a model may go with tools in one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolLimits {
+    /// Rounds of calls (a model answer that calls tools, then their
+    /// results) before the step stops.
+    pub max_rounds: usize,
+    /// Invalid calls (unknown tool, arguments that are not JSON or do not
+    /// match the schema) handed back to the model as errors before the step
+    /// fails with the reason.
+    pub max_invalid_calls: usize,
+}
+
+impl Default for ToolLimits {
+    fn default() -> Self {
+        Self {
+            max_rounds: 8,
+            max_invalid_calls: 3,
+        }
+    }
+}
+
+/// What happens with tools during a step, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolEvent {
+    /// The model asked for `call`; it runs now (after any confirmation).
+    Called(ToolCall),
+    /// The call gave this (an error result when it failed or was refused).
+    Answered(ToolResult),
+}
+
+/// [`run_agent`] with tools: the model may call `tools`; each call is
+/// checked and run by the box and its result goes back to the model, which
+/// answers again, until it answers without calling any (then the
+/// validators run on that answer). Invalid calls go back as error results,
+/// at most `limits.max_invalid_calls` times, and then the step fails with the
+/// reason; so does a model still calling after `limits.max_rounds` rounds.
+/// `on_tool` hears every call and result. The answer's completion carries
+/// the tokens of every round.
+pub async fn run_agent_with_tools(
+    provider: &dyn Provider,
+    call: AgentCall<'_>,
+    tools: &ToolBox,
+    limits: ToolLimits,
+    cancel: CancellationToken,
+    mut on_delta: impl FnMut(&str),
+    mut on_tool: impl FnMut(ToolEvent),
+) -> Result<AgentAnswer, RuntimeError> {
+    let validators = ValidatorSet::compile(&call.validators)?;
+    let assembled = assemble(call.agent, call.prompt, &call.variables, &call.task)?;
+    let mut request = assembled.request().with_label(call.agent.name.clone());
+    request.messages.splice(0..0, call.history);
+    request.tools = tools.specs();
+    let mut invalid = 0;
+    let mut rounds = 0;
+    let mut input_tokens = 0;
+    let mut output_tokens = 0;
+    let mut reported = true;
+    let started = std::time::Instant::now();
+    loop {
+        let mut completion = provider
+            .stream(request.clone(), cancel.clone())
+            .for_each_delta(&mut on_delta)
+            .await?;
+        input_tokens += completion.usage.input_tokens;
+        output_tokens += completion.usage.output_tokens;
+        reported &= completion.usage.reported;
+        if completion.tool_calls.is_empty() {
+            validators.check(&completion.text)?;
+            completion.usage.input_tokens = input_tokens;
+            completion.usage.output_tokens = output_tokens;
+            completion.usage.reported = reported;
+            completion.latency = started.elapsed();
+            return Ok(AgentAnswer {
+                prompt_version: assembled.version,
+                assembled,
+                completion,
+            });
+        }
+        rounds += 1;
+        if rounds > limits.max_rounds {
+            return Err(RuntimeError::TooManyToolRounds {
+                rounds: limits.max_rounds,
+            });
+        }
+        let mut results = Vec::with_capacity(completion.tool_calls.len());
+        for tool_call in &completion.tool_calls {
+            on_tool(ToolEvent::Called(tool_call.clone()));
+            let outcome = tools.run(tool_call, &cancel).await;
+            if matches!(outcome, Err(crate::tools::ToolError::Cancelled)) {
+                return Err(RuntimeError::Cancelled);
+            }
+            let result = match outcome {
+                Ok(content) => ToolResult {
+                    call_id: tool_call.id.clone(),
+                    name: tool_call.name.clone(),
+                    content,
+                    is_error: false,
+                },
+                Err(error) => {
+                    if error.is_invalid_call() {
+                        invalid += 1;
+                        if invalid > limits.max_invalid_calls {
+                            return Err(RuntimeError::InvalidToolCalls {
+                                count: invalid,
+                                last: format!(
+                                    "`{}`: {error}",
+                                    tool_call.name.chars().take(80).collect::<String>()
+                                ),
+                            });
+                        }
+                    }
+                    ToolResult {
+                        call_id: tool_call.id.clone(),
+                        name: tool_call.name.clone(),
+                        content: error.to_string(),
+                        is_error: true,
+                    }
+                }
+            };
+            on_tool(ToolEvent::Answered(result.clone()));
+            results.push(result);
+        }
+        request.messages.push(Message::tool_calls(
+            std::mem::take(&mut completion.text),
+            std::mem::take(&mut completion.tool_calls),
+        ));
+        request.messages.push(Message::tool_results(results));
+    }
+}
+
 /// The end of a chat as turns for the model: the person's messages and the
 /// agents' answers (the sandbox's and the manager's notes left out), at most
 /// [`HISTORY_MESSAGES`] messages and [`HISTORY_CHARS`] characters, newest
@@ -140,6 +271,7 @@ pub fn chat_history(messages: &[ChatMessage]) -> Vec<Message> {
         kept.push(Message {
             role,
             content: message.text.clone(),
+            ..Message::default()
         });
     }
     while kept

@@ -1,12 +1,19 @@
 //! Anthropic's messages API (`POST {base}/v1/messages`, `x-api-key`,
 //! `anthropic-version: 2023-06-01`), streamed as the events `message_start`
 //! (input tokens), `content_block_delta` (`delta.text`), `message_delta`
-//! (stop reason, output tokens), `message_stop` and `error`.
+//! (stop reason, output tokens), `message_stop` and `error`. Tools go as
+//! `tools` with an `input_schema`; a call opens as a `tool_use` content
+//! block (`content_block_start`: id, name) whose input streams as
+//! `input_json_delta` pieces, and answers go back as `tool_result` blocks in
+//! the next user turn.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ChatRequest, Chunk, ChunkError, Role, WireFormat, turns};
+use super::{
+    ChatRequest, Chunk, ChunkError, Role, ToolCallDelta, WireFormat, arguments_object, sends_text,
+    turns,
+};
 use crate::sse::SseEvent;
 
 /// The API version the runtime speaks.
@@ -22,6 +29,8 @@ struct StreamEvent {
     #[serde(rename = "type")]
     kind: Option<String>,
     message: Option<MessageStart>,
+    index: Option<u64>,
+    content_block: Option<ContentBlock>,
     delta: Option<Delta>,
     usage: Option<Usage>,
     error: Option<ErrorBody>,
@@ -33,10 +42,19 @@ struct MessageStart {
 }
 
 #[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    id: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct Delta {
     #[serde(rename = "type")]
     kind: Option<String>,
     text: Option<String>,
+    partial_json: Option<String>,
     stop_reason: Option<String>,
 }
 
@@ -78,10 +96,20 @@ impl WireFormat for Anthropic {
                     Role::User => "user",
                     Role::Assistant => "assistant",
                 };
-                let content: Vec<Value> = parts
-                    .into_iter()
-                    .map(|text| json!({"type": "text", "text": text}))
-                    .collect();
+                let mut content: Vec<Value> = Vec::new();
+                for message in parts {
+                    if sends_text(message) {
+                        content.push(json!({"type": "text", "text": message.content}));
+                    }
+                    for call in &message.tool_calls {
+                        content.push(json!({"type": "tool_use", "id": call.id, "name": call.name,
+                            "input": arguments_object(call)}));
+                    }
+                    for result in &message.tool_results {
+                        content.push(json!({"type": "tool_result", "tool_use_id": result.call_id,
+                            "content": result.content, "is_error": result.is_error}));
+                    }
+                }
                 json!({"role": role, "content": content})
             })
             .collect();
@@ -99,6 +127,16 @@ impl WireFormat for Anthropic {
         }
         if let Some(top_p) = request.top_p {
             body["top_p"] = json!(top_p);
+        }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|tool| {
+                    json!({"name": tool.name, "description": tool.description, "input_schema": tool.parameters})
+                })
+                .collect();
+            body["tools"] = Value::Array(tools);
         }
         body
     }
@@ -119,16 +157,37 @@ impl WireFormat for Anthropic {
                     chunk.output_tokens = usage.output_tokens;
                 }
             }
-            "content_block_delta" => {
-                if let Some(delta) = parsed.delta
-                    && delta
+            "content_block_start" => {
+                if let Some(block) = parsed.content_block
+                    && block.kind.as_deref() == Some("tool_use")
+                {
+                    chunk.tool_calls.push(ToolCallDelta {
+                        index: parsed.index,
+                        id: block.id,
+                        name: block.name,
+                        arguments: String::new(),
+                    });
+                }
+            }
+            "content_block_delta" => match parsed.delta {
+                Some(delta) if delta.kind.as_deref() == Some("input_json_delta") => {
+                    chunk.tool_calls.push(ToolCallDelta {
+                        index: parsed.index,
+                        id: None,
+                        name: None,
+                        arguments: delta.partial_json.unwrap_or_default(),
+                    });
+                }
+                Some(delta)
+                    if delta
                         .kind
                         .as_deref()
-                        .is_none_or(|kind| kind == "text_delta")
+                        .is_none_or(|kind| kind == "text_delta") =>
                 {
                     chunk.text = delta.text.unwrap_or_default();
                 }
-            }
+                _ => {}
+            },
             "message_delta" => {
                 chunk.stop_reason = parsed.delta.and_then(|delta| delta.stop_reason);
                 if let Some(usage) = parsed.usage {
@@ -151,7 +210,7 @@ impl WireFormat for Anthropic {
                     retryable: matches!(kind.as_deref(), Some("overloaded_error" | "api_error")),
                 });
             }
-            // ping, content_block_start, content_block_stop and future events.
+            // ping, content_block_stop and future events.
             _ => {}
         }
         Ok(chunk)

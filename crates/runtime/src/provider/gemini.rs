@@ -1,12 +1,18 @@
 //! Gemini's `POST {base}/v1beta/models/{model}:streamGenerateContent?alt=sse`
 //! with `x-goog-api-key`: each `data:` chunk holds
 //! `candidates[0].content.parts[].text` and the running `usageMetadata`;
-//! the last one carries `finishReason`, and the stream simply ends.
+//! the last one carries `finishReason`, and the stream simply ends. Tools
+//! go as `functionDeclarations`; a call arrives whole as a `functionCall`
+//! part (name, `args`), and answers go back as `functionResponse` parts of
+//! the next user turn, matched by name.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ChatRequest, Chunk, ChunkError, Role, WireFormat, turns};
+use super::{
+    ChatRequest, Chunk, ChunkError, Role, ToolCallDelta, WireFormat, arguments_object, sends_text,
+    turns,
+};
 use crate::sse::SseEvent;
 
 /// Gemini's format.
@@ -36,11 +42,21 @@ struct Content {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Part {
     text: Option<String>,
+    function_call: Option<FunctionCall>,
     /// Thought summaries are not part of the answer.
     #[serde(default)]
     thought: bool,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(default)]
+    args: Value,
 }
 
 #[derive(Deserialize)]
@@ -92,11 +108,24 @@ impl WireFormat for Gemini {
                     Role::User => "user",
                     Role::Assistant => "model",
                 };
-                let parts: Vec<Value> = parts
-                    .into_iter()
-                    .map(|text| json!({"text": text}))
-                    .collect();
-                json!({"role": role, "parts": parts})
+                let mut out: Vec<Value> = Vec::new();
+                for message in parts {
+                    if sends_text(message) {
+                        out.push(json!({"text": message.content}));
+                    }
+                    for call in &message.tool_calls {
+                        out.push(json!({"functionCall": {"id": call.id, "name": call.name, "args": arguments_object(call)}}));
+                    }
+                    for result in &message.tool_results {
+                        let response = if result.is_error {
+                            json!({"error": result.content})
+                        } else {
+                            json!({"content": result.content})
+                        };
+                        out.push(json!({"functionResponse": {"id": result.call_id, "name": result.name, "response": response}}));
+                    }
+                }
+                json!({"role": role, "parts": out})
             })
             .collect();
         let mut body = json!({ "contents": contents });
@@ -115,6 +144,14 @@ impl WireFormat for Gemini {
         }
         if !config.is_empty() {
             body["generationConfig"] = Value::Object(config);
+        }
+        if !request.tools.is_empty() {
+            let declarations: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|tool| json!({"name": tool.name, "description": tool.description, "parameters": tool.parameters}))
+                .collect();
+            body["tools"] = json!([{"functionDeclarations": declarations}]);
         }
         body
     }
@@ -150,6 +187,18 @@ impl WireFormat for Gemini {
         if let Some(candidate) = chunk.candidates.into_iter().next() {
             if let Some(content) = candidate.content {
                 for part in content.parts {
+                    if let Some(call) = part.function_call {
+                        out.tool_calls.push(ToolCallDelta {
+                            index: None,
+                            id: call.id,
+                            name: call.name,
+                            arguments: if call.args.is_null() {
+                                "{}".to_owned()
+                            } else {
+                                call.args.to_string()
+                            },
+                        });
+                    }
                     if let Some(text) = part.text.filter(|_| !part.thought) {
                         out.text.push_str(&text);
                     }

@@ -27,6 +27,7 @@ use tracing::Instrument;
 use crate::RuntimeError;
 use crate::settings::{CallLimits, ProviderKind, ProviderSettings};
 use crate::sse::{SseError, SseEvent, SseParser};
+use crate::tools::{ToolCall, ToolResult, ToolSpec};
 use crate::usage::{PriceTable, UsageEvent, UsageOutcome, UsageSink};
 
 /// Most bytes of an error answer read to find the provider's message.
@@ -35,24 +36,33 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 const MAX_MESSAGE_CHARS: usize = 500;
 /// Deltas waiting for a slow reader before the call waits for it.
 const CHANNEL_DEPTH: usize = 64;
+/// Most tool calls read from one answer.
+const MAX_TOOL_CALLS: usize = 32;
 
 /// Who wrote a message of the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The person, or the runtime on their behalf.
+    #[default]
     User,
     /// The model.
     Assistant,
 }
 
 /// One message of the conversation sent to the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Message {
     /// Who wrote it.
     pub role: Role,
     /// What it says.
     pub content: String,
+    /// The tools the model called in this message (a model message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// What those calls gave (a user message that follows them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_results: Vec<ToolResult>,
 }
 
 impl Message {
@@ -61,6 +71,7 @@ impl Message {
         Self {
             role: Role::User,
             content: content.into(),
+            ..Self::default()
         }
     }
 
@@ -69,6 +80,26 @@ impl Message {
         Self {
             role: Role::Assistant,
             content: content.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The model's message that called `calls` (with any text it wrote).
+    pub fn tool_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Self {
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+            tool_calls: calls,
+            ..Self::default()
+        }
+    }
+
+    /// The answers to the calls of the message before.
+    pub fn tool_results(results: Vec<ToolResult>) -> Self {
+        Self {
+            role: Role::User,
+            tool_results: results,
+            ..Self::default()
         }
     }
 }
@@ -90,6 +121,8 @@ pub struct ChatRequest {
     pub max_tokens: Option<u32>,
     /// Who asks (an agent's name, a sandbox step), carried into the usage event.
     pub label: Option<String>,
+    /// The tools the model may call.
+    pub tools: Vec<ToolSpec>,
 }
 
 impl ChatRequest {
@@ -119,7 +152,26 @@ impl ChatRequest {
             + self
                 .messages
                 .iter()
-                .map(|message| message.content.len())
+                .map(|message| {
+                    message.content.len()
+                        + message
+                            .tool_calls
+                            .iter()
+                            .map(|call| call.name.len() + call.arguments.len())
+                            .sum::<usize>()
+                        + message
+                            .tool_results
+                            .iter()
+                            .map(|result| result.content.len())
+                            .sum::<usize>()
+                })
+                .sum::<usize>()
+            + self
+                .tools
+                .iter()
+                .map(|tool| {
+                    tool.name.len() + tool.description.len() + tool.parameters.to_string().len()
+                })
                 .sum::<usize>()
     }
 }
@@ -153,6 +205,8 @@ pub struct Completion {
     pub latency: Duration,
     /// From the first request to the first piece of text.
     pub first_token: Option<Duration>,
+    /// The tools the model called, in order (their answers go in the next request).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// What a streaming call hands over.
@@ -351,6 +405,7 @@ impl Provider for HttpProvider {
             input_tokens: None,
             output_tokens: None,
             stop_reason: None,
+            tool_calls: Vec::new(),
         };
         tokio::spawn(call.run().instrument(span));
         CompletionStream { receiver }
@@ -370,6 +425,22 @@ pub(crate) struct Chunk {
     pub stop_reason: Option<String>,
     /// The provider marked the end of the stream.
     pub done: bool,
+    /// Pieces of tool calls.
+    pub tool_calls: Vec<ToolCallDelta>,
+}
+
+/// A piece of a tool call as it streams.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct ToolCallDelta {
+    /// Which call it continues (the provider's index); `None`: a whole new
+    /// call (Gemini sends each call in one piece).
+    pub index: Option<u64>,
+    /// The call's id, when this piece carries it.
+    pub id: Option<String>,
+    /// The tool's name, when this piece carries it.
+    pub name: Option<String>,
+    /// More of the arguments' JSON text.
+    pub arguments: String,
 }
 
 /// Why a chunk cannot be used.
@@ -435,6 +506,8 @@ struct Call {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     stop_reason: Option<String>,
+    /// Tool calls as they stream: (provider's index, id, name, arguments so far).
+    tool_calls: Vec<(Option<u64>, Option<String>, String, String)>,
 }
 
 impl Call {
@@ -464,6 +537,15 @@ impl Call {
             attempts: self.attempts,
             latency: self.started.elapsed(),
             first_token: self.first_token,
+            tool_calls: std::mem::take(&mut self.tool_calls)
+                .into_iter()
+                .enumerate()
+                .map(|(position, (_, id, name, arguments))| ToolCall {
+                    id: id.unwrap_or_else(|| format!("call_{position}")),
+                    name,
+                    arguments,
+                })
+                .collect(),
         };
         match &result {
             Ok(()) => tracing::info!(
@@ -649,6 +731,43 @@ impl Call {
         }
         if chunk.stop_reason.is_some() {
             self.stop_reason = chunk.stop_reason;
+        }
+        for delta in chunk.tool_calls {
+            let known = delta.index.and_then(|index| {
+                self.tool_calls
+                    .iter()
+                    .position(|(seen, ..)| *seen == Some(index))
+            });
+            let position = match known {
+                Some(position) => position,
+                None => {
+                    if self.tool_calls.len() >= MAX_TOOL_CALLS {
+                        return Err(Failure::Fatal(RuntimeError::MalformedChunk {
+                            provider,
+                            reason: format!("more than {MAX_TOOL_CALLS} tool calls in one answer"),
+                            excerpt: excerpt(&event.data),
+                        }));
+                    }
+                    self.tool_calls
+                        .push((delta.index, None, String::new(), String::new()));
+                    self.tool_calls.len() - 1
+                }
+            };
+            let (_, id, name, arguments) = &mut self.tool_calls[position];
+            if delta.id.is_some() {
+                *id = delta.id;
+            }
+            if let Some(delta_name) = delta.name {
+                name.push_str(&delta_name);
+            }
+            if arguments.len() + delta.arguments.len() > crate::tools::MAX_ARGUMENT_BYTES + 1 {
+                return Err(Failure::Fatal(RuntimeError::MalformedChunk {
+                    provider,
+                    reason: "a tool call's arguments are larger than allowed".into(),
+                    excerpt: excerpt(&event.data),
+                }));
+            }
+            arguments.push_str(&delta.arguments);
         }
         if !chunk.text.is_empty() {
             let limit = self.limits().max_answer_chars;
@@ -879,18 +998,36 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Consecutive messages of one role, as (role, contents): Anthropic and
+/// Consecutive messages of one role, as (role, messages): Anthropic and
 /// Gemini want turns to alternate, so they send these as one turn of
-/// several parts (each part byte for byte).
-pub(crate) fn turns(messages: &[Message]) -> Vec<(Role, Vec<&str>)> {
-    let mut turns: Vec<(Role, Vec<&str>)> = Vec::new();
+/// several parts (each text byte for byte, then tool calls or results).
+pub(crate) fn turns(messages: &[Message]) -> Vec<(Role, Vec<&Message>)> {
+    let mut turns: Vec<(Role, Vec<&Message>)> = Vec::new();
     for message in messages {
         match turns.last_mut() {
-            Some((role, parts)) if *role == message.role => parts.push(&message.content),
-            _ => turns.push((message.role, vec![&message.content])),
+            Some((role, parts)) if *role == message.role => parts.push(message),
+            _ => turns.push((message.role, vec![message])),
         }
     }
     turns
+}
+
+/// Whether a message's text is sent as a part: always for plain messages
+/// (even empty, as before tools), only when there is some beside tool calls
+/// or results.
+pub(crate) fn sends_text(message: &Message) -> bool {
+    (message.tool_calls.is_empty() && message.tool_results.is_empty())
+        || !message.content.is_empty()
+}
+
+/// A tool call's arguments as a JSON object for the formats that want one
+/// (Anthropic's `input`, Gemini's `args`): what the model sent when it is an
+/// object, otherwise an empty one.
+pub(crate) fn arguments_object(call: &ToolCall) -> serde_json::Value {
+    match serde_json::from_str::<serde_json::Value>(&call.arguments) {
+        Ok(value @ serde_json::Value::Object(_)) => value,
+        _ => serde_json::json!({}),
+    }
 }
 
 #[cfg(test)]
@@ -980,8 +1117,20 @@ mod tests {
             Message::assistant("c"),
             Message::user("d"),
         ];
+        let texts: Vec<(Role, Vec<&str>)> = turns(&messages)
+            .into_iter()
+            .map(|(role, parts)| {
+                (
+                    role,
+                    parts
+                        .iter()
+                        .map(|message| message.content.as_str())
+                        .collect(),
+                )
+            })
+            .collect();
         assert_eq!(
-            turns(&messages),
+            texts,
             [
                 (Role::User, vec!["a", "b"]),
                 (Role::Assistant, vec!["c"]),

@@ -1,12 +1,15 @@
 //! The OpenAI-compatible wire format (`POST {base}/chat/completions`), spoken
 //! by Ollama, llama.cpp's server, vLLM and OpenAI: `data:` chunks holding
 //! `choices[0].delta.content`, usage in a last chunk when asked for with
-//! `stream_options.include_usage`, and `data: [DONE]` at the end.
+//! `stream_options.include_usage`, and `data: [DONE]` at the end. Tools go
+//! as `tools` of type `function`; the model's calls stream as
+//! `delta.tool_calls[]` pieces keyed by `index` (the arguments a string of
+//! JSON in pieces), and their answers go back as `tool` messages.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ChatRequest, Chunk, ChunkError, Role, WireFormat};
+use super::{ChatRequest, Chunk, ChunkError, Role, ToolCallDelta, WireFormat};
 use crate::sse::SseEvent;
 
 /// The OpenAI-compatible format.
@@ -29,6 +32,21 @@ struct Choice {
 #[derive(Deserialize)]
 struct Delta {
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCallPiece>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallPiece {
+    index: Option<u64>,
+    id: Option<String>,
+    function: Option<FunctionPiece>,
+}
+
+#[derive(Deserialize)]
+struct FunctionPiece {
+    name: Option<String>,
+    arguments: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +81,32 @@ impl WireFormat for OpenAi {
                 Role::User => "user",
                 Role::Assistant => "assistant",
             };
-            messages.push(json!({"role": role, "content": message.content}));
+            if !message.tool_calls.is_empty() {
+                let calls: Vec<Value> = message
+                    .tool_calls
+                    .iter()
+                    .map(|call| {
+                        json!({"id": call.id, "type": "function",
+                            "function": {"name": call.name, "arguments": call.arguments}})
+                    })
+                    .collect();
+                let content = if message.content.is_empty() {
+                    Value::Null
+                } else {
+                    json!(message.content)
+                };
+                messages
+                    .push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            } else if !message.tool_results.is_empty() {
+                if !message.content.is_empty() {
+                    messages.push(json!({"role": role, "content": message.content}));
+                }
+                for result in &message.tool_results {
+                    messages.push(json!({"role": "tool", "tool_call_id": result.call_id, "content": result.content}));
+                }
+            } else {
+                messages.push(json!({"role": role, "content": message.content}));
+            }
         }
         let mut body = json!({
             "model": model,
@@ -79,6 +122,17 @@ impl WireFormat for OpenAi {
         }
         if let Some(max_tokens) = request.max_tokens {
             body["max_tokens"] = json!(max_tokens);
+        }
+        if !request.tools.is_empty() {
+            let tools: Vec<Value> = request
+                .tools
+                .iter()
+                .map(|tool| {
+                    json!({"type": "function", "function": {
+                        "name": tool.name, "description": tool.description, "parameters": tool.parameters}})
+                })
+                .collect();
+            body["tools"] = Value::Array(tools);
         }
         body
     }
@@ -103,17 +157,36 @@ impl WireFormat for OpenAi {
             });
         }
         let choice = chunk.choices.into_iter().next();
-        let (text, stop_reason) = match choice {
-            Some(choice) => (
-                choice
-                    .delta
-                    .and_then(|delta| delta.content)
-                    .unwrap_or_default(),
-                choice.finish_reason,
-            ),
-            None => (String::new(), None),
+        let (text, stop_reason, tool_calls) = match choice {
+            Some(choice) => {
+                let (text, calls) = match choice.delta {
+                    Some(delta) => (delta.content.unwrap_or_default(), delta.tool_calls),
+                    None => (String::new(), Vec::new()),
+                };
+                let calls = calls
+                    .into_iter()
+                    .map(|piece| {
+                        let (name, arguments) = match piece.function {
+                            Some(function) => {
+                                (function.name, function.arguments.unwrap_or_default())
+                            }
+                            None => (None, String::new()),
+                        };
+                        ToolCallDelta {
+                            // Servers that leave the index out send each call whole.
+                            index: piece.index,
+                            id: piece.id,
+                            name,
+                            arguments,
+                        }
+                    })
+                    .collect();
+                (text, choice.finish_reason, calls)
+            }
+            None => (String::new(), None, Vec::new()),
         };
         Ok(Chunk {
+            tool_calls,
             text,
             input_tokens: chunk.usage.as_ref().and_then(|usage| usage.prompt_tokens),
             output_tokens: chunk
