@@ -52,6 +52,19 @@ if [ "${ORRERY_PACKAGE_APPIMAGE:-}" = 1 ]; then bundles=deb,appimage; fi
 (cd src-tauri && "$tauri" build --ci --bundles "$bundles" --config "$overrides")
 
 out="$CARGO_TARGET_DIR/release/bundle"
+# Tauri's .deb holds the binary with its symbols, packed with gzip; the one
+# shipped is stripped and packed with xz (dpkg reads either), about half the
+# download. Installed-Size is counted again for the smaller binary.
+for package in "$out"/deb/*_"$version"_*.deb; do
+  [ -e "$package" ] || continue
+  tree="$scratch/deb-tree"
+  rm -rf "$tree"
+  dpkg-deb -R "$package" "$tree"
+  strip --strip-unneeded "$tree"/usr/bin/*
+  installed=$(du -sk --exclude=DEBIAN "$tree" | cut -f1)
+  sed -i "s/^Installed-Size: .*/Installed-Size: $installed/" "$tree/DEBIAN/control"
+  dpkg-deb --root-owner-group -Zxz -z9 --build "$tree" "$package" >/dev/null
+done
 echo "$pubkey" | base64 -d > "$scratch/release.pub"
 checked=0
 for package in "$out"/deb/*_"$version"_*.deb "$out"/appimage/*_"$version"_*.AppImage; do
@@ -66,7 +79,7 @@ for package in "$out"/deb/*_"$version"_*.deb "$out"/appimage/*_"$version"_*.AppI
     exit 1
   fi
   size=$(stat -c %s "$package")
-  echo "signed and checked: $package ($((size / 1024 / 1024)) MiB)"
+  echo "signed and checked: $package ($((size / 1024 / 1024)) MiB, $size bytes)"
   checked=$((checked + 1))
 done
 if [ "$checked" = 0 ]; then

@@ -405,6 +405,26 @@ impl ChatPanel {
                 failed: false,
                 remedy: None,
             }),
+            SandboxEvent::ToolCalled { .. } => {}
+            SandboxEvent::ToolAnswered {
+                tool,
+                content,
+                is_error,
+                ..
+            } => {
+                let shown: String = content.chars().take(500).collect();
+                self.lines.push(ChatLine {
+                    role: ChatRole::System,
+                    author: format!("{within}Tools"),
+                    text: if *is_error {
+                        format!("{tool} failed: {shown}")
+                    } else {
+                        format!("{tool} → {shown}")
+                    },
+                    failed: *is_error,
+                    remedy: None,
+                });
+            }
             SandboxEvent::Nested { .. } => {}
         }
     }
@@ -1038,6 +1058,46 @@ mod tests {
         panel.run_started("Summarise Lisbon", BTreeMap::new());
         assert!(panel.input.is_empty());
         assert_eq!(panel.problem, None);
+    }
+
+    #[test]
+    fn what_tools_give_shows_in_the_chat_and_failures_stand_out() {
+        let mut panel = ChatPanel::default();
+        panel.run_started("Add.", [("n1".to_owned(), "Counter".to_owned())].into());
+        panel.run_event(&SandboxEvent::ToolCalled {
+            step: "s1".into(),
+            tool: "calculator".into(),
+            arguments: r#"{"expression":"19 + 23"}"#.into(),
+        });
+        panel.run_event(&SandboxEvent::ToolAnswered {
+            step: "s1".into(),
+            tool: "calculator".into(),
+            content: "42".into(),
+            is_error: false,
+        });
+        panel.run_event(&inside(SandboxEvent::ToolAnswered {
+            step: "a1".into(),
+            tool: "http_get".into(),
+            content: "not allowed: example.com".into(),
+            is_error: true,
+        }));
+        let lines: Vec<(&str, &str, bool)> = panel
+            .lines
+            .iter()
+            .map(|line| (line.author.as_str(), line.text.as_str(), line.failed))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("You", "Add.", false),
+                ("Tools", "calculator → 42", false),
+                (
+                    "Research desk › Tools",
+                    "http_get failed: not allowed: example.com",
+                    true
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -193,6 +193,16 @@ pub enum RuntimeError {
         last: String,
     },
 
+    /// A tool could not run because what runs it is gone (an MCP server
+    /// that exited mid-call).
+    #[error("the tool `{tool}` is not available: {reason}")]
+    ToolUnavailable {
+        /// The tool.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+
     /// The model kept calling tools for more rounds than allowed.
     #[error("the model was still calling tools after {rounds} rounds; the step was stopped")]
     TooManyToolRounds {

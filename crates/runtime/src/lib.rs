@@ -37,7 +37,8 @@ pub use provider::{
     TokenUsage,
 };
 pub use run::{
-    AgentAnswer, AgentCall, ToolEvent, ToolLimits, chat_history, run_agent, run_agent_with_tools,
+    AgentAnswer, AgentCall, ToolEvent, ToolLimits, chat_history, complete_with_tools, run_agent,
+    run_agent_with_tools,
 };
 pub use sandbox::{
     Decision, Plan, PlanStep, Resolution, Sandbox, SandboxEvent, SandboxOutcome, Team,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::RuntimeError;
 use crate::prompt::{AssembledPrompt, assemble};
-use crate::provider::{Completion, Message, Provider, Role};
+use crate::provider::{ChatRequest, Completion, Message, Provider, Role};
 use crate::tools::{ToolBox, ToolCall, ToolResult};
 
 /// Most earlier messages of a chat shown to the model with a new task.
@@ -165,13 +165,36 @@ pub async fn run_agent_with_tools(
     tools: &ToolBox,
     limits: ToolLimits,
     cancel: CancellationToken,
-    mut on_delta: impl FnMut(&str),
-    mut on_tool: impl FnMut(ToolEvent),
+    on_delta: impl FnMut(&str),
+    on_tool: impl FnMut(ToolEvent),
 ) -> Result<AgentAnswer, RuntimeError> {
     let validators = ValidatorSet::compile(&call.validators)?;
     let assembled = assemble(call.agent, call.prompt, &call.variables, &call.task)?;
     let mut request = assembled.request().with_label(call.agent.name.clone());
     request.messages.splice(0..0, call.history);
+    let completion =
+        complete_with_tools(provider, request, tools, limits, cancel, on_delta, on_tool).await?;
+    validators.check(&completion.text)?;
+    Ok(AgentAnswer {
+        prompt_version: assembled.version,
+        assembled,
+        completion,
+    })
+}
+
+/// The tool rounds of one request (see [`run_agent_with_tools`]): `request`
+/// is sent with `tools` offered, each call the model makes is run and its
+/// result sent back, until the model answers without calling. The
+/// completion is that last answer, with the tokens and time of every round.
+pub async fn complete_with_tools(
+    provider: &dyn Provider,
+    mut request: ChatRequest,
+    tools: &ToolBox,
+    limits: ToolLimits,
+    cancel: CancellationToken,
+    mut on_delta: impl FnMut(&str),
+    mut on_tool: impl FnMut(ToolEvent),
+) -> Result<Completion, RuntimeError> {
     request.tools = tools.specs();
     let mut invalid = 0;
     let mut rounds = 0;
@@ -188,16 +211,11 @@ pub async fn run_agent_with_tools(
         output_tokens += completion.usage.output_tokens;
         reported &= completion.usage.reported;
         if completion.tool_calls.is_empty() {
-            validators.check(&completion.text)?;
             completion.usage.input_tokens = input_tokens;
             completion.usage.output_tokens = output_tokens;
             completion.usage.reported = reported;
             completion.latency = started.elapsed();
-            return Ok(AgentAnswer {
-                prompt_version: assembled.version,
-                assembled,
-                completion,
-            });
+            return Ok(completion);
         }
         rounds += 1;
         if rounds > limits.max_rounds {
@@ -209,8 +227,15 @@ pub async fn run_agent_with_tools(
         for tool_call in &completion.tool_calls {
             on_tool(ToolEvent::Called(tool_call.clone()));
             let outcome = tools.run(tool_call, &cancel).await;
-            if matches!(outcome, Err(crate::tools::ToolError::Cancelled)) {
-                return Err(RuntimeError::Cancelled);
+            match &outcome {
+                Err(crate::tools::ToolError::Cancelled) => return Err(RuntimeError::Cancelled),
+                Err(crate::tools::ToolError::Unavailable(reason)) => {
+                    return Err(RuntimeError::ToolUnavailable {
+                        tool: tool_call.name.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                _ => {}
             }
             let result = match outcome {
                 Ok(content) => ToolResult {

@@ -23,6 +23,8 @@ use tracing::Instrument;
 
 use crate::RuntimeError;
 use crate::provider::{ChatRequest, Message, Provider};
+use crate::run::{ToolEvent, ToolLimits, complete_with_tools};
+use crate::tools::ToolBox;
 use crate::validate::{ValidationFailure, Validator, ValidatorSet, json_text};
 
 /// Most steps in one plan (a team of a few hundred agents, each once).
@@ -43,6 +45,8 @@ pub struct Team {
     checks: BTreeMap<String, Arc<OutputChecks>>,
     /// Members that are whole teams (custom agents).
     nested: BTreeMap<String, Arc<NestedTeam>>,
+    /// The tools members may call (the tool nodes joined to them).
+    tools: BTreeMap<String, ToolBox>,
 }
 
 /// The checks on one member's answers: the output validators of the prompt
@@ -77,6 +81,26 @@ impl Team {
     pub fn add(&mut self, id: impl Into<String>, agent: Agent) -> &mut Self {
         self.members.insert(id.into(), agent);
         self
+    }
+
+    /// Lets member `id` call `tools` in its steps.
+    pub fn give_tools(&mut self, id: &str, tools: ToolBox) -> Result<&mut Self, RuntimeError> {
+        if !self.members.contains_key(id) {
+            return Err(RuntimeError::InvalidPlan(format!(
+                "the team has no agent “{id}”"
+            )));
+        }
+        if tools.is_empty() {
+            self.tools.remove(id);
+        } else {
+            self.tools.insert(id.to_owned(), tools);
+        }
+        Ok(self)
+    }
+
+    /// The tools member `id` may call, if any.
+    pub fn tools_of(&self, id: &str) -> Option<&ToolBox> {
+        self.tools.get(id)
     }
 
     /// Connects member `from` to member `to`: `to` may take `from`'s answers.
@@ -513,6 +537,26 @@ pub enum SandboxEvent {
         /// The decision.
         decision: Decision,
     },
+    /// A step's agent called a tool; it runs now.
+    ToolCalled {
+        /// The step.
+        step: String,
+        /// The tool.
+        tool: String,
+        /// The arguments, as the model sent them.
+        arguments: String,
+    },
+    /// The tool answered the step's call (`is_error`: it failed or was refused).
+    ToolAnswered {
+        /// The step.
+        step: String,
+        /// The tool.
+        tool: String,
+        /// What it gave, or what went wrong.
+        content: String,
+        /// Whether `content` says what went wrong.
+        is_error: bool,
+    },
     /// The run's answer.
     Finished {
         /// The answer.
@@ -723,6 +767,7 @@ impl Sandbox {
                     None => StepWork::Call(step_request(&agent, text.clone())),
                 };
                 let checks = self.team.checks.get(&step.agent).cloned();
+                let tools = self.team.tools.get(&step.agent).cloned();
                 let provider = self.provider.clone();
                 let permits = permits.clone();
                 let events = self.events.clone();
@@ -741,16 +786,46 @@ impl Sandbox {
                                 step: step_id.clone(),
                                 agent: agent.name.clone(),
                             });
-                            provider
-                                .stream(request, cancel)
-                                .for_each_delta(|text| {
-                                    let _ = events.send(SandboxEvent::StepToken {
-                                        step: step_id.clone(),
-                                        text: text.to_owned(),
-                                    });
-                                })
+                            let on_delta = |text: &str| {
+                                let _ = events.send(SandboxEvent::StepToken {
+                                    step: step_id.clone(),
+                                    text: text.to_owned(),
+                                });
+                            };
+                            match &tools {
+                                None => provider
+                                    .stream(request, cancel)
+                                    .for_each_delta(on_delta)
+                                    .await
+                                    .map(|completion| completion.text),
+                                Some(tools) => complete_with_tools(
+                                    &*provider,
+                                    request,
+                                    tools,
+                                    ToolLimits::default(),
+                                    cancel,
+                                    on_delta,
+                                    |event| {
+                                        let _ = events.send(match event {
+                                            ToolEvent::Called(call) => SandboxEvent::ToolCalled {
+                                                step: step_id.clone(),
+                                                tool: call.name,
+                                                arguments: call.arguments,
+                                            },
+                                            ToolEvent::Answered(result) => {
+                                                SandboxEvent::ToolAnswered {
+                                                    step: step_id.clone(),
+                                                    tool: result.name,
+                                                    content: result.content,
+                                                    is_error: result.is_error,
+                                                }
+                                            }
+                                        });
+                                    },
+                                )
                                 .await
-                                .map(|completion| completion.text)
+                                .map(|completion| completion.text),
+                            }
                         }
                         StepWork::Team(inner) => {
                             // A whole team: no permit held here (its own

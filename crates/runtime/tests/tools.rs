@@ -1,7 +1,9 @@
 //! Agents that call tools, end to end over the provider double: the model's
 //! calls in each provider's own streamed format, the arguments checked
 //! against the tool's schema before anything runs, the built-in tools held
-//! to their permissions, and calls that need the user's confirmation.
+//! to their permissions, calls that need the user's confirmation, and the
+//! tools of an MCP server started as a child process (a stand-in that
+//! speaks MCP over stdio, `src/bin/mcp-double.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -461,4 +463,242 @@ async fn tool_permission_and_confirmation_are_enforced() {
         .await
         .unwrap_err();
     assert_eq!(stopped.to_string(), "the run was cancelled");
+}
+
+/// The stand-in MCP server, logging each call to a file in `dir`.
+fn mcp_double(dir: &std::path::Path) -> orrery_runtime::tools::mcp::StdioServer {
+    orrery_runtime::tools::mcp::StdioServer {
+        name: "double".into(),
+        command: env!("CARGO_BIN_EXE_mcp-double").into(),
+        arguments: Vec::new(),
+        environment: vec![(
+            "MCP_DOUBLE_LOG".into(),
+            dir.join("calls.log").display().to_string(),
+        )],
+    }
+}
+
+/// The calls the stand-in MCP server ran, one line each.
+fn mcp_calls(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The named tools of `server`, held to `permissions`.
+fn mcp_tools(
+    server: &orrery_runtime::tools::mcp::McpServer,
+    names: &[&str],
+    permissions: &ToolPermissions,
+) -> ToolBox {
+    let mut tools = ToolBox::new();
+    for tool in server.tools(permissions) {
+        if names.contains(&tool.spec().name.as_str()) {
+            tools.add(tool).unwrap();
+        }
+    }
+    tools
+}
+
+#[tokio::test]
+async fn mcp_stdio_server_tools_are_callable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = within(
+        "the MCP server to start",
+        orrery_runtime::tools::mcp::McpServer::start_stdio(&mcp_double(dir.path())),
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = server
+        .specs()
+        .iter()
+        .map(|spec| spec.name.as_str())
+        .collect();
+    assert_eq!(names, ["add", "shout", "fail", "crash", "garble", "hang"]);
+    assert_eq!(server.specs()[0].parameters["required"], json!(["a", "b"]));
+
+    // A model calls two of its tools; their answers reach the model, and a
+    // tool's own error goes back as an error result.
+    let tools = mcp_tools(
+        &server,
+        &["add", "shout", "fail"],
+        &ToolPermissions::default(),
+    );
+    for kind in KINDS {
+        let double = ProviderDouble::start().await.unwrap();
+        double.push_all([
+            Reply::tool_calls([
+                ("add", json!({"a": 2, "b": 3.5})),
+                ("shout", json!({"text": "quiet"})),
+                ("fail", json!({})),
+            ]),
+            Reply::text("Done."),
+        ]);
+        let (answer, _, _) = run(&double, kind, &tools, ToolLimits::default()).await;
+        assert_eq!(answer.unwrap(), "Done.", "{kind:?}");
+        let results = double.requests()[1].tool_results();
+        assert_eq!(results[0].1, "5.5", "{kind:?}");
+        assert_eq!(results[1].1, "QUIET", "{kind:?}");
+        assert!(
+            results[2].1.contains("failed on purpose"),
+            "{kind:?}: {}",
+            results[2].1
+        );
+        assert_eq!(
+            double.requests()[0].tool_names(),
+            ["add", "fail", "shout"],
+            "{kind:?}: the server's tools are offered with their schemas"
+        );
+    }
+    let calls = mcp_calls(dir.path());
+    assert_eq!(calls.len(), 9, "three calls per format: {calls:?}");
+    assert!(
+        calls[0].starts_with("add ") && calls[0].contains("3.5"),
+        "{calls:?}"
+    );
+
+    // Arguments that do not match the server's schema never reach it; a
+    // server whose tools need confirmation runs nothing unconfirmed.
+    let before = mcp_calls(dir.path()).len();
+    let call = orrery_runtime::ToolCall {
+        id: "call_9".into(),
+        name: "add".into(),
+        arguments: r#"{"a": "two"}"#.into(),
+    };
+    let cancel = CancellationToken::new();
+    assert!(matches!(
+        tools.run(&call, &cancel).await,
+        Err(orrery_runtime::ToolError::InvalidArguments(_))
+    ));
+    let guarded = mcp_tools(
+        &server,
+        &["add"],
+        &ToolPermissions {
+            confirm: true,
+            ..ToolPermissions::default()
+        },
+    );
+    let call = orrery_runtime::ToolCall {
+        arguments: r#"{"a": 1, "b": 1}"#.into(),
+        ..call
+    };
+    assert!(matches!(
+        guarded.run(&call, &cancel).await,
+        Err(orrery_runtime::ToolError::NotAllowed(_))
+    ));
+    assert_eq!(mcp_calls(dir.path()).len(), before, "nothing ran");
+    server.stop().await;
+
+    // A command that is not there, or not an MCP server, is refused with the reason.
+    let missing = orrery_runtime::tools::mcp::StdioServer {
+        command: "/nonexistent/mcp-server".into(),
+        ..mcp_double(dir.path())
+    };
+    let refused = orrery_runtime::tools::mcp::McpServer::start_stdio(&missing)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("could not be started"),
+        "{refused}"
+    );
+    let not_mcp = orrery_runtime::tools::mcp::StdioServer {
+        command: "/bin/cat".into(),
+        arguments: vec!["/dev/null".into()],
+        ..mcp_double(dir.path())
+    };
+    let refused = within(
+        "a command that is not an MCP server",
+        orrery_runtime::tools::mcp::McpServer::start_stdio(&not_mcp),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("did not answer as an MCP server"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn mcp_server_crash_fails_one_step_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = within(
+        "the MCP server to start",
+        orrery_runtime::tools::mcp::McpServer::start_stdio(&mcp_double(dir.path())),
+    )
+    .await
+    .unwrap();
+    let mut tools = mcp_tools(
+        &server,
+        &["crash", "add", "garble"],
+        &ToolPermissions::default(),
+    );
+    tools.add(Arc::new(Calculator::default())).unwrap();
+
+    // A broken line from the server: the step goes on or fails with a
+    // reason, and does not hang.
+    let double = ProviderDouble::start().await.unwrap();
+    double.push_all([
+        Reply::tool_calls([("garble", json!({}))]),
+        Reply::text("After the broken line."),
+    ]);
+    let (garbled, _, _) = run(
+        &double,
+        ProviderKind::OpenAiCompatible,
+        &tools,
+        ToolLimits::default(),
+    )
+    .await;
+    if let Err(error) = &garbled {
+        assert!(error.to_string().contains("double"), "{error}");
+    }
+
+    // The server dies in the middle of a call: that step fails, naming the
+    // server, and makes no further request to the model.
+    let double = ProviderDouble::start().await.unwrap();
+    double.push_all([
+        Reply::tool_calls([("crash", json!({}))]),
+        Reply::text("never asked"),
+    ]);
+    let (crashed, _, events) = run(
+        &double,
+        ProviderKind::Anthropic,
+        &tools,
+        ToolLimits::default(),
+    )
+    .await;
+    let Err(RuntimeError::ToolUnavailable { tool, reason }) = crashed else {
+        panic!("the step fails: {crashed:?}");
+    };
+    assert_eq!(tool, "crash");
+    assert!(reason.contains("MCP server `double` stopped"), "{reason}");
+    assert_eq!(double.request_count(), 1);
+    assert_eq!(events.len(), 1, "the call was heard, no answer: {events:?}");
+
+    // The next step that uses the dead server fails the same clean way…
+    let double = ProviderDouble::start().await.unwrap();
+    double.push_all([Reply::tool_calls([("add", json!({"a": 1, "b": 2}))])]);
+    let (again, _, _) = run(&double, ProviderKind::Gemini, &tools, ToolLimits::default()).await;
+    assert!(
+        matches!(&again, Err(RuntimeError::ToolUnavailable { tool, .. }) if tool == "add"),
+        "{again:?}"
+    );
+    // …and nothing else breaks: other tools still work.
+    let double = ProviderDouble::start().await.unwrap();
+    double.push_all([
+        Reply::tool_calls([("calculator", json!({"expression": "2 + 2"}))]),
+        Reply::text("Four."),
+    ]);
+    let (fine, _, _) = run(
+        &double,
+        ProviderKind::OpenAiCompatible,
+        &tools,
+        ToolLimits::default(),
+    )
+    .await;
+    assert_eq!(fine.unwrap(), "Four.");
+    assert_eq!(double.requests()[1].tool_results()[0].1, "4");
 }

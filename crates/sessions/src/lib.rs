@@ -638,6 +638,38 @@ impl<'a> TeamBuilder<'a> {
                     team.connect(&from, &to)?;
                 }
             }
+            // A tool node joined to an agent gives it that tool.
+            let mut tools: BTreeMap<String, orrery_runtime::ToolBox> = BTreeMap::new();
+            for edge in graph.edges.values() {
+                let (Some(source), Some(target)) =
+                    (graph.nodes.get(&edge.from), graph.nodes.get(&edge.to))
+                else {
+                    continue;
+                };
+                let member = target.id.to_string();
+                if source.kind != NodeKind::Tool
+                    || target.kind != NodeKind::Agent
+                    || team.member(&member).is_none()
+                {
+                    continue;
+                }
+                let tool = orrery_runtime::tools::builtin::unconfigured(&source.label).ok_or_else(
+                    || {
+                        SessionError::InvalidTeam(format!(
+                            "the tool node “{}” names no tool a run can use: name it \
+                             calculator or current_time",
+                            source.label.trim()
+                        ))
+                    },
+                )?;
+                let given = tools.entry(member).or_default();
+                if given.permissions(&tool.spec().name).is_none() {
+                    given.add(tool).map_err(SessionError::InvalidTeam)?;
+                }
+            }
+            for (member, given) in tools {
+                team.give_tools(&member, given)?;
+            }
             Ok(team)
         })
     }
@@ -889,7 +921,23 @@ impl Chat<'_> {
             SandboxEvent::Finished { answer } => {
                 self.say(ChatRole::Manager, &self.manager, answer).await
             }
-            SandboxEvent::PlanRejected { .. }
+            // What a tool gave is kept in the chat, after the call.
+            SandboxEvent::ToolAnswered {
+                tool,
+                content,
+                is_error,
+                ..
+            } => {
+                let shown: String = content.chars().take(500).collect();
+                let text = if *is_error {
+                    format!("{tool} failed: {shown}")
+                } else {
+                    format!("{tool} → {shown}")
+                };
+                self.say(ChatRole::System, "Tools", &text).await
+            }
+            SandboxEvent::ToolCalled { .. }
+            | SandboxEvent::PlanRejected { .. }
             | SandboxEvent::StepStarted { .. }
             | SandboxEvent::StepToken { .. }
             | SandboxEvent::EdgeMessage { .. }

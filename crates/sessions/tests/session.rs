@@ -717,3 +717,113 @@ async fn a_custom_agent_runs_its_graph_nested_and_one_containing_itself_is_refus
         "nothing was written"
     );
 }
+
+/// A tool node joined to an agent node gives that agent the tool in a run:
+/// the model is offered it, its calls run, what it gave goes back to the
+/// model and into the chat; a tool node that names no tool a run can use
+/// is refused before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_nodes_give_their_agents_tools() {
+    let directory = tempfile::tempdir().unwrap();
+    let replica = with_manager(directory.path()).await;
+    let mut graph = Graph::new("Sums");
+    let at = |x: f32| Position::new(x, 0.0, 0.0);
+    let calculator = Node::new(NodeKind::Tool, "Calculator", at(0.0));
+    let counter = Node::new(NodeKind::Agent, "Counter", at(3.0));
+    let writer = Node::new(NodeKind::Agent, "Writer", at(6.0));
+    for node in [&calculator, &counter, &writer] {
+        graph.add_node(node.clone());
+    }
+    graph
+        .add_edge(Edge::new(calculator.id, counter.id))
+        .unwrap();
+    graph.add_edge(Edge::new(counter.id, writer.id)).unwrap();
+    replica.add_graph(graph.clone()).await.unwrap();
+
+    let double = ProviderDouble::start().await.unwrap();
+    let plan_text = format!(
+        r#"{{"steps": [
+            {{"id": "s1", "agent": "{}", "task": "Add the numbers."}},
+            {{"id": "s2", "agent": "{}", "task": "Say the sum.", "depends_on": ["s1"]}}
+        ]}}"#,
+        counter.id, writer.id
+    );
+    double.set_responder(move |request: &RecordedRequest| {
+        let system = request.system().unwrap_or_default();
+        Some(if system.starts_with("You manage.") {
+            Reply::text(plan_text.clone())
+        } else if system.starts_with("You are Counter") && request.tool_results().is_empty() {
+            Reply::tool_calls([("calculator", serde_json::json!({"expression": "19 + 23"}))])
+        } else if system.starts_with("You are Counter") {
+            Reply::text("The sum is 42.")
+        } else if system.starts_with("You are Writer") {
+            Reply::text("Forty-two.")
+        } else {
+            return None;
+        })
+    });
+    let provider = Arc::new(double.provider(ProviderKind::OpenAiCompatible).unwrap());
+    let runner = SessionRunner::new(replica.clone(), provider);
+    let (outcome, updates) = run_to_end(&runner, graph.id).await;
+    let outcome = outcome.unwrap();
+    assert_eq!(outcome.answers["s1"], "The sum is 42.");
+
+    let requests = double.requests();
+    let counter_requests: Vec<_> = requests
+        .iter()
+        .filter(|request| {
+            request
+                .system()
+                .unwrap_or_default()
+                .starts_with("You are Counter")
+        })
+        .collect();
+    assert_eq!(counter_requests.len(), 2, "a call, then the answer");
+    assert_eq!(counter_requests[0].tool_names(), ["calculator"]);
+    assert_eq!(counter_requests[1].tool_results()[0].1, "42");
+    let writer_request = requests
+        .iter()
+        .find(|request| {
+            request
+                .system()
+                .unwrap_or_default()
+                .starts_with("You are Writer")
+        })
+        .unwrap();
+    assert!(
+        writer_request.tool_names().is_empty(),
+        "only the joined agent has the tool"
+    );
+    assert!(
+        updates.iter().any(|update| matches!(update,
+            RunUpdate::Event(SandboxEvent::ToolAnswered { tool, content, is_error: false, .. })
+                if tool == "calculator" && content == "42")),
+        "the chat hears what the tool gave"
+    );
+    let Some(RunUpdate::Started { session, .. }) = updates.first() else {
+        panic!("{updates:?}");
+    };
+    let chat = replica.session(*session).await.unwrap();
+    assert!(
+        chat.messages
+            .iter()
+            .any(|message| message.role == ChatRole::System && message.text == "calculator → 42"),
+        "the chat keeps it"
+    );
+
+    // A tool node that names no tool a run can use is refused, with its name.
+    let mut unknown = graph.clone();
+    if let Some(node) = unknown.nodes.get_mut(&calculator.id) {
+        node.label = "Web search".into();
+    }
+    unknown.id = orrery_domain::GraphId::new();
+    replica.add_graph(unknown.clone()).await.unwrap();
+    let before = double.request_count();
+    let (refused, _) = run_to_end(&runner, unknown.id).await;
+    let refused = refused.unwrap_err().to_string();
+    assert!(
+        refused.contains("the tool node “Web search” names no tool"),
+        "{refused}"
+    );
+    assert_eq!(double.request_count(), before, "no model was called");
+}

@@ -19,6 +19,28 @@ const MAX_EXPRESSION_CHARS: usize = 1_000;
 /// Deepest nesting of parentheses the calculator follows.
 const MAX_DEPTH: usize = 64;
 
+/// The built-in tools that need no settings (no hosts, no folder), by the
+/// name a tool node gives: `calculator` and `current_time` (case, spaces
+/// and hyphens aside: "Current time" names `current_time`).
+pub fn unconfigured(name: &str) -> Option<std::sync::Arc<dyn Tool>> {
+    let name: String = name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c == ' ' || c == '-' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    match name.as_str() {
+        "calculator" => Some(std::sync::Arc::new(Calculator::default())),
+        "current_time" => Some(std::sync::Arc::new(CurrentTime::default())),
+        _ => None,
+    }
+}
+
 /// `http_get`: the text of a page on one of the allowed hosts.
 pub struct HttpGet {
     spec: ToolSpec,

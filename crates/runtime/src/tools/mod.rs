@@ -13,6 +13,7 @@
 //! current date and time.
 
 pub mod builtin;
+pub mod mcp;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -121,6 +122,10 @@ pub enum ToolError {
     /// The tool ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// What runs the tool is gone (an MCP server that exited): the step
+    /// stops rather than let the model try again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ToolError {
