@@ -227,6 +227,12 @@ impl ServerConfig {
                     runs.max_concurrent = count(number_arg(&mut args, &arg)?)
                 }
                 "--allow-private-provider-hosts" => runs.private_provider_hosts = true,
+                "--run-tools" => {
+                    let list = args.next().ok_or(
+                        "--run-tools needs a list such as calculator,current_time (or none)",
+                    )?;
+                    runs.allowed_tools = run_tools(&list)?;
+                }
                 "--secrets-key-file" => {
                     secrets_key_file = Some(args.next().ok_or("--secrets-key-file needs a path")?)
                 }
@@ -331,6 +337,28 @@ impl ServerConfig {
     }
 }
 
+/// The tools runs may use: a comma-separated list of the tools a run can
+/// use (`calculator`, `current_time`), or `none`.
+fn run_tools(list: &str) -> Result<Vec<String>, String> {
+    if list.trim() == "none" {
+        return Ok(Vec::new());
+    }
+    list.split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            orrery_runtime::tools::builtin::unconfigured(name)
+                .map(|tool| tool.spec().name.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "--run-tools: `{}` is not a tool runs can use (calculator, current_time)",
+                        name.chars().take(40).collect::<String>()
+                    )
+                })
+        })
+        .collect()
+}
+
 /// A provider's redirect setting (`loopback`, the default, or `app`).
 fn redirect_setting(
     value: Option<String>,
@@ -349,6 +377,7 @@ const USAGE: &str = "usage: orrery-server [--database PATH|postgres://USER@HOST:
           [--graph-cache-mib N] [--cache-memory-ceiling-mib N]
   mail:   [--mail-lease-secs N] (how long a mail being sent is left to its sender: 300)
   runs:   [--max-concurrent-runs N] (512) [--allow-private-provider-hosts]
+          [--run-tools LIST] (the tools tool nodes may give: calculator,current_time, or none)
           [--secrets-key-file PATH] (or ORRERY_SECRETS_KEY: 32 bytes in base64 that seal
           tenants' provider keys; `openssl rand -base64 32` makes one)
   channels: [--public-url https://HOST] (or ORRERY_PUBLIC_URL: where Telegram and WhatsApp
@@ -401,6 +430,21 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn run_tools_are_named_or_none() {
+        let default = ServerConfig::from_args(args(&[])).unwrap();
+        assert_eq!(default.runs.allowed_tools, ["calculator", "current_time"]);
+        let some = ServerConfig::from_args(args(&["--run-tools", "Current time"])).unwrap();
+        assert_eq!(some.runs.allowed_tools, ["current_time"]);
+        let none = ServerConfig::from_args(args(&["--run-tools", "none"])).unwrap();
+        assert!(none.runs.allowed_tools.is_empty());
+        for bad in ["http_get", "read_file", "calculator,rm"] {
+            let refused = ServerConfig::from_args(args(&["--run-tools", bad])).unwrap_err();
+            assert!(refused.contains("is not a tool runs can use"), "{refused}");
+        }
+        assert!(ServerConfig::from_args(args(&["--run-tools"])).is_err());
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub async fn start_server_with(
             secrets_key: Some(SecretsKey::generate()),
             private_provider_hosts: private_hosts,
             max_concurrent: 16,
+            ..RunsConfig::default()
         };
         config.limits.api_key_calls_per_minute = 10_000;
         configure(config);

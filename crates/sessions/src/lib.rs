@@ -128,6 +128,8 @@ pub struct SessionRunner {
     provider: Arc<dyn Provider>,
     max_parallel: usize,
     meter: Option<RunMeter>,
+    /// The tools tool nodes may give (`None`: every tool a run can use).
+    allowed_tools: Option<Arc<std::collections::BTreeSet<String>>>,
 }
 
 impl SessionRunner {
@@ -138,7 +140,18 @@ impl SessionRunner {
             provider,
             max_parallel: MAX_PARALLEL_STEPS,
             meter: None,
+            allowed_tools: None,
         }
+    }
+
+    /// Tool nodes may give only these tools (by name; a server's operator
+    /// chooses them); a run whose graph names another is refused.
+    pub fn with_allowed_tools(
+        mut self,
+        tools: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        self.allowed_tools = Some(Arc::new(tools.into_iter().map(Into::into).collect()));
+        self
     }
 
     /// Writes each run's usage, as `meter` measured it, into the replica's
@@ -227,6 +240,7 @@ impl SessionRunner {
             path: Vec::new(),
             agents: 0,
             names: BTreeMap::new(),
+            allowed_tools: self.allowed_tools.as_deref(),
         };
         let team = builder.build(&graph, None).await?;
         let session = self.session_for(&graph).await?;
@@ -562,6 +576,8 @@ struct TeamBuilder<'a> {
     resolution: &'a Resolution,
     /// The custom agents being built, outermost first (to find cycles).
     path: Vec<(GraphId, String)>,
+    /// The tools tool nodes may give (`None`: any a run can use).
+    allowed_tools: Option<&'a std::collections::BTreeSet<String>>,
     /// Agents so far, counting every level.
     agents: usize,
     /// Node id → name at every level, for the chat.
@@ -662,6 +678,16 @@ impl<'a> TeamBuilder<'a> {
                         ))
                     },
                 )?;
+                let name = &tool.spec().name;
+                if self
+                    .allowed_tools
+                    .is_some_and(|allowed| !allowed.contains(name))
+                {
+                    return Err(SessionError::InvalidTeam(format!(
+                        "the tool node “{}” names {name}, which runs here may not use",
+                        source.label.trim()
+                    )));
+                }
                 let given = tools.entry(member).or_default();
                 if given.permissions(&tool.spec().name).is_none() {
                     given.add(tool).map_err(SessionError::InvalidTeam)?;

@@ -104,7 +104,7 @@ pub struct ReleaseDraft<'a> {
 #[derive(Debug)]
 pub enum ReleaseChange {
     /// Done, with the release as it is now and the audit entry.
-    Done(Box<ReleaseRecord>, AuditEntry),
+    Done(Box<(ReleaseRecord, AuditEntry)>),
     /// No such release (or package).
     NotFound,
     /// Not in a state that allows it: why.
@@ -471,7 +471,7 @@ impl ServerStore {
 
     async fn changed(&self, release: Uuid, entry: AuditEntry) -> Result<ReleaseChange, StoreError> {
         Ok(match self.release(release).await? {
-            Some(record) => ReleaseChange::Done(Box::new(record), entry),
+            Some(record) => ReleaseChange::Done(Box::new((record, entry))),
             None => ReleaseChange::NotFound,
         })
     }

@@ -214,6 +214,8 @@ struct Inner {
     slots: Arc<Semaphore>,
     live: Mutex<HashMap<Uuid, Arc<LiveRun>>>,
     providers: providers::ProviderCache,
+    /// The tools runs may use (the operator's choice).
+    allowed_tools: Vec<String>,
 }
 
 /// How a run's admission was counted, so its end counts only the rest.
@@ -232,6 +234,7 @@ impl RunService {
             inner: Arc::new(Inner {
                 runner: Uuid::now_v7(),
                 slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+                allowed_tools: config.allowed_tools.clone(),
                 providers: providers::ProviderCache::new(store.clone(), config),
                 store,
                 clock,
@@ -648,7 +651,8 @@ impl RunService {
                 .receive_document(DocumentKind::Session, *id, snapshot)
                 .await?;
         }
-        let runner = SessionRunner::new(replica.clone(), Arc::new(provider));
+        let runner = SessionRunner::new(replica.clone(), Arc::new(provider))
+            .with_allowed_tools(self.inner.allowed_tools.iter().cloned());
         let (updates, mut received) = mpsc::unbounded_channel();
         let task = run.input.clone();
         let running = runner.run(seed.graph, &task, cancel, updates);

@@ -26,6 +26,10 @@ pub struct RunsConfig {
     pub private_provider_hosts: bool,
     /// Runs calling models at once; later runs wait, queued.
     pub max_concurrent: usize,
+    /// The tools a run's tool nodes may give its agents (by name):
+    /// `calculator` and `current_time` unless the operator says otherwise
+    /// (`--run-tools`); tools that reach the network or files never run here.
+    pub allowed_tools: Vec<String>,
 }
 
 impl Default for RunsConfig {
@@ -34,6 +38,7 @@ impl Default for RunsConfig {
             secrets_key: None,
             private_provider_hosts: false,
             max_concurrent: 512,
+            allowed_tools: vec!["calculator".into(), "current_time".into()],
         }
     }
 }

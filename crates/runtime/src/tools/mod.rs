@@ -67,7 +67,7 @@ impl ToolPermissions {
     /// Whether `host` is one it may reach.
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.iter().any(|allowed| *allowed == host)
+        self.hosts.contains(&host)
     }
 }
 

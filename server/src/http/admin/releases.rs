@@ -159,7 +159,7 @@ fn rollout(percent: u16) -> Result<u8, ApiError> {
 
 fn changed(change: ReleaseChange) -> Result<Json<ReleaseView>, ApiError> {
     match change {
-        ReleaseChange::Done(release, _entry) => Ok(Json((*release).into())),
+        ReleaseChange::Done(done) => Ok(Json(done.0.into())),
         ReleaseChange::NotFound => Err(ApiError::NotFound("no such release".into())),
         ReleaseChange::Refused(reason) => Err(ApiError::Conflict(reason)),
     }
