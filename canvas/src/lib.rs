@@ -358,6 +358,85 @@ pub fn canvas_app(options: &CanvasOptions) -> (App, CanvasHandle) {
     )
 }
 
+/// Most commands held for a canvas that has not started yet.
+const MAX_HELD_COMMANDS: usize = 256;
+
+/// Whether `command` needs the window (and so starts the canvas).
+fn needs_window(command: &CanvasCommand) -> bool {
+    matches!(
+        command,
+        CanvasCommand::LoadGraph(_)
+            | CanvasCommand::Show
+            | CanvasCommand::Screenshot(_)
+            | CanvasCommand::Measure { .. }
+    )
+}
+
+/// [`spawn_canvas_thread`] when the canvas is first needed: the handle is
+/// ready at once, but Bevy, the GPU device and the window start only with
+/// the first command that shows something (a graph opened), so an app that
+/// never opens a graph pays nothing for the canvas. Commands before then
+/// are held (only the latest library and allowance), `CloseGraph` with no
+/// graph shown is dropped, and `Quit` ends it without ever starting.
+pub fn spawn_canvas_on_demand(options: CanvasOptions) -> CanvasHandle {
+    let (command_sender, command_receiver) = channel::<CanvasCommand>();
+    let (event_sender, event_receiver) = channel::<CanvasEvent>();
+    std::thread::Builder::new()
+        .name("orrery-canvas-start".into())
+        .spawn(move || {
+            let mut held: Vec<CanvasCommand> = Vec::new();
+            let first = loop {
+                let Ok(command) = command_receiver.recv() else {
+                    return;
+                };
+                match command {
+                    CanvasCommand::Quit => return,
+                    CanvasCommand::CloseGraph => {}
+                    command if needs_window(&command) => break command,
+                    CanvasCommand::ShowLibrary(catalog) => {
+                        held.retain(|held| !matches!(held, CanvasCommand::ShowLibrary(_)));
+                        held.push(CanvasCommand::ShowLibrary(catalog));
+                    }
+                    CanvasCommand::ShowAllowance(allowance) => {
+                        held.retain(|held| !matches!(held, CanvasCommand::ShowAllowance(_)));
+                        held.push(CanvasCommand::ShowAllowance(allowance));
+                    }
+                    command => {
+                        if held.len() < MAX_HELD_COMMANDS {
+                            held.push(command);
+                        }
+                    }
+                }
+            };
+            let (_thread, canvas) = spawn_canvas_thread(options);
+            let events = canvas.events;
+            std::thread::Builder::new()
+                .name("orrery-canvas-events".into())
+                .spawn(move || {
+                    for event in events {
+                        if event_sender.send(event).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawning the canvas event relay");
+            for command in held
+                .into_iter()
+                .chain(std::iter::once(first))
+                .chain(command_receiver)
+            {
+                if canvas.commands.send(command).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the canvas starter");
+    CanvasHandle {
+        commands: command_sender,
+        events: event_receiver,
+    }
+}
+
 /// Starts the canvas on a thread of its own (inside the desktop process).
 /// winit allows one event loop per process, so call this once and reuse the
 /// handle. The window stays hidden until [`CanvasCommand::Show`]; closing it

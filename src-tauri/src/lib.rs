@@ -16,7 +16,7 @@ pub mod vault;
 
 use std::time::Duration;
 
-use orrery_canvas::{CanvasEvent, CanvasOptions, spawn_canvas_thread};
+use orrery_canvas::{CanvasEvent, CanvasOptions, spawn_canvas_on_demand};
 use tauri::Manager;
 use tauri_specta::Event;
 use tracing_subscriber::EnvFilter;
@@ -113,7 +113,8 @@ pub fn run() {
             // closes the graph and hides the window (see orrery-canvas).
             // It opens where it was last (desktop::save_canvas_placement).
             let placement_file = desktop::canvas_placement_file(&data_directory);
-            let (_canvas_thread, canvas) = spawn_canvas_thread(CanvasOptions {
+            // Bevy and the GPU start with the first graph opened, not with the app.
+            let canvas = spawn_canvas_on_demand(CanvasOptions {
                 placement: desktop::load_canvas_placement(&placement_file),
                 ..CanvasOptions::default()
             });
