@@ -117,24 +117,31 @@ fn timestamp(seconds: i64) -> Result<DateTime<Utc>, BillingError> {
 
 /// Runs a keyed creation, again while Stripe answers that a request with
 /// the same idempotency key is still in flight (409: two devices pressing
-/// at once); then Stripe answers both with the one object made.
+/// at once); then Stripe answers both with the one object made. It asks
+/// again for up to [`IN_FLIGHT_PATIENCE`] (the first request may be slow),
+/// waiting 100 ms, then twice as long each time up to a second.
 async fn in_turn<T, F, Fut>(mut call: F) -> Result<T, stripe::StripeError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,
 {
+    let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_millis(100);
-    for _ in 0..5 {
+    loop {
         match call().await {
-            Err(stripe::StripeError::Stripe(error)) if error.http_status == 409 => {
+            Err(stripe::StripeError::Stripe(error))
+                if error.http_status == 409 && started.elapsed() < IN_FLIGHT_PATIENCE =>
+            {
                 tokio::time::sleep(wait).await;
-                wait *= 2;
+                wait = (wait * 2).min(std::time::Duration::from_secs(1));
             }
             answer => return answer,
         }
     }
-    call().await
 }
+
+/// How long a creation waits for another in flight under its key.
+const IN_FLIGHT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn account_id(id: &str) -> Result<AccountId, BillingError> {
     id.parse()

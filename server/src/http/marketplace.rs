@@ -888,9 +888,15 @@ async fn buy(
             "your copy is on its way to your library; it shows up in a moment".into(),
         ));
     }
-    if new {
-        tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
+    if !new {
+        // Another request (or an earlier one) bought it: one purchase
+        // answers 201, every other one says so, whatever the timing.
+        return Err(ApiError::Conflict(format!(
+            "you have this already (purchase {}); it is in your library",
+            purchase.id
+        )));
     }
+    tracing::info!(listing = %listing.id, purchase = %purchase.id, "delivered a free listing");
     let purchase = context
         .store
         .purchase_by_id(purchase.id)
