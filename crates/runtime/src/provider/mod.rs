@@ -980,7 +980,7 @@ fn excerpt(text: &str) -> String {
 }
 
 /// An error and its causes, as one line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

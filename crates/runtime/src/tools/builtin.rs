@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Tool, ToolError, ToolFuture, ToolPermissions, ToolSpec};
+use crate::provider::describe;
 
 /// Most bytes of a page or file handed to the model.
 pub const MAX_READ_BYTES: usize = 256 * 1024;
@@ -166,19 +167,6 @@ impl Tool for HttpGet {
             Ok(text)
         })
     }
-}
-
-/// An HTTP error in a sentence (reqwest's own says little).
-fn describe(error: &reqwest::Error) -> String {
-    use std::error::Error;
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 /// `read_file`: a text file inside one folder.
