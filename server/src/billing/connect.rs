@@ -120,7 +120,7 @@ fn timestamp(seconds: i64) -> Result<DateTime<Utc>, BillingError> {
 /// at once); then Stripe answers both with the one object made. It asks
 /// again for up to [`IN_FLIGHT_PATIENCE`] (the first request may be slow),
 /// waiting 100 ms, then twice as long each time up to a second.
-async fn in_turn<T, F, Fut>(mut call: F) -> Result<T, stripe::StripeError>
+pub(crate) async fn in_turn<T, F, Fut>(mut call: F) -> Result<T, stripe::StripeError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, stripe::StripeError>>,

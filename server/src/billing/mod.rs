@@ -143,7 +143,12 @@ impl Billing {
             .with_strategy(stripe::RequestStrategy::Idempotent(format!(
                 "orrery-customer:{user}"
             )));
-        Ok(Customer::create(&client, params).await?.id.to_string())
+        Ok(
+            connect::in_turn(|| Customer::create(&client, params.clone()))
+                .await?
+                .id
+                .to_string(),
+        )
     }
 
     /// Opens a Checkout Session subscribing `customer` to `plan` (a key with a
