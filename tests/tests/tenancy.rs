@@ -77,6 +77,15 @@ fn hostile_body(
         ("PUT", "/v1/marketplace/listings/{listing_id}/review") => {
             json!({ "rating": 1, "body": "Mallory" }).to_string().into()
         }
+        ("POST", "/v1/teams/{team_id}/invitations") => {
+            json!({ "email": "mallory@orrery.test", "role": "owner" })
+                .to_string()
+                .into()
+        }
+        ("PATCH", "/v1/teams/{team_id}/members/{user_id}") => {
+            json!({ "role": "viewer" }).to_string().into()
+        }
+        ("PATCH", "/v1/teams/{team_id}") => json!({ "name": "Mallory's team" }).to_string().into(),
         _ => "{}".into(),
     }
 }
@@ -195,6 +204,35 @@ async fn cross_tenant_access_is_denied() {
         .await
         .unwrap();
     let alice_run_id = alice_run["id"].as_str().unwrap().to_owned();
+    // A team of Alice's, with an invitation out.
+    let team: Value = reqwest::Client::new()
+        .post(format!("{}/v1/teams", server.url()))
+        .bearer_auth(alice.token())
+        .json(&json!({ "name": "Alice's secret team" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_team = team["id"].as_str().unwrap().to_owned();
+    let invitation: Value = reqwest::Client::new()
+        .post(format!("{}/v1/teams/{alice_team}/invitations", server.url()))
+        .bearer_auth(alice.token())
+        .json(&json!({ "email": "friend@orrery.test", "role": "editor" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alice_invitation = invitation["id"].as_str().unwrap().to_owned();
+    let team_before = get_json(
+        &server,
+        &format!("/v1/teams/{alice_team}/members"),
+        alice.token(),
+    )
+    .await;
     let before = view_of(&server, alice.token(), &graph.id.to_string()).await;
     let agents_before = get_json(&server, "/v1/library/agent", alice.token()).await;
 
@@ -243,6 +281,9 @@ async fn cross_tenant_access_is_denied() {
         ("{arch}", "x86_64".to_owned()),
         ("{current_version}", "0.1.0".to_owned()),
         ("{release_id}", uuid::Uuid::now_v7().to_string()),
+        ("{team_id}", alice_team.clone()),
+        ("{user_id}", alice.session.account.id.clone()),
+        ("{invitation_id}", alice_invitation.clone()),
     ]);
     let secrets = [
         "alice@orrery.test",
@@ -250,6 +291,8 @@ async fn cross_tenant_access_is_denied() {
         "Alice's secret agent",
         "Alice's private instructions",
         "Alice's secret question",
+        "Alice's secret team",
+        "friend@orrery.test",
         "Alice's secret answer",
         alice_run_id.as_str(),
         "private",
@@ -344,6 +387,19 @@ async fn cross_tenant_access_is_denied() {
     assert_eq!(listing_after["title"], "Helper for everyone");
     assert_eq!(listing_after["state"], "listed");
     assert_eq!(listing_after["mine"], true);
+
+    // Alice's team is as it was: no new member, the invitation still out.
+    assert_eq!(
+        get_json(
+            &server,
+            &format!("/v1/teams/{alice_team}/members"),
+            alice.token()
+        )
+        .await,
+        team_before
+    );
+    let teams = get_json(&server, "/v1/teams", alice.token()).await;
+    assert_eq!(teams[0]["name"], "Alice's secret team");
 
     // Alice's data is exactly as it was, and her key still works.
     let after = view_of(&server, alice.token(), &graph.id.to_string()).await;

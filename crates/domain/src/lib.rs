@@ -17,6 +17,7 @@ pub mod revenue;
 pub mod runs;
 mod sample;
 pub mod sign_in;
+pub mod team;
 pub mod templates;
 pub mod text;
 mod validator;

@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::team::{TeamAction, TeamRole};
+
 /// How often a plan is billed.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -532,6 +534,63 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
     Decision::allow(limits)
 }
 
+/// Decides whether a member holding `role` in a team may do `action` there.
+///
+/// Roles are ordered owner > admin > editor > viewer. Everyone may read,
+/// show where they are looking and leave. Editing and running need editor
+/// or more. Inviting, changing roles and removing need admin or more, and
+/// reach only roles below one's own (an owner's reach includes other owners);
+/// renaming the team needs admin. Routes that act on one's own account (keys,
+/// billing, the profile) are never done inside a team. Whether an owner
+/// leaving or being demoted would leave the team without one is a fact of
+/// the membership, which the store checks in the same transaction.
+pub fn decide_in_team(role: TeamRole, action: TeamAction) -> Decision {
+    let deny = |reason: String| Decision::deny(reason, Vec::new());
+    // Whom `role` may manage: below itself, or anyone for an owner.
+    let reaches = |other: TeamRole| role == TeamRole::Owner || role < other;
+    match action {
+        TeamAction::Read | TeamAction::ShowPresence | TeamAction::Leave => {
+            Decision::allow(Vec::new())
+        }
+        TeamAction::Edit | TeamAction::Run if role.edits() => Decision::allow(Vec::new()),
+        TeamAction::Edit => deny(format!(
+            "your role in this team is {role}: viewers can open the team's graphs and library but not change them; ask an admin to make you an editor"
+        )),
+        TeamAction::Run => deny(format!(
+            "your role in this team is {role}: viewers cannot start or cancel runs; ask an admin to make you an editor"
+        )),
+        TeamAction::Rename | TeamAction::RevokeInvitation if role <= TeamRole::Admin => {
+            Decision::allow(Vec::new())
+        }
+        TeamAction::Rename | TeamAction::RevokeInvitation => deny(format!(
+            "your role in this team is {role}; only its owners and admins can do this"
+        )),
+        TeamAction::Invite(_) | TeamAction::ChangeRole { .. } | TeamAction::Remove(_)
+            if role > TeamRole::Admin =>
+        {
+            deny(format!(
+                "your role in this team is {role}; only its owners and admins manage members"
+            ))
+        }
+        TeamAction::Invite(invited) if !reaches(invited) => deny(format!(
+            "your role in this team is {role}: admins invite editors and viewers; only an owner can invite someone as {invited}"
+        )),
+        TeamAction::Invite(_) => Decision::allow(Vec::new()),
+        TeamAction::ChangeRole { from, to } if !reaches(from) || !reaches(to) => deny(format!(
+            "your role in this team is {role}: admins change editors and viewers between those two roles; only an owner can make a {from} into a {to}"
+        )),
+        TeamAction::ChangeRole { .. } => Decision::allow(Vec::new()),
+        TeamAction::Remove(removed) if !reaches(removed) => deny(format!(
+            "your role in this team is {role}: admins remove editors and viewers; only an owner can remove a member who is {removed}"
+        )),
+        TeamAction::Remove(_) => Decision::allow(Vec::new()),
+        TeamAction::PersonalOnly => deny(
+            "this acts on your own account, not a team's: switch to your personal workspace for it"
+                .into(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,4 +736,37 @@ mod tests {
         );
         assert!(!suspended.allowed && suspended.reason.contains("suspended"));
     }
+
+    #[test]
+    fn team_roles_decide_what_members_may_do() {
+        use TeamRole::*;
+        let allowed = |role, action| decide_in_team(role, action).allowed;
+        for role in TeamRole::ALL {
+            assert!(allowed(role, TeamAction::Read));
+            assert!(allowed(role, TeamAction::ShowPresence));
+            assert!(allowed(role, TeamAction::Leave));
+            assert!(!allowed(role, TeamAction::PersonalOnly));
+            assert_eq!(allowed(role, TeamAction::Edit), role != Viewer);
+            assert_eq!(allowed(role, TeamAction::Run), role != Viewer);
+        }
+        let reason = decide_in_team(Viewer, TeamAction::Edit).reason;
+        assert!(reason.contains("viewer"), "{reason}");
+        // Admins manage the roles below them; owners manage everyone.
+        assert!(allowed(Admin, TeamAction::Invite(Editor)));
+        assert!(!allowed(Admin, TeamAction::Invite(Admin)));
+        assert!(!allowed(Admin, TeamAction::Invite(Owner)));
+        assert!(allowed(Owner, TeamAction::Invite(Owner)));
+        assert!(!allowed(Editor, TeamAction::Invite(Viewer)));
+        assert!(allowed(Admin, TeamAction::ChangeRole { from: Viewer, to: Editor }));
+        assert!(!allowed(Admin, TeamAction::ChangeRole { from: Editor, to: Admin }));
+        assert!(!allowed(Admin, TeamAction::ChangeRole { from: Owner, to: Viewer }));
+        assert!(allowed(Owner, TeamAction::ChangeRole { from: Owner, to: Viewer }));
+        assert!(allowed(Admin, TeamAction::Remove(Viewer)));
+        assert!(!allowed(Admin, TeamAction::Remove(Admin)));
+        assert!(allowed(Owner, TeamAction::Remove(Admin)));
+        assert!(!allowed(Viewer, TeamAction::Remove(Viewer)));
+        assert!(allowed(Admin, TeamAction::Rename));
+        assert!(!allowed(Editor, TeamAction::Rename));
+    }
+
 }

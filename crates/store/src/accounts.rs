@@ -146,12 +146,16 @@ pub struct ProfileChange {
 pub struct Principal {
     /// The user.
     pub user_id: Uuid,
-    /// Their tenant.
+    /// The tenant the request works in: their own, or a team's they are a
+    /// member of (the workspace they chose).
     pub tenant_id: Uuid,
     /// Their role.
     pub role: Role,
-    /// Their plan key.
+    /// The plan key the workspace works on: theirs, or the team's.
     pub plan: String,
+    /// Their role in the team, when the workspace is a team's; `None` in
+    /// their personal workspace, where they may do everything.
+    pub team_role: Option<orrery_domain::team::TeamRole>,
     /// The session (for access tokens) or API key the credential belongs to.
     pub credential: Credential,
 }
@@ -645,6 +649,7 @@ impl ServerStore {
                 tenant_id: parse_id(&row.get::<String, _>("tenant_id"), "users")?,
                 role: Role::parse(&row.get::<String, _>("role"))?,
                 plan: row.get("plan"),
+                team_role: None,
                 credential: Credential::Session(parse_id(
                     &row.get::<String, _>("session_id"),
                     "sessions",
@@ -829,6 +834,7 @@ impl ServerStore {
             tenant_id: parse_id(&row.get::<String, _>("tenant_id"), "users")?,
             role: Role::parse(&row.get::<String, _>("role"))?,
             plan: row.get("plan"),
+            team_role: None,
             credential: Credential::ApiKey {
                 id: key_id,
                 scopes: parse_scopes(&row.get::<String, _>("scopes"))?,

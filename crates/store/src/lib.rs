@@ -25,6 +25,7 @@ mod prompt_versions;
 mod releases;
 mod runs;
 mod server;
+mod teams;
 mod tenants;
 mod user_data;
 
@@ -64,6 +65,10 @@ pub use runs::{GraphRuns, RunDay, RunFigures, RunFilter, RunMonitoring, RunsCoun
 pub use server::{
     Backend, ChangeListener, DatabaseLocation, GraphHead, GraphWrite, Heard, ServerGraphSummary,
     ServerStore, StoredGraph,
+};
+pub use teams::{
+    InvitationAccepted, InvitationDraft, InvitationSent, MemberChanged, PendingInvitation,
+    TeamCreated, TeamMemberRecord, TeamMembership, TeamSeat,
 };
 pub use tenants::{TenantMember, TenantPage, TenantSummary};
 pub use user_data::{StoredDocument, UserDeletion, UserRows};

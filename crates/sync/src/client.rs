@@ -66,7 +66,12 @@ pub struct SyncClient {
     http: reqwest::Client,
     base_url: String,
     access_token: String,
+    /// The team workspace it works in; `None`: the user's own.
+    workspace: Option<uuid::Uuid>,
 }
+
+/// The header naming the team workspace a request works in.
+pub const WORKSPACE_HEADER: &str = "orrery-workspace";
 
 impl std::fmt::Debug for SyncClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -95,6 +100,29 @@ impl SyncClient {
             http: http_client(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             access_token: access_token.to_owned(),
+            workspace: None,
+        }
+    }
+
+    /// The same client working in the team workspace `team` (`None`: the
+    /// user's personal workspace): every graph and library document it
+    /// syncs is the team's, and the server checks the user's role in it.
+    pub fn in_workspace(mut self, team: Option<uuid::Uuid>) -> Self {
+        self.workspace = team;
+        self
+    }
+
+    /// The team workspace it works in.
+    pub fn workspace(&self) -> Option<uuid::Uuid> {
+        self.workspace
+    }
+
+    /// `builder` with the credential and the workspace.
+    fn authorised(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let builder = builder.bearer_auth(&self.access_token);
+        match self.workspace {
+            Some(team) => builder.header(WORKSPACE_HEADER, team.to_string()),
+            None => builder,
         }
     }
 
@@ -111,9 +139,7 @@ impl SyncClient {
     /// The graphs the server holds.
     pub async fn remote_graphs(&self) -> Result<Vec<RemoteGraph>, SyncError> {
         let response = self
-            .http
-            .get(format!("{}/v1/graphs", self.base_url))
-            .bearer_auth(&self.access_token)
+            .authorised(self.http.get(format!("{}/v1/graphs", self.base_url)))
             .send()
             .await
             .map_err(|error| offline(&self.base_url, &error))?;
@@ -160,9 +186,7 @@ impl SyncClient {
         kind: DocumentKind,
     ) -> Result<Option<Vec<RemoteDocument>>, SyncError> {
         let response = self
-            .http
-            .get(format!("{}/v1/library/{kind}", self.base_url))
-            .bearer_auth(&self.access_token)
+            .authorised(self.http.get(format!("{}/v1/library/{kind}", self.base_url)))
             .send()
             .await
             .map_err(|error| offline(&self.base_url, &error))?;
@@ -234,9 +258,7 @@ impl SyncClient {
             updates,
         };
         let response = self
-            .http
-            .post(url)
-            .bearer_auth(&self.access_token)
+            .authorised(self.http.post(url))
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
             .body(request.encode())
             .send()
@@ -303,9 +325,7 @@ impl SyncClient {
             }
             let full = runs.len() == orrery_domain::runs::MAX_RUNS_PER_REPORT;
             let response = self
-                .http
-                .post(format!("{}/v1/runs/finished", self.base_url))
-                .bearer_auth(&self.access_token)
+                .authorised(self.http.post(format!("{}/v1/runs/finished", self.base_url)))
                 .json(&orrery_domain::runs::RunReport { runs })
                 .send()
                 .await

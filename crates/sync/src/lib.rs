@@ -20,9 +20,9 @@ mod live;
 pub mod protocol;
 mod replica;
 
-pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport};
+pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport, WORKSPACE_HEADER};
 pub use document::{GraphDocument, Merge, Version};
 pub use error::SyncError;
 pub use library::LibraryDocument;
-pub use live::{LiveChange, LiveFeed};
+pub use live::{LiveChange, LiveFeed, PeerPresence};
 pub use replica::Replica;

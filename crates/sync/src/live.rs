@@ -1,16 +1,35 @@
 //! The client of the server's live change feed (`GET /v1/live`, a WebSocket):
 //! it yields which graphs and library documents changed on the server so the
-//! caller syncs them at once instead of waiting for its timer.
+//! caller syncs them at once instead of waiting for its timer. In a team's
+//! workspace it also carries presence: where each person with a graph open
+//! is looking ([`PeerPresence`]), sent with [`LiveFeed::show_presence`].
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::SyncError;
 
+/// Where another person is looking, as the server relays it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct PeerPresence {
+    /// Who.
+    pub user: uuid::Uuid,
+    /// Their name.
+    pub name: String,
+    /// The colour they are shown in (`#rrggbb`).
+    pub colour: String,
+    /// The graph they have open.
+    pub graph: GraphId,
+    /// Where they are looking, in graph space.
+    pub cursor: Option<[f64; 3]>,
+    /// The nodes they have selected.
+    pub selection: Vec<orrery_domain::NodeId>,
+}
+
 /// What the feed says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LiveChange {
     /// This graph changed on the server.
     Graph(GraphId),
@@ -23,6 +42,12 @@ pub enum LiveChange {
     },
     /// Changes were missed: sync everything.
     Resync,
+    /// Where another person is looking now.
+    Presence(PeerPresence),
+    /// This person closed their feed: stop showing them.
+    PresenceLeft(uuid::Uuid),
+    /// The server refused a message this feed sent, and why.
+    Refused(String),
 }
 
 type Socket =
@@ -43,6 +68,15 @@ impl LiveFeed {
     /// Opens the feed of the server at `base_url` (`http://host:port`) as the
     /// user of `access_token`, and waits until the server says it listens.
     pub async fn connect(base_url: &str, access_token: &str) -> Result<Self, SyncError> {
+        Self::connect_in(base_url, access_token, None).await
+    }
+
+    /// [`Self::connect`] in the team workspace `team` (`None`: the user's own).
+    pub async fn connect_in(
+        base_url: &str,
+        access_token: &str,
+        team: Option<uuid::Uuid>,
+    ) -> Result<Self, SyncError> {
         let url = format!(
             "{}/v1/live",
             base_url.trim_end_matches('/').replacen("http", "ws", 1)
@@ -61,6 +95,14 @@ impl LiveFeed {
                 .parse()
                 .map_err(|_| offline("the access token is not a valid header".into()))?,
         );
+        if let Some(team) = team {
+            request.headers_mut().insert(
+                crate::client::WORKSPACE_HEADER,
+                team.to_string()
+                    .parse()
+                    .expect("a UUID is a valid header value"),
+            );
+        }
         let (socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .map_err(|error| match error {
@@ -94,6 +136,39 @@ impl LiveFeed {
         Ok(None)
     }
 
+    /// Says where this person is looking on `graph`: the camera's focus and
+    /// the selected nodes. The server drops more than 20 a second.
+    pub async fn show_presence(
+        &mut self,
+        graph: GraphId,
+        cursor: Option<[f64; 3]>,
+        selection: &[orrery_domain::NodeId],
+    ) -> Result<(), SyncError> {
+        let message = serde_json::json!({
+            "presence": {
+                "graph": graph.to_string(),
+                "cursor": cursor,
+                "selection": selection
+                    .iter()
+                    .take(orrery_domain::team::MAX_PRESENCE_SELECTION)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>(),
+            }
+        });
+        self.send_text(message.to_string()).await
+    }
+
+    /// Sends `text` as it is (for tests of what the server refuses).
+    pub async fn send_text(&mut self, text: String) -> Result<(), SyncError> {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .map_err(|error| SyncError::Offline {
+                url: "live feed".into(),
+                reason: error.to_string(),
+            })
+    }
+
     /// The next change, or `None` when the server closed the feed.
     pub async fn next(&mut self) -> Result<Option<LiveChange>, SyncError> {
         loop {
@@ -113,6 +188,22 @@ impl LiveFeed {
             }
             if let Some(change) = document_change(&value) {
                 return Ok(Some(change));
+            }
+            if let Some(presence) = value
+                .get("presence")
+                .and_then(|presence| serde_json::from_value(presence.clone()).ok())
+            {
+                return Ok(Some(LiveChange::Presence(presence)));
+            }
+            if let Some(user) = value
+                .pointer("/presence_left/user")
+                .and_then(|user| user.as_str())
+                .and_then(|user| user.parse().ok())
+            {
+                return Ok(Some(LiveChange::PresenceLeft(user)));
+            }
+            if let Some(reason) = value.get("refused").and_then(|reason| reason.as_str()) {
+                return Ok(Some(LiveChange::Refused(reason.to_owned())));
             }
             // Anything else (from a newer server) is not for this client.
         }

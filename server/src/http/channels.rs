@@ -725,6 +725,7 @@ async fn owner(context: &ApiContext, channel: &ChannelRecord) -> Result<Principa
         tenant_id: user.tenant_id,
         role: user.role,
         plan: user.plan,
+        team_role: None,
         credential: Credential::Channel(channel.id),
     })
 }

@@ -93,7 +93,7 @@ pub(super) async fn sync_graph(
         .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
     let request = Arc::new(SyncRequest::decode(&body?)?);
     if !request.updates.is_empty() {
-        super::principal::require_key_scope(&principal, ApiScope::GraphsWrite)?;
+        super::principal::require_scope(&principal, ApiScope::GraphsWrite)?;
     }
     let client_version = Version::decode(&request.client_version)?;
 

@@ -106,7 +106,7 @@ pub(super) async fn sync_document(
         .map_err(|error: orrery_domain::IdError| ApiError::BadRequest(error.to_string()))?;
     let request = SyncRequest::decode(&body?)?;
     if !request.updates.is_empty() {
-        super::principal::require_key_scope(&principal, ApiScope::LibraryWrite)?;
+        super::principal::require_scope(&principal, ApiScope::LibraryWrite)?;
     }
     let client_version = Version::decode(&request.client_version)?;
 

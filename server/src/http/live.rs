@@ -4,6 +4,13 @@
 //! device then syncs that graph or document as usual; the feed carries no document data, so a missed or
 //! duplicated message costs at most one extra sync.
 //!
+//! People with one of a team's graphs open also say where they are looking
+//! (presence, [`Presence`]): a device sends `{"presence": {"graph", "cursor",
+//! "selection"}}`, the server checks it (size, the graph is the workspace's,
+//! at most [`PRESENCE_PER_SECOND`] a second per person), stamps who sent it
+//! and relays it to the workspace's other feeds. Presence is never stored;
+//! when a feed closes its peers hear `{"presence_left": {"user"}}`.
+//!
 //! Several server instances may share one PostgreSQL database. Each merge is
 //! then also announced with `NOTIFY`, and every instance relays what the
 //! others announce to its own listeners ([`LiveHub::relay`]), so a device on
@@ -13,11 +20,13 @@ use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::Method;
 use axum::response::Response;
-use orrery_domain::{DocumentId, DocumentKind, GraphId};
+use orrery_domain::team::{MAX_PRESENCE_BYTES, MAX_PRESENCE_SELECTION, PRESENCE_PER_SECOND};
+use orrery_domain::{DocumentId, DocumentKind, GraphId, NodeId};
 use orrery_store::{Heard, ServerStore};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
@@ -43,8 +52,19 @@ pub struct DocumentChanged {
     pub document: DocumentId,
 }
 
+/// Where one person is looking on one of a workspace's graphs, as relayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// The workspace.
+    pub tenant: Uuid,
+    /// Who.
+    pub user: Uuid,
+    /// The message their peers receive (JSON).
+    pub message: String,
+}
+
 /// What a listener hears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveEvent {
     /// One graph changed.
     Changed(GraphChanged),
@@ -55,6 +75,16 @@ pub enum LiveEvent {
     /// This user was suspended or signed out by an admin: their feeds
     /// close at once.
     Suspended(Uuid),
+    /// This user left or was removed from this team: their feeds on it
+    /// close at once.
+    LeftTeam {
+        /// The team.
+        tenant: Uuid,
+        /// The member who went.
+        user: Uuid,
+    },
+    /// Someone's presence, for the workspace's other feeds.
+    Presence(Arc<Presence>),
 }
 
 /// The PostgreSQL channel merges are announced on.
@@ -74,6 +104,8 @@ pub struct LiveHub {
     feeds: Arc<tokio::sync::Semaphore>,
     /// Feeds open per tenant.
     by_tenant: HeldCounts<Uuid>,
+    /// Presence messages each person sent in the current second.
+    presence_sent: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), (tokio::time::Instant, u32)>>>,
 }
 
 /// Live feeds one tenant may hold open at once (each device holds one).
@@ -97,6 +129,7 @@ impl LiveHub {
                 max_feeds.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
             by_tenant: HeldCounts::default(),
+            presence_sent: Arc::default(),
         }
     }
 
@@ -155,6 +188,53 @@ impl LiveHub {
         }
     }
 
+    /// Closes `user`'s feeds on `team` (they left or were removed), here
+    /// and on every other instance.
+    pub async fn leave_team(&self, team: Uuid, user: Uuid) {
+        let _ = self.local.send(LiveEvent::LeftTeam { tenant: team, user });
+        let payload = format!("{} left {team} {user}", self.instance);
+        if let Err(error) = self.store.notify(CHANNEL, &payload).await {
+            tracing::warn!(%error, "could not tell other server instances of a member leaving");
+        }
+    }
+
+    /// Relays a checked presence message to the workspace's feeds, here and
+    /// on every other instance; nothing is stored.
+    async fn publish_presence(&self, presence: Presence) {
+        let payload = format!(
+            "{} presence {} {} {}",
+            self.instance, presence.tenant, presence.user, presence.message
+        );
+        let _ = self.local.send(LiveEvent::Presence(Arc::new(presence)));
+        if let Err(error) = self.store.notify(CHANNEL, &payload).await {
+            tracing::warn!(%error, "could not relay presence to other server instances");
+        }
+    }
+
+    /// Takes one of the person's presence messages for this second; `false`
+    /// when they already sent [`PRESENCE_PER_SECOND`] (the message is dropped).
+    fn presence_allowed(&self, tenant: Uuid, user: Uuid) -> bool {
+        let now = tokio::time::Instant::now();
+        let second = std::time::Duration::from_secs(1);
+        let mut sent = self
+            .presence_sent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if sent.len() > 4 * MAX_FEEDS_PER_TENANT {
+            sent.retain(|_, (since, _)| now.duration_since(*since) < second);
+        }
+        let (since, count) = sent.entry((tenant, user)).or_insert((now, 0));
+        if now.duration_since(*since) >= second {
+            *since = now;
+            *count = 0;
+        }
+        if *count >= PRESENCE_PER_SECOND {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.local.subscribe()
     }
@@ -193,11 +273,35 @@ impl LiveHub {
 }
 
 /// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it,
-/// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does, or
-/// `INSTANCE suspended USER`, as [`LiveHub::disconnect_user`] does.
+/// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does,
+/// `INSTANCE suspended USER`, as [`LiveHub::disconnect_user`] does,
+/// `INSTANCE left TEAM USER`, as [`LiveHub::leave_team`] does, or
+/// `INSTANCE presence TENANT USER MESSAGE`, as [`LiveHub::publish_presence`] does.
 fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
+    if let [instance, "presence", tenant, user, message] =
+        payload.splitn(5, ' ').collect::<Vec<_>>()[..]
+    {
+        serde_json::from_str::<serde_json::Value>(message).ok()?;
+        return Some((
+            instance.parse().ok()?,
+            LiveEvent::Presence(Arc::new(Presence {
+                tenant: tenant.parse().ok()?,
+                user: user.parse().ok()?,
+                message: message.to_owned(),
+            })),
+        ));
+    }
     let parts: Vec<&str> = payload.split(' ').collect();
     let instance = parts.first()?.parse().ok()?;
+    if let ["left", team, user] = parts[1..] {
+        return Some((
+            instance,
+            LiveEvent::LeftTeam {
+                tenant: team.parse().ok()?,
+                user: user.parse().ok()?,
+            },
+        ));
+    }
     if let ["suspended", user] = parts[1..] {
         return Some((instance, LiveEvent::Suspended(user.parse().ok()?)));
     }
@@ -247,17 +351,140 @@ pub(super) async fn live(
     SignedIn(principal): SignedIn,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let tenant = principal.tenant_id;
-    let user = principal.user_id;
-    let slot = context.live.admit(tenant)?;
+    let slot = context.live.admit(principal.tenant_id)?;
     let changes = context.live.subscribe();
     let ping_every = context.limits.live_ping_interval;
+    let name = context
+        .store
+        .user_name(principal.user_id)
+        .await?
+        .unwrap_or_default();
+    let listener = Listener {
+        tenant: principal.tenant_id,
+        user: principal.user_id,
+        name,
+        shows_presence: principal.team_role.is_none_or(|role| {
+            orrery_domain::policy::decide_in_team(role, orrery_domain::team::TeamAction::ShowPresence)
+                .allowed
+        }),
+    };
     Ok(upgrade
-        .max_message_size(4096)
+        // Room to read an oversized presence message and say why it is
+        // refused; anything larger ends the feed.
+        .max_message_size(4 * MAX_PRESENCE_BYTES)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            feed(socket, changes, tenant, user, ping_every).await;
+            feed(socket, changes, &context, &listener, ping_every).await;
         }))
+}
+
+/// Who a feed belongs to.
+struct Listener {
+    tenant: Uuid,
+    user: Uuid,
+    name: String,
+    /// Whether their role lets them show where they are looking.
+    shows_presence: bool,
+}
+
+/// A presence message as a device sends it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceIn {
+    /// The graph they have open.
+    graph: String,
+    /// Where they are looking (the camera's focus), in graph space.
+    #[serde(default)]
+    cursor: Option<[f64; 3]>,
+    /// The nodes they have selected.
+    #[serde(default)]
+    selection: Vec<String>,
+    /// Who sent it: the server knows; naming someone else is refused.
+    #[serde(default)]
+    user: Option<String>,
+}
+
+/// Checks a device's message and makes the presence its peers receive, or
+/// says why it is refused. The graph must be one the workspace holds
+/// (`known` remembers those already checked on this feed).
+async fn presence_from(
+    context: &ApiContext,
+    listener: &Listener,
+    text: &str,
+    known: &mut std::collections::HashSet<GraphId>,
+) -> Result<Presence, String> {
+    if text.len() > MAX_PRESENCE_BYTES {
+        return Err(format!(
+            "a presence message is at most {MAX_PRESENCE_BYTES} bytes"
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Envelope {
+        presence: PresenceIn,
+    }
+    let Envelope { presence } = serde_json::from_str(text)
+        .map_err(|error| format!("not a presence message: {error}"))?;
+    if !listener.shows_presence {
+        return Err("your role in this team does not show presence".into());
+    }
+    if presence
+        .user
+        .as_deref()
+        .is_some_and(|user| user != listener.user.to_string())
+    {
+        return Err("a presence message can only be sent as yourself".into());
+    }
+    let graph: GraphId = presence
+        .graph
+        .parse()
+        .map_err(|_| "`graph` must be a graph's id".to_owned())?;
+    if let Some(cursor) = presence.cursor
+        && cursor.iter().any(|axis| !axis.is_finite() || axis.abs() > 1e9)
+    {
+        return Err("`cursor` must be three finite coordinates".into());
+    }
+    if presence.selection.len() > MAX_PRESENCE_SELECTION {
+        return Err(format!(
+            "`selection` names at most {MAX_PRESENCE_SELECTION} nodes; send the first ones"
+        ));
+    }
+    let selection = presence
+        .selection
+        .iter()
+        .map(|node| node.parse::<NodeId>().map(|id| id.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "`selection` must hold node ids".to_owned())?;
+    if !known.contains(&graph) {
+        let held = context
+            .store
+            .graph_head(listener.tenant, graph)
+            .await
+            .map_err(|_| "presence could not be checked just now".to_owned())?
+            .is_some();
+        if !held {
+            return Err("this workspace holds no graph with that id".into());
+        }
+        if known.len() >= 64 {
+            known.clear();
+        }
+        known.insert(graph);
+    }
+    let message = serde_json::json!({
+        "presence": {
+            "user": listener.user,
+            "name": listener.name,
+            "colour": orrery_domain::team::presence_colour(&listener.user),
+            "graph": graph.to_string(),
+            "cursor": presence.cursor,
+            "selection": selection,
+        }
+    });
+    Ok(Presence {
+        tenant: listener.tenant,
+        user: listener.user,
+        message: message.to_string(),
+    })
 }
 
 /// Sends the tenant's changes until the device goes. The server pings every
@@ -267,10 +494,46 @@ pub(super) async fn live(
 async fn feed(
     mut socket: WebSocket,
     mut changes: broadcast::Receiver<LiveEvent>,
-    tenant: Uuid,
-    user: Uuid,
+    context: &ApiContext,
+    listener: &Listener,
     ping_every: std::time::Duration,
 ) {
+    let (tenant, user) = (listener.tenant, listener.user);
+    let mut known_graphs = std::collections::HashSet::new();
+    let mut showed_presence = false;
+    run_feed(
+        &mut socket,
+        &mut changes,
+        context,
+        listener,
+        ping_every,
+        &mut known_graphs,
+        &mut showed_presence,
+    )
+    .await;
+    if showed_presence {
+        let message = serde_json::json!({ "presence_left": { "user": user } }).to_string();
+        context
+            .live
+            .publish_presence(Presence {
+                tenant,
+                user,
+                message,
+            })
+            .await;
+    }
+}
+
+async fn run_feed(
+    socket: &mut WebSocket,
+    changes: &mut broadcast::Receiver<LiveEvent>,
+    context: &ApiContext,
+    listener: &Listener,
+    ping_every: std::time::Duration,
+    known_graphs: &mut std::collections::HashSet<GraphId>,
+    showed_presence: &mut bool,
+) {
+    let (tenant, user) = (listener.tenant, listener.user);
     if socket
         .send(Message::Text(r#"{"ready":true}"#.into()))
         .await
@@ -312,6 +575,20 @@ async fn feed(
                         return;
                     }
                     Ok(LiveEvent::Suspended(_)) => continue,
+                    Ok(LiveEvent::LeftTeam { tenant: team, user: gone }) if team == tenant && gone == user => {
+                        let _ = socket
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1008,
+                                reason: "you are no longer a member of this team".into(),
+                            })))
+                            .await;
+                        return;
+                    }
+                    Ok(LiveEvent::LeftTeam { .. }) => continue,
+                    Ok(LiveEvent::Presence(presence)) if presence.tenant == tenant && presence.user != user => {
+                        presence.message.clone()
+                    }
+                    Ok(LiveEvent::Presence(_)) => continue,
                     // Fell behind: tell the device to sync everything.
                     Err(broadcast::error::RecvError::Lagged(_)) => r#"{"resync":true}"#.to_owned(),
                     Err(broadcast::error::RecvError::Closed) => return,
@@ -322,6 +599,25 @@ async fn feed(
             }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(Message::Text(text))) => {
+                    heard_since_ping = true;
+                    // Past the person's rate, presence is dropped unread.
+                    if !context.live.presence_allowed(tenant, user) {
+                        continue;
+                    }
+                    match presence_from(context, listener, text.as_str(), known_graphs).await {
+                        Ok(presence) => {
+                            *showed_presence = true;
+                            context.live.publish_presence(presence).await;
+                        }
+                        Err(reason) => {
+                            let refusal = serde_json::json!({ "refused": reason }).to_string();
+                            if socket.send(Message::Text(refusal.into())).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
                 Some(Ok(_)) => heard_since_ping = true,
             },
         }
@@ -371,6 +667,30 @@ mod tests {
             parse_announcement(&format!("{instance} suspended {user}")),
             Some((instance, LiveEvent::Suspended(user)))
         );
+        let team = Uuid::now_v7();
+        assert_eq!(
+            parse_announcement(&format!("{instance} left {team} {user}")),
+            Some((instance, LiveEvent::LeftTeam { tenant: team, user }))
+        );
+        let message = r#"{"presence":{"name":"Ana Lima","graph":"x"}}"#;
+        assert_eq!(
+            parse_announcement(&format!("{instance} presence {team} {user} {message}")),
+            Some((
+                instance,
+                LiveEvent::Presence(Arc::new(Presence {
+                    tenant: team,
+                    user,
+                    message: message.to_owned(),
+                }))
+            ))
+        );
+        for garbage in [
+            format!("{instance} left {team}"),
+            format!("{instance} presence {team} {user} not json"),
+            format!("{instance} presence {team} nobody {message}"),
+        ] {
+            assert_eq!(parse_announcement(&garbage), None, "{garbage}");
+        }
         for garbage in [
             format!("{instance} suspended"),
             format!("{instance} suspended nobody"),

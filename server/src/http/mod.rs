@@ -35,6 +35,7 @@ mod policy;
 mod principal;
 mod run_providers;
 mod runs;
+mod teams;
 mod updates;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use orrery_domain::api_scope::ApiScope;
+use orrery_domain::team::TeamAction;
 use orrery_domain::{DocumentId, DocumentKind, GraphId};
 use orrery_store::ServerStore;
 use tokio::sync::Mutex;
@@ -59,7 +61,7 @@ use crate::auth::rate_limit::{AddressKey, HeldCounts, SignInLimiter, WindowLimit
 
 pub use error::ApiError;
 pub(crate) use library::materialise_prompt_versions;
-pub use principal::SignedIn;
+pub use principal::{SignedIn, WORKSPACE_HEADER};
 
 /// Password-reset mails per account per hour: enough for a user who lost
 /// one, too few to flood an inbox.
@@ -388,11 +390,35 @@ pub struct Endpoint {
     /// The scope an API key needs to call it; `None`: keys may not, whatever
     /// their scopes (managing keys, the profile, billing, administration).
     pub key_scope: Option<ApiScope>,
+    /// What a member's role must allow for them to call it inside a team's
+    /// workspace (the policy engine decides); `None`: never inside a team,
+    /// since it acts on one's own account. Routes open to keys take it from
+    /// their scope ([`team_action_of`]).
+    pub team_action: Option<TeamAction>,
 }
 
-/// The key scope of the route a request was routed to, for [`SignedIn`].
+/// What a route opened to keys with `scope` asks of a team member: reading
+/// scopes read, `graphs:write` and `library:write` edit, `runs:write` runs.
+pub fn team_action_of(scope: ApiScope) -> TeamAction {
+    match scope {
+        ApiScope::GraphsRead
+        | ApiScope::LibraryRead
+        | ApiScope::AccountRead
+        | ApiScope::Live
+        | ApiScope::RunsRead => TeamAction::Read,
+        ApiScope::GraphsWrite | ApiScope::LibraryWrite => TeamAction::Edit,
+        ApiScope::RunsWrite => TeamAction::Run,
+    }
+}
+
+/// Who may call the route a request was routed to, for [`SignedIn`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct RouteKeyScope(pub Option<ApiScope>);
+pub(crate) struct RouteAccess {
+    /// The scope a key needs.
+    pub key_scope: Option<ApiScope>,
+    /// What a team member's role must allow.
+    pub team_action: Option<TeamAction>,
+}
 
 /// A router under construction that remembers what was added to it.
 pub(crate) struct Routes {
@@ -404,13 +430,26 @@ impl Routes {
         Self { routes: Vec::new() }
     }
 
-    /// Lets API keys with `scope` call the route added last.
+    /// Lets API keys with `scope` call the route added last, and team
+    /// members whose role allows what the scope does.
     fn for_keys(mut self, scope: ApiScope) -> Self {
         let (endpoint, _) = self
             .routes
             .last_mut()
             .expect("for_keys follows the route it opens to keys");
         endpoint.key_scope = Some(scope);
+        endpoint.team_action = Some(team_action_of(scope));
+        self
+    }
+
+    /// Lets team members whose role allows `action` call the route added
+    /// last inside their team's workspace.
+    fn in_teams(mut self, action: TeamAction) -> Self {
+        let (endpoint, _) = self
+            .routes
+            .last_mut()
+            .expect("in_teams follows the route it opens to teams");
+        endpoint.team_action = Some(action);
         self
     }
 
@@ -504,6 +543,7 @@ impl Routes {
                 path,
                 access,
                 key_scope: None,
+                team_action: None,
             },
             route,
         ));
@@ -522,14 +562,17 @@ impl Routes {
             .collect()
     }
 
-    /// The axum router: each route carries its key scope for [`SignedIn`].
+    /// The axum router: each route carries who may call it for [`SignedIn`].
     fn into_router(self) -> Router<ApiContext> {
         self.routes
             .into_iter()
             .fold(Router::new(), |router, (endpoint, route)| {
                 router.route(
                     endpoint.path,
-                    route.layer(axum::Extension(RouteKeyScope(endpoint.key_scope))),
+                    route.layer(axum::Extension(RouteAccess {
+                        key_scope: endpoint.key_scope,
+                        team_action: endpoint.team_action,
+                    })),
                 )
             })
     }
@@ -554,6 +597,7 @@ fn all_routes() -> Routes {
         .merge(updates::router())
         .merge(openapi::router())
         .merge(live::router())
+        .merge(teams::router())
         .merge(admin::router())
 }
 

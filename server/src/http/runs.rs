@@ -28,6 +28,8 @@ pub(super) fn router() -> Routes {
         MAX_REPORT_BYTES,
         report_finished_runs,
     )
+    // A device working in a team reports the runs it made there.
+    .in_teams(orrery_domain::team::TeamAction::Run)
 }
 
 async fn report_finished_runs(

@@ -26,7 +26,7 @@ pub struct Template {
 }
 
 /// Every template, as shipped.
-pub const TEMPLATES: [Template; 8] = [
+pub const TEMPLATES: [Template; 9] = [
     Template {
         key: "welcome",
         variables: &["name"],
@@ -90,6 +90,14 @@ pub const TEMPLATES: [Template; 8] = [
         subject: "Reset your Orrery password",
         text: "Hello {{ name }},\n\nsomeone (hopefully you) asked to reset the password of your Orrery account. Paste this code into Orrery's \"Reset password\" screen within {{ minutes }} minutes:\n\n    {{ code }}\n\nThe code works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
         html: "<p>Hello {{ name }},</p><p>someone (hopefully you) asked to reset the password of your Orrery account. Paste this code into Orrery's \"Reset password\" screen within {{ minutes }} minutes:</p><p><code>{{ code }}</code></p><p>The code works once. If you did not ask for this, ignore this message; your password stays as it is.</p>",
+    },
+    Template {
+        key: "team_invitation",
+        variables: &["inviter", "team", "role", "link", "code", "days"],
+        secret: true,
+        subject: "{{ inviter }} invited you to {{ team }} on Orrery",
+        text: "Hello,\n\n{{ inviter }} invited you to join the team {{ team }} on Orrery as {{ role }}. Open this link on a computer with Orrery installed to join:\n\n    {{ link }}\n\nOr paste this code into Orrery's \"Join a team\" box:\n\n    {{ code }}\n\nThe invitation works once, for this address, within {{ days }} days. If you do not know {{ inviter }}, ignore this message.\n",
+        html: "<p>Hello,</p><p>{{ inviter }} invited you to join the team <strong>{{ team }}</strong> on Orrery as {{ role }}.</p><p><a href=\"{{ link }}\">Join {{ team }} in Orrery</a></p><p>Or paste this code into Orrery's \"Join a team\" box:</p><p><code>{{ code }}</code></p><p>The invitation works once, for this address, within {{ days }} days. If you do not know {{ inviter }}, ignore this message.</p>",
     },
 ];
 
