@@ -6,7 +6,7 @@
 CARGO_TARGET_DIR ?= $(CURDIR)/target
 export CARGO_TARGET_DIR
 
-.PHONY: run test deps ui package bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace bench-startup fmt lint clean
+.PHONY: run test deps ui package bindings previews screenshots bench-crdt bench-sync bench-canvas bench-layout bench-sandbox bench-load bench-admin bench-api bench-marketplace bench-startup bench-collab fmt lint clean
 
 run: deps ui
 	scripts/run.sh
@@ -82,6 +82,12 @@ bench-api:
 bench-marketplace: deps
 	cargo build --release -p orrery-bench
 	$(CARGO_TARGET_DIR)/release/orrery-bench marketplace --postgres
+
+# People of one team editing one graph (JSON line: edit_to_peer_p50_ms and
+# edit_to_peer_p99_ms at 2, 10 and 50 people, presence_msgs_per_s_max, server_cpu_cores).
+bench-collab:
+	cargo build --release -p orrery-server -p orrery-bench --bins
+	$(CARGO_TARGET_DIR)/release/orrery-bench collab
 
 # The desktop app's cold start to its first painted window and its idle memory
 # (the release app that `make package` builds; JSON line: to_main_window_ms, idle_rss_mib).

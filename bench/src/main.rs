@@ -27,6 +27,9 @@
 //! - `api`: the public API and the Telegram channel against the provider
 //!   double: request to first streamed token, 500 concurrent runs over 5
 //!   rounds with resident memory after each, webhook to reply.
+//! - `collab`: people of one team editing one graph: an edit on one device
+//!   to every other device having it, at 2, 10 and 50 people; presence at
+//!   50 people (what each receives per second, the server's CPU).
 //! - `marketplace`: 100k listings and 1M purchases: search with filters p95
 //!   over HTTP, and a free listing got on one device until it is in another
 //!   device's library (SQLite, and PostgreSQL with `--postgres`).
@@ -39,6 +42,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod admin;
 mod api;
 mod canvas;
+mod collab;
 mod layout;
 mod load;
 mod marketplace;
@@ -60,7 +64,8 @@ const USAGE: &str = "usage: orrery-bench sync-merge [--moves N] [--churn N] [--r
        orrery-bench admin [--users N] [--events N] [--searches N] [--overviews N] [--postgres]
        orrery-bench api [--runs N] [--concurrent N] [--rounds N] [--messages N]
        orrery-bench marketplace [--listings N] [--purchases N] [--searches N] [--gets N] [--postgres]
-       orrery-bench startup [--runs N] [--idle-seconds N]";
+       orrery-bench startup [--runs N] [--idle-seconds N]
+       orrery-bench collab [--edits N] [--presence-rate N] [--presence-seconds N]";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -193,6 +198,20 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             })?;
             println!("{}", api::run(&options)?);
+            Ok(())
+        }
+        "collab" => {
+            let mut options = collab::Options::default();
+            parse_flags(&rest, &[], |flag, number| {
+                match flag {
+                    "--edits" => options.edits = number.clamp(1, 10_000),
+                    "--presence-rate" => options.presence_rate = number.clamp(1, 1_000) as u32,
+                    "--presence-seconds" => options.presence_seconds = number.clamp(1, 600) as u64,
+                    other => bail!("unknown flag `{other}`\n{USAGE}"),
+                }
+                Ok(())
+            })?;
+            println!("{}", collab::run(&options)?);
             Ok(())
         }
         "startup" => {

@@ -15,10 +15,12 @@ mod admin;
 mod channels;
 mod library;
 mod marketplace;
+mod teams;
 pub use admin::*;
 pub use channels::*;
 pub use library::*;
 pub use marketplace::*;
+pub use teams::*;
 
 /// Every command the webview may call, with the types they take and give,
 /// for Tauri's invoke handler and for the generated `ui/src/bindings.ts`
@@ -70,6 +72,14 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             get_provider,
             save_provider,
             test_provider,
+            list_teams,
+            create_team,
+            team_people,
+            invite_to_team,
+            revoke_team_invitation,
+            change_team_role,
+            remove_team_member,
+            accept_team_invitation,
             list_channels,
             connect_channel,
             disconnect_channel,

@@ -19,6 +19,7 @@ use crate::vault::{KeyringVault, VaultError};
 
 mod allowance;
 mod channels;
+mod teams;
 mod library;
 mod marketplace;
 mod sandbox;

@@ -143,6 +143,11 @@ impl TestServer {
         })
     }
 
+    /// The server's process id, when it runs in a process of its own.
+    pub fn process_id(&self) -> Option<u32> {
+        self.process.as_ref()?.id()
+    }
+
     /// The resident memory of the server's own process, in MiB (`None`
     /// when it runs in this process).
     pub fn process_resident_mib(&self) -> Option<f64> {

@@ -43,6 +43,11 @@ export type GraphRuns = Rust.GraphRuns_Serialize;
 export type UserRuns = Rust.UserRuns_Serialize;
 export type MailTemplate = Rust.MailTemplate_Serialize;
 export type MailPreview = Rust.MailParts;
+export type Team = Rust.Team;
+export type TeamPeople = Rust.TeamPeople;
+export type TeamMember = Rust.TeamMember;
+export type TeamInvitation = Rust.TeamInvitation;
+export type JoinedTeam = Rust.JoinedTeam;
 export type Channel = Rust.MessengerChannel;
 export type ChannelConnection = Rust.ChannelConnection;
 export type ServerProvider = Rust.ServerProvider;
@@ -224,6 +229,20 @@ export const api = {
   testProvider: commands.testProvider,
   /** The management window (admins only; the server decides). */
   openAdminWindow: () => done(commands.openAdminWindow()),
+  /** The teams the user belongs to, with their role in each. */
+  listTeams: commands.listTeams,
+  /** Creates a team the user owns; the teams then. */
+  createTeam: commands.createTeam,
+  /** A team's members and pending invitations. */
+  teamPeople: commands.teamPeople,
+  /** Invites an address as a role (the server mails the link); the team's people then. */
+  inviteToTeam: commands.inviteToTeam,
+  revokeTeamInvitation: commands.revokeTeamInvitation,
+  changeTeamRole: commands.changeTeamRole,
+  /** Removes a member, or leaves when it is the user; the teams then. */
+  removeTeamMember: commands.removeTeamMember,
+  /** Joins a team with an invitation's code or link. */
+  acceptTeamInvitation: commands.acceptTeamInvitation,
   /** The tenant's Telegram bot and WhatsApp number, with their last messages. */
   listChannels: commands.listChannels,
   /** Connects a channel (the server checks its secrets with the platform); the channels then. */

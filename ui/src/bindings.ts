@@ -112,6 +112,22 @@ export const commands = {
 	saveProvider: (settings: ProviderSettings_Deserialize, apiKey: string | null) => __TAURI_INVOKE<ProviderView_Serialize>("save_provider", { settings, apiKey }),
 	/**  Asks the provider for a one-word answer: what it said, or why it did not. */
 	testProvider: () => __TAURI_INVOKE<string>("test_provider"),
+	/**  The teams the user belongs to. */
+	listTeams: () => __TAURI_INVOKE<Team[]>("list_teams"),
+	/**  Creates a team the user owns; the teams then. */
+	createTeam: (name: string) => __TAURI_INVOKE<Team[]>("create_team", { name }),
+	/**  A team's members and pending invitations. */
+	teamPeople: (team: string) => __TAURI_INVOKE<TeamPeople>("team_people", { team }),
+	/**  Invites someone by email; the team's people then. */
+	inviteToTeam: (team: string, email: string, role: string) => __TAURI_INVOKE<TeamPeople>("invite_to_team", { team, email, role }),
+	/**  Takes back an invitation; the team's people then. */
+	revokeTeamInvitation: (team: string, invitation: string) => __TAURI_INVOKE<TeamPeople>("revoke_team_invitation", { team, invitation }),
+	/**  Gives a member another role; the team's people then. */
+	changeTeamRole: (team: string, user: string, role: string) => __TAURI_INVOKE<TeamPeople>("change_team_role", { team, user, role }),
+	/**  Removes a member, or leaves the team; the teams then. */
+	removeTeamMember: (team: string, user: string) => __TAURI_INVOKE<Team[]>("remove_team_member", { team, user }),
+	/**  Joins a team with an invitation's code or `orrery://invite/…` link. */
+	acceptTeamInvitation: (code: string) => __TAURI_INVOKE<JoinedTeam>("accept_team_invitation", { code }),
 	/**  The tenant's channels, with their last messages. */
 	listChannels: () => __TAURI_INVOKE<MessengerChannel_Serialize[]>("list_channels"),
 	/**
@@ -997,6 +1013,16 @@ export type GraphSummary_Serialize = {
 	updated_at: string,
 	/**  When it was deleted (RFC 3339 UTC), for a deleted graph. */
 	deleted_at: string | null,
+};
+
+/**  The team an accepted invitation joined. */
+export type JoinedTeam = {
+	/**  The team. */
+	id: string,
+	/**  Its name. */
+	name: string,
+	/**  The role held. */
+	role: string,
 };
 
 /**  A graph of the library changed (here, on the canvas, or by sync): its id. */
@@ -2206,6 +2232,56 @@ export type SyncStatus_Serialize = {
 	pending_changes: number,
 	/**  Why sync is offline or failing. */
 	message: string | null,
+};
+
+/**  One team the user belongs to. */
+export type Team = {
+	/**  The team. */
+	id: string,
+	/**  Its name. */
+	name: string,
+	/**  The user's role in it: owner, admin, editor or viewer. */
+	role: string,
+	/**  How many members it has. */
+	members: number,
+	/**  When the user joined. */
+	joined_at: string,
+};
+
+/**  An invitation not yet accepted. */
+export type TeamInvitation = {
+	/**  The invitation. */
+	id: string,
+	/**  Whom it was sent to. */
+	email: string,
+	/**  The role it gives. */
+	role: string,
+	/**  When its link stops working. */
+	expires_at: string,
+};
+
+/**  A member of a team. */
+export type TeamMember = {
+	/**  The user. */
+	user_id: string,
+	/**  Their name. */
+	name: string,
+	/**  Their address. */
+	email: string,
+	/**  Their role. */
+	role: string,
+	/**  When they joined. */
+	added_at: string,
+};
+
+/**  A team's people, as the caller may see them. */
+export type TeamPeople = {
+	/**  The caller's own role. */
+	role: string,
+	/**  Its members, owners first. */
+	members: TeamMember[],
+	/**  Pending invitations (empty for those who cannot take them back). */
+	invitations: TeamInvitation[],
 };
 
 /**  What the gallery shows of a template before it is used. */

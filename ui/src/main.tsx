@@ -12,6 +12,7 @@ import { Agents } from "./agents";
 import { Prompts } from "./prompts";
 import { Providers } from "./providers";
 import { Channels } from "./channels";
+import { Teams } from "./teams";
 import { Marketplace } from "./marketplace";
 import { applyTheme } from "./theme";
 import { showWelcomeIfDue } from "./welcome";
@@ -21,7 +22,7 @@ import { toast } from "./feedback";
 import { AdminApp } from "./admin";
 import { useShellEvent } from "./shell-events";
 
-type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "marketplace" | "channels" | "billing" | "account";
+type ScreenKey = "graphs" | "agents" | "prompts" | "providers" | "marketplace" | "teams" | "channels" | "billing" | "account";
 
 /** What a screen is handed by the frame. */
 interface Frame {
@@ -64,6 +65,7 @@ const SCREENS: Screen[] = [
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <Providers /> },
   { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: (frame) => <Marketplace listing={frame.listing} /> },
+  { key: "teams", tab: () => "Teams", signedIn: true, hiddenSignedOut: true, view: () => <Teams /> },
   { key: "channels", tab: () => "Channels", signedIn: true, hiddenSignedOut: true, view: () => <Channels /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {

@@ -180,6 +180,29 @@ const SCREENS = [
     },
   },
   {
+    name: "teams",
+    setup: {
+      teams: [
+        {
+          name: "Research",
+          role: "owner",
+          members: [
+            { name: "Grace Hopper", email: "grace@harbour.example", role: "admin", added_at: "2026-11-22T09:00:00.000Z" },
+            { name: "Linus Pauling", email: "linus@harbour.example", role: "editor", added_at: "2026-11-24T14:00:00.000Z" },
+            { name: "Ines Duarte", email: "ines@harbour.example", role: "viewer", added_at: "2026-12-01T10:30:00.000Z" },
+          ],
+          invitations: [{ email: "marie@harbour.example", role: "editor", expires_at: "2026-12-12T10:00:00.000Z" }],
+        },
+        { name: "Support crew", role: "viewer", members: [{ name: "Olga", email: "olga@harbour.example", role: "owner" }] },
+      ],
+    },
+    open: async (page) => {
+      await page.getByRole("button", { name: "Teams", exact: true }).click();
+      await page.getByTestId("team-panel").getByRole("table", { name: "Members" }).waitFor();
+      await page.getByRole("list", { name: "Pending invitations" }).waitFor();
+    },
+  },
+  {
     name: "channels",
     setup: {
       agents: AGENTS,

@@ -24,6 +24,23 @@
     webhook_url: `https://sync.orrery.example/v1/hooks/${seed.kind}/01938f2e`, last_messages: [], ...seed,
   }));
   let serverProvider = setup.serverProvider ?? null;
+  // Teams (src-tauri/src/commands/teams.rs, as /v1/teams answers): setup.teams
+  // = [{ name, role (the user's), members: [{ name, email, role }], invitations:
+  // [{ email, role }] }]; setup.invitationCodes = { code: { name, role } } are
+  // invitations mailed to the user (a code used once is refused after).
+  const teams = (setup.teams ?? []).map((seed) => ({
+    id: crypto.randomUUID(),
+    name: seed.name,
+    you: seed.role ?? "owner",
+    joined_at: "2026-11-20T10:00:00.000Z",
+    members: (seed.members ?? []).map((member) => ({ user_id: crypto.randomUUID(), added_at: "2026-11-21T10:00:00.000Z", ...member })),
+    invitations: (seed.invitations ?? []).map((invitation) => ({ id: crypto.randomUUID(), expires_at: "2026-12-14T10:00:00.000Z", ...invitation })),
+  }));
+  const invitationCodes = new Map(Object.entries(setup.invitationCodes ?? {}));
+  const TEAM_ROLES = ["owner", "admin", "editor", "viewer"];
+  // Whom `role` may manage (the policy engine's rule): below itself; owners everyone.
+  const reaches = (role, other) => role === "owner" || TEAM_ROLES.indexOf(role) < TEAM_ROLES.indexOf(other);
+  const manages = (role) => role === "owner" || role === "admin";
   // The marketplace (src-tauri/src/commands/marketplace.rs): listings as
   // /v1/marketplace answers them. setup.marketplace = [{ title, kind,
   // description, tags, seller, purchases, rating, rating_count, owned, mine,
@@ -735,6 +752,82 @@
     // The Channels screen: the tenant's bots on the server, as /v1/channels
     // answers them (setup.channels seeds connected ones with their messages),
     // and the provider the server calls (setup.serverProvider).
+    list_teams: () => {
+      if (!session) return fail("signed_out", "sign in first");
+      return teams.map((team) => ({ id: team.id, name: team.name, role: team.you, members: team.members.length + 1, joined_at: team.joined_at }));
+    },
+    create_team: ({ name }) => {
+      if (!session) return fail("signed_out", "sign in first");
+      if (!name.trim()) return fail("invalid_input", "the team's name must not be empty");
+      teams.push({ id: crypto.randomUUID(), name: name.trim(), you: "owner", joined_at: new Date().toISOString(), members: [], invitations: [] });
+      return commands.list_teams();
+    },
+    team_people: ({ team }) => {
+      const found = teams.find((each) => each.id === team);
+      if (!found) return fail("not_found", "no such team among yours");
+      const you = { user_id: session.id, name: session.name, email: session.email, role: found.you, added_at: found.joined_at };
+      const order = (a, b) => TEAM_ROLES.indexOf(a.role) - TEAM_ROLES.indexOf(b.role) || a.added_at.localeCompare(b.added_at);
+      return {
+        role: found.you,
+        members: [you, ...found.members].sort(order),
+        invitations: manages(found.you) ? found.invitations.map((each) => ({ ...each })) : [],
+      };
+    },
+    invite_to_team: ({ team, email, role }) => {
+      const found = teams.find((each) => each.id === team);
+      if (!found) return fail("not_found", "no such team among yours");
+      const address = email.trim().toLowerCase();
+      if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) return fail("invalid_input", "email must be an address like name@example.com");
+      if (!manages(found.you)) return fail("forbidden", `your role in this team is ${found.you}; only its owners and admins manage members`);
+      if (!reaches(found.you, role)) return fail("forbidden", `your role in this team is ${found.you}: admins invite editors and viewers; only an owner can invite someone as ${role}`);
+      if (address === session.email || found.members.some((member) => member.email === address)) return fail("conflict", `${address} is already a member of this team`);
+      found.invitations.unshift({ id: crypto.randomUUID(), email: address, role, expires_at: new Date(Date.now() + 7 * 86400e3).toISOString() });
+      return commands.team_people({ team });
+    },
+    revoke_team_invitation: ({ team, invitation }) => {
+      const found = teams.find((each) => each.id === team);
+      const at = found?.invitations.findIndex((each) => each.id === invitation) ?? -1;
+      if (at < 0) return fail("not_found", "no pending invitation of this team has that id");
+      found.invitations.splice(at, 1);
+      return commands.team_people({ team });
+    },
+    change_team_role: ({ team, user, role }) => {
+      const found = teams.find((each) => each.id === team);
+      const member = found?.members.find((each) => each.user_id === user);
+      if (!member) return fail("not_found", "that person is not a member of this team");
+      if (!manages(found.you) || !reaches(found.you, member.role) || !reaches(found.you, role)) {
+        return fail("forbidden", `your role in this team is ${found.you}: admins change editors and viewers between those two roles; only an owner can make a ${member.role} into a ${role}`);
+      }
+      member.role = role;
+      return commands.team_people({ team });
+    },
+    remove_team_member: ({ team, user }) => {
+      const found = teams.find((each) => each.id === team);
+      if (!found) return fail("not_found", "no such team among yours");
+      if (user === session.id) {
+        const owners = found.members.filter((each) => each.role === "owner").length + (found.you === "owner" ? 1 : 0);
+        if (found.you === "owner" && owners <= 1) return fail("conflict", "a team keeps at least one owner: make someone else an owner first");
+        teams.splice(teams.indexOf(found), 1);
+        return commands.list_teams();
+      }
+      const at = found.members.findIndex((each) => each.user_id === user);
+      if (at < 0) return fail("not_found", "that person is not a member of this team");
+      if (!manages(found.you) || !reaches(found.you, found.members[at].role)) return fail("forbidden", `your role in this team is ${found.you}; only its owners and admins manage members`);
+      found.members.splice(at, 1);
+      return commands.list_teams();
+    },
+    accept_team_invitation: ({ code }) => {
+      const key = code.trim().replace(/^orrery:\/\/invite\//, "");
+      if (!key.startsWith("oin_")) return fail("invalid_input", "that is not an invitation code: paste the link or the code from the invitation mail");
+      const invitation = invitationCodes.get(key);
+      if (!invitation) return fail("not_found", "no invitation has that code; check it was pasted whole");
+      if (invitation.used) return fail("conflict", "this invitation was already used; ask the team for a new one");
+      invitation.used = true;
+      const team = { id: crypto.randomUUID(), name: invitation.name, you: invitation.role, joined_at: new Date().toISOString(), members: invitation.members ?? [], invitations: [] };
+      team.members = team.members.map((member) => ({ user_id: crypto.randomUUID(), added_at: "2026-11-21T10:00:00.000Z", ...member }));
+      teams.push(team);
+      return { id: team.id, name: team.name, role: team.you };
+    },
     list_channels: () => {
       if (!session) return fail("signed_out", "sign in first");
       // A seeded channel may name the library agent that answers (`agent_name`).

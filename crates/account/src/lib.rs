@@ -13,6 +13,7 @@ mod client;
 mod error;
 pub mod loopback;
 mod marketplace;
+mod teams;
 
 pub use admin::{
     AdminOverview, AdminTenant, AdminUser, AuditEntry, AuditPage, AuditQuery, GraphRuns, MailParts,
@@ -23,6 +24,7 @@ pub use admin::{
 pub use channels::{ChannelConnection, ChannelMessage, MessengerChannel, ServerProvider};
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;
+pub use teams::{JoinedTeam, Team, TeamInvitation, TeamMember, TeamPeople};
 pub use marketplace::{
     MarketListing, MarketListingDetail, MarketPage, MarketPayout, MarketPurchase, MarketReconciled,
     MarketReport, MarketReview, MarketSale, MarketSales, MarketSalesMonth, MarketSalesTotals,

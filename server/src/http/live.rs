@@ -102,19 +102,21 @@ pub struct LiveHub {
     /// connection's slot in the accept loop (an upgraded connection leaves
     /// it), so feeds are counted here.
     feeds: Arc<tokio::sync::Semaphore>,
-    /// Feeds open per tenant.
-    by_tenant: HeldCounts<Uuid>,
+    /// Feeds open per person in a workspace (tenant, user): a team of many
+    /// people holds one feed per device of each.
+    by_person: HeldCounts<(Uuid, Uuid)>,
     /// Presence messages each person sent in the current second.
     presence_sent: Arc<std::sync::Mutex<HashMap<(Uuid, Uuid), (tokio::time::Instant, u32)>>>,
 }
 
-/// Live feeds one tenant may hold open at once (each device holds one).
-pub const MAX_FEEDS_PER_TENANT: usize = 32;
+/// Live feeds one person may hold open in one workspace at once (each
+/// device holds one).
+pub const MAX_FEEDS_PER_PERSON: usize = 32;
 
 /// A feed's place, given back when the feed closes.
 struct FeedSlot {
     _feed: tokio::sync::OwnedSemaphorePermit,
-    _tenant: Held<Uuid>,
+    _person: Held<(Uuid, Uuid)>,
 }
 
 impl LiveHub {
@@ -128,19 +130,19 @@ impl LiveHub {
             feeds: Arc::new(tokio::sync::Semaphore::new(
                 max_feeds.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
             )),
-            by_tenant: HeldCounts::default(),
+            by_person: HeldCounts::default(),
             presence_sent: Arc::default(),
         }
     }
 
     /// A place for one more feed of `tenant`, or why not.
-    fn admit(&self, tenant: Uuid) -> Result<FeedSlot, ApiError> {
-        let tenant_share = self
-            .by_tenant
-            .take(tenant, 1, MAX_FEEDS_PER_TENANT)
+    fn admit(&self, tenant: Uuid, user: Uuid) -> Result<FeedSlot, ApiError> {
+        let person_share = self
+            .by_person
+            .take((tenant, user), 1, MAX_FEEDS_PER_PERSON)
             .ok_or_else(|| ApiError::TooManyRequests {
                 message: format!(
-                    "this account already has {MAX_FEEDS_PER_TENANT} live feeds open; close one first"
+                    "this account already has {MAX_FEEDS_PER_PERSON} live feeds open; close one first"
                 ),
                 retry_after_secs: 10,
             })?;
@@ -152,7 +154,7 @@ impl LiveHub {
             })?;
         Ok(FeedSlot {
             _feed: feed,
-            _tenant: tenant_share,
+            _person: person_share,
         })
     }
 
@@ -220,7 +222,7 @@ impl LiveHub {
             .presence_sent
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if sent.len() > 4 * MAX_FEEDS_PER_TENANT {
+        if sent.len() > 4 * MAX_FEEDS_PER_PERSON {
             sent.retain(|_, (since, _)| now.duration_since(*since) < second);
         }
         let (since, count) = sent.entry((tenant, user)).or_insert((now, 0));
@@ -351,7 +353,7 @@ pub(super) async fn live(
     SignedIn(principal): SignedIn,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let slot = context.live.admit(principal.tenant_id)?;
+    let slot = context.live.admit(principal.tenant_id, principal.user_id)?;
     let changes = context.live.subscribe();
     let ping_every = context.limits.live_ping_interval;
     let name = context

@@ -1,0 +1,140 @@
+//! The Teams screen's commands: teams, their people, invitations and roles.
+//! Input is checked here for shape (ids are UUIDs, roles are one of four,
+//! texts are bounded); what a role may do is the server's policy engine's.
+
+use tauri::State;
+
+use super::CommandError;
+use crate::shell::Shell;
+
+fn invalid(message: impl ToString) -> CommandError {
+    CommandError {
+        code: "invalid_input",
+        message: message.to_string(),
+    }
+}
+
+/// Longest name, address or code the screen may send.
+const MAX_FIELD_CHARS: usize = 320;
+
+fn bounded<'a>(value: &'a str, what: &str) -> Result<&'a str, CommandError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(format!("{what} must not be empty")));
+    }
+    if value.chars().count() > MAX_FIELD_CHARS {
+        return Err(invalid(format!("{what} is at most {MAX_FIELD_CHARS} characters")));
+    }
+    Ok(value)
+}
+
+fn id(value: &str, what: &str) -> Result<String, CommandError> {
+    value
+        .trim()
+        .parse::<uuid::Uuid>()
+        .map(|id| id.to_string())
+        .map_err(|_| invalid(format!("{what} is not an id")))
+}
+
+fn role(value: &str) -> Result<&str, CommandError> {
+    orrery_domain::team::TeamRole::parse(value)
+        .map(|role| role.as_str())
+        .ok_or_else(|| invalid("a role is owner, admin, editor or viewer"))
+}
+
+/// The teams the user belongs to.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_teams(shell: State<'_, Shell>) -> Result<Vec<orrery_account::Team>, CommandError> {
+    Ok(shell.teams().await?)
+}
+
+/// Creates a team the user owns; the teams then.
+#[tauri::command]
+#[specta::specta]
+pub async fn create_team(
+    shell: State<'_, Shell>,
+    name: String,
+) -> Result<Vec<orrery_account::Team>, CommandError> {
+    Ok(shell.create_team(bounded(&name, "the team's name")?).await?)
+}
+
+/// A team's members and pending invitations.
+#[tauri::command]
+#[specta::specta]
+pub async fn team_people(
+    shell: State<'_, Shell>,
+    team: String,
+) -> Result<orrery_account::TeamPeople, CommandError> {
+    Ok(shell.team_people(&id(&team, "the team")?).await?)
+}
+
+/// Invites someone by email; the team's people then.
+#[tauri::command]
+#[specta::specta]
+pub async fn invite_to_team(
+    shell: State<'_, Shell>,
+    team: String,
+    email: String,
+    role: String,
+) -> Result<orrery_account::TeamPeople, CommandError> {
+    Ok(shell
+        .invite_to_team(
+            &id(&team, "the team")?,
+            bounded(&email, "the address")?,
+            self::role(&role)?,
+        )
+        .await?)
+}
+
+/// Takes back an invitation; the team's people then.
+#[tauri::command]
+#[specta::specta]
+pub async fn revoke_team_invitation(
+    shell: State<'_, Shell>,
+    team: String,
+    invitation: String,
+) -> Result<orrery_account::TeamPeople, CommandError> {
+    Ok(shell
+        .revoke_team_invitation(&id(&team, "the team")?, &id(&invitation, "the invitation")?)
+        .await?)
+}
+
+/// Gives a member another role; the team's people then.
+#[tauri::command]
+#[specta::specta]
+pub async fn change_team_role(
+    shell: State<'_, Shell>,
+    team: String,
+    user: String,
+    role: String,
+) -> Result<orrery_account::TeamPeople, CommandError> {
+    Ok(shell
+        .change_team_role(&id(&team, "the team")?, &id(&user, "the member")?, self::role(&role)?)
+        .await?)
+}
+
+/// Removes a member, or leaves the team; the teams then.
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_team_member(
+    shell: State<'_, Shell>,
+    team: String,
+    user: String,
+) -> Result<Vec<orrery_account::Team>, CommandError> {
+    Ok(shell
+        .remove_team_member(&id(&team, "the team")?, &id(&user, "the member")?)
+        .await?)
+}
+
+/// Joins a team with an invitation's code or `orrery://invite/…` link.
+#[tauri::command]
+#[specta::specta]
+pub async fn accept_team_invitation(
+    shell: State<'_, Shell>,
+    code: String,
+) -> Result<orrery_account::JoinedTeam, CommandError> {
+    Ok(shell
+        .accept_team_invitation(bounded(&code, "the invitation's code")?)
+        .await?)
+}
