@@ -80,6 +80,9 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             change_team_role,
             remove_team_member,
             accept_team_invitation,
+            list_workspaces,
+            switch_workspace,
+            copy_graph_to_team,
             list_channels,
             connect_channel,
             disconnect_channel,
@@ -162,7 +165,7 @@ impl From<ShellError> for CommandError {
     }
 }
 
-fn parse_graph_id(id: &str) -> Result<GraphId, CommandError> {
+pub(crate) fn parse_graph_id(id: &str) -> Result<GraphId, CommandError> {
     id.parse()
         .map_err(|error: orrery_domain::IdError| CommandError {
             code: "invalid_input",

@@ -196,17 +196,32 @@ pub fn run() {
             let live_shell = shell.clone();
             tauri::async_runtime::spawn(async move {
                 loop {
+                    let mut switched = false;
                     match live_shell.live_feed().await {
-                        Ok(mut feed) => {
-                            while let Ok(Some(_)) = feed.next().await {
-                                live_shell.changed_elsewhere();
+                        Ok(mut feed) => loop {
+                            tokio::select! {
+                                change = feed.next() => match change {
+                                    Ok(Some(_)) => live_shell.changed_elsewhere(),
+                                    _ => break,
+                                },
+                                // Another workspace: its own feed, at once.
+                                () = live_shell.workspace_switched() => {
+                                    switched = true;
+                                    break;
+                                }
                             }
-                        }
+                        },
                         Err(error) => {
                             tracing::debug!(%error, "live feed unavailable; syncing on the timer")
                         }
                     }
-                    tokio::time::sleep(SYNC_INTERVAL).await;
+                    // Try again after a while, or at once in another workspace.
+                    if !switched {
+                        tokio::select! {
+                            () = tokio::time::sleep(SYNC_INTERVAL) => {}
+                            () = live_shell.workspace_switched() => {}
+                        }
+                    }
                 }
             });
 

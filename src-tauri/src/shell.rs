@@ -20,6 +20,10 @@ use crate::vault::{KeyringVault, VaultError};
 mod allowance;
 mod channels;
 mod teams;
+mod workspaces;
+
+use workspaces::Workspace;
+pub use workspaces::Workspaces;
 mod library;
 mod marketplace;
 mod sandbox;
@@ -66,6 +70,9 @@ pub enum ShellError {
     /// checks, a name taken.
     #[error("{0}")]
     Invalid(String),
+    /// The workspace is read-only for this person (a viewer's team).
+    #[error("{0}")]
+    ReadOnly(String),
     /// A graph file was refused; nothing was created.
     #[error("{path} was not imported: {source}")]
     Import {
@@ -113,6 +120,7 @@ impl ShellError {
                 | orrery_sessions::SessionError::InvalidTeam(_),
             ) => "invalid_input",
             ShellError::Invalid(_) => "invalid_input",
+            ShellError::ReadOnly(_) => "read_only",
             ShellError::LimitReached(_) => "limit_reached",
             ShellError::Session(orrery_sessions::SessionError::Runtime(
                 orrery_runtime::RuntimeError::InvalidSettings(_),
@@ -173,7 +181,15 @@ impl SyncStatus {
 }
 
 struct Inner {
-    replica: Replica,
+    /// The personal workspace's replica: also where this device keeps its
+    /// own settings (updates, the cached allowance, the chosen workspace).
+    device: Replica,
+    /// The workspace the app works in now, with its replica.
+    workspace: std::sync::RwLock<Workspace>,
+    /// Where team workspaces' stores live (`workspaces/<team>.db` here).
+    store_dir: std::path::PathBuf,
+    /// Woken when the workspace changes (the live feed reconnects).
+    switched: Notify,
     server_url: String,
     accounts: AccountClient,
     /// Where `orrery://oauth/callback` links go while a provider sign-in waits.
@@ -204,6 +220,10 @@ impl Shell {
         vault: KeyringVault,
         canvas: Sender<CanvasCommand>,
     ) -> Result<Self, ShellError> {
+        let store_dir = store
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| std::path::PathBuf::from("."));
         let store = LocalStore::open(store).await.map_err(SyncError::from)?;
         let replica = Replica::new(store);
         let server_url = server_url.trim_end_matches('/').to_owned();
@@ -220,7 +240,10 @@ impl Shell {
         };
         let shell = Self {
             inner: Arc::new(Inner {
-                replica,
+                workspace: std::sync::RwLock::new(Workspace::personal(replica.clone())),
+                device: replica,
+                store_dir,
+                switched: Notify::new(),
                 accounts: AccountClient::new(&server_url),
                 app_redirects: Default::default(),
                 server_url,
@@ -234,6 +257,10 @@ impl Shell {
                 runs: orrery_sessions::RunSlot::default(),
             }),
         };
+        // The workspace chosen last time, if it is a team's.
+        if let Err(error) = shell.restore_workspace().await {
+            tracing::warn!(%error, "the team workspace chosen last could not be opened");
+        }
         // Deleted graphs past their restore window leave the store for good.
         match shell.purge_deleted_graphs().await {
             Ok(0) => {}
@@ -243,19 +270,29 @@ impl Shell {
         Ok(shell)
     }
 
-    /// The local replica.
-    pub fn replica(&self) -> &Replica {
-        &self.inner.replica
+    /// The replica of the workspace the app works in now.
+    pub fn replica(&self) -> Replica {
+        self.current().replica
+    }
+
+    /// The workspace the app works in now.
+    fn current(&self) -> Workspace {
+        self.inner
+            .workspace
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Every graph in the library.
     pub async fn list_graphs(&self) -> Result<Vec<GraphSummary>, ShellError> {
-        Ok(self.inner.replica.list_graphs().await?)
+        Ok(self.replica().list_graphs().await?)
     }
 
     /// Creates a graph and returns how the library lists it.
     pub async fn create_graph(&self, name: &str) -> Result<GraphSummary, ShellError> {
-        let graph = self.inner.replica.create_graph(name).await?;
+        self.check_writable()?;
+        let graph = self.replica().create_graph(name).await?;
         self.inner.changed.notify_one();
         self.summary(graph.id).await
     }
@@ -263,10 +300,10 @@ impl Shell {
     /// Adds a sample graph of `nodes` nodes (agents, prompts, tools, inputs and
     /// outputs wired as a tree) so a new user has something to open.
     pub async fn add_sample_graph(&self, nodes: usize) -> Result<GraphSummary, ShellError> {
+        self.check_writable()?;
         let sample = orrery_domain::sample_graph("Sample: research team", nodes, rand_seed());
         let graph = self
-            .inner
-            .replica
+            .replica()
             .add_graph(orrery_domain::Graph {
                 id: GraphId::new(),
                 ..sample
@@ -280,6 +317,7 @@ impl Shell {
     /// graph. A file that is not a valid graph is refused with the reason and
     /// creates nothing; the open graph is never touched.
     pub async fn import_graph_file(&self, path: &Path) -> Result<GraphSummary, ShellError> {
+        self.check_writable()?;
         let shown = path.display().to_string();
         let file_error = |reason: String| ShellError::File {
             path: shown.clone(),
@@ -306,7 +344,7 @@ impl Shell {
             path: shown.clone(),
             source: Box::new(source),
         })?;
-        let graph = self.inner.replica.add_graph(graph).await?;
+        let graph = self.replica().add_graph(graph).await?;
         self.inner.changed.notify_one();
         self.summary(graph.id).await
     }
@@ -314,7 +352,7 @@ impl Shell {
     /// Writes a graph to `path` as a graph file. The file appears whole or
     /// not at all (written beside it, then renamed).
     pub async fn export_graph_file(&self, id: GraphId, path: &Path) -> Result<(), ShellError> {
-        let graph = self.inner.replica.graph(id).await?;
+        let graph = self.replica().graph(id).await?;
         let shown = path.display().to_string();
         let file_error = |error: std::io::Error| ShellError::File {
             path: shown.clone(),
@@ -336,8 +374,9 @@ impl Shell {
     /// Deletes a graph. It leaves the library on every device once they
     /// sync, and can be restored for [`RESTORE_DAYS`] days.
     pub async fn delete_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
+        self.check_writable()?;
         let at = orrery_store::now_text();
-        self.inner.replica.delete_graph(id, &at).await?;
+        self.replica().delete_graph(id, &at).await?;
         self.inner.changed.notify_one();
         // A deleted graph does not stay on the canvas.
         if self.shown_graph() == Some(id) {
@@ -348,23 +387,24 @@ impl Shell {
 
     /// Brings back a deleted graph (the toast's Undo, or the list of deleted graphs).
     pub async fn restore_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
-        self.inner.replica.restore_graph(id).await?;
+        self.check_writable()?;
+        self.replica().restore_graph(id).await?;
         self.inner.changed.notify_one();
         self.summary(id).await
     }
 
     /// Deleted graphs that can still be restored, most recently deleted first.
     pub async fn list_deleted_graphs(&self) -> Result<Vec<GraphSummary>, ShellError> {
-        Ok(self.inner.replica.list_deleted_graphs().await?)
+        Ok(self.replica().list_deleted_graphs().await?)
     }
 
     /// A copy of a graph under a new id, named "… (copy)".
     pub async fn duplicate_graph(&self, id: GraphId) -> Result<GraphSummary, ShellError> {
-        let original = self.inner.replica.graph(id).await?;
+        self.check_writable()?;
+        let original = self.replica().graph(id).await?;
         let name = copy_name(&original.name, orrery_domain::MAX_NAME_CHARS);
         let graph = self
-            .inner
-            .replica
+            .replica()
             .add_graph(orrery_domain::Graph {
                 id: GraphId::new(),
                 name,
@@ -393,7 +433,7 @@ impl Shell {
     pub async fn welcome_due(&self) -> Result<bool, ShellError> {
         let seen = self
             .inner
-            .replica
+            .device
             .store()
             .setting(WELCOME_SEEN)
             .await
@@ -404,7 +444,7 @@ impl Shell {
     /// The welcome was read or dismissed: it is not shown again.
     pub async fn dismiss_welcome(&self) -> Result<(), ShellError> {
         self.inner
-            .replica
+            .device
             .store()
             .set_setting(WELCOME_SEEN, &orrery_store::now_text())
             .await
@@ -423,8 +463,9 @@ impl Shell {
     /// Adds a template: its graph, and the agents and prompts it names that
     /// the library does not have yet.
     pub async fn add_template(&self, key: &str) -> Result<GraphSummary, ShellError> {
+        self.check_writable()?;
         let graph = orrery_sessions::templates::add_template(
-            &self.inner.replica,
+            &self.replica(),
             key,
             &orrery_store::now_text(),
         )
@@ -438,19 +479,20 @@ impl Shell {
     pub async fn purge_deleted_graphs(&self) -> Result<u64, ShellError> {
         let cutoff = chrono::Utc::now() - chrono::Duration::days(RESTORE_DAYS);
         let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        Ok(self.inner.replica.purge_deleted_graphs(&cutoff).await?)
+        Ok(self.replica().purge_deleted_graphs(&cutoff).await?)
     }
 
     /// Renames a graph; the canvas shows the new name if the graph is open.
     pub async fn rename_graph(&self, id: GraphId, name: &str) -> Result<GraphSummary, ShellError> {
-        self.inner.replica.rename_graph(id, name).await?;
+        self.check_writable()?;
+        self.replica().rename_graph(id, name).await?;
         self.inner.changed.notify_one();
         self.summary(id).await
     }
 
     /// Shows a graph in the canvas window.
     pub async fn open_graph(&self, id: GraphId) -> Result<(), ShellError> {
-        let graph = self.inner.replica.graph(id).await?;
+        let graph = self.replica().graph(id).await?;
         self.inner
             .canvas
             .send(CanvasCommand::LoadGraph(graph))
@@ -475,8 +517,20 @@ impl Shell {
     }
 
     /// Stores an edit made on the canvas (a new edit, an undo or a redo).
+    /// In a read-only workspace the edit is refused and the canvas shows
+    /// the graph as stored again, with the reason.
     pub async fn apply_edit(&self, graph: GraphId, edit: &GraphEdit) -> Result<(), ShellError> {
-        self.inner.replica.apply_edit(graph, edit).await?;
+        if let Err(refused) = self.check_writable() {
+            if let Ok(stored) = self.replica().graph(graph).await {
+                let _ = self.inner.canvas.send(CanvasCommand::LoadGraph(stored));
+            }
+            let _ = self
+                .inner
+                .canvas
+                .send(CanvasCommand::Notify(refused.to_string()));
+            return Err(refused);
+        }
+        self.replica().apply_edit(graph, edit).await?;
         self.inner.changed.notify_one();
         Ok(())
     }
@@ -490,8 +544,7 @@ impl Shell {
     pub async fn sync_now(&self) -> SyncStatus {
         let outcome = self.sync_everything().await;
         let pending = self
-            .inner
-            .replica
+            .replica()
             .list_graphs()
             .await
             .map(|graphs| graphs.iter().map(|graph| graph.pending_changes).sum())
@@ -1007,10 +1060,17 @@ impl Shell {
         open_page(&page, open_browser)
     }
 
-    /// Opens the server's live change feed as the signed-in user.
+    /// Opens the server's live change feed as the signed-in user, in the
+    /// workspace the app works in.
     pub async fn live_feed(&self) -> Result<orrery_sync::LiveFeed, ShellError> {
         let token = self.access_token(false).await?;
-        Ok(orrery_sync::LiveFeed::connect(&self.inner.server_url, &token).await?)
+        let team = self.current().team;
+        Ok(orrery_sync::LiveFeed::connect_in(&self.inner.server_url, &token, team).await?)
+    }
+
+    /// Waits until the app switches workspace.
+    pub async fn workspace_switched(&self) {
+        self.inner.switched.notified().await;
     }
 
     /// Wakes the background sync: something changed on the server.
@@ -1036,22 +1096,31 @@ impl Shell {
             .await?)
     }
 
-    /// A sync client with a valid access token.
-    async fn client(&self, force_refresh: bool) -> Result<SyncClient, ShellError> {
+    /// A sync client with a valid access token, working in `team`'s
+    /// workspace (`None`: the personal one).
+    async fn client(
+        &self,
+        force_refresh: bool,
+        team: Option<uuid::Uuid>,
+    ) -> Result<SyncClient, ShellError> {
         Ok(SyncClient::new(
             &self.inner.server_url,
             &self.access_token(force_refresh).await?,
-        ))
+        )
+        .in_workspace(team))
     }
 
     async fn sync_everything(&self) -> Result<(), ShellError> {
-        let client = self.client(false).await?;
-        let report = match client.sync_all(&self.inner.replica).await {
+        // The workspace as it is now: a switch during the sync does not mix
+        // one workspace's replica with another's server side.
+        let workspace = self.current();
+        let client = self.client(false, workspace.team).await?;
+        let report = match client.sync_all(&workspace.replica).await {
             // The token was revoked or expired early: refresh once and retry.
             Err(SyncError::Server { status: 401, .. }) => {
-                self.client(true)
+                self.client(true, workspace.team)
                     .await?
-                    .sync_all(&self.inner.replica)
+                    .sync_all(&workspace.replica)
                     .await?
             }
             outcome => outcome?,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::channel;
 
 use orrery_canvas::CanvasCommand;
-use orrery_desktop::shell::Shell;
+use orrery_desktop::shell::{Shell, ShellError};
 use orrery_desktop::vault::KeyringVault;
 use orrery_server::auth::SteppedClock;
 use orrery_server::{BoundServer, ServerConfig};
@@ -1268,7 +1268,10 @@ async fn management_commands_reach_the_admin_routes() {
     let prompts = admin.admin_prompts(Some("anything"), 1).await.unwrap();
     assert_eq!((prompts.total, prompts.page), (0, 1));
     let templates = admin.admin_mail_templates().await.unwrap();
-    assert_eq!(templates.len(), 8);
+    assert_eq!(
+        templates.len(),
+        orrery_server::notify::templates::TEMPLATES.len()
+    );
     let welcome = templates
         .iter()
         .find(|template| template.key == "welcome")
@@ -2011,4 +2014,134 @@ async fn updates_are_checked_against_the_feed_key_and_the_channel_is_kept() {
             orrery_updates::FeedError::OtherKey
         ))
     ));
+}
+
+/// Invites `email` to `team` as `role` straight in the server's database
+/// (the server here mails to its log) and answers the invitation's code.
+async fn invitation_code(
+    database: &std::path::Path,
+    team: uuid::Uuid,
+    invited_by: uuid::Uuid,
+    email: &str,
+    role: orrery_domain::team::TeamRole,
+) -> String {
+    let store = orrery_store::ServerStore::open(&database.to_owned().into())
+        .await
+        .unwrap();
+    let code = orrery_server::auth::secrets::new_secret("oin_");
+    let now = chrono::Utc::now();
+    let sent = store
+        .create_invitation(
+            &orrery_store::InvitationDraft {
+                team,
+                email: email.to_owned(),
+                role,
+                token_hash: orrery_server::auth::secrets::hash_secret(&code),
+                invited_by,
+                expires_at: now + chrono::Duration::days(7),
+                mail: orrery_store::MailDraft {
+                    dedupe_key: format!("test-invitation:{code}"),
+                    tenant_id: Some(team),
+                    to: email.to_owned(),
+                    template: "team_invitation".into(),
+                    data: serde_json::json!({}),
+                },
+            },
+            50,
+            200,
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(sent, orrery_store::InvitationSent::Sent(_)), "{sent:?}");
+    code
+}
+
+#[tokio::test]
+async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
+    let directory = tempfile::tempdir().unwrap();
+    let database = directory.path().join("server.db");
+    let server = RunningServer::start(&database, "127.0.0.1:0").await;
+    let (canvas, _ada_canvas) = channel();
+    let ada = Shell::open(&directory.path().join("ada.db"), &server.url, vault(), canvas)
+        .await
+        .unwrap();
+    let (canvas, vic_canvas) = channel();
+    let vic = Shell::open(&directory.path().join("vic.db"), &server.url, vault(), canvas)
+        .await
+        .unwrap();
+    let ada_account = ada
+        .register("ada@orrery.test", PASSWORD, "Ada")
+        .await
+        .unwrap()
+        .account
+        .unwrap();
+    vic.register("vic@orrery.test", PASSWORD, "Vic").await.unwrap();
+
+    // Ada's personal graph, and a team she copies it into.
+    let private = ada.create_graph("Ada's plan").await.unwrap();
+    let teams = ada.create_team("Research").await.unwrap();
+    let team: uuid::Uuid = teams[0].id.parse().unwrap();
+    let copy = ada.copy_graph_to_team(private.id, team).await.unwrap();
+    assert_ne!(copy.id, private.id, "a copy, not the personal graph itself");
+    assert_eq!(ada.list_graphs().await.unwrap().len(), 1, "still personal");
+    let workspaces = ada.switch_workspace(Some(team)).await.unwrap();
+    assert_eq!(workspaces.current.as_deref(), Some(teams[0].id.as_str()));
+    assert_eq!(workspaces.role.as_deref(), Some("owner"));
+    let listed = ada.list_graphs().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].name.as_str()), (copy.id, "Ada's plan"));
+
+    // Vic joins as a viewer and sees the team's graph, not Ada's own.
+    let code = invitation_code(
+        &database,
+        team,
+        ada_account.id.parse().unwrap(),
+        "vic@orrery.test",
+        orrery_domain::team::TeamRole::Viewer,
+    )
+    .await;
+    let joined = vic.accept_team_invitation(&code).await.unwrap();
+    assert_eq!(joined.role, "viewer");
+    let refused = vic.switch_workspace(Some(uuid::Uuid::now_v7())).await;
+    assert!(matches!(refused, Err(ShellError::Invalid(_))), "{refused:?}");
+    let workspaces = vic.switch_workspace(Some(team)).await.unwrap();
+    assert!(!workspaces.writable);
+    assert_eq!(vic.sync_now().await.state, "synced");
+    let seen = vic.list_graphs().await.unwrap();
+    assert_eq!(seen.iter().map(|g| g.id).collect::<Vec<_>>(), vec![copy.id]);
+
+    // A viewer's edits are refused here, with the reason, before anything changes.
+    let refused = vic.create_graph("Vic's").await.unwrap_err();
+    assert_eq!(refused.code(), "read_only");
+    assert!(refused.to_string().contains("viewer in Research"), "{refused}");
+    let graph = vic.replica().graph(copy.id).await.unwrap();
+    let rename = orrery_domain::GraphEdit::RenameGraph {
+        from: graph.name.clone(),
+        to: "Vic was here".into(),
+    };
+    while vic_canvas.try_recv().is_ok() {}
+    assert_eq!(vic.apply_edit(copy.id, &rename).await.unwrap_err().code(), "read_only");
+    // The canvas is told to show the graph as stored again, and why.
+    let told: Vec<_> = std::iter::from_fn(|| vic_canvas.try_recv().ok()).collect();
+    assert!(told.iter().any(|command| matches!(command, CanvasCommand::LoadGraph(shown) if shown.name == "Ada's plan")));
+    assert!(told.iter().any(|command| matches!(command, CanvasCommand::Notify(why) if why.contains("viewer"))));
+    assert_eq!(vic.replica().graph(copy.id).await.unwrap().name, "Ada's plan");
+
+    // Made an editor, Vic's edit goes through and reaches Ada's team workspace.
+    ada.change_team_role(&team.to_string(), &vic.account_state().await.account.unwrap().id, "editor")
+        .await
+        .unwrap();
+    vic.switch_workspace(Some(team)).await.unwrap();
+    vic.rename_graph(copy.id, "Research plan").await.unwrap();
+    assert_eq!(vic.sync_now().await.state, "synced");
+    assert_eq!(ada.sync_now().await.state, "synced");
+    assert_eq!(ada.list_graphs().await.unwrap()[0].name, "Research plan");
+
+    // Back in her personal workspace, Ada's own graph is as it was.
+    let workspaces = ada.switch_workspace(None).await.unwrap();
+    assert_eq!(workspaces.current, None);
+    let own = ada.list_graphs().await.unwrap();
+    assert_eq!(own.len(), 1);
+    assert_eq!((own[0].id, own[0].name.as_str()), (private.id, "Ada's plan"));
 }

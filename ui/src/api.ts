@@ -48,6 +48,7 @@ export type TeamPeople = Rust.TeamPeople;
 export type TeamMember = Rust.TeamMember;
 export type TeamInvitation = Rust.TeamInvitation;
 export type JoinedTeam = Rust.JoinedTeam;
+export type Workspaces = Rust.Workspaces_Serialize;
 export type Channel = Rust.MessengerChannel;
 export type ChannelConnection = Rust.ChannelConnection;
 export type ServerProvider = Rust.ServerProvider;
@@ -243,6 +244,12 @@ export const api = {
   removeTeamMember: commands.removeTeamMember,
   /** Joins a team with an invitation's code or link. */
   acceptTeamInvitation: commands.acceptTeamInvitation,
+  /** The personal workspace and the teams', and the one the app works in. */
+  listWorkspaces: commands.listWorkspaces,
+  /** Works in a team's workspace (null: the personal one); the workspaces then. */
+  switchWorkspace: commands.switchWorkspace,
+  /** Copies a personal graph into a team's workspace (the personal one stays). */
+  copyGraphToTeam: commands.copyGraphToTeam,
   /** The tenant's Telegram bot and WhatsApp number, with their last messages. */
   listChannels: commands.listChannels,
   /** Connects a channel (the server checks its secrets with the platform); the channels then. */

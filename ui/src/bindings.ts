@@ -128,6 +128,12 @@ export const commands = {
 	removeTeamMember: (team: string, user: string) => __TAURI_INVOKE<Team[]>("remove_team_member", { team, user }),
 	/**  Joins a team with an invitation's code or `orrery://invite/…` link. */
 	acceptTeamInvitation: (code: string) => __TAURI_INVOKE<JoinedTeam>("accept_team_invitation", { code }),
+	/**  The workspaces on offer (personal and each team) and the one in use. */
+	listWorkspaces: () => __TAURI_INVOKE<Workspaces_Serialize>("list_workspaces"),
+	/**  Works in a team's workspace (`null`: the personal one) from now on. */
+	switchWorkspace: (team: string | null) => __TAURI_INVOKE<Workspaces_Serialize>("switch_workspace", { team }),
+	/**  Copies a graph of the personal workspace into a team's. */
+	copyGraphToTeam: (graph: string, team: string) => __TAURI_INVOKE<GraphSummary_Serialize>("copy_graph_to_team", { graph, team }),
 	/**  The tenant's channels, with their last messages. */
 	listChannels: () => __TAURI_INVOKE<MessengerChannel_Serialize[]>("list_channels"),
 	/**
@@ -2819,6 +2825,33 @@ export type WindowFigures_Serialize = {
 	contraction_mrr_cents: number,
 	/**  Churn within the window, cents. */
 	churned_mrr_cents: number,
+};
+
+/**  The workspaces the main window offers, and the one in use. */
+export type Workspaces = Workspaces_Serialize | Workspaces_Deserialize;
+
+/**  The workspaces the main window offers, and the one in use. */
+export type Workspaces_Deserialize = {
+	/**  The team worked in; `None`: the personal workspace. */
+	current?: string | null,
+	/**  The person's role there (`None` in the personal workspace). */
+	role?: string | null,
+	/**  Whether changes may be made there (a viewer's team is read-only). */
+	writable: boolean,
+	/**  The teams they belong to. */
+	teams: Team[],
+};
+
+/**  The workspaces the main window offers, and the one in use. */
+export type Workspaces_Serialize = {
+	/**  The team worked in; `None`: the personal workspace. */
+	current: string | null,
+	/**  The person's role there (`None` in the personal workspace). */
+	role: string | null,
+	/**  Whether changes may be made there (a viewer's team is read-only). */
+	writable: boolean,
+	/**  The teams they belong to. */
+	teams: Team[],
 };
 
 /* Tauri Specta runtime */

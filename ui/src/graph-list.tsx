@@ -1,7 +1,7 @@
 // The graph library: list, create, rename, import and export graph files, open
 // in the canvas; sync state on top.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummary, type SyncStatus, type TemplateCard } from "./api";
+import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummary, type SyncStatus, type TemplateCard, type Workspaces } from "./api";
 import { ActionButton, Notice, useNotice, type Say } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { useShellEvent } from "./shell-events";
@@ -145,7 +145,7 @@ function CardForm(props: {
 }
 
 /** The graph whose card shows a form (rename, save as agent) instead of its actions. */
-type Editing = { id: string; form: "rename" | "agent" } | null;
+type Editing = { id: string; form: "rename" | "agent" | "team" } | null;
 
 /** The Graphs screen; `showTemplates` (the welcome's choice) puts focus on the template gallery. */
 export function GraphList({ showTemplates = false }: { showTemplates?: boolean }) {
@@ -170,6 +170,32 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
       (error) => say(errorMessage(error)),
     );
 
+  const [workspaces, setWorkspaces] = useState<Workspaces | null>(null);
+  // A viewer's team: open and export only (the shell refuses the rest too).
+  const writable = workspaces?.writable ?? true;
+  const teamName = (id: string | null) => workspaces?.teams.find((team) => team.id === id)?.name ?? "this team";
+  // Teams this person may add graphs to (not as a viewer).
+  const copyTargets = workspaces && workspaces.current === null ? workspaces.teams.filter((team) => team.role !== "viewer") : [];
+
+  async function switchTo(team: string | null): Promise<void> {
+    await attempt(async () => {
+      setWorkspaces(await api.switchWorkspace(team));
+      setQuery("");
+      await refresh();
+    });
+  }
+
+  async function copyToTeam(graph: GraphSummary, team: string): Promise<void> {
+    await attempt(async () => {
+      await api.copyGraphToTeam(graph.id, team);
+      setEditing(null);
+      toast(`“${graph.name}” was copied to ${teamName(team)}.`, {
+        kind: "good",
+        action: { label: `Open ${teamName(team)}`, run: () => switchTo(team) },
+      });
+    });
+  }
+
   const refresh = () =>
     attempt(async () => {
       const [listed, gone] = await Promise.all([api.listGraphs(), api.listDeletedGraphs()]);
@@ -181,6 +207,7 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
   useEffect(() => {
     void refresh();
     api.listTemplates().then(setTemplates, (error) => say(errorMessage(error)));
+    api.listWorkspaces().then(setWorkspaces, () => setWorkspaces(null));
   }, []);
 
   // Chosen from the welcome: the gallery opens and its first template has focus.
@@ -288,7 +315,31 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
       const close = () => setEditing(null);
       return (
         <li data-graph-id={graph.id} key={graph.id}>
-          {editing.form === "rename" ? (
+          {editing.form === "team" ? (
+            <form
+              class="rename"
+              aria-label={`Copy ${graph.name} to a team`}
+              onSubmit={(event) => {
+                event.preventDefault();
+                const chosen = new FormData(event.currentTarget).get("team");
+                if (typeof chosen === "string" && chosen) void copyToTeam(graph, chosen);
+              }}
+            >
+              <label class="field">
+                <span>Copy “{graph.name}” to</span>
+                <select name="team" aria-label="Team">
+                  {copyTargets.map((team) => (
+                    <option value={team.id}>{team.name}</option>
+                  ))}
+                </select>
+              </label>
+              <p class="muted small">The team gets its own copy; yours stays here as it is.</p>
+              <div class="actions">
+                <button type="submit">Copy</button>
+                <button type="button" class="quiet" onClick={close}>Cancel</button>
+              </div>
+            </form>
+          ) : editing.form === "rename" ? (
             <CardForm
               label={`Rename ${graph.name}`}
               field="Graph name"
@@ -329,19 +380,32 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           <button type="button" onClick={() => attempt(() => api.openGraph(graph.id).then(() => say(null)))}>
             Open in canvas
           </button>
-          <button type="button" class="quiet" onClick={() => setEditing({ id: graph.id, form: "rename" })}>Rename</button>
-          <ActionButton class="quiet" aria-label={`Duplicate ${graph.name}`} onClick={() => duplicate(graph)}>
-            Duplicate
-          </ActionButton>
+          {writable && (
+            <>
+              <button type="button" class="quiet" onClick={() => setEditing({ id: graph.id, form: "rename" })}>Rename</button>
+              <ActionButton class="quiet" aria-label={`Duplicate ${graph.name}`} onClick={() => duplicate(graph)}>
+                Duplicate
+              </ActionButton>
+            </>
+          )}
           <ActionButton class="quiet" aria-label={`Export ${graph.name}`} onClick={() => exportGraph(graph)}>
             Export…
           </ActionButton>
-          <button type="button" class="quiet" aria-label={`Save as agent: ${graph.name}`} onClick={() => setEditing({ id: graph.id, form: "agent" })}>
-            Save as agent
-          </button>
-          <button type="button" class="quiet danger" aria-label={`Delete ${graph.name}`} onClick={() => void deleteGraph(graph)}>
-            Delete…
-          </button>
+          {writable && (
+            <button type="button" class="quiet" aria-label={`Save as agent: ${graph.name}`} onClick={() => setEditing({ id: graph.id, form: "agent" })}>
+              Save as agent
+            </button>
+          )}
+          {copyTargets.length > 0 && (
+            <button type="button" class="quiet" aria-label={`Copy ${graph.name} to a team`} onClick={() => setEditing({ id: graph.id, form: "team" })}>
+              Copy to team…
+            </button>
+          )}
+          {writable && (
+            <button type="button" class="quiet danger" aria-label={`Delete ${graph.name}`} onClick={() => void deleteGraph(graph)}>
+              Delete…
+            </button>
+          )}
         </div>
       </li>
     );
@@ -362,24 +426,42 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
     <>
       <header class="bar">
         <h1>Graphs</h1>
+        {workspaces && workspaces.teams.length > 0 && (
+          <label class="workspace-pick">
+            <span>Workspace</span>
+            <select aria-label="Workspace" value={workspaces.current ?? ""} onChange={(event) => void switchTo(event.currentTarget.value || null)}>
+              <option value="">Personal</option>
+              {workspaces.teams.map((team) => (
+                <option value={team.id}>{team.name}</option>
+              ))}
+            </select>
+          </label>
+        )}
         <SyncPill moved={() => void refresh()} say={say} />
       </header>
-      <form class="create" aria-label="Create a graph" onSubmit={create}>
-        <input
-          name="name"
-          placeholder="New graph name"
-          aria-label="New graph name"
-          maxLength={MAX_GRAPH_NAME_CHARS * 2}
-          autocomplete="off"
-          value={name}
-          onInput={(event) => setName(event.currentTarget.value)}
-        />
-        <button type="submit" disabled={creating}>Create graph</button>
-        <ActionButton class="quiet" data-testid="import-graph" onClick={importGraph}>Import graph…</ActionButton>
-      </form>
+      {workspaces && !workspaces.writable && (
+        <p class="read-only" data-testid="read-only">
+          You are a viewer in {teamName(workspaces.current)}: its graphs open read-only. Ask an admin of the team to make you an editor.
+        </p>
+      )}
+      {writable && (
+        <form class="create" aria-label="Create a graph" onSubmit={create}>
+          <input
+            name="name"
+            placeholder="New graph name"
+            aria-label="New graph name"
+            maxLength={MAX_GRAPH_NAME_CHARS * 2}
+            autocomplete="off"
+            value={name}
+            onInput={(event) => setName(event.currentTarget.value)}
+          />
+          <button type="submit" disabled={creating}>Create graph</button>
+          <ActionButton class="quiet" data-testid="import-graph" onClick={importGraph}>Import graph…</ActionButton>
+        </form>
+      )}
       <Notice said={said} />
       {/* An empty library opens on the templates; otherwise they fold away under the form. */}
-      {graphs !== null && graphs.length > 0 && (
+      {writable && graphs !== null && graphs.length > 0 && (
         <details class="templates" ref={moreTemplates}>
           <summary>New from a template</summary>
           <TemplateGallery templates={templates} use={addTemplate} />
@@ -424,7 +506,8 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
           <button type="button" class="quiet" onClick={clearSearch}>Clear search</button>
         </div>
       )}
-      {graphs?.length === 0 && (
+      {graphs?.length === 0 && !writable && <p class="muted">This team has no graphs yet.</p>}
+      {writable && graphs?.length === 0 && (
         <section class="empty welcome" aria-labelledby="templates-title">
           <h2 id="templates-title">Start from a template</h2>
           <p>

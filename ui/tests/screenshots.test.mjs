@@ -180,6 +180,21 @@ const SCREENS = [
     },
   },
   {
+    name: "graphs-in-a-team",
+    setup: {
+      graphs: GRAPHS.slice(0, 2),
+      teams: [
+        { name: "Research", role: "editor", graphs: [{ name: "Team roadmap", node_count: 9, edge_count: 8, updated_at: "2026-12-04T09:30:00.000Z" }] },
+        { name: "Support crew", role: "viewer", graphs: [{ name: "Triage", node_count: 5, edge_count: 4, updated_at: "2026-12-03T16:10:00.000Z" }] },
+      ],
+    },
+    open: async (page) => {
+      await page.getByLabel("Workspace").selectOption({ label: "Support crew" });
+      await page.getByTestId("read-only").waitFor();
+      await page.locator("ul.graphs li .name", { hasText: "Triage" }).waitFor();
+    },
+  },
+  {
     name: "teams",
     setup: {
       teams: [

@@ -36,6 +36,24 @@
     members: (seed.members ?? []).map((member) => ({ user_id: crypto.randomUUID(), added_at: "2026-11-21T10:00:00.000Z", ...member })),
     invitations: (seed.invitations ?? []).map((invitation) => ({ id: crypto.randomUUID(), expires_at: "2026-12-14T10:00:00.000Z", ...invitation })),
   }));
+  // The workspace the app works in (null: personal) and the others' graphs.
+  let workspace = null;
+  const graphsOf = new Map();
+  // setup.teams[i].graphs: the team workspace's graphs.
+  teams.forEach((team, index) => {
+    const seeds = setup.teams[index].graphs ?? [];
+    graphsOf.set(team.id, seeds.map((seed) => ({
+      id: crypto.randomUUID(), node_count: 0, edge_count: 0, pending_changes: 0, synced_once: true,
+      updated_at: "2026-11-01T00:00:00.000Z", deleted_at: null, ...seed,
+    })));
+  });
+  /** A viewer's team refuses changes, as the shell does. */
+  const readOnly = () => {
+    const here = teams.find((team) => team.id === workspace);
+    return here?.you === "viewer"
+      ? fail("read_only", `you are a viewer in ${here.name}: you can open its graphs and library but not change them; ask an admin to make you an editor`)
+      : null;
+  };
   const invitationCodes = new Map(Object.entries(setup.invitationCodes ?? {}));
   const TEAM_ROLES = ["owner", "admin", "editor", "viewer"];
   // Whom `role` may manage (the policy engine's rule): below itself; owners everyone.
@@ -528,6 +546,8 @@
       return summary(copy);
     },
     create_graph: ({ name }) => {
+      const refused = readOnly();
+      if (refused) return refused;
       const problem = checkName(name);
       if (problem) return fail("invalid_input", problem);
       const graph = {
@@ -815,6 +835,29 @@
       if (!manages(found.you) || !reaches(found.you, found.members[at].role)) return fail("forbidden", `your role in this team is ${found.you}; only its owners and admins manage members`);
       found.members.splice(at, 1);
       return commands.list_teams();
+    },
+    // Workspaces: the personal one and each team's, each with its own graphs.
+    list_workspaces: () => {
+      if (!session) return { current: null, role: null, writable: true, teams: [] };
+      const here = teams.find((team) => team.id === workspace);
+      return { current: workspace, role: here?.you ?? null, writable: here?.you !== "viewer", teams: commands.list_teams() };
+    },
+    switch_workspace: ({ team }) => {
+      if (team !== null && !teams.some((each) => each.id === team)) return fail("invalid_input", "you are not a member of that team");
+      graphsOf.set(workspace, graphs.splice(0, graphs.length));
+      graphs.push(...(graphsOf.get(team) ?? []));
+      workspace = team;
+      return commands.list_workspaces();
+    },
+    copy_graph_to_team: ({ graph, team }) => {
+      const original = graphs.find((each) => each.id === graph);
+      const target = teams.find((each) => each.id === team);
+      if (!original) return fail("not_found", "no such graph");
+      if (!target) return fail("invalid_input", "you are not a member of that team");
+      if (target.you === "viewer") return fail("read_only", `you are a viewer in ${target.name}: ask an admin to make you an editor to add graphs`);
+      const copy = { ...original, id: crypto.randomUUID(), pending_changes: 0 };
+      graphsOf.set(team, [...(graphsOf.get(team) ?? []), copy]);
+      return { ...copy };
     },
     accept_team_invitation: ({ code }) => {
       const key = code.trim().replace(/^orrery:\/\/invite\//, "");

@@ -105,3 +105,46 @@ test("an admin changes an editor's role and removes a viewer after a confirmatio
   await row("vic@ops.example").waitFor({ state: "detached" });
   assert.equal(await panel.getByRole("table", { name: "Members" }).getByRole("row").count(), 4);
 });
+
+test("the Graphs screen switches between the personal and a team's workspace, copies a graph to a team, and says when a team is read-only", async () => {
+  const { page, errors } = await openPage({
+    graphs: [{ name: "My plan", node_count: 4, edge_count: 3 }],
+    teams: [
+      { name: "Research", role: "editor", graphs: [{ name: "Team roadmap", node_count: 9, edge_count: 8 }] },
+      { name: "Support crew", role: "viewer", graphs: [{ name: "Triage", node_count: 5, edge_count: 4 }] },
+    ],
+  });
+  const names = () => page.locator("ul.graphs li .name").allTextContents();
+  const picker = page.getByLabel("Workspace");
+  await picker.waitFor();
+  assert.deepEqual(await picker.locator("option").allTextContents(), ["Personal", "Research", "Support crew"]);
+  assert.deepEqual(await names(), ["My plan"]);
+
+  // Copy to a team the person edits in (not to one where they only view).
+  await page.getByRole("button", { name: "Copy My plan to a team" }).click();
+  const form = page.getByRole("form", { name: "Copy My plan to a team" });
+  assert.deepEqual(await form.getByLabel("Team").locator("option").allTextContents(), ["Research"]);
+  await form.getByRole("button", { name: "Copy" }).click();
+  await page.getByText("“My plan” was copied to Research.").waitFor();
+  assert.deepEqual(await names(), ["My plan"], "the personal graph stays");
+
+  await picker.selectOption({ label: "Research" });
+  await page.locator("ul.graphs li .name", { hasText: "Team roadmap" }).waitFor();
+  assert.deepEqual((await names()).sort(), ["My plan", "Team roadmap"]);
+  assert.equal(await page.getByTestId("read-only").count(), 0);
+  assert.equal(await page.getByRole("button", { name: "Copy Team roadmap to a team" }).count(), 0, "copies start from the personal workspace");
+
+  await picker.selectOption({ label: "Support crew" });
+  await page.getByTestId("read-only").filter({ hasText: "You are a viewer in Support crew" }).waitFor();
+  assert.deepEqual(await names(), ["Triage"]);
+  // A viewer opens and exports; nothing offers a change.
+  assert.equal(await page.getByRole("form", { name: "Create a graph" }).count(), 0);
+  const card = page.locator("ul.graphs li", { hasText: "Triage" });
+  assert.deepEqual(await card.getByRole("button").allTextContents(), ["Open in canvas", "Export…"]);
+  assert.deepEqual(await names(), ["Triage"]);
+
+  await picker.selectOption({ label: "Personal" });
+  await page.locator("ul.graphs li .name", { hasText: "My plan" }).waitFor();
+  assert.deepEqual(await names(), ["My plan"]);
+  assert.deepEqual(errors, []);
+});

@@ -3,6 +3,7 @@
 //! texts are bounded); what a role may do is the server's policy engine's.
 
 use tauri::State;
+use tauri_specta::Event;
 
 use super::CommandError;
 use crate::shell::Shell;
@@ -34,6 +35,13 @@ fn id(value: &str, what: &str) -> Result<String, CommandError> {
         .parse::<uuid::Uuid>()
         .map(|id| id.to_string())
         .map_err(|_| invalid(format!("{what} is not an id")))
+}
+
+fn team_id(value: &str) -> Result<uuid::Uuid, CommandError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("the team is not an id"))
 }
 
 fn role(value: &str) -> Result<&str, CommandError> {
@@ -137,4 +145,40 @@ pub async fn accept_team_invitation(
     Ok(shell
         .accept_team_invitation(bounded(&code, "the invitation's code")?)
         .await?)
+}
+
+/// The workspaces on offer (personal and each team) and the one in use.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_workspaces(
+    shell: State<'_, Shell>,
+) -> Result<crate::shell::Workspaces, CommandError> {
+    Ok(shell.workspaces().await?)
+}
+
+/// Works in a team's workspace (`null`: the personal one) from now on.
+#[tauri::command]
+#[specta::specta]
+pub async fn switch_workspace(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    team: Option<String>,
+) -> Result<crate::shell::Workspaces, CommandError> {
+    let team = team.map(|team| team_id(&team)).transpose()?;
+    let workspaces = shell.switch_workspace(team).await?;
+    let _ = crate::events::LibraryChanged(String::new()).emit(&app);
+    Ok(workspaces)
+}
+
+/// Copies a graph of the personal workspace into a team's.
+#[tauri::command]
+#[specta::specta]
+pub async fn copy_graph_to_team(
+    shell: State<'_, Shell>,
+    graph: String,
+    team: String,
+) -> Result<orrery_store::GraphSummary, CommandError> {
+    let graph = super::parse_graph_id(&graph)?;
+    let team = team_id(&team)?;
+    Ok(shell.copy_graph_to_team(graph, team).await?)
 }

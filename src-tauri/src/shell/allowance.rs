@@ -36,8 +36,7 @@ impl Shell {
             as_of,
         };
         let json = serde_json::to_string(&cached).expect("an allowance serialises");
-        self.inner
-            .replica
+        self.replica()
             .store()
             .set_setting(ALLOWANCE_SETTING, &json)
             .await
@@ -66,7 +65,8 @@ impl Shell {
         let Some((account_id, role)) = self.signed_in_account().await else {
             return Ok(None);
         };
-        let store = self.inner.replica.store();
+        let replica = self.replica();
+        let store = replica.store();
         let cached: Option<CachedAllowance> = store
             .setting(ALLOWANCE_SETTING)
             .await

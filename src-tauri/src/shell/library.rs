@@ -140,7 +140,7 @@ impl Shell {
     /// Tells the canvas what the library holds (a canvas that is gone or a
     /// library that cannot be read leaves the palette as it was).
     pub(super) async fn show_library(&self) {
-        match orrery_sessions::Catalog::read(&self.inner.replica).await {
+        match orrery_sessions::Catalog::read(&self.replica()).await {
             Ok(catalog) => {
                 let _ = self
                     .inner
@@ -156,17 +156,18 @@ impl Shell {
         &self,
         kind: DocumentKind,
     ) -> Result<Vec<LibrarySummary>, ShellError> {
-        Ok(self.inner.replica.list_documents(kind).await?)
+        Ok(self.replica().list_documents(kind).await?)
     }
 
     /// One agent.
     pub async fn agent(&self, id: DocumentId) -> Result<Agent, ShellError> {
-        Ok(self.inner.replica.agent(id).await?)
+        Ok(self.replica().agent(id).await?)
     }
 
     /// Creates an agent or saves an edited one (only changed fields are
     /// written, so edits of other fields on other devices survive).
     pub async fn save_agent(&self, draft: AgentDraft) -> Result<Agent, ShellError> {
+        self.check_writable()?;
         let agent = Agent {
             id: draft.id.unwrap_or_default(),
             name: draft.name.trim().to_owned(),
@@ -180,26 +181,27 @@ impl Shell {
         };
         if let Some(graph) = agent.graph {
             // A custom agent runs a graph this device has.
-            self.inner.replica.graph(graph).await?;
+            self.replica().graph(graph).await?;
         }
         if draft.id.is_some() {
             // Editing: the agent must exist (an unknown id is not a new agent).
-            self.inner.replica.agent(agent.id).await?;
+            self.replica().agent(agent.id).await?;
         }
-        let saved = self.inner.replica.save_agent(&agent).await?;
+        let saved = self.replica().save_agent(&agent).await?;
         self.library_changed().await;
         Ok(saved)
     }
 
     /// A copy of an agent under a new id, named "… (copy)".
     pub async fn duplicate_agent(&self, id: DocumentId) -> Result<Agent, ShellError> {
-        let original = self.inner.replica.agent(id).await?;
+        self.check_writable()?;
+        let original = self.replica().agent(id).await?;
         let copy = Agent {
             id: DocumentId::new(),
             name: super::copy_name(&original.name, orrery_domain::MAX_TITLE_CHARS),
             ..original
         };
-        let saved = self.inner.replica.save_agent(&copy).await?;
+        let saved = self.replica().save_agent(&copy).await?;
         self.library_changed().await;
         Ok(saved)
     }
@@ -211,22 +213,24 @@ impl Shell {
         kind: DocumentKind,
         id: DocumentId,
     ) -> Result<(), ShellError> {
-        self.inner.replica.delete_document(kind, id).await?;
+        self.check_writable()?;
+        self.replica().delete_document(kind, id).await?;
         self.library_changed().await;
         Ok(())
     }
 
     /// One prompt with its versions, oldest first, and what its checks say.
     pub async fn prompt(&self, id: DocumentId) -> Result<PromptView, ShellError> {
-        check_prompt(self.inner.replica.prompt(id).await?)
+        check_prompt(self.replica().prompt(id).await?)
     }
 
     /// Creates a prompt or saves an edited one's own fields; its versions
     /// are left as they are.
     pub async fn save_prompt(&self, draft: PromptDraft) -> Result<PromptView, ShellError> {
+        self.check_writable()?;
         let (versions, validators) = match draft.id {
             Some(id) => {
-                let current = self.inner.replica.prompt(id).await?;
+                let current = self.replica().prompt(id).await?;
                 (current.versions, current.validators)
             }
             None => (Vec::new(), Vec::new()),
@@ -243,7 +247,7 @@ impl Shell {
         };
         // A validator that does not compile is refused before anything is written.
         check_prompt(prompt.clone())?;
-        let saved = self.inner.replica.save_prompt(&prompt).await?;
+        let saved = self.replica().save_prompt(&prompt).await?;
         self.library_changed().await;
         check_prompt(saved)
     }
@@ -251,7 +255,8 @@ impl Shell {
     /// A copy of a prompt under a new id, titled "… (copy)", with copies of
     /// its versions (the active one stays active in the copy).
     pub async fn duplicate_prompt(&self, id: DocumentId) -> Result<PromptView, ShellError> {
-        let original = self.inner.replica.prompt(id).await?;
+        self.check_writable()?;
+        let original = self.replica().prompt(id).await?;
         let copy = Prompt {
             id: DocumentId::new(),
             title: super::copy_name(&original.title, orrery_domain::MAX_TITLE_CHARS),
@@ -265,7 +270,7 @@ impl Shell {
                 .collect(),
             ..original
         };
-        let saved = self.inner.replica.save_prompt(&copy).await?;
+        let saved = self.replica().save_prompt(&copy).await?;
         self.library_changed().await;
         check_prompt(saved)
     }
@@ -276,7 +281,8 @@ impl Shell {
         id: DocumentId,
         content: &str,
     ) -> Result<PromptView, ShellError> {
-        self.inner.replica.add_prompt_version(id, content).await?;
+        self.check_writable()?;
+        self.replica().add_prompt_version(id, content).await?;
         self.library_changed().await;
         self.prompt(id).await
     }
@@ -289,6 +295,7 @@ impl Shell {
         id: DocumentId,
         version: PromptVersionId,
     ) -> Result<PromptView, ShellError> {
+        self.check_writable()?;
         let current = self.prompt(id).await?;
         if let Some(failures) = current.checks.get(&version) {
             let number = current
@@ -303,8 +310,7 @@ impl Shell {
             )));
         }
         let prompt = self
-            .inner
-            .replica
+            .replica()
             .publish_prompt_version(id, version)
             .await?;
         self.library_changed().await;
@@ -320,14 +326,14 @@ impl Shell {
         name: &str,
         description: &str,
     ) -> Result<Agent, ShellError> {
-        let graph = self.inner.replica.graph(graph).await?;
+        self.check_writable()?;
+        let graph = self.replica().graph(graph).await?;
         let name = match name.trim() {
             "" => graph.name.trim(),
             typed => typed,
         };
         let taken = self
-            .inner
-            .replica
+            .replica()
             .list_documents(DocumentKind::Agent)
             .await?
             .into_iter()
@@ -340,7 +346,7 @@ impl Shell {
         let mut agent = Agent::new(name);
         agent.description = description.to_owned();
         agent.graph = Some(graph.id);
-        let saved = self.inner.replica.save_agent(&agent).await?;
+        let saved = self.replica().save_agent(&agent).await?;
         self.library_changed().await;
         Ok(saved)
     }

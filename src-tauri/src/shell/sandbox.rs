@@ -32,7 +32,7 @@ impl Shell {
     pub async fn provider_settings(&self) -> Result<ProviderSettings, ShellError> {
         let stored = self
             .inner
-            .replica
+            .device
             .store()
             .setting(PROVIDER_SETTING)
             .await
@@ -83,7 +83,7 @@ impl Shell {
         settings.api_key_ref = Some(key_name);
         let json = serde_json::to_string(&settings).expect("provider settings serialise");
         self.inner
-            .replica
+            .device
             .store()
             .set_setting(PROVIDER_SETTING, &json)
             .await
@@ -125,13 +125,15 @@ impl Shell {
     /// Runs `task` on `graph`'s agents; the canvas follows the run. Refused
     /// while another run goes, and when the plan allows no more runs now.
     pub async fn run_task(&self, graph: GraphId, task: String) -> Result<(), ShellError> {
+        // A viewer's team runs nothing (a run writes the session's chat).
+        self.check_writable()?;
         // The plan decides first, on what this device knows (online or not).
         self.check_allowance().await?;
         // Each run's calls are metered into the usage ledger, which syncs.
         let (usage, meter) = orrery_sessions::RunMeter::new();
         let provider = self.provider().await?.with_usage(usage);
         let runner =
-            SessionRunner::new(self.inner.replica.clone(), Arc::new(provider)).with_meter(meter);
+            SessionRunner::new(self.replica(), Arc::new(provider)).with_meter(meter);
         let canvas = self.inner.canvas.clone();
         let shell = self.clone();
         self.inner.runs.start(
@@ -169,7 +171,7 @@ impl Shell {
 
     /// Shows `graph`'s session chat in the canvas, if it has one.
     pub(super) async fn show_session_of(&self, graph: GraphId) -> Result<(), ShellError> {
-        let messages = orrery_sessions::session_of_graph(&self.inner.replica, graph)
+        let messages = orrery_sessions::session_of_graph(&self.replica(), graph)
             .await?
             .map(|session| session.messages)
             .unwrap_or_default();

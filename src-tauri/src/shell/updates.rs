@@ -26,7 +26,7 @@ pub struct UpdateSettings {
 impl Shell {
     /// This installation's update settings (its id is made on first use).
     pub async fn update_settings(&self) -> Result<UpdateSettings, ShellError> {
-        let store = self.inner.replica.store();
+        let store = self.inner.device.store();
         let installation = match store.setting(INSTALLATION).await.map_err(SyncError::from)? {
             Some(id) => id,
             None => {
@@ -56,7 +56,7 @@ impl Shell {
             .parse()
             .map_err(|error: orrery_updates::RequestError| ShellError::Invalid(error.0))?;
         self.inner
-            .replica
+            .device
             .store()
             .set_setting(CHANNEL, channel.as_str())
             .await
