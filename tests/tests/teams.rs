@@ -710,3 +710,117 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         );
     }
 }
+
+#[tokio::test]
+async fn version_history_diff_and_restore() {
+    let (sink, server) = mailing_server().await;
+    let owner = server
+        .session_for("ana@orrery.test", "laptop")
+        .await
+        .unwrap()
+        .access_token;
+    let team = create_team(&server, &owner, "Studio").await;
+    join(&server, &sink, &owner, team, "ben@orrery.test", "editor").await;
+    let ana = team_device(&server, "ana@orrery.test", team).await;
+    let ben = team_device(&server, "ben@orrery.test", team).await;
+    let original = ana
+        .replica
+        .add_graph(orrery_domain::sample_graph_with_edges("Pipeline", 8, 7, 51))
+        .await
+        .unwrap();
+    let saved = ana
+        .replica
+        .save_version(original.id, "Before the review", "Ana")
+        .await
+        .unwrap();
+    // Bad names are refused and nothing is saved.
+    for bad in ["", "tab\there", &"x".repeat(500)] {
+        assert!(ana.replica.save_version(original.id, bad, "Ana").await.is_err(), "{bad:?}");
+    }
+
+    // Ana changes one of each kind of thing.
+    let nodes: Vec<NodeId> = original.nodes.keys().copied().collect();
+    let kept_edge = original
+        .edges
+        .values()
+        .find(|edge| edge.from != nodes[0] && edge.to != nodes[0])
+        .unwrap()
+        .clone();
+    ana.replica.remove_node(original.id, nodes[0]).await.unwrap();
+    ana.replica
+        .move_node(original.id, nodes[1], Position { x: 30.0, y: -4.0, z: 2.0 })
+        .await
+        .unwrap();
+    ana.replica.relabel_node(original.id, nodes[2], "Reviewer").await.unwrap();
+    let added = orrery_domain::Node::new(orrery_domain::NodeKind::Agent, "Editor", Position::default());
+    ana.replica.add_node(original.id, &added).await.unwrap();
+    let edge = orrery_domain::Edge::new(added.id, nodes[3]);
+    ana.replica.add_edge(original.id, &edge).await.unwrap();
+    ana.replica
+        .apply_edit(original.id, &GraphEdit::RemoveEdge(kept_edge.clone()))
+        .await
+        .unwrap();
+    let edited = ana.replica.graph(original.id).await.unwrap();
+    ana.client.sync_all(&ana.replica).await.unwrap();
+
+    // Ben's device has the named version, and a point where Ana's edits came in.
+    ben.client.sync_all(&ben.replica).await.unwrap();
+    ana.client.sync_all(&ana.replica).await.unwrap();
+    ben.client.sync_all(&ben.replica).await.unwrap();
+    let history = ben.replica.versions(original.id).await.unwrap();
+    let named: Vec<_> = history.iter().filter(|version| version.named).collect();
+    assert_eq!(named.len(), 1, "{history:?}");
+    assert_eq!((named[0].id.as_str(), named[0].name.as_str(), named[0].by.as_str()), (saved.id.as_str(), "Before the review", "Ana"));
+    // The version opens as it was, read from the history.
+    assert_eq!(
+        ben.replica.graph_at_version(original.id, Some(&saved.id)).await.unwrap(),
+        original
+    );
+    assert!(ben.replica.graph_at_version(original.id, Some("no-such-version")).await.is_err());
+
+    // The diff lists exactly what Ana changed.
+    let diff = ben
+        .replica
+        .diff_versions(original.id, Some(&saved.id), None)
+        .await
+        .unwrap();
+    assert_eq!(diff.removed_nodes, vec![nodes[0]]);
+    assert_eq!(diff.moved_nodes, vec![nodes[1]]);
+    assert_eq!(diff.relabelled_nodes, vec![nodes[2]]);
+    assert_eq!(diff.added_nodes, vec![added.id]);
+    assert!(diff.added_edges == vec![edge.id], "{diff:?}");
+    let mut removed_edges: Vec<_> = original
+        .edges
+        .values()
+        .filter(|each| each.from == nodes[0] || each.to == nodes[0] || each.id == kept_edge.id)
+        .map(|each| each.id)
+        .collect();
+    removed_edges.sort();
+    assert_eq!(diff.removed_edges, removed_edges);
+    assert_eq!(diff.renamed, None);
+
+    // Ben restores it as a new edit, through his edit history; Ana receives it.
+    let mut history = EditHistory::default();
+    let restore = ben
+        .replica
+        .restore_edit(original.id, &saved.id)
+        .await
+        .unwrap()
+        .expect("the graph differs from the version");
+    let mut current = ben.replica.graph(original.id).await.unwrap();
+    let applied = history.apply(&mut current, restore).unwrap().clone();
+    ben.replica.apply_edit(original.id, &applied).await.unwrap();
+    ben.client.sync_all(&ben.replica).await.unwrap();
+    ana.client.sync_all(&ana.replica).await.unwrap();
+    assert_eq!(ana.replica.graph(original.id).await.unwrap(), original);
+    // The named version is still there after the restore.
+    assert!(ana.replica.versions(original.id).await.unwrap().iter().any(|v| v.id == saved.id));
+
+    // Restoring is undoable: the undo reaches Ana too.
+    let mut current = ben.replica.graph(original.id).await.unwrap();
+    let undo = history.undo(&mut current).unwrap().unwrap();
+    ben.replica.apply_edit(original.id, &undo).await.unwrap();
+    ben.client.sync_all(&ben.replica).await.unwrap();
+    ana.client.sync_all(&ana.replica).await.unwrap();
+    assert_eq!(ana.replica.graph(original.id).await.unwrap(), edited);
+}

@@ -5,6 +5,7 @@
 //! store, the sync layer, the server and the canvas all agree on.
 
 pub mod api_scope;
+mod diff;
 mod edit;
 mod graph;
 mod graph_file;
@@ -22,6 +23,7 @@ pub mod templates;
 pub mod text;
 mod validator;
 
+pub use diff::{GraphDiff, diff_graphs, restore_edit};
 pub use edit::{EditHistory, GraphEdit, NodeMove};
 pub use graph::{
     Edge, Graph, GraphError, MAX_EDGES_PER_GRAPH, MAX_LABEL_CHARS, MAX_NAME_CHARS,

@@ -506,6 +506,49 @@ impl LocalStore {
         )
     }
 
+    /// Records an automatic point in a graph's history (a sync brought in
+    /// others' edits) and keeps only the newest `keep` of that graph.
+    pub async fn add_graph_point(
+        &self,
+        graph: GraphId,
+        at: &str,
+        frontiers: &[u8],
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "INSERT INTO graph_points (graph_id, at, frontiers) VALUES (?, ?, ?)
+             ON CONFLICT (graph_id, at) DO UPDATE SET frontiers = excluded.frontiers",
+        )
+        .bind(graph.to_string())
+        .bind(at)
+        .bind(frontiers)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query(
+            "DELETE FROM graph_points WHERE graph_id = ?1 AND at NOT IN
+             (SELECT at FROM graph_points WHERE graph_id = ?1 ORDER BY at DESC LIMIT ?2)",
+        )
+        .bind(graph.to_string())
+        .bind(keep)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// A graph's automatic points, oldest first: `(at, frontiers)`.
+    pub async fn graph_points(&self, graph: GraphId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT at, frontiers FROM graph_points WHERE graph_id = ? ORDER BY at")
+            .bind(graph.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("at"), row.get("frontiers")))
+            .collect())
+    }
+
     /// Stores a setting, replacing any earlier value.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         sqlx::query(

@@ -5,6 +5,11 @@
 //! to_port } }. Every field is last-writer-wins on its own, so a move on one
 //! device and a rename on another both survive a merge. An edge whose node was
 //! deleted concurrently stays in the document but is not part of the graph.
+//!
+//! History: the document keeps every operation, so any earlier state can be
+//! read back ([`GraphDocument::graph_at`]). Named versions ("Save
+//! version…") live in root map `versions` { version id → map { name, at,
+//! by, frontiers } } and sync like everything else, so everyone sees them.
 
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +30,29 @@ const NODES: &str = "nodes";
 const EDGES: &str = "edges";
 /// The tombstone field in `meta` of a deleted graph.
 const DELETED_AT: &str = "deleted_at";
+const VERSIONS: &str = "versions";
+
+/// Named versions one graph may keep.
+pub const MAX_NAMED_VERSIONS: usize = 500;
+
+/// A point in a graph's history: named by someone, or where a sync brought
+/// in another person's edits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GraphVersion {
+    /// Its id (a named version's), or `sync:<at>` for an automatic point.
+    pub id: String,
+    /// What it is called ("Before the review"), or how it came.
+    pub name: String,
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// Who named it (their name), or who the edits came from, when known.
+    pub by: String,
+    /// Whether someone named it (otherwise a sync made it).
+    pub named: bool,
+    /// Where in the history it is (Loro frontiers, encoded).
+    #[serde(skip)]
+    pub frontiers: Vec<u8>,
+}
 
 /// A version vector: how many operations of each peer a replica has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -531,6 +559,88 @@ impl GraphDocument {
 
     fn meta(&self) -> LoroMap {
         self.doc.get_map(META)
+    }
+
+    /// Where the document is in its history now (encoded frontiers).
+    pub fn frontiers(&self) -> Vec<u8> {
+        self.doc.oplog_frontiers().encode()
+    }
+
+    /// Names the document's state now as a version (`name` follows the
+    /// rules of a graph's name), by `by` at `at`. It syncs to everyone.
+    pub fn save_version(&self, name: &str, by: &str, at: &str) -> Result<GraphVersion, SyncError> {
+        check_graph_name(name)?;
+        orrery_domain::check_timestamp("at", at)?;
+        if self.doc.get_map(VERSIONS).len() >= MAX_NAMED_VERSIONS {
+            return Err(SyncError::InvalidUpdate(format!(
+                "a graph keeps at most {MAX_NAMED_VERSIONS} named versions; this one has them all"
+            )));
+        }
+        let version = GraphVersion {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.trim().to_owned(),
+            at: at.to_owned(),
+            by: by.chars().take(100).collect(),
+            named: true,
+            frontiers: self.frontiers(),
+        };
+        let map = self
+            .doc
+            .get_map(VERSIONS)
+            .insert_container(&version.id, LoroMap::new())
+            .map_err(crdt_error)?;
+        map.insert("name", version.name.as_str()).map_err(crdt_error)?;
+        map.insert("at", version.at.as_str()).map_err(crdt_error)?;
+        map.insert("by", version.by.as_str()).map_err(crdt_error)?;
+        map.insert("frontiers", version.frontiers.clone())
+            .map_err(crdt_error)?;
+        self.doc.commit();
+        Ok(version)
+    }
+
+    /// The named versions, oldest first. Entries that do not hold what a
+    /// version holds (from a hostile peer) are left out.
+    pub fn named_versions(&self) -> Vec<GraphVersion> {
+        let LoroValue::Map(versions) = self.doc.get_map(VERSIONS).get_deep_value() else {
+            return Vec::new();
+        };
+        let mut listed: Vec<GraphVersion> = versions
+            .iter()
+            .filter_map(|(id, value)| {
+                let LoroValue::Map(fields) = value else {
+                    return None;
+                };
+                let text = |key: &str| match fields.get(key) {
+                    Some(LoroValue::String(text)) => Some(text.to_string()),
+                    _ => None,
+                };
+                let frontiers = match fields.get("frontiers") {
+                    Some(LoroValue::Binary(bytes)) => bytes.to_vec(),
+                    _ => return None,
+                };
+                Some(GraphVersion {
+                    id: id.to_string(),
+                    name: text("name")?,
+                    at: text("at")?,
+                    by: text("by").unwrap_or_default(),
+                    named: true,
+                    frontiers,
+                })
+            })
+            .collect();
+        listed.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.id.cmp(&b.id)));
+        listed
+    }
+
+    /// The graph as it was at `frontiers` (a version's), read from the
+    /// document's own history; the document itself is not changed.
+    pub fn graph_at(&self, frontiers: &[u8]) -> Result<Graph, SyncError> {
+        let frontiers = loro::Frontiers::decode(frontiers)
+            .map_err(|_| SyncError::InvalidDocument("that version's place in the history is unreadable".into()))?;
+        let at = guarded(|| self.doc.fork_at(&frontiers))?.map_err(|_| {
+            SyncError::InvalidDocument("that version is not in this graph's history".into())
+        })?;
+        Self { id: self.id, doc: at }.to_graph()
     }
 
     fn nodes(&self) -> LoroMap {

@@ -21,7 +21,7 @@ pub mod protocol;
 mod replica;
 
 pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport, WORKSPACE_HEADER};
-pub use document::{GraphDocument, Merge, Version};
+pub use document::{GraphDocument, GraphVersion, MAX_NAMED_VERSIONS, Merge, Version};
 pub use error::SyncError;
 pub use library::LibraryDocument;
 pub use live::{LiveChange, LiveFeed, PeerPresence};

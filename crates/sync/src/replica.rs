@@ -13,7 +13,7 @@ use orrery_store::{GraphSummary, LibrarySummary, LocalStore};
 use tokio::sync::Mutex;
 
 use crate::SyncError;
-use crate::document::{GraphDocument, Version};
+use crate::document::{GraphDocument, GraphVersion, Version};
 use crate::library::LibraryDocument;
 
 /// A graph held open: its document and what the server had acknowledged.
@@ -23,6 +23,9 @@ struct OpenGraph {
 }
 
 type SharedGraph = Arc<Mutex<OpenGraph>>;
+
+/// Automatic history points kept per graph.
+const KEPT_POINTS: u32 = 200;
 
 /// An agent, prompt or session held open: its document and what the server
 /// had acknowledged.
@@ -213,6 +216,17 @@ impl Replica {
         if open.document.version() == before && open.server_version == server_version {
             return Ok(()); // Nothing new either way: leave the store untouched.
         }
+        // Edits made elsewhere came in: an automatic point in the history.
+        if before != Version::default() && open.document.version() != before {
+            self.store
+                .add_graph_point(
+                    id,
+                    &orrery_store::now_text(),
+                    &open.document.frontiers(),
+                    KEPT_POINTS,
+                )
+                .await?;
+        }
         open.server_version = server_version;
         match merged {
             // Into an empty document the received bytes are the whole
@@ -223,6 +237,90 @@ impl Replica {
             Some(graph) => self.persist_graph(&open, &graph, true).await,
             None => self.persist(&open, true).await,
         }
+    }
+
+    /// Names the graph's state now as a version, by `by`; it syncs.
+    pub async fn save_version(
+        &self,
+        id: GraphId,
+        name: &str,
+        by: &str,
+    ) -> Result<GraphVersion, SyncError> {
+        let mut saved = None;
+        self.edit(id, |document| {
+            saved = Some(document.save_version(name, by, &orrery_store::now_text())?);
+            Ok(())
+        })
+        .await?;
+        Ok(saved.expect("a saved version is returned"))
+    }
+
+    /// A graph's history, newest first: its named versions (which sync) and
+    /// the automatic points where a sync brought in edits made elsewhere.
+    pub async fn versions(&self, id: GraphId) -> Result<Vec<GraphVersion>, SyncError> {
+        let shared = self.open_graph(id).await?;
+        let mut versions = shared.lock().await.document.named_versions();
+        for (at, frontiers) in self.store.graph_points(id).await? {
+            versions.push(GraphVersion {
+                id: format!("sync:{at}"),
+                name: "Edits from elsewhere arrived".into(),
+                by: String::new(),
+                named: false,
+                at,
+                frontiers,
+            });
+        }
+        versions.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
+        Ok(versions)
+    }
+
+    /// The graph as it was at version `version` (an id from
+    /// [`Replica::versions`]); `None` reads it as it is now.
+    pub async fn graph_at_version(
+        &self,
+        id: GraphId,
+        version: Option<&str>,
+    ) -> Result<Graph, SyncError> {
+        let Some(version) = version else {
+            return self.graph(id).await;
+        };
+        let found = self
+            .versions(id)
+            .await?
+            .into_iter()
+            .find(|each| each.id == version)
+            .ok_or_else(|| {
+                SyncError::InvalidUpdate(format!("graph {id} has no version `{version}`"))
+            })?;
+        let shared = self.open_graph(id).await?;
+        let open = shared.lock().await;
+        open.document.graph_at(&found.frontiers)
+    }
+
+    /// What changed from version `from` to version `to` (`None`: now).
+    pub async fn diff_versions(
+        &self,
+        id: GraphId,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<orrery_domain::GraphDiff, SyncError> {
+        let before = self.graph_at_version(id, from).await?;
+        let after = self.graph_at_version(id, to).await?;
+        Ok(orrery_domain::diff_graphs(&before, &after))
+    }
+
+    /// The edit that brings the graph back to version `version`, made as a
+    /// new edit (everyone receives it; its inverse undoes it); `None` when
+    /// the graph is already as it was then. The caller applies it through
+    /// its edit history (see `orrery_domain::EditHistory`).
+    pub async fn restore_edit(
+        &self,
+        id: GraphId,
+        version: &str,
+    ) -> Result<Option<GraphEdit>, SyncError> {
+        let target = self.graph_at_version(id, Some(version)).await?;
+        let current = self.graph(id).await?;
+        Ok(orrery_domain::restore_edit(&current, &target))
     }
 
     /// Takes in a graph's whole document (a snapshot, at `version`) as the
