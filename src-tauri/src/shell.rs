@@ -19,10 +19,12 @@ use crate::vault::{KeyringVault, VaultError};
 
 mod allowance;
 mod channels;
+mod history;
 mod teams;
 mod workspaces;
 
 use workspaces::Workspace;
+pub use history::{HistoryDiff, HistoryPoint};
 pub use workspaces::Workspaces;
 mod library;
 mod marketplace;
@@ -190,6 +192,8 @@ struct Inner {
     store_dir: std::path::PathBuf,
     /// Woken when the workspace changes (the live feed reconnects).
     switched: Notify,
+    /// Per graph, the edit that takes its last restore back.
+    restores: std::sync::Mutex<std::collections::HashMap<GraphId, GraphEdit>>,
     server_url: String,
     accounts: AccountClient,
     /// Where `orrery://oauth/callback` links go while a provider sign-in waits.
@@ -244,6 +248,7 @@ impl Shell {
                 device: replica,
                 store_dir,
                 switched: Notify::new(),
+                restores: Default::default(),
                 accounts: AccountClient::new(&server_url),
                 app_redirects: Default::default(),
                 server_url,

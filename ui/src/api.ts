@@ -49,6 +49,8 @@ export type TeamMember = Rust.TeamMember;
 export type TeamInvitation = Rust.TeamInvitation;
 export type JoinedTeam = Rust.JoinedTeam;
 export type Workspaces = Rust.Workspaces_Serialize;
+export type HistoryPoint = Rust.HistoryPoint;
+export type HistoryDiff = Rust.HistoryDiff_Serialize;
 export type Channel = Rust.MessengerChannel;
 export type ChannelConnection = Rust.ChannelConnection;
 export type ServerProvider = Rust.ServerProvider;
@@ -250,6 +252,16 @@ export const api = {
   switchWorkspace: commands.switchWorkspace,
   /** Copies a personal graph into a team's workspace (the personal one stays). */
   copyGraphToTeam: commands.copyGraphToTeam,
+  /** A graph's history: named versions and sync points, newest first. */
+  graphHistory: commands.graphHistory,
+  /** Names the graph as it is now; the history then. */
+  saveGraphVersion: commands.saveGraphVersion,
+  /** What changed from one version to another (null: now). */
+  graphDiff: commands.graphDiff,
+  /** Brings a graph back to a version as one new edit; whether anything changed. */
+  restoreGraphVersion: commands.restoreGraphVersion,
+  /** Takes a graph's last restore back. */
+  undoRestore: commands.undoRestore,
   /** The tenant's Telegram bot and WhatsApp number, with their last messages. */
   listChannels: commands.listChannels,
   /** Connects a channel (the server checks its secrets with the platform); the channels then. */

@@ -134,6 +134,16 @@ export const commands = {
 	switchWorkspace: (team: string | null) => __TAURI_INVOKE<Workspaces_Serialize>("switch_workspace", { team }),
 	/**  Copies a graph of the personal workspace into a team's. */
 	copyGraphToTeam: (graph: string, team: string) => __TAURI_INVOKE<GraphSummary_Serialize>("copy_graph_to_team", { graph, team }),
+	/**  A graph's history (named versions and sync points), newest first. */
+	graphHistory: (graph: string) => __TAURI_INVOKE<HistoryPoint[]>("graph_history", { graph }),
+	/**  Names the graph as it is now ("Save version…"); the history then. */
+	saveGraphVersion: (graph: string, name: string) => __TAURI_INVOKE<HistoryPoint[]>("save_graph_version", { graph, name }),
+	/**  What changed from version `from` to version `to` (null: now). */
+	graphDiff: (graph: string, from: string | null, to: string | null) => __TAURI_INVOKE<HistoryDiff_Serialize>("graph_diff", { graph, from, to }),
+	/**  Brings a graph back to a version as one new edit; whether anything changed. */
+	restoreGraphVersion: (graph: string, version: string) => __TAURI_INVOKE<boolean>("restore_graph_version", { graph, version }),
+	/**  Takes a graph's last restore back. */
+	undoRestore: (graph: string) => __TAURI_INVOKE<null>("undo_restore", { graph }),
 	/**  The tenant's channels, with their last messages. */
 	listChannels: () => __TAURI_INVOKE<MessengerChannel_Serialize[]>("list_channels"),
 	/**
@@ -952,6 +962,57 @@ export type DocumentKind =
 /**  A sandbox session with its chat. */
 "session";
 
+/**  Identifies an edge within a graph. */
+export type EdgeId = string;
+
+/**
+ *  What changed from one version of a graph to another. Every list is in
+ *  id order, so two diffs of the same versions are equal.
+ */
+export type GraphDiff = GraphDiff_Serialize | GraphDiff_Deserialize;
+
+/**
+ *  What changed from one version of a graph to another. Every list is in
+ *  id order, so two diffs of the same versions are equal.
+ */
+export type GraphDiff_Deserialize = {
+	/**  The graph's name before and after, when it changed. */
+	renamed?: [string, string] | null,
+	/**  Nodes only the later version has. */
+	added_nodes: NodeId[],
+	/**  Nodes only the earlier version has. */
+	removed_nodes: NodeId[],
+	/**  Nodes in both whose position differs. */
+	moved_nodes: NodeId[],
+	/**  Nodes in both whose label differs. */
+	relabelled_nodes: NodeId[],
+	/**  Edges only the later version has. */
+	added_edges: EdgeId[],
+	/**  Edges only the earlier version has. */
+	removed_edges: EdgeId[],
+};
+
+/**
+ *  What changed from one version of a graph to another. Every list is in
+ *  id order, so two diffs of the same versions are equal.
+ */
+export type GraphDiff_Serialize = {
+	/**  The graph's name before and after, when it changed. */
+	renamed: [string, string] | null,
+	/**  Nodes only the later version has. */
+	added_nodes: NodeId[],
+	/**  Nodes only the earlier version has. */
+	removed_nodes: NodeId[],
+	/**  Nodes in both whose position differs. */
+	moved_nodes: NodeId[],
+	/**  Nodes in both whose label differs. */
+	relabelled_nodes: NodeId[],
+	/**  Edges only the later version has. */
+	added_edges: EdgeId[],
+	/**  Edges only the earlier version has. */
+	removed_edges: EdgeId[],
+};
+
 /**  Identifies a graph document. */
 export type GraphId = string;
 
@@ -1019,6 +1080,39 @@ export type GraphSummary_Serialize = {
 	updated_at: string,
 	/**  When it was deleted (RFC 3339 UTC), for a deleted graph. */
 	deleted_at: string | null,
+};
+
+/**  What changed between two versions, with the names the panel shows. */
+export type HistoryDiff = HistoryDiff_Serialize | HistoryDiff_Deserialize;
+
+/**  What changed between two versions, with the names the panel shows. */
+export type HistoryDiff_Deserialize = {
+	/**  The changes, by id. */
+	diff: GraphDiff_Deserialize,
+	/**  Node id → its label (in whichever version has it). */
+	labels: { [key in string]: string },
+};
+
+/**  What changed between two versions, with the names the panel shows. */
+export type HistoryDiff_Serialize = {
+	/**  The changes, by id. */
+	diff: GraphDiff_Serialize,
+	/**  Node id → its label (in whichever version has it). */
+	labels: { [key in string]: string },
+};
+
+/**  One point of a graph's history, as the panel lists it. */
+export type HistoryPoint = {
+	/**  Its id (for opening, comparing and restoring). */
+	id: string,
+	/**  Its name, or what happened there. */
+	name: string,
+	/**  When, RFC 3339 UTC. */
+	at: string,
+	/**  Who named it, when someone did. */
+	by: string,
+	/**  Whether someone named it. */
+	named: boolean,
 };
 
 /**  The team an accepted invitation joined. */
@@ -1629,6 +1723,9 @@ export type NewMarketListing = {
 	/**  `usd`, `eur` or `gbp`. */
 	currency: string,
 };
+
+/**  Identifies a node within a graph. */
+export type NodeId = string;
 
 /**
  *  Something the main window should tell the user that no command answered

@@ -5,6 +5,7 @@ import { api, errorMessage, MAX_GRAPH_NAME_CHARS, RESTORE_DAYS, type GraphSummar
 import { ActionButton, Notice, useNotice, type Say } from "./controls";
 import { confirmAction, toast } from "./feedback";
 import { useShellEvent } from "./shell-events";
+import { GraphHistory } from "./history";
 import { TemplateGallery } from "./templates";
 import { count } from "./words";
 
@@ -145,7 +146,7 @@ function CardForm(props: {
 }
 
 /** The graph whose card shows a form (rename, save as agent) instead of its actions. */
-type Editing = { id: string; form: "rename" | "agent" | "team" } | null;
+type Editing = { id: string; form: "rename" | "agent" | "team" | "history" } | null;
 
 /** The Graphs screen; `showTemplates` (the welcome's choice) puts focus on the template gallery. */
 export function GraphList({ showTemplates = false }: { showTemplates?: boolean }) {
@@ -315,7 +316,9 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
       const close = () => setEditing(null);
       return (
         <li data-graph-id={graph.id} key={graph.id}>
-          {editing.form === "team" ? (
+          {editing.form === "history" ? (
+            <GraphHistory graph={graph} writable={writable} close={close} say={say} />
+          ) : editing.form === "team" ? (
             <form
               class="rename"
               aria-label={`Copy ${graph.name} to a team`}
@@ -388,6 +391,9 @@ export function GraphList({ showTemplates = false }: { showTemplates?: boolean }
               </ActionButton>
             </>
           )}
+          <button type="button" class="quiet" aria-label={`History of ${graph.name}`} onClick={() => setEditing({ id: graph.id, form: "history" })}>
+            History
+          </button>
           <ActionButton class="quiet" aria-label={`Export ${graph.name}`} onClick={() => exportGraph(graph)}>
             Export…
           </ActionButton>

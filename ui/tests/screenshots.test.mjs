@@ -180,6 +180,31 @@ const SCREENS = [
     },
   },
   {
+    name: "graph-history",
+    setup: {
+      graphs: GRAPHS.slice(0, 2),
+      history: {
+        "Research team": [
+          { name: "Edits from elsewhere arrived", at: "2026-12-06T15:00:00.000Z", named: false },
+          {
+            name: "Before the review",
+            at: "2026-12-05T09:00:00.000Z",
+            by: "Grace Hopper",
+            diff: { added_nodes: ["n-4"], removed_nodes: ["n-1"], moved_nodes: ["n-2", "n-5"], relabelled_nodes: ["n-3"], added_edges: ["e-1"], removed_edges: ["e-2", "e-3"] },
+            labels: { "n-1": "Planner", "n-2": "Writer", "n-3": "Fact checker", "n-4": "Editor", "n-5": "Critic" },
+          },
+          { name: "First draft", at: "2026-12-01T10:00:00.000Z", by: "Ada" },
+        ],
+      },
+    },
+    open: async (page) => {
+      await page.getByRole("button", { name: "History of Research team" }).click();
+      const panel = page.getByRole("region", { name: "History of Research team" });
+      await panel.getByRole("listitem").filter({ hasText: "Before the review" }).getByRole("button", { name: "Compare with now" }).click();
+      await panel.getByRole("region", { name: "Changes since then" }).waitFor();
+    },
+  },
+  {
     name: "graphs-in-a-team",
     setup: {
       graphs: GRAPHS.slice(0, 2),

@@ -54,6 +54,14 @@
       ? fail("read_only", `you are a viewer in ${here.name}: you can open its graphs and library but not change them; ask an admin to make you an editor`)
       : null;
   };
+  const histories = new Map();
+  const historyOf = (graph) => {
+    if (!histories.has(graph.id)) {
+      histories.set(graph.id, (setup.history?.[graph.name] ?? []).map((point) => ({ id: crypto.randomUUID(), by: "", named: true, ...point })));
+    }
+    return histories.get(graph.id);
+  };
+  const restored = new Map();
   const invitationCodes = new Map(Object.entries(setup.invitationCodes ?? {}));
   const TEAM_ROLES = ["owner", "admin", "editor", "viewer"];
   // Whom `role` may manage (the policy engine's rule): below itself; owners everyone.
@@ -858,6 +866,44 @@
       const copy = { ...original, id: crypto.randomUUID(), pending_changes: 0 };
       graphsOf.set(team, [...(graphsOf.get(team) ?? []), copy]);
       return { ...copy };
+    },
+    // A graph's history (src-tauri/src/shell/history.rs): setup.history =
+    // { [graph name]: [{ name, at, by, named, diff: { added_nodes, ... }, labels }] },
+    // newest first. Saving adds a named version; restoring remembers the undo.
+    graph_history: ({ graph }) => {
+      const found = graphs.find((each) => each.id === graph);
+      if (!found) return fail("not_found", `graph ${graph} is not in the library`);
+      return historyOf(found).map(({ diff, labels, ...point }) => ({ ...point }));
+    },
+    save_graph_version: ({ graph, name }) => {
+      const refused = readOnly();
+      if (refused) return refused;
+      const found = graphs.find((each) => each.id === graph);
+      if (!found) return fail("not_found", `graph ${graph} is not in the library`);
+      const problem = checkName(name);
+      if (problem) return fail("invalid_input", problem);
+      historyOf(found).unshift({ id: crypto.randomUUID(), name: name.trim(), at: "2026-12-07T12:00:00.000Z", by: session?.name ?? "", named: true, diff: null, labels: {} });
+      return commands.graph_history({ graph });
+    },
+    graph_diff: ({ graph, from }) => {
+      const found = graphs.find((each) => each.id === graph);
+      const point = found && historyOf(found).find((each) => each.id === from);
+      if (!point) return fail("invalid_input", `graph ${graph} has no version \`${from}\``);
+      const empty = { renamed: null, added_nodes: [], removed_nodes: [], moved_nodes: [], relabelled_nodes: [], added_edges: [], removed_edges: [] };
+      return { diff: { ...empty, ...(point.diff ?? {}) }, labels: point.labels ?? {} };
+    },
+    restore_graph_version: ({ graph, version }) => {
+      const refused = readOnly();
+      if (refused) return refused;
+      const found = graphs.find((each) => each.id === graph);
+      const point = found && historyOf(found).find((each) => each.id === version);
+      if (!point) return fail("invalid_input", `graph ${graph} has no version \`${version}\``);
+      restored.set(graph, version);
+      return true;
+    },
+    undo_restore: ({ graph }) => {
+      if (!restored.delete(graph)) return fail("invalid_input", "there is no restore of this graph to undo");
+      return null;
     },
     accept_team_invitation: ({ code }) => {
       const key = code.trim().replace(/^orrery:\/\/invite\//, "");

@@ -140,7 +140,7 @@ test("the Graphs screen switches between the personal and a team's workspace, co
   // A viewer opens and exports; nothing offers a change.
   assert.equal(await page.getByRole("form", { name: "Create a graph" }).count(), 0);
   const card = page.locator("ul.graphs li", { hasText: "Triage" });
-  assert.deepEqual(await card.getByRole("button").allTextContents(), ["Open in canvas", "Export…"]);
+  assert.deepEqual(await card.getByRole("button").allTextContents(), ["Open in canvas", "History", "Export…"]);
   assert.deepEqual(await names(), ["Triage"]);
 
   await picker.selectOption({ label: "Personal" });

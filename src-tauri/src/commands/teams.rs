@@ -182,3 +182,74 @@ pub async fn copy_graph_to_team(
     let team = team_id(&team)?;
     Ok(shell.copy_graph_to_team(graph, team).await?)
 }
+
+/// A graph's history (named versions and sync points), newest first.
+#[tauri::command]
+#[specta::specta]
+pub async fn graph_history(
+    shell: State<'_, Shell>,
+    graph: String,
+) -> Result<Vec<crate::shell::HistoryPoint>, CommandError> {
+    Ok(shell.graph_history(super::parse_graph_id(&graph)?).await?)
+}
+
+/// Names the graph as it is now ("Save version…"); the history then.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_graph_version(
+    shell: State<'_, Shell>,
+    graph: String,
+    name: String,
+) -> Result<Vec<crate::shell::HistoryPoint>, CommandError> {
+    Ok(shell
+        .save_graph_version(super::parse_graph_id(&graph)?, bounded(&name, "the version's name")?)
+        .await?)
+}
+
+/// What changed from version `from` to version `to` (null: now).
+#[tauri::command]
+#[specta::specta]
+pub async fn graph_diff(
+    shell: State<'_, Shell>,
+    graph: String,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<crate::shell::HistoryDiff, CommandError> {
+    for version in [&from, &to].into_iter().flatten() {
+        bounded(version, "a version")?;
+    }
+    Ok(shell
+        .graph_diff(super::parse_graph_id(&graph)?, from.as_deref(), to.as_deref())
+        .await?)
+}
+
+/// Brings a graph back to a version as one new edit; whether anything changed.
+#[tauri::command]
+#[specta::specta]
+pub async fn restore_graph_version(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    graph: String,
+    version: String,
+) -> Result<bool, CommandError> {
+    let id = super::parse_graph_id(&graph)?;
+    let changed = shell
+        .restore_graph_version(id, bounded(&version, "a version")?)
+        .await?;
+    let _ = crate::events::LibraryChanged(id.to_string()).emit(&app);
+    Ok(changed)
+}
+
+/// Takes a graph's last restore back.
+#[tauri::command]
+#[specta::specta]
+pub async fn undo_restore(
+    shell: State<'_, Shell>,
+    app: tauri::AppHandle,
+    graph: String,
+) -> Result<(), CommandError> {
+    let id = super::parse_graph_id(&graph)?;
+    shell.undo_restore(id).await?;
+    let _ = crate::events::LibraryChanged(id.to_string()).emit(&app);
+    Ok(())
+}
