@@ -48,6 +48,35 @@ impl Drop for CanvasBridge {
 #[derive(Message, Debug, Clone, Copy)]
 pub struct GraphLoaded(pub Option<orrery_domain::GraphId>);
 
+/// A merged graph waiting for the user's drag to end.
+#[derive(Resource, Default)]
+pub struct PendingMerge(pub Option<orrery_domain::Graph>);
+
+/// Shows a merged graph once no drag is under way. The scene is rebuilt
+/// from it; since this is not a load, the selection (what still exists of
+/// it), the undo history and the framing stay.
+fn show_merged(
+    mut merged: ResMut<PendingMerge>,
+    drag: Option<Res<crate::drag::ActiveDrag>>,
+    mut shown: ResMut<ShownGraph>,
+) {
+    let dragging = drag.is_some_and(|drag| {
+        matches!(
+            drag.gesture,
+            crate::drag::Gesture::MovingNodes { .. } | crate::drag::Gesture::Connecting { .. }
+        )
+    });
+    if merged.0.is_none() || dragging {
+        return;
+    }
+    let Some(graph) = merged.0.take() else {
+        return;
+    };
+    if shown.id() == Some(graph.id) && shown.graph.as_ref() != Some(&graph) {
+        shown.graph = Some(graph);
+    }
+}
+
 /// Applies host commands.
 pub struct BridgePlugin {
     /// Closing the window hides it instead of ending the app.
@@ -57,7 +86,8 @@ pub struct BridgePlugin {
 impl Plugin for BridgePlugin {
     fn build(&self, app: &mut App) {
         app.add_message::<GraphLoaded>()
-            .add_systems(PreUpdate, apply_commands)
+            .init_resource::<PendingMerge>()
+            .add_systems(PreUpdate, (apply_commands, show_merged).chain())
             .add_systems(PostUpdate, report_selection);
         if self.hide_on_close {
             app.add_systems(Update, close_graph_instead_of_closing);
@@ -77,6 +107,8 @@ fn apply_commands(
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
     mut loaded: MessageWriter<GraphLoaded>,
+    mut merged: ResMut<PendingMerge>,
+    mut peers: ResMut<crate::presence::Peers>,
 ) {
     let receiver = bridge.commands.lock().expect("canvas command channel lock");
     loop {
@@ -85,6 +117,12 @@ fn apply_commands(
                 loaded.write(GraphLoaded(Some(graph.id)));
                 shown.graph = Some(graph);
             }
+            Ok(CanvasCommand::Merged(graph)) => {
+                if shown.id() == Some(graph.id) {
+                    merged.0 = Some(graph);
+                }
+            }
+            Ok(CanvasCommand::ShowPeers(people)) => peers.0 = people,
             Ok(CanvasCommand::CloseGraph) => {
                 close_graph(&bridge, &mut shown, &mut chat, &mut loaded);
                 for mut window in &mut windows {
@@ -169,6 +207,57 @@ fn close_graph_instead_of_closing(
 mod tests {
     use super::*;
     use bevy::window::Window;
+
+    /// Edits merged in from elsewhere replace the shown graph without a
+    /// load (the selection and the history stay), wait out a drag, and are
+    /// ignored for a graph not shown.
+    #[test]
+    fn merged_edits_show_without_a_load_and_wait_for_a_drag() {
+        let (commands, command_receiver) = std::sync::mpsc::channel();
+        let (event_sender, _events) = std::sync::mpsc::channel();
+        let graph = orrery_domain::sample_graph("Open", 3, 1);
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .add_plugins(BridgePlugin {
+                hide_on_close: false,
+            })
+            .init_resource::<ScreenshotRequests>()
+            .init_resource::<MeasurementRequest>()
+            .init_resource::<Notice>()
+            .init_resource::<crate::chat::ChatPanel>()
+            .init_resource::<crate::panels::LibraryCatalog>()
+            .init_resource::<Selection>()
+            .init_resource::<crate::drag::ActiveDrag>()
+            .init_resource::<crate::presence::Peers>()
+            .insert_resource(CanvasBridge::new(command_receiver, event_sender))
+            .insert_resource(ShownGraph {
+                graph: Some(graph.clone()),
+            });
+        app.update();
+        let mut renamed = graph.clone();
+        renamed.name = "Renamed elsewhere".into();
+        app.world_mut().resource_mut::<crate::drag::ActiveDrag>().gesture =
+            crate::drag::Gesture::Connecting {
+                from: *graph.nodes.keys().next().unwrap(),
+                kind: orrery_domain::NodeKind::Agent,
+                port: "out",
+                start: Vec2::ZERO,
+                to: Vec2::ZERO,
+            };
+        commands.send(CanvasCommand::Merged(renamed.clone())).unwrap();
+        app.update();
+        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&graph), "waits for the drag");
+        app.world_mut().resource_mut::<crate::drag::ActiveDrag>().gesture = crate::drag::Gesture::Idle;
+        app.update();
+        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&renamed));
+        assert!(app.world().resource::<Messages<GraphLoaded>>().is_empty(), "not a load");
+        // Another graph's merge is not shown here.
+        commands
+            .send(CanvasCommand::Merged(orrery_domain::sample_graph("Other", 2, 9)))
+            .unwrap();
+        app.update();
+        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&renamed));
+    }
 
     /// The desktop's canvas: closing its window closes the graph and hides
     /// the window, and the host hears which graph closed; the app goes on.

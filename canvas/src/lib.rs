@@ -28,6 +28,7 @@ pub mod history;
 pub mod layout;
 pub mod measure;
 pub mod memory;
+pub mod presence;
 pub mod minimap;
 pub mod panels;
 pub mod pick;
@@ -62,6 +63,14 @@ pub enum CanvasCommand {
     /// Close the shown graph and hide the window (the graph was deleted,
     /// say); answered with [`CanvasEvent::GraphClosed`].
     CloseGraph,
+    /// The shown graph as it is after edits made elsewhere were merged in
+    /// (another device, another person). Shown without disturbing what the
+    /// user is doing: the selection and the undo history stay, and during a
+    /// drag the graph waits until the drag ends. Ignored for another graph.
+    Merged(orrery_domain::Graph),
+    /// The other people on the shown graph now (replacing those shown
+    /// before; empty: nobody else).
+    ShowPeers(Vec<presence::PeerView>),
     /// Capture the window into a PNG file and answer with [`CanvasEvent::ScreenshotSaved`].
     Screenshot(PathBuf),
     /// Once ready, time this many frames and a batch of picks, and answer with
@@ -128,6 +137,14 @@ pub enum CanvasEvent {
     },
     /// The selected nodes changed (all of them, in id order).
     SelectionChanged(Vec<NodeId>),
+    /// Where the camera looks changed (at most ten times a second): for
+    /// the host to show this person to the others on the graph.
+    FocusChanged {
+        /// The graph shown.
+        graph: GraphId,
+        /// The camera's focus, in graph space.
+        focus: [f32; 3],
+    },
     /// What [`CanvasCommand::Measure`] asked for.
     Measured(measure::Measurement),
     /// The user asked the graph's agents to run `task` (chat panel).
@@ -290,6 +307,7 @@ impl Plugin for CanvasPlugin {
             measure::MeasurePlugin,
             minimap::MinimapPlugin,
             panels::StatusPanelPlugin,
+            presence::PresencePlugin,
             probe::ProbePlugin,
         ));
     }

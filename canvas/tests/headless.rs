@@ -2533,3 +2533,117 @@ fn template_previews_are_what_the_canvas_draws() {
         assert!(lit > 200, "{key}: the preview shows no graph");
     }
 }
+
+/// Two canvases on one graph, each on its own display as two people's
+/// devices: what the first reports (its selection, where it looks) is what
+/// the desktop sends on the team's live feed; the second is handed it as
+/// the server relays it (with the person's name and colour) and draws the
+/// person's marker and their selection outlined in their colour. The server
+/// side of presence (scoping, limits) is `presence_is_tenant_scoped_and_not_stored`.
+#[test]
+fn presence_shows_peer_cursor_and_selection() {
+    let graph = sample_graph("Together", 12, 5);
+    let ana = CanvasSession::start(&graph, &[]);
+    let mut ben = CanvasSession::start(&graph, &[]);
+    // Ana's canvas says where she looks as it shows the graph.
+    let (mut ana_report, mut focus) = (None, None);
+    while ana_report.is_none() || focus.is_none() {
+        let line = ana.canvas.lines.recv_timeout(CANVAS_TIMEOUT).expect("READY and FOCUS");
+        assert!(!line.starts_with("ERROR"), "canvas failed: {line}");
+        if let Some(json) = line.strip_prefix("READY ") {
+            ana_report = Some(serde_json::from_str::<FrameReport>(json).unwrap());
+        } else if let Some(json) = line.strip_prefix("FOCUS ") {
+            let value: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(value["graph"], graph.id.to_string());
+            focus = Some(value["focus"].clone());
+        }
+    }
+    let (ana_report, focus) = (ana_report.unwrap(), focus.unwrap());
+    let ben_report = ben.ready();
+    let free = unobstructed(&ana_report);
+    let target = free[0].clone();
+    // Ana selects a node; her canvas reports it.
+    ana.click(&target);
+    let selected = ana.canvas.expect("SELECTED");
+    assert_eq!(node_ids(&selected["nodes"]), [target.id.to_string()].into());
+
+    // Ana as the server relays her: her name and her colour (a pink one).
+    let ana_id = (0..1_000u128)
+        .map(uuid::Uuid::from_u128)
+        .find(|id| orrery_domain::team::presence_colour(id) == "#d6409f")
+        .unwrap();
+    let pink = [0xd6, 0x40, 0x9f];
+    let peers = serde_json::json!([{
+        "user": ana_id.to_string(), "name": "Ana", "colour": pink,
+        "focus": focus, "selection": [target.id.to_string()],
+    }]);
+    let directory = ben.directory.path().to_owned();
+    let screenshot = |canvas: &mut RunningCanvas, name: &str| -> (Vec<u8>, usize) {
+        let path = directory.join(name);
+        canvas.send(&format!("SCREENSHOT {}", path.display()));
+        canvas.expect("SCREENSHOT");
+        read_png(&path)
+    };
+    let scale = ben_report.scale_factor;
+    let is_pink = |pixel: &[u8]| {
+        pixel[..3]
+            .iter()
+            .zip(pink)
+            .map(|(a, b)| (i32::from(*a) - i32::from(b)).abs())
+            .sum::<i32>()
+            < 60
+    };
+    let pink_pixels = |(pixels, _): &(Vec<u8>, usize)| pixels.chunks(4).filter(|pixel| is_pink(pixel)).count();
+    // Directions (of 72) in which a pink ring lies just outside a node's
+    // shape on Ben's screen (within 16 px of its reported radius).
+    let ring = |(pixels, width): &(Vec<u8>, usize), node: &NodeOnScreen| {
+        (0..72)
+            .filter(|step| {
+                let angle = *step as f32 * std::f32::consts::TAU / 72.0;
+                (0..32).any(|half_pixel| {
+                    let radius = node.screen_radius + half_pixel as f32 * 0.5;
+                    let column = ((node.screen[0] + radius * angle.cos()) * scale).round() as usize;
+                    let row = ((node.screen[1] + radius * angle.sin()) * scale).round() as usize;
+                    let offset = (row * width + column) * 4;
+                    pixels.get(offset..offset + 4).is_some_and(is_pink)
+                })
+            })
+            .count()
+    };
+    let on_ben = |id| ben_report.nodes.iter().find(|node| node.id == id).unwrap().clone();
+    let before = screenshot(&mut ben.canvas, "before.png");
+    ben.canvas.send(&format!("PEERS {peers}"));
+    let with_ana = screenshot(&mut ben.canvas, "with-ana.png");
+    if let Ok(keep) = std::env::var("ORRERY_KEEP_SCREENSHOT") {
+        std::fs::copy(directory.join("with-ana.png"), keep).unwrap();
+    }
+    let outlined = on_ben(target.id);
+    // A node Ana did not select, away from the middle where her marker is.
+    let middle = [ben_report.viewport[0] / 2.0, ben_report.viewport[1] / 2.0];
+    let other = free
+        .iter()
+        .filter(|node| node.id != target.id)
+        .max_by(|a, b| screen_distance(a, middle).total_cmp(&screen_distance(b, middle)))
+        .map(|node| on_ben(node.id))
+        .unwrap();
+    assert!(ring(&with_ana, &outlined) >= 60, "Ana's selection is outlined in her colour: {}", ring(&with_ana, &outlined));
+    assert!(ring(&before, &outlined) < 4, "no outline before Ana showed up");
+    assert!(ring(&with_ana, &other) < 4, "a node Ana did not select is not outlined");
+    // Her marker and name tag: a pink patch beside the outline.
+    let added = pink_pixels(&with_ana) - pink_pixels(&before).min(pink_pixels(&with_ana));
+    assert!(added >= 400, "Ana's marker and name tag are drawn in her colour: {added} pixels");
+    // When Ana leaves, she is gone from Ben's canvas.
+    ben.canvas.send("PEERS []");
+    let after = screenshot(&mut ben.canvas, "after.png");
+    assert!(ring(&after, &outlined) < 4);
+    assert!(pink_pixels(&after) <= pink_pixels(&before) + 20);
+    // A list that is not one is refused with the reason.
+    ben.canvas.send("PEERS {not json");
+    let line = loop {
+        let line = ben.canvas.lines.recv_timeout(CANVAS_TIMEOUT).unwrap();
+        if line.starts_with("ERROR") {
+            break line;
+        }
+    };
+    assert!(line.contains("PEERS takes a JSON list"), "{line}");
+}

@@ -187,7 +187,13 @@ pub fn run() {
                             CanvasEvent::Ready(_)
                             | CanvasEvent::ScreenshotSaved { .. }
                             | CanvasEvent::Measured(_)
-                            | CanvasEvent::SelectionChanged(_) => {}
+                            => {}
+                            CanvasEvent::SelectionChanged(nodes) => {
+                                canvas_shell.selection_changed(nodes)
+                            }
+                            CanvasEvent::FocusChanged { graph, focus } => {
+                                canvas_shell.focus_changed(graph, focus)
+                            }
                         }
                     }
                 })?;
@@ -197,13 +203,36 @@ pub fn run() {
             tauri::async_runtime::spawn(async move {
                 loop {
                     let mut switched = false;
+                    let mut looking = live_shell.looking();
                     match live_shell.live_feed().await {
                         Ok(mut feed) => loop {
                             tokio::select! {
                                 change = feed.next() => match change {
+                                    Ok(Some(
+                                        change @ (orrery_sync::LiveChange::Presence(_)
+                                        | orrery_sync::LiveChange::PresenceLeft(_)),
+                                    )) => live_shell.peer_presence(&change),
+                                    Ok(Some(orrery_sync::LiveChange::Refused(reason))) => {
+                                        tracing::debug!(%reason, "presence refused")
+                                    }
                                     Ok(Some(_)) => live_shell.changed_elsewhere(),
                                     _ => break,
                                 },
+                                // Where this person looks, to the others.
+                                now = live_shell.looking_changed(&mut looking) => {
+                                    if let Some(graph) = now.graph
+                                        && feed
+                                            .show_presence(
+                                                graph,
+                                                now.focus.map(|[x, y, z]| [x.into(), y.into(), z.into()]),
+                                                &now.selection,
+                                            )
+                                            .await
+                                            .is_err()
+                                    {
+                                        break;
+                                    }
+                                }
                                 // Another workspace: its own feed, at once.
                                 () = live_shell.workspace_switched() => {
                                     switched = true;
@@ -215,6 +244,7 @@ pub fn run() {
                             tracing::debug!(%error, "live feed unavailable; syncing on the timer")
                         }
                     }
+                    live_shell.forget_peers();
                     // Try again after a while, or at once in another workspace.
                     if !switched {
                         tokio::select! {

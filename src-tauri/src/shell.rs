@@ -20,11 +20,13 @@ use crate::vault::{KeyringVault, VaultError};
 mod allowance;
 mod channels;
 mod history;
+mod presence;
 mod teams;
 mod workspaces;
 
 use workspaces::Workspace;
 pub use history::{HistoryDiff, HistoryPoint};
+pub use presence::Looking;
 pub use workspaces::Workspaces;
 mod library;
 mod marketplace;
@@ -188,10 +190,17 @@ struct Inner {
     device: Replica,
     /// The workspace the app works in now, with its replica.
     workspace: std::sync::RwLock<Workspace>,
-    /// Where team workspaces' stores live (`workspaces/<team>.db` here).
+    /// Where team workspaces' stores live (`<team>.db` here).
     store_dir: std::path::PathBuf,
+    /// The team workspaces' replicas opened so far: one per team, so every
+    /// use of a team's store shares its open documents.
+    team_replicas: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Replica>>,
     /// Woken when the workspace changes (the live feed reconnects).
     switched: Notify,
+    /// Where this person looks, and the others on the shown graph.
+    presence: std::sync::Mutex<presence::PresenceState>,
+    /// Where this person looks, for the live feed.
+    looking: tokio::sync::watch::Sender<presence::Looking>,
     /// Per graph, the edit that takes its last restore back.
     restores: std::sync::Mutex<std::collections::HashMap<GraphId, GraphEdit>>,
     server_url: String,
@@ -224,10 +233,9 @@ impl Shell {
         vault: KeyringVault,
         canvas: Sender<CanvasCommand>,
     ) -> Result<Self, ShellError> {
-        let store_dir = store
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| std::path::PathBuf::from("."));
+        // Team workspaces' stores sit beside this one, in a folder named
+        // after it (`local.workspaces/<team>.db`).
+        let store_dir = store.with_extension("workspaces");
         let store = LocalStore::open(store).await.map_err(SyncError::from)?;
         let replica = Replica::new(store);
         let server_url = server_url.trim_end_matches('/').to_owned();
@@ -247,8 +255,11 @@ impl Shell {
                 workspace: std::sync::RwLock::new(Workspace::personal(replica.clone())),
                 device: replica,
                 store_dir,
+                team_replicas: Default::default(),
                 switched: Notify::new(),
                 restores: Default::default(),
+                presence: Default::default(),
+                looking: tokio::sync::watch::Sender::new(presence::Looking::default()),
                 accounts: AccountClient::new(&server_url),
                 app_redirects: Default::default(),
                 server_url,
@@ -504,6 +515,7 @@ impl Shell {
             .and_then(|()| self.inner.canvas.send(CanvasCommand::Show))
             .map_err(|_| ShellError::CanvasGone)?;
         *self.inner.open_graph.lock().expect("open graph lock") = Some(id);
+        self.show_peers();
         self.show_library().await;
         self.show_session_of(id).await
     }
@@ -1130,6 +1142,13 @@ impl Shell {
             }
             outcome => outcome?,
         };
+        // Edits made elsewhere to the graph on the canvas: shown there now.
+        if let Some(open) = self.shown_graph()
+            && report.graphs_changed.contains(&open)
+            && let Ok(merged) = workspace.replica.graph(open).await
+        {
+            let _ = self.inner.canvas.send(CanvasCommand::Merged(merged));
+        }
         if report.documents_synced > 0 || report.documents_received > 0 {
             // Agents or prompts may have come from another device.
             self.show_library().await;

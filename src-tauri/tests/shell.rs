@@ -2062,7 +2062,7 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     let directory = tempfile::tempdir().unwrap();
     let database = directory.path().join("server.db");
     let server = RunningServer::start(&database, "127.0.0.1:0").await;
-    let (canvas, _ada_canvas) = channel();
+    let (canvas, ada_canvas) = channel();
     let ada = Shell::open(&directory.path().join("ada.db"), &server.url, vault(), canvas)
         .await
         .unwrap();
@@ -2133,10 +2133,55 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
         .await
         .unwrap();
     vic.switch_workspace(Some(team)).await.unwrap();
+    // Ada has the graph open on her canvas while Vic edits it.
+    ada.open_graph(copy.id).await.unwrap();
+    while ada_canvas.try_recv().is_ok() {}
     vic.rename_graph(copy.id, "Research plan").await.unwrap();
     assert_eq!(vic.sync_now().await.state, "synced");
     assert_eq!(ada.sync_now().await.state, "synced");
     assert_eq!(ada.list_graphs().await.unwrap()[0].name, "Research plan");
+    // Her canvas is handed the merged graph (not a load: her work stays).
+    let told: Vec<_> = std::iter::from_fn(|| ada_canvas.try_recv().ok()).collect();
+    assert!(
+        told.iter().any(|command| matches!(command, CanvasCommand::Merged(graph) if graph.name == "Research plan")),
+        "{told:?}"
+    );
+    assert!(!told.iter().any(|command| matches!(command, CanvasCommand::LoadGraph(_))));
+    // A sync that brings nothing new hands the canvas no graph.
+    assert_eq!(ada.sync_now().await.state, "synced");
+    let told: Vec<_> = std::iter::from_fn(|| ada_canvas.try_recv().ok()).collect();
+    assert!(
+        !told.iter().any(|command| matches!(command, CanvasCommand::Merged(_) | CanvasCommand::LoadGraph(_))),
+        "{told:?}"
+    );
+
+    // Presence: where Ada looks goes to her live feed; Vic, as the feed
+    // relays him, is drawn on her canvas in his colour until he leaves.
+    let mut looking = ada.looking();
+    ada.selection_changed(vec![orrery_domain::NodeId::new()]);
+    ada.focus_changed(copy.id, [1.0, 2.0, 3.0]);
+    let now = ada.looking_changed(&mut looking).await;
+    assert_eq!((now.graph, now.focus), (Some(copy.id), Some([1.0, 2.0, 3.0])));
+    assert_eq!(now.selection.len(), 1);
+    let vic_id: uuid::Uuid = vic.account_state().await.account.unwrap().id.parse().unwrap();
+    ada.peer_presence(&orrery_sync::LiveChange::Presence(orrery_sync::PeerPresence {
+        user: vic_id,
+        name: "Vic".into(),
+        colour: "#30a46c".into(),
+        graph: copy.id,
+        cursor: Some([0.5, 0.0, -1.0]),
+        selection: Vec::new(),
+    }));
+    match ada_canvas.try_recv() {
+        Ok(CanvasCommand::ShowPeers(peers)) => {
+            assert_eq!(peers.len(), 1);
+            assert_eq!((peers[0].name.as_str(), peers[0].colour), ("Vic", [0x30, 0xa4, 0x6c]));
+            assert_eq!(peers[0].focus, Some([0.5, 0.0, -1.0]));
+        }
+        other => panic!("the canvas was not shown Vic: {other:?}"),
+    }
+    ada.peer_presence(&orrery_sync::LiveChange::PresenceLeft(vic_id));
+    assert!(matches!(ada_canvas.try_recv(), Ok(CanvasCommand::ShowPeers(peers)) if peers.is_empty()));
 
     // Back in her personal workspace, Ada's own graph is as it was.
     let workspaces = ada.switch_workspace(None).await.unwrap();

@@ -172,7 +172,9 @@ fn default_store() -> PathBuf {
 /// With `--report`, reads commands from stdin, one per line:
 /// `SCREENSHOT <file.png>`, `IMPORT <file.json>`, `RUN <task>`, `CANCEL`,
 /// `OPEN`, `CLOSE`, `ALLOWANCE <runs|-> <tokens|->` (what the desktop tells
-/// the chat panel after a sync; `-` is unlimited) and `QUIT`.
+/// the chat panel after a sync; `-` is unlimited), `PEERS <json list>` (the
+/// other people on the graph, as the desktop hands them over from the live
+/// feed) and `QUIT`.
 fn spawn_stdin_commands(
     commands: std::sync::mpsc::Sender<CanvasCommand>,
     replica: Replica,
@@ -218,6 +220,13 @@ fn spawn_stdin_commands(
                         }
                     }
                 }
+                Some(("PEERS", people)) => match serde_json::from_str(people.trim()) {
+                    Ok(people) => CanvasCommand::ShowPeers(people),
+                    Err(error) => {
+                        print_line("ERROR", json!(format!("PEERS takes a JSON list: {error}")));
+                        continue;
+                    }
+                },
                 Some(("RUN", task)) => {
                     runs.start(task.trim().to_owned());
                     continue;
@@ -551,6 +560,11 @@ fn main() -> anyhow::Result<()> {
                 CanvasEvent::SelectionChanged(nodes) => {
                     if report {
                         print_line("SELECTED", json!({ "nodes": nodes }));
+                    }
+                }
+                CanvasEvent::FocusChanged { graph, focus } => {
+                    if report {
+                        print_line("FOCUS", json!({ "graph": graph, "focus": focus }));
                     }
                 }
                 CanvasEvent::RunTask { graph, task } => runs.start_on(graph, task),

@@ -51,6 +51,8 @@ pub struct SyncReport {
     pub documents_received: usize,
     /// Finished runs of the usage ledger the server acknowledged.
     pub runs_reported: usize,
+    /// Graphs already here into which edits made elsewhere came.
+    pub graphs_changed: Vec<GraphId>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +155,16 @@ impl SyncClient {
     /// Exchanges one graph's updates with the server: pushes what the server
     /// has not acknowledged, takes in what this replica lacks.
     pub async fn sync_graph(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
+        self.sync_graph_reporting(replica, id).await.map(|_| ())
+    }
+
+    /// [`SyncClient::sync_graph`], answering whether edits made elsewhere
+    /// came in (an open canvas shows them).
+    pub async fn sync_graph_reporting(
+        &self,
+        replica: &Replica,
+        id: GraphId,
+    ) -> Result<bool, SyncError> {
         match self.exchange(replica, id).await {
             // The server does not have a graph this replica thinks it pushed
             // (its database was replaced): push the whole history again.
@@ -167,7 +179,7 @@ impl SyncClient {
         }
     }
 
-    async fn exchange(&self, replica: &Replica, id: GraphId) -> Result<(), SyncError> {
+    async fn exchange(&self, replica: &Replica, id: GraphId) -> Result<bool, SyncError> {
         let (client_version, updates) = replica.outgoing(id).await?;
         let (server_version, updates) = self
             .round_trip(
@@ -282,7 +294,9 @@ impl SyncClient {
         let remote = self.remote_graphs().await?;
         let mut report = SyncReport::default();
         for id in &local {
-            self.sync_graph(replica, *id).await?;
+            if self.sync_graph_reporting(replica, *id).await? {
+                report.graphs_changed.push(*id);
+            }
             report.graphs_synced += 1;
         }
         for graph in remote.iter().filter(|remote| !local.contains(&remote.id)) {

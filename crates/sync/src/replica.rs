@@ -194,12 +194,14 @@ impl Replica {
     }
 
     /// Takes in what the server answered: its updates and its version.
+    /// Answers whether edits made elsewhere came into a graph this replica
+    /// already had.
     pub(crate) async fn incoming(
         &self,
         id: GraphId,
         server_version: Version,
         updates: &[u8],
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
         let shared = self.open_or_empty(id).await?;
         let mut open = shared.lock().await;
         let before = open.document.version();
@@ -214,10 +216,11 @@ impl Replica {
             }
         };
         if open.document.version() == before && open.server_version == server_version {
-            return Ok(()); // Nothing new either way: leave the store untouched.
+            return Ok(false); // Nothing new either way: leave the store untouched.
         }
         // Edits made elsewhere came in: an automatic point in the history.
-        if before != Version::default() && open.document.version() != before {
+        let arrived = before != Version::default() && open.document.version() != before;
+        if arrived {
             self.store
                 .add_graph_point(
                     id,
@@ -232,11 +235,12 @@ impl Replica {
             // Into an empty document the received bytes are the whole
             // document: store them as they are instead of exporting it again.
             Some(graph) if before == Version::default() => {
-                self.save(&open, &graph, updates, true).await
+                self.save(&open, &graph, updates, true).await?
             }
-            Some(graph) => self.persist_graph(&open, &graph, true).await,
-            None => self.persist(&open, true).await,
+            Some(graph) => self.persist_graph(&open, &graph, true).await?,
+            None => self.persist(&open, true).await?,
         }
+        Ok(arrived)
     }
 
     /// Names the graph's state now as a version, by `by`; it syncs.
@@ -332,7 +336,7 @@ impl Replica {
         version: Version,
         snapshot: &[u8],
     ) -> Result<(), SyncError> {
-        self.incoming(id, version, snapshot).await
+        self.incoming(id, version, snapshot).await.map(|_| ())
     }
 
     /// Takes in a library document's snapshot as the server holds it (see

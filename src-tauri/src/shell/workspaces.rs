@@ -1,6 +1,7 @@
 //! Workspaces: the person's own, and each team they belong to. Each
 //! workspace has a local store of its own (the personal one is the store
-//! the app opened; a team's is `workspaces/<team>.db` beside it), so
+//! the app opened, `local.db`; a team's is `local.workspaces/<team>.db`
+//! beside it), so
 //! switching never mixes one workspace's graphs with another's, and a
 //! device removed from a team keeps a read-only copy of what it had. The
 //! sync client and the live feed name the team's workspace to the server,
@@ -104,10 +105,20 @@ impl Shell {
         })
     }
 
-    /// The local replica of `team`'s workspace (made on first use).
+    /// The local replica of `team`'s workspace (made on first use; the same
+    /// one every time after).
     async fn team_replica(&self, team: Uuid) -> Result<Replica, ShellError> {
-        let folder = self.inner.store_dir.join("workspaces");
-        tokio::fs::create_dir_all(&folder)
+        if let Some(replica) = self
+            .inner
+            .team_replicas
+            .lock()
+            .expect("team replicas lock")
+            .get(&team)
+        {
+            return Ok(replica.clone());
+        }
+        let folder = &self.inner.store_dir;
+        tokio::fs::create_dir_all(folder)
             .await
             .map_err(|error| ShellError::File {
                 path: folder.display().to_string(),
@@ -116,7 +127,16 @@ impl Shell {
         let store = LocalStore::open(&folder.join(format!("{team}.db")))
             .await
             .map_err(SyncError::from)?;
-        Ok(Replica::new(store))
+        let opened = Replica::new(store);
+        // Two first uses at once: the one stored first is everyone's.
+        Ok(self
+            .inner
+            .team_replicas
+            .lock()
+            .expect("team replicas lock")
+            .entry(team)
+            .or_insert(opened)
+            .clone())
     }
 
     async fn enter(&self, workspace: Workspace) -> Result<(), ShellError> {
