@@ -36,7 +36,23 @@ pub enum DeepLink {
     /// `orrery://oauth/callback?code=…&state=…`: a provider sign-in
     /// finishing (its code is never logged).
     SignIn(SignInCallback),
+    /// `orrery://invite/{code}`: a team's invitation, offered on the Teams
+    /// screen to join (its code is never logged).
+    Invitation(InvitationCode),
 }
+
+/// An invitation's code from a link: a secret, so its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InvitationCode(pub String);
+
+impl std::fmt::Debug for InvitationCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("orrery://invite/…")
+    }
+}
+
+/// Longest invitation code a link may carry.
+const MAX_INVITATION_CODE_CHARS: usize = 128;
 
 /// A provider's redirect to the app: it carries a one-time code, so its
 /// `Debug` shows only where it points.
@@ -86,8 +102,18 @@ pub fn parse_deep_link(text: &str) -> Result<DeepLink, String> {
             .map(DeepLink::Listing)
             .map_err(|_| format!("`{shown}` names no listing")),
         ["oauth", "callback"] => Ok(DeepLink::SignIn(SignInCallback(url))),
+        ["invite", code]
+            if code.starts_with("oin_")
+                && code.len() <= MAX_INVITATION_CODE_CHARS
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+        {
+            Ok(DeepLink::Invitation(InvitationCode(code.to_owned())))
+        }
+        ["invite", ..] => Err("that invitation link is damaged: paste the code from the mail on the Teams screen".into()),
         _ => Err(format!(
-            "`{}` is not a link Orrery knows: orrery://graph/ID or orrery://marketplace/listing/ID",
+            "`{}` is not a link Orrery knows: orrery://graph/ID, orrery://marketplace/listing/ID or orrery://invite/CODE",
             loggable_argument(&shown)
         )),
     }
@@ -135,6 +161,12 @@ fn open_link(app: &AppHandle, link: DeepLink) {
         DeepLink::Listing(listing) => {
             focus_main(app);
             let _ = crate::events::OpenListing(listing.to_string()).emit(app);
+        }
+        // Joining is the person's choice: the Teams screen offers the
+        // invitation with its code filled in.
+        DeepLink::Invitation(InvitationCode(code)) => {
+            focus_main(app);
+            let _ = crate::events::OpenInvitation(code).emit(app);
         }
         // The sign-in that waits for it finishes (and tells the UI); the
         // main window comes forward from the browser.
@@ -327,6 +359,21 @@ mod tests {
         }
         let long = format!("orrery://graph/{}", "a".repeat(MAX_LINK_BYTES));
         assert!(parse_deep_link(&long).unwrap_err().contains("longer than"));
+        let code = format!("oin_{}", "Ab3-_".repeat(8));
+        let Ok(DeepLink::Invitation(invitation)) = parse_deep_link(&format!("orrery://invite/{code}"))
+        else {
+            panic!("an invitation link was not read");
+        };
+        assert_eq!(invitation.0, code);
+        assert!(!format!("{invitation:?}").contains(&code), "the code stays out of logs");
+        for bad in [
+            "orrery://invite/",
+            "orrery://invite/not-a-code",
+            "orrery://invite/oin_%3Cscript%3E",
+            "orrery://invite/oin_a/extra",
+        ] {
+            assert!(parse_deep_link(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

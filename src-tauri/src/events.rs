@@ -31,6 +31,11 @@ pub struct OpenScreen(pub String);
 #[tauri_specta(event_name = "open-listing")]
 pub struct OpenListing(pub String);
 
+/// An `orrery://invite/{code}` link: the Teams screen offers to join.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+#[tauri_specta(event_name = "open-invitation")]
+pub struct OpenInvitation(pub String);
+
 /// Something the main window should tell the user that no command answered
 /// (a deep link whose graph could not be opened).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
@@ -44,6 +49,7 @@ pub fn all() -> tauri_specta::Events {
         LibraryItemChanged,
         OpenScreen,
         OpenListing,
+        OpenInvitation,
         Notice,
         crate::shell::SyncStatus,
         crate::shell::AccountState,

@@ -336,6 +336,9 @@ export const api = {
   /** An orrery://marketplace/listing/ID link asked for a listing. */
   onOpenListing: (handler: (listing: string) => void): Promise<UnlistenFn> =>
     events.openListing.listen((event) => handler(event.payload)),
+  /** An orrery://invite/CODE link: the Teams screen offers to join. */
+  onOpenInvitation: (handler: (code: string) => void): Promise<UnlistenFn> =>
+    events.openInvitation.listen((event) => handler(event.payload)),
   /** Something to tell the user that no command answered (a deep link that failed). */
   onNotice: (handler: (message: string) => void): Promise<UnlistenFn> =>
     events.notice.listen((event) => handler(event.payload)),

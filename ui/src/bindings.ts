@@ -295,6 +295,7 @@ export const events = {
 	libraryChanged: makeEvent<LibraryChanged, LibraryChanged>("library-changed"),
 	libraryItemChanged: makeEvent<LibraryItemChanged, LibraryItemChanged>("library-item-changed"),
 	notice: makeEvent<Notice, Notice>("notice"),
+	openInvitation: makeEvent<OpenInvitation, OpenInvitation>("open-invitation"),
 	openListing: makeEvent<OpenListing, OpenListing>("open-listing"),
 	openScreen: makeEvent<OpenScreen, OpenScreen>("open-screen"),
 	syncStatus: makeEvent<SyncStatus_Serialize, SyncStatus_Deserialize>("sync-status"),
@@ -1739,6 +1740,9 @@ export type OAuthRedirect =
 "loopback" | 
 /**  [`APP_REDIRECT_URI`], which the system opens with the app. */
 "app";
+
+/**  An `orrery://invite/{code}` link: the Teams screen offers to join. */
+export type OpenInvitation = string;
 
 /**  An `orrery://marketplace/listing/{id}` link asks for a listing: its id. */
 export type OpenListing = string;

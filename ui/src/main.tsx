@@ -32,8 +32,8 @@ interface Frame {
   show: (screen: ScreenKey) => void;
   /** The welcome's "Start from a template" led here. */
   showTemplates: boolean;
-  /** An orrery:// link asked for this marketplace listing. */
-  listing: string | null;
+  /** What an orrery:// link named for the screen: a marketplace listing's id, an invitation's code. */
+  linked: string | null;
 }
 
 interface Screen {
@@ -64,8 +64,8 @@ const SCREENS: Screen[] = [
   { key: "agents", tab: () => "Agents", view: () => <Agents /> },
   { key: "prompts", tab: () => "Prompts", view: () => <Prompts /> },
   { key: "providers", tab: () => "Providers", view: () => <Providers /> },
-  { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: (frame) => <Marketplace listing={frame.listing} /> },
-  { key: "teams", tab: () => "Teams", signedIn: true, hiddenSignedOut: true, view: () => <Teams /> },
+  { key: "marketplace", tab: () => "Marketplace", signedIn: true, hiddenSignedOut: true, view: (frame) => <Marketplace listing={frame.linked} /> },
+  { key: "teams", tab: () => "Teams", signedIn: true, hiddenSignedOut: true, view: (frame) => <Teams invitation={frame.linked} /> },
   { key: "channels", tab: () => "Channels", signedIn: true, hiddenSignedOut: true, view: () => <Channels /> },
   { key: "billing", tab: () => "Billing", signedIn: true, hiddenSignedOut: true, view: () => <Billing /> },
   {
@@ -86,9 +86,9 @@ function App() {
    * a screen was chosen: choosing a tab, even the current one, opens its
    * screen afresh.
    */
-  const [place, setPlace] = useState<{ screen: ScreenKey; visit: number; templates: boolean; listing: string | null } | null>(null);
-  const show = (screen: ScreenKey, templates = false, listing: string | null = null) =>
-    setPlace((last) => ({ screen, visit: (last?.visit ?? 0) + 1, templates, listing }));
+  const [place, setPlace] = useState<{ screen: ScreenKey; visit: number; templates: boolean; linked: string | null } | null>(null);
+  const show = (screen: ScreenKey, templates = false, linked: string | null = null) =>
+    setPlace((last) => ({ screen, visit: (last?.visit ?? 0) + 1, templates, linked }));
   const adopt = (next: AccountState) => {
     setAccount(next);
     applyTheme(next.account?.theme ?? "system");
@@ -97,6 +97,8 @@ function App() {
   // The canvas asks for a screen by name (a failed run offers "Open Providers").
   // An orrery:// link asked for a listing, or for something that failed.
   useShellEvent(api.onOpenListing, (listing: string) => show("marketplace", false, listing));
+  // An invitation link: the Teams screen with its code in the Join box.
+  useShellEvent(api.onOpenInvitation, (code: string) => show("teams", false, code));
   useShellEvent(api.onNotice, (message: string) => toast(message, { kind: "bad" }));
   useShellEvent(api.onOpenScreen, (screen: string) => {
     const known = SCREENS.find((each) => each.key === screen);
@@ -120,7 +122,7 @@ function App() {
     })();
   }, []);
 
-  const frame: Frame = { account, adopt, show: (screen) => show(screen), showTemplates: place?.templates ?? false, listing: place?.listing ?? null };
+  const frame: Frame = { account, adopt, show: (screen) => show(screen), showTemplates: place?.templates ?? false, linked: place?.linked ?? null };
   const current = SCREENS.find((each) => each.key === place?.screen);
   return (
     <>

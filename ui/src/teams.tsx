@@ -33,11 +33,12 @@ function day(at: string): string {
   return Number.isNaN(time.getTime()) ? at : time.toLocaleDateString(undefined, { dateStyle: "medium" });
 }
 
-export function Teams() {
+/** `invitation`: a code an orrery://invite link brought, offered to join. */
+export function Teams({ invitation = null }: { invitation?: string | null }) {
   const [teams, setTeams] = useState<Team[] | null>(null);
   const [chosen, choose] = useState<string | null>(null);
   const [name, setName] = useState("");
-  const [code, setCode] = useState("");
+  const [code, setCode] = useState(invitation ?? "");
   const [said, say] = useNotice();
 
   useEffect(() => {
@@ -123,6 +124,7 @@ export function Teams() {
           </form>
           <form class="team-form" aria-label="Join a team" onSubmit={join}>
             <h2>Join a team</h2>
+            {invitation && code === invitation && <p class="muted small">An invitation link opened this. Join to accept it.</p>}
             <Field label="Invitation link or code" name="invitation_code" placeholder="orrery://invite/…" autocomplete="off" value={code} onValue={setCode} />
             <button type="submit" class="quiet">
               Join

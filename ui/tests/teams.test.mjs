@@ -148,3 +148,17 @@ test("the Graphs screen switches between the personal and a team's workspace, co
   assert.deepEqual(await names(), ["My plan"]);
   assert.deepEqual(errors, []);
 });
+
+test("an orrery://invite link opens the Teams screen with its code ready to join", async () => {
+  const { page } = await openPage({ invitationCodes: { oin_Lk9: { name: "Design studio", role: "editor" } } });
+  await page.getByRole("heading", { name: "Graphs", level: 1 }).waitFor();
+  await page.evaluate(() => window.__shellDouble.emit("open-invitation", "oin_Lk9"));
+  await page.getByRole("heading", { name: "Teams", level: 1 }).waitFor();
+  const join = page.getByRole("form", { name: "Join a team" });
+  assert.equal(await join.getByLabel("Invitation link or code").inputValue(), "oin_Lk9");
+  await join.getByText("An invitation link opened this.").waitFor();
+  // Nothing is joined until the person says so.
+  assert.equal((await calls(page, "accept_team_invitation")).length, 0);
+  await join.getByRole("button", { name: "Join" }).click();
+  await page.getByTestId("team-panel").getByRole("heading", { name: "Design studio" }).waitFor();
+});
