@@ -20,6 +20,7 @@ use crate::vault::{KeyringVault, VaultError};
 mod allowance;
 mod channels;
 mod history;
+mod merged_away;
 mod presence;
 mod teams;
 mod workspaces;
@@ -201,6 +202,9 @@ struct Inner {
     presence: std::sync::Mutex<presence::PresenceState>,
     /// Where this person looks, for the live feed.
     looking: tokio::sync::watch::Sender<presence::Looking>,
+    /// The nodes changed here since the last sync (to tell when a change
+    /// was merged away).
+    touched: std::sync::Mutex<merged_away::Touched>,
     /// Per graph, the edit that takes its last restore back.
     restores: std::sync::Mutex<std::collections::HashMap<GraphId, GraphEdit>>,
     server_url: String,
@@ -258,6 +262,7 @@ impl Shell {
                 team_replicas: Default::default(),
                 switched: Notify::new(),
                 restores: Default::default(),
+                touched: Default::default(),
                 presence: Default::default(),
                 looking: tokio::sync::watch::Sender::new(presence::Looking::default()),
                 accounts: AccountClient::new(&server_url),
@@ -547,7 +552,8 @@ impl Shell {
                 .send(CanvasCommand::Notify(refused.to_string()));
             return Err(refused);
         }
-        self.replica().apply_edit(graph, edit).await?;
+        let edited = self.replica().apply_edit(graph, edit).await?;
+        self.remember_touched(&edited, edit);
         self.inner.changed.notify_one();
         Ok(())
     }
@@ -1142,13 +1148,17 @@ impl Shell {
             }
             outcome => outcome?,
         };
-        // Edits made elsewhere to the graph on the canvas: shown there now.
+        // Edits made elsewhere to the graph on the canvas: shown there now,
+        // with a word about any change of this person's they removed.
+        let mut merged = None;
         if let Some(open) = self.shown_graph()
             && report.graphs_changed.contains(&open)
-            && let Ok(merged) = workspace.replica.graph(open).await
+            && let Ok(graph) = workspace.replica.graph(open).await
         {
-            let _ = self.inner.canvas.send(CanvasCommand::Merged(merged));
+            let _ = self.inner.canvas.send(CanvasCommand::Merged(graph.clone()));
+            merged = Some(graph);
         }
+        self.report_merged_away(merged.as_ref());
         if report.documents_synced > 0 || report.documents_received > 0 {
             // Agents or prompts may have come from another device.
             self.show_library().await;

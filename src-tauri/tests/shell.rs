@@ -2155,6 +2155,44 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
         "{told:?}"
     );
 
+    // Ada moves a node while Vic removes it: after her sync the canvas says
+    // her change was merged away, once.
+    let writer = orrery_domain::Node::new(orrery_domain::NodeKind::Agent, "Writer", orrery_domain::Position::default());
+    ada.apply_edit(copy.id, &orrery_domain::GraphEdit::AddNode(writer.clone()))
+        .await
+        .unwrap();
+    assert_eq!(ada.sync_now().await.state, "synced");
+    assert_eq!(vic.sync_now().await.state, "synced");
+    let moved = orrery_domain::GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
+        id: writer.id,
+        from: writer.position,
+        to: orrery_domain::Position { x: 5.0, y: 0.0, z: 0.0 },
+    }]);
+    ada.apply_edit(copy.id, &moved).await.unwrap();
+    let current = vic.replica().graph(copy.id).await.unwrap();
+    vic.apply_edit(copy.id, &orrery_domain::GraphEdit::remove_node(&current, writer.id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(vic.sync_now().await.state, "synced");
+    while ada_canvas.try_recv().is_ok() {}
+    assert_eq!(ada.sync_now().await.state, "synced");
+    let told: Vec<_> = std::iter::from_fn(|| ada_canvas.try_recv().ok()).collect();
+    let notices: Vec<_> = told
+        .iter()
+        .filter_map(|command| match command {
+            CanvasCommand::Notify(notice) => Some(notice.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{told:?}");
+    assert!(notices[0].contains("“Writer”"), "{}", notices[0]);
+    assert!(!ada.replica().graph(copy.id).await.unwrap().nodes.contains_key(&writer.id));
+    assert_eq!(ada.sync_now().await.state, "synced");
+    assert!(
+        !std::iter::from_fn(|| ada_canvas.try_recv().ok()).any(|command| matches!(command, CanvasCommand::Notify(_))),
+        "said once"
+    );
+
     // Presence: where Ada looks goes to her live feed; Vic, as the feed
     // relays him, is drawn on her canvas in his colour until he leaves.
     let mut looking = ada.looking();
