@@ -68,6 +68,7 @@ fn main() {
         "graph_diff",
         "restore_graph_version",
         "undo_restore",
+        "graph_prompt_history",
         "list_channels",
         "connect_channel",
         "disconnect_channel",

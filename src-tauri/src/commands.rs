@@ -88,6 +88,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             graph_diff,
             restore_graph_version,
             undo_restore,
+            graph_prompt_history,
             list_channels,
             connect_channel,
             disconnect_channel,

@@ -26,7 +26,7 @@ mod teams;
 mod workspaces;
 
 use workspaces::Workspace;
-pub use history::{HistoryDiff, HistoryPoint};
+pub use history::{HistoryDiff, HistoryPoint, PromptHistory, PromptVersionPoint};
 pub use presence::Looking;
 pub use workspaces::Workspaces;
 mod library;

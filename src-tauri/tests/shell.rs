@@ -2221,6 +2221,22 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     ada.peer_presence(&orrery_sync::LiveChange::PresenceLeft(vic_id));
     assert!(matches!(ada_canvas.try_recv(), Ok(CanvasCommand::ShowPeers(peers)) if peers.is_empty()));
 
+    // The history lists the versions of the library prompts the graph's
+    // prompt nodes name.
+    let mut brief = orrery_domain::Prompt::new("Brief");
+    brief.versions.push(orrery_domain::PromptVersion::draft("Be brief.", "2026-12-01T10:00:00.000Z"));
+    brief.versions.push(orrery_domain::PromptVersion::draft("Be briefer.", "2026-12-02T10:00:00.000Z"));
+    ada.replica().save_prompt(&brief).await.unwrap();
+    let node = orrery_domain::Node::new(orrery_domain::NodeKind::Prompt, "brief", orrery_domain::Position::default());
+    ada.apply_edit(copy.id, &orrery_domain::GraphEdit::AddNode(node)).await.unwrap();
+    let prompts = ada.graph_prompt_history(copy.id).await.unwrap();
+    assert_eq!(prompts.len(), 1);
+    assert_eq!(prompts[0].title, "Brief");
+    assert_eq!(
+        prompts[0].versions.iter().map(|v| (v.number, v.status.as_str())).collect::<Vec<_>>(),
+        vec![(2, "draft"), (1, "draft")]
+    );
+
     // Back in her personal workspace, Ada's own graph is as it was.
     let workspaces = ada.switch_workspace(None).await.unwrap();
     assert_eq!(workspaces.current, None);

@@ -50,6 +50,7 @@ export type TeamInvitation = Rust.TeamInvitation;
 export type JoinedTeam = Rust.JoinedTeam;
 export type Workspaces = Rust.Workspaces_Serialize;
 export type HistoryPoint = Rust.HistoryPoint;
+export type PromptHistory = Rust.PromptHistory;
 export type HistoryDiff = Rust.HistoryDiff_Serialize;
 export type Channel = Rust.MessengerChannel;
 export type ChannelConnection = Rust.ChannelConnection;
@@ -262,6 +263,8 @@ export const api = {
   restoreGraphVersion: commands.restoreGraphVersion,
   /** Takes a graph's last restore back. */
   undoRestore: commands.undoRestore,
+  /** The versions of the library prompts a graph's prompt nodes name. */
+  graphPromptHistory: commands.graphPromptHistory,
   /** The tenant's Telegram bot and WhatsApp number, with their last messages. */
   listChannels: commands.listChannels,
   /** Connects a channel (the server checks its secrets with the platform); the channels then. */

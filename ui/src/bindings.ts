@@ -144,6 +144,8 @@ export const commands = {
 	restoreGraphVersion: (graph: string, version: string) => __TAURI_INVOKE<boolean>("restore_graph_version", { graph, version }),
 	/**  Takes a graph's last restore back. */
 	undoRestore: (graph: string) => __TAURI_INVOKE<null>("undo_restore", { graph }),
+	/**  The versions of the library prompts a graph's prompt nodes name. */
+	graphPromptHistory: (graph: string) => __TAURI_INVOKE<PromptHistory_Serialize[]>("graph_prompt_history", { graph }),
 	/**  The tenant's channels, with their last messages. */
 	listChannels: () => __TAURI_INVOKE<MessengerChannel_Serialize[]>("list_channels"),
 	/**
@@ -1904,6 +1906,29 @@ export type PromptDraft_Serialize = {
 	validators: PromptValidator_Serialize[] | null,
 };
 
+/**  A library prompt a graph's prompt node names, with its versions. */
+export type PromptHistory = PromptHistory_Serialize | PromptHistory_Deserialize;
+
+/**  A library prompt a graph's prompt node names, with its versions. */
+export type PromptHistory_Deserialize = {
+	/**  The prompt. */
+	id: string,
+	/**  Its title (what the node is labelled). */
+	title: string,
+	/**  Its versions, newest first. */
+	versions: PromptVersionPoint_Deserialize[],
+};
+
+/**  A library prompt a graph's prompt node names, with its versions. */
+export type PromptHistory_Serialize = {
+	/**  The prompt. */
+	id: string,
+	/**  Its title (what the node is labelled). */
+	title: string,
+	/**  Its versions, newest first. */
+	versions: PromptVersionPoint_Serialize[],
+};
+
 /**  What a rollback did. */
 export type PromptRollback = PromptRollback_Serialize | PromptRollback_Deserialize;
 
@@ -1947,6 +1972,33 @@ export type PromptVersion = PromptVersion_Serialize | PromptVersion_Deserialize;
 
 /**  Identifies one version of a prompt. */
 export type PromptVersionId = string;
+
+/**  One version of a prompt a graph uses. */
+export type PromptVersionPoint = PromptVersionPoint_Serialize | PromptVersionPoint_Deserialize;
+
+/**  One version of a prompt a graph uses. */
+export type PromptVersionPoint_Deserialize = {
+	/**  Its number (1 for the first). */
+	number: number,
+	/**  draft, active or archived. */
+	status: string,
+	/**  When it was written. */
+	created_at: string,
+	/**  When it was made the active one, if it was. */
+	activated_at?: string | null,
+};
+
+/**  One version of a prompt a graph uses. */
+export type PromptVersionPoint_Serialize = {
+	/**  Its number (1 for the first). */
+	number: number,
+	/**  draft, active or archived. */
+	status: string,
+	/**  When it was written. */
+	created_at: string,
+	/**  When it was made the active one, if it was. */
+	activated_at: string | null,
+};
 
 /**  One version of a prompt's content. */
 export type PromptVersion_Deserialize = {

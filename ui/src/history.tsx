@@ -4,7 +4,7 @@
 // added, removed, moved, relabelled) and can be restored: the restore is one
 // new edit that everyone receives, and "Undo restore" takes it back.
 import { useEffect, useState } from "preact/hooks";
-import { api, errorMessage, type GraphSummary, type HistoryDiff, type HistoryPoint } from "./api";
+import { api, errorMessage, type GraphSummary, type HistoryDiff, type HistoryPoint, type PromptHistory } from "./api";
 import { ActionButton, Field } from "./controls";
 import { confirmAction, toast } from "./feedback";
 
@@ -24,9 +24,11 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
   const [points, setPoints] = useState<HistoryPoint[] | null>(null);
   const [name, setName] = useState("");
   const [compared, setCompared] = useState<{ point: HistoryPoint; diff: HistoryDiff } | null>(null);
+  const [prompts, setPrompts] = useState<PromptHistory[]>([]);
 
   useEffect(() => {
     api.graphHistory(graph.id).then(setPoints, (error) => say(errorMessage(error)));
+    api.graphPromptHistory(graph.id).then(setPrompts, () => setPrompts([]));
   }, [graph.id]);
 
   async function save(event: Event): Promise<void> {
@@ -170,6 +172,38 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
               )}
             </dl>
           )}
+        </div>
+      )}
+      {prompts.length > 0 && (
+        <div class="history-prompts" role="region" aria-label="Prompts this graph uses">
+          <h3>Prompts this graph uses</h3>
+          {prompts.map((prompt) => (
+            <details data-prompt={prompt.title}>
+              <summary>
+                <strong>{prompt.title}</strong>
+                <span class="muted">
+                  {" "}
+                  · {prompt.versions.length} {prompt.versions.length === 1 ? "version" : "versions"}
+                  {prompt.versions.find((version) => version.status === "active") &&
+                    ` · version ${prompt.versions.find((version) => version.status === "active")?.number} in use`}
+                </span>
+              </summary>
+              <ol class="history-points" aria-label={`Versions of ${prompt.title}`}>
+                {prompt.versions.map((version) => (
+                  <li data-status={version.status}>
+                    <span>
+                      <strong>Version {version.number}</strong>
+                      <span class="muted">
+                        {" "}
+                        · {version.status === "active" ? "in use" : version.status} · written {when(version.created_at)}
+                        {version.activated_at ? ` · used from ${when(version.activated_at)}` : ""}
+                      </span>
+                    </span>
+                  </li>
+                ))}
+              </ol>
+            </details>
+          ))}
         </div>
       )}
     </section>

@@ -56,6 +56,35 @@ test("a version is saved, compared with now, restored and the restore undone", a
   assert.deepEqual(errors, []);
 });
 
+test("the versions of the prompts the graph uses are listed beside its own", async () => {
+  const { page } = await openPage({
+    graphs: [{ name: "Pipeline", node_count: 8, edge_count: 7 }],
+    history: HISTORY,
+    promptHistory: {
+      Pipeline: [
+        {
+          id: "p-1",
+          title: "Triage instructions",
+          versions: [
+            { number: 2, status: "active", created_at: "2026-12-04T10:00:00.000Z", activated_at: "2026-12-04T11:00:00.000Z" },
+            { number: 1, status: "archived", created_at: "2026-11-30T10:00:00.000Z", activated_at: "2026-11-30T10:05:00.000Z" },
+          ],
+        },
+      ],
+    },
+  });
+  await page.getByRole("button", { name: "History of Pipeline" }).click();
+  const prompts = page.getByRole("region", { name: "Prompts this graph uses" });
+  await prompts.getByText("Triage instructions").waitFor();
+  assert.match(await prompts.locator("summary").textContent(), /2 versions · version 2 in use/);
+  await prompts.locator("summary").click();
+  const versions = prompts.getByRole("list", { name: "Versions of Triage instructions" });
+  assert.deepEqual(
+    (await versions.getByRole("listitem").allTextContents()).map((text) => text.split(" · ").slice(0, 2).join(" · ")),
+    ["Version 2 · in use", "Version 1 · archived"],
+  );
+});
+
 test("in a viewer's team the history opens and compares, and offers no saving or restoring", async () => {
   const { page } = await openPage({
     teams: [{ name: "Support crew", role: "viewer", graphs: [{ name: "Pipeline", node_count: 8, edge_count: 7 }] }],

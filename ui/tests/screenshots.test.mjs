@@ -196,12 +196,26 @@ const SCREENS = [
           { name: "First draft", at: "2026-12-01T10:00:00.000Z", by: "Ada" },
         ],
       },
+      promptHistory: {
+        "Research team": [
+          {
+            id: "p-1",
+            title: "Research brief",
+            versions: [
+              { number: 3, status: "active", created_at: "2026-12-04T10:00:00.000Z", activated_at: "2026-12-04T11:00:00.000Z" },
+              { number: 2, status: "archived", created_at: "2026-12-02T10:00:00.000Z", activated_at: "2026-12-02T10:05:00.000Z" },
+              { number: 1, status: "archived", created_at: "2026-11-30T10:00:00.000Z", activated_at: "2026-11-30T10:05:00.000Z" },
+            ],
+          },
+        ],
+      },
     },
     open: async (page) => {
       await page.getByRole("button", { name: "History of Research team" }).click();
       const panel = page.getByRole("region", { name: "History of Research team" });
       await panel.getByRole("listitem").filter({ hasText: "Before the review" }).getByRole("button", { name: "Compare with now" }).click();
       await panel.getByRole("region", { name: "Changes since then" }).waitFor();
+      await panel.getByRole("region", { name: "Prompts this graph uses" }).getByText("Research brief").waitFor();
     },
   },
   {

@@ -901,6 +901,13 @@
       restored.set(graph, version);
       return true;
     },
+    // The versions of library prompts the graph's prompt nodes name:
+    // setup.promptHistory = { [graph name]: [{ id, title, versions: [...] }] }.
+    graph_prompt_history: ({ graph }) => {
+      const found = graphs.find((each) => each.id === graph);
+      if (!found) return fail("not_found", `graph ${graph} is not in the library`);
+      return setup.promptHistory?.[found.name] ?? [];
+    },
     undo_restore: ({ graph }) => {
       if (!restored.delete(graph)) return fail("invalid_input", "there is no restore of this graph to undo");
       return null;

@@ -253,3 +253,15 @@ pub async fn undo_restore(
     let _ = crate::events::LibraryChanged(id.to_string()).emit(&app);
     Ok(())
 }
+
+/// The versions of the library prompts a graph's prompt nodes name.
+#[tauri::command]
+#[specta::specta]
+pub async fn graph_prompt_history(
+    shell: State<'_, Shell>,
+    graph: String,
+) -> Result<Vec<crate::shell::PromptHistory>, CommandError> {
+    Ok(shell
+        .graph_prompt_history(super::parse_graph_id(&graph)?)
+        .await?)
+}

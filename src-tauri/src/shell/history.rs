@@ -3,6 +3,8 @@
 //! sync brought in others' edits, what changed between two versions, and
 //! restoring one as a new edit (everyone receives it; its inverse, kept for
 //! "Undo restore", takes it back). All read from the CRDT's own history.
+//! Beside them, the versions of the library prompts the graph's prompt
+//! nodes name.
 
 use orrery_domain::{GraphDiff, GraphEdit, GraphId};
 use serde::Serialize;
@@ -33,7 +35,75 @@ pub struct HistoryDiff {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
+/// One version of a prompt a graph uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct PromptVersionPoint {
+    /// Its number (1 for the first).
+    pub number: u32,
+    /// draft, active or archived.
+    pub status: String,
+    /// When it was written.
+    pub created_at: String,
+    /// When it was made the active one, if it was.
+    pub activated_at: Option<String>,
+}
+
+/// A library prompt a graph's prompt node names, with its versions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, specta::Type)]
+pub struct PromptHistory {
+    /// The prompt.
+    pub id: String,
+    /// Its title (what the node is labelled).
+    pub title: String,
+    /// Its versions, newest first.
+    pub versions: Vec<PromptVersionPoint>,
+}
+
 impl Shell {
+    /// The library prompts the graph's prompt nodes name (by title, as a
+    /// run finds them), each with its versions, newest first.
+    pub async fn graph_prompt_history(
+        &self,
+        graph: GraphId,
+    ) -> Result<Vec<PromptHistory>, ShellError> {
+        let replica = self.replica();
+        let graph = replica.graph(graph).await?;
+        let named: std::collections::BTreeSet<String> = graph
+            .nodes
+            .values()
+            .filter(|node| node.kind == orrery_domain::NodeKind::Prompt)
+            .map(|node| node.label.trim().to_lowercase())
+            .collect();
+        let mut found = Vec::new();
+        for summary in replica
+            .list_documents(orrery_domain::DocumentKind::Prompt)
+            .await?
+            .into_iter()
+            .filter(|summary| named.contains(&summary.title.trim().to_lowercase()))
+        {
+            let prompt = replica.prompt(summary.id).await?;
+            let versions = prompt
+                .versions
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(index, version)| PromptVersionPoint {
+                    number: index as u32 + 1,
+                    status: version.status.as_str().to_owned(),
+                    created_at: version.created_at.clone(),
+                    activated_at: version.activated_at.clone(),
+                })
+                .collect();
+            found.push(PromptHistory {
+                id: prompt.id.to_string(),
+                title: prompt.title,
+                versions,
+            });
+        }
+        found.sort_by(|a, b| a.title.cmp(&b.title));
+        Ok(found)
+    }
+
     /// A graph's history, newest first.
     pub async fn graph_history(&self, graph: GraphId) -> Result<Vec<HistoryPoint>, ShellError> {
         Ok(self
