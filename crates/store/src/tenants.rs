@@ -1,4 +1,5 @@
-//! Tenants as the operator sees them: each with its members, what it holds
+//! Tenants as the operator sees them (a person's own, or a team's): each
+//! with its members, what it holds
 //! (graphs, library documents) and its usage this period, newest first,
 //! searched by name or a member's address.
 
@@ -67,7 +68,7 @@ impl ServerStore {
         let filter = |n: usize| {
             if pattern.is_some() {
                 format!(
-                    "WHERE LOWER(t.name) LIKE ${n} ESCAPE '\\' OR EXISTS (SELECT 1 FROM users m WHERE m.tenant_id = t.id AND m.email LIKE ${n} ESCAPE '\\')"
+                    "WHERE LOWER(t.name) LIKE ${n} ESCAPE '\\' OR EXISTS (SELECT 1 FROM users m WHERE m.tenant_id = t.id AND m.email LIKE ${n} ESCAPE '\\') OR EXISTS (SELECT 1 FROM team_members tm JOIN users m ON m.id = tm.user_id WHERE tm.tenant_id = t.id AND m.email LIKE ${n} ESCAPE '\\')"
                 )
             } else {
                 String::new()
@@ -105,8 +106,13 @@ impl ServerStore {
         let mut tenants = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.get("id");
+            // A person's own tenant has them; a team's, its members.
             let members = sqlx::query(
-                "SELECT id, email, role FROM users WHERE tenant_id = $1 ORDER BY created_at, id",
+                "SELECT id, email, role, created_at AS since FROM users WHERE tenant_id = $1
+                 UNION ALL
+                 SELECT u.id, u.email, u.role, m.added_at AS since
+                 FROM team_members m JOIN users u ON u.id = m.user_id WHERE m.tenant_id = $1
+                 ORDER BY since, id",
             )
             .bind(&id)
             .fetch_all(&self.pool)
