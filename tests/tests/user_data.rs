@@ -155,6 +155,15 @@ async fn user_export_contains_all_their_data() {
     let (grace, key) = populated(&server, "grace@orrery.test", "Researcher").await;
     let (_ada, _) = populated(&server, "ada@orrery.test", "Analyst").await;
     let grace_id = &grace.session.account.id;
+    // Grace runs a team; the archive names it with her role.
+    let created = reqwest::Client::new()
+        .post(format!("{}/v1/teams", server.url()))
+        .bearer_auth(grace.token())
+        .json(&json!({ "name": "Grace's lab" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
 
     let path = format!("/v1/admin/users/{grace_id}/export");
     let (status, archive, headers) =
@@ -170,6 +179,8 @@ async fn user_export_contains_all_their_data() {
     assert_eq!(archive["account"]["email"], "grace@orrery.test");
     assert_eq!(archive["account"]["plan"], "pro");
     assert_eq!(archive["account"]["theme"], "system");
+    assert_eq!(archive["teams"][0]["name"], "Grace's lab");
+    assert_eq!(archive["teams"][0]["role"], "owner");
     // The graph, as the graph file format writes it, whole.
     let graphs = archive["graphs"].as_array().unwrap();
     assert_eq!(graphs.len(), 1);

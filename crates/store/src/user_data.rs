@@ -54,6 +54,8 @@ pub struct UserRows {
     /// (`reviews`), listed (`listings`), and their selling account
     /// (`seller`: Stripe's account id and state).
     pub marketplace: serde_json::Value,
+    /// The teams they belong to: the team, its name, their role, since when.
+    pub teams: Vec<serde_json::Value>,
     /// The graphs and library documents of their tenant.
     pub documents: Vec<StoredDocument>,
 }
@@ -189,6 +191,10 @@ impl ServerStore {
                 &["stripe_account", "charges_enabled", "payouts_enabled", "details_submitted", "created_at"],
             ),
         });
+        let teams = json_rows(
+            &select("SELECT m.tenant_id AS team, t.name, m.role, m.added_at FROM team_members m JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY m.added_at", id.clone()).await?,
+            &["team", "name", "role", "added_at"],
+        );
         let mut documents = Vec::new();
         for row in select(
             "SELECT graph_id, name, snapshot FROM graph_documents WHERE tenant_id = $1 ORDER BY graph_id",
@@ -226,6 +232,7 @@ impl ServerStore {
             subscriptions,
             invoices,
             marketplace,
+            teams,
             documents,
         }))
     }

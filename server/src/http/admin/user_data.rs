@@ -65,6 +65,9 @@ struct Archive {
     subscriptions: Vec<serde_json::Value>,
     invoices: Vec<serde_json::Value>,
     marketplace: serde_json::Value,
+    /// The teams they belong to, with their role (a team's graphs are the
+    /// team's, not exported with one member).
+    teams: Vec<serde_json::Value>,
 }
 
 fn corrupt(what: &str, id: &str, error: impl std::fmt::Display) -> ApiError {
@@ -133,6 +136,7 @@ fn archive(rows: UserRows, exported_at: String) -> Result<Archive, ApiError> {
         subscriptions: rows.subscriptions,
         invoices: rows.invoices,
         marketplace: rows.marketplace,
+        teams: rows.teams,
     })
 }
 
