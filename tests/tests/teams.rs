@@ -824,3 +824,62 @@ async fn version_history_diff_and_restore() {
     ana.client.sync_all(&ana.replica).await.unwrap();
     assert_eq!(ana.replica.graph(original.id).await.unwrap(), edited);
 }
+
+#[tokio::test]
+async fn a_deleted_owner_leaves_the_team_to_its_members() {
+    let (sink, server) = mailing_server().await;
+    // The server's operator (the first account).
+    let operator = server
+        .session_for("operator@orrery.test", "laptop")
+        .await
+        .unwrap()
+        .access_token;
+    let owner = server
+        .session_for("olga@orrery.test", "laptop")
+        .await
+        .unwrap()
+        .access_token;
+    let team = create_team(&server, &owner, "Ops").await;
+    let solo = create_team(&server, &owner, "Olga alone").await;
+    join(&server, &sink, &owner, team, "bob@orrery.test", "editor").await;
+    let olga = team_device(&server, "olga@orrery.test", team).await;
+    let graph = olga
+        .replica
+        .add_graph(sample_graph("Runbook", 5, 61))
+        .await
+        .unwrap();
+    olga.client.sync_all(&olga.replica).await.unwrap();
+    let alone = team_device(&server, "olga@orrery.test", solo).await;
+    alone.replica.add_graph(sample_graph("Only mine", 3, 62)).await.unwrap();
+    alone.client.sync_all(&alone.replica).await.unwrap();
+
+    // The operator deletes Olga, who last wrote the team's graph.
+    let olga_id = olga.session.account.id.clone();
+    let (status, body) = call(
+        &server,
+        &operator,
+        reqwest::Method::DELETE,
+        &format!("/v1/admin/users/{olga_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Bob inherits the team as its owner, with everything in it.
+    let bob = team_device(&server, "bob@orrery.test", team).await;
+    bob.client.sync_all(&bob.replica).await.unwrap();
+    assert_eq!(bob.replica.graph(graph.id).await.unwrap(), graph);
+    let (_, people) = call(
+        &server,
+        &bob.session.access_token,
+        reqwest::Method::GET,
+        &format!("/v1/teams/{team}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(people["role"], "owner", "{people}");
+    assert_eq!(people["members"].as_array().unwrap().len(), 1);
+    // The team only Olga was in went with her.
+    let store = server.store().await.unwrap();
+    assert_eq!(store.team_name(solo).await.unwrap(), None);
+    assert_eq!(store.team_name(team).await.unwrap().as_deref(), Some("Ops"));
+}

@@ -94,6 +94,78 @@ const USER_TABLES: [(&str, bool); 18] = [
     ("tenants", false),
 ];
 
+/// Takes a user about to be deleted out of their teams, inside the
+/// deletion's transaction: a team only they were in goes with them (its
+/// rows, then the tenant); in the others, what they last updated is
+/// credited to the member who inherits it (the longest-standing owner,
+/// else admin, else anyone), who becomes an owner when the team would
+/// otherwise have none. Their membership rows go with the user.
+async fn leave_teams(
+    transaction: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user: &str,
+) -> Result<(), StoreError> {
+    let teams: Vec<String> =
+        sqlx::query_scalar("SELECT tenant_id FROM team_members WHERE user_id = $1")
+            .bind(user)
+            .fetch_all(&mut **transaction)
+            .await?;
+    for team in teams {
+        let heirs: Vec<(String, String)> = sqlx::query(
+            "SELECT user_id, role FROM team_members WHERE tenant_id = $1 AND user_id <> $2
+             ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 WHEN 'editor' THEN 2 ELSE 3 END,
+                      added_at, user_id",
+        )
+        .bind(&team)
+        .bind(user)
+        .fetch_all(&mut **transaction)
+        .await?
+        .iter()
+        .map(|row| (row.get("user_id"), row.get("role")))
+        .collect();
+        let Some((heir, role)) = heirs.first() else {
+            for (table, by_tenant) in USER_TABLES {
+                if by_tenant {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = $1"))
+                        .bind(&team)
+                        .execute(&mut **transaction)
+                        .await?;
+                }
+            }
+            sqlx::query("DELETE FROM team_members WHERE tenant_id = $1")
+                .bind(&team)
+                .execute(&mut **transaction)
+                .await?;
+            sqlx::query("DELETE FROM team_invitations WHERE tenant_id = $1")
+                .bind(&team)
+                .execute(&mut **transaction)
+                .await?;
+            sqlx::query("DELETE FROM tenants WHERE id = $1")
+                .bind(&team)
+                .execute(&mut **transaction)
+                .await?;
+            continue;
+        };
+        for table in ["graph_documents", "library_documents"] {
+            sqlx::query(&format!(
+                "UPDATE {table} SET updated_by = $1 WHERE tenant_id = $2 AND updated_by = $3"
+            ))
+            .bind(heir)
+            .bind(&team)
+            .bind(user)
+            .execute(&mut **transaction)
+            .await?;
+        }
+        if role != "owner" {
+            sqlx::query("UPDATE team_members SET role = 'owner' WHERE tenant_id = $1 AND user_id = $2")
+                .bind(&team)
+                .bind(heir)
+                .execute(&mut **transaction)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 fn json_rows(rows: &[sqlx::any::AnyRow], columns: &[&str]) -> Vec<serde_json::Value> {
     rows.iter()
         .map(|row| {
@@ -269,6 +341,7 @@ impl ServerStore {
         }
         let sessions = live_sessions(&mut transaction, &id).await?;
         let before = user_audit_view(&user, sessions);
+        leave_teams(&mut transaction, &id).await?;
         // A seller's listings leave the marketplace; buyers keep what they
         // bought, and the purchases and the ledger keep naming the listing,
         // so the bare tenant row stays while any listing names it.
