@@ -99,7 +99,12 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     let most = options.people.iter().copied().max().unwrap_or(2).max(2);
     let server = TestServer::start_process(
         &binary,
-        &["--registrations-per-hour", "100000", "--max-connections", "4096"],
+        &[
+            "--registrations-per-hour",
+            "100000",
+            "--max-connections",
+            "4096",
+        ],
         &[],
     )
     .await?;
@@ -190,7 +195,8 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     for &size in &options.people {
         let size = size.clamp(2, most);
         // Every peer follows the team's feed and syncs what it names.
-        let (arrived, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<(usize, f32, Instant)>();
+        let (arrived, mut arrivals) =
+            tokio::sync::mpsc::unbounded_channel::<(usize, f32, Instant)>();
         let mut followers = Vec::new();
         for peer in 1..size {
             let people = Arc::clone(&people);
@@ -226,13 +232,17 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
                 .replica
                 .move_node(graph.id, node, Position { x, y: 0.0, z: 0.0 })
                 .await?;
-            people[0].client.sync_graph(&people[0].replica, graph.id).await?;
+            people[0]
+                .client
+                .sync_graph(&people[0].replica, graph.id)
+                .await?;
             let mut waiting: std::collections::HashSet<usize> = (1..size).collect();
             while !waiting.is_empty() {
-                let (peer, seen, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
-                    .await
-                    .context("a peer did not receive an edit within 30 s")?
-                    .context("the followers stopped")?;
+                let (peer, seen, at) =
+                    tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
+                        .await
+                        .context("a peer did not receive an edit within 30 s")?
+                        .context("the followers stopped")?;
                 if seen == x && waiting.remove(&peer) {
                     latencies.push((at - started).as_secs_f64() * 1_000.0);
                 }
@@ -246,7 +256,9 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     }
 
     // Presence: everyone at once, each over the limit.
-    let pid = server.process_id().context("the server runs in its own process")?;
+    let pid = server
+        .process_id()
+        .context("the server runs in its own process")?;
     let received: Arc<std::sync::Mutex<HashMap<(usize, Uuid, u64), u32>>> = Arc::default();
     let mut feeds = Vec::new();
     for (index, person) in people.iter().enumerate() {
@@ -289,7 +301,13 @@ async fn measure(options: &Options) -> anyhow::Result<String> {
     }
     let wall = begun.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid).context("the server's CPU time")? - cpu_before;
-    let presence_max = received.lock().unwrap().values().copied().max().unwrap_or(0);
+    let presence_max = received
+        .lock()
+        .unwrap()
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(0);
 
     Ok(json!({
         "benchmark": "collab",

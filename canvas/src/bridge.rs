@@ -236,27 +236,47 @@ mod tests {
         app.update();
         let mut renamed = graph.clone();
         renamed.name = "Renamed elsewhere".into();
-        app.world_mut().resource_mut::<crate::drag::ActiveDrag>().gesture =
-            crate::drag::Gesture::Connecting {
-                from: *graph.nodes.keys().next().unwrap(),
-                kind: orrery_domain::NodeKind::Agent,
-                port: "out",
-                start: Vec2::ZERO,
-                to: Vec2::ZERO,
-            };
-        commands.send(CanvasCommand::Merged(renamed.clone())).unwrap();
-        app.update();
-        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&graph), "waits for the drag");
-        app.world_mut().resource_mut::<crate::drag::ActiveDrag>().gesture = crate::drag::Gesture::Idle;
-        app.update();
-        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&renamed));
-        assert!(app.world().resource::<Messages<GraphLoaded>>().is_empty(), "not a load");
-        // Another graph's merge is not shown here.
+        app.world_mut()
+            .resource_mut::<crate::drag::ActiveDrag>()
+            .gesture = crate::drag::Gesture::Connecting {
+            from: *graph.nodes.keys().next().unwrap(),
+            kind: orrery_domain::NodeKind::Agent,
+            port: "out",
+            start: Vec2::ZERO,
+            to: Vec2::ZERO,
+        };
         commands
-            .send(CanvasCommand::Merged(orrery_domain::sample_graph("Other", 2, 9)))
+            .send(CanvasCommand::Merged(renamed.clone()))
             .unwrap();
         app.update();
-        assert_eq!(app.world().resource::<ShownGraph>().graph.as_ref(), Some(&renamed));
+        assert_eq!(
+            app.world().resource::<ShownGraph>().graph.as_ref(),
+            Some(&graph),
+            "waits for the drag"
+        );
+        app.world_mut()
+            .resource_mut::<crate::drag::ActiveDrag>()
+            .gesture = crate::drag::Gesture::Idle;
+        app.update();
+        assert_eq!(
+            app.world().resource::<ShownGraph>().graph.as_ref(),
+            Some(&renamed)
+        );
+        assert!(
+            app.world().resource::<Messages<GraphLoaded>>().is_empty(),
+            "not a load"
+        );
+        // Another graph's merge is not shown here.
+        commands
+            .send(CanvasCommand::Merged(orrery_domain::sample_graph(
+                "Other", 2, 9,
+            )))
+            .unwrap();
+        app.update();
+        assert_eq!(
+            app.world().resource::<ShownGraph>().graph.as_ref(),
+            Some(&renamed)
+        );
     }
 
     /// The desktop's canvas: closing its window closes the graph and hides

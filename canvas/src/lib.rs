@@ -28,11 +28,11 @@ pub mod history;
 pub mod layout;
 pub mod measure;
 pub mod memory;
-pub mod presence;
 pub mod minimap;
 pub mod panels;
 pub mod pick;
 pub mod placement;
+pub mod presence;
 pub mod probe;
 pub mod scene;
 

@@ -90,7 +90,8 @@ fn draw_peers(
     if peers.0.is_empty() || shown.graph.is_none() {
         return Ok(());
     }
-    let (Ok((camera, camera_transform, projection)), Ok(window)) = (camera.single(), windows.single())
+    let (Ok((camera, camera_transform, projection)), Ok(window)) =
+        (camera.single(), windows.single())
     else {
         return Ok(());
     };
@@ -132,7 +133,10 @@ fn draw_peers(
                 painter.circle_stroke(centre, radius + 4.0, egui::Stroke::new(3.0, tint));
             }
         }
-        let Some((at, _)) = peer.focus.and_then(|focus| on_screen(Vec3::from_array(focus))) else {
+        let Some((at, _)) = peer
+            .focus
+            .and_then(|focus| on_screen(Vec3::from_array(focus)))
+        else {
             continue;
         };
         painter.circle_filled(at, 7.0, tint);

@@ -2548,7 +2548,11 @@ fn presence_shows_peer_cursor_and_selection() {
     // Ana's canvas says where she looks as it shows the graph.
     let (mut ana_report, mut focus) = (None, None);
     while ana_report.is_none() || focus.is_none() {
-        let line = ana.canvas.lines.recv_timeout(CANVAS_TIMEOUT).expect("READY and FOCUS");
+        let line = ana
+            .canvas
+            .lines
+            .recv_timeout(CANVAS_TIMEOUT)
+            .expect("READY and FOCUS");
         assert!(!line.starts_with("ERROR"), "canvas failed: {line}");
         if let Some(json) = line.strip_prefix("READY ") {
             ana_report = Some(serde_json::from_str::<FrameReport>(json).unwrap());
@@ -2593,7 +2597,8 @@ fn presence_shows_peer_cursor_and_selection() {
             .sum::<i32>()
             < 60
     };
-    let pink_pixels = |(pixels, _): &(Vec<u8>, usize)| pixels.chunks(4).filter(|pixel| is_pink(pixel)).count();
+    let pink_pixels =
+        |(pixels, _): &(Vec<u8>, usize)| pixels.chunks(4).filter(|pixel| is_pink(pixel)).count();
     // Directions (of 72) in which a pink ring lies just outside a node's
     // shape on Ben's screen (within 16 px of its reported radius).
     let ring = |(pixels, width): &(Vec<u8>, usize), node: &NodeOnScreen| {
@@ -2610,7 +2615,14 @@ fn presence_shows_peer_cursor_and_selection() {
             })
             .count()
     };
-    let on_ben = |id| ben_report.nodes.iter().find(|node| node.id == id).unwrap().clone();
+    let on_ben = |id| {
+        ben_report
+            .nodes
+            .iter()
+            .find(|node| node.id == id)
+            .unwrap()
+            .clone()
+    };
     let before = screenshot(&mut ben.canvas, "before.png");
     ben.canvas.send(&format!("PEERS {peers}"));
     let with_ana = screenshot(&mut ben.canvas, "with-ana.png");
@@ -2626,12 +2638,25 @@ fn presence_shows_peer_cursor_and_selection() {
         .max_by(|a, b| screen_distance(a, middle).total_cmp(&screen_distance(b, middle)))
         .map(|node| on_ben(node.id))
         .unwrap();
-    assert!(ring(&with_ana, &outlined) >= 60, "Ana's selection is outlined in her colour: {}", ring(&with_ana, &outlined));
-    assert!(ring(&before, &outlined) < 4, "no outline before Ana showed up");
-    assert!(ring(&with_ana, &other) < 4, "a node Ana did not select is not outlined");
+    assert!(
+        ring(&with_ana, &outlined) >= 60,
+        "Ana's selection is outlined in her colour: {}",
+        ring(&with_ana, &outlined)
+    );
+    assert!(
+        ring(&before, &outlined) < 4,
+        "no outline before Ana showed up"
+    );
+    assert!(
+        ring(&with_ana, &other) < 4,
+        "a node Ana did not select is not outlined"
+    );
     // Her marker and name tag: a pink patch beside the outline.
     let added = pink_pixels(&with_ana) - pink_pixels(&before).min(pink_pixels(&with_ana));
-    assert!(added >= 400, "Ana's marker and name tag are drawn in her colour: {added} pixels");
+    assert!(
+        added >= 400,
+        "Ana's marker and name tag are drawn in her colour: {added} pixels"
+    );
     // When Ana leaves, she is gone from Ben's canvas.
     ben.canvas.send("PEERS []");
     let after = screenshot(&mut ben.canvas, "after.png");

@@ -111,7 +111,10 @@ pub fn parse_deep_link(text: &str) -> Result<DeepLink, String> {
         {
             Ok(DeepLink::Invitation(InvitationCode(code.to_owned())))
         }
-        ["invite", ..] => Err("that invitation link is damaged: paste the code from the mail on the Teams screen".into()),
+        ["invite", ..] => Err(
+            "that invitation link is damaged: paste the code from the mail on the Teams screen"
+                .into(),
+        ),
         _ => Err(format!(
             "`{}` is not a link Orrery knows: orrery://graph/ID, orrery://marketplace/listing/ID or orrery://invite/CODE",
             loggable_argument(&shown)
@@ -360,12 +363,16 @@ mod tests {
         let long = format!("orrery://graph/{}", "a".repeat(MAX_LINK_BYTES));
         assert!(parse_deep_link(&long).unwrap_err().contains("longer than"));
         let code = format!("oin_{}", "Ab3-_".repeat(8));
-        let Ok(DeepLink::Invitation(invitation)) = parse_deep_link(&format!("orrery://invite/{code}"))
+        let Ok(DeepLink::Invitation(invitation)) =
+            parse_deep_link(&format!("orrery://invite/{code}"))
         else {
             panic!("an invitation link was not read");
         };
         assert_eq!(invitation.0, code);
-        assert!(!format!("{invitation:?}").contains(&code), "the code stays out of logs");
+        assert!(
+            !format!("{invitation:?}").contains(&code),
+            "the code stays out of logs"
+        );
         for bad in [
             "orrery://invite/",
             "orrery://invite/not-a-code",

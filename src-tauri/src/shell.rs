@@ -25,9 +25,9 @@ mod presence;
 mod teams;
 mod workspaces;
 
-use workspaces::Workspace;
 pub use history::{HistoryDiff, HistoryPoint, PromptHistory, PromptVersionPoint};
 pub use presence::Looking;
+use workspaces::Workspace;
 pub use workspaces::Workspaces;
 mod library;
 mod marketplace;

@@ -2053,7 +2053,10 @@ async fn invitation_code(
         )
         .await
         .unwrap();
-    assert!(matches!(sent, orrery_store::InvitationSent::Sent(_)), "{sent:?}");
+    assert!(
+        matches!(sent, orrery_store::InvitationSent::Sent(_)),
+        "{sent:?}"
+    );
     code
 }
 
@@ -2063,20 +2066,32 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     let database = directory.path().join("server.db");
     let server = RunningServer::start(&database, "127.0.0.1:0").await;
     let (canvas, ada_canvas) = channel();
-    let ada = Shell::open(&directory.path().join("ada.db"), &server.url, vault(), canvas)
-        .await
-        .unwrap();
+    let ada = Shell::open(
+        &directory.path().join("ada.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
     let (canvas, vic_canvas) = channel();
-    let vic = Shell::open(&directory.path().join("vic.db"), &server.url, vault(), canvas)
-        .await
-        .unwrap();
+    let vic = Shell::open(
+        &directory.path().join("vic.db"),
+        &server.url,
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
     let ada_account = ada
         .register("ada@orrery.test", PASSWORD, "Ada")
         .await
         .unwrap()
         .account
         .unwrap();
-    vic.register("vic@orrery.test", PASSWORD, "Vic").await.unwrap();
+    vic.register("vic@orrery.test", PASSWORD, "Vic")
+        .await
+        .unwrap();
 
     // Ada's personal graph, and a team she copies it into.
     let private = ada.create_graph("Ada's plan").await.unwrap();
@@ -2090,7 +2105,10 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     assert_eq!(workspaces.role.as_deref(), Some("owner"));
     let listed = ada.list_graphs().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].id, listed[0].name.as_str()), (copy.id, "Ada's plan"));
+    assert_eq!(
+        (listed[0].id, listed[0].name.as_str()),
+        (copy.id, "Ada's plan")
+    );
 
     // Vic joins as a viewer and sees the team's graph, not Ada's own.
     let code = invitation_code(
@@ -2104,7 +2122,10 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     let joined = vic.accept_team_invitation(&code).await.unwrap();
     assert_eq!(joined.role, "viewer");
     let refused = vic.switch_workspace(Some(uuid::Uuid::now_v7())).await;
-    assert!(matches!(refused, Err(ShellError::Invalid(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ShellError::Invalid(_))),
+        "{refused:?}"
+    );
     let workspaces = vic.switch_workspace(Some(team)).await.unwrap();
     assert!(!workspaces.writable);
     assert_eq!(vic.sync_now().await.state, "synced");
@@ -2114,24 +2135,42 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     // A viewer's edits are refused here, with the reason, before anything changes.
     let refused = vic.create_graph("Vic's").await.unwrap_err();
     assert_eq!(refused.code(), "read_only");
-    assert!(refused.to_string().contains("viewer in Research"), "{refused}");
+    assert!(
+        refused.to_string().contains("viewer in Research"),
+        "{refused}"
+    );
     let graph = vic.replica().graph(copy.id).await.unwrap();
     let rename = orrery_domain::GraphEdit::RenameGraph {
         from: graph.name.clone(),
         to: "Vic was here".into(),
     };
     while vic_canvas.try_recv().is_ok() {}
-    assert_eq!(vic.apply_edit(copy.id, &rename).await.unwrap_err().code(), "read_only");
+    assert_eq!(
+        vic.apply_edit(copy.id, &rename).await.unwrap_err().code(),
+        "read_only"
+    );
     // The canvas is told to show the graph as stored again, and why.
     let told: Vec<_> = std::iter::from_fn(|| vic_canvas.try_recv().ok()).collect();
-    assert!(told.iter().any(|command| matches!(command, CanvasCommand::LoadGraph(shown) if shown.name == "Ada's plan")));
-    assert!(told.iter().any(|command| matches!(command, CanvasCommand::Notify(why) if why.contains("viewer"))));
-    assert_eq!(vic.replica().graph(copy.id).await.unwrap().name, "Ada's plan");
+    assert!(told.iter().any(
+        |command| matches!(command, CanvasCommand::LoadGraph(shown) if shown.name == "Ada's plan")
+    ));
+    assert!(
+        told.iter()
+            .any(|command| matches!(command, CanvasCommand::Notify(why) if why.contains("viewer")))
+    );
+    assert_eq!(
+        vic.replica().graph(copy.id).await.unwrap().name,
+        "Ada's plan"
+    );
 
     // Made an editor, Vic's edit goes through and reaches Ada's team workspace.
-    ada.change_team_role(&team.to_string(), &vic.account_state().await.account.unwrap().id, "editor")
-        .await
-        .unwrap();
+    ada.change_team_role(
+        &team.to_string(),
+        &vic.account_state().await.account.unwrap().id,
+        "editor",
+    )
+    .await
+    .unwrap();
     vic.switch_workspace(Some(team)).await.unwrap();
     // Ada has the graph open on her canvas while Vic edits it.
     ada.open_graph(copy.id).await.unwrap();
@@ -2146,18 +2185,29 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
         told.iter().any(|command| matches!(command, CanvasCommand::Merged(graph) if graph.name == "Research plan")),
         "{told:?}"
     );
-    assert!(!told.iter().any(|command| matches!(command, CanvasCommand::LoadGraph(_))));
+    assert!(
+        !told
+            .iter()
+            .any(|command| matches!(command, CanvasCommand::LoadGraph(_)))
+    );
     // A sync that brings nothing new hands the canvas no graph.
     assert_eq!(ada.sync_now().await.state, "synced");
     let told: Vec<_> = std::iter::from_fn(|| ada_canvas.try_recv().ok()).collect();
     assert!(
-        !told.iter().any(|command| matches!(command, CanvasCommand::Merged(_) | CanvasCommand::LoadGraph(_))),
+        !told.iter().any(|command| matches!(
+            command,
+            CanvasCommand::Merged(_) | CanvasCommand::LoadGraph(_)
+        )),
         "{told:?}"
     );
 
     // Ada moves a node while Vic removes it: after her sync the canvas says
     // her change was merged away, once.
-    let writer = orrery_domain::Node::new(orrery_domain::NodeKind::Agent, "Writer", orrery_domain::Position::default());
+    let writer = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Agent,
+        "Writer",
+        orrery_domain::Position::default(),
+    );
     ada.apply_edit(copy.id, &orrery_domain::GraphEdit::AddNode(writer.clone()))
         .await
         .unwrap();
@@ -2166,13 +2216,20 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     let moved = orrery_domain::GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
         id: writer.id,
         from: writer.position,
-        to: orrery_domain::Position { x: 5.0, y: 0.0, z: 0.0 },
+        to: orrery_domain::Position {
+            x: 5.0,
+            y: 0.0,
+            z: 0.0,
+        },
     }]);
     ada.apply_edit(copy.id, &moved).await.unwrap();
     let current = vic.replica().graph(copy.id).await.unwrap();
-    vic.apply_edit(copy.id, &orrery_domain::GraphEdit::remove_node(&current, writer.id).unwrap())
-        .await
-        .unwrap();
+    vic.apply_edit(
+        copy.id,
+        &orrery_domain::GraphEdit::remove_node(&current, writer.id).unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(vic.sync_now().await.state, "synced");
     while ada_canvas.try_recv().is_ok() {}
     assert_eq!(ada.sync_now().await.state, "synced");
@@ -2186,10 +2243,18 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
         .collect();
     assert_eq!(notices.len(), 1, "{told:?}");
     assert!(notices[0].contains("“Writer”"), "{}", notices[0]);
-    assert!(!ada.replica().graph(copy.id).await.unwrap().nodes.contains_key(&writer.id));
+    assert!(
+        !ada.replica()
+            .graph(copy.id)
+            .await
+            .unwrap()
+            .nodes
+            .contains_key(&writer.id)
+    );
     assert_eq!(ada.sync_now().await.state, "synced");
     assert!(
-        !std::iter::from_fn(|| ada_canvas.try_recv().ok()).any(|command| matches!(command, CanvasCommand::Notify(_))),
+        !std::iter::from_fn(|| ada_canvas.try_recv().ok())
+            .any(|command| matches!(command, CanvasCommand::Notify(_))),
         "said once"
     );
 
@@ -2199,41 +2264,74 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     ada.selection_changed(vec![orrery_domain::NodeId::new()]);
     ada.focus_changed(copy.id, [1.0, 2.0, 3.0]);
     let now = ada.looking_changed(&mut looking).await;
-    assert_eq!((now.graph, now.focus), (Some(copy.id), Some([1.0, 2.0, 3.0])));
+    assert_eq!(
+        (now.graph, now.focus),
+        (Some(copy.id), Some([1.0, 2.0, 3.0]))
+    );
     assert_eq!(now.selection.len(), 1);
-    let vic_id: uuid::Uuid = vic.account_state().await.account.unwrap().id.parse().unwrap();
-    ada.peer_presence(&orrery_sync::LiveChange::Presence(orrery_sync::PeerPresence {
-        user: vic_id,
-        name: "Vic".into(),
-        colour: "#30a46c".into(),
-        graph: copy.id,
-        cursor: Some([0.5, 0.0, -1.0]),
-        selection: Vec::new(),
-    }));
+    let vic_id: uuid::Uuid = vic
+        .account_state()
+        .await
+        .account
+        .unwrap()
+        .id
+        .parse()
+        .unwrap();
+    ada.peer_presence(&orrery_sync::LiveChange::Presence(
+        orrery_sync::PeerPresence {
+            user: vic_id,
+            name: "Vic".into(),
+            colour: "#30a46c".into(),
+            graph: copy.id,
+            cursor: Some([0.5, 0.0, -1.0]),
+            selection: Vec::new(),
+        },
+    ));
     match ada_canvas.try_recv() {
         Ok(CanvasCommand::ShowPeers(peers)) => {
             assert_eq!(peers.len(), 1);
-            assert_eq!((peers[0].name.as_str(), peers[0].colour), ("Vic", [0x30, 0xa4, 0x6c]));
+            assert_eq!(
+                (peers[0].name.as_str(), peers[0].colour),
+                ("Vic", [0x30, 0xa4, 0x6c])
+            );
             assert_eq!(peers[0].focus, Some([0.5, 0.0, -1.0]));
         }
         other => panic!("the canvas was not shown Vic: {other:?}"),
     }
     ada.peer_presence(&orrery_sync::LiveChange::PresenceLeft(vic_id));
-    assert!(matches!(ada_canvas.try_recv(), Ok(CanvasCommand::ShowPeers(peers)) if peers.is_empty()));
+    assert!(
+        matches!(ada_canvas.try_recv(), Ok(CanvasCommand::ShowPeers(peers)) if peers.is_empty())
+    );
 
     // The history lists the versions of the library prompts the graph's
     // prompt nodes name.
     let mut brief = orrery_domain::Prompt::new("Brief");
-    brief.versions.push(orrery_domain::PromptVersion::draft("Be brief.", "2026-12-01T10:00:00.000Z"));
-    brief.versions.push(orrery_domain::PromptVersion::draft("Be briefer.", "2026-12-02T10:00:00.000Z"));
+    brief.versions.push(orrery_domain::PromptVersion::draft(
+        "Be brief.",
+        "2026-12-01T10:00:00.000Z",
+    ));
+    brief.versions.push(orrery_domain::PromptVersion::draft(
+        "Be briefer.",
+        "2026-12-02T10:00:00.000Z",
+    ));
     ada.replica().save_prompt(&brief).await.unwrap();
-    let node = orrery_domain::Node::new(orrery_domain::NodeKind::Prompt, "brief", orrery_domain::Position::default());
-    ada.apply_edit(copy.id, &orrery_domain::GraphEdit::AddNode(node)).await.unwrap();
+    let node = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Prompt,
+        "brief",
+        orrery_domain::Position::default(),
+    );
+    ada.apply_edit(copy.id, &orrery_domain::GraphEdit::AddNode(node))
+        .await
+        .unwrap();
     let prompts = ada.graph_prompt_history(copy.id).await.unwrap();
     assert_eq!(prompts.len(), 1);
     assert_eq!(prompts[0].title, "Brief");
     assert_eq!(
-        prompts[0].versions.iter().map(|v| (v.number, v.status.as_str())).collect::<Vec<_>>(),
+        prompts[0]
+            .versions
+            .iter()
+            .map(|v| (v.number, v.status.as_str()))
+            .collect::<Vec<_>>(),
         vec![(2, "draft"), (1, "draft")]
     );
 
@@ -2242,5 +2340,8 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
     assert_eq!(workspaces.current, None);
     let own = ada.list_graphs().await.unwrap();
     assert_eq!(own.len(), 1);
-    assert_eq!((own[0].id, own[0].name.as_str()), (private.id, "Ada's plan"));
+    assert_eq!(
+        (own[0].id, own[0].name.as_str()),
+        (private.id, "Ada's plan")
+    );
 }

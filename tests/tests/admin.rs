@@ -1101,12 +1101,32 @@ async fn tenants_are_listed_with_their_members_and_usage() {
         .json()
         .await
         .unwrap();
-    let (_, teams) = call(&server, Method::GET, "/v1/admin/tenants?query=lab", token, None).await;
+    let (_, teams) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants?query=lab",
+        token,
+        None,
+    )
+    .await;
     assert_eq!(teams["total"], 1, "{teams}");
     assert_eq!(teams["tenants"][0]["id"], team["id"]);
-    assert_eq!(teams["tenants"][0]["members"][0]["email"], "grace@orrery.test");
-    let (_, by_member) = call(&server, Method::GET, "/v1/admin/tenants?query=grace@", token, None).await;
-    assert_eq!(by_member["total"], 2, "her own tenant and her team: {by_member}");
+    assert_eq!(
+        teams["tenants"][0]["members"][0]["email"],
+        "grace@orrery.test"
+    );
+    let (_, by_member) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/tenants?query=grace@",
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        by_member["total"], 2,
+        "her own tenant and her team: {by_member}"
+    );
     for bad in ["/v1/admin/tenants?page=0", "/v1/admin/tenants?sort=name"] {
         let (status, _) = call(&server, Method::GET, bad, token, None).await;
         assert!(status.is_client_error(), "{bad}: {status}");

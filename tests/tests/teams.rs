@@ -157,7 +157,11 @@ async fn invitation_is_single_use_and_expires() {
     // Bad input is refused with its reason, and nothing is sent.
     for (email, role, status) in [
         ("not an address", "editor", StatusCode::UNPROCESSABLE_ENTITY),
-        ("bob@orrery.test", "emperor", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "bob@orrery.test",
+            "emperor",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         ("olga@orrery.test", "editor", StatusCode::CONFLICT),
     ] {
         let (answer, body) = invite(&server, &owner, team, email, role).await;
@@ -170,7 +174,11 @@ async fn invitation_is_single_use_and_expires() {
         .unwrap()
         .access_token;
     let (status, _) = invite(&server, &stranger, team, "x@orrery.test", "viewer").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "outsiders do not see the team");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "outsiders do not see the team"
+    );
 
     // The mail carries the app's link and the code; the code works once.
     let (status, sent) = invite(&server, &owner, team, "bob@orrery.test", "editor").await;
@@ -189,10 +197,17 @@ async fn invitation_is_single_use_and_expires() {
     let (first, second) = tokio::join!(accept(&server, &bob, &code), accept(&server, &bob, &link));
     let mut statuses = [first.0, second.0];
     statuses.sort();
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{first:?} {second:?}");
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{first:?} {second:?}"
+    );
     let (status, body) = accept(&server, &bob, &code).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["message"].as_str().unwrap().contains("already used"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
     let (_, members) = call(
         &server,
         &owner,
@@ -207,7 +222,10 @@ async fn invitation_is_single_use_and_expires() {
         .iter()
         .map(|m| (m["email"].as_str().unwrap(), m["role"].as_str().unwrap()))
         .collect();
-    assert_eq!(roles, [("olga@orrery.test", "owner"), ("bob@orrery.test", "editor")]);
+    assert_eq!(
+        roles,
+        [("olga@orrery.test", "owner"), ("bob@orrery.test", "editor")]
+    );
     // Joining twice: a second invitation to a member is refused.
     let (status, _) = invite(&server, &owner, team, "bob@orrery.test", "viewer").await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -222,7 +240,10 @@ async fn invitation_is_single_use_and_expires() {
         &server,
         &owner,
         reqwest::Method::DELETE,
-        &format!("/v1/teams/{team}/invitations/{}", taken_back["id"].as_str().unwrap()),
+        &format!(
+            "/v1/teams/{team}/invitations/{}",
+            taken_back["id"].as_str().unwrap()
+        ),
         None,
     )
     .await;
@@ -234,7 +255,10 @@ async fn invitation_is_single_use_and_expires() {
         .access_token;
     let (status, body) = accept(&server, &dora, &dora_code).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["message"].as_str().unwrap().contains("taken back"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("taken back"),
+        "{body}"
+    );
 
     // Seven days on, a link no one used has expired.
     let (_, _) = invite(&server, &owner, team, "carl@orrery.test", "viewer").await;
@@ -255,7 +279,10 @@ async fn invitation_is_single_use_and_expires() {
         .access_token;
     let (status, body) = accept(&server, &carl, &carl_code).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
     // Garbage codes are refused without a lookup.
     for garbage in ["", "oat_not-an-invitation", &"oin_".repeat(100)] {
         let (status, _) = accept(&server, &carl, garbage).await;
@@ -268,11 +295,27 @@ async fn invitation_is_single_use_and_expires() {
     // were sent a week ago).
     let sends = (0..INVITATIONS_PER_TEAM_PER_HOUR + 15).map(|n| {
         let (server, owner) = (&server, &owner);
-        async move { invite(server, owner, team, &format!("guest{n}@orrery.test"), "viewer").await.0 }
+        async move {
+            invite(
+                server,
+                owner,
+                team,
+                &format!("guest{n}@orrery.test"),
+                "viewer",
+            )
+            .await
+            .0
+        }
     });
     let statuses = futures_util::future::join_all(sends).await;
-    let sent = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let sent = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
     assert_eq!(sent as u64, INVITATIONS_PER_TEAM_PER_HOUR, "{statuses:?}");
     assert_eq!(sent + refused, statuses.len(), "{statuses:?}");
 }
@@ -310,7 +353,10 @@ async fn viewer_cannot_change_a_team_graph() {
         .await
         .unwrap();
     match vic.client.sync_graph(&vic.replica, graph.id).await {
-        Err(SyncError::Server { status: 403, message }) => {
+        Err(SyncError::Server {
+            status: 403,
+            message,
+        }) => {
             assert!(message.contains("viewer"), "{message}")
         }
         other => panic!("a viewer's edit was not refused: {other:?}"),
@@ -360,7 +406,11 @@ async fn viewer_cannot_change_a_team_graph() {
         for (placeholder, value) in &substitutions {
             path = path.replace(placeholder, value);
         }
-        assert!(!path.contains('{'), "a new route parameter needs a value: {}", endpoint.path);
+        assert!(
+            !path.contains('{'),
+            "a new route parameter needs a value: {}",
+            endpoint.path
+        );
         let body: reqwest::Body = if path.ends_with("/sync") {
             forged.clone().into()
         } else {
@@ -377,7 +427,11 @@ async fn viewer_cannot_change_a_team_graph() {
             .unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        assert!(!status.is_server_error(), "{} {path}: {status} {text}", endpoint.method);
+        assert!(
+            !status.is_server_error(),
+            "{} {path}: {status} {text}",
+            endpoint.method
+        );
         let reads = endpoint.team_action == Some(orrery_domain::team::TeamAction::Read);
         let sends_changes = path.ends_with("/sync");
         if !reads || sends_changes {
@@ -407,7 +461,10 @@ async fn viewer_cannot_change_a_team_graph() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     vic.client.sync_graph(&vic.replica, graph.id).await.unwrap();
     fresh.client.sync_all(&fresh.replica).await.unwrap();
-    assert_eq!(fresh.replica.graph(graph.id).await.unwrap().nodes[&node].label, "Vic was here");
+    assert_eq!(
+        fresh.replica.graph(graph.id).await.unwrap().nodes[&node].label,
+        "Vic was here"
+    );
 }
 
 #[tokio::test]
@@ -493,7 +550,9 @@ async fn removed_member_loses_access_at_once() {
         .await
         .unwrap();
     personal.client.sync_all(&personal.replica).await.unwrap();
-    let heard = tokio::time::timeout(PATIENCE, own_feed.next()).await.unwrap();
+    let heard = tokio::time::timeout(PATIENCE, own_feed.next())
+        .await
+        .unwrap();
     assert_eq!(heard.unwrap(), Some(LiveChange::Graph(own.id)));
 }
 
@@ -520,7 +579,12 @@ async fn two_people_edit_one_graph_and_converge() {
     let nodes: Vec<NodeId> = graph.nodes.keys().copied().collect();
 
     // Each person edits through their own command stack, as the canvas does.
-    async fn edit(device: &TestDevice, history: &mut EditHistory, graph: orrery_domain::GraphId, make: impl FnOnce(&orrery_domain::Graph) -> GraphEdit) {
+    async fn edit(
+        device: &TestDevice,
+        history: &mut EditHistory,
+        graph: orrery_domain::GraphId,
+        make: impl FnOnce(&orrery_domain::Graph) -> GraphEdit,
+    ) {
         let mut current = device.replica.graph(graph).await.unwrap();
         let edit = make(&current);
         let applied = history.apply(&mut current, edit).unwrap().clone();
@@ -530,33 +594,52 @@ async fn two_people_edit_one_graph_and_converge() {
     let mut ben_history = EditHistory::default();
 
     // Online: one after the other, each syncing.
-    edit(&ana, &mut ana_history, graph.id, |g| GraphEdit::RelabelNode {
-        id: nodes[0],
-        from: g.nodes[&nodes[0]].label.clone(),
-        to: "Ana's label".into(),
+    edit(&ana, &mut ana_history, graph.id, |g| {
+        GraphEdit::RelabelNode {
+            id: nodes[0],
+            from: g.nodes[&nodes[0]].label.clone(),
+            to: "Ana's label".into(),
+        }
     })
     .await;
     ana.client.sync_all(&ana.replica).await.unwrap();
     ben.client.sync_all(&ben.replica).await.unwrap();
-    edit(&ben, &mut ben_history, graph.id, |g| GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
-        id: nodes[1],
-        from: g.nodes[&nodes[1]].position,
-        to: Position { x: 40.0, y: 2.0, z: -3.0 },
-    }]))
-    .await;
-    // Offline: both edit without syncing, including the same node.
-    edit(&ana, &mut ana_history, graph.id, |g| GraphEdit::remove_node(g, nodes[2]).unwrap()).await;
-    edit(&ben, &mut ben_history, graph.id, |g| GraphEdit::RelabelNode {
-        id: nodes[3],
-        from: g.nodes[&nodes[3]].label.clone(),
-        to: "Ben's label".into(),
+    edit(&ben, &mut ben_history, graph.id, |g| {
+        GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
+            id: nodes[1],
+            from: g.nodes[&nodes[1]].position,
+            to: Position {
+                x: 40.0,
+                y: 2.0,
+                z: -3.0,
+            },
+        }])
     })
     .await;
-    edit(&ben, &mut ben_history, graph.id, |g| GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
-        id: nodes[2],
-        from: g.nodes[&nodes[2]].position,
-        to: Position { x: -9.0, y: 9.0, z: 9.0 },
-    }]))
+    // Offline: both edit without syncing, including the same node.
+    edit(&ana, &mut ana_history, graph.id, |g| {
+        GraphEdit::remove_node(g, nodes[2]).unwrap()
+    })
+    .await;
+    edit(&ben, &mut ben_history, graph.id, |g| {
+        GraphEdit::RelabelNode {
+            id: nodes[3],
+            from: g.nodes[&nodes[3]].label.clone(),
+            to: "Ben's label".into(),
+        }
+    })
+    .await;
+    edit(&ben, &mut ben_history, graph.id, |g| {
+        GraphEdit::MoveNodes(vec![orrery_domain::NodeMove {
+            id: nodes[2],
+            from: g.nodes[&nodes[2]].position,
+            to: Position {
+                x: -9.0,
+                y: 9.0,
+                z: 9.0,
+            },
+        }])
+    })
     .await;
     for _ in 0..2 {
         ben.client.sync_all(&ben.replica).await.unwrap();
@@ -566,8 +649,18 @@ async fn two_people_edit_one_graph_and_converge() {
     assert_eq!(ben.replica.graph(graph.id).await.unwrap(), merged);
     assert_eq!(merged.nodes[&nodes[0]].label, "Ana's label");
     assert_eq!(merged.nodes[&nodes[3]].label, "Ben's label");
-    assert_eq!(merged.nodes[&nodes[1]].position, Position { x: 40.0, y: 2.0, z: -3.0 });
-    assert!(!merged.nodes.contains_key(&nodes[2]), "Ana's removal stands");
+    assert_eq!(
+        merged.nodes[&nodes[1]].position,
+        Position {
+            x: 40.0,
+            y: 2.0,
+            z: -3.0
+        }
+    );
+    assert!(
+        !merged.nodes.contains_key(&nodes[2]),
+        "Ana's removal stands"
+    );
 
     // Undo touches only its author's edits: Ana undoes her removal and her
     // label; Ben's label and move stay.
@@ -584,9 +677,19 @@ async fn two_people_edit_one_graph_and_converge() {
     let undone = ben.replica.graph(graph.id).await.unwrap();
     assert_eq!(ana.replica.graph(graph.id).await.unwrap(), undone);
     assert_eq!(undone.nodes[&nodes[0]].label, graph.nodes[&nodes[0]].label);
-    assert!(undone.nodes.contains_key(&nodes[2]), "Ana's removal was undone");
+    assert!(
+        undone.nodes.contains_key(&nodes[2]),
+        "Ana's removal was undone"
+    );
     assert_eq!(undone.nodes[&nodes[3]].label, "Ben's label");
-    assert_eq!(undone.nodes[&nodes[1]].position, Position { x: 40.0, y: 2.0, z: -3.0 });
+    assert_eq!(
+        undone.nodes[&nodes[1]].position,
+        Position {
+            x: 40.0,
+            y: 2.0,
+            z: -3.0
+        }
+    );
 }
 
 #[tokio::test]
@@ -618,9 +721,15 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         .unwrap();
     carl.client.sync_all(&carl.replica).await.unwrap();
 
-    let mut ana_feed = LiveFeed::connect_in(&server.url(), ana.token(), Some(team)).await.unwrap();
-    let mut ben_feed = LiveFeed::connect_in(&server.url(), ben.token(), Some(team)).await.unwrap();
-    let mut carl_feed = LiveFeed::connect(&server.url(), carl.token()).await.unwrap();
+    let mut ana_feed = LiveFeed::connect_in(&server.url(), ana.token(), Some(team))
+        .await
+        .unwrap();
+    let mut ben_feed = LiveFeed::connect_in(&server.url(), ben.token(), Some(team))
+        .await
+        .unwrap();
+    let mut carl_feed = LiveFeed::connect(&server.url(), carl.token())
+        .await
+        .unwrap();
 
     // A viewer shows where they look; Ana sees Ben's marker and selection.
     let marker = NodeId::new();
@@ -628,13 +737,19 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         .show_presence(graph.id, Some([1.5, -2.0, 3.25]), &[marker])
         .await
         .unwrap();
-    let seen = tokio::time::timeout(PATIENCE, ana_feed.next()).await.unwrap().unwrap();
+    let seen = tokio::time::timeout(PATIENCE, ana_feed.next())
+        .await
+        .unwrap()
+        .unwrap();
     let Some(LiveChange::Presence(peer)) = seen else {
         panic!("Ana did not see Ben: {seen:?}");
     };
     assert_eq!(peer.user.to_string(), ben.session.account.id);
     assert_eq!(peer.name, "ben");
-    assert_eq!(peer.colour, orrery_domain::team::presence_colour(&peer.user));
+    assert_eq!(
+        peer.colour,
+        orrery_domain::team::presence_colour(&peer.user)
+    );
     assert_eq!(peer.graph, graph.id);
     assert_eq!(peer.cursor, Some([1.5, -2.0, 3.25]));
     assert_eq!(peer.selection, vec![marker]);
@@ -643,17 +758,44 @@ async fn presence_is_tenant_scoped_and_not_stored() {
     let carl_graph = carls.id.to_string();
     let ana_id = ana.session.account.id.clone();
     for (message, reason) in [
-        (format!(r#"{{"presence":{{"graph":"{}","selection":[],"padding":"{}"}}}}"#, graph.id, "x".repeat(3000)), "at most"),
-        (format!(r#"{{"presence":{{"graph":"{}","user":"{ana_id}"}}}}"#, graph.id), "yourself"),
-        (format!(r#"{{"presence":{{"graph":"{carl_graph}"}}}}"#), "no graph"),
+        (
+            format!(
+                r#"{{"presence":{{"graph":"{}","selection":[],"padding":"{}"}}}}"#,
+                graph.id,
+                "x".repeat(3000)
+            ),
+            "at most",
+        ),
+        (
+            format!(
+                r#"{{"presence":{{"graph":"{}","user":"{ana_id}"}}}}"#,
+                graph.id
+            ),
+            "yourself",
+        ),
+        (
+            format!(r#"{{"presence":{{"graph":"{carl_graph}"}}}}"#),
+            "no graph",
+        ),
         (r#"{"presence":{"graph":"not-an-id"}}"#.to_owned(), "graph"),
-        (format!(r#"{{"presence":{{"graph":"{}","cursor":[1e308,1e308,1e400]}}}}"#, graph.id), ""),
+        (
+            format!(
+                r#"{{"presence":{{"graph":"{}","cursor":[1e308,1e308,1e400]}}}}"#,
+                graph.id
+            ),
+            "",
+        ),
         ("garbage".to_owned(), "not a presence message"),
     ] {
         ben_feed.send_text(message.clone()).await.unwrap();
-        let answer = tokio::time::timeout(PATIENCE, ben_feed.next()).await.unwrap().unwrap();
+        let answer = tokio::time::timeout(PATIENCE, ben_feed.next())
+            .await
+            .unwrap()
+            .unwrap();
         match answer {
-            Some(LiveChange::Refused(why)) => assert!(why.contains(reason), "{why} for {message:.80}"),
+            Some(LiveChange::Refused(why)) => {
+                assert!(why.contains(reason), "{why} for {message:.80}")
+            }
             other => panic!("{message:.80} was not refused: {other:?}"),
         }
     }
@@ -669,7 +811,11 @@ async fn presence_is_tenant_scoped_and_not_stored() {
     drop(ben_feed);
     let mut relayed = 0;
     loop {
-        match tokio::time::timeout(PATIENCE, ana_feed.next()).await.unwrap().unwrap() {
+        match tokio::time::timeout(PATIENCE, ana_feed.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
             Some(LiveChange::Presence(peer)) => {
                 assert_eq!(peer.user.to_string(), ben.session.account.id);
                 relayed += 1;
@@ -688,15 +834,27 @@ async fn presence_is_tenant_scoped_and_not_stored() {
     );
 
     // Carl heard none of it: the first thing on his feed is his own change.
-    carl.replica.rename_graph(carls.id, "Carl's, renamed").await.unwrap();
+    carl.replica
+        .rename_graph(carls.id, "Carl's, renamed")
+        .await
+        .unwrap();
     carl.client.sync_all(&carl.replica).await.unwrap();
-    let first = tokio::time::timeout(PATIENCE, carl_feed.next()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(PATIENCE, carl_feed.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first, Some(LiveChange::Graph(carls.id)));
     // And Ana's own presence does not come back to her.
     ana_feed.show_presence(graph.id, None, &[]).await.unwrap();
-    ana.replica.rename_graph(graph.id, "Shared, renamed").await.unwrap();
+    ana.replica
+        .rename_graph(graph.id, "Shared, renamed")
+        .await
+        .unwrap();
     ana.client.sync_all(&ana.replica).await.unwrap();
-    let next = tokio::time::timeout(PATIENCE, ana_feed.next()).await.unwrap().unwrap();
+    let next = tokio::time::timeout(PATIENCE, ana_feed.next())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next, Some(LiveChange::Graph(graph.id)));
 
     // Never stored: the marker's id is nowhere in the server's files.
@@ -705,7 +863,9 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         let needle = marker.to_string();
         assert!(
-            !bytes.windows(needle.len()).any(|window| window == needle.as_bytes()),
+            !bytes
+                .windows(needle.len())
+                .any(|window| window == needle.as_bytes()),
             "a presence message was written to the server's files"
         );
     }
@@ -735,7 +895,13 @@ async fn version_history_diff_and_restore() {
         .unwrap();
     // Bad names are refused and nothing is saved.
     for bad in ["", "tab\there", &"x".repeat(500)] {
-        assert!(ana.replica.save_version(original.id, bad, "Ana").await.is_err(), "{bad:?}");
+        assert!(
+            ana.replica
+                .save_version(original.id, bad, "Ana")
+                .await
+                .is_err(),
+            "{bad:?}"
+        );
     }
 
     // Ana changes one of each kind of thing.
@@ -746,13 +912,31 @@ async fn version_history_diff_and_restore() {
         .find(|edge| edge.from != nodes[0] && edge.to != nodes[0])
         .unwrap()
         .clone();
-    ana.replica.remove_node(original.id, nodes[0]).await.unwrap();
     ana.replica
-        .move_node(original.id, nodes[1], Position { x: 30.0, y: -4.0, z: 2.0 })
+        .remove_node(original.id, nodes[0])
         .await
         .unwrap();
-    ana.replica.relabel_node(original.id, nodes[2], "Reviewer").await.unwrap();
-    let added = orrery_domain::Node::new(orrery_domain::NodeKind::Agent, "Editor", Position::default());
+    ana.replica
+        .move_node(
+            original.id,
+            nodes[1],
+            Position {
+                x: 30.0,
+                y: -4.0,
+                z: 2.0,
+            },
+        )
+        .await
+        .unwrap();
+    ana.replica
+        .relabel_node(original.id, nodes[2], "Reviewer")
+        .await
+        .unwrap();
+    let added = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Agent,
+        "Editor",
+        Position::default(),
+    );
     ana.replica.add_node(original.id, &added).await.unwrap();
     let edge = orrery_domain::Edge::new(added.id, nodes[3]);
     ana.replica.add_edge(original.id, &edge).await.unwrap();
@@ -770,13 +954,28 @@ async fn version_history_diff_and_restore() {
     let history = ben.replica.versions(original.id).await.unwrap();
     let named: Vec<_> = history.iter().filter(|version| version.named).collect();
     assert_eq!(named.len(), 1, "{history:?}");
-    assert_eq!((named[0].id.as_str(), named[0].name.as_str(), named[0].by.as_str()), (saved.id.as_str(), "Before the review", "Ana"));
+    assert_eq!(
+        (
+            named[0].id.as_str(),
+            named[0].name.as_str(),
+            named[0].by.as_str()
+        ),
+        (saved.id.as_str(), "Before the review", "Ana")
+    );
     // The version opens as it was, read from the history.
     assert_eq!(
-        ben.replica.graph_at_version(original.id, Some(&saved.id)).await.unwrap(),
+        ben.replica
+            .graph_at_version(original.id, Some(&saved.id))
+            .await
+            .unwrap(),
         original
     );
-    assert!(ben.replica.graph_at_version(original.id, Some("no-such-version")).await.is_err());
+    assert!(
+        ben.replica
+            .graph_at_version(original.id, Some("no-such-version"))
+            .await
+            .is_err()
+    );
 
     // The diff lists exactly what Ana changed.
     let diff = ben
@@ -814,7 +1013,14 @@ async fn version_history_diff_and_restore() {
     ana.client.sync_all(&ana.replica).await.unwrap();
     assert_eq!(ana.replica.graph(original.id).await.unwrap(), original);
     // The named version is still there after the restore.
-    assert!(ana.replica.versions(original.id).await.unwrap().iter().any(|v| v.id == saved.id));
+    assert!(
+        ana.replica
+            .versions(original.id)
+            .await
+            .unwrap()
+            .iter()
+            .any(|v| v.id == saved.id)
+    );
 
     // Restoring is undoable: the undo reaches Ana too.
     let mut current = ben.replica.graph(original.id).await.unwrap();
@@ -850,7 +1056,11 @@ async fn a_deleted_owner_leaves_the_team_to_its_members() {
         .unwrap();
     olga.client.sync_all(&olga.replica).await.unwrap();
     let alone = team_device(&server, "olga@orrery.test", solo).await;
-    alone.replica.add_graph(sample_graph("Only mine", 3, 62)).await.unwrap();
+    alone
+        .replica
+        .add_graph(sample_graph("Only mine", 3, 62))
+        .await
+        .unwrap();
     alone.client.sync_all(&alone.replica).await.unwrap();
 
     // The operator deletes Olga, who last wrote the team's graph.

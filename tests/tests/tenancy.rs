@@ -217,7 +217,10 @@ async fn cross_tenant_access_is_denied() {
         .unwrap();
     let alice_team = team["id"].as_str().unwrap().to_owned();
     let invitation: Value = reqwest::Client::new()
-        .post(format!("{}/v1/teams/{alice_team}/invitations", server.url()))
+        .post(format!(
+            "{}/v1/teams/{alice_team}/invitations",
+            server.url()
+        ))
         .bearer_auth(alice.token())
         .json(&json!({ "email": "friend@orrery.test", "role": "editor" }))
         .send()

@@ -24,9 +24,9 @@ pub use admin::{
 pub use channels::{ChannelConnection, ChannelMessage, MessengerChannel, ServerProvider};
 pub use client::{Account, AccountClient, ProfileUpdate, Provider, Session};
 pub use error::AccountError;
-pub use teams::{JoinedTeam, Team, TeamInvitation, TeamMember, TeamPeople};
 pub use marketplace::{
     MarketListing, MarketListingDetail, MarketPage, MarketPayout, MarketPurchase, MarketReconciled,
     MarketReport, MarketReview, MarketSale, MarketSales, MarketSalesMonth, MarketSalesTotals,
     MarketSearch, MarketSeller, MarketVersion, NewMarketListing,
 };
+pub use teams::{JoinedTeam, Team, TeamInvitation, TeamMember, TeamPeople};

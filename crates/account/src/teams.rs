@@ -82,8 +82,12 @@ pub struct JoinedTeam {
 impl AccountClient {
     /// The teams the user belongs to.
     pub async fn teams(&self, access_token: &str) -> Result<Vec<Team>, AccountError> {
-        self.json(self.http.get(self.url("/v1/teams")).bearer_auth(access_token))
-            .await
+        self.json(
+            self.http
+                .get(self.url("/v1/teams"))
+                .bearer_auth(access_token),
+        )
+        .await
     }
 
     /// Creates a team the user owns.

@@ -73,7 +73,11 @@ pub fn diff_graphs(from: &Graph, to: &Graph) -> GraphDiff {
         .filter(|id| !to.edges.contains_key(id))
         .copied()
         .collect();
-    for list in [&mut diff.added_nodes, &mut diff.moved_nodes, &mut diff.relabelled_nodes] {
+    for list in [
+        &mut diff.added_nodes,
+        &mut diff.moved_nodes,
+        &mut diff.relabelled_nodes,
+    ] {
         list.sort();
     }
     diff.removed_nodes.sort();
@@ -151,8 +155,14 @@ mod tests {
         let ids: Vec<NodeId> = before.nodes.keys().copied().collect();
         let removed = ids[0];
         after.nodes.remove(&removed);
-        after.edges.retain(|_, edge| edge.from != removed && edge.to != removed);
-        after.nodes.get_mut(&ids[1]).unwrap().position = Position { x: 9.0, y: 9.0, z: 9.0 };
+        after
+            .edges
+            .retain(|_, edge| edge.from != removed && edge.to != removed);
+        after.nodes.get_mut(&ids[1]).unwrap().position = Position {
+            x: 9.0,
+            y: 9.0,
+            z: 9.0,
+        };
         after.nodes.get_mut(&ids[2]).unwrap().label = "Renamed".into();
         let added = Node::new(NodeKind::Agent, "New", Position::default());
         let added_id = added.id;

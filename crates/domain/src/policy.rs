@@ -757,10 +757,34 @@ mod tests {
         assert!(!allowed(Admin, TeamAction::Invite(Owner)));
         assert!(allowed(Owner, TeamAction::Invite(Owner)));
         assert!(!allowed(Editor, TeamAction::Invite(Viewer)));
-        assert!(allowed(Admin, TeamAction::ChangeRole { from: Viewer, to: Editor }));
-        assert!(!allowed(Admin, TeamAction::ChangeRole { from: Editor, to: Admin }));
-        assert!(!allowed(Admin, TeamAction::ChangeRole { from: Owner, to: Viewer }));
-        assert!(allowed(Owner, TeamAction::ChangeRole { from: Owner, to: Viewer }));
+        assert!(allowed(
+            Admin,
+            TeamAction::ChangeRole {
+                from: Viewer,
+                to: Editor
+            }
+        ));
+        assert!(!allowed(
+            Admin,
+            TeamAction::ChangeRole {
+                from: Editor,
+                to: Admin
+            }
+        ));
+        assert!(!allowed(
+            Admin,
+            TeamAction::ChangeRole {
+                from: Owner,
+                to: Viewer
+            }
+        ));
+        assert!(allowed(
+            Owner,
+            TeamAction::ChangeRole {
+                from: Owner,
+                to: Viewer
+            }
+        ));
         assert!(allowed(Admin, TeamAction::Remove(Viewer)));
         assert!(!allowed(Admin, TeamAction::Remove(Admin)));
         assert!(allowed(Owner, TeamAction::Remove(Admin)));
@@ -768,5 +792,4 @@ mod tests {
         assert!(allowed(Admin, TeamAction::Rename));
         assert!(!allowed(Editor, TeamAction::Rename));
     }
-
 }

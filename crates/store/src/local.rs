@@ -539,10 +539,11 @@ impl LocalStore {
 
     /// A graph's automatic points, oldest first: `(at, frontiers)`.
     pub async fn graph_points(&self, graph: GraphId) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query("SELECT at, frontiers FROM graph_points WHERE graph_id = ? ORDER BY at")
-            .bind(graph.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT at, frontiers FROM graph_points WHERE graph_id = ? ORDER BY at")
+                .bind(graph.to_string())
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
             .map(|row| (row.get("at"), row.get("frontiers")))

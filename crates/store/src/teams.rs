@@ -161,7 +161,8 @@ pub enum MemberChanged {
 }
 
 fn role_of(text: &str) -> Result<TeamRole, StoreError> {
-    TeamRole::parse(text).ok_or_else(|| StoreError::corrupt("team_members", format!("role `{text}`")))
+    TeamRole::parse(text)
+        .ok_or_else(|| StoreError::corrupt("team_members", format!("role `{text}`")))
 }
 
 impl ServerStore {
@@ -473,11 +474,13 @@ impl ServerStore {
         }
         let team: String = row.get("tenant_id");
         lock_team(self, &mut transaction, &team).await?;
-        let member = sqlx::query("SELECT 1 AS found FROM team_members WHERE tenant_id = $1 AND user_id = $2")
-            .bind(&team)
-            .bind(user.to_string())
-            .fetch_optional(&mut *transaction)
-            .await?;
+        let member = sqlx::query(
+            "SELECT 1 AS found FROM team_members WHERE tenant_id = $1 AND user_id = $2",
+        )
+        .bind(&team)
+        .bind(user.to_string())
+        .fetch_optional(&mut *transaction)
+        .await?;
         if member.is_some() {
             return Ok(InvitationAccepted::AlreadyMember);
         }

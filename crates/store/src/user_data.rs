@@ -156,11 +156,13 @@ async fn leave_teams(
             .await?;
         }
         if role != "owner" {
-            sqlx::query("UPDATE team_members SET role = 'owner' WHERE tenant_id = $1 AND user_id = $2")
-                .bind(&team)
-                .bind(heir)
-                .execute(&mut **transaction)
-                .await?;
+            sqlx::query(
+                "UPDATE team_members SET role = 'owner' WHERE tenant_id = $1 AND user_id = $2",
+            )
+            .bind(&team)
+            .bind(heir)
+            .execute(&mut **transaction)
+            .await?;
         }
     }
     Ok(())

@@ -198,7 +198,10 @@ impl SyncClient {
         kind: DocumentKind,
     ) -> Result<Option<Vec<RemoteDocument>>, SyncError> {
         let response = self
-            .authorised(self.http.get(format!("{}/v1/library/{kind}", self.base_url)))
+            .authorised(
+                self.http
+                    .get(format!("{}/v1/library/{kind}", self.base_url)),
+            )
             .send()
             .await
             .map_err(|error| offline(&self.base_url, &error))?;
@@ -339,7 +342,10 @@ impl SyncClient {
             }
             let full = runs.len() == orrery_domain::runs::MAX_RUNS_PER_REPORT;
             let response = self
-                .authorised(self.http.post(format!("{}/v1/runs/finished", self.base_url)))
+                .authorised(
+                    self.http
+                        .post(format!("{}/v1/runs/finished", self.base_url)),
+                )
                 .json(&orrery_domain::runs::RunReport { runs })
                 .send()
                 .await

@@ -589,7 +589,8 @@ impl GraphDocument {
             .get_map(VERSIONS)
             .insert_container(&version.id, LoroMap::new())
             .map_err(crdt_error)?;
-        map.insert("name", version.name.as_str()).map_err(crdt_error)?;
+        map.insert("name", version.name.as_str())
+            .map_err(crdt_error)?;
         map.insert("at", version.at.as_str()).map_err(crdt_error)?;
         map.insert("by", version.by.as_str()).map_err(crdt_error)?;
         map.insert("frontiers", version.frontiers.clone())
@@ -635,12 +636,17 @@ impl GraphDocument {
     /// The graph as it was at `frontiers` (a version's), read from the
     /// document's own history; the document itself is not changed.
     pub fn graph_at(&self, frontiers: &[u8]) -> Result<Graph, SyncError> {
-        let frontiers = loro::Frontiers::decode(frontiers)
-            .map_err(|_| SyncError::InvalidDocument("that version's place in the history is unreadable".into()))?;
+        let frontiers = loro::Frontiers::decode(frontiers).map_err(|_| {
+            SyncError::InvalidDocument("that version's place in the history is unreadable".into())
+        })?;
         let at = guarded(|| self.doc.fork_at(&frontiers))?.map_err(|_| {
             SyncError::InvalidDocument("that version is not in this graph's history".into())
         })?;
-        Self { id: self.id, doc: at }.to_graph()
+        Self {
+            id: self.id,
+            doc: at,
+        }
+        .to_graph()
     }
 
     fn nodes(&self) -> LoroMap {

@@ -366,8 +366,11 @@ pub(super) async fn live(
         user: principal.user_id,
         name,
         shows_presence: principal.team_role.is_none_or(|role| {
-            orrery_domain::policy::decide_in_team(role, orrery_domain::team::TeamAction::ShowPresence)
-                .allowed
+            orrery_domain::policy::decide_in_team(
+                role,
+                orrery_domain::team::TeamAction::ShowPresence,
+            )
+            .allowed
         }),
     };
     Ok(upgrade
@@ -425,8 +428,8 @@ async fn presence_from(
     struct Envelope {
         presence: PresenceIn,
     }
-    let Envelope { presence } = serde_json::from_str(text)
-        .map_err(|error| format!("not a presence message: {error}"))?;
+    let Envelope { presence } =
+        serde_json::from_str(text).map_err(|error| format!("not a presence message: {error}"))?;
     if !listener.shows_presence {
         return Err("your role in this team does not show presence".into());
     }
@@ -442,7 +445,9 @@ async fn presence_from(
         .parse()
         .map_err(|_| "`graph` must be a graph's id".to_owned())?;
     if let Some(cursor) = presence.cursor
-        && cursor.iter().any(|axis| !axis.is_finite() || axis.abs() > 1e9)
+        && cursor
+            .iter()
+            .any(|axis| !axis.is_finite() || axis.abs() > 1e9)
     {
         return Err("`cursor` must be three finite coordinates".into());
     }

@@ -69,7 +69,9 @@ async fn enter_workspace(
         .ok()
         .and_then(|text| text.trim().parse().ok())
         .ok_or_else(|| {
-            ApiError::BadRequest(format!("the {WORKSPACE_HEADER} header must be a team's id (a UUID)"))
+            ApiError::BadRequest(format!(
+                "the {WORKSPACE_HEADER} header must be a team's id (a UUID)"
+            ))
         })?;
     if team == principal.tenant_id {
         return Ok(principal);

@@ -21,15 +21,16 @@ use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 const MAX_REPORT_BYTES: usize = 2 * 1024 * 1024;
 
 pub(super) fn router() -> Routes {
-    Routes::new().add_limited(
-        Method::POST,
-        "/v1/runs/finished",
-        Access::SignedIn,
-        MAX_REPORT_BYTES,
-        report_finished_runs,
-    )
-    // A device working in a team reports the runs it made there.
-    .in_teams(orrery_domain::team::TeamAction::Run)
+    Routes::new()
+        .add_limited(
+            Method::POST,
+            "/v1/runs/finished",
+            Access::SignedIn,
+            MAX_REPORT_BYTES,
+            report_finished_runs,
+        )
+        // A device working in a team reports the runs it made there.
+        .in_teams(orrery_domain::team::TeamAction::Run)
 }
 
 async fn report_finished_runs(

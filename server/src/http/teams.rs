@@ -171,7 +171,10 @@ async fn rename_team(
     let Json(request) = body?;
     let name = check_name(&request.name, "the team's name")?;
     person(&context, &principal).await?;
-    require_team_action(role_in(&context, &principal, team).await?, TeamAction::Rename)?;
+    require_team_action(
+        role_in(&context, &principal, team).await?,
+        TeamAction::Rename,
+    )?;
     context.store.rename_team(team, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,16 +196,15 @@ async fn list_members(
     let team = parse_uuid(&team, "team id")?;
     person(&context, &principal).await?;
     let role = role_in(&context, &principal, team).await?;
-    let invitations = if orrery_domain::policy::decide_in_team(role, TeamAction::RevokeInvitation)
-        .allowed
-    {
-        context
-            .store
-            .pending_invitations(team, context.now())
-            .await?
-    } else {
-        Vec::new()
-    };
+    let invitations =
+        if orrery_domain::policy::decide_in_team(role, TeamAction::RevokeInvitation).allowed {
+            context
+                .store
+                .pending_invitations(team, context.now())
+                .await?
+        } else {
+            Vec::new()
+        };
     Ok(Json(Members {
         role,
         members: context.store.team_members(team).await?,

@@ -24,7 +24,9 @@ fn bounded<'a>(value: &'a str, what: &str) -> Result<&'a str, CommandError> {
         return Err(invalid(format!("{what} must not be empty")));
     }
     if value.chars().count() > MAX_FIELD_CHARS {
-        return Err(invalid(format!("{what} is at most {MAX_FIELD_CHARS} characters")));
+        return Err(invalid(format!(
+            "{what} is at most {MAX_FIELD_CHARS} characters"
+        )));
     }
     Ok(value)
 }
@@ -53,7 +55,9 @@ fn role(value: &str) -> Result<&str, CommandError> {
 /// The teams the user belongs to.
 #[tauri::command]
 #[specta::specta]
-pub async fn list_teams(shell: State<'_, Shell>) -> Result<Vec<orrery_account::Team>, CommandError> {
+pub async fn list_teams(
+    shell: State<'_, Shell>,
+) -> Result<Vec<orrery_account::Team>, CommandError> {
     Ok(shell.teams().await?)
 }
 
@@ -64,7 +68,9 @@ pub async fn create_team(
     shell: State<'_, Shell>,
     name: String,
 ) -> Result<Vec<orrery_account::Team>, CommandError> {
-    Ok(shell.create_team(bounded(&name, "the team's name")?).await?)
+    Ok(shell
+        .create_team(bounded(&name, "the team's name")?)
+        .await?)
 }
 
 /// A team's members and pending invitations.
@@ -118,7 +124,11 @@ pub async fn change_team_role(
     role: String,
 ) -> Result<orrery_account::TeamPeople, CommandError> {
     Ok(shell
-        .change_team_role(&id(&team, "the team")?, &id(&user, "the member")?, self::role(&role)?)
+        .change_team_role(
+            &id(&team, "the team")?,
+            &id(&user, "the member")?,
+            self::role(&role)?,
+        )
         .await?)
 }
 
@@ -202,7 +212,10 @@ pub async fn save_graph_version(
     name: String,
 ) -> Result<Vec<crate::shell::HistoryPoint>, CommandError> {
     Ok(shell
-        .save_graph_version(super::parse_graph_id(&graph)?, bounded(&name, "the version's name")?)
+        .save_graph_version(
+            super::parse_graph_id(&graph)?,
+            bounded(&name, "the version's name")?,
+        )
         .await?)
 }
 
@@ -219,7 +232,11 @@ pub async fn graph_diff(
         bounded(version, "a version")?;
     }
     Ok(shell
-        .graph_diff(super::parse_graph_id(&graph)?, from.as_deref(), to.as_deref())
+        .graph_diff(
+            super::parse_graph_id(&graph)?,
+            from.as_deref(),
+            to.as_deref(),
+        )
         .await?)
 }
 

@@ -191,7 +191,9 @@ impl Shell {
             .lock()
             .expect("restores lock")
             .remove(&graph)
-            .ok_or_else(|| ShellError::Invalid("there is no restore of this graph to undo".into()))?;
+            .ok_or_else(|| {
+                ShellError::Invalid("there is no restore of this graph to undo".into())
+            })?;
         self.apply_and_show(graph, &undo).await
     }
 

@@ -309,10 +309,7 @@ impl Shell {
                 failures.join("; ")
             )));
         }
-        let prompt = self
-            .replica()
-            .publish_prompt_version(id, version)
-            .await?;
+        let prompt = self.replica().publish_prompt_version(id, version).await?;
         self.library_changed().await;
         check_prompt(prompt)
     }

@@ -22,7 +22,8 @@ fn changed_nodes(edit: &GraphEdit, into: &mut Vec<NodeId>) {
         GraphEdit::RelabelNode { id, .. } => into.push(*id),
         GraphEdit::AddEdge(edge) => into.extend([edge.from, edge.to]),
         GraphEdit::Batch(steps) => steps.iter().for_each(|step| changed_nodes(step, into)),
-        GraphEdit::RemoveNode { .. } | GraphEdit::RemoveEdge(_) | GraphEdit::RenameGraph { .. } => {}
+        GraphEdit::RemoveNode { .. } | GraphEdit::RemoveEdge(_) | GraphEdit::RenameGraph { .. } => {
+        }
     }
 }
 
@@ -88,7 +89,11 @@ mod tests {
     #[test]
     fn the_notice_names_what_was_lost() {
         assert_eq!(merged_away_notice(&[]), None);
-        assert!(merged_away_notice(&["Writer".into()]).unwrap().contains("“Writer”"));
+        assert!(
+            merged_away_notice(&["Writer".into()])
+                .unwrap()
+                .contains("“Writer”")
+        );
         let two = merged_away_notice(&["Writer".into(), "Critic".into()]).unwrap();
         assert!(two.contains("and 1 more node while"), "{two}");
     }

@@ -68,7 +68,10 @@ impl Shell {
     }
 
     /// Waits until where this person looks changes; what it is then.
-    pub async fn looking_changed(&self, seen: &mut tokio::sync::watch::Receiver<Looking>) -> Looking {
+    pub async fn looking_changed(
+        &self,
+        seen: &mut tokio::sync::watch::Receiver<Looking>,
+    ) -> Looking {
         let _ = seen.changed().await;
         seen.borrow_and_update().clone()
     }
@@ -128,9 +131,7 @@ fn peer_views(peers: &HashMap<Uuid, PeerPresence>, shown: Option<GraphId>) -> Ve
             user: peer.user.to_string(),
             name: peer.name.clone(),
             colour: rgb(&peer.colour),
-            focus: peer
-                .cursor
-                .map(|[x, y, z]| [x as f32, y as f32, z as f32]),
+            focus: peer.cursor.map(|[x, y, z]| [x as f32, y as f32, z as f32]),
             selection: peer.selection.clone(),
         })
         .collect();

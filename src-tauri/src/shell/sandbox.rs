@@ -132,8 +132,7 @@ impl Shell {
         // Each run's calls are metered into the usage ledger, which syncs.
         let (usage, meter) = orrery_sessions::RunMeter::new();
         let provider = self.provider().await?.with_usage(usage);
-        let runner =
-            SessionRunner::new(self.replica(), Arc::new(provider)).with_meter(meter);
+        let runner = SessionRunner::new(self.replica(), Arc::new(provider)).with_meter(meter);
         let canvas = self.inner.canvas.clone();
         let shell = self.clone();
         self.inner.runs.start(

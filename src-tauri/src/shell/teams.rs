@@ -66,9 +66,9 @@ impl Shell {
         role: &str,
     ) -> Result<orrery_account::TeamPeople, ShellError> {
         let accounts = &self.inner.accounts;
-        self.with_token(
-            |token| async move { accounts.change_team_role(&token, team, user, role).await },
-        )
+        self.with_token(|token| async move {
+            accounts.change_team_role(&token, team, user, role).await
+        })
         .await?;
         self.team_people(team).await
     }
@@ -94,9 +94,7 @@ impl Shell {
         code: &str,
     ) -> Result<orrery_account::JoinedTeam, ShellError> {
         let accounts = &self.inner.accounts;
-        self.with_token(
-            |token| async move { accounts.accept_team_invitation(&token, code).await },
-        )
-        .await
+        self.with_token(|token| async move { accounts.accept_team_invitation(&token, code).await })
+            .await
     }
 }

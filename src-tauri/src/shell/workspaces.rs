@@ -94,9 +94,7 @@ impl Shell {
             .await?
             .into_iter()
             .find(|each| each.id == team.to_string())
-            .ok_or_else(|| {
-                ShellError::Invalid("you are not a member of that team".into())
-            })?;
+            .ok_or_else(|| ShellError::Invalid("you are not a member of that team".into()))?;
         Ok(Workspace {
             team: Some(team),
             role: Some(membership.role),
@@ -140,7 +138,10 @@ impl Shell {
     }
 
     async fn enter(&self, workspace: Workspace) -> Result<(), ShellError> {
-        let remembered = workspace.team.map(|team| team.to_string()).unwrap_or_default();
+        let remembered = workspace
+            .team
+            .map(|team| team.to_string())
+            .unwrap_or_default();
         *self
             .inner
             .workspace
@@ -153,7 +154,12 @@ impl Shell {
             .await
             .map_err(SyncError::from)?;
         // The canvas showed a graph of the other workspace.
-        let open = self.inner.open_graph.lock().expect("open graph lock").take();
+        let open = self
+            .inner
+            .open_graph
+            .lock()
+            .expect("open graph lock")
+            .take();
         if open.is_some() {
             let _ = self
                 .inner
@@ -242,7 +248,9 @@ impl Shell {
                     tracing::warn!(%error, "the copied graph is sent with the team's next sync");
                 }
             }
-            Err(error) => tracing::warn!(%error, "the copied graph is sent with the team's next sync"),
+            Err(error) => {
+                tracing::warn!(%error, "the copied graph is sent with the team's next sync")
+            }
         }
         workspace
             .replica
