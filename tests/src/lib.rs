@@ -202,6 +202,42 @@ impl TestServer {
     }
 }
 
+/// A route's path pattern (`/v1/graphs/{graph_id}/sync`) with each
+/// `{name}` filled: from `given` when it names it, else with a value of the
+/// right shape that belongs to no one (a fresh id, or the one word a
+/// parameter takes, such as `agent` for `{kind}`).
+pub fn route_path(pattern: &str, given: &[(&str, String)]) -> String {
+    let mut path = String::with_capacity(pattern.len() + 64);
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        let close = open + rest[open..].find('}').expect("a route parameter closes");
+        let name = &rest[open + 1..close];
+        path.push_str(&rest[..open]);
+        let value = given
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_else(|| {
+                match name {
+                    "kind" => "agent",
+                    "provider" => "google",
+                    "plan_key" => "pro",
+                    "mode" => "live",
+                    "token" => "onboarding",
+                    "target" => "linux-deb",
+                    "arch" => "x86_64",
+                    "current_version" => "0.1.0",
+                    _ => return uuid::Uuid::now_v7().to_string(),
+                }
+                .to_owned()
+            });
+        path.push_str(&value);
+        rest = &rest[close + 1..];
+    }
+    path.push_str(rest);
+    path
+}
+
 /// The account every [`TestDevice::register`] signs in to.
 pub const OWNER_EMAIL: &str = "owner@orrery.test";
 

@@ -450,17 +450,7 @@ async fn every_signed_in_route_refuses_anonymous_and_forged_callers() {
         .iter()
         .filter(|endpoint| endpoint.access != Access::Public)
     {
-        let path = endpoint
-            .path
-            .replace("{graph_id}", &graph.id.to_string())
-            .replace("{kind}", "agent")
-            .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{key_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{plan_key}", "pro")
-            .replace("{agent_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{run_id}", &uuid::Uuid::now_v7().to_string())
-            .replace("{mode}", "live")
-            .replace("{channel_id}", &uuid::Uuid::now_v7().to_string());
+        let path = orrery_e2e::route_path(endpoint.path, &[("graph_id", graph.id.to_string())]);
         for token in [
             None,
             Some(""),

@@ -525,29 +525,7 @@ impl ServerStore {
         from: TeamRole,
         to: TeamRole,
     ) -> Result<MemberChanged, StoreError> {
-        let mut transaction = self.write_transaction().await?;
-        lock_team(self, &mut transaction, &team.to_string()).await?;
-        if from == TeamRole::Owner
-            && to != TeamRole::Owner
-            && owners(&mut transaction, team).await? <= 1
-        {
-            return Ok(MemberChanged::LastOwner);
-        }
-        let done = sqlx::query(
-            "UPDATE team_members SET role = $4 WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
-        )
-        .bind(team.to_string())
-        .bind(user.to_string())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if done != 1 {
-            return Ok(MemberChanged::Gone);
-        }
-        transaction.commit().await?;
-        Ok(MemberChanged::Done)
+        self.change_member(team, user, from, Some(to)).await
     }
 
     /// Removes `user` (holding `role`, as the caller read it) from `team`;
@@ -558,21 +536,43 @@ impl ServerStore {
         user: Uuid,
         role: TeamRole,
     ) -> Result<MemberChanged, StoreError> {
+        self.change_member(team, user, role, None).await
+    }
+
+    /// Gives `user`, holding `from`, the role `to`, or removes them (`None`),
+    /// in one transaction with the team's lock: never the last owner, and
+    /// only while they still hold `from`.
+    async fn change_member(
+        &self,
+        team: Uuid,
+        user: Uuid,
+        from: TeamRole,
+        to: Option<TeamRole>,
+    ) -> Result<MemberChanged, StoreError> {
         let mut transaction = self.write_transaction().await?;
         lock_team(self, &mut transaction, &team.to_string()).await?;
-        if role == TeamRole::Owner && owners(&mut transaction, team).await? <= 1 {
+        if from == TeamRole::Owner
+            && to != Some(TeamRole::Owner)
+            && owners(&mut transaction, team).await? <= 1
+        {
             return Ok(MemberChanged::LastOwner);
         }
-        let done = sqlx::query(
-            "DELETE FROM team_members WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
-        )
-        .bind(team.to_string())
-        .bind(user.to_string())
-        .bind(role.as_str())
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected();
-        if done != 1 {
+        let statement = match to {
+            Some(to) => sqlx::query(
+                "UPDATE team_members SET role = $4 WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
+            )
+            .bind(team.to_string())
+            .bind(user.to_string())
+            .bind(from.as_str())
+            .bind(to.as_str()),
+            None => sqlx::query(
+                "DELETE FROM team_members WHERE tenant_id = $1 AND user_id = $2 AND role = $3",
+            )
+            .bind(team.to_string())
+            .bind(user.to_string())
+            .bind(from.as_str()),
+        };
+        if statement.execute(&mut *transaction).await?.rows_affected() != 1 {
             return Ok(MemberChanged::Gone);
         }
         transaction.commit().await?;

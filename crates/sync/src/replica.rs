@@ -27,6 +27,9 @@ type SharedGraph = Arc<Mutex<OpenGraph>>;
 /// Automatic history points kept per graph.
 const KEPT_POINTS: u32 = 200;
 
+/// How an automatic point's id starts (then its time).
+const POINT_PREFIX: &str = "sync:";
+
 /// An agent, prompt or session held open: its document and what the server
 /// had acknowledged.
 struct OpenDocument {
@@ -266,7 +269,7 @@ impl Replica {
         let mut versions = shared.lock().await.document.named_versions();
         for (at, frontiers) in self.store.graph_points(id).await? {
             versions.push(GraphVersion {
-                id: format!("sync:{at}"),
+                id: format!("{POINT_PREFIX}{at}"),
                 name: "Edits from elsewhere arrived".into(),
                 by: String::new(),
                 named: false,
@@ -288,17 +291,31 @@ impl Replica {
         let Some(version) = version else {
             return self.graph(id).await;
         };
-        let found = self
-            .versions(id)
-            .await?
-            .into_iter()
-            .find(|each| each.id == version)
-            .ok_or_else(|| {
-                SyncError::InvalidUpdate(format!("graph {id} has no version `{version}`"))
-            })?;
+        let point = match version.strip_prefix(POINT_PREFIX) {
+            Some(at) => self
+                .store
+                .graph_points(id)
+                .await?
+                .into_iter()
+                .find(|(when, _)| when == at)
+                .map(|(_, frontiers)| frontiers),
+            None => None,
+        };
         let shared = self.open_graph(id).await?;
         let open = shared.lock().await;
-        open.document.graph_at(&found.frontiers)
+        let frontiers = match point {
+            Some(frontiers) => frontiers,
+            None => open
+                .document
+                .named_versions()
+                .into_iter()
+                .find(|each| each.id == version)
+                .map(|each| each.frontiers)
+                .ok_or_else(|| {
+                    SyncError::InvalidUpdate(format!("graph {id} has no version `{version}`"))
+                })?,
+        };
+        open.document.graph_at(&frontiers)
     }
 
     /// What changed from version `from` to version `to` (`None`: now).

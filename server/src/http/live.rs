@@ -499,22 +499,20 @@ async fn presence_from(
 /// the previous ping is gone (sleeping laptop, dropped network) and its
 /// socket is closed, so dead feeds do not pile up.
 async fn feed(
-    mut socket: WebSocket,
-    mut changes: broadcast::Receiver<LiveEvent>,
+    socket: WebSocket,
+    changes: broadcast::Receiver<LiveEvent>,
     context: &ApiContext,
     listener: &Listener,
     ping_every: std::time::Duration,
 ) {
     let (tenant, user) = (listener.tenant, listener.user);
-    let mut known_graphs = std::collections::HashSet::new();
     let mut showed_presence = false;
     run_feed(
-        &mut socket,
-        &mut changes,
+        socket,
+        changes,
         context,
         listener,
         ping_every,
-        &mut known_graphs,
         &mut showed_presence,
     )
     .await;
@@ -531,16 +529,19 @@ async fn feed(
     }
 }
 
+/// The feed itself; `showed_presence` says afterwards whether the person
+/// was shown to others (who then hear that they left).
 async fn run_feed(
-    socket: &mut WebSocket,
-    changes: &mut broadcast::Receiver<LiveEvent>,
+    mut socket: WebSocket,
+    mut changes: broadcast::Receiver<LiveEvent>,
     context: &ApiContext,
     listener: &Listener,
     ping_every: std::time::Duration,
-    known_graphs: &mut std::collections::HashSet<GraphId>,
     showed_presence: &mut bool,
 ) {
     let (tenant, user) = (listener.tenant, listener.user);
+    // Graphs presence named that the workspace holds, checked once each.
+    let mut known_graphs = std::collections::HashSet::new();
     if socket
         .send(Message::Text(r#"{"ready":true}"#.into()))
         .await
@@ -612,7 +613,7 @@ async fn run_feed(
                     if !context.live.presence_allowed(tenant, user) {
                         continue;
                     }
-                    match presence_from(context, listener, text.as_str(), known_graphs).await {
+                    match presence_from(context, listener, text.as_str(), &mut known_graphs).await {
                         Ok(presence) => {
                             *showed_presence = true;
                             context.live.publish_presence(presence).await;

@@ -90,12 +90,18 @@ fn parse_role(text: &str) -> Result<TeamRole, ApiError> {
     })
 }
 
-/// The signed-in person (from the app, not a key or a channel).
-async fn person(context: &ApiContext, principal: &Principal) -> Result<UserRecord, ApiError> {
+/// Refuses anything but the signed-in app (an API key, a channel's run).
+fn from_the_app(principal: &Principal) -> Result<(), ApiError> {
     require_app_session(
         principal,
         "teams are managed from the signed-in app; API keys cannot do it",
-    )?;
+    )
+}
+
+/// The signed-in person's account (from the app), for what needs their
+/// name or address.
+async fn person(context: &ApiContext, principal: &Principal) -> Result<UserRecord, ApiError> {
+    from_the_app(principal)?;
     context
         .store
         .user(principal.tenant_id, principal.user_id)
@@ -103,27 +109,38 @@ async fn person(context: &ApiContext, principal: &Principal) -> Result<UserRecor
         .ok_or_else(|| ApiError::Unauthorized("this account no longer exists".into()))
 }
 
-/// The caller's role in `team`; a team they are not in is not found, so
-/// its existence is not told to outsiders.
+/// `user`'s role in `team`, or 404 with `missing`.
+async fn role_of(
+    context: &ApiContext,
+    team: Uuid,
+    user: Uuid,
+    missing: &str,
+) -> Result<TeamRole, ApiError> {
+    Ok(context
+        .store
+        .team_seat(team, user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(missing.into()))?
+        .role)
+}
+
+/// The caller's role in `team` (from the app); a team they are not in is
+/// not found, so its existence is not told to outsiders.
 async fn role_in(
     context: &ApiContext,
     principal: &Principal,
     team: Uuid,
 ) -> Result<TeamRole, ApiError> {
-    Ok(context
-        .store
-        .team_seat(team, principal.user_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("no such team among yours".into()))?
-        .role)
+    from_the_app(principal)?;
+    role_of(context, team, principal.user_id, "no such team among yours").await
 }
 
 async fn list_teams(
     State(context): State<ApiContext>,
     SignedIn(principal): SignedIn,
 ) -> Result<Json<Vec<TeamMembership>>, ApiError> {
-    let user = person(&context, &principal).await?;
-    Ok(Json(context.store.teams_of(user.id).await?))
+    from_the_app(&principal)?;
+    Ok(Json(context.store.teams_of(principal.user_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -139,16 +156,17 @@ async fn create_team(
 ) -> Result<(StatusCode, Json<TeamMembership>), ApiError> {
     let Json(request) = body?;
     let name = check_name(&request.name, "the team's name")?;
-    let user = person(&context, &principal).await?;
+    from_the_app(&principal)?;
+    let user = principal.user_id;
     match context
         .store
-        .create_team(user.id, &name, MAX_TEAMS_CREATED_PER_USER, context.now())
+        .create_team(user, &name, MAX_TEAMS_CREATED_PER_USER, context.now())
         .await?
     {
         TeamCreated::Created(id) => {
             let team = context
                 .store
-                .teams_of(user.id)
+                .teams_of(user)
                 .await?
                 .into_iter()
                 .find(|team| team.id == id)
@@ -170,7 +188,6 @@ async fn rename_team(
     let team = parse_uuid(&team, "team id")?;
     let Json(request) = body?;
     let name = check_name(&request.name, "the team's name")?;
-    person(&context, &principal).await?;
     require_team_action(
         role_in(&context, &principal, team).await?,
         TeamAction::Rename,
@@ -194,7 +211,6 @@ async fn list_members(
     Path(team): Path<String>,
 ) -> Result<Json<Members>, ApiError> {
     let team = parse_uuid(&team, "team id")?;
-    person(&context, &principal).await?;
     let role = role_in(&context, &principal, team).await?;
     let invitations =
         if orrery_domain::policy::decide_in_team(role, TeamAction::RevokeInvitation).allowed {
@@ -220,12 +236,13 @@ struct RoleChange {
 
 /// The member's role now, or 404.
 async fn member_role(context: &ApiContext, team: Uuid, user: Uuid) -> Result<TeamRole, ApiError> {
-    Ok(context
-        .store
-        .team_seat(team, user)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("that person is not a member of this team".into()))?
-        .role)
+    role_of(
+        context,
+        team,
+        user,
+        "that person is not a member of this team",
+    )
+    .await
 }
 
 fn member_change(outcome: MemberChanged) -> Result<StatusCode, ApiError> {
@@ -251,7 +268,6 @@ async fn change_role(
     let user = parse_uuid(&user, "user id")?;
     let Json(request) = body?;
     let to = parse_role(&request.role)?;
-    person(&context, &principal).await?;
     let role = role_in(&context, &principal, team).await?;
     let from = member_role(&context, team, user).await?;
     if from == to {
@@ -273,7 +289,6 @@ async fn remove_member(
 ) -> Result<StatusCode, ApiError> {
     let team = parse_uuid(&team, "team id")?;
     let user = parse_uuid(&user, "user id")?;
-    person(&context, &principal).await?;
     let role = role_in(&context, &principal, team).await?;
     let removed = member_role(&context, team, user).await?;
     let action = if user == principal.user_id {
@@ -386,7 +401,6 @@ async fn revoke_invitation(
 ) -> Result<StatusCode, ApiError> {
     let team = parse_uuid(&team, "team id")?;
     let invitation = parse_uuid(&invitation, "invitation id")?;
-    person(&context, &principal).await?;
     require_team_action(
         role_in(&context, &principal, team).await?,
         TeamAction::RevokeInvitation,

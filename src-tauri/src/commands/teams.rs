@@ -31,19 +31,12 @@ fn bounded<'a>(value: &'a str, what: &str) -> Result<&'a str, CommandError> {
     Ok(value)
 }
 
-fn id(value: &str, what: &str) -> Result<String, CommandError> {
-    value
-        .trim()
-        .parse::<uuid::Uuid>()
-        .map(|id| id.to_string())
-        .map_err(|_| invalid(format!("{what} is not an id")))
-}
-
-fn team_id(value: &str) -> Result<uuid::Uuid, CommandError> {
+/// `value` as an id (a UUID), or why not.
+fn id(value: &str, what: &str) -> Result<uuid::Uuid, CommandError> {
     value
         .trim()
         .parse()
-        .map_err(|_| invalid("the team is not an id"))
+        .map_err(|_| invalid(format!("{what} is not an id")))
 }
 
 fn role(value: &str) -> Result<&str, CommandError> {
@@ -80,7 +73,9 @@ pub async fn team_people(
     shell: State<'_, Shell>,
     team: String,
 ) -> Result<orrery_account::TeamPeople, CommandError> {
-    Ok(shell.team_people(&id(&team, "the team")?).await?)
+    Ok(shell
+        .team_people(&id(&team, "the team")?.to_string())
+        .await?)
 }
 
 /// Invites someone by email; the team's people then.
@@ -94,7 +89,7 @@ pub async fn invite_to_team(
 ) -> Result<orrery_account::TeamPeople, CommandError> {
     Ok(shell
         .invite_to_team(
-            &id(&team, "the team")?,
+            &id(&team, "the team")?.to_string(),
             bounded(&email, "the address")?,
             self::role(&role)?,
         )
@@ -110,7 +105,10 @@ pub async fn revoke_team_invitation(
     invitation: String,
 ) -> Result<orrery_account::TeamPeople, CommandError> {
     Ok(shell
-        .revoke_team_invitation(&id(&team, "the team")?, &id(&invitation, "the invitation")?)
+        .revoke_team_invitation(
+            &id(&team, "the team")?.to_string(),
+            &id(&invitation, "the invitation")?.to_string(),
+        )
         .await?)
 }
 
@@ -125,8 +123,8 @@ pub async fn change_team_role(
 ) -> Result<orrery_account::TeamPeople, CommandError> {
     Ok(shell
         .change_team_role(
-            &id(&team, "the team")?,
-            &id(&user, "the member")?,
+            &id(&team, "the team")?.to_string(),
+            &id(&user, "the member")?.to_string(),
             self::role(&role)?,
         )
         .await?)
@@ -141,7 +139,10 @@ pub async fn remove_team_member(
     user: String,
 ) -> Result<Vec<orrery_account::Team>, CommandError> {
     Ok(shell
-        .remove_team_member(&id(&team, "the team")?, &id(&user, "the member")?)
+        .remove_team_member(
+            &id(&team, "the team")?.to_string(),
+            &id(&user, "the member")?.to_string(),
+        )
         .await?)
 }
 
@@ -174,7 +175,7 @@ pub async fn switch_workspace(
     app: tauri::AppHandle,
     team: Option<String>,
 ) -> Result<crate::shell::Workspaces, CommandError> {
-    let team = team.map(|team| team_id(&team)).transpose()?;
+    let team = team.map(|team| id(&team, "the team")).transpose()?;
     let workspaces = shell.switch_workspace(team).await?;
     let _ = crate::events::LibraryChanged(String::new()).emit(&app);
     Ok(workspaces)
@@ -189,7 +190,7 @@ pub async fn copy_graph_to_team(
     team: String,
 ) -> Result<orrery_store::GraphSummary, CommandError> {
     let graph = super::parse_graph_id(&graph)?;
-    let team = team_id(&team)?;
+    let team = id(&team, "the team")?;
     Ok(shell.copy_graph_to_team(graph, team).await?)
 }
 

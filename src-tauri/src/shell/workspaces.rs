@@ -16,8 +16,17 @@ use uuid::Uuid;
 
 use super::{Shell, ShellError};
 
-/// The device setting that remembers the chosen team workspace.
+/// The device setting that remembers the chosen team workspace, with the
+/// role and name it had, so the app opens in it without asking the server.
 const WORKSPACE_SETTING: &str = "workspace";
+
+/// What [`WORKSPACE_SETTING`] holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    team: Uuid,
+    role: Option<String>,
+    name: Option<String>,
+}
 
 /// The workspace the app works in, with its replica.
 #[derive(Clone)]
@@ -33,6 +42,18 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
+    /// Refuses a change here when the person may not make one (a viewer's
+    /// team), with the reason.
+    pub fn writable(&self) -> Result<(), ShellError> {
+        if self.role.as_deref() == Some("viewer") {
+            return Err(ShellError::ReadOnly(format!(
+                "you are a viewer in {}: you can open its graphs and library but not change them; ask an admin to make you an editor",
+                self.name.as_deref().unwrap_or("this team")
+            )));
+        }
+        Ok(())
+    }
+
     /// The personal workspace over `replica`.
     pub fn personal(replica: Replica) -> Self {
         Self {
@@ -66,10 +87,20 @@ impl Shell {
             Err(ShellError::SignedOut) => Vec::new(),
             Err(error) => return Err(error),
         };
-        let current = self.current();
+        // The role there may have changed since it was entered.
+        let mut current = self.current();
+        if let Some(team) = current.team
+            && let Some(membership) = teams.iter().find(|each| each.id == team.to_string())
+            && current.role.as_deref() != Some(membership.role.as_str())
+        {
+            current.role = Some(membership.role.clone());
+            current.name = Some(membership.name.clone());
+            self.set_workspace(current.clone());
+            self.remember(&current).await?;
+        }
         Ok(Workspaces {
             current: current.team.map(|team| team.to_string()),
-            writable: current.role.as_deref() != Some("viewer"),
+            writable: current.writable().is_ok(),
             role: current.role,
             teams,
         })
@@ -137,22 +168,31 @@ impl Shell {
             .clone())
     }
 
-    async fn enter(&self, workspace: Workspace) -> Result<(), ShellError> {
+    /// Remembers `workspace` as the one to open at the next start.
+    async fn remember(&self, workspace: &Workspace) -> Result<(), ShellError> {
         let remembered = workspace
             .team
-            .map(|team| team.to_string())
+            .map(|team| {
+                serde_json::to_string(&Remembered {
+                    team,
+                    role: workspace.role.clone(),
+                    name: workspace.name.clone(),
+                })
+                .expect("a remembered workspace serialises")
+            })
             .unwrap_or_default();
-        *self
-            .inner
-            .workspace
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = workspace;
         self.inner
             .device
             .store()
             .set_setting(WORKSPACE_SETTING, &remembered)
             .await
             .map_err(SyncError::from)?;
+        Ok(())
+    }
+
+    async fn enter(&self, workspace: Workspace) -> Result<(), ShellError> {
+        self.remember(&workspace).await?;
+        self.set_workspace(workspace);
         // The canvas showed a graph of the other workspace.
         let open = self
             .inner
@@ -172,50 +212,43 @@ impl Shell {
         Ok(())
     }
 
-    /// At start: the team workspace chosen last time, if any. Offline, its
-    /// store opens with the role it had (read from the server when back).
+    /// At start: the team workspace chosen last time, if any, with the role
+    /// it had then (no request to the server holds the start up; the
+    /// Graphs screen's list of workspaces reads the role again).
     pub(super) async fn restore_workspace(&self) -> Result<(), ShellError> {
-        let Some(team) = self
+        let Some(remembered) = self
             .inner
             .device
             .store()
             .setting(WORKSPACE_SETTING)
             .await
             .map_err(SyncError::from)?
-            .and_then(|text| text.parse::<Uuid>().ok())
+            .and_then(|text| serde_json::from_str::<Remembered>(&text).ok())
         else {
             return Ok(());
         };
-        let workspace = match self.team_workspace(team).await {
-            Ok(workspace) => workspace,
-            // Signed out or offline: the team's own copy, as it was.
-            Err(ShellError::SignedOut | ShellError::Account(_)) => Workspace {
-                team: Some(team),
-                role: None,
-                name: None,
-                replica: self.team_replica(team).await?,
-            },
-            Err(error) => return Err(error),
-        };
+        let replica = self.team_replica(remembered.team).await?;
+        self.set_workspace(Workspace {
+            team: Some(remembered.team),
+            role: remembered.role,
+            name: remembered.name,
+            replica,
+        });
+        Ok(())
+    }
+
+    fn set_workspace(&self, workspace: Workspace) {
         *self
             .inner
             .workspace
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = workspace;
-        Ok(())
     }
 
     /// Refuses a change in a workspace where the person may not make one
     /// (a viewer's team), with the reason.
     pub(crate) fn check_writable(&self) -> Result<(), ShellError> {
-        let current = self.current();
-        if current.role.as_deref() == Some("viewer") {
-            return Err(ShellError::ReadOnly(format!(
-                "you are a viewer in {}: you can open its graphs and library but not change them; ask an admin to make you an editor",
-                current.name.as_deref().unwrap_or("this team")
-            )));
-        }
-        Ok(())
+        self.current().writable()
     }
 
     /// Copies a graph of the personal workspace into `team`'s (moving a
@@ -228,12 +261,7 @@ impl Shell {
     ) -> Result<GraphSummary, ShellError> {
         let original = self.replica().graph(graph).await?;
         let workspace = self.team_workspace(team).await?;
-        if workspace.role.as_deref() == Some("viewer") {
-            return Err(ShellError::ReadOnly(format!(
-                "you are a viewer in {}: ask an admin to make you an editor to add graphs",
-                workspace.name.as_deref().unwrap_or("that team")
-            )));
-        }
+        workspace.writable()?;
         let copy = workspace
             .replica
             .add_graph(orrery_domain::Graph {
