@@ -25,6 +25,8 @@ test("a version is saved, compared with now, restored and the restore undone", a
   await page.getByRole("button", { name: "History of Pipeline" }).click();
   const panel = page.getByRole("region", { name: "History of Pipeline" });
   const versions = panel.getByRole("list", { name: "Versions" });
+  // The history loads after the panel opens: wait for its last entry before counting.
+  await versions.getByText("Before the review").waitFor();
   assert.equal(await versions.getByRole("listitem").count(), 2);
 
   const save = panel.getByRole("form", { name: "Save a version" });
