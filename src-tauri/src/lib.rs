@@ -200,11 +200,13 @@ pub fn run() {
 
             // Live feed: the server says which graph changed, the background sync runs at once.
             let live_shell = shell.clone();
+            let live_handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 loop {
                     let mut switched = false;
                     let mut looking = live_shell.looking();
-                    match live_shell.live_feed().await {
+                    let team = live_shell.current_team();
+                    match live_shell.live_feed_in(team).await {
                         Ok(mut feed) => loop {
                             tokio::select! {
                                 change = feed.next() => match change {
@@ -214,6 +216,13 @@ pub fn run() {
                                     )) => live_shell.peer_presence(&change),
                                     Ok(Some(orrery_sync::LiveChange::Refused(reason))) => {
                                         tracing::debug!(%reason, "presence refused")
+                                    }
+                                    // Another person's edit, taken in without a sync.
+                                    Ok(Some(orrery_sync::LiveChange::GraphEdit(edit))) => {
+                                        if live_shell.receive_edit(team, &edit).await {
+                                            let _ = events::LibraryChanged(edit.graph.to_string())
+                                                .emit(&live_handle);
+                                        }
                                     }
                                     Ok(Some(_)) => live_shell.changed_elsewhere(),
                                     _ => break,

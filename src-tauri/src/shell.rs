@@ -1039,7 +1039,20 @@ impl Shell {
             .with_token(|token| async move { accounts.me(&token).await })
             .await?;
         let status = accounts.billing_status().await?;
+        // In a team's workspace: the plan it works on (its owner's) and its seats.
+        let workspace = self.current();
+        let team = match workspace.team {
+            Some(team) => Some(TeamBilling {
+                name: workspace.name.unwrap_or_default(),
+                role: workspace.role.unwrap_or_default(),
+                usage: self
+                    .with_token(|token| async move { accounts.usage_in(&token, Some(team)).await })
+                    .await?,
+            }),
+            None => None,
+        };
         Ok(BillingOverview {
+            team,
             plans,
             usage,
             subscription,
@@ -1086,8 +1099,16 @@ impl Shell {
     /// Opens the server's live change feed as the signed-in user, in the
     /// workspace the app works in.
     pub async fn live_feed(&self) -> Result<orrery_sync::LiveFeed, ShellError> {
+        self.live_feed_in(self.current_team()).await
+    }
+
+    /// Opens the server's live change feed as the signed-in user in `team`'s
+    /// workspace (`None`: the personal one).
+    pub async fn live_feed_in(
+        &self,
+        team: Option<uuid::Uuid>,
+    ) -> Result<orrery_sync::LiveFeed, ShellError> {
         let token = self.access_token(false).await?;
-        let team = self.current().team;
         Ok(orrery_sync::LiveFeed::connect_in(&self.inner.server_url, &token, team).await?)
     }
 
@@ -1099,6 +1120,49 @@ impl Shell {
     /// Wakes the background sync: something changed on the server.
     pub fn changed_elsewhere(&self) {
         self.inner.changed.notify_one();
+    }
+
+    /// The team the app works in now (`None`: the personal workspace).
+    pub fn current_team(&self) -> Option<uuid::Uuid> {
+        self.current().team
+    }
+
+    /// Takes in an edit the live feed of workspace `team` carried and, when
+    /// its graph is on the canvas, shows it there at once (a drag in
+    /// progress is kept). Answers whether the graph changed here; when the
+    /// edit cannot be taken in alone it is synced, and on a failure the
+    /// background sync is woken.
+    pub async fn receive_edit(
+        &self,
+        team: Option<uuid::Uuid>,
+        edit: &orrery_sync::LiveEdit,
+    ) -> bool {
+        let workspace = self.current();
+        if workspace.team != team {
+            return false; // The feed of a workspace the app just left.
+        }
+        let received = async {
+            let client = self.client(false, team).await?;
+            Ok::<_, ShellError>(client.receive_edit(&workspace.replica, edit).await?)
+        }
+        .await;
+        match received {
+            Ok(true) => {
+                if self.shown_graph() == Some(edit.graph)
+                    && let Ok(graph) = workspace.replica.graph(edit.graph).await
+                {
+                    let _ = self.inner.canvas.send(CanvasCommand::Merged(graph.clone()));
+                    self.report_merged_away(Some(&graph));
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::debug!(%error, "a live edit was not taken in; syncing");
+                self.changed_elsewhere();
+                false
+            }
+        }
     }
 
     /// Mails a reset code to `email`.
@@ -1258,6 +1322,20 @@ pub struct BillingOverview {
     pub billing_enabled: bool,
     /// The plans it has a price for.
     pub purchasable_plans: Vec<String>,
+    /// In a team's workspace: its plan and seats; `None` in the personal one.
+    pub team: Option<TeamBilling>,
+}
+
+/// What a team's workspace works on: its owner's plan, and its seats.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct TeamBilling {
+    /// The team's name.
+    pub name: String,
+    /// The person's role in it.
+    pub role: String,
+    /// `/v1/usage` in the team's workspace: the plan, and its metrics with
+    /// `seats` (members and pending invitations) among them.
+    pub usage: serde_json::Value,
 }
 
 /// A seed that differs between calls, so two samples do not share node ids.

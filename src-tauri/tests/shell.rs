@@ -334,7 +334,7 @@ async fn a_change_on_another_device_arrives_through_the_live_feed() {
     let a = Shell::open(&directory.path().join("a.db"), &server.url, vault(), canvas)
         .await
         .unwrap();
-    let (canvas, _b_commands) = channel();
+    let (canvas, b_commands) = channel();
     let b = Shell::open(&directory.path().join("b.db"), &server.url, vault(), canvas)
         .await
         .unwrap();
@@ -343,16 +343,49 @@ async fn a_change_on_another_device_arrives_through_the_live_feed() {
         .unwrap();
     b.sign_in("hedy@orrery.test", PASSWORD).await.unwrap();
     let mut feed = b.live_feed().await.unwrap();
+    let mut next_edit =
+        async || match tokio::time::timeout(std::time::Duration::from_secs(20), feed.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(orrery_sync::LiveChange::GraphEdit(edit)) => edit,
+            other => panic!("an edit carried on the feed: {other:?}"),
+        };
 
+    // A graph B has never seen: the edit alone cannot make it, so B syncs it.
     let graph = a.create_graph("Made on A").await.unwrap();
     assert_eq!(a.sync_now().await.state, "synced");
-    let change = tokio::time::timeout(std::time::Duration::from_secs(20), feed.next())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(change, Some(orrery_sync::LiveChange::Graph(graph.id)));
-    assert_eq!(b.sync_now().await.state, "synced");
+    let created = next_edit().await;
+    assert_eq!(created.graph, graph.id);
+    b.receive_edit(None, &created).await;
     assert_eq!(b.list_graphs().await.unwrap()[0].name, "Made on A");
+
+    // With the graph on B's canvas, A's next edit shows there as it arrives.
+    b.open_graph(graph.id).await.unwrap();
+    while b_commands.try_recv().is_ok() {}
+    let node = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Agent,
+        "Arrived live",
+        orrery_domain::Position::default(),
+    );
+    a.apply_edit(graph.id, &orrery_domain::GraphEdit::AddNode(node.clone()))
+        .await
+        .unwrap();
+    assert_eq!(a.sync_now().await.state, "synced");
+    let added = next_edit().await;
+    // Of another workspace's feed (one the app just left), it is ignored.
+    assert!(!b.receive_edit(Some(uuid::Uuid::now_v7()), &added).await);
+    assert!(b.receive_edit(None, &added).await);
+    let shown = b_commands
+        .try_iter()
+        .find_map(|command| match command {
+            CanvasCommand::Merged(graph) => Some(graph),
+            _ => None,
+        })
+        .expect("the canvas was given the merged graph");
+    assert_eq!(shown.nodes[&node.id].label, "Arrived live");
+    assert_eq!(b.list_graphs().await.unwrap()[0].node_count, 1);
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use orrery_domain::{GraphId, Node, NodeId, NodeKind, Position, sample_graph};
 use orrery_e2e::postgres::PostgresServer;
 use orrery_e2e::{TestDevice, TestServer};
 use orrery_store::DatabaseLocation;
-use orrery_sync::{LiveChange, LiveFeed};
+use orrery_sync::LiveFeed;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_postgres_fan_out() {
@@ -55,7 +55,10 @@ async fn two_instances_on_postgres_fan_out() {
         .await
         .expect("instance 2 relayed the merge made on instance 1")
         .unwrap();
-    assert_eq!(heard, Some(LiveChange::Graph(graph.id)));
+    assert_eq!(
+        heard.and_then(|change| change.changed_graph()),
+        Some(graph.id)
+    );
     reader
         .client
         .sync_graph(&reader.replica, graph.id)
@@ -111,7 +114,10 @@ async fn two_instances_on_postgres_fan_out() {
         .await
         .expect("the stranger's feed spoke")
         .unwrap();
-    assert_eq!(heard, Some(LiveChange::Graph(own.id)));
+    assert_eq!(
+        heard.and_then(|change| change.changed_graph()),
+        Some(own.id)
+    );
 }
 
 const ROUNDS: usize = 15;

@@ -187,9 +187,93 @@ async fn edit_reaches_a_listening_device_live() {
         .await
         .expect("the feed spoke")
         .unwrap();
-    assert_eq!(change, Some(LiveChange::Graph(graph.id)));
+    assert_eq!(
+        change.as_ref().and_then(LiveChange::changed_graph),
+        Some(graph.id)
+    );
     b.client.sync_graph(&b.replica, graph.id).await.unwrap();
     assert_eq!(b.replica.graph(graph.id).await.unwrap(), graph);
+
+    // The next edit travels on the feed itself: B takes it in with no
+    // round trip (its client points at a closed port), and an edit that
+    // builds on one B missed is synced instead.
+    let node = *graph.nodes.keys().next().unwrap();
+    let mut edits = Vec::new();
+    for x in [10.0, 20.0, 30.0] {
+        let position = orrery_domain::Position { x, y: 0.0, z: 0.0 };
+        a.replica.move_node(graph.id, node, position).await.unwrap();
+        a.client.sync_all(&a.replica).await.unwrap();
+        match tokio::time::timeout(guard, feed.next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(LiveChange::GraphEdit(edit)) => edits.push(edit),
+            other => panic!("a small edit is carried on the feed: {other:?}"),
+        }
+    }
+    let unreachable = orrery_sync::SyncClient::new("http://127.0.0.1:9", b.token());
+    assert!(
+        unreachable
+            .receive_edit(&b.replica, &edits[0])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        b.replica.graph(graph.id).await.unwrap().nodes[&node]
+            .position
+            .x,
+        10.0
+    );
+    // Taken in twice: nothing new, still no round trip.
+    assert!(
+        !unreachable
+            .receive_edit(&b.replica, &edits[0])
+            .await
+            .unwrap()
+    );
+    // The second edit was missed: the third cannot be taken in alone.
+    let missed = unreachable.receive_edit(&b.replica, &edits[2]).await;
+    assert!(
+        matches!(missed, Err(orrery_sync::SyncError::Offline { .. })),
+        "{missed:?}"
+    );
+    assert_eq!(
+        b.replica.graph(graph.id).await.unwrap().nodes[&node]
+            .position
+            .x,
+        10.0
+    );
+    assert!(b.client.receive_edit(&b.replica, &edits[2]).await.unwrap());
+    assert_eq!(
+        b.replica.graph(graph.id).await.unwrap(),
+        a.replica.graph(graph.id).await.unwrap()
+    );
+    // B has nothing of its own to send: the versions the feed carried count
+    // as the server's.
+    let pending: i64 = b
+        .replica
+        .list_graphs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|graph| graph.pending_changes)
+        .sum();
+    assert_eq!(pending, 0);
+    // A carried edit that does not decode changes nothing: the graph is
+    // synced instead.
+    let mut garbage = edits[1].clone();
+    garbage.update = b"not an update".to_vec();
+    let refused = unreachable.receive_edit(&b.replica, &garbage).await;
+    assert!(
+        matches!(refused, Err(orrery_sync::SyncError::Offline { .. })),
+        "{refused:?}"
+    );
+    assert!(!b.client.receive_edit(&b.replica, &garbage).await.unwrap());
+    assert_eq!(
+        b.replica.graph(graph.id).await.unwrap(),
+        a.replica.graph(graph.id).await.unwrap()
+    );
 
     // The stranger's first message is about the stranger's own graph.
     let own = stranger
@@ -202,7 +286,10 @@ async fn edit_reaches_a_listening_device_live() {
         .await
         .expect("the feed spoke")
         .unwrap();
-    assert_eq!(change, Some(LiveChange::Graph(own.id)));
+    assert_eq!(
+        change.and_then(|change| change.changed_graph()),
+        Some(own.id)
+    );
 
     // Without a valid token there is no feed.
     let refused = LiveFeed::connect(&server.url(), "oat_forged")

@@ -143,6 +143,43 @@ async fn join(
     session.access_token
 }
 
+/// Puts `email` (registered) on `plan`.
+async fn put_on_plan(server: &TestServer, email: &str, plan: &str) {
+    let account = server.session_for(email, "laptop").await.unwrap().account;
+    let store = server.store().await.unwrap();
+    assert!(
+        store
+            .set_plan(
+                account.tenant_id.parse().unwrap(),
+                account.id.parse().unwrap(),
+                plan
+            )
+            .await
+            .unwrap()
+    );
+}
+
+/// The seats metric of `GET /v1/usage` in `team`'s workspace: (used, limit).
+async fn seats_in(server: &TestServer, token: &str, team: Uuid) -> (u64, Option<u64>) {
+    let usage: Value = reqwest::Client::new()
+        .get(format!("{}/v1/usage", server.url()))
+        .bearer_auth(token)
+        .header(WORKSPACE_HEADER, team.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seats = usage["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|metric| metric["metric"] == "seats")
+        .unwrap_or_else(|| panic!("a team's usage counts seats: {usage}"));
+    (seats["used"].as_u64().unwrap(), seats["limit"].as_u64())
+}
+
 /// A fresh device of `email` working in `team`.
 async fn team_device(server: &TestServer, email: &str, team: Uuid) -> TestDevice {
     let mut device = TestDevice::signed_in(server, email, "team laptop")
@@ -276,7 +313,8 @@ async fn invitation_is_single_use_and_expires() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // The hourly count holds under parallel invitations (the earlier ones
-    // were sent a week ago).
+    // were sent a week ago; the team's plan leaves seats for them all).
+    put_on_plan(&server, "olga@orrery.test", "enterprise").await;
     let sends = (0..INVITATIONS_PER_TEAM_PER_HOUR + 15).map(|n| {
         let (server, owner) = (&server, &owner);
         async move {
@@ -503,7 +541,10 @@ async fn removed_member_loses_access_at_once() {
     let heard = tokio::time::timeout(PATIENCE, own_feed.next())
         .await
         .unwrap();
-    assert_eq!(heard.unwrap(), Some(LiveChange::Graph(own.id)));
+    assert_eq!(
+        heard.unwrap().and_then(|change| change.changed_graph()),
+        Some(own.id)
+    );
 }
 
 #[tokio::test]
@@ -785,7 +826,10 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(first, Some(LiveChange::Graph(carls.id)));
+    assert_eq!(
+        first.and_then(|change| change.changed_graph()),
+        Some(carls.id)
+    );
     // And Ana's own presence does not come back to her.
     ana_feed.show_presence(graph.id, None, &[]).await.unwrap();
     ana.replica
@@ -797,7 +841,10 @@ async fn presence_is_tenant_scoped_and_not_stored() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(next, Some(LiveChange::Graph(graph.id)));
+    assert_eq!(
+        next.and_then(|change| change.changed_graph()),
+        Some(graph.id)
+    );
 
     // Never stored: the marker's id is nowhere in the server's files.
     let directory = server.database.parent().unwrap();
@@ -1022,4 +1069,80 @@ async fn a_deleted_owner_leaves_the_team_to_its_members() {
     let store = server.store().await.unwrap();
     assert_eq!(store.team_name(solo).await.unwrap(), None);
     assert_eq!(store.team_name(team).await.unwrap().as_deref(), Some("Ops"));
+}
+
+#[tokio::test]
+async fn a_team_holds_the_seats_of_its_plan() {
+    let (_sink, server) = mailing_server().await;
+    let owner = token_of(&server, "pia@orrery.test").await;
+    let team = create_team(&server, &owner, "Seated").await;
+    // The owner's plan is the team's: Free has three seats, the owner's one.
+    assert_eq!(seats_in(&server, &owner, team).await, (1, Some(3)));
+    let (status, personal) = call(&server, &owner, reqwest::Method::GET, "/v1/usage", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !personal["metrics"].to_string().contains("seats"),
+        "a personal workspace has no seats: {personal}"
+    );
+
+    // Parallel invitations cannot pass the seats together; the refusal says why.
+    let invite_many = |from: usize, count: usize| {
+        let (server, owner) = (&server, &owner);
+        futures_util::future::join_all((from..from + count).map(move |n| async move {
+            invite(
+                server,
+                owner,
+                team,
+                &format!("seat{n}@orrery.test"),
+                "editor",
+            )
+            .await
+        }))
+    };
+    let answers = invite_many(0, 8).await;
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(created.len(), 2, "{answers:?}");
+    for (status, body) in answers
+        .iter()
+        .filter(|(status, _)| *status != StatusCode::CREATED)
+    {
+        assert_eq!(*status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("limit reached") && message.contains("3 seats"),
+            "{message}"
+        );
+    }
+    assert_eq!(seats_in(&server, &owner, team).await, (3, Some(3)));
+
+    // Taking back an invitation gives its seat back.
+    let (status, _) = call(
+        &server,
+        &owner,
+        reqwest::Method::DELETE,
+        &format!(
+            "/v1/teams/{team}/invitations/{}",
+            created[0]["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(seats_in(&server, &owner, team).await, (2, Some(3)));
+    let (status, body) = invite(&server, &owner, team, "late@orrery.test", "viewer").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // On Pro the team has ten seats, held again under parallel invitations.
+    put_on_plan(&server, "pia@orrery.test", "pro").await;
+    let answers = invite_many(100, 12).await;
+    let created = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 7, "{answers:?}");
+    assert_eq!(seats_in(&server, &owner, team).await, (10, Some(10)));
 }

@@ -131,7 +131,7 @@ export interface Plan {
 }
 
 export interface MetricUsage {
-  metric: "runs" | "tokens" | "api_calls" | "graphs";
+  metric: "runs" | "tokens" | "api_calls" | "graphs" | "seats";
   used: number;
   limit: number | null;
 }
@@ -147,9 +147,18 @@ export interface Invoice {
 }
 
 /** What the billing screen shows: the server's JSON, narrowed. */
-export type BillingOverview = Omit<Rust.BillingOverview_Serialize, "plans" | "usage" | "subscription" | "invoices"> & {
+/** The plan and usage the server answers for a workspace. */
+export interface WorkspaceUsage {
+  plan: Plan;
+  period_resets_at: string | null;
+  metrics: MetricUsage[];
+}
+
+export type BillingOverview = Omit<Rust.BillingOverview_Serialize, "plans" | "usage" | "subscription" | "invoices" | "team"> & {
   plans: Plan[];
-  usage: { plan: Plan; period_resets_at: string | null; metrics: MetricUsage[] };
+  usage: WorkspaceUsage;
+  /** In a team's workspace: the plan it works on (its owner's) and its seats. */
+  team: { name: string; role: string; usage: WorkspaceUsage } | null;
   subscription: { plan: string; status: string; cancel_at_period_end: boolean; current_period_end: string } | null;
   invoices: Invoice[];
 };

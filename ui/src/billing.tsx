@@ -13,6 +13,7 @@ const METRIC_NAMES: Record<MetricUsage["metric"], string> = {
   tokens: "Tokens",
   api_calls: "API calls",
   graphs: "Graphs",
+  seats: "Seats",
 };
 
 /** "$19 / month", "No charge". */
@@ -112,6 +113,44 @@ function UsageAgainstLimits({ metrics, labelledBy }: { metrics: MetricUsage[]; l
   );
 }
 
+/** In a team's workspace: the plan the team works on (its owner's) and its
+ * seats, each member and each open invitation taking one. */
+function TeamSeats({ team }: { team: NonNullable<BillingOverview["team"]> }) {
+  const seats = team.usage.metrics.filter((metric) => metric.metric === "seats");
+  const [counted] = seats;
+  const full = counted !== undefined && counted.limit !== null && counted.used >= counted.limit;
+  const owner = team.role === "owner";
+  return (
+    <section class="team-billing" aria-labelledby="team-billing-title" data-testid="team-billing">
+      <h2 id="team-billing-title">{`Team: ${team.name}`}</h2>
+      <p data-testid="team-plan">
+        {owner
+          ? `${team.name} works on your ${team.usage.plan.name} plan.`
+          : `${team.name} works on its owner's ${team.usage.plan.name} plan.`}
+        {" Each member and each open invitation takes a seat."}
+      </p>
+      <ul class="seat-list" aria-labelledby="team-billing-title">
+        {seats.map((metric) => {
+          const used = share(metric);
+          return (
+            <li class={used !== null && used >= FULL_FROM ? "full" : ""} data-metric="seats" key="seats">
+              <span>{`Seats: ${describeUsage(metric)}`}</span>
+              {used !== null && <span class="seat-bar" aria-hidden="true"><span style={{ width: `${used}%` }} /></span>}
+            </li>
+          );
+        })}
+      </ul>
+      {full && (
+        <p class="hint" data-testid="seats-full">
+          {owner
+            ? "Every seat is taken: upgrade your plan below for more, or take back an invitation."
+            : "Every seat is taken: the team's owner can upgrade their plan for more."}
+        </p>
+      )}
+    </section>
+  );
+}
+
 /** A plan on offer: its price, and whether it is the current one, can be bought here, or why not. */
 function PlanOffer({ plan, overview, say }: { plan: Plan; overview: BillingOverview; say: Say }) {
   const why = !overview.billing_enabled
@@ -178,6 +217,7 @@ export function Billing() {
           <span class="trial" data-testid="trial">{` Trial: ${trial} days left.`}</span>
         )}
       </p>
+      {overview.team && <TeamSeats team={overview.team} />}
       <h2 id="usage-title">Usage this period</h2>
       <UsageAgainstLimits metrics={usage.metrics} labelledBy="usage-title" />
       {usage.period_resets_at && <p class="hint">Counts reset on {usage.period_resets_at.slice(0, 10)}.</p>}

@@ -721,6 +721,8 @@ export type BillingOverview_Deserialize = {
 	billing_enabled: boolean,
 	/**  The plans it has a price for. */
 	purchasable_plans: string[],
+	/**  In a team's workspace: its plan and seats; `None` in the personal one. */
+	team?: TeamBilling | null,
 };
 
 /**  What the billing screen shows. */
@@ -739,6 +741,8 @@ export type BillingOverview_Serialize = {
 	billing_enabled: boolean,
 	/**  The plans it has a price for. */
 	purchasable_plans: string[],
+	/**  In a team's workspace: its plan and seats; `None` in the personal one. */
+	team: TeamBilling | null,
 };
 
 /**  How long to wait, how often to try, how much to read. */
@@ -1779,6 +1783,11 @@ export type PlanLimits_Deserialize = {
 	graphs?: number | null,
 	/**  Nodes in one graph. */
 	nodes_per_graph?: number | null,
+	/**
+	 *  Seats in each team workspace on the plan: its members and pending
+	 *  invitations (plans stored before seats existed have no limit).
+	 */
+	seats?: number | null,
 };
 
 /**  What a plan allows; `None` is unlimited. */
@@ -1793,6 +1802,11 @@ export type PlanLimits_Serialize = {
 	graphs: number | null,
 	/**  Nodes in one graph. */
 	nodes_per_graph: number | null,
+	/**
+	 *  Seats in each team workspace on the plan: its members and pending
+	 *  invitations (plans stored before seats existed have no limit).
+	 */
+	seats: number | null,
 };
 
 /**  A plan, as admins define it. */
@@ -2405,6 +2419,19 @@ export type Team = {
 	members: number,
 	/**  When the user joined. */
 	joined_at: string,
+};
+
+/**  What a team's workspace works on: its owner's plan, and its seats. */
+export type TeamBilling = {
+	/**  The team's name. */
+	name: string,
+	/**  The person's role in it. */
+	role: string,
+	/**
+	 *  `/v1/usage` in the team's workspace: the plan, and its metrics with
+	 *  `seats` (members and pending invitations) among them.
+	 */
+	usage: Value,
 };
 
 /**  An invitation not yet accepted. */

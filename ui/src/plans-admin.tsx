@@ -15,6 +15,7 @@ const LIMITS: [keyof PlanDefinition["limits"], string, string][] = [
   ["api_calls", "API calls a month", "API calls"],
   ["graphs", "Graphs", "graphs"],
   ["nodes_per_graph", "Nodes in one graph", "nodes in one graph"],
+  ["seats", "Seats in a team", "seats in a team"],
 ];
 const CHANNELS = ["telegram", "whatsapp"] as const;
 const KEY_PATTERN = /^[a-z0-9-]{1,40}$/;

@@ -95,3 +95,38 @@ test("billing_off_disables_upgrade_with_reason", async () => {
   assert.equal(checkouts, 0);
   assert.deepEqual(errors, []);
 });
+
+test("in a team's workspace the billing screen shows the plan the team works on and its seats", async () => {
+  const { page, errors } = await billingScreen({
+    teams: [
+      {
+        name: "Research",
+        role: "owner",
+        plan: "free",
+        members: [{ name: "Ben", email: "ben@lab.example", role: "editor" }],
+        invitations: [{ email: "cy@lab.example", role: "viewer" }],
+      },
+      { name: "Support crew", role: "editor", plan: "pro", members: [{ name: "Olga", email: "olga@ops.example", role: "owner" }] },
+    ],
+  });
+  // The personal workspace has no seats.
+  assert.equal(await page.getByTestId("team-billing").count(), 0);
+  await page.locator('[data-screen="graphs"]').click();
+  await page.getByLabel("Workspace").selectOption({ label: "Research" });
+  await page.locator('[data-screen="billing"]').click();
+  const team = page.getByTestId("team-billing");
+  await team.getByRole("heading", { name: "Team: Research" }).waitFor();
+  assert.match(await team.getByTestId("team-plan").textContent(), /Research works on your Free plan\. Each member and each open invitation takes a seat\./);
+  assert.deepEqual(await team.getByRole("list", { name: "Team: Research" }).getByRole("listitem").allTextContents(), ["Seats: 3 of 3"]);
+  await team.getByTestId("seats-full").filter({ hasText: "upgrade your plan below" }).waitFor();
+  await page.screenshot({ path: join(here, "..", "test-results", "billing-team.png"), fullPage: true });
+
+  await page.locator('[data-screen="graphs"]').click();
+  await page.getByLabel("Workspace").selectOption({ label: "Support crew" });
+  await page.locator('[data-screen="billing"]').click();
+  await team.getByRole("heading", { name: "Team: Support crew" }).waitFor();
+  assert.match(await team.getByTestId("team-plan").textContent(), /Support crew works on its owner's Pro plan\./);
+  assert.deepEqual(await team.getByRole("list", { name: "Team: Support crew" }).getByRole("listitem").allTextContents(), ["Seats: 2 of 10"]);
+  assert.equal(await team.getByTestId("seats-full").count(), 0);
+  assert.deepEqual(errors, []);
+});

@@ -26,12 +26,14 @@
   let serverProvider = setup.serverProvider ?? null;
   // Teams (src-tauri/src/commands/teams.rs, as /v1/teams answers): setup.teams
   // = [{ name, role (the user's), members: [{ name, email, role }], invitations:
-  // [{ email, role }] }]; setup.invitationCodes = { code: { name, role } } are
+  // [{ email, role }], plan (its owner's plan key; Free if left out) }];
+  // setup.invitationCodes = { code: { name, role } } are
   // invitations mailed to the user (a code used once is refused after).
   const teams = (setup.teams ?? []).map((seed) => ({
     id: crypto.randomUUID(),
     name: seed.name,
     you: seed.role ?? "owner",
+    plan: seed.plan,
     joined_at: "2026-11-20T10:00:00.000Z",
     members: (seed.members ?? []).map((member) => ({ user_id: crypto.randomUUID(), added_at: "2026-11-21T10:00:00.000Z", ...member })),
     invitations: (seed.invitations ?? []).map((invitation) => ({ id: crypto.randomUUID(), expires_at: "2026-12-14T10:00:00.000Z", ...invitation })),
@@ -254,9 +256,9 @@
     channels: key === "free" ? [] : key === "pro" ? ["telegram"] : ["telegram", "whatsapp"],
   });
   const plans = [
-    plan("free", "Free", 0, { runs: 100, tokens: 200000, api_calls: 0, graphs: 10, nodes_per_graph: 500 }),
-    plan("pro", "Pro", 1900, { runs: 5000, tokens: 5000000, api_calls: 10000, graphs: null, nodes_per_graph: 20000 }),
-    plan("enterprise", "Enterprise", 9900, { runs: null, tokens: null, api_calls: null, graphs: null, nodes_per_graph: null }),
+    plan("free", "Free", 0, { runs: 100, tokens: 200000, api_calls: 0, graphs: 10, nodes_per_graph: 500, seats: 3 }),
+    plan("pro", "Pro", 1900, { runs: 5000, tokens: 5000000, api_calls: 10000, graphs: null, nodes_per_graph: 20000, seats: 10 }),
+    plan("enterprise", "Enterprise", 9900, { runs: null, tokens: null, api_calls: null, graphs: null, nodes_per_graph: null, seats: null }),
   ];
   const billing = setup.billing ?? {
     billing_enabled: setup.billingEnabled ?? true,
@@ -623,7 +625,22 @@
     },
     sync_status: () => status,
     account_state: () => state(),
-    billing_overview: () => (session ? billing : fail("signed_out", "sign in first")),
+    billing_overview: () => {
+      if (!session) return fail("signed_out", "sign in first");
+      // In a team's workspace: its plan (setup.teams[i].plan, else Free) and seats.
+      const here = teams.find((team) => team.id === workspace);
+      if (!here) return { ...billing, team: null };
+      const teamPlan = billing.plans.find((each) => each.key === (here.plan ?? "free")) ?? billing.plans[0];
+      const used = here.members.length + 1 + here.invitations.length;
+      return {
+        ...billing,
+        team: {
+          name: here.name,
+          role: here.you,
+          usage: { plan: teamPlan, period_resets_at: billing.usage.period_resets_at, metrics: [{ metric: "seats", used, limit: teamPlan.limits.seats ?? null }] },
+        },
+      };
+    },
     start_checkout: ({ plan }) => (["pro", "enterprise"].includes(plan) ? null : fail("invalid_input", "only the pro and enterprise plans can be bought")),
     open_billing_portal: () => (billing.subscription ? null : fail("not_found", "there is no billing account yet; subscribe to a plan first")),
     sign_in: ({ email, password }) => {

@@ -314,12 +314,24 @@ impl AccountClient {
 
     /// Usage against the plan's limits.
     pub async fn usage(&self, access_token: &str) -> Result<serde_json::Value, AccountError> {
-        self.json(
-            self.http
-                .get(self.url("/v1/usage"))
-                .bearer_auth(access_token),
-        )
-        .await
+        self.usage_in(access_token, None).await
+    }
+
+    /// Usage against the plan's limits in `team`'s workspace (its owner's
+    /// plan, its seats); `None`: the personal workspace.
+    pub async fn usage_in(
+        &self,
+        access_token: &str,
+        team: Option<uuid::Uuid>,
+    ) -> Result<serde_json::Value, AccountError> {
+        let mut request = self
+            .http
+            .get(self.url("/v1/usage"))
+            .bearer_auth(access_token);
+        if let Some(team) = team {
+            request = request.header(orrery_domain::team::WORKSPACE_HEADER, team.to_string());
+        }
+        self.json(request).await
     }
 
     /// The plan, usage and standing the policy engine decides with (what
@@ -369,6 +381,7 @@ impl AccountClient {
                 Metric::Tokens => usage.tokens = counted.used,
                 Metric::ApiCalls => usage.api_calls = counted.used,
                 Metric::Graphs => usage.graphs = counted.used,
+                Metric::Seats => usage.seats = counted.used,
                 Metric::NodesPerGraph => {}
             }
         }

@@ -46,16 +46,20 @@ pub enum Metric {
     Graphs,
     /// Nodes in one graph (not per period).
     NodesPerGraph,
+    /// Seats in a team workspace: members and pending invitations (not per
+    /// period).
+    Seats,
 }
 
 impl Metric {
     /// Every metric.
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::Runs,
         Metric::Tokens,
         Metric::ApiCalls,
         Metric::Graphs,
         Metric::NodesPerGraph,
+        Metric::Seats,
     ];
 
     /// The stored name.
@@ -66,6 +70,7 @@ impl Metric {
             Metric::ApiCalls => "api_calls",
             Metric::Graphs => "graphs",
             Metric::NodesPerGraph => "nodes_per_graph",
+            Metric::Seats => "seats",
         }
     }
 
@@ -81,6 +86,7 @@ impl Metric {
             Metric::ApiCalls => "API calls",
             Metric::Graphs => "graphs",
             Metric::NodesPerGraph => "nodes in one graph",
+            Metric::Seats => "seats (members and pending invitations) in a team",
         }
     }
 }
@@ -100,6 +106,10 @@ pub struct PlanLimits {
     pub graphs: Option<u64>,
     /// Nodes in one graph.
     pub nodes_per_graph: Option<u64>,
+    /// Seats in each team workspace on the plan: its members and pending
+    /// invitations (plans stored before seats existed have no limit).
+    #[serde(default)]
+    pub seats: Option<u64>,
 }
 
 impl PlanLimits {
@@ -111,6 +121,7 @@ impl PlanLimits {
             Metric::ApiCalls => self.api_calls,
             Metric::Graphs => self.graphs,
             Metric::NodesPerGraph => self.nodes_per_graph,
+            Metric::Seats => self.seats,
         }
     }
 }
@@ -176,6 +187,10 @@ pub struct Usage {
     pub api_calls: u64,
     /// Graphs held now.
     pub graphs: u64,
+    /// Seats taken in the workspace now (members and pending invitations;
+    /// 0 in a personal one).
+    #[serde(default)]
+    pub seats: u64,
     /// When the period's counts reset (RFC 3339), if known.
     pub period_resets_at: Option<String>,
 }
@@ -189,6 +204,7 @@ impl Usage {
             Metric::ApiCalls => self.api_calls,
             Metric::Graphs => self.graphs,
             Metric::NodesPerGraph => 0,
+            Metric::Seats => self.seats,
         }
     }
 }
@@ -258,6 +274,8 @@ pub enum Action {
     UseChannel(String),
     /// Create or rotate an API key.
     ManageApiKeys,
+    /// Give a team workspace one more seat: invite someone to it.
+    AddSeat,
     /// Admin: list, search and read users of every tenant.
     ListUsers,
     /// Admin: move a user to another plan.
@@ -380,6 +398,7 @@ fn requested(action: &Action) -> Vec<(Metric, u64, u64)> {
             vec![(Metric::Runs, 1, 0), (Metric::Tokens, *tokens, 0)]
         }
         Action::CallApi => vec![(Metric::ApiCalls, 1, 0)],
+        Action::AddSeat => vec![(Metric::Seats, 1, 0)],
         Action::UseChannel(_) | Action::ManageApiKeys => Vec::new(),
         Action::ListUsers
         | Action::ChangeUserPlan
@@ -483,6 +502,7 @@ pub fn decide(subject: &Subject, action: &Action, plan: &Plan, usage: &Usage) ->
         }
         Action::CreateGraph
         | Action::AddNodes { .. }
+        | Action::AddSeat
         | Action::CallApi
         | Action::RunOwnAgents { .. } => {}
         Action::ListUsers

@@ -92,6 +92,11 @@ pub enum TeamAction {
     PersonalOnly,
 }
 
+/// The HTTP header naming the workspace a request works in: a team's id.
+/// Without it (or with the user's own tenant) a request works in their
+/// personal workspace.
+pub const WORKSPACE_HEADER: &str = "orrery-workspace";
+
 /// Teams one person may create.
 pub const MAX_TEAMS_CREATED_PER_USER: u64 = 20;
 

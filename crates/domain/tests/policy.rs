@@ -19,7 +19,7 @@ fn limit() -> impl Strategy<Value = Option<u64>> {
 
 fn plans() -> impl Strategy<Value = Plan> {
     (
-        (limit(), limit(), limit(), limit(), limit()),
+        (limit(), limit(), limit(), limit(), limit(), limit()),
         prop::option::of(prop::sample::subsequence(AGENTS.to_vec(), 0..=4)),
         prop::sample::subsequence(CHANNELS.to_vec(), 0..=2),
         any::<bool>(),
@@ -27,7 +27,7 @@ fn plans() -> impl Strategy<Value = Plan> {
     )
         .prop_map(
             |(
-                (runs, tokens, api_calls, graphs, nodes_per_graph),
+                (runs, tokens, api_calls, graphs, nodes_per_graph, seats),
                 agents,
                 channels,
                 api_keys,
@@ -47,6 +47,7 @@ fn plans() -> impl Strategy<Value = Plan> {
                     api_calls,
                     graphs,
                     nodes_per_graph,
+                    seats,
                 },
                 agents: match agents {
                     None => AgentAccess::All,
@@ -64,13 +65,16 @@ fn plans() -> impl Strategy<Value = Plan> {
 }
 
 fn usages() -> impl Strategy<Value = Usage> {
-    (0u64..80, 0u64..80, 0u64..80, 0u64..80).prop_map(|(runs, tokens, api_calls, graphs)| Usage {
-        runs,
-        tokens,
-        api_calls,
-        graphs,
-        period_resets_at: Some("2026-12-01T00:00:00.000Z".into()),
-    })
+    (0u64..80, 0u64..80, 0u64..80, 0u64..80, 0u64..80).prop_map(
+        |(runs, tokens, api_calls, graphs, seats)| Usage {
+            runs,
+            tokens,
+            api_calls,
+            graphs,
+            seats,
+            period_resets_at: Some("2026-12-01T00:00:00.000Z".into()),
+        },
+    )
 }
 
 fn actions() -> impl Strategy<Value = Action> {
@@ -91,6 +95,7 @@ fn actions() -> impl Strategy<Value = Action> {
         prop::sample::select(CHANNELS.to_vec())
             .prop_map(|channel| Action::UseChannel(channel.into())),
         Just(Action::ManageApiKeys),
+        Just(Action::AddSeat),
         prop::sample::select(ADMIN_ACTIONS.to_vec()),
     ]
 }
@@ -126,6 +131,7 @@ fn demand(action: &Action, usage: &Usage) -> Vec<(Metric, u64, u64)> {
             (Metric::Tokens, usage.tokens, *tokens),
         ],
         Action::CallApi => vec![(Metric::ApiCalls, usage.api_calls, 1)],
+        Action::AddSeat => vec![(Metric::Seats, usage.seats, 1)],
         _ => vec![],
     }
 }
@@ -187,6 +193,7 @@ proptest! {
                 tokens: usage.tokens / 2,
                 api_calls: usage.api_calls / 2,
                 graphs: usage.graphs / 2,
+                seats: usage.seats / 2,
                 ..usage.clone()
             };
             prop_assert!(decide(&subject, &action, &plan, &less).allowed);

@@ -75,6 +75,18 @@ impl ServerStore {
         .fetch_one(&self.pool)
         .await?;
         usage.graphs = graphs as u64;
+        // Seats of a team workspace: its members and the invitations still
+        // open (a personal workspace has none).
+        let seats: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM team_members WHERE tenant_id = $1)
+                  + (SELECT COUNT(*) FROM team_invitations WHERE tenant_id = $1
+                     AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2)",
+        )
+        .bind(tenant_id.to_string())
+        .bind(crate::timestamp(chrono::Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        usage.seats = seats as u64;
         Ok(usage)
     }
 

@@ -72,8 +72,7 @@ pub struct SyncClient {
     workspace: Option<uuid::Uuid>,
 }
 
-/// The header naming the team workspace a request works in.
-pub const WORKSPACE_HEADER: &str = "orrery-workspace";
+pub use orrery_domain::team::WORKSPACE_HEADER;
 
 impl std::fmt::Debug for SyncClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -176,6 +175,29 @@ impl SyncClient {
                 self.exchange(replica, id).await
             }
             outcome => outcome,
+        }
+    }
+
+    /// Takes in an edit the live feed carried, without a round trip when
+    /// the replica holds everything it builds on; otherwise syncs the graph.
+    /// Answers whether edits made elsewhere came in.
+    pub async fn receive_edit(
+        &self,
+        replica: &Replica,
+        edit: &crate::live::LiveEdit,
+    ) -> Result<bool, SyncError> {
+        let taken = match Version::decode(&edit.version) {
+            Ok(version) => {
+                replica
+                    .incoming_edit(edit.graph, &version, &edit.update)
+                    .await?
+            }
+            // A version that does not read: the sync answers with a good one.
+            Err(_) => None,
+        };
+        match taken {
+            Some(arrived) => Ok(arrived),
+            None => self.sync_graph_reporting(replica, edit.graph).await,
         }
     }
 

@@ -76,6 +76,13 @@ impl Version {
             .ok_or_else(|| SyncError::InvalidUpdate("malformed version vector".into()))
     }
 
+    /// Everything `self` or `other` has seen.
+    pub fn merged(&self, other: &Version) -> Version {
+        let mut both = self.0.clone();
+        both.merge(&other.0);
+        Self(both)
+    }
+
     /// How many operations `self` holds that `other` has not seen.
     pub fn operations_missing_from(&self, other: &Version) -> u64 {
         self.0

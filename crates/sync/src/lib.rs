@@ -24,5 +24,5 @@ pub use client::{RemoteDocument, RemoteGraph, SyncClient, SyncReport, WORKSPACE_
 pub use document::{GraphDocument, GraphVersion, MAX_NAMED_VERSIONS, Merge, Version};
 pub use error::SyncError;
 pub use library::LibraryDocument;
-pub use live::{LiveChange, LiveFeed, PeerPresence};
+pub use live::{LiveChange, LiveEdit, LiveFeed, PeerPresence};
 pub use replica::Replica;

@@ -11,6 +11,17 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::SyncError;
 
+impl LiveChange {
+    /// The graph this says changed, whether or not it carries the edit.
+    pub fn changed_graph(&self) -> Option<GraphId> {
+        match self {
+            Self::Graph(graph) => Some(*graph),
+            Self::GraphEdit(edit) => Some(edit.graph),
+            _ => None,
+        }
+    }
+}
+
 /// Where another person is looking, as the server relays it.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct PeerPresence {
@@ -28,11 +39,26 @@ pub struct PeerPresence {
     pub selection: Vec<orrery_domain::NodeId>,
 }
 
+/// An edit merged on the server, as its feed carries it: take it in with
+/// [`crate::SyncClient::receive_edit`], which syncs the graph instead when
+/// the edit depends on changes this device has not seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEdit {
+    /// The graph.
+    pub graph: GraphId,
+    /// The updates the merge added.
+    pub update: Vec<u8>,
+    /// The server's version of the graph after the merge (encoded).
+    pub version: Vec<u8>,
+}
+
 /// What the feed says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LiveChange {
-    /// This graph changed on the server.
+    /// This graph changed on the server (sync it).
     Graph(GraphId),
+    /// This graph changed on the server, and here is the change.
+    GraphEdit(LiveEdit),
     /// This agent, prompt or session changed on the server.
     Document {
         /// What kind of item it is.
@@ -184,7 +210,10 @@ impl LiveFeed {
                 .and_then(|graph| graph.as_str())
                 .and_then(|id| id.parse().ok())
             {
-                return Ok(Some(LiveChange::Graph(graph)));
+                return Ok(Some(match carried_edit(graph, &value) {
+                    Some(edit) => LiveChange::GraphEdit(edit),
+                    None => LiveChange::Graph(graph),
+                }));
             }
             if let Some(change) = document_change(&value) {
                 return Ok(Some(change));
@@ -210,6 +239,19 @@ impl LiveFeed {
     }
 }
 
+/// The edit a graph's message carries (`update` and `version`, base64), or
+/// `None` when it carries none or they do not decode (the graph is synced).
+fn carried_edit(graph: GraphId, value: &serde_json::Value) -> Option<LiveEdit> {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let decode = |key: &str| engine.decode(value.get(key)?.as_str()?).ok();
+    Some(LiveEdit {
+        graph,
+        update: decode("update")?,
+        version: decode("version")?,
+    })
+}
+
 /// `{"document":"<id>","kind":"agent"}`, or `None` for anything else.
 fn document_change(value: &serde_json::Value) -> Option<LiveChange> {
     let id = value.get("document")?.as_str()?.parse().ok()?;
@@ -220,6 +262,29 @@ fn document_change(value: &serde_json::Value) -> Option<LiveChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_carried_edit_is_read_and_a_broken_one_falls_back_to_the_id() {
+        let graph = GraphId::new();
+        let message =
+            serde_json::json!({ "graph": graph.to_string(), "update": "b3Bz", "version": "dnY=" });
+        assert_eq!(
+            carried_edit(graph, &message),
+            Some(LiveEdit {
+                graph,
+                update: b"ops".to_vec(),
+                version: b"vv".to_vec()
+            })
+        );
+        for broken in [
+            serde_json::json!({ "graph": graph.to_string() }),
+            serde_json::json!({ "graph": graph.to_string(), "update": "%%%", "version": "dnY=" }),
+            serde_json::json!({ "graph": graph.to_string(), "update": "b3Bz" }),
+            serde_json::json!({ "graph": graph.to_string(), "update": 7, "version": "dnY=" }),
+        ] {
+            assert_eq!(carried_edit(graph, &broken), None, "{broken}");
+        }
+    }
 
     #[test]
     fn document_messages_are_read_and_others_ignored() {

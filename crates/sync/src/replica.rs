@@ -207,6 +207,47 @@ impl Replica {
     ) -> Result<bool, SyncError> {
         let shared = self.open_or_empty(id).await?;
         let mut open = shared.lock().await;
+        self.take_in(id, &mut open, server_version, updates).await
+    }
+
+    /// Takes in an edit the server's live feed carried: the updates one
+    /// merge added and the server's version after it. Answers `None` when
+    /// this replica cannot take it in alone (it does not hold the graph, or
+    /// lacks changes the edit builds on or the server had): sync the graph
+    /// then. Otherwise answers whether edits made elsewhere came in.
+    pub(crate) async fn incoming_edit(
+        &self,
+        id: GraphId,
+        server_version: &Version,
+        updates: &[u8],
+    ) -> Result<Option<bool>, SyncError> {
+        let shared = match self.open_graph(id).await {
+            Ok(shared) => shared,
+            Err(SyncError::NoSuchGraph(_)) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let mut open = shared.lock().await;
+        // Feed messages may come after a sync's answer that was newer: the
+        // server keeps everything it acknowledged, so the versions add up.
+        let acknowledged = open.server_version.merged(server_version);
+        let arrived = match self.take_in(id, &mut open, acknowledged, updates).await {
+            Ok(arrived) => arrived,
+            // What the feed carried builds on changes missed here, or does
+            // not read: the sync answers with what the server has.
+            Err(SyncError::MissingDependencies | SyncError::InvalidUpdate(_)) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let complete = server_version.operations_missing_from(&open.document.version()) == 0;
+        Ok(complete.then_some(arrived))
+    }
+
+    async fn take_in(
+        &self,
+        id: GraphId,
+        open: &mut OpenGraph,
+        server_version: Version,
+        updates: &[u8],
+    ) -> Result<bool, SyncError> {
         let before = open.document.version();
         let merged = match open.document.merge_and_read(updates) {
             Ok(merged) => merged,
@@ -238,10 +279,10 @@ impl Replica {
             // Into an empty document the received bytes are the whole
             // document: store them as they are instead of exporting it again.
             Some(graph) if before == Version::default() => {
-                self.save(&open, &graph, updates, true).await?
+                self.save(open, &graph, updates, true).await?
             }
-            Some(graph) => self.persist_graph(&open, &graph, true).await?,
-            None => self.persist(&open, true).await?,
+            Some(graph) => self.persist_graph(open, &graph, true).await?,
+            None => self.persist(open, true).await?,
         }
         Ok(arrived)
     }

@@ -268,20 +268,17 @@ async fn merge(
     // A new graph, or one with enough updates behind its snapshot, is
     // stored whole; otherwise only what this merge added is appended.
     let fold = head.is_none_or(|head| head.update_count + 1 >= FOLD_AFTER_UPDATES);
-    let (document, bytes, version) = super::off_thread(move || {
-        let bytes = if fold {
-            document.snapshot()
-        } else {
-            document.updates_since(&before)
-        };
+    // What this merge added goes to the other devices on the live feed too.
+    let (document, snapshot, added, version) = super::off_thread(move || {
+        let added = document.updates_since(&before);
+        let snapshot = fold.then(|| document.snapshot());
         let version = document.version().encode();
-        (document, bytes, version)
+        (document, snapshot, added, version)
     })
     .await?;
-    let write = if fold {
-        GraphWrite::Snapshot(&bytes)
-    } else {
-        GraphWrite::Update(&bytes)
+    let write = match &snapshot {
+        Some(snapshot) => GraphWrite::Snapshot(snapshot),
+        None => GraphWrite::Update(&added),
     };
     let saved = context
         .store
@@ -302,15 +299,13 @@ async fn merge(
     // Devices listening on /v1/live sync it now.
     context
         .live
-        .publish(super::live::GraphChanged {
-            tenant,
-            graph: graph_id,
-        })
+        .publish(super::live::GraphChanged::carrying(
+            tenant, graph_id, &added, &version,
+        ))
         .await;
-    let stored_bytes = if fold {
-        bytes.len()
-    } else {
-        stored_bytes + bytes.len()
+    let stored_bytes = match &snapshot {
+        Some(snapshot) => snapshot.len(),
+        None => stored_bytes + added.len(),
     };
     let held = CachedGraph::new(
         head.map_or(1, |head| head.revision + 1),

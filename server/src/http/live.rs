@@ -32,13 +32,57 @@ use std::sync::Arc;
 use super::{Access, ApiContext, ApiError, Routes, SignedIn};
 use crate::auth::rate_limit::{Held, HeldCounts};
 
-/// One merged change: which tenant's graph.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One merged change: which tenant's graph, and what the merge added.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphChanged {
     /// The tenant the graph belongs to.
     pub tenant: Uuid,
     /// The graph.
     pub graph: GraphId,
+    /// The feed's message carrying the merge's updates and the server's
+    /// version after it (`{"graph","update","version"}`), so a device
+    /// takes the edit in without a sync; `None` when the updates were too
+    /// large to carry (the message names only the graph).
+    pub edit: Option<Arc<str>>,
+}
+
+/// The most update bytes a feed message carries; a larger merge is
+/// announced by the graph's id alone and devices sync it.
+pub const MAX_CARRIED_UPDATE: usize = 256 * 1024;
+
+/// The longest announcement PostgreSQL's NOTIFY takes (its limit is 8,000
+/// bytes); a longer edit is announced to other instances by id alone.
+const MAX_NOTIFY_PAYLOAD: usize = 7_900;
+
+impl GraphChanged {
+    /// The change to `graph` of `tenant` by a merge that added `update`,
+    /// leaving the server at `version` (both as stored).
+    pub fn carrying(tenant: Uuid, graph: GraphId, update: &[u8], version: &[u8]) -> Self {
+        use base64::Engine as _;
+        let edit = (!update.is_empty() && update.len() <= MAX_CARRIED_UPDATE).then(|| {
+            let engine = base64::engine::general_purpose::STANDARD;
+            serde_json::json!({
+                "graph": graph.to_string(),
+                "update": engine.encode(update),
+                "version": engine.encode(version),
+            })
+            .to_string()
+            .into()
+        });
+        Self {
+            tenant,
+            graph,
+            edit,
+        }
+    }
+
+    /// What a feed of the graph's tenant is sent.
+    fn message(&self) -> String {
+        match &self.edit {
+            Some(edit) => edit.to_string(),
+            None => format!(r#"{{"graph":"{}"}}"#, self.graph),
+        }
+    }
 }
 
 /// One merged change to an agent, prompt or session.
@@ -160,8 +204,13 @@ impl LiveHub {
 
     /// Announces a merged change; nobody listening is fine.
     pub async fn publish(&self, change: GraphChanged) {
+        let payload = match &change.edit {
+            Some(edit) if edit.len() + 90 <= MAX_NOTIFY_PAYLOAD => {
+                format!("{} edit {} {edit}", self.instance, change.tenant)
+            }
+            _ => format!("{} {} {}", self.instance, change.tenant, change.graph),
+        };
         let _ = self.local.send(LiveEvent::Changed(change));
-        let payload = format!("{} {} {}", self.instance, change.tenant, change.graph);
         if let Err(error) = self.store.notify(CHANNEL, &payload).await {
             // Devices on other instances catch up on their timer.
             tracing::warn!(%error, "could not announce a merge to other server instances");
@@ -274,7 +323,8 @@ impl LiveHub {
     }
 }
 
-/// `INSTANCE TENANT GRAPH`, as [`LiveHub::publish`] writes it,
+/// `INSTANCE TENANT GRAPH` or `INSTANCE edit TENANT MESSAGE`, as
+/// [`LiveHub::publish`] writes them,
 /// `INSTANCE TENANT KIND DOCUMENT`, as [`LiveHub::publish_document`] does,
 /// `INSTANCE suspended USER`, as [`LiveHub::disconnect_user`] does,
 /// `INSTANCE left TEAM USER`, as [`LiveHub::leave_team`] does, or
@@ -291,6 +341,18 @@ fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
                 user: user.parse().ok()?,
                 message: message.to_owned(),
             })),
+        ));
+    }
+    if let [instance, "edit", tenant, message] = payload.splitn(4, ' ').collect::<Vec<_>>()[..] {
+        let value: serde_json::Value = serde_json::from_str(message).ok()?;
+        value.get("update")?.as_str()?;
+        return Some((
+            instance.parse().ok()?,
+            LiveEvent::Changed(GraphChanged {
+                tenant: tenant.parse().ok()?,
+                graph: value.get("graph")?.as_str()?.parse().ok()?,
+                edit: Some(message.into()),
+            }),
         ));
     }
     let parts: Vec<&str> = payload.split(' ').collect();
@@ -312,6 +374,7 @@ fn parse_announcement(payload: &str) -> Option<(Uuid, LiveEvent)> {
         [graph] => LiveEvent::Changed(GraphChanged {
             tenant,
             graph: graph.parse().ok()?,
+            edit: None,
         }),
         [kind, document] => LiveEvent::Document(DocumentChanged {
             tenant,
@@ -566,7 +629,7 @@ async fn run_feed(
             }
             change = changes.recv() => {
                 let text = match change {
-                    Ok(LiveEvent::Changed(change)) if change.tenant == tenant => format!(r#"{{"graph":"{}"}}"#, change.graph),
+                    Ok(LiveEvent::Changed(change)) if change.tenant == tenant => change.message(),
                     Ok(LiveEvent::Document(change)) if change.tenant == tenant => format!(
                         r#"{{"document":"{}","kind":"{}"}}"#,
                         change.document, change.kind
@@ -642,11 +705,38 @@ mod tests {
         let change = GraphChanged {
             tenant: Uuid::new_v4(),
             graph: GraphId::new(),
+            edit: None,
         };
         let payload = format!("{instance} {} {}", change.tenant, change.graph);
         assert_eq!(
             parse_announcement(&payload),
-            Some((instance, LiveEvent::Changed(change)))
+            Some((instance, LiveEvent::Changed(change.clone())))
+        );
+        // An edit carries its updates between instances as it does to feeds.
+        let edit = GraphChanged::carrying(change.tenant, change.graph, b"ops", b"vv");
+        let message = edit.edit.clone().expect("small updates are carried");
+        assert_eq!(
+            parse_announcement(&format!("{instance} edit {} {message}", change.tenant)),
+            Some((instance, LiveEvent::Changed(edit.clone())))
+        );
+        assert_eq!(edit.message(), message.to_string());
+        assert!(message.contains(&change.graph.to_string()));
+        for garbage in [
+            format!("{instance} edit {} not json", change.tenant),
+            format!(
+                "{instance} edit {} {{\"graph\":\"{}\"}}",
+                change.tenant, change.graph
+            ),
+            format!("{instance} edit nobody {message}"),
+        ] {
+            assert_eq!(parse_announcement(&garbage), None, "{garbage}");
+        }
+        let oversized = vec![0; MAX_CARRIED_UPDATE + 1];
+        let large = GraphChanged::carrying(change.tenant, change.graph, &oversized, b"vv");
+        assert_eq!(large.edit, None, "past the bound only the id is sent");
+        assert_eq!(
+            large.message(),
+            format!(r#"{{"graph":"{}"}}"#, change.graph)
         );
         for garbage in ["", "x y z", &format!("{payload} extra"), &payload[1..]] {
             assert_eq!(parse_announcement(garbage), None, "{garbage}");

@@ -54,7 +54,7 @@ pub(super) struct UsageView {
     path = "/v1/usage",
     tag = "Account",
     summary = "Usage this period",
-    description = "Runs, tokens, API calls and graphs used this billing period, the plan's limits, and when the period resets.",
+    description = "Runs, tokens, API calls and graphs used this billing period (and, in a team's workspace, its seats: members and pending invitations), the plan's limits, and when the period resets.",
     responses(
         (status = 200, description = "The usage", body = Object),
         (status = 400, description = "Malformed: an id that is not a UUID, a body that is not JSON, a malformed Idempotency-Key", body = super::openapi::ErrorBody),
@@ -74,9 +74,12 @@ pub(super) async fn usage(
         })?;
     let usage = usage_of(&context, &principal).await?;
     let subject = super::policy::subject_of(&context, &principal).await?;
+    // Seats count in a team's workspace only.
+    let in_team = principal.team_role.is_some();
     let metrics = Metric::ALL
         .into_iter()
         .filter(|metric| *metric != Metric::NodesPerGraph)
+        .filter(|metric| in_team || *metric != Metric::Seats)
         .map(|metric| MetricUsage {
             metric,
             used: usage.of(metric),

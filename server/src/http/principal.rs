@@ -18,10 +18,7 @@ use crate::auth::secrets::{
     ACCESS_PREFIX, API_KEY_PREFIX, MAX_SECRET_CHARS, api_key_checksum_holds, hash_secret,
 };
 
-/// The header naming the workspace a request works in: a team's id. Without
-/// it (or with the user's own tenant) a request works in their personal
-/// workspace.
-pub const WORKSPACE_HEADER: &str = "orrery-workspace";
+pub use orrery_domain::team::WORKSPACE_HEADER;
 
 /// Refuses a request made with an API key that lacks `scope` (sessions may
 /// do everything their user may), or by a team member whose role does not

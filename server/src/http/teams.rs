@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode};
+use orrery_domain::policy::{Action, Metric};
 use orrery_domain::team::{
     INVITATION_LIFETIME_DAYS, INVITATIONS_PER_TEAM_PER_HOUR, MAX_TEAM_MEMBERS,
     MAX_TEAMS_CREATED_PER_USER, TeamAction, TeamRole,
@@ -133,6 +134,26 @@ async fn role_in(
 ) -> Result<TeamRole, ApiError> {
     from_the_app(principal)?;
     role_of(context, team, principal.user_id, "no such team among yours").await
+}
+
+/// The caller as a member of `team`: in its workspace, on its plan, with
+/// their role there (as a request with the workspace header would be).
+async fn in_team(
+    context: &ApiContext,
+    principal: &Principal,
+    team: Uuid,
+) -> Result<Principal, ApiError> {
+    let seat = context
+        .store
+        .team_seat(team, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no such team among yours".into()))?;
+    Ok(Principal {
+        tenant_id: team,
+        plan: seat.plan,
+        team_role: Some(seat.role),
+        ..principal.clone()
+    })
 }
 
 async fn list_teams(
@@ -333,6 +354,16 @@ async fn invite(
         role_in(&context, &principal, team).await?,
         TeamAction::Invite(role),
     )?;
+    // Seats are the team's plan's: the engine decides on its count, and the
+    // store counts again in the inserting transaction, so parallel
+    // invitations cannot pass the plan together.
+    let member = in_team(&context, &principal, team).await?;
+    let seats = super::policy::allowed(&context, &member, &Action::AddSeat).await?;
+    let seat_limit = seats
+        .limits
+        .iter()
+        .find(|limit| limit.metric == Metric::Seats)
+        .map_or(MAX_TEAM_MEMBERS, |limit| limit.limit.min(MAX_TEAM_MEMBERS));
     let team_name = context
         .store
         .team_name(team)
@@ -367,7 +398,7 @@ async fn invite(
     };
     match context
         .store
-        .create_invitation(&draft, INVITATIONS_PER_TEAM_PER_HOUR, MAX_TEAM_MEMBERS, now)
+        .create_invitation(&draft, INVITATIONS_PER_TEAM_PER_HOUR, seat_limit, now)
         .await?
     {
         InvitationSent::Sent(id) => Ok((
@@ -388,6 +419,15 @@ async fn invite(
         InvitationSent::AlreadyMember => Err(ApiError::Conflict(format!(
             "{email} is already a member of this team"
         ))),
+        // Filled by a parallel invitation: the engine says so on the new count.
+        InvitationSent::TeamFull { limit } if limit < MAX_TEAM_MEMBERS => Err(
+            match super::policy::allowed(&context, &member, &Action::AddSeat).await {
+                Err(denied) => denied,
+                Ok(_) => ApiError::Conflict(format!(
+                    "this team's {limit} seats are taken; remove someone or take back an invitation first"
+                )),
+            },
+        ),
         InvitationSent::TeamFull { limit } => Err(ApiError::Conflict(format!(
             "this team has {limit} members and pending invitations, the most a team may; remove someone or take back an invitation first"
         ))),

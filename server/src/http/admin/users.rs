@@ -225,7 +225,7 @@ async fn show(
         .await?;
     let usage_view = Metric::ALL
         .into_iter()
-        .filter(|metric| *metric != Metric::NodesPerGraph)
+        .filter(|metric| !matches!(metric, Metric::NodesPerGraph | Metric::Seats))
         .map(|metric| MetricUsage {
             metric,
             used: usage.of(metric),
