@@ -66,6 +66,7 @@ fn main() {
         "graph_history",
         "save_graph_version",
         "graph_diff",
+        "show_graph_version",
         "restore_graph_version",
         "undo_restore",
         "graph_prompt_history",

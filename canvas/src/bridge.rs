@@ -72,7 +72,8 @@ fn show_merged(
     let Some(graph) = merged.0.take() else {
         return;
     };
-    if shown.id() == Some(graph.id) && shown.graph.as_ref() != Some(&graph) {
+    // A past version on the canvas stays as it was.
+    if shown.id() == Some(graph.id) && shown.editable() && shown.graph.as_ref() != Some(&graph) {
         shown.graph = Some(graph);
     }
 }
@@ -116,9 +117,15 @@ fn apply_commands(
             Ok(CanvasCommand::LoadGraph(graph)) => {
                 loaded.write(GraphLoaded(Some(graph.id)));
                 shown.graph = Some(graph);
+                shown.version = None;
+            }
+            Ok(CanvasCommand::ShowVersion { graph, version }) => {
+                loaded.write(GraphLoaded(Some(graph.id)));
+                shown.graph = Some(graph);
+                shown.version = Some(version);
             }
             Ok(CanvasCommand::Merged(graph)) => {
-                if shown.id() == Some(graph.id) {
+                if shown.id() == Some(graph.id) && shown.editable() {
                     merged.0 = Some(graph);
                 }
             }
@@ -178,6 +185,7 @@ fn close_graph(
     chat: &mut crate::chat::ChatPanel,
     loaded: &mut MessageWriter<GraphLoaded>,
 ) {
+    shown.version = None;
     if let Some(graph) = shown.graph.take() {
         chat.show_messages(&[]);
         loaded.write(GraphLoaded(None));
@@ -232,6 +240,7 @@ mod tests {
             .insert_resource(CanvasBridge::new(command_receiver, event_sender))
             .insert_resource(ShownGraph {
                 graph: Some(graph.clone()),
+                version: None,
             });
         app.update();
         let mut renamed = graph.clone();
@@ -293,6 +302,7 @@ mod tests {
             .insert_resource(CanvasBridge::new(command_receiver, event_sender))
             .insert_resource(ShownGraph {
                 graph: Some(graph.clone()),
+                version: None,
             })
             .init_resource::<crate::chat::ChatPanel>()
             .add_systems(Update, close_graph_instead_of_closing);

@@ -340,6 +340,7 @@ fn drag_nodes(
                             index,
                             &nodes,
                             &mut selection,
+                            shown.editable(),
                         );
                     }
                     ButtonState::Released => {
@@ -390,6 +391,9 @@ fn panel_at(context: &bevy_egui::egui::Context, position: Vec2) -> bool {
             .is_some_and(|layer| layer.order != bevy_egui::egui::Order::Background)
 }
 
+/// What a left press starts. On a graph that may not be edited (a past
+/// version) a press only selects: nothing is moved or connected.
+#[allow(clippy::too_many_arguments)]
 fn press(
     camera: &Camera,
     camera_transform: &GlobalTransform,
@@ -398,6 +402,7 @@ fn press(
     index: &PickIndex<(Entity, NodeId)>,
     nodes: &Query<(Entity, &GraphNode, &mut Transform)>,
     selection: &mut Selection,
+    editable: bool,
 ) -> Gesture {
     let Ok(ray) = camera.viewport_to_world(camera_transform, cursor) else {
         return Gesture::Idle;
@@ -421,13 +426,15 @@ fn press(
     let Ok((_, node, transform)) = nodes.get(entity) else {
         return Gesture::Idle;
     };
-    if let Some((port, start)) = output_port_under(
-        camera,
-        camera_transform,
-        transform.translation,
-        node.kind,
-        cursor,
-    ) {
+    if editable
+        && let Some((port, start)) = output_port_under(
+            camera,
+            camera_transform,
+            transform.translation,
+            node.kind,
+            cursor,
+        )
+    {
         return Gesture::Connecting {
             from: id,
             kind: node.kind,
@@ -438,6 +445,9 @@ fn press(
     }
     if !selection.nodes.contains(&id) {
         selection.nodes = BTreeSet::from([id]);
+    }
+    if !editable {
+        return Gesture::Idle;
     }
     let plane_origin = transform.translation;
     let plane_normal = *camera_transform.forward();

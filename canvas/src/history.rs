@@ -34,16 +34,25 @@ impl Plugin for EditHistoryPlugin {
                 Update,
                 (
                     forget_history_on_load.run_if(on_message::<GraphLoaded>),
-                    record_drags,
-                    record_connections,
-                    apply_requested_edits,
-                    keyboard_commands,
+                    // A past version is read-only: nothing it is asked is applied.
+                    (
+                        record_drags,
+                        record_connections,
+                        apply_requested_edits,
+                        keyboard_commands,
+                    )
+                        .run_if(editable),
                 )
                     .chain()
                     .after(PointerSystems)
                     .before(SceneSystems),
             );
     }
+}
+
+/// Whether the shown graph may be edited (it is not a past version).
+fn editable(shown: Res<ShownGraph>) -> bool {
+    shown.editable()
 }
 
 /// The open graph's history.

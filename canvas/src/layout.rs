@@ -36,8 +36,9 @@ impl Plugin for AutoLayoutPlugin {
             Update,
             (
                 cancel_layout_on_load.run_if(on_message::<GraphLoaded>),
-                start_or_cancel_layout,
-                switch_flat_view,
+                // A past version is read-only: it is not laid out again.
+                (start_or_cancel_layout, switch_flat_view)
+                    .run_if(|shown: Res<ShownGraph>| shown.editable()),
                 follow_layout,
             )
                 .chain()

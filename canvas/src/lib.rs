@@ -15,7 +15,8 @@
 //! the render thread), [`panels`] (egui: status bar, search, palette,
 //! inspector, labels, tooltips), [`minimap`] (the map of the whole graph
 //! and the view buttons: flat view, frame), [`bridge`] (the channels), [`probe`]
-//! (readiness, frame reports and screenshots for tests) and [`measure`]
+//! (readiness, frame reports and screenshots for tests), [`version`] (a past
+//! version shown read-only, its differences in colour) and [`measure`]
 //! (frame and picking timings for benchmarks). [`memory`] holds the process
 //! settings every binary hosting the canvas applies at start.
 
@@ -35,6 +36,7 @@ pub mod placement;
 pub mod presence;
 pub mod probe;
 pub mod scene;
+pub mod version;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -71,6 +73,15 @@ pub enum CanvasCommand {
     /// The other people on the shown graph now (replacing those shown
     /// before; empty: nobody else).
     ShowPeers(Vec<presence::PeerView>),
+    /// Show a past version of a graph (or two versions compared, each node
+    /// that differs marked), read-only, replacing whatever was shown; the
+    /// banner's "Back to now" answers [`CanvasEvent::BackToNow`].
+    ShowVersion {
+        /// What to draw.
+        graph: Graph,
+        /// What it is, and how its nodes differ.
+        version: scene::VersionShown,
+    },
     /// Capture the window into a PNG file and answer with [`CanvasEvent::ScreenshotSaved`].
     Screenshot(PathBuf),
     /// Once ready, time this many frames and a batch of picks, and answer with
@@ -161,6 +172,9 @@ pub enum CanvasEvent {
     /// The shown graph was closed: the user closed the window (inside the
     /// desktop that closes the graph, not the app), or the host asked.
     GraphClosed(GraphId),
+    /// The person left a past version ("Back to now", or Escape): show the
+    /// graph as it is now.
+    BackToNow(GraphId),
     /// The canvas could not do what was asked.
     Failed(String),
     /// The window settled at a new place or size after a move or resize:
@@ -309,6 +323,7 @@ impl Plugin for CanvasPlugin {
             panels::StatusPanelPlugin,
             presence::PresencePlugin,
             probe::ProbePlugin,
+            version::VersionPlugin,
         ));
     }
 }

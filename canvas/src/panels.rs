@@ -430,59 +430,69 @@ fn tool_panels(
         .show(&context, |ui| {
             egui::Frame::popup(ui.style()).show(ui, |ui| {
                 ui.set_width(width - 30.0);
-                ui.horizontal_wrapped(|ui| {
-                    ui.label("Add");
-                    for kind in NodeKind::ALL {
-                        let button = egui::Button::new(
-                            egui::RichText::new(kind.as_str()).color(kind_colour32(kind)),
-                        )
-                        .small();
-                        let response = ui.add(button).on_hover_text(format!("Add a {kind} node"));
-                        controls.push((format!("add {kind}"), response.rect));
-                        if response.clicked() {
-                            let at = spot_for_new_node(graph, &cameras);
-                            let count = graph
-                                .nodes
-                                .values()
-                                .filter(|node| node.kind == kind)
-                                .count();
-                            let node =
-                                Node::new(kind, format!("{kind} {}", count + 1), to_position(at));
-                            let id = node.id;
-                            request(&mut edits, GraphEdit::AddNode(node), Some(id));
-                        }
-                    }
-                });
-                if !catalog.0.agents.is_empty() {
+                // A past version is read-only: nothing to add to it.
+                if shown.editable() {
                     ui.horizontal_wrapped(|ui| {
-                        ui.label("Library");
-                        for agent in catalog.0.agents.iter().take(MAX_PALETTE_AGENTS) {
-                            let text = match agent.runs_graph {
-                                Some(_) => format!("{} (team)", agent.name),
-                                None => agent.name.clone(),
-                            };
+                        ui.label("Add");
+                        for kind in NodeKind::ALL {
                             let button = egui::Button::new(
-                                egui::RichText::new(text).color(kind_colour32(NodeKind::Agent)),
+                                egui::RichText::new(kind.as_str()).color(kind_colour32(kind)),
                             )
                             .small();
-                            let hover = match &agent.runs_graph {
-                                Some(graph) => format!(
-                                    "Add the custom agent {}: it runs the graph “{graph}”",
-                                    agent.name
-                                ),
-                                None => format!("Add the agent {}", agent.name),
-                            };
-                            let response = ui.add(button).on_hover_text(hover);
-                            controls.push((format!("library {}", agent.name), response.rect));
+                            let response =
+                                ui.add(button).on_hover_text(format!("Add a {kind} node"));
+                            controls.push((format!("add {kind}"), response.rect));
                             if response.clicked() {
                                 let at = spot_for_new_node(graph, &cameras);
-                                let node =
-                                    Node::new(NodeKind::Agent, agent.name.clone(), to_position(at));
+                                let count = graph
+                                    .nodes
+                                    .values()
+                                    .filter(|node| node.kind == kind)
+                                    .count();
+                                let node = Node::new(
+                                    kind,
+                                    format!("{kind} {}", count + 1),
+                                    to_position(at),
+                                );
                                 let id = node.id;
                                 request(&mut edits, GraphEdit::AddNode(node), Some(id));
                             }
                         }
                     });
+                    if !catalog.0.agents.is_empty() {
+                        ui.horizontal_wrapped(|ui| {
+                            ui.label("Library");
+                            for agent in catalog.0.agents.iter().take(MAX_PALETTE_AGENTS) {
+                                let text = match agent.runs_graph {
+                                    Some(_) => format!("{} (team)", agent.name),
+                                    None => agent.name.clone(),
+                                };
+                                let button = egui::Button::new(
+                                    egui::RichText::new(text).color(kind_colour32(NodeKind::Agent)),
+                                )
+                                .small();
+                                let hover = match &agent.runs_graph {
+                                    Some(graph) => format!(
+                                        "Add the custom agent {}: it runs the graph “{graph}”",
+                                        agent.name
+                                    ),
+                                    None => format!("Add the agent {}", agent.name),
+                                };
+                                let response = ui.add(button).on_hover_text(hover);
+                                controls.push((format!("library {}", agent.name), response.rect));
+                                if response.clicked() {
+                                    let at = spot_for_new_node(graph, &cameras);
+                                    let node = Node::new(
+                                        NodeKind::Agent,
+                                        agent.name.clone(),
+                                        to_position(at),
+                                    );
+                                    let id = node.id;
+                                    request(&mut edits, GraphEdit::AddNode(node), Some(id));
+                                }
+                            }
+                        });
+                    }
                 }
                 let search = ui.add(
                     egui::TextEdit::singleline(&mut state.search)

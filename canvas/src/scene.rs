@@ -7,6 +7,7 @@
 use bevy::camera::visibility::{NoFrustumCulling, VisibilitySystems};
 use bevy::prelude::*;
 use orrery_domain::{Graph, GraphId, NodeId, NodeKind, Position};
+use serde::{Deserialize, Serialize};
 
 use crate::camera::OrbitCamera;
 use crate::drag::Selection;
@@ -66,12 +67,77 @@ pub struct SceneSystems;
 pub struct ShownGraph {
     /// The graph, as last loaded.
     pub graph: Option<Graph>,
+    /// When the graph is a past version (or a comparison of two): what it
+    /// is, and how each node differs. The canvas is read-only then.
+    pub version: Option<VersionShown>,
 }
 
 impl ShownGraph {
     /// The shown graph's id.
     pub fn id(&self) -> Option<GraphId> {
         self.graph.as_ref().map(|graph| graph.id)
+    }
+
+    /// Whether edits may be made: not on a past version.
+    pub fn editable(&self) -> bool {
+        self.version.is_none()
+    }
+}
+
+/// A past version of a graph on the canvas, or two versions compared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionShown {
+    /// What the banner calls it: "Version “Before the review”", "Changes since “Before the review”".
+    pub label: String,
+    /// How nodes differ from the version compared with (none when a
+    /// version is only opened).
+    #[serde(default)]
+    pub marks: std::collections::HashMap<NodeId, DiffMark>,
+}
+
+/// How a node differs between two versions, as the canvas colours it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffMark {
+    /// Only the later version has it.
+    Added,
+    /// Only the earlier version had it.
+    Removed,
+    /// It moved.
+    Moved,
+    /// Its label changed (it may have moved too).
+    Relabelled,
+}
+
+impl DiffMark {
+    /// Every mark, in the legend's order.
+    pub const ALL: [DiffMark; 4] = [
+        DiffMark::Added,
+        DiffMark::Removed,
+        DiffMark::Moved,
+        DiffMark::Relabelled,
+    ];
+
+    /// The colour a node so marked is drawn in (sRGB): green, red, amber,
+    /// violet; on a comparison every other node is grey, so the marks stand
+    /// out from the kinds' colours.
+    pub fn colour(self) -> [u8; 3] {
+        match self {
+            DiffMark::Added => [46, 204, 113],
+            DiffMark::Removed => [231, 76, 60],
+            DiffMark::Moved => [243, 156, 18],
+            DiffMark::Relabelled => [155, 89, 182],
+        }
+    }
+
+    /// The legend's word.
+    pub fn word(self) -> &'static str {
+        match self {
+            DiffMark::Added => "Added",
+            DiffMark::Removed => "Removed",
+            DiffMark::Moved => "Moved",
+            DiffMark::Relabelled => "Relabelled",
+        }
     }
 }
 
@@ -129,6 +195,9 @@ struct EdgeEnds(Vec<(u32, u32, f32)>);
 /// Anything spawned for the shown graph (despawned on reload).
 #[derive(Component)]
 struct SceneEntity;
+
+/// How a node that did not change looks on a comparison of versions (sRGB).
+pub const UNCHANGED_COLOUR: [u8; 3] = [104, 110, 124];
 
 /// How a node whose agent is answering in a sandbox run looks (sRGB).
 pub const RUNNING_COLOUR: [u8; 3] = [255, 196, 72];
@@ -264,7 +333,9 @@ type OnlyEdgeCurves = (With<EdgeCurves>, Without<NodeSprites>, Without<NodeDots>
 /// Rewrites the meshes when nodes move, appear or go, or the selection
 /// changes; when only selected nodes moved (a drag), only the selection's.
 #[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 fn redraw_graph(
+    shown: Res<ShownGraph>,
     selection: Res<Selection>,
     running: Res<crate::chat::RunningNodes>,
     changed: Query<&GraphNode, MovedOrNew>,
@@ -279,13 +350,14 @@ fn redraw_graph(
 ) {
     let gone = removed.read().count() > 0;
     let moved = !changed.is_empty() || gone;
-    if !moved && !selection.is_changed() && !running.is_changed() {
+    if !moved && !selection.is_changed() && !running.is_changed() && !shown.is_changed() {
         return;
     }
     let only_selection_moved = !gone
         && added.is_empty()
         && !selection.is_changed()
         && !running.is_changed()
+        && !shown.is_changed()
         && changed
             .iter()
             .all(|node| selection.nodes.contains(&node.id));
@@ -313,11 +385,20 @@ fn redraw_graph(
         let selected = selection.nodes.contains(&node.id);
         // A node whose agent is answering in a sandbox run is lit.
         let answering = running.0.contains(&node.id);
+        // On a comparison of versions, a node that differs shows how and
+        // the others step back in grey.
+        let compared = shown
+            .version
+            .as_ref()
+            .filter(|version| !version.marks.is_empty())
+            .map(|version| version.marks.get(&node.id));
         *sprite = NodeSprite {
             centre: transform.translation,
             kind: node.kind,
             colour: if answering {
                 RUNNING_COLOUR
+            } else if let Some(mark) = compared {
+                mark.map_or(UNCHANGED_COLOUR, |mark| mark.colour())
             } else if selected {
                 selected_colour(node.kind)
             } else {

@@ -2672,3 +2672,136 @@ fn presence_shows_peer_cursor_and_selection() {
     };
     assert!(line.contains("PEERS takes a JSON list"), "{line}");
 }
+
+/// The mean colour of a disc of half a node's radius around its centre on
+/// a screenshot, as (hue in degrees, saturation 0–1).
+fn node_hue((pixels, width): &(Vec<u8>, usize), node: &NodeOnScreen, scale: f32) -> (f32, f32) {
+    let (mut sum, mut count) = ([0.0f32; 3], 0.0f32);
+    let reach = (node.screen_radius * 0.5).max(2.0);
+    let steps = reach.ceil() as i32;
+    for dy in -steps..=steps {
+        for dx in -steps..=steps {
+            if ((dx * dx + dy * dy) as f32).sqrt() > reach {
+                continue;
+            }
+            let column = ((node.screen[0] + dx as f32) * scale).round() as usize;
+            let row = ((node.screen[1] + dy as f32) * scale).round() as usize;
+            let offset = (row * width + column) * 4;
+            if let Some(pixel) = pixels.get(offset..offset + 3) {
+                for (total, channel) in sum.iter_mut().zip(pixel) {
+                    *total += f32::from(*channel) / 255.0;
+                }
+                count += 1.0;
+            }
+        }
+    }
+    hue_and_saturation(sum.map(|total| (total / count.max(1.0) * 255.0).round() as u8))
+}
+
+fn hue_distance(a: f32, b: f32) -> f32 {
+    let difference = (a - b).rem_euclid(360.0);
+    difference.min(360.0 - difference)
+}
+
+#[test]
+fn a_past_version_shows_read_only_with_its_differences_in_colour() {
+    use orrery_canvas::scene::DiffMark;
+    let graph = sample_graph("Versions", 14, 9);
+    let mut session = CanvasSession::start(&graph, &[]);
+    let report = session.ready();
+    let directory = session.directory.path().to_owned();
+    let screenshot = |canvas: &mut RunningCanvas, name: &str| -> (Vec<u8>, usize) {
+        let path = directory.join(name);
+        canvas.send(&format!("SCREENSHOT {}", path.display()));
+        canvas.expect("SCREENSHOT");
+        read_png(&path)
+    };
+    let before = screenshot(&mut session.canvas, "before.png");
+    let scale = report.scale_factor;
+    // Three nodes in the open whose own colours are saturated.
+    let free: Vec<NodeOnScreen> = unobstructed(&report)
+        .into_iter()
+        .filter(|node| node.screen_radius >= 6.0)
+        .cloned()
+        .collect();
+    assert!(free.len() >= 3, "three nodes in the open: {free:?}");
+    let (removed, moved, unchanged) = (&free[0], &free[1], &free[2]);
+
+    // The host shows a comparison: two nodes marked, the rest unchanged.
+    let marks = serde_json::json!({
+        removed.id.to_string(): "removed",
+        moved.id.to_string(): "moved",
+    });
+    session.canvas.send(&format!(
+        "VERSION {}",
+        serde_json::json!({ "label": "Changes since “Before the review”", "marks": marks })
+    ));
+    let shown = session.ready();
+    assert_eq!(shown.graph, Some(graph.id));
+    assert!(
+        shown.controls.contains_key("back to now"),
+        "{:?}",
+        shown.controls.keys()
+    );
+    let after = screenshot(&mut session.canvas, "after.png");
+    let at = |id| {
+        shown
+            .nodes
+            .iter()
+            .find(|node| node.id == id)
+            .unwrap()
+            .clone()
+    };
+    for (node, mark) in [(removed, DiffMark::Removed), (moved, DiffMark::Moved)] {
+        let (hue, saturation) = node_hue(&after, &at(node.id), scale);
+        assert!(
+            saturation > 0.35 && hue_distance(hue, hue_and_saturation(mark.colour()).0) < 25.0,
+            "{mark:?} node drawn at hue {hue} (saturation {saturation})"
+        );
+    }
+    // An unchanged node steps back in grey; before, it had its kind's colour.
+    let (_, was) = node_hue(&before, unchanged, scale);
+    let (_, now) = node_hue(&after, &at(unchanged.id), scale);
+    assert!(
+        was > 0.35 && now < 0.2,
+        "saturation {was} before, {now} on the comparison"
+    );
+
+    // Read-only: a press selects, a drag moves nothing, nothing is stored.
+    let node = at(moved.id);
+    let window = canvas_window(&session.display);
+    drag_with_xdotool(
+        &session.display,
+        &window,
+        (node.screen[0], node.screen[1]),
+        (node.screen[0] + 90.0, node.screen[1] + 40.0),
+        None,
+    );
+    let selected = session.canvas.expect("SELECTED");
+    assert_eq!(node_ids(&selected["nodes"]), [moved.id.to_string()].into());
+    let path = directory.join("dragged.png");
+    session
+        .canvas
+        .send(&format!("SCREENSHOT {}", path.display()));
+    let dragged: FrameReport =
+        serde_json::from_value(session.canvas.expect("SCREENSHOT")["report"].clone()).unwrap();
+    let still = dragged
+        .nodes
+        .iter()
+        .find(|each| each.id == moved.id)
+        .unwrap();
+    assert!(
+        screen_distance(still, node.screen) < 1.0,
+        "the node stayed put"
+    );
+    assert_eq!(session.stored(&graph), graph);
+
+    // Back to now, by the banner's button and by Escape.
+    click_control(&session, &shown, "back to now");
+    assert_eq!(session.canvas.expect("BACK")["graph"], graph.id.to_string());
+    xdotool(
+        &session.display,
+        &["windowfocus", "--sync", &window, "key", "Escape"],
+    );
+    assert_eq!(session.canvas.expect("BACK")["graph"], graph.id.to_string());
+}

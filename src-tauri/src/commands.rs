@@ -86,6 +86,7 @@ pub fn bindings() -> tauri_specta::Builder<tauri::Wry> {
             graph_history,
             save_graph_version,
             graph_diff,
+            show_graph_version,
             restore_graph_version,
             undo_restore,
             graph_prompt_history,

@@ -179,6 +179,14 @@ pub fn run() {
                                 canvas_shell.cancel_run();
                             }
                             CanvasEvent::GraphClosed(graph) => canvas_shell.graph_closed(graph),
+                            // Off a past version: the graph as it is now.
+                            CanvasEvent::BackToNow(graph) => {
+                                if let Err(error) =
+                                    tauri::async_runtime::block_on(canvas_shell.open_graph(graph))
+                                {
+                                    tracing::warn!(%error, "the graph could not be shown again");
+                                }
+                            }
                             CanvasEvent::Failed(reason) => tracing::error!(%reason, "canvas"),
                             CanvasEvent::WindowPlaced(placement) => {
                                 desktop::save_canvas_placement(&placement_file, &placement)

@@ -2378,3 +2378,107 @@ async fn team_workspaces_keep_their_own_graphs_and_a_viewer_cannot_edit() {
         (private.id, "Ada's plan")
     );
 }
+
+#[tokio::test]
+async fn a_version_opens_on_the_canvas_read_only_and_a_comparison_marks_what_changed() {
+    use orrery_canvas::scene::DiffMark;
+    let directory = tempfile::tempdir().unwrap();
+    let (canvas, commands) = channel();
+    // No server: the history is the local document's own.
+    let shell = Shell::open(
+        &directory.path().join("local.db"),
+        "http://127.0.0.1:9",
+        vault(),
+        canvas,
+    )
+    .await
+    .unwrap();
+    let graph = shell.create_graph("Pipeline").await.unwrap();
+    let planner = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Agent,
+        "Planner",
+        orrery_domain::Position::default(),
+    );
+    shell
+        .apply_edit(
+            graph.id,
+            &orrery_domain::GraphEdit::AddNode(planner.clone()),
+        )
+        .await
+        .unwrap();
+    let history = shell
+        .save_graph_version(graph.id, "Before the review")
+        .await
+        .unwrap();
+    let version = history
+        .iter()
+        .find(|point| point.name == "Before the review")
+        .unwrap()
+        .id
+        .clone();
+    let writer = orrery_domain::Node::new(
+        orrery_domain::NodeKind::Agent,
+        "Writer",
+        orrery_domain::Position::default(),
+    );
+    shell
+        .apply_edit(graph.id, &orrery_domain::GraphEdit::AddNode(writer.clone()))
+        .await
+        .unwrap();
+    shell
+        .apply_edit(
+            graph.id,
+            &orrery_domain::GraphEdit::RelabelNode {
+                id: planner.id,
+                from: "Planner".into(),
+                to: "Lead planner".into(),
+            },
+        )
+        .await
+        .unwrap();
+    while commands.try_recv().is_ok() {}
+
+    let shown = |commands: &std::sync::mpsc::Receiver<CanvasCommand>| {
+        commands
+            .try_iter()
+            .find_map(|command| match command {
+                CanvasCommand::ShowVersion { graph, version } => Some((graph, version)),
+                _ => None,
+            })
+            .expect("the canvas was given the version")
+    };
+    // Opened: the graph as it was, nothing marked.
+    shell
+        .show_graph_version(graph.id, &version, false)
+        .await
+        .unwrap();
+    let (then, view) = shown(&commands);
+    assert_eq!(view.label, "Version “Before the review”");
+    assert!(view.marks.is_empty());
+    assert_eq!(then.nodes.len(), 1);
+    assert_eq!(then.nodes[&planner.id].label, "Planner");
+    assert_eq!(shell.shown_graph(), Some(graph.id));
+
+    // Compared with now: now's graph, what changed marked.
+    shell
+        .show_graph_version(graph.id, &version, true)
+        .await
+        .unwrap();
+    let (now, view) = shown(&commands);
+    assert_eq!(view.label, "Changes since “Before the review”");
+    assert_eq!(now.nodes[&planner.id].label, "Lead planner");
+    assert_eq!(
+        view.marks,
+        std::collections::HashMap::from([
+            (writer.id, DiffMark::Added),
+            (planner.id, DiffMark::Relabelled)
+        ])
+    );
+
+    // A version the graph does not have is refused with the reason.
+    let refused = shell
+        .show_graph_version(graph.id, "no-such-version", false)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("no version"), "{refused}");
+}

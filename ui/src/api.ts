@@ -268,6 +268,7 @@ export const api = {
   saveGraphVersion: commands.saveGraphVersion,
   /** What changed from one version to another (null: now). */
   graphDiff: commands.graphDiff,
+  showGraphVersion: commands.showGraphVersion,
   /** Brings a graph back to a version as one new edit; whether anything changed. */
   restoreGraphVersion: commands.restoreGraphVersion,
   /** Takes a graph's last restore back. */

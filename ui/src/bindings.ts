@@ -140,6 +140,11 @@ export const commands = {
 	saveGraphVersion: (graph: string, name: string) => __TAURI_INVOKE<HistoryPoint[]>("save_graph_version", { graph, name }),
 	/**  What changed from version `from` to version `to` (null: now). */
 	graphDiff: (graph: string, from: string | null, to: string | null) => __TAURI_INVOKE<HistoryDiff_Serialize>("graph_diff", { graph, from, to }),
+	/**
+	 *  Shows a version of a graph on the canvas, read-only; with `compare`, the
+	 *  graph now with each node that differs from the version in colour.
+	 */
+	showGraphVersion: (graph: string, version: string, compare: boolean) => __TAURI_INVOKE<null>("show_graph_version", { graph, version, compare }),
 	/**  Brings a graph back to a version as one new edit; whether anything changed. */
 	restoreGraphVersion: (graph: string, version: string) => __TAURI_INVOKE<boolean>("restore_graph_version", { graph, version }),
 	/**  Takes a graph's last restore back. */

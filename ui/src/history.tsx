@@ -2,7 +2,9 @@
 // version"), which everyone in the workspace sees, and the points where a
 // sync brought in others' edits. Each point compares with now (what was
 // added, removed, moved, relabelled) and can be restored: the restore is one
-// new edit that everyone receives, and "Undo restore" takes it back.
+// new edit that everyone receives, and "Undo restore" takes it back. Any
+// point opens read-only on the canvas, and a comparison shows there too,
+// each node that differs in colour.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorMessage, type GraphSummary, type HistoryDiff, type HistoryPoint, type PromptHistory } from "./api";
 import { ActionButton, Field } from "./controls";
@@ -47,6 +49,15 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
   async function compare(point: HistoryPoint): Promise<void> {
     try {
       setCompared({ point, diff: await api.graphDiff(graph.id, point.id, null) });
+    } catch (error) {
+      say(errorMessage(error));
+    }
+  }
+
+  async function showOnCanvas(point: HistoryPoint, compare: boolean): Promise<void> {
+    try {
+      await api.showGraphVersion(graph.id, point.id, compare);
+      say(null);
     } catch (error) {
       say(errorMessage(error));
     }
@@ -124,6 +135,9 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
                 </span>
               </span>
               <span class="history-actions">
+                <ActionButton class="quiet" aria-label={`Open “${point.name}” on the canvas`} onClick={() => showOnCanvas(point, false)}>
+                  Open
+                </ActionButton>
                 <ActionButton class="quiet" onClick={() => compare(point)}>
                   Compare with now
                 </ActionButton>
@@ -139,7 +153,12 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
       )}
       {compared && diff && (
         <div class="history-diff" aria-label="Changes since then" role="region">
-          <h3>Since “{compared.point.name}”</h3>
+          <div class="history-diff-head">
+            <h3>Since “{compared.point.name}”</h3>
+            <ActionButton class="quiet" onClick={() => showOnCanvas(compared.point, true)}>
+              Show on the canvas
+            </ActionButton>
+          </div>
           {rows.every(([, , names]) => names.length === 0) && diff.added_edges.length === 0 && diff.removed_edges.length === 0 && !diff.renamed ? (
             <p class="muted">Nothing changed.</p>
           ) : (

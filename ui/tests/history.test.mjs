@@ -47,6 +47,18 @@ test("a version is saved, compared with now, restored and the restore undone", a
     assert.ok(text.includes(expected), `${expected} in ${text}`);
   }
 
+  // The comparison shows on the canvas too, and any version opens there read-only.
+  await changes.getByRole("button", { name: "Show on the canvas" }).click();
+  await page.waitForFunction(() => window.__shellDouble.calls.some((call) => call.command === "show_graph_version"));
+  await review.getByRole("button", { name: "Open “Before the review” on the canvas" }).click();
+  await page.waitForFunction(() => window.__shellDouble.calls.filter((call) => call.command === "show_graph_version").length === 2);
+  const shown = await calls(page, "show_graph_version");
+  assert.deepEqual(
+    shown.map((call) => call.args.compare),
+    [true, false],
+  );
+  assert.equal(new Set(shown.map((call) => call.args.version)).size, 1, "both of the version compared");
+
   await review.getByRole("button", { name: "Restore" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Restore" }).click();
   await page.getByText("“Pipeline” is back to “Before the review”.").waitFor();

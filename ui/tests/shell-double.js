@@ -909,6 +909,13 @@
       const empty = { renamed: null, added_nodes: [], removed_nodes: [], moved_nodes: [], relabelled_nodes: [], added_edges: [], removed_edges: [] };
       return { diff: { ...empty, ...(point.diff ?? {}) }, labels: point.labels ?? {} };
     },
+    // Opening a version (or a comparison) on the canvas: remembered for tests.
+    show_graph_version: ({ graph, version, compare }) => {
+      const found = graphs.find((each) => each.id === graph);
+      const point = found && historyOf(found).find((each) => each.id === version);
+      if (!point) return fail("invalid_input", `this graph has no version ${version}`);
+      return null;
+    },
     restore_graph_version: ({ graph, version }) => {
       const refused = readOnly();
       if (refused) return refused;

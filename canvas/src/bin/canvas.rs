@@ -174,7 +174,9 @@ fn default_store() -> PathBuf {
 /// `OPEN`, `CLOSE`, `ALLOWANCE <runs|-> <tokens|->` (what the desktop tells
 /// the chat panel after a sync; `-` is unlimited), `PEERS <json list>` (the
 /// other people on the graph, as the desktop hands them over from the live
-/// feed) and `QUIT`.
+/// feed), `VERSION <json>` (show the graph read-only as a past version:
+/// `{"label": "…", "marks": {"<node id>": "added" | "removed" | "moved" |
+/// "relabelled"}}`) and `QUIT`.
 fn spawn_stdin_commands(
     commands: std::sync::mpsc::Sender<CanvasCommand>,
     replica: Replica,
@@ -227,6 +229,25 @@ fn spawn_stdin_commands(
                         continue;
                     }
                 },
+                Some(("VERSION", shown)) => {
+                    let version = match serde_json::from_str(shown.trim()) {
+                        Ok(version) => version,
+                        Err(error) => {
+                            print_line(
+                                "ERROR",
+                                json!(format!("VERSION takes a JSON object: {error}")),
+                            );
+                            continue;
+                        }
+                    };
+                    match runtime.block_on(replica.graph(graph)) {
+                        Ok(graph) => CanvasCommand::ShowVersion { graph, version },
+                        Err(error) => {
+                            print_line("ERROR", json!(error.to_string()));
+                            continue;
+                        }
+                    }
+                }
                 Some(("RUN", task)) => {
                     runs.start(task.trim().to_owned());
                     continue;
@@ -579,6 +600,11 @@ fn main() -> anyhow::Result<()> {
                 CanvasEvent::GraphClosed(graph) => {
                     if report {
                         print_line("CLOSED", json!({ "graph": graph }));
+                    }
+                }
+                CanvasEvent::BackToNow(graph) => {
+                    if report {
+                        print_line("BACK", json!({ "graph": graph }));
                     }
                 }
                 CanvasEvent::Failed(reason) => print_line("ERROR", json!(reason)),

@@ -241,6 +241,25 @@ pub async fn graph_diff(
         .await?)
 }
 
+/// Shows a version of a graph on the canvas, read-only; with `compare`, the
+/// graph now with each node that differs from the version in colour.
+#[tauri::command]
+#[specta::specta]
+pub async fn show_graph_version(
+    shell: State<'_, Shell>,
+    graph: String,
+    version: String,
+    compare: bool,
+) -> Result<(), CommandError> {
+    Ok(shell
+        .show_graph_version(
+            super::parse_graph_id(&graph)?,
+            bounded(&version, "a version")?,
+            compare,
+        )
+        .await?)
+}
+
 /// Brings a graph back to a version as one new edit; whether anything changed.
 #[tauri::command]
 #[specta::specta]

@@ -6,7 +6,11 @@
 //! Beside them, the versions of the library prompts the graph's prompt
 //! nodes name.
 
-use orrery_domain::{GraphDiff, GraphEdit, GraphId};
+use std::collections::HashMap;
+
+use orrery_canvas::CanvasCommand;
+use orrery_canvas::scene::{DiffMark, VersionShown};
+use orrery_domain::{Graph, GraphDiff, GraphEdit, GraphId, NodeId};
 use serde::Serialize;
 
 use super::{Shell, ShellError};
@@ -161,6 +165,56 @@ impl Shell {
         })
     }
 
+    /// Shows version `version` of the graph on the canvas, read-only. With
+    /// `compare`, shows the graph as it is now instead, each node that
+    /// differs from the version marked in colour (those removed since are
+    /// drawn where they were, with the edges they had).
+    pub async fn show_graph_version(
+        &self,
+        graph: GraphId,
+        version: &str,
+        compare: bool,
+    ) -> Result<(), ShellError> {
+        let replica = self.replica();
+        let name = replica
+            .versions(graph)
+            .await?
+            .into_iter()
+            .find(|point| point.id == version)
+            .map(|point| point.name)
+            .ok_or_else(|| ShellError::Invalid(format!("this graph has no version {version}")))?;
+        let then = replica.graph_at_version(graph, Some(version)).await?;
+        let (drawn, shown) = if compare {
+            let now = replica.graph(graph).await?;
+            let marks = compared(&then, &now);
+            (
+                marks.0,
+                VersionShown {
+                    label: format!("Changes since “{name}”"),
+                    marks: marks.1,
+                },
+            )
+        } else {
+            (
+                then,
+                VersionShown {
+                    label: format!("Version “{name}”"),
+                    marks: Default::default(),
+                },
+            )
+        };
+        self.inner
+            .canvas
+            .send(CanvasCommand::ShowVersion {
+                graph: drawn,
+                version: shown,
+            })
+            .and_then(|()| self.inner.canvas.send(CanvasCommand::Show))
+            .map_err(|_| ShellError::CanvasGone)?;
+        *self.inner.open_graph.lock().expect("open graph lock") = Some(graph);
+        Ok(())
+    }
+
     /// Brings the graph back to version `version` as one new edit, shown on
     /// the canvas if the graph is open there; answers whether anything
     /// changed. The edit that undoes it is kept for [`Shell::undo_restore`].
@@ -207,5 +261,99 @@ impl Shell {
                 .send(orrery_canvas::CanvasCommand::LoadGraph(updated));
         }
         Ok(())
+    }
+}
+
+/// The graph `now` with what `then` had and it lost drawn again, and how
+/// each node differs from `then`: a comparison to draw on the canvas.
+fn compared(then: &Graph, now: &Graph) -> (Graph, HashMap<NodeId, DiffMark>) {
+    let diff = orrery_domain::diff_graphs(then, now);
+    let mut drawn = now.clone();
+    let mut marks = HashMap::new();
+    for id in &diff.added_nodes {
+        marks.insert(*id, DiffMark::Added);
+    }
+    for id in &diff.moved_nodes {
+        marks.insert(*id, DiffMark::Moved);
+    }
+    // A node moved and relabelled shows the relabel: its name is what a
+    // reader looks for.
+    for id in &diff.relabelled_nodes {
+        marks.insert(*id, DiffMark::Relabelled);
+    }
+    for id in &diff.removed_nodes {
+        if let Some(node) = then.nodes.get(id) {
+            drawn.nodes.insert(*id, node.clone());
+            marks.insert(*id, DiffMark::Removed);
+        }
+    }
+    for id in &diff.removed_edges {
+        if let Some(edge) = then.edges.get(id)
+            && drawn.nodes.contains_key(&edge.from)
+            && drawn.nodes.contains_key(&edge.to)
+        {
+            drawn.edges.insert(*id, edge.clone());
+        }
+    }
+    (drawn, marks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comparison_draws_now_with_what_was_removed_and_marks_every_difference() {
+        let then = orrery_domain::sample_graph("Then", 6, 4);
+        let mut now = then.clone();
+        let mut ids = then.nodes.keys().copied();
+        let (gone, moved, renamed, both) = (
+            ids.next().unwrap(),
+            ids.next().unwrap(),
+            ids.next().unwrap(),
+            ids.next().unwrap(),
+        );
+        now.nodes.remove(&gone);
+        now.edges
+            .retain(|_, edge| edge.from != gone && edge.to != gone);
+        now.nodes.get_mut(&moved).unwrap().position.x += 5.0;
+        now.nodes.get_mut(&renamed).unwrap().label = "Renamed".into();
+        let node = now.nodes.get_mut(&both).unwrap();
+        node.label = "Moved and renamed".into();
+        node.position.y -= 3.0;
+        let added = orrery_domain::Node::new(
+            orrery_domain::NodeKind::Tool,
+            "New",
+            orrery_domain::Position::default(),
+        );
+        now.nodes.insert(added.id, added.clone());
+
+        let (drawn, marks) = compared(&then, &now);
+        assert_eq!(
+            drawn.nodes.len(),
+            now.nodes.len() + 1,
+            "the removed node is drawn"
+        );
+        assert_eq!(drawn.nodes[&gone], then.nodes[&gone]);
+        let had = then
+            .edges
+            .values()
+            .filter(|e| e.from == gone || e.to == gone)
+            .count();
+        assert_eq!(drawn.edges.len(), now.edges.len() + had, "with its edges");
+        assert_eq!(
+            marks,
+            HashMap::from([
+                (gone, DiffMark::Removed),
+                (moved, DiffMark::Moved),
+                (renamed, DiffMark::Relabelled),
+                (both, DiffMark::Relabelled),
+                (added.id, DiffMark::Added),
+            ])
+        );
+        assert!(
+            compared(&now, &now).1.is_empty(),
+            "nothing differs from itself"
+        );
     }
 }
