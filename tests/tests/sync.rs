@@ -225,6 +225,27 @@ async fn edit_reaches_a_listening_device_live() {
             .x,
         10.0
     );
+    // One node reads alone; a node the graph does not have is none.
+    let moved = b.replica.node(graph.id, node).await.unwrap().unwrap();
+    assert_eq!(moved.position.x, 10.0);
+    assert_eq!(
+        b.replica
+            .node(graph.id, orrery_domain::NodeId::new())
+            .await
+            .unwrap(),
+        None
+    );
+    // The move rewrote the moved node's row, and the store reads back the
+    // graph the document holds.
+    assert_eq!(
+        b.replica
+            .store()
+            .load_graph(graph.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        b.replica.graph(graph.id).await.unwrap()
+    );
     // Taken in twice: nothing new, still no round trip.
     assert!(
         !unreachable

@@ -301,6 +301,84 @@ impl LocalStore {
         Ok(())
     }
 
+    /// Stores a graph whose node set did not change: its name, its
+    /// document and these `nodes` (whose fields changed) rewritten; every
+    /// other row stands. For a move or a relabel, which touch one row of
+    /// many. Answers `false` (nothing written) when the store does not hold
+    /// the graph, or a node's row is missing: save it whole then.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn save_graph_fields(
+        &self,
+        graph: GraphId,
+        name: &str,
+        nodes: &[Node],
+        document: &[u8],
+        server_version: Option<&[u8]>,
+        pending_changes: u64,
+        deleted_at: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let graph_id = graph.to_string();
+        let mut transaction = self.write_transaction().await?;
+        let updated = sqlx::query(
+            "UPDATE graphs SET name = ?2, document = ?3,
+                server_version = COALESCE(?4, server_version), pending_changes = ?5,
+                updated_at = ?6, deleted_at = ?7
+             WHERE id = ?1",
+        )
+        .bind(&graph_id)
+        .bind(name)
+        .bind(document)
+        .bind(server_version)
+        .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
+        .bind(now_text())
+        .bind(deleted_at)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Ok(false);
+        }
+        for node in nodes {
+            let row = sqlx::query(
+                "UPDATE graph_nodes SET kind = ?3, label = ?4, x = ?5, y = ?6, z = ?7
+                 WHERE graph_id = ?1 AND id = ?2",
+            )
+            .bind(&graph_id)
+            .bind(node.id.to_string())
+            .bind(node.kind.as_str())
+            .bind(&node.label)
+            .bind(f64::from(node.position.x))
+            .bind(f64::from(node.position.y))
+            .bind(f64::from(node.position.z))
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if row != 1 {
+                return Ok(false); // Rolled back as the transaction drops.
+            }
+        }
+        transaction.commit().await?;
+        self.checkpoints.request();
+        Ok(true)
+    }
+
+    /// Records what the server acknowledged of a graph (and so how many
+    /// changes still wait to be sent), leaving the graph as stored.
+    pub async fn save_server_version(
+        &self,
+        graph: GraphId,
+        server_version: &[u8],
+        pending_changes: u64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE graphs SET server_version = ?2, pending_changes = ?3 WHERE id = ?1")
+            .bind(graph.to_string())
+            .bind(server_version)
+            .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// A graph as its materialised rows, or `None` if the store has no such graph.
     pub async fn load_graph(&self, id: GraphId) -> Result<Option<Graph>, StoreError> {
         let graph_id = id.to_string();

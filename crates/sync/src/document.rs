@@ -105,6 +105,8 @@ pub enum Merge {
     Fields {
         /// The graph's name after the merge.
         name: String,
+        /// The nodes whose fields changed, as they are after it (checked).
+        nodes: Vec<Node>,
     },
     /// Nodes or edges came or went: the whole graph, checked.
     Structure(Graph),
@@ -316,9 +318,18 @@ impl GraphDocument {
             let graph = self.to_graph()?;
             return Ok((self, Merge::Structure(graph)));
         }
-        for key in &touched.nodes {
-            // A node deleted concurrently is not part of the graph.
-            let Some(value) = self.nodes().get(key) else {
+        let nodes = self.read_nodes(touched.nodes.iter().map(String::as_str))?;
+        let name = self.name()?;
+        Ok((self, Merge::Fields { name, nodes }))
+    }
+
+    /// The nodes with these keys, as they are now and checked; a key with
+    /// no node (deleted) is left out.
+    fn read_nodes<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Result<Vec<Node>, SyncError> {
+        let root = self.nodes();
+        let mut nodes = Vec::new();
+        for key in keys {
+            let Some(value) = root.get(key) else {
                 continue;
             };
             let ValueOrContainer::Container(Container::Map(map)) = value else {
@@ -326,8 +337,21 @@ impl GraphDocument {
                     "node {key} is not a map"
                 )));
             };
-            read_node(key, &map.get_deep_value())?.validate()?;
+            let node = read_node(key, &map.get_deep_value())?;
+            node.validate()?;
+            nodes.push(node);
         }
+        Ok(nodes)
+    }
+
+    /// These nodes as they are now (checked); one deleted is left out.
+    pub fn nodes_now(&self, ids: &[NodeId]) -> Result<Vec<Node>, SyncError> {
+        let keys: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.read_nodes(keys.iter().map(String::as_str))
+    }
+
+    /// The graph's name, checked.
+    pub fn name(&self) -> Result<String, SyncError> {
         let name = string_field(
             self.meta()
                 .get_deep_value()
@@ -336,7 +360,7 @@ impl GraphDocument {
             "graph name",
         )?;
         check_graph_name(&name)?;
-        Ok((self, Merge::Fields { name }))
+        Ok(name)
     }
 
     /// The graph as plain values, checked against the graph model.
@@ -800,7 +824,14 @@ mod tests {
             .merge_checked(&device.updates_since(&before))
             .unwrap();
         match merge {
-            Merge::Fields { name } => assert_eq!(name, "Renamed"),
+            Merge::Fields { name, nodes } => {
+                assert_eq!(name, "Renamed");
+                // The touched node, as it is after the merge.
+                assert_eq!(nodes.len(), 1);
+                assert_eq!(nodes[0].id, node);
+                assert_eq!(nodes[0].position, Position::new(4.0, 5.0, 6.0));
+                assert_eq!(nodes[0].label, "Moved");
+            }
             other => panic!("a move and a rename took the whole-graph check: {other:?}"),
         }
         let read = server.to_graph().unwrap();

@@ -13,14 +13,20 @@ use orrery_store::{GraphSummary, LibrarySummary, LocalStore};
 use tokio::sync::Mutex;
 
 use crate::SyncError;
-use crate::document::{GraphDocument, GraphVersion, Version};
+use crate::document::{GraphDocument, GraphVersion, Merge, Version};
 use crate::library::LibraryDocument;
 
 /// A graph held open: its document and what the server had acknowledged.
 struct OpenGraph {
     document: GraphDocument,
     server_version: Version,
+    /// When an edit carried by the live feed last left an automatic point.
+    last_live_point: Option<std::time::Instant>,
 }
+
+/// Edits from others that arrive one by one on the live feed leave at most
+/// one automatic point in the history per graph in this long.
+const LIVE_POINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 type SharedGraph = Arc<Mutex<OpenGraph>>;
 
@@ -107,6 +113,14 @@ impl Replica {
                 .await?
                 .ok_or(SyncError::NoSuchGraph(id)),
         }
+    }
+
+    /// One node of a graph as it is now (`None`: the graph has no such
+    /// node), read without reading the whole graph.
+    pub async fn node(&self, id: GraphId, node: NodeId) -> Result<Option<Node>, SyncError> {
+        let shared = self.open_graph(id).await?;
+        let open = shared.lock().await;
+        Ok(open.document.nodes_now(&[node])?.pop())
     }
 
     /// Deleted graphs that can still be restored, most recently deleted first.
@@ -226,17 +240,89 @@ impl Replica {
             Err(SyncError::NoSuchGraph(_)) => return Ok(None),
             Err(error) => return Err(error),
         };
-        let mut open = shared.lock().await;
+        let mut guard = shared.lock().await;
+        let open = &mut *guard;
         // Feed messages may come after a sync's answer that was newer: the
         // server keeps everything it acknowledged, so the versions add up.
         let acknowledged = open.server_version.merged(server_version);
-        let arrived = match self.take_in(id, &mut open, acknowledged, updates).await {
-            Ok(arrived) => arrived,
-            // What the feed carried builds on changes missed here, or does
-            // not read: the sync answers with what the server has.
-            Err(SyncError::MissingDependencies | SyncError::InvalidUpdate(_)) => return Ok(None),
-            Err(error) => return Err(error),
+        // Merged in place, checked by what it touched (a move reads one
+        // node, not the graph).
+        let document = std::mem::replace(&mut open.document, GraphDocument::empty(id));
+        let (document, merge) = match document.merge_checked(updates) {
+            Ok(merged) => merged,
+            Err(error) => {
+                // The document may hold what was refused: read it again as
+                // stored. What the feed carried builds on changes missed
+                // here, or does not read: the sync answers with the truth.
+                let stored = self.store.load_document(id).await?;
+                open.document = match stored {
+                    Some(stored) => GraphDocument::from_snapshot(id, &stored.document)?,
+                    None => GraphDocument::empty(id),
+                };
+                tracing::debug!(%id, %error, "a live edit was not taken in; syncing");
+                return Ok(None);
+            }
         };
+        open.document = document;
+        let server_moved = acknowledged != open.server_version;
+        open.server_version = acknowledged;
+        let arrived = match merge {
+            Merge::Unchanged => {
+                if server_moved {
+                    let pending = open
+                        .document
+                        .version()
+                        .operations_missing_from(&open.server_version);
+                    self.store
+                        .save_server_version(id, &open.server_version.encode(), pending)
+                        .await?;
+                }
+                false
+            }
+            Merge::Fields { name, nodes } => {
+                let pending = open
+                    .document
+                    .version()
+                    .operations_missing_from(&open.server_version);
+                let saved = self
+                    .store
+                    .save_graph_fields(
+                        id,
+                        &name,
+                        &nodes,
+                        &open.document.snapshot(),
+                        Some(&open.server_version.encode()),
+                        pending,
+                        open.document.deleted_at().as_deref(),
+                    )
+                    .await?;
+                if !saved {
+                    self.persist(open, true).await?;
+                }
+                true
+            }
+            Merge::Structure(graph) => {
+                self.persist_graph(open, &graph, true).await?;
+                true
+            }
+        };
+        // Edits from others: an automatic point in the history, at most one
+        // a minute from the feed's stream of small edits.
+        if arrived
+            && open
+                .last_live_point
+                .is_none_or(|at| at.elapsed() >= LIVE_POINT_EVERY)
+        {
+            self.store
+                .add_graph_point(
+                    id,
+                    &orrery_store::now_text(),
+                    &open.document.frontiers(),
+                    KEPT_POINTS,
+                )
+                .await?;
+            open.last_live_point = Some(std::time::Instant::now());
+        }
         let complete = server_version.operations_missing_from(&open.document.version()) == 0;
         Ok(complete.then_some(arrived))
     }
@@ -261,6 +347,16 @@ impl Replica {
         };
         if open.document.version() == before && open.server_version == server_version {
             return Ok(false); // Nothing new either way: leave the store untouched.
+        }
+        if open.document.version() == before && before != Version::default() {
+            // Only the server's acknowledgement moved (the answer to this
+            // replica's own push): the graph as stored stands.
+            open.server_version = server_version;
+            let pending = before.operations_missing_from(&open.server_version);
+            self.store
+                .save_server_version(id, &open.server_version.encode(), pending)
+                .await?;
+            return Ok(false);
         }
         // Edits made elsewhere came in: an automatic point in the history.
         let arrived = before != Version::default() && open.document.version() != before;
@@ -508,10 +604,12 @@ impl Replica {
                     Some(bytes) => Version::decode(&bytes)?,
                     None => Version::default(),
                 },
+                last_live_point: None,
             },
             None if allow_new => OpenGraph {
                 document: GraphDocument::empty(id),
                 server_version: Version::default(),
+                last_live_point: None,
             },
             None => return Err(SyncError::NoSuchGraph(id)),
         };

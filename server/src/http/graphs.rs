@@ -231,7 +231,7 @@ async fn merge(
             return Ok(Some(frame));
         }
         // Moves, relabels and renames: the counts stand.
-        Merge::Fields { name } => ServerGraphSummary {
+        Merge::Fields { name, .. } => ServerGraphSummary {
             id: graph_id,
             name,
             node_count: head.map_or(0, |head| head.node_count),
