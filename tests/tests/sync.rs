@@ -235,6 +235,19 @@ async fn edit_reaches_a_listening_device_live() {
             .unwrap(),
         None
     );
+    // The move was appended after the stored snapshot: a fresh replica over
+    // the same store reads the document back with it.
+    let fresh = orrery_sync::Replica::new(b.replica.store().clone());
+    assert_eq!(
+        fresh
+            .node(graph.id, node)
+            .await
+            .unwrap()
+            .unwrap()
+            .position
+            .x,
+        10.0
+    );
     // The move rewrote the moved node's row, and the store reads back the
     // graph the document holds.
     assert_eq!(
@@ -462,4 +475,43 @@ async fn small_pushes_are_appended_then_folded_into_the_snapshot() {
         document.to_graph().unwrap(),
         a.replica.graph(graph.id).await.unwrap()
     );
+}
+
+#[tokio::test]
+async fn moves_are_appended_to_the_local_store_and_read_back_after_a_restart() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("local.db");
+    let store = orrery_store::LocalStore::open(&path).await.unwrap();
+    let replica = orrery_sync::Replica::new(store.clone());
+    let graph = replica
+        .add_graph(sample_graph("Appended", 30, 2))
+        .await
+        .unwrap();
+    let nodes: Vec<NodeId> = graph.nodes.keys().copied().collect();
+    // More moves than are appended before a new snapshot, and a relabel.
+    for step in 0..150 {
+        let node = nodes[step % nodes.len()];
+        replica
+            .move_node(graph.id, node, Position::new(step as f32, 1.0, -1.0))
+            .await
+            .unwrap();
+    }
+    replica
+        .relabel_node(graph.id, nodes[3], "Renamed here")
+        .await
+        .unwrap();
+    let expected = replica.graph(graph.id).await.unwrap();
+    // Rows written node by node match the document.
+    assert_eq!(store.load_graph(graph.id).await.unwrap().unwrap(), expected);
+    assert!(
+        store.list_graphs().await.unwrap()[0].pending_changes > 150,
+        "every move waits for the server"
+    );
+    store.close().await;
+
+    // After a restart the document is the snapshot and what followed it.
+    let reopened = orrery_sync::Replica::new(orrery_store::LocalStore::open(&path).await.unwrap());
+    let node = reopened.node(graph.id, nodes[3]).await.unwrap().unwrap();
+    assert_eq!(node.label, "Renamed here");
+    assert_eq!(reopened.graph(graph.id).await.unwrap(), expected);
 }

@@ -46,7 +46,7 @@ pub use channels::{ChannelMessage, ChannelRecord, LISTED_MESSAGES, NewChannelMes
 pub use error::StoreError;
 pub use events::EventKind;
 pub use library::ServerLibrarySummary;
-pub use local::{GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
+pub use local::{DocumentWrite, GraphSummary, LibrarySummary, LocalStore, StoredGraphDocument};
 pub use mail_templates::{EditedTemplate, TemplateParts};
 pub use market_payments::{
     LedgerRow, PayoutRecord, SaleRecord, SalesMonth, SellerRecord, SellerState,

@@ -40,8 +40,20 @@ pub struct GraphSummary {
 pub struct StoredGraphDocument {
     /// The document bytes (a snapshot).
     pub document: Vec<u8>,
+    /// Updates stored after the snapshot, oldest first: the document is the
+    /// snapshot with these applied.
+    pub updates: Vec<Vec<u8>>,
     /// The server's version vector at the last sync, if any.
     pub server_version: Option<Vec<u8>>,
+}
+
+/// How [`LocalStore::save_graph_fields`] stores a graph's document.
+#[derive(Debug, Clone, Copy)]
+pub enum DocumentWrite<'a> {
+    /// Whole: a snapshot replacing the stored one and what was appended.
+    Snapshot(&'a [u8]),
+    /// These updates appended after what is stored.
+    Append(&'a [u8]),
 }
 
 /// One agent, prompt or session as the library lists it.
@@ -78,8 +90,12 @@ pub struct LocalStore {
 /// taking the graph in.
 pub(crate) const WAL_BACKSTOP_PAGES: u32 = 16_384;
 
+/// Shortest time between two background checkpoints of one store.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Moves the write-ahead log into the database file in the background after
-/// saves. Requests coalesce: while one checkpoint runs, at most one more waits.
+/// saves. Requests coalesce: while one checkpoint runs (or the pause after
+/// it, [`CHECKPOINT_EVERY`]), at most one more waits.
 /// The task ends when the last clone of the store is dropped.
 #[derive(Debug, Clone)]
 struct Checkpointer(tokio::sync::mpsc::Sender<()>);
@@ -97,6 +113,10 @@ impl Checkpointer {
                 {
                     tracing::debug!(%error, "background WAL checkpoint skipped");
                 }
+                // Saves meanwhile wait for one more checkpoint together: a
+                // stream of small ones (moves arriving live) is copied into
+                // the file at most this often, not once each.
+                tokio::time::sleep(CHECKPOINT_EVERY).await;
             }
         });
         Self(requests)
@@ -203,12 +223,22 @@ impl LocalStore {
         &self,
         id: GraphId,
     ) -> Result<Option<StoredGraphDocument>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
         let row = sqlx::query("SELECT document, server_version FROM graphs WHERE id = ?")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *connection)
             .await?;
-        Ok(row.map(|row| StoredGraphDocument {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let updates =
+            sqlx::query_scalar("SELECT updates FROM graph_updates WHERE graph_id = ? ORDER BY seq")
+                .bind(id.to_string())
+                .fetch_all(&mut *connection)
+                .await?;
+        Ok(Some(StoredGraphDocument {
             document: row.get("document"),
+            updates,
             server_version: row.get("server_version"),
         }))
     }
@@ -247,6 +277,11 @@ impl LocalStore {
         .bind(deleted_at)
         .execute(&mut *transaction)
         .await?;
+        // The new snapshot holds whatever was appended after the old one.
+        sqlx::query("DELETE FROM graph_updates WHERE graph_id = ?")
+            .bind(&graph_id)
+            .execute(&mut *transaction)
+            .await?;
         sqlx::query("DELETE FROM graph_nodes WHERE graph_id = ?")
             .bind(&graph_id)
             .execute(&mut *transaction)
@@ -312,22 +347,26 @@ impl LocalStore {
         graph: GraphId,
         name: &str,
         nodes: &[Node],
-        document: &[u8],
+        document: DocumentWrite<'_>,
         server_version: Option<&[u8]>,
         pending_changes: u64,
         deleted_at: Option<&str>,
     ) -> Result<bool, StoreError> {
         let graph_id = graph.to_string();
         let mut transaction = self.write_transaction().await?;
+        let snapshot = match document {
+            DocumentWrite::Snapshot(bytes) => Some(bytes),
+            DocumentWrite::Append(_) => None,
+        };
         let updated = sqlx::query(
-            "UPDATE graphs SET name = ?2, document = ?3,
+            "UPDATE graphs SET name = ?2, document = COALESCE(?3, document),
                 server_version = COALESCE(?4, server_version), pending_changes = ?5,
                 updated_at = ?6, deleted_at = ?7
              WHERE id = ?1",
         )
         .bind(&graph_id)
         .bind(name)
-        .bind(document)
+        .bind(snapshot)
         .bind(server_version)
         .bind(i64::try_from(pending_changes).unwrap_or(i64::MAX))
         .bind(now_text())
@@ -355,6 +394,21 @@ impl LocalStore {
             .rows_affected();
             if row != 1 {
                 return Ok(false); // Rolled back as the transaction drops.
+            }
+        }
+        match document {
+            DocumentWrite::Snapshot(_) => {
+                sqlx::query("DELETE FROM graph_updates WHERE graph_id = ?")
+                    .bind(&graph_id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            DocumentWrite::Append(updates) => {
+                sqlx::query("INSERT INTO graph_updates (graph_id, updates) VALUES (?, ?)")
+                    .bind(&graph_id)
+                    .bind(updates)
+                    .execute(&mut *transaction)
+                    .await?;
             }
         }
         transaction.commit().await?;
@@ -523,6 +577,7 @@ impl LocalStore {
         .await?;
         Ok(row.map(|row| StoredGraphDocument {
             document: row.get("document"),
+            updates: Vec::new(),
             server_version: row.get("server_version"),
         }))
     }

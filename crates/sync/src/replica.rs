@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use orrery_domain::{
     Agent, ChatMessage, ChatRole, DocumentId, DocumentKind, Edge, Graph, GraphEdit, GraphId,
     LibraryItem, MessageId, Node, NodeId, Position, Prompt, PromptVersion, PromptVersionId,
     Session,
 };
-use orrery_store::{GraphSummary, LibrarySummary, LocalStore};
+use orrery_store::{DocumentWrite, GraphSummary, LibrarySummary, LocalStore};
 use tokio::sync::Mutex;
 
 use crate::SyncError;
@@ -22,7 +23,14 @@ struct OpenGraph {
     server_version: Version,
     /// When an edit carried by the live feed last left an automatic point.
     last_live_point: Option<std::time::Instant>,
+    /// Updates the store holds after the document's snapshot (a save of
+    /// the whole graph writes a new snapshot and clears them).
+    appended: AtomicUsize,
 }
+
+/// Updates appended after a graph's stored snapshot before the next small
+/// edit writes a new snapshot instead (loading replays them).
+const MAX_APPENDED: usize = 64;
 
 /// Edits from others that arrive one by one on the live feed leave at most
 /// one automatic point in the history per graph in this long.
@@ -163,7 +171,16 @@ impl Replica {
 
     /// Applies one edit of the canvas's command stack.
     pub async fn apply_edit(&self, id: GraphId, edit: &GraphEdit) -> Result<Graph, SyncError> {
-        self.edit(id, |document| document.apply_edit(edit)).await
+        let change = |document: &GraphDocument| document.apply_edit(edit);
+        match edit {
+            // A drag's end or a rename: only those nodes' rows are written.
+            GraphEdit::MoveNodes(moves) => {
+                let touched: Vec<NodeId> = moves.iter().map(|moved| moved.id).collect();
+                self.edit_fields(id, &touched, change).await
+            }
+            GraphEdit::RelabelNode { id: node, .. } => self.edit_fields(id, &[*node], change).await,
+            _ => self.edit(id, change).await,
+        }
     }
 
     /// Moves a node.
@@ -173,7 +190,7 @@ impl Replica {
         node: NodeId,
         position: Position,
     ) -> Result<Graph, SyncError> {
-        self.edit(id, |document| document.move_node(node, position))
+        self.edit_fields(id, &[node], |document| document.move_node(node, position))
             .await
     }
 
@@ -184,7 +201,7 @@ impl Replica {
         node: NodeId,
         label: &str,
     ) -> Result<Graph, SyncError> {
-        self.edit(id, |document| document.relabel_node(node, label))
+        self.edit_fields(id, &[node], |document| document.relabel_node(node, label))
             .await
     }
 
@@ -256,7 +273,9 @@ impl Replica {
                 // here, or does not read: the sync answers with the truth.
                 let stored = self.store.load_document(id).await?;
                 open.document = match stored {
-                    Some(stored) => GraphDocument::from_snapshot(id, &stored.document)?,
+                    Some(stored) => {
+                        GraphDocument::from_stored(id, &stored.document, &stored.updates)?
+                    }
                     None => GraphDocument::empty(id),
                 };
                 tracing::debug!(%id, %error, "a live edit was not taken in; syncing");
@@ -284,20 +303,33 @@ impl Replica {
                     .document
                     .version()
                     .operations_missing_from(&open.server_version);
+                // What the merge added is appended after the stored
+                // snapshot; every so many, a new snapshot.
+                let snapshot;
+                let write = if open.appended.load(Ordering::Relaxed) < MAX_APPENDED {
+                    DocumentWrite::Append(updates)
+                } else {
+                    snapshot = open.document.snapshot();
+                    DocumentWrite::Snapshot(&snapshot)
+                };
                 let saved = self
                     .store
                     .save_graph_fields(
                         id,
                         &name,
                         &nodes,
-                        &open.document.snapshot(),
+                        write,
                         Some(&open.server_version.encode()),
                         pending,
                         open.document.deleted_at().as_deref(),
                     )
                     .await?;
-                if !saved {
-                    self.persist(open, true).await?;
+                match (saved, write) {
+                    (false, _) => self.persist(open, true).await?,
+                    (true, DocumentWrite::Append(_)) => {
+                        open.appended.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (true, DocumentWrite::Snapshot(_)) => open.appended.store(0, Ordering::Relaxed),
                 }
                 true
             }
@@ -543,6 +575,61 @@ impl Replica {
         Ok(graph)
     }
 
+    /// [`Replica::edit`] for a change to fields of the `touched` nodes (a
+    /// move, a relabel): what it added is appended after the stored
+    /// document and only those nodes' rows are written.
+    async fn edit_fields(
+        &self,
+        id: GraphId,
+        touched: &[NodeId],
+        change: impl FnOnce(&GraphDocument) -> Result<(), SyncError>,
+    ) -> Result<Graph, SyncError> {
+        let shared = self.open_graph(id).await?;
+        let open = shared.lock().await;
+        let before = open.document.version();
+        change(&open.document)?;
+        let graph = open.document.to_graph()?;
+        let nodes: Vec<Node> = touched
+            .iter()
+            .filter_map(|node| graph.nodes.get(node).cloned())
+            .collect();
+        let added = open.document.updates_since(&before);
+        if added.is_empty() {
+            return Ok(graph); // It changed nothing (a move to where it was).
+        }
+        let snapshot;
+        let write = if open.appended.load(Ordering::Relaxed) < MAX_APPENDED {
+            DocumentWrite::Append(&added)
+        } else {
+            snapshot = open.document.snapshot();
+            DocumentWrite::Snapshot(&snapshot)
+        };
+        let pending = open
+            .document
+            .version()
+            .operations_missing_from(&open.server_version);
+        let saved = self
+            .store
+            .save_graph_fields(
+                id,
+                &graph.name,
+                &nodes,
+                write,
+                None,
+                pending,
+                open.document.deleted_at().as_deref(),
+            )
+            .await?;
+        match (saved, write) {
+            (false, _) => self.persist_graph(&open, &graph, false).await?,
+            (true, DocumentWrite::Append(_)) => {
+                open.appended.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, DocumentWrite::Snapshot(_)) => open.appended.store(0, Ordering::Relaxed),
+        }
+        Ok(graph)
+    }
+
     async fn persist(&self, open: &OpenGraph, with_server_version: bool) -> Result<(), SyncError> {
         let graph = open.document.to_graph()?;
         self.persist_graph(open, &graph, with_server_version).await
@@ -581,6 +668,7 @@ impl Replica {
                 open.document.deleted_at().as_deref(),
             )
             .await?;
+        open.appended.store(0, Ordering::Relaxed);
         Ok(())
     }
 
@@ -599,17 +687,19 @@ impl Replica {
         }
         let graph = match self.store.load_document(id).await? {
             Some(stored) => OpenGraph {
-                document: GraphDocument::from_snapshot(id, &stored.document)?,
+                document: GraphDocument::from_stored(id, &stored.document, &stored.updates)?,
                 server_version: match stored.server_version {
                     Some(bytes) => Version::decode(&bytes)?,
                     None => Version::default(),
                 },
                 last_live_point: None,
+                appended: AtomicUsize::new(stored.updates.len()),
             },
             None if allow_new => OpenGraph {
                 document: GraphDocument::empty(id),
                 server_version: Version::default(),
                 last_live_point: None,
+                appended: AtomicUsize::new(0),
             },
             None => return Err(SyncError::NoSuchGraph(id)),
         };
