@@ -2449,7 +2449,7 @@ async fn a_version_opens_on_the_canvas_read_only_and_a_comparison_marks_what_cha
     };
     // Opened: the graph as it was, nothing marked.
     shell
-        .show_graph_version(graph.id, &version, false)
+        .show_graph_version(graph.id, &version, false, None)
         .await
         .unwrap();
     let (then, view) = shown(&commands);
@@ -2461,7 +2461,7 @@ async fn a_version_opens_on_the_canvas_read_only_and_a_comparison_marks_what_cha
 
     // Compared with now: now's graph, what changed marked.
     shell
-        .show_graph_version(graph.id, &version, true)
+        .show_graph_version(graph.id, &version, true, None)
         .await
         .unwrap();
     let (now, view) = shown(&commands);
@@ -2475,9 +2475,40 @@ async fn a_version_opens_on_the_canvas_read_only_and_a_comparison_marks_what_cha
         ])
     );
 
+    // Two versions compared: the later one drawn, what changed between marked.
+    let history = shell.save_graph_version(graph.id, "After").await.unwrap();
+    let after = history
+        .iter()
+        .find(|point| point.name == "After")
+        .unwrap()
+        .id
+        .clone();
+    shell
+        .apply_edit(
+            graph.id,
+            &orrery_domain::GraphEdit::RelabelNode {
+                id: writer.id,
+                from: "Writer".into(),
+                to: "Editor".into(),
+            },
+        )
+        .await
+        .unwrap();
+    shell
+        .show_graph_version(graph.id, &version, true, Some(&after))
+        .await
+        .unwrap();
+    let (later, view) = shown(&commands);
+    assert_eq!(view.label, "Changes from “Before the review” to “After”");
+    assert_eq!(
+        later.nodes[&writer.id].label, "Writer",
+        "the later version, not now"
+    );
+    assert_eq!(view.marks.len(), 2);
+
     // A version the graph does not have is refused with the reason.
     let refused = shell
-        .show_graph_version(graph.id, "no-such-version", false)
+        .show_graph_version(graph.id, "no-such-version", false, None)
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("no version"), "{refused}");

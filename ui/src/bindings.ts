@@ -142,9 +142,10 @@ export const commands = {
 	graphDiff: (graph: string, from: string | null, to: string | null) => __TAURI_INVOKE<HistoryDiff_Serialize>("graph_diff", { graph, from, to }),
 	/**
 	 *  Shows a version of a graph on the canvas, read-only; with `compare`, the
-	 *  graph now with each node that differs from the version in colour.
+	 *  later version `later` (null: the graph now) with each node that differs
+	 *  from `version` in colour.
 	 */
-	showGraphVersion: (graph: string, version: string, compare: boolean) => __TAURI_INVOKE<null>("show_graph_version", { graph, version, compare }),
+	showGraphVersion: (graph: string, version: string, compare: boolean, later: string | null) => __TAURI_INVOKE<null>("show_graph_version", { graph, version, compare, later }),
 	/**  Brings a graph back to a version as one new edit; whether anything changed. */
 	restoreGraphVersion: (graph: string, version: string) => __TAURI_INVOKE<boolean>("restore_graph_version", { graph, version }),
 	/**  Takes a graph's last restore back. */

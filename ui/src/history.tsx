@@ -25,7 +25,8 @@ interface Props {
 export function GraphHistory({ graph, writable, close, say }: Props) {
   const [points, setPoints] = useState<HistoryPoint[] | null>(null);
   const [name, setName] = useState("");
-  const [compared, setCompared] = useState<{ point: HistoryPoint; diff: HistoryDiff } | null>(null);
+  // A comparison: from `point` to `against` (null: now).
+  const [compared, setCompared] = useState<{ point: HistoryPoint; against: HistoryPoint | null; diff: HistoryDiff } | null>(null);
   const [prompts, setPrompts] = useState<PromptHistory[]>([]);
 
   useEffect(() => {
@@ -46,17 +47,17 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
     }
   }
 
-  async function compare(point: HistoryPoint): Promise<void> {
+  async function compare(point: HistoryPoint, against: HistoryPoint | null = null): Promise<void> {
     try {
-      setCompared({ point, diff: await api.graphDiff(graph.id, point.id, null) });
+      setCompared({ point, against, diff: await api.graphDiff(graph.id, point.id, against?.id ?? null) });
     } catch (error) {
       say(errorMessage(error));
     }
   }
 
-  async function showOnCanvas(point: HistoryPoint, compare: boolean): Promise<void> {
+  async function showOnCanvas(point: HistoryPoint, compare: boolean, against: HistoryPoint | null = null): Promise<void> {
     try {
-      await api.showGraphVersion(graph.id, point.id, compare);
+      await api.showGraphVersion(graph.id, point.id, compare, against?.id ?? null);
       say(null);
     } catch (error) {
       say(errorMessage(error));
@@ -154,8 +155,24 @@ export function GraphHistory({ graph, writable, close, say }: Props) {
       {compared && diff && (
         <div class="history-diff" aria-label="Changes since then" role="region">
           <div class="history-diff-head">
-            <h3>Since “{compared.point.name}”</h3>
-            <ActionButton class="quiet" onClick={() => showOnCanvas(compared.point, true)}>
+            <h3>{compared.against ? `From “${compared.point.name}” to “${compared.against.name}”` : `Since “${compared.point.name}”`}</h3>
+            <label class="history-against">
+              <span>Compared with</span>
+              <select
+                value={compared.against?.id ?? ""}
+                onChange={(event) =>
+                  compare(compared.point, points?.find((point) => point.id === event.currentTarget.value) ?? null)
+                }
+              >
+                <option value="">Now</option>
+                {(points ?? [])
+                  .filter((point) => point.id !== compared.point.id)
+                  .map((point) => (
+                    <option value={point.id}>{point.name}</option>
+                  ))}
+              </select>
+            </label>
+            <ActionButton class="quiet" onClick={() => showOnCanvas(compared.point, true, compared.against)}>
               Show on the canvas
             </ActionButton>
           </div>

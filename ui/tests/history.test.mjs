@@ -58,6 +58,18 @@ test("a version is saved, compared with now, restored and the restore undone", a
     [true, false],
   );
   assert.equal(new Set(shown.map((call) => call.args.version)).size, 1, "both of the version compared");
+  assert.deepEqual(shown.map((call) => call.args.later), [null, null]);
+
+  // Two versions compared: the later one is picked beside the changes.
+  await changes.getByLabel("Compared with").selectOption({ label: "Edits from elsewhere arrived" });
+  await changes.getByText("From “Before the review” to “Edits from elsewhere arrived”").waitFor();
+  const [, withPoint] = await calls(page, "graph_diff");
+  assert.equal(typeof withPoint.args.to, "string");
+  await changes.getByRole("button", { name: "Show on the canvas" }).click();
+  await page.waitForFunction(() => window.__shellDouble.calls.filter((call) => call.command === "show_graph_version").length === 3);
+  assert.equal((await calls(page, "show_graph_version"))[2].args.later, withPoint.args.to);
+  await changes.getByLabel("Compared with").selectOption({ label: "Now" });
+  await changes.getByText("Since “Before the review”").waitFor();
 
   await review.getByRole("button", { name: "Restore" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Restore" }).click();

@@ -910,10 +910,11 @@
       return { diff: { ...empty, ...(point.diff ?? {}) }, labels: point.labels ?? {} };
     },
     // Opening a version (or a comparison) on the canvas: remembered for tests.
-    show_graph_version: ({ graph, version, compare }) => {
+    show_graph_version: ({ graph, version, later }) => {
       const found = graphs.find((each) => each.id === graph);
-      const point = found && historyOf(found).find((each) => each.id === version);
-      if (!point) return fail("invalid_input", `this graph has no version ${version}`);
+      for (const id of [version, later].filter(Boolean)) {
+        if (!(found && historyOf(found).some((each) => each.id === id))) return fail("invalid_input", `this graph has no version ${id}`);
+      }
       return null;
     },
     restore_graph_version: ({ graph, version }) => {

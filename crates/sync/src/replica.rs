@@ -299,37 +299,12 @@ impl Replica {
                 false
             }
             Merge::Fields { name, nodes } => {
-                let pending = open
-                    .document
-                    .version()
-                    .operations_missing_from(&open.server_version);
-                // What the merge added is appended after the stored
-                // snapshot; every so many, a new snapshot.
-                let snapshot;
-                let write = if open.appended.load(Ordering::Relaxed) < MAX_APPENDED {
-                    DocumentWrite::Append(updates)
-                } else {
-                    snapshot = open.document.snapshot();
-                    DocumentWrite::Snapshot(&snapshot)
-                };
-                let saved = self
-                    .store
-                    .save_graph_fields(
-                        id,
-                        &name,
-                        &nodes,
-                        write,
-                        Some(&open.server_version.encode()),
-                        pending,
-                        open.document.deleted_at().as_deref(),
-                    )
-                    .await?;
-                match (saved, write) {
-                    (false, _) => self.persist(open, true).await?,
-                    (true, DocumentWrite::Append(_)) => {
-                        open.appended.fetch_add(1, Ordering::Relaxed);
-                    }
-                    (true, DocumentWrite::Snapshot(_)) => open.appended.store(0, Ordering::Relaxed),
+                let acknowledged = open.server_version.encode();
+                if !self
+                    .save_fields(id, open, &name, &nodes, updates, Some(&acknowledged))
+                    .await?
+                {
+                    self.persist(open, true).await?;
                 }
                 true
             }
@@ -345,18 +320,24 @@ impl Replica {
                 .last_live_point
                 .is_none_or(|at| at.elapsed() >= LIVE_POINT_EVERY)
         {
-            self.store
-                .add_graph_point(
-                    id,
-                    &orrery_store::now_text(),
-                    &open.document.frontiers(),
-                    KEPT_POINTS,
-                )
-                .await?;
+            self.add_arrival_point(id, open).await?;
             open.last_live_point = Some(std::time::Instant::now());
         }
         let complete = server_version.operations_missing_from(&open.document.version()) == 0;
         Ok(complete.then_some(arrived))
+    }
+
+    /// Marks the graph's history where edits made elsewhere arrived.
+    async fn add_arrival_point(&self, id: GraphId, open: &OpenGraph) -> Result<(), SyncError> {
+        self.store
+            .add_graph_point(
+                id,
+                &orrery_store::now_text(),
+                &open.document.frontiers(),
+                KEPT_POINTS,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn take_in(
@@ -393,14 +374,7 @@ impl Replica {
         // Edits made elsewhere came in: an automatic point in the history.
         let arrived = before != Version::default() && open.document.version() != before;
         if arrived {
-            self.store
-                .add_graph_point(
-                    id,
-                    &orrery_store::now_text(),
-                    &open.document.frontiers(),
-                    KEPT_POINTS,
-                )
-                .await?;
+            self.add_arrival_point(id, open).await?;
         }
         open.server_version = server_version;
         match merged {
@@ -597,9 +571,31 @@ impl Replica {
         if added.is_empty() {
             return Ok(graph); // It changed nothing (a move to where it was).
         }
+        if !self
+            .save_fields(id, &open, &graph.name, &nodes, &added, None)
+            .await?
+        {
+            self.persist_graph(&open, &graph, false).await?;
+        }
+        Ok(graph)
+    }
+
+    /// Stores a change to fields of `nodes`: `added` (what it added to the
+    /// document) appended after the stored snapshot — or, after
+    /// [`MAX_APPENDED`] such, a new snapshot — and those nodes' rows
+    /// written. `false` when the store could not (save the graph whole).
+    async fn save_fields(
+        &self,
+        id: GraphId,
+        open: &OpenGraph,
+        name: &str,
+        nodes: &[Node],
+        added: &[u8],
+        server_version: Option<&[u8]>,
+    ) -> Result<bool, SyncError> {
         let snapshot;
         let write = if open.appended.load(Ordering::Relaxed) < MAX_APPENDED {
-            DocumentWrite::Append(&added)
+            DocumentWrite::Append(added)
         } else {
             snapshot = open.document.snapshot();
             DocumentWrite::Snapshot(&snapshot)
@@ -612,22 +608,21 @@ impl Replica {
             .store
             .save_graph_fields(
                 id,
-                &graph.name,
-                &nodes,
+                name,
+                nodes,
                 write,
-                None,
+                server_version,
                 pending,
                 open.document.deleted_at().as_deref(),
             )
             .await?;
-        match (saved, write) {
-            (false, _) => self.persist_graph(&open, &graph, false).await?,
-            (true, DocumentWrite::Append(_)) => {
-                open.appended.fetch_add(1, Ordering::Relaxed);
-            }
-            (true, DocumentWrite::Snapshot(_)) => open.appended.store(0, Ordering::Relaxed),
+        if saved {
+            match write {
+                DocumentWrite::Append(_) => open.appended.fetch_add(1, Ordering::Relaxed),
+                DocumentWrite::Snapshot(_) => open.appended.swap(0, Ordering::Relaxed),
+            };
         }
-        Ok(graph)
+        Ok(saved)
     }
 
     async fn persist(&self, open: &OpenGraph, with_server_version: bool) -> Result<(), SyncError> {

@@ -242,7 +242,8 @@ pub async fn graph_diff(
 }
 
 /// Shows a version of a graph on the canvas, read-only; with `compare`, the
-/// graph now with each node that differs from the version in colour.
+/// later version `later` (null: the graph now) with each node that differs
+/// from `version` in colour.
 #[tauri::command]
 #[specta::specta]
 pub async fn show_graph_version(
@@ -250,12 +251,17 @@ pub async fn show_graph_version(
     graph: String,
     version: String,
     compare: bool,
+    later: Option<String>,
 ) -> Result<(), CommandError> {
+    if let Some(later) = &later {
+        bounded(later, "a version")?;
+    }
     Ok(shell
         .show_graph_version(
             super::parse_graph_id(&graph)?,
             bounded(&version, "a version")?,
             compare,
+            later.as_deref(),
         )
         .await?)
 }

@@ -166,34 +166,41 @@ impl Shell {
     }
 
     /// Shows version `version` of the graph on the canvas, read-only. With
-    /// `compare`, shows the graph as it is now instead, each node that
-    /// differs from the version marked in colour (those removed since are
-    /// drawn where they were, with the edges they had).
+    /// `compare`, shows the later graph instead — version `with`, or the
+    /// graph now when `with` is `None` — each node that differs from
+    /// `version` marked in colour (those removed since are drawn where they
+    /// were, with the edges they had).
     pub async fn show_graph_version(
         &self,
         graph: GraphId,
         version: &str,
         compare: bool,
+        with: Option<&str>,
     ) -> Result<(), ShellError> {
         let replica = self.replica();
-        let name = replica
-            .versions(graph)
-            .await?
-            .into_iter()
-            .find(|point| point.id == version)
-            .map(|point| point.name)
-            .ok_or_else(|| ShellError::Invalid(format!("this graph has no version {version}")))?;
+        let points = replica.versions(graph).await?;
+        let name_of = |id: &str| {
+            points
+                .iter()
+                .find(|point| point.id == id)
+                .map(|point| point.name.clone())
+                .ok_or_else(|| ShellError::Invalid(format!("this graph has no version {id}")))
+        };
+        let name = name_of(version)?;
         let then = replica.graph_at_version(graph, Some(version)).await?;
         let (drawn, shown) = if compare {
-            let now = replica.graph(graph).await?;
-            let marks = compared(&then, &now);
-            (
-                marks.0,
-                VersionShown {
-                    label: format!("Changes since “{name}”"),
-                    marks: marks.1,
-                },
-            )
+            let (later, label) = match with {
+                Some(with) => (
+                    replica.graph_at_version(graph, Some(with)).await?,
+                    format!("Changes from “{name}” to “{}”", name_of(with)?),
+                ),
+                None => (
+                    replica.graph(graph).await?,
+                    format!("Changes since “{name}”"),
+                ),
+            };
+            let (drawn, marks) = compared(&then, &later);
+            (drawn, VersionShown { label, marks })
         } else {
             (
                 then,
