@@ -93,6 +93,10 @@ pub struct VersionShown {
     /// version is only opened).
     #[serde(default)]
     pub marks: std::collections::HashMap<NodeId, DiffMark>,
+    /// Connections only one of the two versions has (added or removed),
+    /// drawn over the scene in their mark's colour.
+    #[serde(default)]
+    pub edge_marks: std::collections::HashMap<orrery_domain::EdgeId, DiffMark>,
 }
 
 /// How a node differs between two versions, as the canvas colours it.

@@ -9,12 +9,14 @@
 //! answered with a notice saying why.
 
 use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::bridge::CanvasBridge;
+use crate::camera::{OrbitCamera, world_per_pixel};
 use crate::history::EditRequested;
 use crate::panels::{KeyboardCaptured, Notice, PanelLayout, PanelSystems, panels_shown};
-use crate::scene::{DiffMark, ShownGraph};
+use crate::scene::{DiffMark, GraphNode, NODE_RADIUS, ShownGraph};
 
 /// What a blocked change is told.
 pub const READ_ONLY_NOTICE: &str =
@@ -28,7 +30,7 @@ impl Plugin for VersionPlugin {
         app.add_systems(Update, (leave_on_escape, refuse_edits))
             .add_systems(
                 EguiPrimaryContextPass,
-                version_banner.run_if(panels_shown).after(PanelSystems),
+                (draw_changed_edges, version_banner.run_if(panels_shown)).after(PanelSystems),
             );
     }
 }
@@ -66,6 +68,76 @@ fn colour([r, g, b]: [u8; 3]) -> egui::Color32 {
     egui::Color32::from_rgb(r, g, b)
 }
 
+/// Connections one version has and the other has not, over the scene in
+/// their mark's colour: the curve the edge shader draws (leaving the
+/// source's right side, entering the target's left side), as seen on screen.
+fn draw_changed_edges(
+    mut contexts: EguiContexts,
+    shown: Res<ShownGraph>,
+    camera: Query<(&Camera, &GlobalTransform, &Projection), With<OrbitCamera>>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    nodes: Query<(&GraphNode, &Transform)>,
+) -> Result {
+    let (Some(version), Some(graph)) = (&shown.version, &shown.graph) else {
+        return Ok(());
+    };
+    if version.edge_marks.is_empty() {
+        return Ok(());
+    }
+    let (Ok((camera, camera_transform, projection)), Ok(window)) =
+        (camera.single(), windows.single())
+    else {
+        return Ok(());
+    };
+    let context = contexts.ctx_mut()?.clone();
+    let painter = context.layer_painter(egui::LayerId::new(
+        egui::Order::Background,
+        egui::Id::new("changed edges"),
+    ));
+    let eye = camera_transform.translation();
+    let forward = *camera_transform.forward();
+    let on_screen = |position: Vec3| -> Option<(egui::Pos2, f32)> {
+        let depth = (position - eye).dot(forward);
+        if depth <= 0.0 {
+            return None;
+        }
+        let point = camera.world_to_viewport(camera_transform, position).ok()?;
+        let radius = NODE_RADIUS / world_per_pixel(projection, depth, window.height());
+        Some((egui::pos2(point.x, point.y), radius))
+    };
+    let places: std::collections::HashMap<orrery_domain::NodeId, Vec3> = nodes
+        .iter()
+        .map(|(node, transform)| (node.id, transform.translation))
+        .collect();
+    for (edge, mark) in &version.edge_marks {
+        let Some(edge) = graph.edges.get(edge) else {
+            continue;
+        };
+        let ends = places
+            .get(&edge.from)
+            .and_then(|from| on_screen(*from))
+            .zip(places.get(&edge.to).and_then(|to| on_screen(*to)));
+        let Some(((from, from_radius), (to, to_radius))) = ends else {
+            continue;
+        };
+        let start = from + egui::vec2(from_radius * 0.84, 0.0);
+        let end = to - egui::vec2(to_radius * 0.84, 0.0);
+        let reach = ((end - start).length() * 0.45).clamp(12.0, 240.0);
+        painter.add(egui::epaint::CubicBezierShape::from_points_stroke(
+            [
+                start,
+                start + egui::vec2(reach, 0.0),
+                end - egui::vec2(reach, 0.0),
+                end,
+            ],
+            false,
+            egui::Color32::TRANSPARENT,
+            egui::Stroke::new(3.0, colour(mark.colour())),
+        ));
+    }
+    Ok(())
+}
+
 /// The banner: what is shown, the legend with counts, and Back to now.
 fn version_banner(
     mut contexts: EguiContexts,
@@ -95,10 +167,11 @@ fn version_banner(
                         bridge.send(crate::CanvasEvent::BackToNow(graph));
                     }
                 });
-                if !version.marks.is_empty() {
+                if !version.marks.is_empty() || !version.edge_marks.is_empty() {
                     ui.horizontal(|ui| {
                         for mark in DiffMark::ALL {
-                            let count = version.marks.values().filter(|m| **m == mark).count();
+                            let count = version.marks.values().filter(|m| **m == mark).count()
+                                + version.edge_marks.values().filter(|m| **m == mark).count();
                             if count == 0 {
                                 continue;
                             }

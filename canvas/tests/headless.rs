@@ -2732,9 +2732,45 @@ fn a_past_version_shows_read_only_with_its_differences_in_colour() {
         removed.id.to_string(): "removed",
         moved.id.to_string(): "moved",
     });
+    // And a connection marked added: one whose curve's middle (as the
+    // canvas draws it on screen) lies in the open, far from every node.
+    // (Its controls pull along the screen's horizontal, so the middle of
+    // the curve is the middle of its two ends.)
+    let middle_of = |report: &FrameReport, edge: &orrery_domain::Edge| {
+        let place = |id| report.nodes.iter().find(|node| node.id == id).unwrap();
+        let (from, to) = (place(edge.from), place(edge.to));
+        [
+            0.5 * (from.screen[0] + from.screen_radius * 0.84 + to.screen[0]
+                - to.screen_radius * 0.84),
+            0.5 * (from.screen[1] + to.screen[1]),
+        ]
+    };
+    let (edge, _) = graph
+        .edges
+        .values()
+        .filter(|edge| {
+            ![edge.from, edge.to]
+                .iter()
+                .any(|end| [removed.id, moved.id, unchanged.id].contains(end))
+        })
+        .map(|edge| (edge, middle_of(&report, edge)))
+        .find(|(_, [x, y])| {
+            *y > 90.0
+                && *y < report.panel_top - 10.0
+                && report.nodes.iter().all(|node| {
+                    ((node.screen[0] - x).powi(2) + (node.screen[1] - y).powi(2)).sqrt()
+                        > node.screen_radius * 2.0 + 8.0
+                })
+        })
+        .expect("a connection whose middle is in the open");
+    let edge_marks = serde_json::json!({ edge.id.to_string(): "added" });
     session.canvas.send(&format!(
         "VERSION {}",
-        serde_json::json!({ "label": "Changes since “Before the review”", "marks": marks })
+        serde_json::json!({
+            "label": "Changes since “Before the review”",
+            "marks": marks,
+            "edge_marks": edge_marks,
+        })
     ));
     let shown = session.ready();
     assert_eq!(shown.graph, Some(graph.id));
@@ -2759,6 +2795,31 @@ fn a_past_version_shows_read_only_with_its_differences_in_colour() {
             "{mark:?} node drawn at hue {hue} (saturation {saturation})"
         );
     }
+    // The added connection is drawn in green where it runs.
+    let middle = middle_of(&shown, edge);
+    let green = hue_and_saturation(DiffMark::Added.colour()).0;
+    let greens = |(pixels, width): &(Vec<u8>, usize)| {
+        let mut found = 0;
+        for dy in -6..=6 {
+            for dx in -6..=6 {
+                let column = ((middle[0] + dx as f32) * scale).round() as usize;
+                let row = ((middle[1] + dy as f32) * scale).round() as usize;
+                let offset = (row * width + column) * 4;
+                if let Some(pixel) = pixels.get(offset..offset + 3) {
+                    let (hue, saturation) = hue_and_saturation([pixel[0], pixel[1], pixel[2]]);
+                    if saturation > 0.5 && hue_distance(hue, green) < 25.0 {
+                        found += 1;
+                    }
+                }
+            }
+        }
+        found
+    };
+    assert_eq!(greens(&before), 0, "no green there before");
+    assert!(
+        greens(&after) >= 3,
+        "the added connection is drawn in green"
+    );
     // An unchanged node steps back in grey; before, it had its kind's colour.
     let (_, was) = node_hue(&before, unchanged, scale);
     let (_, now) = node_hue(&after, &at(unchanged.id), scale);

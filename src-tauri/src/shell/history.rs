@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use orrery_canvas::CanvasCommand;
 use orrery_canvas::scene::{DiffMark, VersionShown};
-use orrery_domain::{Graph, GraphDiff, GraphEdit, GraphId, NodeId};
+use orrery_domain::{EdgeId, Graph, GraphDiff, GraphEdit, GraphId, NodeId};
 use serde::Serialize;
 
 use super::{Shell, ShellError};
@@ -199,14 +199,21 @@ impl Shell {
                     format!("Changes since “{name}”"),
                 ),
             };
-            let (drawn, marks) = compared(&then, &later);
-            (drawn, VersionShown { label, marks })
+            let (drawn, marks, edge_marks) = compared(&then, &later);
+            (
+                drawn,
+                VersionShown {
+                    label,
+                    marks,
+                    edge_marks,
+                },
+            )
         } else {
             (
                 then,
                 VersionShown {
                     label: format!("Version “{name}”"),
-                    marks: Default::default(),
+                    ..Default::default()
                 },
             )
         };
@@ -271,9 +278,13 @@ impl Shell {
     }
 }
 
-/// The graph `now` with what `then` had and it lost drawn again, and how
-/// each node differs from `then`: a comparison to draw on the canvas.
-fn compared(then: &Graph, now: &Graph) -> (Graph, HashMap<NodeId, DiffMark>) {
+/// The graph `now` with what `then` had and it lost drawn again, how each
+/// node differs from `then`, and the connections only one of them has: a
+/// comparison to draw on the canvas.
+fn compared(
+    then: &Graph,
+    now: &Graph,
+) -> (Graph, HashMap<NodeId, DiffMark>, HashMap<EdgeId, DiffMark>) {
     let diff = orrery_domain::diff_graphs(then, now);
     let mut drawn = now.clone();
     let mut marks = HashMap::new();
@@ -294,15 +305,21 @@ fn compared(then: &Graph, now: &Graph) -> (Graph, HashMap<NodeId, DiffMark>) {
             marks.insert(*id, DiffMark::Removed);
         }
     }
+    let mut edge_marks: HashMap<EdgeId, DiffMark> = diff
+        .added_edges
+        .iter()
+        .map(|id| (*id, DiffMark::Added))
+        .collect();
     for id in &diff.removed_edges {
         if let Some(edge) = then.edges.get(id)
             && drawn.nodes.contains_key(&edge.from)
             && drawn.nodes.contains_key(&edge.to)
         {
             drawn.edges.insert(*id, edge.clone());
+            edge_marks.insert(*id, DiffMark::Removed);
         }
     }
-    (drawn, marks)
+    (drawn, marks, edge_marks)
 }
 
 #[cfg(test)]
@@ -335,7 +352,9 @@ mod tests {
         );
         now.nodes.insert(added.id, added.clone());
 
-        let (drawn, marks) = compared(&then, &now);
+        let extra = orrery_domain::Edge::new(moved, renamed);
+        now.edges.insert(extra.id, extra.clone());
+        let (drawn, marks, edge_marks) = compared(&then, &now);
         assert_eq!(
             drawn.nodes.len(),
             now.nodes.len() + 1,
@@ -348,6 +367,15 @@ mod tests {
             .filter(|e| e.from == gone || e.to == gone)
             .count();
         assert_eq!(drawn.edges.len(), now.edges.len() + had, "with its edges");
+        // The new connection and each one the removed node had are marked.
+        assert_eq!(edge_marks.len(), 1 + had);
+        assert_eq!(edge_marks[&extra.id], DiffMark::Added);
+        assert!(
+            then.edges
+                .values()
+                .filter(|e| e.from == gone || e.to == gone)
+                .all(|e| edge_marks[&e.id] == DiffMark::Removed)
+        );
         assert_eq!(
             marks,
             HashMap::from([
