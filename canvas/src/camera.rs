@@ -135,6 +135,25 @@ pub fn default_angle(flat: bool) -> OrbitCamera {
     }
 }
 
+/// Where a point of the scene is on screen (logical pixels) and how large a
+/// node there is drawn (its radius on screen); `None` behind the camera. For
+/// what egui draws over the scene (presence, a comparison's connections).
+pub fn node_on_screen(
+    camera: &Camera,
+    camera_transform: &GlobalTransform,
+    projection: &Projection,
+    window_height: f32,
+    position: Vec3,
+) -> Option<(Vec2, f32)> {
+    let depth = (position - camera_transform.translation()).dot(*camera_transform.forward());
+    if depth <= 0.0 {
+        return None;
+    }
+    let point = camera.world_to_viewport(camera_transform, position).ok()?;
+    let radius = crate::scene::NODE_RADIUS / world_per_pixel(projection, depth, window_height);
+    Some((point, radius))
+}
+
 /// World units per logical pixel at `depth` in front of a camera with
 /// `projection`, in a window `viewport_height` logical pixels tall.
 pub fn world_per_pixel(projection: &Projection, depth: f32, viewport_height: f32) -> f32 {

@@ -13,8 +13,8 @@ use orrery_domain::NodeId;
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::CanvasBridge;
-use crate::camera::{OrbitCamera, world_per_pixel};
-use crate::scene::{GraphNode, NODE_RADIUS, ShownGraph};
+use crate::camera::{OrbitCamera, node_on_screen};
+use crate::scene::{GraphNode, ShownGraph};
 
 /// Another person on the shown graph, as the host relays them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,16 +100,15 @@ fn draw_peers(
         egui::Order::Background,
         egui::Id::new("peers"),
     ));
-    let eye = camera_transform.translation();
-    let forward = *camera_transform.forward();
-    let on_screen = |position: Vec3| -> Option<(egui::Pos2, f32)> {
-        let depth = (position - eye).dot(forward);
-        if depth <= 0.0 {
-            return None;
-        }
-        let point = camera.world_to_viewport(camera_transform, position).ok()?;
-        let radius = NODE_RADIUS / world_per_pixel(projection, depth, window.height());
-        Some((egui::pos2(point.x, point.y), radius))
+    let on_screen = |position: Vec3| {
+        node_on_screen(
+            camera,
+            camera_transform,
+            projection,
+            window.height(),
+            position,
+        )
+        .map(|(point, radius)| (egui::pos2(point.x, point.y), radius))
     };
     // Where each selected node is: one pass over the nodes.
     let wanted: std::collections::HashSet<NodeId> = peers

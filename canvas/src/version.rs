@@ -13,10 +13,10 @@ use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 
 use crate::bridge::CanvasBridge;
-use crate::camera::{OrbitCamera, world_per_pixel};
+use crate::camera::{OrbitCamera, node_on_screen};
 use crate::history::EditRequested;
 use crate::panels::{KeyboardCaptured, Notice, PanelLayout, PanelSystems, panels_shown};
-use crate::scene::{DiffMark, GraphNode, NODE_RADIUS, ShownGraph};
+use crate::scene::{DiffMark, GraphNode, ShownGraph};
 
 /// What a blocked change is told.
 pub const READ_ONLY_NOTICE: &str =
@@ -94,16 +94,15 @@ fn draw_changed_edges(
         egui::Order::Background,
         egui::Id::new("changed edges"),
     ));
-    let eye = camera_transform.translation();
-    let forward = *camera_transform.forward();
-    let on_screen = |position: Vec3| -> Option<(egui::Pos2, f32)> {
-        let depth = (position - eye).dot(forward);
-        if depth <= 0.0 {
-            return None;
-        }
-        let point = camera.world_to_viewport(camera_transform, position).ok()?;
-        let radius = NODE_RADIUS / world_per_pixel(projection, depth, window.height());
-        Some((egui::pos2(point.x, point.y), radius))
+    let on_screen = |position: Vec3| {
+        node_on_screen(
+            camera,
+            camera_transform,
+            projection,
+            window.height(),
+            position,
+        )
+        .map(|(point, radius)| (egui::pos2(point.x, point.y), radius))
     };
     let places: std::collections::HashMap<orrery_domain::NodeId, Vec3> = nodes
         .iter()
